@@ -1,0 +1,102 @@
+"""The one settings table: every knob of ttsops, its default and its help.
+
+Each setting is read from the environment as ``TTSOPS_<NAME>`` (upper case). The
+seed-compatible ``REQUEST_ID_HEADER`` is accepted without the prefix too. The README's
+settings reference is generated from this table (``ttsops settings --markdown``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TTSOPS_", extra="ignore")
+
+    # --- logging -------------------------------------------------------------------
+    log_dir: Path = Field(Path("logs"), description="Directory of app.log and its rotated .gz files.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text (grep/awk friendly) or json (one object per line).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level written.")
+    log_max_bytes: int = Field(64 * 1024 * 1024, ge=4096,
+                               description="Rotate app.log when it reaches this size (bytes).")
+    log_backup_count: int = Field(30, ge=1, description="How many app.log.N.gz files to keep.")
+    log_block_bytes: int = Field(1024 * 1024, ge=1024,
+                                 description="Uncompressed size of each gzip member (index block).")
+    log_utc: bool = Field(True, description="Timestamps in UTC (false: local time).")
+    log_stderr: bool = Field(False, description="Also echo every record to stderr.")
+    log_text: Literal["preview", "hash", "none"] = Field(
+        "preview", description="How input text appears in logs: a short escaped preview, "
+                               "a hash only, or not at all.")
+    log_text_preview_chars: int = Field(32, ge=0, description="Length of the text preview.")
+    request_id_header: str = Field(
+        "X-Request-ID", validation_alias=AliasChoices("TTSOPS_REQUEST_ID_HEADER",
+                                                      "REQUEST_ID_HEADER"),
+        description="Header carrying the caller's request id (env REQUEST_ID_HEADER "
+                    "also accepted); generated when absent, always echoed.")
+
+    # --- serving -------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address `ttsops serve` binds.")
+    port: int = Field(8000, description="Port `ttsops serve` binds.")
+    engine: str = Field("espeak", description="Engine: espeak (embedded), fake, piper, indextts2.")
+    workers: int = Field(0, ge=0, description="Engine worker processes (0: one per core; GPU "
+                                              "engines: one per GPU).")
+    queue_size: int = Field(32, ge=1, description="Syntheses waiting for a worker before 429 "
+                                                 "QUEUE_FULL.")
+    request_timeout_s: float = Field(60.0, gt=0, description="Per-synthesis limit before 504 "
+                                                             "SYNTHESIS_TIMEOUT.")
+    model_load_timeout_s: float = Field(600.0, gt=0, description="Engine/model load limit "
+                                                                 "before MODEL_LOAD_TIMEOUT.")
+    max_input_chars: int = Field(4096, ge=1, description="Longest accepted input text.")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted request body.")
+    voice_fallback: bool = Field(False, description="Unknown voice falls back to the default "
+                                                    "with a WARNING instead of 400.")
+    api_keys: str = Field("", description="Comma-separated bearer tokens; empty disables auth.")
+    rate_limit_per_minute: int = Field(0, ge=0, description="Requests per client per minute "
+                                                            "(0: unlimited).")
+
+    # --- cache ---------------------------------------------------------------------
+    cache_dir: Path = Field(Path("cache"), description="Audio cache directory.")
+    cache_enabled: bool = Field(True, description="Use the audio cache.")
+    cache_max_mb: float = Field(512.0, gt=0, description="Cache size budget (MB).")
+    cache_high_watermark: float = Field(0.9, gt=0, le=1, description="Evict when the cache "
+                                                                     "exceeds this share of its budget.")
+    cache_low_watermark: float = Field(0.7, gt=0, le=1, description="Evict down to this share.")
+    cache_health_interval_s: float = Field(300.0, gt=0, description="cache_health report period.")
+    cache_disk_warn_percent: float = Field(90.0, gt=0, le=100, description="cache_dir_usage "
+                                                                           "WARNING above this disk usage.")
+
+    # --- engines -------------------------------------------------------------------
+    piper_voice_dir: Path | None = Field(None, description="Directory of Piper .onnx voices.")
+    indextts_model_dir: Path | None = Field(None, description="IndexTTS-2 checkpoint directory.")
+    indextts_cfg: Path | None = Field(None, description="IndexTTS-2 config.yaml "
+                                                        "(default: <model_dir>/config.yaml).")
+    indextts_voices: Path | None = Field(None, description="TOML file naming reference "
+                                                           "recordings as voices.")
+    device: str = Field("auto", description="Device for neural engines: auto, cpu, cuda, cuda:N.")
+    fake_delay_ms: float = Field(0.0, ge=0, description="Fake engine: extra time per synthesis.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(environment variable, default, help) for every setting, in table order."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "" if default is None else str(default).lower() if isinstance(default, bool) \
+            else str(default)
+        env = f"TTSOPS_{name.upper()}"
+        if name == "request_id_header":
+            env += " (or REQUEST_ID_HEADER)"
+        rows.append((env, shown, field.description or ""))
+    return rows

@@ -1,0 +1,316 @@
+"""Block-gzip files and their embedded index.
+
+A rotated log file is plain gzip written as independent members of about
+``block_bytes`` uncompressed each (cut only at record boundaries, so a traceback stays
+with its record), followed by one empty gzip member whose FCOMMENT header field carries
+the index. ``zcat`` and ``gzip -t`` ignore the comment; the index travels with the file
+through renames and copies. A file whose last member is not an index (written by someone
+else, appended to, recompressed) simply has no index.
+
+The index, per block: compressed offset and length, uncompressed length, lines, first and
+last timestamp, counts by level, by event and by error/warning code, stage time sums,
+cache hits, and a bloom filter of ids, request ids and trace ids. Per file: the totals.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import struct
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .logline import iter_records
+
+try:  # isal is several times faster than zlib and releases the GIL
+    from isal import isal_zlib as _z
+
+    def _deflate(data: bytes) -> bytes:
+        c = _z.compressobj(2, _z.DEFLATED, -15)
+        return c.compress(data) + c.flush()
+except ImportError:  # pragma: no cover - isal is a hard dependency; zlib keeps it working
+    def _deflate(data: bytes) -> bytes:
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        return c.compress(data) + c.flush()
+
+INDEX_MAGIC = b"TTSOPS-INDEX/1 "
+_FCOMMENT = 0x10
+_EMPTY_DEFLATE = b"\x03\x00"
+_TAIL = b"\x00" + _EMPTY_DEFLATE + b"\x00" * 8  # comment NUL, empty block, crc, isize
+_LEN_DIGITS = 12
+ID_KEYS = ("id", "request_id", "trace_id")
+
+
+# --- bloom filter -------------------------------------------------------------------
+
+class Bloom:
+    """A plain bloom filter, ~1% false positives at the sized capacity."""
+
+    K = 7
+
+    def __init__(self, nbits: int, bits: bytearray | None = None) -> None:
+        self.nbits = max(64, nbits)
+        self.bits = bits if bits is not None else bytearray((self.nbits + 7) // 8)
+
+    @classmethod
+    def sized(cls, n: int) -> Bloom:
+        return cls(int(max(n, 1) * 10))
+
+    def _positions(self, key: str) -> Iterator[int]:
+        d = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        h1, h2 = struct.unpack("<QQ", d)
+        for i in range(self.K):
+            yield (h1 + i * h2) % self.nbits
+
+    def add(self, key: str) -> None:
+        for p in self._positions(key):
+            self.bits[p >> 3] |= 1 << (p & 7)
+
+    def __contains__(self, key: str) -> bool:
+        return all(self.bits[p >> 3] & (1 << (p & 7)) for p in self._positions(key))
+
+    def encode(self) -> str:
+        return f"{self.nbits}:" + base64.b64encode(bytes(self.bits)).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> Bloom:
+        n, b = text.split(":", 1)
+        return cls(int(n), bytearray(base64.b64decode(b)))
+
+
+# --- statistics of a run of lines ----------------------------------------------------
+
+@dataclass
+class BlockStats:
+    off: int = 0  # compressed offset of the member
+    clen: int = 0  # compressed length
+    ulen: int = 0  # uncompressed length
+    lines: int = 0
+    records: int = 0
+    skipped: int = 0
+    first_ts: str | None = None
+    last_ts: str | None = None
+    levels: Counter[str] = field(default_factory=Counter)
+    events: Counter[str] = field(default_factory=Counter)
+    codes: Counter[str] = field(default_factory=Counter)
+    stages: dict[str, list[float]] = field(default_factory=dict)  # stage -> [n, sum_ms]
+    cache: Counter[str] = field(default_factory=Counter)  # hit / miss
+    ids: set[str] = field(default_factory=set)
+    bloom: Bloom | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"off": self.off, "clen": self.clen, "ulen": self.ulen, "lines": self.lines,
+                "records": self.records, "skipped": self.skipped, "first_ts": self.first_ts,
+                "last_ts": self.last_ts, "levels": dict(self.levels),
+                "events": dict(self.events), "codes": dict(self.codes),
+                "stages": self.stages, "cache": dict(self.cache),
+                "bloom": self.bloom.encode() if self.bloom else None}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> BlockStats:
+        b = cls(d["off"], d["clen"], d["ulen"], d["lines"], d["records"], d["skipped"],
+                d["first_ts"], d["last_ts"], Counter(d["levels"]), Counter(d["events"]),
+                Counter(d["codes"]), d["stages"], Counter(d["cache"]))
+        b.bloom = Bloom.decode(d["bloom"]) if d.get("bloom") else None
+        return b
+
+    def may_contain(self, key: str) -> bool:
+        return self.bloom is None or key in self.bloom
+
+
+def scan_lines(lines: Iterable[str]) -> BlockStats:
+    """Statistics of a run of log lines, with the same parser the readers use."""
+    from .logline import ReadStats
+
+    st = BlockStats()
+    rs = ReadStats()
+    for rec in iter_records(lines, rs):
+        ts = rec.ts
+        if st.first_ts is None or ts < st.first_ts:
+            st.first_ts = ts
+        if st.last_ts is None or ts > st.last_ts:
+            st.last_ts = ts
+        st.levels[rec.level] += 1
+        st.events[rec.event] += 1
+        f = rec.fields
+        code = f.get("error_code") or f.get("warning_code")
+        if code:
+            st.codes[code] += 1
+        for k in ID_KEYS:
+            v = f.get(k)
+            if v:
+                st.ids.add(v)
+        if rec.event == "stage_time":
+            ms = rec.num("duration_ms")
+            stage = f.get("stage")
+            if stage and ms is not None:
+                acc = st.stages.setdefault(stage, [0, 0.0])
+                acc[0] += 1
+                acc[1] += ms
+        elif rec.event == "synthesis_complete" and "cache_hit" in f:
+            st.cache["hit" if f["cache_hit"] == "true" else "miss"] += 1
+    st.lines, st.records, st.skipped = rs.lines, rs.records, rs.skipped
+    st.bloom = Bloom.sized(len(st.ids))
+    for i in st.ids:
+        st.bloom.add(i)
+    return st
+
+
+@dataclass
+class FileIndex:
+    blocks: list[BlockStats]
+    data_len: int  # compressed bytes before the index member
+
+    @property
+    def total(self) -> BlockStats:
+        t = BlockStats()
+        for b in self.blocks:
+            t.ulen += b.ulen
+            t.lines += b.lines
+            t.records += b.records
+            t.skipped += b.skipped
+            t.levels.update(b.levels)
+            t.events.update(b.events)
+            t.codes.update(b.codes)
+            t.cache.update(b.cache)
+            for s, (n, ms) in b.stages.items():
+                acc = t.stages.setdefault(s, [0, 0.0])
+                acc[0] += n
+                acc[1] += ms
+            if b.first_ts and (t.first_ts is None or b.first_ts < t.first_ts):
+                t.first_ts = b.first_ts
+            if b.last_ts and (t.last_ts is None or b.last_ts > t.last_ts):
+                t.last_ts = b.last_ts
+        return t
+
+    def to_bytes(self) -> bytes:
+        doc = {"version": 1, "data_len": self.data_len,
+               "blocks": [b.to_json() for b in self.blocks]}
+        return base64.b64encode(zlib.compress(json.dumps(doc).encode(), 6))
+
+
+# --- writing ------------------------------------------------------------------------
+
+def gzip_member(data: bytes, comment: bytes | None = None) -> bytes:
+    """One complete gzip member (RFC 1952) holding ``data``."""
+    flags = _FCOMMENT if comment is not None else 0
+    header = b"\x1f\x8b\x08" + bytes([flags]) + b"\x00\x00\x00\x00\x00\xff"
+    if comment is not None:
+        header += comment + b"\x00"
+    body = _deflate(data) if data else _EMPTY_DEFLATE
+    return header + body + struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF,
+                                       len(data) & 0xFFFFFFFF)
+
+
+def index_member(index: FileIndex) -> bytes:
+    payload = index.to_bytes()
+    comment = INDEX_MAGIC + payload + b" " + str(len(payload)).zfill(_LEN_DIGITS).encode()
+    return gzip_member(b"", comment)
+
+
+def iter_blocks(src: BinaryIO, block_bytes: int) -> Iterator[bytes]:
+    """Chunks of about ``block_bytes`` cut where a new record starts (the byte after the
+    newline is not a tab), so continuation lines stay with their record."""
+    buf = b""
+    while True:
+        chunk = src.read(block_bytes)
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= block_bytes:
+            cut = _record_cut(buf, block_bytes)
+            if cut < 0:
+                break
+            yield buf[:cut]
+            buf = buf[cut:]
+    if buf:
+        yield buf
+
+
+def _record_cut(buf: bytes, start: int) -> int:
+    i = buf.find(b"\n", max(0, start - 1))
+    while i >= 0:
+        if i + 1 < len(buf) and buf[i + 1:i + 2] != b"\t":
+            return i + 1
+        if i + 1 >= len(buf):
+            return -1
+        i = buf.find(b"\n", i + 1)
+    return -1
+
+
+def _lines(block: bytes) -> list[str]:
+    return block.decode("utf-8", "replace").splitlines()
+
+
+def write_block_gzip(src: BinaryIO, dst: BinaryIO, block_bytes: int) -> FileIndex:
+    """Compress ``src`` into ``dst`` as independent members plus the index member."""
+    blocks: list[BlockStats] = []
+    off = 0
+    for block in iter_blocks(src, block_bytes):
+        member = gzip_member(block)
+        st = scan_lines(_lines(block))
+        st.off, st.clen, st.ulen = off, len(member), len(block)
+        dst.write(member)
+        off += len(member)
+        blocks.append(st)
+    index = FileIndex(blocks, off)
+    dst.write(index_member(index))
+    return index
+
+
+def compress_file(src: Path, dst: Path, block_bytes: int) -> FileIndex:
+    """``src`` -> ``dst`` atomically: written to ``dst.part``, fsynced, renamed."""
+    part = dst.with_name(dst.name + ".part")
+    with open(src, "rb") as fi, open(part, "wb") as fo:
+        index = write_block_gzip(fi, fo, block_bytes)
+        fo.flush()
+        os.fsync(fo.fileno())
+    os.replace(part, dst)
+    return index
+
+
+# --- reading ------------------------------------------------------------------------
+
+def read_index(path: str | os.PathLike[str]) -> FileIndex | None:
+    """The embedded index of a block-gzip file, or None (absent, damaged or stale)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            tail_len = len(_TAIL) + _LEN_DIGITS
+            if size < tail_len + 10:
+                return None
+            f.seek(size - tail_len)
+            tail = f.read(tail_len)
+            if tail[_LEN_DIGITS:] != _TAIL or not tail[:_LEN_DIGITS].isdigit():
+                return None
+            plen = int(tail[:_LEN_DIGITS])
+            start = size - tail_len - 1 - plen - len(INDEX_MAGIC) - 10
+            if start < 0:
+                return None
+            f.seek(start)
+            head = f.read(10 + len(INDEX_MAGIC))
+            if head[:4] != b"\x1f\x8b\x08" + bytes([_FCOMMENT]) or \
+                    head[10:] != INDEX_MAGIC:
+                return None
+            payload = f.read(plen)
+        doc = json.loads(zlib.decompress(base64.b64decode(payload)))
+        if doc.get("version") != 1 or doc["data_len"] != start:
+            return None
+        return FileIndex([BlockStats.from_json(b) for b in doc["blocks"]], doc["data_len"])
+    except (OSError, ValueError, KeyError, TypeError, zlib.error):
+        return None
+
+
+def read_block(path: str | os.PathLike[str], block: BlockStats) -> bytes:
+    """The uncompressed bytes of one indexed block (one gzip member)."""
+    with open(path, "rb") as f:
+        f.seek(block.off)
+        raw = f.read(block.clen)
+    return zlib.decompress(raw, 31)

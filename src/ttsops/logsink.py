@@ -1,0 +1,389 @@
+"""The sink: one writer thread owns ``app.log``; everything else sends it records.
+
+* ``emit`` (events.py) puts a tuple on an unbounded in-memory queue and returns; the
+  writer thread renders, writes and flushes in batches. Requests never wait on disk.
+* Other processes (engine workers) log through ``ForwardSink`` onto a multiprocessing
+  queue that a drain thread moves onto the writer's queue: one writer, no torn lines.
+* Rotation by size: ``app.log`` is renamed to ``app.log.0`` (instant) and a new
+  ``app.log`` opened; a compressor thread turns ``app.log.0`` into block gzip with an
+  embedded index (``app.log.0.gz``, written as ``.part``, fsynced, renamed), removes
+  ``app.log.0`` and shifts ``app.log.N.gz`` up to make room for ``app.log.1.gz``.
+  Every step is a rename or an fsynced write, and ``recover()`` at start-up finishes any
+  step a crash interrupted: no truncated ``.gz``, no lost or doubled lines.
+* A full or vanished disk never blocks or crashes a request: lines are held (bounded)
+  and retried; when writing works again a ``log_write_recovered`` record says how long
+  it failed and how many lines, if any, were dropped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import multiprocessing as mp
+import os
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from . import events
+from .events import Item
+from .logindex import compress_file
+from .logline import Record, render
+
+LIVE = "app.log"
+PENDING = "app.log.0"
+HELD_LINES_MAX = 200_000
+
+
+def rotated_name(n: int) -> str:
+    return f"app.log.{n}.gz"
+
+
+class _TsFormatter:
+    """``YYYY-MM-DD HH:MM:SS,mmm`` from unix time, strftime cached per second."""
+
+    def __init__(self, utc: bool = True) -> None:
+        self.conv = time.gmtime if utc else time.localtime
+        self.sec = -1
+        self.prefix = ""
+
+    def __call__(self, t: float) -> str:
+        sec = int(t)
+        if sec != self.sec:
+            self.sec = sec
+            self.prefix = time.strftime("%Y-%m-%d %H:%M:%S", self.conv(sec))
+        return f"{self.prefix},{int((t - sec) * 1000):03d}"
+
+
+def shift_rotated(log_dir: Path, keep: int) -> None:
+    """Make room for ``app.log.1.gz``: shift ``1..g-1`` up by one where ``g`` is the first
+    free number (dropping the oldest beyond ``keep``). Idempotent after a crash."""
+    g = 1
+    while (log_dir / rotated_name(g)).exists():
+        g += 1
+    if g > keep:
+        for n in range(keep, g):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(log_dir / rotated_name(n))
+        g = keep
+    for n in range(g - 1, 0, -1):
+        os.replace(log_dir / rotated_name(n), log_dir / rotated_name(n + 1))
+
+
+def finish_rotation(log_dir: Path, keep: int, block_bytes: int) -> None:
+    """Compress a pending ``app.log.0`` and put it in place as ``app.log.1.gz``."""
+    pending, done = log_dir / PENDING, log_dir / (PENDING + ".gz")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(log_dir / (PENDING + ".gz.part"))
+    if pending.exists():
+        if not done.exists():
+            compress_file(pending, done, block_bytes)
+        os.unlink(pending)
+    if done.exists():
+        shift_rotated(log_dir, keep)
+        os.replace(done, log_dir / rotated_name(1))
+        _fsync_dir(log_dir)
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class LogSink:
+    """The single writer of ``app.log`` in ``log_dir``."""
+
+    def __init__(self, log_dir: str | os.PathLike[str], *, fmt: str = "text",
+                 max_bytes: int = 64 << 20, backup_count: int = 30,
+                 block_bytes: int = 1 << 20, utc: bool = True,
+                 echo_stderr: bool = False) -> None:
+        self.dir = Path(log_dir)
+        self.fmt = fmt
+        self.max_bytes = max_bytes
+        self.keep = backup_count
+        self.block_bytes = block_bytes
+        self.echo = echo_stderr
+        self.tsf = _TsFormatter(utc)
+        self.q: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
+        self.held: deque[str] = deque()
+        self.dropped = 0
+        self.fail_since: float | None = None
+        self.fail_error = ""
+        self.fh: Any = None
+        self.size = 0
+        self.lock_fd: int | None = None
+        self.compressor: threading.Thread | None = None
+        self._mpq: Any = None
+        self._closed = False
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        finish_rotation(self.dir, self.keep, self.block_bytes)
+        self._open()
+        self.thread = threading.Thread(target=self._run, name="ttsops-log-writer", daemon=True)
+        self.thread.start()
+
+    # --- public ------------------------------------------------------------------
+    def submit(self, item: Item) -> None:
+        self.q.put(item)
+
+    def mp_queue(self, ctx: Any = None) -> Any:
+        """A multiprocessing queue whose items reach this writer (for worker processes)."""
+        if self._mpq is None:
+            self._mpq = (ctx or mp.get_context("spawn")).Queue()
+            threading.Thread(target=self._drain_mp, name="ttsops-log-mp", daemon=True).start()
+        return self._mpq
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything submitted so far is written."""
+        ev = threading.Event()
+        self.q.put(("flush", ev))  # type: ignore[arg-type]
+        ev.wait(timeout)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._mpq is not None:
+            with contextlib.suppress(Exception):
+                self._mpq.put(None)
+            time.sleep(0.05)
+        self.q.put(None)
+        self.thread.join(30)
+        if self.compressor is not None:
+            self.compressor.join(60)
+        if self.fh is not None:
+            with contextlib.suppress(OSError):
+                self.fh.close()
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+
+    # --- writer thread -----------------------------------------------------------
+    def _take_lock(self) -> None:
+        fd = os.open(self.dir / ".app.log.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(f"another process is writing {self.dir / LIVE}; "
+                               "exactly one writer per log directory") from None
+        self.lock_fd = fd
+
+    def _open(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.dir / LIVE, "a", encoding="utf-8", errors="surrogateescape",
+                       newline="\n")
+        self.size = self.fh.tell()
+
+    def _drain_mp(self) -> None:
+        while True:
+            try:
+                item = self._mpq.get()
+            except (EOFError, OSError):
+                return
+            if item is None:
+                return
+            self.q.put(item)
+
+    def render_item(self, item: Item) -> str:
+        t, logger, level, event, fields, tb = item
+        return render(Record(self.tsf(t), logger, level, event, fields, tb), self.fmt)
+
+    def _run(self) -> None:
+        last_check = time.monotonic()
+        while True:
+            try:
+                item = self.q.get(timeout=1.0)
+            except queue.Empty:
+                item = None if self._closed else ...  # timeout: just do housekeeping
+            waiters: list[threading.Event] = []
+            lines: list[str] = []
+            stop = False
+            while item is not ...:
+                if item is None:
+                    stop = True
+                    break
+                if item[0] == "flush":
+                    waiters.append(item[1])  # type: ignore[misc]
+                else:
+                    try:
+                        lines.append(self.render_item(item))
+                    except Exception as e:  # a bad item must not kill the writer
+                        lines.append(self.render_item((time.time(), "ttsops.logsink",
+                                                       "ERROR", "log_render_failed",
+                                                       {"error": repr(e)[:200]}, [])))
+                if len(lines) >= 2000:
+                    break
+                try:
+                    item = self.q.get_nowait()
+                except queue.Empty:
+                    break
+            self._write(lines)
+            now = time.monotonic()
+            if now - last_check > 1.0:
+                last_check = now
+                self._check_file()
+            for w in waiters:
+                w.set()
+            if stop:
+                return
+
+    def _check_file(self) -> None:
+        """Reopen when app.log was removed or replaced under us (directory deleted...)."""
+        try:
+            st = os.stat(self.dir / LIVE)
+            same = self.fh is not None and os.fstat(self.fh.fileno()).st_ino == st.st_ino
+        except OSError:
+            same = False
+        if not same:
+            with contextlib.suppress(OSError, ValueError):
+                if self.fh is not None:
+                    self.fh.close()
+            self.fh = None
+            try:
+                self._open()
+            except OSError as e:
+                self._failed(e)
+            else:
+                self._write([])
+
+    def _failed(self, e: OSError) -> None:
+        if self.fail_since is None:
+            self.fail_since = time.time()
+            self.fail_error = f"{type(e).__name__}: {e}"
+            print(f"ttsops: cannot write {self.dir / LIVE}: {e}; holding log lines",
+                  file=sys.stderr)
+
+    def _write(self, lines: list[str]) -> None:
+        if self.echo:
+            for line in lines:
+                print(line, file=sys.stderr)
+        self.held.extend(lines)
+        over = len(self.held) - HELD_LINES_MAX
+        if over > 0:
+            for _ in range(over):
+                self.held.popleft()
+            self.dropped += over
+        if not self.held:
+            return
+        if self.fh is None:
+            try:
+                self._open()
+            except OSError as e:
+                self._failed(e)
+                return
+        try:
+            self._write_held()
+        except OSError as e:
+            self._failed(e)
+            with contextlib.suppress(OSError, ValueError):
+                self.fh.close()
+            self.fh = None
+            return
+        if self.fail_since is not None:
+            took = time.time() - self.fail_since
+            rec = self.render_item((time.time(), "ttsops.logsink", "WARNING",
+                                    "log_write_recovered",
+                                    {"warning_code": "LOG_WRITE_FAILED",
+                                     "failed_s": format(took, ".3f"),
+                                     "dropped": str(self.dropped),
+                                     "error": self.fail_error}, []))
+            self.fail_since, self.dropped = None, 0
+            self.held.append(rec)
+            with contextlib.suppress(OSError):
+                self._write_held()
+
+    def _write_held(self) -> None:
+        while self.held:
+            # write up to the rotation point, then rotate
+            batch: list[str] = []
+            nbytes = 0
+            while self.held and self.size + nbytes < self.max_bytes:
+                line = self.held[0]
+                batch.append(line)
+                nbytes += len(line.encode("utf-8", "surrogateescape")) + 1
+                self.held.popleft()
+            if batch:
+                try:
+                    self.fh.write("\n".join(batch) + "\n")
+                    self.fh.flush()
+                except OSError:
+                    self.held.extendleft(reversed(batch))
+                    raise
+                self.size += nbytes
+            if self.size >= self.max_bytes:
+                self._rotate()
+
+    def _rotate(self) -> None:
+        if self.compressor is not None:
+            self.compressor.join()  # one pending file at a time
+        self.fh.close()
+        self.fh = None
+        os.replace(self.dir / LIVE, self.dir / PENDING)
+        self._open()
+        self.compressor = threading.Thread(
+            target=self._compress, name="ttsops-log-compress", daemon=True)
+        self.compressor.start()
+
+    def _compress(self) -> None:
+        try:
+            finish_rotation(self.dir, self.keep, self.block_bytes)
+        except OSError as e:  # retried at the next rotation or start-up; nothing lost
+            self.submit((time.time(), "ttsops.logsink", "ERROR", "log_rotate_failed",
+                         {"error_code": "LOG_WRITE_FAILED", "error": str(e)[:300]}, []))
+
+
+class ForwardSink:
+    """The sink of a worker process: items go to the main process's writer."""
+
+    def __init__(self, mpq: Any) -> None:
+        self.mpq = mpq
+
+    def submit(self, item: Item) -> None:
+        with contextlib.suppress(Exception):
+            self.mpq.put(item)
+
+
+_active: LogSink | None = None
+
+
+def setup(settings: Any = None, **overrides: Any) -> LogSink:
+    """Start the writer for ``settings.log_dir`` and route all events to it."""
+    global _active
+    from .config import get_settings
+
+    s = settings or get_settings()
+    opts = dict(fmt=s.log_format, max_bytes=s.log_max_bytes, backup_count=s.log_backup_count,
+                block_bytes=s.log_block_bytes, utc=s.log_utc, echo_stderr=s.log_stderr)
+    opts.update(overrides)
+    log_dir = opts.pop("log_dir", s.log_dir)
+    if _active is not None:
+        _active.close()
+    _active = LogSink(log_dir, **opts)
+    events.set_sink(_active, s.log_level)
+    atexit.register(shutdown)
+    return _active
+
+
+def shutdown() -> None:
+    global _active
+    if _active is not None:
+        events.set_sink(events.NullSink())
+        _active.close()
+        _active = None
+
+
+def active() -> LogSink | None:
+    return _active
