@@ -12,6 +12,44 @@ The server runs a synthesis in three parts so that cache hits never touch a work
 
 ``pipeline.run(req)`` does all three in one process (``ttsops synth``, tests).
 All of these objects are picklable.
+
+Who writes which record (so that each appears exactly once):
+
+* ``front(req)`` writes ``synthesis_start`` (with ``cache_hit``), any ``text_sanitized`` /
+  ``voice_fallback`` WARNING and ``stage_time`` for ``text_normalize``.
+  - cache hit: it also writes ``audio_metrics`` and ``synthesis_complete`` (``cache_hit=true``,
+    ``model_stage=text_normalize``) and returns a ``SynthesisResult``: answer it directly.
+  - bad input (TEXT_EMPTY, TEXT_TOO_LONG, TEXT_INVALID, VOICE_UNKNOWN, LANG_UNSUPPORTED,
+    FORMAT_UNSUPPORTED, SPEED_OUT_OF_RANGE, INVALID_REQUEST): it writes ``synthesis_failed``
+    and ``synthesis_complete status=failed`` itself and raises ``TTSError`` (with
+    ``err.context["id"]`` = the synthesis id). Do NOT call ``fail()`` for it; answer with
+    ``err.status`` / ``err.to_openai()``.
+* ``back(job)`` / ``stream(job)`` write one ``stage_time`` per stage they reach (in the
+  worker, through its ForwardSink; they bind ``id``, ``request_id`` and ``trace_id`` from the
+  Job). On error they write ``synthesis_failed`` (with the live traceback) and raise
+  ``SynthesisFailure`` (a picklable ``TTSError``, ``logged=True``).
+* ``finish(job, audio, queue_ms)`` writes ``audio_metrics`` and ``synthesis_complete``
+  (and ``cache_write_failed`` WARNING if the cache write fails: audio is still returned).
+* ``fail(job, error, queue_ms, stage=None)`` writes ``synthesis_failed`` unless the error is a
+  ``SynthesisFailure`` already logged where it happened, then ``synthesis_complete
+  status=failed``; it returns the ``TTSError`` to answer with. Use it for everything that
+  goes wrong after ``front()`` returned a Job: a ``SynthesisFailure`` from the worker,
+  ``TTSError("ENGINE_CRASHED")`` / ``TTSError("SYNTHESIS_TIMEOUT")`` raised by the pool (pass
+  ``stage=`` if the pool knows which stage the worker was in), any other exception.
+
+``cache_saved`` means "this audio is in the cache when the synthesis ends": true after a
+successful write and on a cache hit; false when the cache is disabled, the write failed
+(``CACHE_WRITE_FAILED``) or the synthesis failed.
+
+Streaming (``pipeline.stream(job)``, worker side): synthesises segment by segment and
+yields ``StreamChunk``s as soon as each segment is encoded. For ``pcm`` (raw s16le),
+``wav`` (a header with unknown length 0xFFFFFFFF, then s16le), ``mp3`` and ``opus`` (one
+continuous encoder, bytes as it produces them) a chunk follows every segment; ``flac`` and
+``aac`` come as one chunk at the end. The last chunk has ``last=True`` and ``rendered`` set:
+the complete, seekable file (what ``back()`` would have returned) to pass to ``finish()``.
+Concatenating the ``data`` of all chunks gives a playable file of the requested format.
+If it raises (``SynthesisFailure``) after chunks were sent, cut the response and call
+``fail()``.
 """
 
 from __future__ import annotations
@@ -19,7 +57,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-STAGES = ("text_normalize", "llm_prompt_gen", "llm_inference", "llm_postproc", "audio_render")
+from ..errors import TTSError
+
+STAGES: tuple[str, ...] = ("text_normalize", "llm_prompt_gen", "llm_inference", "llm_postproc",
+                           "audio_render")
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 CONTENT_TYPES = {
     "mp3": "audio/mpeg",
@@ -29,6 +70,9 @@ CONTENT_TYPES = {
     "wav": "audio/wav",
     "pcm": "audio/pcm",  # raw s16le mono at the response's sample rate
 }
+# formats whose bytes are sent segment by segment by ``Pipeline.stream``
+STREAMABLE_FORMATS = ("pcm", "wav", "mp3", "opus")
+SPEED_MIN, SPEED_MAX = 0.25, 4.0
 
 
 @dataclass
@@ -59,6 +103,11 @@ class Job:
     started: float  # time.time() at synthesis_start
     stages: dict[str, float] = field(default_factory=dict)  # stage -> ms, so far
     warnings: list[str] = field(default_factory=list)  # warning codes raised so far
+    request_id: str | None = None  # bound again in the worker so its records carry it
+    trace_id: str | None = None
+    engine: str = ""  # engine name (for records)
+    sample_rate: int = 0  # output rate; 0: the engine's own
+    text_len: int = 0  # of the input as received
 
 
 @dataclass
@@ -89,3 +138,41 @@ class SynthesisResult:
     voice: str
     lang: str
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StreamChunk:
+    """One piece of a streamed synthesis (see the module docstring)."""
+
+    data: bytes
+    seq: int
+    last: bool = False
+    rendered: RenderedAudio | None = None  # on the last chunk: the complete file
+
+
+class SynthesisFailure(TTSError):
+    """A failure inside ``back()``/``stream()``: picklable (it crosses the worker
+    boundary), remembers the stage it happened in and whether ``synthesis_failed`` was
+    already written (with the live traceback, where it happened)."""
+
+    def __init__(self, code: str, detail: str | None = None, *, param: str | None = None,
+                 stage: str = "", stages: dict[str, float] | None = None, logged: bool = False,
+                 exc_type: str = "", where: str = "", **context: Any) -> None:
+        super().__init__(code, detail, param=param, **context)
+        self.stage = stage
+        self.stages = dict(stages or {})
+        self.logged = logged
+        self.exc_type = exc_type
+        self.where = where
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_failure, (self.code, self.detail, self.param, self.stage,
+                                   self.stages, self.logged, self.exc_type, self.where,
+                                   self.context))
+
+
+def _rebuild_failure(code: str, detail: str | None, param: str | None, stage: str,
+                     stages: dict[str, float], logged: bool, exc_type: str, where: str,
+                     context: dict[str, Any]) -> SynthesisFailure:
+    return SynthesisFailure(code, detail, param=param, stage=stage, stages=stages,
+                            logged=logged, exc_type=exc_type, where=where, **context)
