@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     model_load_timeout_s: float = Field(600.0, gt=0, description="Engine/model load limit "
                                                                  "before MODEL_LOAD_TIMEOUT.")
     max_input_chars: int = Field(4096, ge=1, description="Longest accepted input text.")
+    segment_max_chars: int = Field(300, ge=20, description="Long text is split into sentences "
+                                                          "and packed into segments of at most "
+                                                          "this many characters.")
+    audio_target_dbfs: float = Field(-20.0, le=0, description="Loudness target: RMS of the "
+                                                              "voiced part of the audio (dBFS).")
+    audio_peak_dbfs: float = Field(-1.0, le=0, description="Peak ceiling after loudness "
+                                                           "normalisation (clipping guard).")
+    ffmpeg_path: str = Field("ffmpeg", description="ffmpeg binary for aac output (name on "
+                                                   "PATH or a path).")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted request body.")
     voice_fallback: bool = Field(False, description="Unknown voice falls back to the default "
                                                     "with a WARNING instead of 400.")
@@ -81,6 +90,12 @@ class Settings(BaseSettings):
                                                            "recordings as voices.")
     device: str = Field("auto", description="Device for neural engines: auto, cpu, cuda, cuda:N.")
     fake_delay_ms: float = Field(0.0, ge=0, description="Fake engine: extra time per synthesis.")
+    fake_load_ms: float = Field(0.0, ge=0, description="Fake engine: time its load() takes.")
+    fake_load_fail: bool = Field(False, description="Fake engine: load() fails with "
+                                                    "MODEL_LOAD_FAILED (for tests).")
+    espeak_data_path: Path | None = Field(None, description="eSpeak NG data directory "
+                                                            "(default: the espeakng-loader "
+                                                            "wheel's own).")
 
 
 @lru_cache(maxsize=1)

@@ -35,6 +35,9 @@ _SPECS = [
     ErrorSpec("VOICE_UNKNOWN", "ERROR", 400, "Unknown voice",
               "GET /v1/audio/voices lists the voices; or allow fallback.",
               "invalid_request_error"),
+    ErrorSpec("LANG_UNSUPPORTED", "ERROR", 400, "Unsupported language",
+              "The engine speaks the languages listed by GET /v1/audio/voices; omit lang "
+              "to detect it from the text.", "invalid_request_error"),
     ErrorSpec("MODEL_UNKNOWN", "ERROR", 400, "Unknown model",
               "GET /v1/models lists the accepted model names.", "invalid_request_error"),
     ErrorSpec("FORMAT_UNSUPPORTED", "ERROR", 400, "Unsupported response format",
