@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ttsops import events
-from ttsops.logline import Record, iter_records, render
+from ttsops.logline import Record, iter_records, quote, render
 from ttsops.logsink import LogSink
 
 T0 = 1718200800.0  # 2024-06-12 14:00:00 UTC
@@ -116,7 +116,7 @@ def test_failure_pattern_pipeline(corpus):
     for line in out.splitlines():
         n, rest = line.split(None, 1)
         got[rest] = int(n)
-    want = Counter(f"text_len={tlen} error_code={code}"
+    want = Counter(f"text_len={quote(tlen)} error_code={code}"
                    for _, _, _, failed, tlen, code in truth if failed)
     assert len(want) == 3 and got == want
 
