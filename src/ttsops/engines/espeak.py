@@ -1,0 +1,270 @@
+"""The embedded default engine: eSpeak NG through the ``espeakng-loader`` wheel.
+
+The wheel ships ``libespeak-ng.so`` (1.52) and ``espeak-ng-data`` including Mandarin
+(``cmn``); it is loaded with ctypes, initialised in synchronous mode with a callback that
+collects the int16 samples. eSpeak NG keeps global state, so every call into it holds one
+process-wide lock. (Debian's espeak-ng 1.51 reads Mandarin wrongly: it is never used.)
+
+Stages: ``prepare`` (llm_prompt_gen) resolves the eSpeak voice, variant and pitch for the
+request's voice and language and converts the text to phonemes (``espeak_TextToPhonemes``,
+IPA) -- the phonemes are recorded for inspection; ``infer`` (llm_inference) synthesises the
+segment's text with that voice, so that eSpeak keeps clause intonation and pauses (and
+switches to English for Latin words inside Chinese text by itself).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import TTSError
+from .base import Engine, EngineInfo, VoiceInfo
+
+# espeak_AUDIO_OUTPUT / options / parameters / flags (speak_lib.h)
+AUDIO_OUTPUT_SYNCHRONOUS = 2
+INITIALIZE_DONT_EXIT = 0x8000
+P_RATE, P_VOLUME, P_PITCH, P_RANGE = 1, 2, 3, 4
+CHARS_UTF8 = 1
+POS_CHARACTER = 1
+PHONEMES_IPA = 0x02
+DEFAULT_RATE = 175  # words per minute at speed 1.0
+MIN_RATE = 80  # eSpeak's floor; slower speeds are stretched by the pipeline
+MAX_SPEED = 4.0  # above 450 wpm eSpeak speeds up with sonic, up to 4x here
+
+LANG_VOICE = {"zh": "cmn", "en": "en-us"}
+
+# OpenAI voice -> (variant, pitch 0-100, pitch range 0-100, gender, English base voice)
+VOICE_TABLE: dict[str, tuple[str, int, int, str, str]] = {
+    "alloy": ("m1", 50, 50, "neutral", "en-us"),
+    "ash": ("m3", 42, 45, "male", "en-us"),
+    "ballad": ("m2", 46, 75, "male", "en-us"),
+    "coral": ("f2", 60, 60, "female", "en-us"),
+    "echo": ("m4", 40, 40, "male", "en-us"),
+    "fable": ("m5", 55, 60, "male", "en-gb-x-rp"),
+    "nova": ("f3", 66, 65, "female", "en-us"),
+    "onyx": ("m7", 28, 35, "male", "en-us"),
+    "sage": ("f4", 56, 50, "female", "en-us"),
+    "shimmer": ("f1", 72, 70, "female", "en-us"),
+    "verse": ("m6", 52, 85, "male", "en-us"),
+}
+
+
+def _lib_version() -> str:
+    """The bundled library's version from its file name (no load needed)."""
+    import espeakng_loader
+
+    d = Path(espeakng_loader.get_library_path()).parent
+    best = ""
+    for p in d.glob("libespeak-ng.so.*"):
+        v = p.name.removeprefix("libespeak-ng.so.")
+        if v.count(".") > best.count("."):
+            best = v
+    return best or "unknown"
+
+
+def _default_data_path() -> str:
+    import espeakng_loader
+
+    return espeakng_loader.get_data_path()
+
+
+_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                       ctypes.c_void_p)
+
+
+class _Espeak:
+    """The process-wide library handle: one per process, every call under ``lock``."""
+
+    lock = threading.RLock()
+    _instance: _Espeak | None = None
+
+    def __init__(self) -> None:
+        import espeakng_loader
+
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        lib = self.lib
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
+                                          ctypes.c_int]
+        lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.restype = ctypes.c_int
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint,
+                                     ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+                                     ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int,
+                                              ctypes.c_int]
+        lib.espeak_Info.restype = ctypes.c_char_p
+        lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
+        lib.espeak_Terminate.restype = ctypes.c_int
+        self.chunks: list[np.ndarray] = []
+        self.callback = _CB(self._on_audio)  # keep a reference: C holds the pointer
+        self.data_path: str | None = None
+        self.sample_rate = 0
+
+    @classmethod
+    def get(cls) -> _Espeak:
+        with cls.lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def _on_audio(self, wav: Any, n: int, events: Any) -> int:
+        if n > 0 and wav:
+            self.chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        return 0  # 0: go on
+
+    def initialize(self, data_path: str) -> int:
+        with self.lock:
+            if self.data_path == data_path and self.sample_rate > 0:
+                return self.sample_rate
+            if self.data_path is not None:
+                self.lib.espeak_Terminate()
+            # espeak_Initialize wants the directory that contains espeak-ng-data
+            parent = os.path.dirname(os.path.abspath(data_path).rstrip("/"))
+            sr = self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, parent.encode(),
+                                            INITIALIZE_DONT_EXIT)
+            self.data_path = data_path
+            self.sample_rate = sr
+            if sr > 0:
+                self.lib.espeak_SetSynthCallback(self.callback)
+            return sr
+
+    def version(self) -> str:
+        with self.lock:
+            path = ctypes.c_char_p()
+            v = self.lib.espeak_Info(ctypes.byref(path))
+            return v.decode() if v else "unknown"
+
+    def set_voice(self, name: str, pitch: int = 50, prange: int = 50, rate: int = DEFAULT_RATE
+                  ) -> None:
+        err = self.lib.espeak_SetVoiceByName(name.encode())
+        if err != 0:
+            raise RuntimeError(f"espeak_SetVoiceByName({name!r}) failed with {err}")
+        self.lib.espeak_SetParameter(P_RATE, rate, 0)
+        self.lib.espeak_SetParameter(P_PITCH, pitch, 0)
+        self.lib.espeak_SetParameter(P_RANGE, prange, 0)
+
+    def phonemes(self, text: str, voice: str) -> str:
+        """IPA phonemes of ``text`` read by ``voice``, clauses joined by ' | '."""
+        with self.lock:
+            self.set_voice(voice)
+            buf = ctypes.create_string_buffer(text.encode("utf-8"))
+            ptr = ctypes.c_void_p(ctypes.addressof(buf))
+            out = []
+            while ptr.value:
+                r = self.lib.espeak_TextToPhonemes(ctypes.byref(ptr), CHARS_UTF8, PHONEMES_IPA)
+                if r:
+                    out.append(r.decode("utf-8", "replace").strip())
+            return " | ".join(x for x in out if x)
+
+    def synth(self, text: str, voice: str, pitch: int, prange: int, rate: int) -> np.ndarray:
+        with self.lock:
+            self.set_voice(voice, pitch, prange, rate)
+            self.chunks = []
+            data = text.encode("utf-8") + b"\0"
+            err = self.lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, CHARS_UTF8,
+                                        None, None)
+            chunks, self.chunks = self.chunks, []
+        if err != 0:
+            raise RuntimeError(f"espeak_Synth failed with {err}")
+        if not chunks:
+            return np.zeros(0, np.float32)
+        return np.concatenate(chunks).astype(np.float32) / 32768.0
+
+
+@dataclass
+class EspeakInput:
+    """What ``prepare`` hands to ``infer`` (picklable)."""
+
+    text: str
+    espeak_voice: str  # e.g. "cmn+f3"
+    pitch: int
+    prange: int
+    phonemes: str  # IPA, clauses joined by " | "
+
+
+class EspeakEngine(Engine):
+    name = "espeak"
+
+    def __init__(self, data_path: str | os.PathLike[str] | None = None) -> None:
+        self.data_path = str(data_path) if data_path else None
+        self.info: EngineInfo | None = None
+        self._lib: _Espeak | None = None
+
+    # --- description without loading ------------------------------------------------
+    def describe(self) -> EngineInfo:
+        return EngineInfo(
+            name=self.name, version=_lib_version(), sample_rate=22050, languages=("zh", "en"),
+            concurrent_safe=True, device="cpu", model=self.data_path or "espeakng-loader",
+            extra={"native_speed": (MIN_RATE / DEFAULT_RATE, MAX_SPEED)})
+
+    def voices(self) -> list[VoiceInfo]:
+        return [VoiceInfo(name, ("zh", "en"), f"eSpeak NG variant {v[0]}, pitch {v[1]}",
+                          v[3]) for name, v in VOICE_TABLE.items()]
+
+    # --- lifecycle -----------------------------------------------------------------
+    def load(self) -> EngineInfo:
+        try:
+            data = self.data_path or _default_data_path()
+            if not Path(data, "phontab").is_file():
+                raise FileNotFoundError(f"no eSpeak NG data (phontab) in {data}")
+            lib = _Espeak.get()
+            sr = lib.initialize(data)
+            if sr <= 0:
+                raise RuntimeError(f"espeak_Initialize({data!r}) returned {sr}")
+            with lib.lock:
+                for v in set(LANG_VOICE.values()) | {t[4] for t in VOICE_TABLE.values()}:
+                    lib.set_voice(v)
+            missing = [t[0] for t in VOICE_TABLE.values()
+                       if not Path(data, "voices", "!v", t[0]).is_file()]
+            if missing:
+                raise FileNotFoundError(f"voice variants missing in {data}: {missing}")
+        except TTSError:
+            raise
+        except Exception as e:
+            raise TTSError("MODEL_LOAD_FAILED", f"espeak: {e}", engine=self.name) from e
+        self._lib = lib
+        info = self.describe()
+        info.version = lib.version()
+        info.sample_rate = sr
+        info.model = data
+        self.info = info
+        return info
+
+    def _loaded(self) -> _Espeak:
+        if self._lib is None:
+            self.load()
+        assert self._lib is not None
+        return self._lib
+
+    # --- stages --------------------------------------------------------------------
+    def resolve(self, lang: str, voice: str) -> tuple[str, int, int]:
+        """(eSpeak voice name with variant, pitch, range) for an OpenAI voice + language."""
+        variant, pitch, prange, _gender, en_base = VOICE_TABLE.get(voice, VOICE_TABLE["alloy"])
+        base = en_base if lang == "en" else LANG_VOICE.get(lang, "en-us")
+        return f"{base}+{variant}", pitch, prange
+
+    def phonemes(self, text: str, lang: str, voice: str = "alloy") -> str:
+        espeak_voice, _, _ = self.resolve(lang, voice)
+        return self._loaded().phonemes(text, espeak_voice)
+
+    def prepare(self, text: str, lang: str, voice: str) -> EspeakInput:
+        espeak_voice, pitch, prange = self.resolve(lang, voice)
+        return EspeakInput(text, espeak_voice, pitch, prange,
+                           self._loaded().phonemes(text, espeak_voice))
+
+    def infer(self, prepared: EspeakInput, lang: str, voice: str, speed: float) -> np.ndarray:
+        rate = round(DEFAULT_RATE * speed)
+        rate = max(MIN_RATE, min(rate, int(DEFAULT_RATE * MAX_SPEED)))
+        return self._loaded().synth(prepared.text, prepared.espeak_voice, prepared.pitch,
+                                    prepared.prange, rate)
