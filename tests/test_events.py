@@ -62,7 +62,7 @@ def test_error_with_exception_has_where_and_traceback(captured):
 
 def events_record(item):
     from ttsops.logline import Record
-    t, logger, level, event, fields, tb = item
+    _t, logger, level, event, fields, tb = item
     return Record("2024-06-12 14:30:00,000", logger, level, event, fields, tb)
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import datetime
 
@@ -24,7 +25,8 @@ keys = st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True).filter(lambda k: 
 events_ = st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True)
 loggers = st.from_regex(r"[A-Za-z0-9_.]{1,20}", fullmatch=True)
 levels = st.sampled_from(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
-timestamps = st.datetimes(min_value=datetime(1970, 1, 1)).map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S,") + f"{d.microsecond // 1000:03d}")
+timestamps = st.datetimes(min_value=datetime(1970, 1, 1)).map(
+    lambda d: d.strftime("%Y-%m-%d %H:%M:%S,") + f"{d.microsecond // 1000:03d}")
 
 records = st.builds(
     Record, timestamps, loggers, levels, events_,
@@ -58,7 +60,7 @@ def _no_surrogate_pairs(rec: Record) -> bool:
     # JSON cannot tell a lone high+low surrogate pair from an escaped astral character
     def ok(s: str) -> bool:
         return not any(0xD800 <= ord(a) <= 0xDBFF and 0xDC00 <= ord(b) <= 0xDFFF
-                       for a, b in zip(s, s[1:], strict=False))
+                       for a, b in itertools.pairwise(s))
     return all(ok(v) for v in rec.fields.values()) and all(ok(t) for t in rec.traceback)
 
 

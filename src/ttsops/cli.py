@@ -87,7 +87,8 @@ def errors(markdown: bool) -> None:
     from .errors import REGISTRY
 
     if markdown:
-        click.echo("| code | level | HTTP | message | first thing to check |\n|---|---|---|---|---|")
+        click.echo("| code | level | HTTP | message | first thing to check |")
+        click.echo("|---|---|---|---|---|")
         for s in REGISTRY.values():
             click.echo(f"| `{s.code}` | {s.level} | {s.status} | {s.message} | {s.hint} |")
         return

@@ -19,7 +19,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TTSOPS_", extra="ignore")
 
     # --- logging -------------------------------------------------------------------
-    log_dir: Path = Field(Path("logs"), description="Directory of app.log and its rotated .gz files.")
+    log_dir: Path = Field(Path("logs"),
+                          description="Directory of app.log and its rotated .gz files.")
     log_format: Literal["text", "json"] = Field(
         "text", description="text (grep/awk friendly) or json (one object per line).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -74,12 +75,12 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(Path("cache"), description="Audio cache directory.")
     cache_enabled: bool = Field(True, description="Use the audio cache.")
     cache_max_mb: float = Field(512.0, gt=0, description="Cache size budget (MB).")
-    cache_high_watermark: float = Field(0.9, gt=0, le=1, description="Evict when the cache "
-                                                                     "exceeds this share of its budget.")
+    cache_high_watermark: float = Field(
+        0.9, gt=0, le=1, description="Evict when the cache exceeds this share of its budget.")
     cache_low_watermark: float = Field(0.7, gt=0, le=1, description="Evict down to this share.")
     cache_health_interval_s: float = Field(300.0, gt=0, description="cache_health report period.")
-    cache_disk_warn_percent: float = Field(90.0, gt=0, le=100, description="cache_dir_usage "
-                                                                           "WARNING above this disk usage.")
+    cache_disk_warn_percent: float = Field(
+        90.0, gt=0, le=100, description="cache_dir_usage WARNING above this disk usage (%).")
 
     # --- engines -------------------------------------------------------------------
     piper_voice_dir: Path | None = Field(None, description="Directory of Piper .onnx voices.")

@@ -27,8 +27,9 @@ from .logline import KEY_RE, LEVELS, RESERVED
 LEVEL_NO = {name: i for i, name in enumerate(LEVELS)}
 CONTEXT_KEYS = ("request_id", "trace_id", "id")
 
-# An emitted item: (unix time, logger, level, event, fields, traceback lines)
-Item = tuple[float, str, str, str, dict[str, str], list[str]]
+# An emitted item: (unix time, logger, level, event, fields, traceback lines); field
+# values are str, int, float, bool or None until the writer formats them (format_fields).
+Item = tuple[float, str, str, str, dict[str, Any], list[str]]
 
 
 class Sink(Protocol):
@@ -41,13 +42,14 @@ class NullSink:
 
 
 class ListSink:
-    """Keeps items in memory (tests, and the CLI before a log dir is chosen)."""
+    """Keeps items in memory, values formatted as the writer would (tests)."""
 
     def __init__(self) -> None:
         self.items: list[Item] = []
 
     def submit(self, item: Item) -> None:
-        self.items.append(item)
+        t, logger, level, event, fields, tb = item
+        self.items.append((t, logger, level, event, format_fields(fields), tb))
 
 
 _sink: Sink = NullSink()
@@ -70,9 +72,7 @@ def get_sink() -> Sink:
 @contextmanager
 def context(**values: Any) -> Iterator[None]:
     """Bind request_id / trace_id / id to every event emitted inside the block."""
-    cur = dict(_ctx.get() or {})
-    cur.update({k: fmt(v) for k, v in values.items() if v is not None})
-    token = _ctx.set(cur)
+    token = _ctx.set(_merged(values))
     try:
         yield
     finally:
@@ -81,9 +81,19 @@ def context(**values: Any) -> Iterator[None]:
 
 def bind(**values: Any) -> None:
     """Add values to the current context (for the rest of this task/thread's context)."""
+    _ctx.set(_merged(values))
+
+
+def _merged(values: dict[str, Any]) -> dict[str, str]:
+    """The current context updated with ``values``, request_id/trace_id/id first."""
     cur = dict(_ctx.get() or {})
     cur.update({k: fmt(v) for k, v in values.items() if v is not None})
-    _ctx.set(cur)
+    for k in values:
+        if k not in _valid_keys:
+            _check_key(k)
+    ordered = {k: cur.pop(k) for k in CONTEXT_KEYS if k in cur}
+    ordered.update(cur)
+    return ordered
 
 
 def current(key: str) -> str | None:
@@ -130,31 +140,45 @@ def where(exc: BaseException) -> str:
     return f"{module}:{frame.f_code.co_name}:{last.tb_lineno}"
 
 
+_valid_keys: set[str] = set()
+
+
+def _check_key(k: str) -> None:
+    if k in RESERVED or not KEY_RE.match(k):
+        raise ValueError(f"invalid log field name {k!r}")
+    _valid_keys.add(k)
+
+
+def format_fields(fields: dict[str, Any]) -> dict[str, str]:
+    """Field values as text, None dropped (run by the writer thread, not the request)."""
+    return {k: v if type(v) is str else fmt(v) for k, v in fields.items() if v is not None}
+
+
 def emit(level: str, logger: str, event: str, fields: dict[str, Any],
          exc: BaseException | None = None) -> None:
+    """Queue one record. Cheap on purpose: values are formatted by the writer thread;
+    only values that are not str/int/float/bool are turned into text here, so that a
+    mutable object cannot change after the event."""
     if LEVEL_NO[level] < _min_level:
         return
-    ctx = _ctx.get()
-    out: dict[str, str] = {}
-    if ctx:
-        for k in ("request_id", "trace_id"):
-            v = ctx.get(k)
-            if v is not None and k not in fields:
-                out[k] = v
-        if "id" in ctx and "id" not in fields:
-            out["id"] = ctx["id"]
     for k, v in fields.items():
-        if v is None:
-            continue
-        if k in RESERVED or not KEY_RE.match(k):
-            raise ValueError(f"invalid log field name {k!r}")
-        out[k] = v if type(v) is str else fmt(v)
-    tb: list[str] = []
+        if k not in _valid_keys:
+            _check_key(k)
+        if type(v) not in _IMMUTABLE:
+            fields[k] = fmt(v)
+    ctx = _ctx.get()
+    if ctx:
+        fields = {**ctx, **fields}
     if exc is not None:
-        out.setdefault("exc_type", type(exc).__name__)
-        out.setdefault("where", where(exc))
+        fields.setdefault("exc_type", type(exc).__name__)
+        fields.setdefault("where", where(exc))
         tb = format_traceback(exc)
-    _sink.submit((time.time(), logger, level, event, out, tb))
+    else:
+        tb = []
+    _sink.submit((time.time(), logger, level, event, fields, tb))
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
 class EventLogger:

@@ -2,7 +2,7 @@
 
 Text form (one physical line per record; traceback lines follow, each starting with a tab)::
 
-    2024-06-12 14:22:38,415 - app.tts_engine - INFO - synthesis_complete: id=ts_7f3a2b1c, status=success
+    2024-06-12 14:22:38,415 - app.tts_engine - INFO - synthesis_complete: id=ts_7f, status=success
 
 * ``TIMESTAMP - LOGGER - LEVEL - EVENT: key=value, key=value``
 * keys match ``[a-z_][a-z0-9_]*``; a value is bare unless it is empty or holds a space,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events
-from .events import Item
+from .events import Item, format_fields
 from .logindex import compress_file
 from .logline import Record, render
 
@@ -183,7 +183,7 @@ class LogSink:
 
     def _open(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.dir / LIVE, "a", encoding="utf-8", errors="surrogateescape",
+        self.fh = open(self.dir / LIVE, "a",  # noqa: SIM115 - lives as long as the sink encoding="utf-8", errors="surrogateescape",
                        newline="\n")
         self.size = self.fh.tell()
 
@@ -199,7 +199,8 @@ class LogSink:
 
     def render_item(self, item: Item) -> str:
         t, logger, level, event, fields, tb = item
-        return render(Record(self.tsf(t), logger, level, event, fields, tb), self.fmt)
+        return render(Record(self.tsf(t), logger, level, event, format_fields(fields), tb),
+                      self.fmt)
 
     def _run(self) -> None:
         last_check = time.monotonic()
@@ -238,7 +239,17 @@ class LogSink:
             for w in waiters:
                 w.set()
             if stop:
+                self._final_retry()
                 return
+
+    def _final_retry(self, seconds: float = 5.0) -> None:
+        deadline = time.monotonic() + seconds
+        while self.held and time.monotonic() < deadline:
+            time.sleep(0.2)
+            self._write([])
+        if self.held:
+            print(f"ttsops: {len(self.held)} log lines could not be written to "
+                  f"{self.dir / LIVE}: {self.fail_error}", file=sys.stderr)
 
     def _check_file(self) -> None:
         """Reopen when app.log was removed or replaced under us (directory deleted...)."""
