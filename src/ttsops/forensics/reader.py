@@ -1,0 +1,246 @@
+"""One log file's bytes as text chunks that hold whole records.
+
+* An indexed block-gzip file is read block by block (one gzip member each, cut at
+  record boundaries by the writer): blocks outside the time window, or whose bloom
+  filter holds none of the wanted ids, are not even decompressed.
+* Any other gzip file is streamed member by member; a plain file in large reads.
+  Chunks are cut where a line that is not a continuation (tab-led) starts.
+* Damage never raises: a truncated member, corrupt data or a file that is not gzip at
+  all becomes a ``Problem``; everything before it is returned, and after corruption
+  reading resumes at the next gzip member when there is one.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .sources import LogFile, Problem
+
+try:
+    from isal import isal_zlib as _z
+
+    _ZERRORS: tuple[type[BaseException], ...] = (zlib.error, _z.error)
+except ImportError:  # pragma: no cover
+    _z = zlib  # type: ignore[assignment]
+    _ZERRORS = (zlib.error,)
+
+READ_BYTES = 1 << 20
+MAX_PENDING = 16 << 20
+GZ_MAGIC = b"\x1f\x8b\x08"
+
+
+@dataclass
+class ReadCounters:
+    """What a scan cost: for --stats, tests and the query planner."""
+
+    files: int = 0
+    blocks_read: int = 0
+    blocks_skipped: int = 0
+    bytes_compressed: int = 0
+    bytes_text: int = 0
+
+    def add(self, other: ReadCounters) -> None:
+        for k in self.__dataclass_fields__:
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+
+def _decode(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def record_cut(buf: bytes | bytearray) -> int:
+    """Index just after the last newline that is followed by a record start (a byte
+    that is not a tab), or -1. The bytes before it are whole records."""
+    i = buf.rfind(b"\n", 0, len(buf) - 1)
+    while i >= 0:
+        if buf[i + 1] != 9:  # not "\t"
+            return i + 1
+        i = buf.rfind(b"\n", 0, i)
+    return -1
+
+
+class _Cutter:
+    """Accumulates decompressed bytes and hands out whole-record text chunks."""
+
+    def __init__(self, counters: ReadCounters) -> None:
+        self.buf = bytearray()
+        self.counters = counters
+
+    def feed(self, data: bytes) -> str | None:
+        self.buf += data
+        if len(self.buf) < READ_BYTES:
+            return None
+        cut = record_cut(self.buf)
+        if cut <= 0:
+            if len(self.buf) < MAX_PENDING:
+                return None
+            cut = self.buf.rfind(b"\n") + 1 or len(self.buf)  # junk without records
+        out = bytes(self.buf[:cut])
+        del self.buf[:cut]
+        self.counters.bytes_text += len(out)
+        return _decode(out)
+
+    def finish(self, keep_partial: bool) -> str | None:
+        """The rest; a last line without its newline is kept only when ``keep_partial``
+        (a damaged member's or a line still being written is dropped)."""
+        if not self.buf:
+            return None
+        data = bytes(self.buf)
+        self.buf.clear()
+        if not data.endswith(b"\n") and not keep_partial:
+            nl = data.rfind(b"\n")
+            data = data[:nl + 1] if nl >= 0 else b""
+        if not data:
+            return None
+        self.counters.bytes_text += len(data)
+        return _decode(data)
+
+
+def _indexed_chunks(f: LogFile, problems: list[Problem], counters: ReadCounters,
+                    since: str | None, until: str | None,
+                    ids: tuple[str, ...] | None) -> Iterator[str]:
+    index = f.get_index()
+    assert index is not None
+    for i, b in enumerate(index.blocks):
+        if (since is not None and b.last_ts is not None and b.last_ts < since) or \
+                (until is not None and b.first_ts is not None and b.first_ts >= until) or \
+                (b.first_ts is None and b.skipped == 0) or \
+                (ids and not any(b.may_contain(x) for x in ids)):
+            counters.blocks_skipped += 1
+            continue
+        try:
+            raw = os.pread(f.fd, b.clen, b.off)
+            data = _z.decompress(raw, 31)
+        except _ZERRORS as e:
+            problems.append(Problem(str(f.path), f"block {i} (bytes {b.off}-{b.off + b.clen})"
+                                    f" is corrupt ({e}); its {b.lines} lines skipped, "
+                                    "the other blocks read", b.lines))
+            continue
+        except OSError as e:
+            problems.append(Problem(str(f.path), f"read error in block {i}: {e}", b.lines))
+            continue
+        counters.blocks_read += 1
+        counters.bytes_compressed += len(raw)
+        counters.bytes_text += len(data)
+        if data:
+            yield _decode(data)
+
+
+def _stream_gz(f: LogFile, problems: list[Problem],
+               counters: ReadCounters) -> Iterator[str]:
+    cutter = _Cutter(counters)
+    size = os.fstat(f.fd).st_size
+    pos = 0  # file offset of the next read
+    member = 0  # file offset where the current member starts
+    fed = 0  # bytes fed into the current decompressor
+    d = _z.decompressobj(31)
+    buf = b""
+    while True:
+        if not buf:
+            try:
+                buf = os.pread(f.fd, READ_BYTES, pos)
+            except OSError as e:
+                problems.append(Problem(str(f.path), f"read error at byte {pos}: {e}"))
+                break
+            if not buf:
+                break
+            pos += len(buf)
+            counters.bytes_compressed += len(buf)
+        try:
+            out = d.decompress(buf)
+        except _ZERRORS as e:
+            rest = cutter.finish(keep_partial=False)
+            if rest:
+                yield rest
+            nxt = _find_member(f.fd, member + 1, size)
+            what = "is not gzip data" if member == 0 and fed == 0 and pos <= READ_BYTES \
+                and not buf.startswith(GZ_MAGIC) else f"is corrupt at the member starting at " \
+                f"byte {member} ({e})"
+            if nxt < 0:
+                problems.append(Problem(str(f.path), f"{what}; read everything before it"))
+                return
+            problems.append(Problem(str(f.path), f"{what}; skipped {nxt - member} bytes to "
+                                                 f"the next gzip member at byte {nxt}"))
+            member = pos = nxt
+            buf, fed = b"", 0
+            d = _z.decompressobj(31)
+            continue
+        fed += len(buf)
+        if out:
+            chunk = cutter.feed(out)
+            if chunk:
+                yield chunk
+        if d.eof:
+            buf = d.unused_data
+            member = pos - len(buf)
+            fed = 0
+            d = _z.decompressobj(31)
+            if buf and not buf.strip(b"\x00"):
+                buf = b""  # zero padding after the last member (tape-style): ignored
+        else:
+            buf = b""
+    if fed:
+        problems.append(Problem(str(f.path), f"truncated: the gzip member starting at byte "
+                                             f"{member} ends at byte {size} before its end; "
+                                             "read everything before the damage"))
+    rest = cutter.finish(keep_partial=not fed)
+    if rest:
+        yield rest
+
+
+def _find_member(fd: int, start: int, size: int) -> int:
+    """Offset of the next gzip member header at or after ``start`` whose data inflates."""
+    pos = start
+    while pos < size:
+        block = os.pread(fd, READ_BYTES + 2, pos)
+        if not block:
+            return -1
+        i = block.find(GZ_MAGIC)
+        while i >= 0:
+            cand = pos + i
+            probe = os.pread(fd, 65536, cand)
+            try:
+                _z.decompressobj(31).decompress(probe)
+                return cand
+            except _ZERRORS:
+                i = block.find(GZ_MAGIC, i + 1)
+        pos += READ_BYTES
+    return -1
+
+
+def _stream_plain(f: LogFile, counters: ReadCounters) -> Iterator[str]:
+    cutter = _Cutter(counters)
+    pos = 0
+    while True:
+        data = os.pread(f.fd, READ_BYTES, pos)
+        if not data:
+            break
+        pos += len(data)
+        counters.bytes_compressed += len(data)
+        chunk = cutter.feed(data)
+        if chunk:
+            yield chunk
+    # the live file's last line may be half-written right now: leave it for next time
+    rest = cutter.finish(keep_partial=f.role != "live")
+    if rest:
+        yield rest
+
+
+def iter_chunks(f: LogFile, problems: list[Problem], counters: ReadCounters, *,
+                since: str | None = None, until: str | None = None,
+                ids: tuple[str, ...] | None = None, use_index: bool = True) -> Iterator[str]:
+    """Text chunks of whole records of ``f``; index blocks are pruned by window and ids.
+    Without an index no pruning happens here (the scan filters lines)."""
+    counters.files += 1
+    try:
+        if f.gz and use_index and f.get_index() is not None:
+            yield from _indexed_chunks(f, problems, counters, since, until, ids)
+        elif f.gz:
+            yield from _stream_gz(f, problems, counters)
+        else:
+            yield from _stream_plain(f, counters)
+    except OSError as e:
+        problems.append(Problem(str(f.path), f"read error: {e}"))

@@ -1,0 +1,123 @@
+"""Time arguments of ``ttsops logs``: to the log's own timestamp text.
+
+Log timestamps (``YYYY-MM-DD HH:MM:SS,mmm``) sort as text, so a window is a pair of
+strings compared with ``since <= ts < until`` -- the same comparison the seed's
+``awk '$1" "$2 >= A && $1" "$2 <= B'`` makes when B is a whole second.
+
+Accepted forms:
+
+* absolute: ``2024-06-12 14:00``, ``2024-06-12 14:00:00,250``, ``2024-06-12T14:00:00Z``,
+  ``2024-06-12T16:00:00+02:00`` (converted to the log's zone)
+* a date: ``2024-06-12`` (midnight; as ``--until`` the whole day is included)
+* relative to now: ``2h``, ``90m``, ``1d12h``, ``30s``, ``1w``, ``-2h`` (the same), ``now``
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+TS_FMT = "%Y-%m-%d %H:%M:%S"
+_REL_RE = re.compile(r"-?((?:\d+(?:\.\d+)?[wdhms])+)(?: ago)?\Z")
+_PART_RE = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+_UNIT_S = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DATE_RE = re.compile(r"\d{4}-\d\d-\d\d\Z")
+
+
+class TimeArgError(ValueError):
+    """A time argument that cannot be understood (the message says what is accepted)."""
+
+
+def duration_s(text: str) -> float:
+    """``2h30m`` -> 9000.0."""
+    m = _REL_RE.match(text.strip().lower())
+    if not m:
+        raise TimeArgError(f"not a duration: {text!r} (use e.g. 90s, 15m, 2h, 1d, 1w)")
+    return sum(float(n) * _UNIT_S[u] for n, u in _PART_RE.findall(m.group(1)))
+
+
+def to_ts(dt: datetime) -> str:
+    """A naive datetime (in the log's zone) as log timestamp text."""
+    return dt.strftime(TS_FMT) + f",{dt.microsecond // 1000:03d}"
+
+
+def from_ts(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace(",", ".", 1))
+
+
+def ts_to_epoch(ts: str, utc: bool = True) -> float:
+    dt = from_ts(ts)
+    if utc:
+        return dt.replace(tzinfo=UTC).timestamp()
+    return time.mktime(dt.timetuple()) + dt.microsecond / 1e6
+
+
+def epoch_to_ts(t: float, utc: bool = True) -> str:
+    dt = datetime.fromtimestamp(t, UTC).replace(tzinfo=None) if utc \
+        else datetime.fromtimestamp(t)
+    return to_ts(dt)
+
+
+def parse_time(text: str, *, end: bool = False, now: float | None = None,
+               utc: bool = True) -> str:
+    """A time argument as log timestamp text.
+
+    ``end=True`` (for ``--until``): a bare date means the end of that day (the next
+    midnight, exclusive)."""
+    s = text.strip()
+    if not s:
+        raise TimeArgError("empty time argument")
+    low = s.lower()
+    now = time.time() if now is None else now
+    if low == "now":
+        return epoch_to_ts(now, utc)
+    if _REL_RE.match(low):
+        return epoch_to_ts(now - duration_s(low), utc)
+    if _DATE_RE.match(s):
+        try:
+            day = datetime.fromisoformat(s)
+        except ValueError as e:
+            raise TimeArgError(f"not a date: {text!r} ({e})") from None
+        return to_ts(day + timedelta(days=1) if end else day)
+    iso = s.replace(",", ".", 1)
+    if iso.endswith(("Z", "z")):
+        iso = iso[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(iso)
+    except ValueError:
+        raise TimeArgError(
+            f"cannot read time {text!r}: use '2024-06-12 14:00[:00[,mmm]]', "
+            "'2024-06-12', an ISO time with zone, or a relative time like 2h") from None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC if utc else None).replace(tzinfo=None)
+    return to_ts(dt)
+
+
+def window(since: str | None, until: str | None, *, now: float | None = None,
+           utc: bool = True) -> tuple[str | None, str | None]:
+    """``(since, until)`` as timestamp text; raises when since is not before until."""
+    a = parse_time(since, now=now, utc=utc) if since else None
+    b = parse_time(until, end=True, now=now, utc=utc) if until else None
+    if a is not None and b is not None and a >= b:
+        raise TimeArgError(f"--since {since!r} is not before --until {until!r}")
+    return a, b
+
+
+def shift(ts: str, seconds: float) -> str:
+    return to_ts(from_ts(ts) + timedelta(seconds=seconds))
+
+
+def human_duration(seconds: float) -> str:
+    """3725 -> '1h02m'."""
+    s = abs(seconds)
+    sign = "-" if seconds < 0 else ""
+    if s < 1:
+        return f"{sign}{s * 1000:.0f}ms"
+    if s < 60:
+        return f"{sign}{s:.1f}s"
+    if s < 3600:
+        return f"{sign}{int(s // 60)}m{int(s % 60):02d}s"
+    if s < 86400:
+        return f"{sign}{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
+    return f"{sign}{int(s // 86400)}d{int(s % 86400 // 3600):02d}h"
