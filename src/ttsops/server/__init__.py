@@ -1,0 +1,1 @@
+"""The HTTP service: app factory, OpenAI routes, web page, metrics, middleware."""

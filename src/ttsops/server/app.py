@@ -1,0 +1,120 @@
+"""The app factory: settings in, a FastAPI app out.
+
+    app = create_app(settings)        # uvicorn.run(app) or `ttsops serve`
+
+At start-up (lifespan) it starts the log writer (unless one is running), the engine worker
+pool and the cache reporter; at shut-down it lets running syntheses finish, stops the
+workers and flushes the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__, logsink
+from ..config import Settings, get_settings
+from ..events import get_logger
+from ..workers import DEFAULT_RUNNER, WorkerPool
+from . import errors_http, routes_health, routes_openai, webui
+from .metrics import Metrics
+from .middleware import ServiceMiddleware
+from .synthesis import SynthesisService
+
+log = get_logger("ttsops.server")
+
+
+def default_pipeline(settings: Settings, pool: WorkerPool) -> Any:
+    """The main-process half of the pipeline (front, finish, fail)."""
+    from ..pipeline.runner import Pipeline
+
+    return Pipeline(settings)
+
+
+def create_app(settings: Settings | None = None, *, workers: int | None = None,
+               runner: str = DEFAULT_RUNNER, pipeline: Any = None,
+               manage_log: bool = True) -> FastAPI:
+    s = settings or get_settings()
+    metrics = Metrics()
+    pool = WorkerPool(s, workers=workers, runner=runner,
+                      on_restart=lambda reason: metrics.worker_restarts.labels(reason).inc(),
+                      on_load=lambda engine, status: metrics.engine_loads.labels(
+                          engine, status).inc())
+    state: dict[str, Any] = {"owns_log": False}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_log and logsink.active() is None:
+            logsink.setup(s)
+            state["owns_log"] = True
+        pipe = pipeline if pipeline is not None else default_pipeline(s, pool)
+        app.state.service = SynthesisService(pipe, pool, metrics)
+        cache = getattr(pipe, "cache", None)
+        if cache is not None:
+            _cache_gauges(metrics, cache)
+        log.info("server_start", version=__version__, engine=s.engine, workers=pool.size,
+                 queue_size=s.queue_size, timeout_s=s.request_timeout_s,
+                 auth=bool(s.api_keys), rate_limit_per_minute=s.rate_limit_per_minute)
+        await pool.start()
+        reporter = getattr(pipe, "start_reporter", None)
+        if reporter is not None:
+            reporter()
+        try:
+            yield
+        finally:
+            log.info("server_stop", engine=s.engine)
+            stop_reporter = getattr(pipe, "stop_reporter", None)
+            if stop_reporter is not None:
+                with contextlib.suppress(Exception):
+                    stop_reporter()
+            await app.state.service.drain()
+            await pool.stop()
+            if state["owns_log"]:
+                logsink.shutdown()
+
+    app = FastAPI(title="ttsops", version=__version__, lifespan=lifespan,
+                  description="Text to speech with observability built in: an "
+                              "OpenAI-compatible speech API, a web page, Prometheus "
+                              "metrics, and logs that answer what happened to request X.")
+    app.state.settings = s
+    app.state.metrics = metrics
+    app.state.pool = pool
+    metrics.gauge("ttsops_queue_depth", "Syntheses waiting for a worker.", lambda: pool.waiting)
+    metrics.gauge("ttsops_queue_capacity", "Syntheses that may wait before QUEUE_FULL.",
+                  lambda: pool.queue_size)
+    metrics.gauge("ttsops_workers", "Engine worker processes configured.", lambda: pool.size)
+    metrics.gauge("ttsops_workers_ready", "Engine workers loaded and alive.",
+                  lambda: pool.ready_count)
+    metrics.gauge("ttsops_workers_busy", "Engine workers running a synthesis.",
+                  lambda: sum(1 for w in pool.workers if w.state == "busy"))
+    metrics.gauge("ttsops_ready", "1 when at least one engine worker is ready.",
+                  lambda: 1.0 if pool.ready else 0.0)
+    errors_http.install(app)
+    app.include_router(routes_openai.router)
+    app.include_router(routes_health.router)
+    app.include_router(webui.router)
+    app.mount("/static", StaticFiles(directory=webui.STATIC_DIR), name="static")
+    app.add_middleware(ServiceMiddleware, request_id_header=s.request_id_header,
+                       api_keys=s.api_keys, max_body_bytes=s.max_body_bytes,
+                       rate_limit_per_minute=s.rate_limit_per_minute, metrics=metrics)
+    return app
+
+
+def _cache_gauges(metrics: Metrics, cache: Any) -> None:
+    """Cache usage gauges, read at scrape time from ``cache.stats()`` when it has one."""
+    stats = getattr(cache, "stats", None)
+    if stats is None:
+        return
+
+    def read(key: str) -> Any:
+        return lambda: (stats() or {}).get(key)
+
+    metrics.gauge("ttsops_cache_used_bytes", "Bytes in the audio cache.", read("used_bytes"))
+    metrics.gauge("ttsops_cache_budget_bytes", "Audio cache size budget.", read("budget_bytes"))
+    metrics.gauge("ttsops_cache_entries", "Entries in the audio cache.", read("entries"))
+    metrics.gauge("ttsops_cache_usage_ratio", "Audio cache used / budget.", read("usage"))

@@ -1,0 +1,57 @@
+"""``ttsops serve``: the HTTP service under uvicorn, its own log writer, engine workers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+
+_UNCOMPLETED = "ASGI callable returned without completing response"
+
+
+class _DropCutStreams(logging.Filter):
+    """A streamed response cut on purpose after a failure is already explained by our own
+    records (synthesis_failed, http_request stream_aborted=true); uvicorn's generic error
+    line for it would only add an unexplained ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _UNCOMPLETED not in record.getMessage()
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to bind (TTSOPS_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (TTSOPS_PORT, default 8000).")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Engine worker processes (TTSOPS_WORKERS; 0: one per core).")
+@click.option("--engine", default=None, help="Engine: espeak, fake, piper, indextts2 "
+                                             "(TTSOPS_ENGINE).")
+@click.option("--log-dir", type=click.Path(file_okay=False), default=None,
+              help="Log directory (TTSOPS_LOG_DIR).")
+def serve(host: str | None, port: int | None, workers: int | None, engine: str | None,
+          log_dir: str | None) -> None:
+    """Run the HTTP service: OpenAI-compatible speech API, web page, /metrics."""
+    import uvicorn
+
+    from .. import events, logsink
+    from ..config import Settings
+    from ..workers import default_worker_count
+    from .app import create_app
+
+    overrides: dict[str, Any] = {k: v for k, v in {
+        "host": host, "port": port, "workers": workers, "engine": engine,
+        "log_dir": log_dir}.items() if v is not None}
+    settings = Settings(**overrides)
+    sink = logsink.setup(settings)
+    events.install_stdlib_bridge()
+    logging.getLogger("uvicorn.error").addFilter(_DropCutStreams())
+    app = create_app(settings)
+    click.echo(f"ttsops: serving http://{settings.host}:{settings.port}/ "
+               f"(engine {settings.engine}, {default_worker_count(settings)} workers); "
+               f"log {sink.dir / logsink.LIVE}", err=True)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                    access_log=False, server_header=False, timeout_graceful_shutdown=10,
+                    lifespan="on")
+    finally:
+        logsink.shutdown()

@@ -1,0 +1,148 @@
+"""Prometheus metrics of one service instance (its own registry, so several apps can live
+in one process, e.g. in tests). Label values are bounded: routes are templates, error
+codes come from the registry, stages from the fixed list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from .. import __version__
+from ..pipeline.types import STAGES
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
+                   8.0, 13.0, 21.0, 34.0, 60.0, 120.0)
+STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0,
+                 5.0, 10.0, 30.0, 60.0)
+RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
+
+Gauges = Callable[[], dict[str, float]]
+
+
+class _GaugeCollector:
+    """Gauges read at scrape time from the pool and the cache."""
+
+    def __init__(self) -> None:
+        self.sources: list[tuple[str, str, Callable[[], float | None]]] = []
+
+    def add(self, name: str, help_: str, fn: Callable[[], float | None]) -> None:
+        self.sources.append((name, help_, fn))
+
+    def collect(self) -> Iterable[Metric]:
+        for name, help_, fn in self.sources:
+            try:
+                value = fn()
+            except Exception:
+                value = None
+            if value is None:
+                continue
+            g = GaugeMetricFamily(name, help_)
+            g.add_metric([], float(value))
+            yield g
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.http_requests = Counter(
+            "ttsops_http_requests_total", "HTTP requests by method, route, status and error code.",
+            ["method", "route", "status", "code"], registry=r)
+        self.http_duration = Histogram(
+            "ttsops_http_request_duration_seconds", "HTTP request duration by route.",
+            ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.syntheses = Counter(
+            "ttsops_syntheses_total", "Syntheses by outcome, error code and cache hit.",
+            ["status", "code", "cache_hit"], registry=r)
+        self.synthesis_duration = Histogram(
+            "ttsops_synthesis_duration_seconds", "End-to-end synthesis time, queue included.",
+            ["cache_hit"], buckets=LATENCY_BUCKETS, registry=r)
+        self.stage_duration = Histogram(
+            "ttsops_stage_duration_seconds", "Time of each pipeline stage alone.",
+            ["stage"], buckets=STAGE_BUCKETS, registry=r)
+        self.queue_wait = Histogram(
+            "ttsops_queue_wait_seconds", "Time a synthesis waited for a worker.",
+            buckets=STAGE_BUCKETS, registry=r)
+        self.cache_lookups = Counter(
+            "ttsops_cache_lookups_total", "Audio cache lookups by result (hit/miss).",
+            ["result"], registry=r)
+        self.audio_seconds = Counter(
+            "ttsops_audio_seconds_total", "Seconds of audio produced.", ["format"], registry=r)
+        self.rtf = Histogram(
+            "ttsops_real_time_factor", "Synthesis time divided by audio duration (uncached).",
+            buckets=RTF_BUCKETS, registry=r)
+        self.first_audio = Histogram(
+            "ttsops_stream_first_audio_seconds", "Time to first audio byte of streamed "
+            "responses.", ["stream_format"], buckets=LATENCY_BUCKETS, registry=r)
+        self.worker_restarts = Counter(
+            "ttsops_worker_restarts_total", "Engine worker processes restarted, by reason.",
+            ["reason"], registry=r)
+        self.engine_loads = Counter(
+            "ttsops_engine_loads_total", "Engine loads in worker processes by outcome.",
+            ["engine", "status"], registry=r)
+        self.webui_events = Counter(
+            "ttsops_webui_events_total", "Events reported by the web page, by kind.",
+            ["kind"], registry=r)
+        for stage in STAGES:  # export every stage series from the start
+            self.stage_duration.labels(stage)
+        for result in ("hit", "miss"):
+            self.cache_lookups.labels(result)
+        self.gauges = _GaugeCollector()
+        r.register(self.gauges)  # type: ignore[arg-type]
+        self.gauges.add("ttsops_build_info", f"ttsops version {__version__} (always 1).",
+                        lambda: 1.0)
+
+    # --- recording ---------------------------------------------------------------
+    def observe_http(self, method: str, route: str, status: int, code: str | None,
+                     seconds: float) -> None:
+        self.http_requests.labels(method, route, str(status), code or "none").inc()
+        self.http_duration.labels(route).observe(seconds)
+
+    def observe_synthesis(self, result: Any) -> None:
+        """A finished ``SynthesisResult``."""
+        hit = "true" if result.cache_hit else "false"
+        self.syntheses.labels("success", "none", hit).inc()
+        self.synthesis_duration.labels(hit).observe(result.total_ms / 1000.0)
+        self.cache_lookups.labels("hit" if result.cache_hit else "miss").inc()
+        self.audio_seconds.labels(result.format).inc(result.duration_ms / 1000.0)
+        if not result.cache_hit:
+            for stage, ms in result.stages.items():
+                if stage in STAGES:
+                    self.stage_duration.labels(stage).observe(ms / 1000.0)
+            if result.duration_ms > 0:
+                self.rtf.observe(result.total_ms / result.duration_ms)
+
+    def observe_failure(self, code: str, seconds: float | None = None,
+                        cache_hit: bool = False) -> None:
+        hit = "true" if cache_hit else "false"
+        self.syntheses.labels("failed", code, hit).inc()
+        if seconds is not None:
+            self.synthesis_duration.labels(hit).observe(seconds)
+
+    def observe_queue_wait(self, seconds: float) -> None:
+        self.queue_wait.observe(seconds)
+
+    def gauge(self, name: str, help_: str, fn: Callable[[], float | None]) -> None:
+        self.gauges.add(name, help_, fn)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,206 @@
+"""One pure-ASGI layer in front of every request.
+
+* request identity: the ``REQUEST_ID_HEADER`` value (sanitised; generated when absent or
+  unusable) is bound to every record of the request and echoed in the response; a W3C
+  ``traceparent`` gives ``trace_id``;
+* gates, in order: body size (``Content-Length`` and, for chunked bodies, while reading),
+  per-client rate limit, bearer-token auth (``/v1/`` paths);
+* exactly one ``http_request`` record per request (method, path, status, duration_ms, id,
+  request_id, client, error_code) and the HTTP metrics;
+* an exception nobody handled becomes a 500 ``INTERNAL_ERROR`` in the OpenAI shape, with an
+  ``http_error`` record carrying the traceback.
+
+Pure ASGI (no ``BaseHTTPMiddleware``): no extra task or body copy per request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import events
+from ..errors import TTSError
+from ..events import get_logger
+from .errors_http import StreamAborted, error_response
+from .ratelimit import RateLimiter
+
+log = get_logger("ttsops.server.http")
+
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
+_TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+CLIENT_CLOSED = 499  # status recorded when the client went away before a response
+
+
+def sanitize_request_id(raw: bytes | str | None) -> str | None:
+    """The caller's request id if it is a plain token (letters, digits, ``._:@/+=-``, at
+    most 128 characters); None otherwise, so that a fresh id is generated instead.
+    Nothing the caller sends can put spaces, quotes or control characters into a log
+    line through this field."""
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    raw = raw.strip()
+    return raw if _REQUEST_ID_RE.fullmatch(raw) else None
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(8)
+
+
+def parse_traceparent(raw: bytes | str | None) -> str | None:
+    """The trace id of a valid W3C ``traceparent`` header, else None."""
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("latin-1")
+    m = _TRACEPARENT_RE.match(raw.strip().lower())
+    if m is None:
+        return None
+    version, trace_id, parent_id, _flags = m.groups()
+    if version == "ff" or trace_id == "0" * 32 or parent_id == "0" * 16:
+        return None
+    if version == "00" and len(raw.strip()) != 55:
+        return None
+    return trace_id
+
+
+def parse_keys(api_keys: str) -> list[bytes]:
+    return [k.strip().encode() for k in api_keys.split(",") if k.strip()]
+
+
+def bearer_ok(header: bytes | None, keys: list[bytes]) -> bool:
+    """Constant-time comparison against every configured key (no early exit)."""
+    if header is None:
+        return False
+    scheme, _, token = header.partition(b" ")
+    if scheme.lower() != b"bearer":
+        return False
+    token = token.strip()
+    ok = False
+    for key in keys:
+        ok |= hmac.compare_digest(token, key)
+    return ok
+
+
+class ServiceMiddleware:
+    def __init__(self, app: ASGIApp, *, request_id_header: str = "X-Request-ID",
+                 api_keys: str = "", max_body_bytes: int = 64 * 1024,
+                 rate_limit_per_minute: int = 0, metrics: Any = None) -> None:
+        self.app = app
+        self.rid_in = request_id_header.lower().encode("latin-1")
+        self.rid_out = request_id_header.encode("latin-1")
+        self.keys = parse_keys(api_keys)
+        self.max_body = max_body_bytes
+        self.limiter = RateLimiter(rate_limit_per_minute)
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        rid_raw = trace_raw = auth = length = None
+        for k, v in scope["headers"]:
+            if k == self.rid_in:
+                rid_raw = v
+            elif k == b"traceparent":
+                trace_raw = v
+            elif k == b"authorization":
+                auth = v
+            elif k == b"content-length":
+                length = v
+        rid = sanitize_request_id(rid_raw) or new_request_id()
+        trace_id = parse_traceparent(trace_raw) if trace_raw is not None else None
+        state: dict[str, Any] = {"request_id": rid, "trace_id": trace_id, "id": None,
+                                 "error_code": None, "status": 0, "extra": {}, "t0": t0}
+        scope["ttsops"] = state
+        client = scope.get("client")
+        client_host = client[0] if client else "unknown"
+        method = scope["method"]
+        path = scope["path"]
+        rid_header = (self.rid_out, rid.encode("ascii"))
+
+        async def send_wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                message = dict(message)
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            await send(message)
+
+        with events.context(request_id=rid, trace_id=trace_id):
+            try:
+                gate = self._gate(method, path, length, auth, client_host)
+                if gate is not None:
+                    state["error_code"] = gate[0]
+                    hdrs = {"WWW-Authenticate": "Bearer"} if gate[0] == "UNAUTHORIZED" else None
+                    await error_response(gate[0], gate[1], headers=hdrs, retry_after=gate[2])(
+                        scope, receive, send_wrapped)
+                else:
+                    inner = receive
+                    if method in _BODY_METHODS:
+                        inner = self._limited(receive)
+                    await self.app(scope, inner, send_wrapped)
+            except StreamAborted as exc:
+                # already logged (synthesis_failed); returning without completing the
+                # response makes the server cut the connection: no clean end of stream
+                state["error_code"] = exc.code
+                state["extra"]["stream_aborted"] = True
+            except Exception as exc:
+                state["error_code"] = "INTERNAL_ERROR"
+                log.error("http_error", exc=exc, error_code="INTERNAL_ERROR", path=path[:200])
+                if state["status"] == 0:
+                    await error_response("INTERNAL_ERROR")(scope, receive, send_wrapped)
+            finally:
+                status = state["status"] or CLIENT_CLOSED
+                duration_ms = (time.perf_counter() - t0) * 1000.0
+                log.info("http_request", method=method, path=path[:200], status=status,
+                         duration_ms=round(duration_ms, 1), id=state["id"], request_id=rid,
+                         client=client_host, error_code=state["error_code"],
+                         **state["extra"])
+                if self.metrics is not None:
+                    route = scope.get("route")
+                    template = getattr(route, "path", None) or "unmatched"
+                    self.metrics.observe_http(method, template, status, state["error_code"],
+                                              duration_ms / 1000.0)
+
+    def _gate(self, method: str, path: str, length: bytes | None, auth: bytes | None,
+              client: str) -> tuple[str, str | None, float | None] | None:
+        if length is not None:
+            try:
+                n = int(length)
+            except ValueError:
+                return ("INVALID_REQUEST", "invalid Content-Length", None)
+            if n > self.max_body:
+                return ("BODY_TOO_LARGE", f"{n} bytes > limit {self.max_body}", None)
+        if path.startswith("/v1/"):
+            wait = self.limiter.check(client)
+            if wait:
+                return ("RATE_LIMITED", None, wait)
+            if self.keys and not bearer_ok(auth, self.keys):
+                return ("UNAUTHORIZED", None, None)
+        return None
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_body
+
+        async def inner() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise TTSError("BODY_TOO_LARGE", f"more than {limit} bytes")
+            return message
+
+        return inner

@@ -1,0 +1,93 @@
+"""The web page at ``/`` and the endpoint it reports playback to.
+
+The page (static/index.html + app.js + style.css, no external resources) synthesises
+through ``POST /v1/audio/speech``, plays the audio, shows the synthesis id, request id,
+status, stage timings (``Server-Timing``) and audio metrics (``X-Audio-Metrics``), and
+reports what the player did to ``POST /v1/webui/events``: each report becomes one
+``webui_event`` record carrying the synthesis id (INFO for play/ended/pause and for
+request_failed - a failed synthesis the page showed, already logged by the server -
+WARNING for error (``warning_code=WEBUI_PLAYBACK_FAILED``) and stall), so "the play
+button did nothing" is in the server's log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..events import get_logger
+
+log = get_logger("ttsops.webui")
+STATIC_DIR = Path(__file__).with_name("static")
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,127}$"
+
+# Content-Security-Policy of the page: nothing from outside, no inline script
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
+
+router = APIRouter()
+
+
+class WebUIEvent(BaseModel):
+    """What the page reports about its player."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: Literal["play", "ended", "error", "stall", "pause", "request_failed"]
+    id: str | None = Field(None, pattern=_ID, description="Synthesis id (X-Synthesis-ID).")
+    request_id: str | None = Field(None, pattern=_ID,
+                                   description="Request id of the synthesis request.")
+    detail: str | None = Field(None, max_length=500, description="What happened, e.g. the "
+                                                                  "MediaError or play() rejection.")
+    format: str | None = Field(None, pattern=r"^[a-z0-9]{1,8}$")
+    fetch_ms: float | None = Field(None, ge=0, le=1e8, description="Click to response headers.")
+    download_ms: float | None = Field(None, ge=0, le=1e8, description="Headers to full body.")
+    load_ms: float | None = Field(None, ge=0, le=1e8, description="Body to canplay.")
+    play_ms: float | None = Field(None, ge=0, le=1e8, description="Click to playing.")
+    position_s: float | None = Field(None, ge=0, le=1e7)
+    audio_duration_s: float | None = Field(None, ge=0, le=1e7)
+
+
+_TIMINGS = ("fetch_ms", "download_ms", "load_ms", "play_ms", "position_s", "audio_duration_s")
+
+
+def _page() -> bytes:
+    return (STATIC_DIR / "index.html").read_bytes()
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> Response:
+    return HTMLResponse(_page(), headers={"Content-Security-Policy": CSP,
+                                          "X-Content-Type-Options": "nosniff",
+                                          "Referrer-Policy": "no-referrer",
+                                          "Cache-Control": "no-cache"})
+
+
+@router.post("/v1/webui/events", status_code=204, response_class=Response,
+             summary="Playback report of the web page (logged as webui_event)")
+async def webui_event(event: WebUIEvent, request: Request) -> Response:
+    state: dict[str, Any] = request.scope.get("ttsops") or {}
+    if event.id:
+        state["id"] = event.id
+    fields: dict[str, Any] = {"id": event.id, "kind": event.kind, "detail": event.detail,
+                              "synthesis_request_id": event.request_id,
+                              "format": event.format}
+    for name in _TIMINGS:
+        value = getattr(event, name)
+        if value is not None:
+            fields[name] = round(value, 1)
+    if event.kind == "error":
+        log.warning("webui_event", warning_code="WEBUI_PLAYBACK_FAILED", **fields)
+    elif event.kind == "stall":
+        log.warning("webui_event", **fields)
+    else:
+        log.info("webui_event", **fields)
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.webui_events.labels(event.kind).inc()
+    return Response(status_code=204)

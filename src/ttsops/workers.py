@@ -1,0 +1,503 @@
+"""Engine worker processes behind a bounded queue.
+
+Each worker is a process started with the *spawn* context: it loads the engine once
+(``engine_load`` with its duration, or ``model_load_failed`` with engine, model, error
+code and traceback), then runs the engine half of the pipeline (``pipeline.back``) for
+one job at a time, logging through the main process's writer (``ForwardSink``).
+
+The main process keeps the queue: a synthesis waits for an idle worker (``queue_ms``);
+when ``queue_size`` syntheses already wait, the next one gets 429 ``QUEUE_FULL``. A job
+that runs longer than ``request_timeout_s`` gets 504 ``SYNTHESIS_TIMEOUT`` and its worker
+is killed and replaced; a worker that dies during a job (killed, native crash) fails
+that job alone with 503 ``ENGINE_CRASHED`` and is restarted (``worker_died``,
+``worker_restarted``). A worker that fails to load is retried with back-off; the pool is
+ready while at least one worker is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import importlib
+import math
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from . import events
+from .errors import TTSError
+from .events import get_logger
+from .pipeline.types import SynthesisFailure
+
+log = get_logger("ttsops.workers")
+
+DEFAULT_RUNNER = "ttsops.workers:make_runner"
+RETRY_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def default_worker_count(settings: Any) -> int:
+    """``settings.workers``, or one per core (one per GPU for GPU-only engines)."""
+    if settings.workers:
+        return int(settings.workers)
+    if settings.engine == "indextts2":
+        try:
+            import torch  # type: ignore[import-not-found]
+
+            return max(1, int(torch.cuda.device_count()))
+        except Exception:
+            return 1
+    return max(1, os.cpu_count() or 1)
+
+
+# --- the worker process side -------------------------------------------------------
+
+def make_runner(settings: Any) -> Any:
+    """The worker-side object: ``load() -> EngineInfo``, ``voices()``, ``back(job)``,
+    ``stream(job)`` (an iterator of ``StreamChunk``) and ``close()``."""
+    from .pipeline.worker import WorkerRunner
+
+    return WorkerRunner(settings)
+
+
+def _as_failure(exc: BaseException, job: Any) -> SynthesisFailure:
+    """A picklable failure to send back. ``back``/``stream`` raise ``SynthesisFailure``
+    already logged; anything else is logged here, with the live traceback."""
+    if isinstance(exc, SynthesisFailure):
+        return exc
+    code = exc.code if isinstance(exc, TTSError) else "ENGINE_FAILED"
+    detail = exc.detail if isinstance(exc, TTSError) else f"{type(exc).__name__}: {exc}"
+    log.error("synthesis_failed", exc=exc, id=getattr(job, "id", None), error_code=code,
+              message=str(detail)[:500])
+    return SynthesisFailure(code, detail, param=getattr(exc, "param", None), logged=True,
+                            exc_type=type(exc).__name__, where=events.where(exc))
+
+
+def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
+                runner_factory: str) -> None:
+    """Entry point of a worker process."""
+    from .logsink import ForwardSink
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
+    events.set_sink(ForwardSink(log_q), settings.log_level)
+    pid = os.getpid()
+    t0 = time.perf_counter()
+    engine_name = getattr(settings, "engine", "?")
+    runner: Any = None
+    model = ""
+    try:
+        runner = resolve(runner_factory)(settings)
+        engine_name = getattr(runner, "engine_name", engine_name)
+        info = runner.load()
+        engine_name = getattr(info, "name", engine_name)
+        model = getattr(info, "model", "") or ""
+        voices = list(runner.voices())
+    except BaseException as exc:
+        ms = (time.perf_counter() - t0) * 1000.0
+        code = exc.code if isinstance(exc, TTSError) else "MODEL_LOAD_FAILED"
+        if code not in ("MODEL_LOAD_FAILED", "MODEL_LOAD_TIMEOUT"):
+            code = "MODEL_LOAD_FAILED"
+        ctx_model = getattr(exc, "context", {}).get("model") if isinstance(exc, TTSError) else None
+        model = model or str(ctx_model or getattr(runner, "model", "") or "")
+        log.error("model_load_failed", exc=exc, engine=engine_name, model=model or None,
+                  duration_ms=round(ms, 1), error_code=code, worker=index, pid=pid,
+                  message=str(exc)[:500])
+        with contextlib.suppress(Exception):
+            conn.send(("load_failed", code, f"{type(exc).__name__}: {exc}"[:500]))
+        _flush_and_exit(log_q, 3)
+        return
+    ms = (time.perf_counter() - t0) * 1000.0
+    log.info("engine_load", engine=engine_name, model=model or None, version=info.version,
+             sample_rate=info.sample_rate, device=info.device, duration_ms=round(ms, 1),
+             worker=index, pid=pid)
+    conn.send(("ready", {"info": info, "voices": voices, "pid": pid, "load_ms": ms}))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
+        if msg is None:
+            break
+        _, mode, job, ctx = msg
+        with events.context(**ctx):
+            try:
+                if mode == "stream":
+                    for chunk in runner.stream(job):
+                        conn.send(("part", chunk))
+                    reply: tuple[Any, ...] = ("ok", None)
+                else:
+                    reply = ("ok", runner.back(job))
+            except Exception as exc:
+                reply = ("err", _as_failure(exc, job))
+            try:
+                conn.send(reply)
+            except Exception as exc:  # e.g. a result that does not pickle
+                conn.send(("err", _as_failure(exc, job)))
+    with contextlib.suppress(Exception):
+        runner.close()
+    _flush_and_exit(log_q, 0)
+
+
+def _flush_and_exit(log_q: Any, code: int) -> None:
+    with contextlib.suppress(Exception):
+        log_q.close()
+        log_q.join_thread()  # records reach the writer before the process ends
+    os._exit(code)
+
+
+# --- the main process side --------------------------------------------------------
+
+@dataclass
+class Worker:
+    index: int
+    proc: Any = None
+    conn: Connection | None = None
+    pid: int | None = None
+    state: str = "starting"  # starting, ready, busy, restarting, failed, stopped
+    started: float = 0.0
+    jobs: int = 0
+    load_failures: int = 0
+    current: str | None = None  # id of the job in flight
+    info: Any = None
+    voices: list[Any] = field(default_factory=list)
+
+
+class WorkerPool:
+    """N engine processes, a bounded wait queue, timeouts and restarts."""
+
+    def __init__(self, settings: Any, *, workers: int | None = None,
+                 runner: str = DEFAULT_RUNNER, log_queue: Any = None,
+                 on_restart: Callable[[str], None] | None = None,
+                 on_load: Callable[[str, str], None] | None = None) -> None:
+        self.settings = settings
+        self.size = workers or default_worker_count(settings)
+        self.queue_size = settings.queue_size
+        self.timeout = settings.request_timeout_s
+        self.load_timeout = settings.model_load_timeout_s
+        self.runner = runner
+        self.log_queue = log_queue
+        self.on_restart = on_restart
+        self.on_load = on_load
+        self.ctx = mp.get_context("spawn")
+        self.workers = [Worker(i) for i in range(self.size)]
+        self.waiting = 0
+        self.ever_ready = False
+        self.last_load_error: tuple[str, str] | None = None
+        self.info: Any = None
+        self.voices: list[Any] = []
+        self.restarts = 0
+        self.ewma_s = 1.0
+        self._idle: asyncio.Queue[Worker] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor = ThreadPoolExecutor(max_workers=self.size * 2 + 2,
+                                            thread_name_prefix="ttsops-pool")
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._monitor: asyncio.Task[None] | None = None
+
+    # --- lifecycle -----------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._idle = asyncio.Queue()
+        if self.log_queue is None:
+            from . import logsink
+
+            sink = logsink.active()
+            self.log_queue = sink.mp_queue(self.ctx) if sink is not None else self.ctx.Queue()
+        for w in self.workers:
+            self._spawn(w, reason=None)
+        self._monitor = asyncio.create_task(self._watch())
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
+        if self._monitor is not None:
+            self._monitor.cancel()
+        for w in self.workers:
+            with contextlib.suppress(Exception):
+                if w.conn is not None and w.state in ("ready",):
+                    w.conn.send(None)
+        deadline = time.monotonic() + timeout
+        for w in self.workers:
+            if w.proc is None:
+                continue
+            w.proc.join(max(0.0, deadline - time.monotonic()))
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join(2)
+            w.state = "stopped"
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- status ----------------------------------------------------------------------
+    @property
+    def ready_count(self) -> int:
+        return sum(1 for w in self.workers if w.state in ("ready", "busy"))
+
+    @property
+    def ready(self) -> bool:
+        return self.ready_count > 0
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "workers": self.size, "ready": self.ready_count, "queue_depth": self.waiting,
+            "queue_size": self.queue_size, "restarts": self.restarts,
+            "states": [w.state for w in self.workers],
+            "last_load_error": self.last_load_error[0] if self.last_load_error else None,
+        }
+
+    def pids(self) -> list[int]:
+        return [w.pid for w in self.workers if w.pid is not None]
+
+    # --- running a job ---------------------------------------------------------------
+    async def run(self, job: Any) -> tuple[Any, float]:
+        """Run the engine half of ``job`` on a worker: (``RenderedAudio``, queue_ms)."""
+        worker, queue_ms = await self._acquire()
+        fut = self._start(worker, "back", job, None)
+        try:
+            return await asyncio.shield(fut), queue_ms
+        except TTSError as e:
+            e.context["queue_ms"] = queue_ms
+            raise
+
+    async def stream(self, job: Any) -> AsyncIterator[tuple[str, Any]]:
+        """Stream ``job`` on a worker: yields ("queued", queue_ms) once, then
+        ("chunk", StreamChunk) as the worker sends them."""
+        worker, queue_ms = await self._acquire()
+        yield "queued", queue_ms
+        q: asyncio.Queue[Any] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def on_part(chunk: Any) -> None:  # executor thread
+            loop.call_soon_threadsafe(q.put_nowait, ("chunk", chunk))
+
+        fut = self._start(worker, "stream", job, on_part)
+        fut.add_done_callback(lambda f: q.put_nowait(("end", f)))
+        while True:
+            kind, value = await q.get()
+            if kind == "chunk":
+                yield kind, value
+                continue
+            exc = value.exception()
+            if exc is not None:
+                if isinstance(exc, TTSError):
+                    exc.context["queue_ms"] = queue_ms
+                raise exc
+            return
+
+    async def _acquire(self) -> tuple[Worker, float]:
+        """Wait for an idle, live worker (bounded queue): (worker, queue_ms)."""
+        assert self._idle is not None, "pool not started"
+        if not self.ready:
+            if self.last_load_error is not None:
+                code, msg = self.last_load_error
+                raise TTSError(code, msg, retry_after=30)
+            if not self.ever_ready:
+                raise TTSError("ENGINE_NOT_READY", "the engine is still loading",
+                               retry_after=5)
+        if self.waiting >= self.queue_size:
+            raise TTSError("QUEUE_FULL", f"{self.waiting} syntheses waiting",
+                           retry_after=self.retry_after())
+        t0 = time.perf_counter()
+        self.waiting += 1
+        try:
+            while True:
+                left = self.timeout - (time.perf_counter() - t0)
+                worker = await asyncio.wait_for(self._idle.get(), max(left, 0.001))
+                if worker.proc is not None and worker.proc.is_alive():
+                    break
+                # died while idle (not this job's fault): restart it, take another
+                worker.state = "restarting"
+                self._executor.submit(self._replace, worker, "died")
+        except TimeoutError:
+            raise TTSError("SYNTHESIS_TIMEOUT", f"waited {self.timeout:g} s for a worker",
+                           queue_ms=round((time.perf_counter() - t0) * 1000, 1)) from None
+        finally:
+            self.waiting -= 1
+        return worker, (time.perf_counter() - t0) * 1000.0
+
+    def _start(self, worker: Worker, mode: str, job: Any,
+               on_part: Callable[[Any], None] | None) -> asyncio.Future[Any]:
+        worker.state = "busy"
+        worker.current = getattr(job, "id", None)
+        ctx = {k: events.current(k) for k in ("request_id", "trace_id", "id")}
+        ctx = {k: v for k, v in ctx.items() if v is not None}
+        call_ctx = contextvars.copy_context()
+        fut = asyncio.get_running_loop().run_in_executor(
+            self._executor, call_ctx.run, self._call, worker, mode, job, ctx, on_part)
+        fut.add_done_callback(lambda _f, w=worker: self._release(w))
+        return fut
+
+    def retry_after(self) -> float:
+        ready = max(1, self.ready_count)
+        return max(1.0, math.ceil((self.waiting + 1) * self.ewma_s / ready))
+
+    def _call(self, worker: Worker, mode: str, job: Any, ctx: dict[str, str],
+              on_part: Callable[[Any], None] | None) -> Any:
+        """Executor thread: send the job, wait for the answer, the timeout or death."""
+        conn = worker.conn
+        assert conn is not None
+        t0 = time.perf_counter()
+        deadline = t0 + self.timeout
+        try:
+            conn.send(("job", mode, job, ctx))
+            while True:
+                if not conn.poll(max(0.0, deadline - time.perf_counter())):
+                    self._replace(worker, "timeout", job_id=worker.current)
+                    raise TTSError("SYNTHESIS_TIMEOUT",
+                                   f"no result after {self.timeout:g} s; worker replaced")
+                reply = conn.recv()
+                if reply[0] != "part":
+                    break
+                if on_part is not None:
+                    on_part(reply[1])
+        except (EOFError, OSError):
+            self._replace(worker, "died", job_id=worker.current)
+            raise TTSError("ENGINE_CRASHED", "the worker process died during this "
+                                             "synthesis; it was restarted") from None
+        elapsed = time.perf_counter() - t0
+        self.ewma_s = 0.8 * self.ewma_s + 0.2 * elapsed
+        worker.jobs += 1
+        if reply[0] == "ok":
+            return reply[1]
+        raise reply[1]
+
+    def _release(self, worker: Worker) -> None:
+        worker.current = None
+        if worker.state == "busy" and not self._stopping:
+            worker.state = "ready"
+            assert self._idle is not None
+            self._idle.put_nowait(worker)
+
+    # --- processes -------------------------------------------------------------------
+    def _spawn(self, worker: Worker, reason: str | None) -> None:
+        parent, child = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(
+            target=worker_main, name=f"ttsops-worker-{worker.index}", daemon=True,
+            args=(worker.index, self.settings, child, self.log_queue, self.runner))
+        worker.state = "starting"
+        worker.started = time.monotonic()
+        proc.start()
+        child.close()
+        old_pid = worker.pid
+        worker.proc, worker.conn, worker.pid = proc, parent, proc.pid
+        if reason is not None:
+            self.restarts += 1
+            log.warning("worker_restarted", worker=worker.index, reason=reason,
+                        old_pid=old_pid, pid=proc.pid, restarts=self.restarts)
+            if self.on_restart is not None:
+                self.on_restart(reason)
+        threading.Thread(target=self._await_ready, args=(worker, proc, parent),
+                         name=f"ttsops-pool-start-{worker.index}", daemon=True).start()
+
+    def _await_ready(self, worker: Worker, proc: Any, conn: Connection) -> None:
+        """Thread: wait for the worker's first message (ready or load failure)."""
+        t0 = time.monotonic()
+        msg: Any = None
+        try:
+            if conn.poll(self.load_timeout):
+                msg = conn.recv()
+        except (EOFError, OSError):
+            msg = None
+        if self._stopping or worker.proc is not proc:
+            return
+        if msg is not None and msg[0] == "ready":
+            payload = msg[1]
+            worker.info, worker.voices = payload["info"], payload["voices"]
+            if self.info is None:
+                self.info, self.voices = payload["info"], payload["voices"]
+            worker.load_failures = 0
+            self.last_load_error = None
+            self.ever_ready = True
+            if self.on_load is not None:
+                self.on_load(getattr(self.info, "name", "?"), "success")
+            self._to_idle(worker)
+            return
+        # load failed, timed out, or the process died while loading
+        if msg is not None and msg[0] == "load_failed":
+            code, detail = msg[1], msg[2]
+        elif proc.is_alive():
+            code, detail = "MODEL_LOAD_TIMEOUT", f"not ready after {self.load_timeout:g} s"
+            log.error("model_load_failed", engine=self.settings.engine, error_code=code,
+                      duration_ms=round((time.monotonic() - t0) * 1000, 1),
+                      worker=worker.index, pid=worker.pid, message=detail)
+            proc.kill()
+        else:
+            proc.join(1)
+            code = "MODEL_LOAD_FAILED"
+            detail = f"worker exited with code {proc.exitcode} while loading"
+            log.error("model_load_failed", engine=self.settings.engine, error_code=code,
+                      duration_ms=round((time.monotonic() - t0) * 1000, 1),
+                      worker=worker.index, pid=worker.pid, exitcode=proc.exitcode,
+                      message=detail)
+        proc.join(5)
+        worker.state = "failed"
+        worker.load_failures += 1
+        self.last_load_error = (code, detail)
+        if self.on_load is not None:
+            self.on_load(self.settings.engine, "failed")
+        delay = RETRY_BACKOFF_S[min(worker.load_failures, len(RETRY_BACKOFF_S)) - 1]
+        worker.started = time.monotonic() + delay  # next attempt, see _watch
+
+    def _to_idle(self, worker: Worker) -> None:
+        worker.state = "ready"
+        assert self._loop is not None and self._idle is not None
+        self._loop.call_soon_threadsafe(self._idle.put_nowait, worker)
+
+    def _replace(self, worker: Worker, reason: str, job_id: str | None = None) -> None:
+        """Kill (if needed) and restart a worker; called from an executor thread."""
+        with self._lock:
+            proc = worker.proc
+            worker.state = "restarting"
+            if proc is not None and proc.is_alive() and reason == "timeout":
+                proc.kill()
+            if proc is not None:
+                proc.join(5)
+            exitcode = proc.exitcode if proc is not None else None
+            sig = None
+            if exitcode is not None and exitcode < 0:
+                with contextlib.suppress(ValueError):
+                    sig = signal.Signals(-exitcode).name
+            event = "worker_died" if reason == "died" else "worker_killed"
+            log.error(event, worker=worker.index, pid=worker.pid, reason=reason,
+                      exitcode=exitcode, signal=sig, error_code="ENGINE_CRASHED"
+                      if reason == "died" else "SYNTHESIS_TIMEOUT", job=job_id)
+            with contextlib.suppress(Exception):
+                if worker.conn is not None:
+                    worker.conn.close()
+            if not self._stopping:
+                self._spawn(worker, reason=reason)
+
+    async def _watch(self) -> None:
+        """Restart idle workers that died, and retry failed loads after back-off."""
+        while not self._stopping:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            for w in self.workers:
+                if w.state == "ready" and w.proc is not None and not w.proc.is_alive():
+                    # died while idle: take it out of the idle queue, restart it
+                    self._drop_idle(w)
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._executor, self._replace, w, "died")
+                elif w.state == "failed" and now >= w.started:
+                    self._spawn(w, reason="load_retry")
+
+    def _drop_idle(self, worker: Worker) -> None:
+        assert self._idle is not None
+        keep = []
+        while not self._idle.empty():
+            w = self._idle.get_nowait()
+            if w is not worker:
+                keep.append(w)
+        for w in keep:
+            self._idle.put_nowait(w)

@@ -1,0 +1,215 @@
+"""The worker pool's own logic with real spawned processes around the real fake engine:
+readiness, queueing (queue_ms, QUEUE_FULL), timeouts (SYNTHESIS_TIMEOUT, worker replaced),
+crashes (ENGINE_CRASHED for that job only, worker restarted), load failures
+(model_load_failed with traceback, never ready), streaming order. Records are read back
+from a real log written by the real sink."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ttsops import events
+from ttsops.config import Settings
+from ttsops.errors import TTSError
+from ttsops.logline import Record, iter_records
+from ttsops.logsink import LogSink
+from ttsops.workers import WorkerPool, default_worker_count
+
+RUNNER = "pool_runner:make"
+
+
+@pytest.fixture
+def sink(tmp_path: Path):
+    s = LogSink(tmp_path / "logs")
+    prev = events.set_sink(s)
+    yield s
+    events.set_sink(prev)
+    s.close()
+
+
+def records(sink: LogSink) -> list[Record]:
+    sink.flush()
+    with open(sink.dir / "app.log", encoding="utf-8") as fh:
+        return list(iter_records(fh))
+
+
+def make_pool(sink: LogSink, workers: int = 1, **overrides: Any) -> WorkerPool:
+    s = Settings(engine="fake", **overrides)
+    return WorkerPool(s, workers=workers, runner=RUNNER, log_queue=sink.mp_queue())
+
+
+async def wait_ready(pool: WorkerPool, n: int | None = None, timeout: float = 30) -> None:
+    n = n or pool.size
+    deadline = time.monotonic() + timeout
+    while pool.ready_count < n:
+        assert time.monotonic() < deadline, f"pool not ready: {pool.status()}"
+        await asyncio.sleep(0.05)
+
+
+def test_default_worker_count_follows_settings():
+    assert default_worker_count(Settings(workers=3)) == 3
+    assert default_worker_count(Settings(workers=0)) == (os.cpu_count() or 1)
+
+
+def test_runs_jobs_and_logs_engine_load(sink):
+    async def main() -> None:
+        pool = make_pool(sink, workers=2)
+        await pool.start()
+        try:
+            await wait_ready(pool)
+            out, queue_ms = await pool.run("hello")
+            assert out["samples"] > 0 and out["pid"] in pool.pids()
+            assert queue_ms >= 0
+            assert pool.info.name == "fake" and len(pool.voices) > 3
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+    loads = [r for r in records(sink) if r.event == "engine_load"]
+    assert len(loads) == 2
+    assert {r.get("worker") for r in loads} == {"0", "1"}
+    assert all(r.get("engine") == "fake" and r.num("duration_ms") is not None for r in loads)
+
+
+def test_queue_wait_is_measured_and_full_queue_is_refused(sink):
+    async def main() -> None:
+        pool = make_pool(sink, workers=1, queue_size=1)
+        await pool.start()
+        try:
+            await wait_ready(pool)
+            first = asyncio.create_task(pool.run("#sleep=600 a"))
+            await asyncio.sleep(0.1)
+            second = asyncio.create_task(pool.run("b"))
+            await asyncio.sleep(0.1)
+            with pytest.raises(TTSError) as exc:
+                await pool.run("c")
+            assert exc.value.code == "QUEUE_FULL"
+            assert exc.value.context["retry_after"] >= 1
+            (_, q1), (_, q2) = await first, await second
+            assert q1 < 100
+            assert q2 >= 350  # waited for the first job's 600 ms sleep
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+
+
+def test_timeout_replaces_the_stuck_worker(sink):
+    async def main() -> None:
+        pool = make_pool(sink, workers=1, request_timeout_s=0.8)
+        await pool.start()
+        try:
+            await wait_ready(pool)
+            old = pool.pids()
+            with pytest.raises(TTSError) as exc:
+                await pool.run("#sleep=20000 stuck")
+            assert exc.value.code == "SYNTHESIS_TIMEOUT"
+            await wait_ready(pool)
+            assert pool.pids() != old
+            out, _ = await pool.run("after")
+            assert out["pid"] == pool.pids()[0]
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+    recs = records(sink)
+    killed = [r for r in recs if r.event == "worker_killed"]
+    restarted = [r for r in recs if r.event == "worker_restarted"]
+    assert len(killed) == 1 and killed[0].get("reason") == "timeout"
+    assert len(restarted) == 1 and restarted[0].get("reason") == "timeout"
+
+
+@pytest.mark.parametrize("directive,exitcode", [("#exit", "3"), ("#segv", "-11")])
+def test_crash_fails_only_its_job_and_restarts(sink, directive, exitcode):
+    async def main() -> None:
+        pool = make_pool(sink, workers=2)
+        await pool.start()
+        try:
+            await wait_ready(pool)
+            ok = asyncio.create_task(pool.run("#sleep=300 fine"))
+            await asyncio.sleep(0.05)
+            with pytest.raises(TTSError) as exc:
+                await pool.run(f"{directive} boom")
+            assert exc.value.code == "ENGINE_CRASHED"
+            out, _ = await ok
+            assert out["samples"] > 0
+            await wait_ready(pool)
+            out, _ = await pool.run("again")
+            assert out["samples"] > 0
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+    recs = records(sink)
+    died = [r for r in recs if r.event == "worker_died"]
+    assert len(died) == 1 and died[0].get("exitcode") == exitcode
+    assert died[0].get("error_code") == "ENGINE_CRASHED"
+    assert [r.get("reason") for r in recs if r.event == "worker_restarted"] == ["died"]
+
+
+def test_idle_worker_killed_from_outside_is_restarted(sink):
+    async def main() -> None:
+        pool = make_pool(sink, workers=1)
+        await pool.start()
+        try:
+            await wait_ready(pool)
+            pid = pool.pids()[0]
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.2)
+            out, _ = await asyncio.wait_for(pool.run("next"), 30)  # never ENGINE_CRASHED
+            assert out["pid"] != pid
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+    assert any(r.event == "worker_restarted" for r in records(sink))
+
+
+def test_load_failure_is_logged_with_traceback_and_never_ready(sink):
+    async def main() -> None:
+        pool = make_pool(sink, workers=1, fake_load_fail=True)
+        await pool.start()
+        try:
+            deadline = time.monotonic() + 30
+            while pool.last_load_error is None:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            assert not pool.ready
+            with pytest.raises(TTSError) as exc:
+                await pool.run("x")
+            assert exc.value.code == "MODEL_LOAD_FAILED" and exc.value.status == 503
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+    failed = [r for r in records(sink) if r.event == "model_load_failed"]
+    assert failed, "no model_load_failed record"
+    r = failed[0]
+    assert r.level == "ERROR" and r.get("engine") == "fake"
+    assert r.get("error_code") == "MODEL_LOAD_FAILED"
+    assert r.num("duration_ms") is not None
+    assert any("Traceback" in line for line in r.traceback)
+    assert any("fake.py" in line for line in r.traceback)
+
+
+def test_stream_yields_parts_in_order(sink):
+    async def main() -> list[tuple[str, Any]]:
+        pool = make_pool(sink, workers=1)
+        await pool.start()
+        try:
+            await wait_ready(pool)
+            return [x async for x in pool.stream("ab|abcdef|abcdefghijkl")]
+        finally:
+            await pool.stop()
+
+    out = asyncio.run(main())
+    assert out[0][0] == "queued"
+    sizes = [v["samples"] for k, v in out[1:]]
+    assert len(sizes) == 3 and sizes[0] < sizes[1] < sizes[2]
