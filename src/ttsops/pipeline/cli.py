@@ -1,0 +1,133 @@
+"""``ttsops synth``: one synthesis from the command line, with the full log trail.
+
+    ttsops synth "今天天气真好" -o out.mp3 --voice nova
+    echo "Hello there" | ttsops synth - -o - --format wav > hello.wav
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+_SUFFIX_FORMAT = {".mp3": "mp3", ".wav": "wav", ".flac": "flac", ".ogg": "opus",
+                  ".opus": "opus", ".pcm": "pcm", ".raw": "pcm", ".aac": "aac"}
+
+
+def _read_text(text: str) -> str:
+    if text != "-":
+        return text
+    data = sys.stdin.buffer.read()
+    return data.decode("utf-8", "surrogateescape").rstrip("\n")
+
+
+def _fail(code: str, message: str, hint: str, as_json: bool, sid: str | None) -> None:
+    if as_json:
+        click.echo(json.dumps({"id": sid, "status": "failed", "error_code": code,
+                               "message": message}, ensure_ascii=False))
+    click.echo(f"error: {code}: {message}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+    if sid:
+        click.echo(f"id: {sid}", err=True)
+    sys.exit(1)
+
+
+@click.command()
+@click.argument("text")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, allow_dash=True),
+              required=True, help="Output file ('-' for stdout).")
+@click.option("--voice", default="alloy", show_default=True,
+              help="Voice: alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, "
+                   "shimmer, verse.")
+@click.option("--lang", default=None, help="zh or en (default: detected from the text).")
+@click.option("--speed", default=1.0, show_default=True, type=float, help="0.25 to 4.0.")
+@click.option("--format", "fmt", default=None,
+              type=click.Choice(["mp3", "opus", "aac", "flac", "wav", "pcm"]),
+              help="Audio format (default: from the output suffix, else mp3).")
+@click.option("--sample-rate", type=int, default=None,
+              help="Output sample rate (default: the engine's own; 24000 for pcm/opus).")
+@click.option("--engine", default=None, help="espeak (default) or fake; TTSOPS_ENGINE.")
+@click.option("--allow-fallback", is_flag=True,
+              help="Unknown voice: use the default voice with a WARNING instead of failing.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the audio cache.")
+@click.option("--log-dir", type=click.Path(file_okay=False), default=None,
+              help="Where app.log goes (default: TTSOPS_LOG_DIR).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def synth(text: str, output: str, voice: str, lang: str | None, speed: float,
+          fmt: str | None, sample_rate: int | None, engine: str | None, allow_fallback: bool,
+          no_cache: bool, log_dir: str | None, as_json: bool) -> None:
+    """Turn TEXT into speech ('-' reads the text from stdin); prints the synthesis id and
+    the time of each stage. Exits 1 with the error code on failure."""
+    from .. import logsink
+    from ..config import Settings
+    from ..errors import TTSError, spec
+
+    overrides: dict[str, Any] = {}
+    if log_dir:
+        overrides["log_dir"] = Path(log_dir)
+    if engine:
+        overrides["engine"] = engine
+    settings = Settings(**overrides)
+    if fmt is None:
+        fmt = _SUFFIX_FORMAT.get(Path(output).suffix.lower(), "mp3") if output != "-" \
+            else "mp3"
+    logsink.setup(settings)
+    sid: str | None = None
+    try:
+        from .runner import Pipeline
+        from .types import SynthesisRequest
+
+        try:
+            pipe = Pipeline(settings=settings, cache=not no_cache)
+        except TTSError as e:
+            _fail(e.code, e.message, e.spec.hint, as_json, None)
+        req = SynthesisRequest(_read_text(text), voice=voice, lang=lang, speed=speed,
+                               format=fmt, sample_rate=sample_rate,
+                               allow_fallback=True if allow_fallback else None)
+        try:
+            result = pipe.run(req)
+        except TTSError as e:
+            sid = e.context.get("id")
+            _fail(e.code, e.message, e.spec.hint, as_json, sid)
+        sid = result.id
+        try:
+            if output == "-":
+                sys.stdout.buffer.write(result.audio)
+                sys.stdout.buffer.flush()
+            else:
+                Path(output).write_bytes(result.audio)
+        except OSError as e:
+            code = "DISK_FULL" if e.errno == 28 else "INTERNAL_ERROR"
+            _fail(code, f"cannot write {output}: {e}", spec(code).hint, as_json, sid)
+        _report(result, output, as_json)
+    finally:
+        logsink.shutdown()
+
+
+def _report(r: Any, output: str, as_json: bool) -> None:
+    to_err = output == "-"
+    if as_json:
+        click.echo(json.dumps({
+            "id": r.id, "status": "success", "output": output, "format": r.format,
+            "sample_rate": r.sample_rate, "duration_ms": r.duration_ms,
+            "total_ms": round(r.total_ms, 2), "size_bytes": len(r.audio),
+            "stages": {k: round(v, 3) for k, v in r.stages.items()}, "metrics": r.metrics,
+            "cache_hit": r.cache_hit, "cache_saved": r.cache_saved, "voice": r.voice,
+            "lang": r.lang, "warnings": r.warnings}, ensure_ascii=False), err=to_err)
+        return
+    echo = click.echo
+    echo(f"id: {r.id}", err=to_err)
+    for stage, ms in r.stages.items():
+        echo(f"  {stage:<15} {ms:9.2f} ms", err=to_err)
+    echo(f"  {'total':<15} {r.total_ms:9.2f} ms", err=to_err)
+    rtf = r.total_ms / r.duration_ms if r.duration_ms else 0.0
+    echo(f"audio: {output} ({r.format}, {r.sample_rate} Hz, {r.duration_ms / 1000:.2f} s, "
+         f"{len(r.audio) / 1024:.1f} KB), lang={r.lang}, voice={r.voice}, rtf={rtf:.4f}, "
+         f"cache_hit={str(r.cache_hit).lower()}, cache_saved={str(r.cache_saved).lower()}",
+         err=to_err)
+    for w in r.warnings:
+        echo(f"warning: {w}", err=to_err)

@@ -1,0 +1,373 @@
+"""The Pipeline: runs the stages, times them, writes the records, owns the cache.
+
+See ``types.py`` for the front/back/finish/fail/run split and who writes which record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from .. import events
+from ..cache import AudioCache, CacheEntry, cache_key
+from ..errors import TTSError
+from . import records
+from .audio import guard_finite, to_int16
+from .encode import StreamEncoder
+from .metrics import clipped_ratio, measure
+from .stages import (
+    BACK_STAGES,
+    FRONT_STEPS,
+    BackState,
+    FrontState,
+    as_tts_error,
+    infer_one,
+    post_one,
+    prepare_one,
+)
+from .types import (
+    CONTENT_TYPES,
+    STAGES,
+    Job,
+    RenderedAudio,
+    StreamChunk,
+    SynthesisFailure,
+    SynthesisRequest,
+    SynthesisResult,
+)
+
+
+def new_id() -> str:
+    """A synthesis id: ``ts_`` + 8 hex characters."""
+    return "ts_" + secrets.token_hex(4)
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+class _StageClock:
+    """Accumulates each stage's time over segments; remembers the stage in progress."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self.current: str | None = None
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        self.current = stage
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[stage] = self.ms.get(stage, 0.0) + _ms(t0)
+
+
+class Pipeline:
+    """One engine, its settings and (in the main process) the audio cache.
+
+    ``load=True`` loads the engine now (``engine_load`` / ``model_load_failed``); with
+    ``load=False`` (the server's main process) only the engine's description is used and
+    the engine is loaded on first ``back()``. ``cache``: True = from settings, False/None =
+    none, or an ``AudioCache``.
+    """
+
+    def __init__(self, engine: Any = None, settings: Any = None, *, cache: Any = True,
+                 load: bool = True) -> None:
+        from ..config import get_settings
+        from ..engines.registry import create_engine, describe, load_engine
+
+        self.settings = settings or get_settings()
+        self.engine = engine if engine is not None else create_engine(None, self.settings)
+        self._load_engine = load_engine
+        self.loaded = False
+        if load:
+            self.info = load_engine(self.engine)
+            self.loaded = True
+            self.warmup()
+        else:
+            info = describe(self.engine)
+            if info is None:
+                self.info = load_engine(self.engine)
+                self.loaded = True
+            else:
+                self.info = info
+        if cache is True:
+            self.cache: AudioCache | None = AudioCache.from_settings(self.settings)
+        elif cache is False or cache is None:
+            self.cache = None
+        else:
+            self.cache = cache
+        self._voices = [v.name for v in self.engine.voices()]
+
+    # --- small queries -------------------------------------------------------------
+    def voice_names(self) -> list[str]:
+        return list(self._voices)
+
+    def default_voice(self) -> str:
+        return "alloy" if "alloy" in self._voices else self._voices[0]
+
+    def ensure_loaded(self) -> None:
+        if not self.loaded:
+            self.info = self._load_engine(self.engine)
+            self.loaded = True
+
+    def warmup(self) -> None:
+        """Import the audio libraries and design the resampling filters now, so that the
+        first synthesis of a process does not pay for them (workers call it after load)."""
+        import scipy.fft  # noqa: F401
+        import soundfile  # noqa: F401
+
+        from . import audio as audio_mod
+        from .encode import OPUS_RATE, PCM_RATE
+
+        x = np.zeros(64, np.float32)
+        for rate in {PCM_RATE, OPUS_RATE}:
+            audio_mod.resample(x, self.info.sample_rate, rate)
+        measure(x, self.info.sample_rate)
+
+    def close(self) -> None:
+        self.engine.close()
+
+    # --- front: text_normalize + cache lookup (main process) -----------------------
+    def front(self, req: SynthesisRequest) -> Job | SynthesisResult:
+        sid = req.id or new_id()
+        started = time.time()
+        t0 = time.perf_counter()
+        st = FrontState()
+        text_len = len(req.text) if isinstance(req.text, str) else 0
+        with events.context(id=sid):
+            try:
+                for step in FRONT_STEPS:
+                    step(req, st, self)
+                key = self._key(st) if self.cache is not None else None
+                hit = self.cache.get(key) if self.cache is not None and key else None
+            except Exception as e:
+                err = self._front_failed(req, sid, st, e, t0, text_len)
+                if err is e:
+                    raise
+                raise err from e
+            ms = _ms(t0)
+            self._start_record(req, sid, st, text_len, cache_hit=hit is not None)
+            for event, code, fields in st.warnings:
+                records.warning(event, sid, code, **fields)
+            records.stage_time(sid, "text_normalize", ms, ms, segments=len(st.segments))
+            job = Job(id=sid, request=dataclasses.replace(req, id=sid, format=st.fmt,
+                                                          speed=st.speed, voice=st.voice),
+                      text=st.text, segments=st.segments, lang=st.lang or "", voice=st.voice,
+                      cache_key=key, started=started, stages={"text_normalize": ms},
+                      warnings=[w[1] for w in st.warnings],
+                      request_id=events.current("request_id"),
+                      trace_id=events.current("trace_id"), engine=self.info.name,
+                      sample_rate=st.sample_rate, text_len=text_len)
+            if hit is None:
+                return job
+            return self._hit(job, hit)
+
+    def _key(self, st: FrontState) -> str:
+        return cache_key(st.text, st.voice, st.lang or "", st.speed, st.fmt, st.sample_rate,
+                         self.info.name, self.info.version)
+
+    def _start_record(self, req: SynthesisRequest, sid: str, st: FrontState, text_len: int,
+                      cache_hit: bool) -> None:
+        s = self.settings
+        raw = req.text if isinstance(req.text, str) else repr(req.text)
+        records.start(sid, text=records.text_field(raw, s.log_text, s.log_text_preview_chars),
+                      text_len=text_len, lang=st.lang, voice=st.voice or req.voice,
+                      fmt=st.fmt or req.format, engine=self.info.name, cache_hit=cache_hit,
+                      speed=st.speed if st.fmt else None)
+
+    def _front_failed(self, req: SynthesisRequest, sid: str, st: FrontState,
+                      exc: Exception, t0: float, text_len: int) -> TTSError:
+        ms = _ms(t0)
+        err = as_tts_error("text_normalize", exc)
+        self._start_record(req, sid, st, text_len, cache_hit=False)
+        for event, code, fields in st.warnings:
+            records.warning(event, sid, code, **fields)
+        records.stage_time(sid, "text_normalize", ms, ms, status="failed")
+        records.failed(sid, err.code, err.message, exc, "text_normalize")
+        records.complete(sid, status="failed", duration_ms=ms, queue_ms=0.0,
+                         text_len=text_len, audio_size_kb=0, rtf=None, cache_hit=False,
+                         cache_saved=False, model_stage="text_normalize", error_code=err.code,
+                         **self._labels(st.lang, st.voice or req.voice, st.fmt or req.format))
+        err.context.setdefault("id", sid)
+        return err
+
+    def _labels(self, lang: str | None, voice: str, fmt: str) -> dict[str, Any]:
+        return {"lang": lang, "voice": voice, "format": fmt, "engine": self.info.name}
+
+    def _hit(self, job: Job, entry: CacheEntry) -> SynthesisResult:
+        total = (time.time() - job.started) * 1000.0
+        records.audio_metrics(job.id, entry.metrics)
+        dur = entry.duration_ms
+        records.complete(job.id, status="success", duration_ms=total, queue_ms=0.0,
+                         text_len=job.text_len, audio_size_kb=round(len(entry.audio) / 1024, 1),
+                         rtf=total / dur if dur else None, cache_hit=True, cache_saved=True,
+                         model_stage="text_normalize",
+                         **self._labels(job.lang, job.voice, job.request.format))
+        return SynthesisResult(
+            id=job.id, audio=entry.audio, format=job.request.format,
+            content_type=CONTENT_TYPES[job.request.format], sample_rate=entry.sample_rate,
+            duration_ms=dur, total_ms=total, queue_ms=0.0, stages=dict(job.stages),
+            metrics=dict(entry.metrics), cache_hit=True, cache_saved=True, voice=job.voice,
+            lang=job.lang, warnings=list(job.warnings))
+
+    # --- back: llm_prompt_gen .. audio_render (worker process) ---------------------
+    def back(self, job: Job) -> RenderedAudio:
+        """Run the four engine/audio stages; raises ``SynthesisFailure`` (logged)."""
+        with events.context(id=job.id, request_id=job.request_id, trace_id=job.trace_id):
+            self.ensure_loaded()
+            st = BackState(job)
+            stages: dict[str, float] = {}
+            for name, fn in BACK_STAGES:
+                t0 = time.perf_counter()
+                try:
+                    fn(self, st)
+                except BaseException as e:
+                    ms = _ms(t0)
+                    stages[name] = ms
+                    self._back_failed(job, name, ms, stages, e)
+                ms = _ms(t0)
+                stages[name] = ms
+                records.stage_time(job.id, name, ms, (time.time() - job.started) * 1000.0)
+            return RenderedAudio(audio=st.data, sample_rate=st.rate,
+                                 duration_ms=st.metrics.get("duration_ms", 0.0),
+                                 metrics=st.metrics, stages=stages)
+
+    def _back_failed(self, job: Job, stage: str, ms: float, stages: dict[str, float],
+                     exc: BaseException) -> None:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise exc
+        records.stage_time(job.id, stage, ms, (time.time() - job.started) * 1000.0,
+                           status="failed")
+        err = as_tts_error(stage, exc)
+        records.failed(job.id, err.code, err.message, exc, stage)
+        raise SynthesisFailure(err.code, err.detail, param=err.param, stage=stage,
+                               stages=stages, logged=True, exc_type=type(exc).__name__,
+                               where=events.where(exc), id=job.id) from exc
+
+    # --- stream: the same stages segment by segment (worker process) ---------------
+    def stream(self, job: Job) -> Iterator[StreamChunk]:
+        """Yield encoded chunks as segments are ready (see types.py); the last chunk
+        carries the complete ``RenderedAudio`` for ``finish()``."""
+        with events.context(id=job.id, request_id=job.request_id, trace_id=job.trace_id):
+            self.ensure_loaded()
+            clock = _StageClock()
+            rate = job.sample_rate or self.info.sample_rate
+            parts: list[np.ndarray] = []
+            clipped_n = total_n = seq = 0
+            try:
+                with clock("audio_render"):
+                    encoder = StreamEncoder(job.request.format, rate, self.settings.ffmpeg_path)
+                for seg in job.segments:
+                    with clock("llm_prompt_gen"):
+                        prepared = prepare_one(self, job, seg)
+                    with clock("llm_inference"):
+                        raw = infer_one(self, job, prepared)
+                    with clock("llm_postproc"):
+                        raw = guard_finite(raw)
+                        clipped_n += round(clipped_ratio(raw) * raw.size)
+                        total_n += raw.size
+                        x = post_one(self, job, raw)
+                        parts.append(x)
+                        pcm = to_int16(x)
+                    with clock("audio_render"):
+                        data = encoder.write(pcm)
+                    if data:
+                        yield StreamChunk(data, seq)
+                        seq += 1
+                with clock("llm_inference"):
+                    if total_n == 0:
+                        raise TTSError("ENGINE_FAILED", "the engine produced no audio")
+                with clock("llm_postproc"):
+                    allx = np.concatenate(parts) if len(parts) > 1 else parts[0]
+                    metrics = measure(allx, rate, clipped_n / total_n)
+                with clock("audio_render"):
+                    tail, whole = encoder.close()
+            except GeneratorExit:  # the consumer stopped early: it records the outcome
+                raise
+            except BaseException as e:
+                failed = clock.current or STAGES[1]
+                for s in STAGES[1:]:
+                    if s in clock.ms and s != failed:
+                        records.stage_time(job.id, s, clock.ms[s],
+                                           (time.time() - job.started) * 1000.0)
+                self._back_failed(job, failed, clock.ms.get(failed, 0.0), dict(clock.ms), e)
+                raise  # _back_failed raised already; for type checkers
+            now = (time.time() - job.started) * 1000.0
+            stages = {s: clock.ms[s] for s in STAGES[1:] if s in clock.ms}
+            for s, ms in stages.items():
+                records.stage_time(job.id, s, ms, now, segments=len(job.segments))
+            rendered = RenderedAudio(audio=whole, sample_rate=rate,
+                                     duration_ms=metrics["duration_ms"], metrics=metrics,
+                                     stages=stages)
+            yield StreamChunk(tail, seq, last=True, rendered=rendered)
+
+    # --- finish / fail (main process) ----------------------------------------------
+    def finish(self, job: Job, audio: RenderedAudio, queue_ms: float = 0.0) -> SynthesisResult:
+        with events.context(id=job.id):
+            saved = False
+            if self.cache is not None and job.cache_key:
+                saved = self.cache.put(job.cache_key, CacheEntry(
+                    audio.audio, job.request.format, audio.sample_rate, audio.duration_ms,
+                    audio.metrics))
+            total = (time.time() - job.started) * 1000.0
+            records.audio_metrics(job.id, audio.metrics)
+            work = max(total - queue_ms, 0.0)
+            records.complete(job.id, status="success", duration_ms=total, queue_ms=queue_ms,
+                             text_len=job.text_len,
+                             audio_size_kb=round(len(audio.audio) / 1024, 1),
+                             rtf=work / audio.duration_ms if audio.duration_ms else None,
+                             cache_hit=False, cache_saved=saved, model_stage=STAGES[-1],
+                             **self._labels(job.lang, job.voice, job.request.format))
+            stages = {**job.stages, **audio.stages}
+            return SynthesisResult(
+                id=job.id, audio=audio.audio, format=job.request.format,
+                content_type=CONTENT_TYPES[job.request.format], sample_rate=audio.sample_rate,
+                duration_ms=audio.duration_ms, total_ms=total, queue_ms=queue_ms,
+                stages=stages, metrics=dict(audio.metrics), cache_hit=False,
+                cache_saved=saved, voice=job.voice, lang=job.lang,
+                warnings=list(job.warnings))
+
+    def fail(self, job: Job, error: BaseException, queue_ms: float = 0.0,
+             stage: str | None = None) -> TTSError:
+        """Record a failure after ``front()`` (see types.py); returns the error to answer."""
+        with events.context(id=job.id):
+            if isinstance(error, SynthesisFailure):
+                err: TTSError = error
+                where = error.stage or stage or STAGES[1]
+                if not error.logged:
+                    records.failed(job.id, err.code, err.message, error, where)
+            else:
+                where = stage or STAGES[1]
+                err = as_tts_error(where, error)
+                records.failed(job.id, err.code, err.message, error, where)
+            total = (time.time() - job.started) * 1000.0
+            records.complete(job.id, status="failed", duration_ms=total, queue_ms=queue_ms,
+                             text_len=job.text_len, audio_size_kb=0, rtf=None,
+                             cache_hit=False, cache_saved=False, model_stage=where,
+                             error_code=err.code,
+                             **self._labels(job.lang, job.voice, job.request.format))
+            err.context.setdefault("id", job.id)
+            return err
+
+    # --- everything in one process -------------------------------------------------
+    def run(self, req: SynthesisRequest) -> SynthesisResult:
+        """front + back + finish in this process; raises ``TTSError`` (all recorded)."""
+        front = self.front(req)
+        if isinstance(front, SynthesisResult):
+            return front
+        try:
+            audio = self.back(front)
+        except BaseException as e:
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                self.fail(front, e)
+                raise
+            raise self.fail(front, e) from e
+        return self.finish(front, audio)

@@ -1,0 +1,211 @@
+"""The five stages as lists of small functions (structlog-style processors).
+
+``FRONT_STEPS`` make up text_normalize: each takes (request, state, context) and fills in
+or checks one thing. ``BACK_STAGES`` are the four engine/audio stages: each takes
+(context, state) and moves the synthesis one stage on. The runner times them, writes the
+records and turns exceptions into error codes; the functions here only do the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import TTSError
+from . import audio as audio_mod
+from . import encode as enc
+from . import metrics as metrics_mod
+from . import text as text_mod
+from .types import Job, SynthesisRequest
+
+if TYPE_CHECKING:
+    from .runner import Pipeline
+
+
+# --- text_normalize -------------------------------------------------------------------
+@dataclass
+class FrontState:
+    text: str = ""
+    segments: list[str] = field(default_factory=list)
+    lang: str | None = None
+    voice: str = ""
+    fmt: str = ""
+    speed: float = 1.0
+    sample_rate: int = 0
+    # (event, warning_code, fields) written after synthesis_start
+    warnings: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+
+def check_format(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    st.fmt = enc.check_format(req.format, p.settings.ffmpeg_path)
+
+
+def check_speed(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    try:
+        speed = float(req.speed)
+    except (TypeError, ValueError) as e:
+        raise TTSError("SPEED_OUT_OF_RANGE", f"got {req.speed!r}", param="speed") from e
+    st.speed = audio_mod.check_speed(speed)
+
+
+def check_length(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    limit = p.settings.max_input_chars
+    if not isinstance(req.text, str):
+        raise TTSError("TEXT_INVALID", f"input is {type(req.text).__name__}, not text",
+                       param="input")
+    if len(req.text) > limit:
+        raise TTSError("TEXT_TOO_LONG", f"{len(req.text)} characters, limit {limit}",
+                       param="input")
+
+
+def sanitize(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    c = text_mod.clean(req.text)
+    st.text = c.text
+    if c.removed:
+        st.warnings.append(("text_sanitized", "TEXT_SANITIZED",
+                            {"removed": c.removed, "kinds": ",".join(c.kinds)}))
+
+
+def require_speech(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    if not st.text:
+        raise TTSError("TEXT_EMPTY", "nothing left after cleaning" if req.text else None,
+                       param="input")
+    if not text_mod.speakable(st.text):
+        raise TTSError("TEXT_EMPTY", "only punctuation and spaces", param="input")
+
+
+def pick_language(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    st.lang = text_mod.normalize_lang(req.lang, st.text, p.info.languages)
+
+
+def read_numbers(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    if st.lang == "zh":
+        st.text = text_mod.read_numbers_zh(st.text)
+
+
+def pick_voice(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    names = p.voice_names()
+    want = (req.voice or "").strip().lower()
+    if want in names:
+        st.voice = want
+        return
+    allow = p.settings.voice_fallback if req.allow_fallback is None else req.allow_fallback
+    if not allow:
+        raise TTSError("VOICE_UNKNOWN", f"{req.voice!r}; known: {', '.join(names)}",
+                       param="voice")
+    st.voice = p.default_voice()
+    st.warnings.append(("voice_fallback", "VOICE_FALLBACK",
+                        {"requested": req.voice, "voice": st.voice, "fallback_used": True}))
+
+
+def segment(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    st.segments = text_mod.split_sentences(st.text, p.settings.segment_max_chars)
+
+
+def pick_rate(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    st.sample_rate = enc.output_rate(st.fmt, p.info.sample_rate, req.sample_rate)
+
+
+FrontStep = Callable[[SynthesisRequest, FrontState, "Pipeline"], None]
+FRONT_STEPS: list[FrontStep] = [check_format, check_speed, check_length, sanitize,
+                                require_speech, pick_language, read_numbers, pick_voice,
+                                segment, pick_rate]
+
+
+# --- llm_prompt_gen .. audio_render ---------------------------------------------------
+@dataclass
+class BackState:
+    job: Job
+    prepared: list[Any] = field(default_factory=list)
+    raw: list[np.ndarray] = field(default_factory=list)
+    samples: np.ndarray | None = None  # float32 at ``rate`` after post-processing
+    rate: int = 0
+    clipped: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)
+    pcm: np.ndarray | None = None  # s16 after post-processing
+    data: bytes = b""
+
+
+def engine_speed(p: Pipeline, speed: float) -> tuple[float, float]:
+    native = p.info.extra.get("native_speed")
+    return audio_mod.split_speed(speed, tuple(native) if native else None)
+
+
+def prepare_one(p: Pipeline, job: Job, seg: str) -> Any:
+    return p.engine.prepare(seg, job.lang, job.voice)
+
+
+def infer_one(p: Pipeline, job: Job, prepared: Any) -> np.ndarray:
+    speed, _ = engine_speed(p, job.request.speed)
+    out = p.engine.infer(prepared, job.lang, job.voice, speed)
+    return np.asarray(out)
+
+
+def post_one(p: Pipeline, job: Job, raw: np.ndarray) -> np.ndarray:
+    """NaN/Inf guard, residual time-stretch, resample, loudness: float32 at job rate."""
+    x = audio_mod.guard_finite(raw)
+    _, residual = engine_speed(p, job.request.speed)
+    sr = p.info.sample_rate
+    if residual != 1.0:
+        x = audio_mod.time_stretch(x, residual, sr)
+    x = audio_mod.resample(x, sr, job.sample_rate or sr)
+    x, _gain = audio_mod.normalize_loudness(x, job.sample_rate or sr,
+                                            p.settings.audio_target_dbfs,
+                                            p.settings.audio_peak_dbfs)
+    return x
+
+
+def prompt_gen(p: Pipeline, st: BackState) -> None:
+    st.prepared = [prepare_one(p, st.job, s) for s in st.job.segments]
+
+
+def inference(p: Pipeline, st: BackState) -> None:
+    st.raw = [infer_one(p, st.job, x) for x in st.prepared]
+    if sum(r.size for r in st.raw) == 0:
+        raise TTSError("ENGINE_FAILED", "the engine produced no audio")
+
+
+def postproc(p: Pipeline, st: BackState) -> None:
+    raw = [audio_mod.guard_finite(r) for r in st.raw]  # all segments checked first
+    joined = np.concatenate(raw) if len(raw) > 1 else raw[0]
+    st.clipped = metrics_mod.clipped_ratio(joined)
+    st.rate = st.job.sample_rate or p.info.sample_rate
+    st.samples = post_one(p, st.job, joined)
+    st.metrics = metrics_mod.measure(st.samples, st.rate, st.clipped)
+    st.pcm = audio_mod.to_int16(st.samples)
+
+
+def render(p: Pipeline, st: BackState) -> None:
+    assert st.pcm is not None
+    st.data = enc.encode(st.pcm, st.rate, st.job.request.format.lower(),
+                         p.settings.ffmpeg_path)
+
+
+BackStage = Callable[["Pipeline", BackState], None]
+BACK_STAGES: list[tuple[str, BackStage]] = [
+    ("llm_prompt_gen", prompt_gen),
+    ("llm_inference", inference),
+    ("llm_postproc", postproc),
+    ("audio_render", render),
+]
+
+# what an exception that is not a TTSError means, by the stage it came from
+STAGE_ERROR = {
+    "text_normalize": "INTERNAL_ERROR",
+    "llm_prompt_gen": "ENGINE_FAILED",
+    "llm_inference": "ENGINE_FAILED",
+    "llm_postproc": "INTERNAL_ERROR",
+    "audio_render": "AUDIO_ENCODE_FAILED",
+}
+
+
+def as_tts_error(stage: str, exc: BaseException) -> TTSError:
+    if isinstance(exc, TTSError):
+        return exc
+    if isinstance(exc, MemoryError):
+        return TTSError("INTERNAL_ERROR", "out of memory")
+    return TTSError(STAGE_ERROR.get(stage, "INTERNAL_ERROR"),
+                    f"{type(exc).__name__}: {exc}"[:300])
