@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -64,12 +64,46 @@ def default_worker_count(settings: Any) -> int:
 
 # --- the worker process side -------------------------------------------------------
 
-def make_runner(settings: Any) -> Any:
-    """The worker-side object: ``load() -> EngineInfo``, ``voices()``, ``back(job)``,
-    ``stream(job)`` (an iterator of ``StreamChunk``) and ``close()``."""
-    from .pipeline.worker import WorkerRunner
+class PipelineRunner:
+    """The worker-side object: the configured engine and the engine half of the pipeline
+    (``load() -> EngineInfo``, ``voices()``, ``back(job)``, ``stream(job)``, ``close()``).
+    The worker logs ``engine_load`` / ``model_load_failed`` itself (with its index and
+    pid), so the pipeline gets an engine that is already loaded."""
 
-    return WorkerRunner(settings)
+    def __init__(self, settings: Any) -> None:
+        from .engines.registry import create_engine, describe
+
+        self.settings = settings
+        self.engine = create_engine(None, settings)
+        self.engine_name = self.engine.name
+        pre = describe(self.engine)
+        self.model = pre.model if pre is not None else ""
+        self.pipeline: Any = None
+
+    def load(self) -> Any:
+        from .pipeline.runner import Pipeline
+
+        info = self.engine.load()
+        pipeline = Pipeline(self.engine, self.settings, cache=None, load=False)
+        pipeline.info, pipeline.loaded = info, True
+        self.pipeline = pipeline
+        return info
+
+    def voices(self) -> list[Any]:
+        return list(self.engine.voices())
+
+    def back(self, job: Any) -> Any:
+        return self.pipeline.back(job)
+
+    def stream(self, job: Any) -> Iterator[Any]:
+        return self.pipeline.stream(job)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def make_runner(settings: Any) -> PipelineRunner:
+    return PipelineRunner(settings)
 
 
 def _as_failure(exc: BaseException, job: Any) -> SynthesisFailure:

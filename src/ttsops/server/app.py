@@ -29,11 +29,12 @@ from .synthesis import SynthesisService
 log = get_logger("ttsops.server")
 
 
-def default_pipeline(settings: Settings, pool: WorkerPool) -> Any:
-    """The main-process half of the pipeline (front, finish, fail)."""
+def default_pipeline(settings: Settings) -> Any:
+    """The main-process half of the pipeline (front, finish, fail) with the audio cache;
+    the engine is only described here, it is loaded in the workers."""
     from ..pipeline.runner import Pipeline
 
-    return Pipeline(settings)
+    return Pipeline(settings=settings, load=False)
 
 
 def create_app(settings: Settings | None = None, *, workers: int | None = None,
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
         if manage_log and logsink.active() is None:
             logsink.setup(s)
             state["owns_log"] = True
-        pipe = pipeline if pipeline is not None else default_pipeline(s, pool)
+        pipe = pipeline if pipeline is not None else default_pipeline(s)
         app.state.service = SynthesisService(pipe, pool, metrics)
         cache = getattr(pipe, "cache", None)
         if cache is not None:
@@ -61,17 +62,18 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
                  queue_size=s.queue_size, timeout_s=s.request_timeout_s,
                  auth=bool(s.api_keys), rate_limit_per_minute=s.rate_limit_per_minute)
         await pool.start()
-        reporter = getattr(pipe, "start_reporter", None)
-        if reporter is not None:
-            reporter()
+        reporter = None
+        if cache is not None:
+            from ..cache_health import CacheHealthReporter
+
+            reporter = CacheHealthReporter.from_settings(s, cache).start()
         try:
             yield
         finally:
             log.info("server_stop", engine=s.engine)
-            stop_reporter = getattr(pipe, "stop_reporter", None)
-            if stop_reporter is not None:
+            if reporter is not None:
                 with contextlib.suppress(Exception):
-                    stop_reporter()
+                    reporter.stop()
             await app.state.service.drain()
             await pool.stop()
             if state["owns_log"]:
@@ -106,15 +108,15 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
 
 
 def _cache_gauges(metrics: Metrics, cache: Any) -> None:
-    """Cache usage gauges, read at scrape time from ``cache.stats()`` when it has one."""
-    stats = getattr(cache, "stats", None)
-    if stats is None:
-        return
-
-    def read(key: str) -> Any:
-        return lambda: (stats() or {}).get(key)
-
-    metrics.gauge("ttsops_cache_used_bytes", "Bytes in the audio cache.", read("used_bytes"))
-    metrics.gauge("ttsops_cache_budget_bytes", "Audio cache size budget.", read("budget_bytes"))
-    metrics.gauge("ttsops_cache_entries", "Entries in the audio cache.", read("entries"))
-    metrics.gauge("ttsops_cache_usage_ratio", "Audio cache used / budget.", read("usage"))
+    """Cache gauges, read at scrape time from the cache itself."""
+    metrics.gauge("ttsops_cache_used_bytes", "Bytes held by the audio cache.",
+                  lambda: cache.usage()[0])
+    metrics.gauge("ttsops_cache_entries", "Entries in the audio cache.",
+                  lambda: cache.usage()[1])
+    metrics.gauge("ttsops_cache_budget_bytes", "Audio cache size budget.", lambda: cache.budget)
+    metrics.gauge("ttsops_cache_usage_ratio", "Audio cache bytes / budget.",
+                  lambda: cache.usage()[0] / cache.budget if cache.budget else None)
+    metrics.counter("ttsops_cache_write_failures", "Cache writes that failed "
+                    "(CACHE_WRITE_FAILED; audio still served).", lambda: cache.write_failures)
+    metrics.counter("ttsops_cache_corrupt_entries", "Cache entries that failed their "
+                    "checksum and were recomputed.", lambda: cache.corrupt)

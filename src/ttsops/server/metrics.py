@@ -14,7 +14,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -35,22 +35,24 @@ class _GaugeCollector:
     """Gauges read at scrape time from the pool and the cache."""
 
     def __init__(self) -> None:
-        self.sources: list[tuple[str, str, Callable[[], float | None]]] = []
+        self.sources: list[tuple[str, str, str, Callable[[], float | None]]] = []
 
-    def add(self, name: str, help_: str, fn: Callable[[], float | None]) -> None:
-        self.sources.append((name, help_, fn))
+    def add(self, name: str, help_: str, fn: Callable[[], float | None],
+            kind: str = "gauge") -> None:
+        self.sources.append((kind, name, help_, fn))
 
     def collect(self) -> Iterable[Metric]:
-        for name, help_, fn in self.sources:
+        for kind, name, help_, fn in self.sources:
             try:
                 value = fn()
             except Exception:
                 value = None
             if value is None:
                 continue
-            g = GaugeMetricFamily(name, help_)
-            g.add_metric([], float(value))
-            yield g
+            family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            m = family(name, help_)
+            m.add_metric([], float(value))
+            yield m
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -143,6 +145,10 @@ class Metrics:
 
     def gauge(self, name: str, help_: str, fn: Callable[[], float | None]) -> None:
         self.gauges.add(name, help_, fn)
+
+    def counter(self, name: str, help_: str, fn: Callable[[], float | None]) -> None:
+        """A counter read at scrape time (``name`` without ``_total``)."""
+        self.gauges.add(name, help_, fn, kind="counter")
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

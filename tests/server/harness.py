@@ -1,0 +1,113 @@
+"""A real `ttsops serve` process on a free loopback port, its log dir in tmp, and helpers
+to read its log back (the real sink's files, parsed by the real grammar)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ttsops.logline import Record, iter_records
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    log_dir: Path
+    proc: subprocess.Popen[bytes]
+    output: Path
+
+    def client(self, **kw: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=kw.pop("timeout", 60), **kw)
+
+    def records(self) -> list[Record]:
+        path = self.log_dir / "app.log"
+        if not path.exists():
+            return []
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+            return list(iter_records(fh))
+
+    def wait_records(self, pred: Callable[[list[Record]], bool],
+                     timeout: float = 15.0) -> list[Record]:
+        """The log once ``pred`` holds on it (the writer thread is asynchronous)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            recs = self.records()
+            if pred(recs):
+                return recs
+            if time.monotonic() > deadline:
+                raise AssertionError(f"log never satisfied the condition; last "
+                                     f"{len(recs)} records: "
+                                     f"{[(r.event, r.fields) for r in recs[-15:]]}")
+            time.sleep(0.05)
+
+    def of_id(self, sid: str) -> list[Record]:
+        return [r for r in self.records() if r.get("id") == sid]
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.output.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise AssertionError("server never became ready")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def start_server(root: Path, *, engine: str = "espeak", workers: int = 1,
+                 ready: bool = True, **settings: Any) -> Server:
+    """``python -m ttsops serve`` with TTSOPS_* settings; waits for /healthz (and
+    /readyz unless ``ready=False``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTSOPS_")}
+    env.update({"TTSOPS_LOG_DIR": str(root / "logs"), "TTSOPS_CACHE_DIR": str(root / "cache"),
+                "PYTHONUNBUFFERED": "1"})
+    for k, v in settings.items():
+        env[f"TTSOPS_{k.upper()}"] = str(v).lower() if isinstance(v, bool) else str(v)
+    output = root / "server.out"
+    with open(output, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ttsops", "serve", "--host", "127.0.0.1", "--port",
+             str(port), "--workers", str(workers), "--engine", engine],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
+    server = Server(f"http://127.0.0.1:{port}", root / "logs", proc, output)
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {output.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(server.url + "/healthz", timeout=2).status_code == 200:
+                break
+        assert time.monotonic() < deadline, "server never answered /healthz"
+        time.sleep(0.1)
+    if ready:
+        server.wait_ready()
+    return server
