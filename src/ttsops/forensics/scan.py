@@ -52,6 +52,20 @@ def grep_lines(text: str, needles: Iterable[str]) -> list[str]:
     """Lines of ``text`` whose record contains a needle, each record whole: its head line
     and the continuation lines after it (a match inside a traceback selects the record)."""
     n = len(text)
+    if text.startswith("{") or "\n{" in text:
+        # JSON lines may spell levels and fields differently: every JSON line is a
+        # candidate; text records as below, with their continuation lines
+        out_j: list[str] = []
+        keep = False
+        for ln in text.split("\n"):
+            c = ln[:1]
+            if c == "{":
+                keep = True
+            elif c.isdigit():
+                keep = any(x in ln for x in needles)
+            if keep and ln:
+                out_j.append(ln)
+        return out_j
     starts: set[int] = set()
     for needle in needles:
         i = text.find(needle)

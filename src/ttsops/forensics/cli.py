@@ -1,0 +1,287 @@
+"""``ttsops logs ...``: the click group. Each command opens one snapshot of the log
+files, runs one module's query and renders its report.
+
+Exit status: 0 answered; 1 an empty result where one was required (or ``check``
+failed); 2 a usage error, a missing directory, no log files; 3 answered, but some input
+was damaged or unreadable (reported on stderr).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .filters import FilterError, parse_buckets, parse_by, parse_where
+from .sources import SourceError, Snapshot, open_snapshot
+from .timeargs import TimeArgError, duration_s, window
+
+EXIT_EMPTY, EXIT_USAGE, EXIT_DAMAGED = 1, 2, 3
+
+
+class LogsError(click.ClickException):
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"ttsops logs: error: {self.format_message()}", err=True)
+
+
+def _utc() -> bool:
+    from ..config import get_settings
+
+    return get_settings().log_utc
+
+
+def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--dir/--files/--since/--until/--json/--csv/--no-index for every command."""
+    opts = [
+        click.option("--dir", "-d", "dirs", multiple=True, type=click.Path(),
+                     help="Log directory (app.log + app.log.N.gz); repeat for several hosts "
+                          "[default: $TTSOPS_LOG_DIR]."),
+        click.option("--files", "-f", "files", multiple=True, type=click.Path(),
+                     help="Explicit log files (plain or .gz); repeatable."),
+        click.option("--since", "-s", help="Start (inclusive): '2024-06-12 14:00', "
+                                           "'2024-06-12', or relative like 2h."),
+        click.option("--until", "-u", help="End (exclusive); a bare date includes that day."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+        click.option("--csv", "as_csv", is_flag=True, help="Print the main table as CSV."),
+        click.option("--no-index", is_flag=True,
+                     help="Ignore block indexes (full scan; for suspect indexes)."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+class Env:
+    def __init__(self, dirs: tuple[str, ...], files: tuple[str, ...], since: str | None,
+                 until: str | None, as_json: bool, as_csv: bool, no_index: bool) -> None:
+        if as_json and as_csv:
+            raise LogsError("--json and --csv exclude each other")
+        self.fmt = "json" if as_json else "csv" if as_csv else "table"
+        self.use_index = not no_index
+        try:
+            self.since, self.until = window(since, until, utc=_utc())
+        except TimeArgError as e:
+            raise LogsError(str(e)) from None
+        if not dirs and not files:
+            from ..config import get_settings
+
+            dirs = (str(get_settings().log_dir),)
+        try:
+            self.snap: Snapshot = open_snapshot(list(dirs), list(files))
+        except SourceError as e:
+            raise LogsError(str(e)) from None
+
+    def finish(self, report: Any, table: str | None = None) -> None:
+        from .output import render
+
+        try:
+            if not report.empty or self.fmt == "json":
+                render(report, self.fmt, table)
+        except ValueError as e:
+            raise LogsError(str(e)) from None
+        finally:
+            self.snap.close()
+        for p in report.problems:
+            click.echo(f"ttsops logs: warning: {p}", err=True)
+        if report.empty:
+            click.echo(f"ttsops logs: {report.empty}", err=True)
+            sys.exit(EXIT_EMPTY)
+        if report.failed:
+            sys.exit(EXIT_EMPTY)
+        if report.problems:
+            click.echo(f"ttsops logs: answered from the readable part; {len(report.problems)}"
+                       " problem(s) above", err=True)
+            sys.exit(EXIT_DAMAGED)
+
+
+def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Builds the Env from the source options and turns library errors into messages."""
+    @functools.wraps(fn)
+    def wrapper(dirs: tuple[str, ...], files: tuple[str, ...], since: str | None,
+                until: str | None, as_json: bool, as_csv: bool, no_index: bool,
+                **kw: Any) -> None:
+        env = Env(dirs, files, since, until, as_json, as_csv, no_index)
+        try:
+            fn(env, **kw)
+        except (FilterError, TimeArgError) as e:
+            env.snap.close()
+            raise LogsError(str(e)) from None
+        except BrokenPipeError:  # `ttsops logs ... | head`
+            env.snap.close()
+            sys.stderr.close()
+            sys.exit(0)
+    return source_options(wrapper)
+
+
+@click.group("logs")
+def logs() -> None:
+    """Answers from ttsops logs (app.log + rotated .gz), instead of grep/awk/sed.
+
+    Exit status: 0 answered, 1 empty result or check failed, 2 usage or missing
+    input, 3 answered but some input was damaged (see stderr)."""
+
+
+@logs.command("window")
+@click.option("--ids-out", type=click.Path(dir_okay=False),
+              help="Write the ids of the syntheses started in the window here (sorted, unique).")
+@command
+def window_cmd(env: Env, ids_out: str | None) -> None:
+    """Counts by level, code and event, failure rate, and the ids started in a window."""
+    from . import window as mod
+
+    env.finish(mod.run(env.snap, env.since, env.until, use_index=env.use_index,
+                       ids_out=ids_out))
+
+
+@logs.command("trace")
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--lines", "as_lines", is_flag=True,
+              help="Print the records as log lines (text format), like grep would.")
+@command
+def trace_cmd(env: Env, ids: tuple[str, ...], as_lines: bool) -> None:
+    """Every record of a synthesis id or request id, in order, with a stage timeline."""
+    from ..logline import Record, render
+    from . import trace as mod
+
+    rep = mod.run(env.snap, list(ids), env.since, env.until, use_index=env.use_index)
+    if as_lines and not rep.empty:
+        for r in rep.data["records"]:
+            click.echo(render(Record(r["ts"], r["logger"], r["level"], r["event"],
+                                     r["fields"], r["traceback"])))
+        env.fmt = "none"
+    env.finish(rep)
+
+
+@logs.command("patterns")
+@click.option("--where", "-w", "where", multiple=True,
+              help="Condition (repeatable, ANDed): status=failed, text_len>=2000, "
+                   "voice!=alloy, error_code~FFT.")
+@click.option("--by", "-b", "by", default="error_code", show_default=True,
+              help="Comma-separated fields to group by (complete, start or pseudo-fields "
+                   "hour/day).")
+@click.option("--bucket", "buckets", multiple=True,
+              help="Bucket a numeric field: text_len=0,1,64,512,2000,4096 (repeatable).")
+@click.option("--event", "-e", help="Group the records of this event instead of syntheses "
+                                    "('*' for all records).")
+@click.option("-n", "top", type=int, default=0, help="Show only the N largest groups.")
+@command
+def patterns_cmd(env: Env, where: tuple[str, ...], by: str, buckets: tuple[str, ...],
+                 event: str | None, top: int) -> None:
+    """Grouped counts of syntheses (or records), e.g. failures by text_len and error_code."""
+    from . import patterns as mod
+
+    env.finish(mod.run(env.snap, env.since, env.until, by=parse_by(by),
+                       where=parse_where(where), buckets=parse_buckets(buckets), event=event,
+                       top=top, use_index=env.use_index))
+
+
+@logs.command("top")
+@click.argument("kind", type=click.Choice(["errors", "warnings"]))
+@click.option("-n", "top", type=int, default=5, show_default=True)
+@command
+def top_cmd(env: Env, kind: str, top: int) -> None:
+    """The most frequent error or warning codes: count, share, first/last seen, where, hint."""
+    from . import top as mod
+
+    env.finish(mod.run(env.snap, env.since, env.until, kind=kind, top=top,
+                       use_index=env.use_index))
+
+
+@logs.command("stages")
+@click.option("--by", "-b", "by", default="", help="Per voice, lang, engine, format... "
+                                                    "(comma-separated).")
+@click.option("--where", "-w", "where", multiple=True, help="Only syntheses matching.")
+@click.option("--slowest", type=int, default=5, show_default=True,
+              help="List the N slowest ids.")
+@command
+def stages_cmd(env: Env, by: str, where: tuple[str, ...], slowest: int) -> None:
+    """Per-stage p50/p95/p99 and share of end-to-end time, queue wait included."""
+    from . import stages as mod
+
+    env.finish(mod.run(env.snap, env.since, env.until, by=parse_by(by),
+                       where=parse_where(where), slowest=slowest, use_index=env.use_index))
+
+
+@logs.command("cache")
+@click.option("--interval", default=None, help="Time bucket (e.g. 1h, 15m) [default: auto].")
+@command
+def cache_cmd(env: Env, interval: str | None) -> None:
+    """Cache hit rate over time, disk usage trend, warnings, CACHE_WRITE_FAILED."""
+    from . import cache as mod
+
+    env.finish(mod.run(env.snap, env.since, env.until,
+                       interval_s=duration_s(interval) if interval else None,
+                       use_index=env.use_index))
+
+
+@logs.command("audio")
+@click.option("--where", "-w", "where", multiple=True,
+              help="Fixed threshold, e.g. 'spectral_centroid<1800' (otherwise: robust "
+                   "per-voice baseline).")
+@click.option("--metric", "-m", "metrics", multiple=True,
+              help="Metric(s) for the baseline [default: spectral_centroid, rms, "
+                   "silence_ratio, clipped_ratio, peak].")
+@click.option("--by", "-b", "by", default="voice", show_default=True,
+              help="Baseline groups (comma-separated fields).")
+@click.option("-k", "k", type=float, default=5.0, show_default=True,
+              help="Anomaly when |x - median| > k * 1.4826 * MAD.")
+@click.option("--min-n", type=int, default=20, show_default=True,
+              help="Smallest group with a baseline.")
+@click.option("--ids-out", type=click.Path(dir_okay=False), help="Write anomalous ids here.")
+@command
+def audio_cmd(env: Env, where: tuple[str, ...], metrics: tuple[str, ...], by: str, k: float,
+              min_n: int, ids_out: str | None) -> None:
+    """Audio anomalies by fixed threshold or robust per-voice baseline (median ± k·MAD)."""
+    from . import audio as mod
+
+    env.finish(mod.run(env.snap, env.since, env.until, where=parse_where(where),
+                       metrics=list(metrics) or None, by=parse_by(by), k=k, min_n=min_n,
+                       ids_out=ids_out, use_index=env.use_index))
+
+
+@logs.command("precursors")
+@click.option("--lookback", default="6h", show_default=True,
+              help="How far before a burst to look for warnings.")
+@click.option("--min-errors", type=int, default=3, show_default=True,
+              help="Errors of one code that make a burst.")
+@click.option("--gap", default="10m", show_default=True,
+              help="Largest gap between errors of one burst.")
+@click.option("-n", "top", type=int, default=5, show_default=True,
+              help="Warnings listed per burst.")
+@command
+def precursors_cmd(env: Env, lookback: str, min_errors: int, gap: str, top: int) -> None:
+    """For each burst of errors, the warnings that came before it, ranked."""
+    from . import precursors as mod
+
+    env.finish(mod.run(env.snap, env.since, env.until, lookback_s=duration_s(lookback),
+                       min_errors=min_errors, gap_s=duration_s(gap), top=top,
+                       use_index=env.use_index))
+
+
+@logs.command("check")
+@click.option("--tolerance-ms", type=float, default=1000.0, show_default=True,
+              help="Allowed backwards step of timestamps within one directory.")
+@command
+def check_cmd(env: Env, tolerance_ms: float) -> None:
+    """Does this deployment log what it must? Pass/fail per item, with examples."""
+    from . import check as mod
+
+    env.finish(mod.run(env.snap, env.since, env.until, tolerance_ms=tolerance_ms,
+                       use_index=env.use_index))
+
+
+@logs.command("diagnose")
+@click.option("--lookback", default="6h", show_default=True,
+              help="History before --since used for baselines and precursors.")
+@command
+def diagnose_cmd(env: Env, lookback: str) -> None:
+    """The three steps at once: ranked findings in plain words, one example trace each."""
+    from . import diagnose as mod
+
+    env.finish(mod.run(env.snap, env.since, env.until, lookback_s=duration_s(lookback),
+                       use_index=env.use_index))

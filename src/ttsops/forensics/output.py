@@ -1,0 +1,136 @@
+"""Results of ``ttsops logs`` commands: rich tables by default, ``--json``, ``--csv``.
+
+A command builds a ``Report``: a few summary lines, tables and free text (findings,
+timelines). ``--json`` prints everything as one object; ``--csv`` prints the report's
+first table (the one scripts want), or the table named by ``--table``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from .sources import Problem
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=False)) for r in self.rows]
+
+
+@dataclass
+class Report:
+    command: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    tables: list[Table] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)  # rich markup lines, shown after tables
+    data: dict[str, Any] = field(default_factory=dict)  # extra JSON-only content
+    problems: list[Problem] = field(default_factory=list)
+    empty: str | None = None  # set: no answer where one was required (exit 1)
+    failed: bool = False  # set: the answer is "fail" (check), exit 1
+
+    def table(self, name: str) -> Table | None:
+        return next((t for t in self.tables if t.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"command": self.command, "summary": self.summary}
+        out.update(self.data)
+        out["tables"] = {t.name: t.as_dicts() for t in self.tables}
+        out["problems"] = [{"path": p.path, "message": p.message} for p in self.problems]
+        if self.empty:
+            out["empty"] = self.empty
+        return out
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None
+        return round(v, 3)
+    return v
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        if v == int(v) and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.1f}" if abs(v) >= 10 else f"{v:.3g}"
+    return str(v)
+
+
+def console(file: Any = None) -> Any:
+    from rich.console import Console
+
+    width = None
+    if not (file or sys.stdout).isatty():
+        width = int(os.environ.get("COLUMNS", "0") or 0) or 200
+    return Console(file=file, width=width, highlight=False, soft_wrap=False)
+
+
+def render(report: Report, fmt: str = "table", table: str | None = None,
+           file: Any = None) -> None:
+    out = file or sys.stdout
+    if fmt == "none":
+        return
+    if fmt == "json":
+        json.dump(report.to_json(), out, indent=1, ensure_ascii=False, default=_json_default)
+        out.write("\n")
+        return
+    if fmt == "csv":
+        t = report.table(table) if table else (report.tables[0] if report.tables else None)
+        if t is None:
+            names = ", ".join(x.name for x in report.tables) or "none"
+            raise ValueError(f"no table {table!r} in this report (tables: {names})")
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(t.columns)
+        for row in t.rows:
+            w.writerow(["" if v is None else _clean(v) for v in row])
+        return
+    from rich.markup import escape
+    from rich.table import Table as RTable
+
+    con = console(file)
+    for k, v in report.summary.items():
+        con.print(f"[bold]{escape(str(k))}[/]: {escape(_cell(v))}")
+    for t in report.tables:
+        if not t.rows:
+            continue
+        rt = RTable(title=t.title, title_justify="left", show_edge=False, pad_edge=False)
+        for c in t.columns:
+            rt.add_column(c, overflow="fold")
+        for row in t.rows:
+            rt.add_row(*(escape(_cell(v)) for v in row))
+        con.print()
+        con.print(rt)
+    if report.text:
+        con.print()
+        for line in report.text:
+            con.print(line)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, set | frozenset | tuple):
+        return sorted(o) if isinstance(o, set | frozenset) else list(o)
+    return str(o)
+
+
+def to_text(report: Report, fmt: str = "table") -> str:
+    buf = io.StringIO()
+    render(report, fmt, file=buf)
+    return buf.getvalue()

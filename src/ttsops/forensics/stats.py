@@ -1,0 +1,46 @@
+"""Small statistics without numpy (``ttsops logs`` must start fast)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default, statistics'
+    ``method='inclusive'``); ``sorted_values`` must be sorted and non-empty."""
+    n = len(sorted_values)
+    if n == 1:
+        return float(sorted_values[0])
+    pos = (n - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, n - 1)
+    frac = pos - lo
+    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac)
+
+
+def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> list[float]:
+    s = sorted(values)
+    return [percentile(s, q) for q in qs] if s else [math.nan] * len(qs)
+
+
+def median(values: Sequence[float]) -> float:
+    return percentile(sorted(values), 50) if values else math.nan
+
+
+def mad(values: Sequence[float], med: float | None = None) -> float:
+    """Median absolute deviation (unscaled)."""
+    if not values:
+        return math.nan
+    m = median(values) if med is None else med
+    return median([abs(v - m) for v in values])
+
+
+MAD_TO_SIGMA = 1.4826  # for normally distributed data, sigma ~= 1.4826 * MAD
+
+
+def r(x: float, nd: int = 1) -> float | None:
+    """Round for display/JSON; NaN becomes None."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    return round(x, nd)

@@ -1,0 +1,177 @@
+"""``logs trace ID``: every record of a synthesis id or request id, in order, with its
+traceback, and a timeline of queue wait and the five stages (the seed's step two).
+
+A record belongs to the trace when its line contains the id (as ``grep ID`` selects
+lines), or a line of its traceback does. With the block index, only blocks whose bloom
+filter holds the id are decompressed (ids in ``id``/``request_id``/``trace_id`` fields;
+``--no-index`` reads everything, e.g. to find an id mentioned in free text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.markup import escape
+
+from ..logline import Record, render
+from ..pipeline.types import STAGES
+from .output import Report, Table
+from .scan import Query, Scan
+from .sources import LogFile, Snapshot
+
+CONTEXT = ("request_id", "trace_id", "id")
+BAR = 40
+
+
+@dataclass
+class Timeline:
+    id: str
+    start_ts: str | None = None
+    stages: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage->(dur, elapsed)
+    queue_ms: float | None = None
+    total_ms: float | None = None
+    status: str | None = None
+    error_code: str | None = None
+    model_stage: str | None = None
+    where: str | None = None
+
+    def rows(self) -> list[tuple[str, float, float]]:
+        """(component, start offset ms, duration ms) in order, queue wait included."""
+        out: list[tuple[str, float, float]] = []
+        for s in STAGES:
+            if s not in self.stages:
+                continue
+            dur, el = self.stages[s]
+            if s == "llm_prompt_gen" and self.queue_ms:
+                q_end = el - dur
+                out.append(("queue_wait", max(0.0, q_end - self.queue_ms), self.queue_ms))
+            out.append((s, max(0.0, el - dur), dur))
+        if self.queue_ms and not any(r[0] == "queue_wait" for r in out):
+            end = max((a + d for _, a, d in out), default=0.0)
+            out.append(("queue_wait", end, self.queue_ms))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "start": self.start_ts, "status": self.status,
+                "error_code": self.error_code, "model_stage": self.model_stage,
+                "where": self.where, "total_ms": self.total_ms, "queue_ms": self.queue_ms,
+                "components": [{"name": n, "start_ms": a, "duration_ms": d}
+                               for n, a, d in self.rows()]}
+
+    def render(self) -> list[str]:
+        rows = self.rows()
+        total = self.total_ms or max((a + d for _, a, d in rows), default=0.0) or 1.0
+        head = f"[bold]timeline of {escape(self.id)}[/]"
+        if self.total_ms is not None:
+            head += f": end to end {self.total_ms:.1f} ms"
+        if self.status:
+            head += f", {self.status}"
+        if self.error_code:
+            head += f" [red]{escape(self.error_code)}[/]"
+        if self.model_stage:
+            head += f" (last stage {self.model_stage})"
+        lines = [head]
+        slowest = max(rows, key=lambda r: r[2])[0] if rows else None
+        for name, a, d in rows:
+            lo = int(a / total * BAR)
+            width = max(1, round(d / total * BAR))
+            bar = " " * min(lo, BAR) + "█" * min(width, BAR - min(lo, BAR - 1))
+            color = "red" if name == slowest else "cyan"
+            lines.append(f"  {name:<15} {a:9.1f} +{d:9.1f} ms  [{color}]{bar}[/]")
+        if self.where:
+            lines.append(f"  where: {escape(self.where)}")
+        return lines
+
+
+def timelines(records: list[Record]) -> list[Timeline]:
+    by_id: dict[str, Timeline] = {}
+    for rec in records:
+        sid = rec.fields.get("id")
+        if not sid or rec.event not in ("synthesis_start", "stage_time",
+                                        "synthesis_complete", "synthesis_failed"):
+            continue
+        tl = by_id.setdefault(sid, Timeline(sid))
+        f = rec.fields
+        if rec.event == "synthesis_start":
+            tl.start_ts = rec.ts
+        elif rec.event == "stage_time":
+            d, el = rec.num("duration_ms"), rec.num("elapsed_ms")
+            if f.get("stage") and d is not None:
+                tl.stages[f["stage"]] = (d, el if el is not None else d)
+        elif rec.event == "synthesis_complete":
+            tl.total_ms = rec.num("duration_ms")
+            tl.queue_ms = rec.num("queue_ms")
+            tl.status = f.get("status")
+            tl.error_code = f.get("error_code")
+            tl.model_stage = f.get("model_stage")
+        else:
+            tl.where = f.get("where")
+            tl.error_code = tl.error_code or f.get("error_code")
+    return list(by_id.values())
+
+
+def find(snap: Snapshot, ids: list[str], since: str | None = None, until: str | None = None,
+         use_index: bool = True) -> tuple[list[tuple[Record, LogFile]], Scan]:
+    """The records of ``ids`` in time order (stable: file order within a millisecond)."""
+    q = Query(since, until, needles=tuple(ids), ids=tuple(ids) if use_index else None,
+              use_index=use_index)
+    scan = Scan(snap, q)
+    hits = [(rec, f) for rec, f in scan.hits()
+            if any(i in render(rec) for i in ids)]
+    hits.sort(key=lambda h: h[0].ts)
+    return hits, scan
+
+
+def _brief(rec: Record, skip: tuple[str, ...]) -> str:
+    parts = [f"{k}={v}" for k, v in rec.fields.items() if k not in skip]
+    return ", ".join(parts)
+
+
+def run(snap: Snapshot, ids: list[str], since: str | None = None, until: str | None = None,
+        *, use_index: bool = True) -> Report:
+    hits, scan = find(snap, ids, since, until, use_index)
+    rep = Report("trace", problems=snap.problems)
+    multi = len(snap.streams) > 1
+    recs = [r for r, _ in hits]
+    ctx: dict[str, set[str]] = {k: {r.fields[k] for r in recs if k in r.fields}
+                                for k in CONTEXT}
+    rep.summary = {"ids": ", ".join(ids), "records": len(hits),
+                   "files": len({str(f.path) for _, f in hits}),
+                   "request_id": ", ".join(sorted(ctx["request_id"])) or "-",
+                   "synthesis id": ", ".join(sorted(ctx["id"])) or "-"}
+    if ctx["trace_id"]:
+        rep.summary["trace_id"] = ", ".join(sorted(ctx["trace_id"]))
+    cols = ["time", "+ms", "file", "level", "event", "fields"]
+    if multi:
+        cols.insert(2, "host")
+    table = Table("records", "records in order", cols)
+    from .timeargs import from_ts
+
+    t0 = from_ts(recs[0].ts) if recs else None
+    for rec, f in hits:
+        off = (from_ts(rec.ts) - t0).total_seconds() * 1000 if t0 else 0.0
+        row: list[Any] = [rec.ts, round(off), f.name, rec.level, rec.event or "(text)",
+                          _brief(rec, CONTEXT)]
+        if multi:
+            row.insert(2, f.label)
+        table.rows.append(row)
+    rep.tables.append(table)
+    tls = timelines(recs)
+    for rec, f in hits:
+        if rec.traceback:
+            rep.text.append(f"[bold]traceback of {rec.event} at {rec.ts}[/] ({f.name}):")
+            rep.text.extend(f"[dim]  {escape(t)}[/]" for t in rec.traceback)
+    for tl in tls:
+        rep.text.extend(tl.render())
+    rep.data = {"records": [{"ts": r.ts, "file": str(f.path), "host": f.label,
+                             "level": r.level, "logger": r.logger, "event": r.event,
+                             "fields": r.fields, "traceback": r.traceback} for r, f in hits],
+                "timelines": [t.to_json() for t in tls],
+                "read": scan.stats.counters.__dict__}
+    if not hits:
+        c = scan.stats.counters
+        rep.empty = (f"no record mentions {', '.join(ids)} in {len(snap.files)} files"
+                     + (f" ({c.blocks_skipped} index blocks skipped by their bloom filter;"
+                        " --no-index reads every line)" if c.blocks_skipped else ""))
+    return rep
