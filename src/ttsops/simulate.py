@@ -45,8 +45,8 @@ import click
 
 from . import events
 from .events import Item
-from .forensics.timeargs import duration_s, epoch_to_ts, parse_time, ts_to_epoch
-from .logsink import LogSink
+from .forensics.timeargs import duration_s, parse_time, ts_to_epoch
+from .logsink import LogSink, _TsFormatter
 from .pipeline.types import STAGES
 from .simulate_faults import fault
 
@@ -138,6 +138,14 @@ class Truth:
     complete: Counter[str] = field(default_factory=Counter)
     failed_by_code: Counter[str] = field(default_factory=Counter)
     failed_by_code_text_len: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+_fmt_ts = _TsFormatter(utc=True)
+
+
+def _ts(t: float) -> str:
+    """A simulated time exactly as the sink writes it."""
+    return _fmt_ts(t)
 
 
 def _pct(values: list[float]) -> dict[str, float]:
@@ -244,9 +252,10 @@ class Simulator:
             usage = round(min(self._usage(t), 100.0), 1)
             used = round(CACHE_TOTAL_MB * usage / 100.0)
             self.max_usage = max(self.max_usage, usage)
-            self.log_c.info("cache_health", path=CACHE_PATH, used=used, total=CACHE_TOTAL_MB,
-                            usage=usage)
-            if usage > WARN_PERCENT:
+            high = usage > WARN_PERCENT
+            self.log_c.log("WARNING" if high else "INFO", "cache_health", path=CACHE_PATH,
+                           used=f"{used}MB", total=f"{CACHE_TOTAL_MB}MB", usage=f"{usage}%")
+            if high:
                 self.mark("cache_dir_usage", t)
                 self.log_c.warning("cache_dir_usage", warning_code="CACHE_DIR_USAGE_HIGH",
                                    path=CACHE_PATH, used_percent=usage,
@@ -271,7 +280,7 @@ class Simulator:
                             duration_ms=52310.0, status="ready")
         self.at(a, failed)
         self.at(b, ready)
-        self.injected["model_load"] = {"ts": epoch_to_ts(a), "recovered": epoch_to_ts(b),
+        self.injected["model_load"] = {"ts": _ts(a), "recovered": _ts(b),
                                        "engine": cfg.engine, "model": cfg.model,
                                        "error_code": "MODEL_LOAD_FAILED"}
 
@@ -383,8 +392,7 @@ class Simulator:
         t_end = t_start + total / 1000.0
         status = "failed" if fail else "success"
         self.truth.e2e.append(total)
-        if qms or not cache_hit:
-            self.truth.queue.append(qms)
+        self.truth.queue.append(qms)
         self.truth.complete[status] += 1
         if self.active("failures", t_end):
             self.window_complete[status] += 1
@@ -395,7 +403,7 @@ class Simulator:
                            "SCIPY_FFT_INVALID": 500, "DISK_FULL": 507}[code]
             self.truth.failed_by_code[code] += 1
             self.truth.failed_by_code_text_len[(code, str(text_len))] += 1
-            self.mark(f"error:{code}", t_end)
+            self.mark(f"error:{code}", t_end - 0.001)
             if code == "SCIPY_FFT_INVALID":
                 self.pattern_fail += 1
             if code == "DISK_FULL":
@@ -414,7 +422,7 @@ class Simulator:
                 with events.context(**ctx):
                     log_p.error("synthesis_failed", exc=exc, error_code=code,
                                 message=str(exc), stage=stage, **extra)
-            self.at(t_end - 0.0005, failed)
+            self.at(t_end - 0.001, failed)
         else:
             self._success_records(ctx, t_end, voice, lang, text_len, ta, sid, cache_hit, fmt)
         audio_kb = 0 if fail else max(1, int(text_len * (9 if fmt != "wav" else 40) / 4))
@@ -442,7 +450,7 @@ class Simulator:
                            request_id=rid, client=client)
         self.at(t_http, http)
         if web and not fail:
-            self._webui(ctx, t_http, ua or "", ta, sid)
+            self._webui(ctx, t_http, ua or "", ta, sid, fmt)
 
     def _stage_emit(self, ctx: dict[str, Any], stage: str, ms: float,
                     elapsed: float) -> Callable[[], None]:
@@ -483,7 +491,7 @@ class Simulator:
             self.at(t_end - 0.0004, cache_fail)
 
     def _webui(self, ctx: dict[str, Any], t_http: float, ua: str, ta: float,
-               sid: str) -> None:
+               sid: str, fmt: str) -> None:
         rng = self.rng
         client_ms = round(rng.uniform(250.0, 900.0), 1)
         t = t_http + client_ms / 1000.0 + 0.05
@@ -492,27 +500,29 @@ class Simulator:
 
             def err() -> None:
                 with events.context(**ctx):
-                    self.log_u.warning("webui_event", kind="error",
-                                       warning_code="WEBUI_PLAYBACK_FAILED",
-                                       detail=SAFARI_NOT_ALLOWED, ua=ua, client_ms=client_ms)
+                    self.log_u.warning("webui_event", warning_code="WEBUI_PLAYBACK_FAILED",
+                                       kind="error", detail=SAFARI_NOT_ALLOWED, format=fmt,
+                                       ua=ua, fetch_ms=client_ms)
             self.at(t, err)
             return
         kind = "stall" if rng.random() < 0.01 else "play"
 
         def play() -> None:
             with events.context(**ctx):
-                self.log_u.info("webui_event", kind=kind, detail="ok" if kind == "play"
-                                else "waiting for data", ua=ua, client_ms=client_ms)
+                self.log_u.log("INFO" if kind == "play" else "WARNING", "webui_event",
+                               kind=kind, detail="ok" if kind == "play" else "waiting for data",
+                               format=fmt, ua=ua, fetch_ms=client_ms,
+                               play_ms=round(client_ms + 40.0, 1))
         self.at(t, play)
 
     # --- ground truth ---------------------------------------------------------------
     def truth_doc(self) -> dict[str, Any]:
         cfg, tr, sink = self.cfg, self.truth, self.sink
         doc: dict[str, Any] = {
-            "start": epoch_to_ts(cfg.start), "end": epoch_to_ts(cfg.start + cfg.duration_s),
+            "start": _ts(cfg.start), "end": _ts(cfg.start + cfg.duration_s),
             "requests": cfg.requests, "seed": cfg.seed, "scenarios": sorted(self.sc),
             "format": cfg.fmt, "engine": cfg.engine,
-            "windows": {k: [epoch_to_ts(a), epoch_to_ts(b)] for k, (a, b) in self.win.items()
+            "windows": {k: [_ts(a), _ts(b)] for k, (a, b) in self.win.items()
                         if k in self.sc or (k == "disk_creep" and "disk_full" in self.sc)},
             "records": sink.items, "levels": dict(sink.levels), "events": dict(sink.events),
             "codes": dict(sink.codes), "syntheses": tr.started_ids,
@@ -532,7 +542,7 @@ class Simulator:
                                       "value": "2048", "count": self.pattern_fail,
                                       "stage": "llm_postproc",
                                       "where": self.where.get("SCIPY_FFT_INVALID"),
-                                      "window": [epoch_to_ts(a), epoch_to_ts(b)],
+                                      "window": [_ts(a), _ts(b)],
                                       "window_complete": dict(self.window_complete)}
         if "queue" in self.sc:
             inj["slow"] = {"component": "queue_wait", "window": doc["windows"]["queue"]}
@@ -541,12 +551,12 @@ class Simulator:
                                  "window": doc["windows"]["slow_stage"]}
         if "disk_full" in self.sc:
             inj["precursor"] = {
-                "error_code": "DISK_FULL", "burst_start": epoch_to_ts(
+                "error_code": "DISK_FULL", "burst_start": _ts(
                     self.first.get("error:DISK_FULL", 0.0)) if "error:DISK_FULL" in self.first
                 else None,
                 "warning_code": "CACHE_DIR_USAGE_HIGH", "event": "cache_dir_usage",
                 "path": CACHE_PATH,
-                "first_warning": epoch_to_ts(self.first["cache_dir_usage"])
+                "first_warning": _ts(self.first["cache_dir_usage"])
                 if "cache_dir_usage" in self.first else None,
                 "disk_full_failures": self.disk_full_failed,
                 "cache_write_failed": self.cache_write_failed,

@@ -1,0 +1,149 @@
+"""``logs audio``: audio-quality anomalies from ``audio_metrics``.
+
+* fixed threshold: ``--where "spectral_centroid<1800"`` lists the ids that match;
+* robust baseline (default): per voice (or ``--by`` groups), per metric, the median and
+  MAD; a value further than ``k * 1.4826 * MAD`` from the median is an anomaly. A voice
+  whose normal centroid is low is then not flagged just for being that voice.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import defaultdict
+from pathlib import Path
+
+from .assemble import Assembler, Synthesis
+from .filters import Cond, matches
+from .output import Report, Table
+from .scan import Query, Scan
+from .sources import Snapshot
+from .stats import MAD_TO_SIGMA, mad, median
+from .timeargs import shift
+
+METRICS = ("spectral_centroid", "rms", "peak", "silence_ratio", "clipped_ratio")
+NEEDLES = ("synthesis_start", "audio_metrics", "synthesis_complete")
+
+
+class AudioStats:
+    """Collector over joined syntheses (voice from synthesis_start)."""
+
+    def __init__(self, metrics: list[str] | None = None, by: list[str] | None = None,
+                 where: list[Cond] | None = None) -> None:
+        self.metrics = list(metrics or METRICS)
+        self.by = by if by is not None else ["voice"]
+        self.where = where or []
+        self.values: dict[tuple[str, ...], dict[str, array[float]]] = defaultdict(
+            lambda: defaultdict(lambda: array("d")))
+        self.ids: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)
+        self.matched: list[tuple[str, str, dict[str, str]]] = []  # threshold mode
+        self.n = 0
+
+    def feed(self, s: Synthesis) -> None:
+        if s.audio is None:
+            return
+        self.n += 1
+        if self.where:
+            d = s.fields()
+            d.update({k: v for k, v in s.audio.fields.items()})
+            if matches(self.where, d):
+                self.matched.append((s.id, s.audio.ts, d))
+            return
+        key = tuple((s.get(f) or "(none)") for f in self.by)
+        self.ids[key].append((s.id, s.audio.ts))
+        vals = self.values[key]
+        for m in self.metrics:
+            x = s.audio.num(m)
+            vals[m].append(float("nan") if x is None else x)
+
+    def baselines(self, min_n: int) -> list[dict[str, object]]:
+        out = []
+        for key in sorted(self.values):
+            for m in self.metrics:
+                v = [x for x in self.values[key][m] if x == x]
+                if len(v) < min_n:
+                    continue
+                med = median(v)
+                out.append({"group": key, "metric": m, "n": len(v), "median": med,
+                            "mad": mad(v, med)})
+        return out
+
+    def anomalies(self, k: float, min_n: int) -> list[dict[str, object]]:
+        out = []
+        for b in self.baselines(min_n):
+            key, m = b["group"], b["metric"]
+            scale = MAD_TO_SIGMA * float(b["mad"])  # type: ignore[arg-type]
+            if scale <= 0:
+                continue
+            med = float(b["median"])  # type: ignore[arg-type]
+            for (sid, ts), x in zip(self.ids[key], self.values[key][m], strict=True):  # type: ignore[index]
+                if x == x and abs(x - med) > k * scale:
+                    out.append({"id": sid, "ts": ts, "group": key, "metric": m, "value": x,
+                                "median": med, "z": (x - med) / scale})
+        out.sort(key=lambda a: (a["ts"], a["id"]))
+        return out
+
+
+def collect(snap: Snapshot, since: str | None, until: str | None, col: AudioStats,
+            use_index: bool = True) -> None:
+    start = shift(since, -900.0) if since else None
+    scan = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index))
+    asm = Assembler()
+    for rec in scan.records():
+        s = asm.feed(rec)
+        if s is not None and (since is None or s.ts >= since):
+            col.feed(s)
+
+
+def run(snap: Snapshot, since: str | None, until: str | None, *, where: list[Cond],
+        metrics: list[str] | None, by: list[str], k: float = 5.0, min_n: int = 20,
+        ids_out: str | None = None, use_index: bool = True) -> Report:
+    col = AudioStats(metrics, by, where)
+    collect(snap, since, until, col, use_index)
+    rep = Report("audio", problems=snap.problems)
+    rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}",
+                   "syntheses with audio_metrics": col.n}
+    ids: list[str]
+    if where:
+        rep.summary["mode"] = "fixed threshold: " + " and ".join(map(str, where))
+        rep.summary["matching"] = len(col.matched)
+        t = Table("matches", "syntheses matching the threshold",
+                  ["id", "time", "voice", *[m for m in METRICS]])
+        for sid, ts, d in col.matched:
+            t.rows.append([sid, ts, d.get("voice", ""), *[d.get(m, "") for m in METRICS]])
+        rep.tables.append(t)
+        ids = [m[0] for m in col.matched]
+        by_voice: dict[str, int] = defaultdict(int)
+        for _sid, _ts, d in col.matched:
+            by_voice[d.get("voice", "(none)")] += 1
+        rep.data = {"mode": "threshold", "ids": ids, "by_voice": dict(by_voice)}
+        if col.n and not col.matched:
+            rep.text.append("no synthesis matches the threshold")
+    else:
+        rep.summary["mode"] = f"robust baseline per {','.join(by) or 'all'}: |x - median| > " \
+                              f"{k:g} x 1.4826 x MAD"
+        anomalies = col.anomalies(k, min_n)
+        rep.summary["anomalies"] = len(anomalies)
+        t = Table("anomalies", "anomalies", ["id", "time", *by, "metric", "value", "median",
+                                             "robust_z"])
+        for a in anomalies:
+            t.rows.append([a["id"], a["ts"], *a["group"], a["metric"],  # type: ignore[misc]
+                           a["value"], round(float(a["median"]), 1),  # type: ignore[arg-type]
+                           round(float(a["z"]), 1)])  # type: ignore[arg-type]
+        rep.tables.append(t)
+        base = col.baselines(min_n)
+        bt = Table("baselines", "baselines", [*by, "metric", "n", "median", "mad"])
+        for b in base:
+            bt.rows.append([*b["group"], b["metric"], b["n"],  # type: ignore[misc]
+                            round(float(b["median"]), 4), round(float(b["mad"]), 4)])  # type: ignore[arg-type]
+        rep.tables.append(bt)
+        ids = sorted({str(a["id"]) for a in anomalies})
+        rep.data = {"mode": "robust", "k": k, "ids": ids,
+                    "anomalies": [dict(a, group=list(a["group"])) for a in anomalies],  # type: ignore[call-overload]
+                    "baselines": [dict(b, group=list(b["group"])) for b in base]}  # type: ignore[call-overload]
+        if not anomalies and col.n:
+            rep.text.append("no anomalies: every value is within its group's baseline")
+    if ids_out:
+        Path(ids_out).write_text("".join(i + "\n" for i in sorted(set(ids))))
+    if col.n == 0:
+        rep.empty = "no audio_metrics records in this window"
+    return rep

@@ -1,0 +1,159 @@
+"""``logs cache``: hit rate over time, disk usage trend (with a projection), cache
+warnings, ``CACHE_WRITE_FAILED`` and ``DISK_FULL`` counts."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from ..logline import Record
+from .output import Report, Table
+from .scan import Query, Scan
+from .sources import Snapshot
+from .timeargs import epoch_to_ts, human_duration, ts_to_epoch
+
+NEEDLES = ("synthesis_complete", "cache_health", "cache_dir_usage", "CACHE_WRITE_FAILED",
+           "DISK_FULL", "cache_evict", "CACHE_CORRUPT")
+
+
+@dataclass
+class Bucket:
+    requests: int = 0
+    hits: int = 0
+    not_saved: int = 0
+    usage_max: float | None = None
+    usage_last: float | None = None
+    dir_warnings: int = 0
+    write_failed: int = 0
+    disk_full: int = 0
+
+
+@dataclass
+class CacheStats:
+    """Collector."""
+
+    interval_s: float = 3600.0
+    buckets: dict[float, Bucket] = field(default_factory=lambda: defaultdict(Bucket))
+    usage: list[tuple[float, float]] = field(default_factory=list)  # (epoch, %)
+    warnings: Counter[str] = field(default_factory=Counter)
+    first_warning: dict[str, str] = field(default_factory=dict)
+    max_dir_usage: float | None = None
+    path: str | None = None
+    utc: bool = True
+
+    def feed(self, rec: Record) -> None:
+        ev = rec.event
+        f = rec.fields
+        if ev not in ("synthesis_complete", "cache_health", "cache_dir_usage") and \
+                rec.level not in ("WARNING", "ERROR"):
+            return
+        t = ts_to_epoch(rec.ts, self.utc)
+        b = self.buckets[t - t % self.interval_s]
+        if ev == "synthesis_complete":
+            b.requests += 1
+            if f.get("cache_hit") == "true":
+                b.hits += 1
+            elif f.get("status") == "success" and f.get("cache_saved") == "false":
+                b.not_saved += 1
+        elif ev == "cache_health":
+            u = rec.num("usage")
+            if u is not None:
+                b.usage_max = u if b.usage_max is None else max(b.usage_max, u)
+                b.usage_last = u
+                self.usage.append((t, u))
+                self.path = f.get("path", self.path)
+        code = f.get("warning_code") or f.get("error_code")
+        if ev == "cache_dir_usage":
+            b.dir_warnings += 1
+            u = rec.num("used_percent")
+            if u is not None:
+                self.max_dir_usage = u if self.max_dir_usage is None else max(
+                    self.max_dir_usage, u)
+        if rec.level in ("WARNING", "ERROR") and (ev.startswith("cache") or code in (
+                "CACHE_WRITE_FAILED", "DISK_FULL", "CACHE_CORRUPT", "CACHE_DIR_USAGE_HIGH")):
+            key = code or ev
+            self.warnings[key] += 1
+            self.first_warning.setdefault(key, rec.ts)
+        if code == "CACHE_WRITE_FAILED":
+            b.write_failed += 1
+        elif code == "DISK_FULL" and rec.level == "ERROR":
+            b.disk_full += 1
+
+    def trend(self, last_n: int = 12) -> tuple[float | None, float | None]:
+        """(slope in %/hour over the last reports, seconds until 100% at that slope)."""
+        pts = self.usage[-last_n:]
+        if len(pts) < 3:
+            return None, None
+        t0 = pts[0][0]
+        xs = [(t - t0) / 3600.0 for t, _ in pts]
+        ys = [u for _, u in pts]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        if sxx == 0:
+            return None, None
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+        eta = (100.0 - ys[-1]) / slope * 3600.0 if slope > 0.01 and ys[-1] < 100 else None
+        return slope, eta
+
+
+def _auto_interval(since: str | None, until: str | None, snap: Snapshot,
+                   utc: bool) -> float:
+    from .coverage import coverage
+
+    lo, hi = since, until
+    if lo is None or hi is None:
+        clo, chi = coverage(snap)
+        lo, hi = lo or clo, hi or chi
+    if not lo or not hi:
+        return 3600.0
+    span = ts_to_epoch(hi, utc) - ts_to_epoch(lo, utc)
+    for step in (300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86400):
+        if span / step <= 48:
+            return float(step)
+    return 86400.0
+
+
+def run(snap: Snapshot, since: str | None, until: str | None, *,
+        interval_s: float | None = None, use_index: bool = True, utc: bool = True) -> Report:
+    interval = interval_s or _auto_interval(since, until, snap, utc)
+    col = CacheStats(interval_s=interval, utc=utc)
+    scan = Scan(snap, Query(since, until, needles=NEEDLES, use_index=use_index))
+    for rec in scan.records():
+        col.feed(rec)
+    rep = Report("cache", problems=snap.problems)
+    req = sum(b.requests for b in col.buckets.values())
+    hits = sum(b.hits for b in col.buckets.values())
+    slope, eta = col.trend()
+    last = col.usage[-1][1] if col.usage else None
+    rep.summary = {
+        "window": f"{since or 'start'} .. {until or 'end'}",
+        "syntheses": req,
+        "hit rate": f"{100.0 * hits / req:.1f}%" if req else "-",
+        "cache disk usage (last)": f"{last}%" if last is not None else "- (no cache_health)",
+        "trend (last hour of reports)": "-" if slope is None else f"{slope:+.2f} %/h"
+        + (f", full in ~{human_duration(eta)}" if eta else ""),
+        "CACHE_WRITE_FAILED": col.warnings.get("CACHE_WRITE_FAILED", 0),
+        "DISK_FULL errors": sum(b.disk_full for b in col.buckets.values()),
+        "cache_dir_usage warnings": sum(b.dir_warnings for b in col.buckets.values()),
+    }
+    t = Table("timeline", f"cache per {human_duration(interval)}",
+              ["from", "syntheses", "hits", "hit_rate_%", "not_saved", "disk_usage_max_%",
+               "dir_usage_warnings", "write_failed", "disk_full"])
+    for start in sorted(col.buckets):
+        b = col.buckets[start]
+        t.rows.append([epoch_to_ts(start, utc)[:16], b.requests, b.hits,
+                       round(100.0 * b.hits / b.requests, 1) if b.requests else None,
+                       b.not_saved, b.usage_max, b.dir_warnings, b.write_failed, b.disk_full])
+    rep.tables.append(t)
+    if col.warnings:
+        w = Table("warnings", "cache warnings and errors", ["code", "count", "first_seen"])
+        w.rows = [[k, n, col.first_warning[k]] for k, n in col.warnings.most_common()]
+        rep.tables.append(w)
+    rep.data = {"hit_rate": hits / req if req else None, "syntheses": req,
+                "usage_last": last, "usage_slope_pct_per_h": slope, "full_in_s": eta,
+                "max_dir_usage": col.max_dir_usage, "warnings": dict(col.warnings),
+                "first_warning": col.first_warning}
+    if req == 0 and not col.usage and not col.warnings:
+        rep.empty = "no cache records (synthesis_complete, cache_health, cache warnings) " \
+                    "in this window"
+    return rep

@@ -1,0 +1,117 @@
+"""``logs stages``: where the time goes. Per stage p50/p95/p99 and share of end-to-end
+time, queue wait included, optionally per voice/lang/engine; the slowest ids."""
+
+from __future__ import annotations
+
+import heapq
+from array import array
+from collections import defaultdict
+
+from ..pipeline.types import STAGES
+from .assemble import Assembler, Synthesis
+from .filters import Cond, matches
+from .output import Report, Table
+from .scan import Query, Scan
+from .sources import Snapshot
+from .stats import percentile
+from .timeargs import shift
+
+COMPONENTS = ("text_normalize", "queue_wait", *STAGES[1:])
+NEEDLES = ("synthesis_start", "stage_time", "synthesis_complete")
+JOIN_MARGIN_S = 900.0
+
+
+class StageTimes:
+    """Collector over joined syntheses: values per (group, component) and the slowest."""
+
+    def __init__(self, by: list[str] | None = None, where: list[Cond] | None = None,
+                 slowest: int = 5) -> None:
+        self.by = by or []
+        self.where = where or []
+        self.values: dict[tuple[str, ...], dict[str, array[float]]] = defaultdict(
+            lambda: defaultdict(lambda: array("d")))
+        self.slow: list[tuple[float, str, str]] = []  # min-heap of (e2e, id, slowest comp)
+        self.nslow = slowest
+        self.n = 0
+
+    def feed(self, s: Synthesis) -> None:
+        if self.where and not matches(self.where, s.fields()):
+            return
+        key = tuple((s.get(f) or "(none)") for f in self.by)
+        vals = self.values[key]
+        self.n += 1
+        for stage, ms in s.stages.items():
+            vals[stage].append(ms)
+        q = s.queue
+        if q is not None:
+            vals["queue_wait"].append(q)
+        e2e = s.e2e
+        if e2e is not None:
+            vals["end_to_end"].append(e2e)
+            if self.nslow:
+                comps = dict(s.stages)
+                if q:
+                    comps["queue_wait"] = q
+                worst = max(comps, key=lambda c: comps[c]) if comps else "-"
+                item = (e2e, s.id, worst)
+                if len(self.slow) < self.nslow:
+                    heapq.heappush(self.slow, item)
+                elif item > self.slow[0]:
+                    heapq.heapreplace(self.slow, item)
+
+    def rows(self) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for key in sorted(self.values):
+            vals = self.values[key]
+            e2e_sum = sum(vals.get("end_to_end", ())) or 0.0
+            for comp in (*COMPONENTS, "end_to_end"):
+                v = vals.get(comp)
+                if not v:
+                    continue
+                sv = sorted(v)
+                row: dict[str, object] = dict(zip(self.by, key, strict=True))
+                row.update(component=comp, n=len(sv), p50=percentile(sv, 50),
+                           p95=percentile(sv, 95), p99=percentile(sv, 99),
+                           mean=sum(sv) / len(sv),
+                           share_pct=(100.0 * sum(sv) / e2e_sum) if e2e_sum else None)
+                out.append(row)
+        return out
+
+
+def collect(snap: Snapshot, since: str | None, until: str | None, col: StageTimes,
+            use_index: bool = True) -> Scan:
+    start = shift(since, -JOIN_MARGIN_S) if since else None
+    scan = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index))
+    asm = Assembler()
+    for rec in scan.records():
+        s = asm.feed(rec)
+        if s is not None and (since is None or s.ts >= since):
+            col.feed(s)
+    return scan
+
+
+def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
+        where: list[Cond], slowest: int = 5, use_index: bool = True) -> Report:
+    col = StageTimes(by, where, slowest)
+    collect(snap, since, until, col, use_index)
+    rows = col.rows()
+    rep = Report("stages", problems=snap.problems)
+    rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}", "syntheses": col.n}
+    t = Table("stages", "stage latency (ms); share = sum of the component / sum of end to end",
+              [*by, "component", "n", "p50", "p95", "p99", "mean", "share_%"])
+    for r in rows:
+        t.rows.append([*(r[f] for f in by), r["component"], r["n"], round(r["p50"], 1),
+                       round(r["p95"], 1), round(r["p99"], 1), round(r["mean"], 1),
+                       None if r["share_pct"] is None else round(r["share_pct"], 1)])
+    rep.tables.append(t)
+    slow = sorted(col.slow, reverse=True)
+    if slow:
+        st = Table("slowest", "slowest syntheses", ["id", "end_to_end_ms", "largest component"])
+        st.rows = [[i, e, c] for e, i, c in slow]
+        rep.tables.append(st)
+    rep.data = {"rows": rows, "slowest": [{"id": i, "e2e_ms": e, "component": c}
+                                          for e, i, c in slow]}
+    if col.n == 0:
+        rep.empty = f"no completed syntheses between {since or 'the start'} and " \
+                    f"{until or 'the end'}"
+    return rep
