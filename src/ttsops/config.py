@@ -89,6 +89,18 @@ class Settings(BaseSettings):
                                                         "(default: <model_dir>/config.yaml).")
     indextts_voices: Path | None = Field(None, description="TOML file naming reference "
                                                            "recordings as voices.")
+    piper_threads: int = Field(1, ge=0, description="onnxruntime threads per Piper worker "
+                                                   "(0: onnxruntime's default, all cores).")
+    indextts_fp16: bool = Field(True, description="IndexTTS-2: half precision on CUDA (about "
+                                                  "half the GPU memory; ignored on CPU).")
+    indextts_cuda_kernel: bool = Field(False, description="IndexTTS-2: BigVGAN's fused CUDA "
+                                                          "kernel (needs a CUDA toolchain).")
+    indextts_deepspeed: bool = Field(False, description="IndexTTS-2: DeepSpeed for the GPT "
+                                                        "(if installed).")
+    indextts_max_text_tokens: int = Field(120, ge=20, description="IndexTTS-2: "
+                                          "max_text_tokens_per_segment inside one segment.")
+    indextts_interval_silence_ms: int = Field(200, ge=0, description="IndexTTS-2: silence "
+                                              "between the model's own sub-segments (ms).")
     device: str = Field("auto", description="Device for neural engines: auto, cpu, cuda, cuda:N.")
     fake_delay_ms: float = Field(0.0, ge=0, description="Fake engine: extra time per synthesis.")
     fake_load_ms: float = Field(0.0, ge=0, description="Fake engine: time its load() takes.")

@@ -83,6 +83,9 @@ _SPECS = [
               "server_error"),
     ErrorSpec("ENGINE_FAILED", "ERROR", 500, "The engine raised an error",
               "See synthesis_failed for the traceback and where.", "server_error"),
+    ErrorSpec("MODEL_WARNING", "WARNING", 500, "The model warned during synthesis",
+              "Read model_warning's message; e.g. max_mel_tokens exceeded cuts audio short: "
+              "lower TTSOPS_INDEXTTS_MAX_TEXT_TOKENS.", "server_error"),
     # --- audio post-processing and encoding -------------------------------------------
     ErrorSpec("SCIPY_FFT_INVALID", "ERROR", 500,
               "Audio contains NaN/Inf values; refused to post-process",
