@@ -127,6 +127,7 @@ class Metrics:
         self.cache_lookups.labels("hit" if result.cache_hit else "miss").inc()
         self.audio_seconds.labels(result.format).inc(result.duration_ms / 1000.0)
         if not result.cache_hit:
+            self.queue_wait.observe(result.queue_ms / 1000.0)
             for stage, ms in result.stages.items():
                 if stage in STAGES:
                     self.stage_duration.labels(stage).observe(ms / 1000.0)
@@ -134,14 +135,12 @@ class Metrics:
                 self.rtf.observe(result.total_ms / result.duration_ms)
 
     def observe_failure(self, code: str, seconds: float | None = None,
-                        cache_hit: bool = False) -> None:
-        hit = "true" if cache_hit else "false"
-        self.syntheses.labels("failed", code, hit).inc()
+                        queue_ms: float | None = None) -> None:
+        self.syntheses.labels("failed", code, "false").inc()
         if seconds is not None:
-            self.synthesis_duration.labels(hit).observe(seconds)
-
-    def observe_queue_wait(self, seconds: float) -> None:
-        self.queue_wait.observe(seconds)
+            self.synthesis_duration.labels("false").observe(seconds)
+        if queue_ms is not None:
+            self.queue_wait.observe(queue_ms / 1000.0)
 
     def gauge(self, name: str, help_: str, fn: Callable[[], float | None]) -> None:
         self.gauges.add(name, help_, fn)

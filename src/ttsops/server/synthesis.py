@@ -85,15 +85,16 @@ class SynthesisService:
             self.metrics.observe_synthesis(result)
         self.recent.put(result.id, summary_of(result, request_id))
 
-    def _failed(self, job: Any, exc: BaseException, queue_ms: float,
+    def _failed(self, job: Any, exc: BaseException, queue_ms: float | None,
                 request_id: str | None) -> TTSError:
+        """``queue_ms`` None: the synthesis never got a worker (QUEUE_FULL, not ready)."""
         stage = getattr(exc, "stage", None) or None
-        err = self.pipeline.fail(job, exc, queue_ms=queue_ms, stage=stage)
+        err = self.pipeline.fail(job, exc, queue_ms=queue_ms or 0.0, stage=stage)
         if not isinstance(err, TTSError):  # defensive: always answer with a registry code
             err = TTSError("INTERNAL_ERROR", str(exc)[:200])
         err.context.setdefault("id", job.id)
         if self.metrics is not None:
-            self.metrics.observe_failure(err.code, (time.time() - job.started))
+            self.metrics.observe_failure(err.code, time.time() - job.started, queue_ms)
         self.recent.put(job.id, failure_summary(job.id, err, request_id))
         return err
 
@@ -114,13 +115,13 @@ class SynthesisService:
         return await asyncio.shield(self._spawn(self._complete(out, request_id)))
 
     async def _complete(self, job: Any, request_id: str | None) -> SynthesisResult:
-        queue_ms = 0.0
+        queue_ms: float | None = None
         try:
             audio, queue_ms = await self.pool.run(job)
             result = await asyncio.to_thread(self.pipeline.finish, job, audio,
                                              queue_ms=queue_ms)
         except Exception as exc:
-            queue_ms = float(getattr(exc, "context", {}).get("queue_ms", queue_ms))
+            queue_ms = getattr(exc, "context", {}).get("queue_ms", queue_ms)
             raise self._failed(job, exc, queue_ms, request_id) from None
         self._succeeded(result, request_id)
         return result
@@ -159,7 +160,7 @@ class SynthesisService:
 
     async def _stream_job(self, job: Any, q: asyncio.Queue[tuple[str, Any]],
                           request_id: str | None) -> None:
-        queue_ms = 0.0
+        queue_ms: float | None = None
         rendered = None
         try:
             async for kind, value in self.pool.stream(job):
@@ -173,9 +174,9 @@ class SynthesisService:
             if rendered is None:
                 raise TTSError("INTERNAL_ERROR", "the stream ended without its last chunk")
             result = await asyncio.to_thread(self.pipeline.finish, job, rendered,
-                                             queue_ms=queue_ms)
+                                             queue_ms=queue_ms or 0.0)
         except Exception as exc:
-            queue_ms = float(getattr(exc, "context", {}).get("queue_ms", queue_ms))
+            queue_ms = getattr(exc, "context", {}).get("queue_ms", queue_ms)
             q.put_nowait(("error", self._failed(job, exc, queue_ms, request_id)))
             return
         self._succeeded(result, request_id)

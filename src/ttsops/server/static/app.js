@@ -67,11 +67,17 @@
     report("ended", null);
     $("playback").textContent = "ended";
   });
+  // one error report per synthesis: a failed load also rejects play()
+  function playbackError(text) {
+    $("playback").textContent = "error: " + text;
+    if (!cur || cur.reportedError) return;
+    cur.reportedError = true;
+    report("error", text);
+  }
+
   player.addEventListener("error", () => {
     if (!cur || !player.getAttribute("src")) return;
-    const text = mediaErrorText();
-    report("error", text);
-    $("playback").textContent = "error: " + text;
+    playbackError(mediaErrorText());
   });
   for (const ev of ["stalled", "waiting"]) {
     player.addEventListener(ev, () => {
@@ -162,7 +168,8 @@
     };
     if ($("lang").value) body.lang = $("lang").value;
     const next = { id: null, requestId: null, format: format, t0: now(), tResponse: 0,
-                   tBody: 0, tCanPlay: 0, tPlaying: 0, stalls: 0, reportedPlay: false };
+                   tBody: 0, tCanPlay: 0, tPlaying: 0, stalls: 0, reportedPlay: false,
+                   reportedError: false };
     try {
       const headers = Object.assign({ "Content-Type": "application/json" }, authHeaders());
       const resp = await fetch("/v1/audio/speech", {
@@ -202,9 +209,10 @@
       try {
         await player.play();
       } catch (err) {
-        const text = "play() rejected: " + (err && err.name) + ": " + (err && err.message);
-        report("error", text);
-        $("playback").textContent = text;
+        // the media error (if any) is reported first; this adds autoplay refusals etc.
+        await new Promise((r) => setTimeout(r, 0));
+        playbackError(mediaErrorText() !== "unknown media error" ? mediaErrorText()
+          : "play() rejected: " + (err && err.name) + ": " + (err && err.message));
       }
     } catch (err) {
       next.tResponse = next.tResponse || now();
