@@ -403,7 +403,7 @@ class Simulator:
                            "SCIPY_FFT_INVALID": 500, "DISK_FULL": 507}[code]
             self.truth.failed_by_code[code] += 1
             self.truth.failed_by_code_text_len[(code, str(text_len))] += 1
-            self.mark(f"error:{code}", t_end - 0.001)
+            self.mark(f"error:{code}", t_start + elapsed / 1000.0 + 0.0002)
             if code == "SCIPY_FFT_INVALID":
                 self.pattern_fail += 1
             if code == "DISK_FULL":
@@ -422,9 +422,10 @@ class Simulator:
                 with events.context(**ctx):
                     log_p.error("synthesis_failed", exc=exc, error_code=code,
                                 message=str(exc), stage=stage, **extra)
-            self.at(t_end - 0.001, failed)
+            self.at(t_start + elapsed / 1000.0 + 0.0002, failed)
         else:
-            self._success_records(ctx, t_end, voice, lang, text_len, ta, sid, cache_hit, fmt)
+            self._success_records(ctx, t_start + elapsed / 1000.0 + 0.0002, voice, lang,
+                                  text_len, ta, sid, cache_hit, fmt)
         audio_kb = 0 if fail else max(1, int(text_len * (9 if fmt != "wav" else 40) / 4))
         audio_s = 0.0 if fail else round(text_len * (0.22 if lang == "zh" else 0.065), 2)
         rtf = round(total / 1000.0 / audio_s, 4) if audio_s else 0.0
@@ -459,7 +460,7 @@ class Simulator:
                 self.log_p.info("stage_time", stage=stage, duration_ms=ms, elapsed_ms=elapsed)
         return emit
 
-    def _success_records(self, ctx: dict[str, Any], t_end: float, voice: str, lang: str,
+    def _success_records(self, ctx: dict[str, Any], t_done: float, voice: str, lang: str,
                          text_len: int, ta: float, sid: str, cache_hit: bool,
                          fmt: str) -> None:
         rng = self.rng
@@ -478,17 +479,17 @@ class Simulator:
         def audio() -> None:
             with events.context(**ctx):
                 self.log_p.info("audio_metrics", **metrics)
-        self.at(t_end - 0.0008, audio)
+        self.at(t_done, audio)
         if self.active("disk_full", ta):
             def cache_fail() -> None:
                 exc = fault("ttsops.cache:put", f"{CACHE_PATH}/{sid}.{fmt}", 81920)
                 self.cache_write_failed += 1
-                self.mark("cache_write_failed", t_end - 0.0004)
+                self.mark("cache_write_failed", t_done + 0.0001)
                 with events.context(**ctx):
                     self.log_c.log("WARNING", "cache_write_failed", exc=exc,
                                    warning_code="CACHE_WRITE_FAILED", path=CACHE_PATH,
                                    error=str(exc))
-            self.at(t_end - 0.0004, cache_fail)
+            self.at(t_done + 0.0001, cache_fail)
 
     def _webui(self, ctx: dict[str, Any], t_http: float, ua: str, ta: float,
                sid: str, fmt: str) -> None:

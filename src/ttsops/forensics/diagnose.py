@@ -1,0 +1,423 @@
+"""``logs diagnose``: the three steps at once, as ranked findings in plain words.
+
+One pass over ``[since - lookback, until)`` feeds every collector: window counts, top
+codes with ``where``, failure patterns in the inputs, latency by time bucket (which
+component made a slow period slow, against the baseline of the other buckets),
+precursors of error bursts, audio anomalies, web page playback errors, failures that
+were answered with 2xx, model load failures, the cache disk. A second, index-pruned
+pass fetches one example trace per finding.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.markup import escape
+
+from ..logline import Record
+from ..pipeline.types import STAGES
+from .assemble import Assembler, Synthesis
+from .audio import AudioStats
+from .cache import CacheStats
+from .filters import Buckets
+from .output import Report, Table
+from .precursors import Precursors
+from .scan import Query, Scan
+from .sources import Snapshot
+from .stats import median
+from .timeargs import epoch_to_ts, human_duration, shift, ts_to_epoch
+from .top import TopCodes, hint
+from .trace import find, timelines
+from .window import WindowCounts
+
+COMPONENTS = ("queue_wait", *STAGES)
+DIMENSIONS = ("text_len", "voice", "lang", "format", "engine", "cache_hit", "model_stage")
+TEXT_LEN_BUCKETS = Buckets("text_len", (0, 1, 64, 512, 2000, 4096))
+SEVERITY = {3: "critical", 2: "high", 1: "medium", 0: "info"}
+
+
+@dataclass
+class Finding:
+    severity: int
+    kind: str
+    title: str
+    details: list[str] = field(default_factory=list)
+    affected: int = 0
+    example: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class LatencyBuckets:
+    """Per time bucket: end-to-end and component times of successful uncached syntheses."""
+
+    def __init__(self, bucket_s: float, utc: bool = True) -> None:
+        self.bucket_s = bucket_s
+        self.utc = utc
+        self.b: dict[float, dict[str, array[float]]] = defaultdict(
+            lambda: defaultdict(lambda: array("d")))
+        self.slowest: dict[float, tuple[float, str]] = {}
+
+    def feed(self, s: Synthesis) -> None:
+        if s.status != "success" or s.get("cache_hit") == "true" or s.e2e is None:
+            return
+        t = ts_to_epoch(s.ts, self.utc)
+        key = t - t % self.bucket_s
+        d = self.b[key]
+        d["e2e"].append(s.e2e)
+        d["queue_wait"].append(s.queue or 0.0)
+        for st in STAGES:
+            d[st].append(s.stages.get(st, 0.0))
+        if s.e2e > self.slowest.get(key, (0.0, ""))[0]:
+            self.slowest[key] = (s.e2e, s.id)
+
+    def slow_periods(self, since_t: float | None, factor: float = 1.5,
+                     min_n: int = 5) -> list[dict[str, Any]]:
+        keys = sorted(k for k, d in self.b.items() if len(d["e2e"]) >= min_n)
+        if len(keys) < 3:
+            return []
+        all_e2e = [x for k in keys for x in self.b[k]["e2e"]]
+        base = median(all_e2e)
+        slow = {k for k in keys if median(self.b[k]["e2e"]) > factor * base}
+        normal = [k for k in keys if k not in slow]
+        if not normal:
+            return []
+        base_e2e = median([x for k in normal for x in self.b[k]["e2e"]])
+        base_comp = {c: median([x for k in normal for x in self.b[k][c]]) for c in COMPONENTS}
+        periods: list[list[float]] = []
+        for k in sorted(slow):
+            if since_t is not None and k + self.bucket_s <= since_t:
+                continue
+            if periods and k - periods[-1][-1] <= 2 * self.bucket_s:
+                periods[-1].append(k)
+            else:
+                periods.append([k])
+        out = []
+        for ks in periods:
+            e2e = [x for k in ks for x in self.b[k]["e2e"]]
+            comp = {c: median([x for k in ks for x in self.b[k][c]]) for c in COMPONENTS}
+            delta = {c: comp[c] - base_comp[c] for c in COMPONENTS}
+            culprit = max(delta, key=lambda c: delta[c])
+            ex = max((self.slowest[k] for k in ks), default=(0.0, ""))[1]
+            out.append({"start": epoch_to_ts(ks[0], self.utc),
+                        "end": epoch_to_ts(ks[-1] + self.bucket_s, self.utc),
+                        "n": len(e2e), "p50_ms": median(e2e), "baseline_p50_ms": base_e2e,
+                        "component": culprit, "component_p50_ms": comp[culprit],
+                        "component_baseline_ms": base_comp[culprit],
+                        "delta_ms": delta, "example": ex})
+        return out
+
+    def shares(self) -> dict[str, float]:
+        tot = {c: 0.0 for c in COMPONENTS}
+        e2e = 0.0
+        for d in self.b.values():
+            e2e += sum(d["e2e"])
+            for c in COMPONENTS:
+                tot[c] += sum(d[c])
+        return {c: v / e2e for c, v in tot.items()} if e2e else {}
+
+
+class FailurePatterns:
+    """Failures per code against every value of a few input dimensions."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, Counter[str]] = {d: Counter() for d in (*DIMENSIONS, "len_b")}
+        self.fail: dict[str, Counter[tuple[str, str]]] = {d: Counter() for d in self.total}
+        self.codes: Counter[str] = Counter()
+        self.first: dict[str, str] = {}
+        self.last: dict[str, str] = {}
+        self.where: dict[str, Counter[str]] = defaultdict(Counter)
+        self.stage: dict[str, Counter[str]] = defaultdict(Counter)
+        self.example: dict[str, str] = {}
+        self.n = 0
+
+    def feed(self, s: Synthesis) -> None:
+        self.n += 1
+        vals = {d: s.get(d) or "(none)" for d in DIMENSIONS}
+        vals["len_b"] = TEXT_LEN_BUCKETS.label(s.get("text_len"))
+        for d, v in vals.items():
+            self.total[d][v] += 1
+        if s.status != "failed":
+            return
+        code = s.get("error_code") or "(no code)"
+        self.codes[code] += 1
+        self.first.setdefault(code, s.ts)
+        self.last[code] = s.ts
+        self.example.setdefault(code, s.id)
+        if s.failed is not None and s.failed.fields.get("where"):
+            self.where[code][s.failed.fields["where"]] += 1
+        self.stage[code][s.get("model_stage") or "?"] += 1
+        for d, v in vals.items():
+            self.fail[d][(code, v)] += 1
+
+    def pattern(self, code: str) -> dict[str, Any] | None:
+        n = self.codes[code]
+        best: tuple[float, str, str, float, float] | None = None
+        for d in (*DIMENSIONS, "len_b"):
+            for (c, v), k in self.fail[d].items():
+                if c != code:
+                    continue
+                coverage = k / n
+                precision = k / self.total[d][v]
+                score = coverage * precision
+                if best is None or score > best[0] + 1e-9:
+                    best = (score, d, v, coverage, precision)
+        if best is None or best[3] < 0.5 or best[4] < 0.5:
+            return None
+        _s, d, v, cov, prec = best
+        return {"field": "text_len" if d == "len_b" else d, "value": v, "bucket": d == "len_b",
+                "coverage": cov, "precision": prec, "total_with_value": self.total[d][v]}
+
+
+def _pct(x: float) -> str:
+    return f"{100.0 * x:.1f}%"
+
+
+def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: float = 6 * 3600,
+        use_index: bool = True, utc: bool = True) -> Report:
+    from .coverage import coverage
+
+    lo, hi = since, until
+    if lo is None or hi is None:
+        clo, chi = coverage(snap)
+        lo, hi = lo or clo, hi or chi
+    span = (ts_to_epoch(hi, utc) - ts_to_epoch(lo, utc)) if lo and hi else 86400.0
+    bucket_s = float(min(3600, max(300, int(span / 48) // 300 * 300)))
+    start = shift(since, -lookback_s) if since else None
+    win = WindowCounts(keep_ids=False)
+    errs, warns = TopCodes("errors"), TopCodes("warnings")
+    pats = FailurePatterns()
+    lat = LatencyBuckets(bucket_s, utc)
+    audio = AudioStats()
+    pre = Precursors(lookback_s, utc=utc)
+    cache = CacheStats(interval_s=bucket_s, utc=utc)
+    asm = Assembler()
+    failed_ids: set[str] = set()
+    failed_2xx: list[str] = []
+    webui_err: Counter[tuple[str, str]] = Counter()
+    webui_ids: list[str] = []
+    model_fail: list[Record] = []
+    engine_ok: list[str] = []
+    scan = Scan(snap, Query(start, until, use_index=use_index))
+    for rec in scan.records():
+        in_win = since is None or rec.ts >= since
+        pre.feed(rec)
+        s = asm.feed(rec)
+        if s is not None and s.complete is not None:
+            lat.feed(s)  # lookback too: the baseline
+            if in_win:
+                pats.feed(s)
+                audio.feed(s)
+                if s.status == "failed":
+                    failed_ids.add(s.id)
+        if not in_win:
+            continue
+        win.feed(rec)
+        errs.feed(rec)
+        warns.feed(rec)
+        cache.feed(rec)
+        ev = rec.event
+        f = rec.fields
+        if ev == "http_request" and f.get("id") in failed_ids:
+            st = f.get("status", "")
+            if st.startswith("2"):
+                failed_2xx.append(f["id"])
+        elif ev == "webui_event" and f.get("kind") == "error":
+            webui_err[(f.get("detail", "?"), f.get("ua", "?"))] += 1
+            if len(webui_ids) < 1000:
+                webui_ids.append(f.get("id", ""))
+        elif ev == "model_load_failed":
+            model_fail.append(rec)
+        elif ev == "engine_load":
+            engine_ok.append(rec.ts)
+    findings: list[Finding] = []
+    total = sum(win.complete.values())
+    nfail = win.complete.get("failed", 0)
+    # --- model load ---------------------------------------------------------------------
+    for rec in model_fail[:3]:
+        f = rec.fields
+        after = [t for t in engine_ok if t > rec.ts]
+        dep = [c for c in pats.codes if c in ("ENGINE_NOT_READY", "SYNTHESIS_TIMEOUT",
+                                                 "MODEL_LOAD_TIMEOUT")]
+        fd = Finding(3, "model_load", f"the model failed to load at {rec.ts} "
+                     f"({f.get('error_code', '?')}, engine {f.get('engine', '?')})", affected=1)
+        fd.details.append(f"model {f.get('model', '?')}; took {f.get('duration_ms', '?')} ms; "
+                          f"where {f.get('where', '?')}; {f.get('exc_type', '')}")
+        if rec.traceback:
+            fd.details.append("last traceback line: " + rec.traceback[-1][:200])
+        if dep:
+            n = sum(pats.codes[c] for c in dep)
+            fd.affected += n
+            fd.details.append(f"then {n} syntheses failed with {', '.join(dep)}")
+        fd.details.append(f"recovered: engine loaded at {after[0]}" if after
+                          else "no successful engine_load after it in this window")
+        fd.data = {"ts": rec.ts, "fields": f, "recovered": after[0] if after else None}
+        findings.append(fd)
+    # --- failures -------------------------------------------------------------------------
+    if total:
+        rate = nfail / total
+        sev = 3 if rate >= 0.10 else 2 if rate >= 0.02 else 1 if nfail else 0
+        top = pats.codes.most_common(5)
+        fd = Finding(sev, "failure_rate", f"failure rate {_pct(rate)} ({nfail} of {total} "
+                     "syntheses)", affected=nfail)
+        for code, n in top:
+            where = pats.where[code].most_common(1)
+            fd.details.append(f"{code}: {n} ({_pct(n / nfail)} of failures)"
+                              + (f", where {where[0][0]}" if where else ""))
+        fd.data = {"rate": rate, "failed": nfail, "total": total, "codes": dict(top)}
+        findings.append(fd)
+        for code, n in top[:4]:
+            p = pats.pattern(code)
+            if p is None:
+                continue
+            val = p["value"]
+            what = f"{p['field']} in {val}" if p["bucket"] else f"{p['field']}={val}"
+            stage = pats.stage[code].most_common(1)[0][0]
+            where = pats.where[code].most_common(1)
+            fd = Finding(2 if n >= 10 else 1, "input_pattern",
+                         f"{code} fails the inputs with {what}", affected=n,
+                         example=pats.example.get(code))
+            fd.details.append(
+                f"{_pct(p['coverage'])} of the {n} {code} failures have {what}; "
+                f"{_pct(p['precision'])} of the {p['total_with_value']} syntheses with {what}"
+                f" failed with it; stage {stage}"
+                + (f"; where {where[0][0]}" if where else ""))
+            fd.details.append(f"between {pats.first[code]} and {pats.last[code]}; "
+                              f"hint: {hint(code)}")
+            fd.data = dict(p, error_code=code, stage=stage,
+                           where=where[0][0] if where else None)
+            findings.append(fd)
+    if failed_2xx:
+        findings.append(Finding(3, "failed_2xx", f"{len(failed_2xx)} failed syntheses were "
+                                "answered with HTTP 2xx", [f"e.g. {failed_2xx[0]}"],
+                                len(failed_2xx), failed_2xx[0]))
+    # --- latency ------------------------------------------------------------------------
+    since_t = ts_to_epoch(since, utc) if since else None
+    for p in lat.slow_periods(since_t):
+        c = p["component"]
+        fd = Finding(2, "slow_period", f"slow from {p['start']} to {p['end']}: p50 end to end "
+                     f"{p['p50_ms']:.0f} ms against {p['baseline_p50_ms']:.0f} ms; "
+                     f"{c} is the slow part", affected=p["n"], example=p["example"])
+        fd.details.append(f"{c}: p50 {p['component_p50_ms']:.0f} ms against "
+                          f"{p['component_baseline_ms']:.0f} ms normally (+"
+                          f"{p['delta_ms'][c]:.0f} ms); the other components changed by "
+                          + ", ".join(f"{k} {v:+.0f}" for k, v in p["delta_ms"].items()
+                                      if k != c) + " ms")
+        if c == "queue_wait":
+            fd.details.append("the stages themselves did not slow down: requests waited for "
+                              "a worker (add workers or reduce load; see QUEUE_FULL)")
+        fd.data = p
+        findings.append(fd)
+    shares = lat.shares()
+    if shares:
+        big = max(shares, key=lambda c: shares[c])
+        findings.append(Finding(0, "time_share", f"most time goes to {big} "
+                                f"({_pct(shares[big])} of end-to-end time of uncached "
+                                "successful syntheses)",
+                                [", ".join(f"{k} {_pct(v)}" for k, v in shares.items())],
+                                data={"shares": shares}))
+    # --- precursors -------------------------------------------------------------------------
+    for b in pre.finish():
+        if since is not None and b.start < since:
+            continue
+        if not b.candidates or int(b.candidates[0]["score"]) < 3:
+            continue
+        c = b.candidates[0]
+        fd = Finding(3 if b.count >= 20 else 2, "precursor",
+                     f"{b.count} x {b.code} from {b.start}: preceded by {c['key']} "
+                     f"({c['count']}, the first {human_duration(float(c['lead_s']))} earlier)",
+                     affected=b.count, example=b.example_id)
+        fd.details.append(f"same family: {c['same_family']}, same resource: "
+                          f"{c['same_resource']}, {c['lift']}x its usual rate; "
+                          f"hint for {b.code}: {hint(b.code)}")
+        fd.data = {"burst": {"code": b.code, "start": b.start, "end": b.end,
+                             "count": b.count}, "precursor": c}
+        findings.append(fd)
+    # --- cache disk -------------------------------------------------------------------------
+    slope, eta = cache.trend()
+    last = cache.usage[-1][1] if cache.usage else None
+    if last is not None and (last >= 85.0 or (eta is not None and eta < 86400)):
+        findings.append(Finding(2, "cache_disk", f"cache disk at {last}%"
+                                + (f", full in ~{human_duration(eta)} at {slope:+.2f} %/h"
+                                   if eta else ""),
+                                data={"usage": last, "slope": slope, "eta_s": eta}))
+    wf = cache.warnings.get("CACHE_WRITE_FAILED", 0)
+    if wf:
+        findings.append(Finding(1, "cache_write", f"{wf} cache writes failed "
+                                f"(CACHE_WRITE_FAILED, first {cache.first_warning.get('CACHE_WRITE_FAILED')}"
+                                "); audio was still served but will be recomputed",
+                                affected=wf))
+    # --- audio --------------------------------------------------------------------------
+    anomalies = audio.anomalies(5.0, 20)
+    if anomalies:
+        groups: Counter[tuple[str, str]] = Counter((str(a["group"][0]), str(a["metric"]))  # type: ignore[index]
+                                                   for a in anomalies)
+        ids = sorted({str(a["id"]) for a in anomalies})
+        (g, m), n = groups.most_common(1)[0]
+        sel = [a for a in anomalies if a["group"][0] == g and a["metric"] == m]  # type: ignore[index]
+        fd = Finding(1, "audio", f"{len(ids)} syntheses with anomalous audio; most: {n} x "
+                     f"{m} on voice {g} (median {float(sel[0]['median']):.0f}, "  # type: ignore[arg-type]
+                     f"these {min(float(a['value']) for a in sel):.0f}.."  # type: ignore[arg-type]
+                     f"{max(float(a['value']) for a in sel):.0f})",  # type: ignore[arg-type]
+                     affected=len(ids), example=str(sel[0]["id"]))
+        fd.details.append(f"from {sel[0]['ts']} to {sel[-1]['ts']}; `ttsops logs audio` "
+                          "lists them (per-voice baseline, median ± 5·1.4826·MAD)")
+        fd.data = {"ids": ids, "groups": {f"{a}/{b}": k for (a, b), k in groups.items()}}
+        findings.append(fd)
+    # --- web page -------------------------------------------------------------------------
+    if webui_err:
+        n = sum(webui_err.values())
+        (detail, ua), k = webui_err.most_common(1)[0]
+        fd = Finding(2 if n >= 10 else 1, "webui", f"the web page reported {n} playback "
+                     "errors (the play button 'does nothing')", affected=n,
+                     example=webui_ids[0] if webui_ids else None)
+        fd.details.append(f"{k} of them: {detail} on {ua}")
+        fd.details.append("the server answered these syntheses successfully: the problem is "
+                          "in the browser (autoplay policy, codec, network)")
+        fd.data = {"errors": n, "by_detail_ua": [[d, u, c] for (d, u), c in
+                                                 webui_err.most_common()]}
+        findings.append(fd)
+    findings.sort(key=lambda f: (-f.severity, -f.affected))
+    # --- example traces ------------------------------------------------------------------
+    examples = sorted({f.example for f in findings if f.example})
+    traces: dict[str, list[Record]] = {}
+    if examples:
+        hits, _ = find(snap, examples, start, until, use_index)
+        for rec, _f in hits:
+            for sid in examples:
+                if rec.fields.get("id") == sid or rec.fields.get("request_id") == sid:
+                    traces.setdefault(sid, []).append(rec)
+    rep = Report("diagnose", problems=snap.problems)
+    rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}",
+                   "records": win.records, "syntheses": total,
+                   "failure rate": _pct(nfail / total) if total else "-",
+                   "findings": len([f for f in findings if f.severity > 0])}
+    t = Table("findings", "findings, most severe first", ["rank", "severity", "kind", "finding",
+                                                          "affected", "example"])
+    for i, f in enumerate(findings, 1):
+        t.rows.append([i, SEVERITY[f.severity], f.kind, f.title, f.affected, f.example or ""])
+    rep.tables.append(t)
+    for i, f in enumerate(findings, 1):
+        color = {3: "red", 2: "yellow", 1: "cyan", 0: "dim"}[f.severity]
+        rep.text.append(f"[bold {color}]{i}. {escape('[' + SEVERITY[f.severity] + ']')}[/] "
+                        f"{escape(f.title)}")
+        rep.text.extend(f"   {escape(d)}" for d in f.details)
+        if f.example and f.example in traces:
+            recs = traces[f.example]
+            rep.text.append(f"   example {f.example}: " + " → ".join(
+                r.event or "(text)" for r in recs))
+            for tl in timelines(recs):
+                rep.text.extend("   " + line for line in tl.render()[1:])
+        rep.text.append("")
+    rep.data = {"findings": [{"rank": i, "severity": SEVERITY[f.severity], "kind": f.kind,
+                              "title": f.title, "details": f.details, "affected": f.affected,
+                              "example": f.example, "data": f.data}
+                             for i, f in enumerate(findings, 1)],
+                "top_errors": [{"code": c, "count": s.count, "where": dict(s.where)}
+                               for c, s in errs.ranked()[:5]],
+                "top_warnings": [{"code": c, "count": s.count} for c, s in warns.ranked()[:5]]}
+    if win.records == 0:
+        rep.empty = f"no records between {since or 'the start'} and {until or 'the end'}"
+    return rep
