@@ -82,7 +82,7 @@ def synth(text: str, output: str, voice: str, lang: str | None, speed: float,
         from .types import SynthesisRequest
 
         try:
-            pipe = Pipeline(settings=settings, cache=not no_cache)
+            pipe = Pipeline(settings=settings, cache=not no_cache, warmup=False)
         except TTSError as e:
             _fail(e.code, e.message, e.spec.hint, as_json, None)
         req = SynthesisRequest(_read_text(text), voice=voice, lang=lang, speed=speed,

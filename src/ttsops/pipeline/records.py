@@ -45,8 +45,9 @@ def audio_metrics(sid: str, metrics: dict[str, float], **extra: Any) -> None:
 
 def failed(sid: str, code: str, message: str, exc: BaseException | None, stage: str,
            **extra: Any) -> None:
+    cause = exc.__cause__ if exc is not None else None
     log.error("synthesis_failed", exc=exc, id=sid, error_code=code, message=message,
-              stage=stage, **extra)
+              stage=stage, cause=type(cause).__name__ if cause is not None else None, **extra)
 
 
 def complete(sid: str, *, status: str, duration_ms: float, queue_ms: float, text_len: int,

@@ -75,11 +75,12 @@ class Pipeline:
     ``load=True`` loads the engine now (``engine_load`` / ``model_load_failed``); with
     ``load=False`` (the server's main process) only the engine's description is used and
     the engine is loaded on first ``back()``. ``cache``: True = from settings, False/None =
-    none, or an ``AudioCache``.
+    none, or an ``AudioCache``. ``warmup`` (default: when loading) imports the audio
+    libraries up front so that the first synthesis is not slower than the others.
     """
 
     def __init__(self, engine: Any = None, settings: Any = None, *, cache: Any = True,
-                 load: bool = True) -> None:
+                 load: bool = True, warmup: bool | None = None) -> None:
         from ..config import get_settings
         from ..engines.registry import create_engine, describe, load_engine
 
@@ -90,7 +91,8 @@ class Pipeline:
         if load:
             self.info = load_engine(self.engine)
             self.loaded = True
-            self.warmup()
+            if warmup is None or warmup:
+                self.warmup()
         else:
             info = describe(self.engine)
             if info is None:

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ttsops.errors import TTSError
+from ttsops.pipeline import text as T
+
+BAD_CATEGORIES = {"Cc", "Cf", "Co", "Cn", "Cs"}
+
+
+def test_clean_removes_controls_and_invisibles_and_counts_them():
+    c = T.clean("Hel\u200blo\x00 wor\u202eld\ufeff")
+    assert c.text == "Hello world"
+    assert c.removed == 4
+    assert set(c.kinds) == {"Cc", "Cf"}
+
+
+def test_clean_normalises_nfkc_and_whitespace():
+    c = T.clean("  ＡＢＣ　１２３\t\t x \r\n\r\n y  ")
+    assert c.text == "ABC 123 x\ny"
+    assert c.removed == 0
+
+
+def test_clean_keeps_chinese_and_punctuation():
+    assert T.clean("今天天气真好。").text == "今天天气真好。"
+
+
+def test_lone_surrogate_is_text_invalid():
+    with pytest.raises(TTSError) as ei:
+        T.clean("ab\udcffcd")
+    assert ei.value.code == "TEXT_INVALID"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=200))
+def test_clean_properties(s):
+    c = T.clean(s)  # never raises for text without lone surrogates
+    for ch in c.text:
+        assert ch == "\n" or unicodedata.category(ch) not in BAD_CATEGORIES, repr(ch)
+    assert T.clean(c.text).text == c.text  # idempotent
+    assert T.clean(c.text).removed == 0
+    assert c.text == c.text.strip(" \n")
+    assert "  " not in c.text
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=50))
+def test_clean_on_any_string_either_cleans_or_says_text_invalid(s):
+    try:
+        T.clean(s)
+    except TTSError as e:
+        assert e.code == "TEXT_INVALID"
+        assert any(unicodedata.category(ch) == "Cs" for ch in s)
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("今天天气真好", "zh"), ("Hello world", "en"), ("我用iPhone打电话", "zh"),
+    ("12345", "en"), ("Hello 世界", "zh"),
+])
+def test_detect_lang(text, lang):
+    assert T.detect_lang(text) == lang
+
+
+def test_normalize_lang_aliases_and_unsupported():
+    assert T.normalize_lang("zh-CN", "x", ("zh", "en")) == "zh"
+    assert T.normalize_lang("en_US", "x", ("zh", "en")) == "en"
+    assert T.normalize_lang(None, "你好", ("zh", "en")) == "zh"
+    assert T.normalize_lang("auto", "hello", ("zh", "en")) == "en"
+    with pytest.raises(TTSError) as ei:
+        T.normalize_lang("fr", "bonjour", ("zh", "en"))
+    assert ei.value.code == "LANG_UNSUPPORTED"
+
+
+@pytest.mark.parametrize("src,expected", [
+    ("温度3.5度", "温度三点五度"),
+    ("涨了50%", "涨了百分之五十"),
+    ("2024年", "二零二四年"),
+    ("2024-06-12", "二零二四年六月十二日"),
+    ("下午3:30", "下午三点三十分"),
+    ("电话13812345678", "电话一三八一二三四五六七八"),
+    ("3-5个", "三至五个"),
+    ("第1名", "第一名"),
+    ("没有数字", "没有数字"),
+])
+def test_read_numbers_zh(src, expected):
+    assert T.read_numbers_zh(src) == expected
+
+
+def test_speakable():
+    assert T.speakable("a")
+    assert T.speakable("五")
+    assert T.speakable("$")
+    assert not T.speakable("。，！ ?")
+
+
+def test_split_short_text_is_one_segment():
+    assert T.split_sentences("Hello. World.", 100) == ["Hello. World."]
+
+
+def test_split_long_text_at_sentence_ends():
+    text = "这是第一句。" * 30 + "Hello there. How are you? " * 10
+    segs = T.split_sentences(text.strip(), 50)
+    assert len(segs) > 5
+    assert all(len(s) <= 50 for s in segs)
+    assert all(s.endswith(("。", ".", "?")) for s in segs)
+
+
+def _squash(s: str) -> str:
+    return re.sub(r"\s+", "", s)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from([*list("ab 。,.!?\n今天"), "word ", "x" * 30]), max_size=120),
+       st.integers(min_value=20, max_value=120))
+def test_split_never_drops_text_and_respects_the_limit(parts, limit):
+    text = "".join(parts)
+    segs = T.split_sentences(text, limit)
+    if len(text) > limit:
+        assert all(len(s) <= limit for s in segs)
+    assert _squash("".join(segs)) == _squash(text)  # nothing lost, nothing invented
