@@ -295,6 +295,17 @@ class IndexTTS2Engine(Engine):
                 raise ValueError(f"voice {v.name!r}: reference {v.audio} is not readable "
                                  f"audio ({e})") from e
 
+    def problem(self) -> str:
+        """Why this engine cannot load, found without loading it ("" if none)."""
+        if self.model_dir is None:
+            return ("not configured: set TTSOPS_INDEXTTS_MODEL_DIR (the checkpoints) and "
+                    "TTSOPS_INDEXTTS_VOICES (a TOML file of reference recordings)")
+        try:
+            self._check_files()
+        except Exception as e:
+            return str(e)
+        return ""
+
     def load(self) -> EngineInfo:
         model = str(self.model_dir) if self.model_dir else ""
         ctx = {"engine": self.name, "model": model}

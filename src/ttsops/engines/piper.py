@@ -181,6 +181,18 @@ class PiperEngine(Engine):
             model=str(self.voice_dir) if self.voice_dir else "",
             extra={"native_speed": NATIVE_SPEED, "voices": sorted(self._voices)})
 
+    def problem(self) -> str:
+        """Why this engine cannot load, found without loading it ("" if none)."""
+        if self.voice_dir is None:
+            return ("not configured: set TTSOPS_PIPER_VOICE_DIR to a directory of Piper "
+                    "voices (.onnx + .onnx.json)")
+        if not self.voice_dir.is_dir():
+            return f"voice directory {self.voice_dir} does not exist"
+        self._scan()
+        if not self._voices:
+            return f"no Piper voices (*.onnx + *.onnx.json) in {self.voice_dir}"
+        return ""
+
     def _device_name(self) -> str:
         return "cuda" if self.device.startswith("cuda") else "cpu"
 

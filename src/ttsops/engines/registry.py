@@ -29,7 +29,8 @@ ENGINES: dict[str, tuple[str, str]] = {
     "piper": ("ttsops.engines.piper:PiperEngine",
               "pip install 'ttsops[piper]' and set TTSOPS_PIPER_VOICE_DIR"),
     "indextts2": ("ttsops.engines.indextts2:IndexTTS2Engine",
-                  "install IndexTTS-2 (the indextts package) and set TTSOPS_INDEXTTS_MODEL_DIR"),
+                  "pip install 'ttsops[indextts]' and your index-tts checkout (pip install -e "
+                  "<checkout>), then set TTSOPS_INDEXTTS_MODEL_DIR and TTSOPS_INDEXTTS_VOICES"),
 }
 
 
