@@ -38,6 +38,7 @@ MIN_RATE = 80  # eSpeak's floor; slower speeds are stretched by the pipeline
 MAX_SPEED = 4.0  # above 450 wpm eSpeak speeds up with sonic, up to 4x here
 
 LANG_VOICE = {"zh": "cmn", "en": "en-us"}
+REQUIRED_DATA = ("phontab", "phonindex", "phondata", "intonations", "cmn_dict", "en_dict")
 
 # OpenAI voice -> (variant, pitch 0-100, pitch range 0-100, gender, English base voice)
 VOICE_TABLE: dict[str, tuple[str, int, int, str, str]] = {
@@ -222,9 +223,16 @@ class EspeakEngine(Engine):
             sr = lib.initialize(data)
             if sr <= 0:
                 raise RuntimeError(f"espeak_Initialize({data!r}) returned {sr}")
+            for d in REQUIRED_DATA:
+                if not Path(data, d).is_file():
+                    raise FileNotFoundError(f"{d} missing in {data}")
             with lib.lock:
                 for v in set(LANG_VOICE.values()) | {t[4] for t in VOICE_TABLE.values()}:
                     lib.set_voice(v)
+            # a functional probe: real Mandarin phonemes carry tone numbers
+            probe = lib.phonemes("中文", "cmn")
+            if not any(c.isdigit() for c in probe):
+                raise RuntimeError(f"Mandarin data does not read Chinese (got {probe!r})")
             missing = [t[0] for t in VOICE_TABLE.values()
                        if not Path(data, "voices", "!v", t[0]).is_file()]
             if missing:
