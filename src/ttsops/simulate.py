@@ -335,7 +335,6 @@ class Simulator:
         stages["text_normalize"] = tn
         qms = 0.0
         fail: tuple[str, str, str] | None = None  # code, stage, fault site
-        disk_full = False
         if text_len == 0:
             fail = ("TEXT_EMPTY", "text_normalize", "ttsops.pipeline.text:clean")
         elif bad_voice:
@@ -359,7 +358,6 @@ class Simulator:
                 del stages["audio_render"]
             elif self.active("disk_full", ta) and rng.random() < 0.5:
                 fail = ("DISK_FULL", "audio_render", "ttsops.pipeline.encode:encode")
-                disk_full = True
 
         # --- schedule the records ----------------------------------------------------
         log_p, log_s = self.log_p, self.log_s

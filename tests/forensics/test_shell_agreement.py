@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- the seed's shell commands are kept verbatim
 """window, trace and patterns agree exactly with the seed's own shell pipelines, run for
 real (bash, zcat, awk, grep, sed, sort, uniq, paste) on the gzip files the sink wrote."""
 
@@ -8,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from forensics_helpers import cli, cli_json
 
 pytestmark = pytest.mark.skipif(subprocess.run(["bash", "-c", "command -v zcat awk paste"],
@@ -96,7 +96,7 @@ sort | uniq -c | sort -nr"""
 
 
 def test_patterns_match_the_seed_awk_paste_uniq_pipeline(incident):
-    d, truth = incident
+    d, _truth = incident
     shell: dict[tuple[str, str], int] = {}
     for line in sh(SEED_PATTERNS, d).splitlines():
         m = re.fullmatch(r"\s*(\d+) text_len=(\S+) error_code=(\S+)", line)

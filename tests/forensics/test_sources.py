@@ -3,7 +3,6 @@ input (truncated gz, corrupt member, binary junk, not-gzip, unreadable, empty di
 
 from __future__ import annotations
 
-import gzip
 import os
 import random
 import shutil
@@ -14,7 +13,6 @@ from forensics_helpers import cli, cli_json, ttsops
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ttsops import events
 from ttsops.forensics.scan import Query, Scan, grep_lines
 from ttsops.forensics.sources import SourceError, open_snapshot
 from ttsops.logline import Record, iter_records, render

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ttsops.forensics.timeargs import (TimeArgError, duration_s, human_duration, parse_time,
-                                       window)
+from ttsops.forensics.timeargs import TimeArgError, duration_s, human_duration, parse_time, window
 
 NOW = 1718200800.0  # 2024-06-12 14:00:00 UTC
 

@@ -44,7 +44,7 @@ def test_trace_several_ids_and_unknown_id(incident):
     x, y = _an_id(d, truth, "TEXT_EMPTY"), _an_id(d, truth, "VOICE_UNKNOWN")
     rep = cli_json("trace", x, y, "--dir", str(d))
     assert {t["id"] for t in rep["timelines"]} == {x, y}
-    rc, out, err = cli("trace", "ts_nothere", "--dir", str(d))
+    rc, _out, err = cli("trace", "ts_nothere", "--dir", str(d))
     assert rc == 1 and "no record mentions ts_nothere" in err
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from .filters import FilterError, parse_buckets, parse_by, parse_where
-from .sources import SourceError, Snapshot, open_snapshot
+from .sources import Snapshot, SourceError, open_snapshot
 from .timeargs import TimeArgError, duration_s, window
 
 EXIT_EMPTY, EXIT_USAGE, EXIT_DAMAGED = 1, 2, 3

@@ -346,7 +346,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
     wf = cache.warnings.get("CACHE_WRITE_FAILED", 0)
     if wf:
         findings.append(Finding(1, "cache_write", f"{wf} cache writes failed "
-                                f"(CACHE_WRITE_FAILED, first {cache.first_warning.get('CACHE_WRITE_FAILED')}"
+                                "(CACHE_WRITE_FAILED, first "
+                                f"{cache.first_warning.get('CACHE_WRITE_FAILED')}"
                                 "); audio was still served but will be recomputed",
                                 affected=wf))
     # --- audio --------------------------------------------------------------------------

@@ -91,7 +91,8 @@ class Precursors:
         self.gap_s = gap_s
         self.utc = utc
         self.recent: deque[_Warn] = deque()
-        self.open: dict[str, tuple[Burst, float, list[_Warn]]] = {}  # code -> (burst, last t, snapshot)
+        # code -> (burst, time of its last error, warnings before its first error)
+        self.open: dict[str, tuple[Burst, float, list[_Warn]]] = {}
         self.bursts: list[Burst] = []
         self.warn_total: Counter[str] = Counter()
         self.t_first: float | None = None
@@ -229,8 +230,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
             c = b.candidates[0]
             rep.text.append(
                 f"burst {i}: {b.count} x {b.code} from {b.start}; first sign: {c['key']} "
-                f"({c['count']} {str(c['level']).lower()} records, the first {human_duration(float(c['lead_s']))} "  # type: ignore[arg-type]
-                "earlier)")
+                f"({c['count']} {str(c['level']).lower()} records, the first "
+                f"{human_duration(float(c['lead_s']))} earlier)")  # type: ignore[arg-type]
     rep.data = {"bursts": [{"code": b.code, "event": b.event, "start": b.start, "end": b.end,
                             "count": b.count, "example": b.example_id,
                             "resources": {k: sorted(v) for k, v in b.resources.items()},
