@@ -30,6 +30,10 @@ class LogsError(click.ClickException):
 
 
 def _utc() -> bool:
+    import os
+
+    if "TTSOPS_LOG_UTC" not in os.environ:  # the default; spares loading the settings
+        return True
     from ..config import get_settings
 
     return get_settings().log_utc

@@ -21,7 +21,8 @@ import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ..logline import ReadStats, Record, iter_records
+from ..logline import ReadStats, Record
+from .fastparse import iter_records
 from .reader import ReadCounters, iter_chunks
 from .sources import LogFile, Problem, Snapshot
 
