@@ -83,8 +83,7 @@ def _case(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Case:
                     True, _break_piper)
     assert name == "indextts2"
     monkeypatch.syspath_prepend(str(STANDIN))
-    for m in [m for m in sys.modules if m == "indextts" or m.startswith("indextts.")]:
-        monkeypatch.delitem(sys.modules, m)
+    _forget_indextts()
     import indextts_standin_kit as kit
 
     s = _settings(tmp_path, engine="indextts2", device="cpu",
@@ -94,9 +93,16 @@ def _case(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Case:
                 lambda p: p.engine.model.max_in_flight)
 
 
+def _forget_indextts() -> None:
+    for m in [m for m in sys.modules if m == "indextts" or m.startswith("indextts.")]:
+        del sys.modules[m]
+
+
 @pytest.fixture(params=["espeak", "fake", "piper", "indextts2"])
-def case(request, tmp_path, monkeypatch) -> Case:
-    return _case(request.param, tmp_path, monkeypatch)
+def case(request, tmp_path, monkeypatch) -> Any:
+    yield _case(request.param, tmp_path, monkeypatch)
+    if request.param == "indextts2":
+        _forget_indextts()  # the stand-in must not look installed to later tests
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ IndexTTS-2 adapter over the stand-in package)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -57,7 +58,9 @@ def test_listing_table(monkeypatch):
     r = run()
     assert r.exit_code == 0
     assert "espeak (default)" in r.output and "available" in r.output
-    assert "indextts2" in r.output and "not installed" in r.output
+    assert "indextts2" in r.output
+    if importlib.util.find_spec("indextts") is None:
+        assert "not installed" in r.output
 
 
 def test_configured_piper_is_listed_with_its_voices(monkeypatch):
@@ -113,11 +116,23 @@ def test_check_of_an_unavailable_engine_fails(monkeypatch):
     assert not c["ok"] and c["error_code"] == "MODEL_LOAD_FAILED" and c["message"]
 
 
-def test_check_indextts2_over_the_stand_in(monkeypatch, tmp_path):
-    monkeypatch.syspath_prepend(str(STANDIN))
+def _forget_indextts() -> None:
     for name in [m for m in sys.modules if m == "indextts" or m.startswith("indextts.")]:
-        monkeypatch.delitem(sys.modules, name)
-    import indextts_standin_kit as kit
+        del sys.modules[name]
+
+
+@pytest.fixture
+def standin(monkeypatch):
+    monkeypatch.syspath_prepend(str(STANDIN))
+    _forget_indextts()
+    import indextts_standin_kit
+
+    yield indextts_standin_kit
+    _forget_indextts()  # the stand-in must not look installed to later tests
+
+
+def test_check_indextts2_over_the_stand_in(monkeypatch, tmp_path, standin):
+    kit = standin
 
     monkeypatch.setenv("TTSOPS_INDEXTTS_MODEL_DIR", str(kit.make_checkpoints(tmp_path)))
     monkeypatch.setenv("TTSOPS_INDEXTTS_VOICES", str(kit.make_voices(tmp_path)))
