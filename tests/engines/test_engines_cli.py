@@ -61,6 +61,7 @@ def test_listing_table(monkeypatch):
     assert "indextts2" in r.output
     if importlib.util.find_spec("indextts") is None:
         assert "not installed" in r.output
+        assert "'ttsops[indextts]'" in r.output  # the hint survives the table's markup
 
 
 def test_configured_piper_is_listed_with_its_voices(monkeypatch):

@@ -222,6 +222,7 @@ def _print_status(statuses: list[EngineStatus], as_json: bool) -> None:
                               ensure_ascii=False, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("engine", "status", "voices", "languages", "rate", "model / reason")
@@ -236,7 +237,7 @@ def _print_status(statuses: list[EngineStatus], as_json: bool) -> None:
             detail += " — one worker per GPU"
         table.add_row(name, status, str(s.voices) if s.available else "",
                       ",".join(s.languages) if s.available else "",
-                      str(s.sample_rate) if s.available else "", detail)
+                      str(s.sample_rate) if s.available else "", escape(detail))
     Console(width=max(100, Console().width)).print(table)
 
 
