@@ -327,7 +327,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
         c = b.candidates[0]
         fd = Finding(3 if b.count >= 20 else 2, "precursor",
                      f"{b.count} x {b.code} from {b.start}: preceded by {c['key']} "
-                     f"({c['count']}, the first {human_duration(float(c['lead_s']))} earlier)",
+                     f"({c['count']} {str(c['level']).lower()} records, the first "
+                     f"{human_duration(float(c['lead_s']))} earlier)",
                      affected=b.count, example=b.example_id)
         fd.details.append(f"same family: {c['same_family']}, same resource: "
                           f"{c['same_resource']}, {c['lift']}x its usual rate; "

@@ -211,19 +211,19 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
     rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}",
                    "look-back": human_duration(lookback_s), "bursts": len(bursts)}
     bt = Table("precursors", "warnings before each burst of errors (best first)",
-               ["burst", "error_code", "errors", "burst_start", "rank", "level", "signal",
-                "count",
-                "first_seen", "lead", "same_family", "same_resource", "lift"])
+               ["#", "error_code", "errors", "burst_start", "rank", "signal", "count",
+                "first_seen", "lead", "family", "resource", "lift"])
     for i, b in enumerate(bursts, 1):
         cands = b.candidates[:top] if top else b.candidates
         if not cands:
-            bt.rows.append([i, b.code, b.count, b.start, "", "", "(nothing before it)", "",
-                            "", "", "", "", ""])
+            bt.rows.append([i, b.code, b.count, b.start, "", "(nothing before it)", "", "",
+                            "", "", "", ""])
         for r, c in enumerate(cands, 1):
-            bt.rows.append([i, b.code, b.count, b.start, r, c["level"], c["key"], c["count"],
-                            c["first"],
-                            human_duration(float(c["lead_s"])), c["same_family"],  # type: ignore[arg-type]
-                            c["same_resource"], c["lift"]])
+            sig = f"{c['key']} ({str(c['level']).lower()})"
+            bt.rows.append([i, b.code, b.count, b.start, r, sig, c["count"], c["first"],
+                            human_duration(float(c["lead_s"])),  # type: ignore[arg-type]
+                            "same" if c["same_family"] else c["family"] or "-",
+                            "same" if c["same_resource"] else "-", c["lift"]])
     rep.tables.append(bt)
     for i, b in enumerate(bursts, 1):
         if b.candidates and int(b.candidates[0]["score"]) >= 3:  # type: ignore[call-overload]
