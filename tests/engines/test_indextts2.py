@@ -151,6 +151,7 @@ def test_missing_package_names_the_install(tmp_path, captured):
     ("missing_reference", "reference"),
     ("bad_toml_alias", "unknown voice"),
     ("bad_default_option", "emo_alpha"),
+    ("missing_checkpoint", "s2mel.pth (s2mel_checkpoint in config.yaml) is missing"),
 ])
 def test_configuration_errors_fail_the_load(install, tmp_path, captured, breakage, words):
     s = install()
@@ -163,6 +164,8 @@ def test_configuration_errors_fail_the_load(install, tmp_path, captured, breakag
     elif breakage == "bad_toml_alias":
         with open(s.indextts_voices, "a", encoding="utf-8") as fh:
             fh.write('nova = "nobody"\n')
+    elif breakage == "missing_checkpoint":
+        (tmp_path / "checkpoints" / "s2mel.pth").unlink()
     elif breakage == "bad_default_option":
         text = s.indextts_voices.read_text().replace("emo_alpha = 0.5", "emo_alpha = 7")
         s.indextts_voices.write_text(text)
@@ -172,6 +175,37 @@ def test_configuration_errors_fail_the_load(install, tmp_path, captured, breakag
     assert ei.value.code == "MODEL_LOAD_FAILED"
     assert words in ei.value.message
     _failed(captured)
+
+
+UPSTREAM_CONFIG = """\
+dataset:
+    bpe_model: bpe.model
+    sample_rate: 24000
+gpt:
+    model_dim: 1280
+    stop_mel_token: 8193
+gpt_checkpoint: gpt.pth
+w2v_stat: wav2vec2bert_stats.pt
+s2mel_checkpoint: s2mel.pth
+emo_matrix: feat2.pt
+spk_matrix: feat1.pt
+emo_num: [3, 17, 2, 8, 4, 5, 10, 24]
+qwen_emo_path: qwen0.6bemo4-merge/
+vocoder:
+    type: "bigvgan"
+    name: "nvidia/bigvgan_v2_22khz_80band_256x"
+version: 2.0
+"""
+
+
+def test_checkpoint_files_of_the_upstream_config(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(UPSTREAM_CONFIG)
+    assert mod.checkpoint_files(cfg) == {
+        "bpe_model": "bpe.model", "gpt_checkpoint": "gpt.pth",
+        "w2v_stat": "wav2vec2bert_stats.pt", "s2mel_checkpoint": "s2mel.pth",
+        "emo_matrix": "feat2.pt", "spk_matrix": "feat1.pt",
+        "qwen_emo_path": "qwen0.6bemo4-merge"}
 
 
 # --- the call into the model -----------------------------------------------------------

@@ -186,6 +186,25 @@ def check_options(options: dict[str, Any] | None, voices: dict[str, RefVoice] | 
     return out
 
 
+# config.yaml keys naming files in the checkpoint directory (top level of the file)
+CHECKPOINT_KEYS = ("gpt_checkpoint", "s2mel_checkpoint", "w2v_stat", "emo_matrix",
+                   "spk_matrix", "qwen_emo_path", "bpe_model")
+
+
+def checkpoint_files(cfg_path: Path) -> dict[str, str]:
+    """The files config.yaml names, read without a YAML library (top-level ``key: value``
+    lines, and ``bpe_model`` under ``dataset:``): checked before the minutes-long load."""
+    out: dict[str, str] = {}
+    for line in cfg_path.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.strip().partition(":")
+        top = not line[:1].isspace()
+        if sep and key in CHECKPOINT_KEYS and (top or key == "bpe_model"):
+            value = value.split("#", 1)[0].strip().strip("'\"").rstrip("/")
+            if value:
+                out[key] = value
+    return out
+
+
 def _worker_index() -> int:
     """The index of this worker process (``ttsops-worker-N``, named by the pool), else 0."""
     m = re.fullmatch(r"ttsops-worker-(\d+)", multiprocessing.current_process().name or "")
@@ -279,6 +298,10 @@ class IndexTTS2Engine(Engine):
             raise FileNotFoundError(f"checkpoint directory {self.model_dir} does not exist")
         if self.cfg_path is None or not self.cfg_path.is_file():
             raise FileNotFoundError(f"config {self.cfg_path} does not exist")
+        for key, name in checkpoint_files(self.cfg_path).items():
+            if not (self.model_dir / name).exists():
+                raise FileNotFoundError(f"{name} ({key} in {self.cfg_path.name}) is missing "
+                                        f"in {self.model_dir}")
         if self.voices_file is None:
             raise FileNotFoundError("no voices file configured (set TTSOPS_INDEXTTS_VOICES "
                                     "to a TOML file naming reference recordings)")
