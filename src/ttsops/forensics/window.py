@@ -68,7 +68,7 @@ class WindowCounts:
 def run(snap: Snapshot, since: str | None, until: str | None, *, use_index: bool = True,
         ids_out: str | None = None) -> Report:
     scan = Scan(snap, Query(since, until, use_index=use_index))
-    wc = WindowCounts(keep_ids=True)
+    wc = WindowCounts(keep_ids=ids_out is not None)  # memory: ids only when asked for
     for rec in scan.records():
         wc.feed(rec)
     rep = Report("window", problems=snap.problems)
