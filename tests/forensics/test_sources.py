@@ -196,12 +196,14 @@ def test_several_directories_are_merged_by_time(tmp_path):
 @given(st.lists(st.tuples(st.sampled_from(["a1", "b22", "c", "zz"]),
                           st.text(alphabet="ab, =\"\n\\x", max_size=12),
                           st.booleans()), max_size=30),
-       st.sampled_from(["a1", "b22", "zz", "\"", "x"]))
-def test_grep_lines_selects_exactly_the_records_containing_the_needle(items, needle):
+       st.sampled_from(["a1", "b22", "zz", "\"", "x"]),
+       st.sampled_from([(), ("a",), ("b", "2")]))
+def test_grep_lines_selects_exactly_the_records_containing_the_needle(items, needle, require):
     recs = [Record(f"2024-06-12 00:00:{i % 60:02d},000", "t", "INFO", "ev",
                    {"id": k, "text": v}, ["Traceback:", f"  at {k}"] if tb else [])
             for i, (k, v, tb) in enumerate(items)]
     text = "\n".join(render(r) for r in recs) + ("\n" if recs else "")
-    got = list(iter_records(grep_lines(text, [needle])))
-    want = [r for r in recs if needle in render(r)]
+    got = list(iter_records(grep_lines(text, [needle], require)))
+    want = [r for r in recs if needle in render(r)
+            and all(x in render(r).split("\n")[0] for x in require)]
     assert got == want

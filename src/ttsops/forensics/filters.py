@@ -80,12 +80,13 @@ def matches(conds: list[Cond], fields: Mapping[str, str]) -> bool:
     return all(c(fields) for c in conds)
 
 
-def literal_needles(conds: list[Cond]) -> list[str]:
-    """Text a matching text-format line must contain (for the literal pre-filter)."""
+def literal_values(conds: list[Cond]) -> tuple[str, ...]:
+    """Text a matching text-format line must contain (for the literal pre-filter): the
+    values of equality conditions that are written bare (so appear verbatim)."""
     from ..logline import quote
 
-    return [f"{c.field}={quote(c.value)}" for c in conds
-            if c.op == "=" and c.field not in PSEUDO and c.value]
+    return tuple(c.value for c in conds
+                 if c.op == "=" and c.field not in PSEUDO and c.value and quote(c.value) == c.value)
 
 
 PSEUDO = ("ts", "level", "event", "logger", "hour", "minute", "day")

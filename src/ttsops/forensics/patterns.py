@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .assemble import Assembler
-from .filters import Buckets, Cond, group_key, matches, with_pseudo
+from .filters import Buckets, Cond, group_key, literal_values, matches, with_pseudo
 from .output import Report, Table
 from .scan import Query, Scan
 from .sources import Snapshot
@@ -33,7 +33,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
     matched = 0
     if event:
         needles = None if event == "*" else (event,)
-        scan = Scan(snap, Query(since, until, needles=needles, use_index=use_index))
+        scan = Scan(snap, Query(since, until, needles=needles, use_index=use_index,
+                                require=literal_values(where) if needles else ()))
         for rec in scan.records():
             if event != "*" and rec.event != event:
                 continue
@@ -48,7 +49,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
         needles = ("synthesis_complete", "synthesis_start", "audio_metrics",
                    "synthesis_failed") if join else ("synthesis_complete",)
         start = shift(since, -JOIN_MARGIN_S) if (since and join) else since
-        scan = Scan(snap, Query(start, until, needles=needles, use_index=use_index))
+        scan = Scan(snap, Query(start, until, needles=needles, use_index=use_index,
+                                require=() if join else literal_values(where)))
         asm = Assembler()
         for rec in scan.records():
             s = asm.feed(rec)

@@ -36,6 +36,7 @@ class Query:
     needles: tuple[str, ...] | None = None  # literal pre-filter on head lines (any of)
     ids: tuple[str, ...] | None = None  # index blocks whose bloom has none are skipped
     use_index: bool = True
+    require: tuple[str, ...] = ()  # with needles: text head lines must also contain all
 
 
 @dataclass
@@ -49,9 +50,11 @@ def _is_head_char(c: str) -> bool:
     return c.isdigit() or c == "{"
 
 
-def grep_lines(text: str, needles: Iterable[str]) -> list[str]:
+def grep_lines(text: str, needles: Iterable[str], require: tuple[str, ...] = ()) -> list[str]:
     """Lines of ``text`` whose record contains a needle, each record whole: its head line
-    and the continuation lines after it (a match inside a traceback selects the record)."""
+    and the continuation lines after it (a match inside a traceback selects the record).
+    Text head lines must also contain every string of ``require``; JSON lines are all
+    candidates (their spelling differs)."""
     n = len(text)
     if text.startswith("{") or "\n{" in text:
         # JSON lines may spell levels and fields differently: every JSON line is a
@@ -83,6 +86,10 @@ def grep_lines(text: str, needles: Iterable[str]) -> list[str]:
     for s in sorted(starts):
         e = text.find("\n", s)
         e = n if e < 0 else e
+        if require:
+            head = text[s:e]
+            if not all(r in head for r in require):
+                continue
         out.append(text[s:e])
         while e + 1 < n and not _is_head_char(text[e + 1]):
             s2 = e + 1
@@ -145,7 +152,7 @@ class Scan:
             for text in iter_chunks(f, self.snap.problems, counters, since=since, until=until,
                                     ids=q.ids, use_index=q.use_index):
                 if q.needles:
-                    lines = grep_lines(text, q.needles)
+                    lines = grep_lines(text, q.needles, q.require)
                 else:
                     lines = text.split("\n")
                     if lines and lines[-1] == "":
