@@ -33,6 +33,7 @@ P_RATE, P_VOLUME, P_PITCH, P_RANGE = 1, 2, 3, 4
 CHARS_UTF8 = 1
 POS_CHARACTER = 1
 PHONEMES_IPA = 0x02
+CALLBACK_MS = 400  # audio handed to the callback per call (fewer, larger chunks)
 DEFAULT_RATE = 175  # words per minute at speed 1.0
 MIN_RATE = 80  # eSpeak's floor; slower speeds are stretched by the pipeline
 MAX_SPEED = 4.0  # above 450 wpm eSpeak speeds up with sonic, up to 4x here
@@ -107,7 +108,7 @@ class _Espeak:
         lib.espeak_Info.restype = ctypes.c_char_p
         lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
         lib.espeak_Terminate.restype = ctypes.c_int
-        self.chunks: list[np.ndarray] = []
+        self.chunks: list[bytes] = []
         self.callback = _CB(self._on_audio)  # keep a reference: C holds the pointer
         self.data_path: str | None = None
         self.sample_rate = 0
@@ -121,7 +122,7 @@ class _Espeak:
 
     def _on_audio(self, wav: Any, n: int, events: Any) -> int:
         if n > 0 and wav:
-            self.chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+            self.chunks.append(ctypes.string_at(wav, 2 * n))
         return 0  # 0: go on
 
     def initialize(self, data_path: str) -> int:
@@ -132,8 +133,8 @@ class _Espeak:
                 self.lib.espeak_Terminate()
             # espeak_Initialize wants the directory that contains espeak-ng-data
             parent = os.path.dirname(os.path.abspath(data_path).rstrip("/"))
-            sr = self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, parent.encode(),
-                                            INITIALIZE_DONT_EXIT)
+            sr = self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, CALLBACK_MS,
+                                            parent.encode(), INITIALIZE_DONT_EXIT)
             self.data_path = data_path
             self.sample_rate = sr
             if sr > 0:
@@ -178,9 +179,8 @@ class _Espeak:
             chunks, self.chunks = self.chunks, []
         if err != 0:
             raise RuntimeError(f"espeak_Synth failed with {err}")
-        if not chunks:
-            return np.zeros(0, np.float32)
-        return np.concatenate(chunks).astype(np.float32) / 32768.0
+        pcm = np.frombuffer(b"".join(chunks), dtype=np.int16)
+        return pcm.astype(np.float32) * np.float32(1 / 32768)
 
 
 @dataclass

@@ -114,13 +114,15 @@ def time_stretch(x: np.ndarray, rate: float, sr: int) -> np.ndarray:
 
 
 def frame_rms(x: np.ndarray, sr: int) -> np.ndarray:
+    """RMS of consecutive 20 ms frames (a last partial frame is left out)."""
     n = max(1, int(sr * FRAME_S))
     m = x.size // n
     if m == 0:
-        return np.sqrt(np.mean(np.square(x, dtype=np.float64))).reshape(1) if x.size else \
-            np.zeros(1)
-    f = x[: m * n].reshape(m, n).astype(np.float64)
-    return np.sqrt(np.mean(f * f, axis=1))
+        if not x.size:
+            return np.zeros(1, np.float32)
+        return np.sqrt(np.dot(x, x) / x.size).reshape(1).astype(np.float32)
+    f = x[: m * n].reshape(m, n)
+    return np.sqrt(np.einsum("ij,ij->i", f, f) / np.float32(n))
 
 
 def normalize_loudness(x: np.ndarray, sr: int, target_dbfs: float = -20.0,
@@ -137,7 +139,7 @@ def normalize_loudness(x: np.ndarray, sr: int, target_dbfs: float = -20.0,
     voiced = rms[rms >= top * 10 ** (VOICED_FLOOR_DB / 20)]
     active = float(np.sqrt(np.mean(voiced * voiced)))
     gain = 10 ** (target_dbfs / 20) / active
-    peak = float(np.max(np.abs(x)))
+    peak = max(float(x.max()), -float(x.min()))
     ceiling = 10 ** (peak_dbfs / 20)
     if peak * gain > ceiling:
         gain = ceiling / peak
@@ -148,4 +150,7 @@ def normalize_loudness(x: np.ndarray, sr: int, target_dbfs: float = -20.0,
 
 def to_int16(x: np.ndarray) -> np.ndarray:
     """Float [-1, 1] to little-endian s16 (values beyond full scale saturate)."""
-    return np.clip(np.rint(x * 32767.0), -32768, 32767).astype("<i2")
+    y = np.multiply(x, np.float32(32767.0), dtype=np.float32)
+    np.rint(y, out=y)
+    np.clip(y, -32768, 32767, out=y)
+    return y.astype("<i2")

@@ -47,16 +47,16 @@ def silence_ratio(x: np.ndarray, sr: int) -> float:
 def clipped_ratio(raw: np.ndarray) -> float:
     if raw.size == 0:
         return 0.0
-    return float(np.count_nonzero(np.abs(raw) >= CLIP_LEVEL) / raw.size)
+    n = np.count_nonzero(raw >= CLIP_LEVEL) + np.count_nonzero(raw <= -CLIP_LEVEL)
+    return float(n / raw.size)
 
 
 def measure(x: np.ndarray, sr: int, clipped: float = 0.0) -> dict[str, float]:
     """All metrics of the delivered audio ``x`` (float32 at ``sr``); ``clipped`` is
     ``clipped_ratio`` of the raw engine output."""
     if x.size:
-        x64 = x.astype(np.float64)
-        rms = float(np.sqrt(np.mean(x64 * x64)))
-        peak = float(np.max(np.abs(x)))
+        rms = float(np.sqrt(np.dot(x, x) / x.size))
+        peak = max(float(x.max()), -float(x.min()))
     else:
         rms = peak = 0.0
     return {

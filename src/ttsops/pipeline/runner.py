@@ -276,7 +276,7 @@ class Pipeline:
                         raw = guard_finite(raw)
                         clipped_n += round(clipped_ratio(raw) * raw.size)
                         total_n += raw.size
-                        x = post_one(self, job, raw)
+                        x = post_one(self, job, raw, guarded=True)
                         parts.append(x)
                         pcm = to_int16(x)
                     with clock("audio_render"):

@@ -144,9 +144,9 @@ def infer_one(p: Pipeline, job: Job, prepared: Any) -> np.ndarray:
     return np.asarray(out)
 
 
-def post_one(p: Pipeline, job: Job, raw: np.ndarray) -> np.ndarray:
+def post_one(p: Pipeline, job: Job, raw: np.ndarray, guarded: bool = False) -> np.ndarray:
     """NaN/Inf guard, residual time-stretch, resample, loudness: float32 at job rate."""
-    x = audio_mod.guard_finite(raw)
+    x = raw if guarded else audio_mod.guard_finite(raw)
     _, residual = engine_speed(p, job.request.speed)
     sr = p.info.sample_rate
     if residual != 1.0:
@@ -173,7 +173,7 @@ def postproc(p: Pipeline, st: BackState) -> None:
     joined = np.concatenate(raw) if len(raw) > 1 else raw[0]
     st.clipped = metrics_mod.clipped_ratio(joined)
     st.rate = st.job.sample_rate or p.info.sample_rate
-    st.samples = post_one(p, st.job, joined)
+    st.samples = post_one(p, st.job, joined, guarded=True)
     st.metrics = metrics_mod.measure(st.samples, st.rate, st.clipped)
     st.pcm = audio_mod.to_int16(st.samples)
 
