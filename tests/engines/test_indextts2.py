@@ -77,13 +77,27 @@ def test_load_maps_settings_to_the_constructor(engine, tmp_path, captured):
     info = engine.info
     assert info.name == "indextts2" and info.sample_rate == 22050
     assert info.concurrent_safe is False
-    assert info.device == "cpu" and info.version == "2.0"
+    assert info.device == "cpu" and info.version.startswith("2.0+v")
     assert info.model == str(tmp_path / "checkpoints")
     m = engine.model
     assert type(m).__module__ == "indextts.infer_v2"  # the stand-in, imported by its real path
     assert m.model_dir == str(tmp_path / "checkpoints")
     assert m.device == "cpu" and m.use_fp16 is False  # fp16 only on CUDA
     assert {v.name for v in engine.voices()} == {"narrator", "bright", "alloy"}
+
+
+def test_version_follows_the_voices(install, kit, tmp_path):
+    """The version is part of every cache key: a re-recorded voice or an edited voices
+    file must not be answered from the old audio."""
+    s = install()
+    before = create_engine("indextts2", s).describe().version
+    assert before == create_engine("indextts2", s).describe().version  # stable
+    kit.reference(tmp_path / "refs" / "narrator.wav", 95.0, seconds=3.0)
+    after = create_engine("indextts2", s).describe().version
+    assert after != before
+    with open(s.indextts_voices, "a", encoding="utf-8") as fh:
+        fh.write('echo = "bright"\n')
+    assert create_engine("indextts2", s).describe().version != after
 
 
 def test_engine_load_record(install, captured):

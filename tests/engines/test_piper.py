@@ -95,7 +95,7 @@ def test_info_and_voices(engine):
     info = engine.info
     assert info.name == "piper" and info.sample_rate == 22050
     assert info.languages == ("en",) and info.concurrent_safe is True
-    assert info.version.startswith("onnxruntime-")
+    assert info.version.startswith("onnxruntime-") and "+v" in info.version
     assert info.extra["native_speed"] == (0.5, 2.0)
     (v,) = engine.voices()
     assert v.name == VOICE and v.languages == ("en",)
@@ -114,6 +114,7 @@ def _voice_dir(tmp_path: Path, *, config: dict | None = None, model: bytes | Non
     d = tmp_path / "voices"
     d.mkdir(exist_ok=True)
     src = Path(joe.data_dir())
+    (d / f"{name}.onnx").unlink(missing_ok=True)
     if model is None:
         os.symlink(src / "en_US-joe-medium.onnx", d / f"{name}.onnx")
     else:
@@ -123,6 +124,17 @@ def _voice_dir(tmp_path: Path, *, config: dict | None = None, model: bytes | Non
         cfg.update(config)
     (d / f"{name}.onnx.json").write_text(json.dumps(cfg))
     return d
+
+
+def test_version_follows_the_voice_files(tmp_path):
+    """The version is part of every cache key: a changed voice must not be answered
+    from the old voice's audio."""
+    d = _voice_dir(tmp_path)
+    before = PiperEngine(d).describe().version
+    assert PiperEngine(d).describe().version == before
+    _voice_dir(tmp_path, config={"inference": {"noise_scale": 0.5, "length_scale": 1.1,
+                                                "noise_w": 0.8}})
+    assert PiperEngine(d).describe().version != before
 
 
 @pytest.mark.parametrize("case, words", [

@@ -47,6 +47,7 @@ every call into it holds one lock, and the worker pool runs one worker per GPU; 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import math
 import multiprocessing
@@ -252,7 +253,8 @@ class IndexTTS2Engine(Engine):
     def describe(self) -> EngineInfo:
         self._read_voices(strict=False)
         return EngineInfo(
-            name=self.name, version=_indextts_version(), sample_rate=SAMPLE_RATE,
+            name=self.name, version=f"{_indextts_version()}+{self._fingerprint()}",
+            sample_rate=SAMPLE_RATE,
             languages=("zh", "en"), concurrent_safe=False,
             device=self._resolved_device or self.device,
             model=str(self.model_dir) if self.model_dir else "",
@@ -267,6 +269,25 @@ class IndexTTS2Engine(Engine):
         except Exception:
             if strict:
                 raise
+
+    def _fingerprint(self) -> str:
+        """Changes when the voices file, a reference recording or a checkpoint file
+        changes: part of ``version``, so of every cache key (a re-recorded voice never
+        serves the old recording's cached audio)."""
+        h = hashlib.sha256()
+        files: list[Path] = []
+        if self.voices_file is not None and self.voices_file.is_file():
+            h.update(self.voices_file.read_bytes())
+            files += [v.audio for v in self._voices.values()]
+        if self.cfg_path is not None and self.cfg_path.is_file() and self.model_dir:
+            files.append(self.cfg_path)
+            with contextlib.suppress(OSError):
+                files += [self.model_dir / n for n in checkpoint_files(self.cfg_path).values()]
+        for f in files:
+            with contextlib.suppress(OSError):
+                st = f.stat()
+                h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return "v" + h.hexdigest()[:8]
 
     def voices(self) -> list[VoiceInfo]:
         self._read_voices(strict=False)
@@ -371,7 +392,9 @@ class IndexTTS2Engine(Engine):
         self._resolved_device = device
         info = self.describe()
         info.device = device
-        info.version = str(getattr(self.model, "model_version", None) or info.version)
+        model_version = getattr(self.model, "model_version", None)
+        if model_version:
+            info.version = f"{model_version}+{self._fingerprint()}"
         info.extra["load_ms"] = round((time.perf_counter() - t0) * 1000.0, 1)
         self.info = info
         return info

@@ -18,6 +18,7 @@ multi-speaker voice also offers ``<stem>:<speaker>`` for every speaker of its
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -176,7 +177,8 @@ class PiperEngine(Engine):
         rates = {v.sample_rate for v in self._voices.values()}
         langs = tuple(sorted({v.language for v in self._voices.values()})) or ("en",)
         return EngineInfo(
-            name=self.name, version=_ort_version(), sample_rate=max(rates) if rates else 22050,
+            name=self.name, version=f"{_ort_version()}+{self._fingerprint()}",
+            sample_rate=max(rates) if rates else 22050,
             languages=langs, concurrent_safe=True, device=self._device_name(),
             model=str(self.voice_dir) if self.voice_dir else "",
             extra={"native_speed": NATIVE_SPEED, "voices": sorted(self._voices)})
@@ -192,6 +194,16 @@ class PiperEngine(Engine):
         if not self._voices:
             return f"no Piper voices (*.onnx + *.onnx.json) in {self.voice_dir}"
         return ""
+
+    def _fingerprint(self) -> str:
+        """Changes when a voice file changes: part of ``version``, so of every cache key
+        (a replaced voice never serves the old voice's cached audio)."""
+        h = hashlib.sha256()
+        for key, v in sorted(self._voices.items()):
+            st = v.model_path.stat()
+            h.update(f"{key}:{st.st_size}:{st.st_mtime_ns}:".encode())
+            h.update(json.dumps(v.config, sort_keys=True).encode())
+        return "v" + h.hexdigest()[:8]
 
     def _device_name(self) -> str:
         return "cuda" if self.device.startswith("cuda") else "cpu"
