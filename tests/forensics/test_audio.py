@@ -3,9 +3,9 @@ threshold of the seed also flags a voice that is simply low."""
 
 from __future__ import annotations
 
-from forensics_helpers import cli, cli_json
-
 from ttsops.forensics.stats import mad, median, percentile
+
+from .forensics_helpers import cli, cli_json
 
 
 def test_robust_baseline_finds_exactly_the_injected_ids(incident, tmp_path):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gzip
 
-from forensics_helpers import cli, cli_json
-
 from ttsops import events
 from ttsops.logsink import LogSink
+
+from .forensics_helpers import cli, cli_json
 
 
 def test_simulated_service_logs_pass(incident):

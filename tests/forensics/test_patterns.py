@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from forensics_helpers import cli, cli_json
 
 from ttsops.forensics.filters import FilterError, parse_buckets, parse_where
+
+from .forensics_helpers import cli, cli_json
 
 
 def test_failures_by_code_and_text_len_equal_the_truth(incident):

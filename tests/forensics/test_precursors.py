@@ -3,7 +3,7 @@ burst; the failed model load is the first sign of the ENGINE_NOT_READY burst."""
 
 from __future__ import annotations
 
-from forensics_helpers import cli_json
+from .forensics_helpers import cli_json
 
 
 def test_disk_full_burst_is_preceded_by_the_cache_dir_usage_warning(incident):

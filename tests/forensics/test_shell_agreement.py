@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from forensics_helpers import cli, cli_json
+
+from .forensics_helpers import cli, cli_json
 
 pytestmark = pytest.mark.skipif(subprocess.run(["bash", "-c", "command -v zcat awk paste"],
                                                capture_output=True).returncode != 0,

@@ -9,7 +9,6 @@ import shutil
 import threading
 
 import pytest
-from forensics_helpers import cli, cli_json, ttsops
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,8 @@ from ttsops.forensics.scan import Query, Scan, grep_lines
 from ttsops.forensics.sources import SourceError, open_snapshot
 from ttsops.logline import Record, iter_records, render
 from ttsops.logsink import LogSink
+
+from .forensics_helpers import cli, cli_json, ttsops
 
 
 def _write(d, n, *, max_bytes=20_000, block=4_096, start=1718150400.0, fmt="text",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from forensics_helpers import cli, cli_json
-
 from ttsops.errors import REGISTRY
+
+from .forensics_helpers import cli, cli_json
 
 
 def test_top_errors_counts_where_and_hint(incident):
