@@ -245,7 +245,11 @@ def _record_cut(buf: bytes, start: int) -> int:
 
 
 def _lines(block: bytes) -> list[str]:
-    return block.decode("utf-8", "replace").splitlines()
+    """Lines as grep and the readers see them: split on newline only."""
+    text = block.decode("utf-8", "replace")
+    if text.endswith("\n"):
+        text = text[:-1]
+    return text.split("\n") if text else []
 
 
 def write_block_gzip(src: BinaryIO, dst: BinaryIO, block_bytes: int) -> FileIndex:
