@@ -83,6 +83,18 @@ def test_load_maps_settings_to_the_constructor(engine, tmp_path, captured):
     assert type(m).__module__ == "indextts.infer_v2"  # the stand-in, imported by its real path
     assert m.model_dir == str(tmp_path / "checkpoints")
     assert m.device == "cpu" and m.use_fp16 is False  # fp16 only on CUDA
+    assert m.use_cuda_kernel is False and m.use_deepspeed is False
+
+
+def test_model_switches_reach_the_constructor(install):
+    e = create_engine("indextts2", install(indextts_cuda_kernel=True, indextts_deepspeed=True,
+                                           indextts_max_text_tokens=80,
+                                           indextts_interval_silence_ms=50))
+    load_engine(e)
+    assert e.model.use_cuda_kernel is True and e.model.use_deepspeed is True
+    e.infer(e.prepare("hello", "en", "narrator"), "en", "narrator", 1.0)
+    (call,) = e.model.calls
+    assert call["max_text_tokens_per_segment"] == 80 and call["interval_silence"] == 50
     assert {v.name for v in engine.voices()} == {"narrator", "bright", "alloy"}
 
 

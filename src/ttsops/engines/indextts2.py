@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import io
 import math
 import multiprocessing
@@ -364,13 +365,20 @@ class IndexTTS2Engine(Engine):
                            f"importable ({e}); {INSTALL_HINT}", **ctx) from e
         device = self._pick_device()
         box: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(
+            cfg_path=str(self.cfg_path), model_dir=str(self.model_dir),
+            use_fp16=self.fp16 and device.startswith("cuda"), device=device,
+            use_cuda_kernel=self.cuda_kernel, use_deepspeed=self.deepspeed)
+        try:  # releases before DeepSpeed support have no use_deepspeed argument
+            accepted = inspect.signature(IndexTTS2).parameters
+            if "use_deepspeed" not in accepted and not self.deepspeed:
+                kwargs.pop("use_deepspeed")
+        except (TypeError, ValueError):
+            pass
 
         def build() -> None:
             try:
-                box["model"] = IndexTTS2(
-                    cfg_path=str(self.cfg_path), model_dir=str(self.model_dir),
-                    use_fp16=self.fp16 and device.startswith("cuda"), device=device,
-                    use_cuda_kernel=self.cuda_kernel, use_deepspeed=self.deepspeed)
+                box["model"] = IndexTTS2(**kwargs)
             except BaseException as e:  # handed to the caller's thread
                 box["error"] = e
 
