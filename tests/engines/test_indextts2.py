@@ -84,6 +84,7 @@ def test_load_maps_settings_to_the_constructor(engine, tmp_path, captured):
     assert m.model_dir == str(tmp_path / "checkpoints")
     assert m.device == "cpu" and m.use_fp16 is False  # fp16 only on CUDA
     assert m.use_cuda_kernel is False and m.use_deepspeed is False
+    assert {v.name for v in engine.voices()} == {"narrator", "bright", "alloy"}
 
 
 def test_model_switches_reach_the_constructor(install):
@@ -95,7 +96,6 @@ def test_model_switches_reach_the_constructor(install):
     e.infer(e.prepare("hello", "en", "narrator"), "en", "narrator", 1.0)
     (call,) = e.model.calls
     assert call["max_text_tokens_per_segment"] == 80 and call["interval_silence"] == 50
-    assert {v.name for v in engine.voices()} == {"narrator", "bright", "alloy"}
 
 
 def test_version_follows_the_voices(install, kit, tmp_path):
