@@ -85,6 +85,11 @@ def synth(text: str, output: str, voice: str, lang: str | None, speed: float,
             pipe = Pipeline(settings=settings, cache=not no_cache, warmup=False)
         except TTSError as e:
             _fail(e.code, e.message, e.spec.hint, as_json, None)
+        # imports happen before the synthesis, not inside its llm_postproc stage;
+        # scipy.signal (~1 s) only when this synthesis will resample or stretch
+        native = pipe.info.extra.get("native_speed") or (0.0, 99.0)
+        pipe.warmup(resampling=fmt in ("pcm", "opus") or sample_rate is not None
+                    or not native[0] <= speed <= native[1])
         req = SynthesisRequest(_read_text(text), voice=voice, lang=lang, speed=speed,
                                format=fmt, sample_rate=sample_rate,
                                allow_fallback=True if allow_fallback else None)

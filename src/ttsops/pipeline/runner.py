@@ -120,19 +120,21 @@ class Pipeline:
             self.info = self._load_engine(self.engine)
             self.loaded = True
 
-    def warmup(self) -> None:
-        """Import the audio libraries and design the resampling filters now, so that the
-        first synthesis of a process does not pay for them (workers call it after load)."""
+    def warmup(self, resampling: bool = True) -> None:
+        """Import the audio libraries (and, with ``resampling``, scipy.signal and the
+        filters for 24 kHz output) now, so that the first synthesis of a process does not
+        pay ~1 s of imports inside its llm_postproc stage (workers call it after load)."""
         import scipy.fft  # noqa: F401
         import soundfile  # noqa: F401
 
-        from . import audio as audio_mod
-        from .encode import OPUS_RATE, PCM_RATE
-
         x = np.zeros(64, np.float32)
-        for rate in {PCM_RATE, OPUS_RATE}:
-            audio_mod.resample(x, self.info.sample_rate, rate)
         measure(x, self.info.sample_rate)
+        if resampling:
+            from . import audio as audio_mod
+            from .encode import OPUS_RATE, PCM_RATE
+
+            for rate in {PCM_RATE, OPUS_RATE}:
+                audio_mod.resample(x, self.info.sample_rate, rate)
 
     def close(self) -> None:
         self.engine.close()
