@@ -66,7 +66,7 @@ def sanitize(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
     st.text = c.text
     if c.removed:
         st.warnings.append(("text_sanitized", "TEXT_SANITIZED",
-                            {"removed": c.removed, "kinds": ",".join(c.kinds)}))
+                            {"removed": c.removed, "kinds": "+".join(c.kinds)}))
 
 
 def require_speech(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
