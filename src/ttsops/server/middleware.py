@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import re
-import secrets
 import time
 from typing import Any
 
@@ -26,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import events
 from ..errors import TTSError
 from ..events import get_logger
+from . import ids
 from .errors_http import StreamAborted, error_response
 from .ratelimit import RateLimiter
 
@@ -54,7 +54,7 @@ def sanitize_request_id(raw: bytes | str | None) -> str | None:
 
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(8)
+    return ids.request_id()
 
 
 def parse_traceparent(raw: bytes | str | None) -> str | None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import TTSError
 from ..events import get_logger
 from ..pipeline.types import CONTENT_TYPES, SPEED_MAX, SPEED_MIN, SynthesisRequest, SynthesisResult
+from . import ids
 from .errors_http import StreamAborted
 
 log = get_logger("ttsops.server")
@@ -138,7 +139,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     voice = body.voice.id if isinstance(body.voice, VoiceRef) else body.voice
     req = SynthesisRequest(text=body.input, voice=voice, lang=body.lang, speed=body.speed,
                            format=body.response_format, model=body.model,
-                           allow_fallback=body.allow_fallback)
+                           allow_fallback=body.allow_fallback, id=ids.synthesis_id())
     service = app.state.service
     rid = state["request_id"]
     if body.stream_format is None:
