@@ -93,6 +93,8 @@ def _escape_char(ch: str) -> str:
 
 def quote(value: str) -> str:
     """A value as it appears after ``key=``: bare when safe, quoted and escaped otherwise."""
+    if value.isascii() and value.isalnum():  # fast path: numbers, words, codes
+        return value
     if value and _BARE_OK.match(value) and (value.isprintable()
                                              or not any(map(_needs_escape, value))):
         return value

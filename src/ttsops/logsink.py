@@ -22,7 +22,6 @@ import contextlib
 import fcntl
 import multiprocessing as mp
 import os
-import queue
 import sys
 import threading
 import time
@@ -38,6 +37,7 @@ from .logline import Record, render
 LIVE = "app.log"
 PENDING = "app.log.0"
 HELD_LINES_MAX = 200_000
+POLL_S = 0.05  # the writer wakes at least this often; flush() and close() wake it now
 
 
 def rotated_name(n: int) -> str:
@@ -117,7 +117,10 @@ class LogSink:
         self.block_bytes = block_bytes
         self.echo = echo_stderr
         self.tsf = _TsFormatter(utc)
-        self.q: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
+        # A deque, not a Queue: append is one atomic C call with no lock and no thread
+        # wake-up, so the request thread pays almost nothing; the writer polls it.
+        self.q: deque[Any] = deque()
+        self._wake = threading.Event()
         self.held: deque[str] = deque()
         self.dropped = 0
         self.fail_since: float | None = None
@@ -137,7 +140,7 @@ class LogSink:
 
     # --- public ------------------------------------------------------------------
     def submit(self, item: Item) -> None:
-        self.q.put(item)
+        self.q.append(item)
 
     def mp_queue(self, ctx: Any = None) -> Any:
         """A multiprocessing queue whose items reach this writer (for worker processes)."""
@@ -149,7 +152,8 @@ class LogSink:
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything submitted so far is written."""
         ev = threading.Event()
-        self.q.put(("flush", ev))  # type: ignore[arg-type]
+        self.q.append(("flush", ev))
+        self._wake.set()
         ev.wait(timeout)
 
     def close(self) -> None:
@@ -160,7 +164,8 @@ class LogSink:
             with contextlib.suppress(Exception):
                 self._mpq.put(None)
             time.sleep(0.05)
-        self.q.put(None)
+        self.q.append(None)
+        self._wake.set()
         self.thread.join(30)
         if self.compressor is not None:
             self.compressor.join(60)
@@ -195,7 +200,7 @@ class LogSink:
                 return
             if item is None:
                 return
-            self.q.put(item)
+            self.q.append(item)
 
     def render_item(self, item: Item) -> str:
         t, logger, level, event, fields, tb = item
@@ -204,33 +209,28 @@ class LogSink:
 
     def _run(self) -> None:
         last_check = time.monotonic()
+        q = self.q
         while True:
-            try:
-                item = self.q.get(timeout=1.0)
-            except queue.Empty:
-                item = None if self._closed else ...  # timeout: just do housekeeping
+            if not q:
+                self._wake.wait(POLL_S)
+                self._wake.clear()
             waiters: list[threading.Event] = []
             lines: list[str] = []
             stop = False
-            while item is not ...:
+            while q and len(lines) < 5000:
+                item = q.popleft()
                 if item is None:
                     stop = True
                     break
                 if item[0] == "flush":
-                    waiters.append(item[1])  # type: ignore[misc]
-                else:
-                    try:
-                        lines.append(self.render_item(item))
-                    except Exception as e:  # a bad item must not kill the writer
-                        lines.append(self.render_item((time.time(), "ttsops.logsink",
-                                                       "ERROR", "log_render_failed",
-                                                       {"error": repr(e)[:200]}, [])))
-                if len(lines) >= 2000:
-                    break
+                    waiters.append(item[1])
+                    continue
                 try:
-                    item = self.q.get_nowait()
-                except queue.Empty:
-                    break
+                    lines.append(self.render_item(item))
+                except Exception as e:  # a bad item must not kill the writer
+                    lines.append(self.render_item((time.time(), "ttsops.logsink", "ERROR",
+                                                   "log_render_failed",
+                                                   {"error": repr(e)[:200]}, [])))
             self._write(lines)
             now = time.monotonic()
             if now - last_check > 1.0:
