@@ -50,9 +50,12 @@ class CacheEntry:
 
 
 def cache_key(text: str, voice: str, lang: str, speed: float, fmt: str, sample_rate: int,
-              engine: str, engine_version: str) -> str:
-    blob = json.dumps([PIPELINE_VERSION, text, voice, lang, round(float(speed), 4), fmt,
-                       int(sample_rate), engine, engine_version], ensure_ascii=False)
+              engine: str, engine_version: str, options: dict[str, Any] | None = None) -> str:
+    parts: list[Any] = [PIPELINE_VERSION, text, voice, lang, round(float(speed), 4), fmt,
+                        int(sample_rate), engine, engine_version]
+    if options:  # engine options (e.g. emotion) change the audio
+        parts.append(options)
+    blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

@@ -414,3 +414,29 @@ def test_the_stand_in_does_notice_overlapping_calls(engine, tmp_path):
     for t in threads:
         t.join()
     assert engine.model.max_in_flight > 1 and errors
+
+
+def test_request_options_go_through_the_pipeline_and_the_cache_key(install, tmp_path):
+    pipe = Pipeline(settings=install(cache_dir=tmp_path / "c2"), cache=True)
+    model = pipe.engine.model
+    sad = pipe.run(SynthesisRequest("hello there", voice="narrator", format="wav",
+                                    options={"emotion": "sad"}))
+    assert model.calls[-1]["emo_vector"] == [0, 0, 1, 0, 0, 0, 0, 0]
+    n = len(model.calls)
+    happy = pipe.run(SynthesisRequest("hello there", voice="narrator", format="wav",
+                                      options={"emotion": "happy"}))
+    assert len(model.calls) > n and not happy.cache_hit and not sad.cache_hit
+    again = pipe.run(SynthesisRequest("hello there", voice="narrator", format="wav",
+                                      options={"emotion": "sad"}))
+    assert again.cache_hit
+
+
+def test_bad_options_fail_in_front_before_any_model_call(install, captured):
+    pipe = Pipeline(settings=install(), cache=False)
+    n = len(pipe.engine.model.calls)
+    with pytest.raises(TTSError) as ei:
+        pipe.front(SynthesisRequest("hi", voice="narrator", options={"emotion": "giddy"}))
+    assert ei.value.code == "INVALID_REQUEST" and ei.value.param == "options.emotion"
+    assert len(pipe.engine.model.calls) == n
+    (done,) = records(captured, "synthesis_complete")
+    assert done["status"] == "failed" and done["error_code"] == "INVALID_REQUEST"

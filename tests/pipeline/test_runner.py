@@ -458,3 +458,17 @@ def test_new_id_format():
     ids = {new_id() for _ in range(200)}
     assert len(ids) == 200
     assert all(re.fullmatch(r"ts_[0-9a-f]{8}", i) for i in ids)
+
+
+def test_engines_without_options_refuse_them(captured):
+    from ttsops.engines.fake import FakeEngine
+    from ttsops.errors import TTSError
+    from ttsops.pipeline.runner import Pipeline
+    from ttsops.pipeline.types import SynthesisRequest
+
+    pipe = Pipeline(FakeEngine(), cache=False)
+    with pytest.raises(TTSError) as ei:
+        pipe.run(SynthesisRequest("hello", voice="alloy", format="wav",
+                                  options={"emotion": "sad"}))
+    assert ei.value.code == "INVALID_REQUEST" and ei.value.param == "options"
+    assert pipe.run(SynthesisRequest("hello", voice="alloy", format="wav")).audio

@@ -50,10 +50,21 @@ class Engine(ABC):
     def voices(self) -> list[VoiceInfo]:
         """The voices this engine can speak with."""
 
+    def check_options(self, options: dict[str, Any] | None) -> dict[str, Any]:
+        """Validate a request's engine options (main process, before queueing) and return
+        them normalised. Engines without options refuse any."""
+        if options:
+            from ..errors import TTSError
+
+            raise TTSError("INVALID_REQUEST", f"engine {self.name!r} takes no options "
+                           f"(got {', '.join(sorted(map(str, options)))})", param="options")
+        return {}
+
     @abstractmethod
     def prepare(self, text: str, lang: str, voice: str) -> Any:
         """Stage llm_prompt_gen: cleaned text of one segment -> model input (phonemes,
-        tokens...). Must be picklable."""
+        tokens...). Must be picklable. Engines that accept options (``check_options``)
+        take them as a keyword argument ``options``."""
 
     @abstractmethod
     def infer(self, prepared: Any, lang: str, voice: str, speed: float) -> np.ndarray:

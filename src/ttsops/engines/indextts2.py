@@ -460,6 +460,9 @@ class IndexTTS2Engine(Engine):
             kw["use_random"] = True
         return kw
 
+    def check_options(self, options: dict[str, Any] | None) -> dict[str, Any]:
+        return check_options(options, self._voices)
+
     def prepare(self, text: str, lang: str, voice: str,
                 options: dict[str, Any] | None = None) -> IndexInput:
         model = self._loaded()

@@ -169,14 +169,14 @@ class Pipeline:
                       warnings=[w[1] for w in st.warnings],
                       request_id=events.current("request_id"),
                       trace_id=events.current("trace_id"), engine=self.info.name,
-                      sample_rate=st.sample_rate, text_len=text_len)
+                      sample_rate=st.sample_rate, text_len=text_len, options=st.options)
             if hit is None:
                 return job
             return self._hit(job, hit)
 
     def _key(self, st: FrontState) -> str:
         return cache_key(st.text, st.voice, st.lang or "", st.speed, st.fmt, st.sample_rate,
-                         self.info.name, self.info.version)
+                         self.info.name, self.info.version, st.options)
 
     def _start_record(self, req: SynthesisRequest, sid: str, st: FrontState, text_len: int,
                       cache_hit: bool) -> None:

@@ -35,6 +35,7 @@ class FrontState:
     fmt: str = ""
     speed: float = 1.0
     sample_rate: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
     # (event, warning_code, fields) written after synthesis_start
     warnings: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
@@ -109,10 +110,14 @@ def pick_rate(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
     st.sample_rate = enc.output_rate(st.fmt, p.info.sample_rate, req.sample_rate)
 
 
+def check_options(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    st.options = p.engine.check_options(req.options)
+
+
 FrontStep = Callable[[SynthesisRequest, FrontState, "Pipeline"], None]
 FRONT_STEPS: list[FrontStep] = [check_format, check_speed, check_length, sanitize,
                                 require_speech, pick_language, read_numbers, pick_voice,
-                                segment, pick_rate]
+                                segment, pick_rate, check_options]
 
 
 # --- llm_prompt_gen .. audio_render ---------------------------------------------------
@@ -135,6 +140,8 @@ def engine_speed(p: Pipeline, speed: float) -> tuple[float, float]:
 
 
 def prepare_one(p: Pipeline, job: Job, seg: str) -> Any:
+    if job.options:
+        return p.engine.prepare(seg, job.lang, job.voice, options=job.options)
     return p.engine.prepare(seg, job.lang, job.voice)
 
 

@@ -108,6 +108,7 @@ class Job:
     engine: str = ""  # engine name (for records)
     sample_rate: int = 0  # output rate; 0: the engine's own
     text_len: int = 0  # of the input as received
+    options: dict[str, Any] = field(default_factory=dict)  # engine options, validated
 
 
 @dataclass
