@@ -10,6 +10,11 @@ else, appended to, recompressed) simply has no index.
 The index, per block: compressed offset and length, uncompressed length, lines, first and
 last timestamp, counts by level, by event and by error/warning code, stage time sums,
 cache hits, and a bloom filter of ids, request ids and trace ids. Per file: the totals.
+
+Version 2 adds what ``ttsops logs window`` needs to answer a block from its index alone:
+codes keyed by the level they were logged at (``ERROR:DISK_FULL``, ``WARNING:QUEUE_FULL``,
+as the window counts them), ``synthesis_complete`` statuses and failure codes, and the
+first few unparsable lines. Version 1 indexes are still read (for pruning only).
 """
 
 from __future__ import annotations
@@ -39,7 +44,9 @@ except ImportError:  # pragma: no cover - isal is a hard dependency; zlib keeps 
         c = zlib.compressobj(6, zlib.DEFLATED, -15)
         return c.compress(data) + c.flush()
 
-INDEX_MAGIC = b"TTSOPS-INDEX/1 "
+INDEX_MAGIC = b"TTSOPS-INDEX/1 "  # the framing; the payload carries its own version
+INDEX_VERSION = 2
+EXAMPLES_PER_BLOCK = 5
 _FCOMMENT = 0x10
 _EMPTY_DEFLATE = b"\x03\x00"
 _TAIL = b"\x00" + _EMPTY_DEFLATE + b"\x00" * 8  # comment NUL, empty block, crc, isize
@@ -63,10 +70,19 @@ class Bloom:
         return cls(int(max(n, 1) * 10))
 
     def _positions(self, key: str) -> Iterator[int]:
-        d = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        h1, h2 = struct.unpack("<QQ", d)
+        h1, h2 = bloom_key(key)
         for i in range(self.K):
             yield (h1 + i * h2) % self.nbits
+
+    def has_key(self, key: tuple[int, int]) -> bool:
+        """``key in self`` for a key hashed once with ``bloom_key`` (many blocks, one id)."""
+        h1, h2 = key
+        n, bits = self.nbits, self.bits
+        for i in range(self.K):
+            p = (h1 + i * h2) % n
+            if not bits[p >> 3] & (1 << (p & 7)):
+                return False
+        return True
 
     def add(self, key: str) -> None:
         for p in self._positions(key):
@@ -82,6 +98,12 @@ class Bloom:
     def decode(cls, text: str) -> Bloom:
         n, b = text.split(":", 1)
         return cls(int(n), bytearray(base64.b64decode(b)))
+
+
+def bloom_key(key: str) -> tuple[int, int]:
+    d = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    h1, h2 = struct.unpack("<QQ", d)
+    return h1, h2
 
 
 # --- statistics of a run of lines ----------------------------------------------------
@@ -103,14 +125,29 @@ class BlockStats:
     cache: Counter[str] = field(default_factory=Counter)  # hit / miss
     ids: set[str] = field(default_factory=set)
     bloom: Bloom | None = None
+    # version 2: what a window count needs (None in a version 1 index)
+    lcodes: Counter[str] | None = field(default_factory=Counter)  # "LEVEL:code" -> n
+    status: Counter[str] | None = field(default_factory=Counter)  # complete status -> n
+    fcodes: Counter[str] | None = field(default_factory=Counter)  # failed complete code -> n
+    examples: list[str] = field(default_factory=list)  # first unparsable lines
+
+    @property
+    def counted(self) -> bool:
+        """True when the block's counts can stand in for reading it (version 2)."""
+        return self.lcodes is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {"off": self.off, "clen": self.clen, "ulen": self.ulen, "lines": self.lines,
-                "records": self.records, "skipped": self.skipped, "first_ts": self.first_ts,
-                "last_ts": self.last_ts, "levels": dict(self.levels),
-                "events": dict(self.events), "codes": dict(self.codes),
-                "stages": self.stages, "cache": dict(self.cache),
-                "bloom": self.bloom.encode() if self.bloom else None}
+        d = {"off": self.off, "clen": self.clen, "ulen": self.ulen, "lines": self.lines,
+             "records": self.records, "skipped": self.skipped, "first_ts": self.first_ts,
+             "last_ts": self.last_ts, "levels": dict(self.levels),
+             "events": dict(self.events), "codes": dict(self.codes),
+             "stages": self.stages, "cache": dict(self.cache),
+             "bloom": self.bloom.encode() if self.bloom else None,
+             "lcodes": dict(self.lcodes or {}), "status": dict(self.status or {}),
+             "fcodes": dict(self.fcodes or {})}
+        if self.examples:
+            d["examples"] = self.examples
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> BlockStats:
@@ -118,30 +155,79 @@ class BlockStats:
                 d["first_ts"], d["last_ts"], Counter(d["levels"]), Counter(d["events"]),
                 Counter(d["codes"]), d["stages"], Counter(d["cache"]))
         b.bloom = Bloom.decode(d["bloom"]) if d.get("bloom") else None
+        if "lcodes" in d:
+            b.lcodes, b.status, b.fcodes = (Counter(d["lcodes"]), Counter(d["status"]),
+                                            Counter(d["fcodes"]))
+            b.examples = list(d.get("examples", ()))
+        else:
+            b.lcodes = b.status = b.fcodes = None
         return b
 
     def may_contain(self, key: str) -> bool:
         return self.bloom is None or key in self.bloom
 
+    def may_contain_key(self, key: tuple[int, int]) -> bool:
+        return self.bloom is None or self.bloom.has_key(key)
+
+
+def norm_ts(ts: str) -> str:
+    """A foreign JSON timestamp (ISO 'T', '.', 'Z') in the log's own text form."""
+    if len(ts) >= 19 and ts[10] == "T":
+        ts = ts[:10] + " " + ts[11:]
+    if len(ts) > 19 and ts[19] == ".":
+        ts = ts[:19] + "," + ts[20:]
+    if ts.endswith("Z"):
+        ts = ts[:-1]
+    return ts
+
+
+def level_code(level: str, fields: dict[str, str]) -> str | None:
+    """The code a record counts under at its level, as ``logs window`` counts it:
+    ERROR/CRITICAL by error_code, WARNING by warning_code (else error_code); None for
+    other levels."""
+    if level in ("ERROR", "CRITICAL"):
+        return fields.get("error_code") or "(no code)"
+    if level == "WARNING":
+        return fields.get("warning_code") or fields.get("error_code") or "(no code)"
+    return None
+
 
 def scan_lines(lines: Iterable[str]) -> BlockStats:
-    """Statistics of a run of log lines, with the same parser the readers use."""
+    """Statistics of a run of log lines, with the parser the readers use (the fast path
+    of ``forensics.fastparse``, property-tested equal to ``logline.parse``)."""
     from .logline import ReadStats
 
+    try:
+        from .forensics.fastparse import iter_records as records
+    except ImportError:  # pragma: no cover - the package ships both
+        records = iter_records
     st = BlockStats()
     rs = ReadStats()
-    for rec in iter_records(lines, rs):
+    lcodes, status, fcodes = st.lcodes, st.status, st.fcodes
+    assert lcodes is not None and status is not None and fcodes is not None
+    for rec in records(lines, rs):
         ts = rec.ts
+        if ts[10:11] != " ":
+            ts = rec.ts = norm_ts(ts)
         if st.first_ts is None or ts < st.first_ts:
             st.first_ts = ts
         if st.last_ts is None or ts > st.last_ts:
             st.last_ts = ts
-        st.levels[rec.level] += 1
+        lvl = rec.level
+        st.levels[lvl] += 1
         st.events[rec.event] += 1
         f = rec.fields
         code = f.get("error_code") or f.get("warning_code")
         if code:
             st.codes[code] += 1
+        lc = level_code(lvl, f)
+        if lc is not None:
+            lcodes[f"{lvl}:{lc}"] += 1
+        if rec.event == "synthesis_complete":
+            s = f.get("status", "(none)")
+            status[s] += 1
+            if s == "failed":
+                fcodes[f.get("error_code") or "(no code)"] += 1
         for k in ID_KEYS:
             v = f.get(k)
             if v:
@@ -156,6 +242,7 @@ def scan_lines(lines: Iterable[str]) -> BlockStats:
         elif rec.event == "synthesis_complete" and "cache_hit" in f:
             st.cache["hit" if f["cache_hit"] == "true" else "miss"] += 1
     st.lines, st.records, st.skipped = rs.lines, rs.records, rs.skipped
+    st.examples = rs.skipped_examples[:EXAMPLES_PER_BLOCK]
     st.bloom = Bloom.sized(len(st.ids))
     for i in st.ids:
         st.bloom.add(i)
@@ -171,6 +258,12 @@ class FileIndex:
     def total(self) -> BlockStats:
         t = BlockStats()
         for b in self.blocks:
+            if b.counted and t.counted:
+                t.lcodes.update(b.lcodes)  # type: ignore[union-attr,arg-type]
+                t.status.update(b.status)  # type: ignore[union-attr,arg-type]
+                t.fcodes.update(b.fcodes)  # type: ignore[union-attr,arg-type]
+            else:
+                t.lcodes = t.status = t.fcodes = None
             t.ulen += b.ulen
             t.lines += b.lines
             t.records += b.records
@@ -190,7 +283,7 @@ class FileIndex:
         return t
 
     def to_bytes(self) -> bytes:
-        doc = {"version": 1, "data_len": self.data_len,
+        doc = {"version": INDEX_VERSION, "data_len": self.data_len,
                "blocks": [b.to_json() for b in self.blocks]}
         return base64.b64encode(zlib.compress(json.dumps(doc).encode(), 6))
 
@@ -305,7 +398,7 @@ def read_index(path: str | os.PathLike[str]) -> FileIndex | None:
                 return None
             payload = f.read(plen)
         doc = json.loads(zlib.decompress(base64.b64decode(payload)))
-        if doc.get("version") != 1 or doc["data_len"] != start:
+        if doc.get("version") not in (1, 2) or doc["data_len"] != start:
             return None
         return FileIndex([BlockStats.from_json(b) for b in doc["blocks"]], doc["data_len"])
     except (OSError, ValueError, KeyError, TypeError, zlib.error):

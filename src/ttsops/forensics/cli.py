@@ -54,6 +54,9 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--csv", "as_csv", is_flag=True, help="Print the main table as CSV."),
         click.option("--no-index", is_flag=True,
                      help="Ignore block indexes (full scan; for suspect indexes)."),
+        click.option("--progress/--no-progress", "progress", default=None,
+                     help="Progress bar on stderr [default: when stderr is a terminal and "
+                          "the read is large]."),
     ]
     for o in reversed(opts):
         fn = o(fn)
@@ -62,9 +65,15 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 class Env:
     def __init__(self, dirs: tuple[str, ...], files: tuple[str, ...], since: str | None,
-                 until: str | None, as_json: bool, as_csv: bool, no_index: bool) -> None:
+                 until: str | None, as_json: bool, as_csv: bool, no_index: bool,
+                 progress: bool | None = None) -> None:
         if as_json and as_csv:
             raise LogsError("--json and --csv exclude each other")
+        from . import progress as bars
+        from . import scan
+
+        scan.progress_factory = bars.factory(
+            None if progress is None else "always" if progress else "never")
         self.fmt = "json" if as_json else "csv" if as_csv else "table"
         self.use_index = not no_index
         try:
@@ -108,8 +117,8 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(dirs: tuple[str, ...], files: tuple[str, ...], since: str | None,
                 until: str | None, as_json: bool, as_csv: bool, no_index: bool,
-                **kw: Any) -> None:
-        env = Env(dirs, files, since, until, as_json, as_csv, no_index)
+                progress: bool | None, **kw: Any) -> None:
+        env = Env(dirs, files, since, until, as_json, as_csv, no_index, progress)
         try:
             fn(env, **kw)
         except (FilterError, TimeArgError) as e:
@@ -289,3 +298,79 @@ def diagnose_cmd(env: Env, lookback: str) -> None:
 
     env.finish(mod.run(env.snap, env.since, env.until, lookback_s=duration_s(lookback),
                        use_index=env.use_index))
+
+
+@logs.command("index")
+@click.argument("dirs", nargs=-1, type=click.Path())
+@click.option("--files", "-f", "files", multiple=True, type=click.Path(),
+              help="Explicit .gz files to index (repeatable).")
+@click.option("--force", is_flag=True, help="Rebuild indexes that are already current.")
+@click.option("--block-bytes", type=int, default=1 << 20, show_default=True,
+              help="Uncompressed size of each gzip member of a recompressed file.")
+@click.option("--jobs", "-j", type=int, default=0,
+              help="Files indexed at once (processes) [default: one per CPU].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--progress/--no-progress", "progress", default=None,
+              help="Progress bar on stderr [default: when stderr is a terminal].")
+def index_cmd(dirs: tuple[str, ...], files: tuple[str, ...], force: bool, block_bytes: int,
+              jobs: int, as_json: bool, progress: bool | None) -> None:
+    """Give the rotated .gz files of DIRS (and --files) a block index, once.
+
+    Files without one (written by another program, index lost) are recompressed as
+    block gzip with the embedded index; files with an older index keep their blocks and
+    get a new index; current ones are left alone (--force rebuilds). A damaged file is
+    reported and left as it is. Refused while a ttsops writer runs in the directory."""
+    import json as jsonlib
+    import os
+
+    from . import indexer
+    from .output import Report, Table, render
+    from .parallel import default_workers
+
+    if not dirs and not files:
+        raise LogsError("give a log directory (ttsops logs index DIR) or --files FILE")
+    try:
+        paths = indexer.candidates(list(dirs), list(files))
+    except indexer.IndexError_ as e:
+        raise LogsError(str(e)) from None
+    if not paths:
+        raise LogsError(f"no rotated app.log.N.gz files in {', '.join(dirs)}")
+    total = sum(os.path.getsize(p) for p in paths)
+    bar = None
+    if progress or (progress is None and sys.stderr.isatty()):
+        from .progress import Bar
+
+        bar = Bar(total, "indexing")
+    sizes = {str(p): os.path.getsize(p) for p in paths}
+
+    def done(r: indexer.Result) -> None:
+        if bar is not None:
+            bar(sizes.get(r.path, 0))
+    try:
+        results = indexer.run(paths, block_bytes=block_bytes, force=force,
+                              jobs=jobs or default_workers(), on_done=done)
+    except indexer.IndexError_ as e:
+        raise LogsError(str(e)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    rep = Report("index")
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    rep.summary = {"files": len(results), **counts}
+    t = Table("files", "files", ["file", "status", "blocks", "text_MB", "seconds", "detail"])
+    for r in results:
+        t.rows.append([r.path, r.status, r.blocks, round(r.text_bytes / 1e6, 1),
+                       round(r.seconds, 2), r.detail])
+    rep.tables.append(t)
+    if as_json:
+        click.echo(jsonlib.dumps({"summary": rep.summary, "files": [r.__dict__ for r in
+                                                                     results]}, indent=1))
+    else:
+        render(rep, "table")
+    bad = [r for r in results if r.status in ("damaged", "error", "not gzip")]
+    for r in bad:
+        click.echo(f"ttsops logs: warning: {r.path}: {r.status}: {r.detail}", err=True)
+    if bad:
+        sys.exit(EXIT_DAMAGED)

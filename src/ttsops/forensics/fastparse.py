@@ -15,6 +15,7 @@ _BARE = r"[^\s,\"=\\\x00-\x1f\x7f-\x9f\u2028\u2029]+"
 _KV = r"[a-z_][a-z0-9_]*=" + _BARE
 _BODY_RE = re.compile(f"{_KV}(?:, {_KV})*")
 _EVENT_RE = re.compile(r"[a-z_][a-z0-9_]*")
+_KV_FIND = re.compile(r"([a-z_][a-z0-9_]*)=([^,]+)")  # on a body _BODY_RE accepted
 _LEVELS = frozenset(LEVELS)
 
 
@@ -28,10 +29,9 @@ def parse_line(line: str) -> Record | None:
             if i > 0 and _EVENT_RE.fullmatch(msg, 0, i):
                 body = msg[i + 2:]
                 if _BODY_RE.fullmatch(body):
-                    items = body.split(", ")
-                    fields = dict(kv.split("=", 1) for kv in items)
+                    fields = dict(_KV_FIND.findall(body))
                     ts = line[:23]
-                    if len(fields) == len(items) and _TS_RE.fullmatch(ts):
+                    if len(fields) == body.count(", ") + 1 and _TS_RE.fullmatch(ts):
                         return Record(ts, parts[0], parts[1], msg[:i], fields)
     return parse(line)
 
@@ -67,3 +67,32 @@ def iter_records(lines: Iterable[str], stats: ReadStats | None = None) -> Iterat
         cur = rec
     if cur is not None:
         yield cur
+
+
+_TS_ASCII = re.compile(r"[0-9]{4}-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9],[0-9]{3}")
+_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def head_parse(line: str) -> tuple[str, str, str] | None:
+    """(ts, level, event) of a text record line whose message starts with an event name,
+    without reading its fields; None for anything else (JSON, free text, not a record),
+    which the caller parses in full. When not None it equals what ``logline.parse``
+    gives (a property test checks it)."""
+    if len(line) < 27 or line[23:26] != " - " or not _TS_ASCII.match(line):
+        return None
+    j = line.find(" ", 26)
+    if j <= 26 or line[j:j + 3] != " - ":
+        return None
+    k = line.find(" - ", j + 3)
+    if k < 0:
+        return None
+    level = line[j + 3:k]
+    if level not in _LEVELS:
+        return None
+    m = _NAME_RE.match(line, k + 3)
+    if m is None:
+        return None
+    e = m.end()
+    if e != len(line) and (line[e] != ":" or (e + 1 != len(line) and line[e + 1] != " ")):
+        return None
+    return line[:23], level, m.group()

@@ -8,6 +8,10 @@
 * Damage never raises: a truncated member, corrupt data or a file that is not gzip at
   all becomes a ``Problem``; everything before it is returned, and after corruption
   reading resumes at the next gzip member when there is one.
+* Chunks are bytes (``iter_byte_chunks``, ``file_units``): the scan searches literals in
+  the raw bytes and decodes only what it keeps. ``file_units`` splits a file into units
+  that ``parallel.ReadAhead`` reads on several threads (runs of index blocks; an unindexed
+  file is one unit).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..logindex import BlockStats, bloom_key
+from .parallel import Unit
 from .sources import LogFile, Problem
 
 try:
@@ -29,6 +35,7 @@ except ImportError:  # pragma: no cover
 
 READ_BYTES = 1 << 20
 MAX_PENDING = 16 << 20
+SEGMENT_BYTES = 8 << 20  # uncompressed bytes of index blocks per read-ahead unit
 GZ_MAGIC = b"\x1f\x8b\x08"
 
 
@@ -39,6 +46,7 @@ class ReadCounters:
     files: int = 0
     blocks_read: int = 0
     blocks_skipped: int = 0
+    blocks_from_index: int = 0  # answered from the index's counts, not read
     bytes_compressed: int = 0
     bytes_text: int = 0
 
@@ -69,7 +77,7 @@ class _Cutter:
         self.buf = bytearray()
         self.counters = counters
 
-    def feed(self, data: bytes) -> str | None:
+    def feed(self, data: bytes) -> bytes | None:
         self.buf += data
         if len(self.buf) < READ_BYTES:
             return None
@@ -81,9 +89,9 @@ class _Cutter:
         out = bytes(self.buf[:cut])
         del self.buf[:cut]
         self.counters.bytes_text += len(out)
-        return _decode(out)
+        return out
 
-    def finish(self, keep_partial: bool) -> str | None:
+    def finish(self, keep_partial: bool) -> bytes | None:
         """The rest; a last line without its newline is kept only when ``keep_partial``
         (a damaged member's or a line still being written is dropped)."""
         if not self.buf:
@@ -96,21 +104,36 @@ class _Cutter:
         if not data:
             return None
         self.counters.bytes_text += len(data)
-        return _decode(data)
+        return data
 
 
-def _indexed_chunks(f: LogFile, problems: list[Problem], counters: ReadCounters,
-                    since: str | None, until: str | None,
-                    ids: tuple[str, ...] | None) -> Iterator[str]:
+def select_blocks(f: LogFile, counters: ReadCounters, since: str | None,
+                  until: str | None, ids: tuple[str, ...] | None,
+                  exclude: frozenset[int] = frozenset()) -> list[tuple[int, BlockStats]]:
+    """(number, block) of the index blocks that may hold records of the window and ids;
+    ``exclude``: blocks answered from the index (counted, not read)."""
     index = f.get_index()
     assert index is not None
+    out = []
+    keys = [bloom_key(x) for x in ids] if ids else None
     for i, b in enumerate(index.blocks):
+        if i in exclude:
+            counters.blocks_from_index += 1
+            continue
         if (since is not None and b.last_ts is not None and b.last_ts < since) or \
                 (until is not None and b.first_ts is not None and b.first_ts >= until) or \
                 (b.first_ts is None and b.skipped == 0) or \
-                (ids and not any(b.may_contain(x) for x in ids)):
+                (keys and not any(b.may_contain_key(k) for k in keys)):
             counters.blocks_skipped += 1
             continue
+        out.append((i, b))
+    return out
+
+
+def read_blocks(f: LogFile, blocks: list[tuple[int, BlockStats]], problems: list[Problem],
+                counters: ReadCounters) -> Iterator[bytes]:
+    """The uncompressed bytes of each block (one pread + one inflate each)."""
+    for i, b in blocks:
         try:
             raw = os.pread(f.fd, b.clen, b.off)
             data = _z.decompress(raw, 31)
@@ -126,11 +149,11 @@ def _indexed_chunks(f: LogFile, problems: list[Problem], counters: ReadCounters,
         counters.bytes_compressed += len(raw)
         counters.bytes_text += len(data)
         if data:
-            yield _decode(data)
+            yield data
 
 
 def _stream_gz(f: LogFile, problems: list[Problem],
-               counters: ReadCounters) -> Iterator[str]:
+               counters: ReadCounters) -> Iterator[bytes]:
     cutter = _Cutter(counters)
     size = os.fstat(f.fd).st_size
     pos = 0  # file offset of the next read
@@ -211,7 +234,7 @@ def _find_member(fd: int, start: int, size: int) -> int:
     return -1
 
 
-def _stream_plain(f: LogFile, counters: ReadCounters) -> Iterator[str]:
+def _stream_plain(f: LogFile, counters: ReadCounters) -> Iterator[bytes]:
     cutter = _Cutter(counters)
     pos = 0
     while True:
@@ -229,18 +252,67 @@ def _stream_plain(f: LogFile, counters: ReadCounters) -> Iterator[str]:
         yield rest
 
 
+def _guarded(f: LogFile, problems: list[Problem], it: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        yield from it
+    except OSError as e:
+        problems.append(Problem(str(f.path), f"read error: {e}"))
+
+
+def file_units(f: LogFile, *, since: str | None = None, until: str | None = None,
+               ids: tuple[str, ...] | None = None, use_index: bool = True,
+               segment_bytes: int = SEGMENT_BYTES,
+               exclude: frozenset[int] = frozenset()) -> list[Unit[bytes]]:
+    """The file as units of work for ``parallel.ReadAhead``, in order. Each unit's
+    ``state["counters"]`` holds what reading it cost; ``unit.problems`` what went wrong.
+    An indexed file is cut into runs of blocks (pruned by window and ids); any other
+    file is one unit."""
+    head = ReadCounters(files=1)
+    if f.gz and use_index and f.get_index() is not None:
+        blocks = select_blocks(f, head, since, until, ids, exclude)
+        runs: list[list[tuple[int, BlockStats]]] = [[]]
+        size = 0
+        for ib in blocks:
+            if runs[-1] and size + ib[1].ulen > segment_bytes:
+                runs.append([])
+                size = 0
+            runs[-1].append(ib)
+            size += ib[1].ulen
+        units: list[Unit[bytes]] = []
+        for n, run in enumerate(runs):
+            c = head if n == 0 else ReadCounters()
+
+            def go(u: Unit[bytes], run: list[tuple[int, BlockStats]] = run,
+                   c: ReadCounters = c) -> Iterator[bytes]:
+                return _guarded(f, u.problems, read_blocks(f, run, u.problems, c))
+            units.append(Unit((f, n), go, state={"counters": c, "file": f,
+                                                 "bytes": sum(b.clen for _, b in run)}))
+        return units
+
+    def whole(u: Unit[bytes]) -> Iterator[bytes]:
+        it = _stream_gz(f, u.problems, head) if f.gz else _stream_plain(f, head)
+        return _guarded(f, u.problems, it)
+    return [Unit((f, 0), whole, state={"counters": head, "file": f, "bytes": f.size})]
+
+
+def iter_byte_chunks(f: LogFile, problems: list[Problem], counters: ReadCounters, *,
+                     since: str | None = None, until: str | None = None,
+                     ids: tuple[str, ...] | None = None,
+                     use_index: bool = True) -> Iterator[bytes]:
+    """Byte chunks of whole records of ``f``, in this thread; index blocks are pruned by
+    window and ids. Without an index no pruning happens here (the scan filters lines)."""
+    for u in file_units(f, since=since, until=until, ids=ids, use_index=use_index):
+        try:
+            yield from u.run(u)
+        finally:
+            problems.extend(u.problems)
+            counters.add(u.state["counters"])
+
+
 def iter_chunks(f: LogFile, problems: list[Problem], counters: ReadCounters, *,
                 since: str | None = None, until: str | None = None,
                 ids: tuple[str, ...] | None = None, use_index: bool = True) -> Iterator[str]:
-    """Text chunks of whole records of ``f``; index blocks are pruned by window and ids.
-    Without an index no pruning happens here (the scan filters lines)."""
-    counters.files += 1
-    try:
-        if f.gz and use_index and f.get_index() is not None:
-            yield from _indexed_chunks(f, problems, counters, since, until, ids)
-        elif f.gz:
-            yield from _stream_gz(f, problems, counters)
-        else:
-            yield from _stream_plain(f, counters)
-    except OSError as e:
-        problems.append(Problem(str(f.path), f"read error: {e}"))
+    """Text chunks of whole records of ``f`` (``iter_byte_chunks`` decoded)."""
+    for b in iter_byte_chunks(f, problems, counters, since=since, until=until, ids=ids,
+                              use_index=use_index):
+        yield _decode(b)

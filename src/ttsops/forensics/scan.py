@@ -7,9 +7,12 @@
         scan.stats, snap.problems
 
 Order of work, cheapest first: index blocks outside the window or without the wanted ids
-are skipped undecompressed (reader); within a chunk, literal ``needles`` pick candidate
-lines with ``str.find`` (as grep would) and the window is checked on the raw timestamp
-text; only the survivors are parsed. Several directories (hosts) are merged by time.
+are skipped undecompressed (reader); the rest is read ahead and decompressed on several
+threads (``parallel``); a chunk none of whose lines can start inside the window (no line
+begins with the prefix the window's two ends share) is dropped unsplit; within a chunk,
+literal ``needles`` pick candidate records in the raw bytes (as grep would; the rarest
+required literal is searched) and the window is checked on the raw timestamp text; only
+the survivors are decoded and parsed. Several directories (hosts) are merged by time.
 
 ``needles`` is a pre-filter, not a predicate: a record whose head line contains none of
 them is never seen; the collector still checks the parsed fields.
@@ -18,15 +21,20 @@ them is never seen; the collector still checks the parsed fields.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from ..logindex import norm_ts as _norm_ts
 from ..logline import ReadStats, Record
 from .fastparse import iter_records
-from .reader import ReadCounters, iter_chunks
+from .parallel import ReadAhead, Unit
+from .reader import ReadCounters, file_units
 from .sources import LogFile, Problem, Snapshot
 
 Hit = tuple[Record, LogFile]
+
+# set by the command line (``progress.factory``): makes a bar for a scan's planned bytes
+progress_factory: Callable[[int, str], Callable[[int], None] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,101 @@ def grep_lines(text: str, needles: Iterable[str], require: tuple[str, ...] = ())
     return out
 
 
+_HEAD_BYTES = frozenset(b"0123456789{")
+
+
+def _head_at(buf: bytes, s: int) -> bool:
+    """``_is_head_char`` of the character starting at byte ``s`` (str.isdigit semantics,
+    so a non-ASCII digit counts as in the text version)."""
+    if s >= len(buf):
+        return False
+    c = buf[s]
+    if c in _HEAD_BYTES:
+        return True
+    if c < 0x80:
+        return False
+    return buf[s:s + 4].decode("utf-8", "replace")[:1].isdigit()
+
+
+def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = ()
+               ) -> list[str]:
+    """``grep_lines(buf.decode(), needles, require)``, searching the raw bytes and
+    decoding only the selected lines. With ``require`` the rarest required literal is
+    what is searched (a selected head line holds all of them)."""
+    if buf.startswith(b"{") or b"\n{" in buf:
+        return grep_lines(buf.decode("utf-8", "replace"), needles, require)
+    n = len(buf)
+    nb = [x.encode("utf-8", "surrogatepass") for x in needles]
+    rb = [x.encode("utf-8", "surrogatepass") for x in require]
+    starts: list[int] = []
+    if rb:
+        lit = min(rb, key=buf.count)
+        i = buf.find(lit)
+        while i >= 0:
+            ls = buf.rfind(b"\n", 0, i) + 1
+            e = buf.find(b"\n", i)
+            e = n if e < 0 else e
+            if ls == 0 or _head_at(buf, ls):
+                head = buf[ls:e]
+                if all(x in head for x in rb):
+                    end = e
+                    while end + 1 < n and not _head_at(buf, end + 1):
+                        end = buf.find(b"\n", end + 1)
+                        end = n if end < 0 else end
+                    rec = buf[ls:end]
+                    if any(x in rec for x in nb):
+                        starts.append(ls)
+            if e >= n:
+                break
+            i = buf.find(lit, e)
+    else:
+        seen: set[int] = set()
+        for needle in nb:
+            i = buf.find(needle)
+            while i >= 0:
+                s = buf.rfind(b"\n", 0, i) + 1
+                while s > 0 and not _head_at(buf, s):
+                    s = buf.rfind(b"\n", 0, s - 1) + 1
+                seen.add(s)
+                e = buf.find(b"\n", i)
+                if e < 0:
+                    break
+                i = buf.find(needle, e)
+        starts = sorted(seen)
+    out: list[str] = []
+    for s in starts:
+        e = buf.find(b"\n", s)
+        e = n if e < 0 else e
+        out.append(buf[s:e].decode("utf-8", "replace"))
+        while e + 1 < n and not _head_at(buf, e + 1):
+            s2 = e + 1
+            e = buf.find(b"\n", s2)
+            e = n if e < 0 else e
+            out.append(buf[s2:e].decode("utf-8", "replace"))
+    return out
+
+
+def common_prefix(since: str | None, until: str | None) -> bytes:
+    """What every timestamp text in [since, until) starts with (b"" when nothing)."""
+    if since is None or until is None:
+        return b""
+    n = 0
+    for a, b in zip(since, until, strict=False):
+        if a != b:
+            break
+        n += 1
+    return since[:n].encode()
+
+
+def may_hold_window(buf: bytes, prefix: bytes) -> bool:
+    """False when no line of ``buf`` can be a record inside the window: no line starts
+    with the window's common prefix and there are no JSON lines (checked after parsing)."""
+    if not prefix:
+        return True
+    return buf.startswith(prefix) or b"\n" + prefix in buf or buf.startswith(b"{") \
+        or b"\n{" in buf
+
+
 def window_lines(lines: list[str], since: str | None, until: str | None) -> list[str]:
     """Text records whose timestamp is in [since, until), with their continuation lines;
     JSON lines are kept (their time is checked after parsing)."""
@@ -120,71 +223,115 @@ def window_lines(lines: list[str], since: str | None, until: str | None) -> list
     return out
 
 
-def _norm_ts(ts: str) -> str:
-    """A foreign JSON timestamp (ISO 'T', '.', 'Z') in the log's own text form."""
-    if len(ts) >= 19 and ts[10] == "T":
-        ts = ts[:10] + " " + ts[11:]
-    if len(ts) > 19 and ts[19] == ".":
-        ts = ts[:19] + "," + ts[20:]
-    if ts.endswith("Z"):
-        ts = ts[:-1]
-    return ts
-
-
 class Scan:
     """One pass over a snapshot for a query."""
 
-    def __init__(self, snap: Snapshot, query: Query | None = None) -> None:
+    def __init__(self, snap: Snapshot, query: Query | None = None, *,
+                 workers: int | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 exclude: dict[str, frozenset[int]] | None = None) -> None:
         self.snap = snap
         self.query = query or Query()
         self.stats = ScanStats()
+        self.workers = workers
+        self.progress = progress  # called with compressed bytes consumed
+        self.exclude = exclude or {}  # file path -> index blocks answered elsewhere
 
     @property
     def problems(self) -> list[Problem]:
         return self.snap.problems
 
-    def _file_hits(self, f: LogFile) -> Iterator[Hit]:
+    def units(self, files: list[LogFile]) -> list[Unit[bytes]]:
         q = self.query
-        rs = ReadStats()
-        counters = ReadCounters()
+        return [u for f in files for u in file_units(
+            f, since=q.since, until=q.until, ids=q.ids, use_index=q.use_index,
+            exclude=self.exclude.get(str(f.path), frozenset()))]
+
+    def planned_bytes(self) -> int:
+        """Compressed bytes this scan will read (for progress bars)."""
+        return sum(int(u.state["bytes"]) for u in self.units(self.snap.files))
+
+    def _finish_unit(self, u: Unit[bytes], rs: ReadStats) -> None:
+        f: LogFile = u.state["file"]
+        self.snap.problems.extend(u.problems)
+        st = self.stats.read
+        st.lines += rs.lines
+        st.records += rs.records
+        st.continuation += rs.continuation
+        st.skipped += rs.skipped
+        for ex in rs.skipped_examples:
+            if len(st.skipped_examples) < 5:
+                st.skipped_examples.append(f"{f.name}: {ex}")
+        if rs.skipped:
+            key = str(f.path)
+            self.stats.skipped_by_file[key] = self.stats.skipped_by_file.get(key, 0) \
+                + rs.skipped
+        self.stats.counters.add(u.state["counters"])
+
+    def batches(self, stream: int) -> Iterator[tuple[LogFile, list[str], ReadStats]]:
+        """(file, candidate lines, the unit's read stats) of one stream, in order: the
+        lines of whole records that passed the needles and the window's text check (JSON
+        lines are checked after parsing). Parse them with ``iter_records(lines, rs)``."""
+        q = self.query
         since, until = q.since, q.until
+        prefix = common_prefix(since, until)
+        units = self.units(self.snap.stream_files(stream))
+        bar = None
+        if self.progress is None and progress_factory is not None:
+            bar = progress_factory(sum(int(u.state["bytes"]) for u in units),
+                                   "reading logs")
         try:
-            for text in iter_chunks(f, self.snap.problems, counters, since=since, until=until,
-                                    ids=q.ids, use_index=q.use_index):
-                if q.needles:
-                    lines = grep_lines(text, q.needles, q.require)
-                else:
-                    lines = text.split("\n")
-                    if lines and lines[-1] == "":
-                        lines.pop()
-                lines = window_lines(lines, since, until)
-                for rec in iter_records(lines, rs):
-                    if rec.ts[10:11] != " ":
-                        rec.ts = _norm_ts(rec.ts)
-                    if (since is not None and rec.ts < since) or \
-                            (until is not None and rec.ts >= until):
-                        continue
-                    yield rec, f
+            yield from self._batches(units, bar or self.progress, prefix)
         finally:
-            st = self.stats.read
-            st.lines += rs.lines
-            st.records += rs.records
-            st.continuation += rs.continuation
-            st.skipped += rs.skipped
-            for ex in rs.skipped_examples:
-                if len(st.skipped_examples) < 5:
-                    st.skipped_examples.append(f"{f.name}: {ex}")
-            if rs.skipped:
-                self.stats.skipped_by_file[str(f.path)] = rs.skipped
-            self.stats.counters.add(counters)
+            if bar is not None and hasattr(bar, "close"):
+                bar.close()
+
+    def _batches(self, units: list[Unit[bytes]], progress: Callable[[int], None] | None,
+                 prefix: bytes) -> Iterator[tuple[LogFile, list[str], ReadStats]]:
+        q = self.query
+        since, until = q.since, q.until
+        rs = ReadStats()
+        done = 0
+        for u, chunk in ReadAhead(units, self.workers).items():
+            if progress is not None:
+                c = u.state["counters"].bytes_compressed
+                if c > done:
+                    progress(c - done)
+                    done = c
+            if chunk is None:
+                self._finish_unit(u, rs)
+                rs = ReadStats()
+                done = 0
+                continue
+            if not may_hold_window(chunk, prefix):
+                continue
+            if q.needles:
+                lines = grep_bytes(chunk, q.needles, q.require)
+            else:
+                lines = chunk.decode("utf-8", "replace").split("\n")
+                if lines and lines[-1] == "":
+                    lines.pop()
+            lines = window_lines(lines, since, until)
+            if lines:
+                yield u.state["file"], lines, rs
 
     def _stream_hits(self, stream: int) -> Iterator[Hit]:
-        for f in self.snap.stream_files(stream):
-            yield from self._file_hits(f)
+        since, until = self.query.since, self.query.until
+        for f, lines, rs in self.batches(stream):
+            for rec in iter_records(lines, rs):
+                if rec.ts[10:11] != " ":
+                    rec.ts = _norm_ts(rec.ts)
+                if (since is not None and rec.ts < since) or \
+                        (until is not None and rec.ts >= until):
+                    continue
+                yield rec, f
+
+    def streams(self) -> list[int]:
+        return sorted({f.stream for f in self.snap.files})
 
     def hits(self) -> Iterator[Hit]:
         """(record, file) in time order (merged across streams)."""
-        streams = sorted({f.stream for f in self.snap.files})
+        streams = self.streams()
         if len(streams) == 1:
             yield from self._stream_hits(streams[0])
             return

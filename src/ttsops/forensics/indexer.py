@@ -1,0 +1,234 @@
+"""``logs index``: give rotated ``.gz`` files a block index once, so later queries skip
+what they do not need.
+
+* A file without an index (written by another program, recompressed, index lost) is
+  recompressed as block gzip with the embedded index (``logindex.write_block_gzip``):
+  still ordinary gzip, the same bytes out of ``zcat``.
+* A file with an older index (version 1) keeps its compressed blocks; only the index
+  member is computed anew.
+* A file that is damaged (truncated, corrupt) is left as it is and reported: rewriting
+  would drop the unreadable part for good.
+
+The new file is written beside the old one (``.part``), fsynced, checked (same
+uncompressed length), given the old file's mode and times, and renamed over it: a reader
+that has the old file open keeps reading the old file. A directory whose ttsops writer is
+running (``.app.log.lock`` held) is refused: its rotation renames files underneath us.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..logindex import (
+    INDEX_VERSION,
+    FileIndex,
+    index_member,
+    read_block,
+    read_index,
+    scan_lines,
+    write_block_gzip,
+)
+
+LOCK_NAME = ".app.log.lock"
+
+
+class IndexError_(Exception):
+    """Cannot index here (a live writer, nothing to index): a message, exit 2."""
+
+
+@dataclass
+class Result:
+    path: str
+    status: str  # indexed | reindexed | up to date | damaged | not gzip | error
+    blocks: int = 0
+    text_bytes: int = 0
+    seconds: float = 0.0
+    detail: str = ""
+
+
+def _index_version(path: Path) -> int | None:
+    """0 when the file has no index, else the index's version."""
+    idx = read_index(path)
+    if idx is None:
+        return 0
+    return INDEX_VERSION if all(b.counted for b in idx.blocks) else 1
+
+
+class _Stream:
+    """A file-like ``read(n)`` over the checked decompressed bytes of a gzip file."""
+
+    def __init__(self, path: Path) -> None:
+        from .reader import ReadCounters, _stream_gz
+        from .sources import LogFile
+
+        self.fd = os.open(path, os.O_RDONLY)
+        st = os.fstat(self.fd)
+        self.problems: list = []
+        f = LogFile(path, "file", 0, path.name, True, self.fd, st.st_size,
+                    (st.st_dev, st.st_ino))
+        self.it: Iterator[bytes] = _stream_gz(f, self.problems, ReadCounters())
+        self.buf = b""
+        self.total = 0
+
+    def read(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            nxt = next(self.it, None)
+            if nxt is None:
+                break
+            self.buf += nxt
+        out, self.buf = self.buf[:n], self.buf[n:]
+        self.total += len(out)
+        return out
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _replace(path: Path, part: Path) -> None:
+    st = os.stat(path)
+    os.chmod(part, st.st_mode & 0o7777)
+    os.utime(part, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(part, path)
+
+
+def index_file(path: str, block_bytes: int = 1 << 20, force: bool = False) -> Result:
+    """Give one ``.gz`` file a current index (see the module docstring)."""
+    p = Path(path)
+    t0 = time.monotonic()
+    part = p.with_name(p.name + ".index.part")
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(2)
+        if magic != b"\x1f\x8b":
+            return Result(path, "not gzip", detail="not a gzip file; left as it is")
+        version = _index_version(p)
+        if version == INDEX_VERSION and not force:
+            idx = read_index(p)
+            assert idx is not None
+            return Result(path, "up to date", len(idx.blocks), idx.total.ulen,
+                          time.monotonic() - t0)
+        if version == 1 and not force:  # keep the blocks, compute the index anew
+            old = read_index(p)
+            assert old is not None
+            blocks = []
+            for b in old.blocks:
+                data = read_block(p, b)
+                text = data.decode("utf-8", "replace")
+                st = scan_lines((text[:-1] if text.endswith("\n") else text).split("\n")
+                                if text else [])
+                st.off, st.clen, st.ulen = b.off, b.clen, b.ulen
+                blocks.append(st)
+            new = FileIndex(blocks, old.data_len)
+            with open(p, "rb") as src, open(part, "wb") as dst:
+                left = old.data_len
+                while left > 0:
+                    chunk = src.read(min(left, 8 << 20))
+                    if not chunk:
+                        raise OSError(f"{p} shrank while being indexed")
+                    dst.write(chunk)
+                    left -= len(chunk)
+                dst.write(index_member(new))
+                dst.flush()
+                os.fsync(dst.fileno())
+            _replace(p, part)
+            return Result(path, "reindexed", len(blocks), new.total.ulen,
+                          time.monotonic() - t0, "index version 1 -> 2; blocks kept")
+        src = _Stream(p)
+        try:
+            with open(part, "wb") as dst:
+                new = write_block_gzip(src, dst, block_bytes)  # type: ignore[arg-type]
+                dst.flush()
+                os.fsync(dst.fileno())
+        finally:
+            src.close()
+        if src.problems:
+            os.unlink(part)
+            return Result(path, "damaged", detail="; ".join(x.message for x in src.problems)
+                          + "; left as it is (rewriting would drop the unreadable part)")
+        if new.total.ulen != src.total:
+            os.unlink(part)
+            return Result(path, "error", detail=f"indexed {new.total.ulen} bytes of "
+                                                f"{src.total}; left as it is")
+        _replace(p, part)
+        return Result(path, "indexed", len(new.blocks), new.total.ulen,
+                      time.monotonic() - t0, "recompressed as block gzip")
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+        return Result(path, "error", detail=str(e))
+
+
+def candidates(dirs: list[str], files: list[str]) -> list[Path]:
+    """The rotated ``app.log.N.gz`` of each directory (oldest first), then ``files``."""
+    from .sources import _ROTATED_RE
+
+    out: list[Path] = []
+    for d in dirs:
+        dp = Path(d)
+        if not dp.is_dir():
+            raise IndexError_(f"log directory {dp} does not exist")
+        rot = sorted(((int(m.group(1)), dp / n) for n in os.listdir(dp)
+                      if (m := _ROTATED_RE.match(n)) and int(m.group(1)) > 0), reverse=True)
+        out.extend(p for _, p in rot)
+    for f in files:
+        fp = Path(f)
+        if not fp.is_file():
+            raise IndexError_(f"log file {fp} does not exist")
+        out.append(fp)
+    return out
+
+
+@contextlib.contextmanager
+def writer_locks(paths: list[Path]) -> Iterator[None]:
+    """Hold the ttsops writer lock of every directory involved (refuse if a writer runs)."""
+    fds: list[int] = []
+    try:
+        for d in sorted({p.parent.resolve() for p in paths}):
+            lock = d / LOCK_NAME
+            if not lock.exists():
+                continue
+            fd = os.open(lock, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise IndexError_(
+                    f"a ttsops writer is running in {d} (it holds {LOCK_NAME}); its "
+                    "rotation renames these files: stop it, or copy the files elsewhere and "
+                    "index the copies") from None
+            fds.append(fd)
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def run(paths: list[Path], *, block_bytes: int = 1 << 20, force: bool = False,
+        jobs: int = 1, on_done: object = None) -> list[Result]:
+    """Index ``paths`` with ``jobs`` processes; ``on_done(result)`` after each file."""
+    results: list[Result] = []
+    with writer_locks(paths):
+        if jobs <= 1 or len(paths) <= 1:
+            for p in paths:
+                r = index_file(str(p), block_bytes, force)
+                results.append(r)
+                if callable(on_done):
+                    on_done(r)
+            return results
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as ex:
+            futs = [ex.submit(index_file, str(p), block_bytes, force) for p in paths]
+            for fut in futs:
+                r = fut.result()
+                results.append(r)
+                if callable(on_done):
+                    on_done(r)
+    return results

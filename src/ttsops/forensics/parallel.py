@@ -1,0 +1,110 @@
+"""Reading ahead on several cores: independent units of work (a run of index blocks, a
+whole unindexed ``.gz``, a plain file) are read and decompressed by a few threads while
+the caller consumes the units in order.
+
+isal's inflate releases the GIL, so two threads really do decompress on two cores; the
+caller's parsing overlaps with them. Every unit's output is a bounded queue (memory stays
+at ``workers * depth`` chunks), results are handed out strictly in unit order, and a unit's
+problems and counters are attached to it so that reports do not depend on thread timing.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def default_workers() -> int:
+    """``TTSOPS_LOGS_WORKERS`` or one thread per CPU this process may use (at most 8)."""
+    env = os.environ.get("TTSOPS_LOGS_WORKERS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+@dataclass
+class Unit(Generic[T]):
+    """One unit of work and what it produced."""
+
+    key: Any
+    run: Callable[[Unit[T]], Iterator[T]]
+    problems: list[Any] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+    q: queue.Queue[Any] = field(default_factory=lambda: queue.Queue(8))
+
+
+class ReadAhead(Generic[T]):
+    """``for unit, item in ReadAhead(units, workers).items(): ...`` in unit order.
+
+    With ``workers <= 1`` everything runs in the calling thread (no threads at all)."""
+
+    def __init__(self, units: Iterable[Unit[T]], workers: int | None = None,
+                 depth: int = 8) -> None:
+        self.units = list(units)
+        self.workers = default_workers() if workers is None else max(1, workers)
+        self.depth = depth
+        self.stop = threading.Event()
+
+    def _produce(self, u: Unit[T]) -> None:
+        try:
+            for item in u.run(u):
+                while not self.stop.is_set():
+                    try:
+                        u.q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self.stop.is_set():
+                    return
+        except BaseException as e:  # handed to the consumer, raised there
+            self._put_final(u, e)
+            return
+        self._put_final(u, _DONE)
+
+    def _put_final(self, u: Unit[T], item: Any) -> None:
+        while not self.stop.is_set():
+            try:
+                u.q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def items(self) -> Iterator[tuple[Unit[T], T | None]]:
+        """(unit, item) in order; every unit also yields (unit, None) once when it is
+        finished (its problems and state are then complete)."""
+        if self.workers <= 1:
+            for u in self.units:
+                for item in u.run(u):
+                    yield u, item
+                yield u, None
+            return
+        for u in self.units:
+            u.q = queue.Queue(self.depth)
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ttsops-read")
+        try:
+            for u in self.units:  # started in order: the unit consumed next always runs
+                pool.submit(self._produce, u)
+            for u in self.units:
+                while True:
+                    item = u.q.get()
+                    if item is _DONE:
+                        break
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield u, item
+                yield u, None
+        finally:
+            self.stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,53 @@
+"""Query planning over the block index: which blocks a query can answer from the index's
+counts alone, which it must read, which it can skip.
+
+A block answers a window count from its index when it lies wholly inside the window
+(its first and last record times), its index carries the version 2 counts (codes by
+level, statuses, failure codes) and it holds no unparsable lines (whose place in the
+window only reading can tell). Blocks that straddle an end of the window are read, as
+are files without an index: the answer is the same either way, only the cost differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..logindex import BlockStats
+from .sources import Snapshot
+
+
+@dataclass
+class CountPlan:
+    counted: list[BlockStats] = field(default_factory=list)  # answered from the index
+    exclude: dict[str, frozenset[int]] = field(default_factory=dict)  # path -> block numbers
+    read_bytes: int = 0  # compressed bytes left to read (the rest of the query)
+
+    @property
+    def blocks(self) -> int:
+        return len(self.counted)
+
+
+def inside(b: BlockStats, since: str | None, until: str | None) -> bool:
+    return b.first_ts is not None and b.last_ts is not None and \
+        (since is None or b.first_ts >= since) and (until is None or b.last_ts < until)
+
+
+def plan_counts(snap: Snapshot, since: str | None, until: str | None) -> CountPlan:
+    """The blocks of ``snap`` whose index counts answer a window count exactly."""
+    plan = CountPlan()
+    for f in snap.files:
+        idx = f.get_index() if f.gz else None
+        if idx is None:
+            plan.read_bytes += f.size
+            continue
+        ex: set[int] = set()
+        for i, b in enumerate(idx.blocks):
+            if b.counted and b.skipped == 0 and inside(b, since, until):
+                ex.add(i)
+                plan.counted.append(b)
+            elif not ((since is not None and b.last_ts is not None and b.last_ts < since) or
+                      (until is not None and b.first_ts is not None and b.first_ts >= until)):
+                plan.read_bytes += b.clen
+        if ex:
+            plan.exclude[str(f.path)] = frozenset(ex)
+    return plan
