@@ -89,6 +89,27 @@ class PipelineRunner:
         self.pipeline = pipeline
         return info
 
+    def warm_up(self) -> None:
+        """One unlogged synthesis per language, so that the first request does not pay
+        for lazy imports and filter design (hundreds of ms in llm_postproc)."""
+        from .pipeline.types import SynthesisRequest
+
+        prev = events.set_sink(events.NullSink())
+        try:
+            for lang, text in (("en", "Warm up."), ("zh", "预热。")):
+                if lang not in self.pipeline.info.languages:
+                    continue
+                with contextlib.suppress(Exception):
+                    job = self.pipeline.front(SynthesisRequest(
+                        text=text, lang=lang, format="mp3",
+                        voice=self.pipeline.default_voice()))
+                    if not hasattr(job, "segments"):
+                        continue
+                    for _ in self.pipeline.stream(job):
+                        pass
+        finally:
+            events.set_sink(prev, self.settings.log_level)
+
     def voices(self) -> list[Any]:
         return list(self.engine.voices())
 
@@ -153,9 +174,13 @@ def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
         _flush_and_exit(log_q, 3)
         return
     ms = (time.perf_counter() - t0) * 1000.0
+    t1 = time.perf_counter()
+    warm = getattr(runner, "warm_up", None)
+    if warm is not None:
+        warm()
     log.info("engine_load", engine=engine_name, model=model or None, version=info.version,
              sample_rate=info.sample_rate, device=info.device, duration_ms=round(ms, 1),
-             worker=index, pid=pid)
+             warmup_ms=round((time.perf_counter() - t1) * 1000.0, 1), worker=index, pid=pid)
     conn.send(("ready", {"info": info, "voices": voices, "pid": pid, "load_ms": ms}))
     while True:
         try:

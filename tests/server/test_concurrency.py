@@ -21,6 +21,7 @@ SECONDS = 6.0
 async def hammer(url: str) -> list[tuple[int, str | None, str | None]]:
     """(status, error code, synthesis id) of every request."""
     results: list[tuple[int, str | None, str | None]] = []
+    transport_errors: list[str] = []
     deadline = time.monotonic() + SECONDS
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
 
@@ -34,13 +35,19 @@ async def hammer(url: str) -> list[tuple[int, str | None, str | None]]:
                         "response_format": fmt}
                 if rnd.random() < 0.2:
                     body["stream_format"] = "audio"
-                r = await client.post("/v1/audio/speech", json=body)
+                try:
+                    r = await client.post("/v1/audio/speech", json=body)
+                except httpx.TransportError as e:  # an unanswered request: reported below
+                    transport_errors.append(f"{type(e).__name__}: {e!r} at "
+                                            f"{SECONDS - (deadline - time.monotonic()):.2f}s")
+                    continue
                 code = r.json()["error"]["code"] if r.status_code >= 400 else None
                 if r.status_code == 429:
                     assert int(r.headers["retry-after"]) >= 1
                 results.append((r.status_code, code, r.headers.get("x-synthesis-id")))
 
         await asyncio.gather(*(one_client(n) for n in range(CLIENTS)))
+    assert not transport_errors, transport_errors
     return results
 
 
@@ -68,3 +75,33 @@ def test_hundred_concurrent_clients(server_factory):
               if r.event == "synthesis_complete" and r.get("status") == "failed"}
     assert set(failed.values()) <= {"QUEUE_FULL"}
     assert len(failed) == codes["QUEUE_FULL"]
+
+
+def test_client_gone_mid_synthesis_still_gets_exactly_one_complete(server_factory):
+    fake_server = server_factory(engine="fake", segment_max_chars=20)  # one sentence each
+    url = fake_server.url + "/v1/audio/speech"
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(url, headers={"X-Request-ID": "gone-early"}, timeout=0.4,
+                   json={"model": "tts-1", "voice": "alloy", "input": "#sleep=1500 bye"})
+    with httpx.stream("POST", url, headers={"X-Request-ID": "gone-streaming"}, timeout=30,
+                      json={"model": "tts-1", "voice": "alloy", "response_format": "pcm",
+                            "stream_format": "audio",
+                            "input": "First one here. #sleep=500 Second one. "
+                                     "#sleep=500 The third."}) as r:
+        assert r.status_code == 200
+        next(r.iter_raw())  # the first sentence arrived; then hang up
+
+    def done(rid: str, recs) -> list:
+        return [x for x in recs if x.event == "synthesis_complete" and
+                x.get("request_id") == rid]
+
+    recs = fake_server.wait_records(lambda rs: done("gone-early", rs) and
+                                    done("gone-streaming", rs) and
+                                    sum(x.event == "http_request" and x.get("request_id")
+                                        in ("gone-early", "gone-streaming") for x in rs) == 2)
+    for rid in ("gone-early", "gone-streaming"):
+        assert len(done(rid, recs)) == 1
+        assert done(rid, recs)[0].get("status") == "success"
+    for rid in ("gone-early", "gone-streaming"):
+        http = [x for x in recs if x.event == "http_request" and x.get("request_id") == rid]
+        assert len(http) == 1 and http[0].get("status") == "499", (rid, http[0].fields)

@@ -90,6 +90,8 @@ def test_bad_input_found_by_the_pipeline(fake_server, payload, code, param):
     (body(stream_format="chunks"), "INVALID_REQUEST", "stream_format"),
     ({"model": "tts-1", "voice": "alloy"}, "INVALID_REQUEST", "input"),
     (body(input=["not", "text"]), "INVALID_REQUEST", "input"),
+    (body(voice="v" * 200), "INVALID_REQUEST", "voice"),
+    (body(voice={"name": "alloy"}), "INVALID_REQUEST", "voice"),
     (["a", "list"], "INVALID_REQUEST", None),
 ])
 def test_bad_request_fields(fake_server, payload, code, param):

@@ -84,8 +84,9 @@ def test_openai_streaming_response_decodes(espeak_server):
     assert [r.event for r in recs if r.get("id") == sid].count("synthesis_complete") == 1
 
 
-def test_wav_stream_arrives_in_several_chunks_and_decodes(espeak_server):
-    text = " ".join(f"This is sentence number {i}." for i in range(1, 7))
+def test_wav_stream_arrives_sentence_by_sentence_and_decodes(espeak_server):
+    text = " ".join(f"This is sentence number {i} of a text long enough to be split into "
+                    f"several segments." for i in range(1, 13))  # > 3 x segment_max_chars
     body = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": "wav",
             "stream_format": "audio"}
     chunks = []
@@ -95,9 +96,19 @@ def test_wav_stream_arrives_in_several_chunks_and_decodes(espeak_server):
         assert "content-length" not in r.headers
         for c in r.iter_raw():
             chunks.append(c)
+        sid = r.headers["x-synthesis-id"]
     x, sr = decode(b"".join(chunks))
-    speechlike(x, sr, min_s=3.0)
-    assert len(chunks) >= 2
+    speechlike(x, sr, min_s=10.0)
+    assert len(chunks) >= 3
+    recs = espeak_server.wait_records(
+        lambda rs: any(r.event == "http_request" and r.get("id") == sid for r in rs))
+    first = next(r for r in recs if r.event == "stream_first_audio" and r.get("id") == sid)
+    http = next(r for r in recs if r.event == "http_request" and r.get("id") == sid)
+    start = next(r for r in recs if r.event == "stage_time" and r.get("id") == sid
+                 and r.get("stage") == "text_normalize")
+    assert start.num("segments") >= 3
+    # the first audio left before the synthesis of the rest was done
+    assert first.num("ttfa_ms") < 0.8 * http.num("duration_ms")
 
 
 def test_sse_stream_has_deltas_and_done(espeak_server):

@@ -8,6 +8,10 @@ from typing import Any
 import click
 
 _UNCOMPLETED = "ASGI callable returned without completing response"
+# idle keep-alive connections are closed after this long: longer than clients' own idle
+# expiry (httpx: 5 s), so that the client closes first and never sends a request into a
+# connection the server is closing at that moment
+KEEP_ALIVE_S = 30
 
 
 class _DropCutStreams(logging.Filter):
@@ -52,6 +56,6 @@ def serve(host: str | None, port: int | None, workers: int | None, engine: str |
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
                     access_log=False, server_header=False, timeout_graceful_shutdown=10,
-                    lifespan="on")
+                    timeout_keep_alive=KEEP_ALIVE_S, lifespan="on")
     finally:
         logsink.shutdown()

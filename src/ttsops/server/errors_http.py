@@ -71,7 +71,7 @@ def validation_code(errors: Sequence[Any]) -> tuple[str, str | None, str]:
         return "INVALID_REQUEST", None, "invalid request"
     first = errors[0]
     loc = [str(x) for x in first.get("loc", ()) if x not in ("body",)]
-    param = ".".join(loc) or None
+    param = loc[0] if loc else None  # the request field, as OpenAI names it
     kind = first.get("type", "")
     msg = str(first.get("msg", "invalid value"))
     if kind in ("json_invalid", "model_attributes_type", "dict_type") or param is None:
@@ -81,7 +81,7 @@ def validation_code(errors: Sequence[Any]) -> tuple[str, str | None, str]:
     if kind == "missing":
         code = "INVALID_REQUEST"
         msg = f"'{param}' is required"
-    else:
+    elif code == "INVALID_REQUEST":
         msg = f"{param}: {msg}"
     return code, param, msg[:300]
 

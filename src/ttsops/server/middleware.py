@@ -34,7 +34,7 @@ log = get_logger("ttsops.server.http")
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
 _TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-CLIENT_CLOSED = 499  # status recorded when the client went away before a response
+CLIENT_CLOSED = 499  # status recorded when the client went away before the response ended
 
 
 def sanitize_request_id(raw: bytes | str | None) -> str | None:
@@ -162,6 +162,8 @@ class ServiceMiddleware:
                     await error_response("INTERNAL_ERROR")(scope, receive, send_wrapped)
             finally:
                 status = state["status"] or CLIENT_CLOSED
+                if state.get("client_gone"):
+                    status = CLIENT_CLOSED
                 duration_ms = (time.perf_counter() - t0) * 1000.0
                 log.info("http_request", method=method, path=path[:200], status=status,
                          duration_ms=round(duration_ms, 1), id=state["id"], request_id=rid,

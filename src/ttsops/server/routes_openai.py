@@ -7,11 +7,11 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..errors import TTSError
 from ..events import get_logger
@@ -38,6 +38,9 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+VoiceName = Annotated[str, StringConstraints(max_length=128)]
+
+
 class VoiceRef(BaseModel):
     id: str = Field(max_length=128)
 
@@ -52,8 +55,8 @@ class SpeechRequest(BaseModel):
                                    "(GET /v1/models).")
     input: str = Field(description="The text (at most TTSOPS_MAX_INPUT_CHARS characters, "
                                    "4096 by default).")
-    voice: str | VoiceRef = Field(description="A voice of GET /v1/audio/voices (OpenAI names "
-                                              "map to engine voices).")
+    voice: VoiceName | VoiceRef = Field(description="A voice of GET /v1/audio/voices "
+                                                    "(OpenAI names map to engine voices).")
     instructions: str | None = Field(None, max_length=4096, description="Accepted, ignored.")
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(1.0, ge=SPEED_MIN, le=SPEED_MAX)
@@ -149,6 +152,8 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
             state["id"] = err.context.get("id")
             raise
         state["id"] = result.id
+        if not result.cache_hit and await request.is_disconnected():
+            state["client_gone"] = True  # finished, but nobody is left to receive it
         return Response(result.audio, media_type=CONTENT_TYPES[result.format],
                         headers=result_headers(result))
     return await _stream(request, service, req, body.stream_format, state, len(body.input))
@@ -176,30 +181,48 @@ async def _stream(request: Request, service: Any, req: SynthesisRequest, mode: s
 
     async def audio_body() -> AsyncIterator[bytes]:
         k, v = kind, first
-        while True:
-            if k == "audio":
-                yield v
-            elif k == "error":
-                state["error_code"] = v.code
-                raise StreamAborted(v.code)
-            elif k == "done":
-                return
-            k, v = await it.__anext__()
+        ended = False
+        try:
+            while True:
+                if k == "audio":
+                    yield v
+                elif k == "error":
+                    ended = True
+                    state["error_code"] = v.code
+                    raise StreamAborted(v.code)
+                elif k == "done":
+                    ended = True
+                    if await request.is_disconnected():  # sends after a hang-up vanish
+                        state["client_gone"] = True
+                    return
+                k, v = await it.__anext__()
+        finally:
+            if not ended:  # cancelled: the client hung up mid-stream
+                state["client_gone"] = True
 
     async def sse_body() -> AsyncIterator[bytes]:
         k, v = kind, first
-        while True:
-            if k == "audio":
-                yield _sse({"type": "speech.audio.delta",
-                            "audio": base64.b64encode(v).decode("ascii")})
-            elif k == "error":
-                state["error_code"] = v.code
-                yield _sse({"type": "error", **v.to_openai()})
-                return
-            elif k == "done":
-                yield _sse(_done_event(v, text_len, rid))
-                return
-            k, v = await it.__anext__()
+        ended = False
+        try:
+            while True:
+                if k == "audio":
+                    yield _sse({"type": "speech.audio.delta",
+                                "audio": base64.b64encode(v).decode("ascii")})
+                elif k == "error":
+                    ended = True
+                    state["error_code"] = v.code
+                    yield _sse({"type": "error", **v.to_openai()})
+                    return
+                elif k == "done":
+                    ended = True
+                    yield _sse(_done_event(v, text_len, rid))
+                    if await request.is_disconnected():
+                        state["client_gone"] = True
+                    return
+                k, v = await it.__anext__()
+        finally:
+            if not ended:
+                state["client_gone"] = True
 
     headers = {"X-Synthesis-ID": sid, "Cache-Control": "no-store",
                "X-Accel-Buffering": "no"}
