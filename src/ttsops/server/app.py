@@ -9,6 +9,7 @@ workers and flushes the log.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -78,6 +79,12 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
             await pool.stop()
             if state["owns_log"]:
                 logsink.shutdown()
+            elif logsink.active() is not None:
+                # uvicorn re-raises SIGTERM/SIGINT after shutdown (the process ends by
+                # the signal, atexit does not run): write everything out now, including
+                # what the stopped workers sent last
+                await asyncio.sleep(0.1)
+                logsink.active().flush()
 
     app = FastAPI(title="ttsops", version=__version__, lifespan=lifespan,
                   description="Text to speech with observability built in: an "

@@ -1,0 +1,52 @@
+"""`ttsops serve` as a user runs it: its options, a graceful stop (in-flight requests
+finish, workers end, server_stop logged), and uvicorn's own access log kept out."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_serve_help_lists_its_options():
+    out = subprocess.run([sys.executable, "-m", "ttsops", "serve", "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    for opt in ("--host", "--port", "--workers", "--engine", "--log-dir"):
+        assert opt in out.stdout
+
+
+def test_sigterm_lets_in_flight_requests_finish_and_stops_workers(server_factory):
+    s = server_factory(engine="fake", workers=2)
+    pids = [int(r.get("pid")) for r in s.records() if r.event == "engine_load"]
+    assert len(pids) == 2
+    with cf.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(httpx.post, s.url + "/v1/audio/speech", timeout=30,
+                        json={"model": "tts-1", "voice": "alloy", "input": "#sleep=1500 bye"})
+        s.wait_records(lambda rs: any(r.event == "stage_time" and
+                                      r.get("stage") == "llm_prompt_gen" for r in rs))
+        s.proc.send_signal(signal.SIGTERM)
+        r = fut.result()
+    assert r.status_code == 200
+    # uvicorn ends the process with the signal it handled, after the graceful shutdown
+    assert s.proc.wait(30) in (0, -signal.SIGTERM)
+    recs = s.records()
+    assert any(r.event == "server_stop" for r in recs)
+    assert not any(r.logger == "uvicorn.access" for r in recs)
+    deadline = time.monotonic() + 10
+    for pid in pids:
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, f"worker {pid} outlived the server"
+            time.sleep(0.1)
