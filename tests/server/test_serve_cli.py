@@ -50,3 +50,19 @@ def test_sigterm_lets_in_flight_requests_finish_and_stops_workers(server_factory
                 break
             assert time.monotonic() < deadline, f"worker {pid} outlived the server"
             time.sleep(0.1)
+
+
+def test_port_in_use_fails_with_a_message_on_the_terminal(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TTSOPS_")}
+        env.update(TTSOPS_LOG_DIR=str(tmp_path / "logs"), TTSOPS_CACHE_DIR=str(tmp_path / "c"))
+        r = subprocess.run([sys.executable, "-m", "ttsops", "serve", "--port", str(port),
+                            "--workers", "1", "--engine", "fake"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "failed to start" in r.stderr and "address already in use" in r.stderr

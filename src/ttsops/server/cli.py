@@ -57,5 +57,24 @@ def serve(host: str | None, port: int | None, workers: int | None, engine: str |
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
                     access_log=False, server_header=False, timeout_graceful_shutdown=10,
                     timeout_keep_alive=KEEP_ALIVE_S, lifespan="on")
+    except SystemExit as e:
+        if e.code not in (0, None):  # e.g. the port is taken: say so on the terminal too
+            sink.flush()
+            click.echo(f"ttsops serve: failed to start: {_last_error(sink.dir)}", err=True)
+        raise
     finally:
         logsink.shutdown()
+
+
+def _last_error(log_dir: Any) -> str:
+    from ..logline import iter_records
+
+    last = "see the log"
+    try:
+        with open(log_dir / "app.log", encoding="utf-8", errors="replace") as fh:
+            for rec in iter_records(fh):
+                if rec.level == "ERROR":
+                    last = rec.get("msg") or rec.get("message") or rec.event
+    except OSError:
+        pass
+    return last
