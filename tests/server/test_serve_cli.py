@@ -26,8 +26,8 @@ def test_serve_help_lists_its_options():
 
 def test_sigterm_lets_in_flight_requests_finish_and_stops_workers(server_factory):
     s = server_factory(engine="fake", workers=2)
-    pids = [int(r.get("pid")) for r in s.records() if r.event == "engine_load"]
-    assert len(pids) == 2
+    recs = s.wait_records(lambda rs: sum(r.event == "engine_load" for r in rs) == 2)
+    pids = [int(r.get("pid")) for r in recs if r.event == "engine_load"]
     with cf.ThreadPoolExecutor(1) as ex:
         fut = ex.submit(httpx.post, s.url + "/v1/audio/speech", timeout=30,
                         json={"model": "tts-1", "voice": "alloy", "input": "#sleep=1500 bye"})
