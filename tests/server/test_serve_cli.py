@@ -38,7 +38,7 @@ def test_sigterm_lets_in_flight_requests_finish_and_stops_workers(server_factory
     assert r.status_code == 200
     # uvicorn ends the process with the signal it handled, after the graceful shutdown
     assert s.proc.wait(30) in (0, -signal.SIGTERM)
-    recs = s.records()
+    recs = s.records()  # the process has ended: the log is complete
     assert any(r.event == "server_stop" for r in recs)
     assert not any(r.logger == "uvicorn.access" for r in recs)
     deadline = time.monotonic() + 10

@@ -70,7 +70,8 @@ def test_symptom3_latency_without_cpu_is_queue_wait(server_factory):
 
 def test_worker_killed_mid_request_is_engine_crashed_and_restarted(server_factory):
     s = server_factory(engine="fake", workers=1)
-    pid = int(next(r for r in s.records() if r.event == "engine_load").get("pid"))
+    recs = s.wait_records(lambda rs: any(r.event == "engine_load" for r in rs))
+    pid = int(next(r for r in recs if r.event == "engine_load").get("pid"))
     with cf.ThreadPoolExecutor(1) as ex:
         fut = ex.submit(post, s.url, "#sleep=5000 a long one")
         s.wait_records(lambda rs: any(r.event == "stage_time" and
