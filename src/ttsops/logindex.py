@@ -20,13 +20,14 @@ first few unparsable lines. Version 1 indexes are still read (for pruning only).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
 import struct
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -130,6 +131,7 @@ class BlockStats:
     status: Counter[str] | None = field(default_factory=Counter)  # complete status -> n
     fcodes: Counter[str] | None = field(default_factory=Counter)  # failed complete code -> n
     examples: list[str] = field(default_factory=list)  # first unparsable lines
+    loaded: bool = field(default=False, repr=False)  # read from an index (ids unknown)
 
     @property
     def counted(self) -> bool:
@@ -155,6 +157,7 @@ class BlockStats:
                 d["first_ts"], d["last_ts"], Counter(d["levels"]), Counter(d["events"]),
                 Counter(d["codes"]), d["stages"], Counter(d["cache"]))
         b.bloom = Bloom.decode(d["bloom"]) if d.get("bloom") else None
+        b.loaded = True
         if "lcodes" in d:
             b.lcodes, b.status, b.fcodes = (Counter(d["lcodes"]), Counter(d["status"]),
                                             Counter(d["fcodes"]))
@@ -249,43 +252,99 @@ def scan_lines(lines: Iterable[str]) -> BlockStats:
     return st
 
 
-@dataclass
+def merge_stats(blocks: Iterable[BlockStats]) -> BlockStats:
+    """The totals of several blocks (offsets and blooms left out)."""
+    t = BlockStats()
+    for b in blocks:
+        if b.counted and t.counted:
+            t.lcodes.update(b.lcodes)  # type: ignore[union-attr,arg-type]
+            t.status.update(b.status)  # type: ignore[union-attr,arg-type]
+            t.fcodes.update(b.fcodes)  # type: ignore[union-attr,arg-type]
+        else:
+            t.lcodes = t.status = t.fcodes = None
+        t.ulen += b.ulen
+        t.lines += b.lines
+        t.records += b.records
+        t.skipped += b.skipped
+        t.levels.update(b.levels)
+        t.events.update(b.events)
+        t.codes.update(b.codes)
+        t.cache.update(b.cache)
+        for s, (n, ms) in b.stages.items():
+            acc = t.stages.setdefault(s, [0, 0.0])
+            acc[0] += n
+            acc[1] += ms
+        if b.first_ts and (t.first_ts is None or b.first_ts < t.first_ts):
+            t.first_ts = b.first_ts
+        if b.last_ts and (t.last_ts is None or b.last_ts > t.last_ts):
+            t.last_ts = b.last_ts
+    return t
+
+
 class FileIndex:
-    blocks: list[BlockStats]
-    data_len: int  # compressed bytes before the index member
+    """The index of one file: per-block statistics, the file's totals and (version 2) a
+    file-wide bloom filter of ids. Read from a file, the block list is decoded only when
+    asked for (``blocks``) and the file bloom is probed with a few small reads, so a query
+    touches only the indexes of the files that matter to it."""
+
+    def __init__(self, blocks: list[BlockStats] | None = None, data_len: int = 0, *,
+                 total: BlockStats | None = None,
+                 load_blocks: Callable[[], list[BlockStats]] | None = None,
+                 probe: Callable[[tuple[int, int]], bool] | None = None,
+                 version: int = INDEX_VERSION, nblocks: int | None = None) -> None:
+        self._blocks = blocks
+        self.nblocks = len(blocks) if blocks is not None else (nblocks or 0)
+        self.data_len = data_len  # compressed bytes before the index member
+        self._total = total
+        self._load = load_blocks
+        self._probe = probe
+        self.version = version
+
+    @property
+    def blocks(self) -> list[BlockStats]:
+        if self._blocks is None:
+            assert self._load is not None
+            self._blocks = self._load()
+        return self._blocks
 
     @property
     def total(self) -> BlockStats:
-        t = BlockStats()
-        for b in self.blocks:
-            if b.counted and t.counted:
-                t.lcodes.update(b.lcodes)  # type: ignore[union-attr,arg-type]
-                t.status.update(b.status)  # type: ignore[union-attr,arg-type]
-                t.fcodes.update(b.fcodes)  # type: ignore[union-attr,arg-type]
-            else:
-                t.lcodes = t.status = t.fcodes = None
-            t.ulen += b.ulen
-            t.lines += b.lines
-            t.records += b.records
-            t.skipped += b.skipped
-            t.levels.update(b.levels)
-            t.events.update(b.events)
-            t.codes.update(b.codes)
-            t.cache.update(b.cache)
-            for s, (n, ms) in b.stages.items():
-                acc = t.stages.setdefault(s, [0, 0.0])
-                acc[0] += n
-                acc[1] += ms
-            if b.first_ts and (t.first_ts is None or b.first_ts < t.first_ts):
-                t.first_ts = b.first_ts
-            if b.last_ts and (t.last_ts is None or b.last_ts > t.last_ts):
-                t.last_ts = b.last_ts
-        return t
+        if self._total is None:
+            self._total = merge_stats(self.blocks)
+        return self._total
+
+    def may_contain_key(self, key: tuple[int, int]) -> bool:
+        """False when no block of the file can hold the id (file-wide bloom)."""
+        return True if self._probe is None else self._probe(key)
 
     def to_bytes(self) -> bytes:
-        doc = {"version": INDEX_VERSION, "data_len": self.data_len,
-               "blocks": [b.to_json() for b in self.blocks]}
-        return base64.b64encode(zlib.compress(json.dumps(doc).encode(), 6))
+        """The payload of the index member (version 2)::
+
+            2;<len H:12>;<len F:12>;<nbits F:12>;H F B
+
+        H = base64(zlib(json totals)), F = base64(file bloom bits), B = base64(zlib(json
+        blocks)). Fixed-width lengths let a reader fetch H alone, probe F a few bytes at a
+        time, and decode B only when it needs the blocks."""
+        t = merge_stats(self.blocks)
+        head = t.to_json()
+        for k in ("off", "clen", "bloom"):
+            head.pop(k, None)
+        head.update(version=INDEX_VERSION, data_len=self.data_len,
+                    nblocks=len(self.blocks))
+        ids: set[str] = set()
+        for b in self.blocks:
+            ids |= b.ids
+        fb = Bloom.sized(len(ids))
+        for i in ids:
+            fb.add(i)
+        if any(b.loaded for b in self.blocks):  # ids not known: no file bloom (nbits 0)
+            fb = Bloom(64)
+            fb.nbits = 0
+        h = base64.b64encode(zlib.compress(json.dumps(head).encode(), 6))
+        f = base64.b64encode(bytes(fb.bits))
+        blocks = base64.b64encode(zlib.compress(json.dumps(
+            [b.to_json() for b in self.blocks]).encode(), 6))
+        return b"2;%012d;%012d;%012d;" % (len(h), len(f), fb.nbits) + h + f + blocks
 
 
 # --- writing ------------------------------------------------------------------------
@@ -374,35 +433,101 @@ def compress_file(src: Path, dst: Path, block_bytes: int) -> FileIndex:
 
 # --- reading ------------------------------------------------------------------------
 
-def read_index(path: str | os.PathLike[str]) -> FileIndex | None:
-    """The embedded index of a block-gzip file, or None (absent, damaged or stale)."""
+_V2_HEAD = 2 + 3 * 13  # "2;" + three "<12 digits>;"
+
+
+def read_index(path: str | os.PathLike[str], fd: int | None = None) -> FileIndex | None:
+    """The embedded index of a block-gzip file, or None (absent, damaged or stale).
+
+    With ``fd`` (an open descriptor of the file) the file is read through it, now and
+    when the lazily loaded parts are asked for later."""
+    own = fd is None
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            tail_len = len(_TAIL) + _LEN_DIGITS
-            if size < tail_len + 10:
-                return None
-            f.seek(size - tail_len)
-            tail = f.read(tail_len)
-            if tail[_LEN_DIGITS:] != _TAIL or not tail[:_LEN_DIGITS].isdigit():
-                return None
-            plen = int(tail[:_LEN_DIGITS])
-            start = size - tail_len - 1 - plen - len(INDEX_MAGIC) - 10
-            if start < 0:
-                return None
-            f.seek(start)
-            head = f.read(10 + len(INDEX_MAGIC))
-            if head[:4] != b"\x1f\x8b\x08" + bytes([_FCOMMENT]) or \
-                    head[10:] != INDEX_MAGIC:
-                return None
-            payload = f.read(plen)
+        if own:
+            fd = os.open(path, os.O_RDONLY)
+        assert fd is not None
+        size = os.fstat(fd).st_size
+        tail_len = len(_TAIL) + _LEN_DIGITS
+        if size < tail_len + 10:
+            return None
+        tail = os.pread(fd, tail_len, size - tail_len)
+        if tail[_LEN_DIGITS:] != _TAIL or not tail[:_LEN_DIGITS].isdigit():
+            return None
+        plen = int(tail[:_LEN_DIGITS])
+        start = size - tail_len - 1 - plen - len(INDEX_MAGIC) - 10
+        if start < 0:
+            return None
+        head = os.pread(fd, 10 + len(INDEX_MAGIC) + _V2_HEAD, start)
+        if head[:4] != b"\x1f\x8b\x08" + bytes([_FCOMMENT]) or \
+                head[10:10 + len(INDEX_MAGIC)] != INDEX_MAGIC:
+            return None
+        pstart = start + 10 + len(INDEX_MAGIC)
+        if head[10 + len(INDEX_MAGIC):][:2] == b"2;":
+            return _read_v2(path, fd, own, start, pstart, plen,
+                            head[10 + len(INDEX_MAGIC):])
+        payload = os.pread(fd, plen, pstart)
         doc = json.loads(zlib.decompress(base64.b64decode(payload)))
+        # one JSON document: version 1 (and early version 2 builds): read, not current
         if doc.get("version") not in (1, 2) or doc["data_len"] != start:
             return None
-        return FileIndex([BlockStats.from_json(b) for b in doc["blocks"]], doc["data_len"])
+        return FileIndex([BlockStats.from_json(b) for b in doc["blocks"]], doc["data_len"],
+                         version=1)
     except (OSError, ValueError, KeyError, TypeError, zlib.error):
         return None
+    finally:
+        if own and fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _read_v2(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstart: int,
+             plen: int, head: bytes) -> FileIndex | None:
+    hl, fl, nbits = int(head[2:14]), int(head[15:27]), int(head[28:40])
+    if head[14:15] != b";" or head[27:28] != b";" or head[40:41] != b";" or \
+            _V2_HEAD + hl + fl > plen:
+        return None
+    h_off = pstart + _V2_HEAD
+    doc = json.loads(zlib.decompress(base64.b64decode(os.pread(fd, hl, h_off))))
+    if doc.get("version") != 2 or doc["data_len"] != start:
+        return None
+    total = BlockStats.from_json({"off": 0, "clen": 0, **doc})
+    f_off, b_off, b_len = h_off + hl, h_off + hl + fl, plen - _V2_HEAD - hl - fl
+
+    def opened() -> tuple[int, bool]:
+        if not own:
+            return fd, False
+        return os.open(path, os.O_RDONLY), True
+
+    def load_blocks() -> list[BlockStats]:
+        f, close = opened()
+        try:
+            raw = os.pread(f, b_len, b_off)
+        finally:
+            if close:
+                os.close(f)
+        return [BlockStats.from_json(b) for b in
+                json.loads(zlib.decompress(base64.b64decode(raw)))]
+
+    def probe(key: tuple[int, int]) -> bool:
+        if nbits <= 0:
+            return True
+        f, close = opened()
+        try:
+            h1, h2 = key
+            for i in range(Bloom.K):
+                p = (h1 + i * h2) % nbits
+                byte = p >> 3
+                group = os.pread(f, 4, f_off + 4 * (byte // 3))
+                if not base64.b64decode(group)[byte % 3] & (1 << (p & 7)):
+                    return False
+            return True
+        except (OSError, ValueError, IndexError):
+            return True  # cannot tell: read the blocks
+        finally:
+            if close:
+                os.close(f)
+    return FileIndex(None, start, total=total, load_blocks=load_blocks, probe=probe,
+                     nblocks=int(doc["nblocks"]))
 
 
 def read_block(path: str | os.PathLike[str], block: BlockStats) -> bytes:

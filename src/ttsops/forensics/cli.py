@@ -374,3 +374,80 @@ def index_cmd(dirs: tuple[str, ...], files: tuple[str, ...], force: bool, block_
         click.echo(f"ttsops logs: warning: {r.path}: {r.status}: {r.detail}", err=True)
     if bad:
         sys.exit(EXIT_DAMAGED)
+
+
+def _rules(path: str | None) -> tuple[list, str]:
+    from .rules import RuleError, load
+
+    try:
+        return load(path), path or ""
+    except RuleError as e:
+        raise LogsError(str(e)) from None
+
+
+@logs.command("alerts")
+@click.option("--rules", "-r", "rules_file", type=click.Path(dir_okay=False),
+              help="Rules file (TOML) [default: the rules shipped with ttsops].")
+@command
+def alerts_cmd(env: Env, rules_file: str | None) -> None:
+    """Evaluate alert rules over history: every episode, the record that fired it and
+    when it ended (the same engine `logs tail` runs live)."""
+    from . import alerts as mod
+
+    rules, src = _rules(rules_file)
+    env.finish(mod.run(env.snap, env.since, env.until, rules, use_index=env.use_index,
+                       source=src))
+
+
+@logs.command("tail")
+@click.option("--dir", "-d", "log_dir", type=click.Path(file_okay=False),
+              help="Log directory to follow [default: $TTSOPS_LOG_DIR].")
+@click.option("--rules", "-r", "rules_file", type=click.Path(dir_okay=False),
+              help="Alert rules (TOML) [default: the rules shipped with ttsops].")
+@click.option("--no-alerts", is_flag=True, help="Do not evaluate alert rules.")
+@click.option("--alerts-only", is_flag=True, help="Print alerts only, not records.")
+@click.option("--where", "-w", "where", multiple=True,
+              help="Print only records matching (e.g. level=ERROR, voice=alloy).")
+@click.option("--event", "-e", help="Print only records of this event.")
+@click.option("--level", "-l", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR",
+                                                   "CRITICAL"]), help="Only this level.")
+@click.option("-n", "last", type=int, default=10, show_default=True,
+              help="Start with the last N records of app.log.")
+@click.option("--from-start", is_flag=True, help="Start at the beginning of app.log.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per line (alerts as {\"alert\": ...}).")
+@click.option("--for", "duration", help="Stop after this long (e.g. 10m) [default: until "
+                                        "interrupted].")
+@click.option("--poll", type=float, default=0.2, show_default=True,
+              help="Seconds between looks at the file when it is quiet.")
+def tail_cmd(log_dir: str | None, rules_file: str | None, no_alerts: bool, alerts_only: bool,
+             where: tuple[str, ...], event: str | None, level: str | None, last: int,
+             from_start: bool, as_json: bool, duration: str | None, poll: float) -> None:
+    """Follow app.log across rotations: print records as they come, raise alerts live.
+
+    Alerts fire once per episode of a rule (see `ttsops logs alerts` for the same rules
+    over history). Stops on Ctrl-C (or SIGTERM, or --for) after printing what it read."""
+    from . import tail as mod
+    from .rules import Engine
+
+    try:
+        conds = parse_where(where)
+        secs = duration_s(duration) if duration else None
+    except (FilterError, TimeArgError) as e:
+        raise LogsError(str(e)) from None
+    if log_dir is None:
+        from ..config import get_settings
+
+        log_dir = str(get_settings().log_dir)
+    engine = None if no_alerts else Engine(_rules(rules_file)[0])
+    try:
+        counts = mod.run(log_dir, engine=engine, where=conds, event=event, level=level,
+                         from_start=from_start, last=last, as_json=as_json,
+                         alerts_only=alerts_only, duration=secs, poll_s=poll)
+    except SourceError as e:
+        raise LogsError(str(e)) from None
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)
+    click.echo(f"ttsops logs tail: {counts['records']} records, {counts['alerts']} alerts, "
+               f"{counts['rotations']} rotations followed", err=True)

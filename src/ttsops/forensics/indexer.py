@@ -58,7 +58,7 @@ def _index_version(path: Path) -> int | None:
     idx = read_index(path)
     if idx is None:
         return 0
-    return INDEX_VERSION if all(b.counted for b in idx.blocks) else 1
+    return idx.version
 
 
 class _Stream:
@@ -139,7 +139,8 @@ def index_file(path: str, block_bytes: int = 1 << 20, force: bool = False) -> Re
                 os.fsync(dst.fileno())
             _replace(p, part)
             return Result(path, "reindexed", len(blocks), new.total.ulen,
-                          time.monotonic() - t0, "index version 1 -> 2; blocks kept")
+                          time.monotonic() - t0, f"index version {version} -> "
+                          f"{INDEX_VERSION}; blocks kept")
         src = _Stream(p)
         try:
             with open(part, "wb") as dst:

@@ -40,6 +40,14 @@ def plan_counts(snap: Snapshot, since: str | None, until: str | None) -> CountPl
         if idx is None:
             plan.read_bytes += f.size
             continue
+        t = idx.total  # whole files first: their block lists are not even decoded
+        if (since is not None and t.last_ts is not None and t.last_ts < since) or \
+                (until is not None and t.first_ts is not None and t.first_ts >= until):
+            continue
+        if t.counted and t.skipped == 0 and inside(t, since, until):
+            plan.counted.append(t)
+            plan.exclude[str(f.path)] = frozenset(range(idx.nblocks))
+            continue
         ex: set[int] = set()
         for i, b in enumerate(idx.blocks):
             if b.counted and b.skipped == 0 and inside(b, since, until):

@@ -114,8 +114,14 @@ def select_blocks(f: LogFile, counters: ReadCounters, since: str | None,
     ``exclude``: blocks answered from the index (counted, not read)."""
     index = f.get_index()
     assert index is not None
-    out = []
+    out: list[tuple[int, BlockStats]] = []
     keys = [bloom_key(x) for x in ids] if ids else None
+    t = index.total  # the file's totals: skip the whole file without its block list
+    if (since is not None and t.last_ts is not None and t.last_ts < since) or \
+            (until is not None and t.first_ts is not None and t.first_ts >= until) or \
+            (keys and not any(index.may_contain_key(k) for k in keys)):
+        counters.blocks_skipped += index.nblocks
+        return out
     for i, b in enumerate(index.blocks):
         if i in exclude:
             counters.blocks_from_index += 1

@@ -315,6 +315,33 @@ class Scan:
             if lines:
                 yield u.state["file"], lines, rs
 
+    def chunks(self, stream: int) -> Iterator[tuple[LogFile, bytes]]:
+        """(file, raw chunk of whole records) of one stream, in order, unfiltered (for
+        readers that search the bytes themselves, e.g. ``vector``)."""
+        units = self.units(self.snap.stream_files(stream))
+        bar = None
+        progress = self.progress
+        if progress is None and progress_factory is not None:
+            bar = progress_factory(sum(int(u.state["bytes"]) for u in units),
+                                   "reading logs")
+            progress = bar
+        done = 0
+        try:
+            for u, chunk in ReadAhead(units, self.workers).items():
+                if progress is not None:
+                    c = u.state["counters"].bytes_compressed
+                    if c > done:
+                        progress(c - done)
+                        done = c
+                if chunk is None:
+                    self._finish_unit(u, ReadStats())
+                    done = 0
+                    continue
+                yield u.state["file"], chunk
+        finally:
+            if bar is not None and hasattr(bar, "close"):
+                bar.close()
+
     def _stream_hits(self, stream: int) -> Iterator[Hit]:
         since, until = self.query.since, self.query.until
         for f, lines, rs in self.batches(stream):

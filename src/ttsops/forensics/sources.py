@@ -65,8 +65,7 @@ class LogFile:
         if not self.index_loaded:
             self.index_loaded = True
             if self.gz and self.fd >= 0:
-                self.index = read_index(f"/proc/self/fd/{self.fd}") \
-                    if os.path.exists("/proc/self/fd") else read_index(self.path)
+                self.index = read_index(self.path, fd=self.fd)
         return self.index
 
 

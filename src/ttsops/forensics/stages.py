@@ -4,8 +4,11 @@ time, queue wait included, optionally per voice/lang/engine; the slowest ids."""
 from __future__ import annotations
 
 import heapq
+import math
 from array import array
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 from ..pipeline.types import STAGES
 from .assemble import Assembler, Synthesis
@@ -33,6 +36,23 @@ class StageTimes:
         self.slow: list[tuple[float, str, str]] = []  # min-heap of (e2e, id, slowest comp)
         self.nslow = slowest
         self.n = 0
+
+    # the vectorised path (``vector.StageJoin``) hands over values in bulk
+    def add_count(self, key: tuple[str, ...], n: int) -> None:
+        self.n += n
+        _ = self.values[key]  # a group with syntheses exists even without values
+
+    def add_values(self, key: tuple[str, ...], comp: str, values: Any) -> None:
+        self.values[key][comp].frombytes(values.astype("float64").tobytes())
+
+    def offer_slow(self, e2e: float, sid: str, worst: str) -> None:
+        if not self.nslow:
+            return
+        item = (e2e, sid, worst)
+        if len(self.slow) < self.nslow:
+            heapq.heappush(self.slow, item)
+        elif item > self.slow[0]:
+            heapq.heapreplace(self.slow, item)
 
     def feed(self, s: Synthesis) -> None:
         if self.where and not matches(self.where, s.fields()):
@@ -63,25 +83,35 @@ class StageTimes:
         out: list[dict[str, object]] = []
         for key in sorted(self.values):
             vals = self.values[key]
-            e2e_sum = sum(vals.get("end_to_end", ())) or 0.0
+            e2e_sum = math.fsum(vals.get("end_to_end", ())) or 0.0  # exact: any order
             for comp in (*COMPONENTS, "end_to_end"):
                 v = vals.get(comp)
                 if not v:
                     continue
                 sv = sorted(v)
+                total = math.fsum(sv)
                 row: dict[str, object] = dict(zip(self.by, key, strict=True))
                 row.update(component=comp, n=len(sv), p50=percentile(sv, 50),
                            p95=percentile(sv, 95), p99=percentile(sv, 99),
-                           mean=sum(sv) / len(sv),
-                           share_pct=(100.0 * sum(sv) / e2e_sum) if e2e_sum else None)
+                           mean=total / len(sv),
+                           share_pct=(100.0 * total / e2e_sum) if e2e_sum else None)
                 out.append(row)
         return out
 
 
 def collect(snap: Snapshot, since: str | None, until: str | None, col: StageTimes,
-            use_index: bool = True) -> Scan:
+            use_index: bool = True, progress: Callable[[int], None] | None = None) -> Scan:
     start = shift(since, -JOIN_MARGIN_S) if since else None
-    scan = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index))
+    if not col.where:
+        from . import vector
+
+        probe = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index))
+        if vector.wanted(probe.planned_bytes()):
+            return vector.collect_stages(snap, start, since, until, col.by, col,
+                                         slowest=col.nslow, use_index=use_index,
+                                         progress=progress)
+    scan = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index),
+                progress=progress)
     asm = Assembler()
     for rec in scan.records():
         s = asm.feed(rec)

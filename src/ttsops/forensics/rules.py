@@ -1,0 +1,412 @@
+"""Alert rules (a small TOML file) and the engine that evaluates them over records in
+time order, live (``logs tail``) or over history (``logs alerts``): the same code, the
+same answers.
+
+A rule selects records (``event``, ``level``, ``select`` conditions), keeps what it needs
+of the last minutes (record times, not the clock: history and live agree) and is
+evaluated at every record it selects. It fires once per episode -- when its condition
+becomes true, at the record that made it true -- and the episode ends when the condition
+is false at a later evaluation (``match``: after ``quiet`` without a match). See
+``default_rules.toml`` for the kinds and an example of each.
+"""
+
+from __future__ import annotations
+
+import bisect
+import tomllib
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..logline import Record
+from .filters import Cond, FilterError, matches, parse_where, with_pseudo
+from .stats import percentile
+from .timeargs import TimeArgError, duration_s
+
+KINDS = ("match", "count", "consecutive", "rate", "percentile")
+SEVERITIES = ("info", "warning", "critical")
+DEFAULT_RULES = "default_rules.toml"
+
+
+class RuleError(ValueError):
+    """A rules file that cannot be used (the message names the file, rule and key)."""
+
+
+@dataclass
+class Rule:
+    name: str
+    kind: str
+    severity: str = "warning"
+    message: str = ""
+    event: str | None = None
+    level: str | None = None
+    select: list[Cond] = field(default_factory=list)
+    where: list[Cond] = field(default_factory=list)
+    count: int = 1
+    within_s: float = 600.0
+    over_s: float = 300.0
+    above: float = 0.0
+    min_count: int = 1
+    field: str = ""
+    q: float = 95.0
+    quiet_s: float = 600.0
+    resolve_s: float | None = None  # false this long ends an episode [default: the window]
+
+    @property
+    def hold_s(self) -> float:
+        if self.resolve_s is not None:
+            return self.resolve_s
+        if self.kind in ("rate", "percentile"):
+            return self.over_s
+        if self.kind in ("count", "consecutive"):
+            return self.within_s
+        return 0.0
+
+    def selects(self, rec: Record) -> bool:
+        if self.event is not None and rec.event != self.event:
+            return False
+        if self.level is not None and rec.level != self.level:
+            return False
+        return not self.select or matches(self.select, _fields(rec))
+
+    def describe(self) -> str:
+        sel = " ".join(x for x in (self.event or "", self.level or "",
+                                   " and ".join(map(str, self.select))) if x) or "any record"
+        cond = " and ".join(map(str, self.where))
+        if self.kind == "match":
+            return f"{sel} with {cond or 'anything'}"
+        if self.kind == "count":
+            return f">= {self.count} x {sel} with {cond} within {_dur(self.within_s)}"
+        if self.kind == "consecutive":
+            return f"{self.count} consecutive {sel} with {cond} within {_dur(self.within_s)}"
+        if self.kind == "rate":
+            return f"share of {sel} with {cond} > {self.above:g} over {_dur(self.over_s)}"
+        return f"p{self.q:g} of {self.field} of {sel} > {self.above:g} over {_dur(self.over_s)}"
+
+    def literals(self) -> tuple[str, ...] | None:
+        """A literal every record this rule reacts to contains (for the pre-filter), or
+        None when there is none."""
+        if self.event:
+            return (self.event,)
+        for c in (*self.where, *self.select):
+            if c.op == "=" and c.value and c.field not in ("level", "ts", "hour", "day",
+                                                           "minute", "logger", "event"):
+                return (c.value,)
+        return None
+
+
+def _dur(s: float) -> str:
+    from .timeargs import human_duration
+
+    return human_duration(s)
+
+
+def _fields(rec: Record) -> dict[str, str]:
+    return with_pseudo(rec.ts, rec.level, rec.event, rec.logger, rec.fields)
+
+
+def _conds(v: Any, where: str) -> list[Cond]:
+    if v is None:
+        return []
+    items = [v] if isinstance(v, str) else list(v)
+    try:
+        return parse_where([str(x) for x in items])
+    except FilterError as e:
+        raise RuleError(f"{where}: {e}") from None
+
+
+def _seconds(v: Any, where: str) -> float:
+    if isinstance(v, int | float):
+        return float(v)
+    try:
+        return duration_s(str(v))
+    except TimeArgError as e:
+        raise RuleError(f"{where}: {e}") from None
+
+
+def load(path: str | Path | None = None) -> list[Rule]:
+    """Rules from ``path`` (TOML with ``[[rule]]`` tables), or the shipped defaults."""
+    if path is None:
+        text = resources.files(__package__).joinpath(DEFAULT_RULES).read_text("utf-8")
+        src = f"(built-in {DEFAULT_RULES})"
+    else:
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as e:
+            raise RuleError(f"cannot read rules file {path}: {e.strerror or e}") from None
+        src = str(path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise RuleError(f"{src}: not valid TOML: {e}") from None
+    raw = doc.get("rule")
+    if not isinstance(raw, list) or not raw:
+        raise RuleError(f"{src}: no [[rule]] tables")
+    rules: list[Rule] = []
+    known = {"name", "kind", "severity", "message", "event", "level", "select", "where",
+             "count", "within", "over", "above", "min_count", "field", "q", "quiet",
+             "resolve_after"}
+    for i, r in enumerate(raw, 1):
+        name = str(r.get("name") or f"rule{i}")
+        at = f"{src}: rule {name!r}"
+        extra = set(r) - known
+        if extra:
+            raise RuleError(f"{at}: unknown key(s) {', '.join(sorted(extra))}")
+        kind = r.get("kind")
+        if kind not in KINDS:
+            raise RuleError(f"{at}: kind must be one of {', '.join(KINDS)}")
+        sev = r.get("severity", "warning")
+        if sev not in SEVERITIES:
+            raise RuleError(f"{at}: severity must be one of {', '.join(SEVERITIES)}")
+        rule = Rule(name, kind, sev, str(r.get("message", "")), r.get("event"),
+                    r.get("level"), _conds(r.get("select"), at), _conds(r.get("where"), at))
+        if kind in ("count", "consecutive"):
+            rule.count = int(r.get("count", 3))
+            rule.within_s = _seconds(r.get("within", "10m"), at)
+            if rule.count < 1:
+                raise RuleError(f"{at}: count must be >= 1")
+        if kind in ("rate", "percentile"):
+            if "above" not in r:
+                raise RuleError(f"{at}: {kind} needs 'above'")
+            rule.above = float(r["above"])
+            rule.over_s = _seconds(r.get("over", "5m"), at)
+            rule.min_count = int(r.get("min_count", 1))
+        if kind == "rate" and not rule.where:
+            raise RuleError(f"{at}: rate needs 'where' (the records counted as bad)")
+        if kind == "percentile":
+            rule.field = str(r.get("field") or "")
+            rule.q = float(r.get("q", 95))
+            if not rule.field or not 0 <= rule.q <= 100:
+                raise RuleError(f"{at}: percentile needs 'field' and 0 <= q <= 100")
+        if "resolve_after" in r:
+            rule.resolve_s = _seconds(r["resolve_after"], at)
+        if kind == "match":
+            rule.quiet_s = _seconds(r.get("quiet", "10m"), at)
+            if not rule.where and not rule.event and not rule.select:
+                raise RuleError(f"{at}: match needs 'where', 'event' or 'select'")
+        rules.append(rule)
+    names = [r.name for r in rules]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise RuleError(f"{src}: rule names must be unique ({', '.join(sorted(dup))})")
+    return rules
+
+
+@dataclass
+class Alert:
+    """One episode of one rule: when it fired (the record that made the condition true)
+    and, once known, when it ended."""
+
+    rule: str
+    severity: str
+    ts: str
+    value: float | None
+    message: str
+    detail: str
+    event: str
+    id: str | None
+    request_id: str | None
+    line: str
+    resolved: str | None = None
+    records: int = 1  # selected records that matched during the episode
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class _Clock:
+    """Record time text -> epoch seconds, cached per second (records come in order)."""
+
+    def __init__(self) -> None:
+        self.sec = ""
+        self.base = 0.0
+
+    def __call__(self, ts: str) -> float:
+        s = ts[:19]
+        if s != self.sec:
+            from .timeargs import ts_to_epoch
+
+            try:
+                self.base = ts_to_epoch(s + ",000")
+            except ValueError:
+                return self.base
+            self.sec = s
+        try:
+            return self.base + int(ts[20:23]) / 1000.0
+        except ValueError:
+            return self.base
+
+
+class _State:
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.active: Alert | None = None
+        self.win: deque[tuple[float, Any]] = deque()
+        self.bad = 0
+        self.sorted: list[float] = []
+        self.last_match = -1e18
+        self.last_match_ts: str | None = None
+        self.hit = False
+        self.false_since: float | None = None
+        self.false_ts: str | None = None
+
+
+class Engine:
+    """``alerts = engine.feed(record)`` for every record in time order; ``finish()``
+    returns every episode (fired, and resolved when it ended)."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules = list(rules)
+        self.states = [_State(r) for r in self.rules]
+        self.clock = _Clock()
+        self.episodes: list[Alert] = []
+        self.last_ts = ""
+
+    def wants(self, lines: list[str]) -> bool:
+        """Would the scan's pre-filter (``needles``) hand this record (its lines) over?
+        Live and over history the engine must see the same records."""
+        needles = self.needles_cache
+        if needles is None or not lines or lines[0].startswith("{"):
+            return True
+        return any(n in ln for ln in lines for n in needles)
+
+    @property
+    def needles_cache(self) -> tuple[str, ...] | None:
+        if not hasattr(self, "_needles"):
+            self._needles = self.needles()
+        return self._needles
+
+    def needles(self) -> tuple[str, ...] | None:
+        """Literals for the scan's pre-filter (None: every record is needed)."""
+        out: list[str] = []
+        for r in self.rules:
+            lit = r.literals()
+            if lit is None:
+                return None
+            out.extend(lit)
+        return tuple(dict.fromkeys(out))
+
+    def feed(self, rec: Record) -> list[Alert]:
+        fired: list[Alert] = []
+        t: float | None = None
+        self.last_ts = rec.ts
+        for st in self.states:
+            rule = st.rule
+            if not rule.selects(rec):
+                continue
+            if t is None:
+                t = self.clock(rec.ts)
+            cond, value, detail, hit = self._eval(st, rec, t)
+            if cond:
+                st.false_since = None
+            if cond and st.active is None:
+                f = rec.fields
+                a = Alert(rule.name, rule.severity, rec.ts, value,
+                          rule.message or rule.describe(), detail, rec.event,
+                          f.get("id"), f.get("request_id"), _line(rec))
+                st.active = a
+                self.episodes.append(a)
+                fired.append(a)
+            elif cond and hit and st.active is not None:
+                st.active.records += 1
+            elif not cond and st.active is not None:
+                if rule.kind == "match":
+                    st.active.resolved = st.last_match_ts
+                    st.active = None
+                    continue
+                if st.false_since is None:  # recovered: over once it stays so
+                    st.false_since, st.false_ts = t, rec.ts
+                if t - st.false_since >= rule.hold_s:
+                    st.active.resolved = st.false_ts
+                    st.active = None
+                    st.false_since = None
+        return fired
+
+    def _eval(self, st: _State, rec: Record, t: float
+              ) -> tuple[bool, float | None, str, bool]:
+        cond, value, detail = self._cond(st, rec, t)
+        return cond, value, detail, st.hit
+
+    def _cond(self, st: _State, rec: Record, t: float) -> tuple[bool, float | None, str]:
+        rule = st.rule
+        hit = st.hit = matches(rule.where, _fields(rec)) if rule.where else True
+        if rule.kind == "match":
+            if not hit:
+                # the episode is over once nothing matched for `quiet`
+                return (st.active is not None and t - st.last_match <= rule.quiet_s,
+                        None, "")
+            new = t - st.last_match > rule.quiet_s
+            st.last_match = t
+            if new and st.active is not None:  # a new episode after a quiet spell
+                st.active.resolved = st.last_match_ts
+                st.active = None
+            st.last_match_ts = rec.ts
+            return True, None, rule.describe()
+        win = st.win
+        if rule.kind == "count":
+            if hit:
+                win.append((t, None))
+            while win and t - win[0][0] > rule.within_s:
+                win.popleft()
+            n = len(win)
+            return n >= rule.count, float(n), \
+                f"{n} matching records within {_dur(rule.within_s)}"
+        if rule.kind == "consecutive":
+            if not hit:
+                win.clear()
+                return False, None, ""
+            win.append((t, _value(rec, rule)))
+            while len(win) > rule.count:
+                win.popleft()
+            ok = len(win) == rule.count and t - win[0][0] <= rule.within_s
+            vals = [v for _, v in win]
+            return ok, vals[-1] if vals else None, \
+                f"{len(win)} consecutive: " + ", ".join(_show(v) for v in vals)
+        if rule.kind == "rate":
+            win.append((t, hit))
+            st.bad += hit
+            while win and t - win[0][0] > rule.over_s:
+                _, h = win.popleft()
+                st.bad -= h
+            n = len(win)
+            rate = st.bad / n if n else 0.0
+            return (n >= rule.min_count and rate > rule.above), rate, \
+                f"{st.bad} of {n} ({100 * rate:.1f}%) over {_dur(rule.over_s)}"
+        # percentile
+        x = rec.num(rule.field)
+        if x is not None and hit:
+            win.append((t, x))
+            bisect.insort(st.sorted, x)
+        while win and t - win[0][0] > rule.over_s:
+            _, old = win.popleft()
+            del st.sorted[bisect.bisect_left(st.sorted, old)]
+        n = len(st.sorted)
+        if n < max(rule.min_count, 1):
+            return False, None, ""
+        p = percentile(st.sorted, rule.q)
+        return p > rule.above, p, f"p{rule.q:g} {p:.1f} of {n} values over " \
+            f"{_dur(rule.over_s)}"
+
+    def finish(self) -> list[Alert]:
+        return list(self.episodes)
+
+
+def _value(rec: Record, rule: Rule) -> float | None:
+    for c in rule.where:
+        x = rec.num(c.field)
+        if x is not None:
+            return x
+    return None
+
+
+def _show(v: float | None) -> str:
+    return "-" if v is None else f"{v:g}"
+
+
+def _line(rec: Record) -> str:
+    from ..logline import render
+
+    return render(Record(rec.ts, rec.logger, rec.level, rec.event, rec.fields))[:400]

@@ -1,0 +1,271 @@
+"""Vectorised reading (Polars) for aggregations that must read nearly every line.
+
+``logs stages`` over a month of logs needs the ``stage_time``, ``synthesis_start`` and
+``synthesis_complete`` records -- most of the file. Parsing them one by one in Python
+costs tens of microseconds a line; here the decompressed bytes (read ahead on several
+threads, ``parallel``) go to Polars in batches of ``BATCH_BYTES``, which finds, checks and
+splits the lines in Rust on every core.
+
+Exactness: a line is taken by Polars only when it matches a strict form of the grammar
+(``SIMPLE``: a text record of one of the three events whose needed fields are bare ASCII
+values); every other line that mentions one of the events (JSON lines, foreign lines,
+quoted or non-ASCII values in a needed field) is parsed by ``fastparse`` as before. The
+records are then joined into syntheses exactly as ``assemble.Assembler`` joins them (a
+``synthesis_complete`` closes the records of its id before it; the last ``stage_time`` of
+a stage wins; records after the last complete of an id wait for the next batch). A
+property test checks the result against the record-by-record path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ..logindex import norm_ts
+from .fastparse import parse_line
+from .scan import Query, Scan, common_prefix, may_hold_window
+from .sources import Snapshot
+
+EVENTS = ("synthesis_start", "stage_time", "synthesis_complete")
+KIND = {"synthesis_start": 0, "stage_time": 1, "synthesis_complete": 2}
+BATCH_BYTES = 32 << 20
+_TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+_BARE = r'[^\s,"=\\\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]+'
+_QUOTED = r'"(?:[^"\\,\x00-\x1f]|\\.)*"'
+_KV = rf"[a-z_][a-z0-9_]*=(?:{_BARE}|{_QUOTED})"
+SIMPLE = (rf"^{_TS} - [^ ]+ - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL) - "
+          rf"(?:synthesis_start|stage_time|synthesis_complete): {_KV}(?:, {_KV})*$")
+_NUM = r"^([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
+
+
+def available() -> bool:
+    try:
+        import polars  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def wanted(read_bytes: int) -> bool:
+    """Use the vectorised path? ``TTSOPS_LOGS_VECTOR``: always, never, or auto (when
+    Polars is installed and the read is large enough to pay for importing it)."""
+    mode = os.environ.get("TTSOPS_LOGS_VECTOR", "auto").lower()
+    if mode == "never" or not available():
+        return False
+    return mode == "always" or read_bytes >= (4 << 20)
+
+
+def _columns(by: list[str]) -> list[str]:
+    return ["seq", "kind", "id", "ts", "stage", "v", "q", *[f"by_{i}" for i in range(len(by))]]
+
+
+def _python_rows(lines: list[tuple[int, str]], by: list[str], since: str | None,
+                 until: str | None) -> list[tuple[Any, ...]]:
+    """Rows of the lines Polars leaves alone, parsed record by record."""
+    out = []
+    for seq, line in lines:
+        rec = parse_line(line.rstrip("\r\n"))
+        if rec is None or rec.event not in KIND:
+            continue
+        sid = rec.fields.get("id")
+        if not sid:
+            continue
+        ts = rec.ts if rec.ts[10:11] == " " else norm_ts(rec.ts)
+        if (since is not None and ts < since) or (until is not None and ts >= until):
+            continue
+        k = KIND[rec.event]
+        stage, v, q = None, None, None
+        if k == 1:
+            stage, v = rec.fields.get("stage"), rec.num("duration_ms")
+            if not stage or v is None:
+                continue
+        elif k == 2:
+            v, q = rec.num("duration_ms"), rec.num("queue_ms")
+        out.append((seq, k, sid, ts, stage, v, q, *[rec.fields.get(f) for f in by]))
+    return out
+
+
+def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
+               until: str | None) -> Any:
+    """The rows (``_columns(by)``) of the three events in ``data`` (whole lines)."""
+    import polars as pl
+
+    schema = {"seq": pl.Int64, "kind": pl.Int8, "id": pl.Utf8, "ts": pl.Utf8,
+              "stage": pl.Utf8, "v": pl.Float64, "q": pl.Float64,
+              **{f"by_{i}": pl.Utf8 for i in range(len(by))}}
+    if b"\r" in data or b"\x01" in data:  # line ends or separators Polars reads otherwise
+        text = data.decode("utf-8", "replace").split("\n")
+        rows = _python_rows([(base + i, ln) for i, ln in enumerate(text)], by, since, until)
+        return pl.DataFrame(rows, schema=schema, orient="row")
+    df = pl.read_csv(data, has_header=False, separator="\x01", quote_char=None,
+                     new_columns=["line"], schema={"line": pl.Utf8}, encoding="utf8-lossy",
+                     truncate_ragged_lines=True)
+    line = pl.col("line")
+    cand = (df.lazy().with_row_index("row")
+            .filter(line.str.contains_any(list(EVENTS)))
+            .with_columns(simple=line.str.contains(SIMPLE)))
+    body = line.str.splitn(": ", 2).struct.field("field_1")
+    ev = line.str.extract(r"^.{23} - [^ ]+ - [A-Z]+ - ([a-z_]+): ", 1)
+
+    def field(name: str) -> pl.Expr:
+        return body.str.extract(rf"(?:^|, ){name}=([^,]*)", 1)
+
+    needed = ["id", "stage", "duration_ms", "queue_ms", *by]
+    simple = (cand.filter(pl.col("simple"))
+              .with_columns(ts=line.str.slice(0, 23), ev=ev,
+                            **{f"f_{i}": field(n) for i, n in enumerate(needed)}))
+    if since is not None:
+        simple = simple.filter(pl.col("ts") >= since)
+    if until is not None:
+        simple = simple.filter(pl.col("ts") < until)
+    # a needed value that is quoted or not plain ASCII goes to the record-by-record parser
+    odd = pl.any_horizontal([pl.col(f"f_{i}").str.contains(r'^"|[^\x00-\x7f]')
+                             .fill_null(False) for i in range(len(needed))])
+    simple = simple.with_columns(odd=odd)
+    kind = (pl.when(pl.col("ev") == "synthesis_start").then(0)
+            .when(pl.col("ev") == "stage_time").then(1).otherwise(2).cast(pl.Int8))
+    num_v = pl.col("f_2").str.extract(_NUM, 1).cast(pl.Float64, strict=False)
+    num_q = pl.col("f_3").str.extract(_NUM, 1).cast(pl.Float64, strict=False)
+    good = (simple.filter(~pl.col("odd"))
+            .with_columns(kind=kind)
+            .filter(pl.col("f_0").is_not_null() & (pl.col("f_0") != ""))
+            .select((pl.col("row") + base).cast(pl.Int64).alias("seq"), "kind",
+                    pl.col("f_0").alias("id"), "ts",
+                    pl.when(pl.col("kind") == 1).then(pl.col("f_1")).alias("stage"),
+                    pl.when(pl.col("kind") != 0).then(num_v).alias("v"),
+                    pl.when(pl.col("kind") == 2).then(num_q).alias("q"),
+                    *[pl.col(f"f_{i + 4}").alias(f"by_{i}") for i in range(len(by))])
+            # a stage_time without a stage or a number is ignored, as the Assembler does
+            .filter((pl.col("kind") != 1) | (pl.col("stage").is_not_null()
+                                              & (pl.col("stage") != "")
+                                              & pl.col("v").is_not_null())))
+    rest = (cand.filter(~pl.col("simple")).select("row", "line")
+            .collect().rows())
+    rest += simple.filter(pl.col("odd")).select("row", "line").collect().rows()
+    frames = [good.collect()]
+    if rest:
+        rest.sort()
+        frames.append(pl.DataFrame(_python_rows([(base + r, ln) for r, ln in rest], by,
+                                                since, until), schema=schema, orient="row"))
+    return pl.concat(frames, how="vertical_relaxed").cast(schema)  # type: ignore[arg-type]
+
+
+class StageJoin:
+    """Joins rows into syntheses batch by batch and hands their values to a collector
+    with ``add_values(key, component, numpy array)``, ``add_count(key, n)`` and
+    ``offer_slow(e2e, id, worst)``."""
+
+    def __init__(self, by: list[str], since: str | None, collector: Any,
+                 slowest: int = 5) -> None:
+        self.by = by
+        self.since = since
+        self.col = collector
+        self.slowest = slowest
+        self.carry: Any = None
+
+    def feed(self, rows: Any) -> None:
+        import polars as pl
+
+        r = rows if self.carry is None else pl.concat([self.carry, rows])
+        if r.height == 0:
+            return
+        r = r.sort("seq")
+        isc = (pl.col("kind") == 2).cast(pl.Int32)
+        r = r.with_columns(seg=(isc.cum_sum().over("id") - isc),
+                           ncomp=isc.sum().over("id"))
+        self.carry = r.filter((pl.col("kind") != 2) & (pl.col("seg") == pl.col("ncomp"))) \
+            .drop("seg", "ncomp")
+        done = r.filter(pl.col("seg") < pl.col("ncomp"))
+        comp = done.filter(pl.col("kind") == 2)
+        if self.since is not None:
+            comp = comp.filter(pl.col("ts") >= self.since)
+        if comp.height == 0:
+            return
+        nby = len(self.by)
+        starts = (done.filter(pl.col("kind") == 0).group_by("id", "seg")
+                  .agg(*[pl.col(f"by_{i}").last().alias(f"sby_{i}") for i in range(nby)]))
+        syn = comp.select("id", "seg", "seq", "v", "q", *[f"by_{i}" for i in range(nby)])
+        if nby:
+            syn = syn.join(starts, on=["id", "seg"], how="left")
+            # s.get(f): the complete record's field if it has it, else the start's
+            syn = syn.with_columns(**{
+                f"k_{i}": pl.coalesce(pl.col(f"by_{i}"), pl.col(f"sby_{i}"))
+                .fill_null("(none)").replace("", "(none)") for i in range(nby)})
+        keys = [f"k_{i}" for i in range(nby)]
+        stages = (done.filter(pl.col("kind") == 1)
+                  .join(syn.select("id", "seg", *keys), on=["id", "seg"], how="semi")
+                  .sort("seq")
+                  .group_by("id", "seg", "stage", maintain_order=True)
+                  .agg(pl.col("v").last(), pl.col("seq").first().alias("first")))
+        if nby:
+            stages = stages.join(syn.select("id", "seg", *keys), on=["id", "seg"])
+        self._emit(syn, stages, keys)
+
+    def _emit(self, syn: Any, stages: Any, keys: list[str]) -> None:
+        import polars as pl
+
+        groups = syn.group_by(keys, maintain_order=False) if keys else [((), syn)]
+        for gk, g in groups:
+            key = tuple(gk) if keys else ()
+            self.col.add_count(key, g.height)
+            q = g.get_column("q").drop_nulls()
+            if len(q):
+                self.col.add_values(key, "queue_wait", q.to_numpy())
+            e = g.get_column("v").drop_nulls()
+            if len(e):
+                self.col.add_values(key, "end_to_end", e.to_numpy())
+        sgroups = stages.group_by([*keys, "stage"]) if keys else stages.group_by("stage")
+        for gk, g in sgroups:
+            gk = tuple(gk)
+            key, stage = gk[:-1], gk[-1]
+            self.col.add_values(tuple(key), stage, g.get_column("v").to_numpy())
+        if self.slowest:
+            top = (syn.filter(pl.col("v").is_not_null())
+                   .sort(["v", "id"], descending=True).head(self.slowest))
+            if top.height:
+                st = (stages.join(top.select("id", "seg"), on=["id", "seg"], how="semi")
+                      .sort("first"))
+                per: dict[tuple[str, int], dict[str, float]] = {}
+                for sid, seg, stage, v, _first, *_ in st.iter_rows():
+                    per.setdefault((sid, seg), {})[stage] = v
+                for d in top.iter_rows(named=True):
+                    comps = dict(per.get((d["id"], d["seg"]), {}))
+                    if d["q"]:
+                        comps["queue_wait"] = d["q"]
+                    worst = max(comps, key=lambda c: comps[c]) if comps else "-"
+                    self.col.offer_slow(d["v"], d["id"], worst)
+
+
+def collect_stages(snap: Snapshot, start: str | None, since: str | None, until: str | None,
+                   by: list[str], collector: Any, *, slowest: int = 5,
+                   use_index: bool = True,
+                   progress: Callable[[int], None] | None = None) -> Scan:
+    """Feed ``collector`` the syntheses completed in [since, until) (records read from
+    ``start``, a margin before ``since`` for their starts)."""
+    scan = Scan(snap, Query(start, until, needles=EVENTS, use_index=use_index),
+                progress=progress)
+    prefix = common_prefix(start, until)
+    join = StageJoin(by, since, collector, slowest)
+    base = 0
+    for stream in scan.streams():
+        buf: list[bytes] = []
+        size = 0
+        for _f, chunk in scan.chunks(stream):
+            if not may_hold_window(chunk, prefix):
+                continue
+            buf.append(chunk)
+            size += len(chunk)
+            if size >= BATCH_BYTES:
+                data = b"".join(buf)
+                join.feed(batch_rows(data, base, by, start, until))
+                base += data.count(b"\n") + 1
+                buf, size = [], 0
+        if buf:
+            data = b"".join(buf)
+            join.feed(batch_rows(data, base, by, start, until))
+            base += data.count(b"\n") + 1
+        base += 1 << 40  # streams: an id's records stay within its host
+    return scan
+
+
