@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import importlib
 import math
 import multiprocessing as mp
@@ -26,8 +25,8 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -233,8 +232,36 @@ class Worker:
     voices: list[Any] = field(default_factory=list)
 
 
+@dataclass
+class _Item:
+    """A synthesis waiting for, or running on, a worker."""
+
+    mode: str  # "back" or "stream"
+    job: Any
+    ctx: dict[str, str]
+    loop: asyncio.AbstractEventLoop
+    started: asyncio.Future[float]  # resolved with queue_ms when a worker takes it
+    done: asyncio.Future[Any]  # the worker's answer
+    on_part: Callable[[Any], None] | None = None
+    enqueued: float = field(default_factory=time.perf_counter)
+    state: str = "waiting"  # waiting, running, expired
+
+
+def _resolve(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(value)
+
+
 class WorkerPool:
-    """N engine processes, a bounded wait queue, timeouts and restarts."""
+    """N engine processes, a bounded wait queue, timeouts and restarts.
+
+    Each worker process has a serving thread in this process that takes the next waiting
+    synthesis as soon as its worker is free, so a busy worker never waits for the event
+    loop between two jobs. The event loop only submits and awaits."""
 
     def __init__(self, settings: Any, *, workers: int | None = None,
                  runner: str = DEFAULT_RUNNER, log_queue: Any = None,
@@ -251,25 +278,21 @@ class WorkerPool:
         self.on_load = on_load
         self.ctx = mp.get_context("spawn")
         self.workers = [Worker(i) for i in range(self.size)]
-        self.waiting = 0
+        self.waiting = 0  # syntheses submitted and not yet taken by a worker
         self.ever_ready = False
         self.last_load_error: tuple[str, str] | None = None
         self.info: Any = None
         self.voices: list[Any] = []
         self.restarts = 0
         self.ewma_s = 1.0
-        self._idle: asyncio.Queue[Worker] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._executor = ThreadPoolExecutor(max_workers=self.size * 2 + 2,
-                                            thread_name_prefix="ttsops-pool")
-        self._lock = threading.Lock()
+        self._pending: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # restarts
         self._stopping = False
-        self._monitor: asyncio.Task[None] | None = None
+        self._threads: list[threading.Thread] = []
 
     # --- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._idle = asyncio.Queue()
         if self.log_queue is None:
             from . import logsink
 
@@ -277,15 +300,27 @@ class WorkerPool:
             self.log_queue = sink.mp_queue(self.ctx) if sink is not None else self.ctx.Queue()
         for w in self.workers:
             self._spawn(w, reason=None)
-        self._monitor = asyncio.create_task(self._watch())
+            t = threading.Thread(target=self._serve, args=(w,), daemon=True,
+                                 name=f"ttsops-pool-{w.index}")
+            t.start()
+            self._threads.append(t)
 
     async def stop(self, timeout: float = 5.0) -> None:
-        self._stopping = True
-        if self._monitor is not None:
-            self._monitor.cancel()
+        with self._cond:
+            self._stopping = True
+            left = list(self._pending)
+            self._pending.clear()
+            self._cond.notify_all()
+        for item in left:
+            self._finish(item, None, TTSError("ENGINE_NOT_READY", "the server is stopping"))
+        await asyncio.to_thread(self._stop_processes, timeout)
+
+    def _stop_processes(self, timeout: float) -> None:
+        for t in self._threads:
+            t.join(timeout)
         for w in self.workers:
             with contextlib.suppress(Exception):
-                if w.conn is not None and w.state in ("ready",):
+                if w.conn is not None and w.state == "ready":
                     w.conn.send(None)
         deadline = time.monotonic() + timeout
         for w in self.workers:
@@ -296,7 +331,6 @@ class WorkerPool:
                 w.proc.kill()
                 w.proc.join(2)
             w.state = "stopped"
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     # --- status ----------------------------------------------------------------------
     @property
@@ -318,13 +352,17 @@ class WorkerPool:
     def pids(self) -> list[int]:
         return [w.pid for w in self.workers if w.pid is not None]
 
-    # --- running a job ---------------------------------------------------------------
+    def retry_after(self) -> float:
+        ready = max(1, self.ready_count)
+        return max(1.0, math.ceil((self.waiting + 1) * self.ewma_s / ready))
+
+    # --- running a job (event loop side) ---------------------------------------------
     async def run(self, job: Any) -> tuple[Any, float]:
         """Run the engine half of ``job`` on a worker: (``RenderedAudio``, queue_ms)."""
-        worker, queue_ms = await self._acquire()
-        fut = self._start(worker, "back", job, None)
+        item = self._submit("back", job, None)
+        queue_ms = await self._wait_start(item)
         try:
-            return await asyncio.shield(fut), queue_ms
+            return await item.done, queue_ms
         except TTSError as e:
             e.context["queue_ms"] = queue_ms
             raise
@@ -332,31 +370,32 @@ class WorkerPool:
     async def stream(self, job: Any) -> AsyncIterator[tuple[str, Any]]:
         """Stream ``job`` on a worker: yields ("queued", queue_ms) once, then
         ("chunk", StreamChunk) as the worker sends them."""
-        worker, queue_ms = await self._acquire()
-        yield "queued", queue_ms
         q: asyncio.Queue[Any] = asyncio.Queue()
         loop = asyncio.get_running_loop()
 
-        def on_part(chunk: Any) -> None:  # executor thread
-            loop.call_soon_threadsafe(q.put_nowait, ("chunk", chunk))
+        def on_part(chunk: Any) -> None:  # serving thread
+            loop.call_soon_threadsafe(q.put_nowait, chunk)
 
-        fut = self._start(worker, "stream", job, on_part)
-        fut.add_done_callback(lambda f: q.put_nowait(("end", f)))
+        item = self._submit("stream", job, on_part)
+        queue_ms = await self._wait_start(item)
+        yield "queued", queue_ms
+        # parts are queued before the answer resolves ``done`` (both via call_soon_threadsafe)
+        item.done.add_done_callback(lambda _f: q.put_nowait(None))
         while True:
-            kind, value = await q.get()
-            if kind == "chunk":
-                yield kind, value
+            chunk = await q.get()
+            if chunk is not None:
+                yield "chunk", chunk
                 continue
-            exc = value.exception()
+            exc = item.done.exception()
             if exc is not None:
                 if isinstance(exc, TTSError):
                     exc.context["queue_ms"] = queue_ms
                 raise exc
             return
 
-    async def _acquire(self) -> tuple[Worker, float]:
-        """Wait for an idle, live worker (bounded queue): (worker, queue_ms)."""
-        assert self._idle is not None, "pool not started"
+    def _submit(self, mode: str, job: Any, on_part: Callable[[Any], None] | None) -> _Item:
+        if self._stopping:
+            raise TTSError("ENGINE_NOT_READY", "the server is stopping", retry_after=5)
         if not self.ready:
             if self.last_load_error is not None:
                 code, msg = self.last_load_error
@@ -367,43 +406,96 @@ class WorkerPool:
         if self.waiting >= self.queue_size:
             raise TTSError("QUEUE_FULL", f"{self.waiting} syntheses waiting",
                            retry_after=self.retry_after())
-        t0 = time.perf_counter()
-        self.waiting += 1
+        loop = asyncio.get_running_loop()
+        ctx = {k: v for k in ("request_id", "trace_id", "id")
+               if (v := events.current(k)) is not None}
+        item = _Item(mode, job, ctx, loop, loop.create_future(), loop.create_future(),
+                     on_part)
+        with self._cond:
+            self.waiting += 1
+            self._pending.append(item)
+            self._cond.notify()
+        return item
+
+    async def _wait_start(self, item: _Item) -> float:
+        """queue_ms once a worker took the item; SYNTHESIS_TIMEOUT if none did in time."""
         try:
-            while True:
-                left = self.timeout - (time.perf_counter() - t0)
-                worker = await asyncio.wait_for(self._idle.get(), max(left, 0.001))
-                if worker.proc is not None and worker.proc.is_alive():
-                    break
-                # died while idle (not this job's fault): restart it, take another
-                worker.state = "restarting"
-                self._executor.submit(self._replace, worker, "died")
+            return await asyncio.wait_for(asyncio.shield(item.started), self.timeout)
         except TimeoutError:
-            raise TTSError("SYNTHESIS_TIMEOUT", f"waited {self.timeout:g} s for a worker",
-                           queue_ms=round((time.perf_counter() - t0) * 1000, 1)) from None
-        finally:
-            self.waiting -= 1
-        return worker, (time.perf_counter() - t0) * 1000.0
+            with self._cond:
+                if item.state == "waiting":
+                    item.state = "expired"
+                    self.waiting -= 1
+                    raise TTSError("SYNTHESIS_TIMEOUT",
+                                   f"waited {self.timeout:g} s for a worker",
+                                   queue_ms=round(self.timeout * 1000.0, 1)) from None
+            return await item.started  # taken at the last moment
 
-    def _start(self, worker: Worker, mode: str, job: Any,
-               on_part: Callable[[Any], None] | None) -> asyncio.Future[Any]:
-        worker.state = "busy"
-        worker.current = getattr(job, "id", None)
-        ctx = {k: events.current(k) for k in ("request_id", "trace_id", "id")}
-        ctx = {k: v for k, v in ctx.items() if v is not None}
-        call_ctx = contextvars.copy_context()
-        fut = asyncio.get_running_loop().run_in_executor(
-            self._executor, call_ctx.run, self._call, worker, mode, job, ctx, on_part)
-        fut.add_done_callback(lambda _f, w=worker: self._release(w))
-        return fut
+    # --- serving threads ---------------------------------------------------------------
+    def _take(self, timeout: float) -> _Item | None:
+        with self._cond:
+            if not self._pending and not self._stopping:
+                self._cond.wait(timeout)
+            while self._pending:
+                item = self._pending.popleft()
+                if item.state == "waiting":
+                    item.state = "running"
+                    self.waiting -= 1
+                    return item
+            return None
 
-    def retry_after(self) -> float:
-        ready = max(1, self.ready_count)
-        return max(1.0, math.ceil((self.waiting + 1) * self.ewma_s / ready))
+    def _serve(self, worker: Worker) -> None:
+        """One per worker: take the next synthesis whenever the worker is free; restart
+        the worker when it died while idle; retry failed loads after back-off."""
+        while not self._stopping:
+            if worker.state == "failed":
+                if time.monotonic() >= worker.started:
+                    self._spawn(worker, reason="load_retry")
+                else:
+                    time.sleep(0.1)
+                continue
+            if worker.state != "ready":
+                time.sleep(0.02)
+                continue
+            if worker.proc is not None and not worker.proc.is_alive():
+                self._replace(worker, "died")  # died while idle: not any job's fault
+                continue
+            item = self._take(0.5)
+            if item is None:
+                continue
+            if worker.proc is None or not worker.proc.is_alive():  # died just now
+                with self._cond:
+                    item.state = "waiting"
+                    self.waiting += 1
+                    self._pending.appendleft(item)
+                self._replace(worker, "died")
+                continue
+            queue_ms = (time.perf_counter() - item.enqueued) * 1000.0
+            item.loop.call_soon_threadsafe(_resolve, item.started, queue_ms, None)
+            worker.state = "busy"
+            worker.current = getattr(item.job, "id", None)
+            try:
+                with events.context(**item.ctx):  # worker_died etc. carry the request's ids
+                    value = self._call(worker, item.mode, item.job, item.ctx, item.on_part)
+            except BaseException as exc:
+                self._finish(item, None, exc)
+            else:
+                self._finish(item, value, None)
+            finally:
+                worker.current = None
+                if worker.state == "busy":
+                    worker.state = "ready"
+
+    @staticmethod
+    def _finish(item: _Item, value: Any, exc: BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone (shutdown)
+            item.loop.call_soon_threadsafe(_resolve, item.done, value, exc)
+            if exc is not None:
+                item.loop.call_soon_threadsafe(_resolve, item.started, 0.0, None)
 
     def _call(self, worker: Worker, mode: str, job: Any, ctx: dict[str, str],
               on_part: Callable[[Any], None] | None) -> Any:
-        """Executor thread: send the job, wait for the answer, the timeout or death."""
+        """Send the job, wait for the answer, the timeout or the worker's death."""
         conn = worker.conn
         assert conn is not None
         t0 = time.perf_counter()
@@ -430,13 +522,6 @@ class WorkerPool:
         if reply[0] == "ok":
             return reply[1]
         raise reply[1]
-
-    def _release(self, worker: Worker) -> None:
-        worker.current = None
-        if worker.state == "busy" and not self._stopping:
-            worker.state = "ready"
-            assert self._idle is not None
-            self._idle.put_nowait(worker)
 
     # --- processes -------------------------------------------------------------------
     def _spawn(self, worker: Worker, reason: str | None) -> None:
@@ -480,7 +565,7 @@ class WorkerPool:
             self.ever_ready = True
             if self.on_load is not None:
                 self.on_load(getattr(self.info, "name", "?"), "success")
-            self._to_idle(worker)
+            worker.state = "ready"
             return
         # load failed, timed out, or the process died while loading
         if msg is not None and msg[0] == "load_failed":
@@ -500,21 +585,16 @@ class WorkerPool:
                       worker=worker.index, pid=worker.pid, exitcode=proc.exitcode,
                       message=detail)
         proc.join(5)
-        worker.state = "failed"
         worker.load_failures += 1
         self.last_load_error = (code, detail)
         if self.on_load is not None:
             self.on_load(self.settings.engine, "failed")
         delay = RETRY_BACKOFF_S[min(worker.load_failures, len(RETRY_BACKOFF_S)) - 1]
-        worker.started = time.monotonic() + delay  # next attempt, see _watch
-
-    def _to_idle(self, worker: Worker) -> None:
-        worker.state = "ready"
-        assert self._loop is not None and self._idle is not None
-        self._loop.call_soon_threadsafe(self._idle.put_nowait, worker)
+        worker.started = time.monotonic() + delay  # next attempt, see _serve
+        worker.state = "failed"
 
     def _replace(self, worker: Worker, reason: str, job_id: str | None = None) -> None:
-        """Kill (if needed) and restart a worker; called from an executor thread."""
+        """Kill (if needed) and restart a worker (from its serving thread)."""
         with self._lock:
             proc = worker.proc
             worker.state = "restarting"
@@ -536,27 +616,3 @@ class WorkerPool:
                     worker.conn.close()
             if not self._stopping:
                 self._spawn(worker, reason=reason)
-
-    async def _watch(self) -> None:
-        """Restart idle workers that died, and retry failed loads after back-off."""
-        while not self._stopping:
-            await asyncio.sleep(0.5)
-            now = time.monotonic()
-            for w in self.workers:
-                if w.state == "ready" and w.proc is not None and not w.proc.is_alive():
-                    # died while idle: take it out of the idle queue, restart it
-                    self._drop_idle(w)
-                    await asyncio.get_running_loop().run_in_executor(
-                        self._executor, self._replace, w, "died")
-                elif w.state == "failed" and now >= w.started:
-                    self._spawn(w, reason="load_retry")
-
-    def _drop_idle(self, worker: Worker) -> None:
-        assert self._idle is not None
-        keep = []
-        while not self._idle.empty():
-            w = self._idle.get_nowait()
-            if w is not worker:
-                keep.append(w)
-        for w in keep:
-            self._idle.put_nowait(w)
