@@ -74,6 +74,7 @@ def tight(tmp_path_factory) -> Any:
     (body(input="a" * 4097), "TEXT_TOO_LONG", "input"),
     (body(voice="no-such-voice"), "VOICE_UNKNOWN", "voice"),
     (body(lang="fr"), "LANG_UNSUPPORTED", "lang"),
+    (body(options={"emotion": "sad"}), "INVALID_REQUEST", "options"),  # fake takes none
 ])
 def test_bad_input_found_by_the_pipeline(fake_server, payload, code, param):
     r = httpx.post(fake_server.url + SPEECH, json=payload, timeout=30)

@@ -68,6 +68,10 @@ class SpeechRequest(BaseModel):
                              description="Language (zh, en, ...); detected when absent.")
     allow_fallback: bool | None = Field(None, description="Unknown voice: use the default "
                                                           "voice with a WARNING instead of 400.")
+    options: dict[str, Any] | None = Field(
+        None, max_length=16, description="Engine options, e.g. IndexTTS-2's emotion, "
+                                         "emo_vector, emo_alpha; engines without options "
+                                         "refuse them (400 INVALID_REQUEST).")
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -142,7 +146,8 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     voice = body.voice.id if isinstance(body.voice, VoiceRef) else body.voice
     req = SynthesisRequest(text=body.input, voice=voice, lang=body.lang, speed=body.speed,
                            format=body.response_format, model=body.model,
-                           allow_fallback=body.allow_fallback, id=ids.synthesis_id())
+                           allow_fallback=body.allow_fallback, id=ids.synthesis_id(),
+                           options=dict(body.options or {}))
     service = app.state.service
     rid = state["request_id"]
     if body.stream_format is None:
