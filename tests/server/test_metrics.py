@@ -74,3 +74,14 @@ def test_metrics_follow_traffic(server_factory):
     httpx.post(s.url + "/v1/audio/speech", json={**post, "input": "#exit"}, timeout=30)
     s.wait_ready()
     assert value(scrape(s.url), "ttsops_worker_restarts_total", reason="died") == 1
+
+
+def test_label_values_stay_bounded_whatever_clients_send(fake_server):
+    for i in range(5):
+        httpx.request(f"BREW{i}", fake_server.url + f"/v1/random/path/{i}")
+        httpx.get(fake_server.url + f"/nothing-{i}")
+    m = scrape(fake_server.url)
+    methods = {dict(k[1]).get("method") for k in m if k[0] == "ttsops_http_requests_total"}
+    routes = {dict(k[1]).get("route") for k in m if k[0] == "ttsops_http_requests_total"}
+    assert not any(x and x.startswith("BREW") for x in methods) and "OTHER" in methods
+    assert not any(r and ("random" in r or "nothing" in r) for r in routes)

@@ -28,7 +28,7 @@ STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
                  5.0, 10.0, 30.0, 60.0)
 RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 
-Gauges = Callable[[], dict[str, float]]
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class _GaugeCollector:
@@ -116,6 +116,8 @@ class Metrics:
     # --- recording ---------------------------------------------------------------
     def observe_http(self, method: str, route: str, status: int, code: str | None,
                      seconds: float) -> None:
+        if method not in _METHODS:  # clients choose the method: keep the label bounded
+            method = "OTHER"
         self.http_requests.labels(method, route, str(status), code or "none").inc()
         self.http_duration.labels(route).observe(seconds)
 
