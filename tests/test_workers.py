@@ -213,3 +213,25 @@ def test_stream_yields_parts_in_order(sink):
     assert out[0][0] == "queued"
     sizes = [v["samples"] for k, v in out[1:]]
     assert len(sizes) == 3 and sizes[0] < sizes[1] < sizes[2]
+
+
+def test_load_timeout_kills_the_worker_and_says_so(sink):
+    async def main() -> None:
+        pool = make_pool(sink, workers=1, fake_load_ms=20000, model_load_timeout_s=1.0)
+        await pool.start()
+        try:
+            deadline = time.monotonic() + 30
+            while pool.last_load_error is None:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            assert pool.last_load_error[0] == "MODEL_LOAD_TIMEOUT" and not pool.ready
+            with pytest.raises(TTSError) as exc:
+                await pool.run("x")
+            assert exc.value.code == "MODEL_LOAD_TIMEOUT"
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+    failed = [r for r in records(sink) if r.event == "model_load_failed"]
+    assert failed and failed[0].get("error_code") == "MODEL_LOAD_TIMEOUT"
+    assert failed[0].num("duration_ms") >= 1000
