@@ -46,7 +46,8 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Log directory (app.log + app.log.N.gz); repeat for several hosts "
                           "[default: $TTSOPS_LOG_DIR]."),
         click.option("--files", "-f", "files", multiple=True, type=click.Path(),
-                     help="Explicit log files (plain or .gz); repeatable."),
+                     help="Explicit log files (plain or .gz); repeatable; a quoted glob "
+                          "like 'app.log.*.gz' is expanded."),
         click.option("--since", "-s", help="Start (inclusive): '2024-06-12 14:00', "
                                            "'2024-06-12', or relative like 2h."),
         click.option("--until", "-u", help="End (exclusive); a bare date includes that day."),
@@ -61,6 +62,21 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for o in reversed(opts):
         fn = o(fn)
     return fn
+
+
+def expand_globs(files: tuple[str, ...]) -> tuple[str, ...]:
+    """``--files 'app.log.*.gz'``: patterns expanded (sorted); other names kept as given."""
+    import glob
+    import os
+
+    out: list[str] = []
+    for f in files:
+        if any(c in f for c in "*?[") and not os.path.exists(f):
+            found = sorted(glob.glob(f))
+            out.extend(found or [f])
+        else:
+            out.append(f)
+    return tuple(out)
 
 
 class Env:
@@ -80,6 +96,7 @@ class Env:
             self.since, self.until = window(since, until, utc=_utc())
         except TimeArgError as e:
             raise LogsError(str(e)) from None
+        files = expand_globs(files)
         if not dirs and not files:
             from ..config import get_settings
 
@@ -451,3 +468,49 @@ def tail_cmd(log_dir: str | None, rules_file: str | None, no_alerts: bool, alert
         sys.exit(0)
     click.echo(f"ttsops logs tail: {counts['records']} records, {counts['alerts']} alerts, "
                f"{counts['rotations']} rotations followed", err=True)
+
+
+@logs.command("report")
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False), required=True,
+              help="The HTML file to write (self-contained: open it anywhere, offline).")
+@click.option("--rules", "-r", "rules_file", type=click.Path(dir_okay=False),
+              help="Alert rules (TOML) [default: the rules shipped with ttsops].")
+@click.option("--title", help="Title of the report.")
+@click.option("--lookback", default="6h", show_default=True,
+              help="History before --since used by the diagnosis (baselines, precursors).")
+@command
+def report_cmd(env: Env, output: str, rules_file: str | None, title: str | None,
+               lookback: str) -> None:
+    """One HTML file with charts: request and failure rate, error codes, stage latency,
+    queue wait, cache disk, audio per voice, the diagnosis, example traces, alerts."""
+    from . import report as mod
+    from .output import Report
+
+    rules, _src = _rules(rules_file)
+    warn = 90.0
+    import os
+
+    if os.environ.get("TTSOPS_CACHE_DISK_WARN_PERCENT"):
+        from ..config import get_settings
+
+        warn = get_settings().cache_disk_warn_percent
+    try:
+        page, summary = mod.build(env.snap, env.since, env.until, rules=rules,
+                                  use_index=env.use_index, utc=_utc(), warn_percent=warn,
+                                  title=title, lookback_s=duration_s(lookback))
+    except ValueError as e:
+        env.snap.close()
+        raise LogsError(str(e)) from None
+    rep = Report("report", problems=env.snap.problems)
+    if summary["records"] == 0:
+        from .coverage import coverage
+
+        lo, hi = coverage(env.snap)
+        rep.empty = (f"no records between {env.since or 'the start'} and "
+                     f"{env.until or 'the end'}; the logs cover {lo or '?'} .. {hi or '?'}; "
+                     f"{output} not written")
+    else:
+        mod.write(output, page)
+        rep.summary = {"written": output, "size": f"{len(page.encode()) / 1024:.0f} KiB",
+                       **summary}
+    env.finish(rep)

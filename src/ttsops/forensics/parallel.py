@@ -14,7 +14,6 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -92,10 +91,24 @@ class ReadAhead(Generic[T]):
             return
         for u in self.units:
             u.q = queue.Queue(self.depth)
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ttsops-read")
+        todo: queue.SimpleQueue[Unit[T] | None] = queue.SimpleQueue()
+        for u in self.units:  # taken in order: the unit consumed next always runs
+            todo.put(u)
+
+        def worker() -> None:
+            while not self.stop.is_set():
+                try:
+                    u = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if u is None:
+                    return
+                self._produce(u)
+        threads = [threading.Thread(target=worker, name="ttsops-read", daemon=True)
+                   for _ in range(min(self.workers, len(self.units)))]
+        for t in threads:
+            t.start()
         try:
-            for u in self.units:  # started in order: the unit consumed next always runs
-                pool.submit(self._produce, u)
             for u in self.units:
                 while True:
                     item = u.q.get()
@@ -107,4 +120,5 @@ class ReadAhead(Generic[T]):
                 yield u, None
         finally:
             self.stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+            for t in threads:
+                t.join()

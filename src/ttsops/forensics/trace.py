@@ -12,15 +12,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.markup import escape
-
 from ..logline import Record, render
-from ..pipeline.types import STAGES
 from .output import Report, Table
 from .scan import Query, Scan
 from .sources import LogFile, Snapshot
 
 CONTEXT = ("request_id", "trace_id", "id")
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as esc
+
+    return esc(text)
+
+
+def _stages() -> tuple[str, ...]:
+    from ..pipeline.types import STAGES
+
+    return tuple(STAGES)
 BAR = 40
 
 
@@ -39,7 +48,7 @@ class Timeline:
     def rows(self) -> list[tuple[str, float, float]]:
         """(component, start offset ms, duration ms) in order, queue wait included."""
         out: list[tuple[str, float, float]] = []
-        for s in STAGES:
+        for s in _stages():
             if s not in self.stages:
                 continue
             dur, el = self.stages[s]
