@@ -40,6 +40,32 @@ class CacheStats:
     max_dir_usage: float | None = None
     path: str | None = None
     utc: bool = True
+    first_t: float | None = None  # record times seen (for a span from the data itself)
+    last_t: float | None = None
+
+    def rebucket(self, interval_s: float) -> None:
+        """Merge the buckets into coarser ones (``interval_s`` a multiple of the current
+        interval; both aligned to the epoch): sums add, maxima max, the last usage is the
+        latest one."""
+        if interval_s == self.interval_s:
+            return
+        merged: dict[float, Bucket] = defaultdict(Bucket)
+        for k in sorted(self.buckets):
+            b = self.buckets[k]
+            m = merged[k - k % interval_s]
+            m.requests += b.requests
+            m.hits += b.hits
+            m.not_saved += b.not_saved
+            m.dir_warnings += b.dir_warnings
+            m.write_failed += b.write_failed
+            m.disk_full += b.disk_full
+            if b.usage_max is not None:
+                m.usage_max = b.usage_max if m.usage_max is None else max(m.usage_max,
+                                                                         b.usage_max)
+            if b.usage_last is not None:
+                m.usage_last = b.usage_last
+        self.buckets = merged
+        self.interval_s = interval_s
 
     def feed(self, rec: Record) -> None:
         ev = rec.event
@@ -48,6 +74,10 @@ class CacheStats:
                 rec.level not in ("WARNING", "ERROR"):
             return
         t = ts_to_epoch(rec.ts, self.utc)
+        if self.first_t is None or t < self.first_t:
+            self.first_t = t
+        if self.last_t is None or t > self.last_t:
+            self.last_t = t
         b = self.buckets[t - t % self.interval_s]
         if ev == "synthesis_complete":
             b.requests += 1
@@ -96,30 +126,38 @@ class CacheStats:
         return slope, eta
 
 
-def _auto_interval(since: str | None, until: str | None, snap: Snapshot,
-                   utc: bool) -> float:
-    from .coverage import coverage
+BASE_S = 300.0  # the finest automatic interval; every automatic one is a multiple of it
 
-    lo, hi = since, until
+
+def auto_interval(lo: float | None, hi: float | None) -> float:
+    """48 buckets or fewer over [lo, hi] (epoch seconds), a multiple of ``BASE_S``."""
     if lo is None or hi is None:
-        clo, chi = coverage(snap)
-        lo, hi = lo or clo, hi or chi
-    if not lo or not hi:
         return 3600.0
-    span = ts_to_epoch(hi, utc) - ts_to_epoch(lo, utc)
+    span = hi - lo
     for step in (300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86400):
         if span / step <= 48:
             return float(step)
     return 86400.0
 
 
+def span_of(since: str | None, until: str | None, first_t: float | None,
+            last_t: float | None, utc: bool) -> tuple[float | None, float | None]:
+    """The time span a query covers: its window where given, else the records it saw
+    (never a guess from file metadata, so indexed and unindexed files agree)."""
+    lo = ts_to_epoch(since, utc) if since else first_t
+    hi = ts_to_epoch(until, utc) if until else last_t
+    return lo, hi
+
+
 def run(snap: Snapshot, since: str | None, until: str | None, *,
         interval_s: float | None = None, use_index: bool = True, utc: bool = True) -> Report:
-    interval = interval_s or _auto_interval(since, until, snap, utc)
-    col = CacheStats(interval_s=interval, utc=utc)
+    col = CacheStats(interval_s=interval_s or BASE_S, utc=utc)
     scan = Scan(snap, Query(since, until, needles=NEEDLES, use_index=use_index))
     for rec in scan.records():
         col.feed(rec)
+    interval = interval_s or auto_interval(*span_of(since, until, col.first_t, col.last_t,
+                                                    utc))
+    col.rebucket(interval)
     rep = Report("cache", problems=snap.problems)
     req = sum(b.requests for b in col.buckets.values())
     hits = sum(b.hits for b in col.buckets.values())

@@ -60,6 +60,22 @@ class LatencyBuckets:
             lambda: defaultdict(lambda: array("d")))
         self.slowest: dict[float, tuple[float, str]] = {}
 
+    def rebucket(self, bucket_s: float) -> None:
+        """Merge into coarser buckets (a multiple of the current size, epoch-aligned):
+        values in time order, the slowest the first largest as when fed directly."""
+        if bucket_s == self.bucket_s:
+            return
+        merged: dict[float, dict[str, array[float]]] = defaultdict(
+            lambda: defaultdict(lambda: array("d")))
+        slowest: dict[float, tuple[float, str]] = {}
+        for k in sorted(self.b):
+            nk = k - k % bucket_s
+            for comp, vals in self.b[k].items():
+                merged[nk][comp].extend(vals)
+            if k in self.slowest and self.slowest[k][0] > slowest.get(nk, (0.0, ""))[0]:
+                slowest[nk] = self.slowest[k]
+        self.b, self.slowest, self.bucket_s = merged, slowest, bucket_s
+
     def feed(self, s: Synthesis) -> None:
         if s.status != "success" or s.get("cache_hit") == "true" or s.e2e is None:
             return
@@ -177,14 +193,11 @@ def _pct(x: float) -> str:
 
 def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: float = 6 * 3600,
         use_index: bool = True, utc: bool = True) -> Report:
-    from .coverage import coverage
+    from .cache import BASE_S, span_of
 
-    lo, hi = since, until
-    if lo is None or hi is None:
-        clo, chi = coverage(snap)
-        lo, hi = lo or clo, hi or chi
-    span = (ts_to_epoch(hi, utc) - ts_to_epoch(lo, utc)) if lo and hi else 86400.0
-    bucket_s = float(min(3600, max(300, int(span / 48) // 300 * 300)))
+    # buckets of BASE_S while reading, merged once the span is known from the records
+    # themselves (so the answer never depends on how the files are compressed)
+    bucket_s = BASE_S
     start = shift(since, -lookback_s) if since else None
     win = WindowCounts(keep_ids=False)
     errs, warns = TopCodes("errors"), TopCodes("warnings")
@@ -232,6 +245,13 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
             model_fail.append(rec)
         elif ev == "engine_load":
             engine_ok.append(rec.ts)
+    first = ts_to_epoch(win.first, utc) if win.first else None
+    last = ts_to_epoch(win.last, utc) if win.last else None
+    lo_t, hi_t = span_of(since, until, first, last, utc)
+    span = (hi_t - lo_t) if lo_t is not None and hi_t is not None else 86400.0
+    bucket_s = float(min(3600, max(300, int(span / 48) // 300 * 300)))
+    lat.rebucket(bucket_s)
+    cache.rebucket(bucket_s)
     findings: list[Finding] = []
     total = sum(win.complete.values())
     nfail = win.complete.get("failed", 0)

@@ -1,0 +1,113 @@
+"""The fast paths equal the plain ones on any input (property tests): grep in raw bytes
+against grep in decoded text, the head-only parse against the grammar, the window's
+head-only counting against record-by-record counting, and the Polars rows of the
+vectorised stages path against the record-by-record parser."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ttsops.forensics import vector
+from ttsops.forensics.fastparse import head_parse, iter_records
+from ttsops.forensics.scan import common_prefix, grep_bytes, grep_lines, may_hold_window
+from ttsops.forensics.window import WindowCounts
+from ttsops.logline import ReadStats, Record, parse, render
+
+EVENTS = ["synthesis_start", "stage_time", "synthesis_complete", "synthesis_failed",
+          "cache_health", "http_request"]
+KEYS = ["id", "stage", "duration_ms", "queue_ms", "status", "error_code", "warning_code",
+        "voice", "text", "x"]
+value = st.one_of(
+    st.sampled_from(["ts_00000001", "ts_00000002", "llm_inference", "audio_render", "12.5",
+                     "7", "failed", "success", "DISK_FULL", "alloy", "٣٤", "5ms", "", "a b",
+                     'q"uote', "x,y", "k=v", "中文", "-3e2", ".5", "+4"]),
+    st.text(max_size=6))
+record = st.builds(
+    Record,
+    ts=st.sampled_from(["2024-06-12 14:00:00,000", "2024-06-12 14:30:00,500",
+                        "2024-06-12 15:00:00,000", "2024-06-12 13:59:59,999"]),
+    logger=st.sampled_from(["ttsops.pipeline", "app"]),
+    level=st.sampled_from(["INFO", "WARNING", "ERROR", "CRITICAL"]),
+    event=st.sampled_from(EVENTS),
+    fields=st.dictionaries(st.sampled_from(KEYS), value, max_size=5),
+    traceback=st.lists(st.sampled_from(["Traceback (most recent call last):", "  x", "E: y"]),
+                       max_size=2))
+foreign = st.sampled_from([
+    "2024-06-12 14:00:01,000 - app - ERROR - failed to load model",
+    "2024-06-12 14:00:01,000 - app - INFO - stage_time:id=ts_00000001",
+    "2024-06-12 14:00:02,000 - a b - INFO - stage_time: id=x",
+    "２０２４-06-12 14:00:00,000 - app - INFO - stage_time: id=ts_1, stage=s, duration_ms=3",
+    "Traceback (most recent call last):", "  File x", "ValueError: stage_time bad",
+    "junk stage_time id=ts_00000001", "", "\t", "{\"ts\": \"2024-06-12T14:10:00.000Z\", "
+    "\"level\": \"info\", \"event\": \"stage_time\", \"id\": \"ts_9\", \"stage\": \"q\", "
+    "\"duration_ms\": 4}", "{broken json stage_time", "٣ digits first",
+    "2024-06-12 14:00:00,000 - app - INFO - synthesis_complete: id=ts_00000001, "
+    "id=ts_00000002, status=failed, duration_ms=9"])
+line_block = st.lists(st.one_of(record.map(render), foreign), min_size=1, max_size=25)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(line_block, st.lists(st.sampled_from(["stage_time", "ts_00000001", "failed", "ERROR",
+                                             "中文", " - WARNING - "]), min_size=1,
+                            max_size=2),
+       st.lists(st.sampled_from(["failed", "synthesis_complete", "ts_00000002"]),
+                max_size=2), st.binary(max_size=4))
+def test_grep_bytes_equals_grep_text(lines, needles, require, junk):
+    buf = "\n".join(lines).encode() + junk + b"\n"
+    assert grep_bytes(buf, tuple(needles), tuple(require)) == \
+        grep_lines(buf.decode("utf-8", "replace"), tuple(needles), tuple(require))
+
+
+@settings(max_examples=300)
+@given(st.one_of(record.map(lambda r: render(r).split("\n")[0]), foreign, st.text()))
+def test_head_parse_equals_the_grammar(line):
+    h = head_parse(line)
+    if h is not None:
+        rec = parse(line)
+        assert rec is not None and (rec.ts, rec.level, rec.event) == h
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(line_block, st.booleans())
+def test_window_head_counting_equals_record_counting(lines, keep_ids):
+    from ttsops.forensics.scan import window_lines
+
+    since, until = "2024-06-12 14:00:00,000", "2024-06-12 15:00:00,000"
+    # as Scan.batches hands lines over: the window's text check done
+    flat = window_lines([x for ln in lines for x in ln.split("\n")], since, until)
+    fast, rs_fast = WindowCounts(keep_ids), ReadStats()
+    fast.feed_lines(flat, rs_fast, since, until)
+    slow, rs_slow = WindowCounts(keep_ids), ReadStats()
+    for rec in iter_records(flat, rs_slow):
+        from ttsops.logindex import norm_ts
+
+        rec.ts = norm_ts(rec.ts) if rec.ts[10:11] != " " else rec.ts
+        if since <= rec.ts < until:
+            slow.feed(rec)
+    assert vars(fast) == vars(slow)
+    assert vars(rs_fast) == vars(rs_slow)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(line_block, st.sampled_from([[], ["voice"], ["voice", "text"]]))
+def test_polars_rows_equal_the_record_parser(lines, by):
+    flat = [x for ln in lines for x in ln.split("\n")]
+    data = ("\n".join(flat) + "\n").encode()
+    since, until = "2024-06-12 14:00:00,000", "2024-06-12 15:00:00,000"
+    got = sorted(vector.batch_rows(data, 0, by, since, until).rows())
+    want = sorted(vector._python_rows(list(enumerate(flat)), by, since, until))
+    assert got == want
+
+
+@given(st.lists(st.sampled_from(["2024-06-12 13:59:59,999 - a - INFO - e: k=v",
+                                 "2024-06-12 14:00:00,000 - a - INFO - e: k=v",
+                                 "2024-06-12 16:00:00,000 - a - INFO - e: k=v",
+                                 "\tcontinued", "junk", "{\"ts\": \"x\"}"]), max_size=8))
+def test_a_chunk_is_only_dropped_when_none_of_its_lines_can_be_in_the_window(lines):
+    from ttsops.forensics.scan import window_lines
+
+    since, until = "2024-06-12 14:00:00,000", "2024-06-12 15:00:00,000"
+    buf = ("\n".join(lines) + "\n").encode()
+    if not may_hold_window(buf, common_prefix(since, until)):
+        assert window_lines(lines, since, until) == []
