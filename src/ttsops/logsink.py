@@ -37,6 +37,8 @@ from .logline import Record, render
 LIVE = "app.log"
 PENDING = "app.log.0"
 HELD_LINES_MAX = 200_000
+WRITE_CHUNK = 4 << 20  # bytes per write call at most
+ROTATE_RETRY_S = 5.0  # a rotation that failed is tried again after this long
 POLL_S = 0.05  # the writer wakes at least this often; flush() and close() wake it now
 
 
@@ -125,6 +127,8 @@ class LogSink:
         self.dropped = 0
         self.fail_since: float | None = None
         self.fail_error = ""
+        self._torn = False
+        self._rotate_after = 0.0
         self.fh: Any = None
         self.size = 0
         self.lock_fd: int | None = None
@@ -188,9 +192,10 @@ class LogSink:
 
     def _open(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.dir / LIVE, "a",  # noqa: SIM115 - lives as long as the sink encoding="utf-8", errors="surrogateescape",
-                       newline="\n")
-        self.size = self.fh.tell()
+        # binary and unbuffered: each write is one system call whose byte count is known,
+        # so a write that stops half-way (a full disk) can be undone exactly
+        self.fh = open(self.dir / LIVE, "ab", buffering=0)  # noqa: SIM115 - lives with the sink
+        self.size = os.fstat(self.fh.fileno()).st_size
 
     def _drain_mp(self) -> None:
         while True:
@@ -299,8 +304,9 @@ class LogSink:
             self._write_held()
         except OSError as e:
             self._failed(e)
-            with contextlib.suppress(OSError, ValueError):
-                self.fh.close()
+            if self.fh is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    self.fh.close()
             self.fh = None
             return
         if self.fail_since is not None:
@@ -318,42 +324,86 @@ class LogSink:
 
     def _write_held(self) -> None:
         while self.held:
-            # write up to the rotation point, then rotate
+            # write up to the rotation point, then rotate (while rotation is deferred after
+            # a failure, keep appending to app.log: a big file beats held or lost lines)
+            deferred = time.monotonic() < self._rotate_after
             batch: list[str] = []
             nbytes = 0
-            while self.held and self.size + nbytes < self.max_bytes:
+            while self.held and nbytes < WRITE_CHUNK and (
+                    deferred or self.size + nbytes < self.max_bytes):
                 line = self.held[0]
                 batch.append(line)
                 nbytes += len(line.encode("utf-8", "surrogateescape")) + 1
                 self.held.popleft()
             if batch:
-                try:
-                    self.fh.write("\n".join(batch) + "\n")
-                    self.fh.flush()
-                except OSError:
-                    self.held.extendleft(reversed(batch))
-                    raise
+                self._append(batch)
                 self.size += nbytes
-            if self.size >= self.max_bytes:
+            if self.size >= self.max_bytes and not deferred:
                 self._rotate()
+
+    def _append(self, batch: list[str]) -> None:
+        """Write whole lines or nothing: a write that fails part-way (ENOSPC after some
+        bytes) is cut back to where it started, so that no line is torn and none is
+        written twice when the batch is retried."""
+        data = ("\n".join(batch) + "\n").encode("utf-8", "surrogateescape")
+        lead = 1 if self._torn else 0
+        if self._torn:  # a fragment that could not be cut back: end it on its own line
+            data = b"\n" + data
+        fd = self.fh.fileno()
+        start = os.fstat(fd).st_size
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(data):
+                done += self.fh.write(view[done:]) or 0
+        except OSError:
+            retry = batch
+            if done:
+                try:
+                    os.ftruncate(fd, start)
+                except OSError:  # cannot undo: keep the whole lines, rewrite the torn one
+                    self._torn = True
+                    whole, end = 0, lead
+                    for line in batch:
+                        end += len(line.encode("utf-8", "surrogateescape")) + 1
+                        if end > done:
+                            break
+                        whole += 1
+                    retry = batch[whole:]
+            self.held.extendleft(reversed(retry))
+            raise
+        self._torn = False
 
     def _rotate(self) -> None:
         if self.compressor is not None:
             self.compressor.join()  # one pending file at a time
+        try:
+            if (self.dir / PENDING).exists():  # its compression failed: finish it first,
+                finish_rotation(self.dir, self.keep, self.block_bytes)  # never overwrite it
+            os.replace(self.dir / LIVE, self.dir / PENDING)
+        except OSError as e:
+            # a read-only or full directory: keep appending to app.log, try again later
+            self._rotate_after = time.monotonic() + ROTATE_RETRY_S
+            self._rotate_failed(e)
+            return
         self.fh.close()
         self.fh = None
-        os.replace(self.dir / LIVE, self.dir / PENDING)
         self._open()
         self.compressor = threading.Thread(
             target=self._compress, name="ttsops-log-compress", daemon=True)
         self.compressor.start()
 
+    def _rotate_failed(self, e: OSError) -> None:
+        self.submit((time.time(), "ttsops.logsink", "ERROR", "log_rotate_failed",
+                     {"error_code": "LOG_WRITE_FAILED", "error": str(e)[:300]}, []))
+
     def _compress(self) -> None:
         try:
             finish_rotation(self.dir, self.keep, self.block_bytes)
         except OSError as e:  # retried at the next rotation or start-up; nothing lost
-            self.submit((time.time(), "ttsops.logsink", "ERROR", "log_rotate_failed",
-                         {"error_code": "LOG_WRITE_FAILED", "error": str(e)[:300]}, []))
+            with contextlib.suppress(OSError):  # a partial .part only takes space
+                os.unlink(self.dir / (PENDING + ".gz.part"))
+            self._rotate_failed(e)
 
 
 class ForwardSink:
