@@ -42,6 +42,10 @@ ROTATE_RETRY_S = 5.0  # a rotation that failed is tried again after this long
 POLL_S = 0.05  # the writer wakes at least this often; flush() and close() wake it now
 
 
+class _Again(Exception):
+    """The batch went into a file that no longer exists: write it again."""
+
+
 def rotated_name(n: int) -> str:
     return f"app.log.{n}.gz"
 
@@ -258,22 +262,41 @@ class LogSink:
 
     def _check_file(self) -> None:
         """Reopen when app.log was removed or replaced under us (directory deleted...)."""
+        had = self.fh is not None
         try:
             st = os.stat(self.dir / LIVE)
-            same = self.fh is not None and os.fstat(self.fh.fileno()).st_ino == st.st_ino
+            same = had and os.fstat(self.fh.fileno()).st_ino == st.st_ino
         except OSError:
             same = False
         if not same:
-            with contextlib.suppress(OSError, ValueError):
-                if self.fh is not None:
-                    self.fh.close()
-            self.fh = None
             try:
-                self._open()
+                self._reopen("replaced" if had and (self.dir / LIVE).exists() else "removed",
+                             announce=had)
             except OSError as e:
                 self._failed(e)
             else:
                 self._write([])
+
+    def _reopen(self, reason: str, announce: bool = True) -> None:
+        """Open app.log afresh (recreating the directory and its lock file) and, when an
+        open file vanished under us, say so in the log itself."""
+        if self.fh is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.fh.close()
+        self.fh = None
+        self._open()
+        self._torn = False  # a fragment, if any, was in the file that went away
+        if not os.path.exists(self.dir / ".app.log.lock"):
+            with contextlib.suppress(OSError, RuntimeError):
+                old = self.lock_fd
+                self._take_lock()  # the directory was recreated: hold its lock again
+                if old is not None:
+                    os.close(old)
+        if announce:
+            self.held.append(self.render_item((
+                time.time(), "ttsops.logsink", "WARNING", "log_file_reopened",
+                {"warning_code": "LOG_WRITE_FAILED", "reason": reason,
+                 "path": str(self.dir / LIVE)}, [])))
 
     def _failed(self, e: OSError) -> None:
         if self.fail_since is None:
@@ -349,13 +372,21 @@ class LogSink:
         lead = 1 if self._torn else 0
         if self._torn:  # a fragment that could not be cut back: end it on its own line
             data = b"\n" + data
+        st = os.fstat(self.fh.fileno())
+        if st.st_nlink == 0:  # app.log (or its directory) was removed under us
+            self._reopen("removed")
+            st = os.fstat(self.fh.fileno())
         fd = self.fh.fileno()
-        start = os.fstat(fd).st_size
+        start = st.st_size
         view = memoryview(data)
         done = 0
         try:
             while done < len(data):
                 done += self.fh.write(view[done:]) or 0
+            if os.fstat(fd).st_nlink == 0:  # removed while we wrote: the lines went with it
+                done = 0
+                self._reopen("removed")
+                raise _Again
         except OSError:
             retry = batch
             if done:
@@ -372,6 +403,9 @@ class LogSink:
                     retry = batch[whole:]
             self.held.extendleft(reversed(retry))
             raise
+        except _Again:
+            self._append(batch)  # into the new file
+            return
         self._torn = False
 
     def _rotate(self) -> None:

@@ -6,6 +6,7 @@ and the writer thread survives."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -118,3 +119,25 @@ def test_a_rotated_file_whose_compression_failed_is_never_overwritten(tmp_path, 
     assert gzip_ok(d) == []
     assert _seqs(d) == list(range(280))
     assert [r for r in read_log(d) if r.event == "log_rotate_failed"]
+
+
+def test_log_directory_removed_loses_nothing_written_after_and_says_so(tmp_path):
+    d = tmp_path / "logs"
+    sink = LogSink(d)
+    events.set_sink(sink)
+    _emit(0, 20)
+    sink.flush()
+    shutil.rmtree(d)
+    for k in range(10):  # lines keep coming while the directory is gone
+        _emit(20 + k * 10, 10)
+        sink.flush()
+        time.sleep(0.03)
+    sink.flush()
+    recs = read_log(d)
+    # what was written before the removal went with it; everything after is there
+    assert [int(r.fields["seq"]) for r in recs if r.event == "tick"] == list(range(20, 120))
+    reopened = [r for r in recs if r.event == "log_file_reopened"]
+    assert len(reopened) == 1 and reopened[0].get("reason") == "removed"
+    with pytest.raises(RuntimeError, match="exactly one writer"):
+        LogSink(d)  # the recreated directory is locked again
+    sink.close()
