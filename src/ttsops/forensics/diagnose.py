@@ -187,6 +187,79 @@ class FailurePatterns:
                 "coverage": cov, "precision": prec, "total_with_value": self.total[d][v]}
 
 
+LOG_TROUBLE = ("log_write_recovered", "log_file_reopened", "log_rotate_failed")
+
+
+def _worker_findings(deaths: list[Record]) -> list[Finding]:
+    """Engine workers that died (crash, kill) or were killed for hanging past the timeout."""
+    out = []
+    died = [r for r in deaths if r.event == "worker_died"]
+    killed = [r for r in deaths if r.event == "worker_killed"]
+    if died:
+        how = Counter(r.fields.get("signal") or f"exit code {r.fields.get('exitcode', '?')}"
+                      for r in died)
+        jobs = [r.fields["job"] for r in died if r.fields.get("job")]
+        fd = Finding(2, "worker_died", f"{len(died)} engine worker(s) died ("
+                     + ", ".join(f"{n} x {k}" for k, n in how.most_common())
+                     + f"), first at {died[0].ts}; {len(jobs)} synthesis(es) running on them "
+                     "failed with ENGINE_CRASHED", affected=len(jobs),
+                     example=jobs[0] if jobs else None)
+        fd.details.append("each worker was restarted (worker_restarted); other requests were "
+                          f"not affected; hint for ENGINE_CRASHED: {hint('ENGINE_CRASHED')}")
+        fd.data = {"died": len(died), "how": dict(how), "jobs": jobs[:100]}
+        out.append(fd)
+    if killed:
+        jobs = [r.fields["job"] for r in killed if r.fields.get("job")]
+        fd = Finding(2, "worker_hung", f"{len(killed)} synthesis(es) hung past the timeout "
+                     f"(SYNTHESIS_TIMEOUT), first at {killed[0].ts}; their workers were "
+                     "killed and replaced", affected=len(killed),
+                     example=jobs[0] if jobs else None)
+        fd.details.append(f"hint for SYNTHESIS_TIMEOUT: {hint('SYNTHESIS_TIMEOUT')}")
+        fd.data = {"killed": len(killed), "jobs": jobs[:100]}
+        out.append(fd)
+    return out
+
+
+def _log_findings(trouble: list[Record]) -> list[Finding]:
+    """The log itself: writes that failed and were held, files removed or replaced under
+    the writer, rotations that failed."""
+    out = []
+    rec = [r for r in trouble if r.event == "log_write_recovered"]
+    if rec:
+        dropped = sum(int(r.fields.get("dropped", "0") or 0) for r in rec)
+        secs = sum(float(r.fields.get("failed_s", "0") or 0) for r in rec)
+        fd = Finding(2 if dropped else 1, "log_write", f"writing the log failed {len(rec)} "
+                     f"time(s) for {secs:.1f} s in all (LOG_WRITE_FAILED: "
+                     f"{rec[0].fields.get('error', '?')}); "
+                     + (f"{dropped} lines were dropped" if dropped else
+                        "the lines were held and written once it worked again, none lost"),
+                     affected=dropped)
+        fd.details.extend(f"recovered at {r.ts} after {r.fields.get('failed_s')} s"
+                          for r in rec[:5])
+        fd.details.append(f"hint: {hint('LOG_WRITE_FAILED')}")
+        fd.data = {"failures": len(rec), "seconds": secs, "dropped": dropped}
+        out.append(fd)
+    reopened = [r for r in trouble if r.event == "log_file_reopened"]
+    if reopened:
+        reasons = Counter(r.fields.get("reason", "?") for r in reopened)
+        fd = Finding(1, "log_file", "app.log was " + ", ".join(
+            f"{k} {n} time(s)" for k, n in reasons.items()) + " while the service was "
+            f"writing it (first at {reopened[0].ts}); the writer recreated it: records "
+            "written before that went with the old file", affected=len(reopened))
+        fd.details.append(f"path {reopened[0].fields.get('path', '?')}")
+        fd.data = {"reasons": dict(reasons)}
+        out.append(fd)
+    rot = [r for r in trouble if r.event == "log_rotate_failed"]
+    if rot:
+        fd = Finding(1, "log_rotate", f"log rotation failed {len(rot)} time(s) (first at "
+                     f"{rot[0].ts}: {rot[0].fields.get('error', '?')}); app.log grew past "
+                     "its size limit meanwhile, nothing lost", affected=len(rot))
+        fd.details.append(f"hint: {hint('LOG_WRITE_FAILED')}")
+        fd.data = {"failures": len(rot)}
+        out.append(fd)
+    return out
+
+
 def _pct(x: float) -> str:
     return f"{100.0 * x:.1f}%"
 
@@ -213,6 +286,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
     webui_ids: list[str] = []
     model_fail: list[Record] = []
     engine_ok: list[str] = []
+    worker_deaths: list[Record] = []
+    log_trouble: list[Record] = []
     scan = Scan(snap, Query(start, until, use_index=use_index))
     for rec in scan.records():
         in_win = since is None or rec.ts >= since
@@ -245,6 +320,10 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
             model_fail.append(rec)
         elif ev == "engine_load":
             engine_ok.append(rec.ts)
+        elif ev in ("worker_died", "worker_killed"):
+            worker_deaths.append(rec)
+        elif ev in LOG_TROUBLE:
+            log_trouble.append(rec)
     first = ts_to_epoch(win.first, utc) if win.first else None
     last = ts_to_epoch(win.last, utc) if win.last else None
     lo_t, hi_t = span_of(since, until, first, last, utc)
@@ -356,6 +435,7 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
         fd.data = {"burst": {"code": b.code, "start": b.start, "end": b.end,
                              "count": b.count}, "precursor": c}
         findings.append(fd)
+    findings += _worker_findings(worker_deaths) + _log_findings(log_trouble)
     # --- cache disk -------------------------------------------------------------------------
     slope, eta = cache.trend()
     last = cache.usage[-1][1] if cache.usage else None
