@@ -228,6 +228,7 @@ class Worker:
     jobs: int = 0
     load_failures: int = 0
     current: str | None = None  # id of the job in flight
+    swap: Any = None  # (process, conn, ready payload) of a reloaded engine to take over
     info: Any = None
     voices: list[Any] = field(default_factory=list)
 
@@ -290,6 +291,7 @@ class WorkerPool:
         self._lock = threading.Lock()  # restarts
         self._stopping = False
         self._threads: list[threading.Thread] = []
+        self._reloading = False
 
     # --- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
@@ -448,6 +450,9 @@ class WorkerPool:
         """One per worker: take the next synthesis whenever the worker is free; restart
         the worker when it died while idle; retry failed loads after back-off."""
         while not self._stopping:
+            if worker.swap is not None and worker.state in ("ready", "failed"):
+                self._swap(worker)  # between jobs: a reloaded engine takes over
+                continue
             if worker.state == "failed":
                 if time.monotonic() >= worker.started:
                     self._spawn(worker, reason="load_retry")
@@ -522,6 +527,102 @@ class WorkerPool:
         if reply[0] == "ok":
             return reply[1]
         raise reply[1]
+
+    # --- reload (SIGHUP) -------------------------------------------------------------
+    def reload(self) -> bool:
+        """Load the engine afresh in every worker, one worker at a time, without a gap in
+        service: a new process loads the model first and takes the old one's place only
+        once it is ready (the old one finishes its job, then exits). A load that fails
+        stops the rollout and leaves the old workers serving (``reload_failed``).
+        False when a reload is already running."""
+        if self._reloading or self._stopping:
+            return False
+        self._reloading = True
+        threading.Thread(target=self._reload_all, name="ttsops-pool-reload",
+                         daemon=True).start()
+        return True
+
+    def _reload_all(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            log.info("reload_start", workers=self.size)
+            for w in self.workers:
+                if self._stopping:
+                    return
+                failure = self._reload_one(w)
+                if failure is not None:
+                    code, detail = failure
+                    log.error("reload_failed", worker=w.index, error_code=code,
+                              message=detail[:300], kept="the running workers keep serving "
+                                                         "with the engine loaded before")
+                    return
+            log.info("reload_complete", workers=self.size,
+                     duration_ms=round((time.perf_counter() - t0) * 1000.0, 1))
+        finally:
+            self._reloading = False
+
+    def _reload_one(self, worker: Worker) -> tuple[str, str] | None:
+        """Start a process for ``worker`` and wait for its engine: None once it has taken
+        over, (code, detail) when its load failed."""
+        parent, child = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(
+            target=worker_main, name=f"ttsops-worker-{worker.index}", daemon=True,
+            args=(worker.index, self.settings, child, self.log_queue, self.runner))
+        proc.start()
+        child.close()
+        msg: Any = None
+        with contextlib.suppress(EOFError, OSError):
+            if parent.poll(self.load_timeout):
+                msg = parent.recv()
+        if msg is None or msg[0] != "ready":
+            if msg is not None and msg[0] == "load_failed":
+                failure = (msg[1], msg[2])
+            elif proc.is_alive():
+                failure = ("MODEL_LOAD_TIMEOUT", f"not ready after {self.load_timeout:g} s")
+            else:
+                failure = ("MODEL_LOAD_FAILED", "the new worker exited while loading")
+            proc.kill()
+            proc.join(5)
+            parent.close()
+            if self.on_load is not None:
+                self.on_load(self.settings.engine, "failed")
+            return failure
+        worker.swap = (proc, parent, msg[1])
+        while worker.swap is not None and not self._stopping:
+            time.sleep(0.02)
+        return None
+
+    def _swap(self, worker: Worker) -> None:
+        """Serving thread, between jobs: the reloaded process replaces the old one."""
+        proc, conn, payload = worker.swap
+        worker.swap = None
+        old_proc, old_conn, old_pid = worker.proc, worker.conn, worker.pid
+        worker.proc, worker.conn, worker.pid = proc, conn, proc.pid
+        worker.info, worker.voices = payload["info"], payload["voices"]
+        self.info, self.voices = payload["info"], payload["voices"]
+        worker.load_failures = 0
+        self.last_load_error = None
+        self.ever_ready = True
+        worker.state = "ready"
+        log.info("worker_reloaded", worker=worker.index, old_pid=old_pid, pid=proc.pid,
+                 load_ms=round(payload.get("load_ms", 0.0), 1))
+        if self.on_load is not None:
+            self.on_load(getattr(self.info, "name", "?"), "success")
+
+        def retire() -> None:
+            with contextlib.suppress(Exception):
+                if old_conn is not None:
+                    old_conn.send(None)  # finish and exit
+            if old_proc is not None:
+                old_proc.join(5)
+                if old_proc.is_alive():
+                    old_proc.kill()
+                    old_proc.join(2)
+            with contextlib.suppress(Exception):
+                if old_conn is not None:
+                    old_conn.close()
+
+        threading.Thread(target=retire, name="ttsops-pool-retire", daemon=True).start()
 
     # --- processes -------------------------------------------------------------------
     def _spawn(self, worker: Worker, reason: str | None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
                  queue_size=s.queue_size, timeout_s=s.request_timeout_s,
                  auth=bool(s.api_keys), rate_limit_per_minute=s.rate_limit_per_minute)
         await pool.start()
+        hup = _reload_on_sighup(pool)
         reporter = None
         if cache is not None:
             from ..cache_health import CacheHealthReporter
@@ -72,6 +74,9 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
             yield
         finally:
             log.info("server_stop", engine=s.engine)
+            if hup:
+                with contextlib.suppress(Exception):
+                    asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             if reporter is not None:
                 with contextlib.suppress(Exception):
                     reporter.stop()
@@ -112,6 +117,25 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
                        api_keys=s.api_keys, max_body_bytes=s.max_body_bytes,
                        rate_limit_per_minute=s.rate_limit_per_minute, metrics=metrics)
     return app
+
+
+def _reload_on_sighup(pool: WorkerPool) -> bool:
+    """``kill -HUP <server pid>`` reloads the engine in every worker (see
+    ``WorkerPool.reload``: one at a time, the old worker serves until the new one is
+    ready, a failed load keeps the old ones). False where signals cannot be handled
+    (not the main thread, e.g. an app run by a test client)."""
+
+    def on_hup() -> None:
+        started = pool.reload()
+        log.warning("reload_requested", signal="SIGHUP",
+                    action="reloading the engine" if started else "ignored: a reload is "
+                                                                  "already running")
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_hup)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return False
+    return True
 
 
 def _cache_gauges(metrics: Metrics, cache: Any) -> None:
