@@ -91,7 +91,10 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
                 await asyncio.sleep(0.1)
                 logsink.active().flush()
 
+    # no /docs or /redoc: FastAPI's pages load Swagger UI / ReDoc from a CDN, and this
+    # service loads nothing from outside; the schema itself stays at /openapi.json
     app = FastAPI(title="ttsops", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   description="Text to speech with observability built in: an "
                               "OpenAI-compatible speech API, a web page, Prometheus "
                               "metrics, and logs that answer what happened to request X.")
