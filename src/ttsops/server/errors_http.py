@@ -86,8 +86,44 @@ def validation_code(errors: Sequence[Any]) -> tuple[str, str | None, str]:
     return code, param, msg[:300]
 
 
+def _schema_without_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 ``HTTPValidationError`` on every route that takes input;
+    this service answers those failures with 400 and the OpenAI error shape instead, so
+    the schema says that (clients and schema-driven tests believe the schema)."""
+    make = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = make()
+        comps = schema.setdefault("components", {}).setdefault("schemas", {})
+        comps.setdefault("ErrorResponse", {
+            "title": "ErrorResponse", "type": "object", "required": ["error"],
+            "properties": {"error": {"type": "object", "required": ["message", "type", "code"],
+                                     "properties": {"message": {"type": "string"},
+                                                    "type": {"type": "string"},
+                                                    "param": {"type": ["string", "null"]},
+                                                    "code": {"type": "string"}}}}})
+        for item in schema.get("paths", {}).values():
+            for op in item.values():
+                responses = op.get("responses", {})
+                if responses.pop("422", None) is not None and "400" not in responses:
+                    responses["400"] = {
+                        "description": "Invalid request (INVALID_REQUEST and other 400 "
+                                       "codes of the registry)",
+                        "content": {"application/json": {"schema": {
+                            "$ref": "#/components/schemas/ErrorResponse"}}}}
+        comps.pop("HTTPValidationError", None)
+        comps.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into the OpenAI error shape."""
+    _schema_without_422(app)
 
     @app.exception_handler(TTSError)
     async def _tts_error(request: Request, exc: TTSError) -> JSONResponse:
