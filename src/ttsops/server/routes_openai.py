@@ -48,7 +48,8 @@ class VoiceRef(BaseModel):
 class SpeechRequest(BaseModel):
     """OpenAI's speech request, plus ``lang`` and ``allow_fallback``."""
 
-    model_config = ConfigDict(extra="ignore")
+    # strict: JSON types as the schema says them (no "speed": true or "1.0")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str = Field(min_length=1, max_length=128,
                        description="tts-1, tts-1-hd, gpt-4o-mini-tts or the engine's name "

@@ -36,7 +36,7 @@ router = APIRouter()
 class WebUIEvent(BaseModel):
     """What the page reports about its player."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     kind: Literal["play", "ended", "error", "stall", "pause", "request_failed"]
     id: str | None = Field(None, pattern=_ID, description="Synthesis id (X-Synthesis-ID).")
