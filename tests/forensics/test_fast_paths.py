@@ -44,7 +44,30 @@ foreign = st.sampled_from([
     "\"duration_ms\": 4}", "{broken json stage_time", "٣ digits first",
     "2024-06-12 14:00:00,000 - app - INFO - synthesis_complete: id=ts_00000001, "
     "id=ts_00000002, status=failed, duration_ms=9"])
-line_block = st.lists(st.one_of(record.map(render), foreign), min_size=1, max_size=25)
+num = st.sampled_from(["523.1", "7", "1.2.3", "5ms", "٣٤", "-1", "0.5", "", "1e3"])
+ident = st.sampled_from(["ts_00000001", "ts_00000002", "ts_x:y", "a b", "", "中"])
+
+
+@st.composite
+def canonical(draw: st.DrawFn) -> str:
+    """Lines in (or near) the layout ttsops writes, which the Polars path splits itself."""
+    ts = draw(st.sampled_from(["2024-06-12 14:00:00,000", "2024-06-12 15:00:00,000"]))
+    ctx = draw(st.sampled_from(["", "request_id=ab12, ", "request_id=ab12, trace_id=ff, ",
+                                "trace_id=ff, request_id=ab12, "]))
+    kind = draw(st.sampled_from(["synthesis_start", "stage_time", "synthesis_complete"]))
+    body = f"{ctx}id={draw(ident)}"
+    if kind == "stage_time":
+        body += f", stage={draw(st.sampled_from(['llm_inference', 'x y', '']))}, " \
+                f"duration_ms={draw(num)}"
+    elif kind == "synthesis_complete":
+        body += f", status=failed, duration_ms={draw(num)}, queue_ms={draw(num)}"
+    body += draw(st.sampled_from(["", ", elapsed_ms=4", ", id=ts_dup", ", text=\"a, b\"",
+                                  ", bad value=1", ","]))
+    return f"{ts} - ttsops.pipeline - INFO - {kind}: {body}"
+
+
+line_block = st.lists(st.one_of(record.map(render), foreign, canonical()), min_size=1,
+                      max_size=25)
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
@@ -89,7 +112,7 @@ def test_window_head_counting_equals_record_counting(lines, keep_ids):
     assert vars(rs_fast) == vars(rs_slow)
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(line_block, st.sampled_from([[], ["voice"], ["voice", "text"]]))
 def test_polars_rows_equal_the_record_parser(lines, by):
     flat = [x for ln in lines for x in ln.split("\n")]
@@ -111,3 +134,23 @@ def test_a_chunk_is_only_dropped_when_none_of_its_lines_can_be_in_the_window(lin
     buf = ("\n".join(lines) + "\n").encode()
     if not may_hold_window(buf, common_prefix(since, until)):
         assert window_lines(lines, since, until) == []
+
+
+quoted_value = st.lists(st.sampled_from([*'ab, =\\"\\nut0123456789AFDU{}',
+                                        "\\u0041", "\\U0010FFFF", "\\U0011FFFF",
+                                        "\\uD800", "中", "\t", "\\\\"]),
+                        max_size=12).map("".join)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "id", "message", "x_1"]),
+                          st.one_of(quoted_value.map(lambda v: f'"{v}"'),
+                                    st.sampled_from(["1", "ts_1", "", "a b", '"'])),
+                          ), min_size=1, max_size=4),
+       st.sampled_from([", ", ",", " ,", ", , "]))
+def test_parse_line_with_quoted_values_equals_the_grammar(pairs, sep):
+    from ttsops.forensics.fastparse import parse_line
+
+    body = sep.join(f"{k}={v}" for k, v in pairs)
+    line = f"2024-06-12 14:22:38,415 - app - ERROR - synthesis_failed: {body}"
+    assert parse_line(line) == parse(line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..logline import parse
-from .sources import Snapshot
+from .sources import LogFile, Snapshot
 
 
 def _first_last_plain(fd: int, size: int) -> tuple[str | None, str | None]:
@@ -23,6 +23,27 @@ def _first_last_plain(fd: int, size: int) -> tuple[str | None, str | None]:
             last = rec.ts
             break
     return first, last
+
+
+def first_ts(f: LogFile) -> str | None:
+    """The time of the first record of a file, cheaply (its index, or its first lines)."""
+    try:
+        if f.gz:
+            idx = f.get_index()
+            if idx is not None:
+                return idx.total.first_ts
+            from .reader import ReadCounters, _stream_gz
+
+            for chunk in _stream_gz(f, [], ReadCounters()):
+                for ln in chunk[:65536].decode("utf-8", "replace").split("\n"):
+                    rec = parse(ln)
+                    if rec:
+                        return rec.ts
+                return None
+            return None
+        return _first_last_plain(f.fd, os.fstat(f.fd).st_size)[0]
+    except OSError:
+        return None
 
 
 def coverage(snap: Snapshot) -> tuple[str | None, str | None]:

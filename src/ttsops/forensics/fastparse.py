@@ -1,7 +1,7 @@
-"""A fast path for ``logline.parse`` on the common line: a text record whose values are
-all bare (no quotes, no escapes). One C-level regex validates the whole field list, then
-plain splits build the record. Anything else goes to ``logline.parse``, so the result is
-always exactly ``logline.parse(line)`` (a property test checks it).
+"""A fast path for ``logline.parse`` on the common line: a text record whose fields
+parse strictly. One C-level regex validates the whole field list, another splits it
+(quoted values unescaped by one substitution). Anything else goes to ``logline.parse``,
+so the result is always exactly ``logline.parse(line)`` (property tests check it).
 """
 
 from __future__ import annotations
@@ -16,23 +16,57 @@ _KV = r"[a-z_][a-z0-9_]*=" + _BARE
 _BODY_RE = re.compile(f"{_KV}(?:, {_KV})*")
 _EVENT_RE = re.compile(r"[a-z_][a-z0-9_]*")
 _KV_FIND = re.compile(r"([a-z_][a-z0-9_]*)=([^,]+)")  # on a body _BODY_RE accepted
+_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+_KVQ = r"[a-z_][a-z0-9_]*=(?:" + _BARE + "|" + r'"(?:[^"\\]|\\.)*"' + ")"
+_BODY_Q_RE = re.compile(f"{_KVQ}(?:, {_KVQ})*", re.S)
+_KVQ_FIND = re.compile(r"([a-z_][a-z0-9_]*)=(?:" + _QUOTED + "|(" + _BARE + "))", re.S)
+_ESC_RE = re.compile(r'\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|["\\nrt])')
+_SIMPLE_ESC = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
 _LEVELS = frozenset(LEVELS)
+
+
+def _unescape_match(m: re.Match[str]) -> str:
+    e = m.group(1)
+    if len(e) == 1:
+        return _SIMPLE_ESC[e]
+    o = int(e[1:], 16)
+    return chr(o) if o <= 0x10FFFF else m.group(0)  # out of range: kept as written
+
+
+def _quoted_fields(body: str) -> dict[str, str] | None:
+    """``logline.parse_fields(body)`` for a body with quoted values, or None when the
+    strict parser would not accept it (then the caller parses it the slow way)."""
+    if not _BODY_Q_RE.fullmatch(body):
+        return None
+    fields: dict[str, str] = {}
+    n = 0
+    for key, q, bare in _KVQ_FIND.findall(body):
+        n += 1
+        if bare:
+            fields[key] = bare
+        else:
+            fields[key] = _ESC_RE.sub(_unescape_match, q) if "\\" in q else q
+    return fields if len(fields) == n else None
 
 
 def parse_line(line: str) -> Record | None:
     """``logline.parse(line)``, faster for the lines ttsops itself writes."""
-    if len(line) > 26 and line[23:26] == " - " and "\\" not in line and '"' not in line:
+    if len(line) > 26 and line[23:26] == " - ":
         parts = line[26:].split(" - ", 2)
         if len(parts) == 3 and parts[1] in _LEVELS and " " not in parts[0] and parts[0]:
             msg = parts[2]
             i = msg.find(": ")
-            if i > 0 and _EVENT_RE.fullmatch(msg, 0, i):
+            if i > 0 and _EVENT_RE.fullmatch(msg, 0, i) and _TS_RE.fullmatch(line, 0, 23):
                 body = msg[i + 2:]
-                if _BODY_RE.fullmatch(body):
-                    fields = dict(_KV_FIND.findall(body))
-                    ts = line[:23]
-                    if len(fields) == body.count(", ") + 1 and _TS_RE.fullmatch(ts):
-                        return Record(ts, parts[0], parts[1], msg[:i], fields)
+                if "\\" not in body and '"' not in body:
+                    if _BODY_RE.fullmatch(body):
+                        fields = dict(_KV_FIND.findall(body))
+                        if len(fields) == body.count(", ") + 1:
+                            return Record(line[:23], parts[0], parts[1], msg[:i], fields)
+                else:
+                    q = _quoted_fields(body)
+                    if q is not None:
+                        return Record(line[:23], parts[0], parts[1], msg[:i], q)
     return parse(line)
 
 

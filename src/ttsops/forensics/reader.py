@@ -33,7 +33,8 @@ except ImportError:  # pragma: no cover
     _z = zlib  # type: ignore[assignment]
     _ZERRORS = (zlib.error,)
 
-READ_BYTES = 1 << 20
+READ_BYTES = 1 << 20  # text per chunk handed out
+GZ_READ = 192 << 10  # compressed bytes per read of an unindexed .gz (~1.5 MiB of text)
 MAX_PENDING = 16 << 20
 SEGMENT_BYTES = 8 << 20  # uncompressed bytes of index blocks per read-ahead unit
 GZ_MAGIC = b"\x1f\x8b\x08"
@@ -71,33 +72,43 @@ def record_cut(buf: bytes | bytearray) -> int:
 
 
 class _Cutter:
-    """Accumulates decompressed bytes and hands out whole-record text chunks."""
+    """Turns decompressed pieces into whole-record chunks: each piece is cut after its
+    last record start and the tail (a part of one record) carried to the next, so every
+    byte is copied once. Pieces without any record start are held (up to
+    ``MAX_PENDING``)."""
 
     def __init__(self, counters: ReadCounters) -> None:
-        self.buf = bytearray()
+        self.carry: bytes = b""
+        self.held: list[bytes] = []
         self.counters = counters
 
     def feed(self, data: bytes) -> bytes | None:
-        self.buf += data
-        if len(self.buf) < READ_BYTES:
+        if not data:
             return None
-        cut = record_cut(self.buf)
+        cut = record_cut(data)
         if cut <= 0:
-            if len(self.buf) < MAX_PENDING:
+            self.held.append(data)
+            if sum(map(len, self.held)) + len(self.carry) < MAX_PENDING:
                 return None
-            cut = self.buf.rfind(b"\n") + 1 or len(self.buf)  # junk without records
-        out = bytes(self.buf[:cut])
-        del self.buf[:cut]
+            buf = b"".join((self.carry, *self.held))
+            self.carry, self.held = b"", []
+            cut = buf.rfind(b"\n") + 1 or len(buf)  # junk without records
+            out, self.carry = buf[:cut], buf[cut:]
+        else:
+            if self.held or self.carry:
+                out = b"".join((self.carry, *self.held, memoryview(data)[:cut]))
+            else:
+                out = data[:cut] if cut < len(data) else data
+            self.held = []
+            self.carry = data[cut:]
         self.counters.bytes_text += len(out)
         return out
 
     def finish(self, keep_partial: bool) -> bytes | None:
         """The rest; a last line without its newline is kept only when ``keep_partial``
         (a damaged member's or a line still being written is dropped)."""
-        if not self.buf:
-            return None
-        data = bytes(self.buf)
-        self.buf.clear()
+        data = b"".join((self.carry, *self.held))
+        self.carry, self.held = b"", []
         if not data.endswith(b"\n") and not keep_partial:
             nl = data.rfind(b"\n")
             data = data[:nl + 1] if nl >= 0 else b""
@@ -170,7 +181,7 @@ def _stream_gz(f: LogFile, problems: list[Problem],
     while True:
         if not buf:
             try:
-                buf = os.pread(f.fd, READ_BYTES, pos)
+                buf = os.pread(f.fd, GZ_READ, pos)
             except OSError as e:
                 problems.append(Problem(str(f.path), f"read error at byte {pos}: {e}"))
                 break

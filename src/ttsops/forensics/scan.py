@@ -128,7 +128,7 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
     """``grep_lines(buf.decode(), needles, require)``, searching the raw bytes and
     decoding only the selected lines. With ``require`` the rarest required literal is
     what is searched (a selected head line holds all of them)."""
-    if buf.startswith(b"{") or b"\n{" in buf:
+    if has_json(buf):
         return grep_lines(buf.decode("utf-8", "replace"), needles, require)
     n = len(buf)
     nb = [x.encode("utf-8", "surrogatepass") for x in needles]
@@ -181,6 +181,16 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
     return out
 
 
+def has_json(buf: bytes) -> bool:
+    """Does a line of ``buf`` start with "{"? ("{" is rare in text logs: find it first.)"""
+    i = buf.find(b"{")
+    while i >= 0:
+        if i == 0 or buf[i - 1] == 10:
+            return True
+        i = buf.find(b"{", i + 1)
+    return False
+
+
 def common_prefix(since: str | None, until: str | None) -> bytes:
     """What every timestamp text in [since, until) starts with (b"" when nothing)."""
     if since is None or until is None:
@@ -198,8 +208,12 @@ def may_hold_window(buf: bytes, prefix: bytes) -> bool:
     with the window's common prefix and there are no JSON lines (checked after parsing)."""
     if not prefix:
         return True
-    return buf.startswith(prefix) or b"\n" + prefix in buf or buf.startswith(b"{") \
-        or b"\n{" in buf
+    i = buf.find(prefix)  # a long literal: found (or not) at memory speed
+    while i >= 0:
+        if i == 0 or buf[i - 1] == 10:
+            return True
+        i = buf.find(prefix, i + 1)
+    return has_json(buf)
 
 
 def window_lines(lines: list[str], since: str | None, until: str | None) -> list[str]:

@@ -167,6 +167,26 @@ def _same(f: LogFile) -> bool:
     return (st.st_dev, st.st_ino) == f.inode
 
 
+def _age_key(group: list[LogFile]):  # type: ignore[no-untyped-def]
+    """Oldest first: by rotation number when the names are the writer's own
+    (app.log.N.gz ... app.log.0 ... app.log), else by the first record's time."""
+    def rank(f: LogFile) -> tuple[int, int] | None:
+        m = _ROTATED_RE.match(f.name)
+        if m:
+            return (0, -int(m.group(1)))
+        if f.name in ("app.log.0", "app.log.0.gz"):
+            return (1, 0)
+        if f.name == LIVE:
+            return (2, 0)
+        return None
+    ranks = [rank(f) for f in group]
+    if all(r is not None for r in ranks):
+        return lambda f: rank(f)
+    from .coverage import first_ts
+
+    return lambda f: (first_ts(f) or "", f.name)
+
+
 def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
                   files: list[str | Path] | tuple[str | Path, ...] = ()) -> Snapshot:
     """Open the log files of ``dirs`` and the explicit ``files``.
@@ -192,6 +212,9 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
         if not got and not any(p.path.startswith(str(dp)) for p in problems):
             problems.append(Problem(str(dp), "no app.log or app.log.N.gz in this directory"))
         out.extend(got)
+    # explicit files: those of one directory are one host's files (one stream, oldest
+    # first); several directories are several hosts, merged by time
+    by_dir: dict[Path, list[LogFile]] = {}
     for fp in files:
         p = Path(fp)
         if not p.exists():
@@ -201,9 +224,14 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
         except OSError as e:
             problems.append(Problem(str(p), f"cannot open: {e.strerror or e}"))
             continue
-        labels.append(p.name)
-        out.append(LogFile(p, "file", len(labels) - 1, p.name, _is_gz(fd, p), fd, st.st_size,
-                           (st.st_dev, st.st_ino)))
+        group = by_dir.setdefault(p.resolve().parent, [])
+        group.append(LogFile(p, "file", -1, p.parent.resolve().name or str(p.parent),
+                             _is_gz(fd, p), fd, st.st_size, (st.st_dev, st.st_ino)))
+    for group in by_dir.values():
+        labels.append(group[0].label)
+        for f in sorted(group, key=_age_key(group)):
+            f.stream = len(labels) - 1
+            out.append(f)
     # the same file named twice (a --dir and a --files, or a hard link) is read once
     seen: set[tuple[int, int]] = set()
     unique: list[LogFile] = []

@@ -37,6 +37,21 @@ _KV = rf"[a-z_][a-z0-9_]*=(?:{_BARE}|{_QUOTED})"
 SIMPLE = (rf"^{_TS} - [^ ]+ - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL) - "
           rf"(?:synthesis_start|stage_time|synthesis_complete): {_KV}(?:, {_KV})*$")
 _NUM = r"^([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
+# The layout ttsops itself writes, validated and split by one regex per event. A line
+# that matches gives exactly what the grammar gives (values of a safe alphabet end at
+# ", " or the end of the line; the strict and the lenient field parser agree on them);
+# anything else goes the general way below.
+_V = r"[A-Za-z0-9_.:/+-]+"
+_N = r"[0-9]+(?:\.[0-9]+)?"
+_HEAD = rf"^({_TS}) - [^ ]+ - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL) - "
+_CTX = rf"(?:request_id={_V}, )?(?:trace_id={_V}, )?id=({_V})"
+_END = r"(?:, [a-z_][a-z0-9_]*=|$)"  # the next field, as the lenient parser sees one
+CANON = {
+    0: rf"{_HEAD}synthesis_start: {_CTX}{_END}",
+    1: rf"{_HEAD}stage_time: {_CTX}, stage=({_V}), duration_ms=({_N}){_END}",
+    2: rf"{_HEAD}synthesis_complete: {_CTX}, status={_V}, duration_ms=({_N}), "
+       rf"queue_ms=({_N}){_END}",
+}
 
 
 def available() -> bool:
@@ -103,18 +118,53 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
                      truncate_ragged_lines=True)
     line = pl.col("line")
     cand = (df.lazy().with_row_index("row")
-            .filter(line.str.contains_any(list(EVENTS)))
-            .with_columns(simple=line.str.contains(SIMPLE)))
+            .filter(line.str.contains_any(list(EVENTS))).collect())
+    frames = []
+    # the canonical layout (no --by: by-fields can sit anywhere): one regex per event
+    # checks it, then each value is the text after its key (first occurrence: in a
+    # checked line that is the canonical one)
+    if not by:
+        done: list[Any] = []
+        for k, pat in CANON.items():
+            name = EVENTS[k]
+            ok = cand.filter(line.str.contains(f" - {name}: ", literal=True)
+                             & line.str.contains(pat))
+            if ok.height == 0:
+                continue
+            done.append(ok.get_column("row"))
+            cols: dict[str, pl.Expr] = {
+                "id": line.str.extract(r"[:,] id=([^,]+)", 1),
+                "ts": line.str.slice(0, 23)}
+            if k == 1:
+                cols["stage"] = line.str.extract(r", stage=([^,]+)", 1)
+            if k:
+                cols["v"] = line.str.extract(r", duration_ms=([^,]+)", 1).cast(pl.Float64)
+            if k == 2:
+                cols["q"] = line.str.extract(r", queue_ms=([^,]+)", 1).cast(pl.Float64)
+            hit = ok.with_columns(**cols)
+            if since is not None:
+                hit = hit.filter(pl.col("ts") >= since)
+            if until is not None:
+                hit = hit.filter(pl.col("ts") < until)
+            frames.append(hit.select(
+                (pl.col("row") + base).cast(pl.Int64).alias("seq"),
+                pl.lit(k, pl.Int8).alias("kind"), "id", "ts",
+                (pl.col("stage") if k == 1 else pl.lit(None, pl.Utf8)).alias("stage"),
+                (pl.col("v") if k else pl.lit(None, pl.Float64)).alias("v"),
+                (pl.col("q") if k == 2 else pl.lit(None, pl.Float64)).alias("q")))
+        if done:
+            cand = cand.filter(~pl.col("row").is_in(pl.concat(done).implode()))
+    cand = cand.lazy().with_columns(simple=line.str.contains(SIMPLE))
     body = line.str.splitn(": ", 2).struct.field("field_1")
     ev = line.str.extract(r"^.{23} - [^ ]+ - [A-Z]+ - ([a-z_]+): ", 1)
 
     def field(name: str) -> pl.Expr:
-        return body.str.extract(rf"(?:^|, ){name}=([^,]*)", 1)
+        return pl.col("body").str.extract(rf"(?:^|, ){name}=([^,]*)", 1)
 
     needed = ["id", "stage", "duration_ms", "queue_ms", *by]
     simple = (cand.filter(pl.col("simple"))
-              .with_columns(ts=line.str.slice(0, 23), ev=ev,
-                            **{f"f_{i}": field(n) for i, n in enumerate(needed)}))
+              .with_columns(ts=line.str.slice(0, 23), ev=ev, body=body)
+              .with_columns(**{f"f_{i}": field(n) for i, n in enumerate(needed)}))
     if since is not None:
         simple = simple.filter(pl.col("ts") >= since)
     if until is not None:
@@ -127,7 +177,8 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
             .when(pl.col("ev") == "stage_time").then(1).otherwise(2).cast(pl.Int8))
     num_v = pl.col("f_2").str.extract(_NUM, 1).cast(pl.Float64, strict=False)
     num_q = pl.col("f_3").str.extract(_NUM, 1).cast(pl.Float64, strict=False)
-    good = (simple.filter(~pl.col("odd"))
+    simple = simple.collect()
+    good = (simple.lazy().filter(~pl.col("odd"))
             .with_columns(kind=kind)
             .filter(pl.col("f_0").is_not_null() & (pl.col("f_0") != ""))
             .select((pl.col("row") + base).cast(pl.Int64).alias("seq"), "kind",
@@ -140,15 +191,15 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
             .filter((pl.col("kind") != 1) | (pl.col("stage").is_not_null()
                                               & (pl.col("stage") != "")
                                               & pl.col("v").is_not_null())))
-    rest = (cand.filter(~pl.col("simple")).select("row", "line")
-            .collect().rows())
-    rest += simple.filter(pl.col("odd")).select("row", "line").collect().rows()
-    frames = [good.collect()]
+    rest = cand.filter(~pl.col("simple")).select("row", "line").collect().rows()
+    rest += simple.filter(pl.col("odd")).select("row", "line").rows()
+    frames.append(good.collect())
     if rest:
         rest.sort()
         frames.append(pl.DataFrame(_python_rows([(base + r, ln) for r, ln in rest], by,
                                                 since, until), schema=schema, orient="row"))
-    return pl.concat(frames, how="vertical_relaxed").cast(schema)  # type: ignore[arg-type]
+    return pl.concat([f.cast(schema) for f in frames],  # type: ignore[arg-type]
+                     how="vertical_relaxed").sort("seq")
 
 
 class StageJoin:
