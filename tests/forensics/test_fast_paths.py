@@ -70,7 +70,7 @@ line_block = st.lists(st.one_of(record.map(render), foreign, canonical()), min_s
                       max_size=25)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(line_block, st.lists(st.sampled_from(["stage_time", "ts_00000001", "failed", "ERROR",
                                              "中文", " - WARNING - "]), min_size=1,
                             max_size=2),
@@ -154,3 +154,37 @@ def test_parse_line_with_quoted_values_equals_the_grammar(pairs, sep):
     body = sep.join(f"{k}={v}" for k, v in pairs)
     line = f"2024-06-12 14:22:38,415 - app - ERROR - synthesis_failed: {body}"
     assert parse_line(line) == parse(line)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from([b"2024 a\n", b"\tx\n", b"\t\n", b"\n", b"2024 b", b"c\n",
+                                 b"2024-06 " * 40 + b"\n", b"\ty" * 30]), max_size=60),
+       st.lists(st.integers(1, 400), min_size=1, max_size=20), st.booleans())
+def test_cutter_hands_out_whole_records_and_loses_nothing(parts, sizes, keep):
+    from ttsops.forensics import reader
+
+    data = b"".join(parts)
+    old = reader.READ_BYTES
+    reader.READ_BYTES = 64  # small, so that every path of the cutter runs
+    try:
+        cut = reader._Cutter(reader.ReadCounters())
+        chunks, pos, k = [], 0, 0
+        while pos < len(data):
+            n = sizes[k % len(sizes)]
+            k += 1
+            out = cut.feed(data[pos:pos + n])
+            pos += n
+            if out:
+                chunks.append(out)
+        rest = cut.finish(keep_partial=keep)
+    finally:
+        reader.READ_BYTES = old
+    for c in chunks:  # every chunk but the rest ends where a record starts
+        assert c.endswith(b"\n")
+    joined = b"".join(chunks)
+    for i, c in enumerate(chunks[1:], 1):
+        assert not c.startswith(b"\t"), (i, chunks)
+    expect = data if keep or data.endswith(b"\n") else data[:data.rfind(b"\n") + 1]
+    assert joined + (rest or b"") == expect
+    if rest:
+        assert not rest.startswith(b"\t") or not chunks

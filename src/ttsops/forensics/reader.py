@@ -72,50 +72,62 @@ def record_cut(buf: bytes | bytearray) -> int:
 
 
 class _Cutter:
-    """Turns decompressed pieces into whole-record chunks: each piece is cut after its
-    last record start and the tail (a part of one record) carried to the next, so every
-    byte is copied once. Pieces without any record start are held (up to
-    ``MAX_PENDING``)."""
+    """Turns decompressed pieces into whole-record chunks, copying as little as it can:
+    a piece that ends with a newline is handed out as it is once the next piece turns out
+    to start a record (block gzip: every member does); otherwise the piece is cut after
+    its last record start and the tail carried over (one copy). Pieces without any
+    record start are held (up to ``MAX_PENDING``)."""
 
     def __init__(self, counters: ReadCounters) -> None:
-        self.carry: bytes = b""
-        self.held: list[bytes] = []
+        self.pending: list[bytes] = []  # not yet handed out, in order
+        self.size = 0
         self.counters = counters
+
+    def _out(self, data: bytes) -> bytes:
+        self.counters.bytes_text += len(data)
+        return data
 
     def feed(self, data: bytes) -> bytes | None:
         if not data:
             return None
+        out = None
+        if self.pending and self.pending[-1].endswith(b"\n") and data[0] != 9:
+            # everything pending ends where a record starts: hand it out whole
+            out = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
+            self.pending, self.size = [], 0
+            if len(out) < READ_BYTES // 4:  # too small to bother: keep collecting
+                self.pending, self.size = [out], len(out)
+                out = None
+        self.pending.append(data)
+        self.size += len(data)
+        if out is not None or self.size < READ_BYTES or data.endswith(b"\n"):
+            return self._out(out) if out is not None else None
         cut = record_cut(data)
         if cut <= 0:
-            self.held.append(data)
-            if sum(map(len, self.held)) + len(self.carry) < MAX_PENDING:
+            if self.size < MAX_PENDING:
                 return None
-            buf = b"".join((self.carry, *self.held))
-            self.carry, self.held = b"", []
+            buf = b"".join(self.pending)
             cut = buf.rfind(b"\n") + 1 or len(buf)  # junk without records
-            out, self.carry = buf[:cut], buf[cut:]
-        else:
-            if self.held or self.carry:
-                out = b"".join((self.carry, *self.held, memoryview(data)[:cut]))
-            else:
-                out = data[:cut] if cut < len(data) else data
-            self.held = []
-            self.carry = data[cut:]
-        self.counters.bytes_text += len(out)
-        return out
+            self.pending = [buf[cut:]] if cut < len(buf) else []
+            self.size = len(buf) - cut
+            return self._out(buf[:cut])
+        head = self.pending[:-1]
+        joined = b"".join((*head, memoryview(data)[:cut])) if head else data[:cut]
+        rest = data[cut:]
+        self.pending, self.size = ([rest], len(rest)) if rest else ([], 0)
+        return self._out(joined)
 
     def finish(self, keep_partial: bool) -> bytes | None:
         """The rest; a last line without its newline is kept only when ``keep_partial``
         (a damaged member's or a line still being written is dropped)."""
-        data = b"".join((self.carry, *self.held))
-        self.carry, self.held = b"", []
+        data = b"".join(self.pending)
+        self.pending, self.size = [], 0
         if not data.endswith(b"\n") and not keep_partial:
             nl = data.rfind(b"\n")
             data = data[:nl + 1] if nl >= 0 else b""
         if not data:
             return None
-        self.counters.bytes_text += len(data)
-        return data
+        return self._out(data)
 
 
 def select_blocks(f: LogFile, counters: ReadCounters, since: str | None,

@@ -21,6 +21,7 @@ them is never seen; the collector still checks the parsed fields.
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -123,6 +124,25 @@ def _head_at(buf: bytes, s: int) -> bool:
     return buf[s:s + 4].decode("utf-8", "replace")[:1].isdigit()
 
 
+_NEXT_HEAD = re.compile(rb"\n(?=[0-9{\x80-\xff])")
+
+
+def _record_end(buf: bytes, e: int) -> int:
+    """Where the record whose head line ends at ``e`` ends: the newline before the next
+    line that starts a record (a digit or "{"), or the end of ``buf``."""
+    n = len(buf)
+    last = n - 1 if n and buf[n - 1] == 10 else n  # a final newline ends the last line
+    while e < n:
+        m = _NEXT_HEAD.search(buf, e)
+        if m is None:
+            return max(last, e)
+        s = m.start()
+        if s + 1 < n and _head_at(buf, s + 1):
+            return s
+        e = s + 1
+    return max(last, min(e, n)) if e <= n else n
+
+
 def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = ()
                ) -> list[str]:
     """``grep_lines(buf.decode(), needles, require)``, searching the raw bytes and
@@ -133,9 +153,13 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
     n = len(buf)
     nb = [x.encode("utf-8", "surrogatepass") for x in needles]
     rb = [x.encode("utf-8", "surrogatepass") for x in require]
-    starts: list[int] = []
+    spans: list[tuple[int, int]] = []
     if rb:
-        lit = min(rb, key=buf.count)
+        if len(rb) == 1:
+            lit = rb[0]
+        else:  # the rarest, judged on a sample
+            sample = buf[:1 << 18]
+            lit = min(rb, key=sample.count)
         i = buf.find(lit)
         while i >= 0:
             ls = buf.rfind(b"\n", 0, i) + 1
@@ -144,13 +168,14 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
             if ls == 0 or _head_at(buf, ls):
                 head = buf[ls:e]
                 if all(x in head for x in rb):
-                    end = e
-                    while end + 1 < n and not _head_at(buf, end + 1):
-                        end = buf.find(b"\n", end + 1)
-                        end = n if end < 0 else end
-                    rec = buf[ls:end]
-                    if any(x in rec for x in nb):
-                        starts.append(ls)
+                    if any(x in head for x in nb):
+                        spans.append((ls, _record_end(buf, e)))
+                    else:
+                        end = _record_end(buf, e)
+                        if end > e and any(buf.find(x, e, end) >= 0 for x in nb):
+                            spans.append((ls, end))
+                    if spans and spans[-1][0] == ls:
+                        e = spans[-1][1]
             if e >= n:
                 break
             i = buf.find(lit, e)
@@ -167,17 +192,12 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
                 if e < 0:
                     break
                 i = buf.find(needle, e)
-        starts = sorted(seen)
+        for s in sorted(seen):
+            e = buf.find(b"\n", s)
+            spans.append((s, _record_end(buf, n if e < 0 else e)))
     out: list[str] = []
-    for s in starts:
-        e = buf.find(b"\n", s)
-        e = n if e < 0 else e
-        out.append(buf[s:e].decode("utf-8", "replace"))
-        while e + 1 < n and not _head_at(buf, e + 1):
-            s2 = e + 1
-            e = buf.find(b"\n", s2)
-            e = n if e < 0 else e
-            out.append(buf[s2:e].decode("utf-8", "replace"))
+    for s, e in spans:
+        out.extend(buf[s:e].decode("utf-8", "replace").split("\n"))
     return out
 
 
