@@ -84,6 +84,131 @@ def test_corrupt_entry_is_detected(tmp_path, captured, damage):
     assert c.usage() == (0, 0)
 
 
+# --- the verified in-memory copies ----------------------------------------------------
+def _damage_in_place(f: Path, offset: int = -100) -> None:
+    """Flip one byte without changing the file's inode, size or mtime (bit rot)."""
+    st = f.stat()
+    with open(f, "r+b") as fh:
+        fh.seek(offset, os.SEEK_END)
+        b = fh.read(1)
+        fh.seek(offset, os.SEEK_END)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert f.stat().st_size == st.st_size and f.stat().st_mtime_ns == st.st_mtime_ns
+
+
+def test_memory_serves_the_verified_bytes_without_reading_the_file(tmp_path, monkeypatch):
+    c = AudioCache(tmp_path / "c")
+    key = "a1" * 32
+    c.put(key, entry(5000))
+    assert c.memory_usage() == (0, 0)  # a write is verified when first read, not before
+    first = c.get(key)
+    assert first == entry(5000) and c.memory_usage() == (5000, 1)
+    reads: list[str] = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda *a, **k: reads.append(str(a[0]))
+                        or real_open(*a, **k))
+    again = c.get(key)
+    assert again is first and reads == []  # the same verified object, no file read
+    assert c.hits == 2
+
+
+def test_a_damaged_file_is_still_detected_once_out_of_memory(tmp_path, captured):
+    c = AudioCache(tmp_path / "c")
+    key = "b2" * 32
+    c.put(key, entry(5000))
+    assert c.get(key) == entry(5000)  # verified and kept in memory
+    f = c._file(key)
+    _damage_in_place(f)
+    # bit rot the stat cannot see: the bytes served are still the verified ones
+    assert c.get(key) == entry(5000)
+    assert not events(captured, "cache_corrupt")
+    c.forget_memory()  # e.g. evicted from memory, or a restart
+    assert c.get(key) is None
+    (w,) = events(captured, "cache_corrupt")
+    assert w[4]["warning_code"] == "CACHE_CORRUPT"
+    assert not f.exists() and c.usage() == (0, 0) and c.memory_usage() == (0, 0)
+
+
+@pytest.mark.parametrize("change", ["rewrite", "replace", "remove", "truncate"])
+def test_a_file_changed_after_it_was_verified_is_read_again(tmp_path, captured, change):
+    c = AudioCache(tmp_path / "c")
+    key = "c3" * 32
+    c.put(key, entry(5000))
+    assert c.get(key) == entry(5000)
+    f = c._file(key)
+    st = f.stat()
+    raw = bytearray(f.read_bytes())
+    raw[-100] ^= 0xFF
+    if change == "rewrite":  # same inode and size, new mtime
+        _damage_in_place(f)
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    elif change == "replace":  # another file renamed over it
+        tmp = f.with_suffix(".new")
+        tmp.write_bytes(bytes(raw))
+        os.replace(tmp, f)
+    elif change == "truncate":
+        with open(f, "r+b") as fh:
+            fh.truncate(len(raw) - 10)
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    else:
+        f.unlink()
+    assert c.get(key) is None
+    if change == "remove":
+        assert not events(captured, "cache_corrupt") and c.misses == 1
+    else:
+        (w,) = events(captured, "cache_corrupt")
+        assert w[4]["warning_code"] == "CACHE_CORRUPT"
+    assert c.usage() == (0, 0) and c.memory_usage() == (0, 0)
+
+
+def test_memory_is_bounded_least_recently_used_first(tmp_path):
+    c = AudioCache(tmp_path / "c", memory_mb=25_000 / MB)  # room for two 10 kB entries
+    keys = [f"d{i}" * 32 for i in range(3)]
+    for k in keys:
+        c.put(k, entry(10_000))
+    c.get(keys[0])
+    c.get(keys[1])
+    c.get(keys[0])  # keys[0] is now the most recently used
+    c.get(keys[2])  # pushes out keys[1]
+    assert c.memory_usage() == (20_000, 2)
+    assert set(c._mem) == {keys[0], keys[2]}
+    assert AudioCache(tmp_path / "c2", memory_mb=0).memory_budget == 0
+    c0 = AudioCache(tmp_path / "c", memory_mb=0)
+    assert c0.get(keys[1]) == entry(10_000) and c0.memory_usage() == (0, 0)
+
+
+def test_put_and_eviction_drop_the_memory_copy(tmp_path):
+    c = AudioCache(tmp_path / "c", max_mb=0.05, high=0.9, low=0.5)
+    key = "e4" * 32
+    c.put(key, entry(10_000))
+    assert c.get(key) == entry(10_000)
+    c.put(key, entry(10_000, b"b"))  # the same key written again: the new bytes win
+    assert c.memory_usage() == (0, 0)
+    assert c.get(key) == entry(10_000, b"b")
+    for i in range(4):  # over the high watermark: the oldest entries go, from memory too
+        c.put(f"f{i}" * 32, entry(10_000))
+    assert key not in c._mem and c.get(key) is None
+
+
+def test_memory_hits_refresh_the_mtime_now_and_then(tmp_path, monkeypatch):
+    c = AudioCache(tmp_path / "c")
+    key = "a5" * 32
+    c.put(key, entry())
+    f = c._file(key)
+    os.utime(f, (1000, 1000))
+    assert c.get(key) is not None
+    assert f.stat().st_mtime > 1000  # the first read refreshes it
+    os.utime(f, (2000, 2000))  # changes the file's identity: read and verified again
+    assert c.get(key) is not None and f.stat().st_mtime > 2000
+    c._mem[key].touched -= cache_mod.TOUCH_S + 1  # a minute later
+    mtime = f.stat().st_mtime_ns
+    time.sleep(0.01)
+    assert c.get(key) is not None
+    assert f.stat().st_mtime_ns > mtime  # refreshed, and still served from memory
+    assert c.get(key) is c.get(key)
+
+
 def test_lru_eviction_from_high_to_low_watermark(tmp_path, captured):
     c = AudioCache(tmp_path / "c", max_mb=0.1, high=0.9, low=0.5)  # ~105 KB budget
     size = 10_000

@@ -9,7 +9,14 @@
   the entry is removed and the caller recomputes.
 * size: ``max_mb`` budget; when the entries exceed ``high`` x budget, the least recently
   used ones are removed until they are under ``low`` x budget (``cache_evict`` INFO).
-  A hit refreshes the entry's mtime, which is what "recently used" means across restarts.
+  A hit refreshes the entry's mtime (at most every ``TOUCH_S`` seconds for entries held in
+  memory), which is what "recently used" means across restarts.
+* memory: an entry whose checksum was verified when its file was read is kept in a bounded
+  in-memory LRU (``memory_mb``) with the file's identity (inode, size, mtime). A later hit
+  costs one ``stat``: while the file is unchanged the verified bytes are served; a file
+  that changed (rewritten, replaced, removed) is read and verified again, so a damaged
+  file is still found. Damage that keeps size and mtime (bit rot) is found when the entry
+  next leaves memory; until then the bytes served are the ones that were verified.
 * any write error (``ENOSPC``, permissions, a vanished directory) is a
   ``cache_write_failed`` WARNING (``CACHE_WRITE_FAILED``) and ``put`` returns False: the
   caller still returns its audio.
@@ -38,6 +45,7 @@ MAGIC = b"TTSOPS-CACHE 1\n"
 SUFFIX = ".tts"
 PIPELINE_VERSION = "1"  # bump when post-processing or encoding changes the bytes
 MB = 1024 * 1024
+TOUCH_S = 60.0  # a hit served from memory refreshes the file's mtime at most this often
 
 
 @dataclass
@@ -59,6 +67,19 @@ def cache_key(text: str, voice: str, lang: str, speed: float, fmt: str, sample_r
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+@dataclass(slots=True)
+class _Verified:
+    """A verified entry held in memory, with the identity of the file it was read from."""
+
+    entry: CacheEntry
+    sig: tuple[int, int, int]  # st_ino, st_size, st_mtime_ns
+    touched: float  # time.monotonic() of the last mtime refresh
+
+
+def _sig(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """Write all of ``data`` to ``fd`` (the one place the cache writes bytes)."""
     view = memoryview(data)
@@ -69,7 +90,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 class AudioCache:
     def __init__(self, path: str | os.PathLike[str], max_mb: float = 512.0,
-                 high: float = 0.9, low: float = 0.7) -> None:
+                 high: float = 0.9, low: float = 0.7, memory_mb: float = 64.0) -> None:
         self.path = Path(path)
         self.budget = int(max_mb * MB)
         self.high = high
@@ -77,6 +98,9 @@ class AudioCache:
         self.lock = threading.Lock()
         self._index: OrderedDict[str, int] | None = None  # key -> size, LRU first
         self._total = 0
+        self.memory_budget = int(memory_mb * MB)
+        self._mem: OrderedDict[str, _Verified] = OrderedDict()  # key -> entry, LRU first
+        self._mem_bytes = 0
         self.hits = self.misses = self.writes = self.write_failures = self.corrupt = 0
 
     @classmethod
@@ -84,7 +108,8 @@ class AudioCache:
         if not settings.cache_enabled:
             return None
         return cls(settings.cache_dir, settings.cache_max_mb, settings.cache_high_watermark,
-                   settings.cache_low_watermark)
+                   settings.cache_low_watermark,
+                   memory_mb=getattr(settings, "cache_memory_mb", 64.0))
 
     # --- index ---------------------------------------------------------------------
     def _file(self, key: str) -> Path:
@@ -124,19 +149,61 @@ class AudioCache:
             idx = self._idx()
             return self._total, len(idx)
 
+    # --- memory ----------------------------------------------------------------------
+    def _mem_drop(self, key: str) -> None:
+        """(lock held) Forget the in-memory copy of ``key``."""
+        v = self._mem.pop(key, None)
+        if v is not None:
+            self._mem_bytes -= len(v.entry.audio)
+
+    def _mem_keep(self, key: str, entry: CacheEntry, sig: tuple[int, int, int]) -> None:
+        """(lock held) Keep a verified entry, dropping the least recently used ones."""
+        self._mem_drop(key)
+        size = len(entry.audio)
+        if size > self.memory_budget:
+            return
+        self._mem[key] = _Verified(entry, sig, time.monotonic())
+        self._mem_bytes += size
+        while self._mem_bytes > self.memory_budget:
+            _, old = self._mem.popitem(last=False)
+            self._mem_bytes -= len(old.entry.audio)
+
+    def forget_memory(self) -> None:
+        """Drop every in-memory copy: the next hit of each entry reads and verifies its
+        file again."""
+        with self.lock:
+            self._mem.clear()
+            self._mem_bytes = 0
+
+    def memory_usage(self) -> tuple[int, int]:
+        """(bytes of audio held in memory, entries)."""
+        with self.lock:
+            return self._mem_bytes, len(self._mem)
+
     # --- read ----------------------------------------------------------------------
     def get(self, key: str) -> CacheEntry | None:
         p = self._file(key)
+        v = self._mem.get(key)
+        if v is not None:
+            hit = self._get_memory(key, p, v)
+            if hit is not None:
+                return hit
         try:
-            raw = p.read_bytes()
+            with open(p, "rb") as fh:
+                raw = fh.read()
+                entry = self._decode(raw)
+                if entry is not None:
+                    with contextlib.suppress(OSError):
+                        os.utime(fh.fileno())
+                    sig = _sig(os.fstat(fh.fileno()))
         except OSError:
             with self.lock:
+                self._mem_drop(key)
                 idx = self._idx()
                 if key in idx:
                     self._total -= idx.pop(key)
                 self.misses += 1
             return None
-        entry = self._decode(raw)
         if entry is None:
             self.corrupt += 1
             log.warning("cache_corrupt", warning_code="CACHE_CORRUPT", path=str(p),
@@ -145,8 +212,6 @@ class AudioCache:
             with self.lock:
                 self.misses += 1
             return None
-        with contextlib.suppress(OSError):
-            os.utime(p)
         with self.lock:
             idx = self._idx()
             if key in idx:
@@ -154,8 +219,37 @@ class AudioCache:
             else:
                 idx[key] = len(raw)
                 self._total += len(raw)
+            if self.memory_budget:
+                self._mem_keep(key, entry, sig)
             self.hits += 1
         return entry
+
+    def _get_memory(self, key: str, p: Path, v: _Verified) -> CacheEntry | None:
+        """The verified in-memory entry while its file is the one it was read from; None
+        (the file is read again) when the file changed or vanished."""
+        try:
+            st = os.stat(p)
+        except OSError:
+            st = None
+        if st is None or _sig(st) != v.sig:
+            with self.lock:
+                if self._mem.get(key) is v:
+                    self._mem_drop(key)
+            return None
+        now = time.monotonic()
+        if now - v.touched >= TOUCH_S:  # recency on disk, for eviction after a restart
+            v.touched = now
+            with contextlib.suppress(OSError):
+                os.utime(p)
+                v.sig = _sig(os.stat(p))
+        with self.lock:
+            if key in self._mem:
+                self._mem.move_to_end(key)
+            idx = self._idx()
+            if key in idx:
+                idx.move_to_end(key)
+            self.hits += 1
+        return v.entry
 
     @staticmethod
     def _decode(raw: bytes) -> CacheEntry | None:
@@ -211,6 +305,7 @@ class AudioCache:
                 self._total -= idx.pop(key)
             idx[key] = len(data)
             self._total += len(data)
+            self._mem_drop(key)  # the file was replaced: a later hit reads and verifies it
             self.writes += 1
             over = self._total > self.high * self.budget
         if over:
@@ -222,6 +317,7 @@ class AudioCache:
         with contextlib.suppress(OSError):
             os.unlink(self._file(key))
         with self.lock:
+            self._mem_drop(key)
             idx = self._idx()
             size = idx.pop(key, 0)
             self._total -= size

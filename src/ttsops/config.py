@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     cache_high_watermark: float = Field(
         0.9, gt=0, le=1, description="Evict when the cache exceeds this share of its budget.")
     cache_low_watermark: float = Field(0.7, gt=0, le=1, description="Evict down to this share.")
+    cache_memory_mb: float = Field(
+        64.0, ge=0, description="Verified cache entries kept in memory (MB; 0: none): a hit "
+                                "on one skips reading and checksumming its file.")
     cache_health_interval_s: float = Field(300.0, gt=0, description="cache_health report period.")
     cache_disk_warn_percent: float = Field(
         90.0, gt=0, le=100, description="cache_dir_usage WARNING above this disk usage (%).")
