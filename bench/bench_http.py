@@ -1,8 +1,12 @@
 """HTTP throughput and latency of `ttsops serve`, against named baselines measured in the
-same run. The load comes from this process (asyncio keep-alive HTTP/1.1 connections on
-loopback); every server is a separate process.
+same run. Every server is a separate process; the load comes from another process over
+loopback keep-alive HTTP/1.1 connections: ``wrk`` (Debian package ``wrk``) when it is
+installed, a light C load generator that leaves the two cores to the servers, else this
+process's own asyncio client (``--loadgen python``), which costs a core at high rates and
+so flatters nobody: both sides of each ratio are loaded by the same generator.
 
     python bench/bench_http.py [--workers 1] [--seconds 8] [--runs 3] [--format wav]
+                               [--loadgen auto|wrk|python]
 
 1. uncached: every request a new text, through HTTP (queue, worker IPC, logging, cache
    write included), as a ratio of the engine-only throughput of the same number of
@@ -12,8 +16,12 @@ loopback); every server is a separate process.
 2. cache hit: the same request again and again through the full service, as a ratio of
    a bare Starlette route (same uvicorn settings) returning the same bytes. Target >= 0.7.
 
-Medians over ``--runs``; p50/p99 latency of the median run. Needs the real eSpeak NG
-engine (espeakng-loader).
+Medians over ``--runs``; p50/p99 latency of the median run. Beside each throughput, the
+CPU time the server's processes spent per request (main process; worker processes), read
+from /proc: it says where the time goes, and it is less at the mercy of a shared machine
+than the rates. For the uncached load, the worker's own engine half under HTTP load (the
+sum of its four ``stage_time`` records in the server's log) is printed beside the
+engine-only time per synthesis. Needs the real eSpeak NG engine (espeakng-loader).
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -32,7 +42,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +57,12 @@ SENTENCES = (
 
 
 def text_for(n: int) -> str:
+    """A sentence and a number: every request of the uncached load is a new text. All
+    loads use 5-digit numbers (10000..99999), so that texts are alike in length."""
     return f"{SENTENCES[n % len(SENTENCES)]} {n}."
+
+
+BASELINE_NUMBERS = [10000 + (k * 1409) % 90000 for k in range(64)]
 
 
 # --- load generation ---------------------------------------------------------------------
@@ -57,12 +72,26 @@ class LoadResult:
     seconds: float
     latencies: list[float]
     statuses: Counter[int]
+    count: int | None = None  # requests answered (wrk); else len(latencies)
+    pcts: dict[float, float] = field(default_factory=dict)  # (wrk) quantile -> ms
+    cpu_main_ms: float = float("nan")  # server main process CPU per request
+    cpu_workers_ms: float = float("nan")  # worker processes' CPU per request
+
+    @property
+    def n(self) -> int:
+        return self.count if self.count is not None else len(self.latencies)
 
     @property
     def rps(self) -> float:
-        return len(self.latencies) / self.seconds
+        return self.n / self.seconds
+
+    @property
+    def bad(self) -> int:
+        return (self.statuses - Counter({200: self.statuses[200]})).total()
 
     def pct(self, q: float) -> float:
+        if q in self.pcts:
+            return self.pcts[q]
         xs = sorted(self.latencies)
         return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000.0 if xs else float("nan")
 
@@ -97,8 +126,8 @@ async def _connection(port: int, make_body: Callable[[], bytes], start: float, s
             await writer.wait_closed()
 
 
-def load(port: int, make_body: Callable[[], bytes], concurrency: int, seconds: float,
-         warmup: float = 1.0) -> LoadResult:
+def load_python(port: int, make_body: Callable[[], bytes], concurrency: int, seconds: float,
+                warmup: float = 1.0) -> LoadResult:
     """``concurrency`` keep-alive connections for ``warmup + seconds``; only requests that
     start and end inside the measured window count."""
 
@@ -111,6 +140,115 @@ def load(port: int, make_body: Callable[[], bytes], concurrency: int, seconds: f
         return out
 
     return asyncio.run(main())
+
+
+_WRK_SCRIPT = """
+local bodies = {%s}
+local counter = %d
+local unique = %s
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local body
+  if unique then
+    body = bodies[(counter %% #bodies) + 1][1] .. counter .. bodies[(counter %% #bodies) + 1][2]
+    counter = counter + 1
+  else
+    body = bodies[1][1]
+  end
+  return wrk.format(nil, "/v1/audio/speech", nil, body)
+end
+done = function(summary, latency, requests)
+  io.write("BENCH ", summary.requests, " ", summary.duration, " ",
+           summary.errors.status, " ", summary.errors.connect + summary.errors.read
+           + summary.errors.write + summary.errors.timeout, "\\n")
+  for _, q in ipairs({50, 99}) do
+    io.write("PCT ", q, " ", latency:percentile(q), "\\n")
+  end
+end
+"""
+
+
+def _lua_str(b: bytes) -> str:
+    return '"' + "".join(f"\\{c}" for c in b) + '"'
+
+
+def load_wrk(port: int, bodies: list[tuple[bytes, bytes]] | bytes, concurrency: int,
+             seconds: float, warmup: float = 1.0, start: int = 0) -> LoadResult:
+    """wrk with one thread: ``bodies`` is one fixed body, or (prefix, suffix) pairs around
+    a counter (a new text for every request, from ``start`` on)."""
+    unique = not isinstance(bodies, bytes)
+    pairs = bodies if not isinstance(bodies, bytes) else [(bodies, b"")]
+    lua = _WRK_SCRIPT % (", ".join(f"{{{_lua_str(a)}, {_lua_str(b)}}}" for a, b in pairs),
+                         start, "true" if unique else "false")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(lua)
+        script = fh.name
+    url = f"http://127.0.0.1:{port}/v1/audio/speech"
+    try:
+        if warmup > 0:
+            warm = _WRK_SCRIPT % (", ".join(f"{{{_lua_str(a)}, {_lua_str(b)}}}"
+                                            for a, b in pairs),
+                                  start + 10**8, "true" if unique else "false")
+            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+                fh.write(warm)
+            subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(warmup))}s",
+                            "-s", fh.name, url], capture_output=True, check=True)
+            os.unlink(fh.name)
+        out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s",
+                              "--timeout", "30s", "-s", script, url],
+                             capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script)
+    m = re.search(r"^BENCH (\d+) (\d+) (\d+) (\d+)$", out, re.M)
+    if m is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    n, dur_us, non2xx, errors = (int(x) for x in m.groups())
+    pcts = {int(q) / 100: float(v) / 1000.0
+            for q, v in re.findall(r"^PCT (\d+) ([\d.e+]+)$", out, re.M)}
+    statuses: Counter[int] = Counter({200: n - non2xx})
+    if non2xx:
+        statuses[0] += non2xx  # not 2xx/3xx (wrk does not say which)
+    if errors:
+        statuses[-1] += errors
+    return LoadResult(dur_us / 1e6, [], statuses, count=n, pcts=pcts)
+
+
+# --- CPU accounting ---------------------------------------------------------------------
+
+def _cpu_s(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            f = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+class CpuMeter:
+    """CPU seconds of a server's main process and of its child processes (workers)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.t0 = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        return _cpu_s(self.pid), sum(_cpu_s(c) for c in _children(self.pid))
+
+    def per_request(self, r: LoadResult) -> LoadResult:
+        main, kids = self._now()
+        n = max(r.n, 1)
+        r.cpu_main_ms = (main - self.t0[0]) * 1000.0 / n
+        r.cpu_workers_ms = (kids - self.t0[1]) * 1000.0 / n
+        return r
 
 
 # --- servers -------------------------------------------------------------------------------
@@ -217,7 +355,7 @@ def engine_throughput(workers: int, fmt: str, seconds: float, mode: str) -> floa
     settings = Settings(engine="espeak", cache_enabled=False)
     front = Pipeline(settings=settings, cache=False, load=False)
     jobs = [front.front(SynthesisRequest(text=text_for(n), voice="alloy", format=fmt))
-            for n in range(64)]
+            for n in BASELINE_NUMBERS]
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     procs = [ctx.Process(target=_engine_loop, args=(settings, jobs, seconds, mode, q))
@@ -232,6 +370,23 @@ def engine_throughput(workers: int, fmt: str, seconds: float, mode: str) -> floa
 
 # --- main ------------------------------------------------------------------------------------
 
+def worker_back_ms(log_dir: Path, ids: set[str] | None = None) -> list[float]:
+    """Per synthesis, the worker's own engine half under HTTP load: the sum of its
+    ``stage_time`` records for llm_prompt_gen .. audio_render in the server's log."""
+    from ttsops.logline import iter_records
+
+    per: dict[str, float] = {}
+    seen: Counter[str] = Counter()
+    with open(log_dir / "app.log", encoding="utf-8", errors="replace") as fh:
+        for rec in iter_records(fh):
+            if rec.event != "stage_time" or rec.get("stage") == "text_normalize":
+                continue
+            sid = rec.get("id") or ""
+            per[sid] = per.get(sid, 0.0) + float(rec.get("duration_ms") or 0.0)
+            seen[sid] += 1
+    return [v for k, v in per.items() if seen[k] == 4 and (ids is None or k in ids)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=1)
@@ -241,16 +396,50 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=0,
                     help="connections for the uncached load (default 2*workers+2)")
     ap.add_argument("--hit-concurrency", type=int, default=16)
+    ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
+                    help="wrk when installed (auto), or this process's asyncio client")
     ap.add_argument("--bare-server", nargs=3, metavar=("PORT", "AUDIO", "CTYPE"),
                     help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.bare_server:
         bare_server(int(a.bare_server[0]), a.bare_server[1], a.bare_server[2])
         return
+    gen = a.loadgen
+    if gen == "auto":
+        gen = "wrk" if shutil.which("wrk") else "python"
     conc = a.concurrency or 2 * a.workers + 2
     print(f"bench_http: {a.workers} worker(s), {a.format}, {a.seconds:g} s x {a.runs} runs, "
-          f"{os.cpu_count()} cores; uncached concurrency {conc}, cache-hit concurrency "
-          f"{a.hit_concurrency}", flush=True)
+          f"{os.cpu_count()} cores; load generator {gen}; uncached concurrency {conc}, "
+          f"cache-hit concurrency {a.hit_concurrency}", flush=True)
+
+    def body_of(text: str) -> bytes:
+        return json.dumps({"model": "tts-1", "voice": "alloy", "response_format": a.format,
+                           "input": text}, ensure_ascii=False).encode()
+
+    counter = iter(range(10000, 10**9))
+
+    def run_load(port: int, pid: int, unique: bool, concurrency: int, run: int,
+                 fixed: bytes = b"") -> LoadResult:
+        meter: CpuMeter | None = None
+        if gen == "wrk":
+            if unique:  # text_for(n): SENTENCES[n % 4] + " n."
+                pairs = []
+                for k in range(len(SENTENCES)):
+                    pre, _, post = body_of(SENTENCES[k] + " \0.").partition(b"\\u0000")
+                    pairs.append((pre, post))
+                bodies: Any = pairs
+            else:
+                bodies = fixed
+            # warm-up first, then count CPU over the measured run only
+            start = 10000 + 17000 * (run % 5) + 3400 * (run // 5) if unique else 0
+            load_wrk(port, bodies, concurrency, 1, warmup=0, start=start + 12000)
+            meter = CpuMeter(pid)
+            r = load_wrk(port, bodies, concurrency, a.seconds, warmup=0, start=start)
+        else:
+            make = (lambda: body_of(text_for(next(counter)))) if unique else (lambda: fixed)
+            meter = CpuMeter(pid)
+            r = load_python(port, make, concurrency, a.seconds)
+        return meter.per_request(r)
 
     back_rates: list[float] = []
     infer_rates: list[float] = []
@@ -260,21 +449,15 @@ def main() -> None:
     hits: list[LoadResult] = []
     bares: list[LoadResult] = []
     try:
-        counter = iter(range(10**9))
-
-        def unique_body() -> bytes:
-            return json.dumps({"model": "tts-1", "voice": "alloy", "response_format": a.format,
-                               "input": text_for(1000 + next(counter))}).encode()
-
         # baseline and service alternate (the service's workers idle meanwhile), so that
         # the load of a shared machine hits both alike
-        for _ in range(a.runs):
+        for run in range(a.runs):
             back_rates.append(engine_throughput(a.workers, a.format, a.seconds, "back"))
-            uncached.append(load(port, unique_body, conc, a.seconds))
+            uncached.append(run_load(port, proc.pid, True, conc, run))
             infer_rates.append(engine_throughput(a.workers, a.format, a.seconds, "infer"))
+        back_under_load = worker_back_ms(tmp / "logs")
 
-        same = json.dumps({"model": "tts-1", "voice": "alloy", "response_format": a.format,
-                           "input": text_for(0)}).encode()
+        same = body_of(text_for(0))
         first = httpx.post(f"http://127.0.0.1:{port}/v1/audio/speech", content=same,
                            headers={"content-type": "application/json"}, timeout=60)
         first.raise_for_status()
@@ -282,9 +465,9 @@ def main() -> None:
         audio.write_bytes(first.content)
         bare, bport = start_bare(audio, first.headers["content-type"])
         try:
-            for _ in range(a.runs):  # alternate, so that drift hits both alike
-                hits.append(load(port, lambda: same, a.hit_concurrency, a.seconds))
-                bares.append(load(bport, lambda: same, a.hit_concurrency, a.seconds))
+            for run in range(a.runs):  # alternate, so that drift hits both alike
+                hits.append(run_load(port, proc.pid, False, a.hit_concurrency, run, same))
+                bares.append(run_load(bport, bare.pid, False, a.hit_concurrency, run, same))
         finally:
             stop(bare)
     finally:
@@ -293,23 +476,29 @@ def main() -> None:
     def med(xs: list[LoadResult]) -> LoadResult:
         return sorted(xs, key=lambda r: r.rps)[len(xs) // 2]
 
+    def cpu(xs: list[LoadResult], attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in xs)
+
     back = statistics.median(back_rates)
     infer = statistics.median(infer_rates)
     u, h, b = med(uncached), med(hits), med(bares)
-    bad = sum((r.statuses - Counter({200: r.statuses[200]})).total()
-              for r in uncached + hits + bares)
-    print(f"{'measure':44s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s}")
-    print(f"{'raw engine (prepare+infer), ' + str(a.workers) + ' proc':44s} {infer:9.1f}")
-    print(f"{'engine-only pipeline back(), ' + str(a.workers) + ' proc':44s} {back:9.1f}")
-    print(f"{'HTTP uncached (ttsops serve)':44s} {u.rps:9.1f} {u.pct(.5):8.1f} "
-          f"{u.pct(.99):8.1f}")
-    print(f"{'bare Starlette route, same bytes':44s} {b.rps:9.1f} {b.pct(.5):8.1f} "
-          f"{b.pct(.99):8.1f}")
-    print(f"{'HTTP cache hit (ttsops serve)':44s} {h.rps:9.1f} {h.pct(.5):8.1f} "
-          f"{h.pct(.99):8.1f}")
+    bad = sum(r.bad for r in uncached + hits + bares)
+    print(f"{'measure':40s} {'req/s':>8s} {'p50 ms':>7s} {'p99 ms':>7s} "
+          f"{'cpu/req ms: main':>17s} {'workers':>8s}")
+    print(f"{'raw engine (prepare+infer), ' + str(a.workers) + ' proc':40s} {infer:8.1f}")
+    print(f"{'engine-only pipeline back(), ' + str(a.workers) + ' proc':40s} {back:8.1f}")
+    for name, r, xs in (("HTTP uncached (ttsops serve)", u, uncached),
+                        ("bare Starlette route, same bytes", b, bares),
+                        ("HTTP cache hit (ttsops serve)", h, hits)):
+        print(f"{name:40s} {r.rps:8.1f} {r.pct(.5):7.1f} {r.pct(.99):7.1f} "
+              f"{cpu(xs, 'cpu_main_ms'):17.3f} {cpu(xs, 'cpu_workers_ms'):8.3f}")
     print(f"uncached HTTP / engine-only back(): {u.rps / back:.2f}  (target >= 0.8)")
     print(f"uncached HTTP / raw engine:         {u.rps / infer:.2f}  (for scale)")
     print(f"cache hit / bare Starlette:         {h.rps / b.rps:.2f}  (target >= 0.7)")
+    if back_under_load:
+        print(f"worker back() per synthesis: {statistics.median(back_under_load):.1f} ms under "
+              f"HTTP load (median of {len(back_under_load)}), "
+              f"{a.workers * 1000.0 / back:.1f} ms engine-only")
     print(f"non-200 answers during the runs: {bad}")
     print("per run (req/s): back " + " ".join(f"{x:.1f}" for x in back_rates)
           + " | uncached " + " ".join(f"{r.rps:.1f}" for r in uncached)

@@ -4,6 +4,7 @@ cannot be provoked from the real one: NaN output, an engine that raises)."""
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import re
 import shutil
@@ -472,3 +473,94 @@ def test_engines_without_options_refuse_them(captured):
                                   options={"emotion": "sad"}))
     assert ei.value.code == "INVALID_REQUEST" and ei.value.param == "options"
     assert pipe.run(SynthesisRequest("hello", voice="alloy", format="wav")).audio
+
+
+# --- the front memo (text_normalize remembered by request) --------------------------------
+def _count_calls(monkeypatch, module, name):
+    calls = []
+    real = getattr(module, name)
+
+    def counted(*a, **k):
+        calls.append(a)
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_a_request_seen_before_is_not_normalised_again(espeak, captured, monkeypatch):
+    from ttsops.pipeline import text as text_mod
+
+    cleans = _count_calls(monkeypatch, text_mod, "clean")
+    numbers = _count_calls(monkeypatch, text_mod, "read_numbers_zh")
+    req = dict(text="会议在2024-06-12 3:30开始，共15人\u200b。", format="wav")
+    first = espeak.front(SynthesisRequest(**req))
+    second = espeak.front(SynthesisRequest(**req))
+    assert len(cleans) == 1 and len(numbers) == 1
+    assert second.text == first.text and "二零二四年" in second.text
+    assert second.segments == first.segments and second.cache_key == first.cache_key
+    assert second.id != first.id
+    # every synthesis still writes its own records, the warning included
+    for job in (first, second):
+        assert events_of(captured, job.id) == ["synthesis_start", "text_sanitized",
+                                               "stage_time"]
+        (w,) = of(captured, job.id, "text_sanitized")
+        assert w["removed"] == "1"
+    # the remembered state is not shared with the jobs
+    first.segments.append("tampered")
+    assert espeak.front(SynthesisRequest(**req)).segments == second.segments
+
+
+@pytest.mark.parametrize("change", [{"voice": "onyx"}, {"lang": "zh"}, {"speed": 1.5},
+                                    {"format": "mp3"}, {"sample_rate": 16000},
+                                    {"voice": "nobody", "allow_fallback": True}])
+def test_the_memo_tells_requests_apart(espeak, captured, change):
+    base = dict(text="Hello 42 world", format="wav", voice="onyx")
+    a = espeak.front(SynthesisRequest(**base))
+    b = espeak.front(SynthesisRequest(**{**base, **change}))
+    fresh = Pipeline(engine=espeak.engine, settings=espeak.settings, load=False)
+    c = fresh.front(SynthesisRequest(**{**base, **change}))  # without the memo
+    assert b.cache_key != a.cache_key or change == {"voice": "onyx"}
+    assert (b.text, b.segments, b.lang, b.voice, b.request.format, b.request.speed,
+            b.sample_rate, b.warnings, b.cache_key) == (
+        c.text, c.segments, c.lang, c.voice, c.request.format, c.request.speed,
+        c.sample_rate, c.warnings, c.cache_key)
+
+
+def test_bad_requests_are_checked_and_logged_every_time(espeak, captured):
+    for _ in range(2):
+        _front_error(espeak, captured, SynthesisRequest("Hello", voice="galadriel"),
+                     "VOICE_UNKNOWN", "voice")
+    assert not espeak.front_memo.items
+
+
+def test_the_memo_follows_settings_and_the_engine(tmp_path, captured):
+    p = Pipeline(settings=make_settings(tmp_path, engine="espeak"), load=False)
+    req = dict(text="Hello", voice="galadriel", format="wav")
+    with pytest.raises(TTSError):
+        p.front(SynthesisRequest(**req))
+    p.settings.voice_fallback = True  # a setting the outcome depends on
+    job = p.front(SynthesisRequest(**req))
+    assert job.voice == "alloy" and job.warnings == ["VOICE_FALLBACK"]
+    assert len(p.front_memo.items) == 1
+    p.info = dataclasses.replace(p.info, version="other")  # e.g. the engine was reloaded
+    again = p.front(SynthesisRequest(**req))
+    assert len(p.front_memo.items) == 1 and again.cache_key != job.cache_key
+
+
+def test_the_memo_is_bounded(tmp_path):
+    from ttsops.pipeline.runner import FrontMemo
+
+    p = Pipeline(settings=make_settings(tmp_path, engine="espeak"), load=False)
+    p.front_memo = FrontMemo(max_entries=5, max_chars=100_000)
+    for i in range(12):
+        p.front(SynthesisRequest(f"Sentence number {i}", format="wav"))
+    assert [k[0] for k in p.front_memo.items] == [f"Sentence number {i}"
+                                                  for i in range(7, 12)]
+    p.front_memo = FrontMemo(max_entries=100, max_chars=800)  # at most 100 chars an entry
+    p.front(SynthesisRequest("x" * 51, format="wav"))  # 102 characters held: too big
+    assert not p.front_memo.items
+    for i in range(12):
+        p.front(SynthesisRequest(f"{i:02d} " + "y" * 44, format="wav"))  # 94 characters
+    assert len(p.front_memo.items) == 8 and p.front_memo.chars == 8 * 94
+    assert next(iter(p.front_memo.items))[0].startswith("04 ")

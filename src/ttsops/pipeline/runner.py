@@ -6,8 +6,11 @@ See ``types.py`` for the front/back/finish/fail/run split and who writes which r
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -50,6 +53,57 @@ def new_id() -> str:
 
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
+
+
+class FrontMemo:
+    """The outcome of the text_normalize steps by request, so that a request seen before
+    (a cache hit, typically) is not cleaned, read and segmented again. Bounded in entries
+    and in characters held, least recently used first. Only successful outcomes are kept
+    (a bad request is checked, and logged, every time); records are still written for
+    every synthesis from the remembered state."""
+
+    def __init__(self, max_entries: int = 4096, max_chars: int = 2_000_000) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self.items: OrderedDict[tuple[Any, ...], tuple[FrontState, str | None, int]] = \
+            OrderedDict()
+        self.chars = 0
+        self.lock = threading.Lock()
+        self.owner: Any = None  # the engine description the entries were made with
+
+    def get(self, key: tuple[Any, ...]) -> tuple[FrontState, str | None] | None:
+        with self.lock:
+            got = self.items.get(key)
+            if got is None:
+                return None
+            self.items.move_to_end(key)
+        st, ckey, _ = got
+        return _copy_state(st), ckey
+
+    def put(self, key: tuple[Any, ...], st: FrontState, ckey: str | None) -> None:
+        size = len(key[0]) + len(st.text)
+        if size > self.max_chars // 8:
+            return
+        with self.lock:
+            old = self.items.pop(key, None)
+            if old is not None:
+                self.chars -= old[2]
+            self.items[key] = (_copy_state(st), ckey, size)
+            self.chars += size
+            while len(self.items) > self.max_entries or self.chars > self.max_chars:
+                _, (_, _, n) = self.items.popitem(last=False)
+                self.chars -= n
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.chars = 0
+
+
+def _copy_state(st: FrontState) -> FrontState:
+    """A copy whose mutable parts are not shared with the memo."""
+    return dataclasses.replace(st, segments=list(st.segments), options=dict(st.options),
+                               warnings=[(e, c, dict(f)) for e, c, f in st.warnings])
 
 
 class _StageClock:
@@ -107,6 +161,7 @@ class Pipeline:
         else:
             self.cache = cache
         self._voices = [v.name for v in self.engine.voices()]
+        self.front_memo = FrontMemo()
 
     # --- small queries -------------------------------------------------------------
     def voice_names(self) -> list[str]:
@@ -148,9 +203,16 @@ class Pipeline:
         text_len = len(req.text) if isinstance(req.text, str) else 0
         with events.context(id=sid):
             try:
-                for step in FRONT_STEPS:
-                    step(req, st, self)
-                key = self._key(st) if self.cache is not None else None
+                memo_key = self._memo_key(req)
+                got = self.front_memo.get(memo_key) if memo_key is not None else None
+                if got is not None:
+                    st, key = got
+                else:
+                    for step in FRONT_STEPS:
+                        step(req, st, self)
+                    key = self._key(st) if self.cache is not None else None
+                    if memo_key is not None:
+                        self.front_memo.put(memo_key, st, key)
                 hit = self.cache.get(key) if self.cache is not None and key else None
             except Exception as e:
                 err = self._front_failed(req, sid, st, e, t0, text_len)
@@ -173,6 +235,31 @@ class Pipeline:
             if hit is None:
                 return job
             return self._hit(job, hit)
+
+    def _memo_key(self, req: SynthesisRequest) -> tuple[Any, ...] | None:
+        """What the text_normalize steps depend on, or None when the request cannot be
+        remembered (not text, options that are not plain JSON)."""
+        if type(req.text) is not str:
+            return None
+        memo = self.front_memo
+        if memo.owner is not self.info:  # the engine was (re)described: start afresh
+            memo.clear()
+            memo.owner = self.info
+        opts = None
+        if req.options:
+            try:
+                opts = json.dumps(req.options, sort_keys=True)
+            except (TypeError, ValueError):
+                return None
+        s = self.settings
+        key = (req.text, req.lang, req.voice, req.format, req.speed, req.sample_rate,
+               req.allow_fallback, opts, s.voice_fallback, s.max_input_chars,
+               s.segment_max_chars, s.ffmpeg_path, self.cache is not None)
+        try:
+            hash(key)
+        except TypeError:  # e.g. a voice given as a dict through the Python API
+            return None
+        return key
 
     def _key(self, st: FrontState) -> str:
         return cache_key(st.text, st.voice, st.lang or "", st.speed, st.fmt, st.sample_rate,
