@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import struct
@@ -101,8 +100,14 @@ class Bloom:
         return cls(int(n), bytearray(base64.b64decode(b)))
 
 
+try:  # the C module itself: hashlib's import also loads OpenSSL, slower to start
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # pragma: no cover
+    from hashlib import blake2b as _blake2b
+
+
 def bloom_key(key: str) -> tuple[int, int]:
-    d = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    d = _blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
     h1, h2 = struct.unpack("<QQ", d)
     return h1, h2
 
