@@ -62,6 +62,9 @@ class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # labelled children by (metric, label values): ``labels()`` costs a lock and a
+        # few tuple operations on every call; label values are bounded (see above)
+        self._children: dict[tuple[Any, ...], Any] = {}
         r = self.registry = registry or CollectorRegistry()
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
@@ -114,33 +117,41 @@ class Metrics:
                         lambda: 1.0)
 
     # --- recording ---------------------------------------------------------------
+    def child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered."""
+        key = (metric, *values)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children[key] = metric.labels(*values)
+        return c
+
     def observe_http(self, method: str, route: str, status: int, code: str | None,
                      seconds: float) -> None:
         if method not in _METHODS:  # clients choose the method: keep the label bounded
             method = "OTHER"
-        self.http_requests.labels(method, route, str(status), code or "none").inc()
-        self.http_duration.labels(route).observe(seconds)
+        self.child(self.http_requests, method, route, str(status), code or "none").inc()
+        self.child(self.http_duration, route).observe(seconds)
 
     def observe_synthesis(self, result: Any) -> None:
         """A finished ``SynthesisResult``."""
         hit = "true" if result.cache_hit else "false"
-        self.syntheses.labels("success", "none", hit).inc()
-        self.synthesis_duration.labels(hit).observe(result.total_ms / 1000.0)
-        self.cache_lookups.labels("hit" if result.cache_hit else "miss").inc()
-        self.audio_seconds.labels(result.format).inc(result.duration_ms / 1000.0)
+        self.child(self.syntheses, "success", "none", hit).inc()
+        self.child(self.synthesis_duration, hit).observe(result.total_ms / 1000.0)
+        self.child(self.cache_lookups, "hit" if result.cache_hit else "miss").inc()
+        self.child(self.audio_seconds, result.format).inc(result.duration_ms / 1000.0)
         if not result.cache_hit:
             self.queue_wait.observe(result.queue_ms / 1000.0)
             for stage, ms in result.stages.items():
                 if stage in STAGES:
-                    self.stage_duration.labels(stage).observe(ms / 1000.0)
+                    self.child(self.stage_duration, stage).observe(ms / 1000.0)
             if result.duration_ms > 0:
                 self.rtf.observe(result.total_ms / result.duration_ms)
 
     def observe_failure(self, code: str, seconds: float | None = None,
                         queue_ms: float | None = None) -> None:
-        self.syntheses.labels("failed", code, "false").inc()
+        self.child(self.syntheses, "failed", code, "false").inc()
         if seconds is not None:
-            self.synthesis_duration.labels("false").observe(seconds)
+            self.child(self.synthesis_duration, "false").observe(seconds)
         if queue_ms is not None:
             self.queue_wait.observe(queue_ms / 1000.0)
 
