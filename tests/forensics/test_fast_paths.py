@@ -91,8 +91,9 @@ def test_head_parse_equals_the_grammar(line):
         assert rec is not None and (rec.ts, rec.level, rec.event) == h
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
-@given(line_block, st.booleans())
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(line_block, st.lists(record.map(render), min_size=1, max_size=25)),
+       st.booleans())
 def test_window_head_counting_equals_record_counting(lines, keep_ids):
     from ttsops.forensics.scan import window_lines
 
