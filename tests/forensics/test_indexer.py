@@ -1,0 +1,118 @@
+"""logs index: indexes foreign and old files once, leaves damaged ones alone, refuses to
+work under a running writer; progress bars go to stderr only."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import zlib
+
+from ttsops.logindex import _LEN_DIGITS, INDEX_MAGIC, gzip_member, read_index
+from ttsops.logsink import LogSink
+
+from .forensics_helpers import cli, ttsops
+
+
+def _sink_dir(d, n=3000):
+    sink = LogSink(d, max_bytes=40_000, block_bytes=4096, backup_count=1000)
+    for i in range(n):
+        sink.submit((1718150400.0 + i, "t", "ERROR" if i % 97 == 0 else "INFO",
+                     "synthesis_complete", {"id": f"ts_{i:08x}", "status": "success",
+                                            "error_code": "X" if i % 97 == 0 else "-"}, []))
+    sink.close()
+    os.unlink(d / ".app.log.lock")  # a copy of the files, no writer
+    return sorted(d.glob("app.log.*.gz"))
+
+
+def _as_version1(p):
+    """The same blocks with the index of the first release (one JSON document)."""
+    idx = read_index(p)
+    data = p.read_bytes()[:idx.data_len]
+    doc = {"version": 1, "data_len": idx.data_len,
+           "blocks": [{k: v for k, v in b.to_json().items()
+                       if k not in ("lcodes", "status", "fcodes", "examples")}
+                      for b in idx.blocks]}
+    payload = base64.b64encode(zlib.compress(json.dumps(doc).encode()))
+    comment = INDEX_MAGIC + payload + b" " + str(len(payload)).zfill(_LEN_DIGITS).encode()
+    p.write_bytes(data + gzip_member(b"", comment))
+    old = read_index(p)
+    assert old is not None and old.version == 1
+
+
+def test_foreign_old_damaged_and_current_files(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    files = _sink_dir(d)
+    assert len(files) >= 5
+    text = {p.name: gzip.decompress(p.read_bytes()) for p in files}
+    foreign, old, damaged, current = files[0], files[1], files[2], files[3]
+    foreign.write_bytes(gzip.compress(text[foreign.name]))  # plain gzip, no index
+    _as_version1(old)
+    old_prefix = old.read_bytes()[:read_index(old).data_len]
+    cut = damaged.read_bytes()
+    damaged.write_bytes(cut[: len(cut) // 2])
+    junk = d / "app.log.99.gz"
+    junk.write_bytes(b"not gzip at all\n")
+    rc, out, err = cli("index", str(d), "--json", "--no-progress", "--jobs", "2")
+    assert rc == 3  # answered, but some files could not be indexed
+    res = {os.path.basename(r["path"]): r for r in json.loads(out)["files"]}
+    assert res[foreign.name]["status"] == "indexed"
+    assert res[old.name]["status"] == "reindexed"
+    assert res[damaged.name]["status"] == "damaged"
+    assert res[current.name]["status"] == "up to date"
+    assert res[junk.name]["status"] == "not gzip"
+    assert "truncated" in err and "left as it is" in err
+    # indexed files: the same text, an index of the current version
+    for p in (foreign, old, current):
+        idx = read_index(p)
+        assert idx is not None and idx.version == 2 and all(b.counted for b in idx.blocks)
+        assert subprocess.run(["zcat", str(p)], capture_output=True).stdout == text[p.name]
+    assert old.read_bytes().startswith(old_prefix)  # its blocks were kept
+    assert damaged.read_bytes() == cut[: len(cut) // 2]  # untouched
+    assert junk.read_bytes() == b"not gzip at all\n"
+    assert not list(d.glob("*.part"))
+
+
+def test_refuses_while_a_writer_runs_and_accepts_explicit_copies(tmp_path):
+    d = tmp_path / "live"
+    sink = LogSink(d, max_bytes=20_000, block_bytes=4096, backup_count=1000)
+    for i in range(2000):
+        sink.submit((1718150400.0 + i, "t", "INFO", "e", {"i": str(i)}, []))
+    sink.flush()
+    try:
+        rc, _out, err = cli("index", str(d), "--no-progress")
+        assert rc == 2 and "a ttsops writer is running" in err
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        for p in d.glob("app.log.*.gz"):
+            shutil.copy(p, copy / p.name)
+        rc, out, _ = cli("index", str(copy), "--json", "--no-progress")
+        assert rc == 0
+        assert json.loads(out)["summary"]["up to date"] == len(list(copy.glob("*.gz")))
+    finally:
+        sink.close()
+
+
+def test_progress_bar_on_stderr_only(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    _sink_dir(d, 2000)
+    env = {**os.environ, "TTSOPS_LOGS_PROGRESS_BYTES": "1"}
+    import subprocess as sp
+    import sys
+
+    res = sp.run([sys.executable, "-m", "ttsops", "logs", "window", "--dir", str(d),
+                  "--progress", "--json"], capture_output=True, text=True, env=env,
+                 timeout=120)
+    assert res.returncode == 0, res.stderr
+    json.loads(res.stdout)  # stdout is the answer alone
+    import re
+
+    # the finished bar: everything planned was read ("3.6/3.6 kB")
+    assert re.search(r"reading logs .* (\S+)/\1 [kM]?B", res.stderr), res.stderr
+    quiet = ttsops("logs", "window", "--dir", str(d), "--json")  # not a terminal: no bar
+    assert quiet.returncode == 0 and "reading logs" not in quiet.stderr
