@@ -36,6 +36,15 @@ class Settings(BaseSettings):
         "preview", description="How input text appears in logs: a short escaped preview, "
                                "a hash only, or not at all.")
     log_text_preview_chars: int = Field(32, ge=0, description="Length of the text preview.")
+    logs_workers: int = Field(0, ge=0, description="ttsops logs: threads that read and "
+                                                   "decompress log blocks (0: one per CPU, "
+                                                   "at most 8).")
+    logs_vector: Literal["auto", "always", "never"] = Field(
+        "auto", description="ttsops logs: Polars for aggregations that read whole logs "
+                            "(stages); auto: when the read is large.")
+    logs_progress_bytes: int = Field(48 << 20, ge=0, description="ttsops logs: show a "
+                                     "progress bar (on a terminal) when a query reads more "
+                                     "compressed bytes than this.")
     request_id_header: str = Field(
         "X-Request-ID", validation_alias=AliasChoices("TTSOPS_REQUEST_ID_HEADER",
                                                       "REQUEST_ID_HEADER"),
