@@ -6,10 +6,17 @@ Layers, bottom up (each module has one job):
 * ``sources``   -- which files, in which order, opened as one consistent snapshot
 * ``reader``    -- bytes of one file as chunks of whole records, per index block or
                    streamed; damage (truncation, corruption) reported, never raised
+* ``parallel``  -- read-ahead: units of work decompressed on several threads, in order
+* ``plan``      -- which index blocks answer a count from their statistics alone
 * ``scan``      -- a ``Query`` (window, literal needles, ids) over a snapshot: records
                    merged by time across directories, with index pruning
 * ``assemble``  -- the records of one synthesis joined into one ``Synthesis``
+* ``vector``    -- Polars for aggregations that read nearly every line (stages)
 * one module per command family (window, trace, patterns, top, stages, cache, audio,
   precursors, check, diagnose), each a collector fed by one scan
+* ``rules`` / ``alerts`` / ``tail`` -- alert rules, over history and live
+* ``report`` (+ ``svgchart``) -- the self-contained HTML report
+* ``indexer``   -- ``logs index``: block indexes for files that lack them
+* ``progress``  -- progress bars for long reads
 * ``output``    -- rich tables, ``--json`` and ``--csv``
 """
