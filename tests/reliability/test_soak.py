@@ -1,0 +1,43 @@
+"""Load and overload against the real server (see load.soak; bench/reliability.py runs
+it for minutes): 50 concurrent clients that the queue holds, then 3 x the queue
+capacity. Admitted requests wait a bounded time, the rest get an immediate 429
+QUEUE_FULL with Retry-After, no 5xx, memory does not grow per request, and the log read
+back from disk has every answered request and exactly one synthesis_complete per
+synthesis."""
+
+from __future__ import annotations
+
+import pytest
+
+from .load import soak, trend
+
+pytestmark = pytest.mark.slow
+
+
+def test_fifty_clients_then_three_times_the_queue(tmp_path):
+    r = soak(tmp_path, rounds=4, round_s=2.0, overload_s=3.0, warmup_s=4.0)
+    q, workers = r["queue_size"], r["workers"]
+    steady, over, after = r["steady"], r["overload"], r["after"]
+    # 50 clients fit in the queue: every one answered 200
+    assert set(steady.outcomes()) == {"200"} and len(steady.answered) > 100
+    assert set(after.outcomes()) == {"200"}
+    # overload: admitted requests wait at most about the whole queue's work
+    rate = len(steady.answered) / steady.seconds  # syntheses per second at full queue
+    bound_ms = 1000.0 * (2.0 * (q + workers) / rate + 1.0)
+    outcomes = over.outcomes()
+    assert set(outcomes) == {"200", "429 QUEUE_FULL"}, outcomes
+    ok, refused = over.latency_ms(), over.latency_ms(ok=False)
+    assert ok["max"] < bound_ms, (ok, bound_ms)
+    # refused without waiting for a worker: quicker than the admitted ones, with a hint
+    assert refused["n"] > ok["n"] and refused["p50"] < ok["p50"] / 2, (refused, ok)
+    assert all(x.retry_after and int(x.retry_after) >= 1 for x in over.answered
+               if x.status == 429)
+    assert not [x for x in over.shots + steady.shots if x.error]
+    # memory: no growth per request (a kept request or its ~75 KB of audio would show)
+    rss = r["round_rss_kb"]
+    per_synthesis_kb = (rss[-1] - rss[0]) / max(1, len(steady.answered))
+    assert per_synthesis_kb < 8.0, (rss, per_synthesis_kb)
+    t = trend(r["rss"])
+    assert t["max_mb"] < t["min_mb"] + 60, t
+    # the log: nothing lost
+    assert r["log"]["lost"] == 0 and r["log"]["synthesis_complete"] == r["log"]["syntheses"]
