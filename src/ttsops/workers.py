@@ -577,11 +577,13 @@ class WorkerPool:
         if msg is None or msg[0] != "ready":
             if msg is not None and msg[0] == "load_failed":
                 failure = (msg[1], msg[2])
+                proc.join(5)  # it exits by itself once its model_load_failed is sent
             elif proc.is_alive():
                 failure = ("MODEL_LOAD_TIMEOUT", f"not ready after {self.load_timeout:g} s")
             else:
                 failure = ("MODEL_LOAD_FAILED", "the new worker exited while loading")
-            proc.kill()
+            if proc.is_alive():
+                proc.kill()
             proc.join(5)
             parent.close()
             if self.on_load is not None:
