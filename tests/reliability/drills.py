@@ -270,8 +270,10 @@ def drill_model_load_reload(root: Path, scale: int = 1) -> DrillResult:
     set_broken(True)
     # 1. a reload (SIGHUP) with the broken file: the new process fails, the old one serves on
     s.proc.send_signal(signal.SIGHUP)
-    recs = s.wait_records(lambda rs: any(r.event == "reload_failed" for r in rs), 60)
-    assert any(r.event == "model_load_failed" for r in recs)
+    recs = s.wait_records(lambda rs: any(r.event == "reload_failed" for r in rs)
+                          and any(r.event == "model_load_failed" for r in rs), 60)
+    failed = events_of(recs, "model_load_failed")[0]
+    assert failed.traceback and failed.get("error_code") == "MODEL_LOAD_FAILED"
     for i in range(2 * scale):
         r = httpx.post(s.url + SPEECH, json=pbody(f"Still served after a failed reload {i}."),
                        timeout=60)
