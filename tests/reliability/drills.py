@@ -56,7 +56,7 @@ def _finish(res: DrillResult, s: Server, *words: str) -> DrillResult:
     d = diagnose(s.log_dir)
     f = d.naming(*words)
     assert f is not None, f"diagnose did not name {words}: {d.text[-3000:]}"
-    res.diagnosis = f"[{f['severity']}] {f['title']}"
+    res.diagnosis = f["quote"]
     return res
 
 
@@ -462,7 +462,7 @@ def _diagnosed(res: DrillResult, log_dir: Path, t0: float, *words: str) -> Drill
     d = diagnose(log_dir)
     f = d.naming(*words)
     assert f is not None, f"diagnose did not name {words}: {d.text[-3000:]}"
-    res.diagnosis = f"[{f['severity']}] {f['title']}"
+    res.diagnosis = f["quote"]
     res.seconds = time.monotonic() - t0
     return res
 

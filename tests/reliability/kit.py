@@ -172,11 +172,19 @@ class Diagnosis:
         return list(self.data.get("findings", []))
 
     def naming(self, *words: str) -> dict[str, Any] | None:
-        """The most severe finding whose title or details contain every word."""
+        """The most severe finding whose title or details contain every word; its
+        ``quote`` is the title, and the detail line with the words when the title lacks
+        them."""
         for f in self.findings:
             blob = " ".join([f["title"], *f.get("details", [])])
             if all(w in blob for w in words):
-                return f
+                quote = f"[{f['severity']}] {f['title']}"
+                if not all(w in f["title"] for w in words):
+                    line = next((d for d in f.get("details", []) if any(w in d for w in words)),
+                                None)
+                    if line:
+                        quote += f": {line}"
+                return {**f, "quote": quote}
         return None
 
 

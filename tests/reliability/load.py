@@ -249,17 +249,24 @@ def soak(root: Path, rounds: int = 4, round_s: float = 2.5, overload_s: float = 
             over = run_phase(s.url, "overload", 3 * queue_size, overload_s,
                              pause_after_429=retry_pause)
             phases.append(over)
+            over_rss = rss_kb(pid) or 0
             after = run_phase(s.url, "after", clients, round_s)
             phases.append(after)
+            after_rss = rss_kb(pid) or 0
         workers_rss = [rss_kb(p) for p in _children(pid)]
     finally:
         s.stop()
     recs = read_log(s.log_dir)
     matched = match_log(recs, [x for ph in phases for x in ph.shots])
+    admitted = {x.sid for x in over.answered if x.status == 200}
+    over_queue_ms = [float(r.get("queue_ms") or 0) for r in recs
+                     if r.event == "synthesis_complete" and r.get("id") in admitted]
     steady = Phase("steady", clients, rounds * round_s,
                    [x for ph in phases if ph.name.startswith("steady") for x in ph.shots])
     return {"server": s, "phases": phases, "steady": steady, "overload": over,
             "after": after, "rss": rss.samples, "round_rss_kb": round_rss,
+            "overload_rss_kb": over_rss, "overload_queue_ms": over_queue_ms,
+            "after_rss_kb": after_rss, "round_s": round_s,
             "workers_rss_kb": workers_rss, "log": matched, "records": len(recs),
             "queue_size": queue_size, "workers": workers, "delay_ms": delay_ms,
             "clients": clients}

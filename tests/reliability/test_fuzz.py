@@ -40,7 +40,8 @@ EDGE = ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\ud800", "\udfff", "\ufeff", "\
 TEXT = st.lists(st.one_of(st.characters(), st.sampled_from(EDGE), st.sampled_from(
     ["Hello", "今天", "123", "3.14", "2024-06-12", " "])), max_size=80).map("".join)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    st.none() | st.booleans() | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                max_size=4),
@@ -213,10 +214,10 @@ def test_request_id_header_injection(server, value):
     assert "x-evil" not in headers
     recs = server.wait_records(lambda rs: any(r.event == "http_request" and
                                               r.get("request_id") == echoed for r in rs))
-    mine = [r for r in recs if r.get("request_id") == echoed]
-    assert [r.event for r in mine] == ["http_request"]
-    assert set(mine[0].fields) <= {"request_id", "method", "path", "status", "duration_ms",
-                                   "id", "client", "error_code"}
+    mine = [r for r in recs if r.get("request_id") == echoed]  # (a valid id may repeat)
+    assert {r.event for r in mine} == {"http_request"}
+    assert all(set(r.fields) <= {"request_id", "method", "path", "status", "duration_ms",
+                                 "id", "client", "error_code"} for r in mine)
 
 
 # --- schemathesis: the whole OpenAPI document --------------------------------------------------

@@ -21,13 +21,17 @@ def test_fifty_clients_then_three_times_the_queue(tmp_path):
     # 50 clients fit in the queue: every one answered 200
     assert set(steady.outcomes()) == {"200"} and len(steady.answered) > 100
     assert set(after.outcomes()) == {"200"}
-    # overload: admitted requests wait at most about the whole queue's work
-    rate = len(steady.answered) / steady.seconds  # syntheses per second at full queue
-    bound_ms = 1000.0 * (2.0 * (q + workers) / rate + 1.0)
+    # overload: an admitted request waits for a worker at most about the work of a full
+    # queue (the log's queue_ms), not the work of everyone who asked (3 x as much)
     outcomes = over.outcomes()
     assert set(outcomes) == {"200", "429 QUEUE_FULL"}, outcomes
     ok, refused = over.latency_ms(), over.latency_ms(ok=False)
-    assert ok["max"] < bound_ms, (ok, bound_ms)
+    rate = ok["n"] / over.seconds  # syntheses per second during the overload
+    bound_ms = 1000.0 * 1.5 * (q + workers) / rate + 250.0
+    assert bound_ms < 1000.0 * over.clients / rate  # the bound can tell the difference
+    waited = max(r["overload_queue_ms"])
+    assert len(r["overload_queue_ms"]) == ok["n"] and waited < bound_ms, (waited, bound_ms)
+    assert ok["max"] < 10_000
     # refused without waiting for a worker: quicker than the admitted ones, with a hint
     assert refused["n"] > ok["n"] and refused["p50"] < ok["p50"] / 2, (refused, ok)
     assert all(x.retry_after and int(x.retry_after) >= 1 for x in over.answered
