@@ -163,9 +163,15 @@ def events_of(recs: Iterable[Record], event: str, **match: str) -> list[Record]:
 
 @dataclass
 class Diagnosis:
-    text: str
     data: dict[str, Any]
-    exit_code: int
+    cmd: list[str]
+
+    @property
+    def text(self) -> str:
+        """The table a user reads (run again without --json; for failure messages)."""
+        env = {**os.environ, "COLUMNS": "200"}
+        return subprocess.run(self.cmd, capture_output=True, text=True, env=env,
+                              timeout=120).stdout
 
     @property
     def findings(self) -> list[dict[str, Any]]:
@@ -189,17 +195,15 @@ class Diagnosis:
 
 
 def diagnose(log_dir: Path, *extra: str) -> Diagnosis:
-    """``ttsops logs diagnose -d DIR`` (text, as a user reads it) and ``--json``."""
+    """``ttsops logs diagnose -d DIR --json``, run as a user runs it."""
     cmd = [sys.executable, "-m", "ttsops", "logs", "diagnose", "-d", str(log_dir), *extra]
-    env = {**os.environ, "COLUMNS": "200"}
-    text = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
-    js = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=120)
+    js = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=120)
     try:
         data = json.loads(js.stdout)
     except ValueError as e:
         raise AssertionError(f"diagnose --json gave no JSON: {js.stdout[-500:]} "
                              f"{js.stderr[-2000:]}") from e
-    return Diagnosis(text.stdout, data, text.returncode)
+    return Diagnosis(data, cmd)
 
 
 # --- results ------------------------------------------------------------------------------
