@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 from ..logindex import BlockStats, bloom_key
@@ -181,12 +181,64 @@ def read_blocks(f: LogFile, blocks: list[tuple[int, BlockStats]], problems: list
             yield data
 
 
+# the header of every data member ``logindex.gzip_member`` writes (no flags, no time)
+BLOCK_SIG = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+WINDOW = 8 << 20
+
+
+def _block_members(f: LogFile, counters: ReadCounters, cutter: _Cutter,
+                   size: int) -> Generator[bytes, None, int]:
+    """A block-gzip file without its index (lost, or ignored with --no-index): members
+    are found by their header and each inflated in one call -- no stream state, no
+    copies. Returns the offset where it stopped (the index member, anything unexpected,
+    damage), from which the careful stream reader goes on; ``size`` when done."""
+    pos = 0
+    while pos < size:
+        win = os.pread(f.fd, WINDOW, pos)
+        if not win.startswith(BLOCK_SIG):
+            return pos
+        counters.bytes_compressed += len(win)
+        starts = []
+        i = 0
+        while i >= 0:
+            starts.append(i)
+            i = win.find(BLOCK_SIG, i + 1)
+        last = pos + len(win) >= size
+        ends = starts[1:] + ([len(win)] if last else [])
+        if not ends:  # one member larger than the window: the stream reader takes it
+            counters.bytes_compressed -= len(win)
+            return pos
+        mv = memoryview(win)
+        for a, b in zip(starts, ends, strict=False):
+            d = _z.decompressobj(31)
+            try:
+                out = d.decompress(mv[a:b])
+            except _ZERRORS:
+                counters.bytes_compressed -= len(win) - a
+                return pos + a
+            if not d.eof or (d.unused_data and b < len(win)):
+                counters.bytes_compressed -= len(win) - a
+                return pos + a  # not one whole member: let the stream reader judge
+            chunk = cutter.feed(out)
+            if chunk:
+                yield chunk
+            if d.unused_data:  # more after the last data member (the index member)
+                rest = b - len(d.unused_data)
+                counters.bytes_compressed -= len(win) - rest
+                return pos + rest
+        pos += ends[-1]
+        counters.bytes_compressed -= len(win) - ends[-1]
+    return pos
+
+
 def _stream_gz(f: LogFile, problems: list[Problem],
                counters: ReadCounters) -> Iterator[bytes]:
     cutter = _Cutter(counters)
     size = os.fstat(f.fd).st_size
     pos = 0  # file offset of the next read
-    member = 0  # file offset where the current member starts
+    if size and os.pread(f.fd, len(BLOCK_SIG), 0) == BLOCK_SIG:
+        pos = yield from _block_members(f, counters, cutter, size)
+    member = pos  # file offset where the current member starts
     fed = 0  # bytes fed into the current decompressor
     d = _z.decompressobj(31)
     buf = b""
