@@ -223,6 +223,8 @@ def _block_members(f: LogFile, counters: ReadCounters, cutter: _Cutter,
             if chunk:
                 yield chunk
             if d.unused_data:  # more after the last data member (the index member)
+                if last and not d.unused_data.strip(b"\x00"):
+                    return size  # zero padding at the end (tape-style): ignored
                 rest = b - len(d.unused_data)
                 counters.bytes_compressed -= len(win) - rest
                 return pos + rest
