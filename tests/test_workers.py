@@ -154,6 +154,156 @@ def test_crash_fails_only_its_job_and_restarts(sink, directive, exitcode):
     assert [r.get("reason") for r in recs if r.event == "worker_restarted"] == ["died"]
 
 
+@pytest.mark.parametrize("directive,exitcode", [("#sleep=400 #exit", "3"),
+                                               ("#sleep=400 #segv", "-11")])
+def test_the_job_handed_ahead_to_a_dying_worker_is_run_by_its_successor(
+        sink, directive, exitcode):
+    """One worker: the second job is sent while the first runs; the first crashes the
+    worker. Only the first fails; the second runs on the restarted worker."""
+    async def main() -> None:
+        pool = make_pool(sink, workers=1)
+        await pool.start()
+        try:
+            await wait_ready(pool)
+            old = pool.pids()
+            crash = asyncio.create_task(pool.run(f"{directive} boom"))
+            await asyncio.sleep(0.1)
+            behind = asyncio.create_task(pool.run("#sleep=50 behind"))
+            await asyncio.sleep(0.1)
+            assert pool.waiting == 1 and not pool._pending  # handed ahead, not started
+            with pytest.raises(TTSError) as exc:
+                await crash
+            assert exc.value.code == "ENGINE_CRASHED"
+            out, queue_ms = await asyncio.wait_for(behind, 30)
+            assert out["samples"] > 0 and out["pid"] not in old
+            assert queue_ms >= 250  # waited for the crash and the new worker
+            assert pool.waiting == 0
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+    recs = records(sink)
+    died = [r for r in recs if r.event == "worker_died"]
+    assert len(died) == 1 and died[0].get("exitcode") == exitcode
+
+
+def test_the_job_handed_ahead_of_a_stuck_one_is_not_lost(sink):
+    async def main() -> None:
+        # the second job is handed ahead shortly before the first one's timeout (4 s) and
+        # may wait another 4 s: time for the replacement worker to load
+        pool = make_pool(sink, workers=1, request_timeout_s=4.0)
+        await pool.start()
+        try:
+            await wait_ready(pool)
+            stuck = asyncio.create_task(pool.run("#sleep=20000 stuck"))
+            await asyncio.sleep(3.6)
+            behind = asyncio.create_task(pool.run("behind"))
+            await asyncio.sleep(0.1)
+            assert pool.waiting == 1 and not pool._pending  # handed ahead to the worker
+            with pytest.raises(TTSError) as exc:
+                await stuck
+            assert exc.value.code == "SYNTHESIS_TIMEOUT"
+            out, _ = await asyncio.wait_for(behind, 30)
+            assert out["samples"] > 0 and out["pid"] == pool.pids()[0]
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+    assert [r.get("reason") for r in records(sink) if r.event == "worker_killed"] == ["timeout"]
+
+
+def test_jobs_behind_a_stream_wait_their_turn_in_order(sink):
+    async def main() -> None:
+        pool = make_pool(sink, workers=1)
+        await pool.start()
+        try:
+            await wait_ready(pool)
+            done: list[str] = []
+
+            async def run(job: str) -> None:
+                await pool.run(job)
+                done.append(job)
+
+            async def stream(job: str) -> None:
+                async for _ in pool.stream(job):
+                    pass
+                done.append(job)
+
+            tasks = [asyncio.create_task(run("#sleep=150 a"))]
+            await asyncio.sleep(0.05)
+            tasks.append(asyncio.create_task(stream("#sleep=50 s1|#sleep=50 s2")))
+            await asyncio.sleep(0.05)
+            tasks.append(asyncio.create_task(run("b")))
+            await asyncio.gather(*tasks)
+            assert done == ["#sleep=150 a", "#sleep=50 s1|#sleep=50 s2", "b"]
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+
+
+def _pipeline_job(text: str) -> Any:
+    from ttsops.pipeline.runner import Pipeline
+    from ttsops.pipeline.types import SynthesisRequest
+
+    front = Pipeline(settings=Settings(engine="fake"), cache=False, load=False)
+    return front.front(SynthesisRequest(text=text, format="wav"))
+
+
+def test_a_jobs_records_are_written_before_its_answer_returns(sink):
+    """The worker's records of a job travel with the job's answer: when ``run`` returns,
+    every stage_time of that synthesis is already with the log writer, so records the
+    main process writes next (synthesis_complete) always follow them."""
+    log = events.get_logger("ttsops.test")
+
+    async def main() -> list[str]:
+        pool = WorkerPool(Settings(engine="fake"), workers=1, log_queue=sink.mp_queue())
+        await pool.start()
+        ids = []
+        try:
+            await wait_ready(pool)
+            for text in ("one.", "two.", "three."):
+                with events.context(request_id="req-rec"):
+                    job = _pipeline_job(text)
+                    await pool.run(job)
+                    log.info("after_answer", id=job.id)
+                ids.append(job.id)
+        finally:
+            await pool.stop()
+        return ids
+
+    ids = asyncio.run(main())
+    recs = records(sink)
+    for sid in ids:
+        mine = [r for r in recs if r.get("id") == sid]
+        assert [r.get("stage") for r in mine if r.event == "stage_time"][1:] == [
+            "llm_prompt_gen", "llm_inference", "llm_postproc", "audio_render"]
+        assert mine[-1].event == "after_answer"
+        assert all(r.get("request_id") == "req-rec" for r in mine)
+
+
+def test_records_sent_before_a_crash_are_kept(sink):
+    async def main() -> str:
+        pool = WorkerPool(Settings(engine="fake"), workers=1, log_queue=sink.mp_queue())
+        await pool.start()
+        try:
+            await wait_ready(pool)
+            job = _pipeline_job("#segv boom")
+            with pytest.raises(TTSError) as exc:
+                await pool.run(job)
+            assert exc.value.code == "ENGINE_CRASHED"
+            return job.id
+        finally:
+            await pool.stop()
+
+    sid = asyncio.run(main())
+    recs = records(sink)
+    stages = [r.get("stage") for r in recs if r.event == "stage_time" and r.get("id") == sid]
+    assert stages[-1:] == ["llm_prompt_gen"]  # the stage before the one that crashed
+    (died,) = [r for r in recs if r.event == "worker_died"]
+    assert died.get("job") == sid
+
+
 def test_idle_worker_killed_from_outside_is_restarted(sink):
     async def main() -> None:
         pool = make_pool(sink, workers=1)

@@ -92,6 +92,7 @@ class AudioCache:
     def __init__(self, path: str | os.PathLike[str], max_mb: float = 512.0,
                  high: float = 0.9, low: float = 0.7, memory_mb: float = 64.0) -> None:
         self.path = Path(path)
+        self._dir = os.fspath(self.path)
         self.budget = int(max_mb * MB)
         self.high = high
         self.low = min(low, high)
@@ -114,6 +115,10 @@ class AudioCache:
     # --- index ---------------------------------------------------------------------
     def _file(self, key: str) -> Path:
         return self.path / key[:2] / (key + SUFFIX)
+
+    def _fpath(self, key: str) -> str:
+        """``_file`` as a string (no ``Path`` objects on the hit path)."""
+        return f"{self._dir}/{key[:2]}/{key}{SUFFIX}"
 
     def _scan(self) -> OrderedDict[str, int]:
         found: list[tuple[float, str, int]] = []
@@ -182,7 +187,7 @@ class AudioCache:
 
     # --- read ----------------------------------------------------------------------
     def get(self, key: str) -> CacheEntry | None:
-        p = self._file(key)
+        p = self._fpath(key)
         v = self._mem.get(key)
         if v is not None:
             hit = self._get_memory(key, p, v)
@@ -224,7 +229,7 @@ class AudioCache:
             self.hits += 1
         return entry
 
-    def _get_memory(self, key: str, p: Path, v: _Verified) -> CacheEntry | None:
+    def _get_memory(self, key: str, p: str, v: _Verified) -> CacheEntry | None:
         """The verified in-memory entry while its file is the one it was read from; None
         (the file is read again) when the file changed or vanished."""
         try:

@@ -3,9 +3,12 @@
 Each worker is a process started with the *spawn* context: it loads the engine once
 (``engine_load`` with its duration, or ``model_load_failed`` with engine, model, error
 code and traceback), then runs the engine half of the pipeline (``pipeline.back``) for
-one job at a time, logging through the main process's writer (``ForwardSink``).
+one job at a time, logging through the main process's writer (``ForwardSink``; during a
+job, over the job's own connection, in order with its answer).
 
 The main process keeps the queue: a synthesis waits for an idle worker (``queue_ms``);
+while a worker runs one synthesis, the next waiting one is already handed to it, so that
+it never waits for the main process between two jobs;
 when ``queue_size`` syntheses already wait, the next one gets 429 ``QUEUE_FULL``. A job
 that runs longer than ``request_timeout_s`` gets 504 ``SYNTHESIS_TIMEOUT`` and its worker
 is killed and replaced; a worker that dies during a job (killed, native crash) fails
@@ -23,6 +26,7 @@ import math
 import multiprocessing as mp
 import os
 import signal
+import socket
 import threading
 import time
 from collections import deque
@@ -40,6 +44,8 @@ log = get_logger("ttsops.workers")
 
 DEFAULT_RUNNER = "ttsops.workers:make_runner"
 RETRY_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+PREFETCH_POLL_S = 0.005  # while a worker runs a job alone: how often to look for a next one
+REPLY_BUFFER = 4 << 20  # worker's socket send buffer: an answer never waits for our reads
 
 
 def resolve(target: str) -> Callable[..., Any]:
@@ -146,6 +152,7 @@ def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
     events.set_sink(ForwardSink(log_q), settings.log_level)
+    _grow_send_buffer(conn)
     pid = os.getpid()
     t0 = time.perf_counter()
     engine_name = getattr(settings, "engine", "?")
@@ -181,6 +188,8 @@ def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
              sample_rate=info.sample_rate, device=info.device, duration_ms=round(ms, 1),
              warmup_ms=round((time.perf_counter() - t1) * 1000.0, 1), worker=index, pid=pid)
     conn.send(("ready", {"info": info, "voices": voices, "pid": pid, "load_ms": ms}))
+    forward = events.get_sink()
+    job_sink = _JobSink(conn)
     while True:
         try:
             msg = conn.recv()
@@ -189,23 +198,54 @@ def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
         if msg is None:
             break
         _, mode, job, ctx = msg
-        with events.context(**ctx):
-            try:
-                if mode == "stream":
-                    for chunk in runner.stream(job):
-                        conn.send(("part", chunk))
-                    reply: tuple[Any, ...] = ("ok", None)
-                else:
-                    reply = ("ok", runner.back(job))
-            except Exception as exc:
-                reply = ("err", _as_failure(exc, job))
-            try:
-                conn.send(reply)
-            except Exception as exc:  # e.g. a result that does not pickle
-                conn.send(("err", _as_failure(exc, job)))
+        events.set_sink(job_sink, settings.log_level)
+        try:
+            with events.context(**ctx):
+                try:
+                    if mode == "stream":
+                        for chunk in runner.stream(job):
+                            conn.send(("part", chunk))
+                        reply: tuple[Any, ...] = ("ok", None)
+                    else:
+                        reply = ("ok", runner.back(job))
+                except Exception as exc:
+                    reply = ("err", _as_failure(exc, job))
+                try:
+                    conn.send(reply)
+                except Exception as exc:  # e.g. a result that does not pickle
+                    conn.send(("err", _as_failure(exc, job)))
+        finally:
+            events.set_sink(forward, settings.log_level)
     with contextlib.suppress(Exception):
         runner.close()
     _flush_and_exit(log_q, 0)
+
+
+class _JobSink:
+    """A worker's sink while it runs a job: records go to the main process over the job's
+    own connection, in order with the job's answer. No queue feeder thread competes with
+    the engine for the worker's GIL, the main process needs no thread to receive them,
+    and a record sent before a crash is still read (it is in the socket)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def submit(self, item: events.Item) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.send(("log", item))
+
+
+def _grow_send_buffer(conn: Connection) -> None:
+    """Let an answer (a few hundred KB of audio) go into the socket at once, so that the
+    worker goes on to its next job without waiting for the main process to read it.
+    Capped by the kernel (net.core.wmem_max); best effort."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        s = socket.socket(fileno=os.dup(conn.fileno()))
+        try:
+            if s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < REPLY_BUFFER:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, REPLY_BUFFER)
+        finally:
+            s.close()
 
 
 def _flush_and_exit(log_q: Any, code: int) -> None:
@@ -245,7 +285,7 @@ class _Item:
     done: asyncio.Future[Any]  # the worker's answer
     on_part: Callable[[Any], None] | None = None
     enqueued: float = field(default_factory=time.perf_counter)
-    state: str = "waiting"  # waiting, running, expired
+    state: str = "waiting"  # waiting, prefetched (sent behind a running job), running, expired
 
 
 def _resolve(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
@@ -425,8 +465,8 @@ class WorkerPool:
             return await asyncio.wait_for(asyncio.shield(item.started), self.timeout)
         except TimeoutError:
             with self._cond:
-                if item.state == "waiting":
-                    item.state = "expired"
+                if item.state in ("waiting", "prefetched"):  # a prefetched one still runs
+                    item.state = "expired"                   # on its worker, unanswered
                     self.waiting -= 1
                     raise TTSError("SYNTHESIS_TIMEOUT",
                                    f"waited {self.timeout:g} s for a worker",
@@ -475,17 +515,9 @@ class WorkerPool:
                     self._pending.appendleft(item)
                 self._replace(worker, "died")
                 continue
-            queue_ms = (time.perf_counter() - item.enqueued) * 1000.0
-            item.loop.call_soon_threadsafe(_resolve, item.started, queue_ms, None)
             worker.state = "busy"
-            worker.current = getattr(item.job, "id", None)
             try:
-                with events.context(**item.ctx):  # worker_died etc. carry the request's ids
-                    value = self._call(worker, item.mode, item.job, item.ctx, item.on_part)
-            except BaseException as exc:
-                self._finish(item, None, exc)
-            else:
-                self._finish(item, value, None)
+                self._run(worker, item)
             finally:
                 worker.current = None
                 if worker.state == "busy":
@@ -498,35 +530,120 @@ class WorkerPool:
             if exc is not None:
                 item.loop.call_soon_threadsafe(_resolve, item.started, 0.0, None)
 
-    def _call(self, worker: Worker, mode: str, job: Any, ctx: dict[str, str],
-              on_part: Callable[[Any], None] | None) -> Any:
-        """Send the job, wait for the answer, the timeout or the worker's death."""
+    def _take_next(self) -> _Item | None:
+        """The next waiting synthesis if it is an ordinary one (not streamed), without
+        waiting; None otherwise (first come, first served)."""
+        with self._cond:
+            while self._pending and self._pending[0].state != "waiting":
+                self._pending.popleft()  # expired while waiting
+            if not self._pending or self._pending[0].mode != "back":
+                return None
+            item = self._pending.popleft()
+            item.state = "prefetched"  # still waiting (queue depth) until it starts
+            return item
+
+    def _requeue(self, items: list[_Item]) -> None:
+        """Put syntheses that were handed to a worker but never started back at the front
+        of the queue (their worker died or was replaced before it reached them)."""
+        with self._cond:
+            for item in reversed(items):
+                if item.state != "prefetched":  # expired meanwhile: its caller has gone
+                    continue
+                item.state = "waiting"
+                self._pending.appendleft(item)
+            self._cond.notify_all()
+
+    def _run(self, worker: Worker, first: _Item) -> None:
+        """Run ``first`` on ``worker``. While an ordinary synthesis runs, the next waiting
+        one is sent too (one at most): it waits in the worker's pipe, and the worker
+        starts it the moment it has sent its answer instead of waiting for this process
+        to read the answer and pick the next job (which, with the event loop holding the
+        GIL, took milliseconds per job). A synthesis counts as started, for ``queue_ms``
+        and for its timeout, when the one before it on the worker has answered. If the
+        worker dies or is replaced, the running synthesis fails (ENGINE_CRASHED,
+        SYNTHESIS_TIMEOUT) and the one behind it goes back to the front of the queue."""
         conn = worker.conn
         assert conn is not None
-        t0 = time.perf_counter()
-        deadline = t0 + self.timeout
+        inflight: deque[_Item] = deque()
+        head_t0 = 0.0
+
+        def start(item: _Item) -> None:
+            nonlocal head_t0
+            head_t0 = time.perf_counter()
+            if item.state == "prefetched":
+                with self._cond:
+                    if item.state == "prefetched":
+                        item.state = "running"
+                        self.waiting -= 1
+            worker.current = getattr(item.job, "id", None)
+            queue_ms = (head_t0 - item.enqueued) * 1000.0
+            item.loop.call_soon_threadsafe(_resolve, item.started, queue_ms, None)
+
         try:
-            conn.send(("job", mode, job, ctx))
-            while True:
-                if not conn.poll(max(0.0, deadline - time.perf_counter())):
-                    self._replace(worker, "timeout", job_id=worker.current)
+            conn.send(("job", first.mode, first.job, first.ctx))
+        except OSError:  # died between the liveness check and now
+            with events.context(**first.ctx):
+                self._replace(worker, "died", job_id=getattr(first.job, "id", None))
+            self._finish(first, None, TTSError(
+                "ENGINE_CRASHED", "the worker process died during this synthesis; it "
+                                  "was restarted"))
+            return
+        start(first)
+        inflight.append(first)
+        while inflight:
+            head = inflight[0]
+            if len(inflight) == 1 and head.mode == "back" and worker.swap is None \
+                    and not self._stopping:
+                nxt = self._take_next()
+                if nxt is not None:
+                    try:
+                        conn.send(("job", nxt.mode, nxt.job, nxt.ctx))
+                    except OSError:  # the worker died: found when reading below
+                        self._requeue([nxt])
+                    else:
+                        inflight.append(nxt)
+            deadline = head_t0 + self.timeout
+            wait = deadline - time.perf_counter()
+            if len(inflight) == 1 and head.mode == "back":
+                wait = min(wait, PREFETCH_POLL_S)  # look for a next job now and then
+            try:
+                if not conn.poll(max(0.0, wait)):
+                    if time.perf_counter() < deadline:
+                        continue
+                    with events.context(**head.ctx):
+                        self._replace(worker, "timeout", job_id=worker.current)
                     raise TTSError("SYNTHESIS_TIMEOUT",
                                    f"no result after {self.timeout:g} s; worker replaced")
                 reply = conn.recv()
-                if reply[0] != "part":
-                    break
-                if on_part is not None:
-                    on_part(reply[1])
-        except (EOFError, OSError):
-            self._replace(worker, "died", job_id=worker.current)
-            raise TTSError("ENGINE_CRASHED", "the worker process died during this "
-                                             "synthesis; it was restarted") from None
-        elapsed = time.perf_counter() - t0
-        self.ewma_s = 0.8 * self.ewma_s + 0.2 * elapsed
-        worker.jobs += 1
-        if reply[0] == "ok":
-            return reply[1]
-        raise reply[1]
+            except (EOFError, OSError):
+                with events.context(**head.ctx):  # worker_died carries the request's ids
+                    self._replace(worker, "died", job_id=worker.current)
+                self._requeue(list(inflight)[1:])
+                self._finish(head, None, TTSError(
+                    "ENGINE_CRASHED", "the worker process died during this synthesis; it "
+                                      "was restarted"))
+                return
+            except TTSError as exc:
+                self._requeue(list(inflight)[1:])
+                self._finish(head, None, exc)
+                return
+            if reply[0] == "log":  # a record of the running job (see _JobSink)
+                events.get_sink().submit(reply[1])
+                continue
+            if reply[0] == "part":
+                if head.on_part is not None:
+                    head.on_part(reply[1])
+                continue
+            elapsed = time.perf_counter() - head_t0
+            self.ewma_s = 0.8 * self.ewma_s + 0.2 * elapsed
+            worker.jobs += 1
+            inflight.popleft()
+            if inflight:
+                start(inflight[0])
+            if reply[0] == "ok":
+                self._finish(head, reply[1], None)
+            else:
+                self._finish(head, None, reply[1])
 
     # --- reload (SIGHUP) -------------------------------------------------------------
     def reload(self) -> bool:
