@@ -142,5 +142,5 @@ def test_alerts_table_and_csv(incident):
     d, _ = incident
     rc, out, _ = cli("alerts", "--dir", str(d), "--csv")
     assert rc == 0
-    assert out.splitlines()[0] == "fired,rule,severity,value,detail,id,resolved,message"
+    assert out.splitlines()[0] == "fired,rule,severity,value,detail,example,ended"
     assert "model_load_failed" in out

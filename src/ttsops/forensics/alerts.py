@@ -35,16 +35,17 @@ def run(snap: Snapshot, since: str | None, until: str | None, rules: list[Rule],
                    "rules that fired": ", ".join(f"{r} ({n})" for r, n in by_rule.items())
                    or "-"}
     t = Table("alerts", "alert episodes, in order",
-              ["fired", "rule", "severity", "value", "detail", "id", "resolved", "message"])
+              ["fired", "rule", "severity", "value", "detail", "example", "ended"])
     for a in episodes:
         t.rows.append([a.ts, a.rule, a.severity,
                        None if a.value is None else round(a.value, 4), a.detail,
-                       a.id or a.request_id or "", a.resolved or "(ongoing at the end)",
-                       a.message])
+                       a.id or a.request_id or "", a.resolved or "(ongoing at the end)"])
     rep.tables.append(t)
-    rr = Table("rules", "rules", ["rule", "kind", "severity", "condition", "episodes"])
+    rr = Table("rules", "rules", ["rule", "kind", "severity", "condition", "meaning",
+                                  "episodes"])
     for r in rules:
-        rr.rows.append([r.name, r.kind, r.severity, r.describe(), by_rule.get(r.name, 0)])
+        rr.rows.append([r.name, r.kind, r.severity, r.describe(), r.message,
+                        by_rule.get(r.name, 0)])
     rep.tables.append(rr)
     rep.data = {"episodes": [a.to_json() for a in episodes]}
     return rep

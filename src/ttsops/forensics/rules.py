@@ -59,7 +59,7 @@ class Rule:
     def hold_s(self) -> float:
         if self.resolve_s is not None:
             return self.resolve_s
-        if self.kind in ("rate", "percentile"):
+        if self.kind in ("rate", "percentile"):  # these waver around their threshold
             return self.over_s
         if self.kind in ("count", "consecutive"):
             return self.within_s
@@ -296,6 +296,10 @@ class Engine:
         for st in self.states:
             rule = st.rule
             if not rule.selects(rec):
+                if st.active is not None:  # time passes: an episode can end, not start
+                    if t is None:
+                        t = self.clock(rec.ts)
+                    self._tick(st, rec, t)
                 continue
             if t is None:
                 t = self.clock(rec.ts)
@@ -324,6 +328,45 @@ class Engine:
                     st.active = None
                     st.false_since = None
         return fired
+
+    def _tick(self, st: _State, rec: Record, t: float) -> None:
+        """A record the rule does not look at: its window moves on to ``t``; the episode
+        ends if the condition no longer holds (for as long as the rule requires)."""
+        rule = st.rule
+        win = st.win
+        if rule.kind == "match":
+            if t - st.last_match > rule.quiet_s:
+                assert st.active is not None
+                st.active.resolved = st.last_match_ts
+                st.active = None
+            return
+        if rule.kind == "consecutive":
+            return  # counted in records, not time
+        horizon = rule.within_s if rule.kind == "count" else rule.over_s
+        while win and t - win[0][0] > horizon:
+            _, old = win.popleft()
+            if rule.kind == "rate":
+                st.bad -= old
+            elif rule.kind == "percentile":
+                del st.sorted[bisect.bisect_left(st.sorted, old)]
+        if rule.kind == "count":
+            cond = len(win) >= rule.count
+        elif rule.kind == "rate":
+            cond = len(win) >= rule.min_count and st.bad / len(win) > rule.above if win \
+                else False
+        else:
+            n = len(st.sorted)
+            cond = n >= max(rule.min_count, 1) and percentile(st.sorted, rule.q) > rule.above
+        if cond:
+            st.false_since = None
+            return
+        if st.false_since is None:
+            st.false_since, st.false_ts = t, rec.ts
+        if t - st.false_since >= rule.hold_s:
+            assert st.active is not None
+            st.active.resolved = st.false_ts
+            st.active = None
+            st.false_since = None
 
     def _eval(self, st: _State, rec: Record, t: float
               ) -> tuple[bool, float | None, str, bool]:
