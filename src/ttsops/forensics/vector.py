@@ -29,7 +29,7 @@ from .sources import Snapshot
 
 EVENTS = ("synthesis_start", "stage_time", "synthesis_complete")
 KIND = {"synthesis_start": 0, "stage_time": 1, "synthesis_complete": 2}
-BATCH_BYTES = 32 << 20
+BATCH_BYTES = 16 << 20
 _TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
 _BARE = r'[^\s,"=\\\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]+'
 _QUOTED = r'"(?:[^"\\,\x00-\x1f]|\\.)*"'
