@@ -21,29 +21,6 @@ T = TypeVar("T")
 _DONE = object()
 
 
-_MALLOC_TUNED = False
-
-
-def tune_malloc() -> None:
-    """Large chunks made in one thread and freed in another make glibc raise its mmap
-    threshold and keep the freed memory in per-thread arenas: the process grows by
-    hundreds of MB while holding a few. A fixed threshold hands big buffers back to the
-    system when they are freed (no-op where glibc is not the allocator)."""
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED:
-        return
-    _MALLOC_TUNED = True
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, 256 * 1024)
-        libc.mallopt(m_trim_threshold, 1 << 20)
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        pass
-
-
 def default_workers() -> int:
     """``TTSOPS_LOGS_WORKERS`` or one thread per CPU this process may use (at most 8)."""
     env = os.environ.get("TTSOPS_LOGS_WORKERS", "").strip()
@@ -76,7 +53,6 @@ class ReadAhead(Generic[T]):
                  depth: int = 8) -> None:
         self.units = list(units)
         self.workers = default_workers() if workers is None else max(1, workers)
-        tune_malloc()
         self.depth = depth
         self.stop = threading.Event()
 
