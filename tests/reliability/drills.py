@@ -35,6 +35,7 @@ from .kit import (
     read_only,
     start_server,
     tmpfs,
+    wait_for,
 )
 
 
@@ -407,7 +408,8 @@ def drill_log_disk_full(root: Path, scale: int = 1) -> DrillResult:
             raise Skip("cannot mount a tmpfs here (needs root)")
         s = start_server(root, engine="fake", workers=1, log_max_bytes=16384)
         ids = _log_drill(res, s, 60 * scale, _disk_full(logs), "log disk full")
-        s.wait_records(lambda rs: any(r.event == "log_write_recovered" for r in rs), 20)
+        wait_for(lambda: any(r.event == "log_write_recovered" for r in read_log(logs)), 20,
+                 "log_write_recovered (in app.log or a rotated file)")
         assert "holding log lines" in s.output.read_text()  # said on stderr at once
         s.stop()
         recs, lost = _lost(logs, ids)
