@@ -347,12 +347,9 @@ class LogSink:
 
     def _write_held(self) -> None:
         while self.held:
-            # write up to the rotation point, then rotate. Rotation waits (app.log grows
-            # past the limit meanwhile) while the last rotated file is still being
-            # compressed - the writer never waits for the compressor - and for a while
-            # after a rotation failed: a big file beats held or lost lines.
-            deferred = time.monotonic() < self._rotate_after or (
-                self.compressor is not None and self.compressor.is_alive())
+            # write up to the rotation point, then rotate (while rotation is deferred after
+            # a failure, keep appending to app.log: a big file beats held or lost lines)
+            deferred = time.monotonic() < self._rotate_after
             batch: list[str] = []
             nbytes = 0
             while self.held and nbytes < WRITE_CHUNK and (

@@ -147,29 +147,3 @@ def test_log_directory_removed_loses_nothing_written_after_and_says_so(tmp_path)
         LogSink(d)  # the recreated directory is locked again
     sink.close()
 
-
-def test_the_writer_never_waits_for_a_slow_compressor(tmp_path, monkeypatch):
-    """Rotation every 8 KB while compressing a rotated file takes a second (a loaded
-    disk): lines still reach app.log at once (it grows past the limit meanwhile), so a
-    crash loses at most what was emitted in the last moments."""
-    import ttsops.logsink as ls
-
-    real = ls.finish_rotation
-
-    def slow(*a, **kw):
-        time.sleep(1.0)
-        return real(*a, **kw)
-
-    monkeypatch.setattr(ls, "finish_rotation", slow)
-    d = tmp_path / "logs"
-    sink = LogSink(d, max_bytes=8192, block_bytes=4096)
-    events.set_sink(sink)
-    lags = []
-    for k in range(8):  # ~24 KB a round: three rotations' worth, each while compressing
-        _emit(k * 80, 80)
-        t = time.monotonic()
-        wait_for(lambda n=(k + 1) * 80: len(_seqs(d)) >= n, 5, "the lines on disk", 0.01)
-        lags.append(time.monotonic() - t)
-    assert max(lags) < 0.5, lags
-    sink.close()
-    assert _seqs(d) == list(range(640)) and gzip_ok(d) == []
