@@ -43,7 +43,8 @@ _NUM = r"^([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
 # anything else goes the general way below.
 _V = r"[A-Za-z0-9_.:/+-]+"
 _N = r"[0-9]+(?:\.[0-9]+)?"
-_HEAD = rf"^({_TS}) - [^ ]+ - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL) - "
+_TS_ASCII = r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}"
+_HEAD = rf"^({_TS_ASCII}) - [^ ]+ - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL) - "
 _CTX = rf"(?:request_id={_V}, )?(?:trace_id={_V}, )?id=({_V})"
 _END = r"(?:, [a-z_][a-z0-9_]*=|$)"  # the next field, as the lenient parser sees one
 CANON = {
