@@ -15,6 +15,8 @@ def forwarding_writer(mpq, proc: int, n: int) -> None:
         with events.context(request_id=f"p{proc}-{i}"):
             log.info("synthesis_start", id=f"ts_{proc:02x}{i:06x}", seq=i,
                      text="今天天气真好, \"quoted\"")
+        if i % 1000 == 999:
+            time.sleep(0.01)  # a steady stream, so rotations happen all along
 
 
 def crashing_writer(log_dir: str, start: int, n: int) -> None:

@@ -33,7 +33,7 @@ def all_lines(d: Path) -> list[str]:
 
 
 def test_multi_process_writers_lose_and_tear_nothing_across_rotations(tmp_path):
-    sink = LogSink(tmp_path, max_bytes=400_000, block_bytes=64_000, backup_count=1000)
+    sink = LogSink(tmp_path, max_bytes=150_000, block_bytes=32_000, backup_count=1000)
     events.set_sink(sink)
     ctx = mp.get_context("spawn")
     mpq = sink.mp_queue(ctx)
