@@ -53,6 +53,8 @@ class Case:
     runs: int = 0  # 0: --runs
     ours_s: list[float] = field(default_factory=list)
     shell_s: list[float] = field(default_factory=list)
+    ours_cpu: list[float] = field(default_factory=list)
+    shell_cpu: list[float] = field(default_factory=list)
     peak_kb: int = 0
     ours_out: str = ""
     shell_out: str = ""
@@ -61,7 +63,7 @@ class Case:
         return float(self.target.split("<=")[1])
 
 
-def run_ours(argv: list[str], cwd: Path) -> tuple[float, int, str]:
+def run_ours(argv: list[str], cwd: Path) -> tuple[float, int, str, float]:
     import tempfile
 
     with tempfile.TemporaryFile() as errf:
@@ -76,17 +78,25 @@ def run_ours(argv: list[str], cwd: Path) -> tuple[float, int, str]:
             errf.seek(0)
             raise SystemExit(f"{' '.join(argv)} failed ({code}): "
                              f"{errf.read().decode()[-800:]}")
-    return took, ru.ru_maxrss, out.decode()
+    return took, ru.ru_maxrss, out.decode(), ru.ru_utime + ru.ru_stime
 
 
-def run_shell(cmd: str, cwd: Path) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    res = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=cwd, env=SHELL_ENV,
-                         capture_output=True)
-    took = time.perf_counter() - t0
-    if res.returncode not in (0, 1):  # grep finding nothing is 1
-        raise SystemExit(f"{cmd} failed: {res.stderr.decode()[-800:]}")
-    return took, res.stdout.decode()
+def run_shell(cmd: str, cwd: Path) -> tuple[float, str, float]:
+    """Wall time, output and CPU time (bash and the pipeline it waited for)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as errf:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(["bash", "-o", "pipefail", "-c", cmd], cwd=cwd, env=SHELL_ENV,
+                             stdout=subprocess.PIPE, stderr=errf)
+        out = p.stdout.read()  # type: ignore[union-attr]
+        _pid, status, ru = os.wait4(p.pid, 0)
+        took = time.perf_counter() - t0
+        p.returncode = code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1):  # grep finding nothing is 1
+            errf.seek(0)
+            raise SystemExit(f"{cmd} failed: {errf.read().decode()[-800:]}")
+    return took, out.decode(), ru.ru_utime + ru.ru_stime
 
 
 def ensure_corpus(corpus: Path) -> Path:
@@ -132,6 +142,9 @@ def cases(logs: Path, truth: dict) -> list[Case]:
            "END{for(k in c) print c[k], k}' | sort -rn | head -5")
     stages = ("zcat app.log.*.gz 2>/dev/null | awk -F', ' '/ - stage_time: /{s=\"\";d=\"\"; for(i=1;i<=NF;i++){if(index($i,\"stage=\")==1)s=substr($i,7); else if(index($i,\"duration_ms=\")==1)d=substr($i,13)} print s, d}' "
               "| sort -k1,1 -k2,2g | awk '{v[$1,++n[$1]]=$2} END{for(s in n){c=n[s]; printf \"%s n=%d p50=%s p95=%s p99=%s\\n\", s, c, v[s,int(c*.5+.5)], v[s,int(c*.95+.5)], v[s,int(c*.99+.5)]}}'")
+    stages_sed = ("zcat app.log.*.gz 2>/dev/null | grep ' - stage_time: ' | "
+                  "sed -E 's/.*stage=([a-z_]+), duration_ms=([0-9.]+).*/\\1 \\2/' | "
+                  "sort -k1,1 -k2,2g | awk '{v[$1,++n[$1]]=$2} END{for(s in n){c=n[s]; printf \"%s n=%d p50=%s p95=%s p99=%s\\n\", s, c, v[s,int(c*.5+.5)], v[s,int(c*.95+.5)], v[s,int(c*.99+.5)]}}'")
     w = ["window", *FILES, "--since", a, "--until", b, "--json"]
     t = ["trace", sid, *FILES, "--json"]
     return [
@@ -148,6 +161,9 @@ def cases(logs: Path, truth: dict) -> list[Case]:
                                        "--no-index"], top, "ratio<=0.333"),
         Case("stages (no index)", [*TTSOPS, "stages", *FILES, "--json", "--no-index"], stages,
              "ratio<=0.333", runs=3),
+        Case("stages (no index) vs grep|sed", [*TTSOPS, "stages", *FILES, "--json",
+                                               "--no-index"], stages_sed, "ratio<=0.333",
+             runs=3),
     ]
 
 
@@ -203,10 +219,12 @@ def main() -> None:
     load0 = os.getloadavg()
     for c in todo:
         for _ in range(c.runs or args.runs):  # interleaved: both see the same machine
-            ts, c.shell_out = run_shell(c.shell, logs)
-            to, kb, c.ours_out = run_ours(c.ours, logs)
+            ts, c.shell_out, tcpu = run_shell(c.shell, logs)
+            to, kb, c.ours_out, ocpu = run_ours(c.ours, logs)
             c.shell_s.append(ts)
             c.ours_s.append(to)
+            c.shell_cpu.append(tcpu)
+            c.ours_cpu.append(ocpu)
             c.peak_kb = max(c.peak_kb, kb)
         print(f"  {c.name}: ours {statistics.median(c.ours_s):.3f}s, shell "
               f"{statistics.median(c.shell_s):.3f}s", flush=True)
@@ -218,19 +236,22 @@ def main() -> None:
           f"'ours' figure); load average {load0[0]:.1f} -> {load1[0]:.1f} on "
           f"{os.cpu_count()} CPUs")
     print()
-    print("| case | ours (median s) | shell (median s) | ours/shell | target | met | peak MB | answers |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| case | ours (median s) | shell (median s) | ours/shell | target | met | CPU s ours / shell | peak MB | answers |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for c in todo:
         mo, ms = statistics.median(c.ours_s), statistics.median(c.shell_s)
         ratio = mo / ms
         met = ratio <= c.limit() and c.peak_kb <= 500 * 1024
+        cpu = f"{statistics.median(c.ours_cpu):.2f} / {statistics.median(c.shell_cpu):.2f}"
         rows.append({"case": c.name, "ours_s": c.ours_s, "shell_s": c.shell_s,
+                     "ours_cpu_s": c.ours_cpu, "shell_cpu_s": c.shell_cpu,
                      "ours_median": mo, "shell_median": ms, "ratio": ratio,
                      "target": c.target, "met": met, "peak_mb": c.peak_kb / 1024,
                      "shell": c.shell, "ours": c.ours[2:], "answers": check_answers(c)})
         speed = f"1/{1 / ratio:.0f}" if ratio < 1 else f"{ratio:.2f}"
         print(f"| {c.name} | {mo:.3f} | {ms:.3f} | {speed} | {c.target.replace('ratio', '')} "
-              f"| {'yes' if met else 'NO'} | {c.peak_kb / 1024:.0f} | {check_answers(c)} |")
+              f"| {'yes' if met else 'NO'} | {cpu} | {c.peak_kb / 1024:.0f} | "
+              f"{check_answers(c)} |")
     out = ROOT / "out" / "forensics_results.json"
     out.write_text(json.dumps({"corpus": facts, "runs": args.runs, "load": [load0, load1],
                                "startup_s": statistics.median(startup),
