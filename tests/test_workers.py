@@ -304,6 +304,38 @@ def test_records_sent_before_a_crash_are_kept(sink):
     assert died.get("job") == sid
 
 
+def test_then_runs_on_the_answer_with_the_requests_log_context(sink):
+    import threading
+
+    seen: list[Any] = []
+
+    def then(value: Any, queue_ms: float) -> str:
+        seen.append((value["samples"] > 0, queue_ms >= 0, threading.current_thread().name,
+                     events.current("request_id")))
+        return "finished"
+
+    def broken(value: Any, queue_ms: float) -> str:
+        raise OSError("the cache write went wrong")
+
+    async def main() -> None:
+        pool = make_pool(sink, workers=1)
+        await pool.start()
+        try:
+            await wait_ready(pool)
+            with events.context(request_id="req-then"):
+                out, queue_ms = await pool.run("hello", then=then)
+            assert out == "finished" and queue_ms >= 0
+            with pytest.raises(OSError):
+                await pool.run("hello", then=broken)
+            out, _ = await pool.run("still serving")
+            assert out["samples"] > 0
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+    assert seen == [(True, True, "ttsops-pool-0", "req-then")]
+
+
 def test_idle_worker_killed_from_outside_is_restarted(sink):
     async def main() -> None:
         pool = make_pool(sink, workers=1)

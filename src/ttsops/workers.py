@@ -25,6 +25,7 @@ import importlib
 import math
 import multiprocessing as mp
 import os
+import select
 import signal
 import socket
 import threading
@@ -221,6 +222,25 @@ def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
     _flush_and_exit(log_q, 0)
 
 
+class _Readable:
+    """``conn.poll(timeout)`` without building a selector on every call (the serving
+    thread polls once per message: the answer and each record of a job)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.poller: Any = None
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            p = select.poll()
+            p.register(conn.fileno(), select.POLLIN | select.POLLPRI)
+            self.poller = p
+
+    def __call__(self, timeout: float) -> bool:
+        if self.poller is None:
+            return bool(self.conn.poll(max(0.0, timeout)))
+        # POLLHUP/POLLERR count as readable: recv() then raises EOFError / OSError
+        return bool(self.poller.poll(max(0, math.ceil(timeout * 1000.0))))
+
+
 class _JobSink:
     """A worker's sink while it runs a job: records go to the main process over the job's
     own connection, in order with the job's answer. No queue feeder thread competes with
@@ -284,8 +304,10 @@ class _Item:
     started: asyncio.Future[float]  # resolved with queue_ms when a worker takes it
     done: asyncio.Future[Any]  # the worker's answer
     on_part: Callable[[Any], None] | None = None
+    then: Callable[[Any, float], Any] | None = None  # run on the answer (serving thread)
     enqueued: float = field(default_factory=time.perf_counter)
     state: str = "waiting"  # waiting, prefetched (sent behind a running job), running, expired
+    queue_ms: float = 0.0
 
 
 def _resolve(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
@@ -399,9 +421,14 @@ class WorkerPool:
         return max(1.0, math.ceil((self.waiting + 1) * self.ewma_s / ready))
 
     # --- running a job (event loop side) ---------------------------------------------
-    async def run(self, job: Any) -> tuple[Any, float]:
-        """Run the engine half of ``job`` on a worker: (``RenderedAudio``, queue_ms)."""
+    async def run(self, job: Any, then: Callable[[Any, float], Any] | None = None
+                  ) -> tuple[Any, float]:
+        """Run the engine half of ``job`` on a worker: (``RenderedAudio``, queue_ms).
+        With ``then``, the answer is ``then(RenderedAudio, queue_ms)``, called on the
+        worker's serving thread (with the request's log context) as soon as the worker
+        answers: e.g. ``finish``, without a hop through the event loop and a thread pool."""
         item = self._submit("back", job, None)
+        item.then = then
         queue_ms = await self._wait_start(item)
         try:
             return await item.done, queue_ms
@@ -461,17 +488,24 @@ class WorkerPool:
 
     async def _wait_start(self, item: _Item) -> float:
         """queue_ms once a worker took the item; SYNTHESIS_TIMEOUT if none did in time."""
+        if item.started.done():
+            return item.started.result()
+        timer = item.loop.call_later(self.timeout, self._expire, item)
         try:
-            return await asyncio.wait_for(asyncio.shield(item.started), self.timeout)
-        except TimeoutError:
-            with self._cond:
-                if item.state in ("waiting", "prefetched"):  # a prefetched one still runs
-                    item.state = "expired"                   # on its worker, unanswered
-                    self.waiting -= 1
-                    raise TTSError("SYNTHESIS_TIMEOUT",
-                                   f"waited {self.timeout:g} s for a worker",
-                                   queue_ms=round(self.timeout * 1000.0, 1)) from None
-            return await item.started  # taken at the last moment
+            return await asyncio.shield(item.started)
+        finally:
+            timer.cancel()
+
+    def _expire(self, item: _Item) -> None:
+        """(event loop) The item waited ``timeout`` for a worker: answer SYNTHESIS_TIMEOUT
+        unless it started at the last moment."""
+        with self._cond:
+            if item.state in ("waiting", "prefetched"):  # a prefetched one still runs
+                item.state = "expired"                   # on its worker, unanswered
+                self.waiting -= 1
+                _resolve(item.started, None, TTSError(
+                    "SYNTHESIS_TIMEOUT", f"waited {self.timeout:g} s for a worker",
+                    queue_ms=round(self.timeout * 1000.0, 1)))
 
     # --- serving threads ---------------------------------------------------------------
     def _take(self, timeout: float) -> _Item | None:
@@ -525,6 +559,8 @@ class WorkerPool:
 
     @staticmethod
     def _finish(item: _Item, value: Any, exc: BaseException | None) -> None:
+        if item.state == "expired":  # its caller was answered SYNTHESIS_TIMEOUT already
+            return
         with contextlib.suppress(RuntimeError):  # the loop is gone (shutdown)
             item.loop.call_soon_threadsafe(_resolve, item.done, value, exc)
             if exc is not None:
@@ -564,6 +600,7 @@ class WorkerPool:
         SYNTHESIS_TIMEOUT) and the one behind it goes back to the front of the queue."""
         conn = worker.conn
         assert conn is not None
+        readable = _Readable(conn)
         inflight: deque[_Item] = deque()
         head_t0 = 0.0
 
@@ -576,7 +613,7 @@ class WorkerPool:
                         item.state = "running"
                         self.waiting -= 1
             worker.current = getattr(item.job, "id", None)
-            queue_ms = (head_t0 - item.enqueued) * 1000.0
+            queue_ms = item.queue_ms = (head_t0 - item.enqueued) * 1000.0
             item.loop.call_soon_threadsafe(_resolve, item.started, queue_ms, None)
 
         try:
@@ -607,7 +644,7 @@ class WorkerPool:
             if len(inflight) == 1 and head.mode == "back":
                 wait = min(wait, PREFETCH_POLL_S)  # look for a next job now and then
             try:
-                if not conn.poll(max(0.0, wait)):
+                if not readable(wait):
                     if time.perf_counter() < deadline:
                         continue
                     with events.context(**head.ctx):
@@ -640,10 +677,18 @@ class WorkerPool:
             inflight.popleft()
             if inflight:
                 start(inflight[0])
-            if reply[0] == "ok":
-                self._finish(head, reply[1], None)
-            else:
+            if reply[0] != "ok":
                 self._finish(head, None, reply[1])
+            elif head.then is not None and head.state != "expired":
+                try:
+                    with events.context(**head.ctx):
+                        value = head.then(reply[1], head.queue_ms)
+                except Exception as exc:
+                    self._finish(head, None, exc)
+                else:
+                    self._finish(head, value, None)
+            else:
+                self._finish(head, reply[1], None)
 
     # --- reload (SIGHUP) -------------------------------------------------------------
     def reload(self) -> bool:

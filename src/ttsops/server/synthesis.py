@@ -116,10 +116,16 @@ class SynthesisService:
 
     async def _complete(self, job: Any, request_id: str | None) -> SynthesisResult:
         queue_ms: float | None = None
+
+        def finish(audio: Any, waited: float) -> SynthesisResult:
+            # on the worker's serving thread, as soon as the worker answers (cache write
+            # and records off the event loop, without a thread-pool hop)
+            nonlocal queue_ms
+            queue_ms = waited
+            return self.pipeline.finish(job, audio, queue_ms=waited)  # type: ignore[no-any-return]
+
         try:
-            audio, queue_ms = await self.pool.run(job)
-            result = await asyncio.to_thread(self.pipeline.finish, job, audio,
-                                             queue_ms=queue_ms)
+            result, queue_ms = await self.pool.run(job, then=finish)
         except Exception as exc:
             queue_ms = getattr(exc, "context", {}).get("queue_ms", queue_ms)
             raise self._failed(job, exc, queue_ms, request_id) from None
