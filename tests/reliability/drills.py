@@ -34,6 +34,7 @@ from .kit import (
     read_log,
     read_only,
     start_server,
+    stops_its_servers,
     tmpfs,
     wait_for,
 )
@@ -469,15 +470,24 @@ def _diagnosed(res: DrillResult, log_dir: Path, t0: float, *words: str) -> Drill
     return res
 
 
+def _guarded(fn: Callable[[Path, int], DrillResult]) -> Callable[[Path, int], DrillResult]:
+    def run(root: Path, scale: int = 1) -> DrillResult:
+        with stops_its_servers():
+            return fn(root, scale)
+
+    run.__name__ = fn.__name__
+    return run
+
+
 DRILLS: dict[str, Callable[[Path, int], DrillResult]] = {
-    "nan": drill_nan,
-    "hang": drill_hang,
-    "worker_killed": drill_worker_killed,
-    "model_load_startup": drill_model_load_startup,
-    "model_load_reload": drill_model_load_reload,
-    "cache_disk_full": drill_cache_disk_full,
-    "log_disk_full": drill_log_disk_full,
-    "log_dir_removed": drill_log_dir_removed,
-    "log_dir_read_only": drill_log_dir_read_only,
+    "nan": _guarded(drill_nan),
+    "hang": _guarded(drill_hang),
+    "worker_killed": _guarded(drill_worker_killed),
+    "model_load_startup": _guarded(drill_model_load_startup),
+    "model_load_reload": _guarded(drill_model_load_reload),
+    "cache_disk_full": _guarded(drill_cache_disk_full),
+    "log_disk_full": _guarded(drill_log_disk_full),
+    "log_dir_removed": _guarded(drill_log_dir_removed),
+    "log_dir_read_only": _guarded(drill_log_dir_read_only),
 }
 

@@ -25,10 +25,31 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:  # bench/reliability.py imports this module directly
     sys.path.insert(0, str(TESTS))
 
-from server.harness import Server, free_port, start_server  # noqa: E402, F401
+from server import harness  # noqa: E402
+from server.harness import Server, free_port  # noqa: E402, F401
 from ttsops.logline import Record, iter_records  # noqa: E402
 
 SPEECH = "/v1/audio/speech"
+STARTED: list[Server] = []  # every server started here, so that a failed drill stops its own
+
+
+def start_server(root: Path, **kw: Any) -> Server:
+    s = harness.start_server(root, **kw)
+    STARTED.append(s)
+    return s
+
+
+@contextlib.contextmanager
+def stops_its_servers() -> Iterator[None]:
+    """Whatever happens inside, the servers started inside are stopped at the end."""
+    first = len(STARTED)
+    try:
+        yield
+    finally:
+        for s in STARTED[first:]:
+            with contextlib.suppress(Exception):
+                s.stop()
+        del STARTED[first:]
 
 
 def body(text: str, **kw: Any) -> dict[str, Any]:

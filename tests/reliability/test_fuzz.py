@@ -192,12 +192,9 @@ def raw_get(url: str, path: str, header_lines: list[bytes]) -> tuple[int, dict[s
 INJECTIONS = [b"abc\r\nX-Evil: 1", b"abc\r\n\r\nGET /admin HTTP/1.1", b"a b", b"a,b=c",
               b"id=ts_forged, status=success", b"x\" injected=\"y", b"\xff\xfe", b"\x00abc",
               b"<script>alert(1)</script>", b"a" * 129, b"../../etc/passwd", b"req-\t-tab",
-              b"\xe4\xbb\x8a\xe5\xa4\xa9", b"ok-id.1:2@3/4+5=6"]
+              b"\xe4\xbb\x8a\xe5\xa4\xa9", b"ok-id.1:2@3/4+5=6", b"0\x1f", b"\x1c0"]
 
 
-@pytest.mark.xfail(strict=False, reason="open finding (issue 7): hypothesis found a request "
-                   "id echoed as '0' where the test expects a generated req_ id; not yet "
-                   "diagnosed whether the sanitiser or the test is wrong")
 @FUZZ
 @given(value=st.one_of(st.sampled_from(INJECTIONS),
                        st.binary(max_size=140).filter(lambda b: b"\r" not in b
@@ -209,7 +206,7 @@ def test_request_id_header_injection(server, value):
     assert status == 200
     echoed = headers["x-request-id"].decode("ascii")
     assert TOKEN.fullmatch(echoed)
-    first = value.split(b"\r\n")[0].strip()
+    first = value.split(b"\r\n")[0].strip(b" \t")  # HTTP optional whitespace
     if TOKEN.fullmatch(first.decode("latin-1")):
         assert echoed == first.decode("ascii")
     else:

@@ -146,4 +146,3 @@ def test_log_directory_removed_loses_nothing_written_after_and_says_so(tmp_path)
     with pytest.raises(RuntimeError, match="exactly one writer"):
         LogSink(d)  # the recreated directory is locked again
     sink.close()
-

@@ -8,6 +8,7 @@ import asyncio
 import re
 
 import httpx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -46,6 +47,14 @@ def test_sanitised_request_id_is_a_plain_token_or_nothing(raw):
 def test_plain_request_ids_are_kept(rid):
     assert sanitize_request_id(rid) == rid
     assert sanitize_request_id(rid.encode()) == rid
+
+
+@pytest.mark.parametrize("raw", [b"0\x1f", b"\x1c0", "0\x1e", b"0\x0b", "0\x85", "\u20280"])
+def test_control_and_unicode_whitespace_around_an_id_is_not_stripped(raw):
+    """Only HTTP's optional whitespace (space, tab) is trimmed; an id carrying any other
+    control or separator character is replaced, not silently shortened (fuzz finding)."""
+    assert sanitize_request_id(raw) is None
+    assert sanitize_request_id(b" \tabc\t ") == "abc"
 
 
 def test_generated_request_ids_are_unique_and_plain():
