@@ -29,6 +29,9 @@ RESERVED = frozenset({"ts", "logger", "level", "event", "traceback"})
 KEY_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 EVENT_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 LOGGER_RE = re.compile(r"[A-Za-z0-9_.\-]+\Z")
+# the five pipeline stages, in order: the ``stage`` of every ``stage_time`` record
+STAGES: tuple[str, ...] = ("text_normalize", "llm_prompt_gen", "llm_inference", "llm_postproc",
+                           "audio_render")
 TS_LEN = 23  # "YYYY-MM-DD HH:MM:SS,mmm"
 
 _HEAD_RE = re.compile(

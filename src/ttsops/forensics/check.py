@@ -15,8 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ..errors import REGISTRY
-from ..logline import Record
-from ..pipeline.types import STAGES
+from ..logline import STAGES, Record
 from .assemble import Assembler
 from .output import Report, Table
 from .scan import Query, Scan

@@ -15,15 +15,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.markup import escape
-
-from ..logline import Record
-from ..pipeline.types import STAGES
+from ..logline import STAGES, Record
 from .assemble import Assembler, Synthesis
 from .audio import AudioStats
 from .cache import CacheStats
 from .filters import Buckets
-from .output import Report, Table
+from .output import Report, Table, escape
 from .precursors import Precursors
 from .scan import Query, Scan
 from .sources import Snapshot

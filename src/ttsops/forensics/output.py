@@ -12,11 +12,23 @@ import io
 import json
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from .sources import Problem
+
+_MARKUP_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+def escape(text: str) -> str:
+    """``rich.markup.escape`` (same rule; a property test holds them equal), without
+    importing rich: ``--json`` answers never load it, which saves ~30 ms of start-up."""
+    text = _MARKUP_TAG.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", text)
+    if text.endswith("\\") and not text.endswith("\\\\"):
+        return text + "\\"
+    return text
 
 
 @dataclass
@@ -102,7 +114,6 @@ def render(report: Report, fmt: str = "table", table: str | None = None,
         for row in t.rows:
             w.writerow(["" if v is None else _clean(v) for v in row])
         return
-    from rich.markup import escape
     from rich.table import Table as RTable
 
     con = console(file)

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from ..pipeline.types import STAGES
+from ..logline import STAGES
 from .assemble import Assembler, Synthesis
 from .filters import Cond, matches
 from .output import Report, Table

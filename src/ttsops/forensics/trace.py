@@ -13,21 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..logline import Record, render
-from .output import Report, Table
+from .output import Report, Table, escape
 from .scan import Query, Scan
 from .sources import LogFile, Snapshot
 
 CONTEXT = ("request_id", "trace_id", "id")
 
 
-def escape(text: str) -> str:
-    from rich.markup import escape as esc
-
-    return esc(text)
-
-
 def _stages() -> tuple[str, ...]:
-    from ..pipeline.types import STAGES
+    from ..logline import STAGES
 
     return tuple(STAGES)
 BAR = 40

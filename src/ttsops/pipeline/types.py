@@ -57,10 +57,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import logline
 from ..errors import TTSError
 
-STAGES: tuple[str, ...] = ("text_normalize", "llm_prompt_gen", "llm_inference", "llm_postproc",
-                           "audio_render")
+STAGES = logline.STAGES  # part of the log contract: the forensics read them without this module
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 CONTENT_TYPES = {
     "mp3": "audio/mpeg",
