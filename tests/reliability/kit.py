@@ -131,20 +131,48 @@ def fill_up(directory: Path, name: str = "filler") -> Path:
 # --- the log, read back ------------------------------------------------------------------
 
 def log_files(log_dir: Path) -> list[Path]:
-    """Oldest first: app.log.N.gz ... app.log.1.gz, a pending app.log.0, app.log."""
+    """Oldest first: app.log.N.gz ... app.log.1.gz, a pending app.log.0, app.log. A pending
+    app.log.0 whose compressed copy app.log.0.gz is complete already (the compressor renames
+    it into place only once written and fsynced) is left out: same records, not twice."""
     gz = sorted(log_dir.glob("app.log.*.gz"), key=lambda p: -int(p.name.split(".")[2]))
     out = list(gz)
     for name in ("app.log.0", "app.log"):
+        if name == "app.log.0" and (log_dir / "app.log.0.gz").exists():
+            continue
         if (log_dir / name).exists():
             out.append(log_dir / name)
     return out
 
 
-def read_log(log_dir: Path) -> list[Record]:
+def _files_now(log_dir: Path) -> list[tuple[str, int]] | None:
+    """Which file is under which name (None when one vanished while looking)."""
+    try:
+        return [(p.name, p.stat().st_ino) for p in log_files(log_dir)]
+    except FileNotFoundError:
+        return None
+
+
+def read_log(log_dir: Path, attempts: int = 200) -> list[Record]:
     """Every record of every file, oldest file first (gzip read by the standard library:
-    a corrupt member raises)."""
+    a corrupt member raises). A running writer may rotate while this reads (a file moves
+    to the next name, or app.log.0 is removed once compressed): then the files are read
+    again, until a read began and ended with the same file under each name."""
+    for _ in range(attempts):
+        before = _files_now(log_dir)
+        if before is not None:
+            try:
+                recs = _read_files(log_dir / name for name, _ in before)
+            except FileNotFoundError:
+                recs = None
+            if recs is not None and _files_now(log_dir) == before:
+                return recs
+        time.sleep(0.05)
+    raise AssertionError(f"the log in {log_dir} kept rotating while it was read")
+
+
+def _read_files(paths: Iterable[Path]) -> list[Record]:
     recs: list[Record] = []
-    for p in log_files(log_dir):
+    for p in paths:
         if p.suffix == ".gz":
             with gzip.open(p, "rt", encoding="utf-8", errors="surrogateescape") as fh:
                 recs.extend(iter_records(fh))
