@@ -17,7 +17,8 @@ def evaluate(snap: Snapshot, since: str | None, until: str | None, rules: list[R
              use_index: bool = True, progress: Callable[[int], None] | None = None,
              ) -> tuple[list[Alert], Scan]:
     eng = Engine(rules)
-    scan = Scan(snap, Query(since, until, needles=eng.needles(), use_index=use_index),
+    scan = Scan(snap, Query(since, until, needles=eng.needles(), use_index=use_index,
+                            tracebacks=False),
                 progress=progress)
     for rec in scan.records():
         eng.feed(rec)

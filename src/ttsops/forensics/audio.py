@@ -86,7 +86,8 @@ class AudioStats:
 def collect(snap: Snapshot, since: str | None, until: str | None, col: AudioStats,
             use_index: bool = True) -> None:
     start = shift(since, -900.0) if since else None
-    scan = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index))
+    scan = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index,
+                            tracebacks=False))
     asm = Assembler()
     for rec in scan.records():
         s = asm.feed(rec)

@@ -152,7 +152,8 @@ def span_of(since: str | None, until: str | None, first_t: float | None,
 def run(snap: Snapshot, since: str | None, until: str | None, *,
         interval_s: float | None = None, use_index: bool = True, utc: bool = True) -> Report:
     col = CacheStats(interval_s=interval_s or BASE_S, utc=utc)
-    scan = Scan(snap, Query(since, until, needles=NEEDLES, use_index=use_index))
+    scan = Scan(snap, Query(since, until, needles=NEEDLES, use_index=use_index,
+                            tracebacks=False))
     for rec in scan.records():
         col.feed(rec)
     interval = interval_s or auto_interval(*span_of(since, until, col.first_t, col.last_t,

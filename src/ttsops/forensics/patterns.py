@@ -34,7 +34,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
     if event:
         needles = None if event == "*" else (event,)
         scan = Scan(snap, Query(since, until, needles=needles, use_index=use_index,
-                                require=literal_values(where) if needles else ()))
+                                require=literal_values(where) if needles else (),
+                                tracebacks=False))
         for rec in scan.records():
             if event != "*" and rec.event != event:
                 continue
@@ -50,7 +51,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
                    "synthesis_failed") if join else ("synthesis_complete",)
         start = shift(since, -JOIN_MARGIN_S) if (since and join) else since
         scan = Scan(snap, Query(start, until, needles=needles, use_index=use_index,
-                                require=() if join else literal_values(where)))
+                                require=() if join else literal_values(where),
+                                tracebacks=False))
         asm = Assembler()
         for rec in scan.records():
             s = asm.feed(rec)

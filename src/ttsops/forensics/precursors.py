@@ -196,7 +196,8 @@ class Precursors:
 def collect(snap: Snapshot, since: str | None, until: str | None, col: Precursors,
             use_index: bool = True) -> None:
     start = shift(since, -col.lookback_s) if since else None
-    scan = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index))
+    scan = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index,
+                            tracebacks=False))
     for rec in scan.records():
         col.feed(rec)
 

@@ -24,15 +24,19 @@ import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..logindex import norm_ts as _norm_ts
 from ..logline import ReadStats, Record
 from .fastparse import iter_records
-from .parallel import ReadAhead, Unit
+from .parallel import ReadAhead, Unit, default_workers
 from .reader import ReadCounters, file_units
 from .sources import LogFile, Problem, Snapshot
 
 Hit = tuple[Record, LogFile]
+
+# a selective scan of more compressed bytes than this filters on several processes
+FANOUT_BYTES = 32 << 20
 
 # set by the command line (``progress.factory``): makes a bar for a scan's planned bytes
 progress_factory: Callable[[int, str], Callable[[int], None] | None] | None = None
@@ -46,6 +50,7 @@ class Query:
     ids: tuple[str, ...] | None = None  # index blocks whose bloom has none are skipped
     use_index: bool = True
     require: tuple[str, ...] = ()  # with needles: text head lines must also contain all
+    tracebacks: bool = True  # False: with needles, records come without continuation lines
 
 
 @dataclass
@@ -143,11 +148,13 @@ def _record_end(buf: bytes, e: int) -> int:
     return max(last, min(e, n)) if e <= n else n
 
 
-def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = ()
-               ) -> list[str]:
+def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = (),
+               heads_only: bool = False) -> list[str]:
     """``grep_lines(buf.decode(), needles, require)``, searching the raw bytes and
     decoding only the selected lines. With ``require`` the rarest required literal is
-    what is searched (a selected head line holds all of them)."""
+    what is searched (a selected head line holds all of them). ``heads_only``: the same
+    records are selected, but only their head lines are returned (text records; JSON
+    records are one line anyway) -- for collectors that never read a traceback."""
     if has_json(buf):
         return grep_lines(buf.decode("utf-8", "replace"), needles, require)
     n = len(buf)
@@ -169,13 +176,14 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
                 head = buf[ls:e]
                 if all(x in head for x in rb):
                     if any(x in head for x in nb):
-                        spans.append((ls, _record_end(buf, e)))
+                        end = e if heads_only else _record_end(buf, e)
+                        spans.append((ls, end))
                     else:
                         end = _record_end(buf, e)
                         if end > e and any(buf.find(x, e, end) >= 0 for x in nb):
-                            spans.append((ls, end))
+                            spans.append((ls, e if heads_only else end))
                     if spans and spans[-1][0] == ls:
-                        e = spans[-1][1]
+                        e = end
             if e >= n:
                 break
             i = buf.find(lit, e)
@@ -194,7 +202,8 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
                 i = buf.find(needle, e)
         for s in sorted(seen):
             e = buf.find(b"\n", s)
-            spans.append((s, _record_end(buf, n if e < 0 else e)))
+            e = n if e < 0 else e
+            spans.append((s, e if heads_only else _record_end(buf, e)))
     out: list[str] = []
     for s, e in spans:
         out.extend(buf[s:e].decode("utf-8", "replace").split("\n"))
@@ -234,6 +243,27 @@ def may_hold_window(buf: bytes, prefix: bytes) -> bool:
             return True
         i = buf.find(prefix, i + 1)
     return has_json(buf)
+
+
+class _Select:
+    """A chunk's candidate lines for a query (``Scan.batches``); None when no line of
+    it can match. Runs in the caller or in a ``fanout`` worker process."""
+
+    def __init__(self, q: Query, prefix: bytes) -> None:
+        self.q = q
+        self.prefix = prefix
+
+    def __call__(self, chunk: bytes) -> list[str] | None:
+        q = self.q
+        if not may_hold_window(chunk, self.prefix):
+            return None
+        if q.needles:
+            lines = grep_bytes(chunk, q.needles, q.require, heads_only=not q.tracebacks)
+        else:
+            lines = chunk.decode("utf-8", "replace").split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()
+        return window_lines(lines, q.since, q.until) or None
 
 
 def window_lines(lines: list[str], since: str | None, until: str | None) -> list[str]:
@@ -322,32 +352,44 @@ class Scan:
 
     def _batches(self, units: list[Unit[bytes]], progress: Callable[[int], None] | None,
                  prefix: bytes) -> Iterator[tuple[LogFile, list[str], ReadStats]]:
-        q = self.query
-        since, until = q.since, q.until
+        select = _Select(self.query, prefix)
         rs = ReadStats()
         done = 0
-        for u, chunk in ReadAhead(units, self.workers).items():
+        workers = default_workers() if self.workers is None else max(1, self.workers)
+        if self._fan_out(units, workers):
+            from . import fanout
+
+            selected: Iterator[tuple[Unit[bytes], Any]] = fanout.items(units, select, workers)
+        else:
+            selected = ((u, c if c is None else select(c) or [])
+                        for u, c in ReadAhead(units, workers).items())
+        for u, lines in selected:
             if progress is not None:
                 c = u.state["counters"].bytes_compressed
                 if c > done:
                     progress(c - done)
                     done = c
-            if chunk is None:
+            if lines is None:
                 self._finish_unit(u, rs)
                 rs = ReadStats()
                 done = 0
                 continue
-            if not may_hold_window(chunk, prefix):
-                continue
-            if q.needles:
-                lines = grep_bytes(chunk, q.needles, q.require)
-            else:
-                lines = chunk.decode("utf-8", "replace").split("\n")
-                if lines and lines[-1] == "":
-                    lines.pop()
-            lines = window_lines(lines, since, until)
             if lines:
                 yield u.state["file"], lines, rs
+
+    def _fan_out(self, units: list[Unit[bytes]], workers: int) -> bool:
+        """Filter on several processes: a selective query (literal needles, or a window
+        with both ends) over more than ``FANOUT_BYTES`` of compressed input."""
+        q = self.query
+        if workers <= 1 or len(units) <= 1:
+            return False
+        if not (q.needles or (q.since is not None and q.until is not None)):
+            return False
+        if sum(int(u.state["bytes"]) for u in units) < FANOUT_BYTES:
+            return False
+        from . import fanout
+
+        return fanout.available()
 
     def chunks(self, stream: int) -> Iterator[tuple[LogFile, bytes]]:
         """(file, raw chunk of whole records) of one stream, in order, unfiltered (for

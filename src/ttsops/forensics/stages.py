@@ -105,12 +105,14 @@ def collect(snap: Snapshot, since: str | None, until: str | None, col: StageTime
     if not col.where:
         from . import vector
 
-        probe = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index))
+        probe = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index,
+                            tracebacks=False))
         if vector.wanted(probe.planned_bytes()):
             return vector.collect_stages(snap, start, since, until, col.by, col,
                                          slowest=col.nslow, use_index=use_index,
                                          progress=progress)
-    scan = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index),
+    scan = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index,
+                            tracebacks=False),
                 progress=progress)
     asm = Assembler()
     for rec in scan.records():

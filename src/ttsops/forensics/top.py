@@ -77,7 +77,8 @@ def hint(code: str) -> str:
 
 def run(snap: Snapshot, since: str | None, until: str | None, *, kind: str, top: int = 5,
         use_index: bool = True) -> Report:
-    scan = Scan(snap, Query(since, until, needles=NEEDLES[kind], use_index=use_index))
+    scan = Scan(snap, Query(since, until, needles=NEEDLES[kind], use_index=use_index,
+                             tracebacks=False))
     col = TopCodes(kind)
     for rec in scan.records():
         col.feed(rec)

@@ -295,7 +295,8 @@ def collect_stages(snap: Snapshot, start: str | None, since: str | None, until: 
                    progress: Callable[[int], None] | None = None) -> Scan:
     """Feed ``collector`` the syntheses completed in [since, until) (records read from
     ``start``, a margin before ``since`` for their starts)."""
-    scan = Scan(snap, Query(start, until, needles=EVENTS, use_index=use_index),
+    scan = Scan(snap, Query(start, until, needles=EVENTS, use_index=use_index,
+                            tracebacks=False),
                 progress=progress)
     prefix = common_prefix(start, until)
     join = StageJoin(by, since, collector, slowest)
