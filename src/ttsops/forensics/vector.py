@@ -19,11 +19,14 @@ property test checks the result against the record-by-record path.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..logindex import norm_ts
 from .fastparse import parse_line
+from .parallel import default_workers
 from .scan import Query, Scan, common_prefix, may_hold_window
 from .sources import Snapshot
 
@@ -300,25 +303,38 @@ def collect_stages(snap: Snapshot, start: str | None, since: str | None, until: 
                 progress=progress)
     prefix = common_prefix(start, until)
     join = StageJoin(by, since, collector, slowest)
-    base = 0
-    for stream in scan.streams():
-        buf: list[bytes] = []
-        size = 0
-        for _f, chunk in scan.chunks(stream):
-            if not may_hold_window(chunk, prefix):
-                continue
-            buf.append(chunk)
-            size += len(chunk)
-            if size >= BATCH_BYTES:
+    # batches are turned into rows on several threads (Polars releases the GIL: one
+    # batch's regexes run on one core) and joined in order here
+    workers = default_workers()
+    pending: deque[Future[Any]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="ttsops-vector") as pool:
+
+        def submit(data: bytes, base: int) -> None:
+            pending.append(pool.submit(batch_rows, data, base, by, start, until))
+            while len(pending) > workers:  # bounded: memory stays ~ workers batches
+                join.feed(pending.popleft().result())
+
+        base = 0
+        for stream in scan.streams():
+            buf: list[bytes] = []
+            size = 0
+            for _f, chunk in scan.chunks(stream):
+                if not may_hold_window(chunk, prefix):
+                    continue
+                buf.append(chunk)
+                size += len(chunk)
+                if size >= BATCH_BYTES:
+                    data = b"".join(buf)
+                    submit(data, base)
+                    base += data.count(b"\n") + 1
+                    buf, size = [], 0
+            if buf:
                 data = b"".join(buf)
-                join.feed(batch_rows(data, base, by, start, until))
+                submit(data, base)
                 base += data.count(b"\n") + 1
-                buf, size = [], 0
-        if buf:
-            data = b"".join(buf)
-            join.feed(batch_rows(data, base, by, start, until))
-            base += data.count(b"\n") + 1
-        base += 1 << 40  # streams: an id's records stay within its host
+            base += 1 << 40  # streams: an id's records stay within its host
+        while pending:
+            join.feed(pending.popleft().result())
     return scan
 
 
