@@ -393,6 +393,10 @@ def render(a: argparse.Namespace, drills: list[Any], fuzz: dict[str, Any],
         "- OpenAPI: every route documented a 422 the service never sends (it answers "
         "400 in the OpenAI shape); `\"speed\": true` and `\"1.0\"` were accepted against the "
         "schema (found by schemathesis).",
+        "- request id: the sanitiser trimmed a client's `X-Request-ID` with `str.strip()`, "
+        "which also drops the control characters `\\x1c`-`\\x1f`, so `0\\x1f` was accepted "
+        "(and echoed) as `0` instead of being replaced; only space and tab are trimmed now "
+        "(found by the X-Request-ID injection property).",
         "- `/docs` loaded Swagger UI from a CDN; removed, the registry hints point to "
         "`/openapi.json`.",
         "- no way to reload a model: `kill -HUP` now reloads it safely.",
