@@ -349,11 +349,15 @@ def render(a: argparse.Namespace, drills: list[Any], fuzz: dict[str, Any],
         "makes a request wait for the disk, and a SIGKILL loses what it has not written "
         "yet. Normally that is the last ~50 ms. But the writer rotates at the size limit "
         "and waits for the previous file's compression before the next rotation (one "
-        "pending file at a time; compressing with the block index runs at a few MB/s on "
-        "this machine), so when rotations are due faster than files compress - the 16 KB "
-        "column - it falls behind, and the records of everything answered in those "
-        "seconds are lost with it. Keep `TTSOPS_LOG_MAX_BYTES` large (64 MB by default) "
-        "against the log rate.",
+        "pending file at a time). Finishing a rotation takes milliseconds alone, but it "
+        "is made of many small system calls - block writes, fsyncs, and one rename per "
+        "kept file to renumber them - and after each it waits for the interpreter lock "
+        "while the server's threads are busy, so with hundreds of files kept (this run "
+        "keeps every file) it takes up to seconds. So when rotations are due faster "
+        "than that - the 16 KB column - the writer falls behind, and the records of "
+        "everything answered in those seconds are lost with it. Keep "
+        "`TTSOPS_LOG_MAX_BYTES` large (64 MB by default) against the log rate, and "
+        "`TTSOPS_LOG_BACKUP_COUNT` modest (30 by default).",
         "",
         "## Security",
         "",
