@@ -86,3 +86,21 @@ def test_a_damaged_member_is_reported_and_the_rest_read(tmp_path):
     lines = got.decode().splitlines()
     assert len(lines) > 0.9 * len(text.decode().splitlines())
     assert set(lines) <= set(text.decode().splitlines())
+
+
+def test_junk_between_members_is_reported_not_skipped_silently(tmp_path):
+    """A member followed by bytes that are not a member (before the next one): inflating
+    the member alone would ignore them; the reader must notice (the gzip trailer is not
+    where the segment ends) and report the damage, as zcat does."""
+    text = _text(3000, 2)
+    buf = io.BytesIO()
+    idx = write_block_gzip(io.BytesIO(text), buf, 4096)
+    data = buf.getvalue()
+    cut = idx.blocks[3].off + idx.blocks[3].clen  # the end of member 3
+    p = tmp_path / "app.log.1.gz"
+    p.write_bytes(data[:cut] + b"JUNK-NOT-GZIP" + data[cut:idx.data_len])
+    got, problems = _read(p)
+    zcat = subprocess.run(["zcat", str(p)], capture_output=True)
+    assert zcat.returncode != 0  # gzip itself calls it damage
+    assert len(problems) == 1, problems
+    assert got.startswith(text[:len(got) // 2]) and len(got) >= 0.9 * len(text)

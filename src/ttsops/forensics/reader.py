@@ -165,7 +165,8 @@ def read_blocks(f: LogFile, blocks: list[tuple[int, BlockStats]], problems: list
     for i, b in blocks:
         try:
             raw = os.pread(f.fd, b.clen, b.off)
-            data = _z.decompress(raw, 31)
+            # an output buffer of the block's size: no growing and copying (~2x faster)
+            data = _z.decompress(raw, 31, b.ulen + 64)
         except _ZERRORS as e:
             problems.append(Problem(str(f.path), f"block {i} (bytes {b.off}-{b.off + b.clen})"
                                     f" is corrupt ({e}); its {b.lines} lines skipped, "
@@ -184,6 +185,7 @@ def read_blocks(f: LogFile, blocks: list[tuple[int, BlockStats]], problems: list
 # the header of every data member ``logindex.gzip_member`` writes (no flags, no time)
 BLOCK_SIG = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 WINDOW = 8 << 20
+MEMBER_SLACK = 64 << 10
 
 
 def _block_members(f: LogFile, counters: ReadCounters, cutter: _Cutter,
@@ -193,6 +195,7 @@ def _block_members(f: LogFile, counters: ReadCounters, cutter: _Cutter,
     copies. Returns the offset where it stopped (the index member, anything unexpected,
     damage), from which the careful stream reader goes on; ``size`` when done."""
     pos = 0
+    bufsize = (1 << 20) + MEMBER_SLACK  # the sink's default block size, then the last's
     while pos < size:
         win = os.pread(f.fd, WINDOW, pos)
         if not win.startswith(BLOCK_SIG):
@@ -210,6 +213,21 @@ def _block_members(f: LogFile, counters: ReadCounters, cutter: _Cutter,
             return pos
         mv = memoryview(win)
         for a, b in zip(starts, ends, strict=False):
+            # fast: one call into an output buffer of about a member's size (no growing
+            # and copying); it is this whole member when the gzip trailer's ISIZE in the
+            # segment's last 4 bytes is the length inflated (trailing bytes would be
+            # ignored by decompress: those segments go the careful way below)
+            try:
+                out = _z.decompress(mv[a:b], 31, bufsize)
+            except _ZERRORS:
+                out = None
+            if out is not None and b - a >= 18 and \
+                    int.from_bytes(mv[b - 4:b], "little") == len(out) & 0xFFFFFFFF:
+                bufsize = len(out) + MEMBER_SLACK
+                chunk = cutter.feed(out)
+                if chunk:
+                    yield chunk
+                continue
             d = _z.decompressobj(31)
             try:
                 out = d.decompress(mv[a:b])
