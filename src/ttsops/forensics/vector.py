@@ -131,20 +131,22 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
         done: list[Any] = []
         for k, pat in CANON.items():
             name = EVENTS[k]
-            ok = cand.filter(line.str.contains(f" - {name}: ", literal=True)
-                             & line.str.contains(pat))
+            # one regex pass checks the layout and captures the values (groups: ts, id,
+            # then stage and duration, or duration and queue wait)
+            g = line.str.extract_groups(pat)
+            ok = (cand.filter(line.str.contains(f" - {name}: ", literal=True))
+                  .with_columns(g=g).filter(pl.col("g").struct.field("1").is_not_null()))
             if ok.height == 0:
                 continue
             done.append(ok.get_column("row"))
-            cols: dict[str, pl.Expr] = {
-                "id": line.str.extract(r"[:,] id=([^,]+)", 1),
-                "ts": line.str.slice(0, 23)}
+            grp = pl.col("g").struct.field
+            cols: dict[str, pl.Expr] = {"id": grp("2"), "ts": grp("1")}
             if k == 1:
-                cols["stage"] = line.str.extract(r", stage=([^,]+)", 1)
-            if k:
-                cols["v"] = line.str.extract(r", duration_ms=([^,]+)", 1).cast(pl.Float64)
+                cols["stage"] = grp("3")
+                cols["v"] = grp("4").cast(pl.Float64)
             if k == 2:
-                cols["q"] = line.str.extract(r", queue_ms=([^,]+)", 1).cast(pl.Float64)
+                cols["v"] = grp("3").cast(pl.Float64)
+                cols["q"] = grp("4").cast(pl.Float64)
             hit = ok.with_columns(**cols)
             if since is not None:
                 hit = hit.filter(pl.col("ts") >= since)
