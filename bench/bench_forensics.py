@@ -169,7 +169,9 @@ def cases(logs: Path, truth: dict) -> list[Case]:
 
 
 def frac(ratio: float) -> str:
-    return f"1/{1 / ratio:.0f}" if 0 < ratio < 1 else f"{ratio:.2f}"
+    if 0 < ratio < 1:
+        return f"1/{1 / ratio:.1f}" if ratio > 0.1 else f"1/{1 / ratio:.0f}"
+    return f"{ratio:.2f}"
 
 
 def check_answers(c: Case) -> str:
