@@ -31,14 +31,16 @@ from .ratelimit import RateLimiter
 
 log = get_logger("ttsops.server.http")
 
-_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
+# no "=": the log grammar quotes a value holding one, and the id must stay bare in every
+# line (``sed 's/.*request_id=\([^,]*\).*/\1/'`` takes it as written)
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}")
 _TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 CLIENT_CLOSED = 499  # status recorded when the client went away before the response ended
 
 
 def sanitize_request_id(raw: bytes | str | None) -> str | None:
-    """The caller's request id if it is a plain token (letters, digits, ``._:@/+=-``, at
+    """The caller's request id if it is a plain token (letters, digits, ``._:@/+-``, at
     most 128 characters); None otherwise, so that a fresh id is generated instead.
     Nothing the caller sends can put spaces, quotes or control characters into a log
     line through this field."""
