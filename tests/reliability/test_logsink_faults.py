@@ -160,16 +160,16 @@ def test_the_log_read_back_while_the_writer_rotates_has_each_record_once_in_orde
 
     def produce() -> None:
         i = 0
-        while not stop.is_set():  # bursts of ~12 KB (3 rotations), then a short pause
-            _emit(i, 40)
-            i += 40
-            time.sleep(0.1)
+        while not stop.is_set():  # bursts of ~12 KB (3 rotations), then a pause in
+            _emit(i, 40)           # which a read can finish (on a loaded machine the
+            i += 40                # writer may still be rotating well after a burst)
+            time.sleep(0.4)
 
     t = threading.Thread(target=produce)
     t.start()
     reads = []
     try:
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             seqs = [int(r.fields["seq"]) for r in read_log(d) if r.event == "tick"]
             whole = seqs[:-1]  # the last line may be one the writer is writing right now
