@@ -40,7 +40,7 @@ def test_synth_chinese_to_mp3(tmp_path):
     p = run(["今天天气真好", "-o", str(out)], tmp_path)
     assert p.returncode == 0, p.stderr.decode()
     text = p.stdout.decode()
-    sid = re.search(r"id: (ts_[0-9a-f]{8})", text).group(1)
+    sid = re.search(r"id: (ts_[0-9a-f]{16})", text).group(1)
     for stage in ("text_normalize", "llm_prompt_gen", "llm_inference", "llm_postproc",
                   "audio_render"):
         assert re.search(rf"{stage}\s+[\d.]+ ms", text)
@@ -93,7 +93,7 @@ def _failed(tmp_path, p, code):
 def test_synth_input_errors(tmp_path, args, code):
     p = run([*args, "-o", str(tmp_path / "x.mp3")], tmp_path)
     err = _failed(tmp_path, p, code)
-    sid = re.search(r"id: (ts_[0-9a-f]{8})", err).group(1)
+    sid = re.search(r"id: (ts_[0-9a-f]{16})", err).group(1)
     recs = records(tmp_path)
     (f,) = of(recs, sid, "synthesis_failed")
     assert f.level == "ERROR" and f.get("error_code") == code and f.traceback

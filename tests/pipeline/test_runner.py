@@ -40,7 +40,7 @@ def test_chinese_speech_is_real(espeak, captured, fmt):
     assert rms > 0.02
     assert SPEECH_CENTROID[0] < r.metrics["spectral_centroid"] < SPEECH_CENTROID[1]
     assert r.lang == "zh"
-    assert re.fullmatch(r"ts_[0-9a-f]{8}", r.id)
+    assert re.fullmatch(r"ts_[0-9a-f]{16}", r.id)
 
 
 def test_english_speech_is_real(espeak):
@@ -458,7 +458,7 @@ def test_stream_failure_midway(fake, captured):
 def test_new_id_format():
     ids = {new_id() for _ in range(200)}
     assert len(ids) == 200
-    assert all(re.fullmatch(r"ts_[0-9a-f]{8}", i) for i in ids)
+    assert all(re.fullmatch(r"ts_[0-9a-f]{16}", i) for i in ids)
 
 
 def test_engines_without_options_refuse_them(captured):

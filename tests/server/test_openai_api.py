@@ -43,7 +43,7 @@ def test_openai_client_create_returns_audio_that_decodes(espeak_server, fmt):
     x, sr = decode(resp.content)
     speechlike(x, sr, min_s=1.0)
     sid = resp.response.headers["x-synthesis-id"]
-    assert re.fullmatch(r"ts_[0-9a-f]{8}", sid)
+    assert re.fullmatch(r"ts_[0-9a-f]{16}", sid)
     recs = espeak_server.wait_records(
         lambda rs: any(r.event == "http_request" and r.get("id") == sid for r in rs))
     mine = [r for r in recs if r.get("id") == sid]

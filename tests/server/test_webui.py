@@ -53,7 +53,7 @@ def synthesise(page: Any, text: str) -> None:
 def test_type_click_play_and_the_log_has_the_id(page, espeak_server):
     page.select_option("#lang", "zh")
     synthesise(page, "今天天气真好。")
-    page.wait_for_function("/^ts_[0-9a-f]{8}$/.test(document.getElementById('res-id')"
+    page.wait_for_function("/^ts_[0-9a-f]{16}$/.test(document.getElementById('res-id')"
                            ".textContent)", timeout=30_000)
     sid = page.text_content("#res-id")
     rid = page.text_content("#res-request-id")

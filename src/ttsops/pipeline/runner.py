@@ -47,8 +47,8 @@ from .types import (
 
 
 def new_id() -> str:
-    """A synthesis id: ``ts_`` + 8 hex characters."""
-    return "ts_" + secrets.token_hex(4)
+    """A synthesis id: ``ts_`` + 16 hex characters (64 random bits: see ``server.ids``)."""
+    return "ts_" + secrets.token_hex(8)
 
 
 def _ms(t0: float) -> float:

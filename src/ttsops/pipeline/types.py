@@ -85,7 +85,7 @@ class SynthesisRequest:
     sample_rate: int | None = None  # None: the engine's own rate (24000 for pcm)
     model: str = "tts-1"
     allow_fallback: bool | None = None  # None: settings.voice_fallback
-    id: str | None = None  # synthesis id "ts_<8 hex>"; generated when None
+    id: str | None = None  # synthesis id "ts_<16 hex>"; generated when None
     options: dict[str, Any] = field(default_factory=dict)  # engine-specific extras
 
 
