@@ -67,3 +67,18 @@ def test_a_damaged_file_is_reported_once_and_the_rest_answered(tmp_path, monkeyp
         fanned = _run(d, monkeypatch, True, needles=("synthesis_start",), use_index=use_index)
         assert fanned == alone
         assert len(fanned[2]) == 1 and "app.log.3.gz" in fanned[2][0][0]
+
+
+def test_several_hosts_fanned_out_merge_as_when_read_in_the_caller(tmp_path, monkeypatch):
+    """Streams of several directories are read at once (merged by time): each forks its
+    own pool while the other's reads may be running."""
+    a = _write(tmp_path / "host-a", 3000, start=1718150400.0)
+    b = _write(tmp_path / "host-b", 3000, start=1718150400.1, prefix="tb_")
+    got = {}
+    for fan in (False, True):
+        monkeypatch.setattr(scan, "FANOUT_BYTES", 0 if fan else 1 << 60)
+        with open_snapshot([a, b]) as snap:
+            got[fan] = [(r.ts, r.fields["id"]) for r in
+                        Scan(snap, Query(needles=("synthesis_start",)), workers=2).records()]
+    assert got[True] == got[False] and len(got[True]) == 6000
+    assert [t for t, _ in got[True]] == sorted(t for t, _ in got[True])
