@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 from ttsops import events
@@ -26,3 +29,20 @@ def captured():
     prev = events.set_sink(sink, "DEBUG")
     yield sink.items
     events.set_sink(prev)
+
+
+# Debian's chromium, driven by Playwright (its own browser download is not used)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless /usr/bin/chromium for the tests of one module (web page, HTML report)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import re
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,8 +16,6 @@ from .forensics_helpers import cli
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium")]
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 CHARTS = {"requests", "error_codes", "stages", "queue", "cache", "audio_spectral_centroid",
           "audio_rms"}
 
@@ -31,16 +28,6 @@ def report(incident, tmp_path_factory) -> tuple[str, dict]:
     assert rc == 0, err
     assert "written" in stdout
     return out.read_text(encoding="utf-8"), truth
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        yield b
-        b.close()
 
 
 def test_the_file_is_self_contained(report):
