@@ -109,7 +109,6 @@ class WindowCounts:
         if lines and self._feed_block(lines, rs, full_events):
             return
         cur = False
-        levels, events = self.levels, self.events
         for raw in lines:
             rs.lines += 1
             line = raw.rstrip("\r\n")
@@ -123,21 +122,7 @@ class WindowCounts:
             if h is not None:
                 rs.records += 1
                 cur = True
-                ts, lvl, ev = h
-                if lvl in _FIELD_LEVELS or ev in full_events:
-                    rec = parse_line(line)
-                    assert rec is not None
-                    self.feed(rec)
-                    continue
-                self.records += 1
-                if self.first is None or ts < self.first:
-                    self.first = ts
-                if self.last is None or ts > self.last:
-                    self.last = ts
-                levels[lvl] += 1
-                events[ev] += 1
-                if ev == "synthesis_start":
-                    self.started += 1
+                self._feed_head(line, *h, full_events)
                 continue
             rec = parse_line(line)
             if rec is None:
@@ -170,23 +155,28 @@ class WindowCounts:
         rs.lines += len(lines)
         rs.records += len(heads)
         rs.continuation += ntab
-        levels, events = self.levels, self.events
         for line, ts, lvl, ev in heads:
-            if lvl in _FIELD_LEVELS or ev in full_events:
-                rec = parse_line(line)
-                assert rec is not None
-                self.feed(rec)
-                continue
-            self.records += 1
-            if self.first is None or ts < self.first:
-                self.first = ts
-            if self.last is None or ts > self.last:
-                self.last = ts
-            levels[lvl] += 1
-            events[ev] += 1
-            if ev == "synthesis_start":
-                self.started += 1
+            self._feed_head(line, ts, lvl, ev, full_events)
         return True
+
+    def _feed_head(self, line: str, ts: str, lvl: str, ev: str,
+                   full_events: tuple[str, ...]) -> None:
+        """Count one record from its head (time, level, event) alone, or parse it in full
+        when its fields count (errors, warnings, ``full_events``)."""
+        if lvl in _FIELD_LEVELS or ev in full_events:
+            rec = parse_line(line)
+            assert rec is not None
+            self.feed(rec)
+            return
+        self.records += 1
+        if self.first is None or ts < self.first:
+            self.first = ts
+        if self.last is None or ts > self.last:
+            self.last = ts
+        self.levels[lvl] += 1
+        self.events[ev] += 1
+        if ev == "synthesis_start":
+            self.started += 1
 
     @property
     def failure_rate(self) -> float | None:
