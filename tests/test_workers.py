@@ -7,9 +7,11 @@ from a real log written by the real sink."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,19 @@ def make_pool(sink: LogSink, workers: int = 1, **overrides: Any) -> WorkerPool:
     return WorkerPool(s, workers=workers, runner=RUNNER, log_queue=sink.mp_queue())
 
 
+@contextlib.asynccontextmanager
+async def ready_pool(sink: LogSink, workers: int = 1,
+                     **overrides: Any) -> AsyncIterator[WorkerPool]:
+    """A started pool whose workers are all ready; stopped at the end, whatever happens."""
+    pool = make_pool(sink, workers, **overrides)
+    await pool.start()
+    try:
+        await wait_ready(pool)
+        yield pool
+    finally:
+        await pool.stop()
+
+
 async def wait_ready(pool: WorkerPool, n: int | None = None, timeout: float = 30) -> None:
     n = n or pool.size
     deadline = time.monotonic() + timeout
@@ -60,16 +75,11 @@ def test_default_worker_count_follows_settings():
 
 def test_runs_jobs_and_logs_engine_load(sink):
     async def main() -> None:
-        pool = make_pool(sink, workers=2)
-        await pool.start()
-        try:
-            await wait_ready(pool)
+        async with ready_pool(sink, workers=2) as pool:
             out, queue_ms = await pool.run("hello")
             assert out["samples"] > 0 and out["pid"] in pool.pids()
             assert queue_ms >= 0
             assert pool.info.name == "fake" and len(pool.voices) > 3
-        finally:
-            await pool.stop()
 
     asyncio.run(main())
     loads = [r for r in records(sink) if r.event == "engine_load"]
@@ -80,10 +90,7 @@ def test_runs_jobs_and_logs_engine_load(sink):
 
 def test_queue_wait_is_measured_and_full_queue_is_refused(sink):
     async def main() -> None:
-        pool = make_pool(sink, workers=1, queue_size=1)
-        await pool.start()
-        try:
-            await wait_ready(pool)
+        async with ready_pool(sink, workers=1, queue_size=1) as pool:
             first = asyncio.create_task(pool.run("#sleep=600 a"))
             await asyncio.sleep(0.1)
             second = asyncio.create_task(pool.run("b"))
@@ -95,18 +102,13 @@ def test_queue_wait_is_measured_and_full_queue_is_refused(sink):
             (_, q1), (_, q2) = await first, await second
             assert q1 < 100
             assert q2 >= 350  # waited for the first job's 600 ms sleep
-        finally:
-            await pool.stop()
 
     asyncio.run(main())
 
 
 def test_timeout_replaces_the_stuck_worker(sink):
     async def main() -> None:
-        pool = make_pool(sink, workers=1, request_timeout_s=0.8)
-        await pool.start()
-        try:
-            await wait_ready(pool)
+        async with ready_pool(sink, workers=1, request_timeout_s=0.8) as pool:
             old = pool.pids()
             with pytest.raises(TTSError) as exc:
                 await pool.run("#sleep=20000 stuck")
@@ -115,8 +117,6 @@ def test_timeout_replaces_the_stuck_worker(sink):
             assert pool.pids() != old
             out, _ = await pool.run("after")
             assert out["pid"] == pool.pids()[0]
-        finally:
-            await pool.stop()
 
     asyncio.run(main())
     recs = records(sink)
@@ -129,10 +129,7 @@ def test_timeout_replaces_the_stuck_worker(sink):
 @pytest.mark.parametrize("directive,exitcode", [("#exit", "3"), ("#segv", "-11")])
 def test_crash_fails_only_its_job_and_restarts(sink, directive, exitcode):
     async def main() -> None:
-        pool = make_pool(sink, workers=2)
-        await pool.start()
-        try:
-            await wait_ready(pool)
+        async with ready_pool(sink, workers=2) as pool:
             ok = asyncio.create_task(pool.run("#sleep=300 fine"))
             await asyncio.sleep(0.05)
             with pytest.raises(TTSError) as exc:
@@ -143,8 +140,6 @@ def test_crash_fails_only_its_job_and_restarts(sink, directive, exitcode):
             await wait_ready(pool)
             out, _ = await pool.run("again")
             assert out["samples"] > 0
-        finally:
-            await pool.stop()
 
     asyncio.run(main())
     recs = records(sink)
@@ -161,10 +156,7 @@ def test_the_job_handed_ahead_to_a_dying_worker_is_run_by_its_successor(
     """One worker: the second job is sent while the first runs; the first crashes the
     worker. Only the first fails; the second runs on the restarted worker."""
     async def main() -> None:
-        pool = make_pool(sink, workers=1)
-        await pool.start()
-        try:
-            await wait_ready(pool)
+        async with ready_pool(sink, workers=1) as pool:
             old = pool.pids()
             crash = asyncio.create_task(pool.run(f"{directive} boom"))
             await asyncio.sleep(0.1)
@@ -178,8 +170,6 @@ def test_the_job_handed_ahead_to_a_dying_worker_is_run_by_its_successor(
             assert out["samples"] > 0 and out["pid"] not in old
             assert queue_ms >= 250  # waited for the crash and the new worker
             assert pool.waiting == 0
-        finally:
-            await pool.stop()
 
     asyncio.run(main())
     recs = records(sink)
@@ -191,10 +181,7 @@ def test_the_job_handed_ahead_of_a_stuck_one_is_not_lost(sink):
     async def main() -> None:
         # the second job is handed ahead shortly before the first one's timeout (4 s) and
         # may wait another 4 s: time for the replacement worker to load
-        pool = make_pool(sink, workers=1, request_timeout_s=4.0)
-        await pool.start()
-        try:
-            await wait_ready(pool)
+        async with ready_pool(sink, workers=1, request_timeout_s=4.0) as pool:
             stuck = asyncio.create_task(pool.run("#sleep=20000 stuck"))
             await asyncio.sleep(3.6)
             behind = asyncio.create_task(pool.run("behind"))
@@ -205,8 +192,6 @@ def test_the_job_handed_ahead_of_a_stuck_one_is_not_lost(sink):
             assert exc.value.code == "SYNTHESIS_TIMEOUT"
             out, _ = await asyncio.wait_for(behind, 30)
             assert out["samples"] > 0 and out["pid"] == pool.pids()[0]
-        finally:
-            await pool.stop()
 
     asyncio.run(main())
     assert [r.get("reason") for r in records(sink) if r.event == "worker_killed"] == ["timeout"]
@@ -214,10 +199,7 @@ def test_the_job_handed_ahead_of_a_stuck_one_is_not_lost(sink):
 
 def test_jobs_behind_a_stream_wait_their_turn_in_order(sink):
     async def main() -> None:
-        pool = make_pool(sink, workers=1)
-        await pool.start()
-        try:
-            await wait_ready(pool)
+        async with ready_pool(sink, workers=1) as pool:
             done: list[str] = []
 
             async def run(job: str) -> None:
@@ -236,8 +218,6 @@ def test_jobs_behind_a_stream_wait_their_turn_in_order(sink):
             tasks.append(asyncio.create_task(run("b")))
             await asyncio.gather(*tasks)
             assert done == ["#sleep=150 a", "#sleep=50 s1|#sleep=50 s2", "b"]
-        finally:
-            await pool.stop()
 
     asyncio.run(main())
 
@@ -318,10 +298,7 @@ def test_then_runs_on_the_answer_with_the_requests_log_context(sink):
         raise OSError("the cache write went wrong")
 
     async def main() -> None:
-        pool = make_pool(sink, workers=1)
-        await pool.start()
-        try:
-            await wait_ready(pool)
+        async with ready_pool(sink, workers=1) as pool:
             with events.context(request_id="req-then"):
                 out, queue_ms = await pool.run("hello", then=then)
             assert out == "finished" and queue_ms >= 0
@@ -329,8 +306,6 @@ def test_then_runs_on_the_answer_with_the_requests_log_context(sink):
                 await pool.run("hello", then=broken)
             out, _ = await pool.run("still serving")
             assert out["samples"] > 0
-        finally:
-            await pool.stop()
 
     asyncio.run(main())
     assert seen == [(True, True, "ttsops-pool-0", "req-then")]
@@ -338,17 +313,12 @@ def test_then_runs_on_the_answer_with_the_requests_log_context(sink):
 
 def test_idle_worker_killed_from_outside_is_restarted(sink):
     async def main() -> None:
-        pool = make_pool(sink, workers=1)
-        await pool.start()
-        try:
-            await wait_ready(pool)
+        async with ready_pool(sink, workers=1) as pool:
             pid = pool.pids()[0]
             os.kill(pid, signal.SIGKILL)
             await asyncio.sleep(0.2)
             out, _ = await asyncio.wait_for(pool.run("next"), 30)  # never ENGINE_CRASHED
             assert out["pid"] != pid
-        finally:
-            await pool.stop()
 
     asyncio.run(main())
     assert any(r.event == "worker_restarted" for r in records(sink))
@@ -383,13 +353,8 @@ def test_load_failure_is_logged_with_traceback_and_never_ready(sink):
 
 def test_stream_yields_parts_in_order(sink):
     async def main() -> list[tuple[str, Any]]:
-        pool = make_pool(sink, workers=1)
-        await pool.start()
-        try:
-            await wait_ready(pool)
+        async with ready_pool(sink, workers=1) as pool:
             return [x async for x in pool.stream("ab|abcdef|abcdefghijkl")]
-        finally:
-            await pool.stop()
 
     out = asyncio.run(main())
     assert out[0][0] == "queued"
