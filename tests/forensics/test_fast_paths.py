@@ -189,3 +189,53 @@ def test_cutter_hands_out_whole_records_and_loses_nothing(parts, sizes, keep):
     assert joined + (rest or b"") == expect
     if rest:
         assert not rest.startswith(b"\t") or not chunks
+
+
+def _synthesis_lines(draw_ops: list[tuple[int, str, str, int]]) -> list[str]:
+    out = []
+    for i, (kind, sid, stage, n) in enumerate(draw_ops):
+        ts = f"2024-06-12 14:{i // 60 % 60:02d}:{i % 60:02d},{n % 1000:03d}"
+        head = f"{ts} - ttsops.pipeline - INFO - "
+        if kind == 0:
+            out.append(f"{head}synthesis_start: id={sid}, voice=v{n % 3}")
+        elif kind == 1:
+            out.append(f"{head}stage_time: id={sid}, stage={stage}, duration_ms={n}")
+        else:
+            out.append(f"{head}synthesis_complete: id={sid}, status=success, "
+                       f"duration_ms={n * 3}.5, queue_ms={n % 7}")
+    return out
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0, 1, 1, 1, 2]),
+                          st.sampled_from(["ts_a", "ts_b", "ts_c", "ts_d"]),
+                          st.sampled_from(["llm_inference", "audio_render", "text_normalize"]),
+                          st.integers(0, 999)), min_size=1, max_size=60),
+       st.lists(st.integers(1, 20), min_size=1, max_size=8),
+       st.sampled_from([[], ["voice"]]),
+       st.sampled_from([None, "2024-06-12 14:00:20,000"]))
+def test_stage_join_equals_the_assembler(ops, cuts, by, since):
+    """Batches joined by ``StageJoin`` (any split, ids completing twice or never, a stage
+    repeated, records after the last complete) give the Assembler's syntheses."""
+    from ttsops.forensics.assemble import Assembler
+    from ttsops.forensics.stages import StageTimes
+
+    lines = _synthesis_lines(ops)
+    fast = StageTimes(by, slowest=3)
+    join = vector.StageJoin(by, since, fast, slowest=3)
+    pos, k, base = 0, 0, 0
+    while pos < len(lines):  # the batches, as collect_stages hands them over
+        part = lines[pos:pos + cuts[k % len(cuts)]]
+        pos, k = pos + len(part), k + 1
+        join.feed(vector.batch_rows(("\n".join(part) + "\n").encode(), base, by, None, None))
+        base += len(part) + 1
+    slow, asm = StageTimes(by, slowest=3), Assembler()
+    for ln in lines:
+        rec = parse(ln)
+        assert rec is not None
+        s = asm.feed(rec)
+        if s is not None and (since is None or s.ts >= since):
+            slow.feed(s)
+    assert fast.n == slow.n
+    assert fast.rows() == slow.rows()
+    assert sorted(fast.slow) == sorted(slow.slow)

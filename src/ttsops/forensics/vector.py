@@ -50,8 +50,8 @@ _TS_ASCII = r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}"
 _HEAD = rf"^({_TS_ASCII}) - [^ ]+ - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL) - "
 _CTX = rf"(?:request_id={_V}, )?(?:trace_id={_V}, )?id=({_V})"
 _END = r"(?:, [a-z_][a-z0-9_]*=|$)"  # the next field, as the lenient parser sees one
+# (no synthesis_start: this layout is used without --by, where starts are not needed)
 CANON = {
-    0: rf"{_HEAD}synthesis_start: {_CTX}{_END}",
     1: rf"{_HEAD}stage_time: {_CTX}, stage=({_V}), duration_ms=({_N}){_END}",
     2: rf"{_HEAD}synthesis_complete: {_CTX}, status={_V}, duration_ms=({_N}), "
        rf"queue_ms=({_N}){_END}",
@@ -81,7 +81,8 @@ def _columns(by: list[str]) -> list[str]:
 
 def _python_rows(lines: list[tuple[int, str]], by: list[str], since: str | None,
                  until: str | None) -> list[tuple[Any, ...]]:
-    """Rows of the lines Polars leaves alone, parsed record by record."""
+    """Rows of the lines Polars leaves alone, parsed record by record (``synthesis_start``
+    only when there are ``by`` fields: it contributes nothing else to the join)."""
     out = []
     for seq, line in lines:
         rec = parse_line(line.rstrip("\r\n"))
@@ -94,6 +95,8 @@ def _python_rows(lines: list[tuple[int, str]], by: list[str], since: str | None,
         if (since is not None and ts < since) or (until is not None and ts >= until):
             continue
         k = KIND[rec.event]
+        if k == 0 and not by:
+            continue
         stage, v, q = None, None, None
         if k == 1:
             stage, v = rec.fields.get("stage"), rec.num("duration_ms")
@@ -107,7 +110,9 @@ def _python_rows(lines: list[tuple[int, str]], by: list[str], since: str | None,
 
 def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
                until: str | None) -> Any:
-    """The rows (``_columns(by)``) of the three events in ``data`` (whole lines)."""
+    """The rows (``_columns(by)``) of the three events in ``data`` (whole lines); without
+    ``by`` fields the ``synthesis_start`` records are left out (the join takes nothing else
+    from them, and they are a fifth of the lines)."""
     import polars as pl
 
     schema = {"seq": pl.Int64, "kind": pl.Int8, "id": pl.Utf8, "ts": pl.Utf8,
@@ -121,8 +126,9 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
                      new_columns=["line"], schema={"line": pl.Utf8}, encoding="utf8-lossy",
                      truncate_ragged_lines=True)
     line = pl.col("line")
+    events = list(EVENTS if by else EVENTS[1:])
     cand = (df.lazy().with_row_index("row")
-            .filter(line.str.contains_any(list(EVENTS))).collect())
+            .filter(line.str.contains_any(events)).collect())
     frames = []
     # the canonical layout (no --by: by-fields can sit anywhere): one regex per event
     # checks it, then each value is the text after its key (first occurrence: in a
@@ -196,7 +202,8 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
             # a stage_time without a stage or a number is ignored, as the Assembler does
             .filter((pl.col("kind") != 1) | (pl.col("stage").is_not_null()
                                               & (pl.col("stage") != "")
-                                              & pl.col("v").is_not_null())))
+                                              & pl.col("v").is_not_null()))
+            .filter((pl.col("kind") != 0) if not by else pl.lit(True)))
     rest = cand.filter(~pl.col("simple")).select("row", "line").collect().rows()
     rest += simple.filter(pl.col("odd")).select("row", "line").rows()
     frames.append(good.collect())
@@ -226,6 +233,8 @@ class StageJoin:
 
         r = rows if self.carry is None else pl.concat([self.carry, rows])
         if r.height == 0:
+            return
+        if not self.by and self._feed_single(r):
             return
         r = r.sort("seq")
         isc = (pl.col("kind") == 2).cast(pl.Int32)
@@ -258,6 +267,40 @@ class StageJoin:
         if nby:
             stages = stages.join(syn.select("id", "seg", *keys), on=["id", "seg"])
         self._emit(syn, stages, keys)
+
+    def _feed_single(self, r: Any) -> bool:
+        """The usual case, joined more cheaply: no ``by`` fields (no starts among the
+        rows) and no id completing twice in ``r``. A stage record then belongs to the
+        complete of its id when it comes before it, and waits for the next batch
+        otherwise -- what the general path's segments give when each id has at most one.
+        False (nothing done) when some id completes twice."""
+        import polars as pl
+
+        comp = r.filter(pl.col("kind") == 2)
+        ids = comp.get_column("id")
+        if ids.n_unique() != comp.height:
+            return False
+        cseq = comp.select("id", pl.col("seq").alias("cseq"))
+        st = r.filter(pl.col("kind") == 1).join(cseq, on="id", how="left")
+        closed = pl.col("cseq").is_not_null() & (pl.col("seq") < pl.col("cseq"))
+        self.carry = st.filter(~closed).drop("cseq")
+        if self.since is not None:
+            comp = comp.filter(pl.col("ts") >= self.since)
+        if comp.height == 0:
+            return True
+        done = st.filter(closed)
+        if self.since is not None:
+            done = done.join(comp.select("id"), on="id", how="semi")
+        done = done.select("id", "stage", "v", "seq")
+        # the last record of a stage wins (in the order of its first, as a dict keeps it)
+        if done.select(pl.struct("id", "stage").n_unique()).item() != done.height:
+            done = (done.sort("seq").group_by("id", "stage", maintain_order=True)
+                    .agg(pl.col("v").last(), pl.col("seq").first()))
+        syn = comp.select("id", pl.lit(0).alias("seg"), "seq", "v", "q")
+        stages = done.select("id", pl.lit(0).alias("seg"), "stage", "v",
+                             pl.col("seq").alias("first"))
+        self._emit(syn, stages, [])
+        return True
 
     def _emit(self, syn: Any, stages: Any, keys: list[str]) -> None:
         import polars as pl
