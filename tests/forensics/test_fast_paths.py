@@ -1,11 +1,12 @@
 """The fast paths equal the plain ones on any input (property tests): grep in raw bytes
 against grep in decoded text, the head-only parse against the grammar, the window's
-head-only counting against record-by-record counting, and the Polars rows of the
-vectorised stages path against the record-by-record parser."""
+head-only counting against record-by-record counting, the Polars rows of the vectorised
+stages path against the record-by-record parser, and its batch-by-batch join against the
+Assembler."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ttsops.forensics import vector
@@ -214,6 +215,11 @@ def _synthesis_lines(draw_ops: list[tuple[int, str, str, int]]) -> list[str]:
        st.lists(st.integers(1, 20), min_size=1, max_size=8),
        st.sampled_from([[], ["voice"]]),
        st.sampled_from([None, "2024-06-12 14:00:20,000"]))
+# found by this property: ts_a completes twice as slow as ts_b and ts_c; which of its two
+# syntheses is among the 3 slowest goes by the largest component, as record by record
+@example([(1, "ts_a", "audio_render", 5), (2, "ts_a", "x", 7), (1, "ts_b", "audio_render", 5),
+          (2, "ts_b", "x", 7), (1, "ts_c", "audio_render", 5), (2, "ts_c", "x", 7),
+          (1, "ts_a", "llm_inference", 5), (2, "ts_a", "x", 7)], [10], [], None)
 def test_stage_join_equals_the_assembler(ops, cuts, by, since):
     """Batches joined by ``StageJoin`` (any split, ids completing twice or never, a stage
     repeated, records after the last complete) give the Assembler's syntheses."""

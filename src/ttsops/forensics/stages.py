@@ -88,7 +88,7 @@ class StageTimes:
                 v = vals.get(comp)
                 if not v:
                     continue
-                sv = sorted(v)
+                sv = _sorted(v)
                 total = math.fsum(sv)
                 row: dict[str, object] = dict(zip(self.by, key, strict=True))
                 row.update(component=comp, n=len(sv), p50=percentile(sv, 50),
@@ -97,6 +97,17 @@ class StageTimes:
                            share_pct=(100.0 * total / e2e_sum) if e2e_sum else None)
                 out.append(row)
         return out
+
+
+def _sorted(values: array[float]) -> list[float]:
+    """The values in order (numpy's sort for the long columns of a month of logs: the
+    same order, several times faster than sorting Python floats)."""
+    if len(values) < 100_000:
+        return sorted(values)
+    import numpy as np
+
+    out: list[float] = np.sort(np.frombuffer(values, dtype=np.float64)).tolist()
+    return out
 
 
 def collect(snap: Snapshot, since: str | None, until: str | None, col: StageTimes,

@@ -110,9 +110,10 @@ def _python_rows(lines: list[tuple[int, str]], by: list[str], since: str | None,
 
 def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
                until: str | None) -> Any:
-    """The rows (``_columns(by)``) of the three events in ``data`` (whole lines); without
-    ``by`` fields the ``synthesis_start`` records are left out (the join takes nothing else
-    from them, and they are a fifth of the lines)."""
+    """The rows (``_columns(by)``, in no particular order: ``seq`` is the line's place) of
+    the three events in ``data`` (whole lines). Without ``by`` fields the
+    ``synthesis_start`` records are left out: the join takes nothing else from them, and
+    they are a fifth of the lines."""
     import polars as pl
 
     schema = {"seq": pl.Int64, "kind": pl.Int8, "id": pl.Utf8, "ts": pl.Utf8,
@@ -166,6 +167,21 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
                 (pl.col("q") if k == 2 else pl.lit(None, pl.Float64)).alias("q")))
         if done:
             cand = cand.filter(~pl.col("row").is_in(pl.concat(done).implode()))
+    if cand.height:
+        frames.extend(_general_rows(cand, base, by, since, until, schema))
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return pl.concat([f.cast(schema) for f in frames],  # type: ignore[arg-type]
+                     how="vertical_relaxed")
+
+
+def _general_rows(cand: Any, base: int, by: list[str], since: str | None, until: str | None,
+                  schema: dict[str, Any]) -> list[Any]:
+    """Rows of the candidate lines (``row``, ``line``) not in the canonical layout: lines of
+    the strict grammar split by Polars, any other line parsed record by record."""
+    import polars as pl
+
+    line = pl.col("line")
     cand = cand.lazy().with_columns(simple=line.str.contains(SIMPLE))
     body = line.str.splitn(": ", 2).struct.field("field_1")
     ev = line.str.extract(r"^.{23} - [^ ]+ - [A-Z]+ - ([a-z_]+): ", 1)
@@ -206,13 +222,12 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
             .filter((pl.col("kind") != 0) if not by else pl.lit(True)))
     rest = cand.filter(~pl.col("simple")).select("row", "line").collect().rows()
     rest += simple.filter(pl.col("odd")).select("row", "line").rows()
-    frames.append(good.collect())
+    frames = [good.collect()]
     if rest:
         rest.sort()
         frames.append(pl.DataFrame(_python_rows([(base + r, ln) for r, ln in rest], by,
                                                 since, until), schema=schema, orient="row"))
-    return pl.concat([f.cast(schema) for f in frames],  # type: ignore[arg-type]
-                     how="vertical_relaxed").sort("seq")
+    return frames
 
 
 class StageJoin:
@@ -321,8 +336,14 @@ class StageJoin:
             key, stage = gk[:-1], gk[-1]
             self.col.add_values(tuple(key), stage, g.get_column("v").to_numpy())
         if self.slowest:
+            # every synthesis that ties with the n-th slowest too: the collector's heap
+            # orders ties by id and largest component, as it does record by record
             top = (syn.filter(pl.col("v").is_not_null())
-                   .sort(["v", "id"], descending=True).head(self.slowest))
+                   .sort(["v", "id"], descending=True))
+            if top.height > self.slowest:
+                nth = top.row(self.slowest - 1, named=True)
+                top = top.filter((pl.col("v") > nth["v"]) | ((pl.col("v") == nth["v"])
+                                                             & (pl.col("id") >= nth["id"])))
             if top.height:
                 st = (stages.join(top.select("id", "seg"), on=["id", "seg"], how="semi")
                       .sort("first"))
@@ -371,12 +392,12 @@ def collect_stages(snap: Snapshot, start: str | None, since: str | None, until: 
                 if size >= BATCH_BYTES:
                     data = b"".join(buf)
                     submit(data, base)
-                    base += data.count(b"\n") + 1
+                    base += len(data) + 1  # more than its lines: seq stays increasing
                     buf, size = [], 0
             if buf:
                 data = b"".join(buf)
                 submit(data, base)
-                base += data.count(b"\n") + 1
+                base += len(data) + 1
             base += 1 << 40  # streams: an id's records stay within its host
         while pending:
             join.feed(pending.popleft().result())
