@@ -398,7 +398,7 @@ def collect_stages(snap: Snapshot, start: str | None, since: str | None, until: 
                 data = b"".join(buf)
                 submit(data, base)
                 base += len(data) + 1
-            base += 1 << 40  # streams: an id's records stay within its host
+            base += 1 << 50  # streams (a host each): ranges apart while a host has < 1 PiB
         while pending:
             join.feed(pending.popleft().result())
     return scan
