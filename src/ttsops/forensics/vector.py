@@ -1,7 +1,8 @@
 """Vectorised reading (Polars) for aggregations that must read nearly every line.
 
-``logs stages`` over a month of logs needs the ``stage_time``, ``synthesis_start`` and
-``synthesis_complete`` records -- most of the file. Parsing them one by one in Python
+``logs stages`` over a month of logs needs the ``stage_time`` and ``synthesis_complete``
+records (and ``synthesis_start`` for ``--by`` fields) -- most of the file. Parsing them one
+by one in Python
 costs tens of microseconds a line; here the decompressed bytes (read ahead on several
 threads, ``parallel``) go to Polars in batches of ``BATCH_BYTES``, which finds, checks and
 splits the lines in Rust on every core.
@@ -12,8 +13,9 @@ values); every other line that mentions one of the events (JSON lines, foreign l
 quoted or non-ASCII values in a needed field) is parsed by ``fastparse`` as before. The
 records are then joined into syntheses exactly as ``assemble.Assembler`` joins them (a
 ``synthesis_complete`` closes the records of its id before it; the last ``stage_time`` of
-a stage wins; records after the last complete of an id wait for the next batch). A
-property test checks the result against the record-by-record path.
+a stage wins; records after the last complete of an id wait for the next batch).
+Property tests check the rows against the record parser and the batch-by-batch join
+against the Assembler, for any split of the records into batches.
 """
 
 from __future__ import annotations
