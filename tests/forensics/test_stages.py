@@ -40,3 +40,19 @@ def test_slow_queue_window_shows_in_stages(incident):
     rows = {r["component"]: r for r in rep["rows"]}
     assert rows["queue_wait"]["p50"] > 1500
     assert rep["slowest"][0]["component"] == "queue_wait"
+
+
+def test_long_value_columns_are_sorted_as_sorted_sorts_them():
+    """The numpy sort of a month's columns gives what ``sorted`` gives, value for value
+    (signed zeros and infinities in their places)."""
+    import random
+    from array import array
+
+    from ttsops.forensics.stages import _sorted
+
+    rnd = random.Random(6)
+    values = [rnd.choice([0.0, -0.0, float("inf"), -float("inf"), 1e-300,
+                          round(rnd.uniform(-5, 3000), 1)]) for _ in range(150_000)]
+    got, want = _sorted(array("d", values)), sorted(values)
+    assert len(got) == len(want) == 150_000
+    assert [repr(x) for x in got] == [repr(x) for x in want]
