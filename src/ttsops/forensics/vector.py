@@ -2,10 +2,9 @@
 
 ``logs stages`` over a month of logs needs the ``stage_time`` and ``synthesis_complete``
 records (and ``synthesis_start`` for ``--by`` fields) -- most of the file. Parsing them one
-by one in Python
-costs tens of microseconds a line; here the decompressed bytes (read ahead on several
-threads, ``parallel``) go to Polars in batches of ``BATCH_BYTES``, which finds, checks and
-splits the lines in Rust on every core.
+by one in Python costs tens of microseconds a line; here the decompressed bytes (read
+ahead on several threads, ``parallel``) go to Polars in batches of ``BATCH_BYTES``, which
+finds, checks and splits the lines in Rust on every core.
 
 Exactness: a line is taken by Polars only when it matches a strict form of the grammar
 (``SIMPLE``: a text record of one of the three events whose needed fields are bare ASCII
@@ -112,8 +111,8 @@ def _python_rows(lines: list[tuple[int, str]], by: list[str], since: str | None,
 
 def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
                until: str | None) -> Any:
-    """The rows (``_columns(by)``, in no particular order: ``seq`` is the line's place) of
-    the three events in ``data`` (whole lines). Without ``by`` fields the
+    """The rows (``_columns(by)``, in no particular order: ``seq`` orders the lines, from
+    ``base`` on) of the three events in ``data`` (whole lines). Without ``by`` fields the
     ``synthesis_start`` records are left out: the join takes nothing else from them, and
     they are a fifth of the lines."""
     import polars as pl
@@ -220,8 +219,9 @@ def _general_rows(cand: Any, base: int, by: list[str], since: str | None, until:
             # a stage_time without a stage or a number is ignored, as the Assembler does
             .filter((pl.col("kind") != 1) | (pl.col("stage").is_not_null()
                                               & (pl.col("stage") != "")
-                                              & pl.col("v").is_not_null()))
-            .filter((pl.col("kind") != 0) if not by else pl.lit(True)))
+                                              & pl.col("v").is_not_null())))
+    if not by:  # synthesis_start only matters for by fields
+        good = good.filter(pl.col("kind") != 0)
     rest = cand.filter(~pl.col("simple")).select("row", "line").collect().rows()
     rest += simple.filter(pl.col("odd")).select("row", "line").rows()
     frames = [good.collect()]
