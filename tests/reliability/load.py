@@ -236,6 +236,7 @@ def soak(root: Path, rounds: int = 4, round_s: float = 2.5, overload_s: float = 
                      fake_delay_ms=delay_ms, log_max_bytes=8 << 20)
     phases: list[Phase] = []
     round_rss: list[int] = []
+    round_syntheses: list[int] = []  # 200s answered in each steady round
     try:
         pid = s.proc.pid
         with s.client() as c:  # the repeated texts, cached once
@@ -246,6 +247,7 @@ def soak(root: Path, rounds: int = 4, round_s: float = 2.5, overload_s: float = 
             for k in range(rounds):
                 phases.append(run_phase(s.url, f"steady{k}", clients, round_s))
                 round_rss.append(rss_kb(pid) or 0)
+                round_syntheses.append(sum(x.status == 200 for x in phases[-1].shots))
             over = run_phase(s.url, "overload", 3 * queue_size, overload_s,
                              pause_after_429=retry_pause)
             phases.append(over)
@@ -265,6 +267,7 @@ def soak(root: Path, rounds: int = 4, round_s: float = 2.5, overload_s: float = 
                    [x for ph in phases if ph.name.startswith("steady") for x in ph.shots])
     return {"server": s, "phases": phases, "steady": steady, "overload": over,
             "after": after, "rss": rss.samples, "round_rss_kb": round_rss,
+            "round_syntheses": round_syntheses,
             "overload_rss_kb": over_rss, "overload_queue_ms": over_queue_ms,
             "after_rss_kb": after_rss, "round_s": round_s,
             "workers_rss_kb": workers_rss, "log": matched, "records": len(recs),

@@ -7,6 +7,8 @@ synthesis."""
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
 from .load import soak, trend
@@ -37,10 +39,12 @@ def test_fifty_clients_then_three_times_the_queue(tmp_path):
     assert all(x.retry_after and int(x.retry_after) >= 1 for x in over.answered
                if x.status == 429)
     assert not [x for x in over.shots + steady.shots if x.error]
-    # memory: no growth per request (a kept request or its ~75 KB of audio would show)
-    rss = r["round_rss_kb"]
-    per_synthesis_kb = (rss[-1] - rss[0]) / max(1, len(steady.answered))
-    assert per_synthesis_kb < 8.0, (rss, per_synthesis_kb)
+    # memory: no growth per request (a kept request or its ~75 KB of audio would show in
+    # every round). A one-off step - the allocator taking a new arena, the log rotation's
+    # compressor - shows in one round only, so the median round is the one judged.
+    rss, done = r["round_rss_kb"], r["round_syntheses"]
+    per_synthesis_kb = [(b - a) / max(1, n) for a, b, n in zip(rss, rss[1:], done[1:])]
+    assert statistics.median(per_synthesis_kb) < 8.0, (rss, done, per_synthesis_kb)
     t = trend(r["rss"])
     assert t["max_mb"] < t["min_mb"] + 60, t
     # the log: nothing lost
