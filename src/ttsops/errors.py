@@ -83,6 +83,10 @@ _SPECS = [
               "server_error"),
     ErrorSpec("ENGINE_FAILED", "ERROR", 500, "The engine raised an error",
               "See synthesis_failed for the traceback and where.", "server_error"),
+    ErrorSpec("AUDIO_SILENT", "ERROR", 422, "The voice produced only silence for this input",
+              "The text has nothing this voice can speak (symbols, another script): read "
+              "the id's text; if every request does this, the engine is broken.",
+              "invalid_request_error"),
     ErrorSpec("MODEL_WARNING", "WARNING", 500, "The model warned during synthesis",
               "Read model_warning's message; e.g. max_mel_tokens exceeded cuts audio short: "
               "lower TTSOPS_INDEXTTS_MAX_TEXT_TOKENS.", "server_error"),

@@ -100,3 +100,15 @@ def test_normalize_loudness_leaves_silence_alone_and_clips_guarded():
 
 def test_to_int16_saturates():
     assert A.to_int16(np.array([2.0, -2.0, 0.0], np.float32)).tolist() == [32767, -32768, 0]
+
+
+def test_is_silent_means_all_zeros_as_16_bit_pcm():
+    assert A.is_silent(np.zeros(100, np.float32)) and A.is_silent(np.zeros(100, np.int16))
+    assert A.is_silent(np.zeros(0, np.float32))
+    assert A.is_silent(np.full(100, 0.4 / 32768, np.float32))  # rounds to 0 in int16
+    assert not A.is_silent(np.full(100, 0.6 / 32768, np.float32))  # rounds to 1
+    one = np.zeros(100, np.int16)
+    one[50] = -1
+    assert not A.is_silent(one)
+    assert not A.is_silent(tone(440.0, 0.1))
+    assert not A.is_silent(np.array([0.0, np.nan], np.float32))  # guard_finite's to refuse

@@ -439,6 +439,40 @@ def test_stream_yields_segments_and_a_complete_file(tmp_path, captured, fmt):
     assert events_of(captured, job.id)[-2:] == ["audio_metrics", "synthesis_complete"]
 
 
+def test_silent_output_is_audio_silent(fake, captured):
+    err, f = _back_error(fake, captured, SynthesisRequest("hello #silence"), "AUDIO_SILENT",
+                         "llm_inference")
+    assert err.status == 422
+    assert f["where"].startswith("ttsops.pipeline.stages:inference:")
+
+
+def test_stream_of_silence_fails_before_its_first_chunk(fake, captured):
+    job = fake.front(SynthesisRequest("nothing here #silence", format="pcm"))
+    got = []
+    with pytest.raises(SynthesisFailure) as ei:
+        for c in fake.stream(job):
+            got.append(c)
+    assert got == [] and ei.value.code == "AUDIO_SILENT"
+    fake.fail(job, ei.value)
+    (c,) = of(captured, job.id, "synthesis_complete")
+    assert c["error_code"] == "AUDIO_SILENT" and c["model_stage"] == "llm_inference"
+
+
+def test_stream_sends_a_silent_segment_once_sound_follows(fake, captured):
+    """Silent segments are held, not dropped: the stream's bytes are the whole audio."""
+    s = fake.settings.model_copy(update={"segment_max_chars": 20})
+    p = Pipeline(settings=s)
+    text = "#silence quiet. then the second part speaks"
+    job = p.front(SynthesisRequest(text, format="pcm"))
+    assert len(job.segments) >= 2
+    chunks = list(p.stream(job))
+    assert chunks[-1].last and chunks[-1].rendered is not None
+    data = b"".join(c.data for c in chunks)
+    assert data == chunks[-1].rendered.audio
+    x = np.frombuffer(data, np.int16)
+    assert not x[:1000].any() and x.any()  # it starts with the silence, and then speaks
+
+
 def test_stream_failure_midway(fake, captured):
     s = fake.settings
     p = Pipeline(settings=s.model_copy(update={"segment_max_chars": 20}))

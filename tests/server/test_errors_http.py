@@ -141,6 +141,7 @@ def test_body_too_large_by_length_and_while_streaming(fake_server):
 @pytest.mark.parametrize("text,status,code", [
     ("#raise the engine fails", 500, "ENGINE_FAILED"),
     ("#nan bad samples", 500, "SCIPY_FFT_INVALID"),
+    ("#silence nothing to hear", 422, "AUDIO_SILENT"),
     ("#exit the worker dies", 503, "ENGINE_CRASHED"),
 ])
 def test_engine_failures_are_never_2xx(fake_server, text, status, code):
@@ -158,6 +159,27 @@ def test_failure_in_a_stream_before_audio_is_an_http_error(fake_server):
         r = httpx.post(fake_server.url + SPEECH, timeout=30,
                        json=body(input="#raise streamed", stream_format=mode))
         check_error(fake_server, r, 500, "ENGINE_FAILED")
+        # a stream of nothing but silence is held back, so it fails before its first byte
+        r = httpx.post(fake_server.url + SPEECH, timeout=30,
+                       json=body(input="#silence streamed", stream_format=mode))
+        check_error(fake_server, r, 422, "AUDIO_SILENT")
+
+
+@pytest.mark.parametrize("stream_format", [None, "audio"])
+def test_text_the_real_voice_cannot_speak_is_not_a_silent_200(espeak_server, stream_format):
+    """eSpeak NG renders a lone U+FFFD as a few milliseconds of zeros: a 200 with that
+    would be the play button that does nothing. It is AUDIO_SILENT, logged as a failure,
+    and not cached (the same request fails again rather than being served silence)."""
+    extra = {"stream_format": stream_format} if stream_format else {}
+    for _ in range(2):
+        r = httpx.post(espeak_server.url + SPEECH, timeout=30,
+                       json=body(input="\ufffd", response_format="wav", **extra))
+        err = check_error(espeak_server, r, 422, "AUDIO_SILENT")
+        assert "silent" in err["message"]
+        check_failed_synthesis(espeak_server, r, "AUDIO_SILENT")
+    ok = httpx.post(espeak_server.url + SPEECH, timeout=30,
+                    json=body(input="\ufffd ok", response_format="wav", **extra))
+    assert ok.status_code == 200 and len(ok.content) > 4000  # with a word, it speaks
 
 
 def test_queue_full_and_timeout(tight):

@@ -18,6 +18,15 @@ FRAME_S = 0.02  # analysis frame for loudness and silence (20 ms)
 VOICED_FLOOR_DB = -40.0  # frames this far below the loudest frame are pauses, not speech
 
 
+def is_silent(x: np.ndarray) -> bool:
+    """True when ``x`` would be all zeros as 16-bit PCM (no sample reaches half a step);
+    NaN/Inf are not silence (``guard_finite`` refuses them)."""
+    if x.size == 0:
+        return True
+    half_step = 0.5 if np.issubdtype(x.dtype, np.integer) else 0.5 / 32768.0
+    return bool(np.max(np.abs(x)) < half_step)
+
+
 def guard_finite(x: np.ndarray) -> np.ndarray:
     """Refuse audio holding NaN or Inf: SCIPY_FFT_INVALID (the request fails cleanly)."""
     x = np.asarray(x)

@@ -21,7 +21,7 @@ from .. import events
 from ..cache import AudioCache, CacheEntry, cache_key
 from ..errors import TTSError
 from . import records
-from .audio import guard_finite, to_int16
+from .audio import guard_finite, is_silent, to_int16
 from .encode import StreamEncoder
 from .metrics import clipped_ratio, measure
 from .stages import (
@@ -33,6 +33,7 @@ from .stages import (
     infer_one,
     post_one,
     prepare_one,
+    silent_detail,
 )
 from .types import (
     CONTENT_TYPES,
@@ -353,6 +354,8 @@ class Pipeline:
             rate = job.sample_rate or self.info.sample_rate
             parts: list[np.ndarray] = []
             clipped_n = total_n = seq = 0
+            held: list[bytes] = []  # chunks of silence, sent once some sound follows them
+            heard = False
             try:
                 with clock("audio_render"):
                     encoder = StreamEncoder(job.request.format, rate, self.settings.ffmpeg_path)
@@ -361,6 +364,7 @@ class Pipeline:
                         prepared = prepare_one(self, job, seg)
                     with clock("llm_inference"):
                         raw = infer_one(self, job, prepared)
+                        heard = heard or not is_silent(raw)
                     with clock("llm_postproc"):
                         raw = guard_finite(raw)
                         clipped_n += round(clipped_ratio(raw) * raw.size)
@@ -371,11 +375,16 @@ class Pipeline:
                     with clock("audio_render"):
                         data = encoder.write(pcm)
                     if data:
-                        yield StreamChunk(data, seq)
+                        held.append(data)
+                    if heard and held:
+                        yield StreamChunk(b"".join(held), seq)
                         seq += 1
+                        held = []
                 with clock("llm_inference"):
                     if total_n == 0:
                         raise TTSError("ENGINE_FAILED", "the engine produced no audio")
+                    if not heard:
+                        raise TTSError("AUDIO_SILENT", silent_detail(total_n))
                 with clock("llm_postproc"):
                     allx = np.concatenate(parts) if len(parts) > 1 else parts[0]
                     metrics = measure(allx, rate, clipped_n / total_n)

@@ -173,6 +173,12 @@ def inference(p: Pipeline, st: BackState) -> None:
     st.raw = [infer_one(p, st.job, x) for x in st.prepared]
     if sum(r.size for r in st.raw) == 0:
         raise TTSError("ENGINE_FAILED", "the engine produced no audio")
+    if all(audio_mod.is_silent(r) for r in st.raw):
+        raise TTSError("AUDIO_SILENT", silent_detail(sum(r.size for r in st.raw)))
+
+
+def silent_detail(samples: int) -> str:
+    return f"all {samples} samples the engine produced are silent"
 
 
 def postproc(p: Pipeline, st: BackState) -> None:
