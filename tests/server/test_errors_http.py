@@ -101,10 +101,23 @@ def test_bad_request_fields(fake_server, payload, code, param):
     assert err["param"] == param
 
 
-def test_malformed_json(fake_server):
-    r = httpx.post(fake_server.url + SPEECH, content=b'{"model": "tts-1", "inp',
+@pytest.mark.parametrize("content", [b'{"model": "tts-1", "inp',
+                                     b'{"model":"tts-1","voice":"alloy","input":"hi"',
+                                     b"\x00\x01\x02"])
+def test_malformed_json(fake_server, content):
+    """Not JSON: no field is to blame (pydantic's location is a character offset)."""
+    r = httpx.post(fake_server.url + SPEECH, content=content,
                    headers={"content-type": "application/json"})
-    check_error(fake_server, r, 400, "INVALID_REQUEST")
+    err = check_error(fake_server, r, 400, "INVALID_REQUEST")
+    assert err["param"] is None
+    assert err["message"].startswith("The request is malformed: the body is not valid JSON")
+    assert " at character " in err["message"]
+
+
+def test_a_field_that_must_be_an_object_is_named(fake_server):
+    r = httpx.post(fake_server.url + SPEECH, json=body(options="sad"))
+    err = check_error(fake_server, r, 400, "INVALID_REQUEST")
+    assert err["param"] == "options" and "'options' must be a JSON object" in err["message"]
 
 
 @pytest.mark.parametrize("method,path,status,code", [

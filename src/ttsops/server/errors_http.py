@@ -70,12 +70,20 @@ def validation_code(errors: Sequence[Any]) -> tuple[str, str | None, str]:
     if not errors:
         return "INVALID_REQUEST", None, "invalid request"
     first = errors[0]
+    kind = first.get("type", "")
+    if kind == "json_invalid":  # its loc is ("body", <character offset>), not a field
+        why = str((first.get("ctx") or {}).get("error") or "").strip()
+        pos = [x for x in first.get("loc", ()) if isinstance(x, int)]
+        where = f" at character {pos[0]}" if pos else ""
+        return "INVALID_REQUEST", None, \
+            f"the body is not valid JSON{where}{': ' + why if why else ''}"[:300]
     loc = [str(x) for x in first.get("loc", ()) if x not in ("body",)]
     param = loc[0] if loc else None  # the request field, as OpenAI names it
-    kind = first.get("type", "")
     msg = str(first.get("msg", "invalid value"))
-    if kind in ("json_invalid", "model_attributes_type", "dict_type") or param is None:
-        return "INVALID_REQUEST", param, "the body must be a JSON object"
+    if param is None:
+        return "INVALID_REQUEST", None, "the body must be a JSON object"
+    if kind in ("model_attributes_type", "dict_type"):
+        return "INVALID_REQUEST", param, f"'{param}' must be a JSON object"
     top = loc[0] if loc else ""
     code = _FIELD_CODES.get(top, "INVALID_REQUEST")
     if kind == "missing":
