@@ -66,3 +66,36 @@ def test_port_in_use_fails_with_a_message_on_the_terminal(tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert r.returncode != 0
     assert "failed to start" in r.stderr and "address already in use" in r.stderr
+    assert "serving http" not in r.stderr  # it never served: no banner before the bind
+
+
+def _serve(tmp_path, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    """Each of these fails before it binds a port (a timeout here means it served)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTSOPS_")}
+    env.update({"TTSOPS_LOG_DIR": str(tmp_path / "logs"), "TTSOPS_CACHE_DIR": str(tmp_path / "c"),
+                "TTSOPS_WORKERS": "1", **env_vars})
+    return subprocess.run([sys.executable, "-m", "ttsops", "serve", *args],
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args,env_vars,says", [
+    ((), {"TTSOPS_PORT": "abc"}, "TTSOPS_PORT='abc': Input should be a valid integer"),
+    ((), {"TTSOPS_WORKERS": "-1", "TTSOPS_LOG_LEVEL": "LOUD"},
+     "TTSOPS_LOG_LEVEL='LOUD': Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'; "
+     "TTSOPS_WORKERS='-1': Input should be greater than or equal to 0"),
+    (("--engine", "nope"), {}, "unknown engine 'nope'; known: espeak, fake"),
+    (("--log-dir", "/proc/no/such/dir"), {}, "cannot write the log in /proc/no/such/dir"),
+])
+def test_a_bad_setting_is_one_line_not_a_traceback(tmp_path, args, env_vars, says):
+    r = _serve(tmp_path, *args, **env_vars)
+    assert r.returncode == 1, r.stderr
+    assert says in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_second_server_on_the_same_log_directory_is_refused(server_factory, tmp_path):
+    s = server_factory(engine="fake", workers=1)
+    r = _serve(tmp_path, "--engine", "fake", TTSOPS_LOG_DIR=str(s.log_dir))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "another process is writing" in r.stderr
+    assert httpx.get(s.url + "/healthz").status_code == 200  # the first one is untouched

@@ -38,25 +38,43 @@ def serve(host: str | None, port: int | None, workers: int | None, engine: str |
     import uvicorn
 
     from .. import events, logsink
-    from ..config import Settings
+    from ..engines.registry import engine_names
     from ..workers import default_worker_count
     from .app import create_app
 
     overrides: dict[str, Any] = {k: v for k, v in {
         "host": host, "port": port, "workers": workers, "engine": engine,
         "log_dir": log_dir}.items() if v is not None}
-    settings = Settings(**overrides)
-    sink = logsink.setup(settings)
+    settings = _settings(overrides)
+    if settings.engine.strip().lower() not in engine_names():
+        raise click.ClickException(f"unknown engine {settings.engine!r}; known: "
+                               f"{', '.join(engine_names())} (--engine or TTSOPS_ENGINE)")
+    try:
+        sink = logsink.setup(settings)
+    except (OSError, RuntimeError) as e:  # unwritable directory, another server's log
+        raise click.ClickException(f"cannot write the log in {settings.log_dir}: {e}") from e
     events.install_stdlib_bridge()
     logging.getLogger("uvicorn.error").addFilter(_DropCutStreams())
-    app = create_app(settings)
-    click.echo(f"ttsops: serving http://{settings.host}:{settings.port}/ "
-               f"(engine {settings.engine}, {default_worker_count(settings)} workers); "
-               f"log {sink.dir / logsink.LIVE}", err=True)
+    banner = (f"ttsops: serving http://{settings.host}:{settings.port}/ "
+              f"(engine {settings.engine}, {default_worker_count(settings)} workers); "
+              f"log {sink.dir / logsink.LIVE}")
+
+    class Server(uvicorn.Server):
+        """Says that it serves once it listens: a taken port fails before the banner."""
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                click.echo(banner, err=True)
+
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                    access_log=False, server_header=False, timeout_graceful_shutdown=10,
-                    timeout_keep_alive=KEEP_ALIVE_S, lifespan="on")
+        server = Server(uvicorn.Config(
+            create_app(settings), host=settings.host, port=settings.port, log_config=None,
+            access_log=False, server_header=False, timeout_graceful_shutdown=10,
+            timeout_keep_alive=KEEP_ALIVE_S, lifespan="on"))
+        server.run()
+        if not server.started:  # what uvicorn.run does: the lifespan's start-up failed
+            raise SystemExit(3)
     except SystemExit as e:
         if e.code not in (0, None):  # e.g. the port is taken: say so on the terminal too
             sink.flush()
@@ -64,6 +82,23 @@ def serve(host: str | None, port: int | None, workers: int | None, engine: str |
         raise
     finally:
         logsink.shutdown()
+
+
+def _settings(overrides: dict[str, Any]) -> Any:
+    """The settings, or one line per bad value naming its environment variable."""
+    from pydantic import ValidationError
+
+    from ..config import Settings
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            field = str(err["loc"][0]) if err.get("loc") else "?"
+            given = err.get("input")
+            lines.append(f"TTSOPS_{field.upper()}={given!r}: {err['msg']}")
+        raise click.ClickException("invalid setting: " + "; ".join(lines)) from None
 
 
 def _last_error(log_dir: Any) -> str:
