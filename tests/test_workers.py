@@ -99,6 +99,7 @@ def test_queue_wait_is_measured_and_full_queue_is_refused(sink):
                 await pool.run("c")
             assert exc.value.code == "QUEUE_FULL"
             assert exc.value.context["retry_after"] >= 1
+            assert exc.value.context["stage"] == "text_normalize"  # no worker took it
             (_, q1), (_, q2) = await first, await second
             assert q1 < 100
             assert q2 >= 350  # waited for the first job's 600 ms sleep
@@ -113,6 +114,7 @@ def test_timeout_replaces_the_stuck_worker(sink):
             with pytest.raises(TTSError) as exc:
                 await pool.run("#sleep=20000 stuck")
             assert exc.value.code == "SYNTHESIS_TIMEOUT"
+            assert exc.value.context["stage"] == "llm_prompt_gen"  # taken; nothing timed
             await wait_ready(pool)
             assert pool.pids() != old
             out, _ = await pool.run("after")
@@ -272,6 +274,7 @@ def test_records_sent_before_a_crash_are_kept(sink):
             with pytest.raises(TTSError) as exc:
                 await pool.run(job)
             assert exc.value.code == "ENGINE_CRASHED"
+            assert exc.value.context["stage"] == "llm_inference"  # after llm_prompt_gen
             return job.id
         finally:
             await pool.stop()

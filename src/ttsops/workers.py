@@ -39,7 +39,7 @@ from typing import Any
 from . import events
 from .errors import TTSError
 from .events import get_logger
-from .pipeline.types import SynthesisFailure
+from .pipeline.types import STAGES, SynthesisFailure
 
 log = get_logger("ttsops.workers")
 
@@ -308,6 +308,16 @@ class _Item:
     enqueued: float = field(default_factory=time.perf_counter)
     state: str = "waiting"  # waiting, prefetched (sent behind a running job), running, expired
     queue_ms: float = 0.0
+    # the stage it is in, for a failure decided here (model_stage of a crash, a timeout):
+    # text_normalize until a worker takes it, then the stage after the last one timed
+    stage: str = STAGES[0]
+
+
+def _stage_after(done: Any, current: str) -> str:
+    """The stage a job is in once ``done`` has been timed (the last one stays)."""
+    if done not in STAGES:
+        return current
+    return STAGES[min(STAGES.index(done) + 1, len(STAGES) - 1)]
 
 
 def _resolve(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
@@ -464,17 +474,18 @@ class WorkerPool:
 
     def _submit(self, mode: str, job: Any, on_part: Callable[[Any], None] | None) -> _Item:
         if self._stopping:
-            raise TTSError("ENGINE_NOT_READY", "the server is stopping", retry_after=5)
+            raise TTSError("ENGINE_NOT_READY", "the server is stopping", retry_after=5,
+                           stage=STAGES[0])
         if not self.ready:
             if self.last_load_error is not None:
                 code, msg = self.last_load_error
-                raise TTSError(code, msg, retry_after=30)
+                raise TTSError(code, msg, retry_after=30, stage=STAGES[0])
             if not self.ever_ready:
                 raise TTSError("ENGINE_NOT_READY", "the engine is still loading",
-                               retry_after=5)
+                               retry_after=5, stage=STAGES[0])
         if self.waiting >= self.queue_size:
             raise TTSError("QUEUE_FULL", f"{self.waiting} syntheses waiting",
-                           retry_after=self.retry_after())
+                           retry_after=self.retry_after(), stage=STAGES[0])
         loop = asyncio.get_running_loop()
         ctx = {k: v for k in ("request_id", "trace_id", "id")
                if (v := events.current(k)) is not None}
@@ -505,7 +516,7 @@ class WorkerPool:
                 self.waiting -= 1
                 _resolve(item.started, None, TTSError(
                     "SYNTHESIS_TIMEOUT", f"waited {self.timeout:g} s for a worker",
-                    queue_ms=round(self.timeout * 1000.0, 1)))
+                    queue_ms=round(self.timeout * 1000.0, 1), stage=STAGES[0]))
 
     # --- serving threads ---------------------------------------------------------------
     def _take(self, timeout: float) -> _Item | None:
@@ -561,6 +572,8 @@ class WorkerPool:
     def _finish(item: _Item, value: Any, exc: BaseException | None) -> None:
         if item.state == "expired":  # its caller was answered SYNTHESIS_TIMEOUT already
             return
+        if isinstance(exc, TTSError) and not isinstance(exc, SynthesisFailure):
+            exc.context.setdefault("stage", item.stage)  # decided here, not in the worker
         with contextlib.suppress(RuntimeError):  # the loop is gone (shutdown)
             item.loop.call_soon_threadsafe(_resolve, item.done, value, exc)
             if exc is not None:
@@ -613,6 +626,7 @@ class WorkerPool:
                         item.state = "running"
                         self.waiting -= 1
             worker.current = getattr(item.job, "id", None)
+            item.stage = STAGES[1]
             queue_ms = item.queue_ms = (head_t0 - item.enqueued) * 1000.0
             item.loop.call_soon_threadsafe(_resolve, item.started, queue_ms, None)
 
@@ -666,8 +680,11 @@ class WorkerPool:
                 return
             if reply[0] == "log":  # a record of the running job (see _JobSink)
                 events.get_sink().submit(reply[1])
+                if reply[1][3] == "stage_time":
+                    head.stage = _stage_after(reply[1][4].get("stage"), head.stage)
                 continue
             if reply[0] == "part":
+                head.stage = STAGES[-1]  # audio went out: the last stage was reached
                 if head.on_part is not None:
                     head.on_part(reply[1])
                 continue

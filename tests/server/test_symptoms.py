@@ -5,6 +5,7 @@ real browser in test_webui.py). No failure ever answers 2xx."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
 import signal
 import time
@@ -88,8 +89,33 @@ def test_worker_killed_mid_request_is_engine_crashed_and_restarted(server_factor
     assert died.get("job") == sid
     done = [x for x in recs if x.event == "synthesis_complete" and x.get("id") == sid]
     assert len(done) == 1 and done[0].get("error_code") == "ENGINE_CRASHED"
+    # it died sleeping in the engine, after llm_prompt_gen was timed: the stage it was in
+    assert done[0].get("model_stage") == "llm_inference"
     s.wait_ready()
     assert post(s.url, "served again").status_code == 200
+
+
+def test_worker_killed_mid_stream_is_recorded_after_the_audio_that_went_out(server_factory):
+    s = server_factory(engine="fake", workers=1, segment_max_chars=20)
+    recs = s.wait_records(lambda rs: any(r.event == "engine_load" for r in rs))
+    pid = int(next(r for r in recs if r.event == "engine_load").get("pid"))
+    got = b""
+    with httpx.stream("POST", s.url + "/v1/audio/speech", timeout=30, json={
+            "model": "tts-1", "voice": "alloy", "response_format": "pcm",
+            "stream_format": "audio",
+            "input": "The first part is fine. Then it sleeps #sleep=5000"}) as r:
+        assert r.status_code == 200
+        sid = r.headers["x-synthesis-id"]
+        with contextlib.suppress(httpx.HTTPError):  # the stream is cut after the failure
+            for data in r.iter_bytes():
+                if not got:
+                    os.kill(pid, signal.SIGKILL)
+                got += data
+    assert got  # the first sentence's audio had gone out
+    recs = s.wait_records(lambda rs: any(
+        x.event == "synthesis_complete" and x.get("id") == sid for x in rs))
+    (done,) = [x for x in recs if x.event == "synthesis_complete" and x.get("id") == sid]
+    assert done.get("error_code") == "ENGINE_CRASHED" and done.get("model_stage") == "audio_render"
 
 
 def test_symptom4_model_load_failure_has_context_and_readiness_is_false(server_factory):

@@ -89,6 +89,8 @@ class SynthesisService:
                 request_id: str | None) -> TTSError:
         """``queue_ms`` None: the synthesis never got a worker (QUEUE_FULL, not ready)."""
         stage = getattr(exc, "stage", None) or None
+        if stage is None and isinstance(exc, TTSError):  # decided by the pool (workers.py)
+            stage = exc.context.get("stage")
         err = self.pipeline.fail(job, exc, queue_ms=queue_ms or 0.0, stage=stage)
         if not isinstance(err, TTSError):  # defensive: always answer with a registry code
             err = TTSError("INTERNAL_ERROR", str(exc)[:200])
