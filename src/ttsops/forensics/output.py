@@ -31,6 +31,21 @@ def escape(text: str) -> str:
     return text
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character (C0, DEL, C1: newlines, ESC sequences that
+    recolour or retitle a terminal, NUL) written as ``\\xNN``: log values come from
+    clients, and printing them raw would let one forge lines or drive the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def safe(text: str) -> str:
+    """A log value for rich output: control characters escaped, then markup escaped."""
+    return escape(printable(text))
+
+
 @dataclass
 class Table:
     name: str
