@@ -175,3 +175,26 @@ def test_models_and_voices(espeak_server):
     names = {v["id"] for v in voices}
     assert {"alloy", "nova"} <= names
     assert all(v["languages"] for v in voices)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/", "/v1/models"])
+def test_head_answers_like_get_without_a_body(espeak_server, path):
+    """Uptime checkers probe with HEAD: the GET answer's status and headers, no body,
+    and one http_request record that says HEAD."""
+    get = httpx.get(espeak_server.url + path)
+    head = httpx.head(espeak_server.url + path, headers={"X-Request-ID": f"head-{path}"[:60]})
+    assert get.status_code == head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    if path not in ("/metrics", "/readyz"):  # those two change from one call to the next
+        assert head.headers["content-length"] == get.headers["content-length"]
+    rid = head.headers["x-request-id"]
+    recs = espeak_server.wait_records(lambda rs: any(
+        x.event == "http_request" and x.get("request_id") == rid for x in rs))
+    (rec,) = [x for x in recs if x.event == "http_request" and x.get("request_id") == rid]
+    assert rec.get("method") == "HEAD" and rec.get("status") == "200"
+
+
+def test_head_on_a_post_route_is_method_not_allowed(espeak_server):
+    r = httpx.head(espeak_server.url + "/v1/audio/speech")
+    assert r.status_code == 405 and r.content == b"" and "POST" in r.headers["allow"]

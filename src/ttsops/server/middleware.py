@@ -132,12 +132,16 @@ class ServiceMiddleware:
         method = scope["method"]
         path = scope["path"]
         rid_header = (self.rid_out, rid.encode("ascii"))
+        head = method == "HEAD"  # answered as GET without the body (uptime checkers use it)
+        app_scope = {**scope, "method": "GET"} if head else scope
 
         async def send_wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
                 message = dict(message)
                 message["headers"] = [*message.get("headers", ()), rid_header]
+            elif head and message["type"] == "http.response.body" and message.get("body"):
+                message = {**message, "body": b""}
             await send(message)
 
         with events.context(request_id=rid, trace_id=trace_id):
@@ -152,7 +156,7 @@ class ServiceMiddleware:
                     inner = receive
                     if method in _BODY_METHODS:
                         inner = self._limited(receive)
-                    await self.app(scope, inner, send_wrapped)
+                    await self.app(app_scope, inner, send_wrapped)
             except StreamAborted as exc:
                 # already logged (synthesis_failed); returning without completing the
                 # response makes the server cut the connection: no clean end of stream
@@ -173,7 +177,7 @@ class ServiceMiddleware:
                          client=client_host, error_code=state["error_code"],
                          **state["extra"])
                 if self.metrics is not None:
-                    route = scope.get("route")
+                    route = app_scope.get("route")
                     template = getattr(route, "path", None) or "unmatched"
                     self.metrics.observe_http(method, template, status, state["error_code"],
                                               duration_ms / 1000.0)
