@@ -96,8 +96,10 @@ def test_bare_and_quoted_values():
     assert quote("") == '""'
     assert quote("a b") == '"a b"'
     assert quote('say "hi", a=b\\') == '"say \\"hi\\"\\u002c a\\u003db\\\\"'
-    for ch in BREAKERS + "\x00\u200b\u202e\ud800":
+    for ch in BREAKERS + "\x00\u200b\u202e\ud800\ue000\uffff\U0010ffff":
         assert "\n" not in quote("x" + ch) and ch not in quote("x" + ch)
+        assert parse(f"2024-06-12 14:22:38,415 - a - INFO - e: v={quote('x' + ch)}"
+                     ).fields == {"v": "x" + ch}
 
 
 def test_seed_example_line_parses_exactly():

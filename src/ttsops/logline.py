@@ -72,11 +72,13 @@ def to_number(value: str | None) -> float | None:
 
 # --- escaping ---------------------------------------------------------------------
 
-_ESC_CATS = frozenset({"Cs", "Zl", "Zp", "Cf"})
+_ESC_CATS = frozenset({"Cs", "Zl", "Zp", "Cf", "Co", "Cn"})
 
 
 def _needs_escape(ch: str) -> bool:
-    """Control, format (bidi, zero-width), line/paragraph separators, lone surrogates."""
+    """Control, format (bidi, zero-width), line/paragraph separators, lone surrogates,
+    private-use and unassigned code points (noncharacters such as U+FFFF included):
+    nothing that a terminal or editor shows as nothing, or as something else."""
     o = ord(ch)
     if o < 0x20 or 0x7F <= o <= 0x9F:
         return True
