@@ -105,3 +105,22 @@ def test_client_gone_mid_synthesis_still_gets_exactly_one_complete(server_factor
     for rid in ("gone-early", "gone-streaming"):
         http = [x for x in recs if x.event == "http_request" and x.get("request_id") == rid]
         assert len(http) == 1 and http[0].get("status") == "499", (rid, http[0].fields)
+
+
+def test_client_gone_while_sending_its_body_is_499_not_a_bad_request(fake_server):
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(fake_server.url)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        s.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 100\r\n"
+                  b"X-Request-ID: gone-in-body\r\n\r\n" + b'{"model":')
+        time.sleep(0.3)  # the server is reading the body when the client goes
+    recs = fake_server.wait_records(lambda rs: any(
+        x.event == "http_request" and x.get("request_id") == "gone-in-body" for x in rs))
+    (http,) = [x for x in recs if x.event == "http_request"
+               and x.get("request_id") == "gone-in-body"]
+    assert http.get("status") == "499" and http.get("error_code") is None, http.fields
+    assert http.get("body_bytes") == "9"
+    assert httpx.get(fake_server.url + "/healthz").status_code == 200

@@ -155,7 +155,7 @@ class ServiceMiddleware:
                 else:
                     inner = receive
                     if method in _BODY_METHODS:
-                        inner = self._limited(receive)
+                        inner = self._limited(receive, state)
                     await self.app(app_scope, inner, send_wrapped)
             except StreamAborted as exc:
                 # already logged (synthesis_failed); returning without completing the
@@ -171,6 +171,8 @@ class ServiceMiddleware:
                 status = state["status"] or CLIENT_CLOSED
                 if state.get("client_gone"):
                     status = CLIENT_CLOSED
+                    if "body_bytes" in state["extra"]:  # gone while sending: not its fault
+                        state["error_code"] = None
                 duration_ms = (time.perf_counter() - t0) * 1000.0
                 log.info("http_request", method=method, path=path[:200], status=status,
                          duration_ms=round(duration_ms, 1), id=state["id"], request_id=rid,
@@ -199,17 +201,24 @@ class ServiceMiddleware:
                 return ("UNAUTHORIZED", None, None)
         return None
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, state: dict[str, Any]) -> Receive:
+        """The body, counted against the limit; a client that hangs up before it has sent
+        the whole body is recorded as gone (499), not as a malformed request."""
         seen = 0
         limit = self.max_body
+        complete = False
 
         async def inner() -> Message:
-            nonlocal seen
+            nonlocal seen, complete
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise TTSError("BODY_TOO_LARGE", f"more than {limit} bytes")
+                complete = complete or not message.get("more_body", False)
+            elif message["type"] == "http.disconnect" and not complete:
+                state["client_gone"] = True
+                state["extra"]["body_bytes"] = seen
             return message
 
         return inner
