@@ -4,11 +4,15 @@ import gzip
 import io
 import subprocess
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ttsops.config import Settings
 from ttsops.logindex import (
+    MIN_BLOCK_BYTES,
     Bloom,
+    compress_file,
     iter_blocks,
     read_block,
     read_index,
@@ -105,3 +109,27 @@ def test_bloom_false_positive_rate_is_low():
         b.add(f"ts_{i:08x}")
     fp = sum(f"req-{i}" in b for i in range(10000))
     assert fp < 300  # ~1% expected at 10 bits per key
+
+
+def test_block_writers_refuse_tiny_blocks_before_writing_anything(tmp_path):
+    """A block size of 0 once read nothing and wrote a valid, empty gzip file in place of
+    the log (``logs index --block-bytes 0``). Below the service setting's own bound
+    nothing is read and nothing written."""
+    assert Settings.model_fields["log_block_bytes"].metadata[0].ge == MIN_BLOCK_BYTES
+    data = ("\n".join(_log_lines(200)) + "\n").encode()
+    for bad in (0, -1, -4096, MIN_BLOCK_BYTES - 1):
+        src, dst = io.BytesIO(data), io.BytesIO()
+        with pytest.raises(ValueError, match="at least 1024"):
+            write_block_gzip(src, dst, bad)
+        assert dst.getvalue() == b"" and src.tell() == 0
+        plain = tmp_path / "app.log.0"
+        plain.write_bytes(data)
+        with pytest.raises(ValueError):
+            compress_file(plain, tmp_path / "app.log.0.gz", bad)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["app.log.0"]
+    for bad in (0, -1):
+        with pytest.raises(ValueError):
+            list(iter_blocks(io.BytesIO(data), bad))
+    dst = io.BytesIO()
+    idx = write_block_gzip(io.BytesIO(data), dst, MIN_BLOCK_BYTES)
+    assert gzip.decompress(dst.getvalue()) == data and idx.total.ulen == len(data)

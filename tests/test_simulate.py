@@ -9,6 +9,8 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
+
 from ttsops.logindex import read_index
 from ttsops.logline import iter_records
 from ttsops.simulate import SimConfig, generate
@@ -68,3 +70,28 @@ def test_cli(tmp_path):
     again = subprocess.run([sys.executable, "-m", "ttsops", "simulate", "logs", str(out)],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and "already holds logs" in again.stderr
+
+
+def test_block_size_below_1024_is_refused_before_anything_is_written(tmp_path):
+    """``--block-bytes 0`` once wrote every rotated file empty (and a truth file that
+    disagreed with them)."""
+    for bad in ("0", "-1", "1023"):
+        out = tmp_path / f"logs{bad}"
+        res = subprocess.run([sys.executable, "-m", "ttsops", "simulate", "logs", str(out),
+                              "-n", "300", "--duration", "2h", "--max-bytes", "50000",
+                              "--block-bytes", bad], capture_output=True, text=True,
+                             timeout=120)
+        assert res.returncode == 2, res.stderr
+        assert "--block-bytes" in res.stderr and "1024" in res.stderr
+        assert not out.exists() and not (tmp_path / f"logs{bad}.truth.json").exists()
+    with pytest.raises(ValueError, match="1024"):
+        generate(tmp_path / "api", SimConfig(requests=50, block_bytes=0))
+    assert not (tmp_path / "api").exists()
+    res = subprocess.run([sys.executable, "-m", "ttsops", "simulate", "logs",
+                          str(tmp_path / "ok"), "-n", "300", "--duration", "2h",
+                          "--max-bytes", "50000", "--block-bytes", "1024"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    truth = json.loads((tmp_path / "ok.truth.json").read_text())
+    assert len(_all_records(tmp_path / "ok")) == truth["records"]
+    assert all(read_index(p) is not None for p in (tmp_path / "ok").glob("app.log.*.gz"))

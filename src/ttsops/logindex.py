@@ -52,6 +52,10 @@ _EMPTY_DEFLATE = b"\x03\x00"
 _TAIL = b"\x00" + _EMPTY_DEFLATE + b"\x00" * 8  # comment NUL, empty block, crc, isize
 _LEN_DIGITS = 12
 ID_KEYS = ("id", "request_id", "trace_id")
+# the smallest gzip member a block writer accepts: TTSOPS_LOG_BLOCK_BYTES's own bound
+# (config.Settings.log_block_bytes, ge=1024). Smaller blocks only bloat the index; a
+# block size of 0 read nothing and wrote an empty file in place of the log.
+MIN_BLOCK_BYTES = 1024
 
 
 # --- bloom filter -------------------------------------------------------------------
@@ -371,9 +375,20 @@ def index_member(index: FileIndex) -> bytes:
     return gzip_member(b"", comment)
 
 
+def check_block_bytes(block_bytes: int) -> int:
+    """``block_bytes`` if a block writer may use it, else ValueError (see MIN_BLOCK_BYTES)."""
+    if isinstance(block_bytes, bool) or not isinstance(block_bytes, int) or \
+            block_bytes < MIN_BLOCK_BYTES:
+        raise ValueError(f"block size must be an integer of at least {MIN_BLOCK_BYTES} "
+                         f"bytes, not {block_bytes!r}")
+    return block_bytes
+
+
 def iter_blocks(src: BinaryIO, block_bytes: int) -> Iterator[bytes]:
     """Chunks of about ``block_bytes`` cut where a new record starts (the byte after the
     newline is not a tab), so continuation lines stay with their record."""
+    if block_bytes < 1:  # read(0) returns b"": the source would look empty
+        raise ValueError(f"block size must be positive, not {block_bytes!r}")
     buf = b""
     while True:
         chunk = src.read(block_bytes)
@@ -410,7 +425,10 @@ def _lines(block: bytes) -> list[str]:
 
 
 def write_block_gzip(src: BinaryIO, dst: BinaryIO, block_bytes: int) -> FileIndex:
-    """Compress ``src`` into ``dst`` as independent members plus the index member."""
+    """Compress ``src`` into ``dst`` as independent members plus the index member.
+    ValueError (before anything is read or written) for ``block_bytes`` below
+    ``MIN_BLOCK_BYTES``."""
+    check_block_bytes(block_bytes)
     blocks: list[BlockStats] = []
     off = 0
     for block in iter_blocks(src, block_bytes):
@@ -427,6 +445,7 @@ def write_block_gzip(src: BinaryIO, dst: BinaryIO, block_bytes: int) -> FileInde
 
 def compress_file(src: Path, dst: Path, block_bytes: int) -> FileIndex:
     """``src`` -> ``dst`` atomically: written to ``dst.part``, fsynced, renamed."""
+    check_block_bytes(block_bytes)  # before a .part file exists
     part = dst.with_name(dst.name + ".part")
     with open(src, "rb") as fi, open(part, "wb") as fo:
         index = write_block_gzip(fi, fo, block_bytes)

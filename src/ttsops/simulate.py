@@ -46,6 +46,7 @@ import click
 from . import events
 from .events import Item
 from .forensics.timeargs import duration_s, parse_time, ts_to_epoch
+from .logindex import MIN_BLOCK_BYTES, check_block_bytes
 from .logsink import LogSink, _TsFormatter
 from .pipeline.types import STAGES
 from .simulate_faults import fault
@@ -574,7 +575,9 @@ class Simulator:
 
 def generate(outdir: str | Path, cfg: SimConfig, truth_path: str | Path | None = None,
              ) -> dict[str, Any]:
-    """Write simulated logs into ``outdir`` through the real sink; return the truth."""
+    """Write simulated logs into ``outdir`` through the real sink; return the truth.
+    ValueError (nothing written) for a block size the block writer refuses."""
+    check_block_bytes(cfg.block_bytes)
     out = Path(outdir)
     sink = LogSink(out, fmt=cfg.fmt, max_bytes=cfg.max_bytes, backup_count=cfg.keep,
                    block_bytes=cfg.block_bytes)
@@ -623,8 +626,9 @@ def simulate_group() -> None:
               show_default=True)
 @click.option("--max-bytes", type=int, default=4 << 20, show_default=True,
               help="Rotate app.log at this size.")
-@click.option("--block-bytes", type=int, default=256 << 10, show_default=True,
-              help="Uncompressed size of each gzip member / index block.")
+@click.option("--block-bytes", type=click.IntRange(min=MIN_BLOCK_BYTES), default=256 << 10,
+              show_default=True, help="Uncompressed size of each gzip member / index block "
+                                      f"(at least {MIN_BLOCK_BYTES}).")
 @click.option("--keep", type=int, default=100_000, show_default=True,
               help="Rotated files to keep.")
 @click.option("--truth", type=click.Path(dir_okay=False),

@@ -6,12 +6,21 @@ Assembler."""
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ttsops.forensics import vector
 from ttsops.forensics.fastparse import head_parse, iter_records
-from ttsops.forensics.scan import common_prefix, grep_bytes, grep_lines, may_hold_window
+from ttsops.forensics.scan import (
+    ID_CHARS,
+    common_prefix,
+    grep_bytes,
+    grep_lines,
+    has_token,
+    may_hold_window,
+)
 from ttsops.forensics.window import WindowCounts
 from ttsops.logline import ReadStats, Record, parse, render
 
@@ -245,3 +254,19 @@ def test_stage_join_equals_the_assembler(ops, cuts, by, since):
     assert fast.n == slow.n
     assert fast.rows() == slow.rows()
     assert sorted(fast.slow) == sorted(slow.slow)
+
+
+_ID_CLASS = r"A-Za-z0-9_.:@/+\-"
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.sampled_from(list("ab_-.:@/+=, \\\"é中\n\t")), max_size=30),
+       st.text(alphabet=st.sampled_from("ab_-.:"), min_size=1, max_size=4))
+@example("ab ab_", "ab")
+@example("ab_ ab", "ab")
+def test_whole_token_search_equals_the_regex(text, needle):
+    """``has_token`` (find, then check the two neighbours) against a regular expression
+    with the id alphabet (``ID_CHARS``) as word characters."""
+    assert {c for c in map(chr, range(0x250)) if re.fullmatch(f"[{_ID_CLASS}]", c)} == ID_CHARS
+    want = re.search(f"(?<![{_ID_CLASS}]){re.escape(needle)}(?![{_ID_CLASS}])", text)
+    assert has_token(text, needle) == (want is not None)

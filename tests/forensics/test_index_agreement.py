@@ -6,23 +6,23 @@ with the vectorised and the record-by-record path of `stages`."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from ttsops.logindex import read_index
+from ttsops.logsink import LogSink
 
 from .forensics_helpers import cli
 
 pytestmark = pytest.mark.skipif(shutil.which("gzip") is None, reason="needs gzip")
 
 
-@pytest.fixture(scope="module")
-def copies(incident, tmp_path_factory) -> tuple[Path, Path, dict]:
-    d, truth = incident
-    root = tmp_path_factory.mktemp("agree")
+def _indexed_and_plain(d: Path, root: Path) -> tuple[Path, Path]:
     a, b = root / "indexed" / "logs", root / "plain" / "logs"  # same name: same host
     shutil.copytree(d, a)
     shutil.copytree(d, b)
@@ -32,7 +32,39 @@ def copies(incident, tmp_path_factory) -> tuple[Path, Path, dict]:
                                      check=True).stdout)
         assert read_index(p) is None
     assert all(read_index(p) is not None for p in a.glob("app.log.*.gz"))
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def copies(incident, tmp_path_factory) -> tuple[Path, Path, dict]:
+    d, truth = incident
+    a, b = _indexed_and_plain(d, tmp_path_factory.mktemp("agree"))
     return a, b, truth
+
+
+# request ids of which "probe-zh" is a prefix, suffix or part (each a different id)
+PROBES = ["probe-zh", "probe-zh_4096", "probe-zh.2", "x-probe-zh", "probe-zh:1", "probe-zhx",
+          "probe-zh/3", "probe-zh@b", "probe-zh+c"]
+
+
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory) -> tuple[Path, Path, Counter[str]]:
+    """Rotated, indexed logs (and a plain-gzip copy) holding the ids of ``PROBES``; the
+    number of records of each."""
+    root = tmp_path_factory.mktemp("probes")
+    src = root / "src"
+    sink = LogSink(src, max_bytes=30_000, block_bytes=2048, backup_count=1000)
+    n: Counter[str] = Counter()
+    for i in range(4000):
+        rid = PROBES[(i // 40) % len(PROBES)] if i % 40 < 3 else f"req_{i:016x}"
+        n[rid] += 1
+        sink.submit((1718150400.0 + i, "ttsops.server.http", "INFO", "http_request",
+                     {"request_id": rid, "id": f"ts_{i:016x}", "status": "200"}, []))
+    sink.close()
+    os.unlink(src / ".app.log.lock")
+    assert len(list(src.glob("app.log.*.gz"))) >= 5
+    a, b = _indexed_and_plain(src, root)
+    return a, b, n
 
 
 def _answer(d: Path, *args: str) -> dict:
@@ -93,12 +125,47 @@ def test_indexed_and_unindexed_copies_agree(copies, query):
     assert indexed == _answer(a, *query, "--no-index")
 
 
+def _trace_everywhere(a: Path, b: Path, ident: str) -> list[dict]:
+    """trace ``ident``: indexed, plain gzip, --no-index (the answers, without the line
+    saying what the index skipped when nothing was found)."""
+    out = [_answer(a, "trace", ident), _answer(b, "trace", ident),
+           _answer(a, "trace", ident, "--no-index"), _answer(b, "trace", ident, "--no-index")]
+    for doc in out:
+        doc.pop("empty", None)
+    return out
+
+
 def test_trace_agrees_for_synthesis_and_request_ids(copies):
     a, b, _ = copies
     for ident in _ids(a):
         got = _answer(a, "trace", ident)
         assert got["records"], ident
         assert got == _answer(b, "trace", ident) == _answer(a, "trace", ident, "--no-index")
+
+
+def test_trace_of_a_part_of_an_id_finds_nothing_on_every_path(copies):
+    """A partial id once found nothing with the index (blooms hold whole ids) and the
+    records of the whole id without it (the scan matched substrings)."""
+    a, b, _ = copies
+    sid, rid = _ids(a)[0], _ids(a)[-1]
+    for part in (sid[:-1], sid[:-4], rid[:-1], rid[2:]):
+        answers = _trace_everywhere(a, b, part)
+        assert all(doc["records"] == [] for doc in answers), part
+        assert all(doc == answers[0] for doc in answers), part
+
+
+def test_trace_of_an_id_that_is_a_prefix_of_others_finds_only_itself(probes):
+    """``probe-zh`` once also pulled in ``probe-zh_4096`` (and the rest of ``PROBES``)."""
+    a, b, n = probes
+    for ident in PROBES:
+        answers = _trace_everywhere(a, b, ident)
+        assert all(doc == answers[0] for doc in answers), ident
+        got = answers[0]["records"]
+        assert len(got) == n[ident] > 0, ident
+        assert {r["fields"]["request_id"] for r in got} == {ident}
+    for part in ("probe-z", "probe-zh_409", "robe-zh", "probe-zh_40960", "zh"):
+        answers = _trace_everywhere(a, b, part)
+        assert all(doc["records"] == [] for doc in answers), part
 
 
 @pytest.mark.parametrize("args", [("stages",), ("stages", "--by", "voice,format"),
@@ -163,6 +230,7 @@ def test_filtering_on_worker_processes_gives_the_same_answers(copies, monkeypatc
     monkeypatch.setenv("TTSOPS_LOGS_WORKERS", "2")
     queries = [q for q in QUERIES if q[0] not in ("check", "diagnose")]  # (no needles)
     ids = _ids(a)
+    ids += [ids[0][:-1]]  # a part of an id: nothing, on worker processes too
     for d in (a, b):
         for flag in ((), ("--no-index",)):
             monkeypatch.setattr(scan, "FANOUT_BYTES", 1 << 60)

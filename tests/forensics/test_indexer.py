@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import os
 import shutil
 import subprocess
 import zlib
 
+import pytest
+
+from ttsops import logindex
+from ttsops.forensics import indexer
 from ttsops.logindex import _LEN_DIGITS, INDEX_MAGIC, gzip_member, read_index
 from ttsops.logsink import LogSink
 
@@ -116,3 +121,100 @@ def test_progress_bar_on_stderr_only(tmp_path):
     assert re.search(r"reading logs .* (\S+)/\1 [kM]?B", res.stderr), res.stderr
     quiet = ttsops("logs", "window", "--dir", str(d), "--json")  # not a terminal: no bar
     assert quiet.returncode == 0 and "reading logs" not in quiet.stderr
+
+
+def _plain_dir(tmp_path, n=1500):
+    """Rotated files recompressed by plain gzip (no index): ``logs index`` rewrites them."""
+    d = tmp_path / "plain"
+    d.mkdir()
+    files = _sink_dir(d, n)
+    text = {}
+    for p in files:
+        text[p.name] = gzip.decompress(p.read_bytes())
+        p.write_bytes(gzip.compress(text[p.name]))
+        assert read_index(p) is None
+    return d, files, text
+
+
+def test_a_block_size_below_1024_is_refused_and_no_file_is_touched(tmp_path):
+    """``--block-bytes 0`` (or negative) once rewrote every file as an empty gzip file
+    and reported success."""
+    d, files, text = _plain_dir(tmp_path)
+    before = {p.name: p.read_bytes() for p in files}
+    for flags in (("--block-bytes", "0"), ("--block-bytes", "-5"),
+                  ("--block-bytes", "1023"), ("--force", "--block-bytes", "0")):
+        rc, _out, err = cli("index", str(d), "--no-progress", *flags)
+        assert rc == 2, (flags, err)
+        assert {p.name: p.read_bytes() for p in files} == before
+        assert not list(d.glob("*.part"))
+    with pytest.raises(ValueError):
+        indexer.index_file(str(files[0]), 0)
+    with pytest.raises(indexer.IndexError_):
+        indexer.run(files, block_bytes=0)
+    assert {p.name: p.read_bytes() for p in files} == before
+    # the indexed (current) files are refused as well, with --force
+    rc, _out, _err = cli("index", str(d), "--no-progress", "--block-bytes", "1024")
+    assert rc == 0
+    indexed = {p.name: p.read_bytes() for p in files}
+    rc, _out, _err = cli("index", str(d), "--no-progress", "--force", "--block-bytes", "0")
+    assert rc == 2 and {p.name: p.read_bytes() for p in files} == indexed
+    for p in files:
+        assert gzip.decompress(p.read_bytes()) == text[p.name]
+
+
+def _lossy(kind):
+    """A block writer that loses data in a way its own count does not show."""
+    real = logindex.write_block_gzip
+
+    def writer(src, dst, block_bytes):
+        if kind == "reads nothing":  # what a block size of 0 did
+            return real(io.BytesIO(b""), dst, block_bytes)
+        if kind == "stops early":  # consumes (and writes) only its first block
+            return real(io.BytesIO(src.read(block_bytes)), dst, block_bytes)
+        data = bytearray()
+        while chunk := src.read(1 << 16):
+            data += chunk
+        if kind == "alters a byte":  # same length, other text
+            data[len(data) // 2] ^= 0x20
+            return real(io.BytesIO(bytes(data)), dst, block_bytes)
+        if kind == "index lies":  # writes half, its index counts the whole
+            half = bytes(data[: len(data) // 2])
+            member = logindex.gzip_member(half)
+            dst.write(member)
+            st = logindex.scan_lines(half.decode().split("\n"))
+            st.off, st.clen, st.ulen = 0, len(member), len(data)
+            idx = logindex.FileIndex([st], len(member))
+            dst.write(logindex.index_member(idx))
+            return idx
+        raise AssertionError(kind)
+    return writer
+
+
+@pytest.mark.parametrize("kind", ["reads nothing", "stops early", "alters a byte",
+                                  "index lies"])
+def test_index_file_never_replaces_a_file_with_one_that_lost_data(tmp_path, monkeypatch,
+                                                                   kind):
+    """The check before the rename does not trust the writer's own count: both files are
+    decompressed again and must give the same length and CRC-32."""
+    _d, files, text = _plain_dir(tmp_path, 1200)
+    p = files[0]
+    before = p.read_bytes()
+    monkeypatch.setattr(indexer, "write_block_gzip", _lossy(kind))
+    r = indexer.index_file(str(p), 4096)
+    assert r.status == "error", r
+    assert "left as it is" in r.detail
+    assert p.read_bytes() == before and gzip.decompress(before) == text[p.name]
+    assert not list(p.parent.glob("*.part"))
+
+
+def test_the_check_passes_an_honest_writer(tmp_path):
+    _d, files, text = _plain_dir(tmp_path, 1200)
+    r = indexer.index_file(str(files[0]), 4096)
+    assert r.status == "indexed" and r.text_bytes == len(text[files[0].name])
+    assert gzip.decompress(files[0].read_bytes()) == text[files[0].name]
+    assert indexer.gunzip_sum(files[0]) == (len(text[files[0].name]),
+                                            zlib.crc32(text[files[0].name]))
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(files[0].read_bytes()[:-30])
+    with pytest.raises(ValueError):
+        indexer.gunzip_sum(cut)

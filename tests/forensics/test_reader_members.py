@@ -43,7 +43,7 @@ def _text(n: int, seed: int) -> bytes:
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture],
           deadline=None)
-@given(st.integers(1, 400), st.integers(300, 5000), st.booleans(), st.booleans(),
+@given(st.integers(1, 400), st.integers(1024, 5000), st.booleans(), st.booleans(),
        st.integers(0, 3), st.sampled_from([1 << 20, 3000, 700]))
 def test_member_reader_equals_zcat(tmp_path, n, block, index, foreign, pad, window):
     text = _text(n, n)

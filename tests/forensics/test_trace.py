@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from ttsops.forensics.scan import ID_CHARS, grep_bytes, grep_lines, has_token
+from ttsops.forensics.trace import mentions
+from ttsops.logline import Record
+
 from .forensics_helpers import cli, cli_json
 
 
@@ -55,3 +67,111 @@ def test_trace_table_output_shows_traceback_and_bars(incident):
     assert rc == 0
     assert "No space left on device" in out
     assert "timeline of " + sid in out and "█" in out
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real entry point; a hang (an empty needle never advanced) fails, not blocks."""
+    return subprocess.run([sys.executable, "-m", "ttsops", "logs", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_an_empty_or_blank_id_is_a_usage_error_not_a_hang(incident):
+    d, truth = incident
+    sid = _an_id(d, truth, "DISK_FULL")
+    for ids in ([""], [sid, ""], ["  "], ["\t"]):
+        for flags in ((), ("--no-index",)):
+            res = _run("trace", *ids, "--dir", str(d), *flags)
+            assert res.returncode == 2, (ids, res.stderr)
+            lines = res.stderr.strip().split("\n")
+            assert len(lines) == 1 and lines[0].startswith("ttsops logs: error: ") and \
+                "empty" in lines[0], res.stderr
+            assert res.stdout == ""
+
+
+@contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    """TimeoutError instead of spinning forever (the search loops are Python code)."""
+    def alarm(*_a: object) -> None:
+        raise TimeoutError("still searching")
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_the_scan_refuses_an_empty_needle():
+    buf = b"2024-06-12 14:00:00,000 - app - INFO - e: id=ts_1\n" * 3
+    with _deadline(10):
+        for call in (lambda: grep_bytes(buf, ("",)), lambda: grep_bytes(buf, ("ts_1", "")),
+                     lambda: grep_lines(buf.decode(), ("",)),
+                     lambda: grep_bytes(buf, ("ts_1",), ("",)),
+                     lambda: grep_lines(buf.decode(), ("ts_1",), ("",)),
+                     lambda: has_token("abc", "")):
+            with pytest.raises(ValueError, match="empty"):
+                call()
+
+
+def test_the_id_alphabet_is_the_request_id_sanitisers():
+    """Every character the server lets into a request id (and the ``_`` of generated ids)
+    is part of an id, anything else bounds one."""
+    from ttsops.server.middleware import sanitize_request_id
+
+    for c in map(chr, range(0x100)):
+        allowed = sanitize_request_id(f"a{c}b") is not None or c == "_"
+        assert (c in ID_CHARS) == allowed, repr(c)
+
+
+def test_ids_match_as_whole_tokens():
+    assert has_token("request_id=probe-zh, id=ts_1", "probe-zh")
+    assert not has_token("request_id=probe-zh_4096, id=ts_1", "probe-zh")
+    assert not has_token("id=ts_1417ce93", "ts_1417ce9")
+    assert not has_token("id=xts_1417ce93", "ts_1417ce93")
+    for left, right in [("", ""), (" ", ","), ('"', '"'), ("=", " "), ("(", ")"), ("é", "中")]:
+        assert has_token(f"{left}ts_1{right}", "ts_1"), (left, right)
+    for c in "_.:@/+-aZ9":  # what an id (the request-id sanitiser's alphabet) may hold
+        assert not has_token(f"ts_1{c}", "ts_1") and not has_token(f"{c}ts_1", "ts_1")
+    assert has_token("ts_1 ts_1x", "ts_1") and has_token("ts_1x ts_1", "ts_1")
+    rec = Record("2024-06-12 14:00:00,000", "app", "ERROR", "e",
+                 {"request_id": "probe-zh_4096", "msg": "retry of x=probe-zh"},
+                 ["Traceback", "  in /tmp/probe-zh/x.py"])
+    assert mentions(rec, ["probe-zh"])  # in free text, bounded by "=" (escaped in the line)
+    rec.fields.pop("msg")
+    assert not mentions(rec, ["probe-zh"]) and mentions(rec, ["probe-zh_4096"])
+
+
+def test_a_part_of_an_id_finds_nothing_with_or_without_the_index(incident):
+    """``ts_1417ce9`` (one digit short) once found nothing with the index (the blooms hold
+    whole ids) and the records of ``ts_1417ce93`` without it (the scan matched
+    substrings)."""
+    d, truth = incident
+    sid = _an_id(d, truth, "DISK_FULL")
+    full = cli_json("trace", sid, "--dir", str(d), "--no-index")
+    assert full["records"]
+    for part in (sid[:-1], sid[:-3], sid[1:], sid[3:]):
+        for flags in ((), ("--no-index",)):
+            rc, _out, err = cli("trace", part, "--dir", str(d), *flags)
+            assert rc == 1 and f"no record mentions {part}" in err, (part, flags)
+    # a blank around a whole id is not part of it
+    assert cli_json("trace", f" {sid} ", "--dir", str(d))["records"] == full["records"]
+
+
+def test_find_reads_nothing_for_blank_ids(incident):
+    """The library call (diagnose and report trace their examples with it) does not raise
+    for a blank example id: a blank id mentions nothing."""
+    from ttsops.forensics.sources import open_snapshot
+    from ttsops.forensics.trace import find
+
+    d, truth = incident
+    sid = _an_id(d, truth, "DISK_FULL")
+    snap = open_snapshot([str(d)], [])
+    try:
+        for ids in ([], [""], [" ", "\t"]):
+            hits, scan = find(snap, ids)
+            assert hits == [] and scan.stats.counters.bytes_compressed == 0
+        hits, _ = find(snap, ["", sid])
+        assert hits and all(mentions(r, [sid]) for r, _f in hits)
+    finally:
+        snap.close()

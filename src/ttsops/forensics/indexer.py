@@ -9,10 +9,13 @@ what they do not need.
 * A file that is damaged (truncated, corrupt) is left as it is and reported: rewriting
   would drop the unreadable part for good.
 
-The new file is written beside the old one (``.part``), fsynced, checked (same
-uncompressed length), given the old file's mode and times, and renamed over it: a reader
-that has the old file open keeps reading the old file. A directory whose ttsops writer is
-running (``.app.log.lock`` held) is refused: its rotation renames files underneath us.
+The new file is written beside the old one (``.part``), fsynced, checked, given the old
+file's mode and times, and renamed over it: a reader that has the old file open keeps
+reading the old file. The check does not trust the writer: both files are decompressed
+again, member by member, and the new one must give exactly as many bytes as the original,
+with the same CRC-32, and its index must count that many; otherwise the original stays.
+A directory whose ttsops writer is running (``.app.log.lock`` held) is refused: its
+rotation renames files underneath us.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import contextlib
 import fcntl
 import os
 import time
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +33,7 @@ from pathlib import Path
 from ..logindex import (
     INDEX_VERSION,
     FileIndex,
+    check_block_bytes,
     index_member,
     read_block,
     read_index,
@@ -36,7 +41,14 @@ from ..logindex import (
     write_block_gzip,
 )
 
+try:  # isal is a hard dependency; zlib keeps it working
+    from isal import isal_zlib as _z
+except ImportError:  # pragma: no cover
+    _z = zlib  # type: ignore[no-redef]
+
 LOCK_NAME = ".app.log.lock"
+_VERIFY_READ = 1 << 20
+_ZERRORS: tuple[type[Exception], ...] = (zlib.error, _z.error)
 
 
 class IndexError_(Exception):
@@ -91,6 +103,53 @@ class _Stream:
         os.close(self.fd)
 
 
+def gunzip_sum(path: Path) -> tuple[int, int]:
+    """(decompressed length, CRC-32 of the decompressed bytes) of a whole gzip file, every
+    member, read on its own (neither the indexing reader nor the writer is involved).
+    ValueError when the file does not end at the end of a member; zero padding between or
+    after members is skipped (as the reader skips it)."""
+    size = crc = 0
+    d = _z.decompressobj(31)
+    started = False  # bytes fed into ``d``
+    with open(path, "rb") as f:
+        while chunk := f.read(_VERIFY_READ):
+            while chunk:
+                if not started and not chunk.strip(b"\x00"):
+                    break
+                out = d.decompress(chunk)
+                started = True
+                size += len(out)
+                crc = zlib.crc32(out, crc)
+                if d.eof:
+                    chunk = d.unused_data
+                    d = _z.decompressobj(31)
+                    started = False
+                else:
+                    chunk = b""
+    if started:
+        raise ValueError("ends inside a gzip member")
+    return size, crc
+
+
+def _verify(original: Path, part: Path, new: FileIndex) -> str | None:
+    """None when ``part`` holds exactly the original's text (length and CRC-32 of both
+    decompressed anew, and the new index's count); else why it must not replace it."""
+    try:
+        osize, ocrc = gunzip_sum(original)
+    except (ValueError, *_ZERRORS) as e:
+        return f"cannot decompress the original to check the copy ({e}); left as it is"
+    try:
+        nsize, ncrc = gunzip_sum(part)
+    except (ValueError, *_ZERRORS) as e:
+        return f"the new file does not decompress ({e}); left as it is"
+    if nsize != osize or ncrc != ocrc:
+        return (f"the new file decompresses to {nsize} bytes (crc32 {ncrc:08x}), the "
+                f"original to {osize} (crc32 {ocrc:08x}); left as it is")
+    if new.total.ulen != osize:
+        return f"the new index counts {new.total.ulen} bytes of {osize}; left as it is"
+    return None
+
+
 def _replace(path: Path, part: Path) -> None:
     st = os.stat(path)
     os.chmod(part, st.st_mode & 0o7777)
@@ -99,7 +158,9 @@ def _replace(path: Path, part: Path) -> None:
 
 
 def index_file(path: str, block_bytes: int = 1 << 20, force: bool = False) -> Result:
-    """Give one ``.gz`` file a current index (see the module docstring)."""
+    """Give one ``.gz`` file a current index (see the module docstring). ValueError for
+    a ``block_bytes`` no block writer accepts (before the file is touched)."""
+    check_block_bytes(block_bytes)
     p = Path(path)
     t0 = time.monotonic()
     part = p.with_name(p.name + ".index.part")
@@ -137,6 +198,10 @@ def index_file(path: str, block_bytes: int = 1 << 20, force: bool = False) -> Re
                 dst.write(index_member(new))
                 dst.flush()
                 os.fsync(dst.fileno())
+            bad = _verify(p, part, new)
+            if bad is not None:
+                os.unlink(part)
+                return Result(path, "error", detail=bad)
             _replace(p, part)
             return Result(path, "reindexed", len(blocks), new.total.ulen,
                           time.monotonic() - t0, f"index version {version} -> "
@@ -153,10 +218,10 @@ def index_file(path: str, block_bytes: int = 1 << 20, force: bool = False) -> Re
             os.unlink(part)
             return Result(path, "damaged", detail="; ".join(x.message for x in src.problems)
                           + "; left as it is (rewriting would drop the unreadable part)")
-        if new.total.ulen != src.total:
+        bad = _verify(p, part, new)
+        if bad is not None:
             os.unlink(part)
-            return Result(path, "error", detail=f"indexed {new.total.ulen} bytes of "
-                                                f"{src.total}; left as it is")
+            return Result(path, "error", detail=bad)
         _replace(p, part)
         return Result(path, "indexed", len(new.blocks), new.total.ulen,
                       time.monotonic() - t0, "recompressed as block gzip")
@@ -213,7 +278,12 @@ def writer_locks(paths: list[Path]) -> Iterator[None]:
 
 def run(paths: list[Path], *, block_bytes: int = 1 << 20, force: bool = False,
         jobs: int = 1, on_done: object = None) -> list[Result]:
-    """Index ``paths`` with ``jobs`` processes; ``on_done(result)`` after each file."""
+    """Index ``paths`` with ``jobs`` processes; ``on_done(result)`` after each file.
+    IndexError_ for a block size no block writer accepts (nothing is touched)."""
+    try:
+        check_block_bytes(block_bytes)
+    except ValueError as e:
+        raise IndexError_(f"--block-bytes: {e}") from None
     results: list[Result] = []
     with writer_locks(paths):
         if jobs <= 1 or len(paths) <= 1:

@@ -15,7 +15,9 @@ required literal is searched) and the window is checked on the raw timestamp tex
 the survivors are decoded and parsed. Several directories (hosts) are merged by time.
 
 ``needles`` is a pre-filter, not a predicate: a record whose head line contains none of
-them is never seen; the collector still checks the parsed fields.
+them is never seen; the collector still checks the parsed fields (``trace``, for one,
+keeps only records holding an id as a whole token: ``has_token``). An empty needle is
+refused (ValueError): it is found everywhere, and the search would never advance.
 """
 
 from __future__ import annotations
@@ -64,11 +66,46 @@ def _is_head_char(c: str) -> bool:
     return c.isdigit() or c == "{"
 
 
+# What an id may be made of: the request-id sanitiser's alphabet (letters, digits,
+# ``._:@/+-``; server/middleware.py) and the ``_`` of generated ids (``ts_...``,
+# ``req_...``). Any other character (space, ``,``, ``=``, quotes, brackets, non-ASCII), or
+# the start or end of the text, bounds an id.
+ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:@/+-")
+
+
+def check_needles(needles: Iterable[str], what: str = "search string") -> None:
+    """ValueError for an empty needle (found at every position: nothing to search for)."""
+    for x in needles:
+        if not x:
+            raise ValueError(f"empty {what}: nothing to search for")
+
+
+def has_token(text: str, needle: str) -> bool:
+    """Does ``needle`` occur in ``text`` as a whole token: neither preceded nor followed by
+    a character of ``ID_CHARS`` (``ts_1417ce9`` is not in ``id=ts_1417ce9a``)? The
+    boundary is checked only where ``find`` has hit. ValueError for an empty needle."""
+    if not needle:
+        raise ValueError("empty search string: nothing to search for")
+    k = len(needle)
+    n = len(text)
+    i = text.find(needle)
+    while i >= 0:
+        j = i + k
+        if (i == 0 or text[i - 1] not in ID_CHARS) and (j >= n or text[j] not in ID_CHARS):
+            return True
+        i = text.find(needle, i + 1)
+    return False
+
+
 def grep_lines(text: str, needles: Iterable[str], require: tuple[str, ...] = ()) -> list[str]:
     """Lines of ``text`` whose record contains a needle, each record whole: its head line
     and the continuation lines after it (a match inside a traceback selects the record).
     Text head lines must also contain every string of ``require``; JSON lines are all
-    candidates (their spelling differs)."""
+    candidates (their spelling differs). ValueError for an empty needle or required
+    string."""
+    needles = tuple(needles)
+    check_needles(needles)
+    check_needles(require, "required string")
     n = len(text)
     if text.startswith("{") or "\n{" in text:
         # JSON lines may spell levels and fields differently: every JSON line is a
@@ -154,7 +191,10 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
     decoding only the selected lines. With ``require`` the rarest required literal is
     what is searched (a selected head line holds all of them). ``heads_only``: the same
     records are selected, but only their head lines are returned (text records; JSON
-    records are one line anyway) -- for collectors that never read a traceback."""
+    records are one line anyway) -- for collectors that never read a traceback.
+    ValueError for an empty needle or required string."""
+    check_needles(needles)
+    check_needles(require, "required string")
     if has_json(buf):
         return grep_lines(buf.decode("utf-8", "replace"), needles, require)
     n = len(buf)
@@ -296,6 +336,8 @@ class Scan:
                  exclude: dict[str, frozenset[int]] | None = None) -> None:
         self.snap = snap
         self.query = query or Query()
+        check_needles(self.query.needles or ())  # here, not in a worker process
+        check_needles(self.query.require, "required string")
         self.stats = ScanStats()
         self.workers = workers
         self.progress = progress  # called with compressed bytes consumed

@@ -1,10 +1,17 @@
 """``logs trace ID``: every record of a synthesis id or request id, in order, with its
 traceback, and a timeline of queue wait and the five stages (the seed's step two).
 
-A record belongs to the trace when its line contains the id (as ``grep ID`` selects
-lines), or a line of its traceback does. With the block index, only blocks whose bloom
-filter holds the id are decompressed (ids in ``id``/``request_id``/``trace_id`` fields;
-``--no-index`` reads everything, e.g. to find an id mentioned in free text).
+A record belongs to the trace when it holds the id as a whole token: in a field value (or
+name, its logger, level or event), or in a line of its traceback, not preceded or followed
+by a character an id can hold (letters, digits, ``_.:@/+-``: ``scan.ID_CHARS``) -- as
+``grep -w`` would with those as word characters. A part of an id finds nothing
+(``ts_1417ce9`` is not ``ts_1417ce9a``; ``probe-zh`` is not ``probe-zh_4096``), with or
+without the index: the bloom filters hold whole ids, and every read path (index, full
+scan, threads, worker processes) only hands candidates to the one check here (the scan's
+literal pre-filter finds the id as a substring, a superset). With the block index, only
+blocks whose bloom filter holds the id are decompressed (ids in
+``id``/``request_id``/``trace_id`` fields; ``--no-index`` reads everything, e.g. to find
+an id mentioned in free text). An empty or blank id is a usage error (``TraceArgError``).
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..logline import Record, render
+from ..logline import Record
+from .filters import FilterError
 from .output import Report, Table, escape
-from .scan import Query, Scan
+from .scan import Query, Scan, has_token
 from .sources import LogFile, Snapshot
 
 CONTEXT = ("request_id", "trace_id", "id")
@@ -114,14 +122,45 @@ def timelines(records: list[Record]) -> list[Timeline]:
     return list(by_id.values())
 
 
+class TraceArgError(FilterError):
+    """An id ``trace`` cannot look up (empty): a usage error (the command line's exit 2)."""
+
+
+def check_ids(ids: list[str]) -> list[str]:
+    """The ids without surrounding whitespace (an id never holds any); TraceArgError for
+    none at all or an empty one (it would match everything, or nothing, depending on the
+    path)."""
+    out = [i.strip() for i in ids]
+    if not out:
+        raise TraceArgError("trace: give at least one synthesis id or request id")
+    for raw, i in zip(ids, out, strict=True):
+        if not i:
+            raise TraceArgError(f"trace: an id must not be empty or blank (got {raw!r})")
+    return out
+
+
+def mentions(rec: Record, ids: list[str]) -> bool:
+    """Does ``rec`` hold one of ``ids`` as a whole token (see the module docstring)? Each
+    part is checked as it was parsed (unescaped), so the answer is the same for a record
+    written as text or as JSON."""
+    parts = [rec.ts, rec.logger, rec.level, rec.event, *rec.fields.keys(),
+             *rec.fields.values(), *rec.traceback]
+    return any(has_token(p, i) for p in parts for i in ids if i in p)
+
+
 def find(snap: Snapshot, ids: list[str], since: str | None = None, until: str | None = None,
          use_index: bool = True) -> tuple[list[tuple[Record, LogFile]], Scan]:
-    """The records of ``ids`` in time order (stable: file order within a millisecond)."""
+    """The records of ``ids`` in time order (stable: file order within a millisecond).
+    An id matches as a whole token only (see the module docstring), on every path. A
+    blank id mentions nothing (``run`` refuses one: a usage error); nothing is read for
+    no ids at all."""
+    ids = [i.strip() for i in ids if i.strip()]
     q = Query(since, until, needles=tuple(ids), ids=tuple(ids) if use_index else None,
               use_index=use_index)
     scan = Scan(snap, q)
-    hits = [(rec, f) for rec, f in scan.hits()
-            if any(i in render(rec) for i in ids)]
+    if not ids:
+        return [], scan
+    hits = [(rec, f) for rec, f in scan.hits() if mentions(rec, ids)]
     hits.sort(key=lambda h: h[0].ts)
     return hits, scan
 
@@ -133,6 +172,7 @@ def _brief(rec: Record, skip: tuple[str, ...]) -> str:
 
 def run(snap: Snapshot, ids: list[str], since: str | None = None, until: str | None = None,
         *, use_index: bool = True) -> Report:
+    ids = check_ids(ids)
     hits, scan = find(snap, ids, since, until, use_index)
     rep = Report("trace", problems=snap.problems)
     multi = len(snap.streams) > 1
