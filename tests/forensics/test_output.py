@@ -21,3 +21,38 @@ def test_escape_examples():
     assert escape("[bold]x[/]") == "\\[bold]x\\[/]"
     assert escape("a\\") == "a\\\\"
     assert escape("plain [1] text") == "plain [1] text"
+
+
+def test_tables_summaries_and_text_show_log_values_escaped():
+    from ttsops.forensics.output import Report, Table, to_text
+
+    hostile = "\x1b]0;pwned\x07[/bold]\x00\nforged line"
+    rep = Report("x", summary={"value": hostile},
+                 tables=[Table("t", "t", ["col"], [[hostile]])],
+                 text=[f"[bold]{hostile}", "ok \x1b[31mred"])
+    out = to_text(rep)
+    for raw in ("\x1b", "\x07", "\x00", "\nforged"):
+        assert raw not in out
+    assert out.count("\\x1b]0;pwned\\x07") == 3
+    assert "[/bold]" in out  # shown literally, not applied (and no MarkupError)
+    # --json and --csv stay the exact data
+    import csv
+    import io
+    import json
+
+    assert list(csv.reader(io.StringIO(to_text(rep, "csv")))) == [["col"], [hostile]]
+
+    assert json.loads(to_text(rep, "json"))["summary"]["value"] == hostile
+
+
+def test_write_lines_to_a_file_stdout_or_a_clear_error(tmp_path, capsys):
+    import pytest
+
+    from ttsops.forensics.output import OutputError, write_lines
+
+    assert write_lines(str(tmp_path / "a[b].txt"), ["x", "y"]) == str(tmp_path / "a[b].txt")
+    assert (tmp_path / "a[b].txt").read_text() == "x\ny\n"
+    assert write_lines("-", ["x"]) == "stdout"
+    assert capsys.readouterr().out == "x\n"
+    with pytest.raises(OutputError, match="cannot write /nonexistent/x"):
+        write_lines("/nonexistent/x", ["x"])

@@ -36,6 +36,21 @@ def test_the_shipped_rules_load_and_cover_every_kind():
     ('[[rule]]\nname="a"\nkind="count"\nwhere="x=1"\nwithin="soon"', "not a duration"),
     ('[[rule]]\nname="a"\nkind="match"\nwhere="x=1"\n[[rule]]\nname="a"\nkind="match"\n'
      'where="y=1"', "must be unique"),
+    ('[[rule]]\nname="a"\nkind="rate"\nwhere="x=1"\nabove="abc"',
+     "rule 'a': above must be a number, not 'abc'"),
+    ('[[rule]]\nname="a"\nkind="count"\nwhere="x=1"\ncount="many"',
+     "rule 'a': count must be a whole number, not 'many'"),
+    ('[[rule]]\nname="a"\nkind="count"\nwhere="x=1"\ncount=[1]',
+     "rule 'a': count must be a whole number, not [1]"),
+    ('[[rule]]\nname="a"\nkind="count"\nwhere="x=1"\ncount=2.5',
+     "rule 'a': count must be a whole number"),
+    ('[[rule]]\nname="a"\nkind="rate"\nwhere="x=1"\nabove=0.1\nmin_count="some"',
+     "rule 'a': min_count must be a whole number"),
+    ('[[rule]]\nname="a"\nkind="percentile"\nfield="x"\nabove=1\nq="high"',
+     "rule 'a': q must be a number"),
+    ('[[rule]]\nname="a"\nkind="match"\nwhere=5', "rule 'a': where: conditions must be"),
+    ('[[rule]]\nname="a"\nkind="match"\nevent=[1]', "rule 'a': event must be a string"),
+    ('rule = [1]', "rule 1 is not a table"),
 ])
 def test_bad_rules_files_are_refused_with_a_clear_message(tmp_path, text, message):
     import re
@@ -144,3 +159,10 @@ def test_alerts_table_and_csv(incident):
     assert rc == 0
     assert out.splitlines()[0] == "fired,rule,severity,value,detail,example,ended"
     assert "model_load_failed" in out
+
+
+def test_numbers_may_be_written_as_strings(tmp_path):
+    rules = _rules(tmp_path, '[[rule]]\nname="a"\nkind="rate"\nwhere="x=1"\nabove="0.5"\n'
+                             'min_count="4"\n[[rule]]\nname="b"\nkind="count"\nwhere="x=1"\n'
+                             'count="7"\n')
+    assert (rules[0].above, rules[0].min_count, rules[1].count) == (0.5, 4, 7)

@@ -56,3 +56,12 @@ def test_long_value_columns_are_sorted_as_sorted_sorts_them():
     got, want = _sorted(array("d", values)), sorted(values)
     assert len(got) == len(want) == 150_000
     assert [repr(x) for x in got] == [repr(x) for x in want]
+
+
+def test_a_negative_slowest_count_lists_none_instead_of_crashing():
+    from ttsops.forensics.stages import StageTimes
+
+    col = StageTimes(slowest=-1)
+    col.offer_slow(10.0, "ts_1", "llm_inference")
+    col.offer_slow(20.0, "ts_2", "llm_inference")
+    assert col.slow == []

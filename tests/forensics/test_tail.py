@@ -4,6 +4,7 @@ episode at the right record, the same alerts as `logs alerts` over the same file
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -163,3 +164,128 @@ def test_tail_follows_rotations_without_loss_or_duplicates_and_alerts_once(tmp_p
     # over history, the same rules give the same episodes
     rep = cli_json("alerts", "--dir", str(d), "--rules", str(rules))
     assert [(e["rule"], e["ts"]) for e in rep["episodes"]] == want
+
+
+def _seq_line(i: int, pad: int = 0) -> str:
+    return (f"{_ts(i)} - ttsops.pipeline - INFO - synthesis_complete: seq={i}, "
+            f"id=ts_{i:08x}, status=success" + (f", pad={'x' * pad}" if pad else "") + "\n")
+
+
+def test_follower_notices_copytruncate_and_reads_the_rest_from_the_copy(tmp_path):
+    from ttsops.forensics.tail import Follower
+
+    d = tmp_path / "logs"
+    d.mkdir()
+    live = d / "app.log"
+    live.write_text("".join(_seq_line(i) for i in range(1, 11)))
+    fol = Follower(d, from_start=True)
+    try:
+        got = fol.poll()
+        with live.open("a") as f:  # written after the last look: only in the copy
+            f.write("".join(_seq_line(i) for i in range(11, 16)))
+        (d / "app.log.1").write_bytes(live.read_bytes())  # copytruncate
+        os.truncate(live, 0)
+        with live.open("a") as f:  # and past the old read position before the next look
+            f.write("".join(_seq_line(i, pad=80) for i in range(16, 41)))
+        got += fol.poll()
+        assert [int(re.search(rb"seq=(\d+)", x).group(1)) for x in got] == \
+            list(range(1, 41))
+        assert [str(p) for p in fol.problems] == \
+            [f"{d}: app.log was truncated; reading it from the start"]
+        fol.problems.clear()
+        os.truncate(live, 0)  # `: > app.log`, no copy: what is written next is read
+        with live.open("a") as f:
+            f.write(_seq_line(41))
+        assert [x.decode() + "\n" for x in fol.poll()] == [_seq_line(41)]
+        assert len(fol.problems) == 1
+        assert fol.poll() == [] and len(fol.problems) == 1  # warned once
+    finally:
+        fol.close()
+
+
+CT_WRITER = textwrap.dedent("""
+    import os, shutil, sys, time
+    d, line = sys.argv[1], sys.argv[2]
+    path = os.path.join(d, "app.log")
+    def write(i, pad=0):
+        with open(path, "a") as f:
+            f.write(line.replace("SEQ", str(i)).replace("PAD", "x" * pad) + "\\n")
+    for i in range(1, 141):
+        write(i)
+        time.sleep(0.004)
+    for i in range(141, 151):  # a burst just before the copy: only in the copy
+        write(i)
+    shutil.copyfile(path, os.path.join(d, "app.log.1"))
+    os.truncate(path, 0)
+    for i in range(151, 301):  # past the old read position before tail looks again
+        write(i, pad=100)
+        if i > 250:
+            time.sleep(0.004)
+""")
+
+
+def test_tail_survives_copytruncate_without_loss_or_duplicates(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "app.log").touch()
+    line = (f"{_ts(0)} - ttsops.pipeline - INFO - synthesis_complete: seq=SEQ, "
+            "status=success, pad=PAD")
+    tail = subprocess.Popen([sys.executable, "-m", "ttsops", "logs", "tail", "-d", str(d),
+                             "--from-start", "--no-alerts", "--json", "--poll", "0.05",
+                             "--for", "6s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+            os.path.realpath(f"/proc/{tail.pid}/fd/{fd}") == str(d / "app.log")
+            for fd in os.listdir(f"/proc/{tail.pid}/fd")):
+        assert tail.poll() is None, tail.communicate()[1]
+        time.sleep(0.02)
+    subprocess.run([sys.executable, "-c", CT_WRITER, str(d), line], check=True, timeout=60)
+    out, err = tail.communicate(timeout=60)
+    assert tail.returncode == 0, err
+    seqs = [int(json.loads(x)["seq"]) for x in out.splitlines()]
+    assert seqs == list(range(1, 301))
+    assert err.count("app.log was truncated; reading it from the start") == 1
+
+
+def test_tail_for_0s_prints_what_is_there_and_stops(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "app.log").write_text("".join(_seq_line(i) for i in range(1, 4)))
+    res = subprocess.run([sys.executable, "-m", "ttsops", "logs", "tail", "-d", str(d),
+                          "--from-start", "--no-alerts", "--for", "0s"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "".join(_seq_line(i) for i in range(1, 4))
+
+
+def test_tail_says_it_waits_for_app_log(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    tail = subprocess.Popen([sys.executable, "-m", "ttsops", "logs", "tail", "-d", str(d),
+                             "--from-start", "--no-alerts", "--for", "0s"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert tail.stderr is not None
+    first = tail.stderr.readline()
+    assert first == f"ttsops logs tail: waiting for {d / 'app.log'}\n"
+    (d / "app.log").write_text(_seq_line(1))
+    out, err = tail.communicate(timeout=30)
+    assert tail.returncode == 0, err
+    assert out == _seq_line(1)
+
+
+def test_tail_escapes_control_characters_only_on_a_terminal(tmp_path):
+    from ttsops.forensics import tail as mod
+
+    d = tmp_path / "logs"
+    d.mkdir()
+    raw = _seq_line(1).replace("status=success", "status=\x1b]0;pwned\x07")
+    (d / "app.log").write_text(raw)
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+    for out, want in ((io.StringIO(), raw), (Tty(), raw.replace("\x1b", "\\x1b")
+                                                       .replace("\x07", "\\x07"))):
+        mod.run(d, from_start=True, duration=0.3, out=out, err=io.StringIO())
+        assert out.getvalue() == want

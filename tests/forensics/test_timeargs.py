@@ -39,3 +39,17 @@ def test_durations():
     with pytest.raises(TimeArgError):
         duration_s("soon")
     assert human_duration(3725) == "1h02m" and human_duration(0.25) == "250ms"
+
+
+def test_times_out_of_range_are_a_clear_error_not_a_crash():
+    from ttsops.forensics.timeargs import epoch_to_ts, shift
+
+    for bad in ("99999999d", "9999999999w"):
+        with pytest.raises(TimeArgError, match="too far back"):
+            parse_time(bad, now=NOW)
+    with pytest.raises(TimeArgError, match="out of range"):
+        epoch_to_ts(1e18)
+    assert parse_time("9999-12-31", end=True) == "9999-12-31 23:59:59,999"
+    # a huge lookback means "from the beginning"
+    assert shift("2024-06-12 00:00:00,000", -1e15) == "0001-01-01 00:00:00,000"
+    assert shift("2024-06-12 00:00:00,000", 1e15) == "9999-12-31 23:59:59,999"

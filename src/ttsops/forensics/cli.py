@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .filters import FilterError, parse_buckets, parse_by, parse_where
+from .output import OutputError, printable
 from .sources import Snapshot, SourceError, open_snapshot
 from .timeargs import TimeArgError, duration_s, window
 
@@ -106,25 +107,27 @@ class Env:
         except SourceError as e:
             raise LogsError(str(e)) from None
 
-    def finish(self, report: Any, table: str | None = None) -> None:
+    def finish(self, report: Any, table: str | None = None, file: Any = None) -> None:
         from .output import render
 
         try:
             if not report.empty or self.fmt == "json":
-                render(report, self.fmt, table)
+                render(report, self.fmt, table, file=file)
         except ValueError as e:
             raise LogsError(str(e)) from None
         finally:
             self.snap.close()
-        for p in report.problems:
+        # a command that reads the files several times (report) meets a problem each time
+        problems = list(dict.fromkeys(str(p) for p in report.problems))
+        for p in problems:
             click.echo(f"ttsops logs: warning: {p}", err=True)
         if report.empty:
             click.echo(f"ttsops logs: {report.empty}", err=True)
             sys.exit(EXIT_EMPTY)
         if report.failed:
             sys.exit(EXIT_EMPTY)
-        if report.problems:
-            click.echo(f"ttsops logs: answered from the readable part; {len(report.problems)}"
+        if problems:
+            click.echo(f"ttsops logs: answered from the readable part; {len(problems)}"
                        " problem(s) above", err=True)
             sys.exit(EXIT_DAMAGED)
 
@@ -138,9 +141,12 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         env = Env(dirs, files, since, until, as_json, as_csv, no_index, progress)
         try:
             fn(env, **kw)
-        except (FilterError, TimeArgError) as e:
+        except (FilterError, TimeArgError, OutputError) as e:
             env.snap.close()
             raise LogsError(str(e)) from None
+        except LogsError:
+            env.snap.close()
+            raise
         except BrokenPipeError:  # `ttsops logs ... | head`
             env.snap.close()
             sys.stderr.close()
@@ -156,16 +162,34 @@ def logs() -> None:
     input, 3 answered but some input was damaged (see stderr)."""
 
 
+def writable(path: str | None, option: str) -> None:
+    """Refuse an output file that cannot be written before reading any log (exit 2)."""
+    import os
+
+    if path is None or path == "-":
+        return
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise LogsError(f"{option} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise LogsError(f"{option} {path}: directory {parent} is not writable")
+    if os.path.isdir(path):
+        raise LogsError(f"{option} {path}: is a directory")
+
+
 @logs.command("window")
-@click.option("--ids-out", type=click.Path(dir_okay=False),
-              help="Write the ids of the syntheses started in the window here (sorted, unique).")
+@click.option("--ids-out", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the ids of the syntheses started in the window here (sorted, "
+                   "unique). '-': the ids on stdout, one per line, and the report on stderr "
+                   "(for pipes: ... --ids-out - | xargs ttsops logs trace).")
 @command
 def window_cmd(env: Env, ids_out: str | None) -> None:
     """Counts by level, code and event, failure rate, and the ids started in a window."""
     from . import window as mod
 
+    writable(ids_out, "--ids-out")
     env.finish(mod.run(env.snap, env.since, env.until, use_index=env.use_index,
-                       ids_out=ids_out))
+                       ids_out=ids_out), file=sys.stderr if ids_out == "-" else None)
 
 
 @logs.command("trace")
@@ -180,9 +204,11 @@ def trace_cmd(env: Env, ids: tuple[str, ...], as_lines: bool) -> None:
 
     rep = mod.run(env.snap, list(ids), env.since, env.until, use_index=env.use_index)
     if as_lines and not rep.empty:
+        tty = sys.stdout.isatty()  # a terminal gets control characters escaped, a pipe not
         for r in rep.data["records"]:
-            click.echo(render(Record(r["ts"], r["logger"], r["level"], r["event"],
-                                     r["fields"], r["traceback"])))
+            text = render(Record(r["ts"], r["logger"], r["level"], r["event"], r["fields"],
+                                 r["traceback"]))
+            click.echo("\n".join(map(printable, text.split("\n"))) if tty else text)
         env.fmt = "none"
     env.finish(rep)
 
@@ -198,7 +224,8 @@ def trace_cmd(env: Env, ids: tuple[str, ...], as_lines: bool) -> None:
               help="Bucket a numeric field: text_len=0,1,64,512,2000,4096 (repeatable).")
 @click.option("--event", "-e", help="Group the records of this event instead of syntheses "
                                     "('*' for all records).")
-@click.option("-n", "top", type=int, default=0, help="Show only the N largest groups.")
+@click.option("-n", "top", type=click.IntRange(min=0), default=0,
+              help="Show only the N largest groups (0: all).")
 @command
 def patterns_cmd(env: Env, where: tuple[str, ...], by: str, buckets: tuple[str, ...],
                  event: str | None, top: int) -> None:
@@ -212,7 +239,8 @@ def patterns_cmd(env: Env, where: tuple[str, ...], by: str, buckets: tuple[str, 
 
 @logs.command("top")
 @click.argument("kind", type=click.Choice(["errors", "warnings"]))
-@click.option("-n", "top", type=int, default=5, show_default=True)
+@click.option("-n", "top", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Show the N most frequent codes (0: all).")
 @command
 def top_cmd(env: Env, kind: str, top: int) -> None:
     """The most frequent error or warning codes: count, share, first/last seen, where, hint."""
@@ -226,8 +254,8 @@ def top_cmd(env: Env, kind: str, top: int) -> None:
 @click.option("--by", "-b", "by", default="", help="Per voice, lang, engine, format... "
                                                     "(comma-separated).")
 @click.option("--where", "-w", "where", multiple=True, help="Only syntheses matching.")
-@click.option("--slowest", type=int, default=5, show_default=True,
-              help="List the N slowest ids.")
+@click.option("--slowest", type=click.IntRange(min=0), default=5, show_default=True,
+              help="List the N slowest ids (0: none).")
 @command
 def stages_cmd(env: Env, by: str, where: tuple[str, ...], slowest: int) -> None:
     """Per-stage p50/p95/p99 and share of end-to-end time, queue wait included."""
@@ -244,8 +272,10 @@ def cache_cmd(env: Env, interval: str | None) -> None:
     """Cache hit rate over time, disk usage trend, warnings, CACHE_WRITE_FAILED."""
     from . import cache as mod
 
-    env.finish(mod.run(env.snap, env.since, env.until,
-                       interval_s=duration_s(interval) if interval else None,
+    interval_s = duration_s(interval) if interval else None
+    if interval_s is not None and interval_s <= 0:
+        raise LogsError(f"--interval {interval}: must be longer than 0s")
+    env.finish(mod.run(env.snap, env.since, env.until, interval_s=interval_s,
                        use_index=env.use_index))
 
 
@@ -258,9 +288,9 @@ def cache_cmd(env: Env, interval: str | None) -> None:
                    "silence_ratio, clipped_ratio, peak].")
 @click.option("--by", "-b", "by", default="voice", show_default=True,
               help="Baseline groups (comma-separated fields).")
-@click.option("-k", "k", type=float, default=5.0, show_default=True,
+@click.option("-k", "k", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="Anomaly when |x - median| > k * 1.4826 * MAD.")
-@click.option("--min-n", type=int, default=20, show_default=True,
+@click.option("--min-n", type=click.IntRange(min=1), default=20, show_default=True,
               help="Smallest group with a baseline.")
 @click.option("--ids-out", type=click.Path(dir_okay=False), help="Write anomalous ids here.")
 @command
@@ -269,6 +299,7 @@ def audio_cmd(env: Env, where: tuple[str, ...], metrics: tuple[str, ...], by: st
     """Audio anomalies by fixed threshold or robust per-voice baseline (median ± k·MAD)."""
     from . import audio as mod
 
+    writable(ids_out, "--ids-out")
     env.finish(mod.run(env.snap, env.since, env.until, where=parse_where(where),
                        metrics=list(metrics) or None, by=parse_by(by), k=k, min_n=min_n,
                        ids_out=ids_out, use_index=env.use_index))
@@ -277,12 +308,12 @@ def audio_cmd(env: Env, where: tuple[str, ...], metrics: tuple[str, ...], by: st
 @logs.command("precursors")
 @click.option("--lookback", default="6h", show_default=True,
               help="How far before a burst to look for warnings.")
-@click.option("--min-errors", type=int, default=3, show_default=True,
+@click.option("--min-errors", type=click.IntRange(min=1), default=3, show_default=True,
               help="Errors of one code that make a burst.")
 @click.option("--gap", default="10m", show_default=True,
               help="Largest gap between errors of one burst.")
-@click.option("-n", "top", type=int, default=5, show_default=True,
-              help="Warnings listed per burst.")
+@click.option("-n", "top", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Warnings listed per burst (0: all).")
 @command
 def precursors_cmd(env: Env, lookback: str, min_errors: int, gap: str, top: int) -> None:
     """For each burst of errors, the warnings that came before it, ranked."""
@@ -294,7 +325,8 @@ def precursors_cmd(env: Env, lookback: str, min_errors: int, gap: str, top: int)
 
 
 @logs.command("check")
-@click.option("--tolerance-ms", type=float, default=1000.0, show_default=True,
+@click.option("--tolerance-ms", type=click.FloatRange(min=0), default=1000.0,
+              show_default=True,
               help="Allowed backwards step of timestamps within one directory.")
 @command
 def check_cmd(env: Env, tolerance_ms: float) -> None:
@@ -322,9 +354,10 @@ def diagnose_cmd(env: Env, lookback: str) -> None:
 @click.option("--files", "-f", "files", multiple=True, type=click.Path(),
               help="Explicit .gz files to index (repeatable).")
 @click.option("--force", is_flag=True, help="Rebuild indexes that are already current.")
-@click.option("--block-bytes", type=int, default=1 << 20, show_default=True,
+@click.option("--block-bytes", type=click.IntRange(min=1024), default=1 << 20,
+              show_default=True,
               help="Uncompressed size of each gzip member of a recompressed file.")
-@click.option("--jobs", "-j", type=int, default=0,
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
               help="Files indexed at once (processes) [default: one per CPU].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--progress/--no-progress", "progress", default=None,
@@ -428,14 +461,15 @@ def alerts_cmd(env: Env, rules_file: str | None) -> None:
 @click.option("--event", "-e", help="Print only records of this event.")
 @click.option("--level", "-l", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR",
                                                    "CRITICAL"]), help="Only this level.")
-@click.option("-n", "last", type=int, default=10, show_default=True,
+@click.option("-n", "last", type=click.IntRange(min=0), default=10, show_default=True,
               help="Start with the last N records of app.log.")
 @click.option("--from-start", is_flag=True, help="Start at the beginning of app.log.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per line (alerts as {\"alert\": ...}).")
-@click.option("--for", "duration", help="Stop after this long (e.g. 10m) [default: until "
-                                        "interrupted].")
-@click.option("--poll", type=float, default=0.2, show_default=True,
+@click.option("--for", "duration", help="Stop after this long (e.g. 10m; 0s: print what is "
+                                        "there now and stop) [default: until interrupted].")
+@click.option("--poll", type=click.FloatRange(min=0, min_open=True), default=0.2,
+              show_default=True,
               help="Seconds between looks at the file when it is quiet.")
 def tail_cmd(log_dir: str | None, rules_file: str | None, no_alerts: bool, alerts_only: bool,
              where: tuple[str, ...], event: str | None, level: str | None, last: int,
@@ -449,7 +483,7 @@ def tail_cmd(log_dir: str | None, rules_file: str | None, no_alerts: bool, alert
 
     try:
         conds = parse_where(where)
-        secs = duration_s(duration) if duration else None
+        secs = duration_s(duration) if duration is not None else None
     except (FilterError, TimeArgError) as e:
         raise LogsError(str(e)) from None
     if log_dir is None:
@@ -486,6 +520,7 @@ def report_cmd(env: Env, output: str, rules_file: str | None, title: str | None,
     from . import report as mod
     from .output import Report
 
+    writable(output, "--output")
     rules, _src = _rules(rules_file)
     warn = 90.0
     import os
@@ -506,11 +541,15 @@ def report_cmd(env: Env, output: str, rules_file: str | None, title: str | None,
         from .coverage import coverage
 
         lo, hi = coverage(env.snap)
+        held = f"the logs cover {lo} .. {hi}" if lo and hi else "the logs hold no records"
         rep.empty = (f"no records between {env.since or 'the start'} and "
-                     f"{env.until or 'the end'}; the logs cover {lo or '?'} .. {hi or '?'}; "
-                     f"{output} not written")
+                     f"{env.until or 'the end'}; {held}; {output} not written")
     else:
-        mod.write(output, page)
+        try:
+            mod.write(output, page)
+        except OutputError as e:
+            env.snap.close()
+            raise LogsError(str(e)) from None
         rep.summary = {"written": output, "size": f"{len(page.encode()) / 1024:.0f} KiB",
                        **summary}
     env.finish(rep)

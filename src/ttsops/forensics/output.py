@@ -46,6 +46,27 @@ def safe(text: str) -> str:
     return escape(printable(text))
 
 
+class OutputError(Exception):
+    """An output file that cannot be written: a clear message, exit 2."""
+
+
+def write_lines(path: str, lines: list[str]) -> str:
+    """Write ``lines`` (one per line) to ``path``, or to stdout when ``path`` is ``-``;
+    returns where they went, for the report. Raises OutputError when the file cannot be
+    written (missing directory, no permission)."""
+    text = "".join(x + "\n" for x in lines)
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return "stdout"
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    return path
+
+
 @dataclass
 class Table:
     name: str
@@ -129,25 +150,34 @@ def render(report: Report, fmt: str = "table", table: str | None = None,
         for row in t.rows:
             w.writerow(["" if v is None else _clean(v) for v in row])
         return
+    from rich.errors import MarkupError
     from rich.table import Table as RTable
 
+    # log values come from clients: control characters escaped (``safe``) in every cell
+    # and summary value; ``--json``/``--csv`` above stay the exact data
     con = console(file)
     for k, v in report.summary.items():
-        con.print(f"[bold]{escape(str(k))}[/]: {escape(_cell(v))}")
+        con.print(f"[bold]{safe(str(k))}[/]: {safe(_cell(v))}")
     for t in report.tables:
         if not t.rows:
             continue
-        rt = RTable(title=t.title, title_justify="left", show_edge=False, pad_edge=False)
+        rt = RTable(title=safe(t.title), title_justify="left", show_edge=False,
+                    pad_edge=False)
         for c in t.columns:
-            rt.add_column(c, overflow="fold")
+            rt.add_column(safe(c), overflow="fold")
         for row in t.rows:
-            rt.add_row(*(escape(_cell(v)) for v in row))
+            rt.add_row(*(safe(_cell(v)) for v in row))
         con.print()
         con.print(rt)
     if report.text:
         con.print()
         for line in report.text:
-            con.print(line)
+            # lines are markup with log values passed through safe(); as a last guard,
+            # no control character reaches the terminal and bad markup is not fatal
+            try:
+                con.print(printable(line))
+            except MarkupError:
+                con.print(safe(line))
 
 
 def _json_default(o: Any) -> Any:

@@ -15,6 +15,7 @@ the examples.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import time
 from array import array
@@ -30,12 +31,12 @@ from . import svgchart as sc
 from .assemble import Assembler
 from .audio import AudioStats
 from .coverage import coverage
-from .output import Report
+from .output import OutputError, Report
 from .rules import Rule
 from .scan import Query, Scan
 from .sources import Snapshot
 from .stats import percentile
-from .timeargs import epoch_to_ts, human_duration, ts_to_epoch
+from .timeargs import human_duration, shift, ts_to_epoch
 
 STAGE_ORDER = ("text_normalize", "llm_prompt_gen", "llm_inference", "llm_postproc",
                "audio_render")
@@ -325,6 +326,20 @@ def alerts_html(episodes: list[Any], rules: list[Rule]) -> str:
     return "".join(out)
 
 
+def chart_range(since: str | None, until: str | None, first: str | None,
+                last: str | None) -> tuple[str, str, bool]:
+    """The span the charts cover: the window asked for (``--until 2024-06-13`` includes
+    that day) cut to the records the logs hold (``first``/``last``, from ``coverage``),
+    so no empty day is charted; ``(lo, hi, hi_is_last_record)``."""
+    lo = max(since, first) if since and first else since or first
+    hi = min(until, last) if until and last else until or last
+    if lo is None or hi is None:
+        raise ValueError("no timestamps in these logs: nothing to chart")
+    if lo >= hi:  # the window lies outside the logs: chart the window as asked
+        return since or lo, until or hi, until is None
+    return lo, hi, hi != until
+
+
 def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[Rule],
           use_index: bool = True, utc: bool = True, warn_percent: float = 90.0,
           title: str | None = None, lookback_s: float = 6 * 3600,
@@ -334,14 +349,9 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
     from . import diagnose
     from .trace import find
 
-    lo, hi = since, until
-    if lo is None or hi is None:
-        clo, chi = coverage(snap)
-        lo, hi = lo or clo, hi or chi
-    if lo is None or hi is None:
-        raise ValueError("no timestamps in these logs: nothing to chart")
+    lo, hi, to_end = chart_range(since, until, *coverage(snap))
     t0, t1 = ts_to_epoch(lo, utc), ts_to_epoch(hi, utc)
-    if until is None:
+    if to_end:
         t1 += 0.001  # the last record (the end of the logs) belongs in the last bucket
     bucket = pick_bucket(max(t1 - t0, 60.0))
     t0 = t0 - t0 % bucket
@@ -362,7 +372,7 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
     examples = list(dict.fromkeys(examples))[:6]
     traces: dict[str, list[Record]] = {}
     if examples:
-        start = epoch_to_ts(ts_to_epoch(since, utc) - lookback_s, utc) if since else None
+        start = shift(since, -lookback_s) if since else None
         hits, _ = find(snap, examples, start, until, use_index)
         for rec, _f in hits:
             for sid in examples:
@@ -419,7 +429,14 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
 
 
 def write(path: str | Path, page: str) -> None:
+    """Write ``page`` to ``path`` atomically (a ``.part`` file renamed over it); raises
+    OutputError when it cannot be written (missing directory, no permission)."""
     p = Path(path)
     tmp = p.with_name(p.name + ".part")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(p)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(p)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None

@@ -13,6 +13,8 @@ is false at a later evaluation (``match``: after ``quiet`` without a match). See
 from __future__ import annotations
 
 import bisect
+import math
+import re
 import tomllib
 from collections import deque
 from collections.abc import Iterable
@@ -111,6 +113,10 @@ def _fields(rec: Record) -> dict[str, str]:
 def _conds(v: Any, where: str) -> list[Cond]:
     if v is None:
         return []
+    if not isinstance(v, str | list) or not all(isinstance(x, str) for x in
+                                                 ([v] if isinstance(v, str) else v)):
+        raise RuleError(f"{where}: conditions must be a string or a list of strings, "
+                        f"not {v!r}")
     items = [v] if isinstance(v, str) else list(v)
     try:
         return parse_where([str(x) for x in items])
@@ -119,12 +125,39 @@ def _conds(v: Any, where: str) -> list[Cond]:
 
 
 def _seconds(v: Any, where: str) -> float:
-    if isinstance(v, int | float):
+    if isinstance(v, int | float) and not isinstance(v, bool):
         return float(v)
     try:
         return duration_s(str(v))
     except TimeArgError as e:
         raise RuleError(f"{where}: {e}") from None
+
+
+def _int(r: dict[str, Any], key: str, default: int, where: str) -> int:
+    """An integer setting (``3`` or ``"3"``); anything else refused, the key named."""
+    v = r.get(key, default)
+    if isinstance(v, str) and re.fullmatch(r"\s*[+-]?\d+\s*", v):
+        return int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise RuleError(f"{where}: {key} must be a whole number, not {v!r}")
+    return v
+
+
+def _float(r: dict[str, Any], key: str, default: float, where: str) -> float:
+    """A number setting (``0.05``, ``5`` or ``"0.05"``); anything else refused."""
+    v = r.get(key, default)
+    if isinstance(v, str):
+        try:
+            x = float(v)
+        except ValueError:
+            x = math.nan
+    elif isinstance(v, int | float) and not isinstance(v, bool):
+        x = float(v)
+    else:
+        x = math.nan
+    if not math.isfinite(x):
+        raise RuleError(f"{where}: {key} must be a number, not {v!r}")
+    return x
 
 
 def load(path: str | Path | None = None) -> list[Rule]:
@@ -150,6 +183,8 @@ def load(path: str | Path | None = None) -> list[Rule]:
              "count", "within", "over", "above", "min_count", "field", "q", "quiet",
              "resolve_after"}
     for i, r in enumerate(raw, 1):
+        if not isinstance(r, dict):
+            raise RuleError(f"{src}: rule {i} is not a table ([[rule]])")
         name = str(r.get("name") or f"rule{i}")
         at = f"{src}: rule {name!r}"
         extra = set(r) - known
@@ -161,30 +196,34 @@ def load(path: str | Path | None = None) -> list[Rule]:
         sev = r.get("severity", "warning")
         if sev not in SEVERITIES:
             raise RuleError(f"{at}: severity must be one of {', '.join(SEVERITIES)}")
+        for key in ("event", "level"):
+            if key in r and not isinstance(r[key], str):
+                raise RuleError(f"{at}: {key} must be a string, not {r[key]!r}")
         rule = Rule(name, kind, sev, str(r.get("message", "")), r.get("event"),
-                    r.get("level"), _conds(r.get("select"), at), _conds(r.get("where"), at))
+                    r.get("level"), _conds(r.get("select"), f"{at}: select"),
+                    _conds(r.get("where"), f"{at}: where"))
         if kind in ("count", "consecutive"):
-            rule.count = int(r.get("count", 3))
-            rule.within_s = _seconds(r.get("within", "10m"), at)
+            rule.count = _int(r, "count", 3, at)
+            rule.within_s = _seconds(r.get("within", "10m"), f"{at}: within")
             if rule.count < 1:
                 raise RuleError(f"{at}: count must be >= 1")
         if kind in ("rate", "percentile"):
             if "above" not in r:
                 raise RuleError(f"{at}: {kind} needs 'above'")
-            rule.above = float(r["above"])
-            rule.over_s = _seconds(r.get("over", "5m"), at)
-            rule.min_count = int(r.get("min_count", 1))
+            rule.above = _float(r, "above", 0.0, at)
+            rule.over_s = _seconds(r.get("over", "5m"), f"{at}: over")
+            rule.min_count = _int(r, "min_count", 1, at)
         if kind == "rate" and not rule.where:
             raise RuleError(f"{at}: rate needs 'where' (the records counted as bad)")
         if kind == "percentile":
             rule.field = str(r.get("field") or "")
-            rule.q = float(r.get("q", 95))
+            rule.q = _float(r, "q", 95.0, at)
             if not rule.field or not 0 <= rule.q <= 100:
                 raise RuleError(f"{at}: percentile needs 'field' and 0 <= q <= 100")
         if "resolve_after" in r:
-            rule.resolve_s = _seconds(r["resolve_after"], at)
+            rule.resolve_s = _seconds(r["resolve_after"], f"{at}: resolve_after")
         if kind == "match":
-            rule.quiet_s = _seconds(r.get("quiet", "10m"), at)
+            rule.quiet_s = _seconds(r.get("quiet", "10m"), f"{at}: quiet")
             if not rule.where and not rule.event and not rule.select:
                 raise RuleError(f"{at}: match needs 'where', 'event' or 'select'")
         rules.append(rule)

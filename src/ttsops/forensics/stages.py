@@ -34,7 +34,7 @@ class StageTimes:
         self.values: dict[tuple[str, ...], dict[str, array[float]]] = defaultdict(
             lambda: defaultdict(lambda: array("d")))
         self.slow: list[tuple[float, str, str]] = []  # min-heap of (e2e, id, slowest comp)
-        self.nslow = slowest
+        self.nslow = max(0, slowest)  # 0: none (a negative one would break the heap)
         self.n = 0
 
     # the vectorised path (``vector.StageJoin``) hands over values in bulk

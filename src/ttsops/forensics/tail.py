@@ -13,19 +13,24 @@ becomes the followed file. A file set is opened as one consistent snapshot
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
+import stat
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..logindex import norm_ts
 from ..logline import Record
 from .fastparse import parse_line
+from .output import printable
 from .reader import ReadCounters, iter_byte_chunks
 from .sources import LIVE, LogFile, Problem, SourceError, _snapshot_dir
 
 READ = 1 << 20
+MARK = 256  # bytes before the read position remembered to notice an in-place truncation
 
 
 class Follower:
@@ -39,6 +44,7 @@ class Follower:
         self.ino: tuple[int, int] = (0, 0)
         self.pos = 0
         self.partial = b""
+        self.mark = b""  # the last MARK bytes read, ending at self.pos
         self.last_line: bytes | None = None
         self.problems: list[Problem] = []
         self.rotations = 0
@@ -78,6 +84,7 @@ class Follower:
         first = starts[-last] if last > 0 and len(starts) >= last else \
             (starts[0] if last > 0 and starts else cut)
         self.pos = start + first
+        self.mark = tail[:first][-MARK:]
         before = tail[:first].rstrip(b"\n")
         if before:
             self.last_line = before[before.rfind(b"\n") + 1:]
@@ -96,7 +103,78 @@ class Follower:
                 break
             self.pos += len(data)
             out.append(data)
+        if out:
+            keep, n = [], 0
+            for c in reversed(out):
+                keep.append(c)
+                n += len(c)
+                if n >= MARK:
+                    break
+            else:
+                keep.append(self.mark)
+            self.mark = b"".join(reversed(keep))[-MARK:]
         return out
+
+    # --- truncation in place (copytruncate, `: > app.log`) -------------------------------
+    def _truncated(self) -> bool:
+        """The followed file no longer holds what was read from it: it shrank below the
+        read position, or was truncated and written past it again between two looks."""
+        try:
+            size = os.fstat(self.fd).st_size
+        except OSError:
+            return False
+        if size < self.pos:
+            return True
+        if self.mark:
+            try:
+                return os.pread(self.fd, len(self.mark), self.pos - len(self.mark)) \
+                    != self.mark
+            except OSError:
+                return False
+        return False
+
+    def _restart_truncated(self) -> list[bytes]:
+        """After a truncation: the lines written between the last read and the truncation
+        from the copy (copytruncate's ``app.log.1`` or similar), when one is found, then
+        reading starts again at offset 0."""
+        rest = self._copy_rest()
+        self.problems.append(Problem(str(self.dir), f"{LIVE} was truncated; reading it "
+                                     "from the start"))
+        lines = self._lines([rest or b""], final=True)
+        self.pos, self.mark = 0, b""
+        return lines
+
+    def _copy_rest(self) -> bytes | None:
+        """What a copy of the followed file holds past the read position: the newest few
+        other files of the directory whose bytes before that position are the ones read."""
+        if not self.mark:
+            return None
+        cands = []
+        for name in os.listdir(self.dir):
+            if name == LIVE or not name.startswith(LIVE):
+                continue
+            try:
+                st = os.stat(self.dir / name)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) != self.ino:
+                cands.append((st.st_mtime, name))
+        start = self.pos - len(self.mark)
+        for _mt, name in sorted(cands, reverse=True)[:3]:
+            try:
+                if name.endswith(".gz"):
+                    with gzip.open(self.dir / name, "rb") as g:
+                        data = g.read()
+                    if data[start:self.pos] == self.mark:
+                        return data[self.pos:]
+                    continue
+                with open(self.dir / name, "rb") as f:
+                    f.seek(start)
+                    if f.read(len(self.mark)) == self.mark:
+                        return f.read()
+            except (OSError, EOFError, zlib.error):
+                continue
+        return None
 
     def _lines(self, chunks: list[bytes], final: bool = False) -> list[bytes]:
         data = self.partial + b"".join(chunks)
@@ -121,7 +199,8 @@ class Follower:
         return (st.st_dev, st.st_ino) != self.ino
 
     def poll(self) -> list[bytes]:
-        lines = self._lines(self._read_fd())
+        lines = self._restart_truncated() if self._truncated() else []
+        lines += self._lines(self._read_fd())
         if not self._rotated():
             return lines
         # the followed file is complete (the writer closed it before renaming it)
@@ -148,6 +227,7 @@ class Follower:
         self.close()
         self.rotations += 1
         self.fd, self.ino, self.pos, self.partial = live.fd, live.inode, 0, b""
+        self.mark = b""
         return lines + self._lines(self._read_fd())
 
     def _after_current(self, files: list[LogFile]) -> list[LogFile]:
@@ -259,11 +339,17 @@ def run(d: str | Path, *, engine: object | None = None, where: list | None = Non
     out = out or sys.stdout
     err = err or sys.stderr
     eng: Engine | None = engine  # type: ignore[assignment]
+    if Path(d).is_dir() and not (Path(d) / LIVE).exists():
+        err.write(f"ttsops logs tail: waiting for {Path(d) / LIVE}\n")  # type: ignore[union-attr]
+        err.flush()  # type: ignore[union-attr]
     fol = Follower(d, from_start=from_start, last=last)
     grp = Grouper()
     stop: list[bool] = [False]
     counts = {"records": 0, "printed": 0, "alerts": 0, "rotations": 0}
     color = hasattr(out, "isatty") and out.isatty() and not as_json  # type: ignore[union-attr]
+    # to a terminal, control characters of log values (ESC sequences, NUL) are shown
+    # escaped, not obeyed; a pipe or file gets the lines exactly as in the log
+    shown = printable if color else (lambda x: x)
 
     def on_signal(signum: int, frame: object) -> None:
         stop[0] = True
@@ -277,14 +363,14 @@ def run(d: str | Path, *, engine: object | None = None, where: list | None = Non
         text = (f"ALERT [{a.severity}] {a.rule} at {a.ts}: {a.message} ({a.detail})"
                 + (f" id={a.id}" if a.id else ""))
         if color:
-            text = f"\033[1;31m{text}\033[0m"
+            text = f"\033[1;31m{shown(text)}\033[0m"
         out.write(text + "\n")  # type: ignore[union-attr]
 
     def handle(lines: list[str]) -> None:
         rec = to_record(lines)
         if rec is None:
             if not (alerts_only or where or event or level or as_json):
-                out.write("\n".join(lines) + "\n")  # type: ignore[union-attr]
+                out.write("\n".join(map(shown, lines)) + "\n")  # type: ignore[union-attr]
             return
         counts["records"] += 1
         if eng is not None and eng.wants(lines):
@@ -300,9 +386,11 @@ def run(d: str | Path, *, engine: object | None = None, where: list | None = Non
                                                     rec.logger, rec.fields)):
             return
         counts["printed"] += 1
-        out.write((render_json(rec) if as_json else "\n".join(lines)) + "\n")  # type: ignore[union-attr]
+        out.write((render_json(rec) if as_json else "\n".join(map(shown, lines)))  # type: ignore[union-attr]
+                  + "\n")
 
-    deadline = time.monotonic() + duration if duration else None
+    # --for 0s: what is there now, then stop
+    deadline = time.monotonic() + duration if duration is not None else None
     try:
         while True:
             lines = fol.poll()

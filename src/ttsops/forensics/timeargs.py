@@ -39,7 +39,7 @@ def duration_s(text: str) -> float:
 
 def to_ts(dt: datetime) -> str:
     """A naive datetime (in the log's zone) as log timestamp text."""
-    return dt.strftime(TS_FMT) + f",{dt.microsecond // 1000:03d}"
+    return f"{dt.year:04d}-" + dt.strftime("%m-%d %H:%M:%S") + f",{dt.microsecond // 1000:03d}"
 
 
 def from_ts(ts: str) -> datetime:
@@ -54,8 +54,13 @@ def ts_to_epoch(ts: str, utc: bool = True) -> float:
 
 
 def epoch_to_ts(t: float, utc: bool = True) -> str:
-    dt = datetime.fromtimestamp(t, UTC).replace(tzinfo=None) if utc \
-        else datetime.fromtimestamp(t)
+    """Raises TimeArgError (a ValueError) for a time outside years 1..9999."""
+    try:
+        dt = datetime.fromtimestamp(t, UTC).replace(tzinfo=None) if utc \
+            else datetime.fromtimestamp(t)
+    except (OverflowError, OSError, ValueError):
+        raise TimeArgError(f"time out of range (years 1 to 9999): {t:.0f} s "
+                           "since 1970") from None
     return to_ts(dt)
 
 
@@ -73,13 +78,19 @@ def parse_time(text: str, *, end: bool = False, now: float | None = None,
     if low == "now":
         return epoch_to_ts(now, utc)
     if _REL_RE.match(low):
-        return epoch_to_ts(now - duration_s(low), utc)
+        try:
+            return epoch_to_ts(now - duration_s(low), utc)
+        except TimeArgError:
+            raise TimeArgError(f"{text!r} is too far back (before the year 1)") from None
     if _DATE_RE.match(s):
         try:
             day = datetime.fromisoformat(s)
         except ValueError as e:
             raise TimeArgError(f"not a date: {text!r} ({e})") from None
-        return to_ts(day + timedelta(days=1) if end else day)
+        try:
+            return to_ts(day + timedelta(days=1) if end else day)
+        except OverflowError:  # --until 9999-12-31: the whole day, to the end of time
+            return to_ts(datetime.max)
     iso = s.replace(",", ".", 1)
     if iso.endswith(("Z", "z")):
         iso = iso[:-1] + "+00:00"
@@ -105,7 +116,12 @@ def window(since: str | None, until: str | None, *, now: float | None = None,
 
 
 def shift(ts: str, seconds: float) -> str:
-    return to_ts(from_ts(ts) + timedelta(seconds=seconds))
+    """``ts`` moved by ``seconds``; clamped to the years 1..9999 (a huge lookback means
+    "from the beginning")."""
+    try:
+        return to_ts(from_ts(ts) + timedelta(seconds=seconds))
+    except OverflowError:
+        return to_ts(datetime.min if seconds < 0 else datetime.max)
 
 
 def human_duration(seconds: float) -> str:

@@ -16,13 +16,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 from ..logindex import BlockStats
 from ..logline import _FOREIGN_TB, ReadStats
 from .coverage import coverage
 from .fastparse import head_parse, parse_line
-from .output import Report, Table
+from .output import Report, Table, safe, write_lines
 from .plan import plan_counts
 from .scan import Query, Scan
 from .sources import Snapshot
@@ -238,13 +237,13 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, use_index: bool
     rep.tables.append(counts)
     if rs.skipped_examples:
         rep.text.append(f"[yellow]{rs.skipped} unparsable lines[/], e.g.:")
-        rep.text.extend(f"  {e[:160]}" for e in rs.skipped_examples[:3])
+        rep.text.extend(f"  {safe(e[:160])}" for e in rs.skipped_examples[:3])
     ids = sorted(wc.ids or ())
-    if ids_out:
-        Path(ids_out).write_text("".join(i + "\n" for i in ids))
-        rep.text.append(f"{len(ids)} synthesis ids written to {ids_out}")
+    if ids_out:  # "-": stdout (the CLI then prints the report on stderr)
+        where = write_lines(ids_out, ids)
+        rep.text.append(f"{len(ids)} synthesis ids written to {safe(where)}")
     if wc.records == 0:
         lo, hi = coverage(snap)
-        rep.empty = (f"no records between {since or 'the start'} and {until or 'the end'}"
-                     f"; the logs cover {lo or '?'} .. {hi or '?'}")
+        held = f"the logs cover {lo} .. {hi}" if lo and hi else "the logs hold no records"
+        rep.empty = f"no records between {since or 'the start'} and {until or 'the end'}; {held}"
     return rep
