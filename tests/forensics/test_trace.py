@@ -175,3 +175,26 @@ def test_find_reads_nothing_for_blank_ids(incident):
         assert hits and all(mentions(r, [sid]) for r, _f in hits)
     finally:
         snap.close()
+
+
+def test_markup_and_control_characters_in_a_records_values_print_literally(tmp_path):
+    """A traceback line, a stage name and a model_stage are log values: '[/bold]' in them
+    is text (it crashed rich before), and an escape sequence is shown, not obeyed."""
+    from ttsops.logline import quote
+
+    evil = "x [/bold] \x1b[31mred\x1b[0m"
+    head = "2024-06-12 10:00:00,000 - ttsops.pipeline - "
+    lines = [
+        head + "INFO - stage_time: id=ts_evil, stage=" + quote(evil)
+        + ", duration_ms=5, elapsed_ms=5",
+        head + "ERROR - synthesis_failed: id=ts_evil, error_code=ENGINE_FAILED, where="
+        + quote(evil),
+        "\tTraceback: " + evil,
+        head + "INFO - synthesis_complete: id=ts_evil, status=failed, duration_ms=9, "
+        "model_stage=" + quote(evil) + ", error_code=ENGINE_FAILED",
+    ]
+    (tmp_path / "app.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rc, out, err = cli("trace", "ts_evil", "--dir", str(tmp_path))
+    assert rc == 0, err
+    assert "\x1b" not in out and "\\x1b[31mred" in out
+    assert "[/bold]" in out and "(last stage x [/bold]" in out

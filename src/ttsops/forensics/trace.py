@@ -21,7 +21,7 @@ from typing import Any
 
 from ..logline import Record
 from .filters import FilterError
-from .output import Report, Table, escape
+from .output import Report, Table, safe
 from .scan import Query, Scan, has_token
 from .sources import LogFile, Snapshot
 
@@ -73,15 +73,15 @@ class Timeline:
     def render(self) -> list[str]:
         rows = self.rows()
         total = self.total_ms or max((a + d for _, a, d in rows), default=0.0) or 1.0
-        head = f"[bold]timeline of {escape(self.id)}[/]"
+        head = f"[bold]timeline of {safe(self.id)}[/]"
         if self.total_ms is not None:
             head += f": end to end {self.total_ms:.1f} ms"
         if self.status:
-            head += f", {self.status}"
+            head += f", {safe(self.status)}"
         if self.error_code:
-            head += f" [red]{escape(self.error_code)}[/]"
+            head += f" [red]{safe(self.error_code)}[/]"
         if self.model_stage:
-            head += f" (last stage {self.model_stage})"
+            head += f" (last stage {safe(self.model_stage)})"
         lines = [head]
         slowest = max(rows, key=lambda r: r[2])[0] if rows else None
         for name, a, d in rows:
@@ -89,9 +89,9 @@ class Timeline:
             width = max(1, round(d / total * BAR))
             bar = " " * min(lo, BAR) + "█" * min(width, BAR - min(lo, BAR - 1))
             color = "red" if name == slowest else "cyan"
-            lines.append(f"  {name:<15} {a:9.1f} +{d:9.1f} ms  [{color}]{bar}[/]")
+            lines.append(f"  {safe(name):<15} {a:9.1f} +{d:9.1f} ms  [{color}]{bar}[/]")
         if self.where:
-            lines.append(f"  where: {escape(self.where)}")
+            lines.append(f"  where: {safe(self.where)}")
         return lines
 
 
@@ -203,8 +203,9 @@ def run(snap: Snapshot, ids: list[str], since: str | None = None, until: str | N
     tls = timelines(recs)
     for rec, f in hits:
         if rec.traceback:
-            rep.text.append(f"[bold]traceback of {rec.event} at {rec.ts}[/] ({f.name}):")
-            rep.text.extend(f"[dim]  {escape(t)}[/]" for t in rec.traceback)
+            rep.text.append(f"[bold]traceback of {safe(rec.event)} at {safe(rec.ts)}[/] "
+                            f"({safe(f.name)}):")
+            rep.text.extend(f"[dim]  {safe(t)}[/]" for t in rec.traceback)
     for tl in tls:
         rep.text.extend(tl.render())
     rep.data = {"records": [{"ts": r.ts, "file": str(f.path), "host": f.label,
