@@ -37,3 +37,29 @@ def test_stats_helpers():
     assert percentile([5.0], 99) == 5.0
     assert median([3.0, 1.0, 2.0]) == 2.0
     assert mad([1.0, 2.0, 3.0, 4.0, 100.0]) == 1.0
+
+
+def test_too_few_samples_is_no_baseline_not_no_anomalies(incident):
+    # 30 minutes: every voice has fewer than min_n=20 samples; was "no anomalies: every
+    # value is within its group's baseline" over an empty baselines table
+    d, _ = incident
+    w = ("--since", "2024-06-12 19:40", "--until", "2024-06-12 20:10")
+    rc, out, _err = cli("audio", "--dir", str(d), *w)
+    assert rc == 0
+    text = " ".join(out.split())
+    assert "no anomalies" not in text
+    assert "no baseline could be built" in text and "min_n=20" in text
+    rep = cli_json("audio", "--dir", str(d), *w)
+    assert rep["baselines"] == [] and rep["no_baseline"]
+    assert all(g["n"] < 20 for g in rep["no_baseline"])
+    assert sum(g["n"] for g in rep["no_baseline"]) == rep["summary"]["syntheses with audio_metrics"]
+    # a lower --min-n builds them again
+    rc, out, _err = cli("audio", "--dir", str(d), *w, "--min-n", "3")
+    assert "no baseline could be built" not in " ".join(out.split())
+
+
+def test_sig_keeps_significant_digits():
+    from ttsops.forensics.stats import sig
+
+    assert [sig(x) for x in (1987.9, 0.01234, 0.5, 0.0, 12.345, -0.0004567, 100.0)] == \
+        ["1988", "0.0123", "0.5", "0", "12.3", "-0.000457", "100"]

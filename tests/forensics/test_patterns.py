@@ -65,3 +65,54 @@ def test_filter_grammar():
         ["[0,1)", "[1,64)", "[1,64)", ">=64", "<0", "(none)"]
     with pytest.raises(FilterError):
         parse_buckets(["text_len="])
+
+
+def _grep_count(d, needle: str) -> int:
+    """What ``zcat -f app.log* | grep -c NEEDLE`` answers."""
+    import gzip
+
+    n = 0
+    for f in sorted(d.iterdir()):
+        if not f.name.startswith("app.log") or f.name.endswith(".idx"):
+            continue
+        data = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
+        n += sum(1 for ln in data.decode("utf-8", "replace").splitlines() if needle in ln)
+    return n
+
+
+def test_total_ignores_where(incident):
+    # the total is every synthesis (every record of the event) in the range, not only
+    # those the --where literal pre-filter let through (was: syntheses == matching)
+    d, truth = incident
+    rep = cli_json("patterns", "--dir", str(d), "--where", "status=failed",
+                   "--by", "text_len,error_code")
+    assert rep["total"] == _grep_count(d, " - synthesis_complete: ") == \
+        truth["events"]["synthesis_complete"]
+    assert rep["matching"] == sum(truth["failed_by_code"].values()) < rep["total"]
+    rep = cli_json("patterns", "--dir", str(d), "--event", "stage_time",
+                   "--where", "stage=llm_inference")
+    assert rep["total"] == _grep_count(d, " - stage_time: ") == truth["events"]["stage_time"]
+    assert rep["matching"] == _grep_count(d, "stage=llm_inference") < rep["total"]
+    # in a window: the same as without the literal pre-filter (a non-literal condition)
+    w = ("--since", "2024-06-12 06:00", "--until", "2024-06-12 09:00")
+    a = cli_json("patterns", "--dir", str(d), *w, "--where", "status=failed")
+    b = cli_json("patterns", "--dir", str(d), *w, "--where", "status~^failed$")
+    assert a["total"] == b["total"] and a["matching"] == b["matching"]
+    assert a["total"] == cli_json("patterns", "--dir", str(d), *w)["total"]
+
+
+def test_total_same_in_json_and_text(tmp_path):
+    from ttsops.simulate import SimConfig, generate
+
+    reps = []
+    for fmt in ("text", "json"):
+        out = tmp_path / fmt
+        generate(out, SimConfig(requests=400, seed=3, scenarios=("failures",), fmt=fmt,
+                                duration_s=6 * 3600.0), tmp_path / f"{fmt}.truth.json")
+        reps.append([cli_json("patterns", "--dir", str(out), *args)
+                     for args in (("--where", "status=failed"),
+                                  ("--event", "stage_time", "--where", "stage=llm_inference"))])
+    for (a, b) in zip(*reps, strict=True):
+        assert (a["total"], a["matching"], a["groups"]) == (b["total"], b["matching"],
+                                                            b["groups"])
+    assert reps[0][0]["total"] == 400 and reps[0][0]["matching"] < 400

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .assemble import Assembler, Synthesis
 from .filters import Cond, matches
-from .output import Report, Table
+from .output import Report, Table, safe
 from .scan import Query, Scan
 from .sources import Snapshot
 from .stats import MAD_TO_SIGMA, mad, median
@@ -66,6 +66,32 @@ class AudioStats:
                 out.append({"group": key, "metric": m, "n": len(v), "median": med,
                             "mad": mad(v, med)})
         return out
+
+    def group_sizes(self) -> dict[tuple[str, ...], int]:
+        """Syntheses with audio_metrics per group (robust mode)."""
+        return {key: len(v) for key, v in sorted(self.ids.items())}
+
+    def thin_groups(self, min_n: int) -> dict[tuple[str, ...], int]:
+        """Groups with no metric of at least ``min_n`` values: no baseline, so nothing
+        about them can be called anomalous (or normal)."""
+        out = {}
+        for key, n in self.group_sizes().items():
+            if not any(sum(1 for x in self.values[key][m] if x == x) >= min_n
+                       for m in self.metrics):
+                out[key] = n
+        return out
+
+    def baseline_note(self, min_n: int, by: list[str]) -> str | None:
+        """Why some (or all) groups have no baseline, in words; None when all have one."""
+        thin = self.thin_groups(min_n)
+        if not thin:
+            return None
+        shown = ", ".join(f"{'/'.join(k)} n={n}" for k, n in
+                          sorted(thin.items(), key=lambda kv: (-kv[1], kv[0]))[:8])
+        more = f" and {len(thin) - 8} more" if len(thin) > 8 else ""
+        what = ",".join(by) or "group"
+        return (f"{len(thin)} of {len(self.ids)} {what} groups have too few samples for a "
+                f"baseline (min_n={min_n}): {shown}{more}")
 
     def anomalies(self, k: float, min_n: int) -> list[dict[str, object]]:
         out = []
@@ -141,8 +167,18 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, where: list[Con
         rep.data = {"mode": "robust", "k": k, "ids": ids,
                     "anomalies": [dict(a, group=list(a["group"])) for a in anomalies],  # type: ignore[call-overload]
                     "baselines": [dict(b, group=list(b["group"])) for b in base]}  # type: ignore[call-overload]
-        if not anomalies and col.n:
-            rep.text.append("no anomalies: every value is within its group's baseline")
+        thin = col.thin_groups(min_n)
+        note = col.baseline_note(min_n, by)
+        rep.summary["baselines"] = f"{len(col.ids) - len(thin)} of {len(col.ids)} groups"
+        rep.data["no_baseline"] = [{"group": list(g), "n": n} for g, n in thin.items()]
+        if col.n and not base:
+            rep.text.append(safe(f"no baseline could be built: {note}; anomalies cannot be "
+                                 "judged (widen the window or lower --min-n)"))
+        elif not anomalies and col.n:
+            rep.text.append("no anomalies: every value is within its group's baseline"
+                            + (safe(f"; but {note}") if note else ""))
+        elif note:
+            rep.text.append(safe(note))
     if ids_out:
         Path(ids_out).write_text("".join(i + "\n" for i in sorted(set(ids))))
     if col.n == 0:

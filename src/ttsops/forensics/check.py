@@ -7,6 +7,11 @@ synthesis_failed with ``where`` and a traceback; successful syntheses that were 
 hits have all five stage times; every error/warning code is in the registry; timestamps
 never step back (beyond a tolerance) within one directory; no unparsable lines; every
 rotated ``.gz`` carries its block index.
+
+``monotonic`` counts steps back, not lines below the running maximum: a record is bad
+when its time is more than the tolerance before the time of the record just before it in
+the same directory. One misdated line is then one or two bad steps (the step to a
+too-early line, or the step back from a too-late one), not every line after it.
 """
 
 from __future__ import annotations
@@ -59,7 +64,9 @@ class Checker:
                                     "and a traceback (or a client error)"),
             mk("stage_times", "successful uncached syntheses have all five stage_time"),
             mk("registry_codes", "error/warning codes are in the registry"),
-            mk("monotonic", "timestamps never step back within a directory"),
+            mk("monotonic", "timestamps never step back within a directory (bad = "
+                            "records more than the tolerance earlier than the record just "
+                            "before them: one misdated line counts once or twice)"),
             mk("parsable", "no unparsable lines"),
             mk("indexed", "rotated .gz files carry their block index"),
         ])
@@ -74,8 +81,9 @@ class Checker:
         it["monotonic"].checked += 1
         if prev is not None and t < prev[0] - self.tol:
             it["monotonic"].fail(f"{f.name}: {rec.ts} after {prev[1]}")
-        if prev is None or t > prev[0]:
-            self.last_ts[f.stream] = (t, rec.ts)
+        # compared with the previous record, not the running maximum: after one line
+        # dated in the future, the lines that follow it are not all "steps back"
+        self.last_ts[f.stream] = (t, rec.ts)
         fl = rec.fields
         for key in ("error_code", "warning_code"):
             code = fl.get(key)

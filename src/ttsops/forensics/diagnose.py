@@ -11,7 +11,7 @@ pass fetches one example trace per finding.
 from __future__ import annotations
 
 from array import array
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +20,11 @@ from .assemble import Assembler, Synthesis
 from .audio import AudioStats
 from .cache import CacheStats
 from .filters import Buckets
-from .output import Report, Table, escape
-from .precursors import Precursors
+from .output import Report, Table, safe
+from .precursors import Precursors, client_caused, overlapping_bursts
 from .scan import Query, Scan
 from .sources import Snapshot
-from .stats import median
+from .stats import median, sig
 from .timeargs import epoch_to_ts, human_duration, shift, ts_to_epoch
 from .top import TopCodes, hint
 from .trace import find, timelines
@@ -34,6 +34,11 @@ COMPONENTS = ("queue_wait", *STAGES)
 DIMENSIONS = ("text_len", "voice", "lang", "format", "engine", "cache_hit", "model_stage")
 TEXT_LEN_BUCKETS = Buckets("text_len", (0, 1, 64, 512, 2000, 4096))
 SEVERITY = {3: "critical", 2: "high", 1: "medium", 0: "info"}
+# a client-caused failure code (4xx: the caller's input) is "high" only when it is this
+# share of all syntheses, or this many times its rate in the look-back (a spike)
+CLIENT_HIGH_SHARE = 0.05
+CLIENT_SPIKE = 3.0
+RECENT_IDS = 200_000  # ids of completed syntheses remembered for the web page's reports
 
 
 @dataclass
@@ -45,6 +50,21 @@ class Finding:
     affected: int = 0
     example: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    client: bool = False  # caused by the caller (4xx): ranks below server findings
+
+
+def _client_severity(n: int, total: int, base_n: int, base_total: int) -> int:
+    """Severity of ``n`` failures of a client-caused code among ``total`` syntheses:
+    background noise (medium) unless a large share or a spike against the look-back."""
+    if n < 10:
+        return 1
+    if total and n / total >= CLIENT_HIGH_SHARE:
+        return 2
+    if base_total and total:
+        base_rate = base_n / base_total
+        if base_rate == 0.0 or (n / total) >= CLIENT_SPIKE * base_rate:
+            return 2
+    return 1
 
 
 class LatencyBuckets:
@@ -274,13 +294,18 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
     pats = FailurePatterns()
     lat = LatencyBuckets(bucket_s, utc)
     audio = AudioStats()
-    pre = Precursors(lookback_s, utc=utc)
+    pre = Precursors(lookback_s, utc=utc, since=since)
     cache = CacheStats(interval_s=bucket_s, utc=utc)
     asm = Assembler()
     failed_ids: set[str] = set()
     failed_2xx: list[str] = []
     webui_err: Counter[tuple[str, str]] = Counter()
     webui_ids: list[str] = []
+    webui_status: dict[str, str | None] = {}  # id a report names -> its synthesis status
+    recent: OrderedDict[str, str] = OrderedDict()  # id -> status, recent syntheses
+    webui_noid = 0
+    base_codes: Counter[str] = Counter()  # failures per code in the look-back
+    base_total = 0
     model_fail: list[Record] = []
     engine_ok: list[str] = []
     worker_deaths: list[Record] = []
@@ -292,6 +317,16 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
         s = asm.feed(rec)
         if s is not None and s.complete is not None:
             lat.feed(s)  # lookback too: the baseline
+            st_s = s.status or "?"
+            recent[s.id] = st_s
+            if len(recent) > RECENT_IDS:
+                recent.popitem(last=False)
+            if s.id in webui_status and webui_status[s.id] is None:
+                webui_status[s.id] = st_s
+            if not in_win:
+                base_total += 1
+                if s.status == "failed":
+                    base_codes[s.get("error_code") or "(no code)"] += 1
             if in_win:
                 pats.feed(s)
                 audio.feed(s)
@@ -310,9 +345,14 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
             if st.startswith("2"):
                 failed_2xx.append(f["id"])
         elif ev == "webui_event" and f.get("kind") == "error":
-            webui_err[(f.get("detail", "?"), f.get("ua", "?"))] += 1
-            if len(webui_ids) < 1000:
-                webui_ids.append(f.get("id", ""))
+            webui_err[(f.get("detail") or "", f.get("ua") or "")] += 1
+            wid = f.get("id") or ""
+            if not wid:
+                webui_noid += 1
+            elif len(webui_status) < 100_000:
+                webui_status.setdefault(wid, recent.get(wid))
+            if len(webui_ids) < 1000 and wid:
+                webui_ids.append(wid)
         elif ev == "model_load_failed":
             model_fail.append(rec)
         elif ev == "engine_load":
@@ -361,6 +401,7 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
         for code, n in top:
             where = pats.where[code].most_common(1)
             fd.details.append(f"{code}: {n} ({_pct(n / nfail)} of failures)"
+                              + (" (client input, 4xx)" if client_caused(code) else "")
                               + (f", where {where[0][0]}" if where else ""))
         fd.data = {"rate": rate, "failed": nfail, "total": total, "codes": dict(top)}
         findings.append(fd)
@@ -372,9 +413,13 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
             what = f"{p['field']} in {val}" if p["bucket"] else f"{p['field']}={val}"
             stage = pats.stage[code].most_common(1)[0][0]
             where = pats.where[code].most_common(1)
-            fd = Finding(2 if n >= 10 else 1, "input_pattern",
-                         f"{code} fails the inputs with {what}", affected=n,
-                         example=pats.example.get(code))
+            client = client_caused(code)
+            sev = _client_severity(n, total, base_codes[code], base_total) if client else \
+                2 if n >= 10 else 1
+            fd = Finding(sev, "input_pattern",
+                         f"{code} fails the inputs with {what}"
+                         + (" (client error, 4xx)" if client else ""), affected=n,
+                         example=pats.example.get(code), client=client)
             fd.details.append(
                 f"{_pct(p['coverage'])} of the {n} {code} failures have {what}; "
                 f"{_pct(p['precision'])} of the {p['total_with_value']} syntheses with {what}"
@@ -382,7 +427,11 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
                 + (f"; where {where[0][0]}" if where else ""))
             fd.details.append(f"between {pats.first[code]} and {pats.last[code]}; "
                               f"hint: {hint(code)}")
-            fd.data = dict(p, error_code=code, stage=stage,
+            if client:
+                fd.details.append("the caller's input: rejected with a 4xx, not a server fault"
+                                  + (f"; {base_codes[code]} of {base_total} in the look-back"
+                                     if base_total else ""))
+            fd.data = dict(p, error_code=code, stage=stage, client=client,
                            where=where[0][0] if where else None)
             findings.append(fd)
     if failed_2xx:
@@ -415,22 +464,31 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
                                 [", ".join(f"{k} {_pct(v)}" for k, v in shares.items())],
                                 data={"shares": shares}))
     # --- precursors -------------------------------------------------------------------------
-    for b in pre.finish():
-        if since is not None and b.start < since:
-            continue
-        if not b.candidates or int(b.candidates[0]["score"]) < 3:
+    bursts = overlapping_bursts(snap, since, until, lookback_s=lookback_s, use_index=use_index,
+                                utc=utc, col=pre)
+    for b in bursts:
+        if not b.candidates or int(b.candidates[0]["score"]) < 3 \
+                or not b.candidates[0]["supported"]:
             continue
         c = b.candidates[0]
-        fd = Finding(3 if b.count >= 20 else 2, "precursor",
-                     f"{b.count} x {b.code} from {b.start}: preceded by {c['key']} "
-                     f"({c['count']} {str(c['level']).lower()} records, the first "
-                     f"{human_duration(float(c['lead_s']))} earlier)",
-                     affected=b.count, example=b.example_id)
+        sev = 3 if b.in_window >= 20 else 2
+        if b.client:
+            sev = 1
+        ncand = int(c["count"])  # type: ignore[call-overload]
+        fd = Finding(sev, "precursor",
+                     f"{b.count} x {b.code} from {b.start}"
+                     + (f" (began before the window; {b.in_window} in it)"
+                        if b.before_window else "")
+                     + f": preceded by {c['key']} ({ncand} {str(c['level']).lower()} "
+                     f"record{'s' if ncand != 1 else ''}, the first "
+                     f"{human_duration(float(c['lead_s']))} earlier)",  # type: ignore[arg-type]
+                     affected=b.in_window, example=b.example_id, client=b.client)
         fd.details.append(f"same family: {c['same_family']}, same resource: "
                           f"{c['same_resource']}, {c['lift']}x its usual rate; "
                           f"hint for {b.code}: {hint(b.code)}")
         fd.data = {"burst": {"code": b.code, "start": b.start, "end": b.end,
-                             "count": b.count}, "precursor": c}
+                             "count": b.count, "in_window": b.in_window,
+                             "before_window": b.before_window}, "precursor": c}
         findings.append(fd)
     findings += _worker_findings(worker_deaths) + _log_findings(log_trouble)
     # --- cache disk -------------------------------------------------------------------------
@@ -457,14 +515,28 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
         (g, m), n = groups.most_common(1)[0]
         sel = [a for a in anomalies if a["group"][0] == g and a["metric"] == m]  # type: ignore[index]
         fd = Finding(1, "audio", f"{len(ids)} syntheses with anomalous audio; most: {n} x "
-                     f"{m} on voice {g} (median {float(sel[0]['median']):.0f}, "  # type: ignore[arg-type]
-                     f"these {min(float(a['value']) for a in sel):.0f}.."  # type: ignore[arg-type]
-                     f"{max(float(a['value']) for a in sel):.0f})",  # type: ignore[arg-type]
+                     f"{m} on voice {g} (median {sig(float(sel[0]['median']))}, "  # type: ignore[arg-type]
+                     f"these {sig(min(float(a['value']) for a in sel))}.."  # type: ignore[arg-type]
+                     f"{sig(max(float(a['value']) for a in sel))})",  # type: ignore[arg-type]
                      affected=len(ids), example=str(sel[0]["id"]))
         fd.details.append(f"from {sel[0]['ts']} to {sel[-1]['ts']}; `ttsops logs audio` "
                           "lists them (per-voice baseline, median ± 5·1.4826·MAD)")
+        note = audio.baseline_note(20, ["voice"])
+        if note:
+            fd.details.append(note + ": not checked")
         fd.data = {"ids": ids, "groups": {f"{a}/{b}": k for (a, b), k in groups.items()}}
         findings.append(fd)
+    elif audio.n:
+        note = audio.baseline_note(20, ["voice"])
+        if note and len(audio.thin_groups(20)) == len(audio.group_sizes()):
+            # no baseline at all: this is "not checked", never "audio fine"
+            findings.append(Finding(0, "audio", f"audio not checked: {audio.n} syntheses "
+                                    "with audio_metrics, too few per voice for a baseline",
+                                    [note], data={"no_baseline": True, "n": audio.n}))
+        elif note:
+            findings.append(Finding(0, "audio", "no anomalous audio in the voices with a "
+                                    "baseline; some voices could not be checked", [note],
+                                    data={"no_baseline": False, "n": audio.n}))
     # --- web page -------------------------------------------------------------------------
     if webui_err:
         n = sum(webui_err.values())
@@ -472,13 +544,31 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
         fd = Finding(2 if n >= 10 else 1, "webui", f"the web page reported {n} playback "
                      "errors (the play button 'does nothing')", affected=n,
                      example=webui_ids[0] if webui_ids else None)
-        fd.details.append(f"{k} of them: {detail} on {ua}")
-        fd.details.append("the server answered these syntheses successfully: the problem is "
-                          "in the browser (autoplay policy, codec, network)")
+        fd.details.append(f"{k} of them: {detail or '(no detail)'} "
+                          + (f"on {ua}" if ua else "(user agent not logged)"))
+        sts = Counter("unseen" if v is None else "success" if v == "success" else "failed"
+                      for v in webui_status.values())
+        nid = len(webui_status)
+        if sts["success"] == nid and nid:
+            fd.details.append("the server answered these syntheses successfully: the problem "
+                              "is in the browser (autoplay policy, codec, network)")
+        elif sts["success"]:
+            fd.details.append(f"the server answered {sts['success']} of the {nid} syntheses "
+                              "they name successfully: for those the problem is in the "
+                              "browser (autoplay policy, codec, network)")
+        if sts["failed"]:
+            fd.details.append(f"{sts['failed']} reports name syntheses that failed on the "
+                              "server")
+        if sts["unseen"]:
+            fd.details.append(f"{sts['unseen']} reports name syntheses this log does not have")
+        if webui_noid:
+            fd.details.append(f"{webui_noid} reports name no synthesis id")
         fd.data = {"errors": n, "by_detail_ua": [[d, u, c] for (d, u), c in
-                                                 webui_err.most_common()]}
+                                                 webui_err.most_common()],
+                   "ids": {"success": sts["success"], "failed": sts["failed"],
+                           "unseen": sts["unseen"], "no_id": webui_noid}}
         findings.append(fd)
-    findings.sort(key=lambda f: (-f.severity, -f.affected))
+    findings.sort(key=lambda f: (-f.severity, f.client, -f.affected))
     # --- example traces ------------------------------------------------------------------
     examples = sorted({f.example for f in findings if f.example})
     traces: dict[str, list[Record]] = {}
@@ -492,7 +582,7 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
     rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}",
                    "records": win.records, "syntheses": total,
                    "failure rate": _pct(nfail / total) if total else "-",
-                   "findings": len([f for f in findings if f.severity > 0])}
+                   "findings": len(findings)}  # as many as are listed, info included
     t = Table("findings", "findings, most severe first", ["rank", "severity", "kind", "finding",
                                                           "affected", "example"])
     for i, f in enumerate(findings, 1):
@@ -500,13 +590,14 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
     rep.tables.append(t)
     for i, f in enumerate(findings, 1):
         color = {3: "red", 2: "yellow", 1: "cyan", 0: "dim"}[f.severity]
-        rep.text.append(f"[bold {color}]{i}. {escape('[' + SEVERITY[f.severity] + ']')}[/] "
-                        f"{escape(f.title)}")
-        rep.text.extend(f"   {escape(d)}" for d in f.details)
+        # titles and details hold log values (codes, user agents, details): safe()
+        rep.text.append(f"[bold {color}]{i}. {safe('[' + SEVERITY[f.severity] + ']')}[/] "
+                        f"{safe(f.title)}")
+        rep.text.extend(f"   {safe(d)}" for d in f.details)
         if f.example and f.example in traces:
             recs = traces[f.example]
-            rep.text.append(f"   example {f.example}: " + " → ".join(
-                r.event or "(text)" for r in recs))
+            rep.text.append(f"   example {safe(f.example)}: " + " → ".join(
+                safe(r.event or "(text)") for r in recs))
             for tl in timelines(recs):
                 rep.text.extend("   " + line for line in tl.render()[1:])
         rep.text.append("")

@@ -10,8 +10,18 @@ in the look-back before its first error are grouped by code (or event) and ranke
 2. elevation: the warning's rate in the look-back against its rate over the whole scan
    (a warning that is always there explains nothing);
 3. lead time: how long before the burst it first appeared (the earliest related signal
-   is the cause; those that start with the burst are co-symptoms);
+   is the cause; those that start with the burst are co-symptoms); an error of the same
+   family within ``CLOSE_S`` before the burst scores one more point;
 4. a registry warning code before a bare event of the same family.
+
+A burst counts for a window when it overlaps it: one that began before ``--since`` is
+reported with its real start (``before_window``), and its look-back is before that start.
+
+A candidate is *supported* (worth naming as the cause) when it has at least
+``MIN_SUPPORT`` records, or is one error of the same family shortly (``CLOSE_S``) before
+the burst (a model that failed to load, then every request fails). A single warning, or a
+lone error hours earlier, is not. Codes the client causes (registry status < 500, not a
+capacity code: empty text, unknown voice...) are weak: they never make a finding alone.
 """
 
 from __future__ import annotations
@@ -19,8 +29,9 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from ..errors import REGISTRY
 from ..logline import Record
-from .output import Report, Table
+from .output import Report, Table, safe
 from .scan import Query, Scan
 from .sources import Snapshot
 from .timeargs import human_duration, shift, ts_to_epoch
@@ -42,6 +53,29 @@ FAMILIES: dict[str, set[str]] = {
 FAMILY_OF = {name: fam for fam, names in FAMILIES.items() for name in names}
 RESOURCE_KEYS = ("path", "engine", "model", "voice", "device")
 NEEDLES = (" - ERROR - ", " - CRITICAL - ", " - WARNING - ")
+MIN_SUPPORT = 3  # records of a candidate before it is a precursor (unless CLOSE_S below)
+CLOSE_S = 900.0  # one error of the same family this soon before the burst is enough
+MAX_EXTEND = 8  # look-backs to go further back for a burst that began before the scan
+
+
+def client_caused(code: str | None) -> bool:
+    """A code the caller causes (bad input, auth, its own rate): registry status < 500,
+    capacity codes excepted (a full queue is the server's)."""
+    spec = REGISTRY.get((code or "").strip("()"))
+    if spec is None:
+        return FAMILY_OF.get(code or "") in ("input",)
+    return spec.status < 500 and FAMILY_OF.get(spec.code) != "capacity"
+
+
+def supported(c: dict[str, object]) -> bool:
+    """Enough evidence to name a candidate as the cause of its burst (see the module)."""
+    if client_caused(str(c.get("key"))) or c.get("family") in ("input", "client"):
+        return False
+    n = int(c["count"])  # type: ignore[call-overload]
+    if n >= MIN_SUPPORT:
+        return True
+    return (str(c["level"]) != "WARNING" and bool(c["same_family"])
+            and float(c["lead_s"]) <= CLOSE_S)  # type: ignore[arg-type]
 
 
 def family(code: str | None, event: str) -> str | None:
@@ -68,6 +102,12 @@ class Burst:
     resources: dict[str, set[str]] = field(default_factory=dict)
     example_id: str | None = None
     candidates: list[dict[str, object]] = field(default_factory=list)
+    in_window: int = 0  # errors at or after the collector's ``since``
+    before_window: bool = False  # began before ``since``
+
+    @property
+    def client(self) -> bool:
+        return client_caused(self.code)
 
 
 @dataclass
@@ -85,7 +125,8 @@ class Precursors:
     """Collector: one pass, warnings kept only within the look-back."""
 
     def __init__(self, lookback_s: float = 6 * 3600, min_errors: int = 3,
-                 gap_s: float = 600.0, utc: bool = True) -> None:
+                 gap_s: float = 600.0, utc: bool = True, since: str | None = None) -> None:
+        self.since = since  # bursts ending before it are dropped by ``overlapping``
         self.lookback_s = lookback_s
         self.min_errors = min_errors
         self.gap_s = gap_s
@@ -97,6 +138,7 @@ class Precursors:
         self.warn_total: Counter[str] = Counter()
         self.t_first: float | None = None
         self.t_last: float | None = None
+        self.finished = False
 
     def feed(self, rec: Record) -> None:
         if rec.level not in ("WARNING", "ERROR", "CRITICAL"):
@@ -135,6 +177,8 @@ class Precursors:
             burst = Burst(code, rec.event, rec.ts, rec.ts, 1)
             snap = [w for w in self.recent if w.t >= t - self.lookback_s and w.t < t]
             self.open[code] = (burst, t, snap)
+        if self.since is None or rec.ts >= self.since:
+            burst.in_window += 1
         for k in RESOURCE_KEYS:
             if k in f:
                 burst.resources.setdefault(k, set()).add(f[k])
@@ -174,6 +218,9 @@ class Precursors:
         return out
 
     def finish(self) -> list[Burst]:
+        if self.finished:
+            return self.bursts
+        self.finished = True
         for code in list(self.open):
             self._close(code)
         span = max(1.0, (self.t_last or 0.0) - (self.t_first or 0.0))
@@ -185,29 +232,80 @@ class Precursors:
                 lift = rate_lb / rate_all if rate_all else 0.0
                 c["lift"] = round(lift, 2)
                 c["elevated"] = lift >= 2.0
+                # an error of the same family just before the burst (a model that did
+                # not load): a cause even when the scan is too short to show elevation
+                close = c["level"] != "WARNING" and c["same_family"] and \
+                    float(c["lead_s"]) <= CLOSE_S  # type: ignore[arg-type]
                 c["score"] = 2 * c["same_family"] + int(c["same_resource"]) + \
-                    2 * c["elevated"]  # type: ignore[operator]
-            b.candidates.sort(key=lambda c: (-int(c["score"]), -float(c["lead_s"]),  # type: ignore[call-overload,arg-type]
+                    2 * c["elevated"] + int(bool(close))  # type: ignore[operator]
+                c["supported"] = supported(c)
+            b.candidates.sort(key=lambda c: (-int(c["score"]), not c["supported"],  # type: ignore[call-overload]
+                                             -float(c["lead_s"]),  # type: ignore[arg-type]
                                              str(c["key"]).startswith("("), str(c["key"])))
+            b.before_window = self.since is not None and b.start < self.since
         self.bursts.sort(key=lambda b: b.start)
         return self.bursts
 
+    def overlapping(self) -> list[Burst]:
+        """The bursts (after ``finish``) that overlap ``[since, ...)``."""
+        return [b for b in self.bursts if self.since is None or b.end >= self.since]
+
 
 def collect(snap: Snapshot, since: str | None, until: str | None, col: Precursors,
-            use_index: bool = True) -> None:
-    start = shift(since, -col.lookback_s) if since else None
+            use_index: bool = True, start: str | None = None) -> None:
+    """Feed ``col`` from ``start`` (default: ``since`` minus the look-back) to ``until``."""
+    if start is None:
+        start = shift(since, -col.lookback_s) if since else None
     scan = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index,
                             tracebacks=False))
     for rec in scan.records():
         col.feed(rec)
 
 
+def truncated(bursts: list[Burst], start: str | None, lookback_s: float,
+              gap_s: float) -> str | None:
+    """The earliest start of a burst whose look-back the scan from ``start`` does not
+    cover, or that may have begun before ``start`` (its first error is within ``gap_s``
+    of it); None when there is none."""
+    if start is None:
+        return None
+    edge = shift(start, max(lookback_s, gap_s))
+    early = [b.start for b in bursts if b.start < edge]
+    return min(early) if early else None
+
+
+def overlapping_bursts(snap: Snapshot, since: str | None, until: str | None, *,
+                       lookback_s: float, min_errors: int = 3, gap_s: float = 600.0,
+                       use_index: bool = True, utc: bool = True,
+                       col: Precursors | None = None) -> list[Burst]:
+    """The bursts overlapping ``[since, until)``, each with its real start and the
+    candidates of the look-back before it: for a burst that began before ``since`` the
+    scan is started again earlier, until it covers the burst's start and its look-back
+    (at most ``MAX_EXTEND`` times).
+    ``col``: a collector already fed from ``since - lookback`` (finished or not)."""
+    if col is None:
+        col = Precursors(lookback_s, min_errors, gap_s, utc, since)
+        collect(snap, since, until, col, use_index)
+    col.finish()
+    start = shift(since, -lookback_s) if since else None
+    for _ in range(MAX_EXTEND):
+        early = truncated(col.overlapping(), start, lookback_s, gap_s)
+        if early is None or start is None:
+            break
+        # back far enough for an earlier error of the burst (within gap_s) and for the
+        # look-back before it: unchanged, the burst is then not truncated any more
+        start = shift(early, -(lookback_s + gap_s))
+        col = Precursors(lookback_s, min_errors, gap_s, utc, since)
+        collect(snap, since, until, col, use_index, start=start)
+        col.finish()
+    return col.overlapping()
+
+
 def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: float,
         min_errors: int = 3, gap_s: float = 600.0, top: int = 5,
         use_index: bool = True) -> Report:
-    col = Precursors(lookback_s, min_errors, gap_s)
-    collect(snap, since, until, col, use_index)
-    bursts = [b for b in col.finish() if since is None or b.start >= since]
+    bursts = overlapping_bursts(snap, since, until, lookback_s=lookback_s,
+                                min_errors=min_errors, gap_s=gap_s, use_index=use_index)
     rep = Report("precursors", problems=snap.problems)
     rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}",
                    "look-back": human_duration(lookback_s), "bursts": len(bursts)}
@@ -216,25 +314,32 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
                 "first_seen", "lead", "family", "resource", "lift"])
     for i, b in enumerate(bursts, 1):
         cands = b.candidates[:top] if top else b.candidates
+        bstart = f"{b.start} (before window)" if b.before_window else b.start
         if not cands:
-            bt.rows.append([i, b.code, b.count, b.start, "", "(nothing before it)", "", "",
+            bt.rows.append([i, b.code, b.count, bstart, "", "(nothing before it)", "", "",
                             "", "", "", ""])
         for r, c in enumerate(cands, 1):
             sig = f"{c['key']} ({str(c['level']).lower()})"
-            bt.rows.append([i, b.code, b.count, b.start, r, sig, c["count"], c["first"],
+            bt.rows.append([i, b.code, b.count, bstart, r, sig, c["count"], c["first"],
                             human_duration(float(c["lead_s"])),  # type: ignore[arg-type]
                             "same" if c["same_family"] else c["family"] or "-",
                             "same" if c["same_resource"] else "-", c["lift"]])
     rep.tables.append(bt)
     for i, b in enumerate(bursts, 1):
-        if b.candidates and int(b.candidates[0]["score"]) >= 3:  # type: ignore[call-overload]
+        if b.before_window:
+            rep.text.append(f"burst {i}: {safe(b.code)} began at {b.start}, before the window"
+                            f" ({b.in_window} of its {b.count} errors are in the window)")
+        if b.candidates and int(b.candidates[0]["score"]) >= 3 \
+                and b.candidates[0]["supported"]:  # type: ignore[call-overload]
             c = b.candidates[0]
             rep.text.append(
-                f"burst {i}: {b.count} x {b.code} from {b.start}; first sign: {c['key']} "
-                f"({c['count']} {str(c['level']).lower()} records, the first "
-                f"{human_duration(float(c['lead_s']))} earlier)")  # type: ignore[arg-type]
+                f"burst {i}: {b.count} x {safe(b.code)} from {b.start}; first sign: "
+                f"{safe(str(c['key']))} ({c['count']} {str(c['level']).lower()} "
+                f"record{'' if c['count'] == 1 else 's'}, "
+                f"the first {human_duration(float(c['lead_s']))} earlier)")  # type: ignore[arg-type]
     rep.data = {"bursts": [{"code": b.code, "event": b.event, "start": b.start, "end": b.end,
-                            "count": b.count, "example": b.example_id,
+                            "count": b.count, "in_window": b.in_window,
+                            "before_window": b.before_window, "example": b.example_id,
                             "resources": {k: sorted(v) for k, v in b.resources.items()},
                             "precursors": b.candidates} for b in bursts]}
     if not bursts:

@@ -44,3 +44,18 @@ def r(x: float, nd: int = 1) -> float | None:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return None
     return round(x, nd)
+
+
+def sig(x: float, digits: int = 3) -> str:
+    """``x`` for a sentence with ``digits`` significant digits (at least), never in
+    exponent notation: 1987.9 -> "1988", 0.01234 -> "0.0123", 0.5 -> "0.5", 0 -> "0"."""
+    if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
+        return str(x)
+    if x == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(x)))
+    nd = max(0, digits - 1 - mag)
+    s = f"{x:.{nd}f}"
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s
