@@ -53,6 +53,9 @@ class Query:
     use_index: bool = True
     require: tuple[str, ...] = ()  # with needles: text head lines must also contain all
     tracebacks: bool = True  # False: with needles, records come without continuation lines
+    # with require: also count the text records of this event in the window that the
+    # required literals dropped (``ScanStats.dropped``), so that a total stays a total
+    count_event: str | None = None
 
 
 @dataclass
@@ -60,6 +63,31 @@ class ScanStats:
     read: ReadStats = field(default_factory=ReadStats)
     counters: ReadCounters = field(default_factory=ReadCounters)
     skipped_by_file: dict[str, int] = field(default_factory=dict)
+    dropped: int = 0  # records of ``Query.count_event`` that ``require`` dropped
+
+
+_DROPPED = "\x00dropped "  # the last "line" of a selection: how many it dropped (a count)
+
+
+def count_heads(buf: bytes, tag: bytes, since: str | None, until: str | None) -> int:
+    """Text head lines of ``buf`` holding ``tag`` whose timestamp is in [since, until),
+    compared as ``window_lines`` compares them (the first 23 characters)."""
+    if since is None and until is None:
+        return buf.count(tag)
+    lo = (since or "").encode()
+    hi = (until or "\uffff").encode()
+    last = buf.rfind(b"\n", 0, len(buf) - 1) + 1
+    if lo <= buf[:23] < hi and lo <= buf[last:last + 23] < hi and buf[:1].isdigit() \
+            and buf[last:last + 1].isdigit():
+        return buf.count(tag)  # the whole chunk is inside the window
+    n = 0
+    i = buf.find(tag)
+    while i >= 0:
+        ls = buf.rfind(b"\n", 0, i) + 1
+        if lo <= buf[ls:ls + 23] < hi:
+            n += 1
+        i = buf.find(tag, i + len(tag))
+    return n
 
 
 def _is_head_char(c: str) -> bool:
@@ -297,6 +325,8 @@ class _Select:
         q = self.q
         if not may_hold_window(chunk, self.prefix):
             return None
+        if q.needles and q.require and q.count_event:
+            return self._counting(chunk, q)
         if q.needles:
             lines = grep_bytes(chunk, q.needles, q.require, heads_only=not q.tracebacks)
         else:
@@ -304,6 +334,26 @@ class _Select:
             if lines and lines[-1] == "":
                 lines.pop()
         return window_lines(lines, q.since, q.until) or None
+
+
+    @staticmethod
+    def _counting(chunk: bytes, q: Query) -> list[str] | None:
+        """The required literals' pre-filter, plus a count of the event's records it
+        dropped (appended as a ``_DROPPED`` line). JSON chunks are not pre-filtered:
+        their records all reach the caller, which counts them itself."""
+        assert q.needles is not None and q.count_event is not None
+        heads = not q.tracebacks
+        if has_json(chunk):
+            return window_lines(grep_bytes(chunk, q.needles, (), heads_only=heads),
+                                q.since, q.until) or None
+        lines = window_lines(grep_bytes(chunk, q.needles, q.require, heads_only=heads),
+                             q.since, q.until)
+        tag = f" - {q.count_event}: "
+        kept = sum(1 for ln in lines if ln[:1].isdigit() and tag in ln)
+        dropped = count_heads(chunk, tag.encode(), q.since, q.until) - kept
+        if dropped > 0:
+            lines.append(f"{_DROPPED}{dropped}")
+        return lines or None
 
 
 def window_lines(lines: list[str], since: str | None, until: str | None) -> list[str]:
@@ -406,6 +456,8 @@ class Scan:
             selected = ((u, c if c is None else select(c) or [])
                         for u, c in ReadAhead(units, workers).items())
         for u, lines in selected:
+            if lines and lines[-1].startswith(_DROPPED):
+                self.stats.dropped += int(lines.pop()[len(_DROPPED):])
             if progress is not None:
                 c = u.state["counters"].bytes_compressed
                 if c > done:
