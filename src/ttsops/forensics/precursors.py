@@ -67,15 +67,17 @@ def client_caused(code: str | None) -> bool:
     return spec.status < 500 and FAMILY_OF.get(spec.code) != "capacity"
 
 
+def close_error(c: dict[str, object]) -> bool:
+    """Is the candidate an error of the burst's family just (``CLOSE_S``) before it?"""
+    return (str(c["level"]) != "WARNING" and bool(c["same_family"])
+            and float(c["lead_s"]) <= CLOSE_S)  # type: ignore[arg-type]
+
+
 def supported(c: dict[str, object]) -> bool:
     """Enough evidence to name a candidate as the cause of its burst (see the module)."""
     if client_caused(str(c.get("key"))) or c.get("family") in ("input", "client"):
         return False
-    n = int(c["count"])  # type: ignore[call-overload]
-    if n >= MIN_SUPPORT:
-        return True
-    return (str(c["level"]) != "WARNING" and bool(c["same_family"])
-            and float(c["lead_s"]) <= CLOSE_S)  # type: ignore[arg-type]
+    return int(c["count"]) >= MIN_SUPPORT or close_error(c)  # type: ignore[call-overload]
 
 
 def family(code: str | None, event: str) -> str | None:
@@ -234,10 +236,8 @@ class Precursors:
                 c["elevated"] = lift >= 2.0
                 # an error of the same family just before the burst (a model that did
                 # not load): a cause even when the scan is too short to show elevation
-                close = c["level"] != "WARNING" and c["same_family"] and \
-                    float(c["lead_s"]) <= CLOSE_S  # type: ignore[arg-type]
                 c["score"] = 2 * c["same_family"] + int(c["same_resource"]) + \
-                    2 * c["elevated"] + int(bool(close))  # type: ignore[operator]
+                    2 * c["elevated"] + int(close_error(c))  # type: ignore[operator]
                 c["supported"] = supported(c)
             b.candidates.sort(key=lambda c: (-int(c["score"]), not c["supported"],  # type: ignore[call-overload]
                                              -float(c["lead_s"]),  # type: ignore[arg-type]

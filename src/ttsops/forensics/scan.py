@@ -112,8 +112,7 @@ def has_token(text: str, needle: str) -> bool:
     """Does ``needle`` occur in ``text`` as a whole token: neither preceded nor followed by
     a character of ``ID_CHARS`` (``ts_1417ce9`` is not in ``id=ts_1417ce9a``)? The
     boundary is checked only where ``find`` has hit. ValueError for an empty needle."""
-    if not needle:
-        raise ValueError("empty search string: nothing to search for")
+    check_needles((needle,))
     k = len(needle)
     n = len(text)
     i = text.find(needle)
@@ -325,34 +324,24 @@ class _Select:
         q = self.q
         if not may_hold_window(chunk, self.prefix):
             return None
-        if q.needles and q.require and q.count_event:
-            return self._counting(chunk, q)
+        # with ``count_event`` the records the required literals drop are counted and
+        # the count is appended as a ``_DROPPED`` line; a JSON chunk is not pre-filtered
+        # (its records all reach the caller, which counts them itself)
+        counting = bool(q.needles and q.require and q.count_event) and not has_json(chunk)
         if q.needles:
-            lines = grep_bytes(chunk, q.needles, q.require, heads_only=not q.tracebacks)
+            require = q.require if counting or not q.count_event else ()
+            lines = grep_bytes(chunk, q.needles, require, heads_only=not q.tracebacks)
         else:
             lines = chunk.decode("utf-8", "replace").split("\n")
             if lines and lines[-1] == "":
                 lines.pop()
-        return window_lines(lines, q.since, q.until) or None
-
-
-    @staticmethod
-    def _counting(chunk: bytes, q: Query) -> list[str] | None:
-        """The required literals' pre-filter, plus a count of the event's records it
-        dropped (appended as a ``_DROPPED`` line). JSON chunks are not pre-filtered:
-        their records all reach the caller, which counts them itself."""
-        assert q.needles is not None and q.count_event is not None
-        heads = not q.tracebacks
-        if has_json(chunk):
-            return window_lines(grep_bytes(chunk, q.needles, (), heads_only=heads),
-                                q.since, q.until) or None
-        lines = window_lines(grep_bytes(chunk, q.needles, q.require, heads_only=heads),
-                             q.since, q.until)
-        tag = f" - {q.count_event}: "
-        kept = sum(1 for ln in lines if ln[:1].isdigit() and tag in ln)
-        dropped = count_heads(chunk, tag.encode(), q.since, q.until) - kept
-        if dropped > 0:
-            lines.append(f"{_DROPPED}{dropped}")
+        lines = window_lines(lines, q.since, q.until)
+        if counting:
+            tag = f" - {q.count_event}: "
+            kept = sum(1 for ln in lines if ln[:1].isdigit() and tag in ln)
+            dropped = count_heads(chunk, tag.encode(), q.since, q.until) - kept
+            if dropped > 0:
+                lines.append(f"{_DROPPED}{dropped}")
         return lines or None
 
 
