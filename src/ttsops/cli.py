@@ -6,7 +6,7 @@ so ``ttsops logs ...`` never pays for numpy or the engine, and ``ttsops --help``
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 
 import click
 
