@@ -51,5 +51,11 @@ def test_every_event_of_the_contract_is_documented():
 def test_the_test_command_is_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash .ci/run" in README
-    assert "python3 -m pytest" in ci and "python3 -m pytest" in README
-    assert "pip install -e . && ttsops serve" in README
+    # CI runs where users run: a fresh venv, the project and its test extra installed into
+    # it, ruff and pytest run by that venv's interpreter
+    assert 'python3 -m venv "$venv"' in ci and 'rm -rf "$venv"' in ci
+    assert """"$venv/bin/python" -m pip install""" in ci and "-e '.[test]'" in ci
+    assert """"$venv/bin/python" -m pytest""" in ci and """"$venv/bin/python" -m ruff""" in ci
+    assert "python -m pytest -q" in README and "fresh virtual environment" in README
+    assert "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/ttsops serve" \
+        in README

@@ -6,11 +6,11 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
-import sys
 from collections import Counter
 
 import pytest
 
+from console import TTSOPS
 from ttsops.logindex import read_index
 from ttsops.logline import iter_records
 from ttsops.simulate import SimConfig, generate
@@ -59,7 +59,7 @@ def test_same_seed_same_logs_and_json_format(tmp_path):
 
 def test_cli(tmp_path):
     out = tmp_path / "logs"
-    res = subprocess.run([sys.executable, "-m", "ttsops", "simulate", "logs", str(out), "-n",
+    res = subprocess.run([*TTSOPS, "simulate", "logs", str(out), "-n",
                           "300", "-s", "incident", "--max-bytes", "50000", "--duration", "6h",
                           "--start", "2024-06-12 00:00"], capture_output=True, text=True,
                          timeout=300)
@@ -67,7 +67,7 @@ def test_cli(tmp_path):
     truth = json.loads((tmp_path / "logs.truth.json").read_text())
     assert truth["end"] == "2024-06-12 06:00:00,000"
     assert "model_load" in truth["injected"] and "precursor" in truth["injected"]
-    again = subprocess.run([sys.executable, "-m", "ttsops", "simulate", "logs", str(out)],
+    again = subprocess.run([*TTSOPS, "simulate", "logs", str(out)],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and "already holds logs" in again.stderr
 
@@ -77,7 +77,7 @@ def test_block_size_below_1024_is_refused_before_anything_is_written(tmp_path):
     disagreed with them)."""
     for bad in ("0", "-1", "1023"):
         out = tmp_path / f"logs{bad}"
-        res = subprocess.run([sys.executable, "-m", "ttsops", "simulate", "logs", str(out),
+        res = subprocess.run([*TTSOPS, "simulate", "logs", str(out),
                               "-n", "300", "--duration", "2h", "--max-bytes", "50000",
                               "--block-bytes", bad], capture_output=True, text=True,
                              timeout=120)
@@ -87,7 +87,7 @@ def test_block_size_below_1024_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="1024"):
         generate(tmp_path / "api", SimConfig(requests=50, block_bytes=0))
     assert not (tmp_path / "api").exists()
-    res = subprocess.run([sys.executable, "-m", "ttsops", "simulate", "logs",
+    res = subprocess.run([*TTSOPS, "simulate", "logs",
                           str(tmp_path / "ok"), "-n", "300", "--duration", "2h",
                           "--max-bytes", "50000", "--block-bytes", "1024"],
                          capture_output=True, text=True, timeout=120)

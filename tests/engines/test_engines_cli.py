@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from console import TTSOPS
 from ttsops.cli import main
 from ttsops.logline import iter_records
 
@@ -158,7 +159,7 @@ def test_unknown_engine_name_is_a_usage_error():
 def test_shell_pipeline(tmp_path):
     """The real command in a real shell pipeline: JSON out, jq-like filtering by python."""
     env = {**os.environ, "TTSOPS_LOG_DIR": str(tmp_path / "logs")}
-    cmd = (f"{sys.executable} -m ttsops engines --check -e espeak --json | "
+    cmd = (f"{TTSOPS[0]} engines --check -e espeak --json | "
            f"{sys.executable} -c 'import json,sys; d=json.load(sys.stdin); "
            f"print(d[\"checks\"][0][\"engine\"], d[\"ok\"])'")
     out = subprocess.run(cmd, shell=True, env=env, capture_output=True, text=True,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from console import TTSOPS
 from ttsops.forensics.cli import logs
 
 
@@ -26,5 +26,5 @@ def cli_json(*args: str) -> dict:
 
 def ttsops(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """The real entry point in a subprocess (exit status, stderr without tracebacks)."""
-    return subprocess.run([sys.executable, "-m", "ttsops", *args], capture_output=True,
+    return subprocess.run([*TTSOPS, *args], capture_output=True,
                           text=True, cwd=cwd, timeout=300)

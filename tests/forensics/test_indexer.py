@@ -14,6 +14,7 @@ import zlib
 
 import pytest
 
+from console import TTSOPS
 from ttsops import logindex
 from ttsops.forensics import indexer
 from ttsops.logindex import _LEN_DIGITS, INDEX_MAGIC, gzip_member, read_index
@@ -110,9 +111,8 @@ def test_progress_bar_on_stderr_only(tmp_path):
     _sink_dir(d, 2000)
     env = {**os.environ, "TTSOPS_LOGS_PROGRESS_BYTES": "1"}
     import subprocess as sp
-    import sys
 
-    res = sp.run([sys.executable, "-m", "ttsops", "logs", "window", "--dir", str(d),
+    res = sp.run([*TTSOPS, "logs", "window", "--dir", str(d),
                   "--progress", "--json"], capture_output=True, text=True, env=env,
                  timeout=120)
     assert res.returncode == 0, res.stderr

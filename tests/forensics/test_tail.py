@@ -18,6 +18,8 @@ import time
 
 import pytest
 
+from console import TTSOPS
+
 from .forensics_helpers import cli_json
 
 N = 3000
@@ -107,7 +109,7 @@ def test_tail_follows_rotations_without_loss_or_duplicates_and_alerts_once(tmp_p
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES)
     (d / "app.log").touch()  # the writer appends to it: tail can open it first
-    tail = subprocess.Popen([sys.executable, "-m", "ttsops", "logs", "tail", "-d", str(d),
+    tail = subprocess.Popen([*TTSOPS, "logs", "tail", "-d", str(d),
                              "--from-start", "--json", "--rules", str(rules),
                              "--poll", "0.05"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -230,7 +232,7 @@ def test_tail_survives_copytruncate_without_loss_or_duplicates(tmp_path):
     (d / "app.log").touch()
     line = (f"{_ts(0)} - ttsops.pipeline - INFO - synthesis_complete: seq=SEQ, "
             "status=success, pad=PAD")
-    tail = subprocess.Popen([sys.executable, "-m", "ttsops", "logs", "tail", "-d", str(d),
+    tail = subprocess.Popen([*TTSOPS, "logs", "tail", "-d", str(d),
                              "--from-start", "--no-alerts", "--json", "--poll", "0.05",
                              "--for", "6s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -252,7 +254,7 @@ def test_tail_for_0s_prints_what_is_there_and_stops(tmp_path):
     d = tmp_path / "logs"
     d.mkdir()
     (d / "app.log").write_text("".join(_seq_line(i) for i in range(1, 4)))
-    res = subprocess.run([sys.executable, "-m", "ttsops", "logs", "tail", "-d", str(d),
+    res = subprocess.run([*TTSOPS, "logs", "tail", "-d", str(d),
                           "--from-start", "--no-alerts", "--for", "0s"],
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stderr
@@ -262,7 +264,7 @@ def test_tail_for_0s_prints_what_is_there_and_stops(tmp_path):
 def test_tail_says_it_waits_for_app_log(tmp_path):
     d = tmp_path / "logs"
     d.mkdir()
-    tail = subprocess.Popen([sys.executable, "-m", "ttsops", "logs", "tail", "-d", str(d),
+    tail = subprocess.Popen([*TTSOPS, "logs", "tail", "-d", str(d),
                              "--from-start", "--no-alerts", "--for", "0s"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert tail.stderr is not None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
+from console import TTSOPS
 from ttsops.forensics.scan import ID_CHARS, grep_bytes, grep_lines, has_token
 from ttsops.forensics.trace import mentions
 from ttsops.logline import Record
@@ -71,7 +71,7 @@ def test_trace_table_output_shows_traceback_and_bars(incident):
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     """The real entry point; a hang (an empty needle never advanced) fails, not blocks."""
-    return subprocess.run([sys.executable, "-m", "ttsops", "logs", *args],
+    return subprocess.run([*TTSOPS, "logs", *args],
                           capture_output=True, text=True, timeout=60)
 
 

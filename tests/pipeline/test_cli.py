@@ -6,12 +6,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from console import TTSOPS
 from ttsops.logline import iter_records
 
 from .conftest import decode
@@ -22,7 +22,7 @@ def run(args, tmp_path, stdin=None, **env):
     e.update({"TTSOPS_LOG_DIR": str(tmp_path / "logs"),
               "TTSOPS_CACHE_DIR": str(tmp_path / "cache")})
     e.update({k: str(v) for k, v in env.items()})
-    return subprocess.run([sys.executable, "-m", "ttsops", "synth", *args], cwd=tmp_path,
+    return subprocess.run([*TTSOPS, "synth", *args], cwd=tmp_path,
                           input=stdin, capture_output=True, env=e, timeout=120)
 
 

@@ -25,6 +25,7 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:  # bench/reliability.py imports this module directly
     sys.path.insert(0, str(TESTS))
 
+from console import TTSOPS  # noqa: E402
 from server import harness  # noqa: E402
 from server.harness import Server, free_port  # noqa: E402, F401
 from ttsops.logline import Record, iter_records  # noqa: E402
@@ -245,7 +246,7 @@ class Diagnosis:
 
 def diagnose(log_dir: Path, *extra: str) -> Diagnosis:
     """``ttsops logs diagnose -d DIR --json``, run as a user runs it."""
-    cmd = [sys.executable, "-m", "ttsops", "logs", "diagnose", "-d", str(log_dir), *extra]
+    cmd = [*TTSOPS, "logs", "diagnose", "-d", str(log_dir), *extra]
     js = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=120)
     try:
         data = json.loads(js.stdout)

@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from console import TTSOPS
 from ttsops.logline import Record, iter_records
 
 
@@ -95,7 +95,7 @@ def start_server(root: Path, *, engine: str = "espeak", workers: int = 1,
     output = root / "server.out"
     with open(output, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ttsops", "serve", "--host", "127.0.0.1", "--port",
+            [*TTSOPS, "serve", "--host", "127.0.0.1", "--port",
              str(port), "--workers", str(workers), "--engine", engine],
             env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
     server = Server(f"http://127.0.0.1:{port}", root / "logs", proc, output)

@@ -7,17 +7,18 @@ import concurrent.futures as cf
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
+from console import TTSOPS
+
 pytestmark = pytest.mark.slow
 
 
 def test_serve_help_lists_its_options():
-    out = subprocess.run([sys.executable, "-m", "ttsops", "serve", "--help"],
+    out = subprocess.run([*TTSOPS, "serve", "--help"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     for opt in ("--host", "--port", "--workers", "--engine", "--log-dir"):
@@ -61,7 +62,7 @@ def test_port_in_use_fails_with_a_message_on_the_terminal(tmp_path):
         port = taken.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("TTSOPS_")}
         env.update(TTSOPS_LOG_DIR=str(tmp_path / "logs"), TTSOPS_CACHE_DIR=str(tmp_path / "c"))
-        r = subprocess.run([sys.executable, "-m", "ttsops", "serve", "--port", str(port),
+        r = subprocess.run([*TTSOPS, "serve", "--port", str(port),
                             "--workers", "1", "--engine", "fake"], env=env,
                            capture_output=True, text=True, timeout=120)
     assert r.returncode != 0
@@ -74,7 +75,7 @@ def _serve(tmp_path, *args: str, **env_vars: str) -> subprocess.CompletedProcess
     env = {k: v for k, v in os.environ.items() if not k.startswith("TTSOPS_")}
     env.update({"TTSOPS_LOG_DIR": str(tmp_path / "logs"), "TTSOPS_CACHE_DIR": str(tmp_path / "c"),
                 "TTSOPS_WORKERS": "1", **env_vars})
-    return subprocess.run([sys.executable, "-m", "ttsops", "serve", *args],
+    return subprocess.run([*TTSOPS, "serve", *args],
                           env=env, capture_output=True, text=True, timeout=60)
 
 

@@ -1,4 +1,4 @@
-"""The four symptoms of DESIGN.md §1, reproduced against running servers, each leaving the
+"""The four symptoms of docs/DESIGN.md §1, reproduced against running servers, each leaving the
 records that explain it (symptom 1, the web page's playback errors, is reproduced in a
 real browser in test_webui.py). No failure ever answers 2xx."""
 

@@ -22,7 +22,7 @@ from .scan import Query, Scan
 from .sources import Snapshot
 from .timeargs import shift
 
-# fields of synthesis_complete (DESIGN.md §2) + context + pseudo-fields
+# fields of synthesis_complete (docs/DESIGN.md §2, Events) + context + pseudo-fields
 COMPLETE_FIELDS = {"id", "request_id", "trace_id", "status", "duration_ms", "queue_ms",
                    "text_len", "audio_size_kb", "rtf", "cache_hit", "cache_saved",
                    "model_stage", "error_code", "ts", "level", "event", "logger", "hour",

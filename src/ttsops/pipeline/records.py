@@ -1,5 +1,5 @@
-"""The synthesis records of DESIGN.md §2, written in one place so that their names and
-fields cannot drift between the main process and the workers."""
+"""The synthesis records of docs/DESIGN.md §2 (Events), written in one place so that their
+names and fields cannot drift between the main process and the workers."""
 
 from __future__ import annotations
 
