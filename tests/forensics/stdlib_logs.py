@@ -49,13 +49,17 @@ class Clock(logging.Filter):
 
 
 def handler(path: Path, *, max_bytes: int = 0, backups: int = 50, gz: bool = True,
-            clock: Clock | None = None, utc: bool = True) -> logging.Handler:
+            clock: Clock | None = None, utc: bool = True,
+            offset_h: float | None = None) -> logging.Handler:
+    """``offset_h``: asctime in a fixed zone (local time of a server at UTC+offset)."""
     h = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
     if gz:
         h.namer = gz_namer
         h.rotator = gz_rotator
     fmt = logging.Formatter(FORMAT)
     fmt.converter = time.gmtime if utc else time.localtime
+    if offset_h is not None:
+        fmt.converter = lambda t: time.gmtime((t or 0) + offset_h * 3600)
     h.setFormatter(fmt)
     if clock is not None:
         h.addFilter(clock)
@@ -101,12 +105,17 @@ def synthesis(lg: logging.Logger, clock: Clock | None, sid: str, *, fail: str | 
 
 def write_day(d: Path, *, start: float = 1718150400.0, requests: int = 400,
               every_s: float = 30.0, max_bytes: int = 40_000, gz: bool = True,
-              utc: bool = True, seed: int = 1) -> list[str]:
+              utc: bool = True, offset_h: float | None = None, seed: int = 1,
+              incomplete: frozenset[int] = frozenset(),
+              tracebacks: frozenset[int] = frozenset()) -> list[str]:
     """``requests`` syntheses, one every ``every_s`` seconds, through one rotating
-    handler; returns their ids in order."""
+    handler; returns their ids in order. The ``incomplete`` ones (by number) never log
+    their synthesis_complete; the ``tracebacks`` ones fail with an exception logged by
+    ``logger.exception`` (a stdlib traceback: lines that are not records)."""
     d.mkdir(parents=True, exist_ok=True)
     clock = Clock(start)
-    h = handler(d / "app.log", max_bytes=max_bytes, gz=gz, clock=clock, utc=utc)
+    h = handler(d / "app.log", max_bytes=max_bytes, gz=gz, clock=clock, utc=utc,
+                offset_h=offset_h)
     lg = logger_for(h)
     rnd = random.Random(seed)
     ids = []
@@ -115,13 +124,23 @@ def write_day(d: Path, *, start: float = 1718150400.0, requests: int = 400,
             clock.t = start + i * every_s
             sid = f"ts_{rnd.getrandbits(32):08x}"
             ids.append(sid)
-            synthesis(lg, clock, sid)
+            if i in tracebacks:
+                try:
+                    raise ValueError(f"invalid value in fft for {sid}")
+                except ValueError:
+                    lg.exception(f"synthesis_failed: id={sid}, error_code=SCIPY_FFT_INVALID,"
+                                 " where=audio_render")
+                lg.info(f"synthesis_complete: id={sid}, status=failed, duration_ms=5, "
+                        "error_code=SCIPY_FFT_INVALID")
+                continue
+            synthesis(lg, clock, sid, complete=i not in incomplete)
     finally:
         h.close()
     return ids
 
 
 def _worker(path: str, wid: int, n: int, max_bytes: int, q: object) -> None:
+    logging.raiseExceptions = False  # the races of rotation print "--- Logging error ---"
     h = handler(Path(path), max_bytes=max_bytes, backups=200)
     lg = logger_for(h)
     ids = []

@@ -175,6 +175,9 @@ def _open(path: Path, keep_fifo: bool = False) -> tuple[int, os.stat_result]:
     plain open waits for a writer forever) and refused (``NotRegular``), or, with
     ``keep_fifo``, handed back in ``NotRegular.fd`` switched to blocking reads (a pipe
     named on the command line, ``<(zcat ...)``, is read to its end)."""
+    pre = os.stat(path)  # a socket or a device is refused before any open
+    if not (stat.S_ISREG(pre.st_mode) or stat.S_ISFIFO(pre.st_mode)):
+        raise NotRegular(_kind(pre.st_mode))
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         st = os.fstat(fd)
