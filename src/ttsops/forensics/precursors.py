@@ -219,8 +219,8 @@ class Precursors:
         # an error can be the cause of a burst of another code (a model that failed to
         # load, then every request fails): errors are candidates too
         code = f.get("error_code")
-        self.events.append((t, rec.ts, code or f"({rec.event})", "ERROR", rec.event, code,
-                            res, sid))
+        key = code or f"({rec.event or 'no code'})"
+        self.events.append((t, rec.ts, key, "ERROR", rec.event, code, res, sid))
 
     # --- the analysis -----------------------------------------------------------------
     def _span(self) -> tuple[float, float]:
