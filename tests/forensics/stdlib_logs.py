@@ -170,3 +170,32 @@ def multi_writer(d: Path, *, writers: int = 3, per_writer: int = 600,
     for p in procs:
         p.join(60)
     return ids
+
+
+def shared_file_writers(d: Path, *, writers: int = 3, requests: int = 900,
+                        every_s: float = 20.0, max_bytes: int = 40_000,
+                        start: float = 1718150400.0) -> list[str]:
+    """Deterministic stand-in for ``multi_writer``: ``writers`` RotatingFileHandlers
+    (gzip rotator) on one ``app.log`` in this process, each with its own open file and
+    clock, taking turns -- what gunicorn workers do, without the scheduling races. A
+    writer's clock runs up to a second behind the others (records interleave out of
+    order while they share a file)."""
+    d.mkdir(parents=True, exist_ok=True)
+    clocks = [Clock(start) for _ in range(writers)]
+    hs = [handler(d / "app.log", max_bytes=max_bytes, backups=500, clock=c) for c in clocks]
+    lgs = [logger_for(h) for h in hs]
+    ids = []
+    old = logging.raiseExceptions
+    logging.raiseExceptions = False  # a rotation racing another's: as in production
+    try:
+        for i in range(requests):
+            k = i % writers
+            clocks[k].t = start + i * every_s - 0.35 * k
+            sid = f"ts_{k:02d}{i:06x}"
+            ids.append(sid)
+            synthesis(lgs[k], clocks[k], sid, stage_ms=(12, 30, 300, 40, 35))
+    finally:
+        logging.raiseExceptions = old
+        for h in hs:
+            h.close()
+    return ids

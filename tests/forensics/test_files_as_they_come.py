@@ -214,3 +214,26 @@ def test_several_processes_rotating_one_file_are_named(tmp_path):
     # records were lost: fewer starts seen than the processes wrote
     seen = _window("--dir", str(d))["summary"]["syntheses started"]
     assert seen < len(written)
+
+
+def test_shared_file_writers_deterministic_damage_is_named(tmp_path):
+    # three handlers on one file, taking turns (no scheduling races): the first file is
+    # appended by all three (records out of order), later files are rotated early
+    d = tmp_path / "logs"
+    written = sl.shared_file_writers(d, every_s=0.5)
+    rep = cli_json("check", "--dir", str(d))
+    items = {i["name"]: i for i in rep["items"]}
+    assert items["interleaving"]["status"] == "FAIL"
+    assert "records are earlier than the record before them" in \
+        items["interleaving"]["examples"][0]
+    assert items["rotation_sizes"]["status"] == "FAIL"
+    assert items["rotation_sizes"]["bad"] >= 2
+    seen = _window("--dir", str(d))["summary"]["syntheses started"]
+    assert seen < len(written)
+    # the same requests through one handler: every item passes
+    one = tmp_path / "one"
+    sl.write_day(one, requests=900, every_s=1.0, max_bytes=40_000)
+    items = {i["name"]: i for i in cli_json("check", "--dir", str(one))["items"]}
+    for name in ("interleaving", "rotation_sizes", "file_overlap", "duplicate_files",
+                 "split_ids"):
+        assert items[name]["status"] == "pass", items[name]

@@ -12,7 +12,10 @@ Several processes that each rotate one file (gunicorn workers, each with its own
 ``RotatingFileHandler``) lose records and leave traces that one writer never leaves:
 byte-identical rotated files (``duplicate_files``), a file whose first record is earlier
 than the last record of the file before it (``file_overlap``), a synthesis whose records
-sit in two files with another file between them (``split_ids``). When any of them fails
+sit in two files with another file between them (``split_ids``), records of one file out
+of time order (``interleaving``: processes appending to one file), size-rotated files of
+very different sizes (``rotation_sizes``: a process rotates the file another one just
+began). When any of them fails
 the report says what was likely lost and the fix. ``--ids-out`` writes every synthesis
 that started and never completed (the table shows three).
 
@@ -32,12 +35,14 @@ from ..logline import STAGES, Record
 from .assemble import Assembler
 from .output import Report, Table, safe, write_lines
 from .scan import Query, Scan
+from .sources import _NUMBERED_RE as NUMBERED_RE
 from .sources import LogFile, Snapshot
 from .timeargs import human_duration, shift, ts_to_epoch
 
 SYNTHESIS_EVENTS = frozenset({"synthesis_start", "stage_time", "synthesis_complete",
                               "synthesis_failed", "audio_metrics"})
-WRITER_ITEMS = ("duplicate_files", "file_overlap", "split_ids")
+WRITER_ITEMS = ("duplicate_files", "file_overlap", "split_ids", "interleaving",
+                "rotation_sizes")
 ONE_WRITER_FIX = (
     "fix: one writer per file -- each worker puts its records on a queue "
     "(logging.handlers.QueueHandler) and one process writes them (a QueueListener owning "
@@ -62,6 +67,12 @@ def writers_verdict(chk: Checker) -> list[str]:
     if it["split_ids"].bad:
         what.append(f"{it['split_ids'].bad} synthesis id(s) with a file between their "
                     "records")
+    if it["interleaving"].bad:
+        what.append(f"{it['interleaving'].bad} file(s) whose records interleave out of "
+                    "time order")
+    if it["rotation_sizes"].bad:
+        what.append(f"{it['rotation_sizes'].bad} rotated file(s) under half the size of the "
+                    "largest (rotated early by another process)")
     lost_start = it["complete_has_start"].bad
     lost_end = len(chk.never_completed)
     done = it["complete_has_start"].checked
@@ -100,7 +111,9 @@ class Item:
 
 
 class Checker:
-    def __init__(self, tolerance_ms: float = 1000.0, since: str | None = None) -> None:
+    def __init__(self, tolerance_ms: float = 1000.0, since: str | None = None,
+                 until: str | None = None) -> None:
+        self.until = until
         self.tol = tolerance_ms / 1000.0
         self.since = since  # syntheses completing soon after it may have started before
         self.since_grace = shift(since, 900.0) if since else ""
@@ -130,7 +143,15 @@ class Checker:
                                "boundaries where time steps back)"),
             mk("split_ids", "a synthesis's records are in one file or in adjacent files "
                             "(bad = ids with a file between their records)"),
+            mk("interleaving", "records of one file are in time order (bad = files where "
+                               "1% or more of the records are earlier than the one before: "
+                               "several processes appending)"),
+            mk("rotation_sizes", "size-rotated files (app.log.N) are about the same size "
+                                 "(bad = files under half the largest: a second process "
+                                 "rotated them early)"),
         ])
+        self.file_records: dict[str, int] = {}  # records per file (path)
+        self.file_back: dict[str, int] = {}  # steps back within the file
         # stream -> (file, its number, its latest time, its last record's time)
         self.file_no: dict[int, tuple[LogFile, int, str, str]] = {}
         self.small_overlaps: list[tuple[float, str]] = []  # within the tolerance
@@ -160,7 +181,11 @@ class Checker:
             cur = (f, n, rec.ts, rec.ts)
         elif rec.ts < cur[3]:
             self.inner_back += 1
+            key = str(f.path)
+            self.file_back[key] = self.file_back.get(key, 0) + 1
         self.inner_n += 1
+        key = str(f.path)
+        self.file_records[key] = self.file_records.get(key, 0) + 1
         self.file_no[f.stream] = (f, cur[1], max(cur[2], rec.ts), rec.ts)
         sid = rec.fields.get("id") if rec.event in SYNTHESIS_EVENTS else None
         if not sid:
@@ -250,6 +275,27 @@ class Checker:
             for back, ex in self.small_overlaps:
                 self.overlap_s = max(self.overlap_s, back)
                 ov.fail(ex)
+        il = it["interleaving"]
+        for f in snap.files:
+            n = self.file_records.get(str(f.path), 0)
+            if n == 0:
+                continue
+            il.checked += 1
+            back = self.file_back.get(str(f.path), 0)
+            if back >= 20 and back >= 0.01 * n:
+                il.fail(f"{f.name}: {back} of {n} records are earlier than the record before "
+                        "them")
+        rs_item = it["rotation_sizes"]
+        if self.since is None and not self.until:  # whole files only
+            sized = [(self.file_records.get(str(f.path), 0), f) for f in snap.files
+                     if f.role == "rotated" and NUMBERED_RE.match(f.name)]
+            sized = [(n, f) for n, f in sized if n]
+            rs_item.checked = len(sized)
+            big = max((n for n, _f in sized), default=0)
+            short = [(n, f) for n, f in sized if n < big / 2]
+            if len(short) >= 2:
+                for n, f in short:
+                    rs_item.fail(f"{f.name}: {n} records (the largest rotated file: {big})")
         dup = it["duplicate_files"]
         dup.checked = sum(1 for f in snap.files if f.role != "live") + len(snap.duplicates)
         for kept, dropped in snap.duplicates:
@@ -268,7 +314,7 @@ class Checker:
 
 def run(snap: Snapshot, since: str | None, until: str | None, *, tolerance_ms: float = 1000.0,
         use_index: bool = True, ids_out: str | None = None) -> Report:
-    chk = Checker(tolerance_ms, since)
+    chk = Checker(tolerance_ms, since, until)
     scan = Scan(snap, Query(since, until, use_index=use_index))
     for rec, f in scan.hits():
         chk.feed(rec, f)
