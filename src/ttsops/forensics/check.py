@@ -330,7 +330,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, tolerance_ms: f
     for i in items:
         t.rows.append([i.name, i.status, i.checked, i.bad, i.what, " | ".join(i.examples)])
     rep.tables.append(t)
-    rep.text.extend(safe(x) for x in writers_verdict(chk))
+    verdict = writers_verdict(chk)
+    rep.text.extend(safe(x) for x in verdict)
     nc = chk.never_completed
     if ids_out is not None:
         where = write_lines(ids_out, sorted(set(nc)))
@@ -339,6 +340,7 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, tolerance_ms: f
         rep.text.append(f"{len(nc)} syntheses started and never completed; the table names "
                         "3: --ids-out FILE writes them all")
     rep.data = {"passed": not fails, "never_completed": sorted(set(nc)),
+                "several_writers": verdict,
                 "items": [{"name": i.name, "status": i.status, "checked": i.checked,
                            "bad": i.bad, "what": i.what, "examples": i.examples}
                           for i in items]}
