@@ -25,7 +25,6 @@ doubles a record: the answer is the log as it was at the snapshot.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import stat
@@ -332,6 +331,8 @@ def order_by_content(group: list[LogFile]) -> list[LogFile]:
 
 
 def _digest(f: LogFile) -> bytes:
+    import hashlib
+
     h = hashlib.blake2b(digest_size=20)
     pos = 0
     while True:
