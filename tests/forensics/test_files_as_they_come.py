@@ -237,3 +237,13 @@ def test_shared_file_writers_deterministic_damage_is_named(tmp_path):
     for name in ("interleaving", "rotation_sizes", "file_overlap", "duplicate_files",
                  "split_ids"):
         assert items[name]["status"] == "pass", items[name]
+
+
+def test_tail_refuses_a_fifo_named_app_log(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    os.mkfifo(d / "app.log")
+    res = subprocess.run([sys.executable, "-m", "ttsops", "logs", "tail", "--dir", str(d),
+                          "--for", "0s"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, res.stderr
+    assert "FIFO" in res.stderr and res.stderr.count("\n") == 1

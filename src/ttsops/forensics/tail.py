@@ -27,7 +27,7 @@ from ..logline import Record
 from .fastparse import parse_line
 from .output import printable
 from .reader import ReadCounters, iter_byte_chunks
-from .sources import LIVE, LogFile, Problem, SourceError, _snapshot_dir
+from .sources import LIVE, LogFile, NotRegular, Problem, SourceError, _open, _snapshot_dir
 
 READ = 1 << 20
 _RECORD_START = re.compile(rb"\n(?=[0-9{])")
@@ -64,10 +64,13 @@ class Follower:
         path = self.dir / LIVE
         for _ in range(200):
             try:
-                fd = os.open(path, os.O_RDONLY)
+                fd, _st = _open(path)  # never blocks: a FIFO is refused, not opened
                 break
             except FileNotFoundError:
                 time.sleep(0.05)  # not created yet, or mid-rotation
+            except NotRegular as e:
+                raise SourceError(f"{path} is {e.kind}, not a log file: nothing to "
+                                  "follow") from None
         else:
             raise SourceError(f"no {path} to follow (is the service writing here?)")
         st = os.fstat(fd)
