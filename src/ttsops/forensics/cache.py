@@ -109,9 +109,43 @@ class CacheStats:
         elif code == "DISK_FULL" and rec.level == "ERROR":
             b.disk_full += 1
 
-    def trend(self, last_n: int = 12) -> tuple[float | None, float | None]:
-        """(slope in %/hour over the last reports, seconds until 100% at that slope)."""
+    def interval(self) -> float | None:
+        """The usual time between two usage readings (median), None under 3 readings."""
+        if len(self.usage) < 3:
+            return None
+        gaps = sorted(b[0] - a[0] for a, b in zip(self.usage, self.usage[1:], strict=False))
+        return gaps[len(gaps) // 2]
+
+    def gauge(self, end_t: float | None = None) -> dict[str, object] | None:
+        """The last usage reading and how old it is at ``end_t`` (default: the last record
+        seen): ``stale`` when no reading came for longer than three usual intervals (at
+        least ``STALE_S``). A gauge is never extrapolated past its last reading: where
+        cache_health is written only above a threshold (the tutorial: 85%), silence
+        means usage went below it, not that it kept growing."""
+        if not self.usage:
+            return None
+        t, u = self.usage[-1]
+        end = self.last_t if end_t is None else end_t
+        age = max(0.0, (end or t) - t)
+        step = self.interval()
+        limit = max(STALE_S, 3 * step) if step else STALE_S
+        return {"usage": u, "t": t, "ts": epoch_to_ts(t, self.utc), "age_s": age,
+                "interval_s": step, "stale": age > limit}
+
+    def trend(self, last_n: int = 12,
+              end_t: float | None = None) -> tuple[float | None, float | None]:
+        """(slope in %/hour over the last reports, seconds until 100% at that slope).
+        Only the last unbroken run of readings counts (a gap of more than three usual
+        intervals ends it), and nothing is projected from a stale reading."""
+        g = self.gauge(end_t)
+        if g is None or g["stale"]:
+            return None, None
         pts = self.usage[-last_n:]
+        step = self.interval() or STALE_S
+        for i in range(len(pts) - 1, 0, -1):
+            if pts[i][0] - pts[i - 1][0] > max(STALE_S, 3 * step):
+                pts = pts[i:]
+                break
         if len(pts) < 3:
             return None, None
         t0 = pts[0][0]
@@ -124,6 +158,15 @@ class CacheStats:
         slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
         eta = (100.0 - ys[-1]) / slope * 3600.0 if slope > 0.01 and ys[-1] < 100 else None
         return slope, eta
+
+
+STALE_S = 900.0  # a gauge reading older than this (or three usual intervals) is stale
+
+
+def gauge_text(g: dict[str, object]) -> str:
+    """'91.5% at 2024-06-12 10:05:11 (14h02m before the last record)'."""
+    return (f"{g['usage']}% at {str(g['ts'])[:19]} ({human_duration(float(g['age_s']))} "  # type: ignore[arg-type]
+            "before the last record)")
 
 
 BASE_S = 300.0  # the finest automatic interval; every automatic one is a multiple of it
@@ -163,13 +206,18 @@ def run(snap: Snapshot, since: str | None, until: str | None, *,
     req = sum(b.requests for b in col.buckets.values())
     hits = sum(b.hits for b in col.buckets.values())
     slope, eta = col.trend()
-    last = col.usage[-1][1] if col.usage else None
+    g = col.gauge()
+    last = g["usage"] if g else None
     rep.summary = {
         "window": f"{since or 'start'} .. {until or 'end'}",
         "syntheses": req,
         "hit rate": f"{100.0 * hits / req:.1f}%" if req else "-",
-        "cache disk usage (last)": f"{last}%" if last is not None else "- (no cache_health)",
-        "trend (last hour of reports)": "-" if slope is None else f"{slope:+.2f} %/h"
+        "cache disk usage (last)": gauge_text(g) if g else "- (no cache_health)",
+        "trend (last hour of reports)": (
+            f"- (the last reading is {human_duration(float(g['age_s']))} old: not "  # type: ignore[arg-type]
+            "extrapolated; no newer cache_health where it is written only above a "
+            "threshold means usage fell below it)") if g and g["stale"] else
+        "-" if slope is None else f"{slope:+.2f} %/h"
         + (f", full in ~{human_duration(eta)}" if eta else ""),
         "CACHE_WRITE_FAILED": col.warnings.get("CACHE_WRITE_FAILED", 0),
         "DISK_FULL errors": sum(b.disk_full for b in col.buckets.values()),
@@ -190,6 +238,9 @@ def run(snap: Snapshot, since: str | None, until: str | None, *,
         rep.tables.append(w)
     rep.data = {"hit_rate": hits / req if req else None, "syntheses": req,
                 "usage_last": last, "usage_slope_pct_per_h": slope, "full_in_s": eta,
+                "usage_last_ts": g["ts"] if g else None,
+                "usage_age_s": g["age_s"] if g else None,
+                "usage_stale": g["stale"] if g else None,
                 "max_dir_usage": col.max_dir_usage, "warnings": dict(col.warnings),
                 "first_warning": col.first_warning}
     if req == 0 and not col.usage and not col.warnings:

@@ -8,6 +8,17 @@ hits have all five stage times; every error/warning code is in the registry; tim
 never step back (beyond a tolerance) within one directory; no unparsable lines; every
 rotated ``.gz`` carries its block index.
 
+Several processes that each rotate one file (gunicorn workers, each with its own
+``RotatingFileHandler``) lose records and leave traces that one writer never leaves:
+byte-identical rotated files (``duplicate_files``), a file whose first record is earlier
+than the last record of the file before it (``file_overlap``), a synthesis whose records
+sit in two files with another file between them (``split_ids``), records of one file out
+of time order (``interleaving``: processes appending to one file), size-rotated files of
+very different sizes (``rotation_sizes``: a process rotates the file another one just
+began). When any of them fails
+the report says what was likely lost and the fix. ``--ids-out`` writes every synthesis
+that started and never completed (the table shows three).
+
 ``monotonic`` counts steps back, not lines below the running maximum: a record is bad
 when its time is more than the tolerance before the time of the record just before it in
 the same directory. One misdated line is then one or two bad steps (the step to a
@@ -22,10 +33,60 @@ from dataclasses import dataclass, field
 from ..errors import REGISTRY
 from ..logline import STAGES, Record
 from .assemble import Assembler
-from .output import Report, Table
+from .output import Report, Table, safe, write_lines
 from .scan import Query, Scan
+from .sources import _NUMBERED_RE as NUMBERED_RE
 from .sources import LogFile, Snapshot
-from .timeargs import shift, ts_to_epoch
+from .timeargs import human_duration, shift, ts_to_epoch
+
+SYNTHESIS_EVENTS = frozenset({"synthesis_start", "stage_time", "synthesis_complete",
+                              "synthesis_failed", "audio_metrics"})
+WRITER_ITEMS = ("duplicate_files", "file_overlap", "split_ids", "interleaving",
+                "rotation_sizes")
+ONE_WRITER_FIX = (
+    "fix: one writer per file -- each worker puts its records on a queue "
+    "(logging.handlers.QueueHandler) and one process writes them (a QueueListener owning "
+    "the RotatingFileHandler, or a SocketHandler to one log server), or let ttsops' own "
+    "sink write (one process), or write with WatchedFileHandler and rotate with logrotate")
+
+
+def writers_verdict(chk: Checker) -> list[str]:
+    """What the multi-writer items mean together: likely loss and the fix ([] if none
+    failed)."""
+    it = chk.items
+    bad = [n for n in WRITER_ITEMS if it[n].bad]
+    if not bad:
+        return []
+    what = []
+    if it["duplicate_files"].bad:
+        what.append(f"{it['duplicate_files'].bad} rotated file(s) byte-identical to another")
+    if it["file_overlap"].bad:
+        what.append(f"{it['file_overlap'].bad} file boundar"
+                    f"{'y' if it['file_overlap'].bad == 1 else 'ies'} where time steps back "
+                    f"(up to {human_duration(chk.overlap_s)})")
+    if it["split_ids"].bad:
+        what.append(f"{it['split_ids'].bad} synthesis id(s) with a file between their "
+                    "records")
+    if it["interleaving"].bad:
+        what.append(f"{it['interleaving'].bad} file(s) whose records interleave out of "
+                    "time order")
+    if it["rotation_sizes"].bad:
+        what.append(f"{it['rotation_sizes'].bad} rotated file(s) under half the size of the "
+                    "largest (rotated early by another process)")
+    lost_start = it["complete_has_start"].bad
+    lost_end = len(chk.never_completed)
+    done = it["complete_has_start"].checked
+    out = ["several processes appear to write and rotate the same log file: "
+           + "; ".join(what) + "."]
+    loss = ("likely lost: what a process wrote into a file another process had already "
+            "rotated away (renamed or compressed and removed), and every file a second "
+            "rotation overwrote")
+    if lost_start or lost_end:
+        loss += (f"; here {lost_start} of {done} completed syntheses have no start and "
+                 f"{lost_end} starts never completed (their records are gone)")
+    out.append(loss + ".")
+    out.append(ONE_WRITER_FIX + ".")
+    return out
 
 
 @dataclass
@@ -50,7 +111,9 @@ class Item:
 
 
 class Checker:
-    def __init__(self, tolerance_ms: float = 1000.0, since: str | None = None) -> None:
+    def __init__(self, tolerance_ms: float = 1000.0, since: str | None = None,
+                 until: str | None = None) -> None:
+        self.until = until
         self.tol = tolerance_ms / 1000.0
         self.since = since  # syntheses completing soon after it may have started before
         self.since_grace = shift(since, 900.0) if since else ""
@@ -72,9 +135,80 @@ class Checker:
         ])
         self.asm = Assembler(max_pending=500_000)
         self.last_ts: dict[int, tuple[float, str]] = {}
+        # --- several writers on one file (multi-writer damage) ---
+        self.items.update((i.name, i) for i in [
+            mk("duplicate_files", "no two rotated files are byte-identical (two processes "
+                                  "compressed the same file)"),
+            mk("file_overlap", "each file begins after the file before it ends (bad = file "
+                               "boundaries where time steps back)"),
+            mk("split_ids", "a synthesis's records are in one file or in adjacent files "
+                            "(bad = ids with a file between their records)"),
+            mk("interleaving", "records of one file are in time order (bad = files where "
+                               "1% or more of the records are earlier than the one before: "
+                               "several processes appending)"),
+            mk("rotation_sizes", "size-rotated files (app.log.N) are about the same size "
+                                 "(bad = files under half the largest: a second process "
+                                 "rotated them early)"),
+        ])
+        self.file_records: dict[str, int] = {}  # records per file (path)
+        self.file_back: dict[str, int] = {}  # steps back within the file
+        # stream -> (file, its number, its latest time, its last record's time)
+        self.file_no: dict[int, tuple[LogFile, int, str, str]] = {}
+        self.small_overlaps: list[tuple[float, str]] = []  # within the tolerance
+        self.inner_back = 0  # steps back between records of one file, of any size
+        self.inner_n = 0
+        self.id_file: OrderedDict[str, int] = OrderedDict()  # open id -> its last file no
+        self.overlap_s = 0.0  # the largest step back across a file boundary
+        self.never_completed: list[str] = []
+
+    def _writers(self, rec: Record, f: LogFile) -> None:
+        """File boundaries that step back, ids split across files (see the module)."""
+        it = self.items
+        cur = self.file_no.get(f.stream)
+        if cur is None or cur[0] is not f:
+            n = 0 if cur is None else cur[1] + 1
+            if cur is not None:
+                it["file_overlap"].checked += 1
+                if rec.ts < cur[2]:
+                    back = ts_to_epoch(cur[2]) - ts_to_epoch(rec.ts)
+                    ex = (f"{f.name} begins at {rec.ts}, before {cur[0].name} ends "
+                          f"({cur[2]})")
+                    if back > self.tol:
+                        self.overlap_s = max(self.overlap_s, back)
+                        it["file_overlap"].fail(ex)
+                    else:  # judged at the end against the steps back within files
+                        self.small_overlaps.append((back, ex))
+            cur = (f, n, rec.ts, rec.ts)
+        elif rec.ts < cur[3]:
+            self.inner_back += 1
+            key = str(f.path)
+            self.file_back[key] = self.file_back.get(key, 0) + 1
+        self.inner_n += 1
+        key = str(f.path)
+        self.file_records[key] = self.file_records.get(key, 0) + 1
+        self.file_no[f.stream] = (f, cur[1], max(cur[2], rec.ts), rec.ts)
+        sid = rec.fields.get("id") if rec.event in SYNTHESIS_EVENTS else None
+        if not sid:
+            return
+        key = f"{f.stream}\x00{sid}"
+        n = cur[1]
+        last = self.id_file.get(key)
+        if last is None:
+            it["split_ids"].checked += 1
+        elif n > last + 1:
+            it["split_ids"].fail(f"{sid}: records in {n - last - 1} file(s) apart "
+                                 f"(the last at {rec.ts} in {f.name})")
+        if rec.event == "synthesis_complete":
+            self.id_file.pop(key, None)
+            return
+        self.id_file[key] = n
+        self.id_file.move_to_end(key)
+        if len(self.id_file) > 200_000:
+            self.id_file.popitem(last=False)
 
     def feed(self, rec: Record, f: LogFile) -> None:
         it = self.items
+        self._writers(rec, f)
         # monotonic per stream (one writer per directory)
         t = ts_to_epoch(rec.ts)
         prev = self.last_ts.get(f.stream)
@@ -130,6 +264,42 @@ class Checker:
             # still running at the end of the logs (or of the window): not a failure
             if s.start is not None and ts_to_epoch(s.start.ts) < latest - 120.0:
                 it["start_has_complete"].fail(f"{s.id} started at {s.start.ts}, never completed")
+                self.never_completed.append(s.id)
+        # small steps back at file boundaries: one threaded writer makes them as often
+        # between lines as between files; several writers that rotate make them at the
+        # boundaries far more often than anywhere else
+        ov = it["file_overlap"]
+        inner_rate = self.inner_back / max(1, self.inner_n)
+        if len(self.small_overlaps) >= 3 and \
+                len(self.small_overlaps) / max(1, ov.checked) > 10 * inner_rate + 0.05:
+            for back, ex in self.small_overlaps:
+                self.overlap_s = max(self.overlap_s, back)
+                ov.fail(ex)
+        il = it["interleaving"]
+        for f in snap.files:
+            n = self.file_records.get(str(f.path), 0)
+            if n == 0:
+                continue
+            il.checked += 1
+            back = self.file_back.get(str(f.path), 0)
+            if back >= 20 and back >= 0.01 * n:
+                il.fail(f"{f.name}: {back} of {n} records are earlier than the record before "
+                        "them")
+        rs_item = it["rotation_sizes"]
+        if self.since is None and not self.until:  # whole files only
+            sized = [(self.file_records.get(str(f.path), 0), f) for f in snap.files
+                     if f.role == "rotated" and NUMBERED_RE.match(f.name)]
+            sized = [(n, f) for n, f in sized if n]
+            rs_item.checked = len(sized)
+            big = max((n for n, _f in sized), default=0)
+            short = [(n, f) for n, f in sized if n < big / 2]
+            if len(short) >= 2:
+                for n, f in short:
+                    rs_item.fail(f"{f.name}: {n} records (the largest rotated file: {big})")
+        dup = it["duplicate_files"]
+        dup.checked = sum(1 for f in snap.files if f.role != "live") + len(snap.duplicates)
+        for kept, dropped in snap.duplicates:
+            dup.fail(f"{dropped} = {kept} (read once)")
         rs = scan.stats.read
         it["parsable"].checked = rs.lines
         it["parsable"].bad = rs.skipped
@@ -143,8 +313,8 @@ class Checker:
 
 
 def run(snap: Snapshot, since: str | None, until: str | None, *, tolerance_ms: float = 1000.0,
-        use_index: bool = True) -> Report:
-    chk = Checker(tolerance_ms, since)
+        use_index: bool = True, ids_out: str | None = None) -> Report:
+    chk = Checker(tolerance_ms, since, until)
     scan = Scan(snap, Query(since, until, use_index=use_index))
     for rec, f in scan.hits():
         chk.feed(rec, f)
@@ -160,7 +330,17 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, tolerance_ms: f
     for i in items:
         t.rows.append([i.name, i.status, i.checked, i.bad, i.what, " | ".join(i.examples)])
     rep.tables.append(t)
-    rep.data = {"passed": not fails,
+    verdict = writers_verdict(chk)
+    rep.text.extend(safe(x) for x in verdict)
+    nc = chk.never_completed
+    if ids_out is not None:
+        where = write_lines(ids_out, sorted(set(nc)))
+        rep.summary["never completed"] = f"{len(set(nc))} (ids written to {where})"
+    elif len(nc) > 3:
+        rep.text.append(f"{len(nc)} syntheses started and never completed; the table names "
+                        "3: --ids-out FILE writes them all")
+    rep.data = {"passed": not fails, "never_completed": sorted(set(nc)),
+                "several_writers": verdict,
                 "items": [{"name": i.name, "status": i.status, "checked": i.checked,
                            "bad": i.bad, "what": i.what, "examples": i.examples}
                           for i in items]}
@@ -168,3 +348,4 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, tolerance_ms: f
     if scan.stats.read.records == 0:
         rep.empty = "no records to check in this window"
     return rep
+

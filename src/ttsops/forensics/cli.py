@@ -48,10 +48,14 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                           "[default: $TTSOPS_LOG_DIR]."),
         click.option("--files", "-f", "files", multiple=True, type=click.Path(),
                      help="Explicit log files (plain or .gz); repeatable; a quoted glob "
-                          "like 'app.log.*.gz' is expanded."),
+                          "like 'app.log.*.gz' is expanded; '-' reads standard input "
+                          "(plain or gzip)."),
         click.option("--since", "-s", help="Start (inclusive): '2024-06-12 14:00', "
                                            "'2024-06-12', or relative like 2h."),
         click.option("--until", "-u", help="End (exclusive); a bare date includes that day."),
+        click.option("--tz", "tz", help="The zone the log's timestamps are written in, for "
+                                        "logs in local time: +08:00, Asia/Shanghai, local "
+                                        "[default: UTC, or $TTSOPS_LOG_UTC]."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON."),
         click.option("--csv", "as_csv", is_flag=True, help="Print the main table as CSV."),
         click.option("--no-index", is_flag=True,
@@ -83,7 +87,7 @@ def expand_globs(files: tuple[str, ...]) -> tuple[str, ...]:
 class Env:
     def __init__(self, dirs: tuple[str, ...], files: tuple[str, ...], since: str | None,
                  until: str | None, as_json: bool, as_csv: bool, no_index: bool,
-                 progress: bool | None = None) -> None:
+                 progress: bool | None = None, tz: str | None = None) -> None:
         if as_json and as_csv:
             raise LogsError("--json and --csv exclude each other")
         from . import progress as bars
@@ -94,7 +98,11 @@ class Env:
         self.fmt = "json" if as_json else "csv" if as_csv else "table"
         self.use_index = not no_index
         try:
-            self.since, self.until = window(since, until, utc=_utc())
+            from .timeargs import parse_tz
+
+            self.tz = parse_tz(tz) if tz is not None else None
+            self.tz_name = tz
+            self.since, self.until = window(since, until, utc=_utc(), tz=self.tz)
         except TimeArgError as e:
             raise LogsError(str(e)) from None
         files = expand_globs(files)
@@ -117,6 +125,8 @@ class Env:
             raise LogsError(str(e)) from None
         finally:
             self.snap.close()
+        for note in dict.fromkeys(self.snap.notes):
+            click.echo(f"ttsops logs: note: {note}", err=True)
         # a command that reads the files several times (report) meets a problem each time
         problems = list(dict.fromkeys(str(p) for p in report.problems))
         for p in problems:
@@ -136,9 +146,9 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Builds the Env from the source options and turns library errors into messages."""
     @functools.wraps(fn)
     def wrapper(dirs: tuple[str, ...], files: tuple[str, ...], since: str | None,
-                until: str | None, as_json: bool, as_csv: bool, no_index: bool,
-                progress: bool | None, **kw: Any) -> None:
-        env = Env(dirs, files, since, until, as_json, as_csv, no_index, progress)
+                until: str | None, tz: str | None, as_json: bool, as_csv: bool,
+                no_index: bool, progress: bool | None, **kw: Any) -> None:
+        env = Env(dirs, files, since, until, as_json, as_csv, no_index, progress, tz)
         try:
             fn(env, **kw)
         except (FilterError, TimeArgError, OutputError) as e:
@@ -328,13 +338,19 @@ def precursors_cmd(env: Env, lookback: str, min_errors: int, gap: str, top: int)
 @click.option("--tolerance-ms", type=click.FloatRange(min=0), default=1000.0,
               show_default=True,
               help="Allowed backwards step of timestamps within one directory.")
+@click.option("--ids-out", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the id of every synthesis that started and never completed here "
+                   "(sorted; '-': stdout, and the report on stderr).")
 @command
-def check_cmd(env: Env, tolerance_ms: float) -> None:
-    """Does this deployment log what it must? Pass/fail per item, with examples."""
+def check_cmd(env: Env, tolerance_ms: float, ids_out: str | None) -> None:
+    """Does this deployment log what it must? Pass/fail per item, with examples; names
+    the damage of several processes rotating one file."""
     from . import check as mod
 
+    writable(ids_out, "--ids-out")
     env.finish(mod.run(env.snap, env.since, env.until, tolerance_ms=tolerance_ms,
-                       use_index=env.use_index))
+                       use_index=env.use_index, ids_out=ids_out),
+               file=sys.stderr if ids_out == "-" else None)
 
 
 @logs.command("diagnose")

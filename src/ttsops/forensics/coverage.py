@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..logindex import norm_ts
 from ..logline import parse
 from .sources import LogFile, Snapshot
 
@@ -25,6 +26,39 @@ def _first_last_plain(fd: int, size: int) -> tuple[str | None, str | None]:
     return first, last
 
 
+HEAD_TEXT = 1 << 16  # text looked at for a file's first record
+
+
+def _gz_head(fd: int, want: int = HEAD_TEXT) -> bytes:
+    """The first ``want`` bytes of text of a gzip file (across members), or what could be
+    inflated before damage: a few pread calls, never the whole file."""
+    from .reader import _ZERRORS, _z
+
+    out: list[bytes] = []
+    have = 0
+    pos = 0
+    d = _z.decompressobj(31)
+    while have < want:
+        buf = os.pread(fd, 16384, pos)
+        if not buf:
+            break
+        pos += len(buf)
+        while buf and have < want:
+            try:
+                piece = d.decompress(buf, want - have)
+            except _ZERRORS:
+                return b"".join(out)
+            out.append(piece)
+            have += len(piece)
+            buf = d.unconsumed_tail
+            if d.eof:
+                buf = d.unused_data
+                if not buf.strip(b"\x00"):
+                    buf = b""
+                d = _z.decompressobj(31)
+    return b"".join(out)
+
+
 def first_ts(f: LogFile) -> str | None:
     """The time of the first record of a file, cheaply (its index, or its first lines)."""
     try:
@@ -32,18 +66,17 @@ def first_ts(f: LogFile) -> str | None:
             idx = f.get_index()
             if idx is not None:
                 return idx.total.first_ts
-            from .reader import ReadCounters, _stream_gz
-
-            for chunk in _stream_gz(f, [], ReadCounters()):
-                for ln in chunk[:65536].decode("utf-8", "replace").split("\n"):
-                    rec = parse(ln)
-                    if rec:
-                        return rec.ts
-                return None
-            return None
-        return _first_last_plain(f.fd, os.fstat(f.fd).st_size)[0]
+            head = _gz_head(f.fd)
+        else:
+            head = os.pread(f.fd, HEAD_TEXT, 0)
     except OSError:
         return None
+    lines = head.decode("utf-8", "replace").split("\n")
+    for ln in lines[:-1] if len(lines) > 1 else lines:
+        rec = parse(ln)
+        if rec:
+            return norm_ts(rec.ts) if rec.ts[10:11] != " " else rec.ts
+    return None
 
 
 def coverage(snap: Snapshot) -> tuple[str | None, str | None]:

@@ -22,6 +22,7 @@ from .cache import CacheStats
 from .filters import Buckets
 from .output import Report, Table, safe
 from .precursors import Precursors, client_caused, overlapping_bursts
+from .precursors import best as best_precursor
 from .scan import Query, Scan
 from .sources import Snapshot
 from .stats import median, sig
@@ -467,12 +468,11 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
     bursts = overlapping_bursts(snap, since, until, lookback_s=lookback_s, use_index=use_index,
                                 utc=utc, col=pre)
     for b in bursts:
-        if not b.candidates or int(b.candidates[0]["score"]) < 3 \
-                or not b.candidates[0]["supported"]:
+        c = best_precursor(b)
+        if c is None:
             continue
-        c = b.candidates[0]
         sev = 3 if b.in_window >= 20 else 2
-        if b.client:
+        if b.weak:
             sev = 1
         ncand = int(c["count"])  # type: ignore[call-overload]
         fd = Finding(sev, "precursor",
@@ -492,13 +492,31 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
         findings.append(fd)
     findings += _worker_findings(worker_deaths) + _log_findings(log_trouble)
     # --- cache disk -------------------------------------------------------------------------
-    slope, eta = cache.trend()
-    last = cache.usage[-1][1] if cache.usage else None
-    if last is not None and (last >= 85.0 or (eta is not None and eta < 86400)):
+    end_t = ts_to_epoch(win.last, utc) if win.last else None
+    gauge = cache.gauge(end_t)
+    slope, eta = cache.trend(end_t=end_t)
+    if gauge is not None and gauge["stale"]:
+        # a gauge is never extrapolated past its last reading: say how old it is
+        age = human_duration(float(gauge["age_s"]))  # type: ignore[arg-type]
+        findings.append(Finding(
+            0, "cache_disk", f"cache disk last reported {gauge['usage']}% at "
+            f"{str(gauge['ts'])[:19]}, {age} before the end of the logs",
+            ["no newer cache_health reading: where it is written only above a threshold "
+             "(the tutorial: 85%), usage has been below it since; not extrapolated"],
+            data={"usage": gauge["usage"], "ts": gauge["ts"], "age_s": gauge["age_s"],
+                  "stale": True, "slope": None, "eta_s": None}))
+    elif gauge is not None and (float(gauge["usage"]) >= 85.0  # type: ignore[arg-type]
+                                or (eta is not None and eta < 86400)):
+        last = gauge["usage"]
         findings.append(Finding(2, "cache_disk", f"cache disk at {last}%"
                                 + (f", full in ~{human_duration(eta)} at {slope:+.2f} %/h"
-                                   if eta else ""),
-                                data={"usage": last, "slope": slope, "eta_s": eta}))
+                                   if eta else "")
+                                + f" (reading of {str(gauge['ts'])[:19]}, "
+                                f"{human_duration(float(gauge['age_s']))} before the end of "  # type: ignore[arg-type]
+                                "the logs)",
+                                data={"usage": last, "slope": slope, "eta_s": eta,
+                                      "ts": gauge["ts"], "age_s": gauge["age_s"],
+                                      "stale": False}))
     wf = cache.warnings.get("CACHE_WRITE_FAILED", 0)
     if wf:
         findings.append(Finding(1, "cache_write", f"{wf} cache writes failed "

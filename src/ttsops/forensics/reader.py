@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -170,10 +171,12 @@ def read_blocks(f: LogFile, blocks: list[tuple[int, BlockStats]], problems: list
         except _ZERRORS as e:
             problems.append(Problem(str(f.path), f"block {i} (bytes {b.off}-{b.off + b.clen})"
                                     f" is corrupt ({e}); its {b.lines} lines skipped, "
-                                    "the other blocks read", b.lines))
+                                    "the other blocks read", b.lines,
+                                    hole=(b.first_ts, b.last_ts)))
             continue
         except OSError as e:
-            problems.append(Problem(str(f.path), f"read error in block {i}: {e}", b.lines))
+            problems.append(Problem(str(f.path), f"read error in block {i}: {e}", b.lines,
+                                    hole=(b.first_ts, b.last_ts)))
             continue
         counters.blocks_read += 1
         counters.bytes_compressed += len(raw)
@@ -251,8 +254,46 @@ def _block_members(f: LogFile, counters: ReadCounters, cutter: _Cutter,
     return pos
 
 
+_TS_TEXT = re.compile(rb"(?m)^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d{3})")
+_TS_JSON = re.compile(rb'"(?:ts|asctime|timestamp|time)"\s*:\s*"(\d{4}-\d\d-\d\d[ T][^"]{8,})"')
+
+
+def edge_ts(buf: bytes | None, last: bool) -> str | None:
+    """The first (or last) record time in ``buf`` (text or JSON lines), as log text;
+    for the bounds of a hole left by damage."""
+    if not buf:
+        return None
+    part = buf[-65536:] if last else buf[:65536]
+    found: list[bytes] = []
+    for rx in (_TS_TEXT, _TS_JSON):
+        ms = rx.findall(part)
+        if ms:
+            found.append(ms[-1] if last else ms[0])
+    if not found:
+        return None
+    from ..logindex import norm_ts
+
+    ts = [norm_ts(x.decode("ascii", "replace"))[:23] for x in found]
+    return max(ts) if last else min(ts)
+
+
 def _stream_gz(f: LogFile, problems: list[Problem],
                counters: ReadCounters) -> Iterator[bytes]:
+    """The chunks of a gzip file; a damaged region becomes a Problem whose ``hole``
+    holds the times of the records just before and just after it."""
+    last: list[bytes | None] = [None]  # the last chunk handed out
+    hole: list[Problem | None] = [None]  # waits for the first record after the damage
+    for chunk in _stream_gz_raw(f, problems, counters, last, hole):
+        if hole[0] is not None:
+            h = hole[0].hole or (None, None)
+            hole[0].hole = (h[0], edge_ts(chunk, last=False))
+            hole[0] = None
+        last[0] = chunk
+        yield chunk
+
+
+def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
+                   last: list[bytes | None], hole: list[Problem | None]) -> Iterator[bytes]:
     cutter = _Cutter(counters)
     size = os.fstat(f.fd).st_size
     pos = 0  # file offset of the next read
@@ -279,15 +320,19 @@ def _stream_gz(f: LogFile, problems: list[Problem],
             rest = cutter.finish(keep_partial=False)
             if rest:
                 yield rest
+            before = edge_ts(rest or last[0], last=True)
             nxt = _find_member(f.fd, member + 1, size)
             what = "is not gzip data" if member == 0 and fed == 0 and pos <= READ_BYTES \
                 and not buf.startswith(GZ_MAGIC) else f"is corrupt at the member starting at " \
                 f"byte {member} ({e})"
             if nxt < 0:
-                problems.append(Problem(str(f.path), f"{what}; read everything before it"))
+                problems.append(Problem(str(f.path), f"{what}; read everything before it",
+                                        hole=(before, None)))
                 return
             problems.append(Problem(str(f.path), f"{what}; skipped {nxt - member} bytes to "
-                                                 f"the next gzip member at byte {nxt}"))
+                                                 f"the next gzip member at byte {nxt}",
+                                    hole=(before, None)))
+            hole[0] = problems[-1]
             member = pos = nxt
             buf, fed = b"", 0
             d = _z.decompressobj(31)
@@ -306,13 +351,14 @@ def _stream_gz(f: LogFile, problems: list[Problem],
                 buf = b""  # zero padding after the last member (tape-style): ignored
         else:
             buf = b""
-    if fed:
-        problems.append(Problem(str(f.path), f"truncated: the gzip member starting at byte "
-                                             f"{member} ends at byte {size} before its end; "
-                                             "read everything before the damage"))
     rest = cutter.finish(keep_partial=not fed)
     if rest:
         yield rest
+    if fed:
+        problems.append(Problem(str(f.path), f"truncated: the gzip member starting at byte "
+                                             f"{member} ends at byte {size} before its end; "
+                                             "read everything before the damage",
+                                hole=(edge_ts(rest or last[0], last=True), None)))
 
 
 def _find_member(fd: int, start: int, size: int) -> int:

@@ -30,27 +30,154 @@ from ..logline import Record
 from . import svgchart as sc
 from .assemble import Assembler
 from .audio import AudioStats
-from .coverage import coverage
 from .output import OutputError, Report
 from .rules import Rule
 from .scan import Query, Scan
 from .sources import Snapshot
 from .stats import percentile
-from .timeargs import human_duration, shift, ts_to_epoch
+from .timeargs import epoch_to_ts, human_duration, shift, ts_to_epoch
 
 STAGE_ORDER = ("text_normalize", "llm_prompt_gen", "llm_inference", "llm_postproc",
                "audio_render")
 BUCKETS = (60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
 TOP_CODES = 8
+GAP_NOTE = (" Grey bands: no data -- the records of that span were lost to damaged input "
+            "(see Input problems), not a dip in traffic.")
 
 
 def pick_bucket(span_s: float, most: int = 96) -> int:
     return next((b for b in BUCKETS if span_s / b <= most), BUCKETS[-1])
 
 
+BASE = 60  # seconds: the finest bucket, collected while reading; merged at the end
+
+
+@dataclass
+class Collect:
+    """What the charts need, per minute, for whatever span the records turn out to
+    cover (the span is known only after reading: a whole-file gzip tells its times only
+    when read). ``view`` merges the minutes into the chart's buckets."""
+
+    utc: bool = True
+    ok: Counter[int] = field(default_factory=Counter)
+    failed: Counter[int] = field(default_factory=Counter)
+    codes: dict[str, Counter[int]] = field(default_factory=dict)
+    stage: dict[str, dict[int, array[float]]] = field(default_factory=dict)
+    e2e: dict[int, array[float]] = field(default_factory=dict)
+    queue: dict[int, array[float]] = field(default_factory=dict)
+    usage: list[tuple[float, float]] = field(default_factory=list)
+    records: int = 0
+    levels: Counter[str] = field(default_factory=Counter)
+    first: str | None = None  # the earliest and latest record times seen
+    last: str | None = None
+    # per file (by path): its first and last record times, to bound the holes of damage
+    file_span: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._sec = ""
+        self._base = 0.0
+
+    def _t(self, ts: str) -> float:
+        s = ts[:19]
+        if s != self._sec:
+            self._base = ts_to_epoch(s + ",000", self.utc)
+            self._sec = s
+        try:
+            return self._base + int(ts[20:23]) / 1000.0
+        except ValueError:
+            return self._base
+
+    def feed(self, rec: Record, path: str | None = None) -> None:
+        self.records += 1
+        self.levels[rec.level] += 1
+        try:
+            t = self._t(rec.ts)
+        except ValueError:
+            return
+        ts = rec.ts
+        if self.first is None or ts < self.first:
+            self.first = ts
+        if self.last is None or ts > self.last:
+            self.last = ts
+        if path is not None:
+            sp = self.file_span.get(path)
+            if sp is None:
+                self.file_span[path] = [ts, ts]
+            elif ts < sp[0]:
+                sp[0] = ts
+            elif ts > sp[1]:
+                sp[1] = ts
+        b = int(t // BASE)
+        ev = rec.event
+        f = rec.fields
+        if ev == "synthesis_complete":
+            if f.get("status") == "failed":
+                self.failed[b] += 1
+            else:
+                self.ok[b] += 1
+            x = rec.num("duration_ms")
+            if x is not None:
+                self.e2e.setdefault(b, array("d")).append(x)
+            q = rec.num("queue_ms")
+            if q is not None:
+                self.queue.setdefault(b, array("d")).append(q)
+        elif ev == "stage_time":
+            st = f.get("stage")
+            x = rec.num("duration_ms")
+            if st and x is not None:
+                self.stage.setdefault(st, {}).setdefault(b, array("d")).append(x)
+        elif ev == "cache_health":
+            u = rec.num("usage")
+            if u is not None:
+                self.usage.append((t, u))
+        if rec.level in ("ERROR", "CRITICAL"):
+            code = f.get("error_code") or f"({ev or 'no code'})"
+            c = self.codes.get(code)
+            if c is None:
+                c = self.codes[code] = Counter()
+            c[b] += 1
+
+    def view(self, t0: float, bucket: int, n: int,
+             gaps: list[tuple[float, float, str]]) -> Series:
+        """The minutes merged into ``n`` buckets of ``bucket`` seconds from ``t0``;
+        buckets that a gap (lost data) touches are left empty and listed."""
+        ser = Series(t0, bucket, n, self.utc, gaps=gaps)
+        missing = ser.missing
+
+        def idx(b: int) -> int | None:
+            i = int((b * BASE - t0) // bucket)
+            return i if 0 <= i < n and not missing[i] else None
+        for src, dst in ((self.ok, ser.ok), (self.failed, ser.failed)):
+            for b, c in src.items():
+                i = idx(b)
+                if i is not None:
+                    dst[i] += c
+        for code, cnt in self.codes.items():
+            row = ser.codes[code] = [0] * n
+            for b, c in cnt.items():
+                i = idx(b)
+                if i is not None:
+                    row[i] += c
+        for src_a, dst_a in ((self.e2e, ser.e2e), (self.queue, ser.queue)):
+            for b, vals in src_a.items():
+                i = idx(b)
+                if i is not None:
+                    dst_a[i].extend(vals)
+        for st, per in self.stage.items():
+            rows = ser.stage[st] = [array("d") for _ in range(n)]
+            for b, vals in per.items():
+                i = idx(b)
+                if i is not None:
+                    rows[i].extend(vals)
+        ser.usage = self.usage
+        ser.records = self.records
+        ser.levels = self.levels
+        return ser
+
+
 @dataclass
 class Series:
-    """What the charts need, per time bucket."""
+    """What the charts need, per time bucket (``missing``: buckets without data)."""
 
     t0: float
     bucket: int
@@ -65,70 +192,60 @@ class Series:
     usage: list[tuple[float, float]] = field(default_factory=list)
     records: int = 0
     levels: Counter[str] = field(default_factory=Counter)
+    gaps: list[tuple[float, float, str]] = field(default_factory=list)
+    missing: list[bool] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.ok = [0] * self.n
         self.failed = [0] * self.n
         self.e2e = [array("d") for _ in range(self.n)]
         self.queue = [array("d") for _ in range(self.n)]
-        self._sec = ""
-        self._base = 0.0
-
-    def _t(self, ts: str) -> float:
-        s = ts[:19]
-        if s != self._sec:
-            self._base = ts_to_epoch(s + ",000", self.utc)
-            self._sec = s
-        try:
-            return self._base + int(ts[20:23]) / 1000.0
-        except ValueError:
-            return self._base
-
-    def feed(self, rec: Record) -> None:
-        self.records += 1
-        self.levels[rec.level] += 1
-        try:
-            t = self._t(rec.ts)
-        except ValueError:
-            return
-        b = int((t - self.t0) // self.bucket)
-        if not 0 <= b < self.n:
-            return
-        ev = rec.event
-        f = rec.fields
-        if ev == "synthesis_complete":
-            if f.get("status") == "failed":
-                self.failed[b] += 1
-            else:
-                self.ok[b] += 1
-            x = rec.num("duration_ms")
-            if x is not None:
-                self.e2e[b].append(x)
-            q = rec.num("queue_ms")
-            if q is not None:
-                self.queue[b].append(q)
-        elif ev == "stage_time":
-            st = f.get("stage")
-            x = rec.num("duration_ms")
-            if st and x is not None:
-                per = self.stage.get(st)
-                if per is None:
-                    per = self.stage[st] = [array("d") for _ in range(self.n)]
-                per[b].append(x)
-        elif ev == "cache_health":
-            u = rec.num("usage")
-            if u is not None:
-                self.usage.append((t, u))
-        if rec.level in ("ERROR", "CRITICAL"):
-            code = f.get("error_code") or f"({ev or 'no code'})"
-            c = self.codes.get(code)
-            if c is None:
-                c = self.codes[code] = [0] * self.n
-            c[b] += 1
+        self.missing = [False] * self.n
+        for a, b, _why in self.gaps:
+            lo = max(0, int((a - self.t0) // self.bucket))
+            hi = min(self.n - 1, int((b - self.t0) // self.bucket))
+            for i in range(lo, hi + 1):
+                self.missing[i] = True
 
     @property
     def xs(self) -> list[float]:
         return [self.t0 + i * self.bucket for i in range(self.n)]
+
+
+def holes(snap: Snapshot, col: Collect, utc: bool) -> list[tuple[float, float, str]]:
+    """The time spans whose records were lost to damaged input, as (start, end, why):
+    a problem's ``hole`` with its open ends bounded by the records around it (the last
+    record of the file before, the first of the file after, in the same stream)."""
+    out: list[tuple[float, float, str]] = []
+    seen: set[tuple[str, str]] = set()
+    files = snap.files
+    for p in snap.problems:
+        if p.hole is None or (p.path, p.message) in seen:
+            continue
+        seen.add((p.path, p.message))
+        a, b = p.hole
+        i = next((k for k, f in enumerate(files) if str(f.path) == p.path), None)
+        if i is not None:
+            f = files[i]
+            same = [g for g in files if g.stream == f.stream]
+            j = same.index(f)
+            if a is None:  # lost from the start of the file: after the file before it
+                for g in reversed(same[:j]):
+                    sp = col.file_span.get(str(g.path))
+                    if sp:
+                        a = sp[1]
+                        break
+            if b is None:  # lost to the end of the file: until the file after it
+                for g in same[j + 1:]:
+                    sp = col.file_span.get(str(g.path))
+                    if sp:
+                        b = sp[0]
+                        break
+        if a is None or b is None or b < a:
+            continue
+        out.append((ts_to_epoch(a, utc), ts_to_epoch(b, utc),
+                    f"{Path(p.path).name}: {p.message}"))
+    return out
 
 
 def _pct(vals: array[float], q: float) -> float | None:
@@ -158,10 +275,10 @@ def chart_requests(s: Series) -> str:
             [("succeeded", s.ok, sc.OK), ("failed", s.failed, sc.FAIL)],
             y_label=f"syntheses per {per}",
             line=sc.Series("failure rate %", rate, "#222222"), right_label="failure rate %",
-            utc=s.utc)
+            utc=s.utc, gaps=s.gaps)
     return _figure("requests", "Requests and failure rate",
                    f"Bars: completed syntheses per {per} (red: failed). Line: share that "
-                   "failed (right axis).", svg)
+                   "failed (right axis)." + GAP_NOTE * bool(s.gaps), svg)
 
 
 def chart_codes(s: Series) -> str:
@@ -173,7 +290,8 @@ def chart_codes(s: Series) -> str:
         stacks.append((f"{len(rest)} other codes", other, "#999999"))
     per = human_duration(s.bucket)
     svg = sc.stacked_bars("error codes over time", s.xs, s.bucket, stacks,
-                          y_label=f"ERROR records per {per}", utc=s.utc) if stacks else None
+                          y_label=f"ERROR records per {per}", utc=s.utc,
+                          gaps=s.gaps) if stacks else None
     return _figure("error_codes", "Error codes over time",
                    f"ERROR records per {per}, stacked by error_code (the most frequent "
                    f"{TOP_CODES}).", svg)
@@ -196,7 +314,7 @@ def chart_stages(s: Series) -> str:
     legend += [("p95", "#777777", ""), ("p50", "#777777", "4 3")]
     has = any(v is not None for x in series for v in x.ys)
     svg = sc.line_chart("stage latency percentiles", s.xs, series, y_label="ms (log scale)",
-                        log=True, utc=s.utc, legend=legend) if has else None
+                        log=True, utc=s.utc, legend=legend, gaps=s.gaps) if has else None
     return _figure("stages", "Stage latency percentiles over time",
                    "Per stage: p95 (solid) and p50 (dashed) of stage_time, and end-to-end "
                    "p95 (black), per time bucket; log scale.", svg)
@@ -208,7 +326,7 @@ def chart_queue(s: Series) -> str:
     has = any(v is not None for v in p95)
     svg = sc.line_chart("queue wait", s.xs, [sc.Series("queue wait p95", p95, "#e15759"),
                                               sc.Series("queue wait p50", p50, "#4e79a7")],
-                        y_label="ms", utc=s.utc) if has else None
+                        y_label="ms", utc=s.utc, gaps=s.gaps) if has else None
     return _figure("queue", "Queue wait",
                    "Time a synthesis waited for a worker (queue_ms of synthesis_complete): "
                    "p50 and p95 per time bucket. High while stages stay flat = not enough "
@@ -226,7 +344,7 @@ def chart_cache(s: Series, warn: float) -> str:
                          sc.Series(f"above {warn:g}%", high, sc.FAIL, width=3.2)],
                         y_label="disk used %", y_min=0.0, y_max=100.0,
                         hlines=[(warn, f"warning {warn:g}%", "#e67e22")], utc=s.utc,
-                        points=len(xs) <= 60)
+                        points=len(xs) <= 60, gaps=s.gaps)
     return _figure("cache", "Cache disk usage",
                    "Usage reported by cache_health; the dashed line is the warning "
                    "threshold, red where usage is above it.", svg)
@@ -329,8 +447,8 @@ def alerts_html(episodes: list[Any], rules: list[Rule]) -> str:
 def chart_range(since: str | None, until: str | None, first: str | None,
                 last: str | None) -> tuple[str, str, bool]:
     """The span the charts cover: the window asked for (``--until 2024-06-13`` includes
-    that day) cut to the records the logs hold (``first``/``last``, from ``coverage``),
-    so no empty day is charted; ``(lo, hi, hi_is_last_record)``."""
+    that day) cut to the records read (``first``/``last``), so no empty day is
+    charted; ``(lo, hi, hi_is_last_record)``."""
     lo = max(since, first) if since and first else since or first
     hi = min(until, last) if until and last else until or last
     if lo is None or hi is None:
@@ -349,22 +467,26 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
     from . import diagnose
     from .trace import find
 
-    lo, hi, to_end = chart_range(since, until, *coverage(snap))
+    # one pass collects per minute; the span comes from the records themselves (a
+    # whole-file gzip without an index tells its times only when read), then the
+    # minutes are merged into the chart's buckets
+    col = Collect(utc)
+    audio = AudioStats()
+    asm = Assembler()
+    scan = Scan(snap, Query(since, until, use_index=use_index), progress=progress)
+    for rec, f in scan.hits():
+        col.feed(rec, str(f.path))
+        s = asm.feed(rec)
+        if s is not None:
+            audio.feed(s)
+    lo, hi, to_end = chart_range(since, until, col.first, col.last)
     t0, t1 = ts_to_epoch(lo, utc), ts_to_epoch(hi, utc)
     if to_end:
         t1 += 0.001  # the last record (the end of the logs) belongs in the last bucket
     bucket = pick_bucket(max(t1 - t0, 60.0))
     t0 = t0 - t0 % bucket
     n = max(1, int((t1 - t0) // bucket) + (1 if (t1 - t0) % bucket else 0))
-    ser = Series(t0, bucket, n, utc)
-    audio = AudioStats()
-    asm = Assembler()
-    scan = Scan(snap, Query(since, until, use_index=use_index), progress=progress)
-    for rec in scan.records():
-        ser.feed(rec)
-        s = asm.feed(rec)
-        if s is not None:
-            audio.feed(s)
+    ser = col.view(t0, bucket, n, holes(snap, col, utc))
     diag = diagnose.run(snap, since, until, lookback_s=lookback_s, use_index=use_index,
                         utc=utc)
     episodes, _ = alerts_mod.evaluate(snap, since, until, rules, use_index=use_index)
@@ -408,8 +530,13 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
             '<h2 id="audio">Audio quality</h2>', audio_figures(audio),
             findings_html(diag, traces), alerts_html(episodes, rules)]
     if snap.problems:
-        body.append('<h2>Input problems</h2><ul>' + "".join(
-            f"<li>{_esc(p)}</li>" for p in snap.problems) + "</ul>")
+        body.append('<h2 id="problems">Input problems</h2><ul>' + "".join(
+            f"<li>{_esc(p)}</li>" for p in dict.fromkeys(str(p) for p in snap.problems))
+            + "</ul>")
+    if ser.gaps:
+        body.append('<p class="how">Lost to damage (grey bands in the charts): ' + "; ".join(
+            f"{_esc(epoch_to_ts(a, utc)[:19])} .. {_esc(epoch_to_ts(b, utc)[:19])} "
+            f"({_esc(why.split(':')[0])})" for a, b, why in ser.gaps) + "</p>")
     title = title or "ttsops report"
     subtitle = (f"{lo} .. {hi} ({'UTC' if utc else 'local time'}), "
                 f"{human_duration(t1 - t0)} in buckets of {human_duration(bucket)}; "
@@ -424,6 +551,7 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
                "records": ser.records, "syntheses": done,
                "failure rate": f"{100.0 * nfail / done:.2f}%" if done else "-",
                "findings": len(diag.data.get("findings", [])),
+               "missing spans": len(ser.gaps),
                "alert episodes": len(episodes), "example traces": len(traces)}
     return page, summary
 

@@ -2,8 +2,19 @@
 
 A directory holds ``app.log`` (live), possibly ``app.log.0`` (rotated, not yet
 compressed; or ``app.log.0.gz`` between compression and its rename) and the rotated
-``app.log.1.gz`` (newest) ... ``app.log.N.gz`` (oldest). ``--dir`` may be repeated (one
-directory per host: the streams are merged by time); ``--files`` names files directly.
+``app.log.1.gz`` (newest) ... ``app.log.N.gz`` (oldest). Rotated files named by other
+tools are read too: uncompressed ``app.log.N`` (logrotate's ``delaycompress``, the
+stdlib's ``RotatingFileHandler`` without a rotator) and logrotate's ``dateext`` names
+``app.log-YYYYMMDD[HH][-N][.gz]``. ``--dir`` may be repeated (one directory per host:
+the streams are merged by time); ``--files`` names files directly, ``-`` standard
+input (plain or gzip, told by its first bytes).
+
+Within a stream the files are ordered by their content's time (each file's first
+record), not by their names: names lie when several processes rotate one file.
+Byte-identical files (two processes that compressed the same file) are read once and
+noted (``Snapshot.duplicates``). Entries that are not regular files (a FIFO, a socket, a
+device named ``app.log``) are skipped with a note and never opened for reading: a FIFO
+would block every command.
 
 ``open_snapshot`` opens every file and then checks that each name still points at the
 file it opened; while the writer is rotating (a rename cascade) it retries. Reading then
@@ -17,6 +28,7 @@ import contextlib
 import os
 import re
 import stat
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +36,12 @@ from pathlib import Path
 from ..logindex import FileIndex, read_index
 
 LIVE = "app.log"
+STDIN = "-"
 _ROTATED_RE = re.compile(r"app\.log\.(\d+)\.gz\Z")
+# app.log.N (plain) or app.log.N.gz: the writer's own, logrotate's, the stdlib's
+_NUMBERED_RE = re.compile(r"app\.log\.(\d+)(\.gz)?\Z")
+# logrotate dateext: app.log-20240611, app.log-2024061113, app.log-20240611-1718150400
+_DATEEXT_RE = re.compile(r"app\.log-(\d{8}(?:\d{2})?(?:-\d+)?)(\.gz)?\Z")
 
 
 class SourceError(Exception):
@@ -33,11 +50,17 @@ class SourceError(Exception):
 
 @dataclass
 class Problem:
-    """Something that could not be read: reported, and the rest still answered."""
+    """Something that could not be read: reported, and the rest still answered.
+
+    ``hole``: for damage inside a file, the time span whose records were lost, as far as
+    the reader knows it: (time of the last record read before the damage, time of the
+    first record read after it); None at an end means "the file's start/end" (the
+    neighbouring file's records bound it)."""
 
     path: str
     message: str
     lines_lost: int | None = None
+    hole: tuple[str | None, str | None] | None = None
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
@@ -46,7 +69,7 @@ class Problem:
 @dataclass
 class LogFile:
     path: Path
-    role: str  # "rotated" | "pending" | "live" | "file"
+    role: str  # "rotated" | "pending" | "live" | "file" | "stdin"
     stream: int  # which --dir (or explicit file) it belongs to: merged by time across streams
     label: str  # shown when several streams are read (the directory's name)
     gz: bool
@@ -55,6 +78,7 @@ class LogFile:
     inode: tuple[int, int] = (0, 0)
     index: FileIndex | None = None
     index_loaded: bool = False
+    head_ts: str | None = None  # its first record's time (set when ordered by content)
 
     @property
     def name(self) -> str:
@@ -76,6 +100,10 @@ class Snapshot:
     files: list[LogFile]
     streams: list[str]  # label per stream
     problems: list[Problem] = field(default_factory=list)
+    # said on stderr, not damage: skipped special files, duplicates read once
+    notes: list[str] = field(default_factory=list)
+    # (path read, path of a byte-identical copy that was not read)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
 
     def close(self) -> None:
         for f in self.files:
@@ -94,27 +122,74 @@ class Snapshot:
         return [f for f in self.files if f.stream == stream]
 
 
+def _classify(name: str) -> tuple[str, tuple[int, int, str]] | None:
+    """(role, name rank: oldest first) of a log file name, or None."""
+    if name == LIVE:
+        return "live", (3, 0, "")
+    m = _NUMBERED_RE.match(name)
+    if m:
+        n = int(m.group(1))
+        return ("pending", (2, 0, "")) if n == 0 else ("rotated", (1, -n, ""))
+    m = _DATEEXT_RE.match(name)
+    if m:
+        return "rotated", (0, 0, m.group(1))
+    return None
+
+
 def _dir_names(d: Path) -> list[tuple[str, str]]:
-    """(file name, role) of the log files in ``d``, oldest first."""
+    """(file name, role) of the log files in ``d``, oldest first by name. Of a plain and
+    a compressed file of one rotation (compression under way), the plain one is read."""
     names = set(os.listdir(d))
-    rotated = sorted(((int(m.group(1)), n) for n in names if (m := _ROTATED_RE.match(n))
-                      and int(m.group(1)) > 0), reverse=True)
-    out = [(n, "rotated") for _, n in rotated]
-    if "app.log.0" in names:  # rotated, compression pending (its .gz may be half-way)
-        out.append(("app.log.0", "pending"))
-    elif "app.log.0.gz" in names:  # compressed, not yet renamed to app.log.1.gz
-        out.append(("app.log.0.gz", "pending"))
-    if LIVE in names:
-        out.append((LIVE, "live"))
-    return out
+    found: list[tuple[tuple[int, int, str], str, str]] = []
+    for n in names:
+        c = _classify(n)
+        if c is None:
+            continue
+        role, rank = c
+        if n.endswith(".gz") and n[:-3] in names:
+            continue  # app.log.0 / app.log.3 / app.log-20240611 is still there: read it
+        found.append((rank, n, role))
+    return [(n, role) for _rank, n, role in sorted(found)]
 
 
-def _open(path: Path) -> tuple[int, os.stat_result]:
-    fd = os.open(path, os.O_RDONLY)
+_KIND = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device",
+         stat.S_IFBLK: "a device", stat.S_IFDIR: "a directory"}
+
+
+class NotRegular(OSError):
+    """A name that is not a regular file (FIFO, socket, device, directory)."""
+
+    def __init__(self, kind: str, fd: int = -1) -> None:
+        super().__init__(21, f"not a regular file ({kind})")
+        self.kind = kind
+        self.fd = fd
+
+
+def _kind(mode: int) -> str:
+    return _KIND.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _open(path: Path, keep_fifo: bool = False) -> tuple[int, os.stat_result]:
+    """Open a regular file for reading. Never blocks: a FIFO is opened non-blocking (a
+    plain open waits for a writer forever) and refused (``NotRegular``), or, with
+    ``keep_fifo``, handed back in ``NotRegular.fd`` switched to blocking reads (a pipe
+    named on the command line, ``<(zcat ...)``, is read to its end)."""
+    pre = os.stat(path)  # a socket or a device is refused before any open
+    if not (stat.S_ISREG(pre.st_mode) or stat.S_ISFIFO(pre.st_mode)):
+        raise NotRegular(_kind(pre.st_mode))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise IsADirectoryError(21, "not a regular file")
+            if keep_fifo and stat.S_ISFIFO(st.st_mode):
+                os.set_blocking(fd, True)
+                raise NotRegular("a FIFO", fd)
+            raise NotRegular(_kind(st.st_mode))
+        os.set_blocking(fd, True)
+    except NotRegular as e:
+        if e.fd < 0:
+            os.close(fd)
+        raise
     except OSError:
         os.close(fd)
         raise
@@ -131,18 +206,82 @@ def _is_gz(fd: int, path: Path) -> bool:
     return path.suffix == ".gz" and len(head) > 0  # named .gz but not gzip: reader says so
 
 
-def _snapshot_dir(d: Path, stream: int, label: str, problems: list[Problem]) -> list[LogFile]:
-    """Open the files of one directory consistently (retry while a rotation runs)."""
+SPOOL_READ = 1 << 20
+
+
+def spool(src: int) -> int:
+    """Copy what can be read from ``src`` (a pipe) to an unlinked temporary file and
+    return a descriptor of it (readable at any offset, as the readers need)."""
+    import tempfile
+
+    with tempfile.TemporaryFile(prefix="ttsops-stdin-") as tf:
+        fd = os.dup(tf.fileno())
+    try:
+        while True:
+            data = os.read(src, SPOOL_READ)
+            if not data:
+                break
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _spool_stream(stream: object) -> int:
+    """``spool`` for a standard input without a descriptor (an in-memory stream)."""
+    import tempfile
+
+    with tempfile.TemporaryFile(prefix="ttsops-stdin-") as tf:
+        fd = os.dup(tf.fileno())
+    while True:
+        data = stream.read(SPOOL_READ)  # type: ignore[attr-defined]
+        if not data:
+            return fd
+        os.write(fd, data)
+
+
+def _stdin_file() -> LogFile:
+    if sys.stdin is None:
+        raise SourceError("--files -: there is no standard input to read")
+    try:
+        src = sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):
+        src = -1
+    if src >= 0 and os.isatty(src):
+        raise SourceError("--files -: standard input is a terminal; pipe a log into it "
+                          "(zcat app.log.1.gz | ttsops logs ... --files -)")
+    fd = spool(src) if src >= 0 else _spool_stream(getattr(sys.stdin, "buffer", sys.stdin))
+    st = os.fstat(fd)
+    p = Path("<stdin>")
+    return LogFile(p, "stdin", -1, "stdin", _is_gz(fd, p), fd, st.st_size,
+                   (st.st_dev, st.st_ino))
+
+
+def _snapshot_dir(d: Path, stream: int, label: str, problems: list[Problem],
+                  notes: list[str] | None = None) -> list[LogFile]:
+    """Open the files of one directory consistently (retry while a rotation runs), in
+    name order (oldest first); special files are noted in ``notes`` and left alone."""
     for _attempt in range(20):
         names = _dir_names(d)
         opened: list[LogFile] = []
         local_problems: list[Problem] = []
+        local_notes: list[str] = []
         for name, role in names:
             p = d / name
             try:
                 fd, st = _open(p)
             except FileNotFoundError:
                 break  # renamed under us: retry
+            except NotRegular as e:
+                if e.kind == "a directory":  # where a log file should be: damage
+                    local_problems.append(Problem(str(p), f"cannot open: {e.strerror}"))
+                    continue
+                local_notes.append(f"{p}: skipped: {e.kind}, not a log file (never opened "
+                                   "for reading)")
+                continue
             except OSError as e:
                 local_problems.append(Problem(str(p), f"cannot open: {e.strerror or e}"))
                 continue
@@ -152,6 +291,8 @@ def _snapshot_dir(d: Path, stream: int, label: str, problems: list[Problem]) -> 
             # consistent when the listing is unchanged and every name is still our file
             if _dir_names(d) == names and all(_same(f) for f in opened):
                 problems.extend(local_problems)
+                if notes is not None:
+                    notes.extend(local_notes)
                 return opened
         for f in opened:
             os.close(f.fd)
@@ -167,71 +308,142 @@ def _same(f: LogFile) -> bool:
     return (st.st_dev, st.st_ino) == f.inode
 
 
-def _age_key(group: list[LogFile]):  # type: ignore[no-untyped-def]
-    """Oldest first: by rotation number when the names are the writer's own
-    (app.log.N.gz ... app.log.0 ... app.log), else by the first record's time."""
-    def rank(f: LogFile) -> tuple[int, int] | None:
-        m = _ROTATED_RE.match(f.name)
-        if m:
-            return (0, -int(m.group(1)))
-        if f.name in ("app.log.0", "app.log.0.gz"):
-            return (1, 0)
-        if f.name == LIVE:
-            return (2, 0)
-        return None
-    ranks = [rank(f) for f in group]
-    if all(r is not None for r in ranks):
-        return lambda f: rank(f)
+def _name_rank(f: LogFile) -> tuple[int, int, str]:
+    c = _classify(f.name)
+    return c[1] if c is not None else (1, 0, f.name)
+
+
+def order_by_content(group: list[LogFile]) -> list[LogFile]:
+    """Oldest first by each file's first record; a file whose first record cannot be
+    read (empty, damaged) keeps its place in name order (it takes the time of the file
+    before it), and equal times keep name order."""
     from .coverage import first_ts
 
-    return lambda f: (first_ts(f) or "", f.name)
+    by_name = sorted(group, key=_name_rank)
+    keyed = []
+    prev = ""
+    for i, f in enumerate(by_name):
+        f.head_ts = first_ts(f)
+        t = f.head_ts or prev
+        prev = t
+        keyed.append(((t, i), f))
+    return [f for _k, f in sorted(keyed, key=lambda x: x[0])]
+
+
+def _digest(f: LogFile) -> bytes:
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=20)
+    pos = 0
+    while True:
+        data = os.pread(f.fd, SPOOL_READ, pos)
+        if not data:
+            return h.digest()
+        h.update(data)
+        pos += len(data)
+
+
+def drop_duplicates(files: list[LogFile]) -> tuple[list[LogFile], list[tuple[str, str]]]:
+    """The files with byte-identical copies removed (the first of each set kept), and
+    (kept path, dropped path) pairs. Only files of equal size are read to compare."""
+    by_size: dict[int, list[LogFile]] = {}
+    for f in files:
+        if f.size > 0 and f.role != "live":
+            by_size.setdefault(f.size, []).append(f)
+    dropped: dict[int, str] = {}  # id(file) -> path of the file it copies
+    for same in by_size.values():
+        if len(same) < 2:
+            continue
+        seen: dict[bytes, LogFile] = {}
+        for f in same:
+            try:
+                key = _digest(f)
+            except OSError:
+                continue
+            if key in seen:
+                dropped[id(f)] = str(seen[key].path)
+            else:
+                seen[key] = f
+    keep: list[LogFile] = []
+    pairs: list[tuple[str, str]] = []
+    for f in files:
+        if id(f) in dropped:
+            pairs.append((dropped[id(f)], str(f.path)))
+            with contextlib.suppress(OSError):
+                os.close(f.fd)
+            f.fd = -1
+        else:
+            keep.append(f)
+    return keep, pairs
 
 
 def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
                   files: list[str | Path] | tuple[str | Path, ...] = ()) -> Snapshot:
-    """Open the log files of ``dirs`` and the explicit ``files``.
+    """Open the log files of ``dirs`` and the explicit ``files`` (``-``: standard input).
 
     Raises SourceError for a missing directory or file, or when nothing readable is found.
     """
     if not dirs and not files:
         raise SourceError("no log source: give --dir DIR (repeatable) or --files FILE...")
+    if sum(1 for f in files if str(f) == STDIN) > 1:
+        raise SourceError("--files -: standard input can be named once")
     out: list[LogFile] = []
     problems: list[Problem] = []
+    notes: list[str] = []
     labels: list[str] = []
-    for d in dirs:
-        dp = Path(d)
-        if not dp.exists():
-            raise SourceError(f"log directory {dp} does not exist")
-        if not dp.is_dir():
-            raise SourceError(f"{dp} is not a directory (use --files for single files)")
-        labels.append(dp.resolve().name or str(dp))
-        try:
-            got = _snapshot_dir(dp, len(labels) - 1, labels[-1], problems)
-        except PermissionError as e:
-            raise SourceError(f"cannot list {dp}: {e.strerror}") from None
-        if not got and not any(p.path.startswith(str(dp)) for p in problems):
-            problems.append(Problem(str(dp), "no app.log or app.log.N.gz in this directory"))
-        out.extend(got)
-    # explicit files: those of one directory are one host's files (one stream, oldest
-    # first); several directories are several hosts, merged by time
-    by_dir: dict[Path, list[LogFile]] = {}
-    for fp in files:
-        p = Path(fp)
-        if not p.exists():
-            raise SourceError(f"log file {p} does not exist")
-        try:
-            fd, st = _open(p)
-        except OSError as e:
-            problems.append(Problem(str(p), f"cannot open: {e.strerror or e}"))
-            continue
-        group = by_dir.setdefault(p.resolve().parent, [])
-        group.append(LogFile(p, "file", -1, p.parent.resolve().name or str(p.parent),
-                             _is_gz(fd, p), fd, st.st_size, (st.st_dev, st.st_ino)))
-    for group in by_dir.values():
-        labels.append(group[0].label)
-        for f in sorted(group, key=_age_key(group)):
-            f.stream = len(labels) - 1
-            out.append(f)
+    try:
+        for d in dirs:
+            dp = Path(d)
+            if not dp.exists():
+                raise SourceError(f"log directory {dp} does not exist")
+            if not dp.is_dir():
+                raise SourceError(f"{dp} is not a directory (use --files for single files)")
+            labels.append(dp.resolve().name or str(dp))
+            try:
+                got = _snapshot_dir(dp, len(labels) - 1, labels[-1], problems, notes)
+            except PermissionError as e:
+                raise SourceError(f"cannot list {dp}: {e.strerror}") from None
+            if not got and not any(p.path.startswith(str(dp)) for p in problems) and \
+                    not any(n.startswith(str(dp)) for n in notes):
+                problems.append(Problem(str(dp), "no app.log, app.log.N[.gz] or "
+                                                 "app.log-YYYYMMDD[.gz] in this directory"))
+            out.extend(got)
+        # explicit files: those of one directory are one host's files (one stream, ordered
+        # by content); several directories are several hosts, merged by time
+        by_dir: dict[Path | str, list[LogFile]] = {}
+        for fp in files:
+            if str(fp) == STDIN:
+                by_dir.setdefault(STDIN, []).append(_stdin_file())
+                continue
+            p = Path(fp)
+            if not p.exists():
+                raise SourceError(f"log file {p} does not exist")
+            try:
+                fd, st = _open(p, keep_fifo=True)
+            except NotRegular as e:
+                if e.fd < 0:
+                    raise SourceError(f"{p} is {e.kind}, not a log file") from None
+                try:  # a pipe named on the command line: read it to its end, once
+                    fd = spool(e.fd)
+                finally:
+                    os.close(e.fd)
+                st = os.fstat(fd)
+            except OSError as e:
+                problems.append(Problem(str(p), f"cannot open: {e.strerror or e}"))
+                continue
+            group = by_dir.setdefault(p.resolve().parent, [])
+            group.append(LogFile(p, "file", -1, p.parent.resolve().name or str(p.parent),
+                                 _is_gz(fd, p), fd, st.st_size, (st.st_dev, st.st_ino)))
+        for group in by_dir.values():
+            labels.append(group[0].label)
+            for f in group:
+                f.stream = len(labels) - 1
+                out.append(f)
+    except BaseException:
+        for f in out:
+            with contextlib.suppress(OSError):
+                os.close(f.fd)
+        raise
     # the same file named twice (a --dir and a --files, or a hard link) is read once
     seen: set[tuple[int, int]] = set()
     unique: list[LogFile] = []
@@ -241,10 +453,16 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
             continue
         seen.add(f.inode)
         unique.append(f)
+    unique, dups = drop_duplicates(unique)
+    for kept, dropped in dups:
+        notes.append(f"{dropped} is byte-identical to {kept}: read once (several "
+                     "processes rotating one file? see ttsops logs check)")
     if not unique:
         where = ", ".join(str(x) for x in (*dirs, *files))
-        detail = "; ".join(str(p) for p in problems)
+        detail = "; ".join([str(p) for p in problems] + notes)
         raise SourceError(f"no readable log files in {where}" + (f" ({detail})" if detail
                                                                    else ""))
-    # explicit files: order within their own stream does not matter (one file each)
-    return Snapshot(unique, labels, problems)
+    ordered: list[LogFile] = []
+    for s in range(len(labels)):
+        ordered.extend(order_by_content([f for f in unique if f.stream == s]))
+    return Snapshot(ordered, labels, problems, notes, dups)

@@ -164,6 +164,22 @@ def _lin(v: float, lo: float, hi: float, h: int) -> float:
     return h - MB - f * (h - MT - MB)
 
 
+MISSING = "#b0b0b0"  # the band over a time span with no data (a damaged file's hole)
+
+
+def _gaps(fr: _Frame, gaps: Sequence[tuple[float, float, str]]) -> None:
+    """Grey hatched bands over spans whose records were lost (not a dip to zero)."""
+    for a, b, why in gaps:
+        a, b = max(a, fr.x0), min(b, fr.x1)
+        if b <= a:
+            continue
+        x0, x1 = fr.x(a), fr.x(b)
+        fr.parts.append(f'<rect class="missing" x="{x0:.1f}" y="{MT}" '
+                        f'width="{max(x1 - x0, 1.5):.1f}" height="{fr.h - MT - MB}" '
+                        f'fill="{MISSING}" fill-opacity="0.45" stroke="{MISSING}" '
+                        f'stroke-dasharray="3 3"><title>no data: {escape(why)}</title></rect>')
+
+
 def _legend(items: list[tuple[str, str, str]], w: int, y0: int) -> tuple[str, int]:
     """(name, color, dash) entries in rows under the chart; (markup, rows used)."""
     out = []
@@ -186,8 +202,10 @@ def line_chart(label: str, xs: Sequence[float], series: list[Series], *, y_label
                log: bool = False, y_min: float | None = None, y_max: float | None = None,
                hlines: Sequence[tuple[float, str, str]] = (), right_label: str = "",
                utc: bool = True, points: bool = False,
-               legend: list[tuple[str, str, str]] | None = None) -> str:
-    """Lines over time (``None`` leaves a gap); ``hlines``: (value, label, color)."""
+               legend: list[tuple[str, str, str]] | None = None,
+               gaps: Sequence[tuple[float, float, str]] = ()) -> str:
+    """Lines over time (``None`` leaves a gap); ``hlines``: (value, label, color);
+    ``gaps``: (start, end, why) spans drawn as missing data."""
     vals = [v for s in series if not s.right for v in s.ys if v is not None]
     vals += [v for v, _, _ in hlines]
     lo = y_min if y_min is not None else (min(vals) if vals else 0.0)
@@ -206,6 +224,7 @@ def line_chart(label: str, xs: Sequence[float], series: list[Series], *, y_label
         rt = nice_ticks(0.0, max(rvals) if rvals else 1.0)
         right = (right_label, rt, rt[0], rt[-1])
     fr.axes(y_label, ticks, utc=utc, right=right)
+    _gaps(fr, gaps)
     for v, name, color in hlines:
         yy = fr.y(v)
         fr.parts.append(f'<line class="threshold" x1="{ML}" x2="{fr.w - MR}" y1="{yy:.1f}" '
@@ -240,14 +259,18 @@ def line_chart(label: str, xs: Sequence[float], series: list[Series], *, y_label
     if legend is None:
         legend = [(s.name, s.color, s.dash) for s in series]
     legend = legend + [(n, c, "6 4") for _, n, c in hlines]
+    if gaps:
+        legend = [*legend, ("no data (damaged input)", MISSING, "3 3")]
     return fr.svg(label, legend)
 
 
 def stacked_bars(label: str, xs: Sequence[float], width_s: float,
                  stacks: list[tuple[str, Sequence[float], str]], *, y_label: str,
-                 line: Series | None = None, right_label: str = "", utc: bool = True) -> str:
+                 line: Series | None = None, right_label: str = "", utc: bool = True,
+                 gaps: Sequence[tuple[float, float, str]] = ()) -> str:
     """Stacked bars per time bucket (``xs`` are bucket starts), optionally a line on a
-    right-hand axis (e.g. the failure rate)."""
+    right-hand axis (e.g. the failure rate); ``gaps``: (start, end, why) spans drawn as
+    missing data (the caller leaves their buckets empty)."""
     totals = [sum(st[1][i] for st in stacks) for i in range(len(xs))]
     ticks = nice_ticks(0.0, max(totals) if totals and max(totals) > 0 else 1.0)
     x1 = (xs[-1] + width_s) if xs else 1.0
@@ -258,6 +281,7 @@ def stacked_bars(label: str, xs: Sequence[float], width_s: float,
         rt = nice_ticks(0.0, max(rv) if rv and max(rv) > 0 else 1.0)
         right = (right_label, rt, rt[0], rt[-1])
     fr.axes(y_label, ticks, utc=utc, right=right)
+    _gaps(fr, gaps)
     bw = max(1.0, fr.x(xs[0] + width_s) - fr.x(xs[0]) - 1.0) if xs else 1.0
     for i, x in enumerate(xs):
         base = 0.0
@@ -273,16 +297,22 @@ def stacked_bars(label: str, xs: Sequence[float], width_s: float,
             base += c
     legend = [(n, c, "") for n, _, c in stacks]
     if line is not None and right is not None:
-        pts = []
+        runs: list[list[str]] = [[]]
         for x, v in zip(xs, line.ys, strict=False):
-            if v is None:
+            if v is None:  # no syntheses: skipped; no data (a gap): the line breaks
+                if runs[-1] and any(a <= x + width_s and x < b for a, b, _ in gaps):
+                    runs.append([])
                 continue
-            pts.append(f"{fr.x(x) + bw / 2:.1f},{_lin(v, right[2], right[3], fr.h):.1f}")
-        if pts:
-            fr.parts.append(f'<polyline class="mark" fill="none" stroke="{line.color}" '
-                            f'stroke-width="2" points="{" ".join(pts)}"><title>'
-                            f'{escape(line.name)}</title></polyline>')
+            runs[-1].append(f"{fr.x(x) + bw / 2:.1f},"
+                            f"{_lin(v, right[2], right[3], fr.h):.1f}")
+        for pts in runs:
+            if pts:
+                fr.parts.append(f'<polyline class="mark" fill="none" stroke="{line.color}" '
+                                f'stroke-width="2" points="{" ".join(pts)}"><title>'
+                                f'{escape(line.name)}</title></polyline>')
         legend.append((line.name, line.color, ""))
+    if gaps:
+        legend.append(("no data (damaged input)", MISSING, "3 3"))
     return fr.svg(label, legend)
 
 

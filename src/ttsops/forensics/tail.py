@@ -27,9 +27,10 @@ from ..logline import Record
 from .fastparse import parse_line
 from .output import printable
 from .reader import ReadCounters, iter_byte_chunks
-from .sources import LIVE, LogFile, Problem, SourceError, _snapshot_dir
+from .sources import LIVE, LogFile, NotRegular, Problem, SourceError, _open, _snapshot_dir
 
 READ = 1 << 20
+_RECORD_START = re.compile(rb"\n(?=[0-9{])")
 MARK = 256  # bytes before the read position remembered to notice an in-place truncation
 
 
@@ -63,10 +64,13 @@ class Follower:
         path = self.dir / LIVE
         for _ in range(200):
             try:
-                fd = os.open(path, os.O_RDONLY)
+                fd, _st = _open(path)  # never blocks: a FIFO is refused, not opened
                 break
             except FileNotFoundError:
                 time.sleep(0.05)  # not created yet, or mid-rotation
+            except NotRegular as e:
+                raise SourceError(f"{path} is {e.kind}, not a log file: nothing to "
+                                  "follow") from None
         else:
             raise SourceError(f"no {path} to follow (is the service writing here?)")
         st = os.fstat(fd)
@@ -79,8 +83,10 @@ class Follower:
         start = max(0, size - 256 * 1024)
         tail = os.pread(fd, size - start, start)
         cut = tail.rfind(b"\n") + 1  # a line still being written waits for its end
+        # -n counts records: a record is its head line (a timestamp or a JSON object)
+        # and the lines that continue it (a traceback, tab-led or the stdlib's own)
         starts = ([0] if start == 0 else []) + \
-            [m.end() for m in re.finditer(rb"\n(?!\t)", tail[:cut]) if m.end() < cut]
+            [m.end() for m in _RECORD_START.finditer(tail[:cut]) if m.end() < cut]
         first = starts[-last] if last > 0 and len(starts) >= last else \
             (starts[0] if last > 0 and starts else cut)
         self.pos = start + first
@@ -298,7 +304,9 @@ class Grouper:
 
     def feed(self, lines: list[str]) -> Iterator[list[str]]:
         for ln in lines:
-            if ln.startswith("\t") and self.cur:
+            # a line that does not start a record (a timestamp or a JSON object) continues
+            # the one before: ttsops' tab-led traceback lines and the stdlib's own
+            if self.cur and not is_head(ln):
                 self.cur.append(ln)
                 continue
             if self.cur:
@@ -311,13 +319,19 @@ class Grouper:
             self.cur = []
 
 
+def is_head(line: str) -> bool:
+    """Can ``line`` start a record (as the scan judges it: a digit or "{" first)?"""
+    c = line[:1]
+    return c == "{" or c.isdigit()
+
+
 def to_record(lines: list[str]) -> Record | None:
     rec = parse_line(lines[0].rstrip("\r\n"))
     if rec is None:
         return None
     if rec.ts[10:11] != " ":
         rec.ts = norm_ts(rec.ts)
-    rec.traceback.extend(ln[1:] for ln in lines[1:] if ln.startswith("\t"))
+    rec.traceback.extend(ln[1:] if ln.startswith("\t") else ln for ln in lines[1:])
     return rec
 
 
