@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
             if reporter is not None:
                 with contextlib.suppress(Exception):
                     reporter.stop()
-            await app.state.service.drain()
+            await app.state.service.drain(s.shutdown_grace_s)
             await pool.stop()
             if state["owns_log"]:
                 logsink.shutdown()
