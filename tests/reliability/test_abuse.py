@@ -259,8 +259,9 @@ def test_a_client_that_hangs_up_cancels_its_synthesis(servers, tmp_path):
     assert [(r.get("status"), r.get("error_code")) for r in done] == \
         [("cancelled", "CLIENT_CLOSED")] * 2
     assert elapsed < 12 * 0.3 * 2  # neither ran its 12 segments to the end
-    http = events_of(recs, "http_request")
-    assert [r.get("status") for r in http] == ["499", "499"]
+    http = [r for r in events_of(recs, "http_request") if r.get("path") == SPEECH]
+    assert [(r.get("status"), r.get("error_code")) for r in http] == \
+        [("499", "CLIENT_CLOSED"), ("499", None)]
     assert not events_of(recs, "synthesis_failed")  # no ERROR for a hang-up
     # queued: never reaches a worker
     with s.client(timeout=30) as c:
@@ -281,10 +282,11 @@ def test_a_client_that_hangs_up_cancels_its_synthesis(servers, tmp_path):
 
 
 def test_memory_after_a_burst_returns_near_its_baseline(servers, tmp_path):
-    """Ten long answers at once (real eSpeak NG audio, ~20 MB of wav each), then the main
-    process's RSS goes back near where it was (it stayed 218 MB in the issue)."""
+    """Ten answers of the longest input at once (real eSpeak NG audio, ~11 MB of wav
+    each), then the main process's RSS goes back near where it was (it stayed 218 MB
+    after the issue's burst)."""
     s = serve(servers, tmp_path / "rss", engine="espeak", workers=2, cache_enabled=False)
-    text = "This sentence is spoken again and again, to make long audio. " * 60
+    text = ("This sentence is spoken again and again, to make long audio. " * 70)[:4080]
     with s.client(timeout=120) as c:
         for i in range(3):
             assert c.post(SPEECH, json=body(f"warm {i}. " + text[:400])).status_code == 200
@@ -300,11 +302,12 @@ def test_memory_after_a_burst_returns_near_its_baseline(servers, tmp_path):
 
     with cf.ThreadPoolExecutor(10) as ex:
         sizes = list(ex.map(one, range(10)))
-    assert min(sizes) > 5_000_000
+    assert min(sizes) > 8_000_000
     peak_note = rss_kb(s.proc.pid)
     time.sleep(2.0)
     after = rss_kb(s.proc.pid)
-    assert after - base < 60_000, (base, peak_note, after)  # KB
+    print("RSS_KB", base, peak_note, after)
+    assert after - base < 25_000, (base, peak_note, after)  # KB
 
 
 # --- 6. slow clients ----------------------------------------------------------------------
