@@ -165,17 +165,18 @@ def escape_tb(line: str) -> str:
             not any(_needs_escape(c) for c in line if c != "\t"):
         return line
     out: list[str] = []
-    prev = ""
+    prev = ""  # the last character written (an escape like \\u000a ends in a letter)
     for ch in line:
         if ch == "\\":
-            out.append("\\\\")
+            rep = "\\\\"
         elif ch == "=" and prev in _KEYLIKE:
-            out.append("\\u003d")
+            rep = "\\u003d"
         elif ch != "\t" and _needs_escape(ch):
-            out.append(_escape_char(ch))
+            rep = _escape_char(ch)
         else:
-            out.append(ch)
-        prev = ch
+            rep = ch
+        out.append(rep)
+        prev = rep[-1]
     return "".join(out)
 
 

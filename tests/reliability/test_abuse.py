@@ -129,7 +129,7 @@ def test_web_page_reports_cannot_name_another_synthesis(servers, tmp_path):
                 and r.event != "synthesis_start" and r.event != "synthesis_complete"
                 and r.event not in ("stage_time", "audio_metrics", "http_request")]
     s.stop()
-    rc, rep, _ = logs("diagnose", "--dir", str(s.log_dir))
+    _rc, rep, _ = logs("diagnose", "--dir", str(s.log_dir))
     found = [f for f in rep["findings"] if f["kind"] == "webui"]
     assert all("reported 1 playback" in json.dumps(f) for f in found), found
 
@@ -247,10 +247,10 @@ def test_a_client_that_hangs_up_cancels_its_synthesis(servers, tmp_path):
 
     t0 = time.monotonic()
     hang_up_after(0.8, payload)  # running on the worker
-    with s.client(timeout=10) as c:  # a stream abandoned after its first chunk
-        with c.stream("POST", SPEECH, json=body(long_text, stream_format="audio")) as r:
-            assert r.status_code == 200
-            next(r.iter_raw())
+    with s.client(timeout=10) as c, \
+            c.stream("POST", SPEECH, json=body(long_text, stream_format="audio")) as r:
+        assert r.status_code == 200  # a stream abandoned after its first chunk
+        next(r.iter_raw())
     wait_for(lambda: len(events_of(read_log(s.log_dir), "synthesis_complete")) >= 2,
              what="both outcomes")
     elapsed = time.monotonic() - t0
