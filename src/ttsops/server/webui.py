@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import TTSError
 from ..events import get_logger
+from .routes_openai import ErrorResponse
 
 log = get_logger("ttsops.webui")
 STATIC_DIR = Path(__file__).with_name("static")
@@ -79,7 +80,9 @@ async def index() -> Response:
 
 
 @router.post("/v1/webui/events", status_code=204, response_class=Response,
-             summary="Playback report of the web page (logged as webui_event)")
+             summary="Playback report of the web page (logged as webui_event)",
+             responses={403: {"model": ErrorResponse, "description": "WEBUI_EVENT_UNVERIFIED"},
+                        429: {"model": ErrorResponse, "description": "RATE_LIMITED"}})
 async def webui_event(event: WebUIEvent, request: Request) -> Response:
     state: dict[str, Any] = request.scope.get("ttsops") or {}
     verified = False
