@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -79,6 +79,26 @@ class Settings(BaseSettings):
     api_keys: str = Field("", description="Comma-separated bearer tokens; empty disables auth.")
     rate_limit_per_minute: int = Field(0, ge=0, description="Requests per client per minute "
                                                             "(0: unlimited).")
+    trusted_proxies: str = Field("", description="Comma-separated IPs/CIDR networks of "
+                                 "reverse proxies whose X-Forwarded-For is believed (empty: "
+                                 "none; the client is the socket peer).")
+    webui_events_per_minute: int = Field(60, ge=0, description="Web page playback reports "
+                                         "(POST /v1/webui/events) per client per minute "
+                                         "(0: unlimited).")
+    webui_event_key: str = Field("", description="Secret that signs the synthesis tokens the "
+                                 "web page reports with (empty: a random key per process; set "
+                                 "the same key on replicas behind one load balancer).")
+    max_audio_s: float = Field(600.0, gt=0, description="Longest audio one request may "
+                               "produce (s): refused before synthesis when the text would "
+                               "clearly exceed it, stopped during it otherwise "
+                               "(AUDIO_TOO_LONG).")
+    header_timeout_s: float = Field(10.0, gt=0, description="A connection must send a "
+                                    "request's headers within this time (else 408, closed).")
+    body_timeout_s: float = Field(15.0, gt=0, description="A request's body must arrive "
+                                  "within this time after its headers (else 408, closed).")
+    shutdown_grace_s: float = Field(30.0, ge=0, description="On SIGTERM: time in-flight "
+                                    "syntheses get to finish before they are cut (503 "
+                                    "SHUTTING_DOWN).")
 
     # --- cache ---------------------------------------------------------------------
     cache_dir: Path = Field(Path("cache"), description="Audio cache directory.")
@@ -121,6 +141,15 @@ class Settings(BaseSettings):
     espeak_data_path: Path | None = Field(None, description="eSpeak NG data directory "
                                                             "(default: the espeakng-loader "
                                                             "wheel's own).")
+
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        from .server.clientaddr import parse_networks
+
+        parse_networks(v)  # ValueError names the bad item
+        return v
 
 
 @lru_cache(maxsize=1)

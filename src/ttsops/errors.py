@@ -58,6 +58,20 @@ _SPECS = [
               "invalid_request_error"),
     ErrorSpec("BODY_TOO_LARGE", "ERROR", 413, "Request body is too large",
               "Raise TTSOPS_MAX_BODY_BYTES or send less.", "invalid_request_error"),
+    ErrorSpec("AUDIO_TOO_LONG", "ERROR", 400, "The audio for this input would be longer "
+              "than the limit", "Split the text, or raise TTSOPS_MAX_AUDIO_S; numbers and "
+              "symbols are read out in words and make audio longer than the text looks.",
+              "invalid_request_error"),
+    ErrorSpec("REQUEST_TIMEOUT", "WARNING", 408, "The request did not arrive in time",
+              "The client sent its headers or body too slowly (TTSOPS_HEADER_TIMEOUT_S, "
+              "TTSOPS_BODY_TIMEOUT_S); the connection was closed.", "invalid_request_error"),
+    ErrorSpec("WEBUI_EVENT_UNVERIFIED", "WARNING", 403, "The playback report names a "
+              "synthesis without its token", "Reports must carry the X-Synthesis-Token the "
+              "synthesis was answered with; the key changes when the server restarts unless "
+              "TTSOPS_WEBUI_EVENT_KEY is set.", "permission_error"),
+    ErrorSpec("CLIENT_CLOSED", "WARNING", 499, "The client went away; its synthesis was "
+              "cancelled", "Nobody was left to answer; many at once point to a client "
+              "timeout shorter than the synthesis time.", "invalid_request_error"),
     ErrorSpec("RATE_LIMITED", "WARNING", 429, "Too many requests from this client",
               "Back off per Retry-After, or raise TTSOPS_RATE_LIMIT_PER_MINUTE.",
               "rate_limit_error"),
@@ -77,6 +91,10 @@ _SPECS = [
               "server_error"),
     ErrorSpec("ENGINE_NOT_READY", "ERROR", 503, "No engine is ready yet",
               "The engine is still loading or failed to load; see /readyz and engine_load.",
+              "server_error"),
+    ErrorSpec("SHUTTING_DOWN", "ERROR", 503, "The server is shutting down",
+              "Retry on another replica; in-flight work longer than TTSOPS_SHUTDOWN_GRACE_S "
+              "is cut at SIGTERM (raise it, and the orchestrator's grace period with it).",
               "server_error"),
     ErrorSpec("ENGINE_CRASHED", "ERROR", 503, "The engine worker died during synthesis",
               "A native crash or kill; see worker_died and the input of that id.",

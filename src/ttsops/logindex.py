@@ -14,7 +14,19 @@ cache hits, and a bloom filter of ids, request ids and trace ids. Per file: the 
 Version 2 adds what ``ttsops logs window`` needs to answer a block from its index alone:
 codes keyed by the level they were logged at (``ERROR:DISK_FULL``, ``WARNING:QUEUE_FULL``,
 as the window counts them), ``synthesis_complete`` statuses and failure codes, and the
-first few unparsable lines. Version 1 indexes are still read (for pruning only).
+first few unparsable lines.
+
+Version 3 makes the index checkable, because answers come from it without reading the
+data: a CRC-32 of each of its three parts (the totals' CRC in the frame, the bloom's and
+the blocks' in the totals), and in the totals the table of data members (offset, length,
+uncompressed length, CRC-32 of the text). Opening the index checks the parts' CRCs, that
+the members tile the data exactly, and each member's gzip trailer (CRC-32 and ISIZE, 8
+bytes read per block) against the table; reading a block checks its text against them
+again. Any mismatch raises ``IndexDamaged``: the reader ignores the index of that file,
+says so, and answers from the data. Indexes of versions 1 and 2 carry no checksum and are
+not trusted for answers (``ttsops logs index`` upgrades them; ``legacy=True`` reads them
+for that). The checksum guards against damage and against edits that do not know the
+format; whoever can rewrite the index at will can rewrite the data as well.
 """
 
 from __future__ import annotations
@@ -45,13 +57,16 @@ except ImportError:  # pragma: no cover - isal is a hard dependency; zlib keeps 
         return c.compress(data) + c.flush()
 
 INDEX_MAGIC = b"TTSOPS-INDEX/1 "  # the framing; the payload carries its own version
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 EXAMPLES_PER_BLOCK = 5
 _FCOMMENT = 0x10
 _EMPTY_DEFLATE = b"\x03\x00"
 _TAIL = b"\x00" + _EMPTY_DEFLATE + b"\x00" * 8  # comment NUL, empty block, crc, isize
 _LEN_DIGITS = 12
-ID_KEYS = ("id", "request_id", "trace_id")
+# the fields that carry an id (``logs trace`` matches these, by equality, and nothing else):
+# the synthesis id, request id and W3C trace id of every record, the synthesis request id
+# a web page report names (webui_event), the synthesis a dead or killed worker was running
+ID_KEYS = ("id", "request_id", "trace_id", "synthesis_request_id", "job")
 # the smallest gzip member a block writer accepts: TTSOPS_LOG_BLOCK_BYTES's own bound
 # (config.Settings.log_block_bytes, ge=1024). Smaller blocks only bloat the index; a
 # block size of 0 read nothing and wrote an empty file in place of the log.
@@ -141,6 +156,7 @@ class BlockStats:
     fcodes: Counter[str] | None = field(default_factory=Counter)  # failed complete code -> n
     examples: list[str] = field(default_factory=list)  # first unparsable lines
     loaded: bool = field(default=False, repr=False)  # read from an index (ids unknown)
+    crc: int | None = None  # CRC-32 of the block's text (version 3)
 
     @property
     def counted(self) -> bool:
@@ -158,6 +174,8 @@ class BlockStats:
              "fcodes": dict(self.fcodes or {})}
         if self.examples:
             d["examples"] = self.examples
+        if self.crc is not None:
+            d["crc"] = self.crc
         return d
 
     @classmethod
@@ -173,6 +191,7 @@ class BlockStats:
             b.examples = list(d.get("examples", ()))
         else:
             b.lcodes = b.status = b.fcodes = None
+        b.crc = d.get("crc")
         return b
 
     def may_contain(self, key: str) -> bool:
@@ -300,7 +319,8 @@ class FileIndex:
                  total: BlockStats | None = None,
                  load_blocks: Callable[[], list[BlockStats]] | None = None,
                  probe: Callable[[tuple[int, int]], bool] | None = None,
-                 version: int = INDEX_VERSION, nblocks: int | None = None) -> None:
+                 version: int = INDEX_VERSION, nblocks: int | None = None,
+                 members: list[tuple[int, ...]] | None = None) -> None:
         self._blocks = blocks
         self.nblocks = len(blocks) if blocks is not None else (nblocks or 0)
         self.data_len = data_len  # compressed bytes before the index member
@@ -308,6 +328,11 @@ class FileIndex:
         self._load = load_blocks
         self._probe = probe
         self.version = version
+        # (offset, length, text length, text CRC-32) of each data member, checked against
+        # the data when read (version 3); None when not known
+        self.members = members if members is not None else (
+            [(b.off, b.clen, b.ulen, b.crc) for b in blocks]
+            if blocks is not None and all(b.crc is not None for b in blocks) else None)
 
     @property
     def blocks(self) -> list[BlockStats]:
@@ -327,19 +352,20 @@ class FileIndex:
         return True if self._probe is None else self._probe(key)
 
     def to_bytes(self) -> bytes:
-        """The payload of the index member (version 2)::
+        """The payload of the index member (version 3)::
 
-            2;<len H:12>;<len F:12>;<nbits F:12>;H F B
+            3;<len H:12>;<len F:12>;<nbits F:12>;<crc32 H:8 hex>;H F B
 
-        H = base64(zlib(json totals)), F = base64(file bloom bits), B = base64(zlib(json
-        blocks)). Fixed-width lengths let a reader fetch H alone, probe F a few bytes at a
-        time, and decode B only when it needs the blocks."""
+        H = base64(zlib(json totals, with the members table and the CRC-32 of F and of
+        B)), F = base64(file bloom bits), B = base64(zlib(json blocks)). Fixed-width
+        lengths let a reader fetch H alone, and decode B only when it needs the blocks."""
         t = merge_stats(self.blocks)
         head = t.to_json()
-        for k in ("off", "clen", "bloom"):
+        for k in ("off", "clen", "bloom", "crc"):
             head.pop(k, None)
         head.update(version=INDEX_VERSION, data_len=self.data_len,
-                    nblocks=len(self.blocks))
+                    nblocks=len(self.blocks),
+                    members=[[b.off, b.clen, b.ulen, b.crc] for b in self.blocks])
         ids: set[str] = set()
         for b in self.blocks:
             ids |= b.ids
@@ -349,11 +375,13 @@ class FileIndex:
         if any(b.loaded for b in self.blocks):  # ids not known: no file bloom (nbits 0)
             fb = Bloom(64)
             fb.nbits = 0
-        h = base64.b64encode(zlib.compress(json.dumps(head).encode(), 6))
         f = base64.b64encode(bytes(fb.bits))
         blocks = base64.b64encode(zlib.compress(json.dumps(
             [b.to_json() for b in self.blocks]).encode(), 6))
-        return b"2;%012d;%012d;%012d;" % (len(h), len(f), fb.nbits) + h + f + blocks
+        head.update(crc_f=_crc(f), crc_b=_crc(blocks))
+        h = base64.b64encode(zlib.compress(json.dumps(head).encode(), 6))
+        return b"3;%012d;%012d;%012d;%08x;" % (len(h), len(f), fb.nbits, _crc(h)) + \
+            h + f + blocks
 
 
 # --- writing ------------------------------------------------------------------------
@@ -435,6 +463,7 @@ def write_block_gzip(src: BinaryIO, dst: BinaryIO, block_bytes: int) -> FileInde
         member = gzip_member(block)
         st = scan_lines(_lines(block))
         st.off, st.clen, st.ulen = off, len(member), len(block)
+        st.crc = struct.unpack("<I", member[-8:-4])[0]  # the trailer's CRC-32 of the text
         dst.write(member)
         off += len(member)
         blocks.append(st)
@@ -458,14 +487,27 @@ def compress_file(src: Path, dst: Path, block_bytes: int) -> FileIndex:
 # --- reading ------------------------------------------------------------------------
 
 _V2_HEAD = 2 + 3 * 13  # "2;" + three "<12 digits>;"
+_V3_HEAD = _V2_HEAD + 9  # and "<crc32 of H: 8 hex digits>;"
 
 
-def read_index(path: str | os.PathLike[str], fd: int | None = None) -> FileIndex | None:
-    """The embedded index of a block-gzip file, or None (absent, damaged or stale).
+class IndexDamaged(ValueError):
+    """The index does not match itself or the data it describes: not to be used."""
+
+
+def _crc(data: bytes) -> int:
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def read_index(path: str | os.PathLike[str], fd: int | None = None, *,
+               legacy: bool = False) -> FileIndex | None:
+    """The embedded index of a block-gzip file: None when there is none (no index member,
+    not ours, or one of version 1/2, which carry no checksum - unless ``legacy``);
+    ``IndexDamaged`` when there is one that fails its checks (see the module docstring).
 
     With ``fd`` (an open descriptor of the file) the file is read through it, now and
     when the lazily loaded parts are asked for later."""
     own = fd is None
+    frame = b""
     try:
         if own:
             fd = os.open(path, os.O_RDONLY)
@@ -481,14 +523,18 @@ def read_index(path: str | os.PathLike[str], fd: int | None = None) -> FileIndex
         start = size - tail_len - 1 - plen - len(INDEX_MAGIC) - 10
         if start < 0:
             return None
-        head = os.pread(fd, 10 + len(INDEX_MAGIC) + _V2_HEAD, start)
+        head = os.pread(fd, 10 + len(INDEX_MAGIC) + _V3_HEAD, start)
         if head[:4] != b"\x1f\x8b\x08" + bytes([_FCOMMENT]) or \
                 head[10:10 + len(INDEX_MAGIC)] != INDEX_MAGIC:
             return None
         pstart = start + 10 + len(INDEX_MAGIC)
-        if head[10 + len(INDEX_MAGIC):][:2] == b"2;":
-            return _read_v2(path, fd, own, start, pstart, plen,
-                            head[10 + len(INDEX_MAGIC):])
+        frame = head[10 + len(INDEX_MAGIC):]
+        if frame[:2] == b"3;":
+            return _read_v3(path, fd, own, start, pstart, plen, frame)
+        if not legacy:
+            return None  # no checksum: not trusted for answers (``logs index`` upgrades it)
+        if frame[:2] == b"2;":
+            return _read_v2(path, fd, own, start, pstart, plen, frame)
         payload = os.pread(fd, plen, pstart)
         doc = json.loads(zlib.decompress(base64.b64decode(payload)))
         # one JSON document: version 1 (and early version 2 builds): read, not current
@@ -496,7 +542,11 @@ def read_index(path: str | os.PathLike[str], fd: int | None = None) -> FileIndex
             return None
         return FileIndex([BlockStats.from_json(b) for b in doc["blocks"]], doc["data_len"],
                          version=1)
-    except (OSError, ValueError, KeyError, TypeError, zlib.error):
+    except IndexDamaged:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, zlib.error) as e:
+        if frame[:2] == b"3;":
+            raise IndexDamaged(f"the index cannot be decoded ({type(e).__name__})") from None
         return None
     finally:
         if own and fd is not None:
@@ -504,9 +554,103 @@ def read_index(path: str | os.PathLike[str], fd: int | None = None) -> FileIndex
                 os.close(fd)
 
 
+def _opener(path: str | os.PathLike[str], fd: int, own: bool) -> Callable[[], tuple[int, bool]]:
+    def opened() -> tuple[int, bool]:
+        if not own:
+            return fd, False
+        return os.open(path, os.O_RDONLY), True
+    return opened
+
+
+def _pread(opened: Callable[[], tuple[int, bool]], n: int, off: int) -> bytes:
+    f, close = opened()
+    try:
+        return os.pread(f, n, off)
+    finally:
+        if close:
+            os.close(f)
+
+
+def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstart: int,
+             plen: int, frame: bytes) -> FileIndex:
+    """Version 3: every part checked against its CRC, the members table against the data
+    (tiling, and each member's trailer), before anything is believed."""
+    digits = (frame[2:14], frame[15:27], frame[28:40])
+    if frame[14:15] != b";" or frame[27:28] != b";" or frame[40:41] != b";" or \
+            frame[49:50] != b";" or not all(d.isdigit() for d in digits):
+        raise IndexDamaged("the index frame is malformed")
+    hl, fl, nbits = (int(d) for d in digits)
+    if _V3_HEAD + hl + fl > plen:
+        raise IndexDamaged("the index's parts are longer than the index")
+    h_off = pstart + _V3_HEAD
+    h = os.pread(fd, hl, h_off)
+    if _crc(h) != int(frame[41:49], 16):
+        raise IndexDamaged("the index's totals fail their checksum")
+    doc = json.loads(zlib.decompress(base64.b64decode(h)))
+    if doc.get("version") != 3:
+        raise IndexDamaged(f"unknown index version {doc.get('version')!r}")
+    if doc["data_len"] != start:
+        raise IndexDamaged(f"the index describes {doc['data_len']} bytes of data, the file "
+                           f"holds {start}")
+    f_off, b_off, b_len = h_off + hl, h_off + hl + fl, plen - _V3_HEAD - hl - fl
+    fbits = os.pread(fd, fl, f_off)
+    if _crc(fbits) != doc["crc_f"]:
+        raise IndexDamaged("the index's id filter fails its checksum")
+    raw_blocks = os.pread(fd, b_len, b_off)
+    if _crc(raw_blocks) != doc["crc_b"]:
+        raise IndexDamaged("the index's block list fails its checksum")
+    members = [tuple(int(x) for x in m) for m in doc["members"]]
+    if len(members) != doc["nblocks"]:
+        raise IndexDamaged("the index's member table and block count disagree")
+    check_members(fd, members, start)
+    total = BlockStats.from_json({"off": 0, "clen": 0, **doc})
+    bloom_bits = base64.b64decode(fbits) if nbits > 0 else b""
+    if nbits > 0 and len(bloom_bits) * 8 < nbits:
+        raise IndexDamaged("the index's id filter is shorter than it says")
+
+    def load_blocks() -> list[BlockStats]:
+        blocks = [BlockStats.from_json(b) for b in
+                  json.loads(zlib.decompress(base64.b64decode(raw_blocks)))]
+        if [(b.off, b.clen, b.ulen, b.crc) for b in blocks] != members:
+            raise IndexDamaged("the index's blocks disagree with its member table")
+        return blocks
+
+    def probe(key: tuple[int, int]) -> bool:
+        if nbits <= 0:
+            return True
+        h1, h2 = key
+        for i in range(Bloom.K):
+            p = (h1 + i * h2) % nbits
+            if not bloom_bits[p >> 3] & (1 << (p & 7)):
+                return False
+        return True
+
+    return FileIndex(None, start, total=total, load_blocks=load_blocks, probe=probe,
+                     nblocks=int(doc["nblocks"]), members=members)
+
+
+def check_members(fd: int, members: list[tuple[int, ...]], data_len: int) -> None:
+    """The members tile ``[0, data_len)`` in order, and each one's gzip trailer (its last
+    8 bytes: CRC-32 and length of its text) is what the table says: 8 bytes read per
+    member. ``IndexDamaged`` otherwise."""
+    pos = 0
+    for n, (off, clen, ulen, crc) in enumerate(members):
+        if off != pos or clen < 20 or ulen < 0:
+            raise IndexDamaged(f"block {n} of the index does not follow the one before it")
+        trailer = os.pread(fd, 8, off + clen - 8)
+        if len(trailer) != 8 or struct.unpack("<II", trailer) != (crc, ulen & 0xFFFFFFFF):
+            raise IndexDamaged(f"block {n} (bytes {off}-{off + clen}) does not match its "
+                               "entry in the index (gzip trailer CRC-32/length)")
+        pos = off + clen
+    if pos != data_len:
+        raise IndexDamaged(f"the index's blocks end at byte {pos}, the data at {data_len}")
+
+
 def _read_v2(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstart: int,
              plen: int, head: bytes) -> FileIndex | None:
-    hl, fl, nbits = int(head[2:14]), int(head[15:27]), int(head[28:40])
+    """Version 2 (no checksum): for ``logs index``, which keeps its blocks and checks the
+    result against the data itself."""
+    hl, fl = int(head[2:14]), int(head[15:27])
     if head[14:15] != b";" or head[27:28] != b";" or head[40:41] != b";" or \
             _V2_HEAD + hl + fl > plen:
         return None
@@ -515,43 +659,15 @@ def _read_v2(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
     if doc.get("version") != 2 or doc["data_len"] != start:
         return None
     total = BlockStats.from_json({"off": 0, "clen": 0, **doc})
-    f_off, b_off, b_len = h_off + hl, h_off + hl + fl, plen - _V2_HEAD - hl - fl
-
-    def opened() -> tuple[int, bool]:
-        if not own:
-            return fd, False
-        return os.open(path, os.O_RDONLY), True
+    b_off, b_len = h_off + hl + fl, plen - _V2_HEAD - hl - fl
+    opened = _opener(path, fd, own)
 
     def load_blocks() -> list[BlockStats]:
-        f, close = opened()
-        try:
-            raw = os.pread(f, b_len, b_off)
-        finally:
-            if close:
-                os.close(f)
         return [BlockStats.from_json(b) for b in
-                json.loads(zlib.decompress(base64.b64decode(raw)))]
+                json.loads(zlib.decompress(base64.b64decode(_pread(opened, b_len, b_off))))]
 
-    def probe(key: tuple[int, int]) -> bool:
-        if nbits <= 0:
-            return True
-        f, close = opened()
-        try:
-            h1, h2 = key
-            for i in range(Bloom.K):
-                p = (h1 + i * h2) % nbits
-                byte = p >> 3
-                group = os.pread(f, 4, f_off + 4 * (byte // 3))
-                if not base64.b64decode(group)[byte % 3] & (1 << (p & 7)):
-                    return False
-            return True
-        except (OSError, ValueError, IndexError):
-            return True  # cannot tell: read the blocks
-        finally:
-            if close:
-                os.close(f)
-    return FileIndex(None, start, total=total, load_blocks=load_blocks, probe=probe,
-                     nblocks=int(doc["nblocks"]))
+    return FileIndex(None, start, total=total, load_blocks=load_blocks, probe=None,
+                     nblocks=int(doc["nblocks"]), version=2)
 
 
 def read_block(path: str | os.PathLike[str], block: BlockStats) -> bytes:

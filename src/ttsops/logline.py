@@ -153,12 +153,31 @@ def _read_quoted(s: str, i: int) -> tuple[str, int] | None:
     return None
 
 
+_KEYLIKE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
 def escape_tb(line: str) -> str:
-    """A traceback line made safe to follow a tab: no line breaks, no control chars."""
-    if "\\" not in line and not any(_needs_escape(c) for c in line if c != "\t"):
+    """A traceback line made safe to follow a tab: no line breaks, no control chars, and
+    no ``key=`` (an ``=`` right after a letter, digit or ``_`` is written ``\\u003d``), so
+    that an exception message holding user input (``x, request_id=VICTIM``) makes no
+    field for ``awk -F', '`` or ``grep request_id=``; ``unescape_tb`` restores it."""
+    if "\\" not in line and "=" not in line and \
+            not any(_needs_escape(c) for c in line if c != "\t"):
         return line
-    return "".join("\\\\" if ch == "\\" else _escape_char(ch)
-                   if ch != "\t" and _needs_escape(ch) else ch for ch in line)
+    out: list[str] = []
+    prev = ""  # the last character written (an escape like \\u000a ends in a letter)
+    for ch in line:
+        if ch == "\\":
+            rep = "\\\\"
+        elif ch == "=" and prev in _KEYLIKE:
+            rep = "\\u003d"
+        elif ch != "\t" and _needs_escape(ch):
+            rep = _escape_char(ch)
+        else:
+            rep = ch
+        out.append(rep)
+        prev = rep[-1]
+    return "".join(out)
 
 
 def unescape_tb(line: str) -> str:

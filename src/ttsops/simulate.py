@@ -502,7 +502,7 @@ class Simulator:
                 with events.context(**ctx):
                     self.log_u.warning("webui_event", warning_code="WEBUI_PLAYBACK_FAILED",
                                        kind="error", detail=SAFARI_NOT_ALLOWED, format=fmt,
-                                       ua=ua, fetch_ms=client_ms)
+                                       ua=ua, fetch_ms=client_ms, verified=True)
             self.at(t, err)
             return
         kind = "stall" if rng.random() < 0.01 else "play"
@@ -512,7 +512,7 @@ class Simulator:
                 self.log_u.log("INFO" if kind == "play" else "WARNING", "webui_event",
                                kind=kind, detail="ok" if kind == "play" else "waiting for data",
                                format=fmt, ua=ua, fetch_ms=client_ms,
-                               play_ms=round(client_ms + 40.0, 1))
+                               play_ms=round(client_ms + 40.0, 1), verified=True)
         self.at(t, play)
 
     # --- ground truth ---------------------------------------------------------------

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from . import events
+from . import events, limits
 from .errors import TTSError
 from .events import get_logger
 from .pipeline.types import STAGES, SynthesisFailure
@@ -47,6 +47,7 @@ DEFAULT_RUNNER = "ttsops.workers:make_runner"
 RETRY_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 PREFETCH_POLL_S = 0.005  # while a worker runs a job alone: how often to look for a next one
 REPLY_BUFFER = 4 << 20  # worker's socket send buffer: an answer never waits for our reads
+CANCEL_SLOTS = 8  # per worker: job seq numbers to stop (at most 2 jobs are in flight)
 
 
 def resolve(target: str) -> Callable[..., Any]:
@@ -147,8 +148,10 @@ def _as_failure(exc: BaseException, job: Any) -> SynthesisFailure:
 
 
 def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
-                runner_factory: str) -> None:
-    """Entry point of a worker process."""
+                runner_factory: str, cancels: Any = None) -> None:
+    """Entry point of a worker process. ``cancels``: shared memory (no lock, no
+    semaphore) where the main process writes the seq number of a job to stop; the job
+    checks it between segments (``limits.after_segment``)."""
     from .logsink import ForwardSink
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
@@ -198,7 +201,9 @@ def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
             break
         if msg is None:
             break
-        _, mode, job, ctx = msg
+        _, mode, job, ctx, seq = msg
+        if cancels is not None:
+            limits.set_probe(lambda s=seq: cancels[s % CANCEL_SLOTS] == s)
         events.set_sink(job_sink, settings.log_level)
         try:
             with events.context(**ctx):
@@ -216,6 +221,7 @@ def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
                 except Exception as exc:  # e.g. a result that does not pickle
                     conn.send(("err", _as_failure(exc, job)))
         finally:
+            limits.set_probe(None)
             events.set_sink(forward, settings.log_level)
     with contextlib.suppress(Exception):
         runner.close()
@@ -288,6 +294,7 @@ class Worker:
     jobs: int = 0
     load_failures: int = 0
     current: str | None = None  # id of the job in flight
+    cancels: Any = None  # shared array: seq numbers of jobs to stop (see worker_main)
     swap: Any = None  # (process, conn, ready payload) of a reloaded engine to take over
     info: Any = None
     voices: list[Any] = field(default_factory=list)
@@ -311,6 +318,8 @@ class _Item:
     # the stage it is in, for a failure decided here (model_stage of a crash, a timeout):
     # text_normalize until a worker takes it, then the stage after the last one timed
     stage: str = STAGES[0]
+    seq: int = 0  # tells the worker which job to stop (cancel)
+    worker: Any = None  # the Worker it was sent to
 
 
 def _stage_after(done: Any, current: str) -> str:
@@ -350,7 +359,10 @@ class WorkerPool:
         self.on_restart = on_restart
         self.on_load = on_load
         self.ctx = mp.get_context("spawn")
-        self.workers = [Worker(i) for i in range(self.size)]
+        self.workers = [Worker(i, cancels=self.ctx.RawArray("q", [-1] * CANCEL_SLOTS))
+                        for i in range(self.size)]
+        self._seq = 0
+        self._items: dict[str, _Item] = {}  # by synthesis id, until answered (cancel)
         self.waiting = 0  # syntheses submitted and not yet taken by a worker
         self.ever_ready = False
         self.last_load_error: tuple[str, str] | None = None
@@ -492,10 +504,46 @@ class WorkerPool:
         item = _Item(mode, job, ctx, loop, loop.create_future(), loop.create_future(),
                      on_part)
         with self._cond:
+            self._seq += 1
+            item.seq = self._seq
             self.waiting += 1
             self._pending.append(item)
             self._cond.notify()
+        jid = getattr(job, "id", None)
+        if jid:
+            self._items[jid] = item
+            item.done.add_done_callback(lambda _f, j=jid, it=item: self._forget(j, it))
         return item
+
+    def _forget(self, jid: str, item: _Item) -> None:
+        if self._items.get(jid) is item:
+            del self._items[jid]
+
+    def cancel(self, job_id: str, error: TTSError) -> bool:
+        """(event loop) Stop the synthesis ``job_id``: out of the queue if it waits, or
+        told to stop at its next segment if a worker runs it. Its caller gets ``error``
+        at once (the worker's late answer is dropped). False if it is not here (done)."""
+        item = self._items.get(job_id)
+        if item is None:
+            return False
+        with self._cond:
+            was = item.state
+            if was in ("expired", "cancelled"):
+                return False
+            item.state = "cancelled"
+            if was in ("waiting", "prefetched"):
+                self.waiting -= 1
+            w = item.worker
+            if was in ("running", "prefetched") and w is not None and w.cancels is not None:
+                w.cancels[item.seq % CANCEL_SLOTS] = item.seq
+        error.context.setdefault("stage", item.stage)
+        _resolve(item.started, None, error)
+        _resolve(item.done, None, error)
+        return True
+
+    def cancel_all(self, error: Callable[[], TTSError]) -> int:
+        """(event loop) ``cancel`` every synthesis waiting or running (shutdown)."""
+        return sum(self.cancel(jid, error()) for jid in list(self._items))
 
     async def _wait_start(self, item: _Item) -> float:
         """queue_ms once a worker took the item; SYNTHESIS_TIMEOUT if none did in time."""
@@ -570,7 +618,7 @@ class WorkerPool:
 
     @staticmethod
     def _finish(item: _Item, value: Any, exc: BaseException | None) -> None:
-        if item.state == "expired":  # its caller was answered SYNTHESIS_TIMEOUT already
+        if item.state in ("expired", "cancelled"):  # its caller was answered already
             return
         if isinstance(exc, TTSError) and not isinstance(exc, SynthesisFailure):
             exc.context.setdefault("stage", item.stage)  # decided here, not in the worker
@@ -631,7 +679,8 @@ class WorkerPool:
             item.loop.call_soon_threadsafe(_resolve, item.started, queue_ms, None)
 
         try:
-            conn.send(("job", first.mode, first.job, first.ctx))
+            first.worker = worker
+            conn.send(("job", first.mode, first.job, first.ctx, first.seq))
         except OSError:  # died between the liveness check and now
             with events.context(**first.ctx):
                 self._replace(worker, "died", job_id=getattr(first.job, "id", None))
@@ -648,7 +697,8 @@ class WorkerPool:
                 nxt = self._take_next()
                 if nxt is not None:
                     try:
-                        conn.send(("job", nxt.mode, nxt.job, nxt.ctx))
+                        nxt.worker = worker
+                        conn.send(("job", nxt.mode, nxt.job, nxt.ctx, nxt.seq))
                     except OSError:  # the worker died: found when reading below
                         self._requeue([nxt])
                     else:
@@ -696,7 +746,7 @@ class WorkerPool:
                 start(inflight[0])
             if reply[0] != "ok":
                 self._finish(head, None, reply[1])
-            elif head.then is not None and head.state != "expired":
+            elif head.then is not None and head.state not in ("expired", "cancelled"):
                 try:
                     with events.context(**head.ctx):
                         value = head.then(reply[1], head.queue_ms)
@@ -746,7 +796,8 @@ class WorkerPool:
         parent, child = self.ctx.Pipe(duplex=True)
         proc = self.ctx.Process(
             target=worker_main, name=f"ttsops-worker-{worker.index}", daemon=True,
-            args=(worker.index, self.settings, child, self.log_queue, self.runner))
+            args=(worker.index, self.settings, child, self.log_queue, self.runner,
+                  worker.cancels))
         proc.start()
         child.close()
         msg: Any = None
@@ -810,7 +861,8 @@ class WorkerPool:
         parent, child = self.ctx.Pipe(duplex=True)
         proc = self.ctx.Process(
             target=worker_main, name=f"ttsops-worker-{worker.index}", daemon=True,
-            args=(worker.index, self.settings, child, self.log_queue, self.runner))
+            args=(worker.index, self.settings, child, self.log_queue, self.runner,
+                  worker.cancels))
         worker.state = "starting"
         worker.started = time.monotonic()
         proc.start()

@@ -143,9 +143,13 @@ def test_webui_finding_is_safe_and_says_what_it_knows(tmp_path):
     lines = _synth(1, "ts_00000001") + _synth(2, "ts_00000002")
     w = " - ttsops.webui - WARNING - webui_event: warning_code=WEBUI_PLAYBACK_FAILED, kind=error"
     bad = '"boom \\u001b[31m[bold]red[/bold]"'
-    lines += [f"{_ts(10)}{w}, id=ts_00000001, detail={bad}",
-              f"{_ts(11)}{w}, id=ts_00000001, detail={bad}",
-              f"{_ts(12)}{w}, id=ts_0000dead, detail={bad}"]
+    lines += [f"{_ts(10)}{w}, id=ts_00000001, detail={bad}, verified=true",
+              f"{_ts(11)}{w}, id=ts_00000001, detail={bad}, verified=true",
+              f"{_ts(12)}{w}, id=ts_0000dead, detail={bad}, verified=true"]
+    # reports whose synthesis token the server did not check are not counted (issue 15:
+    # anyone could post 2,000 'playback errors' naming a victim's synthesis)
+    lines += [f"{_ts(13 + i)}{w}, detail=forged, verified=false" for i in range(50)]
+    lines += [f"{_ts(70 + i)}{w}, id=ts_00000002, detail=old" for i in range(50)]
     _write(tmp_path, lines)
     rep = cli_json("diagnose", "--dir", str(tmp_path))
     (f,) = [f for f in rep["findings"] if f["kind"] == "webui"]

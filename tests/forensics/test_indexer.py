@@ -45,8 +45,9 @@ def _as_version1(p):
     payload = base64.b64encode(zlib.compress(json.dumps(doc).encode()))
     comment = INDEX_MAGIC + payload + b" " + str(len(payload)).zfill(_LEN_DIGITS).encode()
     p.write_bytes(data + gzip_member(b"", comment))
-    old = read_index(p)
+    old = read_index(p, legacy=True)
     assert old is not None and old.version == 1
+    assert read_index(p) is None  # no checksum: not trusted for answers
 
 
 def test_foreign_old_damaged_and_current_files(tmp_path):
@@ -58,7 +59,7 @@ def test_foreign_old_damaged_and_current_files(tmp_path):
     foreign, old, damaged, current = files[0], files[1], files[2], files[3]
     foreign.write_bytes(gzip.compress(text[foreign.name]))  # plain gzip, no index
     _as_version1(old)
-    old_prefix = old.read_bytes()[:read_index(old).data_len]
+    old_prefix = old.read_bytes()[:read_index(old, legacy=True).data_len]
     cut = damaged.read_bytes()
     damaged.write_bytes(cut[: len(cut) // 2])
     junk = d / "app.log.99.gz"
@@ -75,7 +76,7 @@ def test_foreign_old_damaged_and_current_files(tmp_path):
     # indexed files: the same text, an index of the current version
     for p in (foreign, old, current):
         idx = read_index(p)
-        assert idx is not None and idx.version == 2 and all(b.counted for b in idx.blocks)
+        assert idx is not None and idx.version == 3 and all(b.counted for b in idx.blocks)
         assert subprocess.run(["zcat", str(p)], capture_output=True).stdout == text[p.name]
     assert old.read_bytes().startswith(old_prefix)  # its blocks were kept
     assert damaged.read_bytes() == cut[: len(cut) // 2]  # untouched

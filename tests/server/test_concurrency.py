@@ -99,9 +99,10 @@ def test_client_gone_mid_synthesis_still_gets_exactly_one_complete(server_factor
                                     done("gone-streaming", rs) and
                                     sum(x.event == "http_request" and x.get("request_id")
                                         in ("gone-early", "gone-streaming") for x in rs) == 2)
-    for rid in ("gone-early", "gone-streaming"):
+    for rid in ("gone-early", "gone-streaming"):  # the hang-up cancelled it (issue 15)
         assert len(done(rid, recs)) == 1
-        assert done(rid, recs)[0].get("status") == "success"
+        assert done(rid, recs)[0].get("status") == "cancelled"
+        assert done(rid, recs)[0].get("error_code") == "CLIENT_CLOSED"
     for rid in ("gone-early", "gone-streaming"):
         http = [x for x in recs if x.event == "http_request" and x.get("request_id") == rid]
         assert len(http) == 1 and http[0].get("status") == "499", (rid, http[0].fields)

@@ -345,7 +345,9 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
             st = f.get("status", "")
             if st.startswith("2"):
                 failed_2xx.append(f["id"])
-        elif ev == "webui_event" and f.get("kind") == "error":
+        elif ev == "webui_event" and f.get("kind") == "error" and f.get("verified") == "true":
+            # only reports whose synthesis token the server checked (webui.py): anyone can
+            # post a report, nobody can post one for another's synthesis
             webui_err[(f.get("detail") or "", f.get("ua") or "")] += 1
             wid = f.get("id") or ""
             if not wid:

@@ -4,8 +4,10 @@ what they do not need.
 * A file without an index (written by another program, recompressed, index lost) is
   recompressed as block gzip with the embedded index (``logindex.write_block_gzip``):
   still ordinary gzip, the same bytes out of ``zcat``.
-* A file with an older index (version 1) keeps its compressed blocks; only the index
-  member is computed anew.
+* A file with an older index (versions 1 and 2, which carry no checksum and are not
+  trusted for answers) keeps its compressed blocks; only the index member is computed
+  anew. A file whose index fails its checks (damaged, tampered with) is recompressed
+  from its data.
 * A file that is damaged (truncated, corrupt) is left as it is and reported: rewriting
   would drop the unreadable part for good.
 
@@ -33,6 +35,7 @@ from pathlib import Path
 from ..logindex import (
     INDEX_VERSION,
     FileIndex,
+    IndexDamaged,
     check_block_bytes,
     index_member,
     read_block,
@@ -66,8 +69,11 @@ class Result:
 
 
 def _index_version(path: Path) -> int | None:
-    """0 when the file has no index, else the index's version."""
-    idx = read_index(path)
+    """0 when the file has no index, -1 when it has a damaged one, else its version."""
+    try:
+        idx = read_index(path, legacy=True)
+    except IndexDamaged:
+        return -1
     if idx is None:
         return 0
     return idx.version
@@ -175,8 +181,8 @@ def index_file(path: str, block_bytes: int = 1 << 20, force: bool = False) -> Re
             assert idx is not None
             return Result(path, "up to date", len(idx.blocks), idx.total.ulen,
                           time.monotonic() - t0)
-        if version == 1 and not force:  # keep the blocks, compute the index anew
-            old = read_index(p)
+        if version in (1, 2) and not force:  # keep the blocks, compute the index anew
+            old = read_index(p, legacy=True)
             assert old is not None
             blocks = []
             for b in old.blocks:
@@ -185,6 +191,7 @@ def index_file(path: str, block_bytes: int = 1 << 20, force: bool = False) -> Re
                 st = scan_lines((text[:-1] if text.endswith("\n") else text).split("\n")
                                 if text else [])
                 st.off, st.clen, st.ulen = b.off, b.clen, b.ulen
+                st.crc = zlib.crc32(data) & 0xFFFFFFFF
                 blocks.append(st)
             new = FileIndex(blocks, old.data_len)
             with open(p, "rb") as src, open(part, "wb") as dst:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..logindex import BlockStats
+from ..logindex import BlockStats, IndexDamaged
 from .sources import Snapshot
 
 
@@ -49,7 +49,13 @@ def plan_counts(snap: Snapshot, since: str | None, until: str | None) -> CountPl
             plan.exclude[str(f.path)] = frozenset(range(idx.nblocks))
             continue
         ex: set[int] = set()
-        for i, b in enumerate(idx.blocks):
+        try:
+            blocks = idx.blocks
+        except IndexDamaged as e:  # its block list disagrees with its checked table
+            f.index_damaged(str(e))
+            plan.read_bytes += f.size
+            continue
+        for i, b in enumerate(blocks):
             if b.counted and b.skipped == 0 and inside(b, since, until):
                 ex.add(i)
                 plan.counted.append(b)

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
-from ..logindex import BlockStats, bloom_key
+from ..logindex import BlockStats, IndexDamaged, bloom_key
 from .parallel import Unit
 from .sources import LogFile, Problem
 
@@ -415,8 +415,14 @@ def file_units(f: LogFile, *, since: str | None = None, until: str | None = None
     An indexed file is cut into runs of blocks (pruned by window and ids); any other
     file is one unit."""
     head = ReadCounters(files=1)
+    blocks: list[tuple[int, BlockStats]] | None = None
     if f.gz and use_index and f.get_index() is not None:
-        blocks = select_blocks(f, head, since, until, ids, exclude)
+        try:
+            blocks = select_blocks(f, head, since, until, ids, exclude)
+        except IndexDamaged as e:  # its block list disagrees with its checked table
+            f.index_damaged(str(e))
+            head = ReadCounters(files=1)
+    if blocks is not None:
         runs: list[list[tuple[int, BlockStats]]] = [[]]
         size = 0
         for ib in blocks:

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..logindex import FileIndex, read_index
+from ..logindex import FileIndex, IndexDamaged, read_index
 
 LIVE = "app.log"
 STDIN = "-"
@@ -79,6 +79,8 @@ class LogFile:
     index: FileIndex | None = None
     index_loaded: bool = False
     head_ts: str | None = None  # its first record's time (set when ordered by content)
+    problems: list[Problem] | None = None  # the snapshot's: where a damaged index is told
+    index_problem: Problem | None = None
 
     @property
     def name(self) -> str:
@@ -89,8 +91,23 @@ class LogFile:
         if not self.index_loaded:
             self.index_loaded = True
             if self.gz and self.fd >= 0:
-                self.index = read_index(self.path, fd=self.fd)
+                try:
+                    self.index = read_index(self.path, fd=self.fd)
+                except IndexDamaged as e:
+                    self.index_damaged(str(e))
         return self.index
+
+    def index_damaged(self, why: str) -> None:
+        """The index does not match the data: ignore it, answer from the data, say so."""
+        self.index = None
+        self.index_loaded = True
+        if self.index_problem is None:
+            self.index_problem = Problem(str(self.path), f"its block index is damaged or "
+                                         f"tampered with ({why}); ignored, the answer comes "
+                                         "from the data (ttsops logs index rebuilds "
+                                         "it)")
+            if self.problems is not None:
+                self.problems.append(self.index_problem)
 
 
 @dataclass
@@ -462,6 +479,10 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
         detail = "; ".join([str(p) for p in problems] + notes)
         raise SourceError(f"no readable log files in {where}" + (f" ({detail})" if detail
                                                                    else ""))
+    for f in unique:
+        f.problems = problems  # a damaged index found from now on (ordering, reading) is told
+        if f.index_problem is not None:  # found before: while listing the files
+            problems.append(f.index_problem)
     ordered: list[LogFile] = []
     for s in range(len(labels)):
         ordered.extend(order_by_content([f for f in unique if f.stream == s]))

@@ -1,17 +1,17 @@
 """``logs trace ID``: every record of a synthesis id or request id, in order, with its
 traceback, and a timeline of queue wait and the five stages (the seed's step two).
 
-A record belongs to the trace when it holds the id as a whole token: in a field value (or
-name, its logger, level or event), or in a line of its traceback, not preceded or followed
-by a character an id can hold (letters, digits, ``_.:@/+-``: ``scan.ID_CHARS``) -- as
-``grep -w`` would with those as word characters. A part of an id finds nothing
-(``ts_1417ce9`` is not ``ts_1417ce9a``; ``probe-zh`` is not ``probe-zh_4096``), with or
-without the index: the bloom filters hold whole ids, and every read path (index, full
-scan, threads, worker processes) only hands candidates to the one check here (the scan's
-literal pre-filter finds the id as a substring, a superset). With the block index, only
-blocks whose bloom filter holds the id are decompressed (ids in
-``id``/``request_id``/``trace_id`` fields; ``--no-index`` reads everything, e.g. to find
-an id mentioned in free text). An empty or blank id is a usage error (``TraceArgError``).
+A record belongs to the trace when one of its id fields (``logindex.ID_KEYS``: ``id``,
+``request_id``, ``trace_id``, a web page report's ``synthesis_request_id``, a dead
+worker's ``job``) *equals* the id. A record that only mentions the id - in its input
+text, a voice name, a detail, a message or a traceback - is someone else's record and is
+not part of the trace: an anonymous request whose ``input`` is a victim's synthesis id
+adds nothing to that synthesis's trace. A part of an id finds nothing either
+(``ts_1417ce9`` is not ``ts_1417ce9a``). Every read path (index, full scan, threads,
+worker processes) hands candidates to the one check here (the scan's literal pre-filter
+finds the id as a substring, a superset); the bloom filters hold the values of exactly
+those fields, so the index and the scan agree. An empty or blank id is a usage error
+(``TraceArgError``).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..logindex import ID_KEYS
 from ..logline import Record
 from .filters import FilterError
 from .output import Report, Table, safe
-from .scan import Query, Scan, has_token
+from .scan import Query, Scan
 from .sources import LogFile, Snapshot
 
 CONTEXT = ("request_id", "trace_id", "id")
@@ -139,13 +140,15 @@ def check_ids(ids: list[str]) -> list[str]:
     return out
 
 
-def mentions(rec: Record, ids: list[str]) -> bool:
-    """Does ``rec`` hold one of ``ids`` as a whole token (see the module docstring)? Each
-    part is checked as it was parsed (unescaped), so the answer is the same for a record
+def identifies(rec: Record, ids: list[str] | set[str] | frozenset[str]) -> bool:
+    """Is one of ``rec``'s id fields equal to one of ``ids`` (see the module docstring)?
+    Values are compared as parsed (unescaped), so the answer is the same for a record
     written as text or as JSON."""
-    parts = [rec.ts, rec.logger, rec.level, rec.event, *rec.fields.keys(),
-             *rec.fields.values(), *rec.traceback]
-    return any(has_token(p, i) for p in parts for i in ids if i in p)
+    f = rec.fields
+    return any(f.get(k) in ids for k in ID_KEYS)
+
+
+mentions = identifies  # the name earlier callers used
 
 
 def find(snap: Snapshot, ids: list[str], since: str | None = None, until: str | None = None,
@@ -160,7 +163,8 @@ def find(snap: Snapshot, ids: list[str], since: str | None = None, until: str | 
     scan = Scan(snap, q)
     if not ids:
         return [], scan
-    hits = [(rec, f) for rec, f in scan.hits() if mentions(rec, ids)]
+    wanted = frozenset(ids)
+    hits = [(rec, f) for rec, f in scan.hits() if identifies(rec, wanted)]
     hits.sort(key=lambda h: h[0].ts)
     return hits, scan
 
@@ -215,7 +219,7 @@ def run(snap: Snapshot, ids: list[str], since: str | None = None, until: str | N
                 "read": scan.stats.counters.__dict__}
     if not hits:
         c = scan.stats.counters
-        rep.empty = (f"no record mentions {', '.join(ids)} in {len(snap.files)} files"
+        rep.empty = (f"no record has the id {', '.join(ids)} in {len(snap.files)} files"
                      + (f" ({c.blocks_skipped} index blocks skipped by their bloom filter;"
                         " --no-index reads every line)" if c.blocks_skipped else ""))
     return rep

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import events
+from .. import events, limits
 from ..cache import AudioCache, CacheEntry, cache_key
 from ..errors import TTSError
 from . import records
@@ -336,6 +336,9 @@ class Pipeline:
                      exc: BaseException) -> None:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise exc
+        if isinstance(exc, limits.SynthesisCancelled):  # the main process decided it and
+            raise SynthesisFailure(exc.code, exc.detail, stage=stage,  # records it
+                                   stages=stages, logged=True, id=job.id) from exc
         records.stage_time(job.id, stage, ms, (time.time() - job.started) * 1000.0,
                            status="failed")
         err = as_tts_error(stage, exc)
@@ -447,9 +450,12 @@ class Pipeline:
             else:
                 where = stage or STAGES[1]
                 err = as_tts_error(where, error)
-                records.failed(job.id, err.code, err.message, error, where)
+                if err.code != "CLIENT_CLOSED":  # a cancellation is no failure of ours
+                    records.failed(job.id, err.code, err.message, error, where)
             total = (time.time() - job.started) * 1000.0
-            records.complete(job.id, status="failed", duration_ms=total, queue_ms=queue_ms,
+            # cancelled: the client went away (nobody to answer), not a failure of ours
+            status = "cancelled" if err.code == "CLIENT_CLOSED" else "failed"
+            records.complete(job.id, status=status, duration_ms=total, queue_ms=queue_ms,
                              text_len=job.text_len, audio_size_kb=0, rtf=None,
                              cache_hit=False, cache_saved=False, model_stage=where,
                              error_code=err.code,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import limits
 from ..errors import TTSError
 from . import audio as audio_mod
 from . import encode as enc
@@ -106,6 +107,11 @@ def segment(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
     st.segments = text_mod.split_sentences(st.text, p.settings.segment_max_chars)
 
 
+def check_audio_length(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+    """AUDIO_TOO_LONG before any synthesis when the text clearly exceeds max_audio_s."""
+    limits.check_estimate(st.text, st.speed, getattr(p.settings, "max_audio_s", 0))
+
+
 def pick_rate(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
     st.sample_rate = enc.output_rate(st.fmt, p.info.sample_rate, req.sample_rate)
 
@@ -117,7 +123,7 @@ def check_options(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
 FrontStep = Callable[[SynthesisRequest, FrontState, "Pipeline"], None]
 FRONT_STEPS: list[FrontStep] = [check_format, check_speed, check_length, sanitize,
                                 require_speech, pick_language, read_numbers, pick_voice,
-                                segment, pick_rate, check_options]
+                                segment, check_audio_length, pick_rate, check_options]
 
 
 # --- llm_prompt_gen .. audio_render ---------------------------------------------------
@@ -146,9 +152,10 @@ def prepare_one(p: Pipeline, job: Job, seg: str) -> Any:
 
 
 def infer_one(p: Pipeline, job: Job, prepared: Any) -> np.ndarray:
-    speed, _ = engine_speed(p, job.request.speed)
-    out = p.engine.infer(prepared, job.lang, job.voice, speed)
-    return np.asarray(out)
+    speed, residual = engine_speed(p, job.request.speed)
+    out = np.asarray(p.engine.infer(prepared, job.lang, job.voice, speed))
+    limits.after_segment(p, job, out, residual)  # AUDIO_TOO_LONG, or cancelled
+    return out
 
 
 def post_one(p: Pipeline, job: Job, raw: np.ndarray, guarded: bool = False) -> np.ndarray:

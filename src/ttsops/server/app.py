@@ -27,6 +27,7 @@ from . import errors_http, routes_health, routes_openai, webui
 from .metrics import Metrics
 from .middleware import ServiceMiddleware
 from .synthesis import SynthesisService
+from .tokens import SynthesisTokens
 
 log = get_logger("ttsops.server")
 
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
             if reporter is not None:
                 with contextlib.suppress(Exception):
                     reporter.stop()
-            await app.state.service.drain()
+            await app.state.service.drain(s.shutdown_grace_s)
             await pool.stop()
             if state["owns_log"]:
                 logsink.shutdown()
@@ -116,9 +117,13 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     app.include_router(routes_health.router)
     app.include_router(webui.router)
     app.mount("/static", StaticFiles(directory=webui.STATIC_DIR), name="static")
+    app.state.tokens = SynthesisTokens(s.webui_event_key)
     app.add_middleware(ServiceMiddleware, request_id_header=s.request_id_header,
                        api_keys=s.api_keys, max_body_bytes=s.max_body_bytes,
-                       rate_limit_per_minute=s.rate_limit_per_minute, metrics=metrics)
+                       rate_limit_per_minute=s.rate_limit_per_minute, metrics=metrics,
+                       trusted_proxies=s.trusted_proxies,
+                       webui_events_per_minute=s.webui_events_per_minute,
+                       body_timeout_s=s.body_timeout_s, tokens=app.state.tokens)
     return app
 
 

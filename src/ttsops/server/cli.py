@@ -1,8 +1,20 @@
-"""``ttsops serve``: the HTTP service under uvicorn, its own log writer, engine workers."""
+"""``ttsops serve``: the HTTP service under uvicorn, its own log writer, engine workers.
+
+Shutdown (SIGTERM or SIGINT): the listening socket is closed at once and idle
+connections with it; syntheses in flight get ``TTSOPS_SHUTDOWN_GRACE_S`` to finish and
+be answered; whatever still runs then is cut and answered 503 ``SHUTTING_DOWN`` (a stream
+already under way is cut off); the workers stop, the log is flushed and the process
+exits with status 0. Forwarded headers are not uvicorn's business here
+(``proxy_headers`` off): the middleware honours them from ``TTSOPS_TRUSTED_PROXIES`` only.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ctypes
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -12,6 +24,21 @@ _UNCOMPLETED = "ASGI callable returned without completing response"
 # expiry (httpx: 5 s), so that the client closes first and never sends a request into a
 # connection the server is closing at that moment
 KEEP_ALIVE_S = 30
+# after the grace period, the cut syntheses' 503 answers and records need a moment
+CUT_MARGIN_S = 5.0
+_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+
+
+def tune_malloc(threshold: int = 256 * 1024) -> bool:
+    """Make glibc serve every allocation above ``threshold`` with its own mmap, returned
+    to the system when freed. By default the threshold grows with the largest block
+    freed (up to 32 MB), after which audio buffers of a burst come from the heap and the
+    process keeps their memory (issue 15: 218 MB held after ten long answers)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
+    except (OSError, AttributeError):  # not glibc
+        return False
 
 
 class _DropCutStreams(logging.Filter):
@@ -41,6 +68,8 @@ def serve(host: str | None, port: int | None, workers: int | None, engine: str |
     from ..engines.registry import engine_names
     from ..workers import default_worker_count
     from .app import create_app
+    from .clientaddr import ClientAddress
+    from .protocol import with_header_timeout
 
     overrides: dict[str, Any] = {k: v for k, v in {
         "host": host, "port": port, "workers": workers, "engine": engine,
@@ -59,19 +88,47 @@ def serve(host: str | None, port: int | None, workers: int | None, engine: str |
               f"(engine {settings.engine}, {default_worker_count(settings)} workers); "
               f"log {sink.dir / logsink.LIVE}")
 
+    app = create_app(settings)
+    grace = settings.shutdown_grace_s
+    clients = ClientAddress(settings.trusted_proxies)
+
     class Server(uvicorn.Server):
-        """Says that it serves once it listens: a taken port fails before the banner."""
+        """Says that it serves once it listens: a taken port fails before the banner.
+        A signal starts the shutdown grace period (``SynthesisService.begin_shutdown``)
+        and, once everything is answered, the process exits normally (uvicorn would
+        re-raise the signal: no atexit, semaphores of the log queue left behind)."""
+
+        loop: asyncio.AbstractEventLoop | None = None
 
         async def startup(self, sockets: Any = None) -> None:
+            self.loop = asyncio.get_running_loop()
             await super().startup(sockets)
             if self.started:
                 click.echo(banner, err=True)
 
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            service = getattr(app.state, "service", None)
+            if service is not None and self.loop is not None:
+                self.loop.call_soon_threadsafe(service.begin_shutdown, grace)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    self._captured_signals.clear()  # exit normally, do not re-raise
+
+    tune_malloc()
     try:
         server = Server(uvicorn.Config(
-            create_app(settings), host=settings.host, port=settings.port, log_config=None,
-            access_log=False, server_header=False, timeout_graceful_shutdown=10,
-            timeout_keep_alive=KEEP_ALIVE_S, lifespan="on"))
+            app, host=settings.host, port=settings.port, log_config=None,
+            access_log=False, server_header=False,
+            timeout_graceful_shutdown=int(grace + CUT_MARGIN_S + 0.999),
+            timeout_keep_alive=KEEP_ALIVE_S, lifespan="on", proxy_headers=False,
+            http=with_header_timeout(settings.header_timeout_s, settings.request_id_header,
+                                     lambda peer: clients.resolve(peer, []))))
         server.run()
         if not server.started:  # what uvicorn.run does: the lifespan's start-up failed
             raise SystemExit(3)

@@ -3,8 +3,13 @@
 * request identity: the ``REQUEST_ID_HEADER`` value (sanitised; generated when absent or
   unusable) is bound to every record of the request and echoed in the response; a W3C
   ``traceparent`` gives ``trace_id``;
+* the client: the socket peer, or from ``X-Forwarded-For`` only when that peer is one of
+  ``TTSOPS_TRUSTED_PROXIES`` (``clientaddr``); logged and rate-limited as the same address;
 * gates, in order: body size (``Content-Length`` and, for chunked bodies, while reading),
-  per-client rate limit, bearer-token auth (``/v1/`` paths);
+  per-client rate limit (the web page's event endpoint has its own), bearer-token auth
+  (``/v1/`` paths);
+* the body must arrive within ``TTSOPS_BODY_TIMEOUT_S`` of the headers: a client that
+  trickles it gets 408 ``REQUEST_TIMEOUT`` and the connection is closed;
 * exactly one ``http_request`` record per request (method, path, status, duration_ms, id,
   request_id, client, error_code) and the HTTP metrics;
 * an exception nobody handled becomes a 500 ``INTERNAL_ERROR`` in the OpenAI shape, with an
@@ -15,6 +20,7 @@ Pure ASGI (no ``BaseHTTPMiddleware``): no extra task or body copy per request.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 import time
@@ -26,6 +32,7 @@ from .. import events
 from ..errors import TTSError
 from ..events import get_logger
 from . import ids
+from .clientaddr import ClientAddress
 from .errors_http import StreamAborted, error_response
 from .ratelimit import RateLimiter
 
@@ -37,6 +44,9 @@ _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}")
 _TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 CLIENT_CLOSED = 499  # status recorded when the client went away before the response ended
+WEBUI_EVENTS_PATH = "/v1/webui/events"
+SPEECH_PATH = "/v1/audio/speech"
+TOKEN_HEADER = b"x-synthesis-token"
 
 
 def sanitize_request_id(raw: bytes | str | None) -> str | None:
@@ -98,13 +108,19 @@ def bearer_ok(header: bytes | None, keys: list[bytes]) -> bool:
 class ServiceMiddleware:
     def __init__(self, app: ASGIApp, *, request_id_header: str = "X-Request-ID",
                  api_keys: str = "", max_body_bytes: int = 64 * 1024,
-                 rate_limit_per_minute: int = 0, metrics: Any = None) -> None:
+                 rate_limit_per_minute: int = 0, metrics: Any = None,
+                 trusted_proxies: str = "", webui_events_per_minute: int = 0,
+                 body_timeout_s: float = 0.0, tokens: Any = None) -> None:
         self.app = app
         self.rid_in = request_id_header.lower().encode("latin-1")
         self.rid_out = request_id_header.encode("latin-1")
         self.keys = parse_keys(api_keys)
         self.max_body = max_body_bytes
         self.limiter = RateLimiter(rate_limit_per_minute)
+        self.event_limiter = RateLimiter(webui_events_per_minute)
+        self.clients = ClientAddress(trusted_proxies)
+        self.body_timeout = body_timeout_s
+        self.tokens = tokens  # SynthesisTokens: X-Synthesis-Token on speech answers
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,6 +129,7 @@ class ServiceMiddleware:
             return
         t0 = time.perf_counter()
         rid_raw = trace_raw = auth = length = None
+        forwarded: list[bytes] = []
         for k, v in scope["headers"]:
             if k == self.rid_in:
                 rid_raw = v
@@ -122,13 +139,16 @@ class ServiceMiddleware:
                 auth = v
             elif k == b"content-length":
                 length = v
+            elif k == b"x-forwarded-for":
+                forwarded.append(v)
         rid = sanitize_request_id(rid_raw) or new_request_id()
         trace_id = parse_traceparent(trace_raw) if trace_raw is not None else None
         state: dict[str, Any] = {"request_id": rid, "trace_id": trace_id, "id": None,
                                  "error_code": None, "status": 0, "extra": {}, "t0": t0}
         scope["ttsops"] = state
-        client = scope.get("client")
-        client_host = client[0] if client else "unknown"
+        peer = scope.get("client")
+        client_host = self.clients.resolve(peer[0] if peer else "unknown", forwarded)
+        state["client"] = client_host
         method = scope["method"]
         path = scope["path"]
         rid_header = (self.rid_out, rid.encode("ascii"))
@@ -140,6 +160,13 @@ class ServiceMiddleware:
                 state["status"] = message["status"]
                 message = dict(message)
                 message["headers"] = [*message.get("headers", ()), rid_header]
+                if state.get("close"):  # the rest of a trickled body is not waited for
+                    message["headers"].append((b"connection", b"close"))
+                if self.tokens is not None and path == SPEECH_PATH:
+                    sid = next((v.decode("latin-1") for k, v in message["headers"]
+                                if k.lower() == b"x-synthesis-id"), None)
+                    message["headers"].append((TOKEN_HEADER, self.tokens.issue(
+                        sid, rid).encode("ascii")))
             elif head and message["type"] == "http.response.body" and message.get("body"):
                 message = {**message, "body": b""}
             await send(message)
@@ -155,7 +182,7 @@ class ServiceMiddleware:
                 else:
                     inner = receive
                     if method in _BODY_METHODS:
-                        inner = self._limited(receive, state)
+                        inner = self._limited(receive, state, t0)
                     await self.app(app_scope, inner, send_wrapped)
             except StreamAborted as exc:
                 # already logged (synthesis_failed); returning without completing the
@@ -194,23 +221,38 @@ class ServiceMiddleware:
             if n > self.max_body:
                 return ("BODY_TOO_LARGE", f"{n} bytes > limit {self.max_body}", None)
         if path.startswith("/v1/"):
-            wait = self.limiter.check(client)
+            limiter = self.event_limiter if path == WEBUI_EVENTS_PATH else self.limiter
+            wait = limiter.check(client)
             if wait:
                 return ("RATE_LIMITED", None, wait)
             if self.keys and not bearer_ok(auth, self.keys):
                 return ("UNAUTHORIZED", None, None)
         return None
 
-    def _limited(self, receive: Receive, state: dict[str, Any]) -> Receive:
-        """The body, counted against the limit; a client that hangs up before it has sent
-        the whole body is recorded as gone (499), not as a malformed request."""
+    def _limited(self, receive: Receive, state: dict[str, Any], t0: float) -> Receive:
+        """The body, counted against the limit and the time limit; a client that hangs up
+        before it has sent the whole body is recorded as gone (499), not as a malformed
+        request; one still sending it ``body_timeout`` after its headers gets 408."""
         seen = 0
         limit = self.max_body
         complete = False
+        deadline = t0 + self.body_timeout if self.body_timeout > 0 else None
 
         async def inner() -> Message:
             nonlocal seen, complete
-            message = await receive()
+            if deadline is not None and not complete:
+                left = deadline - time.perf_counter()
+                try:
+                    if left <= 0:
+                        raise TimeoutError
+                    message = await asyncio.wait_for(receive(), left)
+                except TimeoutError:
+                    state["close"] = True
+                    state["extra"]["body_bytes"] = seen
+                    raise TTSError("REQUEST_TIMEOUT", f"the body did not arrive within "
+                                   f"{self.body_timeout:g} s ({seen} bytes came)") from None
+            else:
+                message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:

@@ -17,6 +17,7 @@ from ..errors import TTSError
 from ..events import get_logger
 from ..pipeline.types import CONTENT_TYPES, SPEED_MAX, SPEED_MIN, SynthesisRequest, SynthesisResult
 from . import ids
+from .bodies import ChunkedBody, client_gone
 from .errors_http import StreamAborted
 
 log = get_logger("ttsops.server")
@@ -152,16 +153,16 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     service = app.state.service
     rid = state["request_id"]
     if body.stream_format is None:
-        try:
-            result = await service.synthesize(req, rid)
+        try:  # a client that hangs up meanwhile cancels its synthesis (CLIENT_CLOSED)
+            result = await service.synthesize(req, rid, gone=lambda: client_gone(request.receive))
         except TTSError as err:
             state["id"] = err.context.get("id")
             raise
         state["id"] = result.id
         if not result.cache_hit and await request.is_disconnected():
             state["client_gone"] = True  # finished, but nobody is left to receive it
-        return Response(result.audio, media_type=CONTENT_TYPES[result.format],
-                        headers=result_headers(result))
+        return ChunkedBody(result.audio, media_type=CONTENT_TYPES[result.format],
+                           headers=result_headers(result))
     return await _stream(request, service, req, body.stream_format, state, len(body.input))
 
 
@@ -205,6 +206,7 @@ async def _stream(request: Request, service: Any, req: SynthesisRequest, mode: s
         finally:
             if not ended:  # cancelled: the client hung up mid-stream
                 state["client_gone"] = True
+                service.cancel(sid)  # stop its synthesis too
 
     async def sse_body() -> AsyncIterator[bytes]:
         k, v = kind, first
@@ -229,6 +231,7 @@ async def _stream(request: Request, service: Any, req: SynthesisRequest, mode: s
         finally:
             if not ended:
                 state["client_gone"] = True
+                service.cancel(sid)
 
     headers = {"X-Synthesis-ID": sid, "Cache-Control": "no-store",
                "X-Accel-Buffering": "no"}

@@ -5,6 +5,12 @@
 worker produces it (segment by segment). Cache hits are answered by ``front`` without a
 worker. Every outcome is counted in the metrics and kept in a small in-memory table of
 recent syntheses (``GET /v1/syntheses/{id}``).
+
+A client that hangs up cancels its synthesis (``cancel``: out of the queue, or stopped
+by its worker at the next segment; recorded once, ``status=cancelled``,
+``CLIENT_CLOSED``). At shutdown (``begin_shutdown``) new syntheses are refused with 503
+``SHUTTING_DOWN``; those in flight get ``TTSOPS_SHUTDOWN_GRACE_S`` to finish, then are
+cut with the same code (``cut``), each outcome recorded once.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ..errors import TTSError
@@ -67,6 +73,39 @@ class SynthesisService:
         self.metrics = metrics
         self.recent = recent or RecentSyntheses()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.stopping = False
+        self._cut_timer: asyncio.TimerHandle | None = None
+
+    # --- cancellation and shutdown ---------------------------------------------------
+    def cancel(self, sid: str | None, code: str = "CLIENT_CLOSED") -> bool:
+        """Stop the synthesis ``sid`` (client gone: CLIENT_CLOSED; shutdown: SHUTTING_DOWN).
+        Its awaiting caller gets the error and records the outcome once."""
+        if not sid:
+            return False
+        cancel = getattr(self.pool, "cancel", None)
+        return bool(cancel(sid, _stop_error(code))) if cancel is not None else False
+
+    def begin_shutdown(self, grace_s: float) -> None:
+        """(event loop) SIGTERM: refuse new syntheses now; cut those still running after
+        ``grace_s``."""
+        if self.stopping:
+            return
+        self.stopping = True
+        n = len(getattr(self.pool, "_items", ()))
+        log.warning("shutdown_begin", grace_s=grace_s, in_flight=n)
+        self._cut_timer = asyncio.get_running_loop().call_later(grace_s, self.cut)
+
+    def cut(self) -> int:
+        """Cut every synthesis still in flight with 503 SHUTTING_DOWN."""
+        cancel_all = getattr(self.pool, "cancel_all", None)
+        n = cancel_all(lambda: _stop_error("SHUTTING_DOWN")) if cancel_all else 0
+        if n:
+            log.warning("shutdown_cut", syntheses=n, error_code="SHUTTING_DOWN")
+        return int(n)
+
+    def _refuse_if_stopping(self) -> None:
+        if self.stopping:
+            raise TTSError("SHUTTING_DOWN", "not taking new syntheses", retry_after=1)
 
     # --- helpers ---------------------------------------------------------------------
     def _front(self, req: SynthesisRequest, request_id: str | None) -> Any:
@@ -107,14 +146,27 @@ class SynthesisService:
         return task
 
     # --- whole responses -----------------------------------------------------------
-    async def synthesize(self, req: SynthesisRequest,
-                         request_id: str | None = None) -> SynthesisResult:
+    async def synthesize(self, req: SynthesisRequest, request_id: str | None = None,
+                         gone: Callable[[], Awaitable[Any]] | None = None) -> SynthesisResult:
+        """The whole result. ``gone()``: resolves when the client hangs up; the synthesis
+        is then cancelled and ``CLIENT_CLOSED`` raised. Whatever happens to the caller,
+        the outcome (finish, fail or cancel) is recorded exactly once."""
+        self._refuse_if_stopping()
         out = self._front(req, request_id)
         if isinstance(out, SynthesisResult):  # cache hit, already logged by front()
             self._succeeded(out, request_id)
             return out
-        # the rest runs to the end (finish or fail) even if the client goes away
-        return await asyncio.shield(self._spawn(self._complete(out, request_id)))
+        task = self._spawn(self._complete(out, request_id))
+        if gone is None:
+            return await asyncio.shield(task)
+        watcher = asyncio.ensure_future(gone())
+        try:
+            await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():  # the client hung up first
+                self.cancel(out.id, "CLIENT_CLOSED")
+            return await asyncio.shield(task)
+        finally:
+            watcher.cancel()
 
     async def _complete(self, job: Any, request_id: str | None) -> SynthesisResult:
         queue_ms: float | None = None
@@ -140,6 +192,7 @@ class SynthesisService:
         """Yields ("start", id) first, then ("audio", bytes) pieces, then ("done",
         SynthesisResult). A failure before the first audio raises ``TTSError``; after it,
         the iterator yields ("error", TTSError) and ends."""
+        self._refuse_if_stopping()
         out = self._front(req, request_id)
         if isinstance(out, SynthesisResult):
             self._succeeded(out, request_id)
@@ -191,6 +244,18 @@ class SynthesisService:
         q.put_nowait(("done", result))
 
     async def drain(self, timeout: float = 10.0) -> None:
-        """Wait for syntheses still finishing (shutdown)."""
+        """Wait for syntheses still finishing (shutdown); cut what is left after
+        ``timeout``, then wait for their outcomes to be recorded."""
+        if self._cut_timer is not None:
+            self._cut_timer.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
+        if self._tasks:
+            self.cut()
+            await asyncio.wait(list(self._tasks), timeout=5.0)
+
+
+def _stop_error(code: str) -> TTSError:
+    if code == "SHUTTING_DOWN":
+        return TTSError(code, "cut at the end of the shutdown grace period", retry_after=1)
+    return TTSError(code, "the client closed the connection")

@@ -8,6 +8,13 @@ reports what the player did to ``POST /v1/webui/events``: each report becomes on
 request_failed - a failed synthesis the page showed, already logged by the server -
 WARNING for error (``warning_code=WEBUI_PLAYBACK_FAILED``) and stall), so "the play
 button did nothing" is in the server's log.
+
+A report that names a synthesis (``id``) or request (``request_id``) must carry the
+``X-Synthesis-Token`` that synthesis was answered with (``tokens.py``); without it the
+report is refused (403 ``WEBUI_EVENT_UNVERIFIED``), so nobody can file reports about
+another's synthesis. A report naming neither is kept with ``verified=false`` (it points
+at nobody); ``ttsops logs diagnose`` counts only ``verified=true`` reports. The endpoint
+has its own per-client rate limit (``TTSOPS_WEBUI_EVENTS_PER_MINUTE``).
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import TTSError
 from ..events import get_logger
+from .routes_openai import ErrorResponse
 
 log = get_logger("ttsops.webui")
 STATIC_DIR = Path(__file__).with_name("static")
@@ -42,6 +51,8 @@ class WebUIEvent(BaseModel):
     id: str | None = Field(None, pattern=_ID, description="Synthesis id (X-Synthesis-ID).")
     request_id: str | None = Field(None, pattern=_ID,
                                    description="Request id of the synthesis request.")
+    token: str | None = Field(None, pattern=r"^[0-9a-f]{1,64}$",
+                              description="X-Synthesis-Token of the synthesis answer.")
     detail: str | None = Field(None, max_length=500, description="What happened, e.g. the "
                                                                   "MediaError or play() rejection.")
     format: str | None = Field(None, pattern=r"^[a-z0-9]{1,8}$")
@@ -69,14 +80,23 @@ async def index() -> Response:
 
 
 @router.post("/v1/webui/events", status_code=204, response_class=Response,
-             summary="Playback report of the web page (logged as webui_event)")
+             summary="Playback report of the web page (logged as webui_event)",
+             responses={403: {"model": ErrorResponse, "description": "WEBUI_EVENT_UNVERIFIED"},
+                        429: {"model": ErrorResponse, "description": "RATE_LIMITED"}})
 async def webui_event(event: WebUIEvent, request: Request) -> Response:
     state: dict[str, Any] = request.scope.get("ttsops") or {}
+    verified = False
+    if event.id or event.request_id:
+        tokens = request.app.state.tokens
+        if not tokens.check(event.id, event.request_id, event.token):
+            raise TTSError("WEBUI_EVENT_UNVERIFIED", "no token" if not event.token else
+                           "the token does not match the synthesis and request ids")
+        verified = True
     if event.id:
         state["id"] = event.id
     fields: dict[str, Any] = {"id": event.id, "kind": event.kind, "detail": event.detail,
                               "synthesis_request_id": event.request_id,
-                              "format": event.format}
+                              "format": event.format, "verified": verified}
     for name in _TIMINGS:
         value = getattr(event, name)
         if value is not None:

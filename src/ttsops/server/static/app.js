@@ -36,6 +36,7 @@
       kind: kind,
       id: cur ? cur.id : null,
       request_id: cur ? cur.requestId : null,
+      token: cur ? cur.token : null,  // X-Synthesis-Token: the server checks it (webui.py)
       detail: detail ? String(detail).slice(0, 500) : null,
       format: cur ? cur.format : null,
     }, clientTimings());
@@ -178,6 +179,7 @@
       next.tResponse = now();
       next.id = resp.headers.get("X-Synthesis-ID");
       next.requestId = resp.headers.get("X-Request-ID");
+      next.token = resp.headers.get("X-Synthesis-Token");
       if (!resp.ok) {
         let code = "HTTP_" + resp.status;
         let message = resp.statusText;

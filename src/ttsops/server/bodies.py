@@ -1,0 +1,33 @@
+"""Sending a whole audio answer without holding a second copy of it.
+
+``ChunkedBody`` is a ``Response`` whose bytes go out in ``CHUNK`` pieces (with
+``Content-Length``, so clients see an ordinary response): the server waits for the
+client to take each piece (uvicorn's flow control), so a slow reader never makes the
+transport buffer the rest of the body, and the piece in flight is all that is copied.
+``client_gone(receive)`` resolves when the client hangs up while its answer is being
+prepared (the body has been read; the next ASGI message is the disconnect).
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+CHUNK = 64 * 1024
+
+
+class ChunkedBody(Response):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        body = memoryview(self.body)
+        for i in range(0, len(body), CHUNK):
+            await send({"type": "http.response.body", "body": bytes(body[i:i + CHUNK]),
+                        "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def client_gone(receive: Receive) -> None:
+    """Returns once the client has disconnected (call after the body was read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
