@@ -111,7 +111,7 @@ class Env:
 
             dirs = (str(get_settings().log_dir),)
         try:
-            self.snap: Snapshot = open_snapshot(list(dirs), list(files))
+            self.snap: Snapshot = open_snapshot(list(dirs), list(files), self.use_index)
         except SourceError as e:
             raise LogsError(str(e)) from None
 

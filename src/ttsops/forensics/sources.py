@@ -395,8 +395,12 @@ def drop_duplicates(files: list[LogFile]) -> tuple[list[LogFile], list[tuple[str
 
 
 def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
-                  files: list[str | Path] | tuple[str | Path, ...] = ()) -> Snapshot:
+                  files: list[str | Path] | tuple[str | Path, ...] = (),
+                  use_index: bool = True) -> Snapshot:
     """Open the log files of ``dirs`` and the explicit ``files`` (``-``: standard input).
+
+    ``use_index=False`` (``--no-index``): no embedded index is read for anything, not even
+    to order the files, so a damaged one is neither used nor reported.
 
     Raises SourceError for a missing directory or file, or when nothing readable is found.
     """
@@ -480,6 +484,8 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
         raise SourceError(f"no readable log files in {where}" + (f" ({detail})" if detail
                                                                    else ""))
     for f in unique:
+        if not use_index:
+            f.index, f.index_loaded = None, True
         f.problems = problems  # a damaged index found from now on (ordering, reading) is told
         if f.index_problem is not None:  # found before: while listing the files
             problems.append(f.index_problem)
