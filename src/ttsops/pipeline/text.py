@@ -128,7 +128,7 @@ def _time_zh(m: re.Match[str]) -> str:
     return out
 
 
-def read_numbers_zh(text: str) -> str:
+def read_numbers_zh_old(text: str) -> str:
     """Arabic numerals in Chinese text as words: ``2024-06-12`` -> 二零二四年六月十二日,
     ``3:30`` -> 三点三十分, phone numbers digit by digit, ``3-5`` -> 三至五, then cn2an for
     integers, decimals, percentages and fractions."""
@@ -191,3 +191,11 @@ def split_sentences(text: str, max_chars: int) -> list[str]:
         pieces.extend(_hard_split(s, max_chars) if len(s) > max_chars else [s])
     segs = [p.strip(" \n") for p in _pack(pieces, max_chars)]
     return [s for s in segs if s]
+
+
+def read_numbers_zh(text: str) -> str:
+    """Chinese text as it should be read: numbers, amounts, dates, times, units, phone
+    numbers, codes and symbols (``normalize.zh``)."""
+    from .normalize.zh import normalize_zh
+
+    return normalize_zh(text)
