@@ -41,8 +41,8 @@ def _fail(code: str, message: str, hint: str, as_json: bool, sid: str | None) ->
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, allow_dash=True),
               required=True, help="Output file ('-' for stdout).")
 @click.option("--voice", default="alloy", show_default=True,
-              help="Voice: alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, "
-                   "shimmer, verse.")
+              help="Voice: alloy, ash, ballad, cedar, coral, echo, fable, marin, nova, onyx, "
+                   "sage, shimmer, verse.")
 @click.option("--lang", default=None, help="zh or en (default: detected from the text).")
 @click.option("--speed", default=1.0, show_default=True, type=float, help="0.25 to 4.0.")
 @click.option("--format", "fmt", default=None,
