@@ -42,10 +42,13 @@ MAX_SPEED = 4.0  # above 450 wpm eSpeak speeds up with sonic, up to 4x here
 # language (our code: ISO 639-1 where there is one) -> eSpeak NG voice; the data of the
 # wheel has each of them (tests/engines/test_espeak_languages.py speaks every one)
 LANG_VOICE = {"zh": "cmn", "en": "en-us", "yue": "yue", **{c: c for c in (
-    "af am an ar as az ba be bg bn bs ca cs cy da de el eo es et eu fa fi fr ga gd gn gu "
-    "haw he hi hr ht hu hy ia id is it ja ka kk kl kn ko kok ku ky la lb lt lv mi mk ml mr "
-    "ms mt my nb ne nl om or pa pap pl pt qu ro ru sd si sk sl sq sr sv sw ta te th ti tk tn "
-    "tr tt ug uk ur uz vi").split()}}
+    "af", "am", "an", "ar", "as", "az", "ba", "be", "bg", "bn", "bs", "ca", "cs", "cy",
+    "da", "de", "el", "eo", "es", "et", "eu", "fa", "fi", "fr", "ga", "gd", "gn", "gu",
+    "haw", "he", "hi", "hr", "ht", "hu", "hy", "ia", "id", "is", "it", "ja", "ka", "kk",
+    "kl", "kn", "ko", "kok", "ku", "ky", "la", "lb", "lt", "lv", "mi", "mk", "ml", "mr",
+    "ms", "mt", "my", "nb", "ne", "nl", "om", "or", "pa", "pap", "pl", "pt", "qu", "ro",
+    "ru", "sd", "si", "sk", "sl", "sq", "sr", "sv", "sw", "ta", "te", "th", "ti", "tk",
+    "tn", "tr", "tt", "ug", "uk", "ur", "uz", "vi")}}
 LOAD_VOICES = ("cmn", "en-us")  # set once at load; the others on first use
 _KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+")
 REQUIRED_DATA = ("phontab", "phonindex", "phondata", "intonations", "cmn_dict", "en_dict")

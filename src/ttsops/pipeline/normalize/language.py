@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import regex
@@ -103,7 +103,7 @@ def resolve(lang: str | None) -> str | None:
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _detector(script: str) -> Any:
     from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 

@@ -105,9 +105,11 @@ PRE: list[Rule] = [
     # fractions 1/3 (the grammar misreads some: 约1/2 -> 二分之约一); not dates 2024/6/12
     (_rx(r"(?<![\d./])(?P<n>\d{1,6})/(?P<d>[1-9]\d{0,5})(?![\d./])"), _fraction),
     # phone numbers: mobiles (with +86), 400/800, landlines with an area code
-    (_rx(r"(?<![A-Za-z0-9+])(?P<cc>\+?86[-\s]?)?(?P<num>1[3-9]\d(?:[-\s]?\d{4}){2})(?!\d)"), _phone),
+    (_rx(r"(?<![A-Za-z0-9+])(?P<cc>\+?86[-\s]?)?(?P<num>1[3-9]\d(?:[-\s]?\d{4}){2})(?!\d)"),
+     _phone),
     (_rx(r"(?<![A-Za-z0-9+])(?P<cc>)(?P<num>[48]00[-\s]?\d{3}[-\s]?\d{4})(?!\d)"), _phone),
-    (_rx(r"(?<![A-Za-z0-9+])(?P<cc>)(?P<num>(?:\(0\d{2,3}\)|0\d{2,3}-)\s?\d{7,8})(?!\d)"), _phone),
+    (_rx(r"(?<![A-Za-z0-9+])(?P<cc>)(?P<num>(?:\(0\d{2,3}\)|0\d{2,3}-)\s?\d{7,8})(?!\d)"),
+     _phone),
     (_rx(rf"(?<=(?:{_PHONE_WORDS})[：:是为]?\s?)(?P<cc>)(?P<num>\d[\d\s-]*\d)"), _phone),
     # codes: after a code word, letters + 6 digits or more, 12 digits or more, rooms
     (_rx(rf"(?<=(?:{_CODE_WORDS})[：:是为]?\s?)[A-Za-z]{{0,4}}\d[\dA-Za-z-]*"),
