@@ -26,6 +26,12 @@ def test_clean_normalises_nfkc_and_whitespace():
     assert c.removed == 0
 
 
+def test_clean_keeps_thai_sara_am_whole():
+    # NFKC would split it into NIKHAHIT + SARA AA, which eSpeak reads as "Thai letter"
+    assert T.clean("สำหรับ").text == "สำหรับ"
+    assert T.clean("\u0e4d\u0e32").text == "\u0e33"
+
+
 def test_clean_keeps_chinese_and_punctuation():
     assert T.clean("今天天气真好。").text == "今天天气真好。"
 

@@ -76,8 +76,10 @@ def sanitize(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
 
 def require_speech(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
     if not st.text:
-        raise TTSError("TEXT_EMPTY", "nothing left after cleaning" if req.text else None,
-                       param="input")
+        why = "nothing left after cleaning" if req.text else None
+        if req.text and scripts_mod.EMOJI.search(req.text):
+            why = "only emoji and spaces (emoji are not read)"
+        raise TTSError("TEXT_EMPTY", why, param="input")
     if not text_mod.speakable(st.text):
         raise TTSError("TEXT_EMPTY", "only punctuation, symbols or emoji", param="input")
 

@@ -1,8 +1,8 @@
 """Text cleaning for the text_normalize stage: one small function per concern.
 
-* ``clean``: Unicode NFKC, control/format/private/unassigned characters removed (counted,
-  for the ``text_sanitized`` WARNING), whitespace collapsed. Idempotent; the result holds
-  no control characters except ``\\n`` (a sentence boundary).
+* ``clean``: Unicode NFKC (Thai/Lao SARA AM kept whole), control/format/private/unassigned
+  characters removed (counted, for the ``text_sanitized`` WARNING), whitespace collapsed.
+  Idempotent; the result holds no control characters except ``\\n`` (a sentence boundary).
 * ``speakable``: whether anything is left to read (a letter or a digit).
 * ``read_numbers_zh``: Chinese numbers, amounts, dates, units, phones, codes, symbols
   (``normalize.zh``). Languages: ``normalize.language``; emoji: ``normalize.scripts``.
@@ -49,6 +49,18 @@ def _drop(text: str, kinds: set[str]) -> tuple[str, int]:
     return "".join(out), removed
 
 
+# NFKC splits Thai SARA AM (and its Lao twin) into NIKHAHIT + SARA AA, which no reader
+# (eSpeak NG's Thai voice included) takes for the vowel: put them back together
+_RECOMPOSE = {"\u0e4d\u0e32": "\u0e33", "\u0ecd\u0eb2": "\u0eb3"}
+
+
+def _nfkc(text: str) -> str:
+    out = unicodedata.normalize("NFKC", text)
+    for split, whole in _RECOMPOSE.items():
+        out = out.replace(split, whole)
+    return out
+
+
 def _fold_ws(text: str) -> str:
     return _WS_RUN.sub(lambda m: "\n" if "\n" in m.group() else " ", text).strip(" \n")
 
@@ -67,7 +79,7 @@ def clean(text: str) -> Cleaned:
     for _ in range(4):
         dropped, n = _drop(cur, kinds)
         removed += n
-        nxt = _fold_ws(unicodedata.normalize("NFKC", dropped))
+        nxt = _fold_ws(_nfkc(dropped))
         if nxt == cur:
             break
         cur = nxt
