@@ -11,3 +11,12 @@ Chinese numbers, dates, amounts, units and codes are read.
 * ``zh``: Chinese normalisation: our rules, then WeTextProcessing's Chinese TN grammar
   (``wetext``: compiled FSTs shipped in the wheel, no download), then symbol naming.
 """
+
+
+def warm() -> None:
+    """Load the Chinese grammar and the language detectors now (the server does it in a
+    thread at start-up), so that the first request does not pay for it (~0.5 s)."""
+    from . import language, zh
+
+    zh.warm()
+    language.warm()
