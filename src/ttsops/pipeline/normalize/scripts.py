@@ -70,6 +70,7 @@ def drop_emoji(text: str) -> tuple[str, int]:
     if not n:
         return text, 0
     out = regex.sub(r"[ ]{2,}", " ", out)
+    out = regex.sub(r" (?=[\p{Po}\p{Pe}\p{Pf}])", "", out)  # no space before 。, ! ) ...
     out = regex.sub(r" *\n *", "\n", out).strip(" \n")
     return out, n
 
