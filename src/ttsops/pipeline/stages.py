@@ -81,13 +81,13 @@ def require_speech(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
             why = "only emoji and spaces (emoji are not read)"
         raise TTSError("TEXT_EMPTY", why, param="input")
     if not text_mod.speakable(st.text):
-        raise TTSError("TEXT_EMPTY", "only punctuation, symbols or emoji", param="input")
+        raise TTSError("TEXT_EMPTY", "only punctuation and spaces", param="input")
 
 
 def pick_language(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
     """Language runs (normalize.language); every run must be one the engine speaks."""
     supported = p.info.languages
-    st.runs = lang_mod.runs(st.text, req.lang)
+    st.runs = lang_mod.runs(st.text, req.lang, supported)
     param = "lang" if lang_mod.resolve(req.lang) else "input"
     for code, part in st.runs:
         if code not in supported:

@@ -3,7 +3,7 @@
 * ``clean``: Unicode NFKC (Thai/Lao SARA AM kept whole), control/format/private/unassigned
   characters removed (counted, for the ``text_sanitized`` WARNING), whitespace collapsed.
   Idempotent; the result holds no control characters except ``\\n`` (a sentence boundary).
-* ``speakable``: whether anything is left to read (a letter or a digit).
+* ``speakable``: whether anything is left to read (a letter, digit or symbol).
 * ``read_numbers_zh``: Chinese numbers, amounts, dates, units, phones, codes, symbols
   (``normalize.zh``). Languages: ``normalize.language``; emoji: ``normalize.scripts``.
 * ``split_sentences``: long text into segments of at most ``max_chars`` (no truncation).
@@ -87,9 +87,9 @@ def clean(text: str) -> Cleaned:
 
 
 def speakable(text: str) -> bool:
-    """Whether the text holds anything to say: a letter or a number (symbols and
-    punctuation alone are not read)."""
-    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+    """Whether the text holds anything to say: a letter, a number or a symbol (a symbol
+    the voice cannot say ends as AUDIO_SILENT; emoji are dropped before this)."""
+    return any(unicodedata.category(ch)[0] in "LNS" for ch in text)
 
 
 # --- numbers (Chinese) ----------------------------------------------------------------

@@ -12,11 +12,12 @@ Rules (docs/readme/synthesis.md, "Languages"):
    First letters only one language uses (``TELLTALE``: Vietnamese ơ ư đ ạ..ỹ, Serbian
    ј љ њ ћ ђ џ, Ukrainian і ї є ґ, Urdu ے ٹ ڈ ڑ ں ھ ہ, Persian پ چ ژ گ ک ی...); then
    lingua (low-accuracy mode, its models ship in the wheel) among the languages of that
-   script the engine has voices for (``SHARED``); its answer counts only over at least
-   ``MIN_LETTERS`` letters and with confidence >= ``MIN_CONFIDENCE``, otherwise the
-   script's default: English for Latin (short Latin text -- names, brands, "OK" -- is
-   English far more often than not), Russian for Cyrillic, Hindi for Devanagari, Arabic
-   for Arabic script.
+   script the engine has voices for (``SHARED`` and the engine's list); its answer counts
+   only over at least ``MIN_LETTERS`` letters and with confidence >= ``MIN_CONFIDENCE``,
+   and Latin text with a word only English has (``ENGLISH_WORDS``: the, and, you,
+   with...) is English; otherwise the script's default: English for Latin (short Latin
+   text -- names, brands, "OK" -- is English far more often than not), Russian for
+   Cyrillic, Hindi for Devanagari, Arabic for Arabic script.
 4. Latin words in a text that also holds another script go with the run around them:
    eSpeak NG's voices read Latin words in English by themselves, without a pause
    (``我用iPhone打电话`` is one ``zh`` run, as is ``Hello, 我是小明``).
@@ -62,6 +63,13 @@ TELLTALE: dict[str, list[tuple[str, regex.Pattern[str]]]] = {
     "Arabic": [("ur", regex.compile(r"[\u06d2\u0679\u0688\u0691\u06ba\u06be\u06c1]")),
                ("fa", regex.compile(r"[\u067e\u0686\u0698\u06af\u06a9\u06cc]"))],
 }
+# words only English has among the Latin candidates: one of them makes Latin text English
+# (lingua's low-accuracy mode took "raise the engine fails" for Irish at 0.75)
+ENGLISH_WORDS = frozenset((
+    "the", "and", "you", "your", "with", "from", "this", "that", "are", "will", "have", "has",
+    "what", "please", "thanks", "thank", "our", "would", "should", "there", "their", "been",
+    "which", "hello", "order", "shipped", "arrive", "tomorrow", "today"))
+_WORD = regex.compile(r"[a-z']+")
 _SENTENCE = regex.compile(r"[^。！？!?\n]*[。！？!?\n]*")
 
 # request lang values -> our codes (anything else: its primary subtag, lowercased)
@@ -104,17 +112,17 @@ _lock = threading.Lock()
 
 
 @cache
-def _detector(script: str) -> Any:
+def _detector(codes: tuple[str, ...]) -> Any:
     from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
-    codes = SHARED[script][1]
     langs = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in codes]
     return LanguageDetectorBuilder.from_languages(*langs).with_low_accuracy_mode().build()
 
 
-def _lingua(script: str, text: str) -> tuple[str, float]:
+def _lingua(script: str, text: str, codes: tuple[str, ...] | None = None
+            ) -> tuple[str, float]:
     with _lock:  # building is not worth doing twice; detection itself is thread-safe
-        det = _detector(script)
+        det = _detector(codes or SHARED[script][1])
     values = det.compute_language_confidence_values(text)
     if not values:
         return SHARED[script][0], 0.0
@@ -131,15 +139,21 @@ def warm() -> None:
         _lingua(script, sample)
 
 
-def shared_language(script: str, text: str) -> str:
-    """The language of ``text``, all of it letters of a shared ``script``."""
+def shared_language(script: str, text: str, supported: tuple[str, ...] | None = None) -> str:
+    """The language of ``text``, all of it letters of a shared ``script``, among the
+    ``supported`` languages (all of ``SHARED`` when None; an engine that speaks only
+    English of the Latin languages gets English without asking lingua)."""
     for code, pattern in TELLTALE.get(script, ()):
         if pattern.search(text):
             return code
     default, candidates = SHARED[script]
-    if not candidates or sum(1 for ch in text if ch.isalpha()) < MIN_LETTERS:
+    if supported is not None:
+        candidates = tuple(c for c in candidates if c in supported)
+    if len(candidates) < 2 or sum(1 for ch in text if ch.isalpha()) < MIN_LETTERS:
         return default
-    code, conf = _lingua(script, text)
+    if script == "Latin" and not ENGLISH_WORDS.isdisjoint(_WORD.findall(text.lower())):
+        return "en"
+    code, conf = _lingua(script, text, candidates)
     return code if conf >= MIN_CONFIDENCE else default
 
 
@@ -152,8 +166,10 @@ def _japanese_sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def runs(text: str, lang: str | None = None) -> list[tuple[str, str]]:
-    """``[(lang, text), ...]`` covering ``text`` in order (see the module docstring)."""
+def runs(text: str, lang: str | None = None, supported: tuple[str, ...] | None = None
+         ) -> list[tuple[str, str]]:
+    """``[(lang, text), ...]`` covering ``text`` in order (see the module docstring);
+    ``supported``: the engine's languages, the candidates for shared scripts."""
     code = resolve(lang)
     if code is not None:
         return [(code, text)]
@@ -176,7 +192,7 @@ def runs(text: str, lang: str | None = None) -> list[tuple[str, str]]:
         if s in SHARED:
             joined = " ".join(text[r.start:r.end] for sc, r in zip(scripts, letters,
                                                                    strict=True) if sc == s)
-            shared[s] = shared_language(s, joined)
+            shared[s] = shared_language(s, joined, supported)
     langs: list[str | None] = []
     for s, r in zip(scripts, letters, strict=True):
         if s == "Latin" and mixed:

@@ -58,8 +58,11 @@ def read_symbols(text: str) -> str:
 def _with_grammar(clause: str) -> str:
     if not _NEEDS_GRAMMAR.search(clause):
         return clause
+    core = clause.strip(" \n")  # the grammar drops the newlines (sentence ends) around it
+    head, tail = clause[:len(clause) - len(clause.lstrip(" \n"))], \
+        clause[len(clause.rstrip(" \n")):]
     try:
-        return str(_grammar().normalize(clause))
+        return head + str(_grammar().normalize(core)) + tail
     except Exception:  # the grammar is a reading aid: on a failure the engine reads the
         return clause  # digits itself (never observed; kept so one clause cannot fail all)
 
