@@ -42,7 +42,7 @@ def test_listing_explains_what_is_missing(monkeypatch):
     rows = by_engine(json.loads(r.output))
     assert set(rows) == {"espeak", "fake", "piper", "indextts2"}
     assert rows["espeak"]["available"] and rows["espeak"]["default"]
-    assert rows["espeak"]["voices"] == 11 and rows["espeak"]["sample_rate"] == 22050
+    assert rows["espeak"]["voices"] == 13 and rows["espeak"]["sample_rate"] == 22050
     piper = rows["piper"]
     if piper["installed"]:
         assert not piper["configured"] and "TTSOPS_PIPER_VOICE_DIR" in piper["reason"]

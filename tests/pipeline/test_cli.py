@@ -86,7 +86,7 @@ def _failed(tmp_path, p, code):
 @pytest.mark.parametrize("args,code", [
     (["   "], "TEXT_EMPTY"),
     (["Hello", "--voice", "galadriel"], "VOICE_UNKNOWN"),
-    (["Hello", "--lang", "fr"], "LANG_UNSUPPORTED"),
+    (["Hello", "--lang", "km"], "LANG_UNSUPPORTED"),
     (["Hello", "--speed", "9"], "SPEED_OUT_OF_RANGE"),
     (["Hello", "--format", "opus", "--sample-rate", "22050"], "INVALID_REQUEST"),
 ])

@@ -271,7 +271,7 @@ def test_voice_unknown(espeak, captured):
 
 
 def test_lang_unsupported(espeak, captured):
-    _front_error(espeak, captured, SynthesisRequest("Bonjour", lang="fr"), "LANG_UNSUPPORTED",
+    _front_error(espeak, captured, SynthesisRequest("Bonjour", lang="km"), "LANG_UNSUPPORTED",
                  "lang")
 
 

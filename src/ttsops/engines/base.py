@@ -60,6 +60,11 @@ class Engine(ABC):
                            f"(got {', '.join(sorted(map(str, options)))})", param="options")
         return {}
 
+    def unspeakable(self, text: str, lang: str) -> str | None:
+        """Why this engine cannot speak ``text`` in ``lang`` although it lists ``lang``
+        (e.g. Japanese kanji for a kana-only voice); None when it can."""
+        return None
+
     @abstractmethod
     def prepare(self, text: str, lang: str, voice: str) -> Any:
         """Stage llm_prompt_gen: cleaned text of one segment -> model input (phonemes,

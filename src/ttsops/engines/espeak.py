@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,18 @@ DEFAULT_RATE = 175  # words per minute at speed 1.0
 MIN_RATE = 80  # eSpeak's floor; slower speeds are stretched by the pipeline
 MAX_SPEED = 4.0  # above 450 wpm eSpeak speeds up with sonic, up to 4x here
 
-LANG_VOICE = {"zh": "cmn", "en": "en-us"}
+# language (our code: ISO 639-1 where there is one) -> eSpeak NG voice; the data of the
+# wheel has each of them (tests/engines/test_espeak_languages.py speaks every one)
+LANG_VOICE = {"zh": "cmn", "en": "en-us", "yue": "yue", **{c: c for c in (
+    "af", "am", "an", "ar", "as", "az", "ba", "be", "bg", "bn", "bs", "ca", "cs", "cy",
+    "da", "de", "el", "eo", "es", "et", "eu", "fa", "fi", "fr", "ga", "gd", "gn", "gu",
+    "haw", "he", "hi", "hr", "ht", "hu", "hy", "ia", "id", "is", "it", "ja", "ka", "kk",
+    "kl", "kn", "ko", "kok", "ku", "ky", "la", "lb", "lt", "lv", "mi", "mk", "ml", "mr",
+    "ms", "mt", "my", "nb", "ne", "nl", "om", "or", "pa", "pap", "pl", "pt", "qu", "ro",
+    "ru", "sd", "si", "sk", "sl", "sq", "sr", "sv", "sw", "ta", "te", "th", "ti", "tk",
+    "tn", "tr", "tt", "ug", "uk", "ur", "uz", "vi")}}
+LOAD_VOICES = ("cmn", "en-us")  # set once at load; the others on first use
+_KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+")
 REQUIRED_DATA = ("phontab", "phonindex", "phondata", "intonations", "cmn_dict", "en_dict")
 
 # OpenAI voice -> (variant, pitch 0-100, pitch range 0-100, gender, English base voice)
@@ -54,6 +66,8 @@ VOICE_TABLE: dict[str, tuple[str, int, int, str, str]] = {
     "sage": ("f4", 56, 50, "female", "en-us"),
     "shimmer": ("f1", 72, 70, "female", "en-us"),
     "verse": ("m6", 52, 85, "male", "en-us"),
+    "marin": ("f5", 62, 55, "female", "en-us"),
+    "cedar": ("m8", 36, 45, "male", "en-us"),
 }
 
 
@@ -205,12 +219,13 @@ class EspeakEngine(Engine):
     # --- description without loading ------------------------------------------------
     def describe(self) -> EngineInfo:
         return EngineInfo(
-            name=self.name, version=_lib_version(), sample_rate=22050, languages=("zh", "en"),
+            name=self.name, version=_lib_version(), sample_rate=22050,
+            languages=tuple(LANG_VOICE),
             concurrent_safe=True, device="cpu", model=self.data_path or "espeakng-loader",
             extra={"native_speed": (MIN_RATE / DEFAULT_RATE, MAX_SPEED)})
 
     def voices(self) -> list[VoiceInfo]:
-        return [VoiceInfo(name, ("zh", "en"), f"eSpeak NG variant {v[0]}, pitch {v[1]}",
+        return [VoiceInfo(name, tuple(LANG_VOICE), f"eSpeak NG variant {v[0]}, pitch {v[1]}",
                           v[3]) for name, v in VOICE_TABLE.items()]
 
     # --- lifecycle -----------------------------------------------------------------
@@ -227,7 +242,7 @@ class EspeakEngine(Engine):
                 if not Path(data, d).is_file():
                     raise FileNotFoundError(f"{d} missing in {data}")
             with lib.lock:
-                for v in set(LANG_VOICE.values()) | {t[4] for t in VOICE_TABLE.values()}:
+                for v in set(LOAD_VOICES) | {t[4] for t in VOICE_TABLE.values()}:
                     lib.set_voice(v)
             # a functional probe: real Mandarin phonemes carry tone numbers
             probe = lib.phonemes("中文", "cmn")
@@ -261,6 +276,14 @@ class EspeakEngine(Engine):
         variant, pitch, prange, _gender, en_base = VOICE_TABLE.get(voice, VOICE_TABLE["alloy"])
         base = en_base if lang == "en" else LANG_VOICE.get(lang, "en-us")
         return f"{base}+{variant}", pitch, prange
+
+    def unspeakable(self, text: str, lang: str) -> str | None:
+        if lang == "ja":
+            kanji = _KANJI.findall(text)
+            if kanji:
+                return (f"eSpeak NG's Japanese voice reads kana only, not kanji "
+                        f"({''.join(kanji)[:12]}); write them in kana")
+        return None
 
     def phonemes(self, text: str, lang: str, voice: str = "alloy") -> str:
         espeak_voice, _, _ = self.resolve(lang, voice)

@@ -35,7 +35,7 @@ from .base import Engine, EngineInfo, VoiceInfo
 SAMPLE_RATE = 24000
 MS_PER_CHAR = 60.0
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage",
-          "shimmer", "verse")
+          "shimmer", "verse", "marin", "cedar")
 _DIRECTIVE = re.compile(r"#(nan|inf|raise_prepare|raise|exit|segv|clip|silence|"
                         r"sleep=\d+(?:\.\d+)?|freq=\d+(?:\.\d+)?)")
 

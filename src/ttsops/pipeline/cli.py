@@ -39,11 +39,12 @@ def _fail(code: str, message: str, hint: str, as_json: bool, sid: str | None) ->
 @click.command()
 @click.argument("text")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, allow_dash=True),
-              required=True, help="Output file ('-' for stdout).")
+              default=None, help="Output file ('-' for stdout); required unless --dry-run.")
 @click.option("--voice", default="alloy", show_default=True,
-              help="Voice: alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, "
-                   "shimmer, verse.")
-@click.option("--lang", default=None, help="zh or en (default: detected from the text).")
+              help="Voice: alloy, ash, ballad, cedar, coral, echo, fable, marin, nova, onyx, "
+                   "sage, shimmer, verse.")
+@click.option("--lang", default=None,
+              help="Language (zh, en, ja, ar, ru...; default: detected from the text).")
 @click.option("--speed", default=1.0, show_default=True, type=float, help="0.25 to 4.0.")
 @click.option("--format", "fmt", default=None,
               type=click.Choice(["mp3", "opus", "aac", "flac", "wav", "pcm"]),
@@ -57,14 +58,24 @@ def _fail(code: str, message: str, hint: str, as_json: bool, sid: str | None) ->
 @click.option("--log-dir", type=click.Path(file_okay=False), default=None,
               help="Where app.log goes (default: TTSOPS_LOG_DIR).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def synth(text: str, output: str, voice: str, lang: str | None, speed: float,
+@click.option("--dry-run", is_flag=True,
+              help="Print the normalised text, its language(s) and segments; no audio, no "
+                   "log records.")
+def synth(text: str, output: str | None, voice: str, lang: str | None, speed: float,
           fmt: str | None, sample_rate: int | None, engine: str | None, allow_fallback: bool,
-          no_cache: bool, log_dir: str | None, as_json: bool) -> None:
+          no_cache: bool, log_dir: str | None, as_json: bool, dry_run: bool) -> None:
     """Turn TEXT into speech ('-' reads the text from stdin); prints the synthesis id and
-    the time of each stage. Exits 1 with the error code on failure."""
+    the time of each stage. Exits 1 with the error code on failure, 2 on bad usage."""
     from .. import logsink
     from ..config import Settings
     from ..errors import TTSError, spec
+
+    if dry_run:
+        _dry_run(_read_text(text), voice, lang, speed, fmt or "mp3", sample_rate, engine,
+                 allow_fallback, as_json)
+        return
+    if output is None:
+        raise click.UsageError("Missing option '-o' / '--output' (or use --dry-run).")
 
     overrides: dict[str, Any] = {}
     if log_dir:
@@ -111,6 +122,48 @@ def synth(text: str, output: str, voice: str, lang: str | None, speed: float,
         _report(result, output, as_json)
     finally:
         logsink.shutdown()
+
+
+def _dry_run(text: str, voice: str, lang: str | None, speed: float, fmt: str,
+             sample_rate: int | None, engine: str | None, allow_fallback: bool,
+             as_json: bool) -> None:
+    """The text_normalize steps alone, on the engine's description (not loaded): what
+    the engine would be given. Bad input: the same error codes as a synthesis, exit 1."""
+    from ..config import Settings
+    from ..errors import TTSError
+    from .runner import Pipeline
+    from .stages import FRONT_STEPS, FrontState
+    from .types import SynthesisRequest
+
+    settings = Settings(**({"engine": engine} if engine else {}))
+    req = SynthesisRequest(text, voice=voice, lang=lang, speed=speed, format=fmt,
+                           sample_rate=sample_rate,
+                           allow_fallback=True if allow_fallback else None)
+    st = FrontState()
+    try:
+        pipe = Pipeline(settings=settings, cache=False, load=False, warmup=False)
+        for step in FRONT_STEPS:
+            step(req, st, pipe)
+    except TTSError as e:
+        _fail(e.code, e.message, e.spec.hint, as_json, None)
+    segments = [{"lang": lg, "text": t} for lg, t in
+                zip(st.segment_langs, st.segments, strict=True)]
+    if as_json:
+        click.echo(json.dumps({
+            "status": "dry_run", "input": text, "text": st.text, "lang": st.lang,
+            "runs": [{"lang": lg, "text": t} for lg, t in st.runs], "segments": segments,
+            "voice": st.voice, "format": st.fmt, "speed": st.speed,
+            "sample_rate": st.sample_rate, "engine": pipe.info.name,
+            "warnings": [w[1] for w in st.warnings]}, ensure_ascii=False))
+        return
+    click.echo(f"text: {st.text}")
+    click.echo(f"lang: {st.lang}")
+    click.echo(f"voice: {st.voice}, format: {st.fmt}, speed: {st.speed:g}, "
+               f"engine: {pipe.info.name}")
+    for i, seg in enumerate(segments, 1):
+        click.echo(f"  {i:>3} [{seg['lang']}] {seg['text']}")
+    for _event, code, _fields in st.warnings:
+        click.echo(f"warning: {code}")
 
 
 def _report(r: Any, output: str, as_json: bool) -> None:

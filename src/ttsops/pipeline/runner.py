@@ -33,6 +33,7 @@ from .stages import (
     infer_one,
     post_one,
     prepare_one,
+    segment_lang,
     silent_detail,
 )
 from .types import (
@@ -104,6 +105,7 @@ class FrontMemo:
 def _copy_state(st: FrontState) -> FrontState:
     """A copy whose mutable parts are not shared with the memo."""
     return dataclasses.replace(st, segments=list(st.segments), options=dict(st.options),
+                               segment_langs=list(st.segment_langs), runs=list(st.runs),
                                warnings=[(e, c, dict(f)) for e, c, f in st.warnings])
 
 
@@ -232,7 +234,8 @@ class Pipeline:
                       warnings=[w[1] for w in st.warnings],
                       request_id=events.current("request_id"),
                       trace_id=events.current("trace_id"), engine=self.info.name,
-                      sample_rate=st.sample_rate, text_len=text_len, options=st.options)
+                      sample_rate=st.sample_rate, text_len=text_len, options=st.options,
+                      segment_langs=list(st.segment_langs))
             if hit is None:
                 return job
             return self._hit(job, hit)
@@ -362,11 +365,11 @@ class Pipeline:
             try:
                 with clock("audio_render"):
                     encoder = StreamEncoder(job.request.format, rate, self.settings.ffmpeg_path)
-                for seg in job.segments:
+                for i, seg in enumerate(job.segments):
                     with clock("llm_prompt_gen"):
-                        prepared = prepare_one(self, job, seg)
+                        prepared = prepare_one(self, job, seg, segment_lang(job, i))
                     with clock("llm_inference"):
-                        raw = infer_one(self, job, prepared)
+                        raw = infer_one(self, job, prepared, segment_lang(job, i))
                         heard = heard or not is_silent(raw)
                     with clock("llm_postproc"):
                         raw = guard_finite(raw)

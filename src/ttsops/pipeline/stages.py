@@ -20,6 +20,8 @@ from . import audio as audio_mod
 from . import encode as enc
 from . import metrics as metrics_mod
 from . import text as text_mod
+from .normalize import language as lang_mod
+from .normalize import scripts as scripts_mod
 from .types import Job, SynthesisRequest
 
 if TYPE_CHECKING:
@@ -31,7 +33,9 @@ if TYPE_CHECKING:
 class FrontState:
     text: str = ""
     segments: list[str] = field(default_factory=list)
-    lang: str | None = None
+    segment_langs: list[str] = field(default_factory=list)  # the language of each segment
+    runs: list[tuple[str, str]] = field(default_factory=list)  # (lang, text), in order
+    lang: str | None = None  # what the records say: "zh", or "ru+zh" (main first)
     voice: str = ""
     fmt: str = ""
     speed: float = 1.0
@@ -65,7 +69,7 @@ def check_length(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
 
 def sanitize(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
     c = text_mod.clean(req.text)
-    st.text = c.text
+    st.text, _emoji = scripts_mod.drop_emoji(c.text)  # the emoji rule: never read out
     if c.removed:
         st.warnings.append(("text_sanitized", "TEXT_SANITIZED",
                             {"removed": c.removed, "kinds": "+".join(c.kinds)}))
@@ -73,19 +77,37 @@ def sanitize(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
 
 def require_speech(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
     if not st.text:
-        raise TTSError("TEXT_EMPTY", "nothing left after cleaning" if req.text else None,
-                       param="input")
+        why = "nothing left after cleaning" if req.text else None
+        if req.text and scripts_mod.EMOJI.search(req.text):
+            why = "only emoji and spaces (emoji are not read)"
+        raise TTSError("TEXT_EMPTY", why, param="input")
     if not text_mod.speakable(st.text):
         raise TTSError("TEXT_EMPTY", "only punctuation and spaces", param="input")
 
 
 def pick_language(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
-    st.lang = text_mod.normalize_lang(req.lang, st.text, p.info.languages)
+    """Language runs (normalize.language); every run must be one the engine speaks."""
+    supported = p.info.languages
+    st.runs = lang_mod.runs(st.text, req.lang, supported)
+    param = "lang" if lang_mod.resolve(req.lang) else "input"
+    for code, part in st.runs:
+        if code not in supported:
+            where = "" if param == "lang" else f" in {part.strip()[:24]!r}"
+            raise TTSError("LANG_UNSUPPORTED",
+                           f"{lang_mod.name(code)}{where}: engine {p.info.name!r} has no "
+                           f"voice for it (GET /v1/audio/voices lists its languages)",
+                           param=param)
+        why = p.engine.unspeakable(part, code)
+        if why:
+            raise TTSError("LANG_UNSUPPORTED", f"{lang_mod.name(code)}: {why}", param=param)
+    st.lang = lang_mod.label(st.runs)
 
 
 def read_numbers(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
-    if st.lang == "zh":
-        st.text = text_mod.read_numbers_zh(st.text)
+    if any(code == "zh" for code, _ in st.runs):
+        st.runs = [(code, text_mod.read_numbers_zh(part) if code == "zh" else part)
+                   for code, part in st.runs]
+        st.text = "".join(part for _, part in st.runs)
 
 
 def pick_voice(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
@@ -104,7 +126,14 @@ def pick_voice(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
 
 
 def segment(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
-    st.segments = text_mod.split_sentences(st.text, p.settings.segment_max_chars)
+    """Each language run split into sentence segments: a segment has one language."""
+    st.segments, st.segment_langs = [], []
+    for code, part in st.runs or [(st.lang or "", st.text)]:
+        if not part.strip(" \n"):
+            continue
+        segs = text_mod.split_sentences(part.strip(" \n"), p.settings.segment_max_chars)
+        st.segments += segs
+        st.segment_langs += [code] * len(segs)
 
 
 def check_audio_length(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
@@ -145,15 +174,22 @@ def engine_speed(p: Pipeline, speed: float) -> tuple[float, float]:
     return audio_mod.split_speed(speed, tuple(native) if native else None)
 
 
-def prepare_one(p: Pipeline, job: Job, seg: str) -> Any:
+def segment_lang(job: Job, i: int) -> str:
+    """The language of segment ``i`` (jobs made before languages per segment: job.lang)."""
+    langs = getattr(job, "segment_langs", None)
+    return langs[i] if langs and i < len(langs) else job.lang
+
+
+def prepare_one(p: Pipeline, job: Job, seg: str, lang: str | None = None) -> Any:
+    lang = lang or job.lang
     if job.options:
-        return p.engine.prepare(seg, job.lang, job.voice, options=job.options)
-    return p.engine.prepare(seg, job.lang, job.voice)
+        return p.engine.prepare(seg, lang, job.voice, options=job.options)
+    return p.engine.prepare(seg, lang, job.voice)
 
 
-def infer_one(p: Pipeline, job: Job, prepared: Any) -> np.ndarray:
+def infer_one(p: Pipeline, job: Job, prepared: Any, lang: str | None = None) -> np.ndarray:
     speed, residual = engine_speed(p, job.request.speed)
-    out = np.asarray(p.engine.infer(prepared, job.lang, job.voice, speed))
+    out = np.asarray(p.engine.infer(prepared, lang or job.lang, job.voice, speed))
     limits.after_segment(p, job, out, residual)  # AUDIO_TOO_LONG, or cancelled
     return out
 
@@ -173,11 +209,13 @@ def post_one(p: Pipeline, job: Job, raw: np.ndarray, guarded: bool = False) -> n
 
 
 def prompt_gen(p: Pipeline, st: BackState) -> None:
-    st.prepared = [prepare_one(p, st.job, s) for s in st.job.segments]
+    st.prepared = [prepare_one(p, st.job, s, segment_lang(st.job, i))
+                   for i, s in enumerate(st.job.segments)]
 
 
 def inference(p: Pipeline, st: BackState) -> None:
-    st.raw = [infer_one(p, st.job, x) for x in st.prepared]
+    st.raw = [infer_one(p, st.job, x, segment_lang(st.job, i))
+              for i, x in enumerate(st.prepared)]
     if sum(r.size for r in st.raw) == 0:
         raise TTSError("ENGINE_FAILED", "the engine produced no audio")
     if all(audio_mod.is_silent(r) for r in st.raw):

@@ -1,12 +1,11 @@
 """Text cleaning for the text_normalize stage: one small function per concern.
 
-* ``clean``: Unicode NFKC, control/format/private/unassigned characters removed (counted,
-  for the ``text_sanitized`` WARNING), whitespace collapsed. Idempotent; the result holds
-  no control characters except ``\\n`` (a sentence boundary).
-* ``detect_lang`` / ``normalize_lang``: ``zh`` when the text holds Han characters (mixed
-  Chinese/English text is ``zh``: the engine reads the Latin words in English), else ``en``.
-* ``read_numbers_zh``: Arabic numbers read the Chinese way (dates, times, long digit runs,
-  ranges, then cn2an for the rest). English numbers are left to the engine.
+* ``clean``: Unicode NFKC (Thai/Lao SARA AM kept whole), control/format/private/unassigned
+  characters removed (counted, for the ``text_sanitized`` WARNING), whitespace collapsed.
+  Idempotent; the result holds no control characters except ``\\n`` (a sentence boundary).
+* ``speakable``: whether anything is left to read (a letter, digit or symbol).
+* ``read_numbers_zh``: Chinese numbers, amounts, dates, units, phones, codes, symbols
+  (``normalize.zh``). Languages: ``normalize.language``; emoji: ``normalize.scripts``.
 * ``split_sentences``: long text into segments of at most ``max_chars`` (no truncation).
 """
 
@@ -50,6 +49,18 @@ def _drop(text: str, kinds: set[str]) -> tuple[str, int]:
     return "".join(out), removed
 
 
+# NFKC splits Thai SARA AM (and its Lao twin) into NIKHAHIT + SARA AA, which no reader
+# (eSpeak NG's Thai voice included) takes for the vowel: put them back together
+_RECOMPOSE = {"\u0e4d\u0e32": "\u0e33", "\u0ecd\u0eb2": "\u0eb3"}
+
+
+def _nfkc(text: str) -> str:
+    out = unicodedata.normalize("NFKC", text)
+    for split, whole in _RECOMPOSE.items():
+        out = out.replace(split, whole)
+    return out
+
+
 def _fold_ws(text: str) -> str:
     return _WS_RUN.sub(lambda m: "\n" if "\n" in m.group() else " ", text).strip(" \n")
 
@@ -68,7 +79,7 @@ def clean(text: str) -> Cleaned:
     for _ in range(4):
         dropped, n = _drop(cur, kinds)
         removed += n
-        nxt = _fold_ws(unicodedata.normalize("NFKC", dropped))
+        nxt = _fold_ws(_nfkc(dropped))
         if nxt == cur:
             break
         cur = nxt
@@ -76,75 +87,18 @@ def clean(text: str) -> Cleaned:
 
 
 def speakable(text: str) -> bool:
-    """Whether the text holds anything to say: a letter, a number or a symbol."""
+    """Whether the text holds anything to say: a letter, a number or a symbol (a symbol
+    the voice cannot say ends as AUDIO_SILENT; emoji are dropped before this)."""
     return any(unicodedata.category(ch)[0] in "LNS" for ch in text)
 
 
-# --- language -----------------------------------------------------------------------
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-_LANG_ALIASES = {
-    "zh": "zh", "zh-cn": "zh", "zh-hans": "zh", "zh-sg": "zh", "zh-tw": "zh",
-    "zh-hant": "zh", "cmn": "zh", "chinese": "zh", "mandarin": "zh",
-    "en": "en", "en-us": "en", "en-gb": "en", "eng": "en", "english": "en",
-}
-
-
-def detect_lang(text: str) -> str:
-    """``zh`` when the text holds any Han character (mixed text included), else ``en``."""
-    return "zh" if _HAN.search(text) else "en"
-
-
-def normalize_lang(lang: str | None, text: str, supported: tuple[str, ...]) -> str:
-    """The request's language as ``zh``/``en``; detected from the text when absent."""
-    if lang is None or not lang.strip() or lang.strip().lower() == "auto":
-        code = detect_lang(text)
-    else:
-        code = _LANG_ALIASES.get(lang.strip().lower().replace("_", "-"), "")
-    if not code or code not in supported:
-        raise TTSError("LANG_UNSUPPORTED", f"{lang!r}; supported: {', '.join(supported)}",
-                       param="lang")
-    return code
-
-
 # --- numbers (Chinese) ----------------------------------------------------------------
-_DIGITS_ZH = "零一二三四五六七八九"
-_DATE = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
-_TIME = re.compile(r"(?<!\d)(\d{1,2}):(\d{2})(?::(\d{2}))?(?!\d)")
-_YEAR = re.compile(r"(?<!\d)(\d{4})(?=年)")
-_LONG_DIGITS = re.compile(r"(?<![\d.])\d{7,}(?![\d.])")
-_RANGE = re.compile(r"(?<=\d)\s*[-~～]\s*(?=\d)")
-
-
-def _digit_by_digit(s: str) -> str:
-    return "".join(_DIGITS_ZH[int(c)] for c in s)
-
-
-def _time_zh(m: re.Match[str]) -> str:
-    out = f"{int(m[1])}点"
-    if int(m[2]) or m[3]:
-        out += f"{int(m[2])}分"
-    if m[3]:
-        out += f"{int(m[3])}秒"
-    return out
-
-
 def read_numbers_zh(text: str) -> str:
-    """Arabic numerals in Chinese text as words: ``2024-06-12`` -> 二零二四年六月十二日,
-    ``3:30`` -> 三点三十分, phone numbers digit by digit, ``3-5`` -> 三至五, then cn2an for
-    integers, decimals, percentages and fractions."""
-    if not any(c.isdigit() for c in text):
-        return text
-    import cn2an  # lazy: ~0.2 s to import
+    """Chinese text as it should be read: numbers, amounts, dates, times, units, phone
+    numbers, codes and symbols (``normalize.zh``)."""
+    from .normalize.zh import normalize_zh
 
-    text = _DATE.sub(lambda m: f"{m[1]}年{int(m[2])}月{int(m[3])}日", text)
-    text = _TIME.sub(_time_zh, text)
-    text = _YEAR.sub(lambda m: _digit_by_digit(m[1]), text)
-    text = _LONG_DIGITS.sub(lambda m: _digit_by_digit(m[0]), text)
-    text = _RANGE.sub("至", text)
-    try:
-        return str(cn2an.transform(text, "an2cn"))
-    except Exception:  # cn2an is a reading aid: on a form it cannot handle, the engine reads
-        return text    # the digits itself
+    return normalize_zh(text)
 
 
 # --- sentences ------------------------------------------------------------------------
@@ -191,3 +145,4 @@ def split_sentences(text: str, max_chars: int) -> list[str]:
         pieces.extend(_hard_split(s, max_chars) if len(s) > max_chars else [s])
     segs = [p.strip(" \n") for p in _pack(pieces, max_chars)]
     return [s for s in segs if s]
+

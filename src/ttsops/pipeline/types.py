@@ -109,6 +109,7 @@ class Job:
     sample_rate: int = 0  # output rate; 0: the engine's own
     text_len: int = 0  # of the input as received
     options: dict[str, Any] = field(default_factory=dict)  # engine options, validated
+    segment_langs: list[str] = field(default_factory=list)  # language of each segment
 
 
 @dataclass

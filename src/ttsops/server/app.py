@@ -40,6 +40,13 @@ def default_pipeline(settings: Settings) -> Any:
     return Pipeline(settings=settings, load=False)
 
 
+def _warm_text() -> None:
+    from ..pipeline.normalize import warm
+
+    with contextlib.suppress(Exception):  # a failure shows again, with its code, in use
+        warm()
+
+
 def create_app(settings: Settings | None = None, *, workers: int | None = None,
                runner: str = DEFAULT_RUNNER, pipeline: Any = None,
                manage_log: bool = True) -> FastAPI:
@@ -65,6 +72,9 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
                  queue_size=s.queue_size, timeout_s=s.request_timeout_s,
                  auth=bool(s.api_keys), rate_limit_per_minute=s.rate_limit_per_minute)
         await pool.start()
+        # the text front's grammar and language detectors load beside the first requests
+        # (a request that needs them first waits for them)
+        asyncio.get_running_loop().run_in_executor(None, _warm_text)
         hup = _reload_on_sighup(pool)
         reporter = None
         if cache is not None:

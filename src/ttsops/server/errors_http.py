@@ -65,6 +65,20 @@ def note_error(request_scope: dict[str, Any], code: str) -> None:
         state["error_code"] = code
 
 
+_RANGE_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
+
+
+def _json_type(error: Mapping[str, Any]) -> str:
+    value = error.get("input")
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"a string ({value[:20]!r})"
+    return {list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+
+
 def validation_code(errors: Sequence[Any]) -> tuple[str, str | None, str]:
     """(code, param, detail) for the first pydantic error of a request."""
     if not errors:
@@ -86,6 +100,9 @@ def validation_code(errors: Sequence[Any]) -> tuple[str, str | None, str]:
         return "INVALID_REQUEST", param, f"'{param}' must be a JSON object"
     top = loc[0] if loc else ""
     code = _FIELD_CODES.get(top, "INVALID_REQUEST")
+    if top == "speed" and kind not in _RANGE_ERRORS:  # a wrong type, not a wrong number
+        return "INVALID_REQUEST", "speed", \
+            f"'speed' must be a JSON number from 0.25 to 4.0, got {_json_type(first)}"
     if kind == "missing":
         code = "INVALID_REQUEST"
         msg = f"'{param}' is required"
@@ -155,6 +172,11 @@ def install(app: FastAPI) -> None:
         cause = exc.__cause__
         if isinstance(cause, TTSError):  # raised while FastAPI read the body
             return await _tts_error(request, cause)
+        if isinstance(cause, UnicodeDecodeError):  # the JSON body is not UTF-8
+            bad = cause.object[cause.start:cause.start + 1].hex()
+            return await _tts_error(request, TTSError(
+                "TEXT_INVALID", f"the body is not UTF-8 (byte 0x{bad} at offset "
+                f"{cause.start})", param=None))
         code = _STATUS_CODES.get(exc.status_code)
         if code is None:
             code = "INVALID_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR"
