@@ -180,6 +180,7 @@ BURST_END = 10 * HOUR_MS
 MODEL_LOAD_AT = 3 * HOUR_MS
 KILL_AT = 15 * HOUR_MS + 30 * MIN_MS
 SLOW_START, SLOW_END = 20 * HOUR_MS, 21 * HOUR_MS
+MUFFLED_VOICE, MUFFLED_START, MUFFLED_END = "nova", 12 * HOUR_MS, 13 * HOUR_MS
 KILLED_IN_FLIGHT = 9
 
 VOICES = (("alloy", 30, 2300.0), ("echo", 15, 1950.0), ("fable", 10, 2450.0),
@@ -242,6 +243,10 @@ def transcode(path):
     raise RuntimeError("ffmpeg exited with status 1: " + path)
 
 
+def drain(executor):
+    raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+
 def synthesize_and_log(kind, arg, log, level, msg):
     try:
         if kind == 1:
@@ -250,14 +255,18 @@ def synthesize_and_log(kind, arg, log, level, msg):
             postprocess(arg)
         elif kind == 3:
             load_weights(arg)
-        else:
+        elif kind == 4:
             transcode(arg)
+        else:
+            drain(arg)
     except Exception:
         log(level, msg, exc_info=True)
 '''
 # the functions sit where a real module would have them (rfft near line 387, as in 3.2)
 APP_SOURCE = "".join(f"# app/tts_engine.py line {i}\n" for i in range(1, 367)) + _APP_BODY
-EXC_DISK, EXC_FFT, EXC_MODEL, EXC_FFMPEG = 1, 2, 3, 4
+EXC_DISK, EXC_FFT, EXC_MODEL, EXC_FFMPEG, EXC_SHUTDOWN = 1, 2, 3, 4, 5
+EXC_ARGS: dict[int, Any] = {1: "/app/cache/3f/3fa2c1d9e8b7.wav", 2: 1024,
+                            3: "/app/checkpoints", 4: "/tmp/out.mp3", 5: "pool"}
 
 
 def _load_app() -> dict[str, Any]:
@@ -362,6 +371,7 @@ class Req:
     kb: int = 0
     rms: float = 0.0
     centroid: float = 0.0
+    muffled: bool = False
 
 
 @dataclass
@@ -465,6 +475,10 @@ def plan_day(cfg: Config, d: int) -> DayPlan:
         r.kb = max(1, round(r.text_len * rng.uniform(1.3, 1.6)))
         r.rms = max(0.002, rng.gauss(0.024, 0.004))
         r.centroid = rng.gauss(centroid[r.voice], 90.0)
+        if (incident and r.voice == MUFFLED_VOICE
+                and MUFFLED_START <= tod < MUFFLED_END):  # a bad resample: muffled audio
+            r.centroid = rng.gauss(1150.0, 60.0)
+            r.muffled = True
 
     def fail(r: Req, code: str, stage: int, exc: int = 0, unstructured: int = 0) -> None:
         r.outcome, r.code, r.fail_stage, r.exc, r.unstructured = (
@@ -623,7 +637,7 @@ def plan_day(cfg: Config, d: int) -> DayPlan:
     if incident:
         t = day0 + MODEL_LOAD_AT
         rec(t, RAW_LOGGER, logging.INFO, "ERROR: failed to load model")
-        rec(t + 1, "root", logging.CRITICAL,
+        rec(t + 1, "root", logging.ERROR,  # the table's level for this code
             f"model_load_failed: path=/app/checkpoints, error_code=MODEL_LOAD_FAILED, "
             f"{TTS_ERROR_CODES['MODEL_LOAD_FAILED']['msg']}", EXC_MODEL,
             "model_load_failed", "MODEL_LOAD_FAILED")
@@ -632,6 +646,10 @@ def plan_day(cfg: Config, d: int) -> DayPlan:
             "model_loaded: path=/app/checkpoints, load_ms=6199, device=cpu, retry=1",
             event="model_loaded")
         facts["model_load"] = (t + 1, t + 6200)
+        # the cache thread gives up when the disk is full (logging.critical, no code)
+        rec(day0 + BURST_START + 1000, "root", logging.CRITICAL,
+            f"cache_disk_full: path={CACHE_PATH}, usage=99.8%, action=none",
+            event="cache_disk_full")
 
         # a worker is killed with requests in flight: they never complete
         tk = day0 + KILL_AT
@@ -658,6 +676,8 @@ def plan_day(cfg: Config, d: int) -> DayPlan:
         facts["worker_kill"] = (tk + 40, killed)
 
     if d == cfg.days - 1:  # the run ends with a deploy, just after midnight
+        rec(day0 + DAY_MS + 1400, "app.server", logging.ERROR,
+            "worker_shutdown: pid=31502, exc=RuntimeError", EXC_SHUTDOWN, "worker_shutdown")
         rec(day0 + DAY_MS + 1500, "app.server", logging.INFO,
             "server_stop: signal=SIGTERM, reason=deploy", event="server_stop")
     reqs.sort(key=lambda r: r.t0)
@@ -974,9 +994,7 @@ def emit(records: list[tuple], cfg: Config, directory: Path, handler: logging.Ha
         rot.mtime[0] = t // 1000
         lg = loggers[lname]
         if exc:
-            arg: Any = {EXC_DISK: "/app/cache/3f/3fa2c1d9e8b7.wav", EXC_FFT: FAIL_LEN // 2,
-                        EXC_MODEL: "/app/checkpoints", EXC_FFMPEG: "/tmp/out.mp3"}[exc]
-            fail_and_log(exc, arg, lg.log, level, msg)
+            fail_and_log(exc, EXC_ARGS[exc], lg.log, level, msg)
         else:
             lg.log(level, msg)
     if barrier is not None and windows is not None:
@@ -1001,7 +1019,8 @@ def count_records(records: list[tuple]) -> dict[str, Any]:
     events: Counter[str] = Counter()
     errs: Counter[str] = Counter()
     warns: Counter[str] = Counter()
-    unstructured = Counter()
+    unstructured: Counter[str] = Counter()
+    errs_nocode: Counter[str] = Counter()
     raw = 0
     malformed_examples: list[str] = []
     for _t, _s, lname, level, msg, _exc, ev, code in records:
@@ -1020,9 +1039,12 @@ def count_records(records: list[tuple]) -> dict[str, Any]:
                 errs[code] += 1
             elif level == logging.WARNING:
                 warns[code] += 1
+        elif level >= logging.ERROR:
+            errs_nocode[ev] += 1
     return {"levels": levels, "loggers": loggers, "events": events, "error_codes": errs,
             "warning_codes": warns, "raw": raw, "malformed_examples": malformed_examples,
-            "unstructured": unstructured, "records": len(records)}
+            "unstructured": unstructured, "errors_without_code": errs_nocode,
+            "records": len(records)}
 
 
 class Hist:
@@ -1071,6 +1093,7 @@ def request_stats(cfg: Config, plan: DayPlan) -> dict[str, Any]:
     req = Counter()
     failed_by_code: Counter[str] = Counter()
     never: list[str] = []
+    muffled: list[str] = []
     fail_len = Counter()
     stage_sum = Counter()
     e2e_sum = 0
@@ -1106,13 +1129,17 @@ def request_stats(cfg: Config, plan: DayPlan) -> dict[str, Any]:
             failed_by_code[r.code] += 1
             continue
         req["success"] += 1
+        req["audio_metrics"] += 1
+        if r.muffled:
+            muffled.append(r.rid)
         dur = r.stages[-1] + r.save_ms
         e2e.add(dur)
         e2e_sum += dur
         for i, v in enumerate(vals):
             stage_sum[STAGES[i]] += v
     return {"overall": overall, "per_hour": dict(per_hour), "e2e": e2e, "requests": req,
-            "failed_by_code": failed_by_code, "never": never, "fail_len": fail_len,
+            "failed_by_code": failed_by_code, "never": never, "muffled": muffled,
+            "fail_len": fail_len,
             "stage_sum": stage_sum, "e2e_sum": e2e_sum}
 
 
@@ -1131,6 +1158,7 @@ def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
         for k in ("requests", "failed_by_code", "fail_len", "stage_sum"):
             out[k].update(p[k])
         out["never"].extend(p["never"])
+        out["muffled"].extend(p["muffled"])
         out["e2e_sum"] += p["e2e_sum"]
     return out
 
@@ -1139,7 +1167,7 @@ def merge_counts(parts: list[dict[str, Any]]) -> dict[str, Any]:
     out = parts[0]
     for p in parts[1:]:
         for k in ("levels", "loggers", "events", "error_codes", "warning_codes",
-                  "unstructured"):
+                  "unstructured", "errors_without_code"):
             out[k].update(p[k])
         out["raw"] += p["raw"]
         out["records"] += p["records"]
@@ -1221,7 +1249,7 @@ def _run_day_chunk(args: tuple[Config, int, str]) -> dict[str, Any]:
     return {"day": d, "counts": count_records(recs), "stats": request_stats(cfg, plans[d]),
             "facts": plans[d].facts, "first": recs[0][0] if recs else None, "last": end_ms,
             "tracebacks": type(fmt).tracebacks, "traceback_lines": type(fmt).traceback_lines,
-            "samples": pick_samples(plans[d]) if d == cfg.incident_day else {}}
+            "tail": recs[-5:]}
 
 
 def _assemble(cfg: Config, out: Path, chunk_dirs: list[Path], last_ms: list[int]) -> None:
@@ -1280,9 +1308,23 @@ def pick_samples(plan: DayPlan) -> dict[str, Req]:
     return picks
 
 
+def exc_lines(kind: int) -> list[str]:
+    """The traceback lines a record of this exception kind carries (after its first line)."""
+    app = _load_app()
+    out: list[str] = []
+
+    def log(_level: int, _msg: str, exc_info: bool) -> None:
+        out.append(logging.Formatter().formatException(sys.exc_info()))
+
+    app["synthesize_and_log"](kind, EXC_ARGS[kind], log, 0, "")
+    return out[0].split("\n")
+
+
 def sample_truth(r: Req, kind: str, cfg: Config) -> dict[str, Any]:
     recs = request_records(r, 0)
     named = [x for x in recs if r.rid in x[4]]
+    tbs = {x[6]: {"lines": len(exc_lines(x[5])), "last": exc_lines(x[5])[-1]}
+           for x in named if x[5]}
     cums = [int(x[4].rsplit("=", 1)[1]) for x in recs if x[6] == "stage_time"]
     per = [b - a for a, b in zip([0, *cums], cums, strict=False)]
     return {"kind": kind, "records": len(named), "events": [x[6] for x in named],
@@ -1290,7 +1332,7 @@ def sample_truth(r: Req, kind: str, cfg: Config) -> dict[str, Any]:
             "stage_time_cumulative": dict(zip(STAGES, cums, strict=False)),
             "stage_time_per_stage": dict(zip(STAGES, per, strict=False)),
             "status": {"ok": "success", "fail": "failed", "never": None}[r.outcome],
-            "error_code": r.code or None, "text_len": r.text_len}
+            "error_code": r.code or None, "text_len": r.text_len, "tracebacks": tbs}
 
 
 def _writer_proc(cfg: Config, directory: str, recs: list[tuple], barrier: Any,
@@ -1387,6 +1429,7 @@ def run(cfg: Config, out: Path, truth_path: Path | None = None) -> dict[str, Any
         first_ms = min(r["first"] for r in results if r["first"] is not None)
         last_ms = max(r["last"] for r in results)
         tracebacks = sum(r["tracebacks"] for r in results)
+        tail_recs = results[-1]["tail"]
         tb_lines = sum(r["traceback_lines"] for r in results)
         inc_plan = plan_day(cfg, cfg.incident_day)
     else:
@@ -1413,6 +1456,7 @@ def run(cfg: Config, out: Path, truth_path: Path | None = None) -> dict[str, Any
             if recs:
                 first_ms = recs[0][0] if first_ms is None else first_ms
                 last_ms = recs[-1][0]
+                tail_recs = recs[-5:]
             if handler is not None:
                 emit(recs, cfg, out, handler, rot, off, midnight=mids)
             else:
@@ -1433,7 +1477,8 @@ def run(cfg: Config, out: Path, truth_path: Path | None = None) -> dict[str, Any
     if cfg.writers == 1:
         _final_mtime(out, last_ms)
     fmt_truth = build_truth(cfg, counts, stats, facts, inc_plan, files, first_ms, last_ms,
-                            tracebacks, tb_lines, writers_info)
+                            tracebacks, tb_lines, writers_info,
+                            tail_recs if cfg.writers == 1 else [])
     fmt_truth["generator"]["elapsed_s"] = round(time.perf_counter() - t_start, 2)
     path = truth_path or out.parent / f"{out.name}.truth.json"
     path.write_text(json.dumps(fmt_truth, indent=1, ensure_ascii=False) + "\n",
@@ -1535,7 +1580,8 @@ def _stage_summary(stats: dict[str, Any]) -> dict[str, Any]:
 def build_truth(cfg: Config, counts: dict[str, Any], stats: dict[str, Any],
                 facts: dict[int, dict[str, Any]], inc_plan: DayPlan, files: list[dict],
                 first_ms: int, last_ms: int, tracebacks: int, tb_lines: int,
-                writers_info: dict[str, Any] | None) -> dict[str, Any]:
+                writers_info: dict[str, Any] | None, tail_recs: list[tuple]
+                ) -> dict[str, Any]:
     off = cfg.tz_offset_s
     day0 = cfg.day_start(cfg.incident_day)
     inc = facts.get(cfg.incident_day, {})
@@ -1545,9 +1591,10 @@ def build_truth(cfg: Config, counts: dict[str, Any], stats: dict[str, Any],
     for k, v in counts["levels"].items():
         canon[rev.get(k, k)] += v
     slow_hour = hour_key(day0 + SLOW_START, off)
-    burst_errors = sum(1 for r in inc_plan.reqs if r.outcome == "fail" and r.code == BURST_CODE)
     pre = []
     inc_recs = day_records(inc_plan, None, None)
+    burst_ts = [x[0] for x in inc_recs if x[7] == BURST_CODE and x[3] >= logging.ERROR]
+    in_window = [t for t in burst_ts if day0 + BURST_START <= t < day0 + BURST_END]
     for ev, code in (("cache_dir_usage", None), ("cache_health", None),
                      ("cache_write_failed", "CACHE_WRITE_FAILED")):
         ts = [x[0] for x in inc_recs if x[6] == ev and x[0] < day0 + BURST_START]
@@ -1560,6 +1607,9 @@ def build_truth(cfg: Config, counts: dict[str, Any], stats: dict[str, Any],
     kill = inc.get("worker_kill")
     ml = inc.get("model_load")
     samples = {r.rid: sample_truth(r, k, cfg) for k, r in pick_samples(inc_plan).items()}
+    tail = [{"ts": fmt_ts(x[0], off), "level": level_written(x[2], x[3]), "logger": x[2],
+             "event": x[6], "traceback_lines": len(exc_lines(x[5])) if x[5] else 0}
+            for x in tail_recs if x[2] != RAW_LOGGER][-3:]
     n_lines_physical = counts["records"] + tb_lines
     line_format = {"text": FORMAT, "json-stdlib": '{"asctime", "name", "levelname", '
                    '"message"[, "exc_info"]}', "json-structlog": '{"event", "level", '
@@ -1586,7 +1636,8 @@ def build_truth(cfg: Config, counts: dict[str, Any], stats: dict[str, Any],
                        "first_utc": iso_utc(first_ms), "last_utc": iso_utc(last_ms)},
         "files": files, "n_files": len(files),
         "text_bytes": sum(f["text_bytes"] for f in files),
-        "records": counts["records"], "physical_lines": n_lines_physical,
+        "records": counts["records"], "log_records": counts["records"] - counts["raw"],
+        "physical_lines": n_lines_physical,
         "tracebacks": tracebacks, "traceback_lines": tb_lines,
         "malformed_lines": counts["raw"], "malformed_examples": counts["malformed_examples"],
         "levels": dict(sorted(counts["levels"].items())),
@@ -1596,19 +1647,22 @@ def build_truth(cfg: Config, counts: dict[str, Any], stats: dict[str, Any],
         "error_codes": dict(counts["error_codes"].most_common()),
         "warning_codes": dict(counts["warning_codes"].most_common()),
         "failed_by_code": dict(stats["failed_by_code"].most_common()),
+        "errors_without_code": dict(counts["errors_without_code"].most_common()),
         "unstructured_errors": {"named_id": counts["unstructured"]["named_id"],
                                 "no_id": counts["unstructured"]["no_id"]},
         "requests": {k: stats["requests"][k] for k in
                      ("started", "completed", "success", "failed", "cache_hits",
-                      "never_completed")},
+                      "never_completed", "audio_metrics")},
         "never_completed_ids": sorted(stats["never"]),
         "stages": stages,
         "incidents": {
             "burst": {"code": BURST_CODE, "start_ts": fmt_ts(day0 + BURST_START, off),
                       "end_ts": fmt_ts(day0 + BURST_END, off),
                       "start_utc": iso_utc(day0 + BURST_START),
-                      "end_utc": iso_utc(day0 + BURST_END), "errors": burst_errors,
-                      "precursors": pre},
+                      "end_utc": iso_utc(day0 + BURST_END), "errors": len(burst_ts),
+                      "errors_in_window": len(in_window),
+                      "first_error_ts": fmt_ts(burst_ts[0], off),
+                      "last_error_ts": fmt_ts(burst_ts[-1], off), "precursors": pre},
             "background": bg,
             "slow_stage": {"stage": STAGES[SLOW_STAGE], "factor": SLOW_FACTOR,
                            "hour": slow_hour, "start_ts": fmt_ts(day0 + SLOW_START, off),
@@ -1620,6 +1674,10 @@ def build_truth(cfg: Config, counts: dict[str, Any], stats: dict[str, Any],
                                "code": FAIL_CODE, "stage": STAGES[FAIL_STAGE],
                                "requests": stats["fail_len"]["requests"],
                                "failed": stats["fail_len"]["failed"]},
+            "audio": {"voice": MUFFLED_VOICE, "metric": "spectral_centroid",
+                      "start_ts": fmt_ts(day0 + MUFFLED_START, off),
+                      "end_ts": fmt_ts(day0 + MUFFLED_END, off),
+                      "ids": sorted(stats["muffled"])},
             "worker_kill": ({"ts": fmt_ts(kill[0], off), "ids": sorted(kill[1])}
                             if kill else None),
             "model_load": ({"ts": fmt_ts(ml[0], off), "recovered_ts": fmt_ts(ml[1], off)}
@@ -1631,6 +1689,7 @@ def build_truth(cfg: Config, counts: dict[str, Any], stats: dict[str, Any],
                       if last_health else None},
         },
         "sample_traces": samples,
+        "tail": tail,
     }
     if writers_info is not None:
         truth["writers"] = writers_info
