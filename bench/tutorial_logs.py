@@ -1090,6 +1090,8 @@ def request_stats(cfg: Config, plan: DayPlan) -> dict[str, Any]:
     overall = {s: Hist() for s in STAGES}
     per_hour: dict[str, dict[str, Hist]] = defaultdict(lambda: {s: Hist() for s in STAGES})
     e2e = Hist()
+    pops = {p: ({s: Hist() for s in STAGES},
+                defaultdict(lambda: {s: Hist() for s in STAGES})) for p in POPULATIONS}
     req = Counter()
     failed_by_code: Counter[str] = Counter()
     never: list[str] = []
@@ -1120,6 +1122,7 @@ def request_stats(cfg: Config, plan: DayPlan) -> dict[str, Any]:
             never.append(r.rid)
             continue
         req["completed"] += 1
+        _add_pop(pops["completed"], hk, vals)
         if r.text_len == FAIL_LEN:
             fail_len["requests"] += 1
             if r.outcome == "fail" and r.code == FAIL_CODE:
@@ -1129,6 +1132,7 @@ def request_stats(cfg: Config, plan: DayPlan) -> dict[str, Any]:
             failed_by_code[r.code] += 1
             continue
         req["success"] += 1
+        _add_pop(pops["success"], hk, vals)
         req["audio_metrics"] += 1
         if r.muffled:
             muffled.append(r.rid)
@@ -1139,21 +1143,40 @@ def request_stats(cfg: Config, plan: DayPlan) -> dict[str, Any]:
             stage_sum[STAGES[i]] += v
     return {"overall": overall, "per_hour": dict(per_hour), "e2e": e2e, "requests": req,
             "failed_by_code": failed_by_code, "never": never, "muffled": muffled,
-            "fail_len": fail_len,
+            "fail_len": fail_len, "pops": {p: (o, dict(h)) for p, (o, h) in pops.items()},
             "stage_sum": stage_sum, "e2e_sum": e2e_sum}
+
+
+POPULATIONS = ("completed", "success")
+
+
+def _add_pop(pop: tuple[dict, dict], hk: str, vals: list[int]) -> None:
+    for i, v in enumerate(vals):
+        pop[0][STAGES[i]].add(v)
+        pop[1][hk][STAGES[i]].add(v)
+
+
+def _merge_hists(a: dict[str, Hist], b: dict[str, Hist]) -> None:
+    for s in STAGES:
+        a[s].merge(b[s])
+
+
+def _merge_hourly(a: dict[str, dict[str, Hist]], b: dict[str, dict[str, Hist]]) -> None:
+    for hk, hs in b.items():
+        if hk in a:
+            _merge_hists(a[hk], hs)
+        else:
+            a[hk] = hs
 
 
 def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
     out = parts[0]
     for p in parts[1:]:
-        for s in STAGES:
-            out["overall"][s].merge(p["overall"][s])
-        for hk, hs in p["per_hour"].items():
-            if hk in out["per_hour"]:
-                for s in STAGES:
-                    out["per_hour"][hk][s].merge(hs[s])
-            else:
-                out["per_hour"][hk] = hs
+        _merge_hists(out["overall"], p["overall"])
+        _merge_hourly(out["per_hour"], p["per_hour"])
+        for pop in POPULATIONS:
+            _merge_hists(out["pops"][pop][0], p["pops"][pop][0])
+            _merge_hourly(out["pops"][pop][1], p["pops"][pop][1])
         out["e2e"].merge(p["e2e"])
         for k in ("requests", "failed_by_code", "fail_len", "stage_sum"):
             out[k].update(p[k])
@@ -1574,7 +1597,12 @@ def _stage_summary(stats: dict[str, Any]) -> dict[str, Any]:
                      "previous stage's of the same id (0 for the first)",
             "percentile": "linear interpolation (numpy default)",
             "population": "every stage_time record (successes, failures, never-completed)",
-            "overall": overall, "per_hour": per_hour, "e2e": e2e}
+            "overall": overall, "per_hour": per_hour, "e2e": e2e,
+            "populations": {  # the same, over the ids that completed / succeeded only
+                p: {"overall": {s: o[s].summary() for s in STAGES},
+                    "per_hour": {hk: {s: hs[s].summary() for s in STAGES}
+                                 for hk, hs in sorted(h.items())}}
+                for p, (o, h) in stats["pops"].items()}}
 
 
 def build_truth(cfg: Config, counts: dict[str, Any], stats: dict[str, Any],
