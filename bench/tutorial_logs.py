@@ -171,7 +171,7 @@ SLOW_STAGE, SLOW_FACTOR = 2, 4.0
 SIZES = {  # base requests per day, default days, default start (local date), max_bytes
     "small": (1200, 1, "2024-06-12", 256 << 10),
     "day": (40_800, 1, "2024-06-12", 5 << 20),
-    "month": (33_000, 30, "2024-06-01", 5 << 20),
+    "month": (37_500, 30, "2024-06-01", 5 << 20),
 }
 # incident times of day (ms from local midnight)
 CREEP_START = 4 * HOUR_MS

@@ -332,3 +332,16 @@ def test_bad_arguments_are_one_line(tmp_path):
         res = subprocess.run([sys.executable, "-S", str(GEN), str(tmp_path / "x"), *args],
                              capture_output=True, text=True)
         assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+
+
+def test_days_written_in_parallel_are_the_same_log(tmp_path):
+    """--jobs writes each day in its own process; only the rotation points may differ."""
+    one = generate(tmp_path / "one", "--size", "small", "--days", "3", "--jobs", "1")
+    two = generate(tmp_path / "two", "--size", "small", "--days", "3", "--jobs", "2")
+    assert "\n".join(lines_of(tmp_path / "one")) == "\n".join(lines_of(tmp_path / "two"))
+    for t in (one, two):
+        for k in ("generator", "files", "n_files", "text_bytes"):
+            t.pop(k)
+    assert one == two
+    names = sorted(p.name for p in files_of(tmp_path / "two"))
+    assert "app.log" in names and all(re.fullmatch(r"app\.log(\.\d+\.gz)?", n) for n in names)
