@@ -87,30 +87,40 @@ clock) and as UTC ISO (``*_utc``); hours are keys ``"YYYY-MM-DD HH"`` in the log
 * ``time_range``: first_ts, last_ts, first_utc, last_utc;
 * ``files``: [{name, bytes, text_bytes, lines, sha256 (of the text), first_ts, last_ts}]
   in time order (read back), ``n_files``, ``text_bytes``;
-* ``records`` (log records emitted, including the non-record lines), ``physical_lines``,
-  ``tracebacks``, ``traceback_lines`` (lines after a record's first line),
-  ``malformed_lines`` (lines that belong to no record), ``malformed_examples``;
+* ``records`` (log records emitted, including the non-record lines), ``log_records``
+  (without them), ``physical_lines``, ``tracebacks``, ``traceback_lines`` (lines after a
+  record's first line), ``malformed_lines`` (lines that belong to no record),
+  ``malformed_examples``;
 * ``levels`` (as written: ``WARN``/``FATAL`` apart), ``levels_canonical``, ``loggers``,
   ``events`` (the word before ``:``; ``total_duration_ms`` for the standalone line,
   ``(unstructured)`` for free-text records);
 * ``error_codes``: ERROR/CRITICAL records carrying ``error_code=``; ``warning_codes``:
   WARNING records carrying ``error_code=``/``warning_code=``; ``failed_by_code``:
-  ``synthesis_complete status=failed`` by code; ``unstructured_errors`` {named_id, no_id};
-* ``requests``: started, completed, success, failed, cache_hits, never_completed;
-  ``never_completed_ids`` (sorted, every one);
+  ``synthesis_complete status=failed`` by code; ``errors_without_code`` {event: n} (ERROR
+  and CRITICAL records with no code; ``(unstructured)`` for free text);
+  ``unstructured_errors`` {named_id, no_id};
+* ``requests``: started, completed, success, failed, cache_hits, never_completed,
+  audio_metrics; ``never_completed_ids`` (sorted, every one);
 * ``stages``: order, ``value`` (how the truth is computed: the difference of consecutive
   logged cumulative values of one id), ``percentile`` (linear interpolation, numpy's
   default), ``overall`` {stage: {n, p50, p95, p99, mean, share}}, ``per_hour`` {hour:
   {stage: {n, p50, p95, p99}}}, ``e2e`` (``duration_ms`` of completed cache misses:
-  {n, p50, p95, p99, mean}), share = mean(stage) / mean(e2e) over those;
+  {n, p50, p95, p99, mean}), share = mean(stage) / mean(e2e) over those; ``populations``
+  {completed, success: {overall, per_hour}}: the same over the ids that completed /
+  succeeded only (a reader may defensibly count either);
 * ``incidents``: ``burst`` {code, start_ts, end_ts, start_utc, end_utc, errors,
-  precursors: [{event, code, count, first_ts, last_ts}]}, ``background`` [{code,
+  errors_in_window, first_error_ts, last_error_ts, precursors: [{event, code, count,
+  first_ts, last_ts}] (before the burst)}, ``background`` [{code,
   per_hour, count}], ``slow_stage`` {stage, factor, hour, start_ts, end_ts, p50_in_hour,
   p50_overall}, ``failing_length`` {field, value, unit, code, stage, requests, failed},
+  ``audio`` {voice, metric, start_ts, end_ts, ids} (muffled: low spectral_centroid),
   ``worker_kill`` {ts, ids}, ``model_load`` {ts, recovered_ts}, ``cache`` {
   last_cache_health_ts, last_usage, max_usage, end_ts, age_at_end_s};
 * ``sample_traces``: {id: {kind, records (records whose first line names the id, what
-  grep finds), events, stage_time_cumulative, stage_time_per_stage, status, error_code}};
+  grep finds), events, first_ts, stage_time_cumulative, stage_time_per_stage, status,
+  error_code, text_len, tracebacks {event: {lines, last}}}};
+* ``tail``: the last records of ``app.log`` [{ts, level, logger, event, traceback_lines}]
+  (the one before the last carries a traceback);
 * ``writers`` (``--writers`` only): n, per_process [{writer, records, levels}],
   ``survived`` (read back, byte-identical files once): records, levels, error_codes,
   ``lost_records``, ``duplicate_files`` [[names]], ``records_in_several_files``.
@@ -1764,6 +1774,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.writers < 1 or (a.days is not None and a.days < 1) or (
             a.max_bytes is not None and a.max_bytes < 1024):
         ap.error("--writers and --days must be >= 1, --max-bytes >= 1024")
+    if a.writers > 1 and a.names.startswith("dateext"):
+        ap.error("--writers shares one RotatingFileHandler file; logrotate (--names dateext) "
+                 "is one outside process: use --names gz or plain with --writers")
     jobs = a.jobs or os.cpu_count() or 1
     cfg = config_for(a.size, seed=a.seed, days=a.days, start=a.start, writers=a.writers,
                      names=a.names, json=a.json, tz=a.tz, max_bytes=a.max_bytes, jobs=jobs,
