@@ -131,7 +131,7 @@ class WindowCounts:
             rs.records += 1
             cur = True
             if rec.ts[10:11] != " ":
-                from ..logindex import norm_ts
+                from ..logformat.timestamps import norm_ts
 
                 rec.ts = norm_ts(rec.ts)
             if (since is not None and rec.ts < since) or (until is not None and rec.ts >= until):
