@@ -72,8 +72,12 @@ class Checker:
         ])
         self.asm = Assembler(max_pending=500_000)
         self.last_ts: dict[int, tuple[float, str]] = {}
+        from .dialect import DialectStats
+
+        self.dialect = DialectStats()  # which dialect, what was converted (own table)
 
     def feed(self, rec: Record, f: LogFile) -> None:
+        self.dialect.feed(rec)
         it = self.items
         # monotonic per stream (one writer per directory)
         t = ts_to_epoch(rec.ts)
@@ -160,7 +164,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, tolerance_ms: f
     for i in items:
         t.rows.append([i.name, i.status, i.checked, i.bad, i.what, " | ".join(i.examples)])
     rep.tables.append(t)
-    rep.data = {"passed": not fails,
+    rep.tables.append(chk.dialect.table(chk.asm.stage_modes))
+    rep.data = {"passed": not fails, "dialect": chk.dialect.to_json(chk.asm.stage_modes),
                 "items": [{"name": i.name, "status": i.status, "checked": i.checked,
                            "bad": i.bad, "what": i.what, "examples": i.examples}
                           for i in items]}

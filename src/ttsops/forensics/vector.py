@@ -351,13 +351,10 @@ class StageJoin:
         else:
             s = s.join(syn.select("id", "seg", pl.col("v").alias("e2e")), on=g, how="left")
             e2e = pl.col("e2e")
-            tol = n.cast(pl.Float64) + 0.01 * e2e
-            last = v.last().over(g)
             mono = (prev.is_null() | (v >= prev)).all().over(g)
             cum = ((~pl.col("el").fill_null(False).any().over(g)) & (n >= 2) & mono
-                   & pl.when(e2e.is_null()).then(n >= 3).otherwise(
-                       (last <= e2e + tol)
-                       & ((v.sum().over(g) > e2e + tol) | (last >= dialects.NEAR_END * e2e))))
+                   & (e2e.is_null()
+                      | (v.last().over(g) <= e2e + n.cast(pl.Float64) + 0.01 * e2e)))
         s = s.with_columns(cum=cum, n=n)
         if hasattr(self.col, "add_stage_modes"):
             firsts = s.filter(pl.col("n") >= 2).unique(g)
