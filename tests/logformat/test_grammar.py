@@ -157,3 +157,17 @@ def test_json_levels():
     assert json_level("warn") == "WARNING" and json_level("fatal") == "CRITICAL"
     assert json_level(40) == "ERROR" and json_level("notice") == "NOTICE"
     assert json_level("") is None and json_level(None) is None
+
+
+def test_a_chained_foreign_traceback_stays_with_its_record():
+    from ttsops.logformat import ReadStats, iter_records
+
+    lines = ["2024-06-12 03:00:00,001 - root - CRITICAL - model_load_failed: path=/app/x",
+             "Traceback (most recent call last):", '  File "a.py", line 1, in f',
+             "KeyError: 'w'", "", "The above exception was the direct cause of the "
+             "following exception:", "", "Traceback (most recent call last):",
+             '  File "b.py", line 2, in g', "RuntimeError: load failed"]
+    rs = ReadStats()
+    (rec,) = list(iter_records(lines, rs))
+    assert rs.skipped == 0 and rec.traceback[-1] == "RuntimeError: load failed"
+    assert rec.traceback[3].startswith("The above exception")

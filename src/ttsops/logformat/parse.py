@@ -240,9 +240,10 @@ class ReadStats:
             self.skipped_examples.append(line[:200])
 
 
-# a line of a traceback written by another writer (no tab before it)
+# a line of a traceback written by another writer (no tab before it), chained ones included
 FOREIGN_TB = re.compile(r"(Traceback \(most recent call last\):|[ \t]|\w+(\.\w+)*(Error|"
-                        r"Exception|Warning|Exit|Interrupt)\b)")
+                        r"Exception|Warning|Exit|Interrupt)\b|The above exception was |"
+                        r"During handling of the above exception)")
 
 
 def iter_records(lines: Iterable[str], stats: ReadStats | None = None) -> Iterator[Record]:
