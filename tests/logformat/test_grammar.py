@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -139,7 +140,7 @@ def test_cumulative_stage_times_convert_back_to_the_durations(durations, after):
 @given(st.lists(st.integers(0, 5000), min_size=2, max_size=6))
 def test_per_stage_times_that_decrease_or_outrun_the_end_stay_per_stage(durations):
     vals = [float(d) for d in durations]
-    if any(b < a for a, b in zip(vals, vals[1:], strict=False)):
+    if any(b < a for a, b in pairwise(vals)):
         assert not is_cumulative(vals, sum(vals) + 5, False)
     assert not is_cumulative(vals, vals[-1] / 2 - 10, False)  # beyond the end: not elapsed
 
