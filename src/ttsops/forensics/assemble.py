@@ -18,7 +18,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
 from ..logformat import Record
-from ..logformat.dialects import is_cumulative, per_stage
+from ..logformat.dialects import is_cumulative, per_stage, stage_time_mode
 from .filters import with_pseudo
 
 EVENTS = ("synthesis_start", "stage_time", "audio_metrics", "synthesis_failed",
@@ -81,15 +81,18 @@ class Synthesis:
 
 
 def read_stages(s: Synthesis, mode: str | None = None) -> None:
-    """Decide how ``s``'s stage times were written and make them per-stage durations."""
+    """Decide how ``s``'s stage times were written and make them per-stage durations
+    (``stage_mode`` says what was decided; None for ttsops' own records, which carry
+    ``elapsed_ms``, unless ``--stage-time`` forced a reading)."""
     if not s.stages:
         return
     vals = list(s.stages.values())
+    mode = mode or stage_time_mode()
     if is_cumulative(vals, s.e2e, bool(s.elapsed), mode):
         s.elapsed = dict(s.stages)
         s.stages = dict(zip(s.stages, per_stage(vals), strict=True))
         s.stage_mode = "cumulative"
-    elif len(vals) >= 2:
+    elif len(vals) >= 2 and not (s.elapsed and mode == "auto"):
         s.stage_mode = "per-stage"
 
 

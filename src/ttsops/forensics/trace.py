@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..logformat import Record
-from ..logformat.dialects import is_cumulative, per_stage
+from ..logformat.dialects import is_cumulative, per_stage, stage_time_mode
 from .filters import FilterError
 from .output import Report, Table, safe
 from .scan import Query, Scan, has_token
@@ -144,8 +144,8 @@ def _place(tl: Timeline, st: dict[str, tuple[float, float | None]]) -> None:
         tl.stages = {s: (d, end) for s, d, end in zip(st, per_stage(vals), vals, strict=True)}
         tl.stage_mode = "cumulative"
         return
-    if len(vals) >= 2:
-        tl.stage_mode = "per-stage"
+    if len(vals) >= 2 and not (has_el and stage_time_mode() == "auto"):
+        tl.stage_mode = "per-stage"  # decided so (ttsops' own records need no decision)
     end = 0.0
     for s, (d, el) in st.items():
         if el is None:  # laid after the stage before
