@@ -144,7 +144,9 @@ def write(out: Path, *, requests: int = 240, seed: int = 1, json_keys: str | Non
             engine.info(f"synthesis_complete: id={sid}, status={status}, duration_ms={total}, "
                         f"text_len={text_len} chars, audio_size_kb={0 if code else 124}, "
                         "cache_saved=true"
-                        + (f", error_code={code}" if code else ""))
+                        + (f", error_code={code}" if code else "")
+                        # some writers name the stage on failures only
+                        + (", model_stage=llm_postproc" if code == "SCIPY_FFT_INVALID" else ""))
             count("INFO")
             logging.info(f"total_duration_ms={total}")
             count("INFO")

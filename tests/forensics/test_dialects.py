@@ -147,6 +147,9 @@ def test_diagnose_sees_the_outage_and_the_slow_stage(tut):
     n = truth["failed"]["DISK_FULL"]
     assert any(x.startswith(f"DISK_FULL: {n} ") for x in kinds["failure_rate"]["details"])
     assert "llm_inference is the slow part" in kinds["slow_period"]["title"]
+    # the failing input, not the stage the writer names on failures only
+    assert any(f["title"] == "SCIPY_FFT_INVALID fails the inputs with text_len=2048 chars"
+               for f in doc["findings"]), [f["title"] for f in doc["findings"]]
     pre = cli_json("precursors", "--dir", str(d))
     (burst,) = [b for b in pre["bursts"] if b["code"] == "DISK_FULL"]
     assert burst["count"] == n and burst["precursors"][0]["key"] == "cache_health"
