@@ -107,7 +107,9 @@ def write(out: Path, *, requests: int = 240, seed: int = 1, json_keys: str | Non
                         f"voice=alloy, text_len={text_len} chars, cache_hit=false")
             count("INFO")
             code = "TEXT_EMPTY" if text_len == 0 else "SCIPY_FFT_INVALID" \
-                if text_len == 2048 else "DISK_FULL" if disk_full else None
+                if text_len == 2048 or i % 97 == 50 else "DISK_FULL" if disk_full else None
+            if text_len == 2048:
+                truth["len2048"] = truth.get("len2048", 0) + 1
             stop = {"TEXT_EMPTY": 1, "SCIPY_FFT_INVALID": 4, "DISK_FULL": 5, None: 5}[code]
             slow = 4 if 200 <= i < 220 else 1
             for k, stage in enumerate(STAGES[:stop]):
