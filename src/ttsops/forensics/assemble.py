@@ -88,11 +88,13 @@ def read_stages(s: Synthesis, mode: str | None = None) -> None:
         return
     vals = list(s.stages.values())
     mode = mode or stage_time_mode()
+    if len(vals) < 2:  # one stage reads the same either way: nothing decided
+        return
     if is_cumulative(vals, s.e2e, bool(s.elapsed), mode):
         s.elapsed = dict(s.stages)
         s.stages = dict(zip(s.stages, per_stage(vals), strict=True))
         s.stage_mode = "cumulative"
-    elif len(vals) >= 2 and not (s.elapsed and mode == "auto"):
+    elif not (s.elapsed and mode == "auto"):
         s.stage_mode = "per-stage"
 
 

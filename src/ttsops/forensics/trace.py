@@ -140,7 +140,7 @@ def _place(tl: Timeline, st: dict[str, tuple[float, float | None]]) -> None:
     """The stages of one timeline as (duration, end offset)."""
     vals = [d for d, _ in st.values()]
     has_el = any(el is not None for _, el in st.values())
-    if is_cumulative(vals, tl.total_ms, has_el):
+    if len(vals) >= 2 and is_cumulative(vals, tl.total_ms, has_el):
         tl.stages = {s: (d, end) for s, d, end in zip(st, per_stage(vals), vals, strict=True)}
         tl.stage_mode = "cumulative"
         return

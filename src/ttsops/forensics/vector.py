@@ -180,7 +180,8 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
         if done:
             cand = cand.filter(~pl.col("row").is_in(pl.concat(done).implode()))
     if cand.height:
-        frames.extend(_general_rows(cand, base, by, since, until, schema))
+        frames.extend(_general_rows(cand, base, by, since, until, schema,
+                                    b"elapsed_ms=" in data))
     if not frames:
         return pl.DataFrame(schema=schema)
     return pl.concat([f.cast(schema) for f in frames],  # type: ignore[arg-type]
@@ -188,7 +189,7 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
 
 
 def _general_rows(cand: Any, base: int, by: list[str], since: str | None, until: str | None,
-                  schema: dict[str, Any]) -> list[Any]:
+                  schema: dict[str, Any], has_elapsed: bool = True) -> list[Any]:
     """Rows of the candidate lines (``row``, ``line``) not in the canonical layout: lines of
     the strict grammar split by Polars, any other line parsed record by record."""
     import polars as pl
@@ -199,6 +200,8 @@ def _general_rows(cand: Any, base: int, by: list[str], since: str | None, until:
     ev = line.str.extract(r"^.{23} - [^ ]+ - [A-Z]+ - ([a-z_]+): ", 1)
 
     def field(name: str) -> pl.Expr:
+        if name == "elapsed_ms" and not has_elapsed:  # in no line of the batch
+            return pl.lit(None, pl.Utf8)
         return pl.col("body").str.extract(rf"(?:^|, ){name}=([^,]*)", 1)
 
     needed = ["id", "stage", "duration_ms", "queue_ms", "elapsed_ms", *by]
@@ -348,22 +351,25 @@ class StageJoin:
         if self.mode == "auto" and stages.get_column("el").all():
             # ttsops' own records (elapsed_ms on every one): nothing to decide or convert
             return stages.select("id", "seg", "stage", "v", "first")
-        s = stages.sort(["id", "seg", "first"])
         v = pl.col("v")
-        prev = v.shift(1).over(g)
-        n = pl.len().over(g)
+        # each synthesis's stages in the order written: what depends on the order is
+        # computed before the join (which need not keep it)
+        s = stages.sort("first").with_columns(
+            prev=v.shift(1).over(g), n=pl.len().over(g), last=v.last().over(g),
+            elany=pl.col("el").fill_null(False).any().over(g))
+        prev, n = pl.col("prev"), pl.col("n")
         decided = pl.lit(True)  # counted as a decision (``assemble.read_stages``)
         if self.mode != "auto":
             cum = pl.lit(self.mode == "cumulative")
         else:
-            decided = ~pl.col("el").fill_null(False).any().over(g)
+            decided = ~pl.col("elany")
             s = s.join(syn.select("id", "seg", pl.col("v").alias("e2e")), on=g, how="left")
             e2e = pl.col("e2e")
             mono = (prev.is_null() | (v >= prev)).all().over(g)
-            cum = ((~pl.col("el").fill_null(False).any().over(g)) & (n >= 2) & mono
+            cum = (decided & (n >= 2) & mono
                    & (e2e.is_null()
-                      | (v.last().over(g) <= e2e + n.cast(pl.Float64) + 0.01 * e2e)))
-        s = s.with_columns(cum=cum, n=n, decided=decided)
+                      | (pl.col("last") <= e2e + n.cast(pl.Float64) + 0.01 * e2e)))
+        s = s.with_columns(cum=cum, decided=decided)
         if hasattr(self.col, "add_stage_modes"):
             firsts = s.filter((pl.col("n") >= 2) & pl.col("decided")).unique(g)
             nc = int(firsts.get_column("cum").sum())
