@@ -143,16 +143,23 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
     # checked line that is the canonical one)
     if not by:
         done: list[Any] = []
+        of_kind: dict[int, Any] = {}
+        taken: dict[int, int] = {}
         for k, pat, el in CANON:
             name = EVENTS[k]
+            if k not in of_kind:
+                of_kind[k] = cand.filter(line.str.contains(f" - {name}: ", literal=True))
+                taken[k] = 0
+            mine = of_kind[k]
+            if taken[k] == mine.height:  # every line of this event taken already
+                continue
+            if el is False:
+                mine = mine.filter(~line.str.contains("elapsed_ms=", literal=True))
             # one regex pass checks the layout and captures the values (groups: ts, id,
             # then stage and duration, or duration and queue wait)
             g = line.str.extract_groups(pat)
-            mine = line.str.contains(f" - {name}: ", literal=True)
-            if el is False:
-                mine = mine & ~line.str.contains("elapsed_ms=", literal=True)
-            ok = (cand.filter(mine)
-                  .with_columns(g=g).filter(pl.col("g").struct.field("1").is_not_null()))
+            ok = mine.with_columns(g=g).filter(pl.col("g").struct.field("1").is_not_null())
+            taken[k] += ok.height
             if ok.height == 0:
                 continue
             done.append(ok.get_column("row"))
