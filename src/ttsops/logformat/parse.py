@@ -37,7 +37,9 @@ from .record import (
 )
 from .timestamps import TS_RE, norm_ts
 
-HEAD_RE = re.compile(rf"({TS_RE}) - ([^ ]+) - ({'|'.join(HEAD_LEVELS)}) - (.*)\Z", re.S)
+# the level as a word, then checked against ``HEAD_LEVELS`` (faster than an alternation)
+HEAD_RE = re.compile(rf"({TS_RE}) - ([^ ]+) - ([A-Z]+) - (.*)\Z", re.S)
+_HEAD_LEVELS = frozenset(HEAD_LEVELS)
 MESSAGE_EVENT_RE = re.compile(r"([a-z_][a-z0-9_]*)(?::(?: (.*))?)?\Z", re.S)
 _KEY_AT = re.compile(r"([a-z_][a-z0-9_]*)=")
 _LENIENT_KEY = re.compile(r"(?:^|, ?)([a-z_][a-z0-9_]*)=")
@@ -89,12 +91,18 @@ def parse_fields_lenient(body: str) -> tuple[dict[str, str], list[str], int]:
     flags = 0
     i = 0
     n = len(body)
-    for m in _LENIENT_KEY.finditer(body):
-        if m.start() < i:
+    # the key matches, found once: the next one after an unquoted value is where the
+    # value ends (a match cannot swallow a real key: it holds no quote)
+    keys = list(_LENIENT_KEY.finditer(body))
+    last = len(keys) - 1
+    for j, m in enumerate(keys):
+        at = m.start()
+        if at < i:
             continue  # inside a quoted value read before
-        gap = body[i:m.start()].strip().strip(",").strip()
-        if gap:
-            texts.append(gap)
+        if at > i:
+            gap = body[i:at].strip().strip(",").strip()
+            if gap:
+                texts.append(gap)
         key, vstart = m.group(1), m.end()
         if vstart < n and body[vstart] == '"':
             got = read_quoted(body, vstart)
@@ -102,21 +110,21 @@ def parse_fields_lenient(body: str) -> tuple[dict[str, str], list[str], int]:
                 value, i = got
                 fields.setdefault(key, value)
                 continue
-        nxt = _LENIENT_KEY.search(body, vstart)
-        end = nxt.start() if nxt else n
+        end = keys[j + 1].start() if j < last else n
         value = body[vstart:end].strip().rstrip(",")
-        j = value.find(", ")
-        if j > 0 and BARE_OK.match(value, 0, j):
-            rest = value[j + 2:].strip()
+        k = value.find(", ")
+        if k > 0 and BARE_OK.match(value, 0, k):
+            rest = value[k + 2:].strip()
             if rest:
                 texts.append(rest)
                 flags |= FREE_TEXT
-            value = value[:j]
+            value = value[:k]
         fields.setdefault(key, value)
         i = end
-    tail = body[i:].strip().strip(",").strip()
-    if tail:
-        texts.append(tail)
+    if i < n:
+        tail = body[i:].strip().strip(",").strip()
+        if tail:
+            texts.append(tail)
     return fields, texts, flags
 
 
@@ -133,21 +141,18 @@ def _attribute(fields: dict[str, str], text: str) -> int:
     return BARE_ID
 
 
-def parse_message(msg: str) -> tuple[str, dict[str, str], int]:
-    """(event, fields, dialect flags) of a message (the text after `` - LEVEL - ``, or a
-    JSON line's message)."""
-    em = MESSAGE_EVENT_RE.match(msg)
-    if em:
-        event, body = em.group(1), em.group(2) or ""
-        fields = parse_fields(body)
-        if fields is not None:
-            return event, fields, 0
-        fields, texts, flags = parse_fields_lenient(body)
-        if not fields:
-            return event, {"msg": body}, LENIENT
-        if texts:
-            fields.setdefault("msg", ", ".join(texts))
-        return event, fields, flags | LENIENT
+def _lenient_event(body: str) -> tuple[dict[str, str], int]:
+    """The fields of an ``event: ...`` message whose body is not strict."""
+    fields, texts, flags = parse_fields_lenient(body)
+    if not fields:
+        return {"msg": body}, LENIENT
+    if texts:
+        fields.setdefault("msg", ", ".join(texts))
+    return fields, flags | LENIENT
+
+
+def _free_message(msg: str) -> tuple[str, dict[str, str], int]:
+    """A message that does not start with an event name: ``metric`` or ``unstructured``."""
     strict = parse_fields(msg)
     if strict is not None:  # key=value pairs only: a metric line
         return METRIC, strict, METRIC_FLAG | _attribute(strict, msg)
@@ -157,6 +162,20 @@ def parse_message(msg: str) -> tuple[str, dict[str, str], int]:
     fields.pop("msg", None)
     fields["msg"] = msg
     return UNSTRUCTURED, fields, UNSTRUCTURED_FLAG | flags | _attribute(fields, msg)
+
+
+def parse_message(msg: str) -> tuple[str, dict[str, str], int]:
+    """(event, fields, dialect flags) of a message (the text after `` - LEVEL - ``, or a
+    JSON line's message)."""
+    em = MESSAGE_EVENT_RE.match(msg)
+    if em:
+        body = em.group(2) or ""
+        fields = parse_fields(body)
+        if fields is not None:
+            return em.group(1), fields, 0
+        fields, flags = _lenient_event(body)
+        return em.group(1), fields, flags
+    return _free_message(msg)
 
 
 def parse(line: str) -> Record | None:
@@ -170,9 +189,19 @@ def parse(line: str) -> Record | None:
     ts, logger, level, msg = m.groups()
     flags = 0
     if level not in _LEVELS:
+        if level not in _HEAD_LEVELS:
+            return None
         level = norm_level(level)
         flags = LEVEL_ALIAS
-    event, fields, f = parse_message(msg)
+    em = MESSAGE_EVENT_RE.match(msg)  # parse_message, inline (the common case)
+    if em:
+        body = em.group(2) or ""
+        fields = parse_fields(body)
+        if fields is None:
+            fields, f = _lenient_event(body)
+            flags |= f
+        return Record(ts, logger, level, em.group(1), fields, [], flags)
+    event, fields, f = _free_message(msg)
     return Record(ts, logger, level, event, fields, [], flags | f)
 
 
