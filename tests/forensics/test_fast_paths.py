@@ -99,8 +99,41 @@ def canonical(draw: st.DrawFn) -> str:
     return f"{ts} - ttsops.pipeline - INFO - {kind}: {body}"
 
 
-line_block = st.lists(st.one_of(record.map(render), foreign, canonical()), min_size=1,
-                      max_size=25)
+@st.composite
+def dialect_line(draw: st.DrawFn) -> str:
+    """A line another writer could have written: the tutorial's text (level aliases,
+    cumulative-looking stage times, a code followed by free text, unit suffixes,
+    unstructured and key=value-only messages) or JSON with the stdlib's or structlog's
+    keys."""
+    ts = draw(st.sampled_from(["2024-06-12 14:00:00,000", "2024-06-12 14:30:00,500",
+                               "2024-06-12 15:00:00,000", "2024-06-12 13:59:59,999"]))
+    level = draw(st.sampled_from(["INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"]))
+    sid = draw(st.sampled_from(["ts_00000001", "ts_00000002", "ts_a1b2"]))
+    n = draw(st.sampled_from(["12", "483", "7.5", "2048 chars", "1240ms", "92.1%", "x"]))
+    free = draw(st.sampled_from(["", ", Invalid input to scipy.fft", ", disk full, retry",
+                                 ", a=b c"]))
+    msg = draw(st.sampled_from([
+        f"stage_time: stage=llm_inference, id={sid}, duration_ms={n}",
+        f"stage_time: id={sid}, stage=audio_render, duration_ms={n}{free}",
+        f"synthesis_complete: id={sid}, status=failed, duration_ms={n}, queue_ms=1, "
+        f"text_len={n}, error_code=DISK_FULL{free}",
+        f"synthesis_start: id={sid}, text_len={n}, voice=alloy{free}",
+        f"synthesis_failed: id={sid}, error_code=SCIPY_FFT_INVALID{free}",
+        f"ERROR: scipy.fft failed on input len=1024 for {sid}, exc=RuntimeWarning: x",
+        f"total_duration_ms={n}", "failed to load model", f"cache_health: usage={n}"]))
+    form = draw(st.sampled_from(["text", "text", "stdlib", "structlog"]))
+    if form == "text":
+        return f"{ts} - app.tts_engine - {level} - {msg}"
+    import json
+
+    if form == "stdlib":
+        return json.dumps({"asctime": ts, "name": "app", "levelname": level, "message": msg})
+    iso = ts[:10] + "T" + ts[11:19] + "." + ts[20:] + "Z"
+    return json.dumps({"event": msg, "level": level.lower(), "timestamp": iso})
+
+
+line_block = st.lists(st.one_of(record.map(render), foreign, canonical(), dialect_line()),
+                      min_size=1, max_size=25)
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
@@ -116,7 +149,8 @@ def test_grep_bytes_equals_grep_text(lines, needles, require, junk):
 
 
 @settings(max_examples=300)
-@given(st.one_of(record.map(lambda r: render(r).split("\n")[0]), foreign, st.text()))
+@given(st.one_of(record.map(lambda r: render(r).split("\n")[0]), foreign, dialect_line(),
+                 st.text()))
 def test_head_parse_equals_the_grammar(line):
     h = head_parse(line)
     if h is not None:
