@@ -152,6 +152,7 @@ def test_timestamps_formatted_and_normalised(t):
     iso = fmt[:10] + "T" + fmt[11:19] + "." + fmt[20:] + "999Z"
     assert norm_ts(iso) == fmt
     assert norm_ts(int(t)) == fmt[:20] + "000"
+    assert norm_ts(fmt[:10] + "T" + fmt[11:19] + "+08:00") == fmt[:20] + "000"  # as written
 
 
 def test_json_levels():

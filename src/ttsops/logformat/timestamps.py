@@ -34,15 +34,16 @@ class TsFormatter:
 
 
 _utc = TsFormatter(utc=True)
-_ISO = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d+))?(Z|[+-]00:?00)?\Z",
-                  re.ASCII)
+_ISO = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d+))?"
+                  r"(Z|[+-]\d\d(?::?\d\d)?)?\Z", re.ASCII)
 
 
 def norm_ts(ts: object) -> str:
     """A foreign timestamp in the log's own text form: ISO ``T`` and ``.``, any number of
-    fraction digits (cut to milliseconds), ``Z`` or a zero offset dropped; unix seconds
-    (a JSON number) as UTC. Anything else (another offset, another layout) is kept as
-    written, ISO ``T``/``.``/``Z`` replaced as far as they go."""
+    fraction digits (cut to milliseconds); a zone (``Z``, ``+08:00``) is dropped: the
+    time as written, as a text line of the same logger gives it (``--tz`` says which
+    zone the logs' times are in); unix seconds (a JSON number) as UTC. Another layout is
+    kept as written, ISO ``T``/``.``/``Z`` replaced as far as they go."""
     if isinstance(ts, bool):
         return str(ts)
     if isinstance(ts, int | float):
