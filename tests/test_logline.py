@@ -125,7 +125,7 @@ def test_lenient_foreign_values_with_spaces():
 
 def test_free_text_messages_are_records_with_msg():
     rec = parse("2024-06-12 03:00:01,000 - app - ERROR - ERROR: failed to load model")
-    assert rec.level == "ERROR" and rec.event == ""
+    assert rec.level == "ERROR" and rec.event == "unstructured"
     assert rec.fields["msg"] == "ERROR: failed to load model"
     rec = parse("2024-06-12 14:22:38,105 - app - ERROR - scipy.fft failed on input len=1024, "
                 "exc=RuntimeWarning: invalid value")
@@ -156,7 +156,7 @@ def test_iter_records_attaches_tracebacks_and_counts_junk():
     ]
     stats = ReadStats()
     recs = list(iter_records(lines, stats))
-    assert [r.event for r in recs] == ["synthesis_failed", "", "x"]
+    assert [r.event for r in recs] == ["synthesis_failed", "unstructured", "x"]
     assert recs[0].traceback == ["Traceback (most recent call last):",
                                  '  File "a.py", line 3, in f', "ValueError: bad\nvalue"]
     assert recs[1].traceback[-1] == "KeyError: 'x'"

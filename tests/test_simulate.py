@@ -47,6 +47,32 @@ def test_truth_equals_an_independent_count(tmp_path):
     assert Counter(r.fields["error_code"] for r in failed) == Counter(truth["failed_by_code"])
 
 
+def test_simulated_records_have_the_services_fields(tmp_path):
+    """The simulator writes its synthesis records through the service's builders: every
+    synthesis_complete carries what the service's does (lang, voice, format, engine)."""
+    from ttsops.events import ListSink, set_sink
+    from ttsops.pipeline import records
+
+    d = tmp_path / "logs"
+    generate(d, SimConfig(requests=150, seed=3, scenarios=("failures",), max_bytes=1 << 20))
+    recs = _all_records(d)
+    sink = ListSink()
+    prev = set_sink(sink)
+    try:  # the field names of the service's own synthesis_complete, as it writes them
+        records.complete("ts_1", status="success", duration_ms=1.0, queue_ms=0.0, text_len=1,
+                         audio_size_kb=1, rtf=0.1, cache_hit=False, cache_saved=True,
+                         model_stage="audio_render", lang="en", voice="alloy", format="mp3",
+                         engine="espeak")
+    finally:
+        set_sink(prev)
+    service = set(sink.items[0][4])
+    completes = [r for r in recs if r.event == "synthesis_complete"]
+    assert completes
+    for r in completes:
+        assert {"lang", "voice", "format", "engine"} <= set(r.fields), r
+        assert set(r.fields) - {"request_id", "trace_id", "error_code", "rtf"} <= service
+
+
 def test_same_seed_same_logs_and_json_format(tmp_path):
     a = generate(tmp_path / "a", SimConfig(requests=200, seed=5, scenarios=("queue",)))
     b = generate(tmp_path / "b", SimConfig(requests=200, seed=5, scenarios=("queue",)))

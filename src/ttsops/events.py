@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Protocol
 
-from .logline import KEY_RE, LEVELS, RESERVED
+from .logformat.record import KEY_RE, LEVELS, RESERVED
 
 LEVEL_NO = {name: i for i, name in enumerate(LEVELS)}
 CONTEXT_KEYS = ("request_id", "trace_id", "id")

@@ -31,11 +31,11 @@ from typing import Any
 
 from . import events
 from .events import Item, format_fields
+from .logformat import Record, render
+from .logformat.names import LIVE, LOCK, PENDING, rotated_name
+from .logformat.timestamps import TsFormatter
 from .logindex import compress_file
-from .logline import Record, render
 
-LIVE = "app.log"
-PENDING = "app.log.0"
 HELD_LINES_MAX = 200_000
 WRITE_CHUNK = 4 << 20  # bytes per write call at most
 ROTATE_RETRY_S = 5.0  # a rotation that failed is tried again after this long
@@ -46,24 +46,7 @@ class _Again(Exception):
     """The batch went into a file that no longer exists: write it again."""
 
 
-def rotated_name(n: int) -> str:
-    return f"app.log.{n}.gz"
-
-
-class _TsFormatter:
-    """``YYYY-MM-DD HH:MM:SS,mmm`` from unix time, strftime cached per second."""
-
-    def __init__(self, utc: bool = True) -> None:
-        self.conv = time.gmtime if utc else time.localtime
-        self.sec = -1
-        self.prefix = ""
-
-    def __call__(self, t: float) -> str:
-        sec = int(t)
-        if sec != self.sec:
-            self.sec = sec
-            self.prefix = time.strftime("%Y-%m-%d %H:%M:%S", self.conv(sec))
-        return f"{self.prefix},{int((t - sec) * 1000):03d}"
+_TsFormatter = TsFormatter  # the name it had here
 
 
 def shift_rotated(log_dir: Path, keep: int) -> None:
@@ -122,7 +105,7 @@ class LogSink:
         self.keep = backup_count
         self.block_bytes = block_bytes
         self.echo = echo_stderr
-        self.tsf = _TsFormatter(utc)
+        self.tsf = TsFormatter(utc)
         # A deque, not a Queue: append is one atomic C call with no lock and no thread
         # wake-up, so the request thread pays almost nothing; the writer polls it.
         self.q: deque[Any] = deque()
@@ -185,7 +168,7 @@ class LogSink:
 
     # --- writer thread -----------------------------------------------------------
     def _take_lock(self) -> None:
-        fd = os.open(self.dir / ".app.log.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -286,7 +269,7 @@ class LogSink:
         self.fh = None
         self._open()
         self._torn = False  # a fragment, if any, was in the file that went away
-        if not os.path.exists(self.dir / ".app.log.lock"):
+        if not os.path.exists(self.dir / LOCK):
             with contextlib.suppress(OSError, RuntimeError):
                 old = self.lock_fd
                 self._take_lock()  # the directory was recreated: hold its lock again

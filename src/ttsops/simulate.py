@@ -2,9 +2,11 @@
 
 Every record goes through the real event API (``events.get_logger(...).info(...)``,
 ``events.context(...)``, ``exc=`` for tracebacks and ``where``) into the real
-``logsink.LogSink`` (rotation, block gzip, embedded index). Only the clock is
-simulated: ``ClockSink`` stamps each item with the simulated time, so a month of
-traffic takes minutes, not a month.
+``logsink.LogSink`` (rotation, block gzip, embedded index); the synthesis records are
+made by the service's own builders (``pipeline.records``: the same names and fields as
+the service writes, ``lang``/``voice``/``format``/``engine`` on ``synthesis_complete``
+included). Only the clock is simulated: ``ClockSink`` stamps each item with the
+simulated time, so a month of traffic takes minutes, not a month.
 
 Requests arrive uniformly at random over ``duration``; each one's records (start, the
 five stage times, audio metrics, complete, access record, web page events) are
@@ -46,9 +48,11 @@ import click
 from . import events
 from .events import Item
 from .forensics.timeargs import duration_s, parse_time, ts_to_epoch
+from .logformat import STAGES
+from .logformat.timestamps import TsFormatter
 from .logindex import MIN_BLOCK_BYTES, check_block_bytes
-from .logsink import LogSink, _TsFormatter
-from .pipeline.types import STAGES
+from .logsink import LogSink
+from .pipeline import records
 from .simulate_faults import fault
 
 SCENARIOS = ("webui", "failures", "queue", "model_load", "disk_full", "audio", "slow_stage")
@@ -141,7 +145,7 @@ class Truth:
     failed_by_code_text_len: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-_fmt_ts = _TsFormatter(utc=True)
+_fmt_ts = TsFormatter(utc=True)
 
 
 def _ts(t: float) -> str:
@@ -361,18 +365,18 @@ class Simulator:
                 fail = ("DISK_FULL", "audio_render", "ttsops.pipeline.encode:encode")
 
         # --- schedule the records ----------------------------------------------------
-        log_p, log_s = self.log_p, self.log_s
+        log_s = self.log_s
         t_start = t0 + 0.001
         self.truth.started_ids += 1
 
         def start() -> None:
             with events.context(**ctx):
                 if text_len and rng.random() < 0.02:
-                    log_p.warning("text_sanitized", warning_code="TEXT_SANITIZED",
-                                  fallback_used=False, removed=rng.randint(1, 4),
-                                  what="control characters")
-                log_p.info("synthesis_start", text=preview, text_len=text_len, lang=lang,
-                           voice=req_voice, format=fmt, engine=cfg.engine, cache_hit=cache_hit)
+                    records.warning("text_sanitized", sid, "TEXT_SANITIZED",
+                                    fallback_used=False, removed=rng.randint(1, 4),
+                                    what="control characters")
+                records.start(sid, text=preview, text_len=text_len, lang=lang, voice=req_voice,
+                              fmt=fmt, engine=cfg.engine, cache_hit=cache_hit)
         self.at(t_start, start)
         elapsed = 0.0
         order = [s for s in STAGES if s in stages]
@@ -419,8 +423,7 @@ class Simulator:
                 self.where.setdefault(code, events.where(exc))
                 extra = {"path": CACHE_PATH} if code == "DISK_FULL" else {}
                 with events.context(**ctx):
-                    log_p.error("synthesis_failed", exc=exc, error_code=code,
-                                message=str(exc), stage=stage, **extra)
+                    records.failed(sid, code, str(exc), exc, stage, **extra)
             self.at(t_start + elapsed / 1000.0 + 0.0002, failed)
         else:
             self._success_records(ctx, t_start + elapsed / 1000.0 + 0.0002, voice, lang,
@@ -432,14 +435,13 @@ class Simulator:
                        and not self.active("disk_full", ta))
 
         def complete() -> None:
-            with events.context(**ctx):
-                f: dict[str, Any] = dict(status=status, duration_ms=total, queue_ms=qms,
-                                         text_len=text_len, audio_size_kb=audio_kb, rtf=rtf,
-                                         cache_hit=cache_hit, cache_saved=cache_saved,
-                                         model_stage=last_stage)
-                if fail:
-                    f["error_code"] = fail[0]
-                log_p.info("synthesis_complete", **f)
+            with events.context(**ctx):  # as the service writes it (runner: _labels)
+                records.complete(sid, status=status, duration_ms=total, queue_ms=qms,
+                                 text_len=text_len, audio_size_kb=audio_kb,
+                                 rtf=None if fail else rtf, cache_hit=cache_hit,
+                                 cache_saved=cache_saved, model_stage=last_stage,
+                                 error_code=fail[0] if fail else None, lang=lang,
+                                 voice=req_voice, format=fmt, engine=cfg.engine)
         self.at(t_end, complete)
         t_http = t_end + 0.002
 
@@ -456,7 +458,7 @@ class Simulator:
                     elapsed: float) -> Callable[[], None]:
         def emit() -> None:
             with events.context(**ctx):
-                self.log_p.info("stage_time", stage=stage, duration_ms=ms, elapsed_ms=elapsed)
+                records.stage_time(ctx["id"], stage, ms, elapsed)
         return emit
 
     def _success_records(self, ctx: dict[str, Any], t_done: float, voice: str, lang: str,
@@ -477,7 +479,7 @@ class Simulator:
 
         def audio() -> None:
             with events.context(**ctx):
-                self.log_p.info("audio_metrics", **metrics)
+                records.audio_metrics(sid, metrics)
         self.at(t_done, audio)
         if self.active("disk_full", ta):
             def cache_fail() -> None:

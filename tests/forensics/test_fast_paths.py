@@ -53,7 +53,28 @@ foreign = st.sampled_from([
     "\"level\": \"info\", \"event\": \"stage_time\", \"id\": \"ts_9\", \"stage\": \"q\", "
     "\"duration_ms\": 4}", "{broken json stage_time", "٣ digits first",
     "2024-06-12 14:00:00,000 - app - INFO - synthesis_complete: id=ts_00000001, "
-    "id=ts_00000002, status=failed, duration_ms=9"])
+    "id=ts_00000002, status=failed, duration_ms=9",
+    # dialects: the tutorial's lines, level aliases, unstructured and metric lines, JSON
+    # in the stdlib's and structlog's keys
+    "2024-06-12 14:00:01,000 - app.tts_engine - INFO - stage_time: stage=llm_inference, "
+    "id=ts_00000001, duration_ms=483",
+    "2024-06-12 14:00:01,000 - app.tts_engine - ERROR - synthesis_failed: id=ts_00000001, "
+    "error_code=SCIPY_FFT_INVALID, Invalid input to scipy.fft",
+    "2024-06-12 14:00:01,000 - app - INFO - synthesis_complete: id=ts_00000002, "
+    "status=failed, duration_ms=523, text_len=2048 chars, error_code=DISK_FULL, disk full",
+    "2024-06-12 14:00:02,000 - app.webui - WARN - cache_health: path=/app/cache, "
+    "used=512MB, usage=92.1%",
+    "2024-06-12 14:00:02,000 - app.webui - FATAL - stage_time: stage=x, id=ts_9, "
+    "duration_ms=1",
+    "2024-06-12 14:00:03,000 - app - ERROR - ERROR: scipy.fft failed on input len=1024 for "
+    "ts_00000001, exc=RuntimeWarning: invalid value",
+    "2024-06-12 14:00:03,000 - root - INFO - total_duration_ms=523",
+    "2024-06-12 14:00:03,000 - root - INFO - stage_time",
+    '{"asctime": "2024-06-12 14:10:00,000", "name": "app", "levelname": "WARN", '
+    '"message": "stage_time: stage=audio_render, id=ts_00000002, duration_ms=70"}',
+    '{"timestamp": "2024-06-12T14:20:00.123456Z", "level": "info", "logger": "app", '
+    '"event": "synthesis_complete", "id": "ts_00000002", "status": "success", '
+    '"duration_ms": 80}'])
 num = st.sampled_from(["523.1", "7", "1.2.3", "5ms", "٣٤", "-1", "0.5", "", "1e3"])
 ident = st.sampled_from(["ts_00000001", "ts_00000002", "ts_x:y", "a b", "", "中"])
 
@@ -72,12 +93,47 @@ def canonical(draw: st.DrawFn) -> str:
     elif kind == "synthesis_complete":
         body += f", status=failed, duration_ms={draw(num)}, queue_ms={draw(num)}"
     body += draw(st.sampled_from(["", ", elapsed_ms=4", ", id=ts_dup", ", text=\"a, b\"",
-                                  ", bad value=1", ","]))
+                                  ", bad value=1", ",", ", x=1, elapsed_ms=5",
+                                  ", free text after", ", elapsed_ms=x",
+                                  ", note=elapsed_ms=3"]))
     return f"{ts} - ttsops.pipeline - INFO - {kind}: {body}"
 
 
-line_block = st.lists(st.one_of(record.map(render), foreign, canonical()), min_size=1,
-                      max_size=25)
+@st.composite
+def dialect_line(draw: st.DrawFn) -> str:
+    """A line another writer could have written: the tutorial's text (level aliases,
+    cumulative-looking stage times, a code followed by free text, unit suffixes,
+    unstructured and key=value-only messages) or JSON with the stdlib's or structlog's
+    keys."""
+    ts = draw(st.sampled_from(["2024-06-12 14:00:00,000", "2024-06-12 14:30:00,500",
+                               "2024-06-12 15:00:00,000", "2024-06-12 13:59:59,999"]))
+    level = draw(st.sampled_from(["INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"]))
+    sid = draw(st.sampled_from(["ts_00000001", "ts_00000002", "ts_a1b2"]))
+    n = draw(st.sampled_from(["12", "483", "7.5", "2048 chars", "1240ms", "92.1%", "x"]))
+    free = draw(st.sampled_from(["", ", Invalid input to scipy.fft", ", disk full, retry",
+                                 ", a=b c"]))
+    msg = draw(st.sampled_from([
+        f"stage_time: stage=llm_inference, id={sid}, duration_ms={n}",
+        f"stage_time: id={sid}, stage=audio_render, duration_ms={n}{free}",
+        f"synthesis_complete: id={sid}, status=failed, duration_ms={n}, queue_ms=1, "
+        f"text_len={n}, error_code=DISK_FULL{free}",
+        f"synthesis_start: id={sid}, text_len={n}, voice=alloy{free}",
+        f"synthesis_failed: id={sid}, error_code=SCIPY_FFT_INVALID{free}",
+        f"ERROR: scipy.fft failed on input len=1024 for {sid}, exc=RuntimeWarning: x",
+        f"total_duration_ms={n}", "failed to load model", f"cache_health: usage={n}"]))
+    form = draw(st.sampled_from(["text", "text", "stdlib", "structlog"]))
+    if form == "text":
+        return f"{ts} - app.tts_engine - {level} - {msg}"
+    import json
+
+    if form == "stdlib":
+        return json.dumps({"asctime": ts, "name": "app", "levelname": level, "message": msg})
+    iso = ts[:10] + "T" + ts[11:19] + "." + ts[20:] + "Z"
+    return json.dumps({"event": msg, "level": level.lower(), "timestamp": iso})
+
+
+line_block = st.lists(st.one_of(record.map(render), foreign, canonical(), dialect_line()),
+                      min_size=1, max_size=25)
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
@@ -93,7 +149,8 @@ def test_grep_bytes_equals_grep_text(lines, needles, require, junk):
 
 
 @settings(max_examples=300)
-@given(st.one_of(record.map(lambda r: render(r).split("\n")[0]), foreign, st.text()))
+@given(st.one_of(record.map(lambda r: render(r).split("\n")[0]), foreign, dialect_line(),
+                 st.text()))
 def test_head_parse_equals_the_grammar(line):
     h = head_parse(line)
     if h is not None:
@@ -201,13 +258,25 @@ def test_cutter_hands_out_whole_records_and_loses_nothing(parts, sizes, keep):
         assert not rest.startswith(b"\t") or not chunks
 
 
-def _synthesis_lines(draw_ops: list[tuple[int, str, str, int]]) -> list[str]:
+def _synthesis_lines(draw_ops: list[tuple[int, str, str, int]],
+                     layout: str = "plain") -> list[str]:
+    """``plain``: per-stage values as ttsops' layout without elapsed_ms (some read as
+    cumulative: they never decrease); ``own``: with elapsed_ms (never cumulative);
+    ``tutorial``: the tutorial's layout, values growing per id (cumulative)."""
     out = []
+    grown: dict[str, int] = {}
     for i, (kind, sid, stage, n) in enumerate(draw_ops):
         ts = f"2024-06-12 14:{i // 60 % 60:02d}:{i % 60:02d},{n % 1000:03d}"
         head = f"{ts} - ttsops.pipeline - INFO - "
         if kind == 0:
             out.append(f"{head}synthesis_start: id={sid}, voice=v{n % 3}")
+        elif kind == 1 and layout == "own":
+            out.append(f"{head}stage_time: id={sid}, stage={stage}, duration_ms={n}, "
+                       f"elapsed_ms={n + 1}")
+        elif kind == 1 and layout == "tutorial":
+            grown[sid] = grown.get(sid, 0) + n
+            out.append(f"{head}stage_time: stage={stage}, id={sid}, "
+                       f"duration_ms={grown[sid]}")
         elif kind == 1:
             out.append(f"{head}stage_time: id={sid}, stage={stage}, duration_ms={n}")
         else:
@@ -223,28 +292,32 @@ def _synthesis_lines(draw_ops: list[tuple[int, str, str, int]]) -> list[str]:
                           st.integers(0, 999)), min_size=1, max_size=60),
        st.lists(st.integers(1, 20), min_size=1, max_size=8),
        st.sampled_from([[], ["voice"]]),
-       st.sampled_from([None, "2024-06-12 14:00:20,000"]))
+       st.sampled_from([None, "2024-06-12 14:00:20,000"]),
+       st.sampled_from(["plain", "own", "tutorial"]),
+       st.sampled_from(["auto", "auto", "cumulative", "per-stage"]))
 # found by this property: ts_a completes twice as slow as ts_b and ts_c; which of its two
 # syntheses is among the 3 slowest goes by the largest component, as record by record
 @example([(1, "ts_a", "audio_render", 5), (2, "ts_a", "x", 7), (1, "ts_b", "audio_render", 5),
           (2, "ts_b", "x", 7), (1, "ts_c", "audio_render", 5), (2, "ts_c", "x", 7),
-          (1, "ts_a", "llm_inference", 5), (2, "ts_a", "x", 7)], [10], [], None)
-def test_stage_join_equals_the_assembler(ops, cuts, by, since):
+          (1, "ts_a", "llm_inference", 5), (2, "ts_a", "x", 7)], [10], [], None, "plain",
+         "auto")
+def test_stage_join_equals_the_assembler(ops, cuts, by, since, layout, mode):
     """Batches joined by ``StageJoin`` (any split, ids completing twice or never, a stage
-    repeated, records after the last complete) give the Assembler's syntheses."""
+    repeated, records after the last complete; stage times per stage, with elapsed_ms,
+    or cumulative, read in any ``--stage-time`` mode) give the Assembler's syntheses."""
     from ttsops.forensics.assemble import Assembler
     from ttsops.forensics.stages import StageTimes
 
-    lines = _synthesis_lines(ops)
+    lines = _synthesis_lines(ops, layout)
     fast = StageTimes(by, slowest=3)
-    join = vector.StageJoin(by, since, fast, slowest=3)
+    join = vector.StageJoin(by, since, fast, slowest=3, stage_time=mode)
     pos, k, base = 0, 0, 0
     while pos < len(lines):  # the batches, as collect_stages hands them over
         part = lines[pos:pos + cuts[k % len(cuts)]]
         pos, k = pos + len(part), k + 1
         join.feed(vector.batch_rows(("\n".join(part) + "\n").encode(), base, by, None, None))
         base += len(part) + 1
-    slow, asm = StageTimes(by, slowest=3), Assembler()
+    slow, asm = StageTimes(by, slowest=3), Assembler(stage_time=mode)
     for ln in lines:
         rec = parse(ln)
         assert rec is not None
@@ -254,6 +327,7 @@ def test_stage_join_equals_the_assembler(ops, cuts, by, since):
     assert fast.n == slow.n
     assert fast.rows() == slow.rows()
     assert sorted(fast.slow) == sorted(slow.slow)
+    assert +fast.stage_modes == +slow.stage_modes
 
 
 _ID_CLASS = r"A-Za-z0-9_.:@/+\-"

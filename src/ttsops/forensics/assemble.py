@@ -5,14 +5,20 @@
 ``synthesis_complete`` of that id arrives; then the joined synthesis is handed out and
 forgotten. Memory is bounded by the syntheses in flight (``max_pending``; the oldest
 are dropped first and counted).
+
+``stage_time`` values are per-stage durations once joined: a synthesis whose values are
+times since the request started (the tutorial's cumulative ``stage_time``;
+``logformat.dialects.is_cumulative``, or ``--stage-time``) has them converted, the
+original values kept in ``elapsed`` (where each stage ended).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
-from ..logline import Record
+from ..logformat import Record
+from ..logformat.dialects import is_cumulative, per_stage, stage_time_mode
 from .filters import with_pseudo
 
 EVENTS = ("synthesis_start", "stage_time", "audio_metrics", "synthesis_failed",
@@ -29,6 +35,7 @@ class Synthesis:
     failed: Record | None = None
     complete: Record | None = None
     warnings: list[Record] = field(default_factory=list)
+    stage_mode: str | None = None  # "cumulative" / "per-stage" (two stages or more)
 
     @property
     def ts(self) -> str:
@@ -73,11 +80,31 @@ class Synthesis:
         return with_pseudo(rec.ts, rec.level, rec.event, rec.logger, d)
 
 
+def read_stages(s: Synthesis, mode: str | None = None) -> None:
+    """Decide how ``s``'s stage times were written and make them per-stage durations
+    (``stage_mode`` says what was decided; None for ttsops' own records, which carry
+    ``elapsed_ms``, unless ``--stage-time`` forced a reading)."""
+    if not s.stages:
+        return
+    vals = list(s.stages.values())
+    mode = mode or stage_time_mode()
+    if len(vals) < 2:  # one stage reads the same either way: nothing decided
+        return
+    if is_cumulative(vals, s.e2e, bool(s.elapsed), mode):
+        s.elapsed = dict(s.stages)
+        s.stages = dict(zip(s.stages, per_stage(vals), strict=True))
+        s.stage_mode = "cumulative"
+    elif not (s.elapsed and mode == "auto"):
+        s.stage_mode = "per-stage"
+
+
 class Assembler:
-    def __init__(self, max_pending: int = 200_000) -> None:
+    def __init__(self, max_pending: int = 200_000, stage_time: str | None = None) -> None:
         self.pending: OrderedDict[str, Synthesis] = OrderedDict()
         self.max_pending = max_pending
         self.dropped = 0
+        self.stage_time = stage_time  # None: the process's --stage-time (auto by default)
+        self.stage_modes: Counter[str] = Counter()  # how the handed-out ones were read
 
     def _entry(self, sid: str) -> Synthesis:
         s = self.pending.get(sid)
@@ -97,6 +124,9 @@ class Assembler:
         if ev == "synthesis_complete":
             s = self.pending.pop(sid, None) or Synthesis(sid)
             s.complete = rec
+            read_stages(s, self.stage_time)
+            if s.stage_mode:
+                self.stage_modes[s.stage_mode] += 1
             return s
         if ev == "synthesis_start":
             self._entry(sid).start = rec

@@ -160,6 +160,9 @@ class Checker:
         self.id_file: OrderedDict[str, int] = OrderedDict()  # open id -> its last file no
         self.overlap_s = 0.0  # the largest step back across a file boundary
         self.never_completed: list[str] = []
+        from .dialect import DialectStats
+
+        self.dialect = DialectStats()  # which dialect, what was converted (own table)
 
     def _writers(self, rec: Record, f: LogFile) -> None:
         """File boundaries that step back, ids split across files (see the module)."""
@@ -207,6 +210,7 @@ class Checker:
             self.id_file.popitem(last=False)
 
     def feed(self, rec: Record, f: LogFile) -> None:
+        self.dialect.feed(rec)
         it = self.items
         self._writers(rec, f)
         # monotonic per stream (one writer per directory)
@@ -330,6 +334,7 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, tolerance_ms: f
     for i in items:
         t.rows.append([i.name, i.status, i.checked, i.bad, i.what, " | ".join(i.examples)])
     rep.tables.append(t)
+    rep.tables.append(chk.dialect.table(chk.asm.stage_modes))
     verdict = writers_verdict(chk)
     rep.text.extend(safe(x) for x in verdict)
     nc = chk.never_completed
@@ -339,7 +344,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, tolerance_ms: f
     elif len(nc) > 3:
         rep.text.append(f"{len(nc)} syntheses started and never completed; the table names "
                         "3: --ids-out FILE writes them all")
-    rep.data = {"passed": not fails, "never_completed": sorted(set(nc)),
+    rep.data = {"passed": not fails, "dialect": chk.dialect.to_json(chk.asm.stage_modes),
+                "never_completed": sorted(set(nc)),
                 "several_writers": verdict,
                 "items": [{"name": i.name, "status": i.status, "checked": i.checked,
                            "bad": i.bad, "what": i.what, "examples": i.examples}

@@ -69,6 +69,21 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def stage_time_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--stage-time`` for the commands that use stage times (read before any log)."""
+    def set_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        from ..logformat.dialects import set_stage_time_mode
+
+        set_stage_time_mode(value)
+        return value
+    return click.option(
+        "--stage-time", type=click.Choice(["auto", "cumulative", "per-stage"]),
+        default="auto", show_default=True, expose_value=False, callback=set_mode,
+        help="How stage_time duration_ms was written: per stage, or cumulative (time since "
+             "the request started, as the tutorial's code writes it); auto decides per "
+             "synthesis.")(fn)
+
+
 def expand_globs(files: tuple[str, ...]) -> tuple[str, ...]:
     """``--files 'app.log.*.gz'``: patterns expanded (sorted); other names kept as given."""
     import glob
@@ -206,6 +221,7 @@ def window_cmd(env: Env, ids_out: str | None) -> None:
 @click.argument("ids", nargs=-1, required=True)
 @click.option("--lines", "as_lines", is_flag=True,
               help="Print the records as log lines (text format), like grep would.")
+@stage_time_option
 @command
 def trace_cmd(env: Env, ids: tuple[str, ...], as_lines: bool) -> None:
     """Every record of a synthesis id or request id, in order, with a stage timeline."""
@@ -266,6 +282,7 @@ def top_cmd(env: Env, kind: str, top: int) -> None:
 @click.option("--where", "-w", "where", multiple=True, help="Only syntheses matching.")
 @click.option("--slowest", type=click.IntRange(min=0), default=5, show_default=True,
               help="List the N slowest ids (0: none).")
+@stage_time_option
 @command
 def stages_cmd(env: Env, by: str, where: tuple[str, ...], slowest: int) -> None:
     """Per-stage p50/p95/p99 and share of end-to-end time, queue wait included."""
@@ -341,6 +358,7 @@ def precursors_cmd(env: Env, lookback: str, min_errors: int, gap: str, top: int)
 @click.option("--ids-out", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the id of every synthesis that started and never completed here "
                    "(sorted; '-': stdout, and the report on stderr).")
+@stage_time_option
 @command
 def check_cmd(env: Env, tolerance_ms: float, ids_out: str | None) -> None:
     """Does this deployment log what it must? Pass/fail per item, with examples; names
@@ -356,6 +374,7 @@ def check_cmd(env: Env, tolerance_ms: float, ids_out: str | None) -> None:
 @logs.command("diagnose")
 @click.option("--lookback", default="6h", show_default=True,
               help="History before --since used for baselines and precursors.")
+@stage_time_option
 @command
 def diagnose_cmd(env: Env, lookback: str) -> None:
     """The three steps at once: ranked findings in plain words, one example trace each."""
@@ -528,6 +547,7 @@ def tail_cmd(log_dir: str | None, rules_file: str | None, no_alerts: bool, alert
 @click.option("--title", help="Title of the report.")
 @click.option("--lookback", default="6h", show_default=True,
               help="History before --since used by the diagnosis (baselines, precursors).")
+@stage_time_option
 @command
 def report_cmd(env: Env, output: str, rules_file: str | None, title: str | None,
                lookback: str) -> None:

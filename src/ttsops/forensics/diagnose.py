@@ -187,9 +187,21 @@ class FailurePatterns:
             self.fail[d][(code, v)] += 1
 
     def pattern(self, code: str) -> dict[str, Any] | None:
+        """The input value that best marks ``code``'s failures; ``model_stage`` (where
+        they failed, not what was asked: some writers set it on failures only, where it
+        marks them all) only when no input value does."""
+        best = self._best(code, [d for d in (*DIMENSIONS, "len_b") if d != "model_stage"]) \
+            or self._best(code, ["model_stage"])
+        if best is None:
+            return None
+        _s, d, v, cov, prec = best
+        return {"field": "text_len" if d == "len_b" else d, "value": v, "bucket": d == "len_b",
+                "coverage": cov, "precision": prec, "total_with_value": self.total[d][v]}
+
+    def _best(self, code: str, dims: list[str]) -> tuple[float, str, str, float, float] | None:
         n = self.codes[code]
         best: tuple[float, str, str, float, float] | None = None
-        for d in (*DIMENSIONS, "len_b"):
+        for d in dims:
             for (c, v), k in self.fail[d].items():
                 if c != code:
                     continue
@@ -200,9 +212,7 @@ class FailurePatterns:
                     best = (score, d, v, coverage, precision)
         if best is None or best[3] < 0.5 or best[4] < 0.5:
             return None
-        _s, d, v, cov, prec = best
-        return {"field": "text_len" if d == "len_b" else d, "value": v, "bucket": d == "len_b",
-                "coverage": cov, "precision": prec, "total_with_value": self.total[d][v]}
+        return best
 
 
 LOG_TROUBLE = ("log_write_recovered", "log_file_reopened", "log_rotate_failed")

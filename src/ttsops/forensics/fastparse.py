@@ -1,7 +1,9 @@
-"""A fast path for ``logline.parse`` on the common line: a text record whose fields
-parse strictly. One C-level regex validates the whole field list, another splits it
-(quoted values unescaped by one substitution). Anything else goes to ``logline.parse``,
-so the result is always exactly ``logline.parse(line)`` (property tests check it).
+"""A fast path for ``logformat.parse`` on the common line: a text record in the
+canonical form (``logformat.heads``) whose fields parse strictly. One C-level regex
+validates the whole field list, another splits it (quoted values unescaped by one
+substitution). Anything else (level aliases, unstructured lines, lenient fields, JSON)
+goes to ``logformat.parse``, so the result is always exactly ``parse(line)`` (property
+tests check it).
 """
 
 from __future__ import annotations
@@ -9,17 +11,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from ..logline import _FOREIGN_TB, LEVELS, ReadStats, Record, parse, unescape_tb
+from ..logformat import FOREIGN_TB, LEVELS, ReadStats, Record, parse, unescape_tb
+from ..logformat.heads import BARE as _BARE
+from ..logformat.heads import NAME, QUOTED
+from ..logformat.timestamps import TS_ASCII, TS_RE
 
-_BARE = r"[^\s,\"=\\\x00-\x1f\x7f-\x9f\u2028\u2029]+"
-_KV = r"[a-z_][a-z0-9_]*=" + _BARE
+_KV = NAME + "=" + _BARE
 _BODY_RE = re.compile(f"{_KV}(?:, {_KV})*")
-_EVENT_RE = re.compile(r"[a-z_][a-z0-9_]*")
-_KV_FIND = re.compile(r"([a-z_][a-z0-9_]*)=([^,]+)")  # on a body _BODY_RE accepted
+_EVENT_RE = re.compile(NAME)
+_KV_FIND = re.compile(rf"({NAME})=([^,]+)")  # on a body _BODY_RE accepted
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
-_KVQ = r"[a-z_][a-z0-9_]*=(?:" + _BARE + "|" + r'"(?:[^"\\]|\\.)*"' + ")"
+_KVQ = rf"{NAME}=(?:{_BARE}|{QUOTED})"
 _BODY_Q_RE = re.compile(f"{_KVQ}(?:, {_KVQ})*", re.S)
-_KVQ_FIND = re.compile(r"([a-z_][a-z0-9_]*)=(?:" + _QUOTED + "|(" + _BARE + "))", re.S)
+_KVQ_FIND = re.compile(rf"({NAME})=(?:" + _QUOTED + "|(" + _BARE + "))", re.S)
 _ESC_RE = re.compile(r'\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|["\\nrt])')
 _SIMPLE_ESC = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
 _LEVELS = frozenset(LEVELS)
@@ -70,7 +74,7 @@ def parse_line(line: str) -> Record | None:
     return parse(line)
 
 
-_TS_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}")
+_TS_RE = re.compile(TS_RE)
 
 
 def iter_records(lines: Iterable[str], stats: ReadStats | None = None) -> Iterator[Record]:
@@ -89,7 +93,7 @@ def iter_records(lines: Iterable[str], stats: ReadStats | None = None) -> Iterat
             continue
         rec = parse_line(line)
         if rec is None:
-            if cur is not None and line and _FOREIGN_TB.match(line):
+            if cur is not None and line and FOREIGN_TB.match(line):
                 cur.traceback.append(line)
                 stats.continuation += 1
             elif line:
@@ -103,8 +107,8 @@ def iter_records(lines: Iterable[str], stats: ReadStats | None = None) -> Iterat
         yield cur
 
 
-_TS_ASCII = re.compile(r"[0-9]{4}-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9],[0-9]{3}")
-_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
+_TS_ASCII = re.compile(TS_ASCII)
+_NAME_RE = re.compile(NAME)
 
 
 def head_parse(line: str) -> tuple[str, str, str] | None:

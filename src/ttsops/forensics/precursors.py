@@ -37,6 +37,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..errors import REGISTRY
+from ..logformat.dialects import level_needles
 from ..logline import Record
 from .output import Report, Table, safe
 from .scan import Query, Scan
@@ -59,7 +60,7 @@ FAMILIES: dict[str, set[str]] = {
 }
 FAMILY_OF = {name: fam for fam, names in FAMILIES.items() for name in names}
 RESOURCE_KEYS = ("path", "engine", "model", "voice", "device")
-NEEDLES = (" - ERROR - ", " - CRITICAL - ", " - WARNING - ")
+NEEDLES = level_needles("ERROR", "CRITICAL", "WARNING")  # aliases (WARN, FATAL) included
 MIN_SUPPORT = 3  # records of a candidate before it is a precursor (unless CLOSE_S below)
 CLOSE_S = 900.0  # one error of the same family this soon before the burst is enough
 MAX_EXTEND = 8  # look-backs to go further back for a burst that began before the scan

@@ -70,7 +70,8 @@ class Rule:
     def selects(self, rec: Record) -> bool:
         if self.event is not None and rec.event != self.event:
             return False
-        if self.level is not None and rec.level != self.level:
+        if self.level is not None and rec.level != self.level and not (
+                self.level == "ERROR" and rec.level == "CRITICAL"):  # counted with errors
             return False
         return not self.select or matches(self.select, _fields(rec))
 

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..logindex import norm_ts as _norm_ts
-from ..logline import ReadStats, Record
+from ..logformat import ReadStats, Record
+from ..logformat.timestamps import norm_ts as _norm_ts
 from .fastparse import iter_records
 from .parallel import ReadAhead, Unit, default_workers
 from .reader import ReadCounters, file_units

@@ -6,11 +6,11 @@ from __future__ import annotations
 import heapq
 import math
 from array import array
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from ..logline import STAGES
+from ..logformat import STAGES
 from .assemble import Assembler, Synthesis
 from .filters import Cond, matches
 from .output import Report, Table
@@ -36,6 +36,11 @@ class StageTimes:
         self.slow: list[tuple[float, str, str]] = []  # min-heap of (e2e, id, slowest comp)
         self.nslow = max(0, slowest)  # 0: none (a negative one would break the heap)
         self.n = 0
+        self.stage_modes: Counter[str] = Counter()  # syntheses read as cumulative / per-stage
+
+    def add_stage_modes(self, cumulative: int, per_stage: int) -> None:
+        self.stage_modes["cumulative"] += cumulative
+        self.stage_modes["per-stage"] += per_stage
 
     # the vectorised path (``vector.StageJoin``) hands over values in bulk
     def add_count(self, key: tuple[str, ...], n: int) -> None:
@@ -60,6 +65,8 @@ class StageTimes:
         key = tuple((s.get(f) or "(none)") for f in self.by)
         vals = self.values[key]
         self.n += 1
+        if s.stage_mode:
+            self.stage_modes[s.stage_mode] += 1
         for stage, ms in s.stages.items():
             vals[stage].append(ms)
         q = s.queue
@@ -84,7 +91,9 @@ class StageTimes:
         for key in sorted(self.values):
             vals = self.values[key]
             e2e_sum = math.fsum(vals.get("end_to_end", ())) or 0.0  # exact: any order
-            for comp in (*COMPONENTS, "end_to_end"):
+            # stages of other names (another pipeline's) after the known ones
+            other = sorted(c for c in vals if c not in COMPONENTS and c != "end_to_end")
+            for comp in (*COMPONENTS, *other, "end_to_end"):
                 v = vals.get(comp)
                 if not v:
                     continue
@@ -140,6 +149,11 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
     rows = col.rows()
     rep = Report("stages", problems=snap.problems)
     rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}", "syntheses": col.n}
+    cum, per = col.stage_modes["cumulative"], col.stage_modes["per-stage"]
+    if cum:  # say it: the values were converted (the tutorial's cumulative stage_time)
+        rep.summary["stage_time"] = (f"cumulative (time since the request started) in {cum} "
+                                     f"of {cum + per} syntheses: read as the difference "
+                                     "from the stage before")
     t = Table("stages", "stage latency (ms); share = sum of the component / sum of end to end",
               [*by, "component", "n", "p50", "p95", "p99", "mean", "share_%"])
     for r in rows:
@@ -153,7 +167,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
         st.rows = [[i, e, c] for e, i, c in slow]
         rep.tables.append(st)
     rep.data = {"rows": rows, "slowest": [{"id": i, "e2e_ms": e, "component": c}
-                                          for e, i, c in slow]}
+                                          for e, i, c in slow],
+                "stage_time": {"cumulative": cum, "per_stage": per}}
     if col.n == 0:
         rep.empty = f"no completed syntheses between {since or 'the start'} and " \
                     f"{until or 'the end'}"

@@ -7,13 +7,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..errors import REGISTRY
-from ..logline import Record
+from ..logformat import ERROR_LEVELS, Record
+from ..logformat.dialects import level_needles
 from .output import Report, Table
 from .scan import Query, Scan
 from .sources import Snapshot
 
-LEVELS = {"errors": ("ERROR", "CRITICAL"), "warnings": ("WARNING",)}
-NEEDLES = {"errors": (" - ERROR - ", " - CRITICAL - "), "warnings": (" - WARNING - ",)}
+LEVELS = {"errors": ERROR_LEVELS, "warnings": ("WARNING",)}
+# the text heads of those levels, aliases (WARN, FATAL) included
+NEEDLES = {k: level_needles(*v) for k, v in LEVELS.items()}
 
 
 def code_of(rec: Record, kind: str) -> str:

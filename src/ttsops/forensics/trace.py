@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..logformat import Record
+from ..logformat.dialects import is_cumulative, per_stage, stage_time_mode
 from ..logindex import ID_KEYS
-from ..logline import Record
 from .filters import FilterError
 from .output import Report, Table, safe
 from .scan import Query, Scan
@@ -41,6 +42,7 @@ class Timeline:
     id: str
     start_ts: str | None = None
     stages: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage->(dur, elapsed)
+    stage_mode: str | None = None  # how its stage_time values were read (two stages or more)
     queue_ms: float | None = None
     total_ms: float | None = None
     status: str | None = None
@@ -51,9 +53,10 @@ class Timeline:
     def rows(self) -> list[tuple[str, float, float]]:
         """(component, start offset ms, duration ms) in order, queue wait included."""
         out: list[tuple[str, float, float]] = []
-        for s in _stages():
-            if s not in self.stages:
-                continue
+        known = _stages()
+        order = [s for s in known if s in self.stages] + \
+            [s for s in self.stages if s not in known]
+        for s in order:
             dur, el = self.stages[s]
             if s == "llm_prompt_gen" and self.queue_ms:
                 q_end = el - dur
@@ -68,6 +71,7 @@ class Timeline:
         return {"id": self.id, "start": self.start_ts, "status": self.status,
                 "error_code": self.error_code, "model_stage": self.model_stage,
                 "where": self.where, "total_ms": self.total_ms, "queue_ms": self.queue_ms,
+                "stage_time": self.stage_mode,
                 "components": [{"name": n, "start_ms": a, "duration_ms": d}
                                for n, a, d in self.rows()]}
 
@@ -83,6 +87,8 @@ class Timeline:
             head += f" [red]{safe(self.error_code)}[/]"
         if self.model_stage:
             head += f" (last stage {safe(self.model_stage)})"
+        if self.stage_mode == "cumulative":
+            head += " [dim](stage_time written as time since the start; drawn per stage)[/]"
         lines = [head]
         slowest = max(rows, key=lambda r: r[2])[0] if rows else None
         for name, a, d in rows:
@@ -97,7 +103,13 @@ class Timeline:
 
 
 def timelines(records: list[Record]) -> list[Timeline]:
+    """One timeline per synthesis id: each stage drawn where it ran. ``elapsed_ms``
+    (ttsops' own writer) says where a stage ended; cumulative values (the tutorial's
+    ``stage_time``, ``dialects.is_cumulative``) are where it ended and the difference
+    from the stage before is its duration; per-stage values without ``elapsed_ms`` are
+    laid one after the other."""
     by_id: dict[str, Timeline] = {}
+    raw: dict[str, dict[str, tuple[float, float | None]]] = {}
     for rec in records:
         sid = rec.fields.get("id")
         if not sid or rec.event not in ("synthesis_start", "stage_time",
@@ -110,7 +122,7 @@ def timelines(records: list[Record]) -> list[Timeline]:
         elif rec.event == "stage_time":
             d, el = rec.num("duration_ms"), rec.num("elapsed_ms")
             if f.get("stage") and d is not None:
-                tl.stages[f["stage"]] = (d, el if el is not None else d)
+                raw.setdefault(sid, {})[f["stage"]] = (d, el)
         elif rec.event == "synthesis_complete":
             tl.total_ms = rec.num("duration_ms")
             tl.queue_ms = rec.num("queue_ms")
@@ -120,7 +132,29 @@ def timelines(records: list[Record]) -> list[Timeline]:
         else:
             tl.where = f.get("where")
             tl.error_code = tl.error_code or f.get("error_code")
+    for sid, st in raw.items():
+        _place(by_id[sid], st)
     return list(by_id.values())
+
+
+def _place(tl: Timeline, st: dict[str, tuple[float, float | None]]) -> None:
+    """The stages of one timeline as (duration, end offset)."""
+    vals = [d for d, _ in st.values()]
+    has_el = any(el is not None for _, el in st.values())
+    if len(vals) >= 2 and is_cumulative(vals, tl.total_ms, has_el):
+        tl.stages = {s: (d, end) for s, d, end in zip(st, per_stage(vals), vals, strict=True)}
+        tl.stage_mode = "cumulative"
+        return
+    if len(vals) >= 2 and not (has_el and stage_time_mode() == "auto"):
+        tl.stage_mode = "per-stage"  # decided so (ttsops' own records need no decision)
+    end = 0.0
+    for s, (d, el) in st.items():
+        if el is None:  # laid after the stage before
+            end += d
+            el = end
+        else:
+            end = el
+        tl.stages[s] = (d, el)
 
 
 class TraceArgError(FilterError):

@@ -25,7 +25,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ..logindex import norm_ts
+from ..logformat import dialects
+from ..logformat.heads import LEVEL_ALT, RUST_BARE, RUST_HEAD, RUST_QUOTED, RUST_TS
+from ..logformat.timestamps import norm_ts
 from .fastparse import parse_line
 from .parallel import default_workers
 from .scan import Query, Scan, common_prefix, may_hold_window
@@ -34,11 +36,8 @@ from .sources import Snapshot
 EVENTS = ("synthesis_start", "stage_time", "synthesis_complete")
 KIND = {"synthesis_start": 0, "stage_time": 1, "synthesis_complete": 2}
 BATCH_BYTES = 16 << 20
-_TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
-_BARE = r'[^\s,"=\\\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]+'
-_QUOTED = r'"(?:[^"\\,\x00-\x1f]|\\.)*"'
-_KV = rf"[a-z_][a-z0-9_]*=(?:{_BARE}|{_QUOTED})"
-SIMPLE = (rf"^{_TS} - [^ ]+ - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL) - "
+_KV = rf"[a-z_][a-z0-9_]*=(?:{RUST_BARE}|{RUST_QUOTED})"
+SIMPLE = (rf"^{RUST_TS} - [^ ]+ - (?:{LEVEL_ALT}) - "
           rf"(?:synthesis_start|stage_time|synthesis_complete): {_KV}(?:, {_KV})*$")
 _NUM = r"^([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
 # The layout ttsops itself writes, validated and split by one regex per event. A line
@@ -47,16 +46,21 @@ _NUM = r"^([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
 # anything else goes the general way below.
 _V = r"[A-Za-z0-9_.:/+-]+"
 _N = r"[0-9]+(?:\.[0-9]+)?"
-_TS_ASCII = r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}"
-_HEAD = rf"^({_TS_ASCII}) - [^ ]+ - (?:DEBUG|INFO|WARNING|ERROR|CRITICAL) - "
+_HEAD = RUST_HEAD
 _CTX = rf"(?:request_id={_V}, )?(?:trace_id={_V}, )?id=({_V})"
 _END = r"(?:, [a-z_][a-z0-9_]*=|$)"  # the next field, as the lenient parser sees one
-# (no synthesis_start: this layout is used without --by, where starts are not needed)
-CANON = {
-    1: rf"{_HEAD}stage_time: {_CTX}, stage=({_V}), duration_ms=({_N}){_END}",
-    2: rf"{_HEAD}synthesis_complete: {_CTX}, status={_V}, duration_ms=({_N}), "
-       rf"queue_ms=({_N}){_END}",
-}
+# (no synthesis_start: this layout is used without --by, where starts are not needed).
+# (kind, pattern, elapsed_ms): ttsops' own stage_time has elapsed_ms right after
+# duration_ms; the same layout without it is taken only from lines that hold no
+# "elapsed_ms=" at all (any other line goes the general way). Two patterns without
+# optional parts: Polars' regex engine is twice as slow with one.
+CANON: tuple[tuple[int, str, bool | None], ...] = (
+    (1, rf"{_HEAD}stage_time: {_CTX}, stage=({_V}), duration_ms=({_N}), "
+        rf"elapsed_ms={_N}{_END}", True),
+    (1, rf"{_HEAD}stage_time: {_CTX}, stage=({_V}), duration_ms=({_N}){_END}", False),
+    (2, rf"{_HEAD}synthesis_complete: {_CTX}, status={_V}, duration_ms=({_N}), "
+        rf"queue_ms=({_N}){_END}", None),
+)
 
 
 def available() -> bool:
@@ -77,7 +81,8 @@ def wanted(read_bytes: int) -> bool:
 
 
 def _columns(by: list[str]) -> list[str]:
-    return ["seq", "kind", "id", "ts", "stage", "v", "q", *[f"by_{i}" for i in range(len(by))]]
+    return ["seq", "kind", "id", "ts", "stage", "v", "q", "el",
+            *[f"by_{i}" for i in range(len(by))]]
 
 
 def _python_rows(lines: list[tuple[int, str]], by: list[str], since: str | None,
@@ -92,20 +97,21 @@ def _python_rows(lines: list[tuple[int, str]], by: list[str], since: str | None,
         sid = rec.fields.get("id")
         if not sid:
             continue
-        ts = rec.ts if rec.ts[10:11] == " " else norm_ts(rec.ts)
+        ts = rec.ts if rec.ts[10:11] == " " else norm_ts(rec.ts)  # (parse normalises JSON)
         if (since is not None and ts < since) or (until is not None and ts >= until):
             continue
         k = KIND[rec.event]
         if k == 0 and not by:
             continue
-        stage, v, q = None, None, None
+        stage, v, q, el = None, None, None, None
         if k == 1:
             stage, v = rec.fields.get("stage"), rec.num("duration_ms")
             if not stage or v is None:
                 continue
+            el = rec.num("elapsed_ms") is not None
         elif k == 2:
             v, q = rec.num("duration_ms"), rec.num("queue_ms")
-        out.append((seq, k, sid, ts, stage, v, q, *[rec.fields.get(f) for f in by]))
+        out.append((seq, k, sid, ts, stage, v, q, el, *[rec.fields.get(f) for f in by]))
     return out
 
 
@@ -118,7 +124,7 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
     import polars as pl
 
     schema = {"seq": pl.Int64, "kind": pl.Int8, "id": pl.Utf8, "ts": pl.Utf8,
-              "stage": pl.Utf8, "v": pl.Float64, "q": pl.Float64,
+              "stage": pl.Utf8, "v": pl.Float64, "q": pl.Float64, "el": pl.Boolean,
               **{f"by_{i}": pl.Utf8 for i in range(len(by))}}
     if b"\r" in data or b"\x01" in data:  # line ends or separators Polars reads otherwise
         text = data.decode("utf-8", "replace").split("\n")
@@ -137,13 +143,23 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
     # checked line that is the canonical one)
     if not by:
         done: list[Any] = []
-        for k, pat in CANON.items():
+        of_kind: dict[int, Any] = {}
+        taken: dict[int, int] = {}
+        for k, pat, el in CANON:
             name = EVENTS[k]
+            if k not in of_kind:
+                of_kind[k] = cand.filter(line.str.contains(f" - {name}: ", literal=True))
+                taken[k] = 0
+            mine = of_kind[k]
+            if taken[k] == mine.height:  # every line of this event taken already
+                continue
+            if el is False:
+                mine = mine.filter(~line.str.contains("elapsed_ms=", literal=True))
             # one regex pass checks the layout and captures the values (groups: ts, id,
             # then stage and duration, or duration and queue wait)
             g = line.str.extract_groups(pat)
-            ok = (cand.filter(line.str.contains(f" - {name}: ", literal=True))
-                  .with_columns(g=g).filter(pl.col("g").struct.field("1").is_not_null()))
+            ok = mine.with_columns(g=g).filter(pl.col("g").struct.field("1").is_not_null())
+            taken[k] += ok.height
             if ok.height == 0:
                 continue
             done.append(ok.get_column("row"))
@@ -152,6 +168,7 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
             if k == 1:
                 cols["stage"] = grp("3")
                 cols["v"] = grp("4").cast(pl.Float64)
+                cols["el"] = pl.lit(el, pl.Boolean)
             if k == 2:
                 cols["v"] = grp("3").cast(pl.Float64)
                 cols["q"] = grp("4").cast(pl.Float64)
@@ -165,11 +182,13 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
                 pl.lit(k, pl.Int8).alias("kind"), "id", "ts",
                 (pl.col("stage") if k == 1 else pl.lit(None, pl.Utf8)).alias("stage"),
                 (pl.col("v") if k else pl.lit(None, pl.Float64)).alias("v"),
-                (pl.col("q") if k == 2 else pl.lit(None, pl.Float64)).alias("q")))
+                (pl.col("q") if k == 2 else pl.lit(None, pl.Float64)).alias("q"),
+                (pl.col("el") if k == 1 else pl.lit(None, pl.Boolean)).alias("el")))
         if done:
             cand = cand.filter(~pl.col("row").is_in(pl.concat(done).implode()))
     if cand.height:
-        frames.extend(_general_rows(cand, base, by, since, until, schema))
+        frames.extend(_general_rows(cand, base, by, since, until, schema,
+                                    b"elapsed_ms=" in data))
     if not frames:
         return pl.DataFrame(schema=schema)
     return pl.concat([f.cast(schema) for f in frames],  # type: ignore[arg-type]
@@ -177,7 +196,7 @@ def batch_rows(data: bytes, base: int, by: list[str], since: str | None,
 
 
 def _general_rows(cand: Any, base: int, by: list[str], since: str | None, until: str | None,
-                  schema: dict[str, Any]) -> list[Any]:
+                  schema: dict[str, Any], has_elapsed: bool = True) -> list[Any]:
     """Rows of the candidate lines (``row``, ``line``) not in the canonical layout: lines of
     the strict grammar split by Polars, any other line parsed record by record."""
     import polars as pl
@@ -188,9 +207,11 @@ def _general_rows(cand: Any, base: int, by: list[str], since: str | None, until:
     ev = line.str.extract(r"^.{23} - [^ ]+ - [A-Z]+ - ([a-z_]+): ", 1)
 
     def field(name: str) -> pl.Expr:
+        if name == "elapsed_ms" and not has_elapsed:  # in no line of the batch
+            return pl.lit(None, pl.Utf8)
         return pl.col("body").str.extract(rf"(?:^|, ){name}=([^,]*)", 1)
 
-    needed = ["id", "stage", "duration_ms", "queue_ms", *by]
+    needed = ["id", "stage", "duration_ms", "queue_ms", "elapsed_ms", *by]
     simple = (cand.filter(pl.col("simple"))
               .with_columns(ts=line.str.slice(0, 23), ev=ev, body=body)
               .with_columns(**{f"f_{i}": field(n) for i, n in enumerate(needed)}))
@@ -206,6 +227,7 @@ def _general_rows(cand: Any, base: int, by: list[str], since: str | None, until:
             .when(pl.col("ev") == "stage_time").then(1).otherwise(2).cast(pl.Int8))
     num_v = pl.col("f_2").str.extract(_NUM, 1).cast(pl.Float64, strict=False)
     num_q = pl.col("f_3").str.extract(_NUM, 1).cast(pl.Float64, strict=False)
+    num_el = pl.col("f_4").str.extract(_NUM, 1).cast(pl.Float64, strict=False)
     simple = simple.collect()
     good = (simple.lazy().filter(~pl.col("odd"))
             .with_columns(kind=kind)
@@ -215,7 +237,8 @@ def _general_rows(cand: Any, base: int, by: list[str], since: str | None, until:
                     pl.when(pl.col("kind") == 1).then(pl.col("f_1")).alias("stage"),
                     pl.when(pl.col("kind") != 0).then(num_v).alias("v"),
                     pl.when(pl.col("kind") == 2).then(num_q).alias("q"),
-                    *[pl.col(f"f_{i + 4}").alias(f"by_{i}") for i in range(len(by))])
+                    pl.when(pl.col("kind") == 1).then(num_el.is_not_null()).alias("el"),
+                    *[pl.col(f"f_{i + 5}").alias(f"by_{i}") for i in range(len(by))])
             # a stage_time without a stage or a number is ignored, as the Assembler does
             .filter((pl.col("kind") != 1) | (pl.col("stage").is_not_null()
                                               & (pl.col("stage") != "")
@@ -238,12 +261,13 @@ class StageJoin:
     ``offer_slow(e2e, id, worst)``."""
 
     def __init__(self, by: list[str], since: str | None, collector: Any,
-                 slowest: int = 5) -> None:
+                 slowest: int = 5, stage_time: str | None = None) -> None:
         self.by = by
         self.since = since
         self.col = collector
         self.slowest = slowest
         self.carry: Any = None
+        self.mode = stage_time or dialects.stage_time_mode()
 
     def feed(self, rows: Any) -> None:
         import polars as pl
@@ -280,7 +304,9 @@ class StageJoin:
                   .join(syn.select("id", "seg", *keys), on=["id", "seg"], how="semi")
                   .sort("seq")
                   .group_by("id", "seg", "stage", maintain_order=True)
-                  .agg(pl.col("v").last(), pl.col("seq").first().alias("first")))
+                  .agg(pl.col("v").last(), pl.col("seq").first().alias("first"),
+                       pl.col("el").any()))
+        stages = self._per_stage(stages, syn)
         if nby:
             stages = stages.join(syn.select("id", "seg", *keys), on=["id", "seg"])
         self._emit(syn, stages, keys)
@@ -308,16 +334,56 @@ class StageJoin:
         done = st.filter(closed)
         if self.since is not None:
             done = done.join(comp.select("id"), on="id", how="semi")
-        done = done.select("id", "stage", "v", "seq")
+        done = done.select("id", "stage", "v", "seq", "el")
         # the last record of a stage wins (in the order of its first, as a dict keeps it)
         if done.select(pl.struct("id", "stage").n_unique()).item() != done.height:
             done = (done.sort("seq").group_by("id", "stage", maintain_order=True)
-                    .agg(pl.col("v").last(), pl.col("seq").first()))
+                    .agg(pl.col("v").last(), pl.col("seq").first(), pl.col("el").any()))
         syn = comp.select("id", pl.lit(0).alias("seg"), "seq", "v", "q")
         stages = done.select("id", pl.lit(0).alias("seg"), "stage", "v",
-                             pl.col("seq").alias("first"))
-        self._emit(syn, stages, [])
+                             pl.col("seq").alias("first"), "el")
+        self._emit(syn, self._per_stage(stages, syn), [])
         return True
+
+    def _per_stage(self, stages: Any, syn: Any) -> Any:
+        """``stages`` (id, seg, stage, v, first, el) with cumulative values turned into
+        per-stage ones, decided per synthesis exactly as ``dialects.is_cumulative``
+        decides for the Assembler; columns id, seg, stage, v, first. The decisions are
+        counted (``add_stage_modes`` of the collector, when it has one)."""
+        import polars as pl
+
+        g = ["id", "seg"]
+        if stages.height == 0:
+            return stages.select("id", "seg", "stage", "v", "first")
+        if self.mode == "auto" and stages.get_column("el").all():
+            # ttsops' own records (elapsed_ms on every one): nothing to decide or convert
+            return stages.select("id", "seg", "stage", "v", "first")
+        v = pl.col("v")
+        # each synthesis's stages in the order written: what depends on the order is
+        # computed before the join (which need not keep it)
+        s = stages.sort("first").with_columns(
+            prev=v.shift(1).over(g), n=pl.len().over(g), last=v.last().over(g),
+            elany=pl.col("el").fill_null(False).any().over(g))
+        prev, n = pl.col("prev"), pl.col("n")
+        decided = pl.lit(True)  # counted as a decision (``assemble.read_stages``)
+        if self.mode != "auto":
+            cum = pl.lit(self.mode == "cumulative")
+        else:
+            decided = ~pl.col("elany")
+            s = s.join(syn.select("id", "seg", pl.col("v").alias("e2e")), on=g, how="left")
+            e2e = pl.col("e2e")
+            mono = (prev.is_null() | (v >= prev)).all().over(g)
+            cum = (decided & (n >= 2) & mono
+                   & (e2e.is_null()
+                      | (pl.col("last") <= e2e + n.cast(pl.Float64) + 0.01 * e2e)))
+        s = s.with_columns(cum=cum, decided=decided)
+        if hasattr(self.col, "add_stage_modes"):
+            firsts = s.filter((pl.col("n") >= 2) & pl.col("decided")).unique(g)
+            nc = int(firsts.get_column("cum").sum())
+            self.col.add_stage_modes(nc, firsts.height - nc)
+        return s.select("id", "seg", "stage",
+                        pl.when(pl.col("cum")).then(v - prev.fill_null(0.0)).otherwise(v)
+                        .alias("v"), "first")
 
     def _emit(self, syn: Any, stages: Any, keys: list[str]) -> None:
         import polars as pl
@@ -363,14 +429,15 @@ class StageJoin:
 def collect_stages(snap: Snapshot, start: str | None, since: str | None, until: str | None,
                    by: list[str], collector: Any, *, slowest: int = 5,
                    use_index: bool = True,
-                   progress: Callable[[int], None] | None = None) -> Scan:
+                   progress: Callable[[int], None] | None = None,
+                   stage_time: str | None = None) -> Scan:
     """Feed ``collector`` the syntheses completed in [since, until) (records read from
     ``start``, a margin before ``since`` for their starts)."""
     scan = Scan(snap, Query(start, until, needles=EVENTS, use_index=use_index,
                             tracebacks=False),
                 progress=progress)
     prefix = common_prefix(start, until)
-    join = StageJoin(by, since, collector, slowest)
+    join = StageJoin(by, since, collector, slowest, stage_time)
     # batches are turned into rows on several threads (Polars releases the GIL: one
     # batch's regexes run on one core) and joined in order here
     workers = default_workers()

@@ -17,8 +17,9 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
+from ..logformat import ERROR_LEVELS, FOREIGN_TB, ReadStats
+from ..logformat.heads import HEADS_MULTILINE
 from ..logindex import BlockStats
-from ..logline import _FOREIGN_TB, ReadStats
 from .coverage import coverage
 from .fastparse import head_parse, parse_line
 from .output import Report, Table, safe, write_lines
@@ -26,12 +27,9 @@ from .plan import plan_counts
 from .scan import Query, Scan
 from .sources import Snapshot
 
-_FIELD_LEVELS = frozenset(("ERROR", "CRITICAL", "WARNING"))
+_FIELD_LEVELS = frozenset((*ERROR_LEVELS, "WARNING"))
 # every line ``fastparse.head_parse`` accepts, and only those, in "\n"-joined text
-_HEADS = re.compile(
-    r"^(([0-9]{4}-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9],[0-9]{3}) - "
-    r"[^ \n]+ - (DEBUG|INFO|WARNING|ERROR|CRITICAL) - ([a-z_][a-z0-9_]*)"
-    r"(?::(?: [^\n]*)?)?)$", re.M)
+_HEADS = re.compile(HEADS_MULTILINE, re.M)
 
 
 class WindowCounts:
@@ -59,10 +57,10 @@ class WindowCounts:
             self.last = ts
         lvl = rec.level
         self.levels[lvl] += 1
-        ev = rec.event or "(free text)"
+        ev = rec.event or "(no event)"
         self.events[ev] += 1
         f = rec.fields
-        if lvl in ("ERROR", "CRITICAL"):
+        if lvl in ERROR_LEVELS:
             self.error_codes[f.get("error_code") or "(no code)"] += 1
         elif lvl == "WARNING":
             self.warning_codes[f.get("warning_code") or f.get("error_code") or "(no code)"] += 1
@@ -90,7 +88,7 @@ class WindowCounts:
         self._span(b.first_ts, b.last_ts)
         self.levels.update(b.levels)
         for ev, n in b.events.items():
-            self.events[ev or "(free text)"] += n
+            self.events[ev or "(no event)"] += n
         for key, n in (b.lcodes or {}).items():
             lvl, _, code = key.partition(":")
             (self.warning_codes if lvl == "WARNING" else self.error_codes)[code] += n
@@ -125,7 +123,7 @@ class WindowCounts:
                 continue
             rec = parse_line(line)
             if rec is None:
-                if cur and line and _FOREIGN_TB.match(line):
+                if cur and line and FOREIGN_TB.match(line):
                     rs.continuation += 1
                 elif line:
                     rs.skip(line)
@@ -133,7 +131,7 @@ class WindowCounts:
             rs.records += 1
             cur = True
             if rec.ts[10:11] != " ":
-                from ..logindex import norm_ts
+                from ..logformat.timestamps import norm_ts
 
                 rec.ts = norm_ts(rec.ts)
             if (since is not None and rec.ts < since) or (until is not None and rec.ts >= until):
@@ -211,7 +209,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, use_index: bool
         "window": f"{since or 'start'} .. {until or 'end'} (until exclusive)",
         "records": wc.records,
         "first / last record": f"{wc.first or '-'} / {wc.last or '-'}",
-        "ERROR + WARNING records": wc.levels["ERROR"] + wc.levels["WARNING"],
+        "ERROR + WARNING records": wc.levels["ERROR"] + wc.levels["WARNING"]
+        + wc.levels["CRITICAL"],
         "syntheses started": wc.started,
         "completed": f"{sum(wc.complete.values())} ({wc.complete.get('success', 0)} success, "
                      f"{wc.complete.get('failed', 0)} failed)",
