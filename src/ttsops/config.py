@@ -71,8 +71,6 @@ class Settings(BaseSettings):
                                                               "voiced part of the audio (dBFS).")
     audio_peak_dbfs: float = Field(-1.0, le=0, description="Peak ceiling after loudness "
                                                            "normalisation (clipping guard).")
-    ffmpeg_path: str = Field("ffmpeg", description="ffmpeg binary for aac output (name on "
-                                                   "PATH or a path).")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted request body.")
     voice_fallback: bool = Field(False, description="Unknown voice falls back to the default "
                                                     "with a WARNING instead of 400.")

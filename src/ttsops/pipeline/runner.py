@@ -255,7 +255,7 @@ class Pipeline:
         s = self.settings
         key = (req.text, req.lang, req.voice, req.format, req.speed, req.sample_rate,
                req.allow_fallback, opts, s.voice_fallback, s.max_input_chars,
-               s.segment_max_chars, s.ffmpeg_path, self.cache is not None)
+               s.segment_max_chars, self.cache is not None)
         try:
             hash(key)
         except TypeError:  # e.g. a voice given as a dict through the Python API
@@ -358,7 +358,7 @@ class Pipeline:
             heard = False
             try:
                 with clock("audio_render"):
-                    encoder = StreamEncoder(job.request.format, rate, self.settings.ffmpeg_path)
+                    encoder = StreamEncoder(job.request.format, rate)
                 for seg in job.segments:
                     with clock("llm_prompt_gen"):
                         prepared = prepare_one(self, job, seg)

@@ -41,7 +41,7 @@ class FrontState:
 
 
 def check_format(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
-    st.fmt = enc.check_format(req.format, p.settings.ffmpeg_path)
+    st.fmt = enc.check_format(req.format)
 
 
 def check_speed(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
@@ -193,8 +193,7 @@ def postproc(p: Pipeline, st: BackState) -> None:
 
 def render(p: Pipeline, st: BackState) -> None:
     assert st.pcm is not None
-    st.data = enc.encode(st.pcm, st.rate, st.job.request.format.lower(),
-                         p.settings.ffmpeg_path)
+    st.data = enc.encode(st.pcm, st.rate, st.job.request.format.lower())
 
 
 BackStage = Callable[["Pipeline", BackState], None]
