@@ -43,7 +43,7 @@ log = get_logger("ttsops.cache")
 
 MAGIC = b"TTSOPS-CACHE 1\n"
 SUFFIX = ".tts"
-PIPELINE_VERSION = "1"  # bump when post-processing or encoding changes the bytes
+PIPELINE_VERSION = "2"  # bump when post-processing or encoding changes the bytes
 MB = 1024 * 1024
 TOUCH_S = 60.0  # a hit served from memory refreshes the file's mtime at most this often
 

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
                                                               "voiced part of the audio (dBFS).")
     audio_peak_dbfs: float = Field(-1.0, le=0, description="Peak ceiling after loudness "
                                                            "normalisation (clipping guard).")
+    audio_tail_silence_ms: float = Field(200.0, ge=0, le=5000, description="Silence added "
+                                         "after the last word, so that players do not clip "
+                                         "it (ms).")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted request body.")
     voice_fallback: bool = Field(False, description="Unknown voice falls back to the default "
                                                     "with a WARNING instead of 400.")

@@ -24,15 +24,18 @@ from . import records
 from .audio import guard_finite, is_silent, to_int16
 from .encode import StreamEncoder
 from .metrics import clipped_ratio, measure
+from .sentences import Piece, pieces
 from .stages import (
     BACK_STAGES,
     FRONT_STEPS,
     BackState,
     FrontState,
     as_tts_error,
+    engine_speed,
     infer_one,
     post_one,
     prepare_one,
+    silence,
     silent_detail,
 )
 from .types import (
@@ -45,6 +48,7 @@ from .types import (
     SynthesisRequest,
     SynthesisResult,
 )
+from .words import word_times
 
 
 def new_id() -> str:
@@ -124,6 +128,19 @@ class _StageClock:
             self.ms[stage] = self.ms.get(stage, 0.0) + _ms(t0)
 
 
+def _plan(job: Job) -> list[tuple[Piece, int]]:
+    """The pieces of every segment with each one's character offset in the job's text."""
+    out: list[tuple[Piece, int]] = []
+    cursor = 0
+    for seg in job.segments:
+        for piece in pieces(seg):
+            at = job.text.find(piece.text, cursor)
+            if at >= 0:
+                cursor = at + len(piece.text)
+            out.append((piece, max(at, 0)))
+    return out
+
+
 class Pipeline:
     """One engine, its settings and (in the main process) the audio cache.
 
@@ -180,6 +197,8 @@ class Pipeline:
         """Import the audio libraries (and, with ``resampling``, scipy.signal and the
         filters for 24 kHz output) now, so that the first synthesis of a process does not
         pay ~1 s of imports inside its llm_postproc stage (workers call it after load)."""
+        import av  # noqa: F401  (the opus/aac encoders: ~50 ms to import)
+        import lameenc  # noqa: F401
         import scipy.fft  # noqa: F401
         import soundfile  # noqa: F401
 
@@ -344,32 +363,47 @@ class Pipeline:
                                stages=stages, logged=True, exc_type=type(exc).__name__,
                                where=events.where(exc), id=job.id) from exc
 
-    # --- stream: the same stages segment by segment (worker process) ---------------
+    # --- stream: the same stages piece by piece (worker process) --------------------
     def stream(self, job: Job) -> Iterator[StreamChunk]:
-        """Yield encoded chunks as segments are ready (see types.py); the last chunk
+        """Yield encoded chunks as pieces are ready (see types.py); the last chunk
         carries the complete ``RenderedAudio`` for ``finish()``."""
         with events.context(id=job.id, request_id=job.request_id, trace_id=job.trace_id):
             self.ensure_loaded()
             clock = _StageClock()
             rate = job.sample_rate or self.info.sample_rate
+            speed = job.request.speed
+            _, residual = engine_speed(self, speed)
+            marks_of = getattr(self.engine, "word_marks", None)
+            plan = _plan(job)
             parts: list[np.ndarray] = []
-            clipped_n = total_n = seq = 0
+            clipped_n = total_n = seq = out_n = 0
             held: list[bytes] = []  # chunks of silence, sent once some sound follows them
+            held_words: list[dict[str, Any]] = []
+            all_words: list[dict[str, Any]] = []
             heard = False
             try:
                 with clock("audio_render"):
                     encoder = StreamEncoder(job.request.format, rate)
-                for seg in job.segments:
+                for k, (piece, char0) in enumerate(plan):
                     with clock("llm_prompt_gen"):
-                        prepared = prepare_one(self, job, seg)
+                        prepared = prepare_one(self, job, piece.text)
                     with clock("llm_inference"):
                         raw = infer_one(self, job, prepared)
                         heard = heard or not is_silent(raw)
+                        marks = marks_of() if marks_of is not None else None
                     with clock("llm_postproc"):
                         raw = guard_finite(raw)
                         clipped_n += round(clipped_ratio(raw) * raw.size)
                         total_n += raw.size
                         x = post_one(self, job, raw, guarded=True)
+                        if marks:
+                            offset = out_n * 1000.0 / rate
+                            held_words += [w.as_dict(offset, char0) for w in word_times(
+                                piece.text, marks, x, rate, 1.0 / residual)]
+                        pause = (self.settings.audio_tail_silence_ms if k == len(plan) - 1
+                                 else piece.pause_ms / speed)
+                        x = np.concatenate([x, silence(pause, rate)])
+                        out_n += x.size
                         parts.append(x)
                         pcm = to_int16(x)
                     with clock("audio_render"):
@@ -377,9 +411,10 @@ class Pipeline:
                     if data:
                         held.append(data)
                     if heard and held:
-                        yield StreamChunk(b"".join(held), seq)
+                        all_words += held_words
+                        yield StreamChunk(b"".join(held), seq, words=held_words)
                         seq += 1
-                        held = []
+                        held, held_words = [], []
                 with clock("llm_inference"):
                     if total_n == 0:
                         raise TTSError("ENGINE_FAILED", "the engine produced no audio")
@@ -403,11 +438,14 @@ class Pipeline:
             now = (time.time() - job.started) * 1000.0
             stages = {s: clock.ms[s] for s in STAGES[1:] if s in clock.ms}
             for s, ms in stages.items():
-                records.stage_time(job.id, s, ms, now, segments=len(job.segments))
+                records.stage_time(job.id, s, ms, now, segments=len(job.segments),
+                                   pieces=len(plan))
+            all_words += held_words
             rendered = RenderedAudio(audio=whole, sample_rate=rate,
                                      duration_ms=metrics["duration_ms"], metrics=metrics,
-                                     stages=stages)
-            yield StreamChunk(tail, seq, last=True, rendered=rendered)
+                                     stages=stages, words=all_words if marks_of else None)
+            yield StreamChunk(b"".join([*held, tail]), seq, last=True, rendered=rendered,
+                              words=held_words)
 
     # --- finish / fail (main process) ----------------------------------------------
     def finish(self, job: Job, audio: RenderedAudio, queue_ms: float = 0.0) -> SynthesisResult:
@@ -433,7 +471,7 @@ class Pipeline:
                 duration_ms=audio.duration_ms, total_ms=total, queue_ms=queue_ms,
                 stages=stages, metrics=dict(audio.metrics), cache_hit=False,
                 cache_saved=saved, voice=job.voice, lang=job.lang,
-                warnings=list(job.warnings))
+                warnings=list(job.warnings), words=audio.words)
 
     def fail(self, job: Job, error: BaseException, queue_ms: float = 0.0,
              stage: str | None = None) -> TTSError:
