@@ -233,7 +233,8 @@ class Pipeline:
                     key = self._key(st) if self.cache is not None else None
                     if memo_key is not None:
                         self.front_memo.put(memo_key, st, key)
-                hit = self.cache.get(key) if self.cache is not None and key else None
+                hit = (self.cache.get(key) if self.cache is not None and key
+                       and not req.timestamps else None)
             except Exception as e:
                 err = self._front_failed(req, sid, st, e, t0, text_len)
                 if err is e:

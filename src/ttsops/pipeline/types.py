@@ -88,6 +88,7 @@ class SynthesisRequest:
     allow_fallback: bool | None = None  # None: settings.voice_fallback
     id: str | None = None  # synthesis id "ts_<16 hex>"; generated when None
     options: dict[str, Any] = field(default_factory=dict)  # engine-specific extras
+    timestamps: bool = False  # word timings wanted: synthesise even on a cache hit
 
 
 @dataclass

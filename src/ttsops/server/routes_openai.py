@@ -65,6 +65,10 @@ class SpeechRequest(BaseModel):
         None, description="audio: the file streamed as each sentence is ready; sse: "
                           "speech.audio.delta / speech.audio.done events. Absent: one "
                           "response with Content-Length.")
+    timestamps: bool = Field(False, description="With stream_format sse: a "
+                                                "speech.audio.word event (word, start_ms, "
+                                                "end_ms, char) for each word after the delta "
+                                                "that carries its audio.")
     lang: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$",
                              description="Language (zh, en, ...); detected when absent.")
     allow_fallback: bool | None = Field(None, description="Unknown voice: use the default "
@@ -145,10 +149,13 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     if body.model not in accepted_models(settings.engine):
         raise TTSError("MODEL_UNKNOWN", f"{body.model[:64]!r} (GET /v1/models)", param="model")
     voice = body.voice.id if isinstance(body.voice, VoiceRef) else body.voice
+    if body.timestamps and body.stream_format != "sse":
+        raise TTSError("INVALID_REQUEST", "timestamps come as events: set stream_format "
+                       "to \"sse\"", param="timestamps")
     req = SynthesisRequest(text=body.input, voice=voice, lang=body.lang, speed=body.speed,
                            format=body.response_format, model=body.model,
                            allow_fallback=body.allow_fallback, id=ids.synthesis_id(),
-                           options=dict(body.options or {}))
+                           options=dict(body.options or {}), timestamps=body.timestamps)
     service = app.state.service
     rid = state["request_id"]
     if body.stream_format is None:
@@ -206,6 +213,8 @@ async def _stream(request: Request, service: Any, req: SynthesisRequest, mode: s
             if not ended:  # cancelled: the client hung up mid-stream
                 state["client_gone"] = True
 
+    timestamps = req.timestamps
+
     async def sse_body() -> AsyncIterator[bytes]:
         k, v = kind, first
         ended = False
@@ -214,6 +223,9 @@ async def _stream(request: Request, service: Any, req: SynthesisRequest, mode: s
                 if k == "audio":
                     yield _sse({"type": "speech.audio.delta",
                                 "audio": base64.b64encode(v).decode("ascii")})
+                elif k == "words":
+                    if timestamps:
+                        yield b"".join(_sse({"type": "speech.audio.word", **w}) for w in v)
                 elif k == "error":
                     ended = True
                     state["error_code"] = v.code

@@ -137,7 +137,8 @@ class SynthesisService:
     # --- streamed responses --------------------------------------------------------
     async def stream(self, req: SynthesisRequest,
                      request_id: str | None = None) -> AsyncIterator[tuple[str, Any]]:
-        """Yields ("start", id) first, then ("audio", bytes) pieces, then ("done",
+        """Yields ("start", id) first, then ("audio", bytes) pieces (each followed by
+        ("words", [word timing dicts]) when the engine reports them), then ("done",
         SynthesisResult). A failure before the first audio raises ``TTSError``; after it,
         the iterator yields ("error", TTSError) and ends."""
         out = self._front(req, request_id)
@@ -177,6 +178,8 @@ class SynthesisService:
                     continue
                 if value.data:
                     q.put_nowait(("audio", value.data))
+                if value.words:
+                    q.put_nowait(("words", value.words))
                 if value.last:
                     rendered = value.rendered
             if rendered is None:
