@@ -448,6 +448,12 @@ class Pipeline:
             yield StreamChunk(b"".join([*held, tail]), seq, last=True, rendered=rendered,
                               words=held_words)
 
+    def _streamed(self, job: Job) -> RenderedAudio:
+        for chunk in self.stream(job):
+            if chunk.last and chunk.rendered is not None:
+                return chunk.rendered
+        raise TTSError("INTERNAL_ERROR", "the stream ended without its last chunk")
+
     # --- finish / fail (main process) ----------------------------------------------
     def finish(self, job: Job, audio: RenderedAudio, queue_ms: float = 0.0) -> SynthesisResult:
         with events.context(id=job.id):
@@ -503,7 +509,8 @@ class Pipeline:
         if isinstance(front, SynthesisResult):
             return front
         try:
-            audio = self.back(front)
+            # word timings come from the streamed path (piece by piece, as a server streams)
+            audio = self._streamed(front) if req.timestamps else self.back(front)
         except BaseException as e:
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 self.fail(front, e)
