@@ -3,6 +3,7 @@ the engine is what is measured."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -93,7 +94,7 @@ def test_espeak_word_timings_follow_the_words(espeak):
     result = espeak.finish(job, espeak._streamed(job))
     words = result.words
     assert [w["word"] for w in words] == ["Alpha", "beta", "gamma", "Delta", "epsilon"]
-    assert all(a["end_ms"] <= b["start_ms"] for a, b in zip(words, words[1:], strict=False))
+    assert all(a["end_ms"] <= b["start_ms"] for a, b in itertools.pairwise(words))
     # the sentence pause the pipeline adds between the two pieces
     assert words[3]["start_ms"] - words[2]["end_ms"] >= SENTENCE_PAUSE_MS * 0.9
     assert words[-1]["end_ms"] <= result.duration_ms - 150  # then the trailing silence
