@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     voice_fallback: bool = Field(False, description="Unknown voice falls back to the default "
                                                     "with a WARNING instead of 400.")
     api_keys: str = Field("", description="Comma-separated bearer tokens; empty disables auth.")
+    cors_origins: str = Field("", description="Origins whose browser apps may call the API "
+                                              "(CORS): comma-separated, or * for any; empty: "
+                                              "none.")
     rate_limit_per_minute: int = Field(0, ge=0, description="Requests per client per minute "
                                                             "(0: unlimited).")
 

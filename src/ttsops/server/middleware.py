@@ -27,6 +27,7 @@ from ..errors import TTSError
 from ..events import get_logger
 from . import ids
 from .errors_http import StreamAborted, error_response
+from .metrics import route_label
 from .ratelimit import RateLimiter
 
 log = get_logger("ttsops.server.http")
@@ -179,9 +180,7 @@ class ServiceMiddleware:
                          client=client_host, error_code=state["error_code"],
                          **state["extra"])
                 if self.metrics is not None:
-                    route = app_scope.get("route")
-                    template = getattr(route, "path", None) or "unmatched"
-                    self.metrics.observe_http(method, template, status, state["error_code"],
+                    self.metrics.observe_http(method, route_label(app_scope), status, state["error_code"],
                                               duration_ms / 1000.0)
 
     def _gate(self, method: str, path: str, length: bytes | None, auth: bytes | None,
@@ -193,7 +192,7 @@ class ServiceMiddleware:
                 return ("INVALID_REQUEST", "invalid Content-Length", None)
             if n > self.max_body:
                 return ("BODY_TOO_LARGE", f"{n} bytes > limit {self.max_body}", None)
-        if path.startswith("/v1/"):
+        if path.startswith("/v1/") and method != "OPTIONS":  # a CORS preflight has no token
             wait = self.limiter.check(client)
             if wait:
                 return ("RATE_LIMITED", None, wait)
