@@ -233,8 +233,11 @@ class Pipeline:
                     key = self._key(st) if self.cache is not None else None
                     if memo_key is not None:
                         self.front_memo.put(memo_key, st, key)
-                hit = (self.cache.get(key) if self.cache is not None and key
-                       and not req.timestamps else None)
+                # word timings wanted from an engine that reports them: synthesise (the
+                # cache keeps audio only); others answer from the cache as usual
+                fresh = req.timestamps and hasattr(self.engine, "word_marks")
+                hit = self.cache.get(key) if self.cache is not None and key and not fresh \
+                    else None
             except Exception as e:
                 err = self._front_failed(req, sid, st, e, t0, text_len)
                 if err is e:

@@ -180,8 +180,8 @@ class ServiceMiddleware:
                          client=client_host, error_code=state["error_code"],
                          **state["extra"])
                 if self.metrics is not None:
-                    self.metrics.observe_http(method, route_label(app_scope), status, state["error_code"],
-                                              duration_ms / 1000.0)
+                    self.metrics.observe_http(method, route_label(app_scope), status,
+                                              state["error_code"], duration_ms / 1000.0)
 
     def _gate(self, method: str, path: str, length: bytes | None, auth: bytes | None,
               client: str) -> tuple[str, str | None, float | None] | None:
