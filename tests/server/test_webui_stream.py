@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -99,8 +100,7 @@ def test_download_has_a_sensible_name_and_the_audio(page):
     assert link.get_attribute("download") == f"ttsops-{sid}.wav"
     with page.expect_download() as dl:
         link.click()
-    path = dl.value.path()
-    data = open(path, "rb").read()
+    data = Path(dl.value.path()).read_bytes()
     assert data[:4] == b"RIFF" and data[8:12] == b"WAVE" and len(data) > 10_000
     assert dl.value.suggested_filename == f"ttsops-{sid}.wav"
 
