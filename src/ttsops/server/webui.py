@@ -6,10 +6,11 @@ arrives where the browser's MediaSource takes the format - mp3, aac - and each w
 highlighted as it is spoken), shows the synthesis id, request id, status, stage timings
 and audio metrics (from ``speech.audio.done``), keeps a history of the page's syntheses
 (replay, download as ``ttsops-<id>.<format>``), and reports what the player did to
-``POST /v1/webui/events``: each report becomes one ``webui_event`` record carrying the synthesis id (INFO for play/ended/pause and for
-request_failed - a failed synthesis the page showed, already logged by the server -
-WARNING for error (``warning_code=WEBUI_PLAYBACK_FAILED``) and stall), so "the play
-button did nothing" is in the server's log.
+``POST /v1/webui/events``: each report becomes one ``webui_event`` record carrying the
+synthesis id (INFO for play/ended/pause and for request_failed - a failed synthesis the
+page showed, already logged by the server - WARNING for error
+(``warning_code=WEBUI_PLAYBACK_FAILED``) and stall), so "the play button did nothing" is
+in the server's log.
 """
 
 from __future__ import annotations
