@@ -85,6 +85,15 @@ class FrontMemo:
         st, ckey, _ = got
         return _copy_state(st), ckey
 
+    def peek(self, key: tuple[Any, ...]) -> tuple[FrontState, str | None] | None:
+        """Like ``get`` without a copy: the caller only reads the state."""
+        with self.lock:
+            got = self.items.get(key)
+            if got is None:
+                return None
+            self.items.move_to_end(key)
+        return got[0], got[1]
+
     def put(self, key: tuple[Any, ...], st: FrontState, ckey: str | None) -> None:
         size = len(key[0]) + len(st.text)
         if size > self.max_chars // 8:
@@ -243,22 +252,52 @@ class Pipeline:
                 if err is e:
                     raise
                 raise err from e
-            ms = _ms(t0)
-            self._start_record(req, sid, st, text_len, cache_hit=hit is not None)
-            for event, code, fields in st.warnings:
-                records.warning(event, sid, code, **fields)
-            records.stage_time(sid, "text_normalize", ms, ms, segments=len(st.segments))
-            job = Job(id=sid, request=dataclasses.replace(req, id=sid, format=st.fmt,
-                                                          speed=st.speed, voice=st.voice),
-                      text=st.text, segments=st.segments, lang=st.lang or "", voice=st.voice,
-                      cache_key=key, started=started, stages={"text_normalize": ms},
-                      warnings=[w[1] for w in st.warnings],
-                      request_id=events.current("request_id"),
-                      trace_id=events.current("trace_id"), engine=self.info.name,
-                      sample_rate=st.sample_rate, text_len=text_len, options=st.options)
-            if hit is None:
-                return job
-            return self._hit(job, hit)
+            return self._answer(req, sid, st, key, hit, t0, started, text_len)
+
+    def front_hit(self, req: SynthesisRequest) -> SynthesisResult | None:
+        """``front(req)`` when it is a cache hit of a request seen before (its
+        text_normalize outcome remembered); None otherwise, with nothing written or
+        counted, so that ``front(req)`` then does everything as usual. The server's fast
+        path for cache hits; the records are the same as ``front()`` writes for a hit."""
+        if self.cache is None:
+            return None
+        started = time.time()
+        t0 = time.perf_counter()
+        memo_key = self._memo_key(req)
+        got = self.front_memo.peek(memo_key) if memo_key is not None else None
+        if got is None or not got[1] or (req.timestamps and hasattr(self.engine,
+                                                                   "word_marks")):
+            return None
+        st, key = got
+        hit = self.cache.get(key, count_miss=False)
+        if hit is None:
+            return None
+        sid = req.id or new_id()
+        text_len = len(req.text)
+        with events.context(id=sid):
+            out = self._answer(req, sid, st, key, hit, t0, started, text_len)
+        assert isinstance(out, SynthesisResult)
+        return out
+
+    def _answer(self, req: SynthesisRequest, sid: str, st: FrontState, key: str | None,
+                hit: CacheEntry | None, t0: float, started: float,
+                text_len: int) -> Job | SynthesisResult:
+        """The end of text_normalize: its records, then the Job (or the cached result)."""
+        ms = _ms(t0)
+        self._start_record(req, sid, st, text_len, cache_hit=hit is not None)
+        for event, code, fields in st.warnings:
+            records.warning(event, sid, code, **fields)
+        records.stage_time(sid, "text_normalize", ms, ms, segments=len(st.segments))
+        if hit is not None:
+            return self._hit_of(req, sid, st, hit, started, ms, text_len)
+        return Job(id=sid, request=dataclasses.replace(req, id=sid, format=st.fmt,
+                                                       speed=st.speed, voice=st.voice),
+                   text=st.text, segments=st.segments, lang=st.lang or "", voice=st.voice,
+                   cache_key=key, started=started, stages={"text_normalize": ms},
+                   warnings=[w[1] for w in st.warnings],
+                   request_id=events.current("request_id"),
+                   trace_id=events.current("trace_id"), engine=self.info.name,
+                   sample_rate=st.sample_rate, text_len=text_len, options=st.options)
 
     def _memo_key(self, req: SynthesisRequest) -> tuple[Any, ...] | None:
         """What the text_normalize steps depend on, or None when the request cannot be
@@ -317,21 +356,24 @@ class Pipeline:
     def _labels(self, lang: str | None, voice: str, fmt: str) -> dict[str, Any]:
         return {"lang": lang, "voice": voice, "format": fmt, "engine": self.info.name}
 
-    def _hit(self, job: Job, entry: CacheEntry) -> SynthesisResult:
-        total = (time.time() - job.started) * 1000.0
-        records.audio_metrics(job.id, entry.metrics)
+    def _hit_of(self, req: SynthesisRequest, sid: str, st: FrontState, entry: CacheEntry,
+                started: float, normalize_ms: float, text_len: int) -> SynthesisResult:
+        total = (time.time() - started) * 1000.0
+        records.audio_metrics(sid, entry.metrics)
         dur = entry.duration_ms
-        records.complete(job.id, status="success", duration_ms=total, queue_ms=0.0,
-                         text_len=job.text_len, audio_size_kb=round(len(entry.audio) / 1024, 1),
+        lang = st.lang or ""
+        records.complete(sid, status="success", duration_ms=total, queue_ms=0.0,
+                         text_len=text_len, audio_size_kb=round(len(entry.audio) / 1024, 1),
                          rtf=total / dur if dur else None, cache_hit=True, cache_saved=True,
                          model_stage="text_normalize",
-                         **self._labels(job.lang, job.voice, job.request.format))
+                         **self._labels(lang, st.voice, st.fmt))
         return SynthesisResult(
-            id=job.id, audio=entry.audio, format=job.request.format,
-            content_type=CONTENT_TYPES[job.request.format], sample_rate=entry.sample_rate,
-            duration_ms=dur, total_ms=total, queue_ms=0.0, stages=dict(job.stages),
-            metrics=dict(entry.metrics), cache_hit=True, cache_saved=True, voice=job.voice,
-            lang=job.lang, warnings=list(job.warnings))
+            id=sid, audio=entry.audio, format=st.fmt,
+            content_type=CONTENT_TYPES[st.fmt], sample_rate=entry.sample_rate,
+            duration_ms=dur, total_ms=total, queue_ms=0.0,
+            stages={"text_normalize": normalize_ms}, metrics=dict(entry.metrics),
+            cache_hit=True, cache_saved=True, voice=st.voice, lang=lang,
+            warnings=[w[1] for w in st.warnings])
 
     # --- back: llm_prompt_gen .. audio_render (worker process) ---------------------
     def back(self, job: Job) -> RenderedAudio:

@@ -24,6 +24,7 @@ from ..config import Settings, get_settings
 from ..events import get_logger
 from ..workers import DEFAULT_RUNNER, WorkerPool
 from . import cors, errors_http, routes_health, routes_openai, webui
+from .fastpath import CacheHitFastPath
 from .metrics import Metrics
 from .middleware import ServiceMiddleware
 from .synthesis import SynthesisService
@@ -116,6 +117,8 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     app.include_router(routes_health.router)
     app.include_router(webui.router)
     app.mount("/static", StaticFiles(directory=webui.STATIC_DIR), name="static")
+    # innermost: cache hits answered without FastAPI's routing (inside ServiceMiddleware)
+    app.add_middleware(CacheHitFastPath)
     cors_opts = cors.options(s.cors_origins, s.request_id_header)
     if cors_opts is not None:  # preflights answered inside ServiceMiddleware (logged)
         app.add_middleware(cors.CORSPreflight, **cors_opts)

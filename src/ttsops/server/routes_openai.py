@@ -134,6 +134,26 @@ def _done_event(result: SynthesisResult, text_len: int, request_id: str) -> dict
             "metrics": {k: round(v, 4) for k, v in result.metrics.items()}}
 
 
+def synthesis_request(body: SpeechRequest, engine: str) -> SynthesisRequest:
+    """The synthesis a valid speech request asks for (MODEL_UNKNOWN, INVALID_REQUEST for
+    what the schema cannot say); shared with the cache-hit fast path (fastpath.py)."""
+    if body.model not in accepted_models(engine):
+        raise TTSError("MODEL_UNKNOWN", f"{body.model[:64]!r} (GET /v1/models)", param="model")
+    voice = body.voice.id if isinstance(body.voice, VoiceRef) else body.voice
+    if body.timestamps and body.stream_format != "sse":
+        raise TTSError("INVALID_REQUEST", "timestamps come as events: set stream_format "
+                       "to \"sse\"", param="timestamps")
+    return SynthesisRequest(text=body.input, voice=voice, lang=body.lang, speed=body.speed,
+                            format=body.response_format, model=body.model,
+                            allow_fallback=body.allow_fallback, id=ids.synthesis_id(),
+                            options=dict(body.options or {}), timestamps=body.timestamps)
+
+
+def speech_response(result: SynthesisResult) -> Response:
+    return Response(result.audio, media_type=CONTENT_TYPES[result.format],
+                    headers=result_headers(result))
+
+
 # --- routes ----------------------------------------------------------------------------
 
 @router.post("/audio/speech", response_class=Response, responses={
@@ -145,17 +165,7 @@ def _done_event(result: SynthesisResult, text_len: int, request_id: str) -> dict
 async def create_speech(body: SpeechRequest, request: Request) -> Response:
     app = request.app
     state: dict[str, Any] = request.scope["ttsops"]
-    settings = app.state.settings
-    if body.model not in accepted_models(settings.engine):
-        raise TTSError("MODEL_UNKNOWN", f"{body.model[:64]!r} (GET /v1/models)", param="model")
-    voice = body.voice.id if isinstance(body.voice, VoiceRef) else body.voice
-    if body.timestamps and body.stream_format != "sse":
-        raise TTSError("INVALID_REQUEST", "timestamps come as events: set stream_format "
-                       "to \"sse\"", param="timestamps")
-    req = SynthesisRequest(text=body.input, voice=voice, lang=body.lang, speed=body.speed,
-                           format=body.response_format, model=body.model,
-                           allow_fallback=body.allow_fallback, id=ids.synthesis_id(),
-                           options=dict(body.options or {}), timestamps=body.timestamps)
+    req = synthesis_request(body, app.state.settings.engine)
     service = app.state.service
     rid = state["request_id"]
     if body.stream_format is None:
@@ -167,8 +177,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
         state["id"] = result.id
         if not result.cache_hit and await request.is_disconnected():
             state["client_gone"] = True  # finished, but nobody is left to receive it
-        return Response(result.audio, media_type=CONTENT_TYPES[result.format],
-                        headers=result_headers(result))
+        return speech_response(result)
     return await _stream(request, service, req, body.stream_format, state, len(body.input))
 
 
