@@ -124,6 +124,7 @@ class _Espeak:
         self.callback = _CB(self._on_audio)  # keep a reference: C holds the pointer
         self.data_path: str | None = None
         self.sample_rate = 0
+        self.voice: str | None = None  # the voice loaded last (set_voice)
 
     @classmethod
     def get(cls) -> _Espeak:
@@ -151,6 +152,7 @@ class _Espeak:
                 return self.sample_rate
             if self.data_path is not None:
                 self.lib.espeak_Terminate()
+            self.voice = None
             # espeak_Initialize wants the directory that contains espeak-ng-data
             parent = os.path.dirname(os.path.abspath(data_path).rstrip("/"))
             sr = self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, CALLBACK_MS,
@@ -169,9 +171,14 @@ class _Espeak:
 
     def set_voice(self, name: str, pitch: int = 50, prange: int = 50, rate: int = DEFAULT_RATE
                   ) -> None:
-        err = self.lib.espeak_SetVoiceByName(name.encode())
-        if err != 0:
-            raise RuntimeError(f"espeak_SetVoiceByName({name!r}) failed with {err}")
+        # loading a voice costs ~0.6 ms: only when it changes (a stream sets the same
+        # voice for every sentence); the parameters below are set every time
+        if name != self.voice:
+            self.voice = None
+            err = self.lib.espeak_SetVoiceByName(name.encode())
+            if err != 0:
+                raise RuntimeError(f"espeak_SetVoiceByName({name!r}) failed with {err}")
+            self.voice = name
         self.lib.espeak_SetParameter(P_RATE, rate, 0)
         self.lib.espeak_SetParameter(P_PITCH, pitch, 0)
         self.lib.espeak_SetParameter(P_RANGE, prange, 0)
