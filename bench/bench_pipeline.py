@@ -53,7 +53,6 @@ def main() -> None:
 
     from ttsops import logsink
     from ttsops.config import Settings
-    from ttsops.pipeline.encode import ffmpeg_binary
     from ttsops.pipeline.runner import Pipeline
     from ttsops.pipeline.types import SynthesisRequest
 
@@ -62,7 +61,7 @@ def main() -> None:
     sink = logsink.setup(settings)
     pipe = Pipeline(settings=settings, cache=False)
     engine = pipe.engine
-    formats = [f for f in args.formats.split(",") if f != "aac" or ffmpeg_binary("ffmpeg")]
+    formats = args.formats.split(",")
 
     jobs = []  # (lang, voice, segments) exactly as the pipeline segments them
     for t in TEXTS:

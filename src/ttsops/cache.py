@@ -43,7 +43,7 @@ log = get_logger("ttsops.cache")
 
 MAGIC = b"TTSOPS-CACHE 1\n"
 SUFFIX = ".tts"
-PIPELINE_VERSION = "1"  # bump when post-processing or encoding changes the bytes
+PIPELINE_VERSION = "2"  # bump when post-processing or encoding changes the bytes
 MB = 1024 * 1024
 TOUCH_S = 60.0  # a hit served from memory refreshes the file's mtime at most this often
 
@@ -186,7 +186,9 @@ class AudioCache:
             return self._mem_bytes, len(self._mem)
 
     # --- read ----------------------------------------------------------------------
-    def get(self, key: str) -> CacheEntry | None:
+    def get(self, key: str, count_miss: bool = True) -> CacheEntry | None:
+        """The entry, verified, or None. ``count_miss=False``: a miss is not counted (a
+        look that the caller follows with an ordinary ``get`` on a miss)."""
         p = self._fpath(key)
         v = self._mem.get(key)
         if v is not None:
@@ -207,7 +209,7 @@ class AudioCache:
                 idx = self._idx()
                 if key in idx:
                     self._total -= idx.pop(key)
-                self.misses += 1
+                self.misses += count_miss
             return None
         if entry is None:
             self.corrupt += 1
@@ -215,7 +217,7 @@ class AudioCache:
                         size=len(raw), action="recompute")
             self._remove(key)
             with self.lock:
-                self.misses += 1
+                self.misses += count_miss
             return None
         with self.lock:
             idx = self._idx()

@@ -71,12 +71,16 @@ class Settings(BaseSettings):
                                                               "voiced part of the audio (dBFS).")
     audio_peak_dbfs: float = Field(-1.0, le=0, description="Peak ceiling after loudness "
                                                            "normalisation (clipping guard).")
-    ffmpeg_path: str = Field("ffmpeg", description="ffmpeg binary for aac output (name on "
-                                                   "PATH or a path).")
+    audio_tail_silence_ms: float = Field(200.0, ge=0, le=5000, description="Silence added "
+                                         "after the last word, so that players do not clip "
+                                         "it (ms).")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted request body.")
     voice_fallback: bool = Field(False, description="Unknown voice falls back to the default "
                                                     "with a WARNING instead of 400.")
     api_keys: str = Field("", description="Comma-separated bearer tokens; empty disables auth.")
+    cors_origins: str = Field("", description="Origins whose browser apps may call the API "
+                                              "(CORS): comma-separated, or * for any; empty: "
+                                              "none.")
     rate_limit_per_minute: int = Field(0, ge=0, description="Requests per client per minute "
                                                             "(0: unlimited).")
     trusted_proxies: str = Field("", description="Comma-separated IPs/CIDR networks of "

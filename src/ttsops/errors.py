@@ -41,7 +41,7 @@ _SPECS = [
     ErrorSpec("MODEL_UNKNOWN", "ERROR", 400, "Unknown model",
               "GET /v1/models lists the accepted model names.", "invalid_request_error"),
     ErrorSpec("FORMAT_UNSUPPORTED", "ERROR", 400, "Unsupported response format",
-              "Use mp3, opus, flac, wav or pcm; aac needs an ffmpeg binary on PATH.",
+              "Use mp3, opus, aac, flac, wav or pcm.",
               "invalid_request_error"),
     ErrorSpec("SPEED_OUT_OF_RANGE", "ERROR", 400, "Speed must be between 0.25 and 4.0",
               "Fix the caller's speed parameter.", "invalid_request_error"),

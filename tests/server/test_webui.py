@@ -5,6 +5,7 @@ and synthesis records. Playback that fails in the browser is reported to the log
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 from collections.abc import Iterator
@@ -73,9 +74,11 @@ def test_broken_audio_in_the_browser_is_reported_as_playback_error(page, espeak_
     """Symptom 1: "the play button does nothing" - here the audio reaches the page
     mangled (as by a broken proxy); the player fails and the log says so, with the id."""
 
-    def mangle(route: Any) -> None:
+    def mangle(route: Any) -> None:  # the page streams SSE: every delta's audio mangled
         resp = route.fetch()
-        route.fulfill(status=resp.status, headers=resp.headers, body=b"\x00garbage" * 64)
+        bad = base64.b64encode(b"\x00garbage" * 64).decode()
+        body = re.sub(r'"audio":"[^"]*"', '"audio":"' + bad + '"', resp.text())
+        route.fulfill(status=resp.status, headers=resp.headers, body=body)
 
     page.route("**/v1/audio/speech", mangle)
     synthesise(page, "This audio will not survive the trip.")

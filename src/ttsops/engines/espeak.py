@@ -92,6 +92,16 @@ def _default_data_path() -> str:
 
 _CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
                        ctypes.c_void_p)
+EVENT_WORD, EVENT_END = 1, 5  # espeak_EVENT_TYPE: a word starts, a clause ends
+
+
+class _Event(ctypes.Structure):
+    """speak_lib.h's espeak_EVENT (the id union as 8 bytes)."""
+
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
+                ("text_position", ctypes.c_int), ("length", ctypes.c_int),
+                ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", ctypes.c_int64)]
 
 
 class _Espeak:
@@ -123,9 +133,12 @@ class _Espeak:
         lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
         lib.espeak_Terminate.restype = ctypes.c_int
         self.chunks: list[bytes] = []
+        # word marks of the last synth: ("w" word start | "e" clause end, char offset, ms)
+        self.marks: list[tuple[str, int, float]] = []
         self.callback = _CB(self._on_audio)  # keep a reference: C holds the pointer
         self.data_path: str | None = None
         self.sample_rate = 0
+        self.voice: str | None = None  # the voice loaded last (set_voice)
 
     @classmethod
     def get(cls) -> _Espeak:
@@ -137,6 +150,14 @@ class _Espeak:
     def _on_audio(self, wav: Any, n: int, events: Any) -> int:
         if n > 0 and wav:
             self.chunks.append(ctypes.string_at(wav, 2 * n))
+        if events:
+            ev = ctypes.cast(events, ctypes.POINTER(_Event))
+            i = 0
+            while ev[i].type != 0:  # espeakEVENT_LIST_TERMINATED
+                if ev[i].type in (EVENT_WORD, EVENT_END):  # text_position counts from 1
+                    self.marks.append(("w" if ev[i].type == EVENT_WORD else "e",
+                                       ev[i].text_position - 1, float(ev[i].audio_position)))
+                i += 1
         return 0  # 0: go on
 
     def initialize(self, data_path: str) -> int:
@@ -145,6 +166,7 @@ class _Espeak:
                 return self.sample_rate
             if self.data_path is not None:
                 self.lib.espeak_Terminate()
+            self.voice = None
             # espeak_Initialize wants the directory that contains espeak-ng-data
             parent = os.path.dirname(os.path.abspath(data_path).rstrip("/"))
             sr = self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, CALLBACK_MS,
@@ -163,9 +185,14 @@ class _Espeak:
 
     def set_voice(self, name: str, pitch: int = 50, prange: int = 50, rate: int = DEFAULT_RATE
                   ) -> None:
-        err = self.lib.espeak_SetVoiceByName(name.encode())
-        if err != 0:
-            raise RuntimeError(f"espeak_SetVoiceByName({name!r}) failed with {err}")
+        # loading a voice costs ~0.6 ms: only when it changes (a stream sets the same
+        # voice for every sentence); the parameters below are set every time
+        if name != self.voice:
+            self.voice = None
+            err = self.lib.espeak_SetVoiceByName(name.encode())
+            if err != 0:
+                raise RuntimeError(f"espeak_SetVoiceByName({name!r}) failed with {err}")
+            self.voice = name
         self.lib.espeak_SetParameter(P_RATE, rate, 0)
         self.lib.espeak_SetParameter(P_PITCH, pitch, 0)
         self.lib.espeak_SetParameter(P_RANGE, prange, 0)
@@ -186,7 +213,7 @@ class _Espeak:
     def synth(self, text: str, voice: str, pitch: int, prange: int, rate: int) -> np.ndarray:
         with self.lock:
             self.set_voice(voice, pitch, prange, rate)
-            self.chunks = []
+            self.chunks, self.marks = [], []
             data = text.encode("utf-8") + b"\0"
             err = self.lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, CHARS_UTF8,
                                         None, None)
@@ -215,6 +242,7 @@ class EspeakEngine(Engine):
         self.data_path = str(data_path) if data_path else None
         self.info: EngineInfo | None = None
         self._lib: _Espeak | None = None
+        self.last_marks: list[tuple[str, int, float]] = []  # of the last infer()
 
     # --- description without loading ------------------------------------------------
     def describe(self) -> EngineInfo:
@@ -297,5 +325,14 @@ class EspeakEngine(Engine):
     def infer(self, prepared: EspeakInput, lang: str, voice: str, speed: float) -> np.ndarray:
         rate = round(DEFAULT_RATE * speed)
         rate = max(MIN_RATE, min(rate, int(DEFAULT_RATE * MAX_SPEED)))
-        return self._loaded().synth(prepared.text, prepared.espeak_voice, prepared.pitch,
-                                    prepared.prange, rate)
+        lib = self._loaded()
+        with lib.lock:
+            out = lib.synth(prepared.text, prepared.espeak_voice, prepared.pitch,
+                            prepared.prange, rate)
+            self.last_marks = list(lib.marks)
+        return out
+
+    def word_marks(self) -> list[tuple[str, int, float]]:
+        """The last ``infer``'s word marks (see ``pipeline.words``): eSpeak NG's WORD and
+        END events, character offsets into the text and ms into the audio."""
+        return self.last_marks

@@ -61,9 +61,12 @@ def _fail(code: str, message: str, hint: str, as_json: bool, sid: str | None) ->
 @click.option("--dry-run", is_flag=True,
               help="Print the normalised text, its language(s) and segments; no audio, no "
                    "log records.")
+@click.option("--timestamps", is_flag=True,
+              help="Also print when each word is spoken (start/end ms; JSON: 'words').")
 def synth(text: str, output: str | None, voice: str, lang: str | None, speed: float,
           fmt: str | None, sample_rate: int | None, engine: str | None, allow_fallback: bool,
-          no_cache: bool, log_dir: str | None, as_json: bool, dry_run: bool) -> None:
+          no_cache: bool, log_dir: str | None, as_json: bool, dry_run: bool,
+          timestamps: bool) -> None:
     """Turn TEXT into speech ('-' reads the text from stdin); prints the synthesis id and
     the time of each stage. Exits 1 with the error code on failure, 2 on bad usage."""
     from .. import logsink
@@ -103,7 +106,8 @@ def synth(text: str, output: str | None, voice: str, lang: str | None, speed: fl
                     or not native[0] <= speed <= native[1])
         req = SynthesisRequest(_read_text(text), voice=voice, lang=lang, speed=speed,
                                format=fmt, sample_rate=sample_rate,
-                               allow_fallback=True if allow_fallback else None)
+                               allow_fallback=True if allow_fallback else None,
+                               timestamps=timestamps)
         try:
             result = pipe.run(req)
         except TTSError as e:
@@ -119,7 +123,7 @@ def synth(text: str, output: str | None, voice: str, lang: str | None, speed: fl
         except OSError as e:
             code = "DISK_FULL" if e.errno == 28 else "INTERNAL_ERROR"
             _fail(code, f"cannot write {output}: {e}", spec(code).hint, as_json, sid)
-        _report(result, output, as_json)
+        _report(result, output, as_json, timestamps)
     finally:
         logsink.shutdown()
 
@@ -166,8 +170,9 @@ def _dry_run(text: str, voice: str, lang: str | None, speed: float, fmt: str,
         click.echo(f"warning: {code}")
 
 
-def _report(r: Any, output: str, as_json: bool) -> None:
+def _report(r: Any, output: str, as_json: bool, timestamps: bool = False) -> None:
     to_err = output == "-"
+    words = {"words": r.words or []} if timestamps else {}
     if as_json:
         click.echo(json.dumps({
             "id": r.id, "status": "success", "output": output, "format": r.format,
@@ -175,7 +180,7 @@ def _report(r: Any, output: str, as_json: bool) -> None:
             "total_ms": round(r.total_ms, 2), "size_bytes": len(r.audio),
             "stages": {k: round(v, 3) for k, v in r.stages.items()}, "metrics": r.metrics,
             "cache_hit": r.cache_hit, "cache_saved": r.cache_saved, "voice": r.voice,
-            "lang": r.lang, "warnings": r.warnings}, ensure_ascii=False), err=to_err)
+            "lang": r.lang, "warnings": r.warnings, **words}, ensure_ascii=False), err=to_err)
         return
     echo = click.echo
     echo(f"id: {r.id}", err=to_err)
@@ -189,3 +194,10 @@ def _report(r: Any, output: str, as_json: bool) -> None:
          err=to_err)
     for w in r.warnings:
         echo(f"warning: {w}", err=to_err)
+    if timestamps:
+        echo(f"words: {len(r.words or [])}" + ("" if r.words else
+                                                " (this engine does not report word timings)"),
+             err=to_err)
+        for w in r.words or []:
+            echo(f"  {w['start_ms'] / 1000:8.3f} {w['end_ms'] / 1000:8.3f}  {w['word']}",
+                 err=to_err)

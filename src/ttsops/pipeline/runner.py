@@ -24,16 +24,19 @@ from . import records
 from .audio import guard_finite, is_silent, to_int16
 from .encode import StreamEncoder
 from .metrics import clipped_ratio, measure
+from .sentences import Piece, pieces
 from .stages import (
     BACK_STAGES,
     FRONT_STEPS,
     BackState,
     FrontState,
     as_tts_error,
+    engine_speed,
     infer_one,
     post_one,
     prepare_one,
     segment_lang,
+    silence,
     silent_detail,
 )
 from .types import (
@@ -46,6 +49,7 @@ from .types import (
     SynthesisRequest,
     SynthesisResult,
 )
+from .words import word_times
 
 
 def new_id() -> str:
@@ -81,6 +85,15 @@ class FrontMemo:
             self.items.move_to_end(key)
         st, ckey, _ = got
         return _copy_state(st), ckey
+
+    def peek(self, key: tuple[Any, ...]) -> tuple[FrontState, str | None] | None:
+        """Like ``get`` without a copy: the caller only reads the state."""
+        with self.lock:
+            got = self.items.get(key)
+            if got is None:
+                return None
+            self.items.move_to_end(key)
+        return got[0], got[1]
 
     def put(self, key: tuple[Any, ...], st: FrontState, ckey: str | None) -> None:
         size = len(key[0]) + len(st.text)
@@ -124,6 +137,20 @@ class _StageClock:
             yield
         finally:
             self.ms[stage] = self.ms.get(stage, 0.0) + _ms(t0)
+
+
+def _plan(job: Job) -> list[tuple[Piece, int, int]]:
+    """The pieces of every segment with each one's character offset in the job's text and
+    the index of its segment (whose language it is spoken in)."""
+    out: list[tuple[Piece, int, int]] = []
+    cursor = 0
+    for i, seg in enumerate(job.segments):
+        for piece in pieces(seg):
+            at = job.text.find(piece.text, cursor)
+            if at >= 0:
+                cursor = at + len(piece.text)
+            out.append((piece, max(at, 0), i))
+    return out
 
 
 class Pipeline:
@@ -182,6 +209,8 @@ class Pipeline:
         """Import the audio libraries (and, with ``resampling``, scipy.signal and the
         filters for 24 kHz output) now, so that the first synthesis of a process does not
         pay ~1 s of imports inside its llm_postproc stage (workers call it after load)."""
+        import av  # noqa: F401  (the opus/aac encoders: ~50 ms to import)
+        import lameenc  # noqa: F401
         import scipy.fft  # noqa: F401
         import soundfile  # noqa: F401
 
@@ -216,29 +245,63 @@ class Pipeline:
                     key = self._key(st) if self.cache is not None else None
                     if memo_key is not None:
                         self.front_memo.put(memo_key, st, key)
-                hit = self.cache.get(key) if self.cache is not None and key else None
+                # word timings wanted from an engine that reports them: synthesise (the
+                # cache keeps audio only); others answer from the cache as usual
+                fresh = req.timestamps and hasattr(self.engine, "word_marks")
+                hit = self.cache.get(key) if self.cache is not None and key and not fresh \
+                    else None
             except Exception as e:
                 err = self._front_failed(req, sid, st, e, t0, text_len)
                 if err is e:
                     raise
                 raise err from e
-            ms = _ms(t0)
-            self._start_record(req, sid, st, text_len, cache_hit=hit is not None)
-            for event, code, fields in st.warnings:
-                records.warning(event, sid, code, **fields)
-            records.stage_time(sid, "text_normalize", ms, ms, segments=len(st.segments))
-            job = Job(id=sid, request=dataclasses.replace(req, id=sid, format=st.fmt,
-                                                          speed=st.speed, voice=st.voice),
-                      text=st.text, segments=st.segments, lang=st.lang or "", voice=st.voice,
-                      cache_key=key, started=started, stages={"text_normalize": ms},
-                      warnings=[w[1] for w in st.warnings],
-                      request_id=events.current("request_id"),
-                      trace_id=events.current("trace_id"), engine=self.info.name,
-                      sample_rate=st.sample_rate, text_len=text_len, options=st.options,
-                      segment_langs=list(st.segment_langs))
-            if hit is None:
-                return job
-            return self._hit(job, hit)
+            return self._answer(req, sid, st, key, hit, t0, started, text_len)
+
+    def front_hit(self, req: SynthesisRequest) -> SynthesisResult | None:
+        """``front(req)`` when it is a cache hit of a request seen before (its
+        text_normalize outcome remembered); None otherwise, with nothing written or
+        counted, so that ``front(req)`` then does everything as usual. The server's fast
+        path for cache hits; the records are the same as ``front()`` writes for a hit."""
+        if self.cache is None:
+            return None
+        started = time.time()
+        t0 = time.perf_counter()
+        memo_key = self._memo_key(req)
+        got = self.front_memo.peek(memo_key) if memo_key is not None else None
+        if got is None or not got[1] or (req.timestamps and hasattr(self.engine,
+                                                                   "word_marks")):
+            return None
+        st, key = got
+        hit = self.cache.get(key, count_miss=False)
+        if hit is None:
+            return None
+        sid = req.id or new_id()
+        text_len = len(req.text)
+        with events.context(id=sid):
+            out = self._answer(req, sid, st, key, hit, t0, started, text_len)
+        assert isinstance(out, SynthesisResult)
+        return out
+
+    def _answer(self, req: SynthesisRequest, sid: str, st: FrontState, key: str | None,
+                hit: CacheEntry | None, t0: float, started: float,
+                text_len: int) -> Job | SynthesisResult:
+        """The end of text_normalize: its records, then the Job (or the cached result)."""
+        ms = _ms(t0)
+        self._start_record(req, sid, st, text_len, cache_hit=hit is not None)
+        for event, code, fields in st.warnings:
+            records.warning(event, sid, code, **fields)
+        records.stage_time(sid, "text_normalize", ms, ms, segments=len(st.segments))
+        if hit is not None:
+            return self._hit_of(req, sid, st, hit, started, ms, text_len)
+        return Job(id=sid, request=dataclasses.replace(req, id=sid, format=st.fmt,
+                                                       speed=st.speed, voice=st.voice),
+                   text=st.text, segments=st.segments, lang=st.lang or "", voice=st.voice,
+                   cache_key=key, started=started, stages={"text_normalize": ms},
+                   warnings=[w[1] for w in st.warnings],
+                   request_id=events.current("request_id"),
+                   trace_id=events.current("trace_id"), engine=self.info.name,
+                   sample_rate=st.sample_rate, text_len=text_len, options=st.options,
+                   segment_langs=list(st.segment_langs))
 
     def _memo_key(self, req: SynthesisRequest) -> tuple[Any, ...] | None:
         """What the text_normalize steps depend on, or None when the request cannot be
@@ -258,7 +321,7 @@ class Pipeline:
         s = self.settings
         key = (req.text, req.lang, req.voice, req.format, req.speed, req.sample_rate,
                req.allow_fallback, opts, s.voice_fallback, s.max_input_chars,
-               s.segment_max_chars, s.ffmpeg_path, self.cache is not None)
+               s.segment_max_chars, self.cache is not None)
         try:
             hash(key)
         except TypeError:  # e.g. a voice given as a dict through the Python API
@@ -297,21 +360,24 @@ class Pipeline:
     def _labels(self, lang: str | None, voice: str, fmt: str) -> dict[str, Any]:
         return {"lang": lang, "voice": voice, "format": fmt, "engine": self.info.name}
 
-    def _hit(self, job: Job, entry: CacheEntry) -> SynthesisResult:
-        total = (time.time() - job.started) * 1000.0
-        records.audio_metrics(job.id, entry.metrics)
+    def _hit_of(self, req: SynthesisRequest, sid: str, st: FrontState, entry: CacheEntry,
+                started: float, normalize_ms: float, text_len: int) -> SynthesisResult:
+        total = (time.time() - started) * 1000.0
+        records.audio_metrics(sid, entry.metrics)
         dur = entry.duration_ms
-        records.complete(job.id, status="success", duration_ms=total, queue_ms=0.0,
-                         text_len=job.text_len, audio_size_kb=round(len(entry.audio) / 1024, 1),
+        lang = st.lang or ""
+        records.complete(sid, status="success", duration_ms=total, queue_ms=0.0,
+                         text_len=text_len, audio_size_kb=round(len(entry.audio) / 1024, 1),
                          rtf=total / dur if dur else None, cache_hit=True, cache_saved=True,
                          model_stage="text_normalize",
-                         **self._labels(job.lang, job.voice, job.request.format))
+                         **self._labels(lang, st.voice, st.fmt))
         return SynthesisResult(
-            id=job.id, audio=entry.audio, format=job.request.format,
-            content_type=CONTENT_TYPES[job.request.format], sample_rate=entry.sample_rate,
-            duration_ms=dur, total_ms=total, queue_ms=0.0, stages=dict(job.stages),
-            metrics=dict(entry.metrics), cache_hit=True, cache_saved=True, voice=job.voice,
-            lang=job.lang, warnings=list(job.warnings))
+            id=sid, audio=entry.audio, format=st.fmt,
+            content_type=CONTENT_TYPES[st.fmt], sample_rate=entry.sample_rate,
+            duration_ms=dur, total_ms=total, queue_ms=0.0,
+            stages={"text_normalize": normalize_ms}, metrics=dict(entry.metrics),
+            cache_hit=True, cache_saved=True, voice=st.voice, lang=lang,
+            warnings=[w[1] for w in st.warnings])
 
     # --- back: llm_prompt_gen .. audio_render (worker process) ---------------------
     def back(self, job: Job) -> RenderedAudio:
@@ -350,32 +416,47 @@ class Pipeline:
                                stages=stages, logged=True, exc_type=type(exc).__name__,
                                where=events.where(exc), id=job.id) from exc
 
-    # --- stream: the same stages segment by segment (worker process) ---------------
+    # --- stream: the same stages piece by piece (worker process) --------------------
     def stream(self, job: Job) -> Iterator[StreamChunk]:
-        """Yield encoded chunks as segments are ready (see types.py); the last chunk
+        """Yield encoded chunks as pieces are ready (see types.py); the last chunk
         carries the complete ``RenderedAudio`` for ``finish()``."""
         with events.context(id=job.id, request_id=job.request_id, trace_id=job.trace_id):
             self.ensure_loaded()
             clock = _StageClock()
             rate = job.sample_rate or self.info.sample_rate
+            speed = job.request.speed
+            _, residual = engine_speed(self, speed)
+            marks_of = getattr(self.engine, "word_marks", None)
+            plan = _plan(job)
             parts: list[np.ndarray] = []
-            clipped_n = total_n = seq = 0
+            clipped_n = total_n = seq = out_n = 0
             held: list[bytes] = []  # chunks of silence, sent once some sound follows them
+            held_words: list[dict[str, Any]] = []
+            all_words: list[dict[str, Any]] = []
             heard = False
             try:
                 with clock("audio_render"):
-                    encoder = StreamEncoder(job.request.format, rate, self.settings.ffmpeg_path)
-                for i, seg in enumerate(job.segments):
+                    encoder = StreamEncoder(job.request.format, rate)
+                for k, (piece, char0, i) in enumerate(plan):
                     with clock("llm_prompt_gen"):
-                        prepared = prepare_one(self, job, seg, segment_lang(job, i))
+                        prepared = prepare_one(self, job, piece.text, segment_lang(job, i))
                     with clock("llm_inference"):
                         raw = infer_one(self, job, prepared, segment_lang(job, i))
                         heard = heard or not is_silent(raw)
+                        marks = marks_of() if marks_of is not None else None
                     with clock("llm_postproc"):
                         raw = guard_finite(raw)
                         clipped_n += round(clipped_ratio(raw) * raw.size)
                         total_n += raw.size
                         x = post_one(self, job, raw, guarded=True)
+                        if marks:
+                            offset = out_n * 1000.0 / rate
+                            held_words += [w.as_dict(offset, char0) for w in word_times(
+                                piece.text, marks, x, rate, 1.0 / residual)]
+                        pause = (self.settings.audio_tail_silence_ms if k == len(plan) - 1
+                                 else piece.pause_ms / speed)
+                        x = np.concatenate([x, silence(pause, rate)])
+                        out_n += x.size
                         parts.append(x)
                         pcm = to_int16(x)
                     with clock("audio_render"):
@@ -383,9 +464,10 @@ class Pipeline:
                     if data:
                         held.append(data)
                     if heard and held:
-                        yield StreamChunk(b"".join(held), seq)
+                        all_words += held_words
+                        yield StreamChunk(b"".join(held), seq, words=held_words)
                         seq += 1
-                        held = []
+                        held, held_words = [], []
                 with clock("llm_inference"):
                     if total_n == 0:
                         raise TTSError("ENGINE_FAILED", "the engine produced no audio")
@@ -409,11 +491,20 @@ class Pipeline:
             now = (time.time() - job.started) * 1000.0
             stages = {s: clock.ms[s] for s in STAGES[1:] if s in clock.ms}
             for s, ms in stages.items():
-                records.stage_time(job.id, s, ms, now, segments=len(job.segments))
+                records.stage_time(job.id, s, ms, now, segments=len(job.segments),
+                                   pieces=len(plan))
+            all_words += held_words
             rendered = RenderedAudio(audio=whole, sample_rate=rate,
                                      duration_ms=metrics["duration_ms"], metrics=metrics,
-                                     stages=stages)
-            yield StreamChunk(tail, seq, last=True, rendered=rendered)
+                                     stages=stages, words=all_words if marks_of else None)
+            yield StreamChunk(b"".join([*held, tail]), seq, last=True, rendered=rendered,
+                              words=held_words)
+
+    def _streamed(self, job: Job) -> RenderedAudio:
+        for chunk in self.stream(job):
+            if chunk.last and chunk.rendered is not None:
+                return chunk.rendered
+        raise TTSError("INTERNAL_ERROR", "the stream ended without its last chunk")
 
     # --- finish / fail (main process) ----------------------------------------------
     def finish(self, job: Job, audio: RenderedAudio, queue_ms: float = 0.0) -> SynthesisResult:
@@ -439,7 +530,7 @@ class Pipeline:
                 duration_ms=audio.duration_ms, total_ms=total, queue_ms=queue_ms,
                 stages=stages, metrics=dict(audio.metrics), cache_hit=False,
                 cache_saved=saved, voice=job.voice, lang=job.lang,
-                warnings=list(job.warnings))
+                warnings=list(job.warnings), words=audio.words)
 
     def fail(self, job: Job, error: BaseException, queue_ms: float = 0.0,
              stage: str | None = None) -> TTSError:
@@ -473,7 +564,8 @@ class Pipeline:
         if isinstance(front, SynthesisResult):
             return front
         try:
-            audio = self.back(front)
+            # word timings come from the streamed path (piece by piece, as a server streams)
+            audio = self._streamed(front) if req.timestamps else self.back(front)
         except BaseException as e:
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 self.fail(front, e)

@@ -19,6 +19,7 @@ from ..errors import TTSError
 from . import audio as audio_mod
 from . import encode as enc
 from . import metrics as metrics_mod
+from . import sentences
 from . import text as text_mod
 from .normalize import language as lang_mod
 from .normalize import scripts as scripts_mod
@@ -46,7 +47,7 @@ class FrontState:
 
 
 def check_format(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
-    st.fmt = enc.check_format(req.format, p.settings.ffmpeg_path)
+    st.fmt = enc.check_format(req.format)
 
 
 def check_speed(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
@@ -226,20 +227,31 @@ def silent_detail(samples: int) -> str:
     return f"all {samples} samples the engine produced are silent"
 
 
+def silence(ms: float, rate: int) -> np.ndarray:
+    return np.zeros(max(0, round(ms * rate / 1000.0)), np.float32)
+
+
 def postproc(p: Pipeline, st: BackState) -> None:
     raw = [audio_mod.guard_finite(r) for r in st.raw]  # all segments checked first
-    joined = np.concatenate(raw) if len(raw) > 1 else raw[0]
-    st.clipped = metrics_mod.clipped_ratio(joined)
+    st.clipped = metrics_mod.clipped_ratio(np.concatenate(raw) if len(raw) > 1 else raw[0])
+    if len(raw) > 1:  # the pause each segment ends with (the engine leaves none at the end)
+        eng_speed, _ = engine_speed(p, st.job.request.speed)
+        parts: list[np.ndarray] = []
+        for seg, r in zip(st.job.segments, raw, strict=True):
+            parts += [r, silence(sentences.pause_after(seg) / eng_speed, p.info.sample_rate)]
+        joined = np.concatenate(parts[:-1])
+    else:
+        joined = raw[0]
     st.rate = st.job.sample_rate or p.info.sample_rate
-    st.samples = post_one(p, st.job, joined, guarded=True)
+    st.samples = np.concatenate([post_one(p, st.job, joined, guarded=True),
+                                 silence(p.settings.audio_tail_silence_ms, st.rate)])
     st.metrics = metrics_mod.measure(st.samples, st.rate, st.clipped)
     st.pcm = audio_mod.to_int16(st.samples)
 
 
 def render(p: Pipeline, st: BackState) -> None:
     assert st.pcm is not None
-    st.data = enc.encode(st.pcm, st.rate, st.job.request.format.lower(),
-                         p.settings.ffmpeg_path)
+    st.data = enc.encode(st.pcm, st.rate, st.job.request.format.lower())
 
 
 BackStage = Callable[["Pipeline", BackState], None]

@@ -41,11 +41,12 @@ Who writes which record (so that each appears exactly once):
 successful write and on a cache hit; false when the cache is disabled, the write failed
 (``CACHE_WRITE_FAILED``) or the synthesis failed.
 
-Streaming (``pipeline.stream(job)``, worker side): synthesises segment by segment and
-yields ``StreamChunk``s as soon as each segment is encoded. For ``pcm`` (raw s16le),
-``wav`` (a header with unknown length 0xFFFFFFFF, then s16le), ``mp3`` and ``opus`` (one
-continuous encoder, bytes as it produces them) a chunk follows every segment; ``flac`` and
-``aac`` come as one chunk at the end. The last chunk has ``last=True`` and ``rendered`` set:
+Streaming (``pipeline.stream(job)``, worker side): synthesises piece by piece (each
+segment cut at sentence ends, long sentences at clause marks: ``sentences.py``) and yields
+a ``StreamChunk`` as soon as each piece is encoded, through one continuous encoder for the
+whole response (``wav`` starts with a header of unknown length 0xFFFFFFFF; ``pcm`` is raw
+s16le). Chunks carry the timings of the words they hold when the engine reports them
+(``words.py``). The last chunk has ``last=True`` and ``rendered`` set:
 the complete, seekable file (what ``back()`` would have returned) to pass to ``finish()``.
 Concatenating the ``data`` of all chunks gives a playable file of the requested format.
 If it raises (``SynthesisFailure``) after chunks were sent, cut the response and call
@@ -70,8 +71,8 @@ CONTENT_TYPES = {
     "wav": "audio/wav",
     "pcm": "audio/pcm",  # raw s16le mono at the response's sample rate
 }
-# formats whose bytes are sent segment by segment by ``Pipeline.stream``
-STREAMABLE_FORMATS = ("pcm", "wav", "mp3", "opus")
+# formats whose bytes are sent piece by piece by ``Pipeline.stream`` (all of them)
+STREAMABLE_FORMATS = FORMATS
 SPEED_MIN, SPEED_MAX = 0.25, 4.0
 
 
@@ -87,6 +88,7 @@ class SynthesisRequest:
     allow_fallback: bool | None = None  # None: settings.voice_fallback
     id: str | None = None  # synthesis id "ts_<16 hex>"; generated when None
     options: dict[str, Any] = field(default_factory=dict)  # engine-specific extras
+    timestamps: bool = False  # word timings wanted: synthesise even on a cache hit
 
 
 @dataclass
@@ -121,6 +123,7 @@ class RenderedAudio:
     duration_ms: float  # of the audio
     metrics: dict[str, float]  # rms, peak, spectral_centroid, silence_ratio, clipped_ratio
     stages: dict[str, float]  # stage -> ms, for the stages run in the worker
+    words: list[dict[str, Any]] | None = None  # word timings (stream() only; see words.py)
 
 
 @dataclass
@@ -140,6 +143,7 @@ class SynthesisResult:
     voice: str
     lang: str
     warnings: list[str] = field(default_factory=list)
+    words: list[dict[str, Any]] | None = None  # word timings, when the synthesis streamed
 
 
 @dataclass
@@ -150,6 +154,9 @@ class StreamChunk:
     seq: int
     last: bool = False
     rendered: RenderedAudio | None = None  # on the last chunk: the complete file
+    # the words whose audio this chunk carries: {"word", "start_ms", "end_ms", "char"}
+    # (ms from the start of the whole audio, char: offset in the job's normalised text)
+    words: list[dict[str, Any]] = field(default_factory=list)
 
 
 class SynthesisFailure(TTSError):

@@ -23,7 +23,8 @@ from .. import __version__, logsink
 from ..config import Settings, get_settings
 from ..events import get_logger
 from ..workers import DEFAULT_RUNNER, WorkerPool
-from . import errors_http, routes_health, routes_openai, webui
+from . import cors, errors_http, routes_health, routes_openai, webui
+from .fastpath import CacheHitFastPath
 from .metrics import Metrics
 from .middleware import ServiceMiddleware
 from .synthesis import SynthesisService
@@ -128,12 +129,19 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     app.include_router(webui.router)
     app.mount("/static", StaticFiles(directory=webui.STATIC_DIR), name="static")
     app.state.tokens = SynthesisTokens(s.webui_event_key)
+    # innermost: cache hits answered without FastAPI's routing (inside ServiceMiddleware)
+    app.add_middleware(CacheHitFastPath)
+    cors_opts = cors.options(s.cors_origins, s.request_id_header)
+    if cors_opts is not None:  # preflights answered inside ServiceMiddleware (logged)
+        app.add_middleware(cors.CORSPreflight, **cors_opts)
     app.add_middleware(ServiceMiddleware, request_id_header=s.request_id_header,
                        api_keys=s.api_keys, max_body_bytes=s.max_body_bytes,
                        rate_limit_per_minute=s.rate_limit_per_minute, metrics=metrics,
                        trusted_proxies=s.trusted_proxies,
                        webui_events_per_minute=s.webui_events_per_minute,
                        body_timeout_s=s.body_timeout_s, tokens=app.state.tokens)
+    if cors_opts is not None:  # CORS headers on every response, the service's errors too
+        app.add_middleware(cors.CORSOuter, **cors_opts)
     return app
 
 

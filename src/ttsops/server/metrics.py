@@ -31,6 +31,22 @@ RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0,
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+def route_label(scope: dict[str, Any]) -> str:
+    """The ``route`` label of a request: its route's template; ``/static`` for the page's
+    files (a mount, which names no route); ``preflight`` for a CORS preflight answered
+    before routing; else ``unmatched``. Never the raw path (bounded label values)."""
+    path = getattr(scope.get("route"), "path", None)
+    if path:
+        return str(path)
+    raw = scope.get("path", "")
+    if raw.startswith("/static/"):
+        return "/static"
+    if scope.get("method") == "OPTIONS" and any(
+            k == b"access-control-request-method" for k, _ in scope.get("headers", ())):
+        return "preflight"
+    return "unmatched"
+
+
 class _GaugeCollector:
     """Gauges read at scrape time from the pool and the cache."""
 

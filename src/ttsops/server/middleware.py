@@ -34,6 +34,7 @@ from ..events import get_logger
 from . import ids
 from .clientaddr import ClientAddress
 from .errors_http import StreamAborted, error_response
+from .metrics import route_label
 from .ratelimit import RateLimiter
 
 log = get_logger("ttsops.server.http")
@@ -206,10 +207,8 @@ class ServiceMiddleware:
                          client=client_host, error_code=state["error_code"],
                          **state["extra"])
                 if self.metrics is not None:
-                    route = app_scope.get("route")
-                    template = getattr(route, "path", None) or "unmatched"
-                    self.metrics.observe_http(method, template, status, state["error_code"],
-                                              duration_ms / 1000.0)
+                    self.metrics.observe_http(method, route_label(app_scope), status,
+                                              state["error_code"], duration_ms / 1000.0)
 
     def _gate(self, method: str, path: str, length: bytes | None, auth: bytes | None,
               client: str) -> tuple[str, str | None, float | None] | None:
@@ -220,7 +219,7 @@ class ServiceMiddleware:
                 return ("INVALID_REQUEST", "invalid Content-Length", None)
             if n > self.max_body:
                 return ("BODY_TOO_LARGE", f"{n} bytes > limit {self.max_body}", None)
-        if path.startswith("/v1/"):
+        if path.startswith("/v1/") and method != "OPTIONS":  # a CORS preflight has no token
             limiter = self.event_limiter if path == WEBUI_EVENTS_PATH else self.limiter
             wait = limiter.check(client)
             if wait:

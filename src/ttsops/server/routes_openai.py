@@ -66,6 +66,10 @@ class SpeechRequest(BaseModel):
         None, description="audio: the file streamed as each sentence is ready; sse: "
                           "speech.audio.delta / speech.audio.done events. Absent: one "
                           "response with Content-Length.")
+    timestamps: bool = Field(False, description="With stream_format sse: a "
+                                                "speech.audio.word event (word, start_ms, "
+                                                "end_ms, char) for each word after the delta "
+                                                "that carries its audio.")
     lang: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$",
                              description="Language (zh, en, ...); detected when absent.")
     allow_fallback: bool | None = Field(None, description="Unknown voice: use the default "
@@ -131,6 +135,28 @@ def _done_event(result: SynthesisResult, text_len: int, request_id: str) -> dict
             "metrics": {k: round(v, 4) for k, v in result.metrics.items()}}
 
 
+def synthesis_request(body: SpeechRequest, engine: str) -> SynthesisRequest:
+    """The synthesis a valid speech request asks for (MODEL_UNKNOWN, INVALID_REQUEST for
+    what the schema cannot say); shared with the cache-hit fast path (fastpath.py)."""
+    if body.model not in accepted_models(engine):
+        raise TTSError("MODEL_UNKNOWN", f"{body.model[:64]!r} (GET /v1/models)", param="model")
+    voice = body.voice.id if isinstance(body.voice, VoiceRef) else body.voice
+    if body.timestamps and body.stream_format != "sse":
+        raise TTSError("INVALID_REQUEST", "timestamps come as events: set stream_format "
+                       "to \"sse\"", param="timestamps")
+    return SynthesisRequest(text=body.input, voice=voice, lang=body.lang, speed=body.speed,
+                            format=body.response_format, model=body.model,
+                            allow_fallback=body.allow_fallback, id=ids.synthesis_id(),
+                            options=dict(body.options or {}), timestamps=body.timestamps)
+
+
+def speech_response(result: SynthesisResult) -> Response:
+    """A whole answer, sent in pieces (``ChunkedBody``): the main process never copies a
+    large clip into one more buffer at once."""
+    return ChunkedBody(result.audio, media_type=CONTENT_TYPES[result.format],
+                       headers=result_headers(result))
+
+
 # --- routes ----------------------------------------------------------------------------
 
 @router.post("/audio/speech", response_class=Response, responses={
@@ -142,14 +168,7 @@ def _done_event(result: SynthesisResult, text_len: int, request_id: str) -> dict
 async def create_speech(body: SpeechRequest, request: Request) -> Response:
     app = request.app
     state: dict[str, Any] = request.scope["ttsops"]
-    settings = app.state.settings
-    if body.model not in accepted_models(settings.engine):
-        raise TTSError("MODEL_UNKNOWN", f"{body.model[:64]!r} (GET /v1/models)", param="model")
-    voice = body.voice.id if isinstance(body.voice, VoiceRef) else body.voice
-    req = SynthesisRequest(text=body.input, voice=voice, lang=body.lang, speed=body.speed,
-                           format=body.response_format, model=body.model,
-                           allow_fallback=body.allow_fallback, id=ids.synthesis_id(),
-                           options=dict(body.options or {}))
+    req = synthesis_request(body, app.state.settings.engine)
     service = app.state.service
     rid = state["request_id"]
     if body.stream_format is None:
@@ -161,8 +180,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
         state["id"] = result.id
         if not result.cache_hit and await request.is_disconnected():
             state["client_gone"] = True  # finished, but nobody is left to receive it
-        return ChunkedBody(result.audio, media_type=CONTENT_TYPES[result.format],
-                           headers=result_headers(result))
+        return speech_response(result)
     return await _stream(request, service, req, body.stream_format, state, len(body.input))
 
 
@@ -208,6 +226,8 @@ async def _stream(request: Request, service: Any, req: SynthesisRequest, mode: s
                 state["client_gone"] = True
                 service.cancel(sid)  # stop its synthesis too
 
+    timestamps = req.timestamps
+
     async def sse_body() -> AsyncIterator[bytes]:
         k, v = kind, first
         ended = False
@@ -216,6 +236,9 @@ async def _stream(request: Request, service: Any, req: SynthesisRequest, mode: s
                 if k == "audio":
                     yield _sse({"type": "speech.audio.delta",
                                 "audio": base64.b64encode(v).decode("ascii")})
+                elif k == "words":
+                    if timestamps:
+                        yield b"".join(_sse({"type": "speech.audio.word", **w}) for w in v)
                 elif k == "error":
                     ended = True
                     state["error_code"] = v.code

@@ -34,9 +34,10 @@ class RecentSyntheses:
 
     def __init__(self, size: int = 2048) -> None:
         self.size = size
-        self.items: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # a summary, or (its builder, arguments): built when asked for, not per request
+        self.items: OrderedDict[str, Any] = OrderedDict()
 
-    def put(self, sid: str | None, summary: dict[str, Any]) -> None:
+    def put(self, sid: str | None, summary: Any) -> None:
         if not sid:
             return
         self.items[sid] = summary
@@ -45,19 +46,36 @@ class RecentSyntheses:
             self.items.popitem(last=False)
 
     def get(self, sid: str) -> dict[str, Any] | None:
-        return self.items.get(sid)
+        item = self.items.get(sid)
+        if isinstance(item, tuple):
+            item = self.items[sid] = item[0](*item[1])
+        return item  # type: ignore[no-any-return]
 
 
 def summary_of(result: SynthesisResult, request_id: str | None) -> dict[str, Any]:
-    return {"id": result.id, "object": "audio.synthesis", "status": "success",
-            "request_id": request_id, "format": result.format, "voice": result.voice,
-            "lang": result.lang, "cache_hit": result.cache_hit, "cache_saved": result.cache_saved,
-            "sample_rate": result.sample_rate, "audio_bytes": len(result.audio),
-            "audio_duration_ms": round(result.duration_ms, 1),
-            "total_ms": round(result.total_ms, 1), "queue_ms": round(result.queue_ms, 1),
-            "stages": {k: round(v, 2) for k, v in result.stages.items()},
-            "metrics": {k: round(v, 4) for k, v in result.metrics.items()},
-            "warnings": list(result.warnings), "error": None}
+    return _summary(*_summary_args(result, request_id))
+
+
+def _summary_args(result: SynthesisResult, request_id: str | None) -> tuple[Any, ...]:
+    """The result's fields without its audio (which a summary must not keep alive)."""
+    return (result.id, request_id, result.format, result.voice, result.lang,
+            result.cache_hit, result.cache_saved, result.sample_rate, len(result.audio),
+            result.duration_ms, result.total_ms, result.queue_ms, result.stages,
+            result.metrics, result.warnings)
+
+
+def _summary(sid: str, request_id: str | None, fmt: str, voice: str, lang: str,
+             cache_hit: bool, cache_saved: bool, sample_rate: int, audio_bytes: int,
+             duration_ms: float, total_ms: float, queue_ms: float, stages: dict[str, float],
+             metrics: dict[str, float], warnings: list[str]) -> dict[str, Any]:
+    return {"id": sid, "object": "audio.synthesis", "status": "success",
+            "request_id": request_id, "format": fmt, "voice": voice, "lang": lang,
+            "cache_hit": cache_hit, "cache_saved": cache_saved, "sample_rate": sample_rate,
+            "audio_bytes": audio_bytes, "audio_duration_ms": round(duration_ms, 1),
+            "total_ms": round(total_ms, 1), "queue_ms": round(queue_ms, 1),
+            "stages": {k: round(v, 2) for k, v in stages.items()},
+            "metrics": {k: round(v, 4) for k, v in metrics.items()},
+            "warnings": list(warnings), "error": None}
 
 
 def failure_summary(sid: str | None, err: TTSError, request_id: str | None) -> dict[str, Any]:
@@ -122,7 +140,8 @@ class SynthesisService:
     def _succeeded(self, result: SynthesisResult, request_id: str | None) -> None:
         if self.metrics is not None:
             self.metrics.observe_synthesis(result)
-        self.recent.put(result.id, summary_of(result, request_id))
+        # summarised when asked for (GET /v1/syntheses/{id}), not on every request
+        self.recent.put(result.id, (_summary, _summary_args(result, request_id)))
 
     def _failed(self, job: Any, exc: BaseException, queue_ms: float | None,
                 request_id: str | None) -> TTSError:
@@ -144,6 +163,15 @@ class SynthesisService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def hit(self, req: SynthesisRequest, request_id: str | None = None
+            ) -> SynthesisResult | None:
+        """The cached result of a request seen before, recorded and counted as
+        ``synthesize`` does for a hit; None (nothing written) when it is not one."""
+        out = self.pipeline.front_hit(req) if hasattr(self.pipeline, "front_hit") else None
+        if out is not None:
+            self._succeeded(out, request_id)
+        return out
 
     # --- whole responses -----------------------------------------------------------
     async def synthesize(self, req: SynthesisRequest, request_id: str | None = None,
@@ -189,7 +217,8 @@ class SynthesisService:
     # --- streamed responses --------------------------------------------------------
     async def stream(self, req: SynthesisRequest,
                      request_id: str | None = None) -> AsyncIterator[tuple[str, Any]]:
-        """Yields ("start", id) first, then ("audio", bytes) pieces, then ("done",
+        """Yields ("start", id) first, then ("audio", bytes) pieces (each followed by
+        ("words", [word timing dicts]) when the engine reports them), then ("done",
         SynthesisResult). A failure before the first audio raises ``TTSError``; after it,
         the iterator yields ("error", TTSError) and ends."""
         self._refuse_if_stopping()
@@ -230,6 +259,8 @@ class SynthesisService:
                     continue
                 if value.data:
                     q.put_nowait(("audio", value.data))
+                if value.words:
+                    q.put_nowait(("words", value.words))
                 if value.last:
                     rendered = value.rendered
             if rendered is None:

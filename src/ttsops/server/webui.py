@@ -1,13 +1,16 @@
 """The web page at ``/`` and the endpoint it reports playback to.
 
-The page (static/index.html + app.js + style.css, no external resources) synthesises
-through ``POST /v1/audio/speech``, plays the audio, shows the synthesis id, request id,
-status, stage timings (``Server-Timing``) and audio metrics (``X-Audio-Metrics``), and
-reports what the player did to ``POST /v1/webui/events``: each report becomes one
-``webui_event`` record carrying the synthesis id (INFO for play/ended/pause and for
-request_failed - a failed synthesis the page showed, already logged by the server -
-WARNING for error (``warning_code=WEBUI_PLAYBACK_FAILED``) and stall), so "the play
-button did nothing" is in the server's log.
+The page (static/index.html + app.js + style.css + favicon.svg, no external resources)
+synthesises through ``POST /v1/audio/speech`` as server-sent events (the audio plays as it
+arrives where the browser's MediaSource takes the format - mp3, aac - and each word is
+highlighted as it is spoken), shows the synthesis id, request id, status, stage timings
+and audio metrics (from ``speech.audio.done``), keeps a history of the page's syntheses
+(replay, download as ``ttsops-<id>.<format>``), and reports what the player did to
+``POST /v1/webui/events``: each report becomes one ``webui_event`` record carrying the
+synthesis id (INFO for play/ended/pause and for request_failed - a failed synthesis the
+page showed, already logged by the server - WARNING for error
+(``warning_code=WEBUI_PLAYBACK_FAILED``) and stall), so "the play button did nothing" is
+in the server's log.
 
 A report that names a synthesis (``id``) or request (``request_id``) must carry the
 ``X-Synthesis-Token`` that synthesis was answered with (``tokens.py``); without it the
@@ -77,6 +80,14 @@ async def index() -> Response:
                                           "X-Content-Type-Options": "nosniff",
                                           "Referrer-Policy": "no-referrer",
                                           "Cache-Control": "no-cache"})
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    """The page's icon (also linked from the page as /static/favicon.svg): browsers ask
+    for /favicon.ico on their own, and a 404 there was an error on every page load."""
+    return Response((STATIC_DIR / "favicon.svg").read_bytes(), media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.post("/v1/webui/events", status_code=204, response_class=Response,
