@@ -379,12 +379,18 @@ def test_sigterm_finishes_what_fits_cuts_the_rest_with_503_and_logs_each_once(
     with cf.ThreadPoolExecutor(3) as ex:
         quick = ex.submit(ask, "#sleep=1500 finishes within the grace period.")
         slow = ex.submit(ask, "#sleep=20000 runs past the grace period.")
-        time.sleep(0.7)
+        # both in flight (their syntheses started) before the signal: on a loaded machine
+        # a fixed sleep let SIGTERM arrive before the quick one had even connected
+        deadline = time.monotonic() + 30
+        while len(events_of(read_log(s.log_dir), "synthesis_start")) < 2:
+            assert time.monotonic() < deadline, "the two syntheses never started"
+            time.sleep(0.05)
+        time.sleep(0.2)
         t0 = time.monotonic()
         s.proc.send_signal(15)
         q, sl = quick.result(), slow.result()
         took = time.monotonic() - t0
-    assert q[0] == 200 and q[2][:4] == b"RIFF"
+    assert q[0] == 200 and q[2][:4] == b"RIFF", (q[:2], sl[:2])
     assert sl[1] == "503 SHUTTING_DOWN"
     assert json.loads(sl[2])["error"]["type"] == "server_error"
     assert s.proc.wait(30) == 0

@@ -53,20 +53,28 @@ class CacheHitFastPath:
             return
         read: list[Message] = []
         chunks: list[bytes] = []
-        while True:
-            msg = await receive()
-            read.append(msg)
-            if msg["type"] != "http.request":
-                break
-            chunks.append(msg.get("body", b""))
-            if not msg.get("more_body", False):
-                break
-        if read[-1]["type"] == "http.request" and await self._hit(scope, b"".join(chunks),
-                                                                 receive, send):
+        failed: TTSError | None = None  # the body gate's verdict (408, 413): the route's to tell
+        try:
+            while True:
+                msg = await receive()
+                read.append(msg)
+                if msg["type"] != "http.request":
+                    break
+                chunks.append(msg.get("body", b""))
+                if not msg.get("more_body", False):
+                    break
+        except TTSError as e:
+            failed = e
+        if failed is None and read[-1]["type"] == "http.request" and await self._hit(
+                scope, b"".join(chunks), receive, send):
             return
 
         async def replay() -> Message:
-            return read.pop(0) if read else await receive()
+            if read:
+                return read.pop(0)
+            if failed is not None:  # raised where the route reads, answered as before
+                raise failed
+            return await receive()
 
         await self.app(scope, replay, send)
 
