@@ -103,9 +103,14 @@ class WindowCounts:
         records from their head alone."""
         full_events = ("synthesis_complete", "synthesis_start") if self.ids is not None \
             else ("synthesis_complete",)
-        if lines and self._feed_block(lines, rs, full_events):
+        if lines and self._feed_block(lines, rs, full_events, since, until):
             return
-        cur = False
+        self._feed_slow(lines, rs, since, until, full_events, False)
+
+    def _feed_slow(self, lines: list[str], rs: ReadStats, since: str | None,
+                   until: str | None, full_events: tuple[str, ...], cur: bool) -> bool:
+        """Count ``lines`` one by one (``cur``: a record is open before the first);
+        returns whether a record is open after the last."""
         for raw in lines:
             rs.lines += 1
             line = raw.rstrip("\r\n")
@@ -137,23 +142,43 @@ class WindowCounts:
             if (since is not None and rec.ts < since) or (until is not None and rec.ts >= until):
                 continue
             self.feed(rec)
+        return cur
 
     def _feed_block(self, lines: list[str], rs: ReadStats, full_events: tuple[str, ...],
-                    ) -> bool:
-        """The common case at C speed: every line is a record head ``head_parse``
-        accepts or a tab-led continuation. False (nothing counted) otherwise."""
+                    since: str | None, until: str | None) -> bool:
+        """The common case at C speed: the record heads ``head_parse`` accepts are found
+        by one regex over the joined text and counted from their head; only the lines
+        between them (tracebacks, other writers' lines) go one by one. False (nothing
+        counted) for text with a carriage return."""
         text = "\n".join(lines)
-        if "\r" in text or text.startswith("\t"):
+        if "\r" in text:
             return False
         heads = _HEADS.findall(text)
         ntab = text.count("\n\t")
-        if len(heads) + ntab != len(lines):
-            return False
-        rs.lines += len(lines)
-        rs.records += len(heads)
-        rs.continuation += ntab
-        for line, ts, lvl, ev in heads:
-            self._feed_head(line, ts, lvl, ev, full_events)
+        if len(heads) + ntab == len(lines) and not text.startswith("\t"):
+            rs.lines += len(lines)
+            rs.records += len(heads)
+            rs.continuation += ntab
+            for line, ts, lvl, ev in heads:
+                self._feed_head(line, ts, lvl, ev, full_events)
+            return True
+        # heads and other lines mixed: the heads in bulk, the lines between them slowly
+        # (in order: a skipped line's example and the open record depend on it)
+        cur = False
+        pos = 0  # where the next line starts
+        feed_head = self._feed_head
+        for m in _HEADS.finditer(text):
+            s = m.start()
+            if s != pos:
+                cur = self._feed_slow(text[pos:s - 1].split("\n"), rs, since, until,
+                                      full_events, cur)
+            rs.lines += 1
+            rs.records += 1
+            cur = True
+            feed_head(*m.groups(), full_events)
+            pos = m.end() + 1
+        if pos <= len(text):
+            self._feed_slow(text[pos:].split("\n"), rs, since, until, full_events, cur)
         return True
 
     def _feed_head(self, line: str, ts: str, lvl: str, ev: str,
