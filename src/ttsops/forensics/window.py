@@ -211,12 +211,32 @@ def count(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
           ) -> tuple[WindowCounts, Scan]:
     """The window's counts: index blocks wholly inside it from their counts (unless ids
     are wanted: the index does not hold them), everything else read."""
-    plan = plan_counts(snap, since, until) if use_index and not keep_ids else None
+    plan = None
+    unparsable: list[tuple[str, BlockStats]] = []
+    if use_index and not keep_ids and since is None and until is None:
+        # no ends: a block's unparsable lines count wherever they are, so every block of
+        # an indexed snapshot answers from its index (their examples in reading order)
+        plan = plan_counts(snap, since, until, unparsable=True)
+        if plan.read_bytes == 0 and all(
+                f.gz and f.index is not None and len(plan.exclude.get(str(f.path), ()))
+                == f.index.nblocks for f in snap.files):
+            unparsable = [(f.name, b) for f in snap.files if f.index is not None
+                          and f.index.total.skipped for b in f.index.blocks if b.skipped]
+        else:
+            plan = None
+    if plan is None and use_index and not keep_ids:
+        plan = plan_counts(snap, since, until)
     scan = Scan(snap, Query(since, until, use_index=use_index), progress=progress,
                 exclude=plan.exclude if plan else None)
     wc = WindowCounts(keep_ids=keep_ids)  # memory: ids only when asked for
     for b in plan.counted if plan else ():
         wc.add_block(b)
+    read = scan.stats.read
+    for name, b in unparsable:
+        read.skipped += b.skipped
+        for ex in b.examples:
+            if len(read.skipped_examples) < 5:
+                read.skipped_examples.append(f"{name}: {ex}")
     for stream in scan.streams():
         for _f, lines, rs in scan.batches(stream):
             wc.feed_lines(lines, rs, since, until)
