@@ -12,10 +12,12 @@ was damaged or unreadable (reported on stderr).
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from .sources import Snapshot, SourceError, open_snapshot
-from .timeargs import TimeArgError, window
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 EXIT_EMPTY, EXIT_USAGE, EXIT_DAMAGED = 1, 2, 3
 
@@ -77,14 +79,18 @@ class Env:
             None if progress is None else "always" if progress else "never")
         self.fmt = "json" if as_json else "csv" if as_csv else "table"
         self.use_index = not no_index
-        try:
-            from .timeargs import parse_tz
+        self.tz_name = tz
+        if not since and not until and tz is None:  # what ``timeargs.window`` gives
+            _utc()
+            self.tz, self.since, self.until = None, None, None
+        else:
+            from .timeargs import TimeArgError, parse_tz, window
 
-            self.tz = parse_tz(tz) if tz is not None else None
-            self.tz_name = tz
-            self.since, self.until = window(since, until, utc=_utc(), tz=self.tz)
-        except TimeArgError as e:
-            raise UsageError(str(e)) from None
+            try:
+                self.tz = parse_tz(tz) if tz is not None else None
+                self.since, self.until = window(since, until, utc=_utc(), tz=self.tz)
+            except TimeArgError as e:
+                raise UsageError(str(e)) from None
         files = expand_globs(files)
         if not dirs and not files:
             from ..config import get_settings
@@ -143,15 +149,9 @@ def run(fn: Any, dirs: tuple[str, ...], files: tuple[str, ...], since: str | Non
         progress: bool | None, **kw: Any) -> None:
     """Build the Env from the source options, run ``fn(env, **kw)`` and turn library
     errors into usage errors (the snapshot closed)."""
-    from .filters import FilterError
-    from .output import OutputError
-
     env = Env(dirs, files, since, until, as_json, as_csv, no_index, progress, tz)
     try:
         fn(env, **kw)
-    except (FilterError, TimeArgError, OutputError) as e:
-        env.snap.close()
-        raise UsageError(str(e)) from None
     except UsageError:
         env.snap.close()
         raise
@@ -159,6 +159,16 @@ def run(fn: Any, dirs: tuple[str, ...], files: tuple[str, ...], since: str | Non
         env.snap.close()
         sys.stderr.close()
         sys.exit(0)
+    except Exception as e:
+        # the library's errors of bad input (their modules loaded only when used)
+        from .filters import FilterError
+        from .output import OutputError
+        from .timeargs import TimeArgError
+
+        if isinstance(e, FilterError | TimeArgError | OutputError):
+            env.snap.close()
+            raise UsageError(str(e)) from None
+        raise
 
 
 def window_body(env: Env, ids_out: str | None) -> None:

@@ -15,9 +15,12 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any
 
 from .sources import Problem
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 _MARKUP_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 # option spellings -> (parameter, kind); kinds: "str", "multi" (repeatable), "path",
 # "multipath" (click.Path(): refused by click when it exists and is not readable),

@@ -26,7 +26,6 @@ import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..logformat import ReadStats, Record
 from ..logformat.timestamps import norm_ts as _norm_ts
@@ -34,6 +33,10 @@ from .fastparse import iter_records
 from .parallel import ReadAhead, Unit, default_workers
 from .reader import ReadCounters, file_units
 from .sources import LogFile, Problem, Snapshot
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 Hit = tuple[Record, LogFile]
 
