@@ -553,6 +553,8 @@ class Scan:
         rs = ReadStats()
         done = 0
         workers = default_workers() if self.workers is None else max(1, self.workers)
+        if not any(int(u.state["bytes"]) for u in units):
+            workers = 1  # nothing to decompress (all answered from the index): no threads
         if self._fan_out(units, workers):
             from . import fanout
 
