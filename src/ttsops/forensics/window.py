@@ -159,27 +159,54 @@ class WindowCounts:
             rs.lines += len(lines)
             rs.records += len(heads)
             rs.continuation += ntab
-            for line, ts, lvl, ev in heads:
-                self._feed_head(line, ts, lvl, ev, full_events)
+            self._feed_heads(heads, full_events)
             return True
         # heads and other lines mixed: the heads in bulk, the lines between them slowly
         # (in order: a skipped line's example and the open record depend on it)
         cur = False
         pos = 0  # where the next line starts
-        feed_head = self._feed_head
+        found = []
         for m in _HEADS.finditer(text):
             s = m.start()
             if s != pos:
                 cur = self._feed_slow(text[pos:s - 1].split("\n"), rs, since, until,
                                       full_events, cur)
-            rs.lines += 1
-            rs.records += 1
             cur = True
-            feed_head(*m.groups(), full_events)
+            found.append(m.groups())
             pos = m.end() + 1
         if pos <= len(text):
             self._feed_slow(text[pos:].split("\n"), rs, since, until, full_events, cur)
+        rs.lines += len(found)
+        rs.records += len(found)
+        self._feed_heads(found, full_events)
         return True
+
+    def _feed_heads(self, heads: list[tuple[str, str, str, str]],
+                    full_events: tuple[str, ...]) -> None:
+        """``_feed_head`` for many heads (line, ts, level, event): those whose fields
+        count parsed one by one, the others counted in bulk (the counts do not depend on
+        the order)."""
+        simple = []
+        for h in heads:
+            if h[2] in _FIELD_LEVELS or h[3] in full_events:
+                rec = parse_line(h[0])
+                assert rec is not None
+                self.feed(rec)
+            else:
+                simple.append(h)
+        if not simple:
+            return
+        self.records += len(simple)
+        ts = [h[1] for h in simple]
+        lo, hi = min(ts), max(ts)
+        if self.first is None or lo < self.first:
+            self.first = lo
+        if self.last is None or hi > self.last:
+            self.last = hi
+        self.levels.update([h[2] for h in simple])
+        events = [h[3] for h in simple]
+        self.events.update(events)
+        self.started += events.count("synthesis_start")
 
     def _feed_head(self, line: str, ts: str, lvl: str, ev: str,
                    full_events: tuple[str, ...]) -> None:
