@@ -453,6 +453,7 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
         # explicit files: those of one directory are one host's files (one stream, ordered
         # by content); several directories are several hosts, merged by time
         by_dir: dict[Path | str, list[LogFile]] = {}
+        parents: dict[Path, Path] = {}
         for fp in files:
             if str(fp) == STDIN:
                 by_dir.setdefault(STDIN, []).append(_stdin_file())
@@ -473,8 +474,15 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
             except OSError as e:
                 problems.append(Problem(str(p), f"cannot open: {e.strerror or e}"))
                 continue
-            group = by_dir.setdefault(p.resolve().parent, [])
-            group.append(LogFile(p, "file", -1, p.parent.resolve().name or str(p.parent),
+            parent = parents.get(p.parent)
+            if parent is None:
+                parent = parents[p.parent] = p.parent.resolve()
+            # the file's own directory: its parent's, unless the name is a symbolic link
+            # (resolved once per directory: a month is hundreds of files in one)
+            real = parent if p.name not in ("", ".", "..") and not os.path.islink(p) \
+                else p.resolve().parent
+            group = by_dir.setdefault(real, [])
+            group.append(LogFile(p, "file", -1, parent.name or str(p.parent),
                                  _is_gz(fd, p), fd, st.st_size, (st.st_dev, st.st_ino)))
         for group in by_dir.values():
             labels.append(group[0].label)
