@@ -140,8 +140,9 @@ def render(report: Report, fmt: str = "table", table: str | None = None,
     if fmt == "none":
         return
     if fmt == "json":
-        json.dump(report.to_json(), out, indent=1, ensure_ascii=False, default=_json_default)
-        out.write("\n")
+        # one write (json.dump writes every token on its own: thousands of calls)
+        out.write(json.dumps(report.to_json(), indent=1, ensure_ascii=False,
+                             default=_json_default) + "\n")
         return
     if fmt == "csv":
         t = report.table(table) if table else (report.tables[0] if report.tables else None)
