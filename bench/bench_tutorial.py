@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -143,7 +144,8 @@ def measure(c: Case, cwd: Path, runs: int) -> None:
 
 
 def report(title: str, cases: list[Case]) -> list[dict]:
-    print(f"\n{title}\n")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{title} (load average at the end: {load})\n")
     print("| case | ours (median s) | baseline (median s) | ours/baseline | target | met | peak MB |")
     print("|---|---|---|---|---|---|---|")
     rows = []

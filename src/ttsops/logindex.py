@@ -41,9 +41,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
 
-from .logline import iter_records
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 try:  # isal is several times faster than zlib and releases the GIL
     from isal import isal_zlib as _z
@@ -231,7 +232,7 @@ def scan_lines(lines: Iterable[str]) -> BlockStats:
     try:
         from .forensics.fastparse import iter_records as records
     except ImportError:  # pragma: no cover - the package ships both
-        records = iter_records
+        from .logline import iter_records as records
     st = BlockStats()
     rs = ReadStats()
     lcodes, status, fcodes = st.lcodes, st.status, st.fcodes

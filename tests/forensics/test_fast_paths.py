@@ -344,3 +344,50 @@ def test_whole_token_search_equals_the_regex(text, needle):
     assert {c for c in map(chr, range(0x250)) if re.fullmatch(f"[{_ID_CLASS}]", c)} == ID_CHARS
     want = re.search(f"(?<![{_ID_CLASS}]){re.escape(needle)}(?![{_ID_CLASS}])", text)
     assert has_token(text, needle) == (want is not None)
+
+
+lenient_body = st.lists(st.tuples(st.sampled_from(["a", "b", "id", "text_len", "x_1"]),
+                                  st.lists(st.sampled_from([*"ab1 =,\"\\\r", ", ", "\u00a0",
+                                                            "chars", "ts_ab12", "中", ":"]),
+                                           max_size=5).map("".join)),
+                        min_size=1, max_size=4)
+
+
+@settings(max_examples=500)
+@given(lenient_body, st.sampled_from(["ev: ", ""]), st.sampled_from([", ", ",", " "]))
+def test_parse_line_of_lenient_and_metric_messages_equals_the_grammar(pairs, event, sep):
+    """The fast readings of a body with values holding spaces (``2048 chars``) and of a
+    message of key=value pairs only (a metric line) give the grammar's record, dialect
+    flags included."""
+    from ttsops.forensics.fastparse import parse_line
+
+    body = sep.join(f"{k}={v}" for k, v in pairs)
+    line = f"2024-06-12 14:00:00,000 - root - INFO - {event}{body}"
+    got, want = parse_line(line), parse(line)
+    assert got == want
+    assert got is None or got.dialect == want.dialect
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(line_block, st.sampled_from([("2024-06-12 14:00:00,000", "2024-06-12 15:00:00,000"),
+                                    ("2024-06-12 14:00:00,000", None),
+                                    (None, "2024-06-12 14:30:00,500"),
+                                    ("2024-06-12 15:00:00,001", "2024-06-12 16:00:00,000"),
+                                    ("2024-06-12 13:00:00", "2024-06-12 14:30:00"),
+                                    ("2024-06-12 14", "2024-06-12 14:00:00,000"),
+                                    ("2024-06-12 14:30:00,500", "2024-06-12 14:00:00,000"),
+                                    ("2024-06-12 14:00:00,000", "2024-06-12 14:00:00,000"),
+                                    ("2024-06-12 09:00:00", "2024-06-12 15:00:00")]))
+def test_a_chunk_judged_whole_is_what_the_line_check_keeps(lines, window):
+    """``chunk_in_window``'s all-or-nothing verdict is ``window_lines``' answer."""
+    from ttsops.forensics.scan import chunk_in_window, window_lines
+
+    since, until = window
+    flat = [x for ln in lines for x in ln.split("\n")]
+    buf = ("\n".join(flat) + "\n").encode()
+    verdict = chunk_in_window(buf, since, until)
+    kept = window_lines(flat, since, until)
+    if verdict is True:
+        assert kept == flat
+    elif verdict is False:
+        assert kept == []

@@ -247,3 +247,27 @@ def test_tail_refuses_a_fifo_named_app_log(tmp_path):
                           "--for", "0s"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2, res.stderr
     assert "FIFO" in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_files_of_one_size_that_differ_only_inside_are_both_read(tmp_path):
+    """Equal size, equal first and last bytes, one byte apart in the middle: not
+    duplicates; a true copy among them is."""
+    from ttsops.forensics.sources import drop_duplicates, open_snapshot
+
+    body = bytearray(b"x" * 20000)
+    a = tmp_path / "a.log"
+    b = tmp_path / "b.log"
+    c = tmp_path / "c.log"
+    a.write_bytes(bytes(body))
+    body[10000] = ord("y")
+    b.write_bytes(bytes(body))
+    c.write_bytes(a.read_bytes())
+    snap = open_snapshot([], [str(a), str(b), str(c)], use_index=False)
+    try:
+        names = sorted(f.name for f in snap.files)
+        assert names == ["a.log", "b.log"] or names == ["b.log", "c.log"]
+        assert len(snap.duplicates) == 1
+        kept, pairs = drop_duplicates(list(snap.files))
+        assert len(kept) == 2 and pairs == []
+    finally:
+        snap.close()

@@ -15,29 +15,28 @@ from typing import Any
 
 import click
 
-from .filters import FilterError, parse_buckets, parse_by, parse_where
-from .output import OutputError, printable
-from .sources import Snapshot, SourceError, open_snapshot
-from .timeargs import TimeArgError, duration_s, window
+from .commands import (  # noqa: F401 -- Env, _utc, writable: this module's names before
+    EXIT_DAMAGED,
+    EXIT_EMPTY,
+    EXIT_USAGE,
+    Env,
+    UsageError,
+    _utc,
+    expand_globs,
+    writable,
+)
+from .commands import run as run_command
+from .filters import FilterError, parse_by, parse_where
+from .output import OutputError
+from .sources import SourceError
+from .timeargs import TimeArgError, duration_s
 
-EXIT_EMPTY, EXIT_USAGE, EXIT_DAMAGED = 1, 2, 3
 
-
-class LogsError(click.ClickException):
+class LogsError(click.ClickException, UsageError):
     exit_code = EXIT_USAGE
 
     def show(self, file: Any = None) -> None:
         click.echo(f"ttsops logs: error: {self.format_message()}", err=True)
-
-
-def _utc() -> bool:
-    import os
-
-    if "TTSOPS_LOG_UTC" not in os.environ:  # the default; spares loading the settings
-        return True
-    from ..config import get_settings
-
-    return get_settings().log_utc
 
 
 def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -84,98 +83,16 @@ def stage_time_option(fn: Callable[..., Any]) -> Callable[..., Any]:
              "synthesis.")(fn)
 
 
-def expand_globs(files: tuple[str, ...]) -> tuple[str, ...]:
-    """``--files 'app.log.*.gz'``: patterns expanded (sorted); other names kept as given."""
-    import glob
-    import os
-
-    out: list[str] = []
-    for f in files:
-        if any(c in f for c in "*?[") and not os.path.exists(f):
-            found = sorted(glob.glob(f))
-            out.extend(found or [f])
-        else:
-            out.append(f)
-    return tuple(out)
-
-
-class Env:
-    def __init__(self, dirs: tuple[str, ...], files: tuple[str, ...], since: str | None,
-                 until: str | None, as_json: bool, as_csv: bool, no_index: bool,
-                 progress: bool | None = None, tz: str | None = None) -> None:
-        if as_json and as_csv:
-            raise LogsError("--json and --csv exclude each other")
-        from . import progress as bars
-        from . import scan
-
-        scan.progress_factory = bars.factory(
-            None if progress is None else "always" if progress else "never")
-        self.fmt = "json" if as_json else "csv" if as_csv else "table"
-        self.use_index = not no_index
-        try:
-            from .timeargs import parse_tz
-
-            self.tz = parse_tz(tz) if tz is not None else None
-            self.tz_name = tz
-            self.since, self.until = window(since, until, utc=_utc(), tz=self.tz)
-        except TimeArgError as e:
-            raise LogsError(str(e)) from None
-        files = expand_globs(files)
-        if not dirs and not files:
-            from ..config import get_settings
-
-            dirs = (str(get_settings().log_dir),)
-        try:
-            self.snap: Snapshot = open_snapshot(list(dirs), list(files), self.use_index)
-        except SourceError as e:
-            raise LogsError(str(e)) from None
-
-    def finish(self, report: Any, table: str | None = None, file: Any = None) -> None:
-        from .output import render
-
-        try:
-            if not report.empty or self.fmt == "json":
-                render(report, self.fmt, table, file=file)
-        except ValueError as e:
-            raise LogsError(str(e)) from None
-        finally:
-            self.snap.close()
-        for note in dict.fromkeys(self.snap.notes):
-            click.echo(f"ttsops logs: note: {note}", err=True)
-        # a command that reads the files several times (report) meets a problem each time
-        problems = list(dict.fromkeys(str(p) for p in report.problems))
-        for p in problems:
-            click.echo(f"ttsops logs: warning: {p}", err=True)
-        if report.empty:
-            click.echo(f"ttsops logs: {report.empty}", err=True)
-            sys.exit(EXIT_EMPTY)
-        if report.failed:
-            sys.exit(EXIT_EMPTY)
-        if problems:
-            click.echo(f"ttsops logs: answered from the readable part; {len(problems)}"
-                       " problem(s) above", err=True)
-            sys.exit(EXIT_DAMAGED)
-
-
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Builds the Env from the source options and turns library errors into messages."""
     @functools.wraps(fn)
-    def wrapper(dirs: tuple[str, ...], files: tuple[str, ...], since: str | None,
-                until: str | None, tz: str | None, as_json: bool, as_csv: bool,
-                no_index: bool, progress: bool | None, **kw: Any) -> None:
-        env = Env(dirs, files, since, until, as_json, as_csv, no_index, progress, tz)
+    def wrapper(**kw: Any) -> None:
         try:
-            fn(env, **kw)
-        except (FilterError, TimeArgError, OutputError) as e:
-            env.snap.close()
-            raise LogsError(str(e)) from None
+            run_command(fn, **kw)
         except LogsError:
-            env.snap.close()
             raise
-        except BrokenPipeError:  # `ttsops logs ... | head`
-            env.snap.close()
-            sys.stderr.close()
-            sys.exit(0)
+        except UsageError as e:
+            raise LogsError(str(e)) from None
     return source_options(wrapper)
 
 
@@ -187,21 +104,6 @@ def logs() -> None:
     input, 3 answered but some input was damaged (see stderr)."""
 
 
-def writable(path: str | None, option: str) -> None:
-    """Refuse an output file that cannot be written before reading any log (exit 2)."""
-    import os
-
-    if path is None or path == "-":
-        return
-    parent = os.path.dirname(path) or "."
-    if not os.path.isdir(parent):
-        raise LogsError(f"{option} {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise LogsError(f"{option} {path}: directory {parent} is not writable")
-    if os.path.isdir(path):
-        raise LogsError(f"{option} {path}: is a directory")
-
-
 @logs.command("window")
 @click.option("--ids-out", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the ids of the syntheses started in the window here (sorted, "
@@ -210,11 +112,9 @@ def writable(path: str | None, option: str) -> None:
 @command
 def window_cmd(env: Env, ids_out: str | None) -> None:
     """Counts by level, code and event, failure rate, and the ids started in a window."""
-    from . import window as mod
+    from .commands import window_body
 
-    writable(ids_out, "--ids-out")
-    env.finish(mod.run(env.snap, env.since, env.until, use_index=env.use_index,
-                       ids_out=ids_out), file=sys.stderr if ids_out == "-" else None)
+    window_body(env, ids_out)
 
 
 @logs.command("trace")
@@ -225,18 +125,9 @@ def window_cmd(env: Env, ids_out: str | None) -> None:
 @command
 def trace_cmd(env: Env, ids: tuple[str, ...], as_lines: bool) -> None:
     """Every record of a synthesis id or request id, in order, with a stage timeline."""
-    from ..logline import Record, render
-    from . import trace as mod
+    from .commands import trace_body
 
-    rep = mod.run(env.snap, list(ids), env.since, env.until, use_index=env.use_index)
-    if as_lines and not rep.empty:
-        tty = sys.stdout.isatty()  # a terminal gets control characters escaped, a pipe not
-        for r in rep.data["records"]:
-            text = render(Record(r["ts"], r["logger"], r["level"], r["event"], r["fields"],
-                                 r["traceback"]))
-            click.echo("\n".join(map(printable, text.split("\n"))) if tty else text)
-        env.fmt = "none"
-    env.finish(rep)
+    trace_body(env, ids, as_lines)
 
 
 @logs.command("patterns")
@@ -256,11 +147,9 @@ def trace_cmd(env: Env, ids: tuple[str, ...], as_lines: bool) -> None:
 def patterns_cmd(env: Env, where: tuple[str, ...], by: str, buckets: tuple[str, ...],
                  event: str | None, top: int) -> None:
     """Grouped counts of syntheses (or records), e.g. failures by text_len and error_code."""
-    from . import patterns as mod
+    from .commands import patterns_body
 
-    env.finish(mod.run(env.snap, env.since, env.until, by=parse_by(by),
-                       where=parse_where(where), buckets=parse_buckets(buckets), event=event,
-                       top=top, use_index=env.use_index))
+    patterns_body(env, where, by, buckets, event, top)
 
 
 @logs.command("top")

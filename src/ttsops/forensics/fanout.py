@@ -17,9 +17,12 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from .parallel import Unit
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 # job id -> (units, select): set before the pool forks, read by its workers
 _JOBS: dict[int, tuple[list[Unit[bytes]], Callable[[bytes], Any]]] = {}

@@ -12,8 +12,13 @@ import re
 from collections.abc import Iterable, Iterator
 
 from ..logformat import FOREIGN_TB, LEVELS, ReadStats, Record, parse, unescape_tb
+from ..logformat.dialects import METRIC
+from ..logformat.escape import BARE_OK
 from ..logformat.heads import BARE as _BARE
 from ..logformat.heads import NAME, QUOTED
+from ..logformat.parse import _attribute
+from ..logformat.record import FREE_TEXT, LENIENT
+from ..logformat.record import METRIC as METRIC_FLAG
 from ..logformat.timestamps import TS_ASCII, TS_RE
 
 _KV = NAME + "=" + _BARE
@@ -27,6 +32,40 @@ _KVQ_FIND = re.compile(rf"({NAME})=(?:" + _QUOTED + "|(" + _BARE + "))", re.S)
 _ESC_RE = re.compile(r'\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|["\\nrt])')
 _SIMPLE_ESC = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
 _LEVELS = frozenset(LEVELS)
+# a body the strict grammar refuses, made of ", "-separated parts that are ``key=value``
+# or free text (``text_len=2048 chars``, ``error_code=X, Invalid input``), none holding a
+# comma, quote, backslash or line end, and "=" only after a key: ``_lenient_fields``
+_LVALUE = r'[^,"=\\\r\n]*'
+_LENIENT_BODY_RE = re.compile(f"{NAME}={_LVALUE}(?:, (?:{NAME}=)?{_LVALUE})*")
+
+
+def _lenient_fields(body: str) -> tuple[dict[str, str], int]:
+    """``parse._lenient_event(body)`` for a body ``_LENIENT_BODY_RE`` accepts: each key's
+    value runs to the next key (free text parts included) and is then read as the
+    lenient reader reads it (a bare token followed by ", text": the text is ``msg``)."""
+    fields: dict[str, str] = {}
+    texts: list[str] = []
+    flags = LENIENT
+    runs: list[list[str]] = []
+    for part in body.split(", "):
+        k, eq, v = part.partition("=")
+        if eq:
+            runs.append([k, v])
+        else:
+            runs[-1].append(part)
+    for key, *vals in runs:
+        value = ", ".join(vals).strip().rstrip(",")
+        k = value.find(", ")
+        if k > 0 and BARE_OK.match(value, 0, k):
+            rest = value[k + 2:].strip()
+            if rest:
+                texts.append(rest)
+                flags |= FREE_TEXT
+            value = value[:k]
+        fields.setdefault(key, value)
+    if texts:
+        fields.setdefault("msg", ", ".join(texts))
+    return fields, flags
 
 
 def _unescape_match(m: re.Match[str]) -> str:
@@ -55,6 +94,9 @@ def _quoted_fields(body: str) -> dict[str, str] | None:
 
 def parse_line(line: str) -> Record | None:
     """``logline.parse(line)``, faster for the lines ttsops itself writes."""
+    c = line[:1]
+    if not c.isdigit() and c != "{":  # neither a text head nor JSON (a traceback line)
+        return None
     if len(line) > 26 and line[23:26] == " - ":
         parts = line[26:].split(" - ", 2)
         if len(parts) == 3 and parts[1] in _LEVELS and " " not in parts[0] and parts[0]:
@@ -67,10 +109,21 @@ def parse_line(line: str) -> Record | None:
                         fields = dict(_KV_FIND.findall(body))
                         if len(fields) == body.count(", ") + 1:
                             return Record(line[:23], parts[0], parts[1], msg[:i], fields)
+                    elif _LENIENT_BODY_RE.fullmatch(body):
+                        fields, flags = _lenient_fields(body)
+                        return Record(line[:23], parts[0], parts[1], msg[:i], fields, [],
+                                      flags)
                 else:
                     q = _quoted_fields(body)
                     if q is not None:
                         return Record(line[:23], parts[0], parts[1], msg[:i], q)
+            elif i < 0 and '"' not in msg and "\\" not in msg and _BODY_RE.fullmatch(msg) \
+                    and _TS_RE.fullmatch(line, 0, 23):
+                # key=value pairs only (``total_duration_ms=366``): a metric record
+                fields = dict(_KV_FIND.findall(msg))
+                if len(fields) == msg.count(", ") + 1:
+                    return Record(line[:23], parts[0], parts[1], METRIC, fields, [],
+                                  METRIC_FLAG | _attribute(fields, msg))
     return parse(line)
 
 

@@ -15,9 +15,12 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any
 
 from .sources import Problem
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 _MARKUP_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
@@ -137,8 +140,9 @@ def render(report: Report, fmt: str = "table", table: str | None = None,
     if fmt == "none":
         return
     if fmt == "json":
-        json.dump(report.to_json(), out, indent=1, ensure_ascii=False, default=_json_default)
-        out.write("\n")
+        # one write (json.dump writes every token on its own: thousands of calls)
+        out.write(json.dumps(report.to_json(), indent=1, ensure_ascii=False,
+                             default=_json_default) + "\n")
         return
     if fmt == "csv":
         t = report.table(table) if table else (report.tables[0] if report.tables else None)

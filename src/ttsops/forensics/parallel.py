@@ -15,9 +15,20 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any, Generic, TypeVar
+
+    T = TypeVar("T")
+else:
+    T = None
+
+    class Generic:
+        """``typing.Generic`` at run time: ``Unit[bytes]`` is ``Unit``."""
+
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
 _DONE = object()
 
 

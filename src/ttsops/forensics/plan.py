@@ -32,8 +32,11 @@ def inside(b: BlockStats, since: str | None, until: str | None) -> bool:
         (since is None or b.first_ts >= since) and (until is None or b.last_ts < until)
 
 
-def plan_counts(snap: Snapshot, since: str | None, until: str | None) -> CountPlan:
-    """The blocks of ``snap`` whose index counts answer a window count exactly."""
+def plan_counts(snap: Snapshot, since: str | None, until: str | None, *,
+                unparsable: bool = False) -> CountPlan:
+    """The blocks of ``snap`` whose index counts answer a window count exactly.
+    ``unparsable``: blocks holding unparsable lines too (right only for a window without
+    ends, where every line counts wherever it is)."""
     plan = CountPlan()
     for f in snap.files:
         idx = f.get_index() if f.gz else None
@@ -44,7 +47,7 @@ def plan_counts(snap: Snapshot, since: str | None, until: str | None) -> CountPl
         if (since is not None and t.last_ts is not None and t.last_ts < since) or \
                 (until is not None and t.first_ts is not None and t.first_ts >= until):
             continue
-        if t.counted and t.skipped == 0 and inside(t, since, until):
+        if t.counted and (t.skipped == 0 or unparsable) and inside(t, since, until):
             plan.counted.append(t)
             plan.exclude[str(f.path)] = frozenset(range(idx.nblocks))
             continue
@@ -56,7 +59,7 @@ def plan_counts(snap: Snapshot, since: str | None, until: str | None) -> CountPl
             plan.read_bytes += f.size
             continue
         for i, b in enumerate(blocks):
-            if b.counted and b.skipped == 0 and inside(b, since, until):
+            if b.counted and (b.skipped == 0 or unparsable) and inside(b, since, until):
                 ex.add(i)
                 plan.counted.append(b)
             elif not ((since is not None and b.last_ts is not None and b.last_ts < since) or

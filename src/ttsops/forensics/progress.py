@@ -11,7 +11,10 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    pass
 
 THRESHOLD = int(os.environ.get("TTSOPS_LOGS_PROGRESS_BYTES", 48 << 20))  # compressed bytes
 
@@ -48,7 +51,7 @@ class Bar:
         self.progress.stop()
 
 
-Factory = Callable[[int, str], Any]
+Factory = Callable[[int, str], object]
 
 
 def factory(mode: str | None) -> Factory | None:

@@ -26,7 +26,6 @@ import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..logformat import ReadStats, Record
 from ..logformat.timestamps import norm_ts as _norm_ts
@@ -34,6 +33,10 @@ from .fastparse import iter_records
 from .parallel import ReadAhead, Unit, default_workers
 from .reader import ReadCounters, file_units
 from .sources import LogFile, Problem, Snapshot
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 Hit = tuple[Record, LogFile]
 
@@ -331,11 +334,16 @@ class _Select:
         if q.needles:
             require = q.require if counting or not q.count_event else ()
             lines = grep_bytes(chunk, q.needles, require, heads_only=not q.tracebacks)
+            lines = window_lines(lines, q.since, q.until)
         else:
+            verdict = chunk_in_window(chunk, q.since, q.until)
+            if verdict is False:
+                return None
             lines = chunk.decode("utf-8", "replace").split("\n")
             if lines and lines[-1] == "":
                 lines.pop()
-        lines = window_lines(lines, q.since, q.until)
+            if verdict is None:
+                lines = window_lines(lines, q.since, q.until)
         if counting:
             tag = f" - {q.count_event}: "
             kept = sum(1 for ln in lines if ln[:1].isdigit() and tag in ln)
@@ -343,6 +351,114 @@ class _Select:
             if dropped > 0:
                 lines.append(f"{_DROPPED}{dropped}")
         return lines or None
+
+
+_HEAD_TS = re.compile(rb"\n([0-9][^\n]{0,22})")  # "\n"-led: found at memchr speed
+_NON_ASCII_START = re.compile(rb"\n[\x80-\xff{]")
+_NON_ASCII_LINE = re.compile(rb"\n[\x80-\xff]")
+
+
+def _byte_gt(c: int) -> bytes:
+    """A byte greater than ``c`` (never a line end: ``c`` is printable)."""
+    return b"[" + re.escape(bytes([c + 1])) + b"-\\xff]" if c < 255 else b"(?!)"
+
+
+def _byte_lt(c: int) -> bytes:
+    """A byte less than ``c``, not a line end."""
+    parts = []
+    if c > 0:
+        parts.append(b"\\x00-" + re.escape(bytes([min(c - 1, 9)])))
+    if c - 1 >= 11:
+        parts.append(b"\\x0b-" + re.escape(bytes([c - 1])))
+    return b"[" + b"".join(parts) + b"]" if parts else b"(?!)"
+
+
+def _at_least(t: bytes) -> bytes:
+    """Regex: what follows is ``>= t`` as text compares (a longer string with ``t`` as
+    its prefix included)."""
+    if not t:
+        return b""
+    return b"(?:" + _byte_gt(t[0]) + b"|" + re.escape(t[:1]) + _at_least(t[1:]) + b")"
+
+
+def _below(t: bytes) -> bytes:
+    """Regex: the rest of the line (up to its end) is ``< t`` as text compares."""
+    if not t:
+        return b"(?!)"
+    return (b"(?:(?=\\n|\\Z)|" + _byte_lt(t[0]) + b"|" + re.escape(t[:1]) + _below(t[1:])
+            + b")")
+
+
+_RANGE_RX: dict[tuple[str, str], tuple[re.Pattern[bytes], re.Pattern[bytes],
+                                       re.Pattern[bytes]]] = {}
+
+
+def _range_rx(since: str, until: str) -> tuple[re.Pattern[bytes], re.Pattern[bytes],
+                                                re.Pattern[bytes]]:
+    """(a line in the window at the start, one after a newline, a digit-led line not in
+    the window after a newline): a line is in the window when its first 23 characters
+    ``ts`` have ``since <= ts < until`` (``window_lines``), written as a regex on bytes
+    (ASCII ends; UTF-8 keeps the order of code points, and every character that decides
+    is within the first 23 bytes, where bytes and characters still align)."""
+    key = (since, until)
+    got = _RANGE_RX.get(key)
+    if got is None:
+        lo, hi = since.encode(), until.encode()
+        k = 0
+        while k < min(len(lo), len(hi)) and lo[k] == hi[k]:
+            k += 1
+        if lo >= hi:  # an empty window
+            body = b"(?!)"
+        elif k == len(lo):  # since is a prefix of until: any line starting so is >= since
+            body = re.escape(lo) + _below(hi[k:])
+        else:
+            a, b = lo[k], hi[k]
+            alts = [re.escape(bytes([a])) + _at_least(lo[k + 1:]),
+                    re.escape(bytes([b])) + _below(hi[k + 1:])]
+            if b - a > 1:
+                alts.append(b"[" + re.escape(bytes([a + 1])) + b"-" +
+                            re.escape(bytes([b - 1])) + b"]")
+            body = re.escape(lo[:k]) + b"(?:" + b"|".join(alts) + b")"
+        got = (re.compile(body), re.compile(b"\n" + body),
+               re.compile(b"\n(?=[0-9])(?!" + body + b")"))
+        _RANGE_RX[key] = got
+    return got
+
+
+def chunk_in_window(chunk: bytes, since: str | None, until: str | None) -> bool | None:
+    """What ``window_lines`` would keep of ``chunk``'s lines, told at C speed when it is
+    all or nothing: True (every line), False (none), None (some, or not told: ask
+    ``window_lines``)."""
+    if since is None and until is None:
+        return True
+    if since is not None and until is not None and since.isascii() and until.isascii() \
+            and len(since) <= 23 and len(until) <= 23:
+        first, inside, outside = _range_rx(since, until)
+        if first.match(chunk) is None and inside.search(chunk) is None:
+            # no digit-led line is in the window (a line led by a non-ASCII digit is
+            # greater than any ASCII end); JSON lines are kept whatever their time
+            return None if has_json(chunk) else False
+        if first.match(chunk) is not None and outside.search(chunk) is None and \
+                _NON_ASCII_LINE.search(chunk) is None:
+            return True
+        return None
+    # one end open: judged by the least and greatest of the lines' first 23 characters,
+    # for a chunk that starts with a digit and has no line led by "{" or a non-ASCII
+    # character (whose ``isdigit`` only decoding tells)
+    if not chunk[:1].isdigit() or _NON_ASCII_START.search(chunk) is not None:
+        return None
+    nl = chunk.find(b"\n")
+    tss = _HEAD_TS.findall(chunk)
+    tss.append(chunk[:min(23, nl if nl >= 0 else len(chunk))])  # the first line
+    if not b"".join(tss).isascii():
+        return None
+    lo = (since or "").encode()
+    mn, mx = min(tss), max(tss)
+    if (until is not None and mn >= until.encode()) or mx < lo:
+        return False
+    if mn >= lo and (until is None or mx < until.encode()):
+        return True
+    return None
 
 
 def window_lines(lines: list[str], since: str | None, until: str | None) -> list[str]:
@@ -437,6 +553,8 @@ class Scan:
         rs = ReadStats()
         done = 0
         workers = default_workers() if self.workers is None else max(1, self.workers)
+        if not any(int(u.state["bytes"]) for u in units):
+            workers = 1  # nothing to decompress (all answered from the index): no threads
         if self._fan_out(units, workers):
             from . import fanout
 

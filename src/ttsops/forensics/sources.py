@@ -360,6 +360,23 @@ def _digest(f: LogFile) -> bytes:
         pos += len(data)
 
 
+END_BYTES = 4096
+
+
+def _same_ends(files: list[LogFile]) -> list[LogFile]:
+    """The files (of one size) whose first and last ``END_BYTES`` some other file of the
+    list shares: only those can be byte-identical to another."""
+    by_ends: dict[bytes, list[LogFile]] = {}
+    for f in files:
+        try:
+            key = os.pread(f.fd, END_BYTES, 0) + os.pread(f.fd, END_BYTES,
+                                                           max(0, f.size - END_BYTES))
+        except OSError:
+            continue  # unreadable: never a duplicate (as when its digest fails)
+        by_ends.setdefault(key, []).append(f)
+    return [f for group in by_ends.values() if len(group) > 1 for f in group]
+
+
 def drop_duplicates(files: list[LogFile]) -> tuple[list[LogFile], list[tuple[str, str]]]:
     """The files with byte-identical copies removed (the first of each set kept), and
     (kept path, dropped path) pairs. Only files of equal size are read to compare."""
@@ -369,6 +386,10 @@ def drop_duplicates(files: list[LogFile]) -> tuple[list[LogFile], list[tuple[str
             by_size.setdefault(f.size, []).append(f)
     dropped: dict[int, str] = {}  # id(file) -> path of the file it copies
     for same in by_size.values():
+        if len(same) < 2:
+            continue
+        # files that differ in their first or last bytes differ: no need to read them
+        same = _same_ends(same)
         if len(same) < 2:
             continue
         seen: dict[bytes, LogFile] = {}
@@ -432,6 +453,7 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
         # explicit files: those of one directory are one host's files (one stream, ordered
         # by content); several directories are several hosts, merged by time
         by_dir: dict[Path | str, list[LogFile]] = {}
+        parents: dict[Path, Path] = {}
         for fp in files:
             if str(fp) == STDIN:
                 by_dir.setdefault(STDIN, []).append(_stdin_file())
@@ -452,8 +474,15 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
             except OSError as e:
                 problems.append(Problem(str(p), f"cannot open: {e.strerror or e}"))
                 continue
-            group = by_dir.setdefault(p.resolve().parent, [])
-            group.append(LogFile(p, "file", -1, p.parent.resolve().name or str(p.parent),
+            parent = parents.get(p.parent)
+            if parent is None:
+                parent = parents[p.parent] = p.parent.resolve()
+            # the file's own directory: its parent's, unless the name is a symbolic link
+            # (resolved once per directory: a month is hundreds of files in one)
+            real = parent if p.name not in ("", ".", "..") and not os.path.islink(p) \
+                else p.resolve().parent
+            group = by_dir.setdefault(real, [])
+            group.append(LogFile(p, "file", -1, parent.name or str(p.parent),
                                  _is_gz(fd, p), fd, st.st_size, (st.st_dev, st.st_ino)))
         for group in by_dir.values():
             labels.append(group[0].label)

@@ -103,9 +103,14 @@ class WindowCounts:
         records from their head alone."""
         full_events = ("synthesis_complete", "synthesis_start") if self.ids is not None \
             else ("synthesis_complete",)
-        if lines and self._feed_block(lines, rs, full_events):
+        if lines and self._feed_block(lines, rs, full_events, since, until):
             return
-        cur = False
+        self._feed_slow(lines, rs, since, until, full_events, False)
+
+    def _feed_slow(self, lines: list[str], rs: ReadStats, since: str | None,
+                   until: str | None, full_events: tuple[str, ...], cur: bool) -> bool:
+        """Count ``lines`` one by one (``cur``: a record is open before the first);
+        returns whether a record is open after the last."""
         for raw in lines:
             rs.lines += 1
             line = raw.rstrip("\r\n")
@@ -137,24 +142,71 @@ class WindowCounts:
             if (since is not None and rec.ts < since) or (until is not None and rec.ts >= until):
                 continue
             self.feed(rec)
+        return cur
 
     def _feed_block(self, lines: list[str], rs: ReadStats, full_events: tuple[str, ...],
-                    ) -> bool:
-        """The common case at C speed: every line is a record head ``head_parse``
-        accepts or a tab-led continuation. False (nothing counted) otherwise."""
+                    since: str | None, until: str | None) -> bool:
+        """The common case at C speed: the record heads ``head_parse`` accepts are found
+        by one regex over the joined text and counted from their head; only the lines
+        between them (tracebacks, other writers' lines) go one by one. False (nothing
+        counted) for text with a carriage return."""
         text = "\n".join(lines)
-        if "\r" in text or text.startswith("\t"):
+        if "\r" in text:
             return False
         heads = _HEADS.findall(text)
         ntab = text.count("\n\t")
-        if len(heads) + ntab != len(lines):
-            return False
-        rs.lines += len(lines)
-        rs.records += len(heads)
-        rs.continuation += ntab
-        for line, ts, lvl, ev in heads:
-            self._feed_head(line, ts, lvl, ev, full_events)
+        if len(heads) + ntab == len(lines) and not text.startswith("\t"):
+            rs.lines += len(lines)
+            rs.records += len(heads)
+            rs.continuation += ntab
+            self._feed_heads(heads, full_events)
+            return True
+        # heads and other lines mixed: the heads in bulk, the lines between them slowly
+        # (in order: a skipped line's example and the open record depend on it)
+        cur = False
+        pos = 0  # where the next line starts
+        found = []
+        for m in _HEADS.finditer(text):
+            s = m.start()
+            if s != pos:
+                cur = self._feed_slow(text[pos:s - 1].split("\n"), rs, since, until,
+                                      full_events, cur)
+            cur = True
+            found.append(m.groups())
+            pos = m.end() + 1
+        if pos <= len(text):
+            self._feed_slow(text[pos:].split("\n"), rs, since, until, full_events, cur)
+        rs.lines += len(found)
+        rs.records += len(found)
+        self._feed_heads(found, full_events)
         return True
+
+    def _feed_heads(self, heads: list[tuple[str, str, str, str]],
+                    full_events: tuple[str, ...]) -> None:
+        """``_feed_head`` for many heads (line, ts, level, event): those whose fields
+        count parsed one by one, the others counted in bulk (the counts do not depend on
+        the order)."""
+        simple = []
+        for h in heads:
+            if h[2] in _FIELD_LEVELS or h[3] in full_events:
+                rec = parse_line(h[0])
+                assert rec is not None
+                self.feed(rec)
+            else:
+                simple.append(h)
+        if not simple:
+            return
+        self.records += len(simple)
+        ts = [h[1] for h in simple]
+        lo, hi = min(ts), max(ts)
+        if self.first is None or lo < self.first:
+            self.first = lo
+        if self.last is None or hi > self.last:
+            self.last = hi
+        self.levels.update([h[2] for h in simple])
+        events = [h[3] for h in simple]
+        self.events.update(events)
+        self.started += events.count("synthesis_start")
 
     def _feed_head(self, line: str, ts: str, lvl: str, ev: str,
                    full_events: tuple[str, ...]) -> None:
@@ -186,12 +238,32 @@ def count(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
           ) -> tuple[WindowCounts, Scan]:
     """The window's counts: index blocks wholly inside it from their counts (unless ids
     are wanted: the index does not hold them), everything else read."""
-    plan = plan_counts(snap, since, until) if use_index and not keep_ids else None
+    plan = None
+    unparsable: list[tuple[str, BlockStats]] = []
+    if use_index and not keep_ids and since is None and until is None:
+        # no ends: a block's unparsable lines count wherever they are, so every block of
+        # an indexed snapshot answers from its index (their examples in reading order)
+        plan = plan_counts(snap, since, until, unparsable=True)
+        if plan.read_bytes == 0 and all(
+                f.gz and f.index is not None and len(plan.exclude.get(str(f.path), ()))
+                == f.index.nblocks for f in snap.files):
+            unparsable = [(f.name, b) for f in snap.files if f.index is not None
+                          and f.index.total.skipped for b in f.index.blocks if b.skipped]
+        else:
+            plan = None
+    if plan is None and use_index and not keep_ids:
+        plan = plan_counts(snap, since, until)
     scan = Scan(snap, Query(since, until, use_index=use_index), progress=progress,
                 exclude=plan.exclude if plan else None)
     wc = WindowCounts(keep_ids=keep_ids)  # memory: ids only when asked for
     for b in plan.counted if plan else ():
         wc.add_block(b)
+    read = scan.stats.read
+    for name, b in unparsable:
+        read.skipped += b.skipped
+        for ex in b.examples:
+            if len(read.skipped_examples) < 5:
+                read.skipped_examples.append(f"{name}: {ex}")
     for stream in scan.streams():
         for _f, lines, rs in scan.batches(stream):
             wc.feed_lines(lines, rs, since, until)

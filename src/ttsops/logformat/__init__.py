@@ -12,30 +12,52 @@ fast paths).
 
 from __future__ import annotations
 
-from .escape import escape_tb, quote, unescape_tb
-from .parse import (
-    FOREIGN_TB,
-    ReadStats,
-    iter_records,
-    parse,
-    parse_fields,
-    parse_fields_lenient,
-    parse_json,
-    parse_message,
-)
-from .record import (
-    ERROR_LEVELS,
-    EVENT_RE,
-    KEY_RE,
-    LEVELS,
-    LOGGER_RE,
-    RESERVED,
-    STAGES,
-    Record,
-    to_number,
-)
-from .render import render, render_fields, render_json
-from .timestamps import TS_LEN
+import sys
+import types
+
+# names -> the module that defines them, imported when first asked for (a reader that
+# needs only the record or the read counters does not load the JSON and text grammars)
+_WHERE = {
+    "escape_tb": "escape", "quote": "escape", "unescape_tb": "escape",
+    "FOREIGN_TB": "parse", "ReadStats": "parse", "iter_records": "parse", "parse": "parse",
+    "parse_fields": "parse", "parse_fields_lenient": "parse", "parse_json": "parse",
+    "parse_message": "parse",
+    "ERROR_LEVELS": "record", "EVENT_RE": "record", "KEY_RE": "record", "LEVELS": "record",
+    "LOGGER_RE": "record", "RESERVED": "record", "STAGES": "record", "Record": "record",
+    "to_number": "record",
+    "render": "render", "render_fields": "render", "render_json": "render",
+    "TS_LEN": "timestamps",
+}
+
+
+def __getattr__(name: str) -> object:
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
+
+class _Package(types.ModuleType):
+    """This package: when a submodule named like one of its functions (``parse``,
+    ``render``) is imported, the import system binds the submodule to the package's name;
+    the function of that name is bound instead, as the eager imports did."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __all__ = ["ERROR_LEVELS", "EVENT_RE", "FOREIGN_TB", "KEY_RE", "LEVELS", "LOGGER_RE",
            "RESERVED", "STAGES", "TS_LEN", "ReadStats", "Record", "escape_tb", "iter_records",
