@@ -278,3 +278,10 @@ class DrillResult:
                 "records": ", ".join(f"{k} {n}" for k, n in self.records.items()),
                 "served_after": self.served_after, "diagnosis": self.diagnosis,
                 "notes": "; ".join(self.notes), "seconds": round(self.seconds, 1)}
+
+
+def serve(servers: list[Server], root: Path, **kw: Any) -> Server:
+    """``start_server`` whose server the ``servers`` fixture stops after the test."""
+    s = start_server(root, **kw)
+    servers.append(s)
+    return s

@@ -22,7 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
-from .kit import SPEECH, Server, body, events_of, outcome, read_log, start_server, wait_for
+from .kit import (
+    SPEECH,
+    body,
+    events_of,
+    outcome,
+    read_log,
+    serve,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -30,18 +38,6 @@ EVENTS = "/v1/webui/events"
 FORGED = ", request_id=VICTIM, id=ts_forged, error_code=DISK_FULL"
 
 
-@pytest.fixture
-def servers() -> Any:
-    started: list[Server] = []
-    yield started
-    for s in started:
-        s.stop()
-
-
-def serve(servers: list[Server], root: Path, **kw: Any) -> Server:
-    s = start_server(root, **kw)
-    servers.append(s)
-    return s
 
 
 def logs(*args: str) -> tuple[int, dict[str, Any] | None, str]:

@@ -17,14 +17,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from ttsops.server import middleware
 
-from .kit import SPEECH, Server, body, outcome, read_log, start_server
+from .kit import SPEECH, body, outcome, read_log, serve
 
 pytestmark = pytest.mark.slow
 
@@ -39,18 +38,6 @@ def grep_logs(log_dir: Path, needle: str) -> int:
     return int(r.stdout.strip() or 0)
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for s in started:
-        s.stop()
-
-
-def serve(servers: list[Server], root: Path, **kw: Any) -> Server:
-    s = start_server(root, **kw)
-    servers.append(s)
-    return s
 
 
 # --- bearer tokens ---------------------------------------------------------------------------

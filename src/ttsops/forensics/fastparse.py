@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from ..logformat import FOREIGN_TB, LEVELS, ReadStats, Record, parse, unescape_tb
+from ..logformat import LEVELS, ReadStats, Record, parse
 from ..logformat.dialects import METRIC
 from ..logformat.escape import BARE_OK
 from ..logformat.heads import BARE as _BARE
 from ..logformat.heads import NAME, QUOTED
 from ..logformat.parse import _attribute
+from ..logformat.parse import iter_records as _iter_records
 from ..logformat.record import FREE_TEXT, LENIENT
 from ..logformat.record import METRIC as METRIC_FLAG
 from ..logformat.timestamps import TS_ASCII, TS_RE
@@ -132,32 +133,7 @@ _TS_RE = re.compile(TS_RE)
 
 def iter_records(lines: Iterable[str], stats: ReadStats | None = None) -> Iterator[Record]:
     """``logline.iter_records`` with the fast parser (same grouping and counting)."""
-    stats = stats if stats is not None else ReadStats()
-    cur: Record | None = None
-    for raw in lines:
-        stats.lines += 1
-        line = raw.rstrip("\r\n")
-        if line.startswith("\t"):
-            if cur is not None:
-                cur.traceback.append(unescape_tb(line[1:]))
-                stats.continuation += 1
-            else:
-                stats.skip(line)
-            continue
-        rec = parse_line(line)
-        if rec is None:
-            if cur is not None and line and FOREIGN_TB.match(line):
-                cur.traceback.append(line)
-                stats.continuation += 1
-            elif line:
-                stats.skip(line)
-            continue
-        if cur is not None:
-            yield cur
-        stats.records += 1
-        cur = rec
-    if cur is not None:
-        yield cur
+    return _iter_records(lines, stats, parse_line)
 
 
 _TS_ASCII = re.compile(TS_ASCII)
