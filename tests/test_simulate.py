@@ -120,4 +120,5 @@ def test_block_size_below_1024_is_refused_before_anything_is_written(tmp_path):
     assert res.returncode == 0, res.stderr
     truth = json.loads((tmp_path / "ok.truth.json").read_text())
     assert len(_all_records(tmp_path / "ok")) == truth["records"]
-    assert all(read_index(p) is not None for p in (tmp_path / "ok").glob("app.log.*.gz"))
+    rotated = list((tmp_path / "ok").glob("app.log.*.gz"))
+    assert rotated and all(read_index(p) is not None for p in rotated)
