@@ -1,0 +1,364 @@
+"""Sidecars: the parsed records of a rotated log file, kept once in a columnar file.
+
+A rotated file never changes, yet every whole-data command (``diagnose``, ``report``,
+``check`` ...) decompresses and parses all of it again. The first read of a rotated file
+that parses it whole writes what it read -- the records (time, logger, level, event,
+fields, traceback, dialect bits) and the read's counts (lines, records, continuation
+lines, skipped lines and their first examples) -- to a Parquet file (zstd); later reads
+take the records from there instead of decompressing and parsing.
+
+Identity: a sidecar belongs to one file version, named by a hash of the file's device,
+inode, size and mtime (nanoseconds) and its first and last 4 KiB (for gzip: the header
+and the trailer's CRC-32 and length). A renamed file (rotation) keeps its sidecar; a
+replaced, truncated, appended or rewritten one gets none. The hash is stored inside the
+sidecar too and checked with the format version and the row count; a sidecar that fails
+any check, or cannot be read at all, is ignored and the file is parsed as before.
+
+Where: looked up beside the logs (``<log dir>/.ttsops/sidecar/``, written by ``ttsops
+logs index``) and in the user's cache (``$XDG_CACHE_HOME/ttsops/sidecar``, default
+``~/.cache/ttsops/sidecar``, written on first read). Writes are atomic (a temporary
+file renamed over the name) and never required: a read-only directory, a full disk or
+anything else only means the next read parses again. ``TTSOPS_LOGS_SIDECAR``: ``auto``
+(use and write), ``read`` (use, never write on a read), ``off``.
+
+Exactness: a sidecar is used only where the line path would read the whole file and
+parse every line of it (no literal pre-filter, no id filter, the query window holding
+every line's time), so the records are the ones the line path gives, in the same order;
+a window is applied to them as the line path applies it. Agreement tests hold every
+whole-data command to the line path's answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..logformat import ReadStats, Record
+from ..logformat.timestamps import norm_ts
+from .fastparse import iter_records
+from .reader import ReadCounters
+
+if TYPE_CHECKING:
+    from .scan import Scan
+    from .sources import LogFile
+
+VERSION = "1"
+SUBDIR = Path(".ttsops") / "sidecar"
+MAX_AGE_S = 30 * 86400  # cache entries not written for this long are removed
+_COLUMNS = ("ts", "logger", "level", "event", "fields", "tb", "dialect")
+
+
+def mode() -> str:
+    m = os.environ.get("TTSOPS_LOGS_SIDECAR", "auto").strip().lower()
+    return m if m in ("auto", "read", "off") else "auto"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ttsops" / "sidecar"
+
+
+def eligible(f: LogFile) -> bool:
+    """Files that never change once written: rotated ones (gzip, or the uncompressed
+    ``app.log.1`` of logrotate); an explicitly named gzip file. Never the live file or
+    standard input."""
+    if f.fd < 0:
+        return False
+    return (f.role == "rotated") or (f.role == "file" and f.gz)
+
+
+def identity(f: LogFile) -> str | None:
+    """The hash naming this version of the file, or None when it cannot be taken."""
+    try:
+        st = os.fstat(f.fd)
+        n = 4096
+        head = os.pread(f.fd, n, 0)
+        tail = os.pread(f.fd, n, max(0, st.st_size - n))
+    except OSError:
+        return None
+    if st.st_size != f.size:  # changed since the snapshot was taken
+        return None
+    h = hashlib.sha256()
+    h.update(f"{VERSION}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|".encode())
+    h.update(head)
+    h.update(b"|")
+    h.update(tail)
+    return h.hexdigest()[:40]
+
+
+def _places(f: LogFile) -> list[Path]:
+    return [f.path.parent / SUBDIR, cache_dir()]
+
+
+@dataclass
+class Loaded:
+    records: list[Record]
+    stats: ReadStats
+    lo: str  # smallest and largest time prefix of the file's text lines ("" if none)
+    hi: str
+
+
+@dataclass
+class Built:
+    """What one read of a whole file gave, to be written as its sidecar."""
+
+    records: list[Record] = field(default_factory=list)
+    stats: list[ReadStats] = field(default_factory=list)  # per unit, in order
+    lo: str = ""  # the range of the time prefix of its text lines (``window_lines``)
+    hi: str = ""
+
+    def add_lines(self, lines: list[str]) -> None:
+        ps = [ln[:23] for ln in lines if ln[:1].isdigit()]
+        if ps:
+            a, b = min(ps), max(ps)
+            self.lo = a if not self.lo or a < self.lo else self.lo
+            self.hi = max(b, self.hi)
+
+
+def load(f: LogFile, key: str) -> Loaded | None:
+    """The file's sidecar, checked; None when there is none or it fails a check."""
+    for d in _places(f):
+        p = d / f"{key}.parquet"
+        if not p.is_file():
+            continue
+        got = _read(p, key)
+        if got is not None:
+            return got
+    return None
+
+
+def _read(p: Path, key: str) -> Loaded | None:
+    try:
+        import polars as pl
+
+        meta = pl.read_parquet_metadata(p)
+        if meta.get("ttsops_sidecar") != VERSION or meta.get("key") != key:
+            return None
+        info = json.loads(meta["info"])
+        df = pl.read_parquet(p, columns=list(_COLUMNS))
+        if df.height != int(info["rows"]):
+            return None
+        cols = [df.get_column(c).to_list() for c in _COLUMNS]
+        loads = json.loads
+        was = gc.isenabled()
+        gc.disable()  # millions of small dicts: the cycle collector finds nothing in them
+        try:
+            recs = [Record(ts, lg, lv, ev, loads(fj), tb, di)
+                    for ts, lg, lv, ev, fj, tb, di in zip(*cols, strict=True)]
+        finally:
+            if was:
+                gc.enable()
+        st = info["stats"]
+        stats = ReadStats(int(st["lines"]), int(st["records"]), int(st["continuation"]),
+                          int(st["skipped"]), [str(x) for x in st["examples"]][:5])
+        if stats.records != len(recs):
+            return None
+        return Loaded(recs, stats, str(info["lo"]), str(info["hi"]))
+    except Exception:  # noqa: BLE001 -- a damaged sidecar only costs time
+        return None
+
+
+def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) -> Path | None:
+    """Write the sidecar atomically into the first place that takes it; None if none."""
+    try:
+        import polars as pl
+
+        recs = built.records
+        total = ReadStats()
+        for s in built.stats:
+            total.lines += s.lines
+            total.records += s.records
+            total.continuation += s.continuation
+            total.skipped += s.skipped
+            total.skipped_examples.extend(s.skipped_examples)
+        if total.records != len(recs):
+            return None
+        lo, hi = built.lo, built.hi
+        df = pl.DataFrame({
+            "ts": pl.Series([r.ts for r in recs], dtype=pl.Utf8),
+            "logger": pl.Series([r.logger for r in recs], dtype=pl.Utf8),
+            "level": pl.Series([r.level for r in recs], dtype=pl.Utf8),
+            "event": pl.Series([r.event for r in recs], dtype=pl.Utf8),
+            "fields": pl.Series([json.dumps(r.fields) for r in recs], dtype=pl.Utf8),
+            "tb": pl.Series([r.traceback for r in recs], dtype=pl.List(pl.Utf8)),
+            "dialect": pl.Series([r.dialect for r in recs], dtype=pl.Int32),
+        })
+        info = {"rows": len(recs), "file": f.name, "lo": lo, "hi": hi,
+                "stats": {"lines": total.lines, "records": total.records,
+                          "continuation": total.continuation, "skipped": total.skipped,
+                          "examples": total.skipped_examples[:5]}}
+        meta = {"ttsops_sidecar": VERSION, "key": key, "info": json.dumps(info)}
+    except Exception:  # noqa: BLE001 -- e.g. text Parquet cannot hold: no sidecar
+        return None
+    for d in places if places is not None else _places(f)[1:]:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=d)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    df.write_parquet(fh, compression="zstd", metadata=meta)
+                os.replace(tmp, d / f"{key}.parquet")
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            _prune(d)
+            return d / f"{key}.parquet"
+        except Exception:  # noqa: BLE001,S112 -- read-only, full: the next place, or none
+            continue
+    return None
+
+
+def _prune(d: Path) -> None:
+    """Remove sidecars (and stray temporary files) not written for ``MAX_AGE_S``."""
+    old = time.time() - MAX_AGE_S
+    with contextlib.suppress(OSError):
+        for p in d.iterdir():
+            with contextlib.suppress(OSError):
+                if p.stat().st_mtime < old:
+                    p.unlink()
+
+
+# --- the scan's side --------------------------------------------------------------------
+
+def applies(scan: Scan) -> bool:
+    """Can this scan take records from sidecars (it reads files whole, parsing every
+    line)?"""
+    q = scan.query
+    return mode() != "off" and q.needles is None and q.ids is None and not scan.exclude
+
+
+def stream_hits(scan: Scan, stream: int) -> Iterator[tuple[Record, LogFile]]:
+    """``Scan._stream_hits`` with sidecars: the records of each file that has a valid
+    one come from it; the other files are read as before (several at once), and each
+    that was read whole gets its sidecar written (``auto``)."""
+    from .scan import common_prefix
+
+    q = scan.query
+    since, until = q.since, q.until
+    files = scan.snap.stream_files(stream)
+    progress = scan.progress
+    build = mode() == "auto" and since is None and until is None
+    pending: list[LogFile] = []
+    keys: dict[str, str] = {}
+    for f in files:
+        key = identity(f) if eligible(f) else None
+        got = load(f, key) if key else None
+        if got is not None and (since is not None and got.lo < since
+                                or until is not None and got.hi >= until):
+            got = None  # the window cuts the file: the line path decides line by line
+        if got is None:
+            if key:
+                keys[str(f.path)] = key
+            pending.append(f)
+            continue
+        if pending:
+            yield from _read_files(scan, pending, keys if build else {}, progress,
+                                   common_prefix(since, until))
+            pending = []
+        if q.use_index:
+            f.get_index()  # a damaged index is still said, as the line path says it
+        _account(scan, f, got.stats)
+        if progress is not None:
+            progress(f.size)
+        for rec in got.records:
+            if (since is not None and rec.ts < since) or (until is not None and rec.ts >= until):
+                continue
+            yield rec, f
+    if pending:
+        yield from _read_files(scan, pending, keys if build else {}, progress,
+                               common_prefix(since, until))
+
+
+def _account(scan: Scan, f: LogFile, rs: ReadStats) -> None:
+    """What ``Scan._finish_unit`` adds for a file read from its sidecar."""
+    st = scan.stats.read
+    st.lines += rs.lines
+    st.records += rs.records
+    st.continuation += rs.continuation
+    st.skipped += rs.skipped
+    for ex in rs.skipped_examples:
+        if len(st.skipped_examples) < 5:
+            st.skipped_examples.append(f"{f.name}: {ex}")
+    if rs.skipped:
+        key = str(f.path)
+        scan.stats.skipped_by_file[key] = scan.stats.skipped_by_file.get(key, 0) + rs.skipped
+    scan.stats.counters.add(ReadCounters(files=1))
+
+
+def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
+                progress: Callable[[int], None] | None, prefix: bytes,
+                ) -> Iterator[tuple[Record, LogFile]]:
+    """The line path over ``files`` (``Scan._batches``), keeping the records of each
+    file with a key to write its sidecar once the file is read without damage."""
+    since, until = scan.query.since, scan.query.until
+    units = scan.units(files)
+    cur: LogFile | None = None
+    built: Built | None = None
+    seen: set[int] = set()
+
+    def done() -> None:
+        if cur is not None and built is not None:
+            path = str(cur.path)
+            if not any(p.path == path for p in scan.snap.problems) and \
+                    not (cur.index_problem is not None):
+                write(cur, keys[path], built)
+
+    for f, lines, rs in scan._batches(units, progress, prefix):
+        if f is not cur:
+            done()
+            cur = f
+            built = Built() if str(f.path) in keys else None
+            seen = set()
+        if built is not None:
+            built.add_lines(lines)
+            if id(rs) not in seen:
+                seen.add(id(rs))
+                built.stats.append(rs)
+        for rec in iter_records(lines, rs):
+            if rec.ts[10:11] != " ":
+                rec.ts = norm_ts(rec.ts)
+            if built is not None:
+                built.records.append(rec)
+            if (since is not None and rec.ts < since) or \
+                    (until is not None and rec.ts >= until):
+                continue
+            yield rec, f
+    done()
+
+
+def build_for(f: LogFile, places: list[Path]) -> Path | None:
+    """Read ``f`` whole and write its sidecar into the first of ``places`` that takes
+    it (``ttsops logs index``); None when the file is damaged or nothing took it."""
+    from .scan import Query, Scan
+    from .sources import Snapshot
+
+    key = identity(f) if eligible(f) else None
+    if key is None:
+        return None
+    snap = Snapshot([f], [f.label])
+    scan = Scan(snap, Query())
+    built = Built()
+    seen: set[int] = set()
+    for g, lines, rs in scan._batches(scan.units([f]), None, b""):
+        built.add_lines(lines)
+        if id(rs) not in seen:
+            seen.add(id(rs))
+            built.stats.append(rs)
+        for rec in iter_records(lines, rs):
+            if rec.ts[10:11] != " ":
+                rec.ts = norm_ts(rec.ts)
+            built.records.append(rec)
+        del g
+    if snap.problems or f.index_problem is not None:
+        return None
+    return write(f, key, built, places)
