@@ -148,12 +148,13 @@ def _read(p: Path, key: str) -> Loaded | None:
         if df.height != int(info["rows"]):
             return None
         cols = [df.get_column(c).to_list() for c in _COLUMNS]
-        loads = json.loads
         was = gc.isenabled()
         gc.disable()  # millions of small dicts: the cycle collector finds nothing in them
         try:
-            recs = [Record(ts, lg, lv, ev, loads(fj), tb, di)
-                    for ts, lg, lv, ev, fj, tb, di in zip(*cols, strict=True)]
+            # the fields of every record in one JSON document: one call, not one a record
+            cols[4] = json.loads("[" + ",".join(cols[4]) + "]")
+            recs = [Record(ts, lg, lv, ev, fs, tb, di)
+                    for ts, lg, lv, ev, fs, tb, di in zip(*cols, strict=True)]
         finally:
             if was:
                 gc.enable()
