@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..logformat import ReadStats, Record
 from ..logformat.timestamps import norm_ts
@@ -115,6 +115,13 @@ class Built:
     stats: list[ReadStats] = field(default_factory=list)  # per unit, in order
     lo: str = ""  # the range of the time prefix of its text lines (``window_lines``)
     hi: str = ""
+    # each record's text as written (its head line and every line up to the next line
+    # that starts like a record), for literal pre-filters; kept only when the records
+    # are exactly what the pre-filter sees as records (``exact``): no JSON line, every
+    # line that starts like a record is one (checked by the count), no line before the
+    # first record, nothing undecodable
+    raw: list[str] = field(default_factory=list)
+    exact: bool = True
 
     def add_lines(self, lines: list[str]) -> None:
         ps = [ln[:23] for ln in lines if ln[:1].isdigit()]
@@ -122,21 +129,49 @@ class Built:
             a, b = min(ps), max(ps)
             self.lo = a if not self.lo or a < self.lo else self.lo
             self.hi = max(b, self.hi)
+        if not self.exact:
+            return
+        group: list[str] | None = None
+        raw = self.raw
+        for ln in lines:
+            c = ln[:1]
+            if c == "{" or "\ufffd" in ln:
+                self.exact = False
+                return
+            if c.isdigit():
+                if group is not None:
+                    raw.append("\n".join(group))
+                group = [ln]
+            elif group is None:
+                self.exact = False
+                return
+            else:
+                group.append(ln)
+        if group is not None:
+            raw.append("\n".join(group))
 
 
-def load(f: LogFile, key: str) -> Loaded | None:
-    """The file's sidecar, checked; None when there is none or it fails a check."""
+def load(f: LogFile, key: str, needles: tuple[str, ...] | None = None,
+         heads_only: bool = False) -> Loaded | None:
+    """The file's sidecar, checked; None when there is none or it fails a check. With
+    ``needles``: only the records whose text holds one (as ``scan.grep_bytes`` selects
+    them; None when the sidecar cannot tell), without tracebacks if ``heads_only``."""
     for d in _places(f):
         p = d / f"{key}.parquet"
         if not p.is_file():
             continue
-        got = _read(p, key)
+        got = _read(p, key, needles, heads_only)
         if got is not None:
             return got
     return None
 
 
-def _read(p: Path, key: str) -> Loaded | None:
+def _exists(f: LogFile, key: str) -> bool:
+    return any((d / f"{key}.parquet").is_file() for d in _places(f))
+
+
+def _read(p: Path, key: str, needles: tuple[str, ...] | None = None,
+          heads_only: bool = False) -> Loaded | None:
     try:
         import polars as pl
 
@@ -144,20 +179,30 @@ def _read(p: Path, key: str) -> Loaded | None:
         if meta.get("ttsops_sidecar") != VERSION or meta.get("key") != key:
             return None
         info = json.loads(meta["info"])
+        if needles is not None:
+            if not info.get("needles_exact") or any("\n" in x for x in needles):
+                return None
+            lf = pl.scan_parquet(p)
+            df = (lf.filter(pl.col("raw").str.contains_any(list(needles)))
+                  .select([*_COLUMNS, "raw"]).collect())
+            total = lf.select(pl.len()).collect().item()
+            if total != int(info["rows"]):
+                return None
+            recs = _records(df)
+            if heads_only:
+                for r in recs:
+                    r.traceback = []
+                stats = ReadStats(len(recs), len(recs), 0, 0, [])
+            else:
+                cont = sum(len(r.traceback) for r in recs)
+                lines = sum(x.count("\n") + 1 for x in df.get_column("raw").to_list()) \
+                    if "raw" in df.columns else len(recs) + cont
+                stats = ReadStats(lines, len(recs), cont, lines - len(recs) - cont, [])
+            return Loaded(recs, stats, str(info["lo"]), str(info["hi"]))
         df = pl.read_parquet(p, columns=list(_COLUMNS))
         if df.height != int(info["rows"]):
             return None
-        cols = [df.get_column(c).to_list() for c in _COLUMNS]
-        was = gc.isenabled()
-        gc.disable()  # millions of small dicts: the cycle collector finds nothing in them
-        try:
-            # the fields of every record in one JSON document: one call, not one a record
-            cols[4] = json.loads("[" + ",".join(cols[4]) + "]")
-            recs = [Record(ts, lg, lv, ev, fs, tb, di)
-                    for ts, lg, lv, ev, fs, tb, di in zip(*cols, strict=True)]
-        finally:
-            if was:
-                gc.enable()
+        recs = _records(df)
         st = info["stats"]
         stats = ReadStats(int(st["lines"]), int(st["records"]), int(st["continuation"]),
                           int(st["skipped"]), [str(x) for x in st["examples"]][:5])
@@ -166,6 +211,20 @@ def _read(p: Path, key: str) -> Loaded | None:
         return Loaded(recs, stats, str(info["lo"]), str(info["hi"]))
     except Exception:  # noqa: BLE001 -- a damaged sidecar only costs time
         return None
+
+
+def _records(df: Any) -> list[Record]:
+    cols = [df.get_column(c).to_list() for c in _COLUMNS]
+    was = gc.isenabled()
+    gc.disable()  # millions of small dicts: the cycle collector finds nothing in them
+    try:
+        # the fields of every record in one JSON document: one call, not one a record
+        cols[4] = json.loads("[" + ",".join(cols[4]) + "]")
+        return [Record(ts, lg, lv, ev, fs, tb, di)
+                for ts, lg, lv, ev, fs, tb, di in zip(*cols, strict=True)]
+    finally:
+        if was:
+            gc.enable()
 
 
 def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) -> Path | None:
@@ -193,7 +252,10 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
             "tb": pl.Series([r.traceback for r in recs], dtype=pl.List(pl.Utf8)),
             "dialect": pl.Series([r.dialect for r in recs], dtype=pl.Int32),
         })
-        info = {"rows": len(recs), "file": f.name, "lo": lo, "hi": hi,
+        exact = built.exact and len(built.raw) == len(recs)
+        df = df.with_columns(raw=pl.Series(built.raw if exact else [None] * len(recs),
+                                           dtype=pl.Utf8))
+        info = {"rows": len(recs), "file": f.name, "lo": lo, "hi": hi, "needles_exact": exact,
                 "stats": {"lines": total.lines, "records": total.records,
                           "continuation": total.continuation, "skipped": total.skipped,
                           "examples": total.skipped_examples[:5]}}
@@ -235,7 +297,12 @@ def applies(scan: Scan) -> bool:
     """Can this scan take records from sidecars (it reads files whole, parsing every
     line)?"""
     q = scan.query
-    return mode() != "off" and q.needles is None and q.ids is None and not scan.exclude
+    if mode() == "off" or q.ids is not None or scan.exclude:
+        return False
+    # a literal pre-filter: for the scans that ask (``scan.sidecar_needles``: the alert
+    # rules), served when the sidecar holds each record's text
+    return q.needles is None or (getattr(scan, "sidecar_needles", False)
+                                 and not q.require and q.count_event is None)
 
 
 def stream_hits(scan: Scan, stream: int) -> Iterator[tuple[Record, LogFile]]:
@@ -249,16 +316,21 @@ def stream_hits(scan: Scan, stream: int) -> Iterator[tuple[Record, LogFile]]:
     files = scan.snap.stream_files(stream)
     progress = scan.progress
     build = mode() == "auto" and since is None and until is None
+    needles = q.needles
     pending: list[LogFile] = []
     keys: dict[str, str] = {}
     for f in files:
         key = identity(f) if eligible(f) else None
-        got = load(f, key) if key else None
+        got = load(f, key, needles, not q.tracebacks) if key else None
+        if got is None and key and needles is not None and build and not _exists(f, key):
+            # a pre-filtered read cannot write a sidecar: read this file whole once
+            if build_for(f, _places(f)[1:]) is not None:
+                got = load(f, key, needles, not q.tracebacks)
         if got is not None and (since is not None and got.lo < since
                                 or until is not None and got.hi >= until):
             got = None  # the window cuts the file: the line path decides line by line
         if got is None:
-            if key:
+            if key and needles is None:
                 keys[str(f.path)] = key
             pending.append(f)
             continue
