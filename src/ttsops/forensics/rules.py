@@ -338,10 +338,9 @@ class Engine:
         for st in self.states:
             rule = st.rule
             # ``rule.selects(rec)``, the cheap tests inline and the fields made once
-            if rule.event is not None and ev != rule.event:
-                sel = False
-            elif rule.level is not None and lv != rule.level and not (
-                    rule.level == "ERROR" and lv == "CRITICAL"):
+            lvl = rule.level
+            if (rule.event is not None and ev != rule.event) or (
+                    lvl is not None and lv != lvl and not (lvl == "ERROR" and lv == "CRITICAL")):
                 sel = False
             elif rule.select:
                 if fields is None:

@@ -209,7 +209,7 @@ def _read(p: Path, key: str, needles: tuple[str, ...] | None = None,
         if stats.records != len(recs):
             return None
         return Loaded(recs, stats, str(info["lo"]), str(info["hi"]))
-    except Exception:  # noqa: BLE001 -- a damaged sidecar only costs time
+    except Exception:
         return None
 
 
@@ -260,13 +260,15 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
                           "continuation": total.continuation, "skipped": total.skipped,
                           "examples": total.skipped_examples[:5]}}
         meta = {"ttsops_sidecar": VERSION, "key": key, "info": json.dumps(info)}
-    except Exception:  # noqa: BLE001 -- e.g. text Parquet cannot hold: no sidecar
+    except Exception:
         return None
     for d in places if places is not None else _places(f)[1:]:
         try:
             d.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=d)
             try:
+                with contextlib.suppress(OSError):  # readable by whoever reads the log
+                    os.fchmod(fd, os.fstat(f.fd).st_mode & 0o644 | 0o600)
                 with os.fdopen(fd, "wb") as fh:
                     df.write_parquet(fh, compression="zstd", metadata=meta)
                 os.replace(tmp, d / f"{key}.parquet")
@@ -276,7 +278,7 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
                 raise
             _prune(d)
             return d / f"{key}.parquet"
-        except Exception:  # noqa: BLE001,S112 -- read-only, full: the next place, or none
+        except Exception:
             continue
     return None
 
@@ -322,12 +324,12 @@ def stream_hits(scan: Scan, stream: int) -> Iterator[tuple[Record, LogFile]]:
     for f in files:
         key = identity(f) if eligible(f) else None
         got = load(f, key, needles, not q.tracebacks) if key else None
-        if got is None and key and needles is not None and build and not _exists(f, key):
-            # a pre-filtered read cannot write a sidecar: read this file whole once
-            if build_for(f, _places(f)[1:]) is not None:
-                got = load(f, key, needles, not q.tracebacks)
-        if got is not None and (since is not None and got.lo < since
-                                or until is not None and got.hi >= until):
+        # a pre-filtered read cannot write a sidecar: read this file whole once
+        if got is None and key and needles is not None and build and \
+                not _exists(f, key) and build_for(f, _places(f)[1:]) is not None:
+            got = load(f, key, needles, not q.tracebacks)
+        if got is not None and ((since is not None and got.lo < since)
+                                or (until is not None and got.hi >= until)):
             got = None  # the window cuts the file: the line path decides line by line
         if got is None:
             if key and needles is None:
@@ -435,3 +437,28 @@ def build_for(f: LogFile, places: list[Path]) -> Path | None:
     if snap.problems or f.index_problem is not None:
         return None
     return write(f, key, built, places)
+
+
+def build_path(path: Path) -> Path | None:
+    """``ttsops logs index``: write the sidecar of the rotated file at ``path`` beside
+    it (``<dir>/.ttsops/sidecar/``), or in the cache when its directory is read-only;
+    None when there is one already, or none could be made (``TTSOPS_LOGS_SIDECAR=off``,
+    a damaged file, nowhere to write)."""
+    from .sources import LogFile, _is_gz
+
+    if mode() == "off":
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        f = LogFile(path, "rotated", 0, path.parent.name, _is_gz(fd, path), fd, st.st_size,
+                    (st.st_dev, st.st_ino))
+        key = identity(f)
+        if key is None or _exists(f, key):
+            return None
+        return build_for(f, _places(f))
+    finally:
+        os.close(fd)
