@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     logs_vector: Literal["auto", "always", "never"] = Field(
         "auto", description="ttsops logs: Polars for aggregations that read whole logs "
                             "(stages); auto: when the read is large.")
+    logs_sidecar: Literal["auto", "read", "off"] = Field(
+        "auto", description="ttsops logs: keep the parsed records of each rotated file "
+                            "once (a Parquet sidecar in the cache, or beside the file "
+                            "after `logs index`) and read them instead of the file; read: "
+                            "use, never write; off: never.")
     logs_progress_bytes: int = Field(48 << 20, ge=0, description="ttsops logs: show a "
                                      "progress bar (on a terminal) when a query reads more "
                                      "compressed bytes than this.")
