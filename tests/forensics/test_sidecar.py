@@ -353,3 +353,16 @@ def test_logs_index_writes_sidecars_beside_the_files(cache, monkeypatch, tmp_pat
     assert not cache.exists()  # found beside the file: nothing written to the cache
     code, out, err = cli("index", str(logs))
     assert code == 0 and "sidecar written" not in out
+
+
+@given(fields=st.dictionaries(st.sampled_from(("ts", "level", "event", "id", "stage", "day",
+                                               "hour", "minute", "logger", "usage")),
+                              st.text(max_size=5), max_size=4),
+       key=st.sampled_from(("ts", "level", "event", "logger", "day", "hour", "minute",
+                            "id", "stage", "usage", "other")))
+def test_the_rules_view_of_a_record_is_its_fields_with_pseudo_fields(fields, key):
+    from ttsops.forensics.rules import _fields, _View
+    from ttsops.logformat import Record
+
+    rec = Record("2024-06-12 03:04:05,678", "app", "ERROR", "stage_time", fields)
+    assert _View(rec).get(key) == _fields(rec).get(key)

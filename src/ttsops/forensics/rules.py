@@ -111,6 +111,37 @@ def _fields(rec: Record) -> dict[str, str]:
     return with_pseudo(rec.ts, rec.level, rec.event, rec.logger, rec.fields)
 
 
+class _View:
+    """``_fields(rec)`` for conditions (which only ``get``), without copying the fields:
+    a record's own field first, then the pseudo fields of ``filters.with_pseudo``."""
+
+    __slots__ = ("rec",)
+
+    def __init__(self, rec: Record) -> None:
+        self.rec = rec
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        rec = self.rec
+        v = rec.fields.get(key)
+        if v is not None:
+            return v
+        if key == "ts":
+            return rec.ts
+        if key == "level":
+            return rec.level
+        if key == "event":
+            return rec.event
+        if key == "logger":
+            return rec.logger
+        if key == "day":
+            return rec.ts[:10]
+        if key == "hour":
+            return rec.ts[:13]
+        if key == "minute":
+            return rec.ts[:16]
+        return default
+
+
 def _conds(v: Any, where: str) -> list[Cond]:
     if v is None:
         return []
@@ -334,7 +365,7 @@ class Engine:
         t: float | None = None
         self.last_ts = rec.ts
         ev, lv = rec.event, rec.level
-        fields: dict[str, str] | None = None  # with the pseudo fields, once a record
+        fields: Any = None  # the fields with the pseudo fields (``_View``), once a record
         for st in self.states:
             rule = st.rule
             # ``rule.selects(rec)``, the cheap tests inline and the fields made once
@@ -344,7 +375,7 @@ class Engine:
                 sel = False
             elif rule.select:
                 if fields is None:
-                    fields = _fields(rec)
+                    fields = _View(rec)
                 sel = matches(rule.select, fields)
             else:
                 sel = True
@@ -357,7 +388,7 @@ class Engine:
             if t is None:
                 t = self.clock(rec.ts)
             if rule.where and fields is None:
-                fields = _fields(rec)
+                fields = _View(rec)
             cond, value, detail, hit = self._eval(st, rec, t, fields)
             if cond:
                 st.false_since = None
@@ -423,13 +454,12 @@ class Engine:
             st.active = None
             st.false_since = None
 
-    def _eval(self, st: _State, rec: Record, t: float,
-              fields: dict[str, str] | None = None,
+    def _eval(self, st: _State, rec: Record, t: float, fields: Any = None,
               ) -> tuple[bool, float | None, Callable[[], str], bool]:
         cond, value, detail = self._cond(st, rec, t, fields)
         return cond, value, detail, st.hit
 
-    def _cond(self, st: _State, rec: Record, t: float, fields: dict[str, str] | None = None,
+    def _cond(self, st: _State, rec: Record, t: float, fields: Any = None,
               ) -> tuple[bool, float | None, Callable[[], str]]:
         """(condition, value, detail): the detail text is made only when an alert fires
         (a function of the values at this record)."""
