@@ -214,12 +214,16 @@ def _read(p: Path, key: str, needles: tuple[str, ...] | None = None,
 
 
 def _records(df: Any) -> list[Record]:
+    import polars as pl
+
     cols = [df.get_column(c).to_list() for c in _COLUMNS]
     was = gc.isenabled()
     gc.disable()  # millions of small dicts: the cycle collector finds nothing in them
     try:
         # the fields of every record in one JSON document: one call, not one a record
         cols[4] = json.loads("[" + ",".join(cols[4]) + "]")
+        if df.schema["tb"] == pl.Utf8:  # (the first sidecars kept a list of lines)
+            cols[5] = [[] if t is None else t.split("\n") for t in cols[5]]
         return [Record(ts, lg, lv, ev, fs, tb, di)
                 for ts, lg, lv, ev, fs, tb, di in zip(*cols, strict=True)]
     finally:
@@ -249,7 +253,9 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
             "level": pl.Series([r.level for r in recs], dtype=pl.Utf8),
             "event": pl.Series([r.event for r in recs], dtype=pl.Utf8),
             "fields": pl.Series([json.dumps(r.fields) for r in recs], dtype=pl.Utf8),
-            "tb": pl.Series([r.traceback for r in recs], dtype=pl.List(pl.Utf8)),
+            # a traceback's lines joined by newlines (which no line holds); null: none
+            "tb": pl.Series(["\n".join(r.traceback) if r.traceback else None for r in recs],
+                            dtype=pl.Utf8),
             "dialect": pl.Series([r.dialect for r in recs], dtype=pl.Int32),
         })
         exact = built.exact and len(built.raw) == len(recs)
