@@ -43,9 +43,7 @@ SCRIPT = Path(sys.executable).parent / "ttsops"
 TTSOPS = [str(SCRIPT), "logs"]
 PY = sys.executable
 GZ = "app.log.*.gz"
-# sidecars (parsed rotated files, forensics/sidecar.py) go to the bench's own cache
-CACHE = ROOT / "out" / "cache"
-os.environ["XDG_CACHE_HOME"] = str(CACHE)
+BASE_NAME = "line path"
 
 
 @dataclass
@@ -79,6 +77,14 @@ def generate(out: Path, size: str) -> Path:
         subprocess.run([PY, str(ROOT / "tutorial_logs.py"), str(logs), "--size", size,
                         "--seed", "7", *jobs], check=True, stdout=subprocess.DEVNULL)
     return logs
+
+
+def use_cache(logs: Path) -> Path:
+    """Sidecars (parsed rotated files, forensics/sidecar.py) of a corpus go to its own
+    cache beside it (``XDG_CACHE_HOME`` of every command run after this)."""
+    cache = logs.parent / "cache"
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    return cache
 
 
 def truth_of(logs: Path) -> Path:
@@ -119,13 +125,16 @@ def shell_cases(truth: dict, prefix: str, indexed: bool, hour: tuple[str, str],
     ]
 
 
-LINE_PATH = ["/usr/bin/env", "TTSOPS_LOGS_SIDECAR=off"]  # the baseline: no sidecars
+# the whole-data commands' baseline: the line path (no sidecars), or with --baseline
+# another installation's ttsops (e.g. the code before the sidecars), same run
+LINE_PATH = ["/usr/bin/env", "TTSOPS_LOGS_SIDECAR=off"]
+BASE_TTSOPS = [str(SCRIPT), "logs"]
 
 
 def whole_cases(prefix: str, limit_s: float, mem_mb: float, runs: int) -> list[Case]:
     files = ["--files", GZ]
     return [Case(f"{prefix} {name}", [*TTSOPS, *argv, *files], None, limit_s, runs=runs,
-                 mem_mb=mem_mb, base=[*LINE_PATH, *TTSOPS, *argv, *files])
+                 mem_mb=mem_mb, base=[*LINE_PATH, *BASE_TTSOPS, *argv, *files])
             for name, argv in (("diagnose", ["diagnose", "--json"]),
                                ("report", ["report", "-o", "/dev/null"]),
                                ("check", ["check", "--json"]),
@@ -161,7 +170,7 @@ def report(title: str, cases: list[Case]) -> list[dict]:
     for c in cases:
         value, ok = c.verdict()
         base = f"{statistics.median(c.shell_s):.3f}" if c.shell else \
-            f"line path {statistics.median(c.base_s):.3f}" if c.base_s else "-"
+            f"{BASE_NAME} {statistics.median(c.base_s):.3f}" if c.base_s else "-"
         shown = frac(value) if c.shell else f"{value:.2f} s"
         target = f"<= {c.limit:g}" + ("" if c.shell else " s") + \
             (f", <= {c.mem_mb:g} MB" if c.mem_mb else "")
@@ -195,7 +204,13 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--month", action="store_true", help="Also the ~1 GB month (minutes).")
     ap.add_argument("--only", help="Run only the cases whose name contains this.")
+    ap.add_argument("--baseline", help="The whole-data commands' baseline: this ttsops "
+                    "script (another installation) instead of ours without sidecars.")
     args = ap.parse_args()
+    global BASE_NAME
+    if args.baseline:
+        BASE_TTSOPS[:] = [args.baseline, "logs"]
+        BASE_NAME = "before"
     if not SCRIPT.is_file():
         raise SystemExit(f"no ttsops console script beside {PY}: run this with the "
                          "interpreter of the environment ttsops is installed in")
@@ -226,7 +241,7 @@ def main() -> None:
     if whole:  # the first read writes the sidecars (into the bench's own cache): once
         cold = Case("day: first read, writes the sidecars (diagnose)",
                     [*TTSOPS, "diagnose", "--json", "--files", GZ], None, 1e9, runs=1)
-        shutil.rmtree(CACHE, ignore_errors=True)
+        shutil.rmtree(use_cache(day), ignore_errors=True)
         measure(cold, day, 1)
         whole.insert(0, cold)
     for c in whole[1:]:
@@ -251,6 +266,7 @@ def main() -> None:
         if mwhole:
             mcold = Case("month: first read, writes the sidecars (diagnose)",
                          [*TTSOPS, "diagnose", "--json", "--files", GZ], None, 1e9, runs=1)
+            shutil.rmtree(use_cache(month), ignore_errors=True)
             measure(mcold, month, 1)
             mwhole.insert(0, mcold)
         for c in [scan, *mwhole[1:]]:
