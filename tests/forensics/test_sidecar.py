@@ -366,3 +366,26 @@ def test_the_rules_view_of_a_record_is_its_fields_with_pseudo_fields(fields, key
 
     rec = Record("2024-06-12 03:04:05,678", "app", "ERROR", "stage_time", fields)
     assert _View(rec).get(key) == _fields(rec).get(key)
+
+
+def test_the_first_format_of_tracebacks_is_still_read(tutorial, cache, monkeypatch,
+                                                     tmp_path):
+    import polars as pl
+
+    logs = tmp_path / "logs"
+    shutil.copytree(tutorial, logs)
+    want = _line_path(logs, monkeypatch)
+    assert any(r.traceback for r in want[0]), "the fixture has no traceback to keep"
+    _records(logs)
+    sides = list(cache.glob("*.parquet"))
+    assert sides
+    for side in sides:  # (the format of the first sidecars: a list of lines)
+        meta = pl.read_parquet_metadata(side)
+        df = pl.read_parquet(side)
+        assert df.schema["tb"] == pl.Utf8
+        df = df.with_columns(tb=pl.Series([[] if t is None else t.split("\n")
+                                           for t in df["tb"].to_list()],
+                                          dtype=pl.List(pl.Utf8)))
+        df.write_parquet(side, metadata=meta)
+    assert _records(logs) == want
+    assert all(pl.read_parquet(p).schema["tb"] == pl.List(pl.Utf8) for p in sides)
