@@ -389,3 +389,15 @@ def test_the_first_format_of_tracebacks_is_still_read(tutorial, cache, monkeypat
         df.write_parquet(side, metadata=meta)
     assert _records(logs) == want
     assert all(pl.read_parquet(p).schema["tb"] == pl.List(pl.Utf8) for p in sides)
+
+
+@given(ts=st.datetimes(min_value=__import__("datetime").datetime(1971, 1, 1),
+                       max_value=__import__("datetime").datetime(2200, 1, 1)).map(
+    lambda d: d.strftime("%Y-%m-%d %H:%M:%S") + f",{d.microsecond // 1000:03d}"))
+def test_checks_cached_epoch_is_ts_to_epoch(ts):
+    from ttsops.forensics.check import Checker
+    from ttsops.forensics.timeargs import ts_to_epoch
+
+    c = Checker()
+    assert c._epoch(ts) == ts_to_epoch(ts)
+    assert c._epoch(ts[:20] + "999") == ts_to_epoch(ts[:20] + "999")  # the cached second
