@@ -317,12 +317,27 @@ def stream_hits(scan: Scan, stream: int) -> Iterator[tuple[Record, LogFile]]:
     """``Scan._stream_hits`` with sidecars: the records of each file that has a valid
     one come from it; the other files are read as before (several at once), and each
     that was read whole gets its sidecar written (``auto``)."""
+    from . import scan as scan_mod
+
+    files = scan.snap.stream_files(stream)
+    progress = scan.progress
+    bar = None
+    if progress is None and scan_mod.progress_factory is not None:  # as Scan.batches
+        bar = scan_mod.progress_factory(sum(f.size for f in files), "reading logs")
+        progress = bar
+    try:
+        yield from _stream_hits(scan, files, progress)
+    finally:
+        if bar is not None and hasattr(bar, "close"):
+            bar.close()
+
+
+def _stream_hits(scan: Scan, files: list[LogFile], progress: Callable[[int], None] | None,
+                 ) -> Iterator[tuple[Record, LogFile]]:
     from .scan import common_prefix
 
     q = scan.query
     since, until = q.since, q.until
-    files = scan.snap.stream_files(stream)
-    progress = scan.progress
     build = mode() == "auto" and since is None and until is None
     needles = q.needles
     pending: list[LogFile] = []
