@@ -43,6 +43,7 @@ SCRIPT = Path(sys.executable).parent / "ttsops"
 TTSOPS = [str(SCRIPT), "logs"]
 PY = sys.executable
 GZ = "app.log.*.gz"
+BASE_NAME = "line path"
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Case:
     shell_s: list[float] = field(default_factory=list)
     peak_kb: int = 0
     mem_mb: float = 0.0  # memory limit, 0: none
+    base: list[str] | None = None  # a baseline of ours (the line path), same run
+    base_s: list[float] = field(default_factory=list)
 
     def verdict(self) -> tuple[float, bool]:
         mo = statistics.median(self.ours_s)
@@ -74,6 +77,14 @@ def generate(out: Path, size: str) -> Path:
         subprocess.run([PY, str(ROOT / "tutorial_logs.py"), str(logs), "--size", size,
                         "--seed", "7", *jobs], check=True, stdout=subprocess.DEVNULL)
     return logs
+
+
+def use_cache(logs: Path) -> Path:
+    """Sidecars (parsed rotated files, forensics/sidecar.py) of a corpus go to its own
+    cache beside it (``XDG_CACHE_HOME`` of every command run after this)."""
+    cache = logs.parent / "cache"
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    return cache
 
 
 def truth_of(logs: Path) -> Path:
@@ -114,10 +125,16 @@ def shell_cases(truth: dict, prefix: str, indexed: bool, hour: tuple[str, str],
     ]
 
 
+# the whole-data commands' baseline: the line path (no sidecars), or with --baseline
+# another installation's ttsops (e.g. the code before the sidecars), same run
+LINE_PATH = ["/usr/bin/env", "TTSOPS_LOGS_SIDECAR=off"]
+BASE_TTSOPS = [str(SCRIPT), "logs"]
+
+
 def whole_cases(prefix: str, limit_s: float, mem_mb: float, runs: int) -> list[Case]:
     files = ["--files", GZ]
     return [Case(f"{prefix} {name}", [*TTSOPS, *argv, *files], None, limit_s, runs=runs,
-                 mem_mb=mem_mb)
+                 mem_mb=mem_mb, base=[*LINE_PATH, *BASE_TTSOPS, *argv, *files])
             for name, argv in (("diagnose", ["diagnose", "--json"]),
                                ("report", ["report", "-o", "/dev/null"]),
                                ("check", ["check", "--json"]),
@@ -138,6 +155,8 @@ def measure(c: Case, cwd: Path, runs: int) -> None:
     for _ in range(c.runs or runs):  # interleaved: ours and the shell see the same machine
         if c.shell:
             c.shell_s.append(run_shell(c.shell, cwd)[0])
+        if c.base:
+            c.base_s.append(run_ours(c.base, cwd)[0])
         took, kb, _out, _cpu = run_ours(c.ours, cwd)
         c.ours_s.append(took)
         c.peak_kb = max(c.peak_kb, kb)
@@ -151,7 +170,8 @@ def report(title: str, cases: list[Case]) -> list[dict]:
     rows = []
     for c in cases:
         value, ok = c.verdict()
-        base = f"{statistics.median(c.shell_s):.3f}" if c.shell else "-"
+        base = f"{statistics.median(c.shell_s):.3f}" if c.shell else \
+            f"{BASE_NAME} {statistics.median(c.base_s):.3f}" if c.base_s else "-"
         shown = frac(value) if c.shell else f"{value:.2f} s"
         target = f"<= {c.limit:g}" + ("" if c.shell else " s") + \
             (f", <= {c.mem_mb:g} MB" if c.mem_mb else "")
@@ -159,7 +179,7 @@ def report(title: str, cases: list[Case]) -> list[dict]:
               f"| {'yes' if ok else 'NO'} | {c.peak_kb / 1024:.0f} |")
         rows.append({"case": c.name, "ours_s": c.ours_s, "shell_s": c.shell_s,
                      "value": value, "limit": c.limit, "met": ok, "peak_mb": c.peak_kb / 1024,
-                     "ours": c.ours[1:], "shell": c.shell})
+                     "ours": c.ours[1:], "shell": c.shell, "line_path_s": c.base_s})
     return rows
 
 
@@ -185,7 +205,13 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--month", action="store_true", help="Also the ~1 GB month (minutes).")
     ap.add_argument("--only", help="Run only the cases whose name contains this.")
+    ap.add_argument("--baseline", help="The whole-data commands' baseline: this ttsops "
+                    "script (another installation) instead of ours without sidecars.")
     args = ap.parse_args()
+    global BASE_NAME
+    if args.baseline:
+        BASE_TTSOPS[:] = [args.baseline, "logs"]
+        BASE_NAME = "before"
     if not SCRIPT.is_file():
         raise SystemExit(f"no ttsops console script beside {PY}: run this with the "
                          "interpreter of the environment ttsops is installed in")
@@ -213,7 +239,13 @@ def main() -> None:
     for c in indexed:
         measure(c, dayx, args.runs)
     whole = [c for c in whole_cases("day:", 1.5, 0, 3) if want(c)]
-    for c in whole:
+    if whole:  # the first read writes the sidecars (into the bench's own cache): once
+        cold = Case("day: first read, writes the sidecars (diagnose)",
+                    [*TTSOPS, "diagnose", "--json", "--files", GZ], None, 1e9, runs=1)
+        shutil.rmtree(use_cache(day), ignore_errors=True)
+        measure(cold, day, 1)
+        whole.insert(0, cold)
+    for c in whole[1:]:
         measure(c, day, args.runs)
     size = sum(p.stat().st_size for p in day.glob(GZ))
     results["day"] = report(f"The tutorial day ({len(list(day.glob(GZ)))} rotated files, "
@@ -232,7 +264,13 @@ def main() -> None:
                     [*TTSOPS, "top", "errors", "--files", GZ, "--json", "--no-index"],
                     f"igzip -dc {GZ} > /dev/null", 1.5, runs=3)
         mwhole = [c for c in whole_cases("month:", 10.0, 500, 1) if want(c)]
-        for c in [scan, *mwhole]:
+        if mwhole:
+            mcold = Case("month: first read, writes the sidecars (diagnose)",
+                         [*TTSOPS, "diagnose", "--json", "--files", GZ], None, 1e9, runs=1)
+            shutil.rmtree(use_cache(month), ignore_errors=True)
+            measure(mcold, month, 1)
+            mwhole.insert(0, mcold)
+        for c in [scan, *mwhole[1:]]:
             if want(c):
                 measure(c, month, 3)
         results["month"] = report("The tutorial month", [*idx, *(c for c in [scan] if want(c)),

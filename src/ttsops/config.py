@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     logs_vector: Literal["auto", "always", "never"] = Field(
         "auto", description="ttsops logs: Polars for aggregations that read whole logs "
                             "(stages); auto: when the read is large.")
+    logs_sidecar: Literal["auto", "read", "off"] = Field(
+        "read", description="ttsops logs: read the parsed records of a rotated file from "
+                            "its Parquet sidecar (written beside it by `logs index`) "
+                            "instead of the file; auto: also write one to the cache on the "
+                            "first whole read (that read is slower); off: never.")
     logs_progress_bytes: int = Field(48 << 20, ge=0, description="ttsops logs: show a "
                                      "progress bar (on a terminal) when a query reads more "
                                      "compressed bytes than this.")

@@ -20,6 +20,7 @@ def evaluate(snap: Snapshot, since: str | None, until: str | None, rules: list[R
     scan = Scan(snap, Query(since, until, needles=eng.needles(), use_index=use_index,
                             tracebacks=False),
                 progress=progress)
+    scan.sidecar_needles = True  # type: ignore[attr-defined]  # (sidecar.applies)
     for rec in scan.records():
         eng.feed(rec)
     return eng.finish(), scan

@@ -163,6 +163,20 @@ class Checker:
         from .dialect import DialectStats
 
         self.dialect = DialectStats()  # which dialect, what was converted (own table)
+        self._sec = ""  # ``_epoch``'s cache: the last second's text and its epoch
+        self._sec_epoch = 0
+
+    def _epoch(self, ts: str) -> float:
+        """``ts_to_epoch(ts)``, the same float, with the whole second's conversion kept
+        (records come in order: most share the second before them)."""
+        if len(ts) == 23 and ts[19] == "," and ts[20:23].isascii() and ts[20:23].isdigit():
+            sec = ts[:19]
+            if sec != self._sec:
+                self._sec_epoch = int(ts_to_epoch(sec + ",000"))
+                self._sec = sec
+            # what datetime's timestamp() computes: microseconds / 10**6, rounded once
+            return (self._sec_epoch * 1_000_000 + int(ts[20:23]) * 1000) / 1_000_000
+        return ts_to_epoch(ts)
 
     def _writers(self, rec: Record, f: LogFile) -> None:
         """File boundaries that step back, ids split across files (see the module)."""
@@ -214,7 +228,7 @@ class Checker:
         it = self.items
         self._writers(rec, f)
         # monotonic per stream (one writer per directory)
-        t = ts_to_epoch(rec.ts)
+        t = self._epoch(rec.ts)
         prev = self.last_ts.get(f.stream)
         it["monotonic"].checked += 1
         if prev is not None and t < prev[0] - self.tol:

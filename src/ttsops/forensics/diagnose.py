@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from .output import Report, Table, safe
 from .precursors import Precursors, client_caused, overlapping_bursts
 from .precursors import best as best_precursor
 from .scan import Query, Scan
-from .sources import Snapshot
+from .sources import LogFile, Snapshot
 from .stats import median, sig
 from .timeargs import epoch_to_ts, human_duration, shift, ts_to_epoch
 from .top import TopCodes, hint
@@ -293,7 +294,12 @@ def _pct(x: float) -> str:
 
 
 def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: float = 6 * 3600,
-        use_index: bool = True, utc: bool = True) -> Report:
+        use_index: bool = True, utc: bool = True,
+        tap: Callable[[Record, LogFile], None] | None = None,
+        progress: Callable[[int], None] | None = None) -> Report:
+    """The findings. ``tap`` is called with every record of [since, until) and its file,
+    in order, from the same pass (``report`` draws its charts from it: one read, not
+    two)."""
     from .cache import BASE_S, span_of
 
     # buckets of BASE_S while reading, merged once the span is known from the records
@@ -321,9 +327,11 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
     engine_ok: list[str] = []
     worker_deaths: list[Record] = []
     log_trouble: list[Record] = []
-    scan = Scan(snap, Query(start, until, use_index=use_index))
-    for rec in scan.records():
+    scan = Scan(snap, Query(start, until, use_index=use_index), progress=progress)
+    for rec, lf in scan.hits():
         in_win = since is None or rec.ts >= since
+        if tap is not None and in_win:
+            tap(rec, lf)
         pre.feed(rec)
         s = asm.feed(rec)
         if s is not None and s.complete is not None:

@@ -32,8 +32,7 @@ from .assemble import Assembler
 from .audio import AudioStats
 from .output import OutputError, Report
 from .rules import Rule
-from .scan import Query, Scan
-from .sources import Snapshot
+from .sources import LogFile, Snapshot
 from .stats import percentile
 from .timeargs import epoch_to_ts, human_duration, shift, ts_to_epoch
 
@@ -473,12 +472,26 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
     col = Collect(utc)
     audio = AudioStats()
     asm = Assembler()
-    scan = Scan(snap, Query(since, until, use_index=use_index), progress=progress)
-    for rec, f in scan.hits():
+
+    def tap(rec: Record, f: LogFile) -> None:
         col.feed(rec, str(f.path))
         s = asm.feed(rec)
         if s is not None:
             audio.feed(s)
+
+    if since is None:
+        # one read: the charts are fed the records by diagnose's own pass (the same
+        # records: without a start there is no look-back before it)
+        diag = diagnose.run(snap, since, until, lookback_s=lookback_s, use_index=use_index,
+                            utc=utc, tap=tap, progress=progress)
+    else:  # diagnose reads a look-back before the window too: the charts' own read
+        from .scan import Query, Scan
+
+        for rec, f in Scan(snap, Query(since, until, use_index=use_index),
+                           progress=progress).hits():
+            tap(rec, f)
+        diag = diagnose.run(snap, since, until, lookback_s=lookback_s, use_index=use_index,
+                            utc=utc)
     lo, hi, to_end = chart_range(since, until, col.first, col.last)
     t0, t1 = ts_to_epoch(lo, utc), ts_to_epoch(hi, utc)
     if to_end:
@@ -487,8 +500,6 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
     t0 = t0 - t0 % bucket
     n = max(1, int((t1 - t0) // bucket) + (1 if (t1 - t0) % bucket else 0))
     ser = col.view(t0, bucket, n, holes(snap, col, utc))
-    diag = diagnose.run(snap, since, until, lookback_s=lookback_s, use_index=use_index,
-                        utc=utc)
     episodes, _ = alerts_mod.evaluate(snap, since, until, rules, use_index=use_index)
     examples = [f["example"] for f in diag.data.get("findings", []) if f.get("example")]
     examples = list(dict.fromkeys(examples))[:6]

@@ -17,7 +17,7 @@ import math
 import re
 import tomllib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -109,6 +109,37 @@ def _dur(s: float) -> str:
 
 def _fields(rec: Record) -> dict[str, str]:
     return with_pseudo(rec.ts, rec.level, rec.event, rec.logger, rec.fields)
+
+
+class _View:
+    """``_fields(rec)`` for conditions (which only ``get``), without copying the fields:
+    a record's own field first, then the pseudo fields of ``filters.with_pseudo``."""
+
+    __slots__ = ("rec",)
+
+    def __init__(self, rec: Record) -> None:
+        self.rec = rec
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        rec = self.rec
+        v = rec.fields.get(key)
+        if v is not None:
+            return v
+        if key == "ts":
+            return rec.ts
+        if key == "level":
+            return rec.level
+        if key == "event":
+            return rec.event
+        if key == "logger":
+            return rec.logger
+        if key == "day":
+            return rec.ts[:10]
+        if key == "hour":
+            return rec.ts[:13]
+        if key == "minute":
+            return rec.ts[:16]
+        return default
 
 
 def _conds(v: Any, where: str) -> list[Cond]:
@@ -333,9 +364,22 @@ class Engine:
         fired: list[Alert] = []
         t: float | None = None
         self.last_ts = rec.ts
+        ev, lv = rec.event, rec.level
+        fields: Any = None  # the fields with the pseudo fields (``_View``), once a record
         for st in self.states:
             rule = st.rule
-            if not rule.selects(rec):
+            # ``rule.selects(rec)``, the cheap tests inline and the fields made once
+            lvl = rule.level
+            if (rule.event is not None and ev != rule.event) or (
+                    lvl is not None and lv != lvl and not (lvl == "ERROR" and lv == "CRITICAL")):
+                sel = False
+            elif rule.select:
+                if fields is None:
+                    fields = _View(rec)
+                sel = matches(rule.select, fields)
+            else:
+                sel = True
+            if not sel:
                 if st.active is not None:  # time passes: an episode can end, not start
                     if t is None:
                         t = self.clock(rec.ts)
@@ -343,13 +387,15 @@ class Engine:
                 continue
             if t is None:
                 t = self.clock(rec.ts)
-            cond, value, detail, hit = self._eval(st, rec, t)
+            if rule.where and fields is None:
+                fields = _View(rec)
+            cond, value, detail, hit = self._eval(st, rec, t, fields)
             if cond:
                 st.false_since = None
             if cond and st.active is None:
                 f = rec.fields
                 a = Alert(rule.name, rule.severity, rec.ts, value,
-                          rule.message or rule.describe(), detail, rec.event,
+                          rule.message or rule.describe(), detail(), rec.event,
                           f.get("id"), f.get("request_id"), _line(rec))
                 st.active = a
                 self.episodes.append(a)
@@ -408,26 +454,30 @@ class Engine:
             st.active = None
             st.false_since = None
 
-    def _eval(self, st: _State, rec: Record, t: float
-              ) -> tuple[bool, float | None, str, bool]:
-        cond, value, detail = self._cond(st, rec, t)
+    def _eval(self, st: _State, rec: Record, t: float, fields: Any = None,
+              ) -> tuple[bool, float | None, Callable[[], str], bool]:
+        cond, value, detail = self._cond(st, rec, t, fields)
         return cond, value, detail, st.hit
 
-    def _cond(self, st: _State, rec: Record, t: float) -> tuple[bool, float | None, str]:
+    def _cond(self, st: _State, rec: Record, t: float, fields: Any = None,
+              ) -> tuple[bool, float | None, Callable[[], str]]:
+        """(condition, value, detail): the detail text is made only when an alert fires
+        (a function of the values at this record)."""
         rule = st.rule
-        hit = st.hit = matches(rule.where, _fields(rec)) if rule.where else True
+        hit = st.hit = matches(rule.where, fields if fields is not None else _fields(rec)) \
+            if rule.where else True
         if rule.kind == "match":
             if not hit:
                 # the episode is over once nothing matched for `quiet`
                 return (st.active is not None and t - st.last_match <= rule.quiet_s,
-                        None, "")
+                        None, str)
             new = t - st.last_match > rule.quiet_s
             st.last_match = t
             if new and st.active is not None:  # a new episode after a quiet spell
                 st.active.resolved = st.last_match_ts
                 st.active = None
             st.last_match_ts = rec.ts
-            return True, None, rule.describe()
+            return True, None, rule.describe
         win = st.win
         if rule.kind == "count":
             if hit:
@@ -436,18 +486,18 @@ class Engine:
                 win.popleft()
             n = len(win)
             return n >= rule.count, float(n), \
-                f"{n} matching records within {_dur(rule.within_s)}"
+                lambda: f"{n} matching records within {_dur(rule.within_s)}"
         if rule.kind == "consecutive":
             if not hit:
                 win.clear()
-                return False, None, ""
+                return False, None, str
             win.append((t, _value(rec, rule)))
             while len(win) > rule.count:
                 win.popleft()
             ok = len(win) == rule.count and t - win[0][0] <= rule.within_s
             vals = [v for _, v in win]
             return ok, vals[-1] if vals else None, \
-                f"{len(win)} consecutive: " + ", ".join(_show(v) for v in vals)
+                lambda: f"{len(vals)} consecutive: " + ", ".join(_show(v) for v in vals)
         if rule.kind == "rate":
             win.append((t, hit))
             st.bad += hit
@@ -455,9 +505,10 @@ class Engine:
                 _, h = win.popleft()
                 st.bad -= h
             n = len(win)
-            rate = st.bad / n if n else 0.0
+            bad = st.bad
+            rate = bad / n if n else 0.0
             return (n >= rule.min_count and rate > rule.above), rate, \
-                f"{st.bad} of {n} ({100 * rate:.1f}%) over {_dur(rule.over_s)}"
+                lambda: f"{bad} of {n} ({100 * rate:.1f}%) over {_dur(rule.over_s)}"
         # percentile
         x = rec.num(rule.field)
         if x is not None and hit:
@@ -468,9 +519,9 @@ class Engine:
             del st.sorted[bisect.bisect_left(st.sorted, old)]
         n = len(st.sorted)
         if n < max(rule.min_count, 1):
-            return False, None, ""
+            return False, None, str
         p = percentile(st.sorted, rule.q)
-        return p > rule.above, p, f"p{rule.q:g} {p:.1f} of {n} values over " \
+        return p > rule.above, p, lambda: f"p{rule.q:g} {p:.1f} of {n} values over " \
             f"{_dur(rule.over_s)}"
 
     def finish(self) -> list[Alert]:

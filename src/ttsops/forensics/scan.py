@@ -620,6 +620,11 @@ class Scan:
                 bar.close()
 
     def _stream_hits(self, stream: int) -> Iterator[Hit]:
+        from . import sidecar  # parsed rotated files kept once (sidecar.py)
+
+        if sidecar.applies(self):
+            yield from sidecar.stream_hits(self, stream)
+            return
         since, until = self.query.since, self.query.until
         for f, lines, rs in self.batches(stream):
             for rec in iter_records(lines, rs):
