@@ -592,3 +592,13 @@ def test_the_memo_is_bounded(tmp_path):
         p.front(SynthesisRequest(f"{i:02d} " + "y" * 44, format="wav"))  # 94 characters
     assert len(p.front_memo.items) == 8 and p.front_memo.chars == 8 * 94
     assert next(iter(p.front_memo.items))[0].startswith("04 ")
+
+
+@pytest.mark.parametrize("text,lang", [("\u0095¤\u200b", "zh"), ("¤¤\u200b", "zh")])
+def test_text_that_normalises_to_nothing_is_text_empty(text, lang):
+    """Found by the fuzz test: symbols that Chinese reading drops left no segment, and the
+    engine was asked for nothing -- 500 ENGINE_FAILED, in the whole and the streamed path."""
+    p = Pipeline(cache=False, load=False, warmup=False)
+    with pytest.raises(TTSError) as ei:
+        p.front(SynthesisRequest(text, voice="alloy", lang=lang))
+    assert ei.value.code == "TEXT_EMPTY" and ei.value.status == 400

@@ -135,6 +135,9 @@ def segment(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
         segs = text_mod.split_sentences(part.strip(" \n"), p.settings.segment_max_chars)
         st.segments += segs
         st.segment_langs += [code] * len(segs)
+    if not st.segments:  # e.g. symbols that Chinese reading drops ("¤" with lang=zh)
+        raise TTSError("TEXT_EMPTY", "nothing left to speak after normalisation (only "
+                       "symbols the voice does not read)", param="input")
 
 
 def check_audio_length(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
