@@ -221,3 +221,30 @@ def test_the_check_passes_an_honest_writer(tmp_path):
     cut.write_bytes(files[0].read_bytes()[:-30])
     with pytest.raises(ValueError):
         indexer.gunzip_sum(cut)
+
+
+def test_logrotate_dateext_files_are_indexed_too(tmp_path):
+    """logrotate's dateext names (app.log-YYYYMMDD.gz) are read by every logs command, so
+    `logs index DIR` gives them an index as well (it used to pass them over in silence);
+    an uncompressed app.log-YYYYMMDD is left alone."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    files = _sink_dir(d)
+    text = {}
+    for day, p in zip(("20240610", "20240611"), files[:2], strict=True):
+        data = gzip.decompress(p.read_bytes())
+        dst = d / f"app.log-{day}.gz"
+        dst.write_bytes(gzip.compress(data))  # whole-file gzip, as logrotate writes it
+        text[dst.name] = data
+        p.unlink()
+    plain = d / "app.log-20240612"
+    plain.write_bytes(b"2024-06-12 00:00:00,000 - app - INFO - x: a=1\n")
+    assert [p.name for p in indexer.candidates([str(d)], [])][:2] == sorted(text)
+    rc, out, _err = cli("index", str(d), "--json", "--no-progress")
+    assert rc == 0
+    res = {os.path.basename(r["path"]): r["status"] for r in json.loads(out)["files"]}
+    for name, data in text.items():
+        assert res[name] == "indexed"
+        assert read_index(d / name) is not None
+        assert subprocess.run(["zcat", str(d / name)], capture_output=True).stdout == data
+    assert plain.name not in res

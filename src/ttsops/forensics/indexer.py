@@ -239,15 +239,20 @@ def index_file(path: str, block_bytes: int = 1 << 20, force: bool = False) -> Re
 
 
 def candidates(dirs: list[str], files: list[str]) -> list[Path]:
-    """The rotated ``app.log.N.gz`` of each directory (oldest first), then ``files``."""
-    from .sources import _ROTATED_RE
+    """The rotated gzip files of each directory -- logrotate's ``app.log-YYYYMMDD.gz``
+    (dateext; by name, which is oldest first), then ``app.log.N.gz`` (oldest first) --
+    then ``files``."""
+    from .sources import _DATEEXT_RE, _ROTATED_RE
 
     out: list[Path] = []
     for d in dirs:
         dp = Path(d)
         if not dp.is_dir():
             raise IndexError_(f"log directory {dp} does not exist")
-        rot = sorted(((int(m.group(1)), dp / n) for n in os.listdir(dp)
+        names = os.listdir(dp)
+        out.extend(dp / n for n in sorted(names)
+                   if (m := _DATEEXT_RE.match(n)) and m.group(2))
+        rot = sorted(((int(m.group(1)), dp / n) for n in names
                       if (m := _ROTATED_RE.match(n)) and int(m.group(1)) > 0), reverse=True)
         out.extend(p for _, p in rot)
     for f in files:
