@@ -98,6 +98,10 @@ def test_broken_audio_in_the_browser_is_reported_as_playback_error(page, espeak_
 
 def test_errors_show_code_and_message_as_text(page, espeak_server):
     hostile = '<img src=x onerror="window.pwned=1">'
+    # the page fills the voice list from /v1/audio/voices when it loads, replacing the
+    # options: wait for that first, or the injected option is gone before the click
+    page.wait_for_function("[...document.getElementById('voice').options]"
+                           ".some((o) => o.textContent.includes('('))", timeout=30_000)
     page.evaluate("""(v) => { const o = document.createElement('option');
         o.value = v; o.textContent = 'evil'; document.getElementById('voice').append(o);
         document.getElementById('voice').value = v; }""", hostile)
