@@ -513,8 +513,12 @@ class Scan:
         return sum(int(u.state["bytes"]) for u in self.units(self.snap.files))
 
     def _finish_unit(self, u: Unit[bytes], rs: ReadStats) -> None:
-        f: LogFile = u.state["file"]
         self.snap.problems.extend(u.problems)
+        self.add_read(u.state["file"], rs, u.state["counters"])
+
+    def add_read(self, f: LogFile, rs: ReadStats, counters: ReadCounters) -> None:
+        """Count one file's (or unit's) reading: lines, records, skipped lines and their
+        examples, and its counters (also for a file read from its sidecar)."""
         st = self.stats.read
         st.lines += rs.lines
         st.records += rs.records
@@ -527,7 +531,7 @@ class Scan:
             key = str(f.path)
             self.stats.skipped_by_file[key] = self.stats.skipped_by_file.get(key, 0) \
                 + rs.skipped
-        self.stats.counters.add(u.state["counters"])
+        self.stats.counters.add(counters)
 
     def batches(self, stream: int) -> Iterator[tuple[LogFile, list[str], ReadStats]]:
         """(file, candidate lines, the unit's read stats) of one stream, in order: the

@@ -365,7 +365,7 @@ def _stream_hits(scan: Scan, files: list[LogFile], progress: Callable[[int], Non
             pending = []
         if q.use_index:
             f.get_index()  # a damaged index is still said, as the line path says it
-        _account(scan, f, got.stats)
+        scan.add_read(f, got.stats, ReadCounters(files=1))
         if progress is not None:
             progress(f.size)
         for rec in got.records:
@@ -375,22 +375,6 @@ def _stream_hits(scan: Scan, files: list[LogFile], progress: Callable[[int], Non
     if pending:
         yield from _read_files(scan, pending, keys if build else {}, progress,
                                common_prefix(since, until))
-
-
-def _account(scan: Scan, f: LogFile, rs: ReadStats) -> None:
-    """What ``Scan._finish_unit`` adds for a file read from its sidecar."""
-    st = scan.stats.read
-    st.lines += rs.lines
-    st.records += rs.records
-    st.continuation += rs.continuation
-    st.skipped += rs.skipped
-    for ex in rs.skipped_examples:
-        if len(st.skipped_examples) < 5:
-            st.skipped_examples.append(f"{f.name}: {ex}")
-    if rs.skipped:
-        key = str(f.path)
-        scan.stats.skipped_by_file[key] = scan.stats.skipped_by_file.get(key, 0) + rs.skipped
-    scan.stats.counters.add(ReadCounters(files=1))
 
 
 def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
