@@ -158,13 +158,15 @@ class Pipeline:
 
     ``load=True`` loads the engine now (``engine_load`` / ``model_load_failed``); with
     ``load=False`` (the server's main process) only the engine's description is used and
-    the engine is loaded on first ``back()``. ``cache``: True = from settings, False/None =
-    none, or an ``AudioCache``. ``warmup`` (default: when loading) imports the audio
-    libraries up front so that the first synthesis is not slower than the others.
+    the engine is loaded on first ``back()``; ``info``: the engine is loaded already and
+    this is its description (a worker loads it itself, to log the load). ``cache``:
+    True = from settings, False/None = none, or an ``AudioCache``. ``warmup`` (default:
+    when loading) imports the audio libraries up front so that the first synthesis is
+    not slower than the others.
     """
 
     def __init__(self, engine: Any = None, settings: Any = None, *, cache: Any = True,
-                 load: bool = True, warmup: bool | None = None) -> None:
+                 load: bool = True, warmup: bool | None = None, info: Any = None) -> None:
         from ..config import get_settings
         from ..engines.registry import create_engine, describe, load_engine
 
@@ -172,7 +174,10 @@ class Pipeline:
         self.engine = engine if engine is not None else create_engine(None, self.settings)
         self._load_engine = load_engine
         self.loaded = False
-        if load:
+        if info is not None:  # the caller loaded ``engine`` already (a worker process)
+            self.info = info
+            self.loaded = True
+        elif load:
             self.info = load_engine(self.engine)
             self.loaded = True
             if warmup is None or warmup:

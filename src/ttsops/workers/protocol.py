@@ -1,0 +1,78 @@
+"""The messages between the pool (main process) and a worker process, one type per kind,
+used on both ends of the worker's pipe.
+
+Main process -> worker: ``JobMsg`` (run one synthesis), ``StopMsg`` (finish and exit).
+Worker -> main process: first ``ReadyMsg`` or ``LoadFailedMsg``; then, for each job, any
+number of ``LogMsg`` (its records, in order) and ``PartMsg`` (streamed chunks), then one
+answer, ``OkMsg`` or ``ErrMsg``. NamedTuples: they pickle as small tuples.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from .. import events
+
+CANCEL_SLOTS = 8  # per worker: job seq numbers to stop (at most 2 jobs are in flight)
+
+
+class Mode(StrEnum):
+    BACK = "back"  # the four engine/audio stages at once: one answer
+    STREAM = "stream"  # piece by piece: parts, then the answer
+
+
+# --- main process -> worker ---------------------------------------------------------
+class JobMsg(NamedTuple):
+    mode: Mode
+    job: Any  # a pipeline Job (or what the configured runner takes)
+    ctx: dict[str, str]  # the request's log context (request_id, trace_id, id)
+    seq: int  # the job's number: the worker stops it when its cancel slot holds it
+
+
+class StopMsg(NamedTuple):
+    """Finish the job in hand and exit."""
+
+
+# --- worker -> main process -----------------------------------------------------------
+class ReadyMsg(NamedTuple):
+    info: Any  # the engine's EngineInfo
+    voices: list[Any]
+    pid: int
+    load_ms: float
+
+
+class LoadFailedMsg(NamedTuple):
+    code: str  # MODEL_LOAD_FAILED or MODEL_LOAD_TIMEOUT
+    detail: str
+
+
+class LogMsg(NamedTuple):
+    """A record of the running job (the worker's ``JobSink``)."""
+
+    item: events.Item
+
+    @property
+    def event(self) -> str:
+        return self.item[3]
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return self.item[4]
+
+
+class PartMsg(NamedTuple):
+    chunk: Any  # a StreamChunk
+
+
+class OkMsg(NamedTuple):
+    value: Any  # RenderedAudio (back), None (stream)
+
+
+class ErrMsg(NamedTuple):
+    failure: BaseException  # a SynthesisFailure, already logged in the worker
+
+
+ToWorker = JobMsg | StopMsg
+FromWorker = ReadyMsg | LoadFailedMsg | LogMsg | PartMsg | OkMsg | ErrMsg
+Answer = OkMsg | ErrMsg

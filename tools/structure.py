@@ -1,0 +1,304 @@
+"""Structure checks for a set of packages (issue 17): prints one line per violation.
+
+    python tools/structure.py ttsops.engines ttsops.pipeline ttsops.workers ...
+
+Checks, each module of the given packages (a package means all its modules; a module
+name means that module):
+
+- ``module-lines``: a module longer than ``--max-module-lines`` (500) lines;
+- ``function-lines``: a function or method longer than ``--max-function-lines`` (100)
+  lines, decorators not counted;
+- ``private-import``: a private name (``_name``, not ``__dunder__``) taken from another
+  module of the project: ``from .x import _name``, or ``x._name`` on a module bound by an
+  import. A private *module* (``from . import _mod``, ``_mod.name``) is fine: that is
+  where shared internals live;
+- ``import-cycle``: a cycle in the graph of imports between the project's modules, with
+  imports inside functions counted (``if TYPE_CHECKING:`` blocks are not). The graph is
+  built over the whole project (the top package of the first name given); a cycle is
+  reported when one of its modules is in the given set.
+
+Exit status: 0 when there is nothing to report, 1 otherwise, 2 on bad arguments.
+Standard library only (``ast``), so that it runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 100
+
+
+@dataclass(frozen=True, order=True)
+class Violation:
+    path: str
+    line: int
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.kind}: {self.message}"
+
+
+@dataclass
+class Module:
+    name: str  # dotted
+    path: Path
+    is_package: bool  # an __init__.py
+    tree: ast.Module
+    lines: int
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+class Project:
+    """Every module under one top package, parsed once."""
+
+    def __init__(self, src: Path, top: str) -> None:
+        self.src = src
+        self.modules: dict[str, Module] = {}
+        root = src / top.replace(".", "/")
+        for path in sorted(root.rglob("*.py")):
+            rel = path.relative_to(src).with_suffix("")
+            parts = list(rel.parts)
+            is_pkg = parts[-1] == "__init__"
+            if is_pkg:
+                parts = parts[:-1]
+            text = path.read_text(encoding="utf-8")
+            self.modules[".".join(parts)] = Module(
+                ".".join(parts), path, is_pkg, ast.parse(text, str(path)),
+                len(text.splitlines()))
+
+    def select(self, names: Iterable[str]) -> list[Module]:
+        out: dict[str, Module] = {}
+        for name in names:
+            hits = [m for m in self.modules.values()
+                    if m.name == name or m.name.startswith(name + ".")]
+            if not hits:
+                raise LookupError(f"no module or package {name!r} under {self.src}")
+            out.update((m.name, m) for m in hits)
+        return [out[k] for k in sorted(out)]
+
+    def resolve(self, mod: Module, level: int, target: str | None) -> str:
+        """The absolute name of ``from <level dots><target> import ...`` in ``mod``."""
+        if level == 0:
+            return target or ""
+        base = mod.name.split(".")
+        if not mod.is_package:
+            base = base[:-1]
+        if level > 1:
+            base = base[: len(base) - (level - 1)]
+        return ".".join([*base, *([target] if target else [])])
+
+
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node, except what is under ``if TYPE_CHECKING:``."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def imports(project: Project, mod: Module) -> Iterator[tuple[int, str, str | None]]:
+    """(line, module imported, name taken from it or None) for each runtime import of a
+    module of the project."""
+    for node in _runtime_nodes(mod.tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in project.modules:
+                    yield node.lineno, alias.name, None
+        elif isinstance(node, ast.ImportFrom):
+            base = project.resolve(mod, node.level, node.module)
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                if sub in project.modules:  # from pkg import module
+                    yield node.lineno, sub, None
+                elif base in project.modules:
+                    yield node.lineno, base, alias.name
+
+
+def check_sizes(mod: Module, max_module: int, max_function: int) -> Iterator[Violation]:
+    rel = str(mod.path)
+    if mod.lines > max_module:
+        yield Violation(rel, 1, "module-lines", f"{mod.name}: {mod.lines} lines "
+                                                f"(limit {max_module})")
+    for node in ast.walk(mod.tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            n = (node.end_lineno or node.lineno) - node.lineno + 1
+            if n > max_function:
+                yield Violation(rel, node.lineno, "function-lines",
+                                f"{mod.name}.{node.name}: {n} lines (limit {max_function})")
+
+
+def check_private(project: Project, mod: Module) -> Iterator[Violation]:
+    rel = str(mod.path)
+    bound: dict[str, str] = {}  # local name -> project module it is bound to
+    for line, target, name in imports(project, mod):
+        if name is not None and _is_private(name) and target != mod.name:
+            yield Violation(rel, line, "private-import",
+                            f"{mod.name} imports {target}.{name}")
+    for node in _runtime_nodes(mod.tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname and alias.name in project.modules:
+                    bound[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = project.resolve(mod, node.level, node.module)
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                if sub in project.modules:
+                    bound[alias.asname or alias.name] = sub
+    for node in _runtime_nodes(mod.tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id in bound and _is_private(node.attr):
+            target = bound[node.value.id]
+            if f"{target}.{node.attr}" in project.modules or target == mod.name:
+                continue  # a private module: fine
+            yield Violation(rel, node.lineno, "private-import",
+                            f"{mod.name} uses {target}.{node.attr}")
+
+
+def graph(project: Project) -> dict[str, dict[str, int]]:
+    """module -> {module it imports: line of the first such import}."""
+    g: dict[str, dict[str, int]] = {}
+    for name, mod in project.modules.items():
+        edges: dict[str, int] = {}
+        for line, target, _ in imports(project, mod):
+            if target != name:
+                edges.setdefault(target, line)
+        g[name] = edges
+    return g
+
+
+def cycles(g: dict[str, dict[str, int]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+
+    def visit(v: str) -> None:
+        nonlocal counter
+        index[v] = low[v] = counter
+        counter += 1
+        stack.append(v)
+        on.add(v)
+        for w in g.get(v, {}):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    sys.setrecursionlimit(max(10_000, sys.getrecursionlimit()))
+    for v in sorted(g):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def _one_cycle(g: dict[str, dict[str, int]], comp: list[str]) -> list[str]:
+    """A shortest path back to the first module of ``comp``, for the message."""
+    inside = set(comp)
+    start = comp[0]
+    prev: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for v in frontier:
+            for w in sorted(g[v]):
+                if w not in inside:
+                    continue
+                if w == start:
+                    path = [v]
+                    while path[-1] != start:
+                        path.append(prev[path[-1]])
+                    return [start, *reversed(path[:-1]), start] if len(path) > 1 \
+                        else [start, v, start]
+                if w not in prev:
+                    prev[w] = v
+                    nxt.append(w)
+        frontier = nxt
+    return comp
+
+
+def check_cycles(project: Project, selected: set[str]) -> Iterator[Violation]:
+    g = graph(project)
+    for comp in cycles(g):
+        if not selected.intersection(comp):
+            continue
+        path = _one_cycle(g, comp)
+        first = project.modules[path[0]]
+        line = g[path[0]].get(path[1], 1) if len(path) > 1 else 1
+        yield Violation(str(first.path), line, "import-cycle",
+                        " -> ".join(path) + (f" ({len(comp)} modules in the cycle)"
+                                             if len(comp) > len(path) - 1 else ""))
+
+
+def check(packages: list[str], src: Path, max_module: int = MAX_MODULE_LINES,
+          max_function: int = MAX_FUNCTION_LINES) -> list[Violation]:
+    top = packages[0].split(".")[0]
+    project = Project(src, top)
+    mods = project.select(packages)
+    found: list[Violation] = []
+    for mod in mods:
+        found += check_sizes(mod, max_module, max_function)
+        found += check_private(project, mod)
+    found += check_cycles(project, {m.name for m in mods})
+    base = src.parent
+    return sorted(Violation(str(Path(v.path).relative_to(base)) if Path(v.path).is_absolute()
+                            and Path(v.path).is_relative_to(base) else v.path,
+                            v.line, v.kind, v.message) for v in set(found))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("packages", nargs="+", help="dotted package or module names")
+    ap.add_argument("--src", type=Path, default=Path(__file__).resolve().parent.parent / "src",
+                    help="the directory that holds the top package (default: ./src)")
+    ap.add_argument("--max-module-lines", type=int, default=MAX_MODULE_LINES)
+    ap.add_argument("--max-function-lines", type=int, default=MAX_FUNCTION_LINES)
+    args = ap.parse_args(argv)
+    try:
+        found = check(args.packages, args.src.resolve(), args.max_module_lines,
+                      args.max_function_lines)
+    except LookupError as e:
+        print(f"structure: {e}", file=sys.stderr)
+        return 2
+    for v in found:
+        print(v)
+    print(f"{len(found)} violation(s) in {', '.join(args.packages)}", file=sys.stderr)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
