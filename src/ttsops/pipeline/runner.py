@@ -8,11 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -21,24 +18,10 @@ from .. import events, limits
 from ..cache import AudioCache, CacheEntry, cache_key
 from ..errors import TTSError
 from . import records
-from .audio import guard_finite, is_silent, to_int16
-from .encode import StreamEncoder
-from .metrics import clipped_ratio, measure
-from .sentences import Piece, pieces
-from .stages import (
-    BACK_STAGES,
-    FRONT_STEPS,
-    BackState,
-    FrontState,
-    as_tts_error,
-    engine_speed,
-    infer_one,
-    post_one,
-    prepare_one,
-    segment_lang,
-    silence,
-    silent_detail,
-)
+from .memo import FrontMemo
+from .metrics import measure
+from .stages import BACK_STAGES, FRONT_STEPS, BackState, FrontState, as_tts_error
+from .streaming import END_STAGES, PIECE_STAGES, StageClock, open_render, open_stream
 from .types import (
     CONTENT_TYPES,
     STAGES,
@@ -49,7 +32,8 @@ from .types import (
     SynthesisRequest,
     SynthesisResult,
 )
-from .words import word_times
+
+__all__ = ["FrontMemo", "Pipeline", "new_id"]
 
 
 def new_id() -> str:
@@ -59,98 +43,6 @@ def new_id() -> str:
 
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
-
-
-class FrontMemo:
-    """The outcome of the text_normalize steps by request, so that a request seen before
-    (a cache hit, typically) is not cleaned, read and segmented again. Bounded in entries
-    and in characters held, least recently used first. Only successful outcomes are kept
-    (a bad request is checked, and logged, every time); records are still written for
-    every synthesis from the remembered state."""
-
-    def __init__(self, max_entries: int = 4096, max_chars: int = 2_000_000) -> None:
-        self.max_entries = max_entries
-        self.max_chars = max_chars
-        self.items: OrderedDict[tuple[Any, ...], tuple[FrontState, str | None, int]] = \
-            OrderedDict()
-        self.chars = 0
-        self.lock = threading.Lock()
-        self.owner: Any = None  # the engine description the entries were made with
-
-    def get(self, key: tuple[Any, ...]) -> tuple[FrontState, str | None] | None:
-        with self.lock:
-            got = self.items.get(key)
-            if got is None:
-                return None
-            self.items.move_to_end(key)
-        st, ckey, _ = got
-        return _copy_state(st), ckey
-
-    def peek(self, key: tuple[Any, ...]) -> tuple[FrontState, str | None] | None:
-        """Like ``get`` without a copy: the caller only reads the state."""
-        with self.lock:
-            got = self.items.get(key)
-            if got is None:
-                return None
-            self.items.move_to_end(key)
-        return got[0], got[1]
-
-    def put(self, key: tuple[Any, ...], st: FrontState, ckey: str | None) -> None:
-        size = len(key[0]) + len(st.text)
-        if size > self.max_chars // 8:
-            return
-        with self.lock:
-            old = self.items.pop(key, None)
-            if old is not None:
-                self.chars -= old[2]
-            self.items[key] = (_copy_state(st), ckey, size)
-            self.chars += size
-            while len(self.items) > self.max_entries or self.chars > self.max_chars:
-                _, (_, _, n) = self.items.popitem(last=False)
-                self.chars -= n
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-            self.chars = 0
-
-
-def _copy_state(st: FrontState) -> FrontState:
-    """A copy whose mutable parts are not shared with the memo."""
-    return dataclasses.replace(st, segments=list(st.segments), options=dict(st.options),
-                               segment_langs=list(st.segment_langs), runs=list(st.runs),
-                               warnings=[(e, c, dict(f)) for e, c, f in st.warnings])
-
-
-class _StageClock:
-    """Accumulates each stage's time over segments; remembers the stage in progress."""
-
-    def __init__(self) -> None:
-        self.ms: dict[str, float] = {}
-        self.current: str | None = None
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        self.current = stage
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.ms[stage] = self.ms.get(stage, 0.0) + _ms(t0)
-
-
-def _plan(job: Job) -> list[tuple[Piece, int, int]]:
-    """The pieces of every segment with each one's character offset in the job's text and
-    the index of its segment (whose language it is spoken in)."""
-    out: list[tuple[Piece, int, int]] = []
-    cursor = 0
-    for i, seg in enumerate(job.segments):
-        for piece in pieces(seg):
-            at = job.text.find(piece.text, cursor)
-            if at >= 0:
-                cursor = at + len(piece.text)
-            out.append((piece, max(at, 0), i))
-    return out
 
 
 class Pipeline:
@@ -368,21 +260,34 @@ class Pipeline:
     def _hit_of(self, req: SynthesisRequest, sid: str, st: FrontState, entry: CacheEntry,
                 started: float, normalize_ms: float, text_len: int) -> SynthesisResult:
         total = (time.time() - started) * 1000.0
-        records.audio_metrics(sid, entry.metrics)
-        dur = entry.duration_ms
-        lang = st.lang or ""
-        records.complete(sid, status="success", duration_ms=total, queue_ms=0.0,
-                         text_len=text_len, audio_size_kb=round(len(entry.audio) / 1024, 1),
-                         rtf=total / dur if dur else None, cache_hit=True, cache_saved=True,
-                         model_stage="text_normalize",
-                         **self._labels(lang, st.voice, st.fmt))
+        audio = RenderedAudio(audio=entry.audio, sample_rate=entry.sample_rate,
+                              duration_ms=entry.duration_ms, metrics=dict(entry.metrics),
+                              stages={})
+        return self._succeeded(sid, audio, fmt=st.fmt, voice=st.voice, lang=st.lang or "",
+                               total=total, queue_ms=0.0, text_len=text_len,
+                               stages={"text_normalize": normalize_ms}, cache_hit=True,
+                               cache_saved=True, warnings=[w[1] for w in st.warnings])
+
+    def _succeeded(self, sid: str, audio: RenderedAudio, *, fmt: str, voice: str, lang: str,
+                   total: float, queue_ms: float, text_len: int, stages: dict[str, float],
+                   cache_hit: bool, cache_saved: bool,
+                   warnings: list[str]) -> SynthesisResult:
+        """A synthesis that succeeded (a cache hit, or synthesised): its last records and
+        the result to answer."""
+        records.audio_metrics(sid, audio.metrics)
+        dur = audio.duration_ms
+        records.complete(sid, status="success", duration_ms=total, queue_ms=queue_ms,
+                         text_len=text_len, audio_size_kb=round(len(audio.audio) / 1024, 1),
+                         rtf=max(total - queue_ms, 0.0) / dur if dur else None,
+                         cache_hit=cache_hit, cache_saved=cache_saved,
+                         model_stage="text_normalize" if cache_hit else STAGES[-1],
+                         **self._labels(lang, voice, fmt))
         return SynthesisResult(
-            id=sid, audio=entry.audio, format=st.fmt,
-            content_type=CONTENT_TYPES[st.fmt], sample_rate=entry.sample_rate,
-            duration_ms=dur, total_ms=total, queue_ms=0.0,
-            stages={"text_normalize": normalize_ms}, metrics=dict(entry.metrics),
-            cache_hit=True, cache_saved=True, voice=st.voice, lang=lang,
-            warnings=[w[1] for w in st.warnings])
+            id=sid, audio=audio.audio, format=fmt, content_type=CONTENT_TYPES[fmt],
+            sample_rate=audio.sample_rate, duration_ms=dur, total_ms=total,
+            queue_ms=queue_ms, stages=stages, metrics=dict(audio.metrics),
+            cache_hit=cache_hit, cache_saved=cache_saved, voice=voice, lang=lang,
+            warnings=warnings, words=audio.words)
 
     # --- back: llm_prompt_gen .. audio_render (worker process) ---------------------
     def back(self, job: Job) -> RenderedAudio:
@@ -423,66 +328,30 @@ class Pipeline:
 
     # --- stream: the same stages piece by piece (worker process) --------------------
     def stream(self, job: Job) -> Iterator[StreamChunk]:
-        """Yield encoded chunks as pieces are ready (see types.py); the last chunk
-        carries the complete ``RenderedAudio`` for ``finish()``."""
+        """Yield encoded chunks as pieces are ready (see types.py and streaming.py); the
+        last chunk carries the complete ``RenderedAudio`` for ``finish()``."""
         with events.context(id=job.id, request_id=job.request_id, trace_id=job.trace_id):
             self.ensure_loaded()
-            clock = _StageClock()
-            rate = job.sample_rate or self.info.sample_rate
-            speed = job.request.speed
-            _, residual = engine_speed(self, speed)
-            marks_of = getattr(self.engine, "word_marks", None)
-            plan = _plan(job)
-            parts: list[np.ndarray] = []
-            clipped_n = total_n = seq = out_n = 0
-            held: list[bytes] = []  # chunks of silence, sent once some sound follows them
-            held_words: list[dict[str, Any]] = []
+            clock = StageClock()
+            st = open_stream(self, job)
+            seq = 0
             all_words: list[dict[str, Any]] = []
-            heard = False
             try:
                 with clock("audio_render"):
-                    encoder = StreamEncoder(job.request.format, rate)
-                for k, (piece, char0, i) in enumerate(plan):
-                    with clock("llm_prompt_gen"):
-                        prepared = prepare_one(self, job, piece.text, segment_lang(job, i))
-                    with clock("llm_inference"):
-                        raw = infer_one(self, job, prepared, segment_lang(job, i))
-                        heard = heard or not is_silent(raw)
-                        marks = marks_of() if marks_of is not None else None
-                    with clock("llm_postproc"):
-                        raw = guard_finite(raw)
-                        clipped_n += round(clipped_ratio(raw) * raw.size)
-                        total_n += raw.size
-                        x = post_one(self, job, raw, guarded=True)
-                        if marks:
-                            offset = out_n * 1000.0 / rate
-                            held_words += [w.as_dict(offset, char0) for w in word_times(
-                                piece.text, marks, x, rate, 1.0 / residual)]
-                        pause = (self.settings.audio_tail_silence_ms if k == len(plan) - 1
-                                 else piece.pause_ms / speed)
-                        x = np.concatenate([x, silence(pause, rate)])
-                        out_n += x.size
-                        parts.append(x)
-                        pcm = to_int16(x)
-                    with clock("audio_render"):
-                        data = encoder.write(pcm)
-                    if data:
-                        held.append(data)
-                    if heard and held:
-                        all_words += held_words
-                        yield StreamChunk(b"".join(held), seq, words=held_words)
+                    open_render(self, st)
+                for k in range(len(st.pieces)):
+                    st.k = k
+                    for name, fn in PIECE_STAGES:
+                        with clock(name):
+                            fn(self, st)
+                    if st.heard and st.held:
+                        all_words += st.held_words
+                        yield StreamChunk(b"".join(st.held), seq, words=st.held_words)
                         seq += 1
-                        held, held_words = [], []
-                with clock("llm_inference"):
-                    if total_n == 0:
-                        raise TTSError("ENGINE_FAILED", "the engine produced no audio")
-                    if not heard:
-                        raise TTSError("AUDIO_SILENT", silent_detail(total_n))
-                with clock("llm_postproc"):
-                    allx = np.concatenate(parts) if len(parts) > 1 else parts[0]
-                    metrics = measure(allx, rate, clipped_n / total_n)
-                with clock("audio_render"):
-                    tail, whole = encoder.close()
+                        st.held, st.held_words = [], []
+                for name, fn in END_STAGES:
+                    with clock(name):
+                        fn(self, st)
             except GeneratorExit:  # the consumer stopped early: it records the outcome
                 raise
             except BaseException as e:
@@ -497,13 +366,13 @@ class Pipeline:
             stages = {s: clock.ms[s] for s in STAGES[1:] if s in clock.ms}
             for s, ms in stages.items():
                 records.stage_time(job.id, s, ms, now, segments=len(job.segments),
-                                   pieces=len(plan))
-            all_words += held_words
-            rendered = RenderedAudio(audio=whole, sample_rate=rate,
-                                     duration_ms=metrics["duration_ms"], metrics=metrics,
-                                     stages=stages, words=all_words if marks_of else None)
-            yield StreamChunk(b"".join([*held, tail]), seq, last=True, rendered=rendered,
-                              words=held_words)
+                                   pieces=len(st.pieces))
+            all_words += st.held_words
+            rendered = RenderedAudio(audio=st.whole, sample_rate=st.rate,
+                                     duration_ms=st.metrics["duration_ms"], metrics=st.metrics,
+                                     stages=stages, words=all_words if st.marks_of else None)
+            yield StreamChunk(b"".join([*st.held, st.tail]), seq, last=True,
+                              rendered=rendered, words=st.held_words)
 
     def _streamed(self, job: Job) -> RenderedAudio:
         for chunk in self.stream(job):
@@ -519,23 +388,11 @@ class Pipeline:
                 saved = self.cache.put(job.cache_key, CacheEntry(
                     audio.audio, job.request.format, audio.sample_rate, audio.duration_ms,
                     audio.metrics))
-            total = (time.time() - job.started) * 1000.0
-            records.audio_metrics(job.id, audio.metrics)
-            work = max(total - queue_ms, 0.0)
-            records.complete(job.id, status="success", duration_ms=total, queue_ms=queue_ms,
-                             text_len=job.text_len,
-                             audio_size_kb=round(len(audio.audio) / 1024, 1),
-                             rtf=work / audio.duration_ms if audio.duration_ms else None,
-                             cache_hit=False, cache_saved=saved, model_stage=STAGES[-1],
-                             **self._labels(job.lang, job.voice, job.request.format))
-            stages = {**job.stages, **audio.stages}
-            return SynthesisResult(
-                id=job.id, audio=audio.audio, format=job.request.format,
-                content_type=CONTENT_TYPES[job.request.format], sample_rate=audio.sample_rate,
-                duration_ms=audio.duration_ms, total_ms=total, queue_ms=queue_ms,
-                stages=stages, metrics=dict(audio.metrics), cache_hit=False,
-                cache_saved=saved, voice=job.voice, lang=job.lang,
-                warnings=list(job.warnings), words=audio.words)
+            return self._succeeded(
+                job.id, audio, fmt=job.request.format, voice=job.voice, lang=job.lang,
+                total=(time.time() - job.started) * 1000.0, queue_ms=queue_ms,
+                text_len=job.text_len, stages={**job.stages, **audio.stages},
+                cache_hit=False, cache_saved=saved, warnings=list(job.warnings))
 
     def fail(self, job: Job, error: BaseException, queue_ms: float = 0.0,
              stage: str | None = None) -> TTSError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,8 +25,23 @@ from .normalize import language as lang_mod
 from .normalize import scripts as scripts_mod
 from .types import Job, SynthesisRequest
 
-if TYPE_CHECKING:
-    from .runner import Pipeline
+
+class StageContext(Protocol):
+    """What a stage may use: the engine, its description, the settings and the voices.
+    ``Pipeline`` is one; a stage never sees the runner itself (records, cache, memo)."""
+
+    @property
+    def settings(self) -> Any: ...
+
+    @property
+    def engine(self) -> Any: ...
+
+    @property
+    def info(self) -> Any: ...  # the engine's EngineInfo
+
+    def voice_names(self) -> list[str]: ...
+
+    def default_voice(self) -> str: ...
 
 
 # --- text_normalize -------------------------------------------------------------------
@@ -46,11 +61,11 @@ class FrontState:
     warnings: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
-def check_format(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def check_format(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     st.fmt = enc.check_format(req.format)
 
 
-def check_speed(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def check_speed(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     try:
         speed = float(req.speed)
     except (TypeError, ValueError) as e:
@@ -58,7 +73,7 @@ def check_speed(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
     st.speed = audio_mod.check_speed(speed)
 
 
-def check_length(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def check_length(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     limit = p.settings.max_input_chars
     if not isinstance(req.text, str):
         raise TTSError("TEXT_INVALID", f"input is {type(req.text).__name__}, not text",
@@ -68,7 +83,7 @@ def check_length(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
                        param="input")
 
 
-def sanitize(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def sanitize(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     c = text_mod.clean(req.text)
     st.text, _emoji = scripts_mod.drop_emoji(c.text)  # the emoji rule: never read out
     if c.removed:
@@ -76,7 +91,7 @@ def sanitize(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
                             {"removed": c.removed, "kinds": "+".join(c.kinds)}))
 
 
-def require_speech(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def require_speech(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     if not st.text:
         why = "nothing left after cleaning" if req.text else None
         if req.text and scripts_mod.EMOJI.search(req.text):
@@ -86,7 +101,7 @@ def require_speech(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
         raise TTSError("TEXT_EMPTY", "only punctuation and spaces", param="input")
 
 
-def pick_language(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def pick_language(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     """Language runs (normalize.language); every run must be one the engine speaks."""
     supported = p.info.languages
     st.runs = lang_mod.runs(st.text, req.lang, supported)
@@ -104,14 +119,14 @@ def pick_language(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
     st.lang = lang_mod.label(st.runs)
 
 
-def read_numbers(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def read_numbers(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     if any(code == "zh" for code, _ in st.runs):
         st.runs = [(code, text_mod.read_numbers_zh(part) if code == "zh" else part)
                    for code, part in st.runs]
         st.text = "".join(part for _, part in st.runs)
 
 
-def pick_voice(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def pick_voice(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     names = p.voice_names()
     want = (req.voice or "").strip().lower()
     if want in names:
@@ -126,7 +141,7 @@ def pick_voice(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
                         {"requested": req.voice, "voice": st.voice, "fallback_used": True}))
 
 
-def segment(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def segment(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     """Each language run split into sentence segments: a segment has one language."""
     st.segments, st.segment_langs = [], []
     for code, part in st.runs or [(st.lang or "", st.text)]:
@@ -140,20 +155,20 @@ def segment(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
                        "symbols the voice does not read)", param="input")
 
 
-def check_audio_length(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def check_audio_length(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     """AUDIO_TOO_LONG before any synthesis when the text clearly exceeds max_audio_s."""
     limits.check_estimate(st.text, st.speed, getattr(p.settings, "max_audio_s", 0))
 
 
-def pick_rate(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def pick_rate(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     st.sample_rate = enc.output_rate(st.fmt, p.info.sample_rate, req.sample_rate)
 
 
-def check_options(req: SynthesisRequest, st: FrontState, p: Pipeline) -> None:
+def check_options(req: SynthesisRequest, st: FrontState, p: StageContext) -> None:
     st.options = p.engine.check_options(req.options)
 
 
-FrontStep = Callable[[SynthesisRequest, FrontState, "Pipeline"], None]
+FrontStep = Callable[[SynthesisRequest, FrontState, StageContext], None]
 FRONT_STEPS: list[FrontStep] = [check_format, check_speed, check_length, sanitize,
                                 require_speech, pick_language, read_numbers, pick_voice,
                                 segment, check_audio_length, pick_rate, check_options]
@@ -173,7 +188,7 @@ class BackState:
     data: bytes = b""
 
 
-def engine_speed(p: Pipeline, speed: float) -> tuple[float, float]:
+def engine_speed(p: StageContext, speed: float) -> tuple[float, float]:
     native = p.info.extra.get("native_speed")
     return audio_mod.split_speed(speed, tuple(native) if native else None)
 
@@ -184,21 +199,21 @@ def segment_lang(job: Job, i: int) -> str:
     return langs[i] if langs and i < len(langs) else job.lang
 
 
-def prepare_one(p: Pipeline, job: Job, seg: str, lang: str | None = None) -> Any:
+def prepare_one(p: StageContext, job: Job, seg: str, lang: str | None = None) -> Any:
     lang = lang or job.lang
     if job.options:
         return p.engine.prepare(seg, lang, job.voice, options=job.options)
     return p.engine.prepare(seg, lang, job.voice)
 
 
-def infer_one(p: Pipeline, job: Job, prepared: Any, lang: str | None = None) -> np.ndarray:
+def infer_one(p: StageContext, job: Job, prepared: Any, lang: str | None = None) -> np.ndarray:
     speed, residual = engine_speed(p, job.request.speed)
     out = np.asarray(p.engine.infer(prepared, lang or job.lang, job.voice, speed))
     limits.after_segment(p, job, out, residual)  # AUDIO_TOO_LONG, or cancelled
     return out
 
 
-def post_one(p: Pipeline, job: Job, raw: np.ndarray, guarded: bool = False) -> np.ndarray:
+def post_one(p: StageContext, job: Job, raw: np.ndarray, guarded: bool = False) -> np.ndarray:
     """NaN/Inf guard, residual time-stretch, resample, loudness: float32 at job rate."""
     x = raw if guarded else audio_mod.guard_finite(raw)
     _, residual = engine_speed(p, job.request.speed)
@@ -212,18 +227,29 @@ def post_one(p: Pipeline, job: Job, raw: np.ndarray, guarded: bool = False) -> n
     return x
 
 
-def prompt_gen(p: Pipeline, st: BackState) -> None:
+def prompt_gen(p: StageContext, st: BackState) -> None:
     st.prepared = [prepare_one(p, st.job, s, segment_lang(st.job, i))
                    for i, s in enumerate(st.job.segments)]
 
 
-def inference(p: Pipeline, st: BackState) -> None:
+def inference(p: StageContext, st: BackState) -> None:
     st.raw = [infer_one(p, st.job, x, segment_lang(st.job, i))
               for i, x in enumerate(st.prepared)]
-    if sum(r.size for r in st.raw) == 0:
-        raise TTSError("ENGINE_FAILED", "the engine produced no audio")
-    if all(audio_mod.is_silent(r) for r in st.raw):
-        raise TTSError("AUDIO_SILENT", silent_detail(sum(r.size for r in st.raw)))
+    err = produced_error(sum(r.size for r in st.raw),
+                         not all(audio_mod.is_silent(r) for r in st.raw))
+    if err is not None:
+        raise err
+
+
+def produced_error(samples: int, heard: bool) -> TTSError | None:
+    """The test at the end of llm_inference: ENGINE_FAILED when the engine produced no
+    samples at all, AUDIO_SILENT when every one of them is silent (``heard``: some are
+    not). Returned, not raised, so that a failure's ``where`` is the stage itself."""
+    if samples == 0:
+        return TTSError("ENGINE_FAILED", "the engine produced no audio")
+    if not heard:
+        return TTSError("AUDIO_SILENT", silent_detail(samples))
+    return None
 
 
 def silent_detail(samples: int) -> str:
@@ -234,7 +260,7 @@ def silence(ms: float, rate: int) -> np.ndarray:
     return np.zeros(max(0, round(ms * rate / 1000.0)), np.float32)
 
 
-def postproc(p: Pipeline, st: BackState) -> None:
+def postproc(p: StageContext, st: BackState) -> None:
     raw = [audio_mod.guard_finite(r) for r in st.raw]  # all segments checked first
     st.clipped = metrics_mod.clipped_ratio(np.concatenate(raw) if len(raw) > 1 else raw[0])
     if len(raw) > 1:  # the pause each segment ends with (the engine leaves none at the end)
@@ -252,12 +278,12 @@ def postproc(p: Pipeline, st: BackState) -> None:
     st.pcm = audio_mod.to_int16(st.samples)
 
 
-def render(p: Pipeline, st: BackState) -> None:
+def render(p: StageContext, st: BackState) -> None:
     assert st.pcm is not None
     st.data = enc.encode(st.pcm, st.rate, st.job.request.format.lower())
 
 
-BackStage = Callable[["Pipeline", BackState], None]
+BackStage = Callable[[StageContext, BackState], None]
 BACK_STAGES: list[tuple[str, BackStage]] = [
     ("llm_prompt_gen", prompt_gen),
     ("llm_inference", inference),
