@@ -82,9 +82,9 @@ def _missing(modules: tuple[str, ...]) -> list[str]:
 def _config_problem(name: str, engine: Any, settings: Any) -> str:
     """Why a created (not loaded) engine cannot load, found without loading it."""
     if name == "espeak":
-        from .espeak import _default_data_path
+        from ._espeaklib import default_data_path
 
-        data = Path(settings.espeak_data_path or _default_data_path())
+        data = Path(settings.espeak_data_path or default_data_path())
         return "" if (data / "phontab").is_file() else f"no eSpeak NG data in {data}"
     problem = getattr(engine, "problem", None)
     return problem() if problem is not None else ""

@@ -3,7 +3,7 @@
 
 Stages: ``prepare`` (llm_prompt_gen) turns the segment into eSpeak NG IPA phonemes -- with
 the library embedded in the ``espeakng-loader`` wheel, through the eSpeak engine's own
-process-wide handle and lock (``espeak._Espeak``) -- keeps the clause punctuation the way
+process-wide handle and lock (``_espeaklib.EspeakLib``) -- keeps the clause punctuation the way
 Piper does (``,`` ``:`` ``;`` followed by a space, ``.`` ``!`` ``?`` ending a sentence),
 decomposes the phonemes to code points (NFD) and maps them through the voice's
 ``phoneme_id_map`` (``^`` first, ``_`` after every phoneme, ``$`` last), one id list per
@@ -395,12 +395,12 @@ def _ort_version() -> str:
 
 def _espeak_handle(data_path: str | None) -> Any:
     """The eSpeak engine's process-wide library handle, initialised (shared lock)."""
-    from .espeak import _default_data_path, _Espeak
+    from ._espeaklib import EspeakLib, default_data_path
 
-    data = data_path or _default_data_path()
+    data = data_path or default_data_path()
     if not Path(data, "phontab").is_file():
         raise FileNotFoundError(f"no eSpeak NG data (phontab) in {data}")
-    lib = _Espeak.get()
+    lib = EspeakLib.get()
     sr = lib.initialize(data)
     if sr <= 0:
         raise RuntimeError(f"espeak_Initialize({data!r}) returned {sr}")
