@@ -27,10 +27,13 @@ log = get_logger("ttsops.cache")
 class CacheHealthReporter:
     def __init__(self, cache: AudioCache | None, path: str | Path | None = None,
                  interval_s: float = 300.0, warn_percent: float = 90.0) -> None:
-        if cache is None and path is None:
+        if path is not None:
+            self.path = Path(path)
+        elif cache is not None:
+            self.path = cache.path
+        else:
             raise ValueError("a cache or a path is needed")
         self.cache = cache
-        self.path = Path(path) if path is not None else cache.path  # type: ignore[union-attr]
         self.interval = interval_s
         self.threshold = warn_percent
         self._stop = threading.Event()

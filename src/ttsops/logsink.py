@@ -27,14 +27,18 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from . import events
 from .events import Item, format_fields
-from .logformat import Record, render
 from .logformat.names import LIVE, LOCK, PENDING, rotated_name
+from .logformat.record import Record
+from .logformat.render import render
 from .logformat.timestamps import TsFormatter
 from .logindex import compress_file
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 HELD_LINES_MAX = 200_000
 WRITE_CHUNK = 4 << 20  # bytes per write call at most
@@ -437,19 +441,34 @@ class ForwardSink:
 _active: LogSink | None = None
 
 
-def setup(settings: Any = None, **overrides: Any) -> LogSink:
-    """Start the writer for ``settings.log_dir`` and route all events to it."""
+class SinkOptions(TypedDict, total=False):
+    """``LogSink``'s options after its directory (``setup`` takes them from settings)."""
+
+    fmt: str
+    max_bytes: int
+    backup_count: int
+    block_bytes: int
+    utc: bool
+    echo_stderr: bool
+
+
+def setup(settings: Settings | None = None, *,
+          log_dir: str | os.PathLike[str] | None = None,
+          **overrides: Unpack[SinkOptions]) -> LogSink:
+    """Start the writer for ``settings.log_dir`` (or ``log_dir``) and route all events to
+    it; ``overrides`` replace the settings' sink options."""
     global _active
     from .config import get_settings
 
     s = settings or get_settings()
-    opts = dict(fmt=s.log_format, max_bytes=s.log_max_bytes, backup_count=s.log_backup_count,
-                block_bytes=s.log_block_bytes, utc=s.log_utc, echo_stderr=s.log_stderr)
+    opts: SinkOptions = {
+        "fmt": s.log_format, "max_bytes": s.log_max_bytes,
+        "backup_count": s.log_backup_count, "block_bytes": s.log_block_bytes,
+        "utc": s.log_utc, "echo_stderr": s.log_stderr}
     opts.update(overrides)
-    log_dir = opts.pop("log_dir", s.log_dir)
     if _active is not None:
         _active.close()
-    _active = LogSink(log_dir, **opts)
+    _active = LogSink(log_dir if log_dir is not None else s.log_dir, **opts)
     events.set_sink(_active, s.log_level)
     atexit.register(shutdown)
     return _active

@@ -209,7 +209,7 @@ class IndexTTS2Engine(Engine):
         if self.device not in ("auto", ""):
             return self.device
         try:
-            import torch  # type: ignore[import-not-found]
+            import torch
 
             n = int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
         except Exception:
@@ -263,7 +263,7 @@ class IndexTTS2Engine(Engine):
         except Exception as e:
             raise TTSError("MODEL_LOAD_FAILED", f"indextts2: {e}"[:500], **ctx) from e
         try:
-            from indextts.infer_v2 import IndexTTS2  # type: ignore[import-not-found]
+            from indextts.infer_v2 import IndexTTS2
         except ImportError as e:
             raise TTSError("MODEL_LOAD_FAILED", f"indextts2: the indextts package is not "
                            f"importable ({e}); {INSTALL_HINT}", **ctx) from e
@@ -297,9 +297,10 @@ class IndexTTS2Engine(Engine):
                            f"{self.load_timeout_s:g} s (device {device}); the process "
                            "should be replaced", device=device, **ctx)
         if "error" in box:
-            e = box["error"]
-            raise TTSError("MODEL_LOAD_FAILED", f"indextts2: {type(e).__name__}: {e}"[:500],
-                           device=device, **ctx) from e
+            failure = box["error"]
+            raise TTSError("MODEL_LOAD_FAILED",
+                           f"indextts2: {type(failure).__name__}: {failure}"[:500],
+                           device=device, **ctx) from failure
         self.model = box["model"]
         self._resolved_device = device
         info = self.describe()
@@ -323,7 +324,7 @@ class IndexTTS2Engine(Engine):
             self.model = None
             self.info = None
         with contextlib.suppress(Exception):
-            import torch  # type: ignore[import-not-found]
+            import torch
 
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()

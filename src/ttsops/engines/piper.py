@@ -249,7 +249,8 @@ class PiperEngine(Engine):
             if self.threads > 0:
                 opts.intra_op_num_threads = self.threads
                 opts.inter_op_num_threads = 1
-            providers = ["CPUExecutionProvider"]
+            # a provider by name, or (name, its options)
+            providers: list[str | tuple[str, dict[str, int]]] = ["CPUExecutionProvider"]
             if self.device.startswith("cuda"):
                 if "CUDAExecutionProvider" not in ort.get_available_providers():
                     raise RuntimeError(f"device {self.device!r} asked for, but onnxruntime "
@@ -257,7 +258,7 @@ class PiperEngine(Engine):
                                        "onnxruntime-gpu)")
                 dev = self.device.partition(":")[2] or "0"
                 providers = [("CUDAExecutionProvider", {"device_id": int(dev)}),
-                             "CPUExecutionProvider"]  # type: ignore[list-item]
+                             "CPUExecutionProvider"]
             for v in self._voices.values():
                 self._check_config(v)
                 v.session = ort.InferenceSession(str(v.model_path), sess_options=opts,

@@ -66,11 +66,11 @@ def create_engine(name: str | None = None, settings: Any = None) -> Engine:
     except ImportError as e:
         raise TTSError("MODEL_LOAD_FAILED", f"engine {name!r} is not available ({e}); "
                        f"{hint}", engine=name) from e
-    cls = getattr(module, cls_name)
+    cls: type[Engine] = getattr(module, cls_name)
     factory = getattr(cls, "from_settings", None)
     if factory is not None:
-        return factory(settings)  # type: ignore[no-any-return]
-    return cls(**_kwargs(name, settings))  # type: ignore[no-any-return]
+        return factory(settings)
+    return cls(**_kwargs(name, settings))
 
 
 def describe(engine: Engine) -> EngineInfo | None:

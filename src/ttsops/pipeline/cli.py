@@ -139,7 +139,7 @@ def _dry_run(text: str, voice: str, lang: str | None, speed: float, fmt: str,
     from .stages import FRONT_STEPS, FrontState
     from .types import SynthesisRequest
 
-    settings = Settings(**({"engine": engine} if engine else {}))
+    settings = Settings(engine=engine) if engine else Settings()
     req = SynthesisRequest(text, voice=voice, lang=lang, speed=speed, format=fmt,
                            sample_rate=sample_rate,
                            allow_fallback=True if allow_fallback else None)

@@ -165,10 +165,11 @@ class Pipeline:
         t0 = time.perf_counter()
         memo_key = self._memo_key(req)
         got = self.front_memo.peek(memo_key) if memo_key is not None else None
-        if got is None or not got[1] or (req.timestamps and hasattr(self.engine,
-                                                                   "word_marks")):
+        if got is None:
             return None
         st, key = got
+        if not key or (req.timestamps and hasattr(self.engine, "word_marks")):
+            return None
         hit = self.cache.get(key, count_miss=False)
         if hit is None:
             return None

@@ -58,10 +58,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import logline
 from ..errors import TTSError
+from ..logformat.record import STAGES as STAGES  # the log contract (forensics read it there)
 
-STAGES = logline.STAGES  # part of the log contract: the forensics read them without this module
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 CONTENT_TYPES = {
     "mp3": "audio/mpeg",

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..pipeline.types import SynthesisFailure
 from .protocol import (
     CANCEL_SLOTS,
     Answer,
+    CancelSlots,
     ErrMsg,
     JobMsg,
     LoadFailedMsg,
@@ -65,8 +67,17 @@ class JobSink:
             self.conn.send(LogMsg(item))
 
 
+def cancel_probe(cancels: CancelSlots, seq: int) -> Callable[[], bool]:
+    """True once the main process wrote ``seq`` into its cancel slot (``limits``)."""
+
+    def cancelled() -> bool:
+        return bool(cancels[seq % CANCEL_SLOTS] == seq)
+
+    return cancelled
+
+
 def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
-                runner_factory: str, cancels: Any = None) -> None:
+                runner_factory: str, cancels: CancelSlots | None = None) -> None:
     """Entry point of a worker process. ``cancels``: shared memory (no lock, no
     semaphore) where the main process writes the seq number of a job to stop; the job
     checks it between segments (``limits.after_segment``)."""
@@ -89,7 +100,7 @@ def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
         if not isinstance(msg, JobMsg):  # StopMsg
             break
         if cancels is not None:
-            limits.set_probe(lambda s=msg.seq: cancels[s % CANCEL_SLOTS] == s)
+            limits.set_probe(cancel_probe(cancels, msg.seq))
         events.set_sink(job_sink, settings.log_level)
         try:
             with events.context(**msg.ctx):

@@ -29,7 +29,7 @@ def default_worker_count(settings: Any) -> int:
         return int(settings.workers)
     if settings.engine == "indextts2":
         try:
-            import torch  # type: ignore[import-not-found]
+            import torch
 
             return max(1, int(torch.cuda.device_count()))
         except Exception:
@@ -197,7 +197,7 @@ class WorkerPool:
         jid = getattr(job, "id", None)
         if jid:
             self._items[jid] = item
-            item.done.add_done_callback(lambda _f, j=jid, it=item: self._forget(j, it))
+            item.done.add_done_callback(lambda _f: self._forget(jid, item))
         return item
 
     def _admit(self) -> None:

@@ -10,11 +10,17 @@ answer, ``OkMsg`` or ``ErrMsg``. NamedTuples: they pickle as small tuples.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from .. import events
 
+if TYPE_CHECKING:
+    import ctypes
+
 CANCEL_SLOTS = 8  # per worker: job seq numbers to stop (at most 2 jobs are in flight)
+# shared memory (``RawArray("q", CANCEL_SLOTS)``, no lock) where the pool writes the seq
+# number of a job to stop, in slot ``seq % CANCEL_SLOTS``; the worker reads it
+CancelSlots: TypeAlias = "ctypes.Array[ctypes.c_longlong]"
 
 
 class Mode(StrEnum):

@@ -17,7 +17,7 @@ DEFAULT_RUNNER = "ttsops.workers.runner:make_runner"
 def resolve(target: str) -> Callable[..., Any]:
     """The object named by ``"module:attribute"``."""
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), attr)
 
 
 class PipelineRunner:
@@ -71,7 +71,7 @@ class PipelineRunner:
         return self.pipeline.back(job)
 
     def stream(self, job: Any) -> Iterator[Any]:
-        return self.pipeline.stream(job)  # type: ignore[no-any-return]
+        return self.pipeline.stream(job)
 
     def close(self) -> None:
         self.engine.close()

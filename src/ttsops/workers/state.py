@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from ..errors import TTSError
 from ..pipeline.types import STAGES, SynthesisFailure
-from .protocol import Mode, ReadyMsg
+from .protocol import CancelSlots, Mode, ReadyMsg
 
 
 class WorkerState(StrEnum):
@@ -44,7 +44,7 @@ class Worker:
     jobs: int = 0
     load_failures: int = 0
     current: str | None = None  # id of the job in flight
-    cancels: Any = None  # shared array: seq numbers of jobs to stop (see worker_main)
+    cancels: CancelSlots | None = None  # seq numbers of jobs to stop (see protocol.py)
     swap: Swap | None = None  # a reloaded engine to take over (between jobs)
     info: Any = None
     voices: list[Any] = field(default_factory=list)
