@@ -16,10 +16,13 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cache import MB, AudioCache
 from .events import get_logger
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 log = get_logger("ttsops.cache")
 
@@ -40,7 +43,7 @@ class CacheHealthReporter:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, cache: AudioCache | None) -> CacheHealthReporter:
+    def from_settings(cls, settings: Settings, cache: AudioCache | None) -> CacheHealthReporter:
         return cls(cache, settings.cache_dir, settings.cache_health_interval_s,
                    settings.cache_disk_warn_percent)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -77,3 +77,11 @@ class Engine(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model."""
+
+
+class TakesOptions(Protocol):
+    """An engine that accepts request options (its ``check_options`` returns them): its
+    ``prepare`` takes them as the keyword argument ``options``."""
+
+    def prepare(self, text: str, lang: str, voice: str,
+                options: dict[str, Any] | None = None) -> Any: ...

@@ -15,9 +15,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 # modules an engine needs importable (beyond ttsops' own dependencies); found without
 # importing them. IndexTTS-2's own dependencies (torch, transformers, ...) are checked by
@@ -79,7 +82,7 @@ def _missing(modules: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _config_problem(name: str, engine: Any, settings: Any) -> str:
+def _config_problem(name: str, engine: Any, settings: Settings) -> str:
     """Why a created (not loaded) engine cannot load, found without loading it."""
     if name == "espeak":
         from ._espeaklib import default_data_path
@@ -90,7 +93,7 @@ def _config_problem(name: str, engine: Any, settings: Any) -> str:
     return problem() if problem is not None else ""
 
 
-def engine_status(name: str, settings: Any) -> EngineStatus:
+def engine_status(name: str, settings: Settings) -> EngineStatus:
     from ..errors import TTSError
     from .registry import ENGINES, create_engine, describe
 
@@ -122,7 +125,7 @@ def engine_status(name: str, settings: Any) -> EngineStatus:
     return st
 
 
-def check_engine(name: str, settings: Any, text: str | None = None) -> CheckResult:
+def check_engine(name: str, settings: Settings, text: str | None = None) -> CheckResult:
     """Load ``name`` (timed, logged) and synthesise one sentence through the pipeline."""
     from ..errors import TTSError
     from ..pipeline.runner import Pipeline
@@ -242,7 +245,7 @@ def _print_status(statuses: list[EngineStatus], as_json: bool) -> None:
 
 
 def _print_checks(statuses: list[EngineStatus], results: list[CheckResult], as_json: bool,
-                  settings: Any) -> None:
+                  settings: Settings) -> None:
     if as_json:
         click.echo(json.dumps({"engines": [{**asdict(s), "available": s.available}
                                            for s in statuses],

@@ -58,7 +58,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -66,6 +66,9 @@ from ..errors import TTSError
 from ..events import get_logger
 from .base import Engine, EngineInfo, VoiceInfo
 from .indextts_voices import EMOTIONS, OPTION_KEYS, RefVoice, check_options, load_voices
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 __all__ = ["EMOTIONS", "OPTION_KEYS", "IndexInput", "IndexTTS2Engine", "RefVoice",
            "check_options", "checkpoint_files", "load_voices"]
@@ -145,7 +148,7 @@ class IndexTTS2Engine(Engine):
         self._resolved_device = ""
 
     @classmethod
-    def from_settings(cls, settings: Any) -> IndexTTS2Engine:
+    def from_settings(cls, settings: Settings) -> IndexTTS2Engine:
         return cls(settings.indextts_model_dir, cfg_path=settings.indextts_cfg,
                    voices_file=settings.indextts_voices, device=settings.device,
                    fp16=settings.indextts_fp16, cuda_kernel=settings.indextts_cuda_kernel,

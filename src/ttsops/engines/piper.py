@@ -26,12 +26,15 @@ import threading
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import TTSError
 from .base import Engine, EngineInfo, VoiceInfo
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 BOS, EOS, PAD = "^", "$", "_"
 NATIVE_SPEED = (0.5, 2.0)  # length_scale range that still sounds natural; the rest is
@@ -150,7 +153,7 @@ class PiperEngine(Engine):
         self._lock = threading.Lock()  # guards lazy loading only; sessions are thread-safe
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PiperEngine:
+    def from_settings(cls, settings: Settings) -> PiperEngine:
         return cls(settings.piper_voice_dir, device=settings.device,
                    threads=settings.piper_threads, espeak_data_path=settings.espeak_data_path)
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import importlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TTSError
 from ..events import get_logger
 from .base import Engine, EngineInfo
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = get_logger("ttsops.engines")
 
@@ -38,9 +41,7 @@ def engine_names() -> list[str]:
     return list(ENGINES)
 
 
-def _kwargs(name: str, settings: Any) -> dict[str, Any]:
-    if settings is None:
-        return {}
+def _kwargs(name: str, settings: Settings) -> dict[str, Any]:
     if name == "espeak":
         return {"data_path": settings.espeak_data_path}
     if name == "fake":
@@ -49,7 +50,7 @@ def _kwargs(name: str, settings: Any) -> dict[str, Any]:
     return {}
 
 
-def create_engine(name: str | None = None, settings: Any = None) -> Engine:
+def create_engine(name: str | None = None, settings: Settings | None = None) -> Engine:
     """A new, not yet loaded engine. ``name`` defaults to ``settings.engine``."""
     if settings is None:
         from ..config import get_settings

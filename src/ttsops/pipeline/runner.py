@@ -10,7 +10,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,10 @@ from .types import (
     SynthesisRequest,
     SynthesisResult,
 )
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..engines.base import Engine, EngineInfo
 
 __all__ = ["FrontMemo", "Pipeline", "new_id"]
 
@@ -57,8 +61,9 @@ class Pipeline:
     not slower than the others.
     """
 
-    def __init__(self, engine: Any = None, settings: Any = None, *, cache: Any = True,
-                 load: bool = True, warmup: bool | None = None, info: Any = None) -> None:
+    def __init__(self, engine: Engine | None = None, settings: Settings | None = None, *,
+                 cache: AudioCache | bool | None = True, load: bool = True,
+                 warmup: bool | None = None, info: EngineInfo | None = None) -> None:
         from ..config import get_settings
         from ..engines.registry import create_engine, describe, load_engine
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -25,19 +25,23 @@ from .normalize import language as lang_mod
 from .normalize import scripts as scripts_mod
 from .types import Job, SynthesisRequest
 
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..engines.base import Engine, EngineInfo, TakesOptions
+
 
 class StageContext(Protocol):
     """What a stage may use: the engine, its description, the settings and the voices.
     ``Pipeline`` is one; a stage never sees the runner itself (records, cache, memo)."""
 
     @property
-    def settings(self) -> Any: ...
+    def settings(self) -> Settings: ...
 
     @property
-    def engine(self) -> Any: ...
+    def engine(self) -> Engine: ...
 
     @property
-    def info(self) -> Any: ...  # the engine's EngineInfo
+    def info(self) -> EngineInfo: ...
 
     def voice_names(self) -> list[str]: ...
 
@@ -201,8 +205,9 @@ def segment_lang(job: Job, i: int) -> str:
 
 def prepare_one(p: StageContext, job: Job, seg: str, lang: str | None = None) -> Any:
     lang = lang or job.lang
-    if job.options:
-        return p.engine.prepare(seg, lang, job.voice, options=job.options)
+    if job.options:  # only an engine that takes options let them through check_options
+        return cast("TakesOptions", p.engine).prepare(seg, lang, job.voice,
+                                                       options=job.options)
     return p.engine.prepare(seg, lang, job.voice)
 
 

@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import events, limits
 from ..errors import TTSError
@@ -34,6 +34,9 @@ from .protocol import (
     ReadyMsg,
 )
 from .runner import resolve
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = get_logger("ttsops.workers")
 
@@ -76,7 +79,7 @@ def cancel_probe(cancels: CancelSlots, seq: int) -> Callable[[], bool]:
     return cancelled
 
 
-def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
+def worker_main(index: int, settings: Settings, conn: Connection, log_q: Any,
                 runner_factory: str, cancels: CancelSlots | None = None) -> None:
     """Entry point of a worker process. ``cancels``: shared memory (no lock, no
     semaphore) where the main process writes the seq number of a job to stop; the job
@@ -113,7 +116,7 @@ def worker_main(index: int, settings: Any, conn: Connection, log_q: Any,
     _flush_and_exit(log_q, 0)
 
 
-def _load(index: int, settings: Any, conn: Connection, runner_factory: str) -> Any:
+def _load(index: int, settings: Settings, conn: Connection, runner_factory: str) -> Any:
     """The loaded runner, its ``ReadyMsg`` sent; None once a ``LoadFailedMsg`` is sent."""
     pid = os.getpid()
     t0 = time.perf_counter()

@@ -12,12 +12,15 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..events import get_logger
 from .child import worker_main
 from .protocol import LoadFailedMsg, ReadyMsg, StopMsg
 from .state import Swap, Worker, WorkerState
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = get_logger("ttsops.workers")
 
@@ -29,7 +32,7 @@ class Lifecycle:
     what their loads tell: the engine's ``info`` and ``voices``, ``ever_ready``,
     ``last_load_error`` (code, detail), ``restarts``."""
 
-    def __init__(self, settings: Any, workers: list[Worker], ctx: Any, runner: str,
+    def __init__(self, settings: Settings, workers: list[Worker], ctx: Any, runner: str,
                  stopping: threading.Event,
                  on_restart: Callable[[str], None] | None = None,
                  on_load: Callable[[str, str], None] | None = None) -> None:

@@ -10,7 +10,7 @@ import multiprocessing as mp
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import events
 from ..errors import TTSError
@@ -22,8 +22,11 @@ from .runner import DEFAULT_RUNNER
 from .serving import Serving
 from .state import Item, Worker, WorkerState, finish, resolve
 
+if TYPE_CHECKING:
+    from ..config import Settings
 
-def default_worker_count(settings: Any) -> int:
+
+def default_worker_count(settings: Settings) -> int:
     """``settings.workers``, or one per core (one per GPU for GPU-only engines)."""
     if settings.workers:
         return int(settings.workers)
@@ -44,7 +47,7 @@ class WorkerPool:
     synthesis as soon as its worker is free, so a busy worker never waits for the event
     loop between two jobs. The event loop only submits and awaits."""
 
-    def __init__(self, settings: Any, *, workers: int | None = None,
+    def __init__(self, settings: Settings, *, workers: int | None = None,
                  runner: str = DEFAULT_RUNNER, log_queue: Any = None,
                  on_restart: Callable[[str], None] | None = None,
                  on_load: Callable[[str, str], None] | None = None) -> None:

@@ -7,9 +7,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import events
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 DEFAULT_RUNNER = "ttsops.workers.runner:make_runner"
 
@@ -26,7 +29,7 @@ class PipelineRunner:
     The worker logs ``engine_load`` / ``model_load_failed`` itself (with its index and
     pid), so the pipeline gets an engine that is already loaded."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         from ..engines.registry import create_engine, describe
 
         self.settings = settings
@@ -77,5 +80,5 @@ class PipelineRunner:
         self.engine.close()
 
 
-def make_runner(settings: Any) -> PipelineRunner:
+def make_runner(settings: Settings) -> PipelineRunner:
     return PipelineRunner(settings)
