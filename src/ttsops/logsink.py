@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, TypedDict, Unpack
 
 from . import events
 from .events import Item, format_fields
@@ -38,7 +38,13 @@ from .logformat.timestamps import TsFormatter
 from .logindex import compress_file
 
 if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+    from multiprocessing.queues import Queue
+
     from .config import Settings
+
+# records from worker processes to the writer; None tells the drain thread to stop
+ItemQueue: TypeAlias = "Queue[Item | None]"
 
 HELD_LINES_MAX = 200_000
 WRITE_CHUNK = 4 << 20  # bytes per write call at most
@@ -48,6 +54,12 @@ POLL_S = 0.05  # the writer wakes at least this often; flush() and close() wake 
 
 class _Again(Exception):
     """The batch went into a file that no longer exists: write it again."""
+
+
+class _Flush(NamedTuple):
+    """On the writer's queue: set ``done`` once everything before it is written."""
+
+    done: threading.Event
 
 
 _TsFormatter = TsFormatter  # the name it had here
@@ -112,7 +124,7 @@ class LogSink:
         self.tsf = TsFormatter(utc)
         # A deque, not a Queue: append is one atomic C call with no lock and no thread
         # wake-up, so the request thread pays almost nothing; the writer polls it.
-        self.q: deque[Any] = deque()
+        self.q: deque[Item | _Flush | None] = deque()  # None: stop
         self._wake = threading.Event()
         self.held: deque[str] = deque()
         self.dropped = 0
@@ -124,7 +136,7 @@ class LogSink:
         self.size = 0
         self.lock_fd: int | None = None
         self.compressor: threading.Thread | None = None
-        self._mpq: Any = None
+        self._mpq: ItemQueue | None = None
         self._closed = False
         self.dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
@@ -137,17 +149,18 @@ class LogSink:
     def submit(self, item: Item) -> None:
         self.q.append(item)
 
-    def mp_queue(self, ctx: Any = None) -> Any:
+    def mp_queue(self, ctx: BaseContext | None = None) -> ItemQueue:
         """A multiprocessing queue whose items reach this writer (for worker processes)."""
         if self._mpq is None:
             self._mpq = (ctx or mp.get_context("spawn")).Queue()
-            threading.Thread(target=self._drain_mp, name="ttsops-log-mp", daemon=True).start()
+            threading.Thread(target=self._drain_mp, args=(self._mpq,), name="ttsops-log-mp",
+                             daemon=True).start()
         return self._mpq
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything submitted so far is written."""
         ev = threading.Event()
-        self.q.append(("flush", ev))
+        self.q.append(_Flush(ev))
         self._wake.set()
         ev.wait(timeout)
 
@@ -188,10 +201,10 @@ class LogSink:
         self.fh = open(self.dir / LIVE, "ab", buffering=0)  # noqa: SIM115 - lives with the sink
         self.size = os.fstat(self.fh.fileno()).st_size
 
-    def _drain_mp(self) -> None:
+    def _drain_mp(self, mpq: ItemQueue) -> None:
         while True:
             try:
-                item = self._mpq.get()
+                item = mpq.get()
             except (EOFError, OSError):
                 return
             if item is None:
@@ -218,8 +231,8 @@ class LogSink:
                 if item is None:
                     stop = True
                     break
-                if item[0] == "flush":
-                    waiters.append(item[1])
+                if isinstance(item, _Flush):
+                    waiters.append(item.done)
                     continue
                 try:
                     lines.append(self.render_item(item))
@@ -430,7 +443,7 @@ class LogSink:
 class ForwardSink:
     """The sink of a worker process: items go to the main process's writer."""
 
-    def __init__(self, mpq: Any) -> None:
+    def __init__(self, mpq: ItemQueue) -> None:
         self.mpq = mpq
 
     def submit(self, item: Item) -> None:

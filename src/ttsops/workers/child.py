@@ -33,10 +33,11 @@ from .protocol import (
     PartMsg,
     ReadyMsg,
 )
-from .runner import resolve
+from .runner import Runner, resolve
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..logsink import ItemQueue
 
 log = get_logger("ttsops.workers")
 
@@ -79,7 +80,7 @@ def cancel_probe(cancels: CancelSlots, seq: int) -> Callable[[], bool]:
     return cancelled
 
 
-def worker_main(index: int, settings: Settings, conn: Connection, log_q: Any,
+def worker_main(index: int, settings: Settings, conn: Connection, log_q: ItemQueue,
                 runner_factory: str, cancels: CancelSlots | None = None) -> None:
     """Entry point of a worker process. ``cancels``: shared memory (no lock, no
     semaphore) where the main process writes the seq number of a job to stop; the job
@@ -116,12 +117,13 @@ def worker_main(index: int, settings: Settings, conn: Connection, log_q: Any,
     _flush_and_exit(log_q, 0)
 
 
-def _load(index: int, settings: Settings, conn: Connection, runner_factory: str) -> Any:
+def _load(index: int, settings: Settings, conn: Connection,
+          runner_factory: str) -> Runner | None:
     """The loaded runner, its ``ReadyMsg`` sent; None once a ``LoadFailedMsg`` is sent."""
     pid = os.getpid()
     t0 = time.perf_counter()
     engine_name = getattr(settings, "engine", "?")
-    runner: Any = None
+    runner: Runner | None = None
     model = ""
     try:
         runner = resolve(runner_factory)(settings)
@@ -155,7 +157,7 @@ def _load(index: int, settings: Settings, conn: Connection, runner_factory: str)
     return runner
 
 
-def _run_job(runner: Any, conn: Connection, msg: JobMsg) -> None:
+def _run_job(runner: Runner, conn: Connection, msg: JobMsg) -> None:
     """Run one job: its parts (streamed), then its answer."""
     try:
         if msg.mode == Mode.STREAM:
@@ -185,7 +187,7 @@ def _grow_send_buffer(conn: Connection) -> None:
             s.close()
 
 
-def _flush_and_exit(log_q: Any, code: int) -> None:
+def _flush_and_exit(log_q: ItemQueue, code: int) -> None:
     with contextlib.suppress(Exception):
         log_q.close()
         log_q.join_thread()  # records reach the writer before the process ends

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 from ..events import get_logger
@@ -20,7 +21,11 @@ from .protocol import LoadFailedMsg, ReadyMsg, StopMsg
 from .state import Swap, Worker, WorkerState
 
 if TYPE_CHECKING:
+    from multiprocessing.context import SpawnContext
+
     from ..config import Settings
+    from ..engines.base import EngineInfo, VoiceInfo
+    from ..logsink import ItemQueue
 
 log = get_logger("ttsops.workers")
 
@@ -32,7 +37,8 @@ class Lifecycle:
     what their loads tell: the engine's ``info`` and ``voices``, ``ever_ready``,
     ``last_load_error`` (code, detail), ``restarts``."""
 
-    def __init__(self, settings: Settings, workers: list[Worker], ctx: Any, runner: str,
+    def __init__(self, settings: Settings, workers: list[Worker], ctx: SpawnContext,
+                 runner: str,
                  stopping: threading.Event,
                  on_restart: Callable[[str], None] | None = None,
                  on_load: Callable[[str, str], None] | None = None) -> None:
@@ -44,9 +50,9 @@ class Lifecycle:
         self.on_restart = on_restart
         self.on_load = on_load
         self.load_timeout = settings.model_load_timeout_s
-        self.log_queue: Any = None  # set before the first start
-        self.info: Any = None
-        self.voices: list[Any] = []
+        self.log_queue: ItemQueue | None = None  # set before the first start
+        self.info: EngineInfo | None = None
+        self.voices: list[VoiceInfo] = []
         self.ever_ready = False
         self.last_load_error: tuple[str, str] | None = None
         self.restarts = 0
@@ -54,7 +60,7 @@ class Lifecycle:
         self._lock = threading.Lock()  # restarts
 
     # --- one process ---------------------------------------------------------------
-    def start_process(self, worker: Worker) -> tuple[Any, Connection]:
+    def start_process(self, worker: Worker) -> tuple[BaseProcess, Connection]:
         """A new process for ``worker``, started, and this end of its pipe."""
         parent, child = self.ctx.Pipe(duplex=True)
         proc = self.ctx.Process(
@@ -99,7 +105,7 @@ class Lifecycle:
         threading.Thread(target=self._await_ready, args=(worker, proc, conn),
                          name=f"ttsops-pool-start-{worker.index}", daemon=True).start()
 
-    def _await_ready(self, worker: Worker, proc: Any, conn: Connection) -> None:
+    def _await_ready(self, worker: Worker, proc: BaseProcess, conn: Connection) -> None:
         """Thread: wait for the worker's first message (ready or load failure)."""
         t0 = time.monotonic()
         msg = self.first_message(conn)
@@ -125,7 +131,7 @@ class Lifecycle:
         worker.retry_at = time.monotonic() + delay
         worker.state = WorkerState.FAILED
 
-    def _load_gone(self, worker: Worker, proc: Any, t0: float) -> tuple[str, str]:
+    def _load_gone(self, worker: Worker, proc: BaseProcess, t0: float) -> tuple[str, str]:
         """No answer from a loading process: it timed out (killed) or ended. Logged."""
         fields: dict[str, Any] = {}
         alive = proc.is_alive()
@@ -259,7 +265,7 @@ class Lifecycle:
             w.state = WorkerState.STOPPED
 
 
-def retire(proc: Any, conn: Connection | None) -> None:
+def retire(proc: BaseProcess | None, conn: Connection | None) -> None:
     """Thread: a replaced process finishes its job and exits (killed if it does not)."""
     with contextlib.suppress(Exception):
         if conn is not None:

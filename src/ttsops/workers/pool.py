@@ -24,6 +24,8 @@ from .state import Item, Worker, WorkerState, finish, resolve
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..engines.base import EngineInfo, VoiceInfo
+    from ..logsink import ItemQueue
 
 
 def default_worker_count(settings: Settings) -> int:
@@ -48,7 +50,7 @@ class WorkerPool:
     loop between two jobs. The event loop only submits and awaits."""
 
     def __init__(self, settings: Settings, *, workers: int | None = None,
-                 runner: str = DEFAULT_RUNNER, log_queue: Any = None,
+                 runner: str = DEFAULT_RUNNER, log_queue: ItemQueue | None = None,
                  on_restart: Callable[[str], None] | None = None,
                  on_load: Callable[[str, str], None] | None = None) -> None:
         self.settings = settings
@@ -68,11 +70,11 @@ class WorkerPool:
 
     # what the workers' loads told (see Lifecycle)
     @property
-    def info(self) -> Any:
+    def info(self) -> EngineInfo | None:
         return self.life.info
 
     @property
-    def voices(self) -> list[Any]:
+    def voices(self) -> list[VoiceInfo]:
         return self.life.voices
 
     @property

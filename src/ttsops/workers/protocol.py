@@ -17,6 +17,8 @@ from .. import events
 if TYPE_CHECKING:
     import ctypes
 
+    from ..engines.base import EngineInfo, VoiceInfo
+
 CANCEL_SLOTS = 8  # per worker: job seq numbers to stop (at most 2 jobs are in flight)
 # shared memory (``RawArray("q", CANCEL_SLOTS)``, no lock) where the pool writes the seq
 # number of a job to stop, in slot ``seq % CANCEL_SLOTS``; the worker reads it
@@ -42,8 +44,8 @@ class StopMsg(NamedTuple):
 
 # --- worker -> main process -----------------------------------------------------------
 class ReadyMsg(NamedTuple):
-    info: Any  # the engine's EngineInfo
-    voices: list[Any]
+    info: EngineInfo
+    voices: list[VoiceInfo]
     pid: int
     load_ms: float
 

@@ -9,11 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from multiprocessing.connection import Connection
-from typing import Any, NamedTuple
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import TTSError
 from ..pipeline.types import STAGES, SynthesisFailure
 from .protocol import CancelSlots, Mode, ReadyMsg
+
+if TYPE_CHECKING:
+    from ..engines.base import EngineInfo, VoiceInfo
 
 
 class WorkerState(StrEnum):
@@ -28,7 +32,7 @@ class WorkerState(StrEnum):
 class Swap(NamedTuple):
     """A process that reloaded the engine, ready to take over a worker's place."""
 
-    proc: Any
+    proc: BaseProcess
     conn: Connection
     ready: ReadyMsg
 
@@ -36,7 +40,7 @@ class Swap(NamedTuple):
 @dataclass
 class Worker:
     index: int
-    proc: Any = None
+    proc: BaseProcess | None = None
     conn: Connection | None = None
     pid: int | None = None
     state: WorkerState = WorkerState.STARTING
@@ -46,8 +50,8 @@ class Worker:
     current: str | None = None  # id of the job in flight
     cancels: CancelSlots | None = None  # seq numbers of jobs to stop (see protocol.py)
     swap: Swap | None = None  # a reloaded engine to take over (between jobs)
-    info: Any = None
-    voices: list[Any] = field(default_factory=list)
+    info: EngineInfo | None = None
+    voices: list[VoiceInfo] = field(default_factory=list)
 
 
 class ItemState(StrEnum):
