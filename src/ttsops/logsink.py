@@ -56,9 +56,7 @@ class _Again(Exception):
     """The batch went into a file that no longer exists: write it again."""
 
 
-class _Flush(NamedTuple):
-    """On the writer's queue: set ``done`` once everything before it is written."""
-
+class _Flush(NamedTuple):  # on the writer's queue: ``done`` is set once all before is written
     done: threading.Event
 
 
@@ -454,9 +452,7 @@ class ForwardSink:
 _active: LogSink | None = None
 
 
-class SinkOptions(TypedDict, total=False):
-    """``LogSink``'s options after its directory (``setup`` takes them from settings)."""
-
+class SinkOptions(TypedDict, total=False):  # LogSink's options (setup: from the settings)
     fmt: str
     max_bytes: int
     backup_count: int
@@ -474,10 +470,9 @@ def setup(settings: Settings | None = None, *,
     from .config import get_settings
 
     s = settings or get_settings()
-    opts: SinkOptions = {
-        "fmt": s.log_format, "max_bytes": s.log_max_bytes,
-        "backup_count": s.log_backup_count, "block_bytes": s.log_block_bytes,
-        "utc": s.log_utc, "echo_stderr": s.log_stderr}
+    opts: SinkOptions = {"fmt": s.log_format, "max_bytes": s.log_max_bytes,
+                         "backup_count": s.log_backup_count, "block_bytes": s.log_block_bytes,
+                         "utc": s.log_utc, "echo_stderr": s.log_stderr}
     opts.update(overrides)
     if _active is not None:
         _active.close()
