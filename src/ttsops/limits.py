@@ -14,9 +14,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .errors import TTSError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .pipeline.stages import StageContext
+    from .pipeline.types import Job
 
 CJK_PER_S = 8.0  # eSpeak NG reads about 4-5 a second; no voice reads 8
 OTHER_PER_S = 50.0  # eSpeak NG: 16 (prose) to 40 ("aaaa...") a second
@@ -58,7 +64,8 @@ def set_probe(probe: Callable[[], bool] | None) -> None:
     _probe = probe
 
 
-def after_segment(p: Any, job: Any, raw: Any, residual_speed: float = 1.0) -> None:
+def after_segment(p: StageContext, job: Job, raw: np.ndarray,
+                  residual_speed: float = 1.0) -> None:
     """After the engine produced ``raw`` (samples at the engine's rate) for one segment:
     stop if cancelled, or if the audio so far is past ``max_audio_s``."""
     if _probe is not None and _probe():
@@ -67,9 +74,8 @@ def after_segment(p: Any, job: Any, raw: Any, residual_speed: float = 1.0) -> No
     if limit <= 0:
         return
     rate = getattr(p.info, "sample_rate", 0) or 1
-    produced = getattr(job, "_audio_s", 0.0) + getattr(raw, "size", 0) / rate / \
-        max(residual_speed, 1e-6)
-    job._audio_s = produced
+    produced = job.audio_s + getattr(raw, "size", 0) / rate / max(residual_speed, 1e-6)
+    job.audio_s = produced
     if produced > limit:
         raise TTSError("AUDIO_TOO_LONG", f"more than {limit:g} s of audio after "
                        f"{produced:.0f} s produced (TTSOPS_MAX_AUDIO_S)", param="input")

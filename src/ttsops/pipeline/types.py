@@ -111,6 +111,7 @@ class Job:
     text_len: int = 0  # of the input as received
     options: dict[str, Any] = field(default_factory=dict)  # engine options, validated
     segment_langs: list[str] = field(default_factory=list)  # language of each segment
+    audio_s: float = 0.0  # audio produced so far, in the worker (limits.after_segment)
 
 
 @dataclass
