@@ -15,12 +15,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from .base import Engine
 
 # modules an engine needs importable (beyond ttsops' own dependencies); found without
 # importing them. IndexTTS-2's own dependencies (torch, transformers, ...) are checked by
@@ -82,7 +83,7 @@ def _missing(modules: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _config_problem(name: str, engine: Any, settings: Settings) -> str:
+def _config_problem(name: str, engine: Engine, settings: Settings) -> str:
     """Why a created (not loaded) engine cannot load, found without loading it."""
     if name == "espeak":
         from ._espeaklib import default_data_path

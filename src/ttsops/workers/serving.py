@@ -12,7 +12,6 @@ import select
 import time
 from collections import deque
 from multiprocessing.connection import Connection
-from typing import Any
 
 from .. import events
 from ..errors import TTSError
@@ -36,7 +35,7 @@ class Readable:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.poller: Any = None
+        self.poller: select.poll | None = None
         with contextlib.suppress(AttributeError, OSError, ValueError):
             p = select.poll()
             p.register(conn.fileno(), select.POLLIN | select.POLLPRI)
