@@ -19,7 +19,8 @@ ready while at least one worker is.
 The modules, from the worker process up:
 
 - ``protocol``: the messages on a worker's pipe, one type per kind, used on both ends;
-- ``runner``: what a worker runs (``PipelineRunner``: the engine and ``Pipeline.back``);
+- ``runner``: what a worker runs (``Runner``; ``PipelineRunner``: the engine and
+  ``Pipeline.back``);
 - ``child``: the worker process's entry point (``worker_main``);
 - ``state``: what the pool keeps about a worker (``Worker``, ``WorkerState``) and a
   synthesis (``Item``, ``ItemState``);
@@ -34,8 +35,9 @@ from __future__ import annotations
 from .child import worker_main
 from .lifecycle import RETRY_BACKOFF_S
 from .pool import WorkerPool, default_worker_count
-from .runner import DEFAULT_RUNNER, PipelineRunner, make_runner, resolve
+from .runner import DEFAULT_RUNNER, PipelineRunner, Runner, make_runner, resolve
 from .state import Worker, WorkerState
 
-__all__ = ["DEFAULT_RUNNER", "RETRY_BACKOFF_S", "PipelineRunner", "Worker", "WorkerPool",
-           "WorkerState", "default_worker_count", "make_runner", "resolve", "worker_main"]
+__all__ = ["DEFAULT_RUNNER", "RETRY_BACKOFF_S", "PipelineRunner", "Runner", "Worker",
+           "WorkerPool", "WorkerState", "default_worker_count", "make_runner", "resolve",
+           "worker_main"]
