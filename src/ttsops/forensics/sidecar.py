@@ -53,10 +53,15 @@ if TYPE_CHECKING:
     from .scan import Scan
     from .sources import LogFile
 
-VERSION = "1"
+VERSION = "2"
 SUBDIR = Path(".ttsops") / "sidecar"
 MAX_AGE_S = 30 * 86400  # cache entries not written for this long are removed
 _COLUMNS = ("ts", "logger", "level", "event", "fields", "tb", "dialect")
+# the fields the whole-data analyses read, each also a column of its own (``k_<name>``,
+# null where the record has none; the value as in ``fields``): read vectorised without
+# decoding every record's JSON (version 2)
+HOT = ("id", "stage", "duration_ms", "queue_ms", "elapsed_ms", "status", "error_code",
+       "warning_code", "usage", "request_id", "kind", "verified", "cache_hit")
 
 
 def mode() -> str:
@@ -215,6 +220,135 @@ def _read(p: Path, key: str, needles: tuple[str, ...] | None = None,
         return None
 
 
+def _frame(p: Path, key: str, columns: list[str], since: str | None,
+           until: str | None) -> tuple[Any, ReadStats, str, str] | None:
+    """The sidecar at ``p`` as a frame of ``columns`` (records in [since, until)), with
+    the file's read counts and time range; None when it fails a check."""
+    try:
+        import polars as pl
+
+        meta = pl.read_parquet_metadata(p)
+        if meta.get("ttsops_sidecar") != VERSION or meta.get("key") != key:
+            return None
+        info = json.loads(meta["info"])
+        st = info["stats"]
+        stats = ReadStats(int(st["lines"]), int(st["records"]), int(st["continuation"]),
+                          int(st["skipped"]), [str(x) for x in st["examples"]][:5])
+        if stats.records != int(info["rows"]):
+            return None
+        lf = pl.scan_parquet(p)
+        if "tb" in columns and lf.collect_schema()["tb"] != pl.Utf8:
+            return None  # (the first sidecars kept a list of lines)
+        if since is not None:
+            lf = lf.filter(pl.col("ts") >= since)
+        if until is not None:
+            lf = lf.filter(pl.col("ts") < until)
+        df = lf.select(columns).collect()
+        if since is None and until is None and df.height != stats.records:
+            return None
+        return df, stats, str(info["lo"]), str(info["hi"])
+    except Exception:
+        return None
+
+
+def frame_of(recs: list[Record], columns: list[str]) -> Any:
+    """Records as the frame a sidecar gives (``_frame``): the same columns and values."""
+    import polars as pl
+
+    make: dict[str, Callable[[], Any]] = {
+        "ts": lambda: pl.Series([r.ts for r in recs], dtype=pl.Utf8),
+        "logger": lambda: pl.Series([r.logger for r in recs], dtype=pl.Utf8),
+        "level": lambda: pl.Series([r.level for r in recs], dtype=pl.Utf8),
+        "event": lambda: pl.Series([r.event for r in recs], dtype=pl.Utf8),
+        "fields": lambda: pl.Series([json.dumps(r.fields) for r in recs], dtype=pl.Utf8),
+        "tb": lambda: pl.Series(["\n".join(r.traceback) if r.traceback else None
+                                 for r in recs], dtype=pl.Utf8),
+        "dialect": lambda: pl.Series([r.dialect for r in recs], dtype=pl.Int32),
+    }
+    for k in HOT:
+        make[f"k_{k}"] = lambda k=k: pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
+    return pl.DataFrame({c: make[c]() for c in columns})
+
+
+def covered(scan: Scan, small: int = 4 << 20) -> bool:
+    """Would ``frames`` take (nearly) everything from sidecars: each file that can have
+    one has a valid one, and the others (the live file) hold under ``small`` bytes?"""
+    if not applies(scan):
+        return False
+    rest = 0
+    for f in scan.snap.files:
+        key = identity(f) if eligible(f) else None
+        if key is None or not _exists(f, key):
+            rest += f.size
+    return rest < small
+
+
+def frames(scan: Scan, columns: list[str]) -> Iterator[tuple[LogFile, Any]]:
+    """Every record of the scan's window, a frame per file (``columns`` of the sidecar
+    schema: ts, logger, level, event, fields as JSON, tb, dialect), stream by stream, in
+    order: from the file's sidecar where it has a valid one that the window does not
+    cut, else read by the line path (``stream_hits``' rule) and made a frame. The reads
+    are counted in ``scan.stats`` as ``hits`` counts them."""
+    for stream in scan.streams():
+        yield from _stream_frames(scan, stream, columns)
+
+
+def _stream_frames(scan: Scan, stream: int, columns: list[str],
+                   ) -> Iterator[tuple[LogFile, Any]]:
+    from .scan import common_prefix
+
+    q = scan.query
+    since, until = q.since, q.until
+    use = applies(scan)
+    build = mode() == "auto" and since is None and until is None
+    files = scan.snap.stream_files(stream)
+    pending: list[LogFile] = []
+    keys: dict[str, str] = {}
+
+    def flush() -> Iterator[tuple[LogFile, Any]]:
+        cur: LogFile | None = None
+        recs: list[Record] = []
+        for rec, f in _read_files(scan, pending, keys if build else {}, scan.progress,
+                                  common_prefix(since, until)):
+            if f is not cur:
+                if cur is not None:
+                    yield cur, frame_of(recs, columns)
+                cur, recs = f, []
+            recs.append(rec)
+        if cur is not None:
+            yield cur, frame_of(recs, columns)
+
+    for f in files:
+        key = identity(f) if use and eligible(f) else None
+        got = None
+        if key is not None:
+            for d in _places(f):
+                p = d / f"{key}.parquet"
+                if p.is_file():
+                    got = _frame(p, key, columns, since, until)
+                    if got is not None:
+                        break
+        if got is not None and ((since is not None and got[2] < since)
+                                or (until is not None and got[3] >= until)):
+            got = None  # the window cuts the file: the line path decides line by line
+        if got is None:
+            if key:
+                keys[str(f.path)] = key
+            pending.append(f)
+            continue
+        if pending:
+            yield from flush()
+            pending = []
+        if q.use_index:
+            f.get_index()  # a damaged index is still said, as the line path says it
+        scan.add_read(f, got[1], ReadCounters(files=1))
+        if scan.progress is not None:
+            scan.progress(f.size)
+        yield f, got[0]
+    if pending:
+        yield from flush()
+
+
 def _records(df: Any) -> list[Record]:
     import polars as pl
 
@@ -259,6 +393,8 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
             "tb": pl.Series(["\n".join(r.traceback) if r.traceback else None for r in recs],
                             dtype=pl.Utf8),
             "dialect": pl.Series([r.dialect for r in recs], dtype=pl.Int32),
+            **{f"k_{k}": pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
+               for k in HOT},
         })
         exact = built.exact and len(built.raw) == len(recs)
         df = df.with_columns(raw=pl.Series(built.raw if exact else [None] * len(recs),
