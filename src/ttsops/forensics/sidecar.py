@@ -57,6 +57,7 @@ VERSION = "2"
 SUBDIR = Path(".ttsops") / "sidecar"
 MAX_AGE_S = 30 * 86400  # cache entries not written for this long are removed
 _COLUMNS = ("ts", "logger", "level", "event", "fields", "tb", "dialect")
+RECORD_COLUMNS = list(_COLUMNS)  # what a record is made of (``records_of``)
 # the fields the whole-data analyses read, each also a column of its own (``k_<name>``,
 # null where the record has none; the value as in ``fields``): read vectorised without
 # decoding every record's JSON (version 2)
@@ -347,6 +348,11 @@ def _stream_frames(scan: Scan, stream: int, columns: list[str],
         yield f, got[0]
     if pending:
         yield from flush()
+
+
+def records_of(df: Any) -> list[Record]:
+    """The records of a frame that has the sidecar's record columns (``_COLUMNS``)."""
+    return _records(df)
 
 
 def _records(df: Any) -> list[Record]:
