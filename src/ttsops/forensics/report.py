@@ -153,33 +153,31 @@ class Collect:
             return
         ts = pl.col("ts")
         canon = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}$"
-        if not df.select(ts.str.contains(canon).all()).item():
+        sec = ts.str.slice(0, 19)
+        base = None
+        if df.select(ts.str.contains(canon).all()).item():
+            if self.utc:
+                base = sec.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="ms",
+                                           time_zone="UTC", strict=False).dt.epoch("s")
+            else:  # local time: each second as ``ts_to_epoch`` takes it
+                try:
+                    secs = df.select(sec.unique()).to_series().to_list()
+                    base = sec.replace_strict(
+                        {x: int(ts_to_epoch(x + ",000", False)) for x in secs},
+                        return_dtype=pl.Int64)
+                except (ValueError, OverflowError):
+                    base = None
+        d = df.with_row_index("_row").with_columns(base=base) if base is not None else None
+        if d is None or d.get_column("base").null_count():
+            # times not in the canonical form, or not taken by Polars: record by record
             for row in df.iter_rows(named=True):
                 self.feed(Record(row["ts"], "", row["level"], row["event"], {
                     k[2:]: v for k, v in row.items() if k.startswith("k_") and v is not None
                 }), path)
             return
         self.records += n
-        for lv, c in df.get_column("level").value_counts().rows():
+        for lv, c in df.group_by("level", maintain_order=True).len().rows():
             self.levels[lv] += c
-        sec = ts.str.slice(0, 19)
-        if self.utc:
-            base = sec.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="ms", time_zone="UTC",
-                                       strict=False).dt.epoch("s")
-        else:  # local time: each second as ``ts_to_epoch`` takes it
-            secs = df.select(sec.unique()).to_series().to_list()
-            base = sec.replace_strict({x: int(ts_to_epoch(x + ",000", False)) for x in secs},
-                                      return_dtype=pl.Int64)
-        d = df.with_row_index("_row").with_columns(base=base)
-        if d.get_column("base").null_count():
-            for row in df.iter_rows(named=True):  # a time Polars does not take
-                self.feed(Record(row["ts"], "", row["level"], row["event"], {
-                    k[2:]: v for k, v in row.items() if k.startswith("k_") and v is not None
-                }), path)
-            self.records -= n
-            for lv, c in df.get_column("level").value_counts().rows():
-                self.levels[lv] -= c
-            return
         d = d.with_columns(b=pl.col("base") // BASE,
                            t=pl.col("base").cast(pl.Float64)
                            + ts.str.slice(20, 3).cast(pl.Int64) / 1000.0)
@@ -198,7 +196,8 @@ class Collect:
         comp = d.filter(ev == "synthesis_complete")
         if comp.height:
             for b, failed, c in (comp.group_by("b", (pl.col("k_status") == "failed")
-                                               .fill_null(False).alias("f"))
+                                               .fill_null(False).alias("f"),
+                                               maintain_order=True)
                                  .len().rows()):
                 (self.failed if failed else self.ok)[b] += c
             for name, dst in (("k_duration_ms", self.e2e), ("k_queue_ms", self.queue)):
