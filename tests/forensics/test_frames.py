@@ -7,7 +7,10 @@ every kind, digits of other scripts, quotes and backslashes."""
 
 from __future__ import annotations
 
+import itertools
 import json
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 from hypothesis import HealthCheck, example, given, settings
@@ -50,8 +53,8 @@ def test_num_expr_is_to_number(v):
 
 def _records(draw_list: list[tuple[str, str, str, dict[str, str], int]]) -> list[Record]:
     return [Record(f"2024-06-12 {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d},"
-                   f"{(i * 37) % 1000:03d}", "app", lv, ev, fields, ["Traceback ..."] if
-                   i % 7 == 0 else [], bits)
+                   f"{(i * 997 + bits * 13) % 1000:03d}", "app", lv, ev, fields,
+                   ["Traceback ..."] if i % 7 == 0 else [], bits)
             for i, (lv, ev, _x, fields, bits) in enumerate(draw_list)]
 
 
@@ -67,7 +70,7 @@ def _frame(recs: list[Record], extra: tuple[str, ...] = ()) -> pl.DataFrame:
     return sidecar.frame_of(recs, cols)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_RECORD, max_size=40), st.integers(0, 40))
 @example([("INFO", "metric", "", {"text_len": "12\tms", "voice": "7\xa0%"}, 0)], 0)
 @example([("INFO", "metric", "", {"msg": "a", "text_len": "2048 chars"}, 2)], 1)
@@ -88,7 +91,7 @@ def test_dialect_counted_by_frames_is_record_by_record(rows, cut):
                                            one.examples)
 
 
-@settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_RECORD, max_size=40), st.integers(0, 40), st.booleans())
 def test_report_minutes_from_frames_are_record_by_record(rows, cut, utc):
     recs = _records(rows)
@@ -120,3 +123,64 @@ def test_a_frame_made_of_records_is_their_sidecar(tmp_path):
     assert json.loads(df.get_column("fields")[1]) == recs[1].fields
     assert df.get_column("k_error_code").to_list() == [None, "DISK_FULL", None]
     assert df.get_column("k_usage").to_list() == [None, None, "97.5%"]
+
+
+# --- logs check: the records' checks a file's frame at a time --------------------------
+
+_TS = st.one_of(
+    st.builds(lambda h, m, s, ms: f"2024-06-12 {h:02d}:{m:02d}:{s:02d},{ms:03d}",
+              st.integers(0, 1), st.integers(0, 59), st.integers(0, 59), st.integers(0, 999)),
+    st.sampled_from(["2024-06-12T00:00:01.5", "2024-06-12 00:00:02.250"]))
+_CODE = st.sampled_from([None, "", "DISK_FULL", "NOT_A_CODE", "TEXT_EMPTY", "CACHE_NEAR_FULL"])
+_CHECK_RECORD = st.tuples(
+    _TS, st.sampled_from(["INFO", "ERROR", "WARNING"]),
+    st.sampled_from(["synthesis_start", "stage_time", "synthesis_complete",
+                     "synthesis_failed", "audio_metrics", "http_request", "cache_health"]),
+    st.sampled_from([None, "", "ts_a", "ts_b", "ts_c", "ts_d"]), _CODE, _CODE,
+    st.sampled_from([None, "", "success", "failed"]),
+    st.sampled_from([None, "", "1200", "35 ms"]),
+    st.sampled_from([None, "text_normalize", "llm_inference", "audio_render"]),
+    st.sampled_from([None, "false", "true"]), st.booleans())
+
+
+def _check_records(rows: list[tuple[Any, ...]]) -> list[Record]:
+    out = []
+    for ts, lv, ev, sid, ec, wc, status, dur, stage, hit, tb in rows:
+        f = {k: v for k, v in (("id", sid), ("error_code", ec), ("warning_code", wc),
+                               ("status", status), ("duration_ms", dur), ("stage", stage),
+                               ("cache_hit", hit), ("where", "engine" if tb else None))
+             if v is not None}
+        out.append(Record(ts, "app", lv, ev, f, ["Traceback ..."] if tb else []))
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_CHECK_RECORD, max_size=50), st.lists(st.integers(0, 50), max_size=3),
+       st.sampled_from([None, "2024-06-12 00:30:00,000"]))
+def test_check_by_frames_is_record_by_record(rows, cuts, since):
+    from ttsops.forensics.check import Checker
+    from ttsops.forensics.sources import LogFile
+
+    recs = _check_records(rows)
+    bounds = [0, *sorted(min(c, len(recs)) for c in cuts), len(recs)]
+    files = [(LogFile(Path(f"/logs/app.log.{9 - i}.gz"), "rotated", 0, "logs", True),
+              recs[a:b]) for i, (a, b) in enumerate(itertools.pairwise(bounds))]
+    one, two = Checker(1000.0, since), Checker(1000.0, since)
+    for f, part in files:
+        for r in part:
+            one.feed(r, f)
+    cols = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in sidecar.HOT)]
+    for f, part in files:
+        df = sidecar.frame_of(part, cols)
+        got = sidecar.records_of(df)
+        two.dialect.feed_frame(df, got)
+        two.feed_frame(f, df, got)
+
+    def state(c: Checker) -> Any:
+        return ([(i.name, i.checked, i.bad, i.examples) for i in c.items.values()],
+                c.file_records, c.file_back, c.inner_back, c.inner_n, c.small_overlaps,
+                c.overlap_s, list(c.id_file.items()), c.last_ts,
+                [(k, v[1], v[2], v[3]) for k, v in c.file_no.items()],
+                list(c.asm.pending), c.asm.stage_modes, c.dialect.to_json({}))
+
+    assert state(two) == state(one)

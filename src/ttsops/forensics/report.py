@@ -178,9 +178,11 @@ class Collect:
         self.records += n
         for lv, c in df.group_by("level", maintain_order=True).len().rows():
             self.levels[lv] += c
+        # ``_t``: the second plus the milliseconds / 1000.0, divided by numpy (IEEE
+        # division as Python's; Polars multiplies by the reciprocal)
+        ms = d.get_column("ts").str.slice(20, 3).cast(pl.Int64).to_numpy()
         d = d.with_columns(b=pl.col("base") // BASE,
-                           t=pl.col("base").cast(pl.Float64)
-                           + ts.str.slice(20, 3).cast(pl.Int64) / 1000.0)
+                           t=pl.col("base").cast(pl.Float64) + pl.Series(ms / 1000.0))
         lo, hi = d.select(ts.min().alias("lo"), ts.max().alias("hi")).row(0)
         if self.first is None or lo < self.first:
             self.first = lo
