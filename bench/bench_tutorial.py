@@ -59,6 +59,7 @@ class Case:
     mem_mb: float = 0.0  # memory limit, 0: none
     base: list[str] | None = None  # a baseline of ours (the line path), same run
     base_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)  # ours: user + system CPU
 
     def verdict(self) -> tuple[float, bool]:
         mo = statistics.median(self.ours_s)
@@ -159,16 +160,18 @@ def measure(c: Case, cwd: Path, runs: int) -> None:
             c.shell_s.append(run_shell(c.shell, cwd)[0])
         if c.base:
             c.base_s.append(run_ours(c.base, cwd)[0])
-        took, kb, _out, _cpu = run_ours(c.ours, cwd)
+        took, kb, _out, cpu = run_ours(c.ours, cwd)
         c.ours_s.append(took)
+        c.cpu_s.append(cpu)
         c.peak_kb = max(c.peak_kb, kb)
 
 
 def report(title: str, cases: list[Case]) -> list[dict]:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\n{title} (load average at the end: {load})\n")
-    print("| case | ours (median s) | baseline (median s) | ours/baseline | target | met | peak MB |")
-    print("|---|---|---|---|---|---|---|")
+    print("| case | ours (median s) | baseline (median s) | ours/baseline | target | met | peak MB "
+          "| ours CPU (median s) |")
+    print("|---|---|---|---|---|---|---|---|")
     rows = []
     for c in cases:
         value, ok = c.verdict()
@@ -178,10 +181,12 @@ def report(title: str, cases: list[Case]) -> list[dict]:
         target = f"<= {c.limit:g}" + ("" if c.shell else " s") + \
             (f", <= {c.mem_mb:g} MB" if c.mem_mb else "")
         print(f"| {c.name} | {statistics.median(c.ours_s):.3f} | {base} | {shown} | {target} "
-              f"| {'yes' if ok else 'NO'} | {c.peak_kb / 1024:.0f} |")
+              f"| {'yes' if ok else 'NO'} | {c.peak_kb / 1024:.0f} "
+              f"| {statistics.median(c.cpu_s):.3f} |")
         rows.append({"case": c.name, "ours_s": c.ours_s, "shell_s": c.shell_s,
                      "value": value, "limit": c.limit, "met": ok, "peak_mb": c.peak_kb / 1024,
-                     "ours": c.ours[1:], "shell": c.shell, "line_path_s": c.base_s})
+                     "ours": c.ours[1:], "shell": c.shell, "line_path_s": c.base_s,
+                     "ours_cpu_s": c.cpu_s})
     return rows
 
 

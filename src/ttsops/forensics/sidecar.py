@@ -528,7 +528,6 @@ def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
     units = scan.units(files)
     cur: LogFile | None = None
     built: Built | None = None
-    seen: set[int] = set()
 
     def done() -> None:
         if cur is not None and built is not None:
@@ -537,11 +536,34 @@ def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
                     not (cur.index_problem is not None):
                 write(cur, keys[path], built)
 
-    for f, lines, rs in scan._batches(units, progress, prefix):
+    def built_for(f: LogFile) -> Built | None:
+        nonlocal cur, built
         if f is not cur:
             done()
             cur = f
             built = Built() if str(f.path) in keys else None
+        return built
+
+    for rec, f in _parsed(scan, units, progress, prefix, built_for):
+        if (since is not None and rec.ts < since) or (until is not None and rec.ts >= until):
+            continue
+        yield rec, f
+    done()
+
+
+def _parsed(scan: Scan, units: Any, progress: Callable[[int], None] | None, prefix: bytes,
+            built_for: Callable[[LogFile], Built | None],
+            ) -> Iterator[tuple[Record, LogFile]]:
+    """Every record of ``units`` (the line path: ``Scan._batches``, then the record
+    parser, times normalised) with its file, each also kept in ``built_for(file)``
+    (the lines, read counts and records a sidecar is written from) when that is not
+    None. The one record loop of a whole read (``_read_files``, ``build_for``)."""
+    seen: set[int] = set()
+    last: LogFile | None = None
+    for f, lines, rs in scan._batches(units, progress, prefix):
+        built = built_for(f)
+        if f is not last:
+            last = f
             seen = set()
         if built is not None:
             built.add_lines(lines)
@@ -553,11 +575,7 @@ def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
                 rec.ts = norm_ts(rec.ts)
             if built is not None:
                 built.records.append(rec)
-            if (since is not None and rec.ts < since) or \
-                    (until is not None and rec.ts >= until):
-                continue
             yield rec, f
-    done()
 
 
 def build_for(f: LogFile, places: list[Path]) -> Path | None:
@@ -572,17 +590,8 @@ def build_for(f: LogFile, places: list[Path]) -> Path | None:
     snap = Snapshot([f], [f.label])
     scan = Scan(snap, Query())
     built = Built()
-    seen: set[int] = set()
-    for g, lines, rs in scan._batches(scan.units([f]), None, b""):
-        built.add_lines(lines)
-        if id(rs) not in seen:
-            seen.add(id(rs))
-            built.stats.append(rs)
-        for rec in iter_records(lines, rs):
-            if rec.ts[10:11] != " ":
-                rec.ts = norm_ts(rec.ts)
-            built.records.append(rec)
-        del g
+    for _rec, _g in _parsed(scan, scan.units([f]), None, b"", lambda _f: built):
+        pass
     if snap.problems or f.index_problem is not None:
         return None
     return write(f, key, built, places)
