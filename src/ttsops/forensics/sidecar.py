@@ -290,8 +290,21 @@ def frames(scan: Scan, columns: list[str]) -> Iterator[tuple[LogFile, Any]]:
     order: from the file's sidecar where it has a valid one that the window does not
     cut, else read by the line path (``stream_hits``' rule) and made a frame. The reads
     are counted in ``scan.stats`` as ``hits`` counts them."""
+    from . import scan as scan_mod
+
     for stream in scan.streams():
-        yield from _stream_frames(scan, stream, columns)
+        bar = None
+        if scan.progress is None and scan_mod.progress_factory is not None:  # as stream_hits
+            bar = scan_mod.progress_factory(
+                sum(f.size for f in scan.snap.stream_files(stream)), "reading logs")
+            scan.progress = bar
+        try:
+            yield from _stream_frames(scan, stream, columns)
+        finally:
+            if bar is not None:
+                scan.progress = None
+                if hasattr(bar, "close"):
+                    bar.close()
 
 
 def _stream_frames(scan: Scan, stream: int, columns: list[str],
