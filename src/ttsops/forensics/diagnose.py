@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -293,13 +293,31 @@ def _pct(x: float) -> str:
     return f"{100.0 * x:.1f}%"
 
 
+def _frame_hits(scan: Scan, tap_frame: Callable[[LogFile, Any], None],
+                columns: Sequence[str]) -> Iterator[tuple[Record, LogFile]]:
+    """``scan.hits()`` from the sidecars' frames, each handed to ``tap_frame`` first."""
+    from . import sidecar
+
+    cols = list(sidecar.RECORD_COLUMNS)
+    cols += [c for c in columns if c not in cols]
+    for f, df in sidecar.frames(scan, cols):
+        tap_frame(f, df)
+        for rec in sidecar.records_of(df):
+            yield rec, f
+
+
 def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: float = 6 * 3600,
         use_index: bool = True, utc: bool = True,
         tap: Callable[[Record, LogFile], None] | None = None,
-        progress: Callable[[int], None] | None = None) -> Report:
+        progress: Callable[[int], None] | None = None,
+        tap_frame: Callable[[LogFile, Any], None] | None = None,
+        frame_columns: Sequence[str] = (), audio: AudioStats | None = None) -> Report:
     """The findings. ``tap`` is called with every record of [since, until) and its file,
     in order, from the same pass (``report`` draws its charts from it: one read, not
-    two)."""
+    two); or, when the records come from sidecars (one stream, every file with one, no
+    ``since``), ``tap_frame`` instead with each file's frame (``frame_columns`` of it)
+    before its records. ``audio``: the collector fed every synthesis of the window (the
+    caller's, to share this pass's join)."""
     from .cache import BASE_S, span_of
 
     # buckets of BASE_S while reading, merged once the span is known from the records
@@ -310,7 +328,7 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
     errs, warns = TopCodes("errors"), TopCodes("warnings")
     pats = FailurePatterns()
     lat = LatencyBuckets(bucket_s, utc)
-    audio = AudioStats()
+    audio = AudioStats() if audio is None else audio
     pre = Precursors(lookback_s, utc=utc, since=since)
     cache = CacheStats(interval_s=bucket_s, utc=utc)
     asm = Assembler()
@@ -328,7 +346,14 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
     worker_deaths: list[Record] = []
     log_trouble: list[Record] = []
     scan = Scan(snap, Query(start, until, use_index=use_index), progress=progress)
-    for rec, lf in scan.hits():
+    hits: Iterable[tuple[Record, LogFile]] = scan.hits()
+    if tap_frame is not None and since is None:
+        from . import sidecar, vector
+
+        if len(scan.streams()) == 1 and vector.available() and sidecar.covered(scan):
+            hits = _frame_hits(scan, tap_frame, frame_columns)
+            tap = None
+    for rec, lf in hits:
         in_win = since is None or rec.ts >= since
         if tap is not None and in_win:
             tap(rec, lf)

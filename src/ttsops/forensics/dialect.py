@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 from ..logformat import Record
 from ..logformat import record as R
@@ -19,6 +20,8 @@ from ..logformat.jsonkeys import NAMES
 from .output import Table
 
 _UNIT = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?\s?(?:[A-Za-z]{1,8}|%)\Z")
+# what ``_UNIT`` matches, as a value in the sidecar's JSON (its white space escaped)
+_UNIT_JSON = r'": "[0-9]+(?:\.[0-9]+)?(?: |\\[a-z0-9]{1,5})?(?:[A-Za-z]{1,8}|%)"'
 _JSON = R.JSON_OWN | R.JSON_STDLIB | R.JSON_STRUCTLOG
 
 
@@ -46,24 +49,87 @@ class DialectStats:
                         R.JSON_OWN, R.JSON_STDLIB, R.JSON_STRUCTLOG, R.METRIC):
                 if d & bit:
                     self.flags[bit] += 1
-            if d & R.FREE_TEXT:
-                self._example("free_text", ", ".join(
-                    f"{k}={v}" for k, v in rec.fields.items() if k != "msg")
-                    + f" | msg: {rec.fields.get('msg', '')}")
-            if d & R.UNSTRUCTURED:
-                self._example("unstructured", f"{rec.level} {rec.fields.get('msg', '')}")
-            if d & R.METRIC:
-                self._example("metric", ", ".join(f"{k}={v}" for k, v in rec.fields.items()))
-            if d & R.BARE_ID:
-                self._example("bare_id", f"id={rec.fields.get('id')} from: "
-                                         f"{rec.fields.get('msg', '')}")
+            self._examples_of(rec)
             if d & R.LEVEL_ALIAS:
                 self.aliases[rec.level] += 1
         if rec.event == "stage_time":
             self.stage_time += 1
             if "elapsed_ms" in rec.fields:
                 self.stage_elapsed += 1
-        for k, v in rec.fields.items():
+        self._units(rec.fields)
+
+    def feed_frame(self, df: Any, recs: list[Record] | None = None) -> None:
+        """``feed`` every record of a sidecar frame (``sidecar.frames``: columns ts,
+        logger, level, event, fields, tb, dialect, k_elapsed_ms), counted by Polars; only
+        the records an example is still wanted from, and those that may hold a unit
+        suffix, are made records and looked at one by one."""
+        import polars as pl
+
+        from .sidecar import records_of
+
+        n = df.height
+        if n == 0:
+            return
+        self.records += n
+        d = pl.col("dialect")
+        bits = (R.LENIENT, R.FREE_TEXT, R.LEVEL_ALIAS, R.UNSTRUCTURED, R.BARE_ID,
+                R.JSON_OWN, R.JSON_STDLIB, R.JSON_STRUCTLOG, R.METRIC)
+        counts = df.select(*[((d & b) != 0).sum().alias(str(b)) for b in bits],
+                           st=(pl.col("event") == "stage_time").sum(),
+                           el=((pl.col("event") == "stage_time")
+                               & pl.col("k_elapsed_ms").is_not_null()).sum()).row(0)
+        for b, c in zip(bits, counts, strict=False):
+            if c:
+                self.flags[b] += c
+        self.stage_time += counts[-2]
+        self.stage_elapsed += counts[-1]
+        if self.flags[R.LEVEL_ALIAS]:
+            for lv, c in (df.filter((d & R.LEVEL_ALIAS) != 0).get_column("level")
+                          .value_counts().rows()):
+                self.aliases[lv] += c
+        # the first record of each kind an example is still wanted for
+        want = [b for b, key in ((R.FREE_TEXT, "free_text"), (R.UNSTRUCTURED, "unstructured"),
+                                 (R.METRIC, "metric"), (R.BARE_ID, "bare_id"))
+                if key not in self.examples]
+        rows = df.with_row_index("_row")
+        firsts: set[int] = set()
+        for b in want:
+            hit = rows.filter((d & b) != 0).head(1).get_column("_row").to_list()
+            firsts.update(hit)
+        if firsts:
+            probe = DialectStats()
+            probe.examples = self.examples
+            for rec in records_of(rows.filter(pl.col("_row").is_in(sorted(firsts)))):
+                probe._examples_of(rec)
+        # a unit suffix: a value (in the JSON) that is a number, maybe a space (or an
+        # escaped one), then letters or '%' -- every value ``feed`` counts is one of these
+        cand = rows.filter(pl.col("fields").str.contains(_UNIT_JSON)).get_column("_row")
+        if len(cand):
+            if recs is None:
+                import json
+
+                for fs in df.get_column("fields").gather(cand).to_list():
+                    self._units(json.loads(fs))
+            else:
+                for i in cand.to_list():
+                    self._units(recs[i].fields)
+
+    def _examples_of(self, rec: Record) -> None:
+        d = rec.dialect
+        if d & R.FREE_TEXT:
+            self._example("free_text", ", ".join(
+                f"{k}={v}" for k, v in rec.fields.items() if k != "msg")
+                + f" | msg: {rec.fields.get('msg', '')}")
+        if d & R.UNSTRUCTURED:
+            self._example("unstructured", f"{rec.level} {rec.fields.get('msg', '')}")
+        if d & R.METRIC:
+            self._example("metric", ", ".join(f"{k}={v}" for k, v in rec.fields.items()))
+        if d & R.BARE_ID:
+            self._example("bare_id", f"id={rec.fields.get('id')} from: "
+                                     f"{rec.fields.get('msg', '')}")
+
+    def _units(self, fields: Mapping[str, str]) -> None:
+        for k, v in fields.items():
             if v[:1].isdigit() and not v[-1:].isdigit() and _UNIT.match(v):
                 self.units += 1
                 self._example("units", f"{k}={v} read as {float(_UNIT_NUM.match(v)[0])}")

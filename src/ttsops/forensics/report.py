@@ -136,6 +136,110 @@ class Collect:
                 c = self.codes[code] = Counter()
             c[b] += 1
 
+    # the sidecar columns ``feed_frame`` reads
+    FRAME_COLUMNS = ("ts", "level", "event", "k_status", "k_duration_ms", "k_queue_ms",
+                     "k_stage", "k_usage", "k_error_code")
+
+    def feed_frame(self, df: Any, path: str | None = None) -> None:
+        """``feed`` every record of a sidecar frame (``sidecar.frames`` with
+        ``FRAME_COLUMNS``), in order, by Polars. Times not in the canonical form go
+        record by record."""
+        import polars as pl
+
+        from .vector import num_expr
+
+        n = df.height
+        if n == 0:
+            return
+        ts = pl.col("ts")
+        canon = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}$"
+        sec = ts.str.slice(0, 19)
+        base = None
+        if df.select(ts.str.contains(canon).all()).item():
+            if self.utc:
+                base = sec.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="ms",
+                                           time_zone="UTC", strict=False).dt.epoch("s")
+            else:  # local time: each second as ``ts_to_epoch`` takes it
+                try:
+                    secs = df.select(sec.unique()).to_series().to_list()
+                    base = sec.replace_strict(
+                        {x: int(ts_to_epoch(x + ",000", False)) for x in secs},
+                        return_dtype=pl.Int64)
+                except (ValueError, OverflowError):
+                    base = None
+        d = df.with_row_index("_row").with_columns(base=base) if base is not None else None
+        if d is None or d.get_column("base").null_count():
+            # times not in the canonical form, or not taken by Polars: record by record
+            for row in df.iter_rows(named=True):
+                self.feed(Record(row["ts"], "", row["level"], row["event"], {
+                    k[2:]: v for k, v in row.items() if k.startswith("k_") and v is not None
+                }), path)
+            return
+        self.records += n
+        for lv, c in df.group_by("level", maintain_order=True).len().rows():
+            self.levels[lv] += c
+        # ``_t``: the second plus the milliseconds / 1000.0, divided by numpy (IEEE
+        # division as Python's; Polars multiplies by the reciprocal)
+        ms = d.get_column("ts").str.slice(20, 3).cast(pl.Int64).to_numpy()
+        d = d.with_columns(b=pl.col("base") // BASE,
+                           t=pl.col("base").cast(pl.Float64) + pl.Series(ms / 1000.0))
+        lo, hi = d.select(ts.min().alias("lo"), ts.max().alias("hi")).row(0)
+        if self.first is None or lo < self.first:
+            self.first = lo
+        if self.last is None or hi > self.last:
+            self.last = hi
+        if path is not None:
+            sp = self.file_span.get(path)
+            if sp is None:
+                self.file_span[path] = [lo, hi]
+            else:
+                sp[0], sp[1] = min(sp[0], lo), max(sp[1], hi)
+        ev = pl.col("event")
+        comp = d.filter(ev == "synthesis_complete")
+        if comp.height:
+            for b, failed, c in (comp.group_by("b", (pl.col("k_status") == "failed")
+                                               .fill_null(False).alias("f"),
+                                               maintain_order=True)
+                                 .len().rows()):
+                (self.failed if failed else self.ok)[b] += c
+            for name, dst in (("k_duration_ms", self.e2e), ("k_queue_ms", self.queue)):
+                self._extend(comp.with_columns(x=num_expr(pl.col(name))), ["b"], dst)
+        st = (d.filter((ev == "stage_time") & (pl.col("k_stage").fill_null("") != ""))
+              .with_columns(x=num_expr(pl.col("k_duration_ms"))))
+        if st.height:
+            per: dict[tuple[Any, ...], array[float]] = {}
+            self._extend(st, ["k_stage", "b"], per)
+            for (stage, b), vals in per.items():
+                self.stage.setdefault(stage, {}).setdefault(b, array("d")).extend(vals)
+        us = (d.filter(ev == "cache_health").with_columns(x=num_expr(pl.col("k_usage")))
+              .filter(pl.col("x").is_not_null()))
+        self.usage.extend(us.select("t", "x").rows())
+        err = d.filter(pl.col("level").is_in(["ERROR", "CRITICAL"]))
+        if err.height:
+            code = (pl.when(pl.col("k_error_code").fill_null("") != "")
+                    .then(pl.col("k_error_code"))
+                    .otherwise(pl.format("({})", pl.when(ev.fill_null("") != "").then(ev)
+                                         .otherwise(pl.lit("no code")))))
+            for c, b, k in err.group_by(code.alias("code"), "b", maintain_order=True).len().rows():
+                cnt = self.codes.get(c)
+                if cnt is None:
+                    cnt = self.codes[c] = Counter()
+                cnt[b] += k
+
+    @staticmethod
+    def _extend(d: Any, keys: list[str], dst: dict[Any, array[float]]) -> None:
+        """Append the non-null ``x`` of ``d`` to ``dst[key]`` in the frame's order."""
+        import polars as pl
+
+        g = (d.filter(pl.col("x").is_not_null()).group_by(keys, maintain_order=True)
+             .agg(pl.col("x")))
+        for row in g.iter_rows():
+            key = row[0] if len(keys) == 1 else tuple(row[:-1])
+            a = dst.get(key)
+            if a is None:
+                a = dst[key] = array("d")
+            a.extend(row[-1])
+
     def view(self, t0: float, bucket: int, n: int,
              gaps: list[tuple[float, float, str]]) -> Series:
         """The minutes merged into ``n`` buckets of ``bucket`` seconds from ``t0``;
@@ -479,11 +583,20 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
         if s is not None:
             audio.feed(s)
 
+    def tap_charts(rec: Record, f: LogFile) -> None:
+        col.feed(rec, str(f.path))
+
+    def tap_frame(f: LogFile, df: Any) -> None:
+        col.feed_frame(df, str(f.path))
+
     if since is None:
         # one read: the charts are fed the records by diagnose's own pass (the same
-        # records: without a start there is no look-back before it)
+        # records: without a start there is no look-back before it); read from the
+        # sidecars, a file's frame at a time, counted by Polars; the syntheses (audio)
+        # joined once, by diagnose
         diag = diagnose.run(snap, since, until, lookback_s=lookback_s, use_index=use_index,
-                            utc=utc, tap=tap, progress=progress)
+                            utc=utc, tap=tap_charts, progress=progress, tap_frame=tap_frame,
+                            frame_columns=Collect.FRAME_COLUMNS, audio=audio)
     else:  # diagnose reads a look-back before the window too: the charts' own read
         from .scan import Query, Scan
 

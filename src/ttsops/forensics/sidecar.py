@@ -53,10 +53,16 @@ if TYPE_CHECKING:
     from .scan import Scan
     from .sources import LogFile
 
-VERSION = "1"
+VERSION = "2"
 SUBDIR = Path(".ttsops") / "sidecar"
 MAX_AGE_S = 30 * 86400  # cache entries not written for this long are removed
 _COLUMNS = ("ts", "logger", "level", "event", "fields", "tb", "dialect")
+RECORD_COLUMNS = list(_COLUMNS)  # what a record is made of (``records_of``)
+# the fields the whole-data analyses read, each also a column of its own (``k_<name>``,
+# null where the record has none; the value as in ``fields``): read vectorised without
+# decoding every record's JSON (version 2)
+HOT = ("id", "stage", "duration_ms", "queue_ms", "elapsed_ms", "status", "error_code",
+       "warning_code", "usage", "request_id", "kind", "verified", "cache_hit")
 
 
 def mode() -> str:
@@ -215,6 +221,153 @@ def _read(p: Path, key: str, needles: tuple[str, ...] | None = None,
         return None
 
 
+def _frame(p: Path, key: str, columns: list[str], since: str | None,
+           until: str | None) -> tuple[Any, ReadStats, str, str] | None:
+    """The sidecar at ``p`` as a frame of ``columns`` (records in [since, until)), with
+    the file's read counts and time range; None when it fails a check."""
+    try:
+        import polars as pl
+
+        meta = pl.read_parquet_metadata(p)
+        if meta.get("ttsops_sidecar") != VERSION or meta.get("key") != key:
+            return None
+        info = json.loads(meta["info"])
+        st = info["stats"]
+        stats = ReadStats(int(st["lines"]), int(st["records"]), int(st["continuation"]),
+                          int(st["skipped"]), [str(x) for x in st["examples"]][:5])
+        if stats.records != int(info["rows"]):
+            return None
+        lf = pl.scan_parquet(p)
+        if "tb" in columns and lf.collect_schema()["tb"] != pl.Utf8:
+            return None  # (the first sidecars kept a list of lines)
+        if since is not None:
+            lf = lf.filter(pl.col("ts") >= since)
+        if until is not None:
+            lf = lf.filter(pl.col("ts") < until)
+        df = lf.select(columns).collect()
+        if since is None and until is None and df.height != stats.records:
+            return None
+        return df, stats, str(info["lo"]), str(info["hi"])
+    except Exception:
+        return None
+
+
+def frame_of(recs: list[Record], columns: list[str]) -> Any:
+    """Records as the frame a sidecar gives (``_frame``): the same columns and values."""
+    import polars as pl
+
+    make: dict[str, Callable[[], Any]] = {
+        "ts": lambda: pl.Series([r.ts for r in recs], dtype=pl.Utf8),
+        "logger": lambda: pl.Series([r.logger for r in recs], dtype=pl.Utf8),
+        "level": lambda: pl.Series([r.level for r in recs], dtype=pl.Utf8),
+        "event": lambda: pl.Series([r.event for r in recs], dtype=pl.Utf8),
+        "fields": lambda: pl.Series([json.dumps(r.fields) for r in recs], dtype=pl.Utf8),
+        "tb": lambda: pl.Series(["\n".join(r.traceback) if r.traceback else None
+                                 for r in recs], dtype=pl.Utf8),
+        "dialect": lambda: pl.Series([r.dialect for r in recs], dtype=pl.Int32),
+    }
+    for k in HOT:
+        make[f"k_{k}"] = lambda k=k: pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
+    return pl.DataFrame({c: make[c]() for c in columns})
+
+
+def covered(scan: Scan, small: int = 4 << 20) -> bool:
+    """Would ``frames`` take (nearly) everything from sidecars: each file that can have
+    one has a valid one, and the others (the live file) hold under ``small`` bytes?"""
+    if not applies(scan):
+        return False
+    rest = 0
+    for f in scan.snap.files:
+        key = identity(f) if eligible(f) else None
+        if key is None or not _exists(f, key):
+            rest += f.size
+    return rest < small
+
+
+def frames(scan: Scan, columns: list[str]) -> Iterator[tuple[LogFile, Any]]:
+    """Every record of the scan's window, a frame per file (``columns`` of the sidecar
+    schema: ts, logger, level, event, fields as JSON, tb, dialect), stream by stream, in
+    order: from the file's sidecar where it has a valid one that the window does not
+    cut, else read by the line path (``stream_hits``' rule) and made a frame. The reads
+    are counted in ``scan.stats`` as ``hits`` counts them."""
+    from . import scan as scan_mod
+
+    for stream in scan.streams():
+        bar = None
+        if scan.progress is None and scan_mod.progress_factory is not None:  # as stream_hits
+            bar = scan_mod.progress_factory(
+                sum(f.size for f in scan.snap.stream_files(stream)), "reading logs")
+            scan.progress = bar
+        try:
+            yield from _stream_frames(scan, stream, columns)
+        finally:
+            if bar is not None:
+                scan.progress = None
+                if hasattr(bar, "close"):
+                    bar.close()
+
+
+def _stream_frames(scan: Scan, stream: int, columns: list[str],
+                   ) -> Iterator[tuple[LogFile, Any]]:
+    from .scan import common_prefix
+
+    q = scan.query
+    since, until = q.since, q.until
+    use = applies(scan)
+    build = mode() == "auto" and since is None and until is None
+    files = scan.snap.stream_files(stream)
+    pending: list[LogFile] = []
+    keys: dict[str, str] = {}
+
+    def flush() -> Iterator[tuple[LogFile, Any]]:
+        cur: LogFile | None = None
+        recs: list[Record] = []
+        for rec, f in _read_files(scan, pending, keys if build else {}, scan.progress,
+                                  common_prefix(since, until)):
+            if f is not cur:
+                if cur is not None:
+                    yield cur, frame_of(recs, columns)
+                cur, recs = f, []
+            recs.append(rec)
+        if cur is not None:
+            yield cur, frame_of(recs, columns)
+
+    for f in files:
+        key = identity(f) if use and eligible(f) else None
+        got = None
+        if key is not None:
+            for d in _places(f):
+                p = d / f"{key}.parquet"
+                if p.is_file():
+                    got = _frame(p, key, columns, since, until)
+                    if got is not None:
+                        break
+        if got is not None and ((since is not None and got[2] < since)
+                                or (until is not None and got[3] >= until)):
+            got = None  # the window cuts the file: the line path decides line by line
+        if got is None:
+            if key:
+                keys[str(f.path)] = key
+            pending.append(f)
+            continue
+        if pending:
+            yield from flush()
+            pending = []
+        if q.use_index:
+            f.get_index()  # a damaged index is still said, as the line path says it
+        scan.add_read(f, got[1], ReadCounters(files=1))
+        if scan.progress is not None:
+            scan.progress(f.size)
+        yield f, got[0]
+    if pending:
+        yield from flush()
+
+
+def records_of(df: Any) -> list[Record]:
+    """The records of a frame that has the sidecar's record columns (``_COLUMNS``)."""
+    return _records(df)
+
+
 def _records(df: Any) -> list[Record]:
     import polars as pl
 
@@ -259,6 +412,8 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
             "tb": pl.Series(["\n".join(r.traceback) if r.traceback else None for r in recs],
                             dtype=pl.Utf8),
             "dialect": pl.Series([r.dialect for r in recs], dtype=pl.Int32),
+            **{f"k_{k}": pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
+               for k in HOT},
         })
         exact = built.exact and len(built.raw) == len(recs)
         df = df.with_columns(raw=pl.Series(built.raw if exact else [None] * len(recs),
@@ -386,7 +541,6 @@ def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
     units = scan.units(files)
     cur: LogFile | None = None
     built: Built | None = None
-    seen: set[int] = set()
 
     def done() -> None:
         if cur is not None and built is not None:
@@ -395,11 +549,34 @@ def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
                     not (cur.index_problem is not None):
                 write(cur, keys[path], built)
 
-    for f, lines, rs in scan._batches(units, progress, prefix):
+    def built_for(f: LogFile) -> Built | None:
+        nonlocal cur, built
         if f is not cur:
             done()
             cur = f
             built = Built() if str(f.path) in keys else None
+        return built
+
+    for rec, f in _parsed(scan, units, progress, prefix, built_for):
+        if (since is not None and rec.ts < since) or (until is not None and rec.ts >= until):
+            continue
+        yield rec, f
+    done()
+
+
+def _parsed(scan: Scan, units: Any, progress: Callable[[int], None] | None, prefix: bytes,
+            built_for: Callable[[LogFile], Built | None],
+            ) -> Iterator[tuple[Record, LogFile]]:
+    """Every record of ``units`` (the line path: ``Scan._batches``, then the record
+    parser, times normalised) with its file, each also kept in ``built_for(file)``
+    (the lines, read counts and records a sidecar is written from) when that is not
+    None. The one record loop of a whole read (``_read_files``, ``build_for``)."""
+    seen: set[int] = set()
+    last: LogFile | None = None
+    for f, lines, rs in scan._batches(units, progress, prefix):
+        built = built_for(f)
+        if f is not last:
+            last = f
             seen = set()
         if built is not None:
             built.add_lines(lines)
@@ -411,11 +588,7 @@ def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
                 rec.ts = norm_ts(rec.ts)
             if built is not None:
                 built.records.append(rec)
-            if (since is not None and rec.ts < since) or \
-                    (until is not None and rec.ts >= until):
-                continue
             yield rec, f
-    done()
 
 
 def build_for(f: LogFile, places: list[Path]) -> Path | None:
@@ -430,17 +603,8 @@ def build_for(f: LogFile, places: list[Path]) -> Path | None:
     snap = Snapshot([f], [f.label])
     scan = Scan(snap, Query())
     built = Built()
-    seen: set[int] = set()
-    for g, lines, rs in scan._batches(scan.units([f]), None, b""):
-        built.add_lines(lines)
-        if id(rs) not in seen:
-            seen.add(id(rs))
-            built.stats.append(rs)
-        for rec in iter_records(lines, rs):
-            if rec.ts[10:11] != " ":
-                rec.ts = norm_ts(rec.ts)
-            built.records.append(rec)
-        del g
+    for _rec, _g in _parsed(scan, scan.units([f]), None, b"", lambda _f: built):
+        pass
     if snap.problems or f.index_problem is not None:
         return None
     return write(f, key, built, places)

@@ -123,8 +123,14 @@ def collect(snap: Snapshot, since: str | None, until: str | None, col: StageTime
             use_index: bool = True, progress: Callable[[int], None] | None = None) -> Scan:
     start = shift(since, -JOIN_MARGIN_S) if since else None
     if not col.where:
-        from . import vector
+        from . import sidecar, vector
 
+        whole = Scan(snap, Query(start, until, use_index=use_index, tracebacks=False),
+                     progress=progress)
+        if vector.available() and sidecar.covered(whole):
+            # parsed once into sidecars: one vectorised pass over their columns
+            return vector.collect_stages_frames(whole, since, col.by, col,
+                                                slowest=col.nslow)
         probe = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index,
                             tracebacks=False))
         if vector.wanted(probe.planned_bytes()):
