@@ -244,7 +244,10 @@ class ServiceMiddleware:
                 try:
                     if left <= 0:
                         raise TimeoutError
-                    message = await asyncio.wait_for(receive(), left)
+                    # a timer on this task, not wait_for: wait_for (Python 3.11) runs the
+                    # receive in a task of its own, two more loop turns per request
+                    async with asyncio.timeout(left):
+                        message = await receive()
                 except TimeoutError:
                     state["close"] = True
                     state["extra"]["body_bytes"] = seen

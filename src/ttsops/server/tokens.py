@@ -25,7 +25,8 @@ class SynthesisTokens:
 
     def issue(self, synthesis_id: str | None, request_id: str | None) -> str:
         msg = f"{synthesis_id or ''}\x00{request_id or ''}".encode("utf-8", "surrogatepass")
-        return hmac.new(self._key, msg, hashlib.sha256).hexdigest()[:TOKEN_CHARS]
+        # hmac.digest: OpenSSL's one-shot HMAC, the same bytes as hmac.new(...).digest()
+        return hmac.digest(self._key, msg, hashlib.sha256).hex()[:TOKEN_CHARS]
 
     def check(self, synthesis_id: str | None, request_id: str | None,
               token: str | None) -> bool:
