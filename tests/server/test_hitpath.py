@@ -48,3 +48,83 @@ def test_subclassed_and_odd_values_are_formatted_as_the_grammar_says() -> None:
               "f": None, "g": -0.0}
     assert render_text("t", "l", "INFO", "e", dict(fields), []) == render(
         Record("t", "l", "INFO", "e", format_fields(dict(fields)), []), "text")
+
+
+# --- the whole app, in process (the real stack: edge around FastAPI's own layers) -------
+
+def _app(tmp_path: Any) -> Any:
+    from ttsops.config import Settings
+    from ttsops.pipeline.runner import Pipeline
+    from ttsops.server.app import create_app
+    from ttsops.server.synthesis import SynthesisService
+
+    s = Settings(engine="fake", cache_dir=tmp_path / "cache", log_dir=tmp_path / "logs")
+    pipe = Pipeline(settings=s)
+    app = create_app(s, workers=1, pipeline=pipe, manage_log=False)
+    # no lifespan (no worker processes): the first synthesis runs here, the rest are hits
+    app.state.service = SynthesisService(pipe, pool=None, metrics=app.state.metrics)
+
+    async def boom() -> None:
+        raise RuntimeError("kaput")
+
+    app.add_api_route("/v1/boom", boom)
+    return app, pipe
+
+
+def _get(app: Any, method: str, path: str, **kw: Any) -> Any:
+    import asyncio
+
+    import httpx
+
+    async def go() -> Any:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await c.request(method, path, **kw)
+
+    return asyncio.run(go())
+
+
+def test_a_hit_through_the_whole_app_writes_its_five_records_and_metrics(tmp_path, captured):
+    from ttsops.pipeline.types import SynthesisRequest
+
+    app, pipe = _app(tmp_path)
+    body = {"model": "tts-1", "voice": "alloy", "input": "Hit me again.", "response_format": "wav"}
+    pipe.run(SynthesisRequest(text=body["input"], voice="alloy", format="wav", model="tts-1"))
+    captured.clear()
+    r = _get(app, "POST", "/v1/audio/speech", json=body, headers={"X-Request-ID": "rq-1"})
+    assert r.status_code == 200 and r.headers["x-cache-hit"] == "true"
+    assert r.headers["x-request-id"] == "rq-1" and len(r.headers["x-synthesis-token"]) == 32
+    assert r.content == pipe.cache.get(next(iter(pipe.cache._mem)), count_miss=False).audio
+    sid = r.headers["x-synthesis-id"]
+    got = [(i[3], i[4]) for i in captured]
+    assert [e for e, _ in got] == ["synthesis_start", "stage_time", "audio_metrics",
+                                   "synthesis_complete", "http_request"]
+    assert all(f["request_id"] == "rq-1" and f["id"] == sid for _, f in got)
+    assert got[-1][1]["status"] == "200" and got[3][1]["cache_hit"] == "true"
+    assert app.state.tokens.check(sid, "rq-1", r.headers["x-synthesis-token"])
+    metrics = _get(app, "GET", "/metrics").text
+    assert ('ttsops_http_requests_total{code="none",method="POST",'
+            'route="/v1/audio/speech",status="200"} 1.0') in metrics
+    assert 'ttsops_syntheses_total{cache_hit="true",code="none",status="success"} 1.0' \
+        in metrics
+    assert 'ttsops_cache_lookups_total{result="hit"} 1.0' in metrics
+
+
+def test_an_unhandled_exception_is_still_a_500_in_the_openai_shape(tmp_path, captured):
+    app, _ = _app(tmp_path)
+    r = _get(app, "GET", "/v1/boom")
+    assert r.status_code == 500 and r.json()["error"]["code"] == "INTERNAL_ERROR"
+    assert r.headers["x-request-id"]
+    err = [i for i in captured if i[3] == "http_error"]
+    assert len(err) == 1 and any("kaput" in x for x in err[0][5])
+    http = [i[4] for i in captured if i[3] == "http_request"]
+    assert len(http) == 1 and http[0]["status"] == "500"
+    assert http[0]["error_code"] == "INTERNAL_ERROR"
+
+
+def test_plain_routes_have_their_own_route_label(tmp_path):
+    app, _ = _app(tmp_path)
+    assert _get(app, "GET", "/openapi.json").status_code == 200
+    metrics = _get(app, "GET", "/metrics").text
+    assert 'method="GET",route="/openapi.json",status="200"' in metrics
+    assert 'route="unmatched"' not in metrics

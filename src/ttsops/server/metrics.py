@@ -38,6 +38,11 @@ def route_label(scope: dict[str, Any]) -> str:
     path = getattr(scope.get("route"), "path", None)
     if path:
         return str(path)
+    endpoint = scope.get("endpoint")  # a plain route (/openapi.json): FastAPI's router
+    if endpoint is not None:  # names its endpoint, not its route
+        for r in getattr(scope.get("app"), "routes", ()):
+            if getattr(r, "endpoint", None) is endpoint and getattr(r, "path", None):
+                return str(r.path)
     raw = scope.get("path", "")
     if raw.startswith("/static/"):
         return "/static"
