@@ -128,3 +128,115 @@ def test_plain_routes_have_their_own_route_label(tmp_path):
     metrics = _get(app, "GET", "/metrics").text
     assert 'method="GET",route="/openapi.json",status="200"' in metrics
     assert 'route="unmatched"' not in metrics
+
+
+# --- the body's time limit (a timer on the request's task) ------------------------------
+
+def _edge(body_timeout_s: float) -> Any:
+    from starlette.responses import PlainTextResponse
+
+    from ttsops.errors import TTSError
+    from ttsops.server.errors_http import error_response, note_error
+    from ttsops.server.middleware import ServiceMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        body = b""
+        try:
+            while True:
+                msg = await receive()
+                body += msg.get("body", b"")
+                if not msg.get("more_body"):
+                    break
+        except TTSError as e:  # as the app's TTSError handler answers it
+            note_error(scope, e.code)
+            await error_response(e.code, e.detail)(scope, receive, send)
+            return
+        await PlainTextResponse(f"{len(body)} bytes")(scope, receive, send)
+
+    return ServiceMiddleware(app, body_timeout_s=body_timeout_s)
+
+
+def _drive(edge: Any, messages: list[Any], hang: Any) -> tuple[list[Any], Any]:
+    import asyncio
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/x", "headers": [],
+             "client": ("127.0.0.1", 1)}
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        if messages:
+            return messages.pop(0)
+        await hang()
+        return {"type": "http.disconnect"}
+
+    async def send(m: Any) -> None:
+        sent.append(m)
+
+    async def go() -> Any:
+        return await edge(scope, receive, send)
+
+    return sent, asyncio.run(go())
+
+
+def test_a_body_that_stops_coming_gets_408_after_the_limit(captured):
+    import asyncio
+
+    never = asyncio.Event()
+    sent, _ = _drive(_edge(0.3), [{"type": "http.request", "body": b"ab", "more_body": True}],
+                     never.wait)
+    assert sent[0]["status"] == 408 and b"REQUEST_TIMEOUT" in sent[1]["body"]
+    http = [i[4] for i in captured if i[3] == "http_request"]
+    assert http[0]["error_code"] == "REQUEST_TIMEOUT" and http[0]["body_bytes"] == "2"
+
+
+def test_a_body_in_time_is_read_whole_and_no_timer_is_left(captured):
+    import asyncio
+
+    async def check() -> None:
+        edge = _edge(30)
+        sent: list[Any] = []
+        msgs = [{"type": "http.request", "body": b"ab", "more_body": True},
+                {"type": "http.request", "body": b"cd"}]
+
+        async def receive() -> Any:
+            await asyncio.sleep(0)  # a receive that waits, as a socket does
+            return msgs.pop(0)
+
+        async def send(m: Any) -> None:
+            sent.append(m)
+
+        await edge({"type": "http", "method": "POST", "path": "/v1/x", "headers": [],
+                    "client": ("127.0.0.1", 1)}, receive, send)
+        assert sent[0]["status"] == 200 and sent[1]["body"] == b"4 bytes"
+        loop = asyncio.get_running_loop()
+        assert all(h.cancelled() for h in loop._scheduled)  # type: ignore[attr-defined]
+
+    asyncio.run(check())
+
+
+def test_cancelling_a_request_that_waits_for_its_body_is_not_a_timeout():
+    import asyncio
+
+    async def check() -> None:
+        edge = _edge(30)
+        waiting = asyncio.Event()
+
+        async def receive() -> Any:
+            waiting.set()
+            await asyncio.Event().wait()
+
+        async def send(m: Any) -> None:
+            pass
+
+        task = asyncio.ensure_future(edge({"type": "http", "method": "POST", "path": "/v1/x",
+                                           "headers": [], "client": ("127.0.0.1", 1)},
+                                          receive, send))
+        await waiting.wait()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return
+        raise AssertionError("the cancellation was swallowed")
+
+    asyncio.run(check())
