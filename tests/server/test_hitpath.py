@@ -240,3 +240,38 @@ def test_cancelling_a_request_that_waits_for_its_body_is_not_a_timeout():
         raise AssertionError("the cancellation was swallowed")
 
     asyncio.run(check())
+
+
+# --- the header timer: one per connection, re-armed for a later request -----------------
+
+def test_keep_alive_requests_are_not_cut_and_a_later_slow_one_is(server_factory):
+    import socket
+    import time
+
+    s = server_factory(engine="fake", workers=1, header_timeout_s=1)
+    port = int(s.url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(10)
+    req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    t0 = time.monotonic()
+    answers = 0
+    while time.monotonic() - t0 < 2.5:  # quick requests for longer than the time limit
+        sock.sendall(req)
+        got = b""
+        while b"\r\n\r\n" not in got or len(got.partition(b"\r\n\r\n")[2]) < int(
+                got.lower().split(b"content-length: ")[1].split(b"\r\n")[0]):
+            chunk = sock.recv(65536)
+            assert chunk, "the server closed a connection that was on time"
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 200"), got[:100]
+        answers += 1
+        time.sleep(0.2)
+    assert answers >= 5
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # headers begun, never ended
+    t1 = time.monotonic()
+    got = b""
+    while chunk := sock.recv(65536):
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 408") and b"REQUEST_TIMEOUT" in got
+    assert 0.9 <= time.monotonic() - t1 < 5  # its own second, counted from its first byte
+    sock.close()
