@@ -6,6 +6,7 @@ with events, not timings: the front is held at its start until the test has had 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -18,7 +19,8 @@ from ttsops.server.app import create_app
 from ttsops.server.synthesis import SynthesisService
 
 # a long Chinese text full of numbers: the kind that kept the loop ~0.3 s
-LONG = ("价格1500000元，电话13812345678，2024年6月12日14:30到达，温度25.5度，折扣-3.5%。" * 60)[:4000]
+LONG = ("价格1500000元，电话13812345678，2024年6月12日14:30到达，温度25.5度，"
+        "折扣-3.5%。" * 60)[:4000]
 
 
 class HeldPipeline(Pipeline):
@@ -95,7 +97,7 @@ def test_a_bad_text_read_off_the_loop_keeps_its_code(tmp_path, captured):
 
 
 def test_a_request_cancelled_during_its_front_is_recorded_once(tmp_path, captured):
-    app, pipe, body = _setup(tmp_path)
+    app, pipe, _ = _setup(tmp_path)
     service = app.state.service
 
     async def go() -> None:
@@ -105,10 +107,8 @@ def test_a_request_cancelled_during_its_front_is_recorded_once(tmp_path, capture
         assert await asyncio.to_thread(pipe.started.wait, 10)
         task.cancel()
         pipe.release.set()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
         for _ in range(200):  # the front thread finishes; its outcome lands on the loop
             if service.recent.get("ts_cancelled0000001") is not None:
                 break
