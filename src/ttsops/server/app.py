@@ -54,8 +54,8 @@ class ServiceApp(FastAPI):
     fast path; outermost first) around FastAPI's own stack instead of inside it.
 
     FastAPI puts its server-error, telemetry and body-limit layers around every user
-    middleware, and asks on every request whether OpenTelemetry is configured: on a cache
-    hit that was a fifth of the main process's time. Here an HTTP request enters the edge
+    middleware (each wraps every message sent) and asks on every request whether
+    OpenTelemetry is configured: a share of every cache hit. Here an HTTP request enters the edge
     directly; FastAPI's layers (errors, exception handlers, routing) are inside it, for the
     routes. Unhandled exceptions still become a 500 ``INTERNAL_ERROR`` in the OpenAI shape
     (``errors_http.install`` gives ``ServerErrorMiddleware`` that answer; the service layer
