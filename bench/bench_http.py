@@ -15,6 +15,9 @@ so flatters nobody: both sides of each ratio are loaded by the same generator.
    The raw engine (prepare + infer only) is printed beside it for scale.
 2. cache hit: the same request again and again through the full service, as a ratio of
    a bare Starlette route (same uvicorn settings) returning the same bytes. Target >= 0.7.
+   Beside them, the contract's floor: the bare route doing only what every hit must
+   (ids, strict validation, the five records through the real writer, the metrics, the
+   answer's ten headers and token) - the ceiling of any implementation of a hit here.
 
 Medians over ``--runs``; p50/p99 latency of the median run. Beside each throughput, the
 CPU time the server's processes spent per request (main process; worker processes), read
@@ -313,6 +316,92 @@ def bare_server(port: int, audio: str, content_type: str) -> None:
                 server_header=False)
 
 
+def start_floor(audio: Path, content_type: str, log_dir: Path
+                ) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--floor-server", str(port), str(audio),
+                             content_type, str(log_dir)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_http(f"http://127.0.0.1:{port}/healthz")
+    return proc, port
+
+
+def floor_server(port: int, audio: str, content_type: str, log_dir: str) -> None:
+    """The bare route plus only what the contract makes every cache hit do: a request id
+    and a synthesis id, the request validated by the API's strict model, the five records
+    (synthesis_start, stage_time, audio_metrics, synthesis_complete, http_request) through
+    the real log writer, the HTTP and synthesis metrics, the answer's ten headers with
+    its synthesis token. No cache lookup, limits, CORS or timers: what no implementation
+    of the contract can leave out, so its rate is the ceiling of a cache hit here."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    from ttsops import events, logsink
+    from ttsops.pipeline import records
+    from ttsops.server import ids
+    from ttsops.server.metrics import Metrics
+    from ttsops.server.routes_openai import (
+        SpeechRequest,
+        audio_metrics_header,
+        synthesis_request,
+    )
+    from ttsops.server.tokens import SynthesisTokens
+
+    data = Path(audio).read_bytes()
+    sink = logsink.LogSink(log_dir)
+    events.set_sink(sink)
+    metrics, tokens = Metrics(), SynthesisTokens()
+    http = events.get_logger("ttsops.server.http")
+    audio_m = {"rms": 0.09, "peak": 0.89, "spectral_centroid": 1808.7, "silence_ratio": 0.15,
+               "clipped_ratio": 0.0}
+
+    class Hit:
+        cache_hit, format, duration_ms = True, "wav", 5250.9
+        total_ms = 0.1
+
+    async def speech(request: Request) -> Response:
+        t0 = time.perf_counter()
+        rid, sid = ids.request_id(), ids.synthesis_id()
+        req = synthesis_request(SpeechRequest.model_validate_json(await request.body()),
+                                "espeak")
+        with events.context(request_id=rid):
+            with events.context(id=sid):
+                records.start(sid, text=req.text, text_len=len(req.text), lang="zh",
+                              voice=req.voice, fmt=req.format, engine="espeak",
+                              cache_hit=True, speed=req.speed)
+                records.stage_time(sid, "text_normalize", 0.01, 0.01, segments=1)
+                records.audio_metrics(sid, audio_m)
+                records.complete(sid, status="success", duration_ms=0.1, queue_ms=0.0,
+                                 text_len=len(req.text), audio_size_kb=226.2, rtf=0.0,
+                                 cache_hit=True, cache_saved=True,
+                                 model_stage="text_normalize", lang="zh", voice=req.voice,
+                                 format=req.format, engine="espeak")
+            metrics.observe_synthesis(Hit)
+            resp = Response(data, media_type=content_type, headers={
+                "X-Synthesis-ID": sid, "X-Cache-Hit": "true", "X-Sample-Rate": "22050",
+                "X-Audio-Duration-Ms": "5250.9",
+                "Server-Timing": "queue;dur=0.0, text_normalize;dur=0.0, total;dur=0.1",
+                "X-Audio-Metrics": audio_metrics_header(5250.9, audio_m),
+                "X-Request-ID": rid, "X-Synthesis-Token": tokens.issue(sid, rid)})
+            ms = (time.perf_counter() - t0) * 1000.0
+            http.info("http_request", method="POST", path="/v1/audio/speech", status=200,
+                      duration_ms=round(ms, 1), id=sid, request_id=rid, client="127.0.0.1",
+                      error_code=None)
+            metrics.observe_http("POST", "/v1/audio/speech", 200, None, ms / 1000.0)
+        return resp
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/v1/audio/speech", speech, methods=["POST"]),
+                            Route("/healthz", health)])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                server_header=False)
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -402,9 +491,14 @@ def main() -> None:
                     help="run one of the two measures only")
     ap.add_argument("--bare-server", nargs=3, metavar=("PORT", "AUDIO", "CTYPE"),
                     help=argparse.SUPPRESS)
+    ap.add_argument("--floor-server", nargs=4, metavar=("PORT", "AUDIO", "CTYPE", "LOGDIR"),
+                    help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.bare_server:
         bare_server(int(a.bare_server[0]), a.bare_server[1], a.bare_server[2])
+        return
+    if a.floor_server:
+        floor_server(int(a.floor_server[0]), *a.floor_server[1:])
         return
     gen = a.loadgen
     if gen == "auto":
@@ -450,6 +544,7 @@ def main() -> None:
     uncached: list[LoadResult] = []
     hits: list[LoadResult] = []
     bares: list[LoadResult] = []
+    floors: list[LoadResult] = []
     try:
         # baseline and service alternate (the service's workers idle meanwhile), so that
         # the load of a shared machine hits both alike
@@ -466,13 +561,17 @@ def main() -> None:
         audio = tmp / "audio.bin"
         audio.write_bytes(first.content)
         bare, bport = start_bare(audio, first.headers["content-type"])
+        floor, fport = start_floor(audio, first.headers["content-type"], tmp / "floor-logs")
         try:
             for run in range(a.runs if a.only != "uncached" else 0):  # alternate: drift
-                # hits both alike
+                # hits all alike
                 hits.append(run_load(port, proc.pid, False, a.hit_concurrency, run, same))
                 bares.append(run_load(bport, bare.pid, False, a.hit_concurrency, run, same))
+                floors.append(run_load(fport, floor.pid, False, a.hit_concurrency, run,
+                                       same))
         finally:
             stop(bare)
+            stop(floor)
     finally:
         stop(proc)
 
@@ -491,7 +590,9 @@ def main() -> None:
         print(f"{'raw engine (prepare+infer), ' + str(a.workers) + ' proc':40s} {infer:8.1f}")
         print(f"{'engine-only pipeline back(), ' + str(a.workers) + ' proc':40s} {back:8.1f}")
     rows = [("HTTP uncached (ttsops serve)", uncached),
-            ("bare Starlette route, same bytes", bares), ("HTTP cache hit (ttsops serve)", hits)]
+            ("bare Starlette route, same bytes", bares),
+            ("bare route + the contract's hit work", floors),
+            ("HTTP cache hit (ttsops serve)", hits)]
     for name, xs in rows:
         if xs:
             r = med(xs)
@@ -506,6 +607,11 @@ def main() -> None:
         print(f"cache hit / bare Starlette:         {h.rps / b.rps:.2f}  (target >= 0.7); "
               f"main-process CPU per request {cpu(hits, 'cpu_main_ms'):.3f} ms against "
               f"{cpu(bares, 'cpu_main_ms'):.3f} ms")
+        f = med(floors)
+        print(f"contract floor / bare Starlette:    {f.rps / b.rps:.2f}  (the bare route doing "
+              f"only the records, metrics, headers and validation every hit must: the "
+              f"ceiling); cache hit / floor {h.rps / f.rps:.2f}; floor CPU "
+              f"{cpu(floors, 'cpu_main_ms'):.3f} ms")
     if back_under_load:
         print(f"worker back() per synthesis: {statistics.median(back_under_load):.1f} ms under "
               f"HTTP load (median of {len(back_under_load)}), "
@@ -514,6 +620,7 @@ def main() -> None:
     print("per run (req/s): back " + " ".join(f"{x:.1f}" for x in back_rates)
           + " | uncached " + " ".join(f"{r.rps:.1f}" for r in uncached)
           + " | bare " + " ".join(f"{r.rps:.0f}" for r in bares)
+          + " | floor " + " ".join(f"{r.rps:.0f}" for r in floors)
           + " | hit " + " ".join(f"{r.rps:.0f}" for r in hits))
 
 if __name__ == "__main__":

@@ -161,11 +161,14 @@ def emit(level: str, logger: str, event: str, fields: dict[str, Any],
     mutable object cannot change after the event."""
     if LEVEL_NO[level] < _min_level:
         return
-    for k, v in fields.items():
-        if k not in _valid_keys:
-            _check_key(k)
-        if type(v) not in _IMMUTABLE:
-            fields[k] = fmt(v)
+    if not _valid_keys.issuperset(fields):  # set operations in C: the common case
+        for k in fields:
+            if k not in _valid_keys:
+                _check_key(k)
+    if not _IMMUTABLE.issuperset(map(type, fields.values())):
+        for k, v in fields.items():
+            if type(v) not in _IMMUTABLE:
+                fields[k] = fmt(v)
     ctx = _ctx.get()
     if ctx:
         fields = {**ctx, **fields}

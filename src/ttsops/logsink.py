@@ -36,6 +36,7 @@ from .logformat.record import Record
 from .logformat.render import render
 from .logformat.timestamps import TsFormatter
 from .logindex import compress_file
+from .logsink_render import render_text
 
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
@@ -211,6 +212,8 @@ class LogSink:
 
     def render_item(self, item: Item) -> str:
         t, logger, level, event, fields, tb = item
+        if self.fmt == "text":
+            return render_text(self.tsf(t), logger, level, event, fields, tb)
         return render(Record(self.tsf(t), logger, level, event, format_fields(fields), tb),
                       self.fmt)
 

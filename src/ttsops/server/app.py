@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from .. import __version__, logsink
 from ..config import Settings, get_settings
@@ -46,6 +47,47 @@ def _warm_text() -> None:
 
     with contextlib.suppress(Exception):  # a failure shows again, with its code, in use
         warm()
+
+
+class ServiceApp(FastAPI):
+    """FastAPI with the service's edge (``edge``: CORS, ``ServiceMiddleware``, the cache-hit
+    fast path; outermost first) around FastAPI's own stack instead of inside it.
+
+    FastAPI puts its server-error, telemetry and body-limit layers around every user
+    middleware (each wraps every message sent) and asks on every request whether
+    OpenTelemetry is configured: a share of every cache hit. Here an HTTP request enters the edge
+    directly; FastAPI's layers (errors, exception handlers, routing) are inside it, for the
+    routes. Unhandled exceptions still become a 500 ``INTERNAL_ERROR`` in the OpenAI shape
+    (``errors_http.install`` gives ``ServerErrorMiddleware`` that answer; the service layer
+    then writes the ``http_error`` record). FastAPI's native OpenTelemetry hook, should a
+    provider be configured (this service configures none), is honoured: it is looked up
+    once, at the first request, and then every request takes FastAPI's own way in."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.edge: list[tuple[type, dict[str, Any]]] = []
+        self._otel: bool | None = None
+
+    def build_middleware_stack(self) -> Any:
+        stack = super().build_middleware_stack()
+        for cls, opts in reversed(self.edge):
+            stack = cls(stack, **opts)
+        return stack
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if self._otel is None:
+                tel = getattr(self, "_native_telemetry", None)
+                self._otel = bool(tel is not None and tel.enabled())
+            if not self._otel:  # what Starlette.__call__ does, without FastAPI's checks
+                if self.root_path:
+                    scope["root_path"] = self.root_path
+                scope["app"] = self
+                if self.middleware_stack is None:
+                    self.middleware_stack = self.build_middleware_stack()
+                await self.middleware_stack(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, workers: int | None = None,
@@ -105,7 +147,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
 
     # no /docs or /redoc: FastAPI's pages load Swagger UI / ReDoc from a CDN, and this
     # service loads nothing from outside; the schema itself stays at /openapi.json
-    app = FastAPI(title="ttsops", version=__version__, lifespan=lifespan,
+    app = ServiceApp(title="ttsops", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None,
                   description="Text to speech with observability built in: an "
                               "OpenAI-compatible speech API, a web page, Prometheus "
@@ -129,19 +171,20 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     app.include_router(webui.router)
     app.mount("/static", StaticFiles(directory=webui.STATIC_DIR), name="static")
     app.state.tokens = SynthesisTokens(s.webui_event_key)
-    # innermost: cache hits answered without FastAPI's routing (inside ServiceMiddleware)
-    app.add_middleware(CacheHitFastPath)
+    # the edge, outermost first, around FastAPI's own stack (see ServiceApp)
     cors_opts = cors.options(s.cors_origins, s.request_id_header)
-    if cors_opts is not None:  # preflights answered inside ServiceMiddleware (logged)
-        app.add_middleware(cors.CORSPreflight, **cors_opts)
-    app.add_middleware(ServiceMiddleware, request_id_header=s.request_id_header,
-                       api_keys=s.api_keys, max_body_bytes=s.max_body_bytes,
-                       rate_limit_per_minute=s.rate_limit_per_minute, metrics=metrics,
-                       trusted_proxies=s.trusted_proxies,
-                       webui_events_per_minute=s.webui_events_per_minute,
-                       body_timeout_s=s.body_timeout_s, tokens=app.state.tokens)
     if cors_opts is not None:  # CORS headers on every response, the service's errors too
-        app.add_middleware(cors.CORSOuter, **cors_opts)
+        app.edge.append((cors.CORSOuter, cors_opts))
+    app.edge.append((ServiceMiddleware, dict(
+        request_id_header=s.request_id_header, api_keys=s.api_keys,
+        max_body_bytes=s.max_body_bytes, rate_limit_per_minute=s.rate_limit_per_minute,
+        metrics=metrics, trusted_proxies=s.trusted_proxies,
+        webui_events_per_minute=s.webui_events_per_minute, body_timeout_s=s.body_timeout_s,
+        tokens=app.state.tokens)))
+    if cors_opts is not None:  # preflights answered inside ServiceMiddleware (logged)
+        app.edge.append((cors.CORSPreflight, cors_opts))
+    # innermost: cache hits answered without FastAPI's routing (inside ServiceMiddleware)
+    app.edge.append((CacheHitFastPath, {}))
     return app
 
 

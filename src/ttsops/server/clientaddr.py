@@ -48,6 +48,18 @@ class ClientAddress:
 
     def __init__(self, trusted: str | Iterable[IPNet] = "") -> None:
         self.nets = parse_networks(trusted) if isinstance(trusted, str) else list(trusted)
+        # peer host -> (its address, as printed): a keep-alive client sends many requests
+        self._peers: dict[str, tuple[IPAddr | None, str]] = {}
+
+    def _peer(self, peer: str) -> tuple[IPAddr | None, str]:
+        got = self._peers.get(peer)
+        if got is None:
+            ip = _ip(peer)
+            got = (ip, str(ip) if ip is not None else "unknown")
+            if len(self._peers) >= 4096:  # bounded: many clients, forget and start over
+                self._peers.clear()
+            self._peers[peer] = got
+        return got
 
     def trusts(self, addr: IPAddr | None) -> bool:
         if addr is None:
@@ -57,8 +69,7 @@ class ClientAddress:
         return any(addr.version == n.version and addr in n for n in self.nets)
 
     def resolve(self, peer: str, forwarded: list[bytes]) -> str:
-        peer_ip = _ip(peer)
-        shown = str(peer_ip) if peer_ip is not None else "unknown"
+        peer_ip, shown = self._peer(peer)
         if not self.nets or not forwarded or not self.trusts(peer_ip):
             return shown
         items = ",".join(v.decode("latin-1") for v in forwarded).split(",")

@@ -167,6 +167,12 @@ def install(app: FastAPI) -> None:
                     path=request.url.path[:200])
         return error_response(code, detail, param)
 
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's ServerErrorMiddleware answers with this, then re-raises: the
+        # service layer around it records the http_error (with the traceback)
+        return error_response("INTERNAL_ERROR")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         cause = exc.__cause__

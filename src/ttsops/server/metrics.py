@@ -38,6 +38,11 @@ def route_label(scope: dict[str, Any]) -> str:
     path = getattr(scope.get("route"), "path", None)
     if path:
         return str(path)
+    endpoint = scope.get("endpoint")  # a plain route (/openapi.json): FastAPI's router
+    if endpoint is not None:  # names its endpoint, not its route
+        for r in getattr(scope.get("app"), "routes", ()):
+            if getattr(r, "endpoint", None) is endpoint and getattr(r, "path", None):
+                return str(r.path)
     raw = scope.get("path", "")
     if raw.startswith("/static/"):
         return "/static"
@@ -81,6 +86,10 @@ class Metrics:
         # labelled children by (metric, label values): ``labels()`` costs a lock and a
         # few tuple operations on every call; label values are bounded (see above)
         self._children: dict[tuple[Any, ...], Any] = {}
+        # bound recording methods of the hottest series: per (method, route, status,
+        # code) for HTTP, per format for cache hits
+        self._http: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._hits: dict[str, tuple[Any, ...]] = {}
         r = self.registry = registry or CollectorRegistry()
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
@@ -143,25 +152,44 @@ class Metrics:
 
     def observe_http(self, method: str, route: str, status: int, code: str | None,
                      seconds: float) -> None:
-        if method not in _METHODS:  # clients choose the method: keep the label bounded
-            method = "OTHER"
-        self.child(self.http_requests, method, route, str(status), code or "none").inc()
-        self.child(self.http_duration, route).observe(seconds)
+        key = (method, route, status, code)
+        pair = self._http.get(key)
+        if pair is None:
+            if method not in _METHODS:  # clients choose the method: keep the label bounded
+                method = "OTHER"
+            pair = (self.child(self.http_requests, method, route, str(status),
+                               code or "none").inc,
+                    self.child(self.http_duration, route).observe)
+            if len(self._http) < 4096:  # bounded label values; guard all the same
+                self._http[key] = pair
+        pair[0]()
+        pair[1](seconds)
 
     def observe_synthesis(self, result: Any) -> None:
         """A finished ``SynthesisResult``."""
-        hit = "true" if result.cache_hit else "false"
-        self.child(self.syntheses, "success", "none", hit).inc()
-        self.child(self.synthesis_duration, hit).observe(result.total_ms / 1000.0)
-        self.child(self.cache_lookups, "hit" if result.cache_hit else "miss").inc()
+        if result.cache_hit:  # the cache-hit path: its four series, looked up once
+            fns = self._hits.get(result.format)
+            if fns is None:
+                fns = self._hits[result.format] = (
+                    self.child(self.syntheses, "success", "none", "true").inc,
+                    self.child(self.synthesis_duration, "true").observe,
+                    self.child(self.cache_lookups, "hit").inc,
+                    self.child(self.audio_seconds, result.format).inc)
+            fns[0]()
+            fns[1](result.total_ms / 1000.0)
+            fns[2]()
+            fns[3](result.duration_ms / 1000.0)
+            return
+        self.child(self.syntheses, "success", "none", "false").inc()
+        self.child(self.synthesis_duration, "false").observe(result.total_ms / 1000.0)
+        self.child(self.cache_lookups, "miss").inc()
         self.child(self.audio_seconds, result.format).inc(result.duration_ms / 1000.0)
-        if not result.cache_hit:
-            self.queue_wait.observe(result.queue_ms / 1000.0)
-            for stage, ms in result.stages.items():
-                if stage in STAGES:
-                    self.child(self.stage_duration, stage).observe(ms / 1000.0)
-            if result.duration_ms > 0:
-                self.rtf.observe(result.total_ms / result.duration_ms)
+        self.queue_wait.observe(result.queue_ms / 1000.0)
+        for stage, ms in result.stages.items():
+            if stage in STAGES:
+                self.child(self.stage_duration, stage).observe(ms / 1000.0)
+        if result.duration_ms > 0:
+            self.rtf.observe(result.total_ms / result.duration_ms)
 
     def observe_failure(self, code: str, seconds: float | None = None,
                         queue_ms: float | None = None) -> None:

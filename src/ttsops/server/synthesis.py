@@ -16,9 +16,11 @@ cut with the same code (``cut``), each outcome recorded once.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import TTSError
@@ -93,6 +95,7 @@ class SynthesisService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.stopping = False
         self._cut_timer: asyncio.TimerHandle | None = None
+        self._front_pool: ThreadPoolExecutor | None = None  # made at the first front
 
     # --- cancellation and shutdown ---------------------------------------------------
     def cancel(self, sid: str | None, code: str = "CLIENT_CLOSED") -> bool:
@@ -126,16 +129,45 @@ class SynthesisService:
             raise TTSError("SHUTTING_DOWN", "not taking new syntheses", retry_after=1)
 
     # --- helpers ---------------------------------------------------------------------
-    def _front(self, req: SynthesisRequest, request_id: str | None) -> Any:
+    async def _front(self, req: SynthesisRequest, request_id: str | None) -> Any:
         t0 = time.perf_counter()
         try:
-            return self.pipeline.front(req)
+            return await self._front_off_loop(req, request_id)
         except TTSError as err:  # bad input: front() logged it (synthesis_failed/complete)
             if self.metrics is not None:
                 self.metrics.observe_failure(err.code, time.perf_counter() - t0)
             self.recent.put(err.context.get("id"), failure_summary(err.context.get("id"), err,
                                                                     request_id))
             raise
+
+    async def _front_off_loop(self, req: SynthesisRequest, request_id: str | None) -> Any:
+        """``pipeline.front(req)`` on the front thread, not on the event loop: reading a
+        long Chinese text full of numbers takes a third of a second, and on the loop it
+        stalled every other request (health checks and cache hits included). One thread,
+        so texts are read one at a time as before (the grammar is not shared between
+        threads); the request's log context goes with it. Should the request be
+        cancelled meanwhile, the outcome is still recorded once (``_abandoned``)."""
+        if self._front_pool is None:
+            self._front_pool = ThreadPoolExecutor(1, thread_name_prefix="ttsops-front")
+        fut = asyncio.get_running_loop().run_in_executor(
+            self._front_pool, contextvars.copy_context().run, self.pipeline.front, req)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            fut.add_done_callback(lambda f: self._abandoned(f, request_id))
+            raise
+
+    def _abandoned(self, fut: asyncio.Future[Any], request_id: str | None) -> None:
+        """(event loop) The front of a request cancelled while it ran: a cache hit is
+        counted as served, a synthesis that was about to be queued is recorded as
+        cancelled (``CLIENT_CLOSED``); a failure was recorded by ``front`` itself."""
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        out = fut.result()
+        if isinstance(out, SynthesisResult):
+            self._succeeded(out, request_id)
+        else:
+            self._failed(out, _stop_error("CLIENT_CLOSED"), None, request_id)
 
     def _succeeded(self, result: SynthesisResult, request_id: str | None) -> None:
         if self.metrics is not None:
@@ -180,7 +212,7 @@ class SynthesisService:
         is then cancelled and ``CLIENT_CLOSED`` raised. Whatever happens to the caller,
         the outcome (finish, fail or cancel) is recorded exactly once."""
         self._refuse_if_stopping()
-        out = self._front(req, request_id)
+        out = await self._front(req, request_id)
         if isinstance(out, SynthesisResult):  # cache hit, already logged by front()
             self._succeeded(out, request_id)
             return out
@@ -222,7 +254,7 @@ class SynthesisService:
         SynthesisResult). A failure before the first audio raises ``TTSError``; after it,
         the iterator yields ("error", TTSError) and ends."""
         self._refuse_if_stopping()
-        out = self._front(req, request_id)
+        out = await self._front(req, request_id)
         if isinstance(out, SynthesisResult):
             self._succeeded(out, request_id)
             yield "start", out.id
@@ -284,6 +316,9 @@ class SynthesisService:
         if self._tasks:
             self.cut()
             await asyncio.wait(list(self._tasks), timeout=5.0)
+        if self._front_pool is not None:
+            pool, self._front_pool = self._front_pool, None
+            pool.shutdown(wait=False)
 
 
 def _stop_error(code: str) -> TTSError:

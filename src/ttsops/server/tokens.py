@@ -22,10 +22,13 @@ TOKEN_CHARS = 32  # hex characters of the MAC kept (128 bits)
 class SynthesisTokens:
     def __init__(self, key: str = "") -> None:
         self._key = key.encode("utf-8") if key else secrets.token_bytes(32)
+        self._mac = hmac.new(self._key, digestmod=hashlib.sha256)  # keyed once, copied
 
     def issue(self, synthesis_id: str | None, request_id: str | None) -> str:
         msg = f"{synthesis_id or ''}\x00{request_id or ''}".encode("utf-8", "surrogatepass")
-        return hmac.new(self._key, msg, hashlib.sha256).hexdigest()[:TOKEN_CHARS]
+        mac = self._mac.copy()  # the keyed state copied: no key schedule per answer
+        mac.update(msg)
+        return mac.hexdigest()[:TOKEN_CHARS]
 
     def check(self, synthesis_id: str | None, request_id: str | None,
               token: str | None) -> bool:
