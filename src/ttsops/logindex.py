@@ -31,7 +31,7 @@ format; whoever can rewrite the index at will can rewrite the data as well.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import contextlib
 import json
 import os
@@ -39,23 +39,36 @@ import struct
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+
+from .plain import Plain
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any, BinaryIO
 
-try:  # isal is several times faster than zlib and releases the GIL
-    from isal import isal_zlib as _z
 
-    def _deflate(data: bytes) -> bytes:
-        c = _z.compressobj(2, _z.DEFLATED, -15)
-        return c.compress(data) + c.flush()
-except ImportError:  # pragma: no cover - isal is a hard dependency; zlib keeps it working
-    def _deflate(data: bytes) -> bytes:
+def _deflate(data: bytes) -> bytes:
+    """Raw deflate of a block (the writer's; isal, imported here: the readers of an
+    index never compress)."""
+    try:  # isal is several times faster than zlib and releases the GIL
+        from isal import isal_zlib as z
+
+        c = z.compressobj(2, z.DEFLATED, -15)
+    except ImportError:  # pragma: no cover - isal is a hard dependency; zlib keeps it working
         c = zlib.compressobj(6, zlib.DEFLATED, -15)
-        return c.compress(data) + c.flush()
+    return c.compress(data) + c.flush()
+
+
+def _b64encode(data: bytes) -> bytes:
+    """``base64.b64encode`` (binascii's own: the base64 module is not loaded)."""
+    return binascii.b2a_base64(data, newline=False)
+
+
+def _b64decode(data: bytes | str) -> bytes:
+    """``base64.b64decode`` (non-strict, as it is)."""
+    return binascii.a2b_base64(data)
+
 
 INDEX_MAGIC = b"TTSOPS-INDEX/1 "  # the framing; the payload carries its own version
 INDEX_VERSION = 3
@@ -112,12 +125,12 @@ class Bloom:
         return all(self.bits[p >> 3] & (1 << (p & 7)) for p in self._positions(key))
 
     def encode(self) -> str:
-        return f"{self.nbits}:" + base64.b64encode(bytes(self.bits)).decode()
+        return f"{self.nbits}:" + _b64encode(bytes(self.bits)).decode()
 
     @classmethod
     def decode(cls, text: str) -> Bloom:
         n, b = text.split(":", 1)
-        return cls(int(n), bytearray(base64.b64decode(b)))
+        return cls(int(n), bytearray(_b64decode(b)))
 
 
 try:  # the C module itself: hashlib's import also loads OpenSSL, slower to start
@@ -134,30 +147,42 @@ def bloom_key(key: str) -> tuple[int, int]:
 
 # --- statistics of a run of lines ----------------------------------------------------
 
-@dataclass
-class BlockStats:
-    off: int = 0  # compressed offset of the member
-    clen: int = 0  # compressed length
-    ulen: int = 0  # uncompressed length
-    lines: int = 0
-    records: int = 0
-    skipped: int = 0
-    first_ts: str | None = None
-    last_ts: str | None = None
-    levels: Counter[str] = field(default_factory=Counter)
-    events: Counter[str] = field(default_factory=Counter)
-    codes: Counter[str] = field(default_factory=Counter)
-    stages: dict[str, list[float]] = field(default_factory=dict)  # stage -> [n, sum_ms]
-    cache: Counter[str] = field(default_factory=Counter)  # hit / miss
-    ids: set[str] = field(default_factory=set)
-    bloom: Bloom | None = None
-    # version 2: what a window count needs (None in a version 1 index)
-    lcodes: Counter[str] | None = field(default_factory=Counter)  # "LEVEL:code" -> n
-    status: Counter[str] | None = field(default_factory=Counter)  # complete status -> n
-    fcodes: Counter[str] | None = field(default_factory=Counter)  # failed complete code -> n
-    examples: list[str] = field(default_factory=list)  # first unparsable lines
-    loaded: bool = field(default=False, repr=False)  # read from an index (ids unknown)
-    crc: int | None = None  # CRC-32 of the block's text (version 3)
+class BlockStats(Plain):
+    FIELDS = ("off", "clen", "ulen", "lines", "records", "skipped", "first_ts", "last_ts",
+                 "levels", "events", "codes", "stages", "cache", "ids", "bloom", "lcodes",
+                 "status", "fcodes", "examples", "crc")  # loaded: not shown
+    __slots__ = COMPARE = (*FIELDS, "loaded")
+
+    def __init__(self, off: int = 0, clen: int = 0, ulen: int = 0, lines: int = 0,
+                 records: int = 0, skipped: int = 0, first_ts: str | None = None,
+                 last_ts: str | None = None, levels: Counter[str] | None = None,
+                 events: Counter[str] | None = None, codes: Counter[str] | None = None,
+                 stages: dict[str, list[float]] | None = None,
+                 cache: Counter[str] | None = None, ids: set[str] | None = None,
+                 bloom: Bloom | None = None) -> None:
+        self.off = off  # compressed offset of the member
+        self.clen = clen  # compressed length
+        self.ulen = ulen  # uncompressed length
+        self.lines = lines
+        self.records = records
+        self.skipped = skipped
+        self.first_ts = first_ts
+        self.last_ts = last_ts
+        self.levels: Counter[str] = Counter() if levels is None else levels
+        self.events: Counter[str] = Counter() if events is None else events
+        self.codes: Counter[str] = Counter() if codes is None else codes
+        # stage -> [n, sum_ms]
+        self.stages: dict[str, list[float]] = {} if stages is None else stages
+        self.cache: Counter[str] = Counter() if cache is None else cache  # hit / miss
+        self.ids: set[str] = set() if ids is None else ids
+        self.bloom = bloom
+        # version 2: what a window count needs (None in a version 1 index)
+        self.lcodes: Counter[str] | None = Counter()  # "LEVEL:code" -> n
+        self.status: Counter[str] | None = Counter()  # complete status -> n
+        self.fcodes: Counter[str] | None = Counter()  # failed complete code -> n
+        self.examples: list[str] = []  # first unparsable lines
+        self.loaded = False  # read from an index (ids unknown)
+        self.crc: int | None = None  # CRC-32 of the block's text (version 3)
 
     @property
     def counted(self) -> bool:
@@ -376,11 +401,11 @@ class FileIndex:
         if any(b.loaded for b in self.blocks):  # ids not known: no file bloom (nbits 0)
             fb = Bloom(64)
             fb.nbits = 0
-        f = base64.b64encode(bytes(fb.bits))
-        blocks = base64.b64encode(zlib.compress(json.dumps(
+        f = _b64encode(bytes(fb.bits))
+        blocks = _b64encode(zlib.compress(json.dumps(
             [b.to_json() for b in self.blocks]).encode(), 6))
         head.update(crc_f=_crc(f), crc_b=_crc(blocks))
-        h = base64.b64encode(zlib.compress(json.dumps(head).encode(), 6))
+        h = _b64encode(zlib.compress(json.dumps(head).encode(), 6))
         return b"3;%012d;%012d;%012d;%08x;" % (len(h), len(f), fb.nbits, _crc(h)) + \
             h + f + blocks
 
@@ -537,7 +562,7 @@ def read_index(path: str | os.PathLike[str], fd: int | None = None, *,
         if frame[:2] == b"2;":
             return _read_v2(path, fd, own, start, pstart, plen, frame)
         payload = os.pread(fd, plen, pstart)
-        doc = json.loads(zlib.decompress(base64.b64decode(payload)))
+        doc = json.loads(zlib.decompress(_b64decode(payload)))
         # one JSON document: version 1 (and early version 2 builds): read, not current
         if doc.get("version") not in (1, 2) or doc["data_len"] != start:
             return None
@@ -587,7 +612,7 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
     h = os.pread(fd, hl, h_off)
     if _crc(h) != int(frame[41:49], 16):
         raise IndexDamaged("the index's totals fail their checksum")
-    doc = json.loads(zlib.decompress(base64.b64decode(h)))
+    doc = json.loads(zlib.decompress(_b64decode(h)))
     if doc.get("version") != 3:
         raise IndexDamaged(f"unknown index version {doc.get('version')!r}")
     if doc["data_len"] != start:
@@ -605,13 +630,13 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
         raise IndexDamaged("the index's member table and block count disagree")
     check_members(fd, members, start)
     total = BlockStats.from_json({"off": 0, "clen": 0, **doc})
-    bloom_bits = base64.b64decode(fbits) if nbits > 0 else b""
+    bloom_bits = _b64decode(fbits) if nbits > 0 else b""
     if nbits > 0 and len(bloom_bits) * 8 < nbits:
         raise IndexDamaged("the index's id filter is shorter than it says")
 
     def load_blocks() -> list[BlockStats]:
         blocks = [BlockStats.from_json(b) for b in
-                  json.loads(zlib.decompress(base64.b64decode(raw_blocks)))]
+                  json.loads(zlib.decompress(_b64decode(raw_blocks)))]
         if [(b.off, b.clen, b.ulen, b.crc) for b in blocks] != members:
             raise IndexDamaged("the index's blocks disagree with its member table")
         return blocks
@@ -656,7 +681,7 @@ def _read_v2(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
             _V2_HEAD + hl + fl > plen:
         return None
     h_off = pstart + _V2_HEAD
-    doc = json.loads(zlib.decompress(base64.b64decode(os.pread(fd, hl, h_off))))
+    doc = json.loads(zlib.decompress(_b64decode(os.pread(fd, hl, h_off))))
     if doc.get("version") != 2 or doc["data_len"] != start:
         return None
     total = BlockStats.from_json({"off": 0, "clen": 0, **doc})
@@ -665,7 +690,7 @@ def _read_v2(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
 
     def load_blocks() -> list[BlockStats]:
         return [BlockStats.from_json(b) for b in
-                json.loads(zlib.decompress(base64.b64decode(_pread(opened, b_len, b_off))))]
+                json.loads(zlib.decompress(_b64decode(_pread(opened, b_len, b_off))))]
 
     return FileIndex(None, start, total=total, load_blocks=load_blocks, probe=None,
                      nblocks=int(doc["nblocks"]), version=2)

@@ -20,19 +20,39 @@ import os
 import re
 import zlib
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 
 from ..logindex import BlockStats, IndexDamaged, bloom_key
+from ..plain import Plain
 from .parallel import Unit
 from .sources import LogFile, Problem
 
-try:
-    from isal import isal_zlib as _z
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
-    _ZERRORS: tuple[type[BaseException], ...] = (zlib.error, _z.error)
-except ImportError:  # pragma: no cover
-    _z = zlib  # type: ignore[assignment]
-    _ZERRORS = (zlib.error,)
+_ZLIB: list[Any] = []
+
+
+def zlib_module() -> tuple[Any, tuple[type[BaseException], ...]]:
+    """(the inflate module, the errors it raises): isal's (several times faster than
+    zlib, and it releases the GIL), imported when first data is read -- an answer from
+    the index inflates nothing."""
+    if not _ZLIB:
+        try:
+            from isal import isal_zlib as z
+
+            _ZLIB.extend((z, (zlib.error, z.error)))
+        except ImportError:  # pragma: no cover
+            _ZLIB.extend((zlib, (zlib.error,)))
+    return _ZLIB[0], _ZLIB[1]
+
+
+def __getattr__(name: str) -> Any:
+    """``_z`` and ``_ZERRORS``, the names other modules import (loaded when asked for)."""
+    if name in ("_z", "_ZERRORS"):
+        return zlib_module()[name == "_ZERRORS"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 READ_BYTES = 1 << 20  # text per chunk handed out
 GZ_READ = 192 << 10  # compressed bytes per read of an unindexed .gz (~1.5 MiB of text)
@@ -41,19 +61,25 @@ SEGMENT_BYTES = 8 << 20  # uncompressed bytes of index blocks per read-ahead uni
 GZ_MAGIC = b"\x1f\x8b\x08"
 
 
-@dataclass
-class ReadCounters:
-    """What a scan cost: for --stats, tests and the query planner."""
+class ReadCounters(Plain):
+    """What a scan cost: for --stats, tests and the query planner (``vars()`` of it is
+    its fields, for the JSON answers)."""
 
-    files: int = 0
-    blocks_read: int = 0
-    blocks_skipped: int = 0
-    blocks_from_index: int = 0  # answered from the index's counts, not read
-    bytes_compressed: int = 0
-    bytes_text: int = 0
+    FIELDS = ("files", "blocks_read", "blocks_skipped", "blocks_from_index",
+              "bytes_compressed", "bytes_text")
+
+    def __init__(self, files: int = 0, blocks_read: int = 0, blocks_skipped: int = 0,
+                 blocks_from_index: int = 0, bytes_compressed: int = 0,
+                 bytes_text: int = 0) -> None:
+        self.files = files
+        self.blocks_read = blocks_read
+        self.blocks_skipped = blocks_skipped
+        self.blocks_from_index = blocks_from_index  # answered from the index's counts
+        self.bytes_compressed = bytes_compressed
+        self.bytes_text = bytes_text
 
     def add(self, other: ReadCounters) -> None:
-        for k in self.__dataclass_fields__:
+        for k in self.FIELDS:
             setattr(self, k, getattr(self, k) + getattr(other, k))
 
 
@@ -163,19 +189,20 @@ def select_blocks(f: LogFile, counters: ReadCounters, since: str | None,
 def read_blocks(f: LogFile, blocks: list[tuple[int, BlockStats]], problems: list[Problem],
                 counters: ReadCounters) -> Iterator[bytes]:
     """The uncompressed bytes of each block (one pread + one inflate each)."""
+    _z, _ZERRORS = zlib_module()
     for i, b in blocks:
         try:
             raw = os.pread(f.fd, b.clen, b.off)
             # an output buffer of the block's size: no growing and copying (~2x faster)
             data = _z.decompress(raw, 31, b.ulen + 64)
         except _ZERRORS as e:
-            problems.append(Problem(str(f.path), f"block {i} (bytes {b.off}-{b.off + b.clen})"
+            problems.append(Problem(f.where, f"block {i} (bytes {b.off}-{b.off + b.clen})"
                                     f" is corrupt ({e}); its {b.lines} lines skipped, "
                                     "the other blocks read", b.lines,
                                     hole=(b.first_ts, b.last_ts)))
             continue
         except OSError as e:
-            problems.append(Problem(str(f.path), f"read error in block {i}: {e}", b.lines,
+            problems.append(Problem(f.where, f"read error in block {i}: {e}", b.lines,
                                     hole=(b.first_ts, b.last_ts)))
             continue
         counters.blocks_read += 1
@@ -197,6 +224,7 @@ def _block_members(f: LogFile, counters: ReadCounters, cutter: _Cutter,
     are found by their header and each inflated in one call -- no stream state, no
     copies. Returns the offset where it stopped (the index member, anything unexpected,
     damage), from which the careful stream reader goes on; ``size`` when done."""
+    _z, _ZERRORS = zlib_module()
     pos = 0
     bufsize = (1 << 20) + MEMBER_SLACK  # the sink's default block size, then the last's
     while pos < size:
@@ -294,6 +322,7 @@ def _stream_gz(f: LogFile, problems: list[Problem],
 
 def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
                    last: list[bytes | None], hole: list[Problem | None]) -> Iterator[bytes]:
+    _z, _ZERRORS = zlib_module()
     cutter = _Cutter(counters)
     size = os.fstat(f.fd).st_size
     pos = 0  # file offset of the next read
@@ -308,7 +337,7 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
             try:
                 buf = os.pread(f.fd, GZ_READ, pos)
             except OSError as e:
-                problems.append(Problem(str(f.path), f"read error at byte {pos}: {e}"))
+                problems.append(Problem(f.where, f"read error at byte {pos}: {e}"))
                 break
             if not buf:
                 break
@@ -326,10 +355,10 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
                 and not buf.startswith(GZ_MAGIC) else f"is corrupt at the member starting at " \
                 f"byte {member} ({e})"
             if nxt < 0:
-                problems.append(Problem(str(f.path), f"{what}; read everything before it",
+                problems.append(Problem(f.where, f"{what}; read everything before it",
                                         hole=(before, None)))
                 return
-            problems.append(Problem(str(f.path), f"{what}; skipped {nxt - member} bytes to "
+            problems.append(Problem(f.where, f"{what}; skipped {nxt - member} bytes to "
                                                  f"the next gzip member at byte {nxt}",
                                     hole=(before, None)))
             hole[0] = problems[-1]
@@ -355,7 +384,7 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
     if rest:
         yield rest
     if fed:
-        problems.append(Problem(str(f.path), f"truncated: the gzip member starting at byte "
+        problems.append(Problem(f.where, f"truncated: the gzip member starting at byte "
                                              f"{member} ends at byte {size} before its end; "
                                              "read everything before the damage",
                                 hole=(edge_ts(rest or last[0], last=True), None)))
@@ -363,6 +392,7 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
 
 def _find_member(fd: int, start: int, size: int) -> int:
     """Offset of the next gzip member header at or after ``start`` whose data inflates."""
+    _z, _ZERRORS = zlib_module()
     pos = start
     while pos < size:
         block = os.pread(fd, READ_BYTES + 2, pos)
@@ -403,7 +433,7 @@ def _guarded(f: LogFile, problems: list[Problem], it: Iterator[bytes]) -> Iterat
     try:
         yield from it
     except OSError as e:
-        problems.append(Problem(str(f.path), f"read error: {e}"))
+        problems.append(Problem(f.where, f"read error: {e}"))
 
 
 def file_units(f: LogFile, *, since: str | None = None, until: str | None = None,

@@ -218,7 +218,7 @@ def run(snap: Snapshot, ids: list[str], since: str | None = None, until: str | N
     ctx: dict[str, set[str]] = {k: {r.fields[k] for r in recs if k in r.fields}
                                 for k in CONTEXT}
     rep.summary = {"ids": ", ".join(ids), "records": len(hits),
-                   "files": len({str(f.path) for _, f in hits}),
+                   "files": len({f.where for _, f in hits}),
                    "request_id": ", ".join(sorted(ctx["request_id"])) or "-",
                    "synthesis id": ", ".join(sorted(ctx["id"])) or "-"}
     if ctx["trace_id"]:
@@ -246,7 +246,7 @@ def run(snap: Snapshot, ids: list[str], since: str | None = None, until: str | N
             rep.text.extend(f"[dim]  {safe(t)}[/]" for t in rec.traceback)
     for tl in tls:
         rep.text.extend(tl.render())
-    rep.data = {"records": [{"ts": r.ts, "file": str(f.path), "host": f.label,
+    rep.data = {"records": [{"ts": r.ts, "file": f.where, "host": f.label,
                              "level": r.level, "logger": r.logger, "event": r.event,
                              "fields": r.fields, "traceback": r.traceback} for r, f in hits],
                 "timelines": [t.to_json() for t in tls],

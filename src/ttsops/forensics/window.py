@@ -13,23 +13,35 @@ are read. Reading counts most records from their head alone (time, level, event:
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable
 
-from ..logformat import ERROR_LEVELS, FOREIGN_TB, ReadStats
-from ..logformat.heads import HEADS_MULTILINE
-from ..logindex import BlockStats
-from .coverage import coverage
-from .fastparse import head_parse, parse_line
+from ..logformat.record import ERROR_LEVELS, ReadStats
 from .output import Report, Table, safe, write_lines
 from .plan import plan_counts
 from .scan import Query, Scan
-from .sources import Snapshot
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    import re
+
+    from ..logindex import BlockStats
+    from .sources import Snapshot
 
 _FIELD_LEVELS = frozenset((*ERROR_LEVELS, "WARNING"))
-# every line ``fastparse.head_parse`` accepts, and only those, in "\n"-joined text
-_HEADS = re.compile(HEADS_MULTILINE, re.M)
+_HEADS: list[re.Pattern[str]] = []
+
+
+def _heads() -> re.Pattern[str]:
+    """Every line ``fastparse.head_parse`` accepts, and only those, in "\\n"-joined text
+    (compiled when lines are first read: an answer from the index needs none)."""
+    if not _HEADS:
+        import re
+
+        from ..logformat.heads import HEADS_MULTILINE
+
+        _HEADS.append(re.compile(HEADS_MULTILINE, re.M))
+    return _HEADS[0]
 
 
 class WindowCounts:
@@ -111,6 +123,9 @@ class WindowCounts:
                    until: str | None, full_events: tuple[str, ...], cur: bool) -> bool:
         """Count ``lines`` one by one (``cur``: a record is open before the first);
         returns whether a record is open after the last."""
+        from ..logformat.parse import FOREIGN_TB
+        from .fastparse import head_parse, parse_line
+
         for raw in lines:
             rs.lines += 1
             line = raw.rstrip("\r\n")
@@ -153,7 +168,8 @@ class WindowCounts:
         text = "\n".join(lines)
         if "\r" in text:
             return False
-        heads = _HEADS.findall(text)
+        rx = _heads()
+        heads = rx.findall(text)
         ntab = text.count("\n\t")
         if len(heads) + ntab == len(lines) and not text.startswith("\t"):
             rs.lines += len(lines)
@@ -166,7 +182,7 @@ class WindowCounts:
         cur = False
         pos = 0  # where the next line starts
         found = []
-        for m in _HEADS.finditer(text):
+        for m in rx.finditer(text):
             s = m.start()
             if s != pos:
                 cur = self._feed_slow(text[pos:s - 1].split("\n"), rs, since, until,
@@ -186,6 +202,8 @@ class WindowCounts:
         """``_feed_head`` for many heads (line, ts, level, event): those whose fields
         count parsed one by one, the others counted in bulk (the counts do not depend on
         the order)."""
+        from .fastparse import parse_line
+
         simple = []
         for h in heads:
             if h[2] in _FIELD_LEVELS or h[3] in full_events:
@@ -213,6 +231,8 @@ class WindowCounts:
         """Count one record from its head (time, level, event) alone, or parse it in full
         when its fields count (errors, warnings, ``full_events``)."""
         if lvl in _FIELD_LEVELS or ev in full_events:
+            from .fastparse import parse_line
+
             rec = parse_line(line)
             assert rec is not None
             self.feed(rec)
@@ -245,7 +265,7 @@ def count(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
         # an indexed snapshot answers from its index (their examples in reading order)
         plan = plan_counts(snap, since, until, unparsable=True)
         if plan.read_bytes == 0 and all(
-                f.gz and f.index is not None and len(plan.exclude.get(str(f.path), ()))
+                f.gz and f.index is not None and len(plan.exclude.get(f.where, ()))
                 == f.index.nblocks for f in snap.files):
             unparsable = [(f.name, b) for f in snap.files if f.index is not None
                           and f.index.total.skipped for b in f.index.blocks if b.skipped]
@@ -314,6 +334,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, use_index: bool
         where = write_lines(ids_out, ids)
         rep.text.append(f"{len(ids)} synthesis ids written to {safe(where)}")
     if wc.records == 0:
+        from .coverage import coverage
+
         lo, hi = coverage(snap)
         held = f"the logs cover {lo} .. {hi}" if lo and hi else "the logs hold no records"
         rep.empty = f"no records between {since or 'the start'} and {until or 'the end'}; {held}"

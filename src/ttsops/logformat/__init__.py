@@ -19,7 +19,7 @@ import types
 # needs only the record or the read counters does not load the JSON and text grammars)
 _WHERE = {
     "escape_tb": "escape", "quote": "escape", "unescape_tb": "escape",
-    "FOREIGN_TB": "parse", "ReadStats": "parse", "iter_records": "parse", "parse": "parse",
+    "FOREIGN_TB": "parse", "ReadStats": "record", "iter_records": "parse", "parse": "parse",
     "parse_fields": "parse", "parse_fields_lenient": "parse", "parse_json": "parse",
     "parse_message": "parse",
     "ERROR_LEVELS": "record", "EVENT_RE": "record", "KEY_RE": "record", "LEVELS": "record",

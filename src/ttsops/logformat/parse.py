@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 
 from . import jsonkeys
 from .dialects import HEAD_LEVELS, METRIC, UNSTRUCTURED, bare_id, json_level, norm_level
@@ -27,6 +26,7 @@ from .record import (
     LENIENT,
     LEVEL_ALIAS,
     LEVELS,
+    ReadStats,
     Record,
 )
 from .record import (
@@ -253,20 +253,6 @@ def from_json(obj: dict[str, object]) -> Record | None:
     if not isinstance(tb, list):
         tb = str(tb).splitlines()
     return Record(norm_ts(ts), str(logger), lvl, event, fields, [str(t) for t in tb], flags)
-
-
-@dataclass
-class ReadStats:
-    lines: int = 0
-    records: int = 0
-    continuation: int = 0
-    skipped: int = 0
-    skipped_examples: list[str] = field(default_factory=list)
-
-    def skip(self, line: str) -> None:
-        self.skipped += 1
-        if len(self.skipped_examples) < 5:
-            self.skipped_examples.append(line[:200])
 
 
 # a line of a traceback written by another writer (no tab before it), chained ones included
