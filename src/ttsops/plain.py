@@ -27,3 +27,27 @@ class Plain:
         return tuple(getattr(self, k) for k in keys) == tuple(getattr(other, k) for k in keys)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class Frozen(Plain):
+    """A ``Plain`` class whose fields cannot be assigned once made (``frozen=True``):
+    hashable, and pickled by its fields. ``__init__`` sets them with ``_set``."""
+
+    __slots__ = ()
+
+    def _set(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} ({type(self).__name__} is "
+                             "frozen)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} ({type(self).__name__} is "
+                             "frozen)")
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, k) for k in self.FIELDS))
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), tuple(getattr(self, k) for k in self.FIELDS)

@@ -180,6 +180,38 @@ def test_window_head_counting_equals_record_counting(lines, keep_ids):
     assert vars(rs_fast) == vars(rs_slow)
 
 
+metric_message = st.sampled_from([
+    "total_duration_ms=695", "total_duration_ms=7.5", "k=v", "_a=1", "k=v=w", "k=", "k= v",
+    "K=v", "k=v ", "k=v, j=w", "k=v, k=w", "k=\"q\"", "k=中文", "k=v\u2028", "k=a b",
+    "k=\x85", "total_duration_ms=2048 chars", "k:v", "k", "k=v,", "=v", "k=v\t"])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["INFO", "ERROR", "WARNING", "WARN", "DEBUG"]),
+                          metric_message,
+                          st.sampled_from(["2024-06-12 14:10:00,000",
+                                           "2024-06-12 15:00:00,000"])),
+                min_size=1, max_size=12),
+       st.lists(record.map(render), max_size=3), st.booleans())
+def test_window_counts_metric_lines_in_bulk_as_the_grammar_reads_them(metrics, others,
+                                                                     keep_ids):
+    """Metric lines (a message of one ``key=value``, the tutorial's ``total_duration_ms``)
+    are counted from the bulk head match; the counts equal those of the record parser."""
+    from ttsops.forensics.scan import window_lines
+
+    since, until = "2024-06-12 14:00:00,000", "2024-06-12 15:00:00,000"
+    lines = [f"{ts} - root - {lvl} - {msg}" for lvl, msg, ts in metrics] + others
+    flat = window_lines([x for ln in lines for x in ln.split("\n")], since, until)
+    fast, rs_fast = WindowCounts(keep_ids), ReadStats()
+    fast.feed_lines(flat, rs_fast, since, until)
+    slow, rs_slow = WindowCounts(keep_ids), ReadStats()
+    for rec in iter_records(flat, rs_slow):
+        if since <= rec.ts < until:
+            slow.feed(rec)
+    assert vars(fast) == vars(slow)
+    assert vars(rs_fast) == vars(rs_slow)
+
+
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(line_block, st.sampled_from([[], ["voice"], ["voice", "text"]]))
 def test_polars_rows_equal_the_record_parser(lines, by):

@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from ..logformat.record import ReadStats, Record
-from ..plain import Plain
+from ..plain import Frozen, Plain
 from .reader import ReadCounters, file_units
 from .sources import LogFile, Problem, Snapshot
 
@@ -45,42 +45,29 @@ FANOUT_BYTES = 32 << 20
 progress_factory: Callable[[int, str], Callable[[int], None] | None] | None = None
 
 
-class Query(Plain):
+class Query(Frozen):
     """What a scan looks for (immutable, hashable)."""
 
     FIELDS = ("since", "until", "needles", "ids", "use_index", "require", "tracebacks",
-                 "count_event")
+              "count_event")
     __slots__ = FIELDS
 
     def __init__(self, since: str | None = None, until: str | None = None,
                  needles: tuple[str, ...] | None = None, ids: tuple[str, ...] | None = None,
                  use_index: bool = True, require: tuple[str, ...] = (),
                  tracebacks: bool = True, count_event: str | None = None) -> None:
-        put = object.__setattr__
-        put(self, "since", since)  # inclusive, log timestamp text
-        put(self, "until", until)  # exclusive
-        put(self, "needles", needles)  # literal pre-filter on head lines (any of)
-        put(self, "ids", ids)  # index blocks whose bloom has none are skipped
-        put(self, "use_index", use_index)
+        self._set("since", since)  # inclusive, log timestamp text
+        self._set("until", until)  # exclusive
+        self._set("needles", needles)  # literal pre-filter on head lines (any of)
+        self._set("ids", ids)  # index blocks whose bloom has none are skipped
+        self._set("use_index", use_index)
         # with needles: text head lines must also contain all
-        put(self, "require", require)
+        self._set("require", require)
         # False: with needles, records come without continuation lines
-        put(self, "tracebacks", tracebacks)
+        self._set("tracebacks", tracebacks)
         # with require: also count the text records of this event in the window that the
         # required literals dropped (``ScanStats.dropped``), so that a total stays a total
-        put(self, "count_event", count_event)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} (a Query is frozen)")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} (a Query is frozen)")
-
-    def __hash__(self) -> int:
-        return hash(tuple(getattr(self, k) for k in self.FIELDS))
-
-    def __reduce__(self) -> tuple[type[Query], tuple[object, ...]]:
-        return Query, tuple(getattr(self, k) for k in self.FIELDS)
+        self._set("count_event", count_event)
 
 
 class ScanStats(Plain):

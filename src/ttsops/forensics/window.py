@@ -13,9 +13,11 @@ are read. Reading counts most records from their head alone (time, level, event:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 
+from ..logformat.dialects import METRIC
 from ..logformat.record import ERROR_LEVELS, ReadStats
 from .output import Report, Table, safe, write_lines
 from .plan import plan_counts
@@ -23,24 +25,27 @@ from .scan import Query, Scan
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
-    import re
-
     from ..logindex import BlockStats
     from .sources import Snapshot
 
 _FIELD_LEVELS = frozenset((*ERROR_LEVELS, "WARNING"))
+_OTHER_LINE = re.compile(r"\n[^0-9\t]")
 _HEADS: list[re.Pattern[str]] = []
 
 
 def _heads() -> re.Pattern[str]:
-    """Every line ``fastparse.head_parse`` accepts, and only those, in "\\n"-joined text
-    (compiled when lines are first read: an answer from the index needs none)."""
+    """In "\\n"-joined text, every line ``fastparse.head_parse`` accepts, and the metric
+    lines of one bare ``key=value`` (``total_duration_ms=695``: one per request in the
+    tutorial's logs), and only those; groups: the line, its timestamp, level, event (""
+    for a metric line: its event is ``metric``, as ``parse`` reads it). Compiled when
+    lines are first read: an answer from the index needs none."""
     if not _HEADS:
-        import re
+        from ..logformat.heads import BARE, LEVEL_ALT, NAME
+        from ..logformat.timestamps import TS_ASCII
 
-        from ..logformat.heads import HEADS_MULTILINE
-
-        _HEADS.append(re.compile(HEADS_MULTILINE, re.M))
+        _HEADS.append(re.compile(
+            rf"^(({TS_ASCII}) - [^ \n]+ - ({LEVEL_ALT}) - "
+            rf"(?:({NAME})(?::(?: [^\n]*)?)?|{NAME}={BARE}))$", re.M))
     return _HEADS[0]
 
 
@@ -169,9 +174,12 @@ class WindowCounts:
         if "\r" in text:
             return False
         rx = _heads()
-        heads = rx.findall(text)
+        # a line led by neither a digit nor a tab (a foreign traceback, a JSON line) means
+        # a mixed block: straight to the one-by-one walk below, not two regex passes
+        mixed = _OTHER_LINE.search(text) is not None or not text[:1].isdigit()
+        heads = [] if mixed else rx.findall(text)
         ntab = text.count("\n\t")
-        if len(heads) + ntab == len(lines) and not text.startswith("\t"):
+        if not mixed and len(heads) + ntab == len(lines):
             rs.lines += len(lines)
             rs.records += len(heads)
             rs.continuation += ntab
@@ -222,7 +230,7 @@ class WindowCounts:
         if self.last is None or hi > self.last:
             self.last = hi
         self.levels.update([h[2] for h in simple])
-        events = [h[3] for h in simple]
+        events = [h[3] or METRIC for h in simple]
         self.events.update(events)
         self.started += events.count("synthesis_start")
 
