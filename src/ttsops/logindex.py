@@ -40,6 +40,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
+from .logformat.timestamps import norm_ts
 from .plain import Plain
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
@@ -227,17 +228,6 @@ class BlockStats(Plain):
         return self.bloom is None or self.bloom.has_key(key)
 
 
-def norm_ts(ts: str) -> str:
-    """A foreign JSON timestamp (ISO 'T', '.', 'Z') in the log's own text form."""
-    if len(ts) >= 19 and ts[10] == "T":
-        ts = ts[:10] + " " + ts[11:]
-    if len(ts) > 19 and ts[19] == ".":
-        ts = ts[:19] + "," + ts[20:]
-    if ts.endswith("Z"):
-        ts = ts[:-1]
-    return ts
-
-
 def level_code(level: str, fields: dict[str, str]) -> str | None:
     """The code a record counts under at its level, as ``logs window`` counts it:
     ERROR/CRITICAL by error_code, WARNING by warning_code (else error_code); None for
@@ -251,13 +241,9 @@ def level_code(level: str, fields: dict[str, str]) -> str | None:
 
 def scan_lines(lines: Iterable[str]) -> BlockStats:
     """Statistics of a run of log lines, with the parser the readers use (the fast path
-    of ``forensics.fastparse``, property-tested equal to ``logline.parse``)."""
+    ``logformat.fastparse``, property-tested equal to ``logformat.parse``)."""
+    from .logformat.fastparse import iter_records as records
     from .logline import ReadStats
-
-    try:
-        from .forensics.fastparse import iter_records as records
-    except ImportError:  # pragma: no cover - the package ships both
-        from .logline import iter_records as records
     st = BlockStats()
     rs = ReadStats()
     lcodes, status, fcodes = st.lcodes, st.status, st.fcodes

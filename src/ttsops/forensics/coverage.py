@@ -73,7 +73,7 @@ def first_ts(f: LogFile) -> str | None:
             head = os.pread(f.fd, HEAD_TEXT, 0)
     except OSError:
         return None
-    from ..logindex import norm_ts
+    from ..logformat.timestamps import norm_ts
     from ..logline import parse
 
     lines = head.decode("utf-8", "replace").split("\n")

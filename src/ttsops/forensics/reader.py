@@ -299,7 +299,7 @@ def edge_ts(buf: bytes | None, last: bool) -> str | None:
             found.append(ms[-1] if last else ms[0])
     if not found:
         return None
-    from ..logindex import norm_ts
+    from ..logformat.timestamps import norm_ts
 
     ts = [norm_ts(x.decode("ascii", "replace"))[:23] for x in found]
     return max(ts) if last else min(ts)

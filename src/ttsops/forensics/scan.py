@@ -273,7 +273,20 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
             i = buf.find(lit, e)
     else:
         seen: set[int] = set()
-        for needle in nb:
+        if len(nb) > 1:  # one pass for all of them (a regex of literals), not one each
+            rx = _any_of(tuple(nb))
+            m = rx.search(buf)
+            while m is not None:
+                i = m.start()
+                s = buf.rfind(b"\n", 0, i) + 1
+                while s > 0 and not _head_at(buf, s):
+                    s = buf.rfind(b"\n", 0, s - 1) + 1
+                seen.add(s)
+                e = buf.find(b"\n", i)
+                if e < 0:
+                    break
+                m = rx.search(buf, e)
+        for needle in nb if len(nb) == 1 else ():
             i = buf.find(needle)
             while i >= 0:
                 s = buf.rfind(b"\n", 0, i) + 1
@@ -292,6 +305,18 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
     for s, e in spans:
         out.extend(buf[s:e].decode("utf-8", "replace").split("\n"))
     return out
+
+
+_ANY_OF: dict[tuple[bytes, ...], re.Pattern[bytes]] = {}
+
+
+def _any_of(needles: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """A regex finding the leftmost occurrence of any of ``needles`` (one pass over the
+    bytes where a ``find`` per needle makes one each: 3 level needles, ~40% less)."""
+    rx = _ANY_OF.get(needles)
+    if rx is None:
+        rx = _ANY_OF[needles] = re.compile(b"|".join(re.escape(x) for x in needles), re.S)
+    return rx
 
 
 def has_json(buf: bytes) -> bool:
@@ -641,14 +666,24 @@ class Scan:
             if bar is not None and hasattr(bar, "close"):
                 bar.close()
 
-    def _stream_hits(self, stream: int) -> Iterator[Hit]:
-        from . import sidecar  # parsed rotated files kept once (sidecar.py)
+    def _may_use_sidecars(self) -> bool:
+        """False when ``sidecar.applies`` is sure to say no (a query for ids, a pre-filter
+        the sidecars do not serve, blocks answered elsewhere): the hot queries then never
+        import the sidecar module (pyarrow/polars, tempfile: tens of ms of start-up)."""
+        q = self.query
+        if q.ids is not None or self.exclude:
+            return False
+        return q.needles is None or bool(getattr(self, "sidecar_needles", False))
 
-        if sidecar.applies(self):
-            yield from sidecar.stream_hits(self, stream)
-            return
+    def _stream_hits(self, stream: int) -> Iterator[Hit]:
+        if self._may_use_sidecars():
+            from . import sidecar  # parsed rotated files kept once (sidecar.py)
+
+            if sidecar.applies(self):
+                yield from sidecar.stream_hits(self, stream)
+                return
+        from ..logformat.fastparse import iter_records
         from ..logformat.timestamps import norm_ts
-        from .fastparse import iter_records
 
         since, until = self.query.since, self.query.until
         for f, lines, rs in self.batches(stream):

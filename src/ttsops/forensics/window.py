@@ -128,8 +128,8 @@ class WindowCounts:
                    until: str | None, full_events: tuple[str, ...], cur: bool) -> bool:
         """Count ``lines`` one by one (``cur``: a record is open before the first);
         returns whether a record is open after the last."""
+        from ..logformat.fastparse import head_parse, parse_line
         from ..logformat.parse import FOREIGN_TB
-        from .fastparse import head_parse, parse_line
 
         for raw in lines:
             rs.lines += 1
@@ -210,7 +210,7 @@ class WindowCounts:
         """``_feed_head`` for many heads (line, ts, level, event): those whose fields
         count parsed one by one, the others counted in bulk (the counts do not depend on
         the order)."""
-        from .fastparse import parse_line
+        from ..logformat.fastparse import parse_line
 
         simple = []
         for h in heads:
@@ -239,7 +239,7 @@ class WindowCounts:
         """Count one record from its head (time, level, event) alone, or parse it in full
         when its fields count (errors, warnings, ``full_events``)."""
         if lvl in _FIELD_LEVELS or ev in full_events:
-            from .fastparse import parse_line
+            from ..logformat.fastparse import parse_line
 
             rec = parse_line(line)
             assert rec is not None

@@ -7,7 +7,7 @@ Modules, one job each: ``record`` (the Record, levels, stages), ``escape`` (quot
 (JSON key conventions), ``dialects`` (level aliases, unstructured lines, cumulative
 stage times), ``timestamps`` (the timestamp, formatted and normalised), ``names`` (the
 files of a log directory), ``heads`` (the record head as regular expressions for the
-fast paths).
+fast paths), ``fastparse`` (the line parser's fast path for the canonical form).
 """
 
 from __future__ import annotations

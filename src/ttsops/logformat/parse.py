@@ -26,6 +26,7 @@ from .record import (
     LENIENT,
     LEVEL_ALIAS,
     LEVELS,
+    NAME,
     ReadStats,
     Record,
 )
@@ -40,9 +41,9 @@ from .timestamps import TS_RE, norm_ts
 # the level as a word, then checked against ``HEAD_LEVELS`` (faster than an alternation)
 HEAD_RE = re.compile(rf"({TS_RE}) - ([^ ]+) - ([A-Z]+) - (.*)\Z", re.S)
 _HEAD_LEVELS = frozenset(HEAD_LEVELS)
-MESSAGE_EVENT_RE = re.compile(r"([a-z_][a-z0-9_]*)(?::(?: (.*))?)?\Z", re.S)
-_KEY_AT = re.compile(r"([a-z_][a-z0-9_]*)=")
-_LENIENT_KEY = re.compile(r"(?:^|, ?)([a-z_][a-z0-9_]*)=")
+MESSAGE_EVENT_RE = re.compile(rf"({NAME})(?::(?: (.*))?)?\Z", re.S)
+_KEY_AT = re.compile(rf"({NAME})=")
+_LENIENT_KEY = re.compile(rf"(?:^|, ?)({NAME})=")
 _ID_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_])id=([A-Za-z0-9_.:@/+\-]+)")
 _LEVELS = frozenset(LEVELS)
 

@@ -11,8 +11,9 @@ from ..plain import Plain
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ERROR_LEVELS = ("ERROR", "CRITICAL")
 RESERVED = frozenset({"ts", "logger", "level", "event", "traceback"})
-KEY_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
-EVENT_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
+NAME = r"[a-z_][a-z0-9_]*"  # an event name, a field key (every grammar builds on it)
+KEY_RE = re.compile(NAME + r"\Z")
+EVENT_RE = re.compile(NAME + r"\Z")
 LOGGER_RE = re.compile(r"[A-Za-z0-9_.\-]+\Z")
 # the five pipeline stages, in order: the ``stage`` of every ``stage_time`` record
 STAGES: tuple[str, ...] = ("text_normalize", "llm_prompt_gen", "llm_inference", "llm_postproc",
