@@ -365,7 +365,7 @@ def test_stage_join_equals_the_assembler(ops, cuts, by, since, layout, mode):
 _ID_CLASS = r"A-Za-z0-9_.:@/+\-"
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)  # a 0.3 ms case took 618 ms on a loaded box
 @given(st.text(alphabet=st.sampled_from(list("ab_-.:@/+=, \\\"é中\n\t")), max_size=30),
        st.text(alphabet=st.sampled_from("ab_-.:"), min_size=1, max_size=4))
 @example("ab ab_", "ab")

@@ -55,6 +55,7 @@ def __getattr__(name: str) -> Any:
 
 
 READ_BYTES = 1 << 20  # text per chunk handed out
+INFLATE_OUT = 256 << 10  # text per inflate call (cache-sized pieces: 2x faster)
 GZ_READ = 192 << 10  # compressed bytes per read of an unindexed .gz (~1.5 MiB of text)
 MAX_PENDING = 16 << 20
 SEGMENT_BYTES = 8 << 20  # uncompressed bytes of index blocks per read-ahead unit
@@ -332,8 +333,15 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
     fed = 0  # bytes fed into the current decompressor
     d = _z.decompressobj(31)
     buf = b""
+    # Text is inflated in pieces of at most INFLATE_OUT (cache-sized pieces whose memory
+    # is reused: one big output per read faults in fresh pages, 2-3x slower), but handed
+    # on per input as one call would have: the pieces of an input that turns out damaged
+    # are dropped with it, so what is read does not depend on the piece size.
+    more = False  # the last call filled its piece: the decompressor may hold more text
+    held: list[bytes] = []  # pieces of the current input, handed on when it is done
+    call_buf, call_fed = buf, fed  # the current input whole, and ``fed`` before it
     while True:
-        if not buf:
+        if not buf and not more:
             try:
                 buf = os.pread(f.fd, GZ_READ, pos)
             except OSError as e:
@@ -343,9 +351,12 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
                 break
             pos += len(buf)
             counters.bytes_compressed += len(buf)
+            call_buf, call_fed = buf, fed
         try:
-            out = d.decompress(buf)
+            out = d.decompress(buf, INFLATE_OUT)
         except _ZERRORS as e:
+            held = []
+            buf, fed = call_buf, call_fed
             rest = cutter.finish(keep_partial=False)
             if rest:
                 yield rest
@@ -363,14 +374,21 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
                                     hole=(before, None)))
             hole[0] = problems[-1]
             member = pos = nxt
-            buf, fed = b"", 0
+            buf, fed, more = b"", 0, False
+            call_buf, call_fed = buf, fed
             d = _z.decompressobj(31)
             continue
-        fed += len(buf)
+        tail = d.unconsumed_tail
+        fed += len(buf) - len(tail)
+        more = len(out) == INFLATE_OUT and not d.eof
         if out:
-            chunk = cutter.feed(out)
-            if chunk:
-                yield chunk
+            held.append(out)
+        if d.eof or not (tail or more):  # the input is done (as one call would be)
+            for piece in held:
+                chunk = cutter.feed(piece)
+                if chunk:
+                    yield chunk
+            held = []
         if d.eof:
             buf = d.unused_data
             member = pos - len(buf)
@@ -378,8 +396,9 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
             d = _z.decompressobj(31)
             if buf and not buf.strip(b"\x00"):
                 buf = b""  # zero padding after the last member (tape-style): ignored
+            call_buf, call_fed = buf, fed
         else:
-            buf = b""
+            buf = tail
     rest = cutter.finish(keep_partial=not fed)
     if rest:
         yield rest
