@@ -528,21 +528,22 @@ def read_index(path: str | os.PathLike[str], fd: int | None = None, *,
         tail_len = len(_TAIL) + _LEN_DIGITS
         if size < tail_len + 10:
             return None
-        tail = os.pread(fd, tail_len, size - tail_len)
+        read = _EndReader(fd, size)  # the index member is read in one go when it can be
+        tail = read(tail_len, size - tail_len)
         if tail[_LEN_DIGITS:] != _TAIL or not tail[:_LEN_DIGITS].isdigit():
             return None
         plen = int(tail[:_LEN_DIGITS])
         start = size - tail_len - 1 - plen - len(INDEX_MAGIC) - 10
         if start < 0:
             return None
-        head = os.pread(fd, 10 + len(INDEX_MAGIC) + _V3_HEAD, start)
+        head = read(10 + len(INDEX_MAGIC) + _V3_HEAD, start)
         if head[:4] != b"\x1f\x8b\x08" + bytes([_FCOMMENT]) or \
                 head[10:10 + len(INDEX_MAGIC)] != INDEX_MAGIC:
             return None
         pstart = start + 10 + len(INDEX_MAGIC)
         frame = head[10 + len(INDEX_MAGIC):]
         if frame[:2] == b"3;":
-            return _read_v3(path, fd, own, start, pstart, plen, frame)
+            return _read_v3(path, fd, own, start, pstart, plen, frame, read)
         if not legacy:
             return None  # no checksum: not trusted for answers (``logs index`` upgrades it)
         if frame[:2] == b"2;":
@@ -583,8 +584,31 @@ def _pread(opened: Callable[[], tuple[int, bool]], n: int, off: int) -> bytes:
             os.close(f)
 
 
+class _EndReader:
+    """``os.pread(fd, n, off)`` served from one read of the file's last ``END_READ``
+    bytes where it can be (the index member and the last block's trailer usually lie
+    there): one system call for most of an index, not one per part."""
+
+    END_READ = 1 << 16
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
+        self.size = size
+        self.start = max(0, size - self.END_READ)
+        self.end = b""
+
+    def __call__(self, n: int, off: int) -> bytes:
+        if off >= self.start and n >= 0:
+            if not self.end:
+                self.end = os.pread(self.fd, self.size - self.start, self.start)
+            i = off - self.start
+            if i + n <= len(self.end):
+                return self.end[i:i + n]
+        return os.pread(self.fd, n, off)
+
+
 def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstart: int,
-             plen: int, frame: bytes) -> FileIndex:
+             plen: int, frame: bytes, read: Callable[[int, int], bytes]) -> FileIndex:
     """Version 3: every part checked against its CRC, the members table against the data
     (tiling, and each member's trailer), before anything is believed."""
     digits = (frame[2:14], frame[15:27], frame[28:40])
@@ -595,7 +619,7 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
     if _V3_HEAD + hl + fl > plen:
         raise IndexDamaged("the index's parts are longer than the index")
     h_off = pstart + _V3_HEAD
-    h = os.pread(fd, hl, h_off)
+    h = read(hl, h_off)
     if _crc(h) != int(frame[41:49], 16):
         raise IndexDamaged("the index's totals fail their checksum")
     doc = json.loads(zlib.decompress(_b64decode(h)))
@@ -605,16 +629,16 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
         raise IndexDamaged(f"the index describes {doc['data_len']} bytes of data, the file "
                            f"holds {start}")
     f_off, b_off, b_len = h_off + hl, h_off + hl + fl, plen - _V3_HEAD - hl - fl
-    fbits = os.pread(fd, fl, f_off)
+    fbits = read(fl, f_off)
     if _crc(fbits) != doc["crc_f"]:
         raise IndexDamaged("the index's id filter fails its checksum")
-    raw_blocks = os.pread(fd, b_len, b_off)
+    raw_blocks = read(b_len, b_off)
     if _crc(raw_blocks) != doc["crc_b"]:
         raise IndexDamaged("the index's block list fails its checksum")
     members = [tuple(int(x) for x in m) for m in doc["members"]]
     if len(members) != doc["nblocks"]:
         raise IndexDamaged("the index's member table and block count disagree")
-    check_members(fd, members, start)
+    check_members(fd, members, start, read)
     total = BlockStats.from_json({"off": 0, "clen": 0, **doc})
     bloom_bits = _b64decode(fbits) if nbits > 0 else b""
     if nbits > 0 and len(bloom_bits) * 8 < nbits:
@@ -641,7 +665,8 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
                      nblocks=int(doc["nblocks"]), members=members)
 
 
-def check_members(fd: int, members: list[tuple[int, ...]], data_len: int) -> None:
+def check_members(fd: int, members: list[tuple[int, ...]], data_len: int,
+                  read: Callable[[int, int], bytes] | None = None) -> None:
     """The members tile ``[0, data_len)`` in order, and each one's gzip trailer (its last
     8 bytes: CRC-32 and length of its text) is what the table says: 8 bytes read per
     member. ``IndexDamaged`` otherwise."""
@@ -649,7 +674,8 @@ def check_members(fd: int, members: list[tuple[int, ...]], data_len: int) -> Non
     for n, (off, clen, ulen, crc) in enumerate(members):
         if off != pos or clen < 20 or ulen < 0:
             raise IndexDamaged(f"block {n} of the index does not follow the one before it")
-        trailer = os.pread(fd, 8, off + clen - 8)
+        trailer = read(8, off + clen - 8) if read is not None else \
+            os.pread(fd, 8, off + clen - 8)
         if len(trailer) != 8 or struct.unpack("<II", trailer) != (crc, ulen & 0xFFFFFFFF):
             raise IndexDamaged(f"block {n} (bytes {off}-{off + clen}) does not match its "
                                "entry in the index (gzip trailer CRC-32/length)")
