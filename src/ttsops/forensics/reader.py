@@ -106,10 +106,11 @@ class _Cutter:
     its last record start and the tail carried over (one copy). Pieces without any
     record start are held (up to ``MAX_PENDING``)."""
 
-    def __init__(self, counters: ReadCounters) -> None:
+    def __init__(self, counters: ReadCounters, target: int = READ_BYTES) -> None:
         self.pending: list[bytes] = []  # not yet handed out, in order
         self.size = 0
         self.counters = counters
+        self.target = target  # text per chunk handed out (about)
 
     def _out(self, data: bytes) -> bytes:
         self.counters.bytes_text += len(data)
@@ -123,12 +124,12 @@ class _Cutter:
             # everything pending ends where a record starts: hand it out whole
             out = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
             self.pending, self.size = [], 0
-            if len(out) < READ_BYTES // 4:  # too small to bother: keep collecting
+            if len(out) < self.target // 4:  # too small to bother: keep collecting
                 self.pending, self.size = [out], len(out)
                 out = None
         self.pending.append(data)
         self.size += len(data)
-        if out is not None or self.size < READ_BYTES or data.endswith(b"\n"):
+        if out is not None or self.size < self.target or data.endswith(b"\n"):
             return self._out(out) if out is not None else None
         cut = record_cut(data)
         if cut <= 0:
@@ -287,12 +288,21 @@ _TS_TEXT = re.compile(rb"(?m)^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d{3})")
 _TS_JSON = re.compile(rb'"(?:ts|asctime|timestamp|time)"\s*:\s*"(\d{4}-\d\d-\d\d[ T][^"]{8,})"')
 
 
+EDGE_TEXT = 65536  # text looked at for the record time at an edge of a hole
+
+
+def _tail_text(chunks: list[bytes], rest: bytes | None) -> bytes:
+    """The last ``EDGE_TEXT`` bytes of the text read: the chunks handed out, then
+    ``rest`` (whatever the chunk size, the same bytes)."""
+    return b"".join([*chunks, rest or b""])[-EDGE_TEXT:]
+
+
 def edge_ts(buf: bytes | None, last: bool) -> str | None:
     """The first (or last) record time in ``buf`` (text or JSON lines), as log text;
     for the bounds of a hole left by damage."""
     if not buf:
         return None
-    part = buf[-65536:] if last else buf[:65536]
+    part = buf[-EDGE_TEXT:] if last else buf[:EDGE_TEXT]
     found: list[bytes] = []
     for rx in (_TS_TEXT, _TS_JSON):
         ms = rx.findall(part)
@@ -310,21 +320,32 @@ def _stream_gz(f: LogFile, problems: list[Problem],
                counters: ReadCounters) -> Iterator[bytes]:
     """The chunks of a gzip file; a damaged region becomes a Problem whose ``hole``
     holds the times of the records just before and just after it."""
-    last: list[bytes | None] = [None]  # the last chunk handed out
+    last: list[bytes] = []  # the last chunks handed out (their last EDGE_TEXT bytes)
     hole: list[Problem | None] = [None]  # waits for the first record after the damage
+    after: list[bytes] = []  # text read since the damage, until its first record time
+    waiting: Problem | None = None  # the damage ``after`` is for
     for chunk in _stream_gz_raw(f, problems, counters, last, hole):
         if hole[0] is not None:
-            h = hole[0].hole or (None, None)
-            hole[0].hole = (h[0], edge_ts(chunk, last=False))
-            hole[0] = None
-        last[0] = chunk
+            if hole[0] is not waiting:  # a new damage: its text starts here
+                waiting, after = hole[0], []
+            after.append(chunk)
+            text = b"".join(after)[:EDGE_TEXT]
+            first = edge_ts(text, last=False)
+            if first is not None or len(text) >= EDGE_TEXT:
+                h = hole[0].hole or (None, None)
+                hole[0].hole = (h[0], first)
+                hole[0] = None
+                after = []
+        last.append(chunk)
+        while len(last) > 1 and sum(map(len, last)) - len(last[0]) >= EDGE_TEXT:
+            del last[0]
         yield chunk
 
 
 def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
-                   last: list[bytes | None], hole: list[Problem | None]) -> Iterator[bytes]:
+                   last: list[bytes], hole: list[Problem | None]) -> Iterator[bytes]:
     _z, _ZERRORS = zlib_module()
-    cutter = _Cutter(counters)
+    cutter = _Cutter(counters, INFLATE_OUT)  # chunks of one piece: copies stay in cache
     size = os.fstat(f.fd).st_size
     pos = 0  # file offset of the next read
     if size and os.pread(f.fd, len(BLOCK_SIG), 0) == BLOCK_SIG:
@@ -360,7 +381,7 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
             rest = cutter.finish(keep_partial=False)
             if rest:
                 yield rest
-            before = edge_ts(rest or last[0], last=True)
+            before = edge_ts(_tail_text(last, rest), last=True)
             nxt = _find_member(f.fd, member + 1, size)
             what = "is not gzip data" if member == 0 and fed == 0 and pos <= READ_BYTES \
                 and not buf.startswith(GZ_MAGIC) else f"is corrupt at the member starting at " \
@@ -406,7 +427,7 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
         problems.append(Problem(f.where, f"truncated: the gzip member starting at byte "
                                              f"{member} ends at byte {size} before its end; "
                                              "read everything before the damage",
-                                hole=(edge_ts(rest or last[0], last=True), None)))
+                                hole=(edge_ts(_tail_text(last, rest), last=True), None)))
 
 
 def _find_member(fd: int, start: int, size: int) -> int:
