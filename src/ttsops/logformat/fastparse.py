@@ -43,11 +43,19 @@ def _lenient_fields(body: str) -> tuple[dict[str, str], int]:
     """``parse._lenient_event(body)`` for a body ``_LENIENT_BODY_RE`` accepts: each key's
     value runs to the next key (free text parts included) and is then read as the
     lenient reader reads it (a bare token followed by ", text": the text is ``msg``)."""
+    parts = body.split(", ")
+    if body.count("=") == len(parts):
+        # every part is key=value (the grammar allows "=" only after a key): no free
+        # text, each value one part without a comma -- stripped, first key wins
+        pairs = [(k, v.strip()) for k, _eq, v in (p.partition("=") for p in parts)]
+        one = dict(pairs)
+        if len(one) == len(pairs):
+            return one, LENIENT
     fields: dict[str, str] = {}
     texts: list[str] = []
     flags = LENIENT
     runs: list[list[str]] = []
-    for part in body.split(", "):
+    for part in parts:
         k, eq, v = part.partition("=")
         if eq:
             runs.append([k, v])
