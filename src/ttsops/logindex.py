@@ -32,7 +32,6 @@ format; whoever can rewrite the index at will can rewrite the data as well.
 from __future__ import annotations
 
 import binascii
-import contextlib
 import json
 import os
 import struct
@@ -40,7 +39,6 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
-from .logformat.timestamps import norm_ts
 from .plain import Plain
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
@@ -228,6 +226,16 @@ class BlockStats(Plain):
         return self.bloom is None or self.bloom.has_key(key)
 
 
+def __getattr__(name: str) -> object:
+    """``norm_ts``, kept importable from here (it lives in ``logformat.timestamps``;
+    loaded when asked for: reading an index needs no timestamp grammar)."""
+    if name == "norm_ts":
+        from .logformat.timestamps import norm_ts
+
+        return norm_ts
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def level_code(level: str, fields: dict[str, str]) -> str | None:
     """The code a record counts under at its level, as ``logs window`` counts it:
     ERROR/CRITICAL by error_code, WARNING by warning_code (else error_code); None for
@@ -243,6 +251,7 @@ def scan_lines(lines: Iterable[str]) -> BlockStats:
     """Statistics of a run of log lines, with the parser the readers use (the fast path
     ``logformat.fastparse``, property-tested equal to ``logformat.parse``)."""
     from .logformat.fastparse import iter_records as records
+    from .logformat.timestamps import norm_ts
     from .logline import ReadStats
     st = BlockStats()
     rs = ReadStats()
@@ -563,8 +572,10 @@ def read_index(path: str | os.PathLike[str], fd: int | None = None, *,
         return None
     finally:
         if own and fd is not None:
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105 - no contextlib import on the query path (start-up)
                 os.close(fd)
+            except OSError:
+                pass
 
 
 def _opener(path: str | os.PathLike[str], fd: int, own: bool) -> Callable[[], tuple[int, bool]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import re
 import sys
@@ -116,7 +115,7 @@ class Report(Plain):
 
 def _clean(v: Any) -> Any:
     if isinstance(v, float):
-        if math.isnan(v):
+        if v != v:  # NaN
             return None
         return round(v, 3)
     return v
@@ -126,7 +125,7 @@ def _cell(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
-        if math.isnan(v):
+        if v != v:  # NaN
             return ""
         if v == int(v) and abs(v) < 1e15:
             return str(int(v))

@@ -191,6 +191,8 @@ def select_blocks(f: LogFile, counters: ReadCounters, since: str | None,
 def read_blocks(f: LogFile, blocks: list[tuple[int, BlockStats]], problems: list[Problem],
                 counters: ReadCounters) -> Iterator[bytes]:
     """The uncompressed bytes of each block (one pread + one inflate each)."""
+    if not blocks:  # all answered from the index: inflate nothing, import nothing
+        return
     _z, _ZERRORS = zlib_module()
     for i, b in blocks:
         try:

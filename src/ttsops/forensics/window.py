@@ -17,7 +17,6 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from ..logformat.dialects import METRIC
 from ..logformat.record import ERROR_LEVELS, ReadStats
 from .output import Report, Table, safe, write_lines
 from .plan import plan_counts
@@ -229,6 +228,8 @@ class WindowCounts:
             self.first = lo
         if self.last is None or hi > self.last:
             self.last = hi
+        from ..logformat.dialects import METRIC
+
         self.levels.update([h[2] for h in simple])
         events = [h[3] or METRIC for h in simple]
         self.events.update(events)
