@@ -369,10 +369,11 @@ def _stdin_file() -> LogFile:
                    (st.st_dev, st.st_ino))
 
 
-def _snapshot_dir(d: str, stream: int, label: str, problems: list[Problem],
-                  notes: list[str] | None = None) -> list[LogFile]:
+def _snapshot_dir(d: str | PathLike[str], stream: int, label: str,
+                  problems: list[Problem], notes: list[str] | None = None) -> list[LogFile]:
     """Open the files of one directory consistently (retry while a rotation runs), in
     name order (oldest first); special files are noted in ``notes`` and left alone."""
+    d = pathstr(d)
     for _attempt in range(20):
         names = _dir_names(d)
         opened: list[LogFile] = []
