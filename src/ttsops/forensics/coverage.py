@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 def _first_last_plain(fd: int, size: int) -> tuple[str | None, str | None]:
-    from ..logline import parse
+    from ..logformat.parse import parse
 
     first = last = None
     head = os.pread(fd, 65536, 0).decode("utf-8", "replace").split("\n")
@@ -73,8 +73,8 @@ def first_ts(f: LogFile) -> str | None:
             head = os.pread(f.fd, HEAD_TEXT, 0)
     except OSError:
         return None
+    from ..logformat.parse import parse
     from ..logformat.timestamps import norm_ts
-    from ..logline import parse
 
     lines = head.decode("utf-8", "replace").split("\n")
     for ln in lines[:-1] if len(lines) > 1 else lines:

@@ -84,7 +84,7 @@ def matches(conds: list[Cond], fields: Mapping[str, str]) -> bool:
 def literal_values(conds: list[Cond]) -> tuple[str, ...]:
     """Text a matching text-format line must contain (for the literal pre-filter): the
     values of equality conditions that are written bare (so appear verbatim)."""
-    from ..logline import quote
+    from ..logformat.escape import quote
 
     return tuple(c.value for c in conds
                  if c.op == "=" and c.field not in PSEUDO and c.value and quote(c.value) == c.value)

@@ -33,7 +33,7 @@ CONTEXT = ("request_id", "trace_id", "id")
 
 
 def _stages() -> tuple[str, ...]:
-    from ..logline import STAGES
+    from ..logformat.record import STAGES
 
     return tuple(STAGES)
 BAR = 40
