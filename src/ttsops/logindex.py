@@ -31,31 +31,43 @@ format; whoever can rewrite the index at will can rewrite the data as well.
 
 from __future__ import annotations
 
-import base64
-import contextlib
+import binascii
 import json
 import os
 import struct
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+
+from .plain import Plain
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any, BinaryIO
 
-try:  # isal is several times faster than zlib and releases the GIL
-    from isal import isal_zlib as _z
 
-    def _deflate(data: bytes) -> bytes:
-        c = _z.compressobj(2, _z.DEFLATED, -15)
-        return c.compress(data) + c.flush()
-except ImportError:  # pragma: no cover - isal is a hard dependency; zlib keeps it working
-    def _deflate(data: bytes) -> bytes:
+def _deflate(data: bytes) -> bytes:
+    """Raw deflate of a block (the writer's; isal, imported here: the readers of an
+    index never compress)."""
+    try:  # isal is several times faster than zlib and releases the GIL
+        from isal import isal_zlib as z
+
+        c = z.compressobj(2, z.DEFLATED, -15)
+    except ImportError:  # pragma: no cover - isal is a hard dependency; zlib keeps it working
         c = zlib.compressobj(6, zlib.DEFLATED, -15)
-        return c.compress(data) + c.flush()
+    return c.compress(data) + c.flush()
+
+
+def _b64encode(data: bytes) -> bytes:
+    """``base64.b64encode`` (binascii's own: the base64 module is not loaded)."""
+    return binascii.b2a_base64(data, newline=False)
+
+
+def _b64decode(data: bytes | str) -> bytes:
+    """``base64.b64decode`` (non-strict, as it is)."""
+    return binascii.a2b_base64(data)
+
 
 INDEX_MAGIC = b"TTSOPS-INDEX/1 "  # the framing; the payload carries its own version
 INDEX_VERSION = 3
@@ -112,12 +124,12 @@ class Bloom:
         return all(self.bits[p >> 3] & (1 << (p & 7)) for p in self._positions(key))
 
     def encode(self) -> str:
-        return f"{self.nbits}:" + base64.b64encode(bytes(self.bits)).decode()
+        return f"{self.nbits}:" + _b64encode(bytes(self.bits)).decode()
 
     @classmethod
     def decode(cls, text: str) -> Bloom:
         n, b = text.split(":", 1)
-        return cls(int(n), bytearray(base64.b64decode(b)))
+        return cls(int(n), bytearray(_b64decode(b)))
 
 
 try:  # the C module itself: hashlib's import also loads OpenSSL, slower to start
@@ -134,30 +146,42 @@ def bloom_key(key: str) -> tuple[int, int]:
 
 # --- statistics of a run of lines ----------------------------------------------------
 
-@dataclass
-class BlockStats:
-    off: int = 0  # compressed offset of the member
-    clen: int = 0  # compressed length
-    ulen: int = 0  # uncompressed length
-    lines: int = 0
-    records: int = 0
-    skipped: int = 0
-    first_ts: str | None = None
-    last_ts: str | None = None
-    levels: Counter[str] = field(default_factory=Counter)
-    events: Counter[str] = field(default_factory=Counter)
-    codes: Counter[str] = field(default_factory=Counter)
-    stages: dict[str, list[float]] = field(default_factory=dict)  # stage -> [n, sum_ms]
-    cache: Counter[str] = field(default_factory=Counter)  # hit / miss
-    ids: set[str] = field(default_factory=set)
-    bloom: Bloom | None = None
-    # version 2: what a window count needs (None in a version 1 index)
-    lcodes: Counter[str] | None = field(default_factory=Counter)  # "LEVEL:code" -> n
-    status: Counter[str] | None = field(default_factory=Counter)  # complete status -> n
-    fcodes: Counter[str] | None = field(default_factory=Counter)  # failed complete code -> n
-    examples: list[str] = field(default_factory=list)  # first unparsable lines
-    loaded: bool = field(default=False, repr=False)  # read from an index (ids unknown)
-    crc: int | None = None  # CRC-32 of the block's text (version 3)
+class BlockStats(Plain):
+    FIELDS = ("off", "clen", "ulen", "lines", "records", "skipped", "first_ts", "last_ts",
+                 "levels", "events", "codes", "stages", "cache", "ids", "bloom", "lcodes",
+                 "status", "fcodes", "examples", "crc")  # loaded: not shown
+    __slots__ = COMPARE = (*FIELDS, "loaded")
+
+    def __init__(self, off: int = 0, clen: int = 0, ulen: int = 0, lines: int = 0,
+                 records: int = 0, skipped: int = 0, first_ts: str | None = None,
+                 last_ts: str | None = None, levels: Counter[str] | None = None,
+                 events: Counter[str] | None = None, codes: Counter[str] | None = None,
+                 stages: dict[str, list[float]] | None = None,
+                 cache: Counter[str] | None = None, ids: set[str] | None = None,
+                 bloom: Bloom | None = None) -> None:
+        self.off = off  # compressed offset of the member
+        self.clen = clen  # compressed length
+        self.ulen = ulen  # uncompressed length
+        self.lines = lines
+        self.records = records
+        self.skipped = skipped
+        self.first_ts = first_ts
+        self.last_ts = last_ts
+        self.levels: Counter[str] = Counter() if levels is None else levels
+        self.events: Counter[str] = Counter() if events is None else events
+        self.codes: Counter[str] = Counter() if codes is None else codes
+        # stage -> [n, sum_ms]
+        self.stages: dict[str, list[float]] = {} if stages is None else stages
+        self.cache: Counter[str] = Counter() if cache is None else cache  # hit / miss
+        self.ids: set[str] = set() if ids is None else ids
+        self.bloom = bloom
+        # version 2: what a window count needs (None in a version 1 index)
+        self.lcodes: Counter[str] | None = Counter()  # "LEVEL:code" -> n
+        self.status: Counter[str] | None = Counter()  # complete status -> n
+        self.fcodes: Counter[str] | None = Counter()  # failed complete code -> n
+        self.examples: list[str] = []  # first unparsable lines
+        self.loaded = False  # read from an index (ids unknown)
+        self.crc: int | None = None  # CRC-32 of the block's text (version 3)
 
     @property
     def counted(self) -> bool:
@@ -202,15 +226,14 @@ class BlockStats:
         return self.bloom is None or self.bloom.has_key(key)
 
 
-def norm_ts(ts: str) -> str:
-    """A foreign JSON timestamp (ISO 'T', '.', 'Z') in the log's own text form."""
-    if len(ts) >= 19 and ts[10] == "T":
-        ts = ts[:10] + " " + ts[11:]
-    if len(ts) > 19 and ts[19] == ".":
-        ts = ts[:19] + "," + ts[20:]
-    if ts.endswith("Z"):
-        ts = ts[:-1]
-    return ts
+def __getattr__(name: str) -> object:
+    """``norm_ts``, kept importable from here (it lives in ``logformat.timestamps``;
+    loaded when asked for: reading an index needs no timestamp grammar)."""
+    if name == "norm_ts":
+        from .logformat.timestamps import norm_ts
+
+        return norm_ts
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def level_code(level: str, fields: dict[str, str]) -> str | None:
@@ -226,13 +249,10 @@ def level_code(level: str, fields: dict[str, str]) -> str | None:
 
 def scan_lines(lines: Iterable[str]) -> BlockStats:
     """Statistics of a run of log lines, with the parser the readers use (the fast path
-    of ``forensics.fastparse``, property-tested equal to ``logline.parse``)."""
+    ``logformat.fastparse``, property-tested equal to ``logformat.parse``)."""
+    from .logformat.fastparse import iter_records as records
+    from .logformat.timestamps import norm_ts
     from .logline import ReadStats
-
-    try:
-        from .forensics.fastparse import iter_records as records
-    except ImportError:  # pragma: no cover - the package ships both
-        from .logline import iter_records as records
     st = BlockStats()
     rs = ReadStats()
     lcodes, status, fcodes = st.lcodes, st.status, st.fcodes
@@ -376,11 +396,11 @@ class FileIndex:
         if any(b.loaded for b in self.blocks):  # ids not known: no file bloom (nbits 0)
             fb = Bloom(64)
             fb.nbits = 0
-        f = base64.b64encode(bytes(fb.bits))
-        blocks = base64.b64encode(zlib.compress(json.dumps(
+        f = _b64encode(bytes(fb.bits))
+        blocks = _b64encode(zlib.compress(json.dumps(
             [b.to_json() for b in self.blocks]).encode(), 6))
         head.update(crc_f=_crc(f), crc_b=_crc(blocks))
-        h = base64.b64encode(zlib.compress(json.dumps(head).encode(), 6))
+        h = _b64encode(zlib.compress(json.dumps(head).encode(), 6))
         return b"3;%012d;%012d;%012d;%08x;" % (len(h), len(f), fb.nbits, _crc(h)) + \
             h + f + blocks
 
@@ -517,27 +537,28 @@ def read_index(path: str | os.PathLike[str], fd: int | None = None, *,
         tail_len = len(_TAIL) + _LEN_DIGITS
         if size < tail_len + 10:
             return None
-        tail = os.pread(fd, tail_len, size - tail_len)
+        read = _EndReader(fd, size)  # the index member is read in one go when it can be
+        tail = read(tail_len, size - tail_len)
         if tail[_LEN_DIGITS:] != _TAIL or not tail[:_LEN_DIGITS].isdigit():
             return None
         plen = int(tail[:_LEN_DIGITS])
         start = size - tail_len - 1 - plen - len(INDEX_MAGIC) - 10
         if start < 0:
             return None
-        head = os.pread(fd, 10 + len(INDEX_MAGIC) + _V3_HEAD, start)
+        head = read(10 + len(INDEX_MAGIC) + _V3_HEAD, start)
         if head[:4] != b"\x1f\x8b\x08" + bytes([_FCOMMENT]) or \
                 head[10:10 + len(INDEX_MAGIC)] != INDEX_MAGIC:
             return None
         pstart = start + 10 + len(INDEX_MAGIC)
         frame = head[10 + len(INDEX_MAGIC):]
         if frame[:2] == b"3;":
-            return _read_v3(path, fd, own, start, pstart, plen, frame)
+            return _read_v3(path, fd, own, start, pstart, plen, frame, read)
         if not legacy:
             return None  # no checksum: not trusted for answers (``logs index`` upgrades it)
         if frame[:2] == b"2;":
             return _read_v2(path, fd, own, start, pstart, plen, frame)
         payload = os.pread(fd, plen, pstart)
-        doc = json.loads(zlib.decompress(base64.b64decode(payload)))
+        doc = json.loads(zlib.decompress(_b64decode(payload)))
         # one JSON document: version 1 (and early version 2 builds): read, not current
         if doc.get("version") not in (1, 2) or doc["data_len"] != start:
             return None
@@ -551,8 +572,10 @@ def read_index(path: str | os.PathLike[str], fd: int | None = None, *,
         return None
     finally:
         if own and fd is not None:
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105 - no contextlib import on the query path (start-up)
                 os.close(fd)
+            except OSError:
+                pass
 
 
 def _opener(path: str | os.PathLike[str], fd: int, own: bool) -> Callable[[], tuple[int, bool]]:
@@ -572,8 +595,31 @@ def _pread(opened: Callable[[], tuple[int, bool]], n: int, off: int) -> bytes:
             os.close(f)
 
 
+class _EndReader:
+    """``os.pread(fd, n, off)`` served from one read of the file's last ``END_READ``
+    bytes where it can be (the index member and the last block's trailer usually lie
+    there): one system call for most of an index, not one per part."""
+
+    END_READ = 1 << 16
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
+        self.size = size
+        self.start = max(0, size - self.END_READ)
+        self.end = b""
+
+    def __call__(self, n: int, off: int) -> bytes:
+        if off >= self.start and n >= 0:
+            if not self.end:
+                self.end = os.pread(self.fd, self.size - self.start, self.start)
+            i = off - self.start
+            if i + n <= len(self.end):
+                return self.end[i:i + n]
+        return os.pread(self.fd, n, off)
+
+
 def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstart: int,
-             plen: int, frame: bytes) -> FileIndex:
+             plen: int, frame: bytes, read: Callable[[int, int], bytes]) -> FileIndex:
     """Version 3: every part checked against its CRC, the members table against the data
     (tiling, and each member's trailer), before anything is believed."""
     digits = (frame[2:14], frame[15:27], frame[28:40])
@@ -584,34 +630,34 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
     if _V3_HEAD + hl + fl > plen:
         raise IndexDamaged("the index's parts are longer than the index")
     h_off = pstart + _V3_HEAD
-    h = os.pread(fd, hl, h_off)
+    h = read(hl, h_off)
     if _crc(h) != int(frame[41:49], 16):
         raise IndexDamaged("the index's totals fail their checksum")
-    doc = json.loads(zlib.decompress(base64.b64decode(h)))
+    doc = json.loads(zlib.decompress(_b64decode(h)))
     if doc.get("version") != 3:
         raise IndexDamaged(f"unknown index version {doc.get('version')!r}")
     if doc["data_len"] != start:
         raise IndexDamaged(f"the index describes {doc['data_len']} bytes of data, the file "
                            f"holds {start}")
     f_off, b_off, b_len = h_off + hl, h_off + hl + fl, plen - _V3_HEAD - hl - fl
-    fbits = os.pread(fd, fl, f_off)
+    fbits = read(fl, f_off)
     if _crc(fbits) != doc["crc_f"]:
         raise IndexDamaged("the index's id filter fails its checksum")
-    raw_blocks = os.pread(fd, b_len, b_off)
+    raw_blocks = read(b_len, b_off)
     if _crc(raw_blocks) != doc["crc_b"]:
         raise IndexDamaged("the index's block list fails its checksum")
     members = [tuple(int(x) for x in m) for m in doc["members"]]
     if len(members) != doc["nblocks"]:
         raise IndexDamaged("the index's member table and block count disagree")
-    check_members(fd, members, start)
+    check_members(fd, members, start, read)
     total = BlockStats.from_json({"off": 0, "clen": 0, **doc})
-    bloom_bits = base64.b64decode(fbits) if nbits > 0 else b""
+    bloom_bits = _b64decode(fbits) if nbits > 0 else b""
     if nbits > 0 and len(bloom_bits) * 8 < nbits:
         raise IndexDamaged("the index's id filter is shorter than it says")
 
     def load_blocks() -> list[BlockStats]:
         blocks = [BlockStats.from_json(b) for b in
-                  json.loads(zlib.decompress(base64.b64decode(raw_blocks)))]
+                  json.loads(zlib.decompress(_b64decode(raw_blocks)))]
         if [(b.off, b.clen, b.ulen, b.crc) for b in blocks] != members:
             raise IndexDamaged("the index's blocks disagree with its member table")
         return blocks
@@ -630,7 +676,8 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
                      nblocks=int(doc["nblocks"]), members=members)
 
 
-def check_members(fd: int, members: list[tuple[int, ...]], data_len: int) -> None:
+def check_members(fd: int, members: list[tuple[int, ...]], data_len: int,
+                  read: Callable[[int, int], bytes] | None = None) -> None:
     """The members tile ``[0, data_len)`` in order, and each one's gzip trailer (its last
     8 bytes: CRC-32 and length of its text) is what the table says: 8 bytes read per
     member. ``IndexDamaged`` otherwise."""
@@ -638,7 +685,8 @@ def check_members(fd: int, members: list[tuple[int, ...]], data_len: int) -> Non
     for n, (off, clen, ulen, crc) in enumerate(members):
         if off != pos or clen < 20 or ulen < 0:
             raise IndexDamaged(f"block {n} of the index does not follow the one before it")
-        trailer = os.pread(fd, 8, off + clen - 8)
+        trailer = read(8, off + clen - 8) if read is not None else \
+            os.pread(fd, 8, off + clen - 8)
         if len(trailer) != 8 or struct.unpack("<II", trailer) != (crc, ulen & 0xFFFFFFFF):
             raise IndexDamaged(f"block {n} (bytes {off}-{off + clen}) does not match its "
                                "entry in the index (gzip trailer CRC-32/length)")
@@ -656,7 +704,7 @@ def _read_v2(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
             _V2_HEAD + hl + fl > plen:
         return None
     h_off = pstart + _V2_HEAD
-    doc = json.loads(zlib.decompress(base64.b64decode(os.pread(fd, hl, h_off))))
+    doc = json.loads(zlib.decompress(_b64decode(os.pread(fd, hl, h_off))))
     if doc.get("version") != 2 or doc["data_len"] != start:
         return None
     total = BlockStats.from_json({"off": 0, "clen": 0, **doc})
@@ -665,7 +713,7 @@ def _read_v2(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
 
     def load_blocks() -> list[BlockStats]:
         return [BlockStats.from_json(b) for b in
-                json.loads(zlib.decompress(base64.b64decode(_pread(opened, b_len, b_off))))]
+                json.loads(zlib.decompress(_b64decode(_pread(opened, b_len, b_off))))]
 
     return FileIndex(None, start, total=total, load_blocks=load_blocks, probe=None,
                      nblocks=int(doc["nblocks"]), version=2)

@@ -15,27 +15,35 @@ original values kept in ``elapsed`` (where each stage ended).
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
 
 from ..logformat import Record
 from ..logformat.dialects import is_cumulative, per_stage, stage_time_mode
+from ..plain import Plain
 from .filters import with_pseudo
 
 EVENTS = ("synthesis_start", "stage_time", "audio_metrics", "synthesis_failed",
           "synthesis_complete")
 
 
-@dataclass(slots=True)
-class Synthesis:
-    id: str
-    start: Record | None = None
-    stages: dict[str, float] = field(default_factory=dict)
-    elapsed: dict[str, float] = field(default_factory=dict)
-    audio: Record | None = None
-    failed: Record | None = None
-    complete: Record | None = None
-    warnings: list[Record] = field(default_factory=list)
-    stage_mode: str | None = None  # "cumulative" / "per-stage" (two stages or more)
+class Synthesis(Plain):
+    FIELDS = ("id", "start", "stages", "elapsed", "audio", "failed", "complete", "warnings",
+              "stage_mode")
+    __slots__ = FIELDS
+
+    def __init__(self, id: str, start: Record | None = None,
+                 stages: dict[str, float] | None = None,
+                 elapsed: dict[str, float] | None = None, audio: Record | None = None,
+                 failed: Record | None = None, complete: Record | None = None,
+                 warnings: list[Record] | None = None, stage_mode: str | None = None) -> None:
+        self.id = id
+        self.start = start
+        self.stages: dict[str, float] = {} if stages is None else stages
+        self.elapsed: dict[str, float] = {} if elapsed is None else elapsed
+        self.audio = audio
+        self.failed = failed
+        self.complete = complete
+        self.warnings: list[Record] = [] if warnings is None else warnings
+        self.stage_mode = stage_mode  # "cumulative" / "per-stage" (two stages or more)
 
     @property
     def ts(self) -> str:

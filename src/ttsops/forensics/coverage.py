@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 
-from ..logindex import norm_ts
-from ..logline import parse
-from .sources import LogFile, Snapshot
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from .sources import LogFile, Snapshot
 
 
 def _first_last_plain(fd: int, size: int) -> tuple[str | None, str | None]:
+    from ..logformat.parse import parse
+
     first = last = None
     head = os.pread(fd, 65536, 0).decode("utf-8", "replace").split("\n")
     for ln in head:
@@ -71,6 +73,9 @@ def first_ts(f: LogFile) -> str | None:
             head = os.pread(f.fd, HEAD_TEXT, 0)
     except OSError:
         return None
+    from ..logformat.parse import parse
+    from ..logformat.timestamps import norm_ts
+
     lines = head.decode("utf-8", "replace").split("\n")
     for ln in lines[:-1] if len(lines) > 1 else lines:
         rec = parse(ln)

@@ -13,9 +13,9 @@ import bisect
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 
-from ..logline import to_number
+from ..logformat.record import to_number
+from ..plain import Frozen
 
 _COND_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(!=|<=|>=|!~|=|<|>|~)\s*(.*?)\s*\Z")
 _NUM_OPS: dict[str, Callable[[float, float], bool]] = {
@@ -26,13 +26,14 @@ class FilterError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class Cond:
-    field: str
-    op: str
-    value: str
+class Cond(Frozen):
+    FIELDS = ("field", "op", "value")
+    __slots__ = FIELDS
 
-    def __post_init__(self) -> None:
+    def __init__(self, field: str, op: str, value: str) -> None:
+        self._set("field", field)
+        self._set("op", op)
+        self._set("value", value)
         if self.op in _NUM_OPS and to_number(self.value) is None:
             raise FilterError(f"{self.field}{self.op}{self.value}: {self.op} needs a number")
         if self.op in ("~", "!~"):
@@ -83,7 +84,7 @@ def matches(conds: list[Cond], fields: Mapping[str, str]) -> bool:
 def literal_values(conds: list[Cond]) -> tuple[str, ...]:
     """Text a matching text-format line must contain (for the literal pre-filter): the
     values of equality conditions that are written bare (so appear verbatim)."""
-    from ..logline import quote
+    from ..logformat.escape import quote
 
     return tuple(c.value for c in conds
                  if c.op == "=" and c.field not in PSEUDO and c.value and quote(c.value) == c.value)
@@ -92,10 +93,13 @@ def literal_values(conds: list[Cond]) -> tuple[str, ...]:
 PSEUDO = ("ts", "level", "event", "logger", "hour", "minute", "day")
 
 
-@dataclass(frozen=True)
-class Buckets:
-    field: str
-    edges: tuple[float, ...]
+class Buckets(Frozen):
+    FIELDS = ("field", "edges")
+    __slots__ = FIELDS
+
+    def __init__(self, field: str, edges: tuple[float, ...]) -> None:
+        self._set("field", field)
+        self._set("edges", edges)
 
     def label(self, value: str | None) -> str:
         x = to_number(value)

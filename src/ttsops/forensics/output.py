@@ -7,20 +7,19 @@ first table (the one scripts want), or the table named by ``--table``.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 
-from .sources import Problem
+from ..plain import Plain
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
     from typing import Any
+
+    from .sources import Problem
 
 _MARKUP_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
@@ -70,27 +69,36 @@ def write_lines(path: str, lines: list[str]) -> str:
     return path
 
 
-@dataclass
-class Table:
-    name: str
-    title: str
-    columns: list[str]
-    rows: list[list[Any]] = field(default_factory=list)
+class Table(Plain):
+    FIELDS = ("name", "title", "columns", "rows")
+    __slots__ = FIELDS
+
+    def __init__(self, name: str, title: str, columns: list[str],
+                 rows: list[list[Any]] | None = None) -> None:
+        self.name = name
+        self.title = title
+        self.columns = columns
+        self.rows: list[list[Any]] = [] if rows is None else rows
 
     def as_dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, r, strict=False)) for r in self.rows]
 
 
-@dataclass
-class Report:
-    command: str
-    summary: dict[str, Any] = field(default_factory=dict)
-    tables: list[Table] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)  # rich markup lines, shown after tables
-    data: dict[str, Any] = field(default_factory=dict)  # extra JSON-only content
-    problems: list[Problem] = field(default_factory=list)
-    empty: str | None = None  # set: no answer where one was required (exit 1)
-    failed: bool = False  # set: the answer is "fail" (check), exit 1
+class Report(Plain):
+    FIELDS = ("command", "summary", "tables", "text", "data", "problems", "empty", "failed")
+
+    def __init__(self, command: str, summary: dict[str, Any] | None = None,
+                 tables: list[Table] | None = None, text: list[str] | None = None,
+                 data: dict[str, Any] | None = None, problems: list[Problem] | None = None,
+                 empty: str | None = None, failed: bool = False) -> None:
+        self.command = command
+        self.summary: dict[str, Any] = {} if summary is None else summary
+        self.tables: list[Table] = [] if tables is None else tables
+        self.text: list[str] = [] if text is None else text  # rich markup, after tables
+        self.data: dict[str, Any] = {} if data is None else data  # extra JSON-only content
+        self.problems: list[Problem] = [] if problems is None else problems
+        self.empty = empty  # set: no answer where one was required (exit 1)
+        self.failed = failed  # set: the answer is "fail" (check), exit 1
 
     def table(self, name: str) -> Table | None:
         return next((t for t in self.tables if t.name == name), None)
@@ -107,7 +115,7 @@ class Report:
 
 def _clean(v: Any) -> Any:
     if isinstance(v, float):
-        if math.isnan(v):
+        if v != v:  # NaN
             return None
         return round(v, 3)
     return v
@@ -117,7 +125,7 @@ def _cell(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
-        if math.isnan(v):
+        if v != v:  # NaN
             return ""
         if v == int(v) and abs(v) < 1e15:
             return str(int(v))
@@ -149,6 +157,8 @@ def render(report: Report, fmt: str = "table", table: str | None = None,
         if t is None:
             names = ", ".join(x.name for x in report.tables) or "none"
             raise ValueError(f"no table {table!r} in this report (tables: {names})")
+        import csv
+
         w = csv.writer(out, lineterminator="\n")
         w.writerow(t.columns)
         for row in t.rows:

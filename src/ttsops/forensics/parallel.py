@@ -11,13 +11,13 @@ problems and counters are attached to it so that reports do not depend on thread
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+
+from ..plain import Plain
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
+    import queue
     from typing import Any, Generic, TypeVar
 
     T = TypeVar("T")
@@ -44,15 +44,20 @@ def default_workers() -> int:
     return max(1, min(8, n))
 
 
-@dataclass
-class Unit(Generic[T]):
+class Unit(Plain, Generic[T]):
     """One unit of work and what it produced."""
 
-    key: Any
-    run: Callable[[Unit[T]], Iterator[T]]
-    problems: list[Any] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
-    q: queue.Queue[Any] = field(default_factory=lambda: queue.Queue(8))
+    FIELDS = ("key", "run", "problems", "state", "q")
+    __slots__ = FIELDS
+
+    def __init__(self, key: Any, run: Callable[[Unit[T]], Iterator[T]],
+                 problems: list[Any] | None = None, state: dict[str, Any] | None = None,
+                 q: queue.Queue[Any] | None = None) -> None:
+        self.key = key
+        self.run = run
+        self.problems: list[Any] = [] if problems is None else problems
+        self.state: dict[str, Any] = {} if state is None else state
+        self.q = q  # the unit's output queue, made by ``ReadAhead`` when it uses threads
 
 
 class ReadAhead(Generic[T]):
@@ -65,9 +70,12 @@ class ReadAhead(Generic[T]):
         self.units = list(units)
         self.workers = default_workers() if workers is None else max(1, workers)
         self.depth = depth
-        self.stop = threading.Event()
+        self.stop: Any = None  # a threading.Event, made when threads run (items)
 
     def _produce(self, u: Unit[T]) -> None:
+        import queue
+
+        assert u.q is not None
         try:
             for item in u.run(u):
                 while not self.stop.is_set():
@@ -84,6 +92,9 @@ class ReadAhead(Generic[T]):
         self._put_final(u, _DONE)
 
     def _put_final(self, u: Unit[T], item: Any) -> None:
+        import queue
+
+        assert u.q is not None
         while not self.stop.is_set():
             try:
                 u.q.put(item, timeout=0.1)
@@ -100,6 +111,10 @@ class ReadAhead(Generic[T]):
                     yield u, item
                 yield u, None
             return
+        import queue
+        import threading  # here: a query answered from the index starts no thread
+
+        self.stop = threading.Event()
         for u in self.units:
             u.q = queue.Queue(self.depth)
         todo: queue.SimpleQueue[Unit[T] | None] = queue.SimpleQueue()
@@ -122,7 +137,7 @@ class ReadAhead(Generic[T]):
         try:
             for u in self.units:
                 while True:
-                    item = u.q.get()
+                    item = u.q.get()  # type: ignore[union-attr]
                     if item is _DONE:
                         break
                     if isinstance(item, BaseException):

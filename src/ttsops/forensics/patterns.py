@@ -20,7 +20,6 @@ from .filters import Buckets, Cond, group_key, literal_values, matches, with_pse
 from .output import Report, Table
 from .scan import Query, Scan
 from .sources import Snapshot
-from .timeargs import shift
 
 # fields of synthesis_complete (docs/DESIGN.md §2, Events) + context + pseudo-fields
 COMPLETE_FIELDS = {"id", "request_id", "trace_id", "status", "duration_ms", "queue_ms",
@@ -55,7 +54,12 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
         join = not need <= COMPLETE_FIELDS
         needles = ("synthesis_complete", "synthesis_start", "audio_metrics",
                    "synthesis_failed") if join else ("synthesis_complete",)
-        start = shift(since, -JOIN_MARGIN_S) if (since and join) else since
+        if since and join:
+            from .timeargs import shift
+
+            start = shift(since, -JOIN_MARGIN_S)
+        else:
+            start = since
         scan = Scan(snap, Query(start, until, needles=needles, use_index=use_index,
                                 require=() if join else literal_values(where),
                                 count_event="synthesis_complete", tracebacks=False))

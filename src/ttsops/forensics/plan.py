@@ -10,17 +10,21 @@ are files without an index: the answer is the same either way, only the cost dif
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..logindex import BlockStats, IndexDamaged
+from ..plain import Plain
 from .sources import Snapshot
 
 
-@dataclass
-class CountPlan:
-    counted: list[BlockStats] = field(default_factory=list)  # answered from the index
-    exclude: dict[str, frozenset[int]] = field(default_factory=dict)  # path -> block numbers
-    read_bytes: int = 0  # compressed bytes left to read (the rest of the query)
+class CountPlan(Plain):
+    __slots__ = ("counted", "exclude", "read_bytes")
+    FIELDS = __slots__
+
+    def __init__(self, counted: list[BlockStats] | None = None,
+                 exclude: dict[str, frozenset[int]] | None = None, read_bytes: int = 0) -> None:
+        self.counted: list[BlockStats] = [] if counted is None else counted  # from the index
+        # path -> block numbers
+        self.exclude: dict[str, frozenset[int]] = {} if exclude is None else exclude
+        self.read_bytes = read_bytes  # compressed bytes left to read (the rest of the query)
 
     @property
     def blocks(self) -> int:
@@ -49,7 +53,7 @@ def plan_counts(snap: Snapshot, since: str | None, until: str | None, *,
             continue
         if t.counted and (t.skipped == 0 or unparsable) and inside(t, since, until):
             plan.counted.append(t)
-            plan.exclude[str(f.path)] = frozenset(range(idx.nblocks))
+            plan.exclude[f.where] = frozenset(range(idx.nblocks))
             continue
         ex: set[int] = set()
         try:
@@ -66,5 +70,5 @@ def plan_counts(snap: Snapshot, since: str | None, until: str | None, *,
                       (until is not None and b.first_ts is not None and b.first_ts >= until)):
                 plan.read_bytes += b.clen
         if ex:
-            plan.exclude[str(f.path)] = frozenset(ex)
+            plan.exclude[f.where] = frozenset(ex)
     return plan

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections.abc import Callable
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
@@ -23,6 +22,8 @@ class Bar:
     """One rich progress bar over bytes; ``bar(n)`` advances, ``close()`` ends it."""
 
     def __init__(self, total: int, label: str, *, force_terminal: bool | None = None) -> None:
+        import threading
+
         from rich.console import Console
         from rich.progress import (
             BarColumn,

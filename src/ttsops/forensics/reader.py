@@ -20,40 +20,67 @@ import os
 import re
 import zlib
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 
 from ..logindex import BlockStats, IndexDamaged, bloom_key
+from ..plain import Plain
 from .parallel import Unit
 from .sources import LogFile, Problem
 
-try:
-    from isal import isal_zlib as _z
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
-    _ZERRORS: tuple[type[BaseException], ...] = (zlib.error, _z.error)
-except ImportError:  # pragma: no cover
-    _z = zlib  # type: ignore[assignment]
-    _ZERRORS = (zlib.error,)
+_ZLIB: list[Any] = []
+
+
+def zlib_module() -> tuple[Any, tuple[type[BaseException], ...]]:
+    """(the inflate module, the errors it raises): isal's (several times faster than
+    zlib, and it releases the GIL), imported when first data is read -- an answer from
+    the index inflates nothing."""
+    if not _ZLIB:
+        try:
+            from isal import isal_zlib as z
+
+            _ZLIB.extend((z, (zlib.error, z.error)))
+        except ImportError:  # pragma: no cover
+            _ZLIB.extend((zlib, (zlib.error,)))
+    return _ZLIB[0], _ZLIB[1]
+
+
+def __getattr__(name: str) -> Any:
+    """``_z`` and ``_ZERRORS``, the names other modules import (loaded when asked for)."""
+    if name in ("_z", "_ZERRORS"):
+        return zlib_module()[name == "_ZERRORS"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 READ_BYTES = 1 << 20  # text per chunk handed out
+INFLATE_OUT = 256 << 10  # text per inflate call (cache-sized pieces: 2x faster)
 GZ_READ = 192 << 10  # compressed bytes per read of an unindexed .gz (~1.5 MiB of text)
 MAX_PENDING = 16 << 20
 SEGMENT_BYTES = 8 << 20  # uncompressed bytes of index blocks per read-ahead unit
 GZ_MAGIC = b"\x1f\x8b\x08"
 
 
-@dataclass
-class ReadCounters:
-    """What a scan cost: for --stats, tests and the query planner."""
+class ReadCounters(Plain):
+    """What a scan cost: for --stats, tests and the query planner (``vars()`` of it is
+    its fields, for the JSON answers)."""
 
-    files: int = 0
-    blocks_read: int = 0
-    blocks_skipped: int = 0
-    blocks_from_index: int = 0  # answered from the index's counts, not read
-    bytes_compressed: int = 0
-    bytes_text: int = 0
+    FIELDS = ("files", "blocks_read", "blocks_skipped", "blocks_from_index",
+              "bytes_compressed", "bytes_text")
+
+    def __init__(self, files: int = 0, blocks_read: int = 0, blocks_skipped: int = 0,
+                 blocks_from_index: int = 0, bytes_compressed: int = 0,
+                 bytes_text: int = 0) -> None:
+        self.files = files
+        self.blocks_read = blocks_read
+        self.blocks_skipped = blocks_skipped
+        self.blocks_from_index = blocks_from_index  # answered from the index's counts
+        self.bytes_compressed = bytes_compressed
+        self.bytes_text = bytes_text
 
     def add(self, other: ReadCounters) -> None:
-        for k in self.__dataclass_fields__:
+        for k in self.FIELDS:
             setattr(self, k, getattr(self, k) + getattr(other, k))
 
 
@@ -79,10 +106,11 @@ class _Cutter:
     its last record start and the tail carried over (one copy). Pieces without any
     record start are held (up to ``MAX_PENDING``)."""
 
-    def __init__(self, counters: ReadCounters) -> None:
+    def __init__(self, counters: ReadCounters, target: int = READ_BYTES) -> None:
         self.pending: list[bytes] = []  # not yet handed out, in order
         self.size = 0
         self.counters = counters
+        self.target = target  # text per chunk handed out (about)
 
     def _out(self, data: bytes) -> bytes:
         self.counters.bytes_text += len(data)
@@ -96,12 +124,12 @@ class _Cutter:
             # everything pending ends where a record starts: hand it out whole
             out = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
             self.pending, self.size = [], 0
-            if len(out) < READ_BYTES // 4:  # too small to bother: keep collecting
+            if len(out) < self.target // 4:  # too small to bother: keep collecting
                 self.pending, self.size = [out], len(out)
                 out = None
         self.pending.append(data)
         self.size += len(data)
-        if out is not None or self.size < READ_BYTES or data.endswith(b"\n"):
+        if out is not None or self.size < self.target or data.endswith(b"\n"):
             return self._out(out) if out is not None else None
         cut = record_cut(data)
         if cut <= 0:
@@ -163,19 +191,22 @@ def select_blocks(f: LogFile, counters: ReadCounters, since: str | None,
 def read_blocks(f: LogFile, blocks: list[tuple[int, BlockStats]], problems: list[Problem],
                 counters: ReadCounters) -> Iterator[bytes]:
     """The uncompressed bytes of each block (one pread + one inflate each)."""
+    if not blocks:  # all answered from the index: inflate nothing, import nothing
+        return
+    _z, _ZERRORS = zlib_module()
     for i, b in blocks:
         try:
             raw = os.pread(f.fd, b.clen, b.off)
             # an output buffer of the block's size: no growing and copying (~2x faster)
             data = _z.decompress(raw, 31, b.ulen + 64)
         except _ZERRORS as e:
-            problems.append(Problem(str(f.path), f"block {i} (bytes {b.off}-{b.off + b.clen})"
+            problems.append(Problem(f.where, f"block {i} (bytes {b.off}-{b.off + b.clen})"
                                     f" is corrupt ({e}); its {b.lines} lines skipped, "
                                     "the other blocks read", b.lines,
                                     hole=(b.first_ts, b.last_ts)))
             continue
         except OSError as e:
-            problems.append(Problem(str(f.path), f"read error in block {i}: {e}", b.lines,
+            problems.append(Problem(f.where, f"read error in block {i}: {e}", b.lines,
                                     hole=(b.first_ts, b.last_ts)))
             continue
         counters.blocks_read += 1
@@ -197,6 +228,7 @@ def _block_members(f: LogFile, counters: ReadCounters, cutter: _Cutter,
     are found by their header and each inflated in one call -- no stream state, no
     copies. Returns the offset where it stopped (the index member, anything unexpected,
     damage), from which the careful stream reader goes on; ``size`` when done."""
+    _z, _ZERRORS = zlib_module()
     pos = 0
     bufsize = (1 << 20) + MEMBER_SLACK  # the sink's default block size, then the last's
     while pos < size:
@@ -258,12 +290,21 @@ _TS_TEXT = re.compile(rb"(?m)^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d{3})")
 _TS_JSON = re.compile(rb'"(?:ts|asctime|timestamp|time)"\s*:\s*"(\d{4}-\d\d-\d\d[ T][^"]{8,})"')
 
 
+EDGE_TEXT = 65536  # text looked at for the record time at an edge of a hole
+
+
+def _tail_text(chunks: list[bytes], rest: bytes | None) -> bytes:
+    """The last ``EDGE_TEXT`` bytes of the text read: the chunks handed out, then
+    ``rest`` (whatever the chunk size, the same bytes)."""
+    return b"".join([*chunks, rest or b""])[-EDGE_TEXT:]
+
+
 def edge_ts(buf: bytes | None, last: bool) -> str | None:
     """The first (or last) record time in ``buf`` (text or JSON lines), as log text;
     for the bounds of a hole left by damage."""
     if not buf:
         return None
-    part = buf[-65536:] if last else buf[:65536]
+    part = buf[-EDGE_TEXT:] if last else buf[:EDGE_TEXT]
     found: list[bytes] = []
     for rx in (_TS_TEXT, _TS_JSON):
         ms = rx.findall(part)
@@ -271,7 +312,7 @@ def edge_ts(buf: bytes | None, last: bool) -> str | None:
             found.append(ms[-1] if last else ms[0])
     if not found:
         return None
-    from ..logindex import norm_ts
+    from ..logformat.timestamps import norm_ts
 
     ts = [norm_ts(x.decode("ascii", "replace"))[:23] for x in found]
     return max(ts) if last else min(ts)
@@ -281,20 +322,32 @@ def _stream_gz(f: LogFile, problems: list[Problem],
                counters: ReadCounters) -> Iterator[bytes]:
     """The chunks of a gzip file; a damaged region becomes a Problem whose ``hole``
     holds the times of the records just before and just after it."""
-    last: list[bytes | None] = [None]  # the last chunk handed out
+    last: list[bytes] = []  # the last chunks handed out (their last EDGE_TEXT bytes)
     hole: list[Problem | None] = [None]  # waits for the first record after the damage
+    after: list[bytes] = []  # text read since the damage, until its first record time
+    waiting: Problem | None = None  # the damage ``after`` is for
     for chunk in _stream_gz_raw(f, problems, counters, last, hole):
         if hole[0] is not None:
-            h = hole[0].hole or (None, None)
-            hole[0].hole = (h[0], edge_ts(chunk, last=False))
-            hole[0] = None
-        last[0] = chunk
+            if hole[0] is not waiting:  # a new damage: its text starts here
+                waiting, after = hole[0], []
+            after.append(chunk)
+            text = b"".join(after)[:EDGE_TEXT]
+            first = edge_ts(text, last=False)
+            if first is not None or len(text) >= EDGE_TEXT:
+                h = hole[0].hole or (None, None)
+                hole[0].hole = (h[0], first)
+                hole[0] = None
+                after = []
+        last.append(chunk)
+        while len(last) > 1 and sum(map(len, last)) - len(last[0]) >= EDGE_TEXT:
+            del last[0]
         yield chunk
 
 
 def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
-                   last: list[bytes | None], hole: list[Problem | None]) -> Iterator[bytes]:
-    cutter = _Cutter(counters)
+                   last: list[bytes], hole: list[Problem | None]) -> Iterator[bytes]:
+    _z, _ZERRORS = zlib_module()
+    cutter = _Cutter(counters, INFLATE_OUT)  # chunks of one piece: copies stay in cache
     size = os.fstat(f.fd).st_size
     pos = 0  # file offset of the next read
     if size and os.pread(f.fd, len(BLOCK_SIG), 0) == BLOCK_SIG:
@@ -303,45 +356,62 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
     fed = 0  # bytes fed into the current decompressor
     d = _z.decompressobj(31)
     buf = b""
+    # Text is inflated in pieces of at most INFLATE_OUT (cache-sized pieces whose memory
+    # is reused: one big output per read faults in fresh pages, 2-3x slower), but handed
+    # on per input as one call would have: the pieces of an input that turns out damaged
+    # are dropped with it, so what is read does not depend on the piece size.
+    more = False  # the last call filled its piece: the decompressor may hold more text
+    held: list[bytes] = []  # pieces of the current input, handed on when it is done
+    call_buf, call_fed = buf, fed  # the current input whole, and ``fed`` before it
     while True:
-        if not buf:
+        if not buf and not more:
             try:
                 buf = os.pread(f.fd, GZ_READ, pos)
             except OSError as e:
-                problems.append(Problem(str(f.path), f"read error at byte {pos}: {e}"))
+                problems.append(Problem(f.where, f"read error at byte {pos}: {e}"))
                 break
             if not buf:
                 break
             pos += len(buf)
             counters.bytes_compressed += len(buf)
+            call_buf, call_fed = buf, fed
         try:
-            out = d.decompress(buf)
+            out = d.decompress(buf, INFLATE_OUT)
         except _ZERRORS as e:
+            held = []
+            buf, fed = call_buf, call_fed
             rest = cutter.finish(keep_partial=False)
             if rest:
                 yield rest
-            before = edge_ts(rest or last[0], last=True)
+            before = edge_ts(_tail_text(last, rest), last=True)
             nxt = _find_member(f.fd, member + 1, size)
             what = "is not gzip data" if member == 0 and fed == 0 and pos <= READ_BYTES \
                 and not buf.startswith(GZ_MAGIC) else f"is corrupt at the member starting at " \
                 f"byte {member} ({e})"
             if nxt < 0:
-                problems.append(Problem(str(f.path), f"{what}; read everything before it",
+                problems.append(Problem(f.where, f"{what}; read everything before it",
                                         hole=(before, None)))
                 return
-            problems.append(Problem(str(f.path), f"{what}; skipped {nxt - member} bytes to "
+            problems.append(Problem(f.where, f"{what}; skipped {nxt - member} bytes to "
                                                  f"the next gzip member at byte {nxt}",
                                     hole=(before, None)))
             hole[0] = problems[-1]
             member = pos = nxt
-            buf, fed = b"", 0
+            buf, fed, more = b"", 0, False
+            call_buf, call_fed = buf, fed
             d = _z.decompressobj(31)
             continue
-        fed += len(buf)
+        tail = d.unconsumed_tail
+        fed += len(buf) - len(tail)
+        more = len(out) == INFLATE_OUT and not d.eof
         if out:
-            chunk = cutter.feed(out)
-            if chunk:
-                yield chunk
+            held.append(out)
+        if d.eof or not (tail or more):  # the input is done (as one call would be)
+            for piece in held:
+                chunk = cutter.feed(piece)
+                if chunk:
+                    yield chunk
+            held = []
         if d.eof:
             buf = d.unused_data
             member = pos - len(buf)
@@ -349,20 +419,22 @@ def _stream_gz_raw(f: LogFile, problems: list[Problem], counters: ReadCounters,
             d = _z.decompressobj(31)
             if buf and not buf.strip(b"\x00"):
                 buf = b""  # zero padding after the last member (tape-style): ignored
+            call_buf, call_fed = buf, fed
         else:
-            buf = b""
+            buf = tail
     rest = cutter.finish(keep_partial=not fed)
     if rest:
         yield rest
     if fed:
-        problems.append(Problem(str(f.path), f"truncated: the gzip member starting at byte "
+        problems.append(Problem(f.where, f"truncated: the gzip member starting at byte "
                                              f"{member} ends at byte {size} before its end; "
                                              "read everything before the damage",
-                                hole=(edge_ts(rest or last[0], last=True), None)))
+                                hole=(edge_ts(_tail_text(last, rest), last=True), None)))
 
 
 def _find_member(fd: int, start: int, size: int) -> int:
     """Offset of the next gzip member header at or after ``start`` whose data inflates."""
+    _z, _ZERRORS = zlib_module()
     pos = start
     while pos < size:
         block = os.pread(fd, READ_BYTES + 2, pos)
@@ -403,7 +475,7 @@ def _guarded(f: LogFile, problems: list[Problem], it: Iterator[bytes]) -> Iterat
     try:
         yield from it
     except OSError as e:
-        problems.append(Problem(str(f.path), f"read error: {e}"))
+        problems.append(Problem(f.where, f"read error: {e}"))
 
 
 def file_units(f: LogFile, *, since: str | None = None, until: str | None = None,

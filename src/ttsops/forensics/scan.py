@@ -22,21 +22,19 @@ refused (ValueError): it is found everywhere, and the search would never advance
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 
-from ..logformat import ReadStats, Record
-from ..logformat.timestamps import norm_ts as _norm_ts
-from .fastparse import iter_records
-from .parallel import ReadAhead, Unit, default_workers
+from ..logformat.record import ReadStats, Record
+from ..plain import Frozen, Plain
 from .reader import ReadCounters, file_units
 from .sources import LogFile, Problem, Snapshot
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
     from typing import Any
+
+    from .parallel import Unit
 
 Hit = tuple[Record, LogFile]
 
@@ -47,26 +45,42 @@ FANOUT_BYTES = 32 << 20
 progress_factory: Callable[[int, str], Callable[[int], None] | None] | None = None
 
 
-@dataclass(frozen=True)
-class Query:
-    since: str | None = None  # inclusive, log timestamp text
-    until: str | None = None  # exclusive
-    needles: tuple[str, ...] | None = None  # literal pre-filter on head lines (any of)
-    ids: tuple[str, ...] | None = None  # index blocks whose bloom has none are skipped
-    use_index: bool = True
-    require: tuple[str, ...] = ()  # with needles: text head lines must also contain all
-    tracebacks: bool = True  # False: with needles, records come without continuation lines
-    # with require: also count the text records of this event in the window that the
-    # required literals dropped (``ScanStats.dropped``), so that a total stays a total
-    count_event: str | None = None
+class Query(Frozen):
+    """What a scan looks for (immutable, hashable)."""
+
+    FIELDS = ("since", "until", "needles", "ids", "use_index", "require", "tracebacks",
+              "count_event")
+    __slots__ = FIELDS
+
+    def __init__(self, since: str | None = None, until: str | None = None,
+                 needles: tuple[str, ...] | None = None, ids: tuple[str, ...] | None = None,
+                 use_index: bool = True, require: tuple[str, ...] = (),
+                 tracebacks: bool = True, count_event: str | None = None) -> None:
+        self._set("since", since)  # inclusive, log timestamp text
+        self._set("until", until)  # exclusive
+        self._set("needles", needles)  # literal pre-filter on head lines (any of)
+        self._set("ids", ids)  # index blocks whose bloom has none are skipped
+        self._set("use_index", use_index)
+        # with needles: text head lines must also contain all
+        self._set("require", require)
+        # False: with needles, records come without continuation lines
+        self._set("tracebacks", tracebacks)
+        # with require: also count the text records of this event in the window that the
+        # required literals dropped (``ScanStats.dropped``), so that a total stays a total
+        self._set("count_event", count_event)
 
 
-@dataclass
-class ScanStats:
-    read: ReadStats = field(default_factory=ReadStats)
-    counters: ReadCounters = field(default_factory=ReadCounters)
-    skipped_by_file: dict[str, int] = field(default_factory=dict)
-    dropped: int = 0  # records of ``Query.count_event`` that ``require`` dropped
+class ScanStats(Plain):
+    FIELDS = ("read", "counters", "skipped_by_file", "dropped")
+    __slots__ = FIELDS
+
+    def __init__(self, read: ReadStats | None = None, counters: ReadCounters | None = None,
+                 skipped_by_file: dict[str, int] | None = None, dropped: int = 0) -> None:
+        self.read = ReadStats() if read is None else read
+        self.counters = ReadCounters() if counters is None else counters
+        self.skipped_by_file: dict[str, int] = {} if skipped_by_file is None \
+            else skipped_by_file
+        self.dropped = dropped  # records of ``Query.count_event`` that ``require`` dropped
 
 
 _DROPPED = "\x00dropped "  # the last "line" of a selection: how many it dropped (a count)
@@ -259,7 +273,20 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
             i = buf.find(lit, e)
     else:
         seen: set[int] = set()
-        for needle in nb:
+        if len(nb) > 1:  # one pass for all of them (a regex of literals), not one each
+            rx = _any_of(tuple(nb))
+            m = rx.search(buf)
+            while m is not None:
+                i = m.start()
+                s = buf.rfind(b"\n", 0, i) + 1
+                while s > 0 and not _head_at(buf, s):
+                    s = buf.rfind(b"\n", 0, s - 1) + 1
+                seen.add(s)
+                e = buf.find(b"\n", i)
+                if e < 0:
+                    break
+                m = rx.search(buf, e)
+        for needle in nb if len(nb) == 1 else ():
             i = buf.find(needle)
             while i >= 0:
                 s = buf.rfind(b"\n", 0, i) + 1
@@ -278,6 +305,18 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
     for s, e in spans:
         out.extend(buf[s:e].decode("utf-8", "replace").split("\n"))
     return out
+
+
+_ANY_OF: dict[tuple[bytes, ...], re.Pattern[bytes]] = {}
+
+
+def _any_of(needles: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """A regex finding the leftmost occurrence of any of ``needles`` (one pass over the
+    bytes where a ``find`` per needle makes one each: 3 level needles, ~40% less)."""
+    rx = _ANY_OF.get(needles)
+    if rx is None:
+        rx = _ANY_OF[needles] = re.compile(b"|".join(re.escape(x) for x in needles), re.S)
+    return rx
 
 
 def has_json(buf: bytes) -> bool:
@@ -506,7 +545,7 @@ class Scan:
         q = self.query
         return [u for f in files for u in file_units(
             f, since=q.since, until=q.until, ids=q.ids, use_index=q.use_index,
-            exclude=self.exclude.get(str(f.path), frozenset()))]
+            exclude=self.exclude.get(f.where, frozenset()))]
 
     def planned_bytes(self) -> int:
         """Compressed bytes this scan will read (for progress bars)."""
@@ -528,7 +567,7 @@ class Scan:
             if len(st.skipped_examples) < 5:
                 st.skipped_examples.append(f"{f.name}: {ex}")
         if rs.skipped:
-            key = str(f.path)
+            key = f.where
             self.stats.skipped_by_file[key] = self.stats.skipped_by_file.get(key, 0) \
                 + rs.skipped
         self.stats.counters.add(counters)
@@ -553,6 +592,8 @@ class Scan:
 
     def _batches(self, units: list[Unit[bytes]], progress: Callable[[int], None] | None,
                  prefix: bytes) -> Iterator[tuple[LogFile, list[str], ReadStats]]:
+        from .parallel import ReadAhead, default_workers
+
         select = _Select(self.query, prefix)
         rs = ReadStats()
         done = 0
@@ -599,6 +640,8 @@ class Scan:
     def chunks(self, stream: int) -> Iterator[tuple[LogFile, bytes]]:
         """(file, raw chunk of whole records) of one stream, in order, unfiltered (for
         readers that search the bytes themselves, e.g. ``vector``)."""
+        from .parallel import ReadAhead
+
         units = self.units(self.snap.stream_files(stream))
         bar = None
         progress = self.progress
@@ -623,17 +666,30 @@ class Scan:
             if bar is not None and hasattr(bar, "close"):
                 bar.close()
 
-    def _stream_hits(self, stream: int) -> Iterator[Hit]:
-        from . import sidecar  # parsed rotated files kept once (sidecar.py)
+    def _may_use_sidecars(self) -> bool:
+        """False when ``sidecar.applies`` is sure to say no (a query for ids, a pre-filter
+        the sidecars do not serve, blocks answered elsewhere): the hot queries then never
+        import the sidecar module (pyarrow/polars, tempfile: tens of ms of start-up)."""
+        q = self.query
+        if q.ids is not None or self.exclude:
+            return False
+        return q.needles is None or bool(getattr(self, "sidecar_needles", False))
 
-        if sidecar.applies(self):
-            yield from sidecar.stream_hits(self, stream)
-            return
+    def _stream_hits(self, stream: int) -> Iterator[Hit]:
+        if self._may_use_sidecars():
+            from . import sidecar  # parsed rotated files kept once (sidecar.py)
+
+            if sidecar.applies(self):
+                yield from sidecar.stream_hits(self, stream)
+                return
+        from ..logformat.fastparse import iter_records
+        from ..logformat.timestamps import norm_ts
+
         since, until = self.query.since, self.query.until
         for f, lines, rs in self.batches(stream):
             for rec in iter_records(lines, rs):
                 if rec.ts[10:11] != " ":
-                    rec.ts = _norm_ts(rec.ts)
+                    rec.ts = norm_ts(rec.ts)
                 if (since is not None and rec.ts < since) or \
                         (until is not None and rec.ts >= until):
                     continue
@@ -648,6 +704,8 @@ class Scan:
         if len(streams) == 1:
             yield from self._stream_hits(streams[0])
             return
+        import heapq
+
         yield from heapq.merge(*(self._stream_hits(s) for s in streams),
                                key=lambda h: h[0].ts)
 

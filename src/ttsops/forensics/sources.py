@@ -24,16 +24,19 @@ doubles a record: the answer is the log as it was at the snapshot.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import stat
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..logindex import FileIndex, IndexDamaged, read_index
+from ..plain import Plain
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from os import PathLike
+    from pathlib import Path
 
 LIVE = "app.log"
 STDIN = "-"
@@ -48,8 +51,7 @@ class SourceError(Exception):
     """No answer is possible (missing directory, no log files): a clear message, exit 2."""
 
 
-@dataclass
-class Problem:
+class Problem(Plain):
     """Something that could not be read: reported, and the rest still answered.
 
     ``hole``: for damage inside a file, the time span whose records were lost, as far as
@@ -57,34 +59,111 @@ class Problem:
     first record read after it); None at an end means "the file's start/end" (the
     neighbouring file's records bound it)."""
 
-    path: str
-    message: str
-    lines_lost: int | None = None
-    hole: tuple[str | None, str | None] | None = None
+    FIELDS = ("path", "message", "lines_lost", "hole")
+    __slots__ = FIELDS
+
+    def __init__(self, path: str, message: str, lines_lost: int | None = None,
+                 hole: tuple[str | None, str | None] | None = None) -> None:
+        self.path = path
+        self.message = message
+        self.lines_lost = lines_lost
+        self.hole = hole
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
 
 
-@dataclass
-class LogFile:
-    path: Path
-    role: str  # "rotated" | "pending" | "live" | "file" | "stdin"
-    stream: int  # which --dir (or explicit file) it belongs to: merged by time across streams
-    label: str  # shown when several streams are read (the directory's name)
-    gz: bool
-    fd: int = -1
-    size: int = 0
-    inode: tuple[int, int] = (0, 0)
-    index: FileIndex | None = None
-    index_loaded: bool = False
-    head_ts: str | None = None  # its first record's time (set when ordered by content)
-    problems: list[Problem] | None = None  # the snapshot's: where a damaged index is told
-    index_problem: Problem | None = None
+def pathstr(p: str | os.PathLike[str]) -> str:
+    """``str(pathlib.PurePosixPath(p))`` without importing pathlib (a query's start-up):
+    repeated slashes and ``.`` parts dropped, ``..`` kept, no trailing slash."""
+    s = os.fspath(p)
+    if not s:
+        return "."
+    root = ""
+    if s.startswith("/"):
+        root = "//" if s.startswith("//") and not s.startswith("///") else "/"
+    return (root + "/".join(x for x in s.split("/") if x and x != ".")) or "."
+
+
+def _parent(s: str) -> str:
+    """``str(PurePosixPath(s).parent)`` of a ``pathstr``."""
+    head, sep, _tail = s.rpartition("/")
+    if not sep:
+        return "."
+    return head if head.strip("/") else s[:len(s) - len(_tail)]
+
+
+def _join(d: str, name: str) -> str:
+    return f"{d}{name}" if d.endswith("/") else f"{d}/{name}"
+
+
+_IGNORED_ERRNOS = (2, 20, 9, 40)  # ENOENT, ENOTDIR, EBADF, ELOOP: as pathlib ignores them
+
+
+def _exists(s: str) -> bool:
+    """``Path(s).exists()``."""
+    try:
+        os.stat(s)
+    except OSError as e:
+        if e.errno not in _IGNORED_ERRNOS:
+            raise
+        return False
+    return True
+
+
+def _is_dir(s: str) -> bool:
+    """``Path(s).is_dir()``."""
+    try:
+        return stat.S_ISDIR(os.stat(s).st_mode)
+    except OSError as e:
+        if e.errno not in _IGNORED_ERRNOS:
+            raise
+        return False
+    except ValueError:
+        return False
+
+
+class LogFile(Plain):
+    """One open log file. ``where`` is its path as text (``str(path)``); ``path`` the
+    same as a ``pathlib.Path``, made when first asked for."""
+
+    FIELDS = ("where", "role", "stream", "label", "gz", "fd", "size", "inode", "index",
+              "index_loaded", "head_ts", "problems", "index_problem")
+    __slots__ = (*FIELDS, "_path")
+
+    def __init__(self, path: str | os.PathLike[str], role: str, stream: int, label: str, gz: bool,
+                 fd: int = -1, size: int = 0, inode: tuple[int, int] = (0, 0),
+                 index: FileIndex | None = None, index_loaded: bool = False,
+                 head_ts: str | None = None, problems: list[Problem] | None = None,
+                 index_problem: Problem | None = None) -> None:
+        self.where = pathstr(path)
+        self._path: Path | None = None
+        self.role = role  # "rotated" | "pending" | "live" | "file" | "stdin"
+        # which --dir (or explicit file) it belongs to: merged by time across streams
+        self.stream = stream
+        self.label = label  # shown when several streams are read (the directory's name)
+        self.gz = gz
+        self.fd = fd
+        self.size = size
+        self.inode = inode
+        self.index = index
+        self.index_loaded = index_loaded
+        self.head_ts = head_ts  # its first record's time (set when ordered by content)
+        # the snapshot's: where a damaged index is told
+        self.problems = problems
+        self.index_problem = index_problem
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            from pathlib import Path
+
+            self._path = Path(self.where)
+        return self._path
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.where.rpartition("/")[2]
 
     def get_index(self) -> FileIndex | None:
         """The embedded block index (None for plain files, foreign or damaged gz)."""
@@ -92,7 +171,7 @@ class LogFile:
             self.index_loaded = True
             if self.gz and self.fd >= 0:
                 try:
-                    self.index = read_index(self.path, fd=self.fd)
+                    self.index = read_index(self.where, fd=self.fd)
                 except IndexDamaged as e:
                     self.index_damaged(str(e))
         return self.index
@@ -102,7 +181,7 @@ class LogFile:
         self.index = None
         self.index_loaded = True
         if self.index_problem is None:
-            self.index_problem = Problem(str(self.path), f"its block index is damaged or "
+            self.index_problem = Problem(self.where, f"its block index is damaged or "
                                          f"tampered with ({why}); ignored, the answer comes "
                                          "from the data (ttsops logs index rebuilds "
                                          "it)")
@@ -110,23 +189,30 @@ class LogFile:
                 self.problems.append(self.index_problem)
 
 
-@dataclass
-class Snapshot:
+class Snapshot(Plain):
     """Open log files, oldest first within each stream; close() when done."""
 
-    files: list[LogFile]
-    streams: list[str]  # label per stream
-    problems: list[Problem] = field(default_factory=list)
-    # said on stderr, not damage: skipped special files, duplicates read once
-    notes: list[str] = field(default_factory=list)
-    # (path read, path of a byte-identical copy that was not read)
-    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    FIELDS = ("files", "streams", "problems", "notes", "duplicates")
+    __slots__ = FIELDS
+
+    def __init__(self, files: list[LogFile], streams: list[str],
+                 problems: list[Problem] | None = None, notes: list[str] | None = None,
+                 duplicates: list[tuple[str, str]] | None = None) -> None:
+        self.files = files
+        self.streams = streams  # label per stream
+        self.problems: list[Problem] = [] if problems is None else problems
+        # said on stderr, not damage: skipped special files, duplicates read once
+        self.notes: list[str] = [] if notes is None else notes
+        # (path read, path of a byte-identical copy that was not read)
+        self.duplicates: list[tuple[str, str]] = [] if duplicates is None else duplicates
 
     def close(self) -> None:
         for f in self.files:
             if f.fd >= 0:
-                with contextlib.suppress(OSError):
+                try:  # noqa: SIM105 - no contextlib import on the query path (start-up)
                     os.close(f.fd)
+                except OSError:
+                    pass
                 f.fd = -1
 
     def __enter__(self) -> Snapshot:
@@ -153,7 +239,7 @@ def _classify(name: str) -> tuple[str, tuple[int, int, str]] | None:
     return None
 
 
-def _dir_names(d: Path) -> list[tuple[str, str]]:
+def _dir_names(d: str) -> list[tuple[str, str]]:
     """(file name, role) of the log files in ``d``, oldest first by name. Of a plain and
     a compressed file of one rotation (compression under way), the plain one is read."""
     names = set(os.listdir(d))
@@ -186,7 +272,7 @@ def _kind(mode: int) -> str:
     return _KIND.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def _open(path: Path, keep_fifo: bool = False) -> tuple[int, os.stat_result]:
+def _open(path: str, keep_fifo: bool = False) -> tuple[int, os.stat_result]:
     """Open a regular file for reading. Never blocks: a FIFO is opened non-blocking (a
     plain open waits for a writer forever) and refused (``NotRegular``), or, with
     ``keep_fifo``, handed back in ``NotRegular.fd`` switched to blocking reads (a pipe
@@ -213,14 +299,20 @@ def _open(path: Path, keep_fifo: bool = False) -> tuple[int, os.stat_result]:
     return fd, st
 
 
-def _is_gz(fd: int, path: Path) -> bool:
+def _suffix_gz(path: str) -> bool:
+    """``Path(path).suffix == ".gz"``."""
+    name = path.rpartition("/")[2]
+    return len(name) > 3 and name.endswith(".gz")
+
+
+def _is_gz(fd: int, path: str) -> bool:
     try:
         head = os.pread(fd, 2, 0)
     except OSError:
-        return path.suffix == ".gz"
+        return _suffix_gz(path)
     if head == b"\x1f\x8b":
         return True
-    return path.suffix == ".gz" and len(head) > 0  # named .gz but not gzip: reader says so
+    return _suffix_gz(path) and len(head) > 0  # named .gz but not gzip: reader says so
 
 
 SPOOL_READ = 1 << 20
@@ -272,35 +364,36 @@ def _stdin_file() -> LogFile:
                           "(zcat app.log.1.gz | ttsops logs ... --files -)")
     fd = spool(src) if src >= 0 else _spool_stream(getattr(sys.stdin, "buffer", sys.stdin))
     st = os.fstat(fd)
-    p = Path("<stdin>")
+    p = "<stdin>"
     return LogFile(p, "stdin", -1, "stdin", _is_gz(fd, p), fd, st.st_size,
                    (st.st_dev, st.st_ino))
 
 
-def _snapshot_dir(d: Path, stream: int, label: str, problems: list[Problem],
-                  notes: list[str] | None = None) -> list[LogFile]:
+def _snapshot_dir(d: str | PathLike[str], stream: int, label: str,
+                  problems: list[Problem], notes: list[str] | None = None) -> list[LogFile]:
     """Open the files of one directory consistently (retry while a rotation runs), in
     name order (oldest first); special files are noted in ``notes`` and left alone."""
+    d = pathstr(d)
     for _attempt in range(20):
         names = _dir_names(d)
         opened: list[LogFile] = []
         local_problems: list[Problem] = []
         local_notes: list[str] = []
         for name, role in names:
-            p = d / name
+            p = _join(d, name)
             try:
                 fd, st = _open(p)
             except FileNotFoundError:
                 break  # renamed under us: retry
             except NotRegular as e:
                 if e.kind == "a directory":  # where a log file should be: damage
-                    local_problems.append(Problem(str(p), f"cannot open: {e.strerror}"))
+                    local_problems.append(Problem(p, f"cannot open: {e.strerror}"))
                     continue
                 local_notes.append(f"{p}: skipped: {e.kind}, not a log file (never opened "
                                    "for reading)")
                 continue
             except OSError as e:
-                local_problems.append(Problem(str(p), f"cannot open: {e.strerror or e}"))
+                local_problems.append(Problem(p, f"cannot open: {e.strerror or e}"))
                 continue
             opened.append(LogFile(p, role, stream, label, _is_gz(fd, p), fd, st.st_size,
                                   (st.st_dev, st.st_ino)))
@@ -319,7 +412,7 @@ def _snapshot_dir(d: Path, stream: int, label: str, problems: list[Problem],
 
 def _same(f: LogFile) -> bool:
     try:
-        st = os.stat(f.path)
+        st = os.stat(f.where)
     except OSError:
         return False
     return (st.st_dev, st.st_ino) == f.inode
@@ -399,24 +492,26 @@ def drop_duplicates(files: list[LogFile]) -> tuple[list[LogFile], list[tuple[str
             except OSError:
                 continue
             if key in seen:
-                dropped[id(f)] = str(seen[key].path)
+                dropped[id(f)] = seen[key].where
             else:
                 seen[key] = f
     keep: list[LogFile] = []
     pairs: list[tuple[str, str]] = []
     for f in files:
         if id(f) in dropped:
-            pairs.append((dropped[id(f)], str(f.path)))
-            with contextlib.suppress(OSError):
+            pairs.append((dropped[id(f)], f.where))
+            try:  # noqa: SIM105 - no contextlib import on the query path (start-up)
                 os.close(f.fd)
+            except OSError:
+                pass
             f.fd = -1
         else:
             keep.append(f)
     return keep, pairs
 
 
-def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
-                  files: list[str | Path] | tuple[str | Path, ...] = (),
+def open_snapshot(dirs: list[str | PathLike] | tuple[str | PathLike, ...] = (),
+                  files: list[str | PathLike] | tuple[str | PathLike, ...] = (),
                   use_index: bool = True) -> Snapshot:
     """Open the log files of ``dirs`` and the explicit ``files`` (``-``: standard input).
 
@@ -435,31 +530,31 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
     labels: list[str] = []
     try:
         for d in dirs:
-            dp = Path(d)
-            if not dp.exists():
+            dp = pathstr(d)
+            if not _exists(dp):
                 raise SourceError(f"log directory {dp} does not exist")
-            if not dp.is_dir():
+            if not _is_dir(dp):
                 raise SourceError(f"{dp} is not a directory (use --files for single files)")
-            labels.append(dp.resolve().name or str(dp))
+            labels.append(os.path.basename(os.path.realpath(dp)) or dp)
             try:
                 got = _snapshot_dir(dp, len(labels) - 1, labels[-1], problems, notes)
             except PermissionError as e:
                 raise SourceError(f"cannot list {dp}: {e.strerror}") from None
-            if not got and not any(p.path.startswith(str(dp)) for p in problems) and \
-                    not any(n.startswith(str(dp)) for n in notes):
-                problems.append(Problem(str(dp), "no app.log, app.log.N[.gz] or "
+            if not got and not any(p.path.startswith(dp) for p in problems) and \
+                    not any(n.startswith(dp) for n in notes):
+                problems.append(Problem(dp, "no app.log, app.log.N[.gz] or "
                                                  "app.log-YYYYMMDD[.gz] in this directory"))
             out.extend(got)
         # explicit files: those of one directory are one host's files (one stream, ordered
         # by content); several directories are several hosts, merged by time
-        by_dir: dict[Path | str, list[LogFile]] = {}
-        parents: dict[Path, Path] = {}
+        by_dir: dict[str, list[LogFile]] = {}
+        parents: dict[str, str] = {}  # parent as given -> resolved
         for fp in files:
             if str(fp) == STDIN:
                 by_dir.setdefault(STDIN, []).append(_stdin_file())
                 continue
-            p = Path(fp)
-            if not p.exists():
+            p = pathstr(fp)
+            if not _exists(p):
                 raise SourceError(f"log file {p} does not exist")
             try:
                 fd, st = _open(p, keep_fifo=True)
@@ -472,17 +567,19 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
                     os.close(e.fd)
                 st = os.fstat(fd)
             except OSError as e:
-                problems.append(Problem(str(p), f"cannot open: {e.strerror or e}"))
+                problems.append(Problem(p, f"cannot open: {e.strerror or e}"))
                 continue
-            parent = parents.get(p.parent)
+            given = _parent(p)
+            parent = parents.get(given)
             if parent is None:
-                parent = parents[p.parent] = p.parent.resolve()
+                parent = parents[given] = os.path.realpath(given)
             # the file's own directory: its parent's, unless the name is a symbolic link
             # (resolved once per directory: a month is hundreds of files in one)
-            real = parent if p.name not in ("", ".", "..") and not os.path.islink(p) \
-                else p.resolve().parent
+            name = p.rpartition("/")[2]
+            real = parent if name not in ("", ".", "..") and not os.path.islink(p) \
+                else _parent(os.path.realpath(p))
             group = by_dir.setdefault(real, [])
-            group.append(LogFile(p, "file", -1, parent.name or str(p.parent),
+            group.append(LogFile(p, "file", -1, os.path.basename(parent) or given,
                                  _is_gz(fd, p), fd, st.st_size, (st.st_dev, st.st_ino)))
         for group in by_dir.values():
             labels.append(group[0].label)
@@ -491,8 +588,10 @@ def open_snapshot(dirs: list[str | Path] | tuple[str | Path, ...] = (),
                 out.append(f)
     except BaseException:
         for f in out:
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105 - no contextlib import on the query path (start-up)
                 os.close(f.fd)
+            except OSError:
+                pass
         raise
     # the same file named twice (a --dir and a --files, or a hard link) is read once
     seen: set[tuple[int, int]] = set()

@@ -16,39 +16,50 @@ those fields, so the index and the scan agree. An empty or blank id is a usage e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from ..logformat import Record
 from ..logformat.dialects import is_cumulative, per_stage, stage_time_mode
 from ..logindex import ID_KEYS
+from ..plain import Plain
 from .filters import FilterError
 from .output import Report, Table, safe
 from .scan import Query, Scan
 from .sources import LogFile, Snapshot
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
 CONTEXT = ("request_id", "trace_id", "id")
 
 
 def _stages() -> tuple[str, ...]:
-    from ..logline import STAGES
+    from ..logformat.record import STAGES
 
     return tuple(STAGES)
 BAR = 40
 
 
-@dataclass
-class Timeline:
-    id: str
-    start_ts: str | None = None
-    stages: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage->(dur, elapsed)
-    stage_mode: str | None = None  # how its stage_time values were read (two stages or more)
-    queue_ms: float | None = None
-    total_ms: float | None = None
-    status: str | None = None
-    error_code: str | None = None
-    model_stage: str | None = None
-    where: str | None = None
+class Timeline(Plain):
+    FIELDS = ("id", "start_ts", "stages", "stage_mode", "queue_ms", "total_ms", "status",
+              "error_code", "model_stage", "where")
+
+    def __init__(self, id: str, start_ts: str | None = None,
+                 stages: dict[str, tuple[float, float]] | None = None,
+                 stage_mode: str | None = None, queue_ms: float | None = None,
+                 total_ms: float | None = None, status: str | None = None,
+                 error_code: str | None = None, model_stage: str | None = None,
+                 where: str | None = None) -> None:
+        self.id = id
+        self.start_ts = start_ts
+        # stage -> (duration, elapsed)
+        self.stages: dict[str, tuple[float, float]] = {} if stages is None else stages
+        self.stage_mode = stage_mode  # how its stage_time values were read (two stages+)
+        self.queue_ms = queue_ms
+        self.total_ms = total_ms
+        self.status = status
+        self.error_code = error_code
+        self.model_stage = model_stage
+        self.where = where
 
     def rows(self) -> list[tuple[str, float, float]]:
         """(component, start offset ms, duration ms) in order, queue wait included."""
@@ -218,7 +229,7 @@ def run(snap: Snapshot, ids: list[str], since: str | None = None, until: str | N
     ctx: dict[str, set[str]] = {k: {r.fields[k] for r in recs if k in r.fields}
                                 for k in CONTEXT}
     rep.summary = {"ids": ", ".join(ids), "records": len(hits),
-                   "files": len({str(f.path) for _, f in hits}),
+                   "files": len({f.where for _, f in hits}),
                    "request_id": ", ".join(sorted(ctx["request_id"])) or "-",
                    "synthesis id": ", ".join(sorted(ctx["id"])) or "-"}
     if ctx["trace_id"]:
@@ -246,7 +257,7 @@ def run(snap: Snapshot, ids: list[str], since: str | None = None, until: str | N
             rep.text.extend(f"[dim]  {safe(t)}[/]" for t in rec.traceback)
     for tl in tls:
         rep.text.extend(tl.render())
-    rep.data = {"records": [{"ts": r.ts, "file": str(f.path), "host": f.label,
+    rep.data = {"records": [{"ts": r.ts, "file": f.where, "host": f.label,
                              "level": r.level, "logger": r.logger, "event": r.event,
                              "fields": r.fields, "traceback": r.traceback} for r, f in hits],
                 "timelines": [t.to_json() for t in tls],

@@ -17,19 +17,35 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from ..logformat import ERROR_LEVELS, FOREIGN_TB, ReadStats
-from ..logformat.heads import HEADS_MULTILINE
-from ..logindex import BlockStats
-from .coverage import coverage
-from .fastparse import head_parse, parse_line
+from ..logformat.record import ERROR_LEVELS, ReadStats
 from .output import Report, Table, safe, write_lines
 from .plan import plan_counts
 from .scan import Query, Scan
-from .sources import Snapshot
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from ..logindex import BlockStats
+    from .sources import Snapshot
 
 _FIELD_LEVELS = frozenset((*ERROR_LEVELS, "WARNING"))
-# every line ``fastparse.head_parse`` accepts, and only those, in "\n"-joined text
-_HEADS = re.compile(HEADS_MULTILINE, re.M)
+_OTHER_LINE = re.compile(r"\n[^0-9\t]")
+_HEADS: list[re.Pattern[str]] = []
+
+
+def _heads() -> re.Pattern[str]:
+    """In "\\n"-joined text, every line ``fastparse.head_parse`` accepts, and the metric
+    lines of one bare ``key=value`` (``total_duration_ms=695``: one per request in the
+    tutorial's logs), and only those; groups: the line, its timestamp, level, event (""
+    for a metric line: its event is ``metric``, as ``parse`` reads it). Compiled when
+    lines are first read: an answer from the index needs none."""
+    if not _HEADS:
+        from ..logformat.heads import BARE, LEVEL_ALT, NAME
+        from ..logformat.timestamps import TS_ASCII
+
+        _HEADS.append(re.compile(
+            rf"^(({TS_ASCII}) - [^ \n]+ - ({LEVEL_ALT}) - "
+            rf"(?:({NAME})(?::(?: [^\n]*)?)?|{NAME}={BARE}))$", re.M))
+    return _HEADS[0]
 
 
 class WindowCounts:
@@ -111,6 +127,9 @@ class WindowCounts:
                    until: str | None, full_events: tuple[str, ...], cur: bool) -> bool:
         """Count ``lines`` one by one (``cur``: a record is open before the first);
         returns whether a record is open after the last."""
+        from ..logformat.fastparse import head_parse, parse_line
+        from ..logformat.parse import FOREIGN_TB
+
         for raw in lines:
             rs.lines += 1
             line = raw.rstrip("\r\n")
@@ -153,9 +172,13 @@ class WindowCounts:
         text = "\n".join(lines)
         if "\r" in text:
             return False
-        heads = _HEADS.findall(text)
+        rx = _heads()
+        # a line led by neither a digit nor a tab (a foreign traceback, a JSON line) means
+        # a mixed block: straight to the one-by-one walk below, not two regex passes
+        mixed = _OTHER_LINE.search(text) is not None or not text[:1].isdigit()
+        heads = [] if mixed else rx.findall(text)
         ntab = text.count("\n\t")
-        if len(heads) + ntab == len(lines) and not text.startswith("\t"):
+        if not mixed and len(heads) + ntab == len(lines):
             rs.lines += len(lines)
             rs.records += len(heads)
             rs.continuation += ntab
@@ -166,7 +189,7 @@ class WindowCounts:
         cur = False
         pos = 0  # where the next line starts
         found = []
-        for m in _HEADS.finditer(text):
+        for m in rx.finditer(text):
             s = m.start()
             if s != pos:
                 cur = self._feed_slow(text[pos:s - 1].split("\n"), rs, since, until,
@@ -186,6 +209,8 @@ class WindowCounts:
         """``_feed_head`` for many heads (line, ts, level, event): those whose fields
         count parsed one by one, the others counted in bulk (the counts do not depend on
         the order)."""
+        from ..logformat.fastparse import parse_line
+
         simple = []
         for h in heads:
             if h[2] in _FIELD_LEVELS or h[3] in full_events:
@@ -203,8 +228,10 @@ class WindowCounts:
             self.first = lo
         if self.last is None or hi > self.last:
             self.last = hi
+        from ..logformat.dialects import METRIC
+
         self.levels.update([h[2] for h in simple])
-        events = [h[3] for h in simple]
+        events = [h[3] or METRIC for h in simple]
         self.events.update(events)
         self.started += events.count("synthesis_start")
 
@@ -213,6 +240,8 @@ class WindowCounts:
         """Count one record from its head (time, level, event) alone, or parse it in full
         when its fields count (errors, warnings, ``full_events``)."""
         if lvl in _FIELD_LEVELS or ev in full_events:
+            from ..logformat.fastparse import parse_line
+
             rec = parse_line(line)
             assert rec is not None
             self.feed(rec)
@@ -245,7 +274,7 @@ def count(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
         # an indexed snapshot answers from its index (their examples in reading order)
         plan = plan_counts(snap, since, until, unparsable=True)
         if plan.read_bytes == 0 and all(
-                f.gz and f.index is not None and len(plan.exclude.get(str(f.path), ()))
+                f.gz and f.index is not None and len(plan.exclude.get(f.where, ()))
                 == f.index.nblocks for f in snap.files):
             unparsable = [(f.name, b) for f in snap.files if f.index is not None
                           and f.index.total.skipped for b in f.index.blocks if b.skipped]
@@ -314,6 +343,8 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, use_index: bool
         where = write_lines(ids_out, ids)
         rep.text.append(f"{len(ids)} synthesis ids written to {safe(where)}")
     if wc.records == 0:
+        from .coverage import coverage
+
         lo, hi = coverage(snap)
         held = f"the logs cover {lo} .. {hi}" if lo and hi else "the logs hold no records"
         rep.empty = f"no records between {since or 'the start'} and {until or 'the end'}; {held}"

@@ -7,7 +7,7 @@ Modules, one job each: ``record`` (the Record, levels, stages), ``escape`` (quot
 (JSON key conventions), ``dialects`` (level aliases, unstructured lines, cumulative
 stage times), ``timestamps`` (the timestamp, formatted and normalised), ``names`` (the
 files of a log directory), ``heads`` (the record head as regular expressions for the
-fast paths).
+fast paths), ``fastparse`` (the line parser's fast path for the canonical form).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import types
 # needs only the record or the read counters does not load the JSON and text grammars)
 _WHERE = {
     "escape_tb": "escape", "quote": "escape", "unescape_tb": "escape",
-    "FOREIGN_TB": "parse", "ReadStats": "parse", "iter_records": "parse", "parse": "parse",
+    "FOREIGN_TB": "parse", "ReadStats": "record", "iter_records": "parse", "parse": "parse",
     "parse_fields": "parse", "parse_fields_lenient": "parse", "parse_json": "parse",
     "parse_message": "parse",
     "ERROR_LEVELS": "record", "EVENT_RE": "record", "KEY_RE": "record", "LEVELS": "record",

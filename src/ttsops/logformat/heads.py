@@ -14,11 +14,10 @@ line parser gives (property tests check it).
 from __future__ import annotations
 
 from .escape import BARE_CLASS
-from .record import LEVELS
+from .record import LEVELS, NAME
 from .timestamps import TS_ASCII, TS_RE
 
 LEVEL_ALT = "|".join(LEVELS)  # the canonical level words (no aliases)
-NAME = r"[a-z_][a-z0-9_]*"  # an event name, a field key
 BARE = BARE_CLASS + "+"  # a bare value (Python re)
 QUOTED = r'"(?:[^"\\]|\\.)*"'  # a quoted value, escapes not yet decoded (Python re)
 

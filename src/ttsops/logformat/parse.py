@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 
 from . import jsonkeys
 from .dialects import HEAD_LEVELS, METRIC, UNSTRUCTURED, bare_id, json_level, norm_level
@@ -27,6 +26,8 @@ from .record import (
     LENIENT,
     LEVEL_ALIAS,
     LEVELS,
+    NAME,
+    ReadStats,
     Record,
 )
 from .record import (
@@ -40,9 +41,9 @@ from .timestamps import TS_RE, norm_ts
 # the level as a word, then checked against ``HEAD_LEVELS`` (faster than an alternation)
 HEAD_RE = re.compile(rf"({TS_RE}) - ([^ ]+) - ([A-Z]+) - (.*)\Z", re.S)
 _HEAD_LEVELS = frozenset(HEAD_LEVELS)
-MESSAGE_EVENT_RE = re.compile(r"([a-z_][a-z0-9_]*)(?::(?: (.*))?)?\Z", re.S)
-_KEY_AT = re.compile(r"([a-z_][a-z0-9_]*)=")
-_LENIENT_KEY = re.compile(r"(?:^|, ?)([a-z_][a-z0-9_]*)=")
+MESSAGE_EVENT_RE = re.compile(rf"({NAME})(?::(?: (.*))?)?\Z", re.S)
+_KEY_AT = re.compile(rf"({NAME})=")
+_LENIENT_KEY = re.compile(rf"(?:^|, ?)({NAME})=")
 _ID_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_])id=([A-Za-z0-9_.:@/+\-]+)")
 _LEVELS = frozenset(LEVELS)
 
@@ -253,20 +254,6 @@ def from_json(obj: dict[str, object]) -> Record | None:
     if not isinstance(tb, list):
         tb = str(tb).splitlines()
     return Record(norm_ts(ts), str(logger), lvl, event, fields, [str(t) for t in tb], flags)
-
-
-@dataclass
-class ReadStats:
-    lines: int = 0
-    records: int = 0
-    continuation: int = 0
-    skipped: int = 0
-    skipped_examples: list[str] = field(default_factory=list)
-
-    def skip(self, line: str) -> None:
-        self.skipped += 1
-        if len(self.skipped_examples) < 5:
-            self.skipped_examples.append(line[:200])
 
 
 # a line of a traceback written by another writer (no tab before it), chained ones included

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+from ..plain import Plain
 
 # the levels a record has once read (aliases such as WARN or FATAL are mapped to these:
 # ``dialects.LEVEL_ALIASES``); CRITICAL is a level of its own, counted with the errors
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ERROR_LEVELS = ("ERROR", "CRITICAL")
 RESERVED = frozenset({"ts", "logger", "level", "event", "traceback"})
-KEY_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
-EVENT_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
+NAME = r"[a-z_][a-z0-9_]*"  # an event name, a field key (every grammar builds on it)
+KEY_RE = re.compile(NAME + r"\Z")
+EVENT_RE = re.compile(NAME + r"\Z")
 LOGGER_RE = re.compile(r"[A-Za-z0-9_.\-]+\Z")
 # the five pipeline stages, in order: the ``stage`` of every ``stage_time`` record
 STAGES: tuple[str, ...] = ("text_normalize", "llm_prompt_gen", "llm_inference", "llm_postproc",
@@ -30,15 +32,21 @@ JSON_STRUCTLOG = 128  # JSON lines: structlog keys (timestamp, level, event)
 METRIC = 256  # a message of only key=value pairs (``total_duration_ms=523``)
 
 
-@dataclass(slots=True)
-class Record:
-    ts: str
-    logger: str
-    level: str
-    event: str
-    fields: dict[str, str] = field(default_factory=dict)
-    traceback: list[str] = field(default_factory=list)
-    dialect: int = field(default=0, compare=False, repr=False)
+class Record(Plain):
+    # dialect: not shown, not compared
+    FIELDS = ("ts", "logger", "level", "event", "fields", "traceback")
+    __slots__ = (*FIELDS, "dialect")
+
+    def __init__(self, ts: str, logger: str, level: str, event: str,
+                 fields: dict[str, str] | None = None, traceback: list[str] | None = None,
+                 dialect: int = 0) -> None:
+        self.ts = ts
+        self.logger = logger
+        self.level = level
+        self.event = event
+        self.fields = {} if fields is None else fields
+        self.traceback = [] if traceback is None else traceback
+        self.dialect = dialect
 
     def get(self, key: str, default: str | None = None) -> str | None:
         return self.fields.get(key, default)
@@ -46,6 +54,26 @@ class Record:
     def num(self, key: str) -> float | None:
         """The leading number of a field (``86 chars`` -> 86.0), or None."""
         return to_number(self.fields.get(key))
+
+
+class ReadStats(Plain):
+    """What reading lines found: lines, records, continuation lines, skipped lines (with
+    the first few as examples)."""
+
+    FIELDS = ("lines", "records", "continuation", "skipped", "skipped_examples")
+
+    def __init__(self, lines: int = 0, records: int = 0, continuation: int = 0,
+                 skipped: int = 0, skipped_examples: list[str] | None = None) -> None:
+        self.lines = lines
+        self.records = records
+        self.continuation = continuation
+        self.skipped = skipped
+        self.skipped_examples = [] if skipped_examples is None else skipped_examples
+
+    def skip(self, line: str) -> None:
+        self.skipped += 1
+        if len(self.skipped_examples) < 5:
+            self.skipped_examples.append(line[:200])
 
 
 _NUM_RE = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
