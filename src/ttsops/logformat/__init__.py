@@ -14,6 +14,16 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers
+    from .escape import escape_tb, quote, unescape_tb
+    from .parse import (FOREIGN_TB, iter_records, parse, parse_fields, parse_fields_lenient,
+                        parse_json, parse_message)
+    from .record import (ERROR_LEVELS, EVENT_RE, KEY_RE, LEVELS, LOGGER_RE, RESERVED, STAGES,
+                         ReadStats, Record, to_number)
+    from .render import render, render_fields, render_json
+    from .timestamps import TS_LEN
 
 # names -> the module that defines them, imported when first asked for (a reader that
 # needs only the record or the read counters does not load the JSON and text grammars)
