@@ -18,10 +18,27 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers
     from .escape import escape_tb, quote, unescape_tb
-    from .parse import (FOREIGN_TB, iter_records, parse, parse_fields, parse_fields_lenient,
-                        parse_json, parse_message)
-    from .record import (ERROR_LEVELS, EVENT_RE, KEY_RE, LEVELS, LOGGER_RE, RESERVED, STAGES,
-                         ReadStats, Record, to_number)
+    from .parse import (
+        FOREIGN_TB,
+        iter_records,
+        parse,
+        parse_fields,
+        parse_fields_lenient,
+        parse_json,
+        parse_message,
+    )
+    from .record import (
+        ERROR_LEVELS,
+        EVENT_RE,
+        KEY_RE,
+        LEVELS,
+        LOGGER_RE,
+        RESERVED,
+        STAGES,
+        ReadStats,
+        Record,
+        to_number,
+    )
     from .render import render, render_fields, render_json
     from .timestamps import TS_LEN
 
