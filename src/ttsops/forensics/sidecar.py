@@ -60,8 +60,9 @@ _COLUMNS = ("ts", "logger", "level", "event", "fields", "tb", "dialect")
 
 
 def mode() -> str:
-    m = os.environ.get("TTSOPS_LOGS_SIDECAR", "read").strip().lower()
-    return m if m in ("auto", "read", "off") else "read"
+    from ..knobs import value
+
+    return str(value("logs_sidecar"))
 
 
 def cache_dir() -> Path:
