@@ -35,9 +35,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import get_logger
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 log = get_logger("ttsops.cache")
 
@@ -105,7 +108,7 @@ class AudioCache:
         self.hits = self.misses = self.writes = self.write_failures = self.corrupt = 0
 
     @classmethod
-    def from_settings(cls, settings: Any) -> AudioCache | None:
+    def from_settings(cls, settings: Settings) -> AudioCache | None:
         if not settings.cache_enabled:
             return None
         return cls(settings.cache_dir, settings.cache_max_mb, settings.cache_high_watermark,

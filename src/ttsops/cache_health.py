@@ -16,10 +16,13 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cache import MB, AudioCache
 from .events import get_logger
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 log = get_logger("ttsops.cache")
 
@@ -27,17 +30,20 @@ log = get_logger("ttsops.cache")
 class CacheHealthReporter:
     def __init__(self, cache: AudioCache | None, path: str | Path | None = None,
                  interval_s: float = 300.0, warn_percent: float = 90.0) -> None:
-        if cache is None and path is None:
-            raise ValueError("a cache or a path is needed")
+        if path is None:
+            if cache is None:
+                raise ValueError("a cache or a path is needed")
+            path = cache.path
         self.cache = cache
-        self.path = Path(path) if path is not None else cache.path  # type: ignore[union-attr]
+        self.path = Path(path)
         self.interval = interval_s
         self.threshold = warn_percent
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, cache: AudioCache | None) -> CacheHealthReporter:
+    def from_settings(cls, settings: Settings,
+                      cache: AudioCache | None) -> CacheHealthReporter:
         return cls(cache, settings.cache_dir, settings.cache_health_interval_s,
                    settings.cache_disk_warn_percent)
 

@@ -48,7 +48,7 @@ import click
 from . import events
 from .events import Item
 from .forensics.timeargs import duration_s, parse_time, ts_to_epoch
-from .logformat import STAGES
+from .logformat.record import STAGES
 from .logformat.timestamps import TsFormatter
 from .logindex import MIN_BLOCK_BYTES, check_block_bytes
 from .logsink import LogSink
