@@ -26,6 +26,21 @@ def pytest_runtest_makereport(item, call):
         rep.longrepr = f"skipped under .ci/run, where every check must run: {reason}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _per_worker_environment(tmp_path_factory) -> Iterator[None]:
+    """What a test process shares with others, made its own (the suite runs in several
+    processes, ``pytest -n 2``): sidecars (parsed rotated files) go to this session's own
+    cache, not the user's ``$XDG_CACHE_HOME/ttsops/sidecar`` (subprocesses inherit it);
+    and pytest-xdist's workers start with ``COLUMNS=80``/``LINES=24``, which a serial run
+    does not have (tables would wrap at 80 columns), so they are removed."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            mp.delenv("COLUMNS", raising=False)
+            mp.delenv("LINES", raising=False)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("TTSOPS_LOG_DIR", str(tmp_path / "logs"))

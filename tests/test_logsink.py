@@ -33,11 +33,13 @@ def all_lines(d: Path) -> list[str]:
 
 
 def test_multi_process_writers_lose_and_tear_nothing_across_rotations(tmp_path):
+    # ~45 rotations (each costs a compression and an index; the records only as many as
+    # that takes: 50k, not the 200k and ~170 rotations it once wrote for the same checks)
     sink = LogSink(tmp_path, max_bytes=150_000, block_bytes=32_000, backup_count=1000)
     events.set_sink(sink)
     ctx = mp.get_context("spawn")
     mpq = sink.mp_queue(ctx)
-    nproc, per = 4, 50_000
+    nproc, per = 4, 12_500
     procs = [ctx.Process(target=forwarding_writer, args=(mpq, p, per)) for p in range(nproc)]
     for p in procs:
         p.start()
@@ -127,7 +129,15 @@ def test_sigkill_during_rotations_leaves_no_corrupt_gz_and_no_gap(tmp_path):
     for round_ in range(3):
         p = ctx.Process(target=crashing_writer, args=(str(tmp_path), written, 1_000_000))
         p.start()
-        time.sleep(2.0 + round_ * 0.37)
+        # killed once it has rotated a few times, at a different point of a rotation each
+        # round (it rotates every few ms); not after a fixed time, which a loaded machine
+        # may spend starting the process
+        before = len(list(tmp_path.glob("app.log.*.gz")))
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("app.log.*.gz"))) < before + 3 + round_:
+            assert p.is_alive() and time.monotonic() < deadline, "the writer never rotated"
+            time.sleep(0.01)
+        time.sleep(0.003 * round_)
         os.kill(p.pid, signal.SIGKILL)
         p.join()
         LogSink(tmp_path, max_bytes=20_000, block_bytes=4_000, backup_count=10_000).close()

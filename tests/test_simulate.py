@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -122,3 +123,14 @@ def test_block_size_below_1024_is_refused_before_anything_is_written(tmp_path):
     assert len(_all_records(tmp_path / "ok")) == truth["records"]
     rotated = list((tmp_path / "ok").glob("app.log.*.gz"))
     assert rotated and all(read_index(p) is not None for p in rotated)
+
+
+def test_the_generator_imports_neither_click_nor_the_reading_side():
+    """``ttsops.simulate`` is a library (tests, benchmarks): its command line lives in
+    ``simulate_cli``; nothing of ``forensics`` (the reading side) is below it."""
+    code = ("import sys, ttsops.simulate\n"
+            "print('click' in sys.modules, "
+            "[m for m in sys.modules if m.startswith('ttsops.forensics')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False []"

@@ -17,7 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "serve": "ttsops.server.cli:serve",
     "synth": "ttsops.pipeline.cli:synth",
     "logs": "ttsops.forensics.cli:logs",
-    "simulate": "ttsops.simulate:simulate",
+    "simulate": "ttsops.simulate_cli:simulate",
     "engines": "ttsops.engines.cli:engines",
     "settings": "ttsops.cli:settings",
     "errors": "ttsops.cli:errors",

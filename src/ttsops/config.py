@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .knobs import KNOBS
+
+
+def _knob(name: str) -> Any:
+    """The field of a row declared in ``knobs.KNOBS`` (read there without pydantic)."""
+    k = KNOBS[name]
+    return Field(k.default, ge=k.ge, gt=k.gt, le=k.le, description=k.description)
 
 
 class Settings(BaseSettings):
@@ -30,26 +38,16 @@ class Settings(BaseSettings):
     log_backup_count: int = Field(30, ge=1, description="How many app.log.N.gz files to keep.")
     log_block_bytes: int = Field(1024 * 1024, ge=1024,
                                  description="Uncompressed size of each gzip member (index block).")
-    log_utc: bool = Field(True, description="Timestamps in UTC (false: local time).")
+    log_utc: bool = _knob("log_utc")
     log_stderr: bool = Field(False, description="Also echo every record to stderr.")
     log_text: Literal["preview", "hash", "none"] = Field(
         "preview", description="How input text appears in logs: a short escaped preview, "
                                "a hash only, or not at all.")
     log_text_preview_chars: int = Field(32, ge=0, description="Length of the text preview.")
-    logs_workers: int = Field(0, ge=0, description="ttsops logs: threads that read and "
-                                                   "decompress log blocks (0: one per CPU, "
-                                                   "at most 8).")
-    logs_vector: Literal["auto", "always", "never"] = Field(
-        "auto", description="ttsops logs: Polars for aggregations that read whole logs "
-                            "(stages); auto: when the read is large.")
-    logs_sidecar: Literal["auto", "read", "off"] = Field(
-        "read", description="ttsops logs: read the parsed records of a rotated file from "
-                            "its Parquet sidecar (written beside it by `logs index`) "
-                            "instead of the file; auto: also write one to the cache on the "
-                            "first whole read (that read is slower); off: never.")
-    logs_progress_bytes: int = Field(48 << 20, ge=0, description="ttsops logs: show a "
-                                     "progress bar (on a terminal) when a query reads more "
-                                     "compressed bytes than this.")
+    logs_workers: int = _knob("logs_workers")
+    logs_vector: Literal["auto", "always", "never"] = _knob("logs_vector")
+    logs_sidecar: Literal["auto", "read", "off"] = _knob("logs_sidecar")
+    logs_progress_bytes: int = _knob("logs_progress_bytes")
     request_id_header: str = Field(
         "X-Request-ID", validation_alias=AliasChoices("TTSOPS_REQUEST_ID_HEADER",
                                                       "REQUEST_ID_HEADER"),
@@ -120,8 +118,7 @@ class Settings(BaseSettings):
         64.0, ge=0, description="Verified cache entries kept in memory (MB; 0: none): a hit "
                                 "on one skips reading and checksumming its file.")
     cache_health_interval_s: float = Field(300.0, gt=0, description="cache_health report period.")
-    cache_disk_warn_percent: float = Field(
-        90.0, gt=0, le=100, description="cache_dir_usage WARNING above this disk usage (%).")
+    cache_disk_warn_percent: float = _knob("cache_disk_warn_percent")
 
     # --- engines -------------------------------------------------------------------
     piper_voice_dir: Path | None = Field(None, description="Directory of Piper .onnx voices.")
@@ -151,6 +148,11 @@ class Settings(BaseSettings):
                                                             "(default: the espeakng-loader "
                                                             "wheel's own).")
 
+
+    @field_validator("logs_vector", "logs_sidecar", mode="before")
+    @classmethod
+    def _choice(cls, v: object) -> object:
+        return v.strip().lower() if isinstance(v, str) else v  # as knobs.Knob.parse
 
     @field_validator("trusted_proxies")
     @classmethod

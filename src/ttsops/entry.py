@@ -19,4 +19,4 @@ def main() -> int | None:
             return code
     from .cli import main as click_main
 
-    return click_main()  # type: ignore[no-any-return]
+    return click_main()

@@ -31,11 +31,3 @@ def slow_stage(tmp_path_factory) -> tuple[Path, dict]:
     return _simulate(root, "logs", requests=1500, seed=3, scenarios=("slow_stage",),
                      max_bytes=400_000, block_bytes=32_768)
 
-
-@pytest.fixture(scope="session", autouse=True)
-def _sidecar_cache(tmp_path_factory):
-    """Sidecars (parsed rotated files) written by the tests go to a temporary cache, not
-    the user's (``$XDG_CACHE_HOME/ttsops/sidecar``); subprocesses inherit it."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-        yield

@@ -5,7 +5,6 @@ stdlib and structlog JSON keys."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -47,19 +46,11 @@ PATHS = ["line", "vector", "indexed"]
 
 
 def _stages(d: Path, path: str, tmp: Path, *extra: str) -> dict:
-    env = {"TTSOPS_LOGS_VECTOR": "always" if path == "vector" else "never"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TTSOPS_LOGS_VECTOR", "always" if path == "vector" else "never")
         src = _indexed(d, tmp) if path == "indexed" else d
         return cli_json("stages", "--dir", str(src), *(("--no-index",) if path == "line"
                                                          else ()), *extra)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.mark.parametrize("path", PATHS)

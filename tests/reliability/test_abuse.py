@@ -265,7 +265,9 @@ def test_a_client_that_hangs_up_cancels_its_synthesis(servers, tmp_path):
 
         busy = threading.Thread(target=lambda: c.post(SPEECH, json=body(long_text + " b")))
         busy.start()
-        time.sleep(0.5)
+        # the busy one holds the only worker (its synthesis started) before the next comes
+        wait_for(lambda: len(events_of(read_log(s.log_dir), "synthesis_start")) >= 3,
+                 what="the busy synthesis to start", every=0.02)
         hang_up_after(0.5, json.dumps(body("queued " + long_text)).encode())
         busy.join()
     recs = wait_for(lambda: (rs := read_log(s.log_dir)) and
@@ -413,9 +415,17 @@ def test_new_connections_are_refused_once_sigterm_arrived(servers, tmp_path):
         th = threading.Thread(target=lambda: res.append(
             c.post(SPEECH, json=body("#sleep=2500 in flight."))))
         th.start()
-        time.sleep(0.5)
+        wait_for(lambda: events_of(read_log(s.log_dir), "synthesis_start"),
+                 what="the synthesis in flight", every=0.02)
         s.proc.send_signal(15)
-        time.sleep(0.5)
+
+        def refused() -> bool:
+            try:
+                httpx.get(s.url + "/healthz", timeout=2)
+            except httpx.ConnectError:
+                return True
+            return False
+        wait_for(refused, 10, "the listening socket to close", every=0.05)
         with pytest.raises(httpx.ConnectError):
             httpx.get(s.url + "/healthz", timeout=2)
         th.join()

@@ -61,8 +61,9 @@ def test_a_write_that_stops_half_way_is_cut_back_not_torn_or_doubled(tmp_path):
         spare.unlink()  # 8 KB left: the next batch (~60 KB) stops part-way
         _emit(50, 200)
         sink.flush()
-        time.sleep(0.3)
-        assert sink.thread.is_alive() and sink.fail_since is not None
+        wait_for(lambda: sink.fail_since is not None, 30, "the writer to meet the full disk",
+                 every=0.01)
+        assert sink.thread.is_alive()
         filler.unlink()
         _emit(250, 10)
         sink.flush()
@@ -87,10 +88,10 @@ def test_rotation_into_a_read_only_directory_keeps_writing(tmp_path, monkeypatch
             pytest.skip("cannot bind-mount read-only here (needs root)")
         _emit(30, 200)  # crosses the rotation size many times: rename gets EROFS
         sink.flush()
-        time.sleep(0.5)
-        assert sink.thread.is_alive()
         # still written, to the open app.log, while rotation waits
-        assert len([r for r in read_log(d) if r.event == "tick"]) == 230
+        wait_for(lambda: len([r for r in read_log(d) if r.event == "tick"]) == 230, 30,
+                 "all 230 records in app.log", every=0.02)
+        assert sink.thread.is_alive()
     time.sleep(0.6)
     _emit(230, 200)
     sink.flush()

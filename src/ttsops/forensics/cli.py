@@ -102,6 +102,12 @@ def logs() -> None:
 
     Exit status: 0 answered, 1 empty result or check failed, 2 usage or missing
     input, 3 answered but some input was damaged (see stderr)."""
+    from ..knobs import SettingError, check
+
+    try:
+        check()  # a bad TTSOPS_LOGS_* value: one line, exit 2, before any file is read
+    except SettingError as e:
+        raise LogsError(str(e)) from None
 
 
 @logs.command("window")
@@ -447,13 +453,9 @@ def report_cmd(env: Env, output: str, rules_file: str | None, title: str | None,
 
     writable(output, "--output")
     rules, _src = _rules(rules_file)
-    warn = 90.0
-    import os
+    from ..knobs import value
 
-    if os.environ.get("TTSOPS_CACHE_DISK_WARN_PERCENT"):
-        from ..config import get_settings
-
-        warn = get_settings().cache_disk_warn_percent
+    warn = float(value("cache_disk_warn_percent"))
     try:
         page, summary = mod.build(env.snap, env.since, env.until, rules=rules,
                                   use_index=env.use_index, utc=_utc(), warn_percent=warn,

@@ -42,13 +42,9 @@ def echo(message: str, err: bool = False) -> None:
 
 
 def _utc() -> bool:
-    import os
+    from ..knobs import value
 
-    if "TTSOPS_LOG_UTC" not in os.environ:  # the default; spares loading the settings
-        return True
-    from ..config import get_settings
-
-    return get_settings().log_utc
+    return bool(value("log_utc"))
 
 
 def expand_globs(files: tuple[str, ...]) -> tuple[str, ...]:
@@ -149,6 +145,12 @@ def run(fn: Any, dirs: tuple[str, ...], files: tuple[str, ...], since: str | Non
         progress: bool | None, **kw: Any) -> None:
     """Build the Env from the source options, run ``fn(env, **kw)`` and turn library
     errors into usage errors (the snapshot closed)."""
+    from ..knobs import SettingError, check
+
+    try:
+        check()  # a bad TTSOPS_LOGS_* value: one line, exit 2, before any file is read
+    except SettingError as e:
+        raise UsageError(str(e)) from None
     env = Env(dirs, files, since, until, as_json, as_csv, no_index, progress, tz)
     try:
         fn(env, **kw)

@@ -34,9 +34,10 @@ _DONE = object()
 
 def default_workers() -> int:
     """``TTSOPS_LOGS_WORKERS`` or one thread per CPU this process may use (at most 8)."""
-    env = os.environ.get("TTSOPS_LOGS_WORKERS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+    from ..knobs import value
+
+    if value("logs_workers") > 0:
+        return int(value("logs_workers"))
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux

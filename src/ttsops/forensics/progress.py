@@ -1,21 +1,18 @@
 """Progress bars on stderr for queries that read a lot.
 
-Shown when a scan will read more than ``THRESHOLD`` compressed bytes (a few hundred MB of
-log text) and stderr is a terminal, or always with ``--progress`` (never with
+Shown when a scan will read more than ``TTSOPS_LOGS_PROGRESS_BYTES`` compressed bytes
+(a few hundred MB of log text) and stderr is a terminal, or always with ``--progress`` (never with
 ``--no-progress``). Output on stdout is never touched, so ``--json`` stays clean.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
     pass
-
-THRESHOLD = int(os.environ.get("TTSOPS_LOGS_PROGRESS_BYTES", 48 << 20))  # compressed bytes
 
 
 class Bar:
@@ -64,7 +61,9 @@ def factory(mode: str | None) -> Factory | None:
     def make(total: int, label: str) -> Bar | None:
         if mode == "always":
             return Bar(total, label)
-        if total >= THRESHOLD and sys.stderr.isatty():
+        from ..knobs import value
+
+        if total >= value("logs_progress_bytes") and sys.stderr.isatty():
             return Bar(total, label)
         return None
     return make

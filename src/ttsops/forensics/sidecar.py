@@ -66,8 +66,9 @@ HOT = ("id", "stage", "duration_ms", "queue_ms", "elapsed_ms", "status", "error_
 
 
 def mode() -> str:
-    m = os.environ.get("TTSOPS_LOGS_SIDECAR", "read").strip().lower()
-    return m if m in ("auto", "read", "off") else "read"
+    from ..knobs import value
+
+    return str(value("logs_sidecar"))
 
 
 def cache_dir() -> Path:

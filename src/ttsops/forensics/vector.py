@@ -19,7 +19,6 @@ against the Assembler, for any split of the records into batches.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -74,7 +73,9 @@ def available() -> bool:
 def wanted(read_bytes: int) -> bool:
     """Use the vectorised path? ``TTSOPS_LOGS_VECTOR``: always, never, or auto (when
     Polars is installed and the read is large enough to pay for importing it)."""
-    mode = os.environ.get("TTSOPS_LOGS_VECTOR", "auto").lower()
+    from ..knobs import value
+
+    mode = value("logs_vector")
     if mode == "never" or not available():
         return False
     return mode == "always" or read_bytes >= (4 << 20)
