@@ -1,0 +1,306 @@
+"""``ttsops logs ship``: each log file's records into ClickHouse, once.
+
+A file is known by its identity, not its name (``app.log`` becomes ``app.log.1.gz``
+when it rotates): a hash of its first line. Every row carries the byte offset (in the
+file's text) just after its record, and the rows of one file go to one shard in batches
+that are each one insert of one partition (a day) -- so what a file has shipped is
+``max(offset)`` of its rows, exact after an interrupted run: a re-run ships nothing
+twice, a file that grew ships only its new records, an interrupted ship resumes. The
+ledger table records each batch (host, identity, path, offset, records) for people.
+
+Lines are grouped into records exactly as every reader does (``logformat``: tab-led and
+foreign traceback lines belong to the record before them); a line that is no record is
+shipped as a row with ``level = ''`` so that the readers of ``--source`` see it too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import os
+import socket
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..logformat import FOREIGN_TB, parse, to_number, unescape_tb
+from .client import FleetError, call, connect
+from .schema import LEDGER, NAMES, NUMBER_FIELDS, STRING_FIELDS, TABLE, ensure
+from .url import ChUrl
+
+BATCH = 20_000
+_READ = 1 << 22
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass
+class FileResult:
+    path: str
+    identity: str
+    rows: int = 0
+    already: int = 0  # bytes of its text shipped before this run
+    offset: int = 0  # bytes of its text shipped after it
+    status: str = "shipped"  # shipped | up to date | empty | damaged | unreadable
+    detail: str = ""
+
+
+@dataclass
+class ShipResult:
+    files: list[FileResult] = field(default_factory=list)
+    rows: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def log_files(args: list[str]) -> list[Path]:
+    """The log files of DIRs (``app.log``, rotated and dateext names, oldest first) and
+    the files named directly; ``FleetError`` for what does not exist."""
+    from ..forensics.sources import _dir_names
+
+    out: list[Path] = []
+    for a in args:
+        p = Path(a)
+        if p.is_dir():
+            out.extend(p / n for n, _role in _dir_names(p))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FleetError(f"{a}: no such directory or file")
+    return out
+
+
+def _is_gz(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def identity(path: Path) -> str | None:
+    """The file's identity: the hash of its first line (None: no complete line yet)."""
+    opener: Callable[..., Any] = gzip.open if _is_gz(path) else open
+    with opener(path, "rb") as f:
+        head = f.readline(1 << 16)
+    if not head.endswith(b"\n") and len(head) < 1 << 16:
+        return None
+    return hashlib.sha1(head).hexdigest()[:20]
+
+
+class _Text:
+    """A file's text from ``start``: complete lines with their end offsets."""
+
+    def __init__(self, path: Path, start: int, progress: Callable[[int], None] | None):
+        self.path = path
+        self.start = start
+        self.progress = progress
+        self.problem: str | None = None
+
+    def lines(self) -> Iterator[tuple[bytes, int]]:
+        raw = open(self.path, "rb")  # noqa: SIM115 -- closed below (a generator)
+        try:
+            gz = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            src: Any = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+            pos = 0
+            if self.start:
+                if gz:
+                    left = self.start
+                    while left > 0:
+                        n = len(src.read(min(left, _READ)))
+                        if n == 0:
+                            return
+                        left -= n
+                else:
+                    raw.seek(self.start)
+                pos = self.start
+            rest = b""
+            seen = raw.tell()
+            while True:
+                try:
+                    chunk = src.read(_READ)
+                except (EOFError, OSError, zlib.error) as e:
+                    self.problem = f"damaged after {pos + len(rest)} bytes of text ({e})"
+                    break
+                if self.progress is not None:
+                    now = raw.tell()
+                    self.progress(now - seen)
+                    seen = now
+                if not chunk:
+                    break
+                buf = rest + chunk
+                parts = buf.split(b"\n")
+                rest = parts.pop()
+                for ln in parts:
+                    pos += len(ln) + 1
+                    yield ln, pos
+            # a last line without its newline is still being written: left for next time
+        finally:
+            raw.close()
+
+
+def _date(ts: str, cache: dict[str, dt.date]) -> dt.date:
+    d = ts[:10]
+    got = cache.get(d)
+    if got is None:
+        try:
+            got = dt.date.fromisoformat(d)
+        except ValueError:
+            got = _EPOCH
+        cache[d] = got
+    return got
+
+
+class _Rows:
+    """Column lists of one batch (columnar insert)."""
+
+    def __init__(self) -> None:
+        self.cols: list[list[Any]] = [[] for _ in NAMES]
+        self.n = 0
+        self.date: dt.date | None = None
+
+    def add(self, row: list[Any]) -> None:
+        for c, v in zip(self.cols, row, strict=True):
+            c.append(v)
+        self.n += 1
+
+
+def _records(text: _Text) -> Iterator[tuple[Any, list[str], int]]:
+    """(Record or None for a line that is no record, its text lines, end offset)."""
+    cur = None
+    cur_lines: list[str] = []
+    cur_end = 0
+    for b, end in text.lines():
+        line = b.decode("utf-8", "replace").rstrip("\r\n")
+        if line.startswith("\t"):
+            if cur is not None:
+                cur.traceback.append(unescape_tb(line[1:]))
+                cur_lines.append(line)
+                cur_end = end
+            else:
+                yield None, [line], end
+            continue
+        rec = parse(line)
+        if rec is None:
+            if cur is not None and line and FOREIGN_TB.match(line):
+                cur.traceback.append(line)
+                cur_lines.append(line)
+                cur_end = end
+            elif line:
+                if cur is not None:
+                    yield cur, cur_lines, cur_end
+                    cur = None
+                yield None, [line], end
+            continue
+        if cur is not None:
+            yield cur, cur_lines, cur_end
+        cur, cur_lines, cur_end = rec, [line], end
+    if cur is not None:
+        yield cur, cur_lines, cur_end
+
+
+def _flush(client: Any, insert: str, ledger: str, rows: _Rows, fr: FileResult, host: str,
+           end: int) -> None:
+    """One batch: one insert (one day of one file: one part on one shard), then its
+    line in the ledger."""
+    call(client, insert, rows.cols, columnar=True, types_check=False)
+    call(client, ledger, [(host, fr.identity, fr.path, end, rows.n,
+                           dt.datetime.now().replace(microsecond=0))])
+    fr.rows += rows.n
+    fr.offset = end
+
+
+def ship(url: ChUrl, args: list[str], host: str | None = None,
+         progress: Callable[[int], None] | None = None,
+         batch: int = BATCH) -> ShipResult:
+    """Ship the log files of ``args`` (directories or files) to ``url``."""
+    from ..logformat.timestamps import norm_ts
+
+    paths = log_files(args)
+    host = host or socket.gethostname()
+    client = connect(url)
+    ensure(client, url)
+    db = url.database
+    done = {f: (int(o), int(n)) for f, o, n in call(
+        client, f"SELECT file, max(offset), count() FROM `{db}`.`{TABLE}` WHERE host = "
+                "%(h)s GROUP BY file", {"h": host})}
+    insert = f"INSERT INTO `{db}`.`{TABLE}` ({', '.join(f'`{c}`' for c in NAMES)}) VALUES"
+    ledger = f"INSERT INTO `{db}`.`{LEDGER}` (host, file, path, offset, records, " \
+             "shipped_at) VALUES"
+    out = ShipResult()
+    t0 = time.perf_counter()
+    dates: dict[str, dt.date] = {}
+    seen: set[str] = set()
+    for path in paths:
+        try:
+            ident = identity(path)
+        except (OSError, EOFError, zlib.error) as e:
+            out.files.append(FileResult(str(path), "", status="unreadable", detail=str(e)))
+            continue
+        if ident is None:
+            out.files.append(FileResult(str(path), "", status="empty"))
+            continue
+        if ident in seen:  # a byte-identical start: the same file twice (a copy)
+            out.files.append(FileResult(str(path), ident, status="duplicate"))
+            continue
+        seen.add(ident)
+        start = done.get(ident, (0, 0))[0]
+        fr = FileResult(str(path), ident, already=start, offset=start)
+        text = _Text(path, start, progress)
+        rows = _Rows()
+        seq = done.get(ident, (0, 0))[1]
+        file_ts = ""
+        if start:
+            got = call(client, f"SELECT min(file_ts) FROM `{db}`.`{TABLE}` WHERE host = "
+                               "%(h)s AND file = %(f)s", {"h": host, "f": ident})
+            file_ts = got[0][0] if got else ""
+        last_ts = file_ts
+        prev_end = start
+
+        for rec, lines, end in _records(text):
+            if rec is not None:
+                ts = rec.ts if rec.ts[10:11] == " " else norm_ts(rec.ts)
+                if not file_ts:
+                    file_ts = ts
+                last_ts = ts
+                f = rec.fields
+                row = [_date(ts, dates), ts, host, ident, str(path), file_ts, seq, end,
+                       rec.logger, rec.level, rec.event,
+                       *[f.get(k, "") for k in STRING_FIELDS],
+                       *[to_number(f.get(k)) for k in NUMBER_FIELDS],
+                       list(f), list(f.values()), rec.traceback, "\n".join(lines)]
+            else:  # a line that is no record: dated like the record before it
+                ts = last_ts
+                row = [_date(ts, dates), ts, host, ident, str(path), file_ts, seq, end,
+                       "", "", "", *[""] * len(STRING_FIELDS), *[None] * len(NUMBER_FIELDS),
+                       [], [], [], lines[0]]
+            day = row[0]
+            if rows.n and (rows.n >= batch or day != rows.date):
+                _flush(client, insert, ledger, rows, fr, host, prev_end)
+                rows = _Rows()
+            rows.date = day
+            rows.add(row)
+            prev_end = end
+            seq += 1
+        if rows.n:
+            _flush(client, insert, ledger, rows, fr, host, prev_end)
+        if text.problem:
+            fr.status, fr.detail = "damaged", text.problem
+        elif fr.rows == 0:
+            fr.status = "up to date"
+        out.rows += fr.rows
+        out.files.append(fr)
+    out.seconds = time.perf_counter() - t0
+    client.disconnect()
+    return out
+
+
+def total_bytes(args: list[str]) -> int:
+    try:
+        return sum(os.path.getsize(p) for p in log_files(args))
+    except (OSError, FleetError):
+        return 0
