@@ -54,9 +54,8 @@ def corpora(tmp_path_factory) -> dict[str, Path]:
     """The simulator's logs (ttsops' own format, rotated block gzip with an index) and
     tutorial-style logs written by plain stdlib logging (cumulative stage times, a code
     then free text, tracebacks, unfinished syntheses, gzip rotation by the stdlib)."""
-    from ttsops.simulate import INCIDENT, SimConfig, generate
-
     from forensics import stdlib_logs
+    from ttsops.simulate import INCIDENT, SimConfig, generate
 
     root = tmp_path_factory.mktemp("fleet-corpora")
     sim = root / "sim"

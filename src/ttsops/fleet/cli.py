@@ -22,11 +22,13 @@ def _fail(message: str) -> None:
                    "(native protocol, port 9000 by default).")
 @click.option("--host", "host", help="The host column of the rows [default: this "
                                      "machine's name].")
+@click.option("--batch-rows", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="Rows per insert (each batch is one insert of one day of one file).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--progress/--no-progress", "progress", default=None,
               help="Progress bar on stderr [default: when stderr is a terminal].")
-def ship_cmd(paths: tuple[str, ...], to: str, host: str | None, as_json: bool,
-             progress: bool | None) -> None:
+def ship_cmd(paths: tuple[str, ...], to: str, host: str | None, batch_rows: int,
+             as_json: bool, progress: bool | None) -> None:
     """Ship the log files of PATHS (directories or files) to ClickHouse, each record
     once: a re-run ships nothing twice, a file that grew ships its new records, an
     interrupted ship resumes. Creates the tables that are missing (a Distributed table
@@ -50,7 +52,7 @@ def ship_cmd(paths: tuple[str, ...], to: str, host: str | None, as_json: bool,
 
             bar = Bar(mod.total_bytes(list(paths)), "shipping")
         try:
-            res = mod.ship(url, list(paths), host=host, progress=bar)
+            res = mod.ship(url, list(paths), host=host, progress=bar, batch=batch_rows)
         finally:
             if bar is not None:
                 bar.close()
