@@ -81,14 +81,27 @@ def _is_gz(path: Path) -> bool:
         return f.read(2) == b"\x1f\x8b"
 
 
-def identity(path: Path) -> str | None:
-    """The file's identity: the hash of its first line (None: no complete line yet)."""
+def identity(path: Path) -> tuple[str, str] | None:
+    """The file's identity (the hash of its first line; None: no complete line yet) and
+    its first record's time (the order of the files: the readers order by it too)."""
+    from ..logformat.timestamps import norm_ts
+
     opener: Callable[..., Any] = gzip.open if _is_gz(path) else open
+    head_ts = ""
     with opener(path, "rb") as f:
         head = f.readline(1 << 16)
-    if not head.endswith(b"\n") and len(head) < 1 << 16:
-        return None
-    return hashlib.sha1(head).hexdigest()[:20]
+        if not head.endswith(b"\n") and len(head) < 1 << 16:
+            return None
+        line = head
+        for _ in range(10_000):
+            rec = parse(line.decode("utf-8", "replace"))
+            if rec is not None:
+                head_ts = rec.ts if rec.ts[10:11] == " " else norm_ts(rec.ts)
+                break
+            line = f.readline(1 << 20)
+            if not line.endswith(b"\n"):
+                break
+    return hashlib.sha1(head).hexdigest()[:20], head_ts
 
 
 class _Text:
@@ -203,15 +216,32 @@ def _records(text: _Text) -> Iterator[tuple[Any, list[str], int]]:
         yield cur, cur_lines, cur_end
 
 
-def _flush(client: Any, insert: str, ledger: str, rows: _Rows, fr: FileResult, host: str,
-           end: int) -> None:
-    """One batch: one insert (one day of one file: one part on one shard), then its
-    line in the ledger."""
-    call(client, insert, rows.cols, columnar=True, types_check=False)
-    call(client, ledger, [(host, fr.identity, fr.path, end, rows.n,
-                           dt.datetime.now().replace(microsecond=0))])
-    fr.rows += rows.n
-    fr.offset = end
+class _Batch:
+    """The rows of one insert: one day (one partition: one part on each shard it
+    reaches, so each file's rows in it land whole or not at all), any files."""
+
+    def __init__(self) -> None:
+        self.rows = _Rows()
+        self.ends: dict[int, tuple[FileResult, int, int]] = {}  # id(fr) -> (fr, end, n)
+
+    def add(self, row: list[Any], fr: FileResult, end: int) -> None:
+        self.rows.date = row[0]
+        self.rows.add(row)
+        got = self.ends.get(id(fr))
+        self.ends[id(fr)] = (fr, end, (got[2] if got else 0) + 1)
+
+    def flush(self, client: Any, insert: str, ledger: str, host: str) -> None:
+        if not self.rows.n:
+            return
+        call(client, insert, self.rows.cols, columnar=True, types_check=False)
+        now = dt.datetime.now().replace(microsecond=0)
+        call(client, ledger, [(host, fr.identity, fr.path, end, n, now)
+                              for fr, end, n in self.ends.values()])
+        for fr, end, n in self.ends.values():
+            fr.rows += n
+            fr.offset = end
+        self.rows = _Rows()
+        self.ends = {}
 
 
 def ship(url: ChUrl, args: list[str], host: str | None = None,
@@ -235,65 +265,54 @@ def ship(url: ChUrl, args: list[str], host: str | None = None,
     t0 = time.perf_counter()
     dates: dict[str, dt.date] = {}
     seen: set[str] = set()
+    b = _Batch()
+    texts: list[tuple[FileResult, _Text]] = []
     for path in paths:
         try:
-            ident = identity(path)
+            got = identity(path)
         except (OSError, EOFError, zlib.error) as e:
             out.files.append(FileResult(str(path), "", status="unreadable", detail=str(e)))
             continue
-        if ident is None:
+        if got is None:
             out.files.append(FileResult(str(path), "", status="empty"))
             continue
+        ident, file_ts = got
         if ident in seen:  # a byte-identical start: the same file twice (a copy)
             out.files.append(FileResult(str(path), ident, status="duplicate"))
             continue
         seen.add(ident)
-        start = done.get(ident, (0, 0))[0]
+        start, seq = done.get(ident, (0, 0))
         fr = FileResult(str(path), ident, already=start, offset=start)
+        out.files.append(fr)
         text = _Text(path, start, progress)
-        rows = _Rows()
-        seq = done.get(ident, (0, 0))[1]
-        file_ts = ""
-        if start:
-            got = call(client, f"SELECT min(file_ts) FROM `{db}`.`{TABLE}` WHERE host = "
-                               "%(h)s AND file = %(f)s", {"h": host, "f": ident})
-            file_ts = got[0][0] if got else ""
+        texts.append((fr, text))
         last_ts = file_ts
-        prev_end = start
-
+        spath = str(path)
         for rec, lines, end in _records(text):
             if rec is not None:
                 ts = rec.ts if rec.ts[10:11] == " " else norm_ts(rec.ts)
-                if not file_ts:
-                    file_ts = ts
                 last_ts = ts
                 f = rec.fields
-                row = [_date(ts, dates), ts, host, ident, str(path), file_ts, seq, end,
+                row = [_date(ts, dates), ts, host, ident, spath, file_ts, seq, end,
                        rec.logger, rec.level, rec.event,
                        *[f.get(k, "") for k in STRING_FIELDS],
                        *[to_number(f.get(k)) for k in NUMBER_FIELDS],
                        list(f), list(f.values()), rec.traceback, "\n".join(lines)]
             else:  # a line that is no record: dated like the record before it
-                ts = last_ts
-                row = [_date(ts, dates), ts, host, ident, str(path), file_ts, seq, end,
+                row = [_date(last_ts, dates), last_ts, host, ident, spath, file_ts, seq, end,
                        "", "", "", *[""] * len(STRING_FIELDS), *[None] * len(NUMBER_FIELDS),
                        [], [], [], lines[0]]
-            day = row[0]
-            if rows.n and (rows.n >= batch or day != rows.date):
-                _flush(client, insert, ledger, rows, fr, host, prev_end)
-                rows = _Rows()
-            rows.date = day
-            rows.add(row)
-            prev_end = end
+            if b.rows.n and (b.rows.n >= batch or row[0] != b.rows.date):
+                b.flush(client, insert, ledger, host)
+            b.add(row, fr, end)
             seq += 1
-        if rows.n:
-            _flush(client, insert, ledger, rows, fr, host, prev_end)
+    b.flush(client, insert, ledger, host)
+    for fr, text in texts:
         if text.problem:
             fr.status, fr.detail = "damaged", text.problem
         elif fr.rows == 0:
             fr.status = "up to date"
         out.rows += fr.rows
-        out.files.append(fr)
     out.seconds = time.perf_counter() - t0
     client.disconnect()
     return out

@@ -23,9 +23,15 @@ from .client import FleetError, connect
 from .schema import TABLE, exists
 from .url import ChUrl, UrlError, parse_url
 
-# commands whose analysis reads history before --since (baselines, precursors, hold times)
-_HISTORY = {"diagnose_cmd", "report_cmd", "precursors_cmd", "alerts_cmd"}
+# the analyses join a synthesis's records from before --since (stages, audio, patterns:
+# ``JOIN_MARGIN_S``, 15 min); the rows fetched start this much earlier (a superset: the
+# analysis applies its own window to what it reads)
+MARGIN_S = 3600.0
+# commands whose analysis reads history before --since: --lookback more (alerts: all)
+_LOOKBACK = {"diagnose_cmd", "report_cmd", "precursors_cmd"}
+_ALL_HISTORY = {"alerts_cmd"}
 _LEVELS = {"errors": ("ERROR", "CRITICAL"), "warnings": ("WARNING",)}
+_PRECURSOR_LEVELS = ("ERROR", "CRITICAL", "WARNING")
 
 
 def _lit(s: str) -> str:
@@ -42,8 +48,18 @@ def where_sql(since: str | None, until: str | None, extra: list[str] | None = No
     return " AND ".join(conds) if conds else "1"
 
 
+def _any_text(needles: tuple[str, ...] | list[str]) -> str:
+    """Rows whose text holds one of ``needles``: the scan's literal pre-filter, as SQL
+    (a superset of what the analysis uses; it filters again)."""
+    return "(" + " OR ".join(f"position(text, {_lit(n)}) > 0" for n in needles) + ")"
+
+
+def _levels(levels: tuple[str, ...]) -> str:
+    return f"level IN ({', '.join(_lit(x) for x in levels)})"
+
+
 def _conditions(name: str, kw: dict[str, Any]) -> list[str]:
-    """The command's own push-down: rows it cannot use are not fetched."""
+    """The command's own push-down: rows its analysis cannot use are not fetched."""
     if name == "trace_cmd":
         ids = [i.strip() for i in kw.get("ids", ()) if i.strip()]
         if not ids:
@@ -52,9 +68,47 @@ def _conditions(name: str, kw: dict[str, Any]) -> list[str]:
         return [f"arrayExists(v -> v IN ({lits}), vals)"]
     if name == "top_cmd":
         lv = _LEVELS.get(kw.get("kind", ""))
-        if lv:
-            return [f"level IN ({', '.join(_lit(x) for x in lv)})"]
+        return [_levels(lv)] if lv else []
+    if name == "precursors_cmd":
+        return [_levels(_PRECURSOR_LEVELS)]
+    if name == "stages_cmd":
+        from ..forensics import stages
+
+        return [_any_text(stages.NEEDLES)]
+    if name == "audio_cmd":
+        from ..forensics import audio
+
+        return [_any_text(audio.NEEDLES)]
+    if name == "cache_cmd":
+        from ..forensics import cache
+
+        return [_any_text(cache.NEEDLES)]
+    if name == "patterns_cmd":
+        event = kw.get("event")
+        if event == "*":
+            return []
+        if event:
+            return [_any_text((event,))]
+        return [_any_text(("synthesis_complete", "synthesis_start", "audio_metrics",
+                           "synthesis_failed"))]
     return []
+
+
+def _lower(name: str, since: str | None, kw: dict[str, Any]) -> str | None:
+    """The earliest time of the rows fetched for ``name``."""
+    if since is None or name in _ALL_HISTORY:
+        return None
+    from ..forensics.timeargs import TimeArgError, duration_s, shift
+
+    if name == "window_cmd":  # --ids-out: the syntheses started in the window
+        return since
+    back = MARGIN_S
+    if name in _LOOKBACK:
+        try:
+            back += duration_s(kw.get("lookback") or "6h")
+        except TimeArgError:
+            return None  # the command refuses it itself
+    return shift(since, -back)
 
 
 def fetch(client: Any, url: ChUrl, where: str, out: Path) -> list[str]:
@@ -139,7 +193,7 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...], files: tuple
     tmp = Path(tempfile.mkdtemp(prefix="ttsops-source-"))
     try:
         try:
-            where = where_sql(None if name in _HISTORY else lo, hi, _conditions(name, kw))
+            where = where_sql(_lower(name, lo, kw), hi, _conditions(name, kw))
             got = fetch(client, url, where, tmp)
         except FleetError as e:
             raise UsageError(str(e)) from None
