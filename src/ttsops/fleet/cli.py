@@ -77,3 +77,55 @@ def ship_cmd(paths: tuple[str, ...], to: str, host: str | None, batch_rows: int,
         click.echo(f"ttsops logs: warning: {f.path}: {f.status}: {f.detail}", err=True)
     if bad:
         sys.exit(EXIT_DAMAGED)
+
+
+@click.command("sql")
+@click.argument("query")
+@click.option("--source", "source", required=True, metavar="URL",
+              help="clickhouse://[user[:password]@]host[:port]/database[?cluster=NAME]: "
+                   "the query's default database is this one (tables ttsops_logs, "
+                   "ttsops_ship_ledger).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: {\"columns\": [...], \"rows\": [[...], ...]}.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+def sql_cmd(query: str, source: str, as_json: bool, as_csv: bool) -> None:
+    """Run an ad-hoc SQL query on the shipped logs (ClickHouse) and print its rows.
+
+    Exit status: 0 answered, 2 bad URL, unreachable server or a query the server
+    refused (its message, one line)."""
+    from .client import FleetError, call, connect
+    from .url import UrlError, parse_url
+
+    if as_json and as_csv:
+        _fail("--json and --csv exclude each other")
+    try:
+        url = parse_url(source)
+    except UrlError as e:
+        _fail(f"--source {e}")
+        return
+    try:
+        client = connect(url, database=url.database)
+        rows, types = call(client, query, with_column_types=True)
+        client.disconnect()
+    except FleetError as e:
+        _fail(str(e))
+        return
+    columns = [c for c, _t in types]
+    if as_json:
+        click.echo(json.dumps({"columns": columns, "rows": rows}, default=str,
+                              ensure_ascii=False, indent=1))
+        return
+    if as_csv:
+        import csv
+
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(columns)
+        w.writerows(rows)
+        return
+    from ..forensics.output import Report, Table, render
+
+    rep = Report("sql")
+    t = Table("rows", f"{len(rows)} rows", columns)
+    t.rows = [list(r) for r in rows]
+    rep.tables.append(t)
+    render(rep, "table")

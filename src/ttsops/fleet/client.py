@@ -12,7 +12,8 @@ class FleetError(Exception):
     """No answer from the database (not installed, unreachable, refused): one line, exit 2."""
 
 
-def connect(url: ChUrl, host: str | None = None, port: int | None = None) -> Any:
+def connect(url: ChUrl, host: str | None = None, port: int | None = None,
+            database: str = "default") -> Any:
     """A connected ``clickhouse_driver.Client`` (to ``url``'s server, or to ``host:port``
     with ``url``'s credentials: a shard). Its database is ``default``: every statement
     names ``url.database`` itself (it may not exist yet)."""
@@ -26,10 +27,11 @@ def connect(url: ChUrl, host: str | None = None, port: int | None = None) -> Any
         raise FleetError("ClickHouse support is not installed: pip install "
                          "'ttsops[clickhouse]' (clickhouse-driver)") from None
     client = Client(host or url.host, port=port or url.port, user=url.user,
-                    password=url.password, database="default",
+                    password=url.password, database=database,
                     connect_timeout=5, send_receive_timeout=300,
                     settings={"insert_distributed_sync": 1})
-    call(client, "SELECT 1", where=f"{host or url.host}:{port or url.port}")
+    client.ttsops_addr = f"{host or url.host}:{port or url.port}"
+    call(client, "SELECT 1")
     return client
 
 
@@ -49,11 +51,7 @@ def call(client: Any, sql: str, params: Any = None, where: str = "", **kw: Any) 
 
 
 def _addr(client: Any) -> str:
-    try:
-        c = client.connection
-        return f"{c.host}:{c.port}"
-    except AttributeError:
-        return "?"
+    return str(getattr(client, "ttsops_addr", "?"))
 
 
 def _first_line(e: BaseException) -> str:

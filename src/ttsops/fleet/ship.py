@@ -33,6 +33,8 @@ from .schema import LEDGER, NAMES, NUMBER_FIELDS, STRING_FIELDS, TABLE, ensure
 from .url import ChUrl
 
 BATCH = 20_000
+_NO_STRINGS = ("",) * len(STRING_FIELDS)
+_NO_NUMBERS = (None,) * len(NUMBER_FIELDS)
 _READ = 1 << 22
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -169,21 +171,27 @@ def _date(ts: str, cache: dict[str, dt.date]) -> dt.date:
 
 
 class _Rows:
-    """Column lists of one batch (columnar insert)."""
+    """The rows of one batch; ``cols()`` for the columnar insert."""
 
     def __init__(self) -> None:
-        self.cols: list[list[Any]] = [[] for _ in NAMES]
+        self.rows: list[tuple[Any, ...]] = []
         self.n = 0
         self.date: dt.date | None = None
 
-    def add(self, row: list[Any]) -> None:
-        for c, v in zip(self.cols, row, strict=True):
-            c.append(v)
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
         self.n += 1
+
+    def cols(self) -> list[list[Any]]:
+        return [list(c) for c in zip(*self.rows, strict=True)]
 
 
 def _records(text: _Text) -> Iterator[tuple[Any, list[str], int]]:
-    """(Record or None for a line that is no record, its text lines, end offset)."""
+    """(Record or None for a line that is no record, its text lines, end offset);
+    grouped as ``logformat.iter_records`` groups them, lines parsed by the readers' fast
+    path (``fastparse.parse_line``: the same records as ``logformat.parse``)."""
+    from ..forensics.fastparse import parse_line as parse
+
     cur = None
     cur_lines: list[str] = []
     cur_end = 0
@@ -224,7 +232,7 @@ class _Batch:
         self.rows = _Rows()
         self.ends: dict[int, tuple[FileResult, int, int]] = {}  # id(fr) -> (fr, end, n)
 
-    def add(self, row: list[Any], fr: FileResult, end: int) -> None:
+    def add(self, row: tuple[Any, ...], fr: FileResult, end: int) -> None:
         self.rows.date = row[0]
         self.rows.add(row)
         got = self.ends.get(id(fr))
@@ -233,7 +241,7 @@ class _Batch:
     def flush(self, client: Any, insert: str, ledger: str, host: str) -> None:
         if not self.rows.n:
             return
-        call(client, insert, self.rows.cols, columnar=True, types_check=False)
+        call(client, insert, self.rows.cols(), columnar=True, types_check=False)
         now = dt.datetime.now().replace(microsecond=0)
         call(client, ledger, [(host, fr.identity, fr.path, end, n, now)
                               for fr, end, n in self.ends.values()])
@@ -293,15 +301,15 @@ def ship(url: ChUrl, args: list[str], host: str | None = None,
                 ts = rec.ts if rec.ts[10:11] == " " else norm_ts(rec.ts)
                 last_ts = ts
                 f = rec.fields
-                row = [_date(ts, dates), ts, host, ident, spath, file_ts, seq, end,
+                row = (_date(ts, dates), ts, host, ident, spath, file_ts, seq, end,
                        rec.logger, rec.level, rec.event,
                        *[f.get(k, "") for k in STRING_FIELDS],
                        *[to_number(f.get(k)) for k in NUMBER_FIELDS],
-                       list(f), list(f.values()), rec.traceback, "\n".join(lines)]
+                       list(f), list(f.values()), rec.traceback,
+                       lines[0] if len(lines) == 1 else "\n".join(lines))
             else:  # a line that is no record: dated like the record before it
-                row = [_date(last_ts, dates), last_ts, host, ident, spath, file_ts, seq, end,
-                       "", "", "", *[""] * len(STRING_FIELDS), *[None] * len(NUMBER_FIELDS),
-                       [], [], [], lines[0]]
+                row = (_date(last_ts, dates), last_ts, host, ident, spath, file_ts, seq,
+                       end, "", "", "", *_NO_STRINGS, *_NO_NUMBERS, [], [], [], lines[0])
             if b.rows.n and (b.rows.n >= batch or row[0] != b.rows.date):
                 b.flush(client, insert, ledger, host)
             b.add(row, fr, end)

@@ -484,6 +484,7 @@ def report_cmd(env: Env, output: str, rules_file: str | None, title: str | None,
     env.finish(rep)
 
 
-from ..fleet.cli import ship_cmd  # noqa: E402 -- `logs ship` (ClickHouse), defined there
+from ..fleet.cli import ship_cmd, sql_cmd  # noqa: E402 -- `logs ship`, `logs sql` (ClickHouse)
 
 logs.add_command(ship_cmd)
+logs.add_command(sql_cmd)
