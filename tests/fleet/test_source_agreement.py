@@ -147,3 +147,16 @@ def test_source_usage_errors(shipped, corpora):
         assert p.returncode == 2, (args, p.stderr)
         assert says in p.stderr and "Traceback" not in p.stderr
         assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_sql_answers_from_the_shipped_rows(shipped, corpora):
+    url = shipped["cluster"]["sim"]
+    p = ttsops("logs", "sql", "SELECT count() AS n FROM ttsops_logs WHERE event = "
+               "'synthesis_start'", "--source", url, "--json")
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    _rc, window = answer(["window", "--dir", str(corpora["sim"])])
+    assert got == {"columns": ["n"], "rows": [[window["started"]]]}
+    bad = ttsops("logs", "sql", "SELEC 1", "--source", url)
+    assert bad.returncode == 2 and "Syntax error" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
