@@ -160,3 +160,23 @@ def test_sql_answers_from_the_shipped_rows(shipped, corpora):
     bad = ttsops("logs", "sql", "SELEC 1", "--source", url)
     assert bad.returncode == 2 and "Syntax error" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_several_hosts_answer_as_several_dirs(ch_cluster, corpora):
+    """Two hosts shipped into one database: ``--source`` answers as ``--dir A --dir B``
+    (the streams merged by time, each labelled with its host)."""
+    url = f"clickhouse://127.0.0.1:{ch_cluster[1].tcp_port}/both?cluster=ttsops_test"
+    for d in corpora.values():
+        ship([str(d)], url, d.name)
+    dirs = [x for d in corpora.values() for x in ("--dir", str(d))]
+    ids = some_ids(corpora["sim"], 1) + some_ids(corpora["tut"], 1)
+    differ = []
+    for args in (["window"], ["trace", *ids], ["top", "errors"], ["patterns"],
+                 ["stages", "--by", "voice"], ["diagnose"]):
+        want = answer([*args, *dirs])
+        got = answer([*args, "--source", url])
+        if got != want:
+            differ.append((args, want, got))
+    assert not differ, f"{len(differ)} differ: " + "\n".join(
+        f"{a}: files {json.dumps(w)[:1500]}\n  source {json.dumps(g)[:1500]}"
+        for a, w, g in differ[:3])
