@@ -61,11 +61,14 @@ def corpora(tmp_path_factory) -> dict[str, Path]:
     sim = root / "sim"
     generate(sim, SimConfig(requests=2500, seed=11, scenarios=INCIDENT, max_bytes=200_000,
                             block_bytes=16_384), root / "sim.truth.json")
+    js = root / "json"  # TTSOPS_LOG_FORMAT=json: one JSON object per line
+    generate(js, SimConfig(requests=1200, seed=12, scenarios=INCIDENT, max_bytes=200_000,
+                           block_bytes=16_384, fmt="json"), root / "json.truth.json")
     tut = root / "tut"
     stdlib_logs.write_day(tut, requests=600, max_bytes=30_000,
                           incomplete=frozenset(range(5, 600, 97)),
                           tracebacks=frozenset(range(3, 600, 41)))
-    return {"sim": sim, "tut": tut}
+    return {"sim": sim, "tut": tut, "json": js}
 
 
 def some_ids(d: Path, n: int = 3) -> list[str]:
@@ -74,7 +77,7 @@ def some_ids(d: Path, n: int = 3) -> list[str]:
     for p in sorted(d.iterdir()):
         opener = gzip.open if p.name.endswith(".gz") else open
         with opener(p, "rt", encoding="utf-8", errors="replace") as f:
-            for m in re.finditer(r"\bid=(ts_[0-9a-f]+)", f.read()):
+            for m in re.finditer(r"\bid(?:=|\": \")(ts_[0-9a-f]+)", f.read()):
                 if m.group(1) not in ids:
                     ids.append(m.group(1))
                 if len(ids) >= n:
