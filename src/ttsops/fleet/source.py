@@ -190,6 +190,20 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...], files: tuple
         finally:
             client.disconnect()
         return
+    if name == "top_cmd":
+        from . import sqltop, sqlwindow
+
+        try:
+            one_host = sqltop.hosts(client, url) <= 1
+            if one_host:
+                rep = sqltop.report(client, url, lo, hi, kw["kind"], kw.get("top", 5))
+        except FleetError as e:
+            client.disconnect()
+            raise UsageError(str(e)) from None
+        if one_host:
+            client.disconnect()
+            sqlwindow.finish(rep, "json" if as_json else "csv" if as_csv else "table")
+            return
     tmp = Path(tempfile.mkdtemp(prefix="ttsops-source-"))
     try:
         try:
