@@ -12,6 +12,7 @@ the file engine's answer on the same records.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -127,6 +128,8 @@ def fetch(client: Any, url: ChUrl, where: str, out: Path) -> list[str]:
                     fh.close()
                 cur = host
                 d = out / _dirname(host, len(dirs))
+                if d.exists():  # two host names that read alike as a directory name
+                    d = out / f"{d.name}.{len(dirs)}"
                 d.mkdir()
                 dirs.append(str(d))
                 fh = open(d / "app.log", "w", encoding="utf-8", newline="\n")  # noqa: SIM115
@@ -187,6 +190,8 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...], files: tuple
 
         try:
             sqlwindow.answer(client, url, lo, hi, as_json, as_csv)
+        except BrokenPipeError:  # `... | head`
+            _quiet_exit()
         finally:
             client.disconnect()
         return
@@ -202,7 +207,10 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...], files: tuple
             raise UsageError(str(e)) from None
         if one_host:
             client.disconnect()
-            sqlwindow.finish(rep, "json" if as_json else "csv" if as_csv else "table")
+            try:
+                sqlwindow.finish(rep, "json" if as_json else "csv" if as_csv else "table")
+            except BrokenPipeError:
+                _quiet_exit()
             return
     tmp = Path(tempfile.mkdtemp(prefix="ttsops-source-"))
     try:
@@ -221,6 +229,17 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...], files: tuple
                      **kw)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _quiet_exit() -> None:
+    """The reader of our output went away (``| head``): exit 0, quietly."""
+    import os
+    import sys
+
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.stderr.close()
+    sys.exit(0)
 
 
 def _window(since: str | None, until: str | None, tz: str | None
