@@ -189,12 +189,18 @@ class _Rows:
 def _records(text: _Text) -> Iterator[tuple[Any, list[str], int]]:
     """(Record or None for a line that is no record, its text lines, end offset);
     grouped as ``logformat.iter_records`` groups them, lines parsed by the readers' fast
-    path (``fastparse.parse_line``: the same records as ``logformat.parse``)."""
+    path (``fastparse.parse_line``: the same records as ``logformat.parse``).
+
+    A line that is no record does not end the open record (its traceback lines may
+    still follow, as the readers see it): it is given out after that record, with the
+    record's end offset, so the offsets never go down and the texts, read again in
+    their order, give the same records."""
     from ..forensics.fastparse import parse_line as parse
 
     cur = None
     cur_lines: list[str] = []
     cur_end = 0
+    held: list[str] = []  # lines that are no record, met while a record is open
     for b, end in text.lines():
         line = b.decode("utf-8", "replace").rstrip("\r\n")
         if line.startswith("\t"):
@@ -213,15 +219,21 @@ def _records(text: _Text) -> Iterator[tuple[Any, list[str], int]]:
                 cur_end = end
             elif line:
                 if cur is not None:
-                    yield cur, cur_lines, cur_end
-                    cur = None
-                yield None, [line], end
+                    held.append(line)
+                    cur_end = end
+                else:
+                    yield None, [line], end
             continue
         if cur is not None:
             yield cur, cur_lines, cur_end
+            for h in held:
+                yield None, [h], cur_end
+            held = []
         cur, cur_lines, cur_end = rec, [line], end
     if cur is not None:
         yield cur, cur_lines, cur_end
+        for h in held:
+            yield None, [h], cur_end
 
 
 class _Batch:
@@ -231,8 +243,10 @@ class _Batch:
     def __init__(self) -> None:
         self.rows = _Rows()
         self.ends: dict[int, tuple[FileResult, int, int]] = {}  # id(fr) -> (fr, end, n)
+        self.last: tuple[int, int] = (0, -1)  # (file, end offset) of the last row
 
     def add(self, row: tuple[Any, ...], fr: FileResult, end: int) -> None:
+        self.last = (id(fr), end)
         self.rows.date = row[0]
         self.rows.add(row)
         got = self.ends.get(id(fr))
@@ -310,7 +324,10 @@ def ship(url: ChUrl, args: list[str], host: str | None = None,
             else:  # a line that is no record: dated like the record before it
                 row = (_date(last_ts, dates), last_ts, host, ident, spath, file_ts, seq,
                        end, "", "", "", *_NO_STRINGS, *_NO_NUMBERS, [], [], [], lines[0])
-            if b.rows.n and (b.rows.n >= batch or row[0] != b.rows.date):
+            # a batch ends between rows of different offsets only (rows that share one
+            # -- a record and the lines held after it -- are shipped together)
+            if b.rows.n and (b.rows.n >= batch or row[0] != b.rows.date) \
+                    and (id(fr), end) != b.last:
                 b.flush(client, insert, ledger, host)
             b.add(row, fr, end)
             seq += 1
