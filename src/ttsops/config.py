@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     log_block_bytes: int = Field(1024 * 1024, ge=1024,
                                  description="Uncompressed size of each gzip member (index block).")
     log_utc: bool = _knob("log_utc")
+    log_ship_url: str = Field("", description="Ship each rotated log file to ClickHouse "
+                                              "once it is complete (clickhouse://host/db"
+                                              "[?cluster=NAME]; empty: off). Needs "
+                                              "ttsops[clickhouse].")
+    log_ship_interval_s: float = Field(30.0, gt=0, description="How often the shipper "
+                                                               "looks for rotated files "
+                                                               "(doubled on failure, up "
+                                                               "to 10 min).")
     log_stderr: bool = Field(False, description="Also echo every record to stderr.")
     log_text: Literal["preview", "hash", "none"] = Field(
         "preview", description="How input text appears in logs: a short escaped preview, "

@@ -127,6 +127,10 @@ _SPECS = [
               "Free space; look for cache_dir_usage warnings before this.", "server_error"),
     ErrorSpec("LOG_WRITE_FAILED", "WARNING", 500, "Writing the log failed; records held",
               "Check free space and permissions of TTSOPS_LOG_DIR.", "server_error"),
+    ErrorSpec("LOG_SHIP_FAILED", "WARNING", 503,
+              "Shipping rotated log files to ClickHouse failed; retried with back-off",
+              "Check TTSOPS_LOG_SHIP_URL and the server; nothing is lost (shipped later).",
+              "server_error"),
     # --- input cleaning and fallbacks (warnings) --------------------------------------
     ErrorSpec("TEXT_SANITIZED", "WARNING", 400,
               "Control or invisible characters were removed from the input",

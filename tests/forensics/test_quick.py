@@ -48,7 +48,7 @@ def test_the_same_options_are_declared():
         for o, dest in ours.items():
             assert declared.get(o) == dest, (name, o)
         # click's options we do not read: only those left to click on purpose
-        assert set(declared) - set(ours) <= {"--help", "-h", "--ids-out"}, name
+        assert set(declared) - set(ours) <= {"--help", "-h", "--ids-out", "--source"}, name
         for p in cmd.params:
             if isinstance(p, click.Argument):
                 assert p.name == argname

@@ -49,6 +49,10 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Explicit log files (plain or .gz); repeatable; a quoted glob "
                           "like 'app.log.*.gz' is expanded; '-' reads standard input "
                           "(plain or gzip)."),
+        click.option("--source", "source", metavar="URL",
+                     help="Read the logs shipped to ClickHouse instead of files: "
+                          "clickhouse://[user[:password]@]host[:port]/database"
+                          "[?cluster=NAME] (see ttsops logs ship)."),
         click.option("--since", "-s", help="Start (inclusive): '2024-06-12 14:00', "
                                            "'2024-06-12', or relative like 2h."),
         click.option("--until", "-u", help="End (exclusive); a bare date includes that day."),
@@ -480,3 +484,9 @@ def report_cmd(env: Env, output: str, rules_file: str | None, title: str | None,
         rep.summary = {"written": output, "size": f"{len(page.encode()) / 1024:.0f} KiB",
                        **summary}
     env.finish(rep)
+
+
+from ..fleet.cli import ship_cmd, sql_cmd  # noqa: E402 -- `logs ship`, `logs sql` (ClickHouse)
+
+logs.add_command(ship_cmd)
+logs.add_command(sql_cmd)

@@ -124,6 +124,11 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
             from ..cache_health import CacheHealthReporter
 
             reporter = CacheHealthReporter.from_settings(s, cache).start()
+        shipper = None
+        if s.log_ship_url:  # TTSOPS_LOG_SHIP_URL: rotated files to ClickHouse (fleet/live)
+            from ..fleet.live import LiveShipper
+
+            shipper = LiveShipper(s.log_ship_url, s.log_dir, s.log_ship_interval_s).start()
         try:
             yield
         finally:
@@ -134,6 +139,9 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
             if reporter is not None:
                 with contextlib.suppress(Exception):
                     reporter.stop()
+            if shipper is not None:
+                with contextlib.suppress(Exception):
+                    shipper.stop()
             await app.state.service.drain(s.shutdown_grace_s)
             await pool.stop()
             if state["owns_log"]:

@@ -1,0 +1,60 @@
+"""The one place that talks to ClickHouse: ``clickhouse_driver`` (native protocol: works
+with Debian's 18.16 as with current servers), imported when first used."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .url import ChUrl
+
+
+class FleetError(Exception):
+    """No answer from the database (not installed, unreachable, refused): one line, exit 2."""
+
+
+def connect(url: ChUrl, host: str | None = None, port: int | None = None,
+            database: str = "default") -> Any:
+    """A connected ``clickhouse_driver.Client`` (to ``url``'s server, or to ``host:port``
+    with ``url``'s credentials: a shard). Its database is ``default``: every statement
+    names ``url.database`` itself (it may not exist yet)."""
+    import logging
+
+    # the driver logs a failed connection with its traceback; the error below says it
+    logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
+    try:
+        from clickhouse_driver import Client
+    except ImportError:
+        raise FleetError("ClickHouse support is not installed: pip install "
+                         "'ttsops[clickhouse]' (clickhouse-driver)") from None
+    client = Client(host or url.host, port=port or url.port, user=url.user,
+                    password=url.password, database=database,
+                    connect_timeout=5, send_receive_timeout=300,
+                    settings={"insert_distributed_sync": 1})
+    client.ttsops_addr = f"{host or url.host}:{port or url.port}"
+    call(client, "SELECT 1")
+    return client
+
+
+def call(client: Any, sql: str, params: Any = None, where: str = "", **kw: Any) -> Any:
+    """``client.execute`` with the driver's errors as ``FleetError`` (one line)."""
+    from clickhouse_driver import errors
+
+    try:
+        return client.execute(sql, params, **kw)
+    except errors.NetworkError as e:
+        raise FleetError(f"cannot reach ClickHouse at {where or _addr(client)}: "
+                         f"{_first_line(e)}") from None
+    except errors.ServerException as e:
+        raise FleetError(f"ClickHouse {where or _addr(client)}: {_first_line(e)}") from None
+    except (errors.Error, OSError, EOFError) as e:
+        raise FleetError(f"ClickHouse {where or _addr(client)}: {_first_line(e)}") from None
+
+
+def _addr(client: Any) -> str:
+    return str(getattr(client, "ttsops_addr", "?"))
+
+
+def _first_line(e: BaseException) -> str:
+    msg = str(getattr(e, "message", "") or e).strip()
+    line = msg.splitlines()[0] if msg else type(e).__name__
+    return line[:300]

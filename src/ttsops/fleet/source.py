@@ -1,0 +1,256 @@
+"""``--source clickhouse://...`` on the ``logs`` commands: the same command, the same
+report, from the database.
+
+The database does the heavy part: the time window, id lookups (``trace``: the rows
+whose fields hold the id), level selection (``top``) are ``WHERE`` clauses, the
+counts of ``window`` are one ``GROUP BY`` (``sqlwindow``). The rows that remain come back
+as the records were written (the ``text`` column) into a private temporary directory,
+one stream per shipped host, ordered as the host's files were; the command's own
+analysis then runs on them through the ordinary reading interface, so every answer is
+the file engine's answer on the same records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..forensics.commands import UsageError
+from .client import FleetError, connect
+from .schema import TABLE, exists
+from .url import ChUrl, UrlError, parse_url
+
+# the analyses join a synthesis's records from before --since (stages, audio, patterns:
+# ``JOIN_MARGIN_S``, 15 min); the rows fetched start this much earlier (a superset: the
+# analysis applies its own window to what it reads)
+MARGIN_S = 3600.0
+# commands whose analysis reads history before --since: --lookback more (alerts: all)
+_LOOKBACK = {"diagnose_cmd", "report_cmd", "precursors_cmd"}
+_ALL_HISTORY = {"alerts_cmd"}
+_LEVELS = {"errors": ("ERROR", "CRITICAL"), "warnings": ("WARNING",)}
+_PRECURSOR_LEVELS = ("ERROR", "CRITICAL", "WARNING")
+
+
+def _lit(s: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def where_sql(since: str | None, until: str | None, extra: list[str] | None = None) -> str:
+    conds = list(extra or ())
+    if since is not None:
+        conds.append(f"ts >= {_lit(since)}")
+    if until is not None:
+        conds.append(f"ts < {_lit(until)}")
+    return " AND ".join(conds) if conds else "1"
+
+
+def _any_text(needles: tuple[str, ...] | list[str]) -> str:
+    """Rows whose text holds one of ``needles``: the scan's literal pre-filter, as SQL
+    (a superset of what the analysis uses; it filters again)."""
+    return "(" + " OR ".join(f"position(text, {_lit(n)}) > 0" for n in needles) + ")"
+
+
+def _levels(levels: tuple[str, ...]) -> str:
+    return f"level IN ({', '.join(_lit(x) for x in levels)})"
+
+
+def _conditions(name: str, kw: dict[str, Any]) -> list[str]:
+    """The command's own push-down: rows its analysis cannot use are not fetched."""
+    if name == "trace_cmd":
+        ids = [i.strip() for i in kw.get("ids", ()) if i.strip()]
+        if not ids:
+            return []
+        lits = ", ".join(_lit(i) for i in ids)
+        return [f"arrayExists(v -> v IN ({lits}), vals)"]
+    if name == "top_cmd":
+        lv = _LEVELS.get(kw.get("kind", ""))
+        return [_levels(lv)] if lv else []
+    if name == "precursors_cmd":
+        return [_levels(_PRECURSOR_LEVELS)]
+    if name == "stages_cmd":
+        from ..forensics import stages
+
+        return [_any_text(stages.NEEDLES)]
+    if name == "audio_cmd":
+        from ..forensics import audio
+
+        return [_any_text(audio.NEEDLES)]
+    if name == "cache_cmd":
+        from ..forensics import cache
+
+        return [_any_text(cache.NEEDLES)]
+    if name == "patterns_cmd":
+        event = kw.get("event")
+        if event == "*":
+            return []
+        if event:
+            return [_any_text((event,))]
+        return [_any_text(("synthesis_complete", "synthesis_start", "audio_metrics",
+                           "synthesis_failed"))]
+    return []
+
+
+def _lower(name: str, since: str | None, kw: dict[str, Any]) -> str | None:
+    """The earliest time of the rows fetched for ``name``."""
+    if since is None or name in _ALL_HISTORY:
+        return None
+    from ..forensics.timeargs import TimeArgError, duration_s, shift
+
+    if name == "window_cmd":  # --ids-out: the syntheses started in the window
+        return since
+    back = MARGIN_S
+    if name in _LOOKBACK:
+        try:
+            back += duration_s(kw.get("lookback") or "6h")
+        except TimeArgError:
+            return None  # the command refuses it itself
+    return shift(since, -back)
+
+
+def fetch(client: Any, url: ChUrl, where: str, out: Path) -> list[str]:
+    """Write the matching rows, as written, into ``out/<host>/app.log`` (one file per
+    host: its files in their order); the directories written."""
+    sql = (f"SELECT host, text FROM `{url.database}`.`{TABLE}` WHERE {where} "
+           "ORDER BY host, file_ts, file, seq")
+    dirs: list[str] = []
+    fh = None
+    cur = None
+    try:
+        rows = client.execute_iter(sql, settings={"max_block_size": 65536})
+        for host, text in _guard(rows, client):
+            if host != cur:
+                if fh is not None:
+                    fh.close()
+                cur = host
+                d = out / _dirname(host, len(dirs))
+                if d.exists():  # two host names that read alike as a directory name
+                    d = out / f"{d.name}.{len(dirs)}"
+                d.mkdir()
+                dirs.append(str(d))
+                fh = open(d / "app.log", "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+            assert fh is not None
+            fh.write(text)
+            fh.write("\n")
+    finally:
+        if fh is not None:
+            fh.close()
+    return dirs
+
+
+def _guard(rows: Any, client: Any) -> Any:
+    from clickhouse_driver import errors
+
+    try:
+        yield from rows
+    except (errors.Error, OSError, EOFError) as e:
+        raise FleetError(f"ClickHouse: {str(e).strip().splitlines()[0][:300]}") from None
+
+
+def _dirname(host: str, n: int) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in host).strip(".")
+    return safe or f"host{n}"
+
+
+def open_source(source: str) -> tuple[ChUrl, Any]:
+    try:
+        url = parse_url(source)
+    except UrlError as e:
+        raise UsageError(f"--source {e}") from None
+    try:
+        client = connect(url)
+        if not exists(client, url):
+            raise FleetError(f"{url}: no table {url.database}.{TABLE} (ship logs there "
+                             "first: ttsops logs ship DIR --to URL)")
+    except FleetError as e:
+        raise UsageError(str(e)) from None
+    return url, client
+
+
+def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...], files: tuple[str, ...],
+        since: str | None, until: str | None, tz: str | None, as_json: bool, as_csv: bool,
+        no_index: bool, progress: bool | None, kw: dict[str, Any]) -> None:
+    """``commands.run`` for ``--source``: the Env's snapshot comes from the database."""
+    from ..forensics import commands
+
+    if dirs or files:
+        raise UsageError("--source reads the database: it excludes --dir and --files")
+    if as_json and as_csv:
+        raise UsageError("--json and --csv exclude each other")
+    url, client = open_source(source)
+    name = getattr(fn, "__name__", "")
+    # the window as the command will read it (the same parsing: Env below repeats it)
+    lo, hi = _window(since, until, tz)
+    if name == "window_cmd" and kw.get("ids_out") is None:
+        from . import sqlwindow
+
+        try:
+            sqlwindow.answer(client, url, lo, hi, as_json, as_csv)
+        except BrokenPipeError:  # `... | head`
+            _quiet_exit()
+        finally:
+            client.disconnect()
+        return
+    if name == "top_cmd":
+        from . import sqltop, sqlwindow
+
+        try:
+            one_host = sqltop.hosts(client, url) <= 1
+            if one_host:
+                rep = sqltop.report(client, url, lo, hi, kw["kind"], kw.get("top", 5))
+        except FleetError as e:
+            client.disconnect()
+            raise UsageError(str(e)) from None
+        if one_host:
+            client.disconnect()
+            try:
+                sqlwindow.finish(rep, "json" if as_json else "csv" if as_csv else "table")
+            except BrokenPipeError:
+                _quiet_exit()
+            return
+    tmp = Path(tempfile.mkdtemp(prefix="ttsops-source-"))
+    try:
+        try:
+            where = where_sql(_lower(name, lo, kw), hi, _conditions(name, kw))
+            got = fetch(client, url, where, tmp)
+        except FleetError as e:
+            raise UsageError(str(e)) from None
+        finally:
+            client.disconnect()
+        if not got:  # nothing matched: an empty log, answered as the files would be
+            (tmp / "empty").mkdir()
+            (tmp / "empty" / "app.log").write_text("")
+            got = [str(tmp / "empty")]
+        commands.run(fn, tuple(got), (), since, until, tz, as_json, as_csv, True, progress,
+                     **kw)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _quiet_exit() -> None:
+    """The reader of our output went away (``| head``): exit 0, quietly."""
+    import os
+    import sys
+
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.stderr.close()
+    sys.exit(0)
+
+
+def _window(since: str | None, until: str | None, tz: str | None
+            ) -> tuple[str | None, str | None]:
+    if not since and not until and tz is None:
+        return None, None
+    from ..forensics.commands import _utc
+    from ..forensics.timeargs import TimeArgError, parse_tz, window
+
+    try:
+        return window(since, until, utc=_utc(), tz=parse_tz(tz) if tz is not None else None)
+    except TimeArgError as e:
+        raise UsageError(str(e)) from None
+

@@ -1,0 +1,85 @@
+"""ClickHouse for the fleet tests: Debian's ``clickhouse-server`` started as plain
+processes (one server; two servers with a two-shard cluster) on free ports in temporary
+directories, stopped at the end; the corpora they receive. Without the server binary or
+``clickhouse-driver`` the tests skip and say why (``.ci/run`` installs both, and turns a
+skip into a failure)."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from . import chserver
+
+
+def _need() -> None:
+    if chserver.binary() is None:
+        pytest.skip("clickhouse-server is not installed (apt-get install clickhouse-server)")
+    try:
+        import clickhouse_driver  # noqa: F401
+    except ImportError:
+        pytest.skip("clickhouse-driver is not installed (pip install 'ttsops[clickhouse]')")
+
+
+@pytest.fixture(scope="session")
+def ch_single(tmp_path_factory) -> Iterator[chserver.Server]:
+    """One ClickHouse server."""
+    _need()
+    s = chserver.start(tmp_path_factory.mktemp("ch1"))
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def ch_cluster(tmp_path_factory) -> Iterator[list[chserver.Server]]:
+    """Two ClickHouse servers, both configured with the cluster ``chserver.CLUSTER`` whose
+    two shards they are."""
+    _need()
+    servers = chserver.cluster(tmp_path_factory.mktemp("ch2"), 2)
+    try:
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
+
+
+@pytest.fixture(scope="session")
+def corpora(tmp_path_factory) -> dict[str, Path]:
+    """The simulator's logs (ttsops' own format, rotated block gzip with an index) and
+    tutorial-style logs written by plain stdlib logging (cumulative stage times, a code
+    then free text, tracebacks, unfinished syntheses, gzip rotation by the stdlib)."""
+    from forensics import stdlib_logs
+    from ttsops.simulate import INCIDENT, SimConfig, generate
+
+    root = tmp_path_factory.mktemp("fleet-corpora")
+    sim = root / "sim"
+    generate(sim, SimConfig(requests=2500, seed=11, scenarios=INCIDENT, max_bytes=200_000,
+                            block_bytes=16_384), root / "sim.truth.json")
+    js = root / "json"  # TTSOPS_LOG_FORMAT=json: one JSON object per line
+    generate(js, SimConfig(requests=1200, seed=12, scenarios=INCIDENT, max_bytes=200_000,
+                           block_bytes=16_384, fmt="json"), root / "json.truth.json")
+    tut = root / "tut"
+    stdlib_logs.write_day(tut, requests=600, max_bytes=30_000,
+                          incomplete=frozenset(range(5, 600, 97)),
+                          tracebacks=frozenset(range(3, 600, 41)))
+    return {"sim": sim, "tut": tut, "json": js}
+
+
+def some_ids(d: Path, n: int = 3) -> list[str]:
+    """Synthesis ids that occur in the logs of ``d`` (the first of the oldest file...)."""
+    ids: list[str] = []
+    for p in sorted(d.iterdir()):
+        opener = gzip.open if p.name.endswith(".gz") else open
+        with opener(p, "rt", encoding="utf-8", errors="replace") as f:
+            for m in re.finditer(r"\bid(?:=|\": \")(ts_[0-9a-f]+)", f.read()):
+                if m.group(1) not in ids:
+                    ids.append(m.group(1))
+                if len(ids) >= n:
+                    return ids
+    return ids

@@ -1,0 +1,149 @@
+"""``ttsops logs ship``: each record once. A re-run ships nothing; a file that grew ships
+only its new records, also after it was rotated and compressed; a ship killed mid-way
+resumes without a duplicate or a gap; bad URLs and unreachable servers are one line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ttsops.logformat import iter_records
+
+from .test_source_agreement import ttsops
+
+
+def ship(paths: list[str], url: str, *extra: str) -> dict:
+    p = ttsops("logs", "ship", *paths, "--to", url, "--host", "h", "--json", *extra)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def client(server):
+    from clickhouse_driver import Client
+
+    return Client("127.0.0.1", port=server.tcp_port)
+
+
+def rows_of(server, db: str) -> tuple[int, int]:
+    """(rows, distinct (file, seq)): equal when nothing was shipped twice."""
+    c = client(server)
+    n, distinct = c.execute(f"SELECT count(), uniqExact(file, seq) FROM {db}.ttsops_logs")[0]
+    c.disconnect()
+    return n, distinct
+
+
+def records_in(d: Path) -> int:
+    n = 0
+    for p in d.iterdir():
+        opener = gzip.open if p.name.endswith(".gz") else open
+        with opener(p, "rt", encoding="utf-8", errors="replace") as f:
+            n += sum(1 for _ in iter_records(f))
+    return n
+
+
+def test_reship_ships_nothing_twice(ch_single, corpora, tmp_path):
+    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/reship"
+    first = ship([str(corpora["tut"])], url)
+    assert first["rows"] == records_in(corpora["tut"]) > 0
+    again = ship([str(corpora["tut"])], url)
+    assert again["rows"] == 0
+    assert {f["status"] for f in again["files"]} == {"up to date"}
+    n, distinct = rows_of(ch_single, "reship")
+    assert n == distinct == first["rows"]
+
+
+def test_grown_and_rotated_file_ships_only_new_records(ch_single, tmp_path):
+    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/grow"
+    d = tmp_path / "logs"
+    d.mkdir()
+    line = "2024-06-12 10:00:{:02d},000 - app - INFO - synthesis_start: id=ts_{:08x}, text_len=5\n"
+    live = d / "app.log"
+    live.write_text("".join(line.format(i, i) for i in range(10)))
+    assert ship([str(d)], url)["rows"] == 10
+    with live.open("a") as f:
+        f.write("".join(line.format(i, i) for i in range(10, 15)))
+    assert ship([str(d)], url)["rows"] == 5
+    # rotation: app.log compressed to app.log.1.gz (same first line: the same file), a
+    # record added before, and a new live file
+    with live.open("a") as f:
+        f.write(line.format(15, 15))
+    with live.open("rb") as s, gzip.open(d / "app.log.1.gz", "wb") as t:
+        shutil.copyfileobj(s, t)
+    live.write_text(line.format(30, 30) + line.format(31, 31))
+    got = ship([str(d)], url)
+    assert got["rows"] == 3
+    n, distinct = rows_of(ch_single, "grow")
+    assert n == distinct == 18
+    c = client(ch_single)
+    ids = [r[0] for r in c.execute("SELECT id FROM grow.ttsops_logs ORDER BY ts")]
+    assert ids == [f"ts_{i:08x}" for i in (*range(16), 30, 31)]
+
+
+def test_killed_ship_resumes_without_duplicates(ch_single, corpora, tmp_path):
+    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/resume"
+    full = records_in(corpora["sim"])
+    c = client(ch_single)
+    p = subprocess.Popen(["ttsops", "logs", "ship", str(corpora["sim"]), "--to", url,
+                          "--host", "h", "--batch-rows", "200"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed_at = None
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and p.poll() is None:
+            try:
+                n = c.execute("SELECT count() FROM resume.ttsops_logs")[0][0]
+            except Exception:
+                n = 0
+            if n >= full // 3:
+                p.send_signal(signal.SIGKILL)
+                killed_at = n
+                break
+            time.sleep(0.05)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    assert killed_at is not None and killed_at < full, "the ship ended before the kill"
+    time.sleep(1)  # an insert whose data had all arrived is committed after the kill
+    before = rows_of(ch_single, "resume")[0]
+    assert before < full
+    got = ship([str(corpora["sim"])], url)
+    assert got["rows"] == full - before
+    n, distinct = rows_of(ch_single, "resume")
+    assert n == distinct == full
+
+
+@pytest.mark.parametrize("url, says", [
+    ("http://127.0.0.1/x", "clickhouse://"),
+    ("clickhouse://127.0.0.1:9000/", "no database"),
+    ("clickhouse://127.0.0.1:9000/db?shard=1", "unknown parameter"),
+    ("clickhouse://127.0.0.1:1/db", "cannot reach"),
+])
+def test_bad_url_or_server_is_one_line(url, says, corpora):
+    if "cannot reach" in says:
+        pytest.importorskip("clickhouse_driver")
+    p = ttsops("logs", "ship", str(corpora["tut"]), "--to", url)
+    assert p.returncode == 2
+    assert says in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_missing_path_is_one_line(ch_single, tmp_path):
+    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/x"
+    p = ttsops("logs", "ship", str(tmp_path / "nope"), "--to", url)
+    assert p.returncode == 2 and "no such directory" in p.stderr
+
+
+def test_unknown_cluster_is_one_line(ch_single, corpora):
+    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/x?cluster=nosuch"
+    p = ttsops("logs", "ship", str(corpora["tut"]), "--to", url)
+    assert p.returncode == 2 and "cluster" in p.stderr and "Traceback" not in p.stderr
+    assert os.environ.get("PATH")

@@ -1,0 +1,183 @@
+"""The key test of issue 18: every supported ``logs`` command answers ``--source`` (the
+logs shipped to ClickHouse: one server, and a two-shard cluster behind a Distributed
+table) exactly as it answers ``--dir`` on the same files: the same JSON, less the
+accounting of what was read (files, blocks, bytes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from .conftest import some_ids
+
+READ_KEYS = {"read", "files read", "files", "file", "written", "size"}
+# ``check``'s items about files (index, duplicates, overlap, rotation sizes...): a
+# database holds records, not files (answered there for the one stream per host)
+FILE_ITEMS = {"indexed", "duplicate_files", "file_overlap", "split_ids", "interleaving",
+              "rotation_sizes"}
+
+
+def ttsops(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ttsops", *args], capture_output=True, text=True, timeout=300,
+                          check=check, env={**os.environ, "TTSOPS_LOG_UTC": "true"})
+
+
+def norm(x: object) -> object:
+    """The answer without the accounting of the read (which files, blocks, bytes)."""
+    if isinstance(x, dict) and (x.get("name") in FILE_ITEMS or x.get("item") in FILE_ITEMS):
+        return None
+    if isinstance(x, dict):
+        return {k: norm(v) for k, v in x.items() if k not in READ_KEYS}
+    if isinstance(x, list):
+        return [norm(v) for v in x]
+    return x
+
+
+def answer(args: list[str]) -> tuple[int, object]:
+    p = ttsops("logs", *args, "--json")
+    assert "Traceback" not in p.stderr, p.stderr
+    try:
+        out = json.loads(p.stdout)
+    except ValueError:
+        pytest.fail(f"{args}: no JSON (exit {p.returncode}): {p.stderr[-500:]}")
+    if args[0] == "check" and isinstance(out, dict):
+        # pass/fail over all items counts the file items (FILE_ITEMS) too
+        out.pop("passed", None)
+        out.get("summary", {}).pop("items failed", None)
+        return 0, norm(out)
+    if isinstance(out, dict) and "empty" in out:
+        out["empty"] = out["empty"].split(" in ")[0]  # "... in N files": the read
+    return p.returncode, norm(out)
+
+
+def commands(ids: list[str]) -> list[list[str]]:
+    return [
+        ["window"],
+        ["window", "--since", "2024-06-12 03:00", "--until", "2024-06-12 09:30"],
+        ["trace", ids[0]],
+        ["trace", *ids[1:]],
+        ["trace", "ts_nosuchid"],
+        ["top", "errors"],
+        ["top", "warnings", "-n", "0"],
+        ["patterns"],
+        ["patterns", "--by", "voice,error_code", "--where", "status=failed"],
+        ["patterns", "--event", "*", "--by", "level"],
+        ["stages"],
+        ["stages", "--by", "voice", "--since", "2024-06-12 06:00"],
+        ["cache"],
+        ["audio"],
+        ["precursors"],
+        ["diagnose", "--since", "2024-06-12 08:00"],
+        ["alerts"],
+        ["alerts", "--since", "2024-06-12 12:00"],
+        ["cache", "--since", "2024-06-12 05:00", "--interval", "30m"],
+        ["audio", "--since", "2024-06-12 04:00", "--until", "2024-06-12 20:00"],
+        ["precursors", "--since", "2024-06-12 06:00", "--lookback", "2h"],
+        ["patterns", "--since", "2024-06-12 05:00", "--by", "voice,hour"],
+        ["check"],
+        ["report", "-o", "{tmp}/report.html", "--since", "2024-06-12 02:00"],
+    ]
+
+
+def ship(paths: list[str], url: str, host: str) -> dict:
+    p = ttsops("logs", "ship", *paths, "--to", url, "--host", host, "--json")
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+@pytest.fixture(scope="module")
+def shipped(ch_single, ch_cluster, corpora) -> dict[str, dict[str, str]]:
+    """Each corpus shipped to the single server and to the cluster: URL per corpus."""
+    port = ch_single.tcp_port
+    c0 = ch_cluster[0].tcp_port
+    urls: dict[str, dict[str, str]] = {"single": {}, "cluster": {}}
+    for name, d in corpora.items():
+        urls["single"][name] = f"clickhouse://127.0.0.1:{port}/{name}"
+        urls["cluster"][name] = f"clickhouse://127.0.0.1:{c0}/{name}?cluster=ttsops_test"
+        for where in urls.values():
+            got = ship([str(d)], where[name], d.name)  # the label --dir gives
+            assert got["rows"] > 0
+    return urls
+
+
+@pytest.mark.parametrize("corpus", ["sim", "tut", "json"])
+@pytest.mark.parametrize("where", ["single", "cluster"])
+def test_source_answers_as_the_files_do(shipped, corpora, corpus, where, tmp_path):
+    d = str(corpora[corpus])
+    url = shipped[where][corpus]
+    ids = some_ids(corpora[corpus], 3)
+    assert len(ids) == 3
+    differ = []
+    for args in commands(ids):
+        args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+        want = answer([*args, "--dir", d])
+        got = answer([*args, "--source", url])
+        if got != want:
+            differ.append((args, want, got))
+    assert not differ, f"{len(differ)} differ: " + "\n".join(
+        f"{a}: files {json.dumps(w)[:1500]}\n  source {json.dumps(g)[:1500]}"
+        for a, w, g in differ[:3])
+
+
+def test_cluster_spreads_rows_over_both_shards(shipped, ch_cluster, corpora):
+    from clickhouse_driver import Client
+
+    counts = []
+    for s in ch_cluster:
+        c = Client("127.0.0.1", port=s.tcp_port)
+        counts.append(c.execute("SELECT count() FROM sim.ttsops_logs_local")[0][0])
+        c.disconnect()
+    assert all(n > 0 for n in counts), counts
+    c = Client("127.0.0.1", port=ch_cluster[1].tcp_port)
+    total = c.execute("SELECT count() FROM sim.ttsops_logs")[0][0]
+    assert total == sum(counts)
+
+
+def test_source_usage_errors(shipped, corpora):
+    url = shipped["single"]["sim"]
+    for args, says in (
+            (["window", "--source", "http://x/y"], "clickhouse://"),
+            (["window", "--source", "clickhouse://127.0.0.1:1/sim"], "cannot reach"),
+            (["window", "--source", url.replace("/sim", "/nosuchdb")], "no table"),
+            (["window", "--source", url, "--dir", str(corpora["sim"])], "excludes")):
+        p = ttsops("logs", *args)
+        assert p.returncode == 2, (args, p.stderr)
+        assert says in p.stderr and "Traceback" not in p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_sql_answers_from_the_shipped_rows(shipped, corpora):
+    url = shipped["cluster"]["sim"]
+    p = ttsops("logs", "sql", "SELECT count() AS n FROM ttsops_logs WHERE event = "
+               "'synthesis_start'", "--source", url, "--json")
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    _rc, window = answer(["window", "--dir", str(corpora["sim"])])
+    assert got == {"columns": ["n"], "rows": [[window["started"]]]}
+    bad = ttsops("logs", "sql", "SELEC 1", "--source", url)
+    assert bad.returncode == 2 and "Syntax error" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_several_hosts_answer_as_several_dirs(ch_cluster, corpora):
+    """Two hosts shipped into one database: ``--source`` answers as ``--dir A --dir B``
+    (the streams merged by time, each labelled with its host)."""
+    url = f"clickhouse://127.0.0.1:{ch_cluster[1].tcp_port}/both?cluster=ttsops_test"
+    both = [corpora["sim"], corpora["tut"]]
+    for d in both:
+        ship([str(d)], url, d.name)
+    dirs = [x for d in both for x in ("--dir", str(d))]
+    ids = some_ids(corpora["sim"], 1) + some_ids(corpora["tut"], 1)
+    differ = []
+    for args in (["window"], ["trace", *ids], ["top", "errors"], ["patterns"],
+                 ["stages", "--by", "voice"], ["diagnose"]):
+        want = answer([*args, *dirs])
+        got = answer([*args, "--source", url])
+        if got != want:
+            differ.append((args, want, got))
+    assert not differ, f"{len(differ)} differ: " + "\n".join(
+        f"{a}: files {json.dumps(w)[:1500]}\n  source {json.dumps(g)[:1500]}"
+        for a, w, g in differ[:3])
