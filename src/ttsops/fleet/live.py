@@ -31,7 +31,7 @@ def rotated(log_dir: Path) -> list[Path]:
     from ..forensics.sources import _dir_names
 
     try:
-        return [log_dir / n for n, role in _dir_names(log_dir) if role == "rotated"]
+        return [log_dir / n for n, role in _dir_names(str(log_dir)) if role == "rotated"]
     except OSError:
         return []
 

@@ -70,7 +70,7 @@ def log_files(args: list[str]) -> list[Path]:
     for a in args:
         p = Path(a)
         if p.is_dir():
-            out.extend(p / n for n, _role in _dir_names(p))
+            out.extend(p / n for n, _role in _dir_names(str(p)))
         elif p.is_file():
             out.append(p)
         else:
