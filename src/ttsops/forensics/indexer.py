@@ -83,15 +83,16 @@ class _Stream:
     """A file-like ``read(n)`` over the checked decompressed bytes of a gzip file."""
 
     def __init__(self, path: Path) -> None:
-        from .reader import ReadCounters, _stream_gz
-        from .sources import LogFile
+        from ._inflate import stream_gz
+        from .logfiles import LogFile
+        from .reader import ReadCounters
 
         self.fd = os.open(path, os.O_RDONLY)
         st = os.fstat(self.fd)
         self.problems: list = []
         f = LogFile(path, "file", 0, path.name, True, self.fd, st.st_size,
                     (st.st_dev, st.st_ino))
-        self.it: Iterator[bytes] = _stream_gz(f, self.problems, ReadCounters())
+        self.it: Iterator[bytes] = stream_gz(f, self.problems, ReadCounters())
         self.buf = b""
         self.total = 0
 
@@ -242,7 +243,7 @@ def candidates(dirs: list[str], files: list[str]) -> list[Path]:
     """The rotated gzip files of each directory -- logrotate's ``app.log-YYYYMMDD.gz``
     (dateext; by name, which is oldest first), then ``app.log.N.gz`` (oldest first) --
     then ``files``."""
-    from .sources import _DATEEXT_RE, _ROTATED_RE
+    from ._naming import DATEEXT_RE, ROTATED_RE
 
     out: list[Path] = []
     for d in dirs:
@@ -251,9 +252,9 @@ def candidates(dirs: list[str], files: list[str]) -> list[Path]:
             raise IndexError_(f"log directory {dp} does not exist")
         names = os.listdir(dp)
         out.extend(dp / n for n in sorted(names)
-                   if (m := _DATEEXT_RE.match(n)) and m.group(2))
+                   if (m := DATEEXT_RE.match(n)) and m.group(2))
         rot = sorted(((int(m.group(1)), dp / n) for n in names
-                      if (m := _ROTATED_RE.match(n)) and int(m.group(1)) > 0), reverse=True)
+                      if (m := ROTATED_RE.match(n)) and int(m.group(1)) > 0), reverse=True)
         out.extend(p for _, p in rot)
     for f in files:
         fp = Path(f)

@@ -616,7 +616,8 @@ def build_path(path: Path) -> Path | None:
     it (``<dir>/.ttsops/sidecar/``), or in the cache when its directory is read-only;
     None when there is one already, or none could be made (``TTSOPS_LOGS_SIDECAR=off``,
     a damaged file, nowhere to write)."""
-    from .sources import LogFile, _is_gz
+    from ._naming import is_gz
+    from .logfiles import LogFile
 
     if mode() == "off":
         return None
@@ -626,7 +627,7 @@ def build_path(path: Path) -> Path | None:
         return None
     try:
         st = os.fstat(fd)
-        f = LogFile(path, "rotated", 0, path.parent.name, _is_gz(fd, path), fd, st.st_size,
+        f = LogFile(path, "rotated", 0, path.parent.name, is_gz(fd, str(path)), fd, st.st_size,
                     (st.st_dev, st.st_ino))
         key = identity(f)
         if key is None or _exists(f, key):

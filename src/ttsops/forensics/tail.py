@@ -24,10 +24,12 @@ from pathlib import Path
 
 from ..logindex import norm_ts
 from ..logline import Record
+from ._naming import LIVE, NotRegular, open_file
 from .fastparse import parse_line
+from .logfiles import LogFile, Problem, SourceError
 from .output import printable
 from .reader import ReadCounters, iter_byte_chunks
-from .sources import LIVE, LogFile, NotRegular, Problem, SourceError, _open, _snapshot_dir
+from .sources import snapshot_dir
 
 READ = 1 << 20
 _RECORD_START = re.compile(rb"\n(?=[0-9{])")
@@ -64,7 +66,7 @@ class Follower:
         path = self.dir / LIVE
         for _ in range(200):
             try:
-                fd, _st = _open(path)  # never blocks: a FIFO is refused, not opened
+                fd, _st = open_file(path)  # never blocks: a FIFO is refused, not opened
                 break
             except FileNotFoundError:
                 time.sleep(0.05)  # not created yet, or mid-rotation
@@ -212,7 +214,7 @@ class Follower:
         # the followed file is complete (the writer closed it before renaming it)
         lines += self._lines(self._read_fd(), final=True)
         try:
-            snap = _snapshot_dir(self.dir, 0, self.dir.name, self.problems)
+            snap = snapshot_dir(self.dir, 0, self.dir.name, self.problems)
         except SourceError as e:
             self.problems.append(Problem(str(self.dir), str(e)))
             return lines
