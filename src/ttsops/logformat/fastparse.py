@@ -15,7 +15,7 @@ from .dialects import METRIC
 from .escape import BARE_OK
 from .heads import BARE as _BARE
 from .heads import NAME, QUOTED
-from .parse import _attribute, parse
+from .parse import attribute, parse
 from .parse import iter_records as _iter_records
 from .record import FREE_TEXT, LENIENT, LEVELS, ReadStats, Record
 from .record import METRIC as METRIC_FLAG
@@ -131,7 +131,7 @@ def parse_line(line: str) -> Record | None:
                 fields = dict(_KV_FIND.findall(msg))
                 if len(fields) == msg.count(", ") + 1:
                     return Record(line[:23], parts[0], parts[1], METRIC, fields, [],
-                                  METRIC_FLAG | _attribute(fields, msg))
+                                  METRIC_FLAG | attribute(fields, msg))
     return parse(line)
 
 
