@@ -11,6 +11,10 @@ import os
 import re
 import stat
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from ..logindex import Readable
+
 LIVE = "app.log"
 ROTATED_RE = re.compile(r"app\.log\.(\d+)\.gz\Z")
 # app.log.N (plain) or app.log.N.gz: the writer's own, logrotate's, the stdlib's
@@ -172,14 +176,14 @@ def spool(src: int) -> int:
     return fd
 
 
-def spool_stream(stream: object) -> int:
+def spool_stream(stream: Readable) -> int:
     """``spool`` for a standard input without a descriptor (an in-memory stream)."""
     import tempfile
 
     with tempfile.TemporaryFile(prefix="ttsops-stdin-") as tf:
         fd = os.dup(tf.fileno())
     while True:
-        data = stream.read(SPOOL_READ)  # type: ignore[attr-defined]
+        data = stream.read(SPOOL_READ)
         if not data:
             return fd
         os.write(fd, data)

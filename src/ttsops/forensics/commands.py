@@ -17,7 +17,7 @@ from .sources import Snapshot, SourceError, open_snapshot
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, ClassVar
 
 EXIT_EMPTY, EXIT_USAGE, EXIT_DAMAGED = 1, 2, 3
 
@@ -25,7 +25,7 @@ EXIT_EMPTY, EXIT_USAGE, EXIT_DAMAGED = 1, 2, 3
 class UsageError(Exception):
     """A usage error of a logs command: ``ttsops logs: error: MESSAGE``, exit 2."""
 
-    exit_code = EXIT_USAGE
+    exit_code: ClassVar[int] = EXIT_USAGE
 
 
 def echo(message: str, err: bool = False) -> None:

@@ -51,6 +51,8 @@ TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
     from os import PathLike
 
+    from ..logindex import Readable
+
 __all__ = ["LIVE", "STDIN", "LogFile", "NotRegular", "Problem", "Snapshot", "SourceError",
            "drop_duplicates", "open_snapshot", "order_by_content", "pathstr", "snapshot_dir",
            "spool"]
@@ -70,7 +72,10 @@ def _stdin_file() -> LogFile:
     if src >= 0 and os.isatty(src):
         raise SourceError("--files -: standard input is a terminal; pipe a log into it "
                           "(zcat app.log.1.gz | ttsops logs ... --files -)")
-    fd = spool(src) if src >= 0 else spool_stream(getattr(sys.stdin, "buffer", sys.stdin))
+    # its bytes (.buffer), or a binary stream put in place of sys.stdin (no .buffer)
+    raw: Readable = sys.stdin.buffer if hasattr(sys.stdin, "buffer") \
+        else sys.stdin  # type: ignore[assignment]
+    fd = spool(src) if src >= 0 else spool_stream(raw)
     st = os.fstat(fd)
     p = "<stdin>"
     return LogFile(p, "stdin", -1, "stdin", is_gz(fd, p), fd, st.st_size,

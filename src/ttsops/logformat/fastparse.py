@@ -63,13 +63,13 @@ def _lenient_fields(body: str) -> tuple[dict[str, str], int]:
             runs[-1].append(part)
     for key, *vals in runs:
         value = ", ".join(vals).strip().rstrip(",")
-        k = value.find(", ")
-        if k > 0 and BARE_OK.match(value, 0, k):
-            rest = value[k + 2:].strip()
+        cut = value.find(", ")
+        if cut > 0 and BARE_OK.match(value, 0, cut):
+            rest = value[cut + 2:].strip()
             if rest:
                 texts.append(rest)
                 flags |= FREE_TEXT
-            value = value[:k]
+            value = value[:cut]
         fields.setdefault(key, value)
     if texts:
         fields.setdefault("msg", ", ".join(texts))
