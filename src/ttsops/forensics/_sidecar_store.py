@@ -208,7 +208,7 @@ def read_frame(p: Path, key: str, columns: list[str], since: str | None,
 
 
 def frame_of(recs: list[Record], columns: list[str]) -> Any:
-    """Records as the frame a sidecar gives (``_frame``): the same columns and values."""
+    """Records as the frame a sidecar gives (``read_frame``): the same columns and values."""
     import polars as pl
 
     make: dict[str, Callable[[], Any]] = {
