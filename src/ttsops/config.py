@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .knobs import KNOBS
+from .knobrows import KNOBS
 
 
 def _knob(name: str) -> Any:

@@ -26,7 +26,7 @@ class Plain:
         keys = self.COMPARE if self.COMPARE is not None else self.FIELDS
         return tuple(getattr(self, k) for k in keys) == tuple(getattr(other, k) for k in keys)
 
-    __hash__ = None  # type: ignore[assignment]
+    # no __hash__: defining __eq__ leaves a class unhashable (``__hash__`` set to None)
 
 
 class Frozen(Plain):

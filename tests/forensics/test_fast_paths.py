@@ -261,13 +261,13 @@ def test_parse_line_with_quoted_values_equals_the_grammar(pairs, sep):
                                  b"2024-06 " * 40 + b"\n", b"\ty" * 30]), max_size=60),
        st.lists(st.integers(1, 400), min_size=1, max_size=20), st.booleans())
 def test_cutter_hands_out_whole_records_and_loses_nothing(parts, sizes, keep):
-    from ttsops.forensics import reader
+    from ttsops.forensics import _inflate, reader
 
     data = b"".join(parts)
-    old = reader.READ_BYTES
-    reader.READ_BYTES = 64  # small, so that every path of the cutter runs
+    old = _inflate.READ_BYTES
+    _inflate.READ_BYTES = 64  # small, so that every path of the cutter runs
     try:
-        cut = reader._Cutter(reader.ReadCounters())
+        cut = _inflate.Cutter(reader.ReadCounters())
         chunks, pos, k = [], 0, 0
         while pos < len(data):
             n = sizes[k % len(sizes)]
@@ -278,7 +278,7 @@ def test_cutter_hands_out_whole_records_and_loses_nothing(parts, sizes, keep):
                 chunks.append(out)
         rest = cut.finish(keep_partial=keep)
     finally:
-        reader.READ_BYTES = old
+        _inflate.READ_BYTES = old
     for c in chunks:  # every chunk but the rest ends where a record starts
         assert c.endswith(b"\n")
     joined = b"".join(chunks)

@@ -17,7 +17,8 @@ import pytest
 from console import TTSOPS
 from ttsops import logindex
 from ttsops.forensics import indexer
-from ttsops.logindex import _LEN_DIGITS, INDEX_MAGIC, gzip_member, read_index
+from ttsops.indexformat import LEN_DIGITS
+from ttsops.logindex import INDEX_MAGIC, gzip_member, read_index
 from ttsops.logsink import LogSink
 
 from .forensics_helpers import cli, ttsops
@@ -43,7 +44,7 @@ def _as_version1(p):
                        if k not in ("lcodes", "status", "fcodes", "examples")}
                       for b in idx.blocks]}
     payload = base64.b64encode(zlib.compress(json.dumps(doc).encode()))
-    comment = INDEX_MAGIC + payload + b" " + str(len(payload)).zfill(_LEN_DIGITS).encode()
+    comment = INDEX_MAGIC + payload + b" " + str(len(payload)).zfill(LEN_DIGITS).encode()
     p.write_bytes(data + gzip_member(b"", comment))
     old = read_index(p, legacy=True)
     assert old is not None and old.version == 1

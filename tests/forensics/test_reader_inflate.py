@@ -1,4 +1,4 @@
-"""Inflating in pieces of at most ``reader.INFLATE_OUT`` bytes of text (cache-sized, for
+"""Inflating in pieces of at most ``_inflate.INFLATE_OUT`` bytes of text (cache-sized, for
 speed) reads the same text and reports the same damage, whatever the piece size: whole-
 file gzip as the stdlib's rotator writes it (one member), several members, members of
 other writers, truncation and corruption anywhere."""
@@ -12,8 +12,9 @@ import zlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics import reader
-from ttsops.forensics.reader import ReadCounters, _stream_gz
+from ttsops.forensics import _inflate
+from ttsops.forensics._inflate import stream_gz
+from ttsops.forensics.reader import ReadCounters
 from ttsops.forensics.sources import LogFile
 
 
@@ -34,7 +35,7 @@ def _read(path: str) -> tuple[bytes, list[tuple[str, object]]]:
         st = os.fstat(fd)
         f = LogFile(path, "file", 0, "x", True, fd, st.st_size, (st.st_dev, st.st_ino))
         problems: list = []
-        data = b"".join(_stream_gz(f, problems, ReadCounters()))
+        data = b"".join(stream_gz(f, problems, ReadCounters()))
         return data, [(p.message, p.hole) for p in problems]
     finally:
         os.close(fd)
@@ -56,13 +57,13 @@ def test_piece_size_never_changes_what_is_read(tmp_path, members, level, where, 
     p = tmp_path / "app.log.1.gz"
     p.write_bytes(data)
     results = []
-    saved = reader.INFLATE_OUT
+    saved = _inflate.INFLATE_OUT
     try:
         for piece in (1 << 30, 1 << 18, 4096, 97):
-            reader.INFLATE_OUT = piece
+            _inflate.INFLATE_OUT = piece
             results.append(_read(str(p)))
     finally:
-        reader.INFLATE_OUT = saved
+        _inflate.INFLATE_OUT = saved
     assert all(r == results[0] for r in results[1:])
     if damage == "none":  # and it is the text zcat prints
         assert results[0] == (gzip.decompress(data), [])

@@ -13,8 +13,9 @@ import subprocess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics import reader
-from ttsops.forensics.reader import ReadCounters, _stream_gz
+from ttsops.forensics import _inflate
+from ttsops.forensics._inflate import stream_gz
+from ttsops.forensics.reader import ReadCounters
 from ttsops.forensics.sources import LogFile
 from ttsops.logindex import write_block_gzip
 
@@ -25,7 +26,7 @@ def _read(path) -> tuple[bytes, list]:
         st = os.fstat(fd)
         f = LogFile(path, "file", 0, path.name, True, fd, st.st_size, (st.st_dev, st.st_ino))
         problems: list = []
-        data = b"".join(_stream_gz(f, problems, ReadCounters()))
+        data = b"".join(stream_gz(f, problems, ReadCounters()))
         return data, problems
     finally:
         os.close(fd)
@@ -61,12 +62,12 @@ def test_member_reader_equals_zcat(tmp_path, n, block, index, foreign, pad, wind
     data += b"\x00" * pad * 512
     p = tmp_path / "app.log.1.gz"
     p.write_bytes(data)
-    old = reader.WINDOW
-    reader.WINDOW = window
+    old = _inflate.WINDOW
+    _inflate.WINDOW = window
     try:
         got, problems = _read(p)
     finally:
-        reader.WINDOW = old
+        _inflate.WINDOW = old
     want = subprocess.run(["zcat", str(p)], capture_output=True).stdout
     assert problems == []
     assert got == want

@@ -19,7 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from ttsops.forensics.cli import logs as logs_cli
-from ttsops.logindex import _LEN_DIGITS, _V3_HEAD, INDEX_MAGIC, gzip_member, read_index
+from ttsops.indexformat import LEN_DIGITS, V3_HEAD
+from ttsops.logindex import INDEX_MAGIC, gzip_member, read_index
 from ttsops.logline import parse
 from ttsops.simulate import INCIDENT, SimConfig, generate
 
@@ -48,11 +49,11 @@ def split_index(path: Path) -> tuple[bytes, Parts]:
     assert idx is not None and idx.version == 3
     data, member = raw[:idx.data_len], raw[idx.data_len:]
     comment = member[10:member.index(b"\x00", 10)]
-    payload = comment[len(INDEX_MAGIC):-(_LEN_DIGITS + 1)]
+    payload = comment[len(INDEX_MAGIC):-(LEN_DIGITS + 1)]
     hl, fl, nbits = int(payload[2:14]), int(payload[15:27]), int(payload[28:40])
-    h = payload[_V3_HEAD:_V3_HEAD + hl]
-    f = payload[_V3_HEAD + hl:_V3_HEAD + hl + fl]
-    b = payload[_V3_HEAD + hl + fl:]
+    h = payload[V3_HEAD:V3_HEAD + hl]
+    f = payload[V3_HEAD + hl:V3_HEAD + hl + fl]
+    b = payload[V3_HEAD + hl + fl:]
     return data, {"head": json.loads(zlib.decompress(base64.b64decode(h))),
                   "bloom": bytearray(base64.b64decode(f)), "nbits": nbits,
                   "blocks": json.loads(zlib.decompress(base64.b64decode(b))),
@@ -70,7 +71,7 @@ def join_index(data: bytes, parts: Parts, *, fix_crcs: bool) -> bytes:
     h = base64.b64encode(zlib.compress(json.dumps(head).encode()))
     crc_h = b"%08x" % zlib.crc32(h) if fix_crcs else parts["crc_h"]
     payload = b"3;%012d;%012d;%012d;%s;" % (len(h), len(f), parts["nbits"], crc_h) + h + f + b
-    comment = INDEX_MAGIC + payload + b" " + str(len(payload)).zfill(_LEN_DIGITS).encode()
+    comment = INDEX_MAGIC + payload + b" " + str(len(payload)).zfill(LEN_DIGITS).encode()
     return data + gzip_member(b"", comment)
 
 

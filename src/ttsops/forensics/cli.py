@@ -15,14 +15,14 @@ from typing import Any
 
 import click
 
-from .commands import (  # noqa: F401 -- Env, _utc, writable: this module's names before
+from .commands import (  # noqa: F401 -- Env, writable: this module's names before
     EXIT_DAMAGED,
     EXIT_EMPTY,
     EXIT_USAGE,
     Env,
     UsageError,
-    _utc,
     expand_globs,
+    utc_clock,
     writable,
 )
 from .commands import run as run_command
@@ -462,7 +462,7 @@ def report_cmd(env: Env, output: str, rules_file: str | None, title: str | None,
     warn = float(value("cache_disk_warn_percent"))
     try:
         page, summary = mod.build(env.snap, env.since, env.until, rules=rules,
-                                  use_index=env.use_index, utc=_utc(), warn_percent=warn,
+                                  use_index=env.use_index, utc=utc_clock(), warn_percent=warn,
                                   title=title, lookback_s=duration_s(lookback))
     except ValueError as e:
         env.snap.close()

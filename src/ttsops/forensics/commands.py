@@ -17,7 +17,7 @@ from .sources import Snapshot, SourceError, open_snapshot
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, ClassVar
 
 EXIT_EMPTY, EXIT_USAGE, EXIT_DAMAGED = 1, 2, 3
 
@@ -25,7 +25,7 @@ EXIT_EMPTY, EXIT_USAGE, EXIT_DAMAGED = 1, 2, 3
 class UsageError(Exception):
     """A usage error of a logs command: ``ttsops logs: error: MESSAGE``, exit 2."""
 
-    exit_code = EXIT_USAGE
+    exit_code: ClassVar[int] = EXIT_USAGE
 
 
 def echo(message: str, err: bool = False) -> None:
@@ -41,7 +41,7 @@ def echo(message: str, err: bool = False) -> None:
     f.flush()
 
 
-def _utc() -> bool:
+def utc_clock() -> bool:
     from ..knobs import value
 
     return bool(value("log_utc"))
@@ -77,14 +77,14 @@ class Env:
         self.use_index = not no_index
         self.tz_name = tz
         if not since and not until and tz is None:  # what ``timeargs.window`` gives
-            _utc()
+            utc_clock()
             self.tz, self.since, self.until = None, None, None
         else:
             from .timeargs import TimeArgError, parse_tz, window
 
             try:
                 self.tz = parse_tz(tz) if tz is not None else None
-                self.since, self.until = window(since, until, utc=_utc(), tz=self.tz)
+                self.since, self.until = window(since, until, utc=utc_clock(), tz=self.tz)
             except TimeArgError as e:
                 raise UsageError(str(e)) from None
         files = expand_globs(files)

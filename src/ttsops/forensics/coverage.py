@@ -6,7 +6,7 @@ import os
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
-    from .sources import LogFile, Snapshot
+    from .logfiles import LogFile, Snapshot
 
 
 def _first_last_plain(fd: int, size: int) -> tuple[str | None, str | None]:
@@ -34,7 +34,9 @@ HEAD_TEXT = 1 << 16  # text looked at for a file's first record
 def _gz_head(fd: int, want: int = HEAD_TEXT) -> bytes:
     """The first ``want`` bytes of text of a gzip file (across members), or what could be
     inflated before damage: a few pread calls, never the whole file."""
-    from .reader import _ZERRORS, _z
+    from ._inflate import zlib_module
+
+    _z, _ZERRORS = zlib_module()
 
     out: list[bytes] = []
     have = 0

@@ -43,15 +43,14 @@ from ..logindex import (
     scan_lines,
     write_block_gzip,
 )
+from ._inflate import zlib_module
 
-try:  # isal is a hard dependency; zlib keeps it working
-    from isal import isal_zlib as _z
-except ImportError:  # pragma: no cover
-    _z = zlib  # type: ignore[no-redef]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .logfiles import Problem
 
 LOCK_NAME = ".app.log.lock"
 _VERIFY_READ = 1 << 20
-_ZERRORS: tuple[type[Exception], ...] = (zlib.error, _z.error)
 
 
 class IndexError_(Exception):
@@ -83,15 +82,16 @@ class _Stream:
     """A file-like ``read(n)`` over the checked decompressed bytes of a gzip file."""
 
     def __init__(self, path: Path) -> None:
-        from .reader import ReadCounters, _stream_gz
-        from .sources import LogFile
+        from ._inflate import stream_gz
+        from .logfiles import LogFile
+        from .reader import ReadCounters
 
         self.fd = os.open(path, os.O_RDONLY)
         st = os.fstat(self.fd)
-        self.problems: list = []
+        self.problems: list[Problem] = []
         f = LogFile(path, "file", 0, path.name, True, self.fd, st.st_size,
                     (st.st_dev, st.st_ino))
-        self.it: Iterator[bytes] = _stream_gz(f, self.problems, ReadCounters())
+        self.it: Iterator[bytes] = stream_gz(f, self.problems, ReadCounters())
         self.buf = b""
         self.total = 0
 
@@ -114,6 +114,7 @@ def gunzip_sum(path: Path) -> tuple[int, int]:
     member, read on its own (neither the indexing reader nor the writer is involved).
     ValueError when the file does not end at the end of a member; zero padding between or
     after members is skipped (as the reader skips it)."""
+    _z = zlib_module()[0]
     size = crc = 0
     d = _z.decompressobj(31)
     started = False  # bytes fed into ``d``
@@ -140,13 +141,14 @@ def gunzip_sum(path: Path) -> tuple[int, int]:
 def _verify(original: Path, part: Path, new: FileIndex) -> str | None:
     """None when ``part`` holds exactly the original's text (length and CRC-32 of both
     decompressed anew, and the new index's count); else why it must not replace it."""
+    errors: tuple[type[BaseException], ...] = (ValueError, *zlib_module()[1])
     try:
         osize, ocrc = gunzip_sum(original)
-    except (ValueError, *_ZERRORS) as e:
+    except errors as e:
         return f"cannot decompress the original to check the copy ({e}); left as it is"
     try:
         nsize, ncrc = gunzip_sum(part)
-    except (ValueError, *_ZERRORS) as e:
+    except errors as e:
         return f"the new file does not decompress ({e}); left as it is"
     if nsize != osize or ncrc != ocrc:
         return (f"the new file decompresses to {nsize} bytes (crc32 {ncrc:08x}), the "
@@ -213,17 +215,17 @@ def index_file(path: str, block_bytes: int = 1 << 20, force: bool = False) -> Re
             return Result(path, "reindexed", len(blocks), new.total.ulen,
                           time.monotonic() - t0, f"index version {version} -> "
                           f"{INDEX_VERSION}; blocks kept")
-        src = _Stream(p)
+        stream = _Stream(p)
         try:
             with open(part, "wb") as dst:
-                new = write_block_gzip(src, dst, block_bytes)  # type: ignore[arg-type]
+                new = write_block_gzip(stream, dst, block_bytes)
                 dst.flush()
                 os.fsync(dst.fileno())
         finally:
-            src.close()
-        if src.problems:
+            stream.close()
+        if stream.problems:
             os.unlink(part)
-            return Result(path, "damaged", detail="; ".join(x.message for x in src.problems)
+            return Result(path, "damaged", detail="; ".join(x.message for x in stream.problems)
                           + "; left as it is (rewriting would drop the unreadable part)")
         bad = _verify(p, part, new)
         if bad is not None:
@@ -242,7 +244,7 @@ def candidates(dirs: list[str], files: list[str]) -> list[Path]:
     """The rotated gzip files of each directory -- logrotate's ``app.log-YYYYMMDD.gz``
     (dateext; by name, which is oldest first), then ``app.log.N.gz`` (oldest first) --
     then ``files``."""
-    from .sources import _DATEEXT_RE, _ROTATED_RE
+    from ._naming import DATEEXT_RE, ROTATED_RE
 
     out: list[Path] = []
     for d in dirs:
@@ -251,9 +253,9 @@ def candidates(dirs: list[str], files: list[str]) -> list[Path]:
             raise IndexError_(f"log directory {dp} does not exist")
         names = os.listdir(dp)
         out.extend(dp / n for n in sorted(names)
-                   if (m := _DATEEXT_RE.match(n)) and m.group(2))
+                   if (m := DATEEXT_RE.match(n)) and m.group(2))
         rot = sorted(((int(m.group(1)), dp / n) for n in names
-                      if (m := _ROTATED_RE.match(n)) and int(m.group(1)) > 0), reverse=True)
+                      if (m := ROTATED_RE.match(n)) and int(m.group(1)) > 0), reverse=True)
         out.extend(p for _, p in rot)
     for f in files:
         fp = Path(f)
@@ -296,9 +298,10 @@ def index_and_sidecar(path: str, block_bytes: int = 1 << 20, force: bool = False
     r = index_file(path, block_bytes, force)
     if r.status in ("indexed", "reindexed", "up to date"):
         from . import sidecar
+        from .scan import Scan
 
         t0 = time.monotonic()
-        if sidecar.build_path(Path(path)) is not None:
+        if sidecar.build_path(Path(path), Scan.of_file) is not None:
             r.seconds += time.monotonic() - t0
             r.detail = "; ".join(x for x in (r.detail, "sidecar written") if x)
     return r

@@ -138,7 +138,7 @@ class ReadAhead(Generic[T]):
         try:
             for u in self.units:
                 while True:
-                    item = u.q.get()  # type: ignore[union-attr]
+                    item = u.q.get()  # type: ignore[union-attr]  # every unit got its queue above
                     if item is _DONE:
                         break
                     if isinstance(item, BaseException):

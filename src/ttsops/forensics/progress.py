@@ -49,7 +49,7 @@ class Bar:
         self.progress.stop()
 
 
-Factory = Callable[[int, str], object]
+Factory = Callable[[int, str], Bar | None]
 
 
 def factory(mode: str | None) -> Factory | None:

@@ -165,7 +165,8 @@ def run(command: str, args: list[str]) -> int | None:
             raise
         from click.utils import PacifyFlushWrapper
 
-        sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]
-        sys.stderr = PacifyFlushWrapper(sys.stderr)  # type: ignore[assignment]
+        # click.utils.PacifyFlushWrapper comes from a module __getattr__ (typed object)
+        sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[operator]
+        sys.stderr = PacifyFlushWrapper(sys.stderr)  # type: ignore[operator]
         return 1
     return 0

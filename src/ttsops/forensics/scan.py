@@ -22,13 +22,31 @@ refused (ValueError): it is found everywhere, and the search would never advance
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 from ..logformat.record import ReadStats, Record
 from ..plain import Frozen, Plain
+from .match import (
+    DROPPED,
+    ID_CHARS,
+    Select,
+    check_needles,
+    chunk_in_window,
+    common_prefix,
+    count_heads,
+    grep_bytes,
+    grep_lines,
+    has_json,
+    has_token,
+    may_hold_window,
+    window_lines,
+)
 from .reader import ReadCounters, file_units
 from .sources import LogFile, Problem, Snapshot
+
+__all__ = ["FANOUT_BYTES", "ID_CHARS", "Hit", "Query", "Scan", "ScanStats", "check_needles",
+           "chunk_in_window", "common_prefix", "count_heads", "grep_bytes", "grep_lines",
+           "has_json", "has_token", "may_hold_window", "progress_factory", "window_lines"]
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
@@ -51,6 +69,14 @@ class Query(Frozen):
     FIELDS = ("since", "until", "needles", "ids", "use_index", "require", "tracebacks",
               "count_event")
     __slots__ = FIELDS
+    since: str | None
+    until: str | None
+    needles: tuple[str, ...] | None
+    ids: tuple[str, ...] | None
+    use_index: bool
+    require: tuple[str, ...]
+    tracebacks: bool
+    count_event: str | None
 
     def __init__(self, since: str | None = None, until: str | None = None,
                  needles: tuple[str, ...] | None = None, ids: tuple[str, ...] | None = None,
@@ -81,444 +107,6 @@ class ScanStats(Plain):
         self.skipped_by_file: dict[str, int] = {} if skipped_by_file is None \
             else skipped_by_file
         self.dropped = dropped  # records of ``Query.count_event`` that ``require`` dropped
-
-
-_DROPPED = "\x00dropped "  # the last "line" of a selection: how many it dropped (a count)
-
-
-def count_heads(buf: bytes, tag: bytes, since: str | None, until: str | None) -> int:
-    """Text head lines of ``buf`` holding ``tag`` whose timestamp is in [since, until),
-    compared as ``window_lines`` compares them (the first 23 characters)."""
-    if since is None and until is None:
-        return buf.count(tag)
-    lo = (since or "").encode()
-    hi = (until or "\uffff").encode()
-    last = buf.rfind(b"\n", 0, len(buf) - 1) + 1
-    if lo <= buf[:23] < hi and lo <= buf[last:last + 23] < hi and buf[:1].isdigit() \
-            and buf[last:last + 1].isdigit():
-        return buf.count(tag)  # the whole chunk is inside the window
-    n = 0
-    i = buf.find(tag)
-    while i >= 0:
-        ls = buf.rfind(b"\n", 0, i) + 1
-        if lo <= buf[ls:ls + 23] < hi:
-            n += 1
-        i = buf.find(tag, i + len(tag))
-    return n
-
-
-def _is_head_char(c: str) -> bool:
-    return c.isdigit() or c == "{"
-
-
-# What an id may be made of: the request-id sanitiser's alphabet (letters, digits,
-# ``._:@/+-``; server/middleware.py) and the ``_`` of generated ids (``ts_...``,
-# ``req_...``). Any other character (space, ``,``, ``=``, quotes, brackets, non-ASCII), or
-# the start or end of the text, bounds an id.
-ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:@/+-")
-
-
-def check_needles(needles: Iterable[str], what: str = "search string") -> None:
-    """ValueError for an empty needle (found at every position: nothing to search for)."""
-    for x in needles:
-        if not x:
-            raise ValueError(f"empty {what}: nothing to search for")
-
-
-def has_token(text: str, needle: str) -> bool:
-    """Does ``needle`` occur in ``text`` as a whole token: neither preceded nor followed by
-    a character of ``ID_CHARS`` (``ts_1417ce9`` is not in ``id=ts_1417ce9a``)? The
-    boundary is checked only where ``find`` has hit. ValueError for an empty needle."""
-    check_needles((needle,))
-    k = len(needle)
-    n = len(text)
-    i = text.find(needle)
-    while i >= 0:
-        j = i + k
-        if (i == 0 or text[i - 1] not in ID_CHARS) and (j >= n or text[j] not in ID_CHARS):
-            return True
-        i = text.find(needle, i + 1)
-    return False
-
-
-def grep_lines(text: str, needles: Iterable[str], require: tuple[str, ...] = ()) -> list[str]:
-    """Lines of ``text`` whose record contains a needle, each record whole: its head line
-    and the continuation lines after it (a match inside a traceback selects the record).
-    Text head lines must also contain every string of ``require``; JSON lines are all
-    candidates (their spelling differs). ValueError for an empty needle or required
-    string."""
-    needles = tuple(needles)
-    check_needles(needles)
-    check_needles(require, "required string")
-    n = len(text)
-    if text.startswith("{") or "\n{" in text:
-        # JSON lines may spell levels and fields differently: every JSON line is a
-        # candidate; text records as below, with their continuation lines
-        out_j: list[str] = []
-        keep = False
-        for ln in text.split("\n"):
-            c = ln[:1]
-            if c == "{":
-                keep = True
-            elif c.isdigit():
-                keep = any(x in ln for x in needles)
-            if keep and ln:
-                out_j.append(ln)
-        return out_j
-    starts: set[int] = set()
-    for needle in needles:
-        i = text.find(needle)
-        while i >= 0:
-            s = text.rfind("\n", 0, i) + 1
-            while s > 0 and not _is_head_char(text[s:s + 1]):
-                s = text.rfind("\n", 0, s - 1) + 1
-            starts.add(s)
-            e = text.find("\n", i)
-            if e < 0:
-                break
-            i = text.find(needle, e)
-    out: list[str] = []
-    for s in sorted(starts):
-        e = text.find("\n", s)
-        e = n if e < 0 else e
-        if require:
-            head = text[s:e]
-            if not all(r in head for r in require):
-                continue
-        out.append(text[s:e])
-        while e + 1 < n and not _is_head_char(text[e + 1]):
-            s2 = e + 1
-            e = text.find("\n", s2)
-            e = n if e < 0 else e
-            out.append(text[s2:e])
-    return out
-
-
-_HEAD_BYTES = frozenset(b"0123456789{")
-
-
-def _head_at(buf: bytes, s: int) -> bool:
-    """``_is_head_char`` of the character starting at byte ``s`` (str.isdigit semantics,
-    so a non-ASCII digit counts as in the text version)."""
-    if s >= len(buf):
-        return False
-    c = buf[s]
-    if c in _HEAD_BYTES:
-        return True
-    if c < 0x80:
-        return False
-    return buf[s:s + 4].decode("utf-8", "replace")[:1].isdigit()
-
-
-_NEXT_HEAD = re.compile(rb"\n(?=[0-9{\x80-\xff])")
-
-
-def _record_end(buf: bytes, e: int) -> int:
-    """Where the record whose head line ends at ``e`` ends: the newline before the next
-    line that starts a record (a digit or "{"), or the end of ``buf``."""
-    n = len(buf)
-    last = n - 1 if n and buf[n - 1] == 10 else n  # a final newline ends the last line
-    while e < n:
-        m = _NEXT_HEAD.search(buf, e)
-        if m is None:
-            return max(last, e)
-        s = m.start()
-        if s + 1 < n and _head_at(buf, s + 1):
-            return s
-        e = s + 1
-    return max(last, min(e, n)) if e <= n else n
-
-
-def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = (),
-               heads_only: bool = False) -> list[str]:
-    """``grep_lines(buf.decode(), needles, require)``, searching the raw bytes and
-    decoding only the selected lines. With ``require`` the rarest required literal is
-    what is searched (a selected head line holds all of them). ``heads_only``: the same
-    records are selected, but only their head lines are returned (text records; JSON
-    records are one line anyway) -- for collectors that never read a traceback.
-    ValueError for an empty needle or required string."""
-    check_needles(needles)
-    check_needles(require, "required string")
-    if has_json(buf):
-        return grep_lines(buf.decode("utf-8", "replace"), needles, require)
-    n = len(buf)
-    nb = [x.encode("utf-8", "surrogatepass") for x in needles]
-    rb = [x.encode("utf-8", "surrogatepass") for x in require]
-    spans: list[tuple[int, int]] = []
-    if rb:
-        if len(rb) == 1:
-            lit = rb[0]
-        else:  # the rarest, judged on a sample
-            sample = buf[:1 << 18]
-            lit = min(rb, key=sample.count)
-        i = buf.find(lit)
-        while i >= 0:
-            ls = buf.rfind(b"\n", 0, i) + 1
-            e = buf.find(b"\n", i)
-            e = n if e < 0 else e
-            if ls == 0 or _head_at(buf, ls):
-                head = buf[ls:e]
-                if all(x in head for x in rb):
-                    if any(x in head for x in nb):
-                        end = e if heads_only else _record_end(buf, e)
-                        spans.append((ls, end))
-                    else:
-                        end = _record_end(buf, e)
-                        if end > e and any(buf.find(x, e, end) >= 0 for x in nb):
-                            spans.append((ls, e if heads_only else end))
-                    if spans and spans[-1][0] == ls:
-                        e = end
-            if e >= n:
-                break
-            i = buf.find(lit, e)
-    else:
-        seen: set[int] = set()
-        if len(nb) > 1:  # one pass for all of them (a regex of literals), not one each
-            rx = _any_of(tuple(nb))
-            m = rx.search(buf)
-            while m is not None:
-                i = m.start()
-                s = buf.rfind(b"\n", 0, i) + 1
-                while s > 0 and not _head_at(buf, s):
-                    s = buf.rfind(b"\n", 0, s - 1) + 1
-                seen.add(s)
-                e = buf.find(b"\n", i)
-                if e < 0:
-                    break
-                m = rx.search(buf, e)
-        for needle in nb if len(nb) == 1 else ():
-            i = buf.find(needle)
-            while i >= 0:
-                s = buf.rfind(b"\n", 0, i) + 1
-                while s > 0 and not _head_at(buf, s):
-                    s = buf.rfind(b"\n", 0, s - 1) + 1
-                seen.add(s)
-                e = buf.find(b"\n", i)
-                if e < 0:
-                    break
-                i = buf.find(needle, e)
-        for s in sorted(seen):
-            e = buf.find(b"\n", s)
-            e = n if e < 0 else e
-            spans.append((s, e if heads_only else _record_end(buf, e)))
-    out: list[str] = []
-    for s, e in spans:
-        out.extend(buf[s:e].decode("utf-8", "replace").split("\n"))
-    return out
-
-
-_ANY_OF: dict[tuple[bytes, ...], re.Pattern[bytes]] = {}
-
-
-def _any_of(needles: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    """A regex finding the leftmost occurrence of any of ``needles`` (one pass over the
-    bytes where a ``find`` per needle makes one each: 3 level needles, ~40% less)."""
-    rx = _ANY_OF.get(needles)
-    if rx is None:
-        rx = _ANY_OF[needles] = re.compile(b"|".join(re.escape(x) for x in needles), re.S)
-    return rx
-
-
-def has_json(buf: bytes) -> bool:
-    """Does a line of ``buf`` start with "{"? ("{" is rare in text logs: find it first.)"""
-    i = buf.find(b"{")
-    while i >= 0:
-        if i == 0 or buf[i - 1] == 10:
-            return True
-        i = buf.find(b"{", i + 1)
-    return False
-
-
-def common_prefix(since: str | None, until: str | None) -> bytes:
-    """What every timestamp text in [since, until) starts with (b"" when nothing)."""
-    if since is None or until is None:
-        return b""
-    n = 0
-    for a, b in zip(since, until, strict=False):
-        if a != b:
-            break
-        n += 1
-    return since[:n].encode()
-
-
-def may_hold_window(buf: bytes, prefix: bytes) -> bool:
-    """False when no line of ``buf`` can be a record inside the window: no line starts
-    with the window's common prefix and there are no JSON lines (checked after parsing)."""
-    if not prefix:
-        return True
-    i = buf.find(prefix)  # a long literal: found (or not) at memory speed
-    while i >= 0:
-        if i == 0 or buf[i - 1] == 10:
-            return True
-        i = buf.find(prefix, i + 1)
-    return has_json(buf)
-
-
-class _Select:
-    """A chunk's candidate lines for a query (``Scan.batches``); None when no line of
-    it can match. Runs in the caller or in a ``fanout`` worker process."""
-
-    def __init__(self, q: Query, prefix: bytes) -> None:
-        self.q = q
-        self.prefix = prefix
-
-    def __call__(self, chunk: bytes) -> list[str] | None:
-        q = self.q
-        if not may_hold_window(chunk, self.prefix):
-            return None
-        # with ``count_event`` the records the required literals drop are counted and
-        # the count is appended as a ``_DROPPED`` line; a JSON chunk is not pre-filtered
-        # (its records all reach the caller, which counts them itself)
-        counting = bool(q.needles and q.require and q.count_event) and not has_json(chunk)
-        if q.needles:
-            require = q.require if counting or not q.count_event else ()
-            lines = grep_bytes(chunk, q.needles, require, heads_only=not q.tracebacks)
-            lines = window_lines(lines, q.since, q.until)
-        else:
-            verdict = chunk_in_window(chunk, q.since, q.until)
-            if verdict is False:
-                return None
-            lines = chunk.decode("utf-8", "replace").split("\n")
-            if lines and lines[-1] == "":
-                lines.pop()
-            if verdict is None:
-                lines = window_lines(lines, q.since, q.until)
-        if counting:
-            tag = f" - {q.count_event}: "
-            kept = sum(1 for ln in lines if ln[:1].isdigit() and tag in ln)
-            dropped = count_heads(chunk, tag.encode(), q.since, q.until) - kept
-            if dropped > 0:
-                lines.append(f"{_DROPPED}{dropped}")
-        return lines or None
-
-
-_HEAD_TS = re.compile(rb"\n([0-9][^\n]{0,22})")  # "\n"-led: found at memchr speed
-_NON_ASCII_START = re.compile(rb"\n[\x80-\xff{]")
-_NON_ASCII_LINE = re.compile(rb"\n[\x80-\xff]")
-
-
-def _byte_gt(c: int) -> bytes:
-    """A byte greater than ``c`` (never a line end: ``c`` is printable)."""
-    return b"[" + re.escape(bytes([c + 1])) + b"-\\xff]" if c < 255 else b"(?!)"
-
-
-def _byte_lt(c: int) -> bytes:
-    """A byte less than ``c``, not a line end."""
-    parts = []
-    if c > 0:
-        parts.append(b"\\x00-" + re.escape(bytes([min(c - 1, 9)])))
-    if c - 1 >= 11:
-        parts.append(b"\\x0b-" + re.escape(bytes([c - 1])))
-    return b"[" + b"".join(parts) + b"]" if parts else b"(?!)"
-
-
-def _at_least(t: bytes) -> bytes:
-    """Regex: what follows is ``>= t`` as text compares (a longer string with ``t`` as
-    its prefix included)."""
-    if not t:
-        return b""
-    return b"(?:" + _byte_gt(t[0]) + b"|" + re.escape(t[:1]) + _at_least(t[1:]) + b")"
-
-
-def _below(t: bytes) -> bytes:
-    """Regex: the rest of the line (up to its end) is ``< t`` as text compares."""
-    if not t:
-        return b"(?!)"
-    return (b"(?:(?=\\n|\\Z)|" + _byte_lt(t[0]) + b"|" + re.escape(t[:1]) + _below(t[1:])
-            + b")")
-
-
-_RANGE_RX: dict[tuple[str, str], tuple[re.Pattern[bytes], re.Pattern[bytes],
-                                       re.Pattern[bytes]]] = {}
-
-
-def _range_rx(since: str, until: str) -> tuple[re.Pattern[bytes], re.Pattern[bytes],
-                                                re.Pattern[bytes]]:
-    """(a line in the window at the start, one after a newline, a digit-led line not in
-    the window after a newline): a line is in the window when its first 23 characters
-    ``ts`` have ``since <= ts < until`` (``window_lines``), written as a regex on bytes
-    (ASCII ends; UTF-8 keeps the order of code points, and every character that decides
-    is within the first 23 bytes, where bytes and characters still align)."""
-    key = (since, until)
-    got = _RANGE_RX.get(key)
-    if got is None:
-        lo, hi = since.encode(), until.encode()
-        k = 0
-        while k < min(len(lo), len(hi)) and lo[k] == hi[k]:
-            k += 1
-        if lo >= hi:  # an empty window
-            body = b"(?!)"
-        elif k == len(lo):  # since is a prefix of until: any line starting so is >= since
-            body = re.escape(lo) + _below(hi[k:])
-        else:
-            a, b = lo[k], hi[k]
-            alts = [re.escape(bytes([a])) + _at_least(lo[k + 1:]),
-                    re.escape(bytes([b])) + _below(hi[k + 1:])]
-            if b - a > 1:
-                alts.append(b"[" + re.escape(bytes([a + 1])) + b"-" +
-                            re.escape(bytes([b - 1])) + b"]")
-            body = re.escape(lo[:k]) + b"(?:" + b"|".join(alts) + b")"
-        got = (re.compile(body), re.compile(b"\n" + body),
-               re.compile(b"\n(?=[0-9])(?!" + body + b")"))
-        _RANGE_RX[key] = got
-    return got
-
-
-def chunk_in_window(chunk: bytes, since: str | None, until: str | None) -> bool | None:
-    """What ``window_lines`` would keep of ``chunk``'s lines, told at C speed when it is
-    all or nothing: True (every line), False (none), None (some, or not told: ask
-    ``window_lines``)."""
-    if since is None and until is None:
-        return True
-    if since is not None and until is not None and since.isascii() and until.isascii() \
-            and len(since) <= 23 and len(until) <= 23:
-        first, inside, outside = _range_rx(since, until)
-        if first.match(chunk) is None and inside.search(chunk) is None:
-            # no digit-led line is in the window (a line led by a non-ASCII digit is
-            # greater than any ASCII end); JSON lines are kept whatever their time
-            return None if has_json(chunk) else False
-        if first.match(chunk) is not None and outside.search(chunk) is None and \
-                _NON_ASCII_LINE.search(chunk) is None:
-            return True
-        return None
-    # one end open: judged by the least and greatest of the lines' first 23 characters,
-    # for a chunk that starts with a digit and has no line led by "{" or a non-ASCII
-    # character (whose ``isdigit`` only decoding tells)
-    if not chunk[:1].isdigit() or _NON_ASCII_START.search(chunk) is not None:
-        return None
-    nl = chunk.find(b"\n")
-    tss = _HEAD_TS.findall(chunk)
-    tss.append(chunk[:min(23, nl if nl >= 0 else len(chunk))])  # the first line
-    if not b"".join(tss).isascii():
-        return None
-    lo = (since or "").encode()
-    mn, mx = min(tss), max(tss)
-    if (until is not None and mn >= until.encode()) or mx < lo:
-        return False
-    if mn >= lo and (until is None or mx < until.encode()):
-        return True
-    return None
-
-
-def window_lines(lines: list[str], since: str | None, until: str | None) -> list[str]:
-    """Text records whose timestamp is in [since, until), with their continuation lines;
-    JSON lines are kept (their time is checked after parsing)."""
-    if since is None and until is None:
-        return lines
-    out: list[str] = []
-    keep = False
-    lo = since or ""
-    hi = until or "\uffff"
-    for line in lines:
-        c = line[:1]
-        if c.isdigit():
-            ts = line[:23]
-            keep = lo <= ts < hi
-        elif c == "{":
-            keep = True
-        if keep:
-            out.append(line)
-    return out
 
 
 class Scan:
@@ -572,6 +160,19 @@ class Scan:
                 + rs.skipped
         self.stats.counters.add(counters)
 
+    @staticmethod
+    def of_file(f: LogFile) -> Scan:
+        """A scan of ``f`` alone without a query: the file read whole (a sidecar is
+        written from it)."""
+        return Scan(Snapshot([f], [f.label]), Query())
+
+    def new_bar(self, total: int) -> Callable[[int], None] | None:
+        """A progress bar over ``total`` compressed bytes from ``progress_factory`` (None
+        without one): for readers beside ``batches`` (``sidecar``)."""
+        if progress_factory is None:
+            return None
+        return progress_factory(total, "reading logs")
+
     def batches(self, stream: int) -> Iterator[tuple[LogFile, list[str], ReadStats]]:
         """(file, candidate lines, the unit's read stats) of one stream, in order: the
         lines of whole records that passed the needles and the window's text check (JSON
@@ -594,7 +195,7 @@ class Scan:
                  prefix: bytes) -> Iterator[tuple[LogFile, list[str], ReadStats]]:
         from .parallel import ReadAhead, default_workers
 
-        select = _Select(self.query, prefix)
+        select = Select(self.query, prefix)
         rs = ReadStats()
         done = 0
         workers = default_workers() if self.workers is None else max(1, self.workers)
@@ -608,8 +209,8 @@ class Scan:
             selected = ((u, c if c is None else select(c) or [])
                         for u, c in ReadAhead(units, workers).items())
         for u, lines in selected:
-            if lines and lines[-1].startswith(_DROPPED):
-                self.stats.dropped += int(lines.pop()[len(_DROPPED):])
+            if lines and lines[-1].startswith(DROPPED):
+                self.stats.dropped += int(lines.pop()[len(DROPPED):])
             if progress is not None:
                 c = u.state["counters"].bytes_compressed
                 if c > done:

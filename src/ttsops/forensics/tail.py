@@ -22,12 +22,20 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..logindex import norm_ts
+from ..logformat.timestamps import norm_ts
 from ..logline import Record
+from ._naming import LIVE, NotRegular, open_file
 from .fastparse import parse_line
+from .logfiles import LogFile, Problem, SourceError
 from .output import printable
 from .reader import ReadCounters, iter_byte_chunks
-from .sources import LIVE, LogFile, NotRegular, Problem, SourceError, _open, _snapshot_dir
+from .sources import snapshot_dir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from .rules import Engine
 
 READ = 1 << 20
 _RECORD_START = re.compile(rb"\n(?=[0-9{])")
@@ -64,7 +72,7 @@ class Follower:
         path = self.dir / LIVE
         for _ in range(200):
             try:
-                fd, _st = _open(path)  # never blocks: a FIFO is refused, not opened
+                fd, _st = open_file(str(path))  # never blocks: a FIFO is refused, not opened
                 break
             except FileNotFoundError:
                 time.sleep(0.05)  # not created yet, or mid-rotation
@@ -212,7 +220,7 @@ class Follower:
         # the followed file is complete (the writer closed it before renaming it)
         lines += self._lines(self._read_fd(), final=True)
         try:
-            snap = _snapshot_dir(self.dir, 0, self.dir.name, self.problems)
+            snap = snapshot_dir(self.dir, 0, self.dir.name, self.problems)
         except SourceError as e:
             self.problems.append(Problem(str(self.dir), str(e)))
             return lines
@@ -286,7 +294,8 @@ class Follower:
 
     @staticmethod
     def _plain(f: LogFile) -> bytes:
-        out, pos = [], 0
+        out: list[bytes] = []
+        pos = 0
         while True:
             b = os.pread(f.fd, READ, pos)
             if not b:
@@ -335,11 +344,11 @@ def to_record(lines: list[str]) -> Record | None:
     return rec
 
 
-def run(d: str | Path, *, engine: object | None = None, where: list | None = None,
+def run(d: str | Path, *, engine: Engine | None = None, where: list | None = None,
         event: str | None = None, level: str | None = None, from_start: bool = False,
         last: int = 10, as_json: bool = False, alerts_only: bool = False,
-        duration: float | None = None, poll_s: float = 0.2, out: object = None,
-        err: object = None) -> dict[str, int]:
+        duration: float | None = None, poll_s: float = 0.2, out: TextIO | None = None,
+        err: TextIO | None = None) -> dict[str, int]:
     """Follow ``d`` until interrupted (SIGINT/SIGTERM) or ``duration`` seconds; returns
     counts (records, printed, alerts, rotations)."""
     import json
@@ -348,19 +357,19 @@ def run(d: str | Path, *, engine: object | None = None, where: list | None = Non
 
     from ..logline import render_json
     from .filters import matches, with_pseudo
-    from .rules import Alert, Engine
+    from .rules import Alert
 
     out = out or sys.stdout
     err = err or sys.stderr
-    eng: Engine | None = engine  # type: ignore[assignment]
+    eng = engine
     if Path(d).is_dir() and not (Path(d) / LIVE).exists():
-        err.write(f"ttsops logs tail: waiting for {Path(d) / LIVE}\n")  # type: ignore[union-attr]
-        err.flush()  # type: ignore[union-attr]
+        err.write(f"ttsops logs tail: waiting for {Path(d) / LIVE}\n")
+        err.flush()
     fol = Follower(d, from_start=from_start, last=last)
     grp = Grouper()
     stop: list[bool] = [False]
     counts = {"records": 0, "printed": 0, "alerts": 0, "rotations": 0}
-    color = hasattr(out, "isatty") and out.isatty() and not as_json  # type: ignore[union-attr]
+    color = hasattr(out, "isatty") and out.isatty() and not as_json
     # to a terminal, control characters of log values (ESC sequences, NUL) are shown
     # escaped, not obeyed; a pipe or file gets the lines exactly as in the log
     shown = printable if color else (lambda x: x)
@@ -372,19 +381,19 @@ def run(d: str | Path, *, engine: object | None = None, where: list | None = Non
     def show_alert(a: Alert) -> None:
         counts["alerts"] += 1
         if as_json:
-            out.write(json.dumps({"alert": a.to_json()}, ensure_ascii=False) + "\n")  # type: ignore[union-attr]
+            out.write(json.dumps({"alert": a.to_json()}, ensure_ascii=False) + "\n")
             return
         text = (f"ALERT [{a.severity}] {a.rule} at {a.ts}: {a.message} ({a.detail})"
                 + (f" id={a.id}" if a.id else ""))
         if color:
             text = f"\033[1;31m{shown(text)}\033[0m"
-        out.write(text + "\n")  # type: ignore[union-attr]
+        out.write(text + "\n")
 
     def handle(lines: list[str]) -> None:
         rec = to_record(lines)
         if rec is None:
             if not (alerts_only or where or event or level or as_json):
-                out.write("\n".join(map(shown, lines)) + "\n")  # type: ignore[union-attr]
+                out.write("\n".join(map(shown, lines)) + "\n")
             return
         counts["records"] += 1
         if eng is not None and eng.wants(lines):
@@ -400,7 +409,7 @@ def run(d: str | Path, *, engine: object | None = None, where: list | None = Non
                                                     rec.logger, rec.fields)):
             return
         counts["printed"] += 1
-        out.write((render_json(rec) if as_json else "\n".join(map(shown, lines)))  # type: ignore[union-attr]
+        out.write((render_json(rec) if as_json else "\n".join(map(shown, lines)))
                   + "\n")
 
     # --for 0s: what is there now, then stop
@@ -415,9 +424,9 @@ def run(d: str | Path, *, engine: object | None = None, where: list | None = Non
             if not lines or finishing:
                 for rl in grp.flush():
                     handle(rl)
-            out.flush()  # type: ignore[union-attr]
+            out.flush()
             for p in fol.problems:
-                err.write(f"ttsops logs tail: warning: {p}\n")  # type: ignore[union-attr]
+                err.write(f"ttsops logs tail: warning: {p}\n")
             fol.problems.clear()
             if finishing:
                 break

@@ -15,7 +15,7 @@ from .dialects import METRIC
 from .escape import BARE_OK
 from .heads import BARE as _BARE
 from .heads import NAME, QUOTED
-from .parse import _attribute, parse
+from .parse import attribute, parse
 from .parse import iter_records as _iter_records
 from .record import FREE_TEXT, LENIENT, LEVELS, ReadStats, Record
 from .record import METRIC as METRIC_FLAG
@@ -63,13 +63,13 @@ def _lenient_fields(body: str) -> tuple[dict[str, str], int]:
             runs[-1].append(part)
     for key, *vals in runs:
         value = ", ".join(vals).strip().rstrip(",")
-        k = value.find(", ")
-        if k > 0 and BARE_OK.match(value, 0, k):
-            rest = value[k + 2:].strip()
+        cut = value.find(", ")
+        if cut > 0 and BARE_OK.match(value, 0, cut):
+            rest = value[cut + 2:].strip()
             if rest:
                 texts.append(rest)
                 flags |= FREE_TEXT
-            value = value[:k]
+            value = value[:cut]
         fields.setdefault(key, value)
     if texts:
         fields.setdefault("msg", ", ".join(texts))
@@ -131,7 +131,7 @@ def parse_line(line: str) -> Record | None:
                 fields = dict(_KV_FIND.findall(msg))
                 if len(fields) == msg.count(", ") + 1:
                     return Record(line[:23], parts[0], parts[1], METRIC, fields, [],
-                                  METRIC_FLAG | _attribute(fields, msg))
+                                  METRIC_FLAG | attribute(fields, msg))
     return parse(line)
 
 

@@ -129,7 +129,7 @@ def parse_fields_lenient(body: str) -> tuple[dict[str, str], list[str], int]:
     return fields, texts, flags
 
 
-def _attribute(fields: dict[str, str], text: str) -> int:
+def attribute(fields: dict[str, str], text: str) -> int:
     """Give an unstructured record the id its text names (``id=...`` or a bare
     ``ts_<hex>``); the ``BARE_ID`` flag when one was found."""
     if "id" in fields:
@@ -156,13 +156,13 @@ def _free_message(msg: str) -> tuple[str, dict[str, str], int]:
     """A message that does not start with an event name: ``metric`` or ``unstructured``."""
     strict = parse_fields(msg)
     if strict is not None:  # key=value pairs only: a metric line
-        return METRIC, strict, METRIC_FLAG | _attribute(strict, msg)
+        return METRIC, strict, METRIC_FLAG | attribute(strict, msg)
     fields, texts, flags = parse_fields_lenient(msg)
     if fields and not texts:
-        return METRIC, fields, LENIENT | METRIC_FLAG | _attribute(fields, msg)
+        return METRIC, fields, LENIENT | METRIC_FLAG | attribute(fields, msg)
     fields.pop("msg", None)
     fields["msg"] = msg
-    return UNSTRUCTURED, fields, UNSTRUCTURED_FLAG | flags | _attribute(fields, msg)
+    return UNSTRUCTURED, fields, UNSTRUCTURED_FLAG | flags | attribute(fields, msg)
 
 
 def parse_message(msg: str) -> tuple[str, dict[str, str], int]:
