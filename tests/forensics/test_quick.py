@@ -32,6 +32,8 @@ def click_params(command: str, args: list[str]) -> dict | None:
     except (click.exceptions.Exit, click.UsageError, click.BadParameter):
         return None
     params = dict(ctx.params)
+    if params.get("source") is None:  # no --source: the files' path, without it
+        params.pop("source", None)
     return params
 
 

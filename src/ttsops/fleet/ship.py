@@ -64,13 +64,13 @@ class ShipResult:
 def log_files(args: list[str]) -> list[Path]:
     """The log files of DIRs (``app.log``, rotated and dateext names, oldest first) and
     the files named directly; ``FleetError`` for what does not exist."""
-    from ..forensics.sources import _dir_names
+    from ..forensics.sources import dir_names
 
     out: list[Path] = []
     for a in args:
         p = Path(a)
         if p.is_dir():
-            out.extend(p / n for n, _role in _dir_names(str(p)))
+            out.extend(p / n for n, _role in dir_names(str(p)))
         elif p.is_file():
             out.append(p)
         else:

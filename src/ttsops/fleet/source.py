@@ -22,6 +22,8 @@ from typing import Any
 from ..forensics.commands import UsageError
 from .client import FleetError, connect
 from .schema import TABLE, exists
+from .sqlwhere import lit as _lit
+from .sqlwhere import where_sql
 from .url import ChUrl, UrlError, parse_url
 
 # the analyses join a synthesis's records from before --since (stages, audio, patterns:
@@ -33,20 +35,6 @@ _LOOKBACK = {"diagnose_cmd", "report_cmd", "precursors_cmd"}
 _ALL_HISTORY = {"alerts_cmd"}
 _LEVELS = {"errors": ("ERROR", "CRITICAL"), "warnings": ("WARNING",)}
 _PRECURSOR_LEVELS = ("ERROR", "CRITICAL", "WARNING")
-
-
-def _lit(s: str) -> str:
-    """A ClickHouse string literal."""
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def where_sql(since: str | None, until: str | None, extra: list[str] | None = None) -> str:
-    conds = list(extra or ())
-    if since is not None:
-        conds.append(f"ts >= {_lit(since)}")
-    if until is not None:
-        conds.append(f"ts < {_lit(until)}")
-    return " AND ".join(conds) if conds else "1"
 
 
 def _any_text(needles: tuple[str, ...] | list[str]) -> str:
@@ -171,9 +159,10 @@ def open_source(source: str) -> tuple[ChUrl, Any]:
     return url, client
 
 
-def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...], files: tuple[str, ...],
-        since: str | None, until: str | None, tz: str | None, as_json: bool, as_csv: bool,
-        no_index: bool, progress: bool | None, kw: dict[str, Any]) -> None:
+def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...] = (),
+        files: tuple[str, ...] = (), since: str | None = None, until: str | None = None,
+        tz: str | None = None, as_json: bool = False, as_csv: bool = False,
+        no_index: bool = False, progress: bool | None = None, **kw: Any) -> None:
     """``commands.run`` for ``--source``: the Env's snapshot comes from the database."""
     from ..forensics import commands
 
@@ -246,7 +235,7 @@ def _window(since: str | None, until: str | None, tz: str | None
             ) -> tuple[str | None, str | None]:
     if not since and not until and tz is None:
         return None, None
-    from ..forensics.commands import _utc
+    from ..forensics.commands import utc_clock as _utc
     from ..forensics.timeargs import TimeArgError, parse_tz, window
 
     try:

@@ -35,7 +35,7 @@ def report(client: Any, url: ChUrl, since: str | None, until: str | None, kind: 
            top: int) -> Any:
     from ..forensics.output import Report, Table
     from ..forensics.top import hint
-    from .source import where_sql
+    from .sqlwhere import where_sql
 
     table = f"`{url.database}`.`{TABLE}`"
     levels = ", ".join(f"'{x}'" for x in _LEVELS[kind])

@@ -43,7 +43,7 @@ def answer(client: Any, url: ChUrl, since: str | None, until: str | None, as_jso
 
 def report(client: Any, url: ChUrl, since: str | None, until: str | None) -> Any:
     from ..forensics.output import Report, Table
-    from .source import where_sql
+    from .sqlwhere import where_sql
 
     table = f"`{url.database}`.`{TABLE}`"
     where = where_sql(since, until)

@@ -91,8 +91,14 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Builds the Env from the source options and turns library errors into messages."""
     @functools.wraps(fn)
     def wrapper(**kw: Any) -> None:
+        source = kw.pop("source", None)
         try:
-            run_command(fn, **kw)
+            if source:  # the database, not files (ttsops.fleet; needs ttsops[clickhouse])
+                from ..fleet.source import run as run_source
+
+                run_source(fn, source, **kw)
+            else:
+                run_command(fn, **kw)
         except LogsError:
             raise
         except UsageError as e:

@@ -142,21 +142,16 @@ def writable(path: str | None, option: str) -> None:
 
 def run(fn: Any, dirs: tuple[str, ...], files: tuple[str, ...], since: str | None,
         until: str | None, tz: str | None, as_json: bool, as_csv: bool, no_index: bool,
-        progress: bool | None, source: str | None = None, **kw: Any) -> None:
+        progress: bool | None, **kw: Any) -> None:
     """Build the Env from the source options, run ``fn(env, **kw)`` and turn library
-    errors into usage errors (the snapshot closed). ``source``: a ClickHouse URL
-    (``--source``), answered by ``ttsops.fleet.source``."""
+    errors into usage errors (the snapshot closed). (``--source``, a ClickHouse URL, is
+    answered by ``ttsops.fleet.source``, which the CLI layer calls instead.)"""
     from ..knobs import SettingError, check
 
     try:
         check()  # a bad TTSOPS_LOGS_* value: one line, exit 2, before any file is read
     except SettingError as e:
         raise UsageError(str(e)) from None
-    if source:
-        from ..fleet.source import run as run_source
-
-        return run_source(fn, source, dirs, files, since, until, tz, as_json, as_csv,
-                          no_index, progress, kw)
     env = Env(dirs, files, since, until, as_json, as_csv, no_index, progress, tz)
     try:
         fn(env, **kw)

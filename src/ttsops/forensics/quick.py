@@ -36,8 +36,8 @@ SOURCE: dict[str, tuple[str, str]] = {
 }
 SOURCE_DEFAULTS: dict[str, Any] = {"dirs": (), "files": (), "since": None, "until": None,
                                    "tz": None, "as_json": False, "as_csv": False,
-                                   "no_index": False, "progress": None,
-                                   "source": None}  # --source: click's (fleet)
+                                   "no_index": False, "progress": None}
+# (--source, the fleet's database, is not among them: click's path answers it)
 STAGE_TIME = "choice:auto|cumulative|per-stage"
 
 # command -> (its own options, their defaults, name of its arguments or None)

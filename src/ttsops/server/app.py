@@ -163,16 +163,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     app.state.settings = s
     app.state.metrics = metrics
     app.state.pool = pool
-    metrics.gauge("ttsops_queue_depth", "Syntheses waiting for a worker.", lambda: pool.waiting)
-    metrics.gauge("ttsops_queue_capacity", "Syntheses that may wait before QUEUE_FULL.",
-                  lambda: pool.queue_size)
-    metrics.gauge("ttsops_workers", "Engine worker processes configured.", lambda: pool.size)
-    metrics.gauge("ttsops_workers_ready", "Engine workers loaded and alive.",
-                  lambda: pool.ready_count)
-    metrics.gauge("ttsops_workers_busy", "Engine workers running a synthesis.",
-                  lambda: sum(1 for w in pool.workers if w.state == "busy"))
-    metrics.gauge("ttsops_ready", "1 when at least one engine worker is ready.",
-                  lambda: 1.0 if pool.ready else 0.0)
+    _pool_gauges(metrics, pool)
     errors_http.install(app)
     app.include_router(routes_openai.router)
     app.include_router(routes_health.router)
@@ -194,6 +185,20 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     # innermost: cache hits answered without FastAPI's routing (inside ServiceMiddleware)
     app.edge.append((CacheHitFastPath, {}))
     return app
+
+
+def _pool_gauges(metrics: Metrics, pool: WorkerPool) -> None:
+    """The worker pool's state as gauges, read at each scrape."""
+    metrics.gauge("ttsops_queue_depth", "Syntheses waiting for a worker.", lambda: pool.waiting)
+    metrics.gauge("ttsops_queue_capacity", "Syntheses that may wait before QUEUE_FULL.",
+                  lambda: pool.queue_size)
+    metrics.gauge("ttsops_workers", "Engine worker processes configured.", lambda: pool.size)
+    metrics.gauge("ttsops_workers_ready", "Engine workers loaded and alive.",
+                  lambda: pool.ready_count)
+    metrics.gauge("ttsops_workers_busy", "Engine workers running a synthesis.",
+                  lambda: sum(1 for w in pool.workers if w.state == "busy"))
+    metrics.gauge("ttsops_ready", "1 when at least one engine worker is ready.",
+                  lambda: 1.0 if pool.ready else 0.0)
 
 
 def _reload_on_sighup(pool: WorkerPool) -> bool:
