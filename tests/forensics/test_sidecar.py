@@ -217,6 +217,63 @@ def test_needles_from_sidecars_are_the_line_paths(tmp_path_factory, monkeypatch,
     assert [x.to_json() for x in a] == [x.to_json() for x in b]
 
 
+def test_a_lone_malformed_line_keeps_the_literal_prefilter(tmp_path, monkeypatch):
+    """A line cut short (it starts like a record, the parser skips it, as in the
+    tutorial's day) holds no record: the sidecar still serves the rules' pre-filter,
+    with the line path's records and episodes."""
+    items: list[tuple[str, str, str] | tuple[str, str]] = []
+    for i in range(40):
+        items.append(("rec", "INFO", f"synthesis_complete: id=ts_{i}, status="
+                      f"{'failed' if i % 3 == 0 else 'success'}, queue_ms={i * 50}"))
+        if i == 20:
+            items.append(("rawts", "- app.tts_en"))
+            items.append(("rawts", "- root - INFO - synthesis_complete: id=ts_x, sta"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with gzip.open(logs / "app.log.1.gz", "wt", encoding="utf-8") as fh:
+        fh.write(_render(items))
+    rules = load_rules(None)
+    needles = tuple(_needles_of(rules))
+
+    def run(mode: str) -> tuple[list[Any], list[dict[str, Any]]]:
+        monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", mode)
+        with open_snapshot([logs], []) as snap:
+            sc = Scan(snap, Query(needles=needles, tracebacks=False))
+            sc.sidecar_needles = True  # type: ignore[attr-defined]
+            recs = list(sc.records())
+        with open_snapshot([logs], []) as snap:
+            eps, _ = alerts_mod.evaluate(snap, None, None, rules)
+        return recs, [e.to_json() for e in eps]
+
+    want = run("off")
+    assert want[1]  # the failure rate fires: something to agree on
+    run("auto")  # writes the sidecar
+    import polars as pl
+
+    (side,) = (tmp_path / "cache").rglob("*.parquet")
+    assert json.loads(pl.read_parquet_metadata(side)["info"])["needles_exact"]
+    loads: list[bool] = []
+    real = sidecar.load
+
+    def spy(*a: Any, **k: Any) -> Any:
+        got = real(*a, **k)
+        loads.append(got is not None)
+        return got
+
+    monkeypatch.setattr(sidecar, "load", spy)
+    assert run("read") == want
+    assert loads and all(loads)  # answered from the sidecar, not the line path
+
+
+def _needles_of(rules: list[Any]) -> tuple[str, ...]:
+    from ttsops.forensics.rules import Engine
+
+    got = Engine(rules).needles()
+    assert got is not None
+    return got
+
+
 # --- identity and invalidation ----------------------------------------------------------
 
 def _day(tmp: Path) -> Path:
