@@ -265,6 +265,8 @@ def frame_of(recs: list[Record], columns: list[str]) -> Any:
         "tb": lambda: pl.Series(["\n".join(r.traceback) if r.traceback else None
                                  for r in recs], dtype=pl.Utf8),
         "dialect": lambda: pl.Series([r.dialect for r in recs], dtype=pl.Int32),
+        # (records read by the line path were selected by its pre-filter already)
+        "raw": lambda: pl.Series([None] * len(recs), dtype=pl.Utf8),
     }
     for k in HOT:
         make[f"k_{k}"] = lambda k=k: pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
@@ -282,6 +284,28 @@ def covered(scan: Scan, small: int = 4 << 20) -> bool:
         if key is None or not _exists(f, key):
             rest += f.size
     return rest < small
+
+
+def needles_exact(scan: Scan) -> bool:
+    """Does every sidecar of the scan's files hold each record's text (``raw``), so that
+    a frame filtered on it holds the records the literal pre-filter selects?"""
+    try:
+        import polars as pl
+
+        for f in scan.snap.files:
+            key = identity(f) if eligible(f) else None
+            if key is None:
+                continue
+            for d in _places(f):
+                p = d / f"{key}.parquet"
+                if p.is_file():
+                    meta = pl.read_parquet_metadata(p)
+                    if meta.get("ttsops_sidecar") == VERSION and meta.get("key") == key \
+                            and not json.loads(meta["info"]).get("needles_exact"):
+                        return False
+        return True
+    except Exception:
+        return False
 
 
 def frames(scan: Scan, columns: list[str]) -> Iterator[tuple[LogFile, Any]]:
