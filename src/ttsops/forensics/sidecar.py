@@ -150,9 +150,8 @@ class Built:
                 if group is not None:
                     raw.append("\n".join(group))
                 group = [ln]
-            elif group is None:
-                self.exact = False
-                return
+            elif group is None:  # lines before a batch's first record (a traceback cut
+                continue         # by the read's chunks): the parser skips them, no record
             else:
                 group.append(ln)
         if group is not None:
