@@ -105,9 +105,8 @@ class Built:
                 if group is not None:
                     raw.append("\n".join(group))
                 group = [ln]
-            elif group is None:
-                self.exact = False
-                return
+            elif group is None:  # lines before a batch's first record (a traceback cut
+                continue         # by the read's chunks): the parser skips them, no record
             else:
                 group.append(ln)
         if group is not None:
@@ -220,6 +219,8 @@ def frame_of(recs: list[Record], columns: list[str]) -> Any:
         "tb": lambda: pl.Series(["\n".join(r.traceback) if r.traceback else None
                                  for r in recs], dtype=pl.Utf8),
         "dialect": lambda: pl.Series([r.dialect for r in recs], dtype=pl.Int32),
+        # (records read by the line path were selected by its pre-filter already)
+        "raw": lambda: pl.Series([None] * len(recs), dtype=pl.Utf8),
     }
     def hot(k: str) -> Callable[[], Any]:
         return lambda: pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
@@ -281,8 +282,9 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
             **{f"k_{k}": pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
                for k in HOT},
         })
-        exact = built.exact and len(built.raw) == len(recs)
-        df = df.with_columns(raw=pl.Series(built.raw if exact else [None] * len(recs),
+        raw = _record_texts(built.raw, recs) if built.exact else None
+        exact = raw is not None
+        df = df.with_columns(raw=pl.Series(raw if raw is not None else [None] * len(recs),
                                            dtype=pl.Utf8))
         info = {"rows": len(recs), "file": f.name, "lo": lo, "hi": hi, "needles_exact": exact,
                 "stats": {"lines": total.lines, "records": total.records,
@@ -310,6 +312,24 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
         except Exception:
             continue
     return None
+
+
+def _record_texts(raw: list[str], recs: list[Record]) -> list[str] | None:
+    """Each record's text (``Built.raw``), one per record, or None when they cannot be
+    paired. A lone line that starts like a record but is none (a malformed line, skipped
+    by the parser: it holds no record) is dropped; then each text must start with its
+    record's time."""
+    if len(raw) == len(recs):
+        return raw
+    if len(raw) < len(recs):
+        return None
+    from ..logformat.fastparse import parse_line
+
+    kept = [g for g in raw if "\n" in g or parse_line(g) is not None]
+    if len(kept) != len(recs) or any(g[:19].replace("T", " ") != r.ts[:19]
+                                     for g, r in zip(kept, recs, strict=True)):
+        return None
+    return kept
 
 
 def _prune(d: Path) -> None:

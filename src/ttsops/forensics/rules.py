@@ -311,6 +311,15 @@ class _Clock:
             return self.base
 
 
+class _Stamp:
+    """What ``Engine._tick`` reads of a record: its time."""
+
+    __slots__ = ("ts",)
+
+    def __init__(self, ts: str) -> None:
+        self.ts = ts
+
+
 class _State:
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
@@ -360,9 +369,10 @@ class Engine:
             out.extend(lit)
         return tuple(dict.fromkeys(out))
 
-    def feed(self, rec: Record) -> list[Alert]:
+    def feed(self, rec: Record, at: float | None = None) -> list[Alert]:
+        """``at``: the record's time in seconds if known (else read by ``clock``)."""
         fired: list[Alert] = []
-        t: float | None = None
+        t: float | None = at
         self.last_ts = rec.ts
         ev, lv = rec.event, rec.level
         fields: Any = None  # the fields with the pseudo fields (``_View``), once a record
@@ -414,6 +424,42 @@ class Engine:
                     st.active = None
                     st.false_since = None
         return fired
+
+    def pass_(self, ts: str, at: float | None = None) -> bool:
+        """``feed`` of a record that no rule selects (only its time ``ts`` matters: the
+        active episodes' windows move on); whether an episode is still active after it."""
+        self.last_ts = ts
+        t: float | None = at
+        active = False
+        for st in self.states:
+            if st.active is not None:
+                if t is None:
+                    t = self.clock(ts)
+                self._tick(st, _Stamp(ts), t)  # type: ignore[arg-type]  # (reads .ts)
+                active = active or st.active is not None
+        return active
+
+    def quiet_until(self) -> float:
+        """A time before which ``pass_`` changes nothing (no window drops a value, no
+        episode ends): the active episodes' next possible change, less a millisecond."""
+        nxt = math.inf
+        for st in self.states:
+            if st.active is None:
+                continue
+            rule = st.rule
+            if rule.kind == "match":
+                nxt = min(nxt, st.last_match + rule.quiet_s)
+            elif rule.kind == "consecutive":
+                continue
+            else:
+                horizon = rule.within_s if rule.kind == "count" else rule.over_s
+                if horizon < 0:  # (an empty window's condition differs: tick each time)
+                    return -math.inf
+                if st.win:
+                    nxt = min(nxt, st.win[0][0] + horizon)
+                if st.false_since is not None:
+                    nxt = min(nxt, st.false_since + rule.hold_s)
+        return nxt - 1e-3
 
     def _tick(self, st: _State, rec: Record, t: float) -> None:
         """A record the rule does not look at: its window moves on to ``t``; the episode

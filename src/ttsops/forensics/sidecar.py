@@ -32,6 +32,7 @@ whole-data command to the line path's answer.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -91,6 +92,28 @@ def covered(scan: Scan, small: int = 4 << 20) -> bool:
         if key is None or not exists(f, key):
             rest += f.size
     return rest < small
+
+
+def needles_exact(scan: Scan) -> bool:
+    """Does every sidecar of the scan's files hold each record's text (``raw``), so that
+    a frame filtered on it holds the records the literal pre-filter selects?"""
+    try:
+        import polars as pl
+
+        for f in scan.snap.files:
+            key = identity(f) if eligible(f) else None
+            if key is None:
+                continue
+            for d in places_of(f):
+                p = d / f"{key}.parquet"
+                if p.is_file():
+                    meta = pl.read_parquet_metadata(p)
+                    if meta.get("ttsops_sidecar") == VERSION and meta.get("key") == key \
+                            and not json.loads(meta["info"]).get("needles_exact"):
+                        return False
+        return True
+    except Exception:
+        return False
 
 
 def frames(scan: Scan, columns: list[str]) -> Iterator[tuple[LogFile, Any]]:
