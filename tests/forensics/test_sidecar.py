@@ -271,7 +271,7 @@ def test_a_traceback_cut_by_the_reads_chunks_keeps_the_literal_prefilter(tmp_pat
     """A file longer than a read's chunk (``reader.READ_BYTES``), tracebacks everywhere:
     some chunk starts inside one (its first lines hold no record for the parser). The
     sidecar still serves the pre-filter, with the line path's records and episodes."""
-    from ttsops.forensics import reader
+    from ttsops.forensics import _inflate as reader  # where READ_BYTES lives
 
     lines: list[str] = []
     i = 0
