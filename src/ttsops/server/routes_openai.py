@@ -133,6 +133,19 @@ def result_headers(result: SynthesisResult) -> dict[str, str]:
     }
 
 
+def result_raw_headers(result: SynthesisResult) -> list[tuple[bytes, bytes]]:
+    """``result_headers`` as sent: lower-case names, latin-1 values, in the same order."""
+    return [
+        (b"x-synthesis-id", result.id.encode("latin-1")),
+        (b"x-cache-hit", b"true" if result.cache_hit else b"false"),
+        (b"x-sample-rate", str(result.sample_rate).encode("latin-1")),
+        (b"x-audio-duration-ms", f"{result.duration_ms:.1f}".encode("latin-1")),
+        (b"server-timing", server_timing(result).encode("latin-1")),
+        (b"x-audio-metrics",
+         audio_metrics_header(result.duration_ms, result.metrics).encode("latin-1")),
+    ]
+
+
 def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
@@ -167,8 +180,8 @@ def synthesis_request(body: SpeechRequest, engine: str) -> SynthesisRequest:
 def speech_response(result: SynthesisResult) -> Response:
     """A whole answer, sent in pieces (``ChunkedBody``): the main process never copies a
     large clip into one more buffer at once."""
-    return ChunkedBody(result.audio, media_type=CONTENT_TYPES[result.format],
-                       headers=result_headers(result))
+    return ChunkedBody.audio(result.audio, CONTENT_TYPES[result.format],
+                             result_raw_headers(result))
 
 
 # --- routes ----------------------------------------------------------------------------
