@@ -214,6 +214,36 @@ def test_a_body_in_time_is_read_whole_and_no_timer_is_left(captured):
     asyncio.run(check())
 
 
+def test_a_body_already_there_arms_no_timer_and_a_waiting_one_still_times_out(captured):
+    import asyncio
+
+    async def check() -> None:
+        edge = _edge(30)
+        sent: list[Any] = []
+        msgs = [{"type": "http.request", "body": b"ab", "more_body": True},
+                {"type": "http.request", "body": b"cd"}]
+
+        async def receive() -> Any:  # both pieces already read from the socket
+            return msgs.pop(0)
+
+        async def send(m: Any) -> None:
+            sent.append(m)
+
+        await edge({"type": "http", "method": "POST", "path": "/v1/x", "headers": [],
+                    "client": ("127.0.0.1", 1)}, receive, send)
+        assert sent[0]["status"] == 200 and sent[1]["body"] == b"4 bytes"
+        assert not asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
+
+    asyncio.run(check())
+    # the first piece there, the second one waited for (a real wait: the timer is armed)
+    never = asyncio.Event()
+    sent, _ = _drive(_edge(0.3), [{"type": "http.request", "body": b"abc", "more_body": True}],
+                     never.wait)
+    assert sent[0]["status"] == 408
+    http = [i[4] for i in captured if i[3] == "http_request"]
+    assert http[-1]["error_code"] == "REQUEST_TIMEOUT" and http[-1]["body_bytes"] == "3"
+
+
 def test_cancelling_a_request_that_waits_for_its_body_is_not_a_timeout():
     import asyncio
 
