@@ -538,10 +538,10 @@ def in_process(fmt: str = "wav", hits: int = 1500, rounds: int = 7, only: str | 
 
             async def send(m: dict[str, Any]) -> None:
                 if m["type"] == "http.response.start":
-                    got["status"], got["headers"] = m["status"], dict(m["headers"])
+                    got["status"], got["headers"] = m["status"], m["headers"]
 
             await app(scope, receive, send)
-            return got["status"], got["headers"]
+            return got["status"], dict(got["headers"])
 
         async def go() -> dict[str, tuple[float, float]]:
             status, hdrs = await one(apps["hit"])

@@ -104,6 +104,11 @@ def _merged(values: dict[str, Any]) -> dict[str, str]:
     return ordered
 
 
+def bound() -> dict[str, str]:
+    """The values bound in this context (read only: do not change the dict)."""
+    return _ctx.get() or {}
+
+
 def current(key: str) -> str | None:
     return (_ctx.get() or {}).get(key)
 

@@ -100,6 +100,8 @@ def test_a_hit_through_the_whole_app_writes_its_five_records_and_metrics(tmp_pat
     assert [e for e, _ in got] == ["synthesis_start", "stage_time", "audio_metrics",
                                    "synthesis_complete", "http_request"]
     assert all(f["request_id"] == "rq-1" and f["id"] == sid for _, f in got)
+    # the ids lead every synthesis record (request_id, then id), as the seed's sed expects
+    assert all(list(f)[:2] == ["request_id", "id"] for _, f in got[:4])
     assert got[-1][1]["status"] == "200" and got[3][1]["cache_hit"] == "true"
     assert app.state.tokens.check(sid, "rq-1", r.headers["x-synthesis-token"])
     metrics = _get(app, "GET", "/metrics").text
