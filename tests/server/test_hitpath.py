@@ -6,6 +6,7 @@ counts its metrics and answers an unhandled failure in the OpenAI shape."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from hypothesis import given, settings
@@ -96,6 +97,15 @@ def test_a_hit_through_the_whole_app_writes_its_five_records_and_metrics(tmp_pat
     assert r.headers["x-request-id"] == "rq-1" and len(r.headers["x-synthesis-token"]) == 32
     assert r.content == pipe.cache.get(next(iter(pipe.cache._mem)), count_miss=False).audio
     sid = r.headers["x-synthesis-id"]
+    # the ten headers of a whole answer (names in order, as the route sends them)
+    assert [k.lower() for k, _ in r.headers.raw] == [
+        b"x-synthesis-id", b"x-cache-hit", b"x-sample-rate", b"x-audio-duration-ms",
+        b"server-timing", b"x-audio-metrics", b"content-length", b"content-type",
+        b"x-request-id", b"x-synthesis-token"]
+    assert re.fullmatch(r"queue;dur=\d+\.\d, text_normalize;dur=\d+\.\d, total;dur=\d+\.\d",
+                        r.headers["server-timing"])
+    assert int(r.headers["content-length"]) == len(r.content)
+    assert r.headers["content-type"] == "audio/wav"
     got = [(i[3], i[4]) for i in captured]
     assert [e for e, _ in got] == ["synthesis_start", "stage_time", "audio_metrics",
                                    "synthesis_complete", "http_request"]

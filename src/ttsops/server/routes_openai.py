@@ -100,6 +100,10 @@ def accepted_models(engine: str) -> list[str]:
 
 
 def server_timing(result: SynthesisResult) -> str:
+    if len(result.stages) == 1:  # a cache hit (text_normalize only): one format, no list
+        ((stage, ms),) = result.stages.items()
+        return (f"queue;dur={result.queue_ms:.1f}, {stage};dur={ms:.1f}, "
+                f"total;dur={result.total_ms:.1f}")
     parts = [f"queue;dur={result.queue_ms:.1f}"]
     parts += [f"{stage};dur={ms:.1f}" for stage, ms in result.stages.items()]
     parts.append(f"total;dur={result.total_ms:.1f}")
