@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import multiprocessing as mp
 import os
 import re
@@ -293,15 +294,12 @@ def start_bare(audio: Path, content_type: str) -> tuple[subprocess.Popen[bytes],
     return proc, port
 
 
-def bare_server(port: int, audio: str, content_type: str) -> None:
-    """A bare Starlette route returning the same bytes, under the same uvicorn settings."""
-    import uvicorn
+def bare_app(data: bytes, content_type: str) -> Any:
+    """A bare Starlette route returning the same bytes."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
-
-    data = Path(audio).read_bytes()
 
     async def speech(request: Request) -> Response:
         json.loads(await request.body())
@@ -310,10 +308,16 @@ def bare_server(port: int, audio: str, content_type: str) -> None:
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    app = Starlette(routes=[Route("/v1/audio/speech", speech, methods=["POST"]),
-                            Route("/healthz", health)])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                server_header=False)
+    return Starlette(routes=[Route("/v1/audio/speech", speech, methods=["POST"]),
+                             Route("/healthz", health)])
+
+
+def bare_server(port: int, audio: str, content_type: str) -> None:
+    """A bare Starlette route returning the same bytes, under the same uvicorn settings."""
+    import uvicorn
+
+    uvicorn.run(bare_app(Path(audio).read_bytes(), content_type), host="127.0.0.1",
+                port=port, log_config=None, access_log=False, server_header=False)
 
 
 def start_floor(audio: Path, content_type: str, log_dir: Path
@@ -327,19 +331,30 @@ def start_floor(audio: Path, content_type: str, log_dir: Path
 
 
 def floor_server(port: int, audio: str, content_type: str, log_dir: str) -> None:
+    """``floor_app`` under the same uvicorn settings."""
+    import uvicorn
+
+    from ttsops import events, logsink
+
+    events.set_sink(logsink.LogSink(log_dir))
+    uvicorn.run(floor_app(Path(audio).read_bytes(), content_type), host="127.0.0.1",
+                port=port, log_config=None, access_log=False, server_header=False)
+
+
+def floor_app(data: bytes, content_type: str) -> Any:
     """The bare route plus only what the contract makes every cache hit do: a request id
     and a synthesis id, the request validated by the API's strict model, the five records
     (synthesis_start, stage_time, audio_metrics, synthesis_complete, http_request) through
     the real log writer, the HTTP and synthesis metrics, the answer's ten headers with
     its synthesis token. No cache lookup, limits, CORS or timers: what no implementation
-    of the contract can leave out, so its rate is the ceiling of a cache hit here."""
-    import uvicorn
+    of the contract can leave out, so its rate is the ceiling of a cache hit here.
+    The records go to the sink installed (``events.set_sink``)."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
 
-    from ttsops import events, logsink
+    from ttsops import events
     from ttsops.pipeline import records
     from ttsops.server import ids
     from ttsops.server.metrics import Metrics
@@ -350,9 +365,6 @@ def floor_server(port: int, audio: str, content_type: str, log_dir: str) -> None
     )
     from ttsops.server.tokens import SynthesisTokens
 
-    data = Path(audio).read_bytes()
-    sink = logsink.LogSink(log_dir)
-    events.set_sink(sink)
     metrics, tokens = Metrics(), SynthesisTokens()
     http = events.get_logger("ttsops.server.http")
     audio_m = {"rms": 0.09, "peak": 0.89, "spectral_centroid": 1808.7, "silence_ratio": 0.15,
@@ -396,10 +408,8 @@ def floor_server(port: int, audio: str, content_type: str, log_dir: str) -> None
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    app = Starlette(routes=[Route("/v1/audio/speech", speech, methods=["POST"]),
-                            Route("/healthz", health)])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                server_header=False)
+    return Starlette(routes=[Route("/v1/audio/speech", speech, methods=["POST"]),
+                             Route("/healthz", health)])
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -476,6 +486,95 @@ def worker_back_ms(log_dir: Path, ids: set[str] | None = None) -> list[float]:
     return [v for k, v in per.items() if seen[k] == 4 and (ids is None or k in ids)]
 
 
+def in_process(fmt: str = "wav", hits: int = 1500, rounds: int = 7, only: str | None = None,
+               profiler: Any = None) -> dict[str, tuple[float, float]]:
+    """The cache hit, the contract floor and the bare route as ASGI apps in this process,
+    no HTTP: each driven ``hits`` times in a row on one event loop, best of ``rounds``.
+    Per request: (main thread's CPU us, all threads' CPU us - the log writer's rendering
+    included, its queue flushed before the clock stops). ``only``: one of the three;
+    ``profiler`` (e.g. a ``cProfile.Profile``): enabled over the measured hits. The
+    service runs the fake engine (a hit never reaches the engine) with the real cache and
+    the real log writer."""
+    from ttsops import events, logsink
+    from ttsops.config import Settings
+    from ttsops.pipeline.runner import Pipeline
+    from ttsops.pipeline.types import SynthesisRequest
+    from ttsops.server.app import create_app
+    from ttsops.server.synthesis import SynthesisService
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_http_inproc."))
+    sink = logsink.LogSink(tmp / "logs")
+    prev = events.set_sink(sink)
+    try:
+        s = Settings(engine="fake", cache_dir=tmp / "cache", log_dir=tmp / "logs")
+        pipe = Pipeline(settings=s)
+        service = create_app(s, workers=1, pipeline=pipe, manage_log=False)
+        service.state.service = SynthesisService(pipe, pool=None, metrics=service.state.metrics)
+        text = text_for(0)
+        body = json.dumps({"model": "tts-1", "voice": "alloy", "response_format": fmt,
+                           "input": text}, ensure_ascii=False).encode()
+        first = pipe.run(SynthesisRequest(text=text, voice="alloy", format=fmt, model="tts-1"))
+        apps = {"bare": bare_app(first.audio, first.content_type),
+                "floor": floor_app(first.audio, first.content_type), "hit": service}
+        headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode()), (b"accept", b"*/*")]
+
+        async def one(app: Any) -> tuple[int, dict[bytes, bytes]]:
+            scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+                     "http_version": "1.1", "method": "POST", "scheme": "http",
+                     "path": "/v1/audio/speech", "raw_path": b"/v1/audio/speech",
+                     "query_string": b"", "root_path": "", "headers": headers,
+                     "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+                     "state": {}}
+            sent = False
+            got: dict[str, Any] = {}
+
+            async def receive() -> dict[str, Any]:
+                nonlocal sent
+                if sent:
+                    await asyncio.Event().wait()
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(m: dict[str, Any]) -> None:
+                if m["type"] == "http.response.start":
+                    got["status"], got["headers"] = m["status"], m["headers"]
+
+            await app(scope, receive, send)
+            return got["status"], dict(got["headers"])
+
+        async def go() -> dict[str, tuple[float, float]]:
+            status, hdrs = await one(apps["hit"])
+            assert status == 200 and hdrs.get(b"x-cache-hit") == b"true", (status, hdrs)
+            out: dict[str, tuple[float, float]] = {}
+            for name, app in apps.items():
+                if only is not None and name != only:
+                    continue
+                for _ in range(200):  # warm
+                    await one(app)
+                sink.flush()
+                best = (math.inf, math.inf)
+                for _ in range(rounds):
+                    if profiler is not None:
+                        profiler.enable()
+                    t, p = time.thread_time(), time.process_time()
+                    for _ in range(hits):
+                        await one(app)
+                    sink.flush()
+                    if profiler is not None:
+                        profiler.disable()
+                    t, p = time.thread_time() - t, time.process_time() - p
+                    best = (min(best[0], t * 1e6 / hits), min(best[1], p * 1e6 / hits))
+                out[name] = best
+            return out
+
+        return asyncio.run(go())
+    finally:
+        events.set_sink(prev)
+        sink.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=1)
@@ -489,6 +588,8 @@ def main() -> None:
                     help="wrk when installed (auto), or this process's asyncio client")
     ap.add_argument("--only", choices=["uncached", "hit"], default=None,
                     help="run one of the two measures only")
+    ap.add_argument("--in-process", action="store_true",
+                    help="only the in-process measure (ASGI apps, no HTTP)")
     ap.add_argument("--bare-server", nargs=3, metavar=("PORT", "AUDIO", "CTYPE"),
                     help=argparse.SUPPRESS)
     ap.add_argument("--floor-server", nargs=4, metavar=("PORT", "AUDIO", "CTYPE", "LOGDIR"),
@@ -499,6 +600,9 @@ def main() -> None:
         return
     if a.floor_server:
         floor_server(int(a.floor_server[0]), *a.floor_server[1:])
+        return
+    if a.in_process:
+        print_in_process(a.format)
         return
     gen = a.loadgen
     if gen == "auto":
@@ -617,11 +721,21 @@ def main() -> None:
               f"HTTP load (median of {len(back_under_load)}), "
               f"{a.workers * 1000.0 / statistics.median(back_rates):.1f} ms engine-only")
     print(f"non-200 answers during the runs: {bad}")
+    if hits:
+        print_in_process(a.format)
     print("per run (req/s): back " + " ".join(f"{x:.1f}" for x in back_rates)
           + " | uncached " + " ".join(f"{r.rps:.1f}" for r in uncached)
           + " | bare " + " ".join(f"{r.rps:.0f}" for r in bares)
           + " | floor " + " ".join(f"{r.rps:.0f}" for r in floors)
           + " | hit " + " ".join(f"{r.rps:.0f}" for r in hits))
+
+def print_in_process(fmt: str) -> None:
+    r = in_process(fmt)
+    print("in process (ASGI app alone, no HTTP; best of 7 x 1500), CPU us per request: "
+          + ", ".join(f"{k} {m:.0f} main / {a:.0f} all threads" for k, (m, a) in r.items())
+          + f"; hit / floor {r['floor'][0] / r['hit'][0]:.2f} (main), "
+          f"{r['floor'][1] / r['hit'][1]:.2f} (all)")
+
 
 if __name__ == "__main__":
     main()

@@ -16,8 +16,6 @@ from __future__ import annotations
 import logging
 import time
 import traceback as tb_mod
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Protocol
@@ -69,14 +67,22 @@ def get_sink() -> Sink:
     return _sink
 
 
-@contextmanager
-def context(**values: Any) -> Iterator[None]:
-    """Bind request_id / trace_id / id to every event emitted inside the block."""
-    token = _ctx.set(_merged(values))
-    try:
-        yield
-    finally:
-        _ctx.reset(token)
+class context:  # lower case: used as ``with events.context(...)``, as before
+    """Bind request_id / trace_id / id to every event emitted inside the block.
+
+    A class rather than a ``@contextmanager`` generator: it is entered twice on every
+    request (1 us each here against 6 us)."""
+
+    __slots__ = ("_token", "_values")
+
+    def __init__(self, **values: Any) -> None:
+        self._values = values
+
+    def __enter__(self) -> None:
+        self._token = _ctx.set(_merged(self._values))
+
+    def __exit__(self, *exc: object) -> None:
+        _ctx.reset(self._token)
 
 
 def bind(**values: Any) -> None:
@@ -86,14 +92,21 @@ def bind(**values: Any) -> None:
 
 def _merged(values: dict[str, Any]) -> dict[str, str]:
     """The current context updated with ``values``, request_id/trace_id/id first."""
-    cur = dict(_ctx.get() or {})
-    cur.update({k: fmt(v) for k, v in values.items() if v is not None})
     for k in values:
         if k not in _valid_keys:
             _check_key(k)
-    ordered = {k: cur.pop(k) for k in CONTEXT_KEYS if k in cur}
-    ordered.update(cur)
+    new = {k: v if type(v) is str else fmt(v) for k, v in values.items() if v is not None}
+    cur = _ctx.get()
+    merged = {**cur, **new} if cur else new
+    ordered = {k: merged[k] for k in CONTEXT_KEYS if k in merged}
+    if len(ordered) != len(merged):  # the others after them, in their order
+        ordered.update(merged)
     return ordered
+
+
+def bound() -> dict[str, str]:
+    """The values bound in this context (read only: do not change the dict)."""
+    return _ctx.get() or {}
 
 
 def current(key: str) -> str | None:

@@ -6,6 +6,7 @@ counts its metrics and answers an unhandled failure in the OpenAI shape."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from hypothesis import given, settings
@@ -96,10 +97,21 @@ def test_a_hit_through_the_whole_app_writes_its_five_records_and_metrics(tmp_pat
     assert r.headers["x-request-id"] == "rq-1" and len(r.headers["x-synthesis-token"]) == 32
     assert r.content == pipe.cache.get(next(iter(pipe.cache._mem)), count_miss=False).audio
     sid = r.headers["x-synthesis-id"]
+    # the ten headers of a whole answer (names in order, as the route sends them)
+    assert [k.lower() for k, _ in r.headers.raw] == [
+        b"x-synthesis-id", b"x-cache-hit", b"x-sample-rate", b"x-audio-duration-ms",
+        b"server-timing", b"x-audio-metrics", b"content-length", b"content-type",
+        b"x-request-id", b"x-synthesis-token"]
+    assert re.fullmatch(r"queue;dur=\d+\.\d, text_normalize;dur=\d+\.\d, total;dur=\d+\.\d",
+                        r.headers["server-timing"])
+    assert int(r.headers["content-length"]) == len(r.content)
+    assert r.headers["content-type"] == "audio/wav"
     got = [(i[3], i[4]) for i in captured]
     assert [e for e, _ in got] == ["synthesis_start", "stage_time", "audio_metrics",
                                    "synthesis_complete", "http_request"]
     assert all(f["request_id"] == "rq-1" and f["id"] == sid for _, f in got)
+    # the ids lead every synthesis record (request_id, then id), as the seed's sed expects
+    assert all(list(f)[:2] == ["request_id", "id"] for _, f in got[:4])
     assert got[-1][1]["status"] == "200" and got[3][1]["cache_hit"] == "true"
     assert app.state.tokens.check(sid, "rq-1", r.headers["x-synthesis-token"])
     metrics = _get(app, "GET", "/metrics").text
@@ -212,6 +224,36 @@ def test_a_body_in_time_is_read_whole_and_no_timer_is_left(captured):
         assert all(h.cancelled() for h in loop._scheduled)  # type: ignore[attr-defined]
 
     asyncio.run(check())
+
+
+def test_a_body_already_there_arms_no_timer_and_a_waiting_one_still_times_out(captured):
+    import asyncio
+
+    async def check() -> None:
+        edge = _edge(30)
+        sent: list[Any] = []
+        msgs = [{"type": "http.request", "body": b"ab", "more_body": True},
+                {"type": "http.request", "body": b"cd"}]
+
+        async def receive() -> Any:  # both pieces already read from the socket
+            return msgs.pop(0)
+
+        async def send(m: Any) -> None:
+            sent.append(m)
+
+        await edge({"type": "http", "method": "POST", "path": "/v1/x", "headers": [],
+                    "client": ("127.0.0.1", 1)}, receive, send)
+        assert sent[0]["status"] == 200 and sent[1]["body"] == b"4 bytes"
+        assert not asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
+
+    asyncio.run(check())
+    # the first piece there, the second one waited for (a real wait: the timer is armed)
+    never = asyncio.Event()
+    sent, _ = _drive(_edge(0.3), [{"type": "http.request", "body": b"abc", "more_body": True}],
+                     never.wait)
+    assert sent[0]["status"] == 408
+    http = [i[4] for i in captured if i[3] == "http_request"]
+    assert http[-1]["error_code"] == "REQUEST_TIMEOUT" and http[-1]["body_bytes"] == "3"
 
 
 def test_cancelling_a_request_that_waits_for_its_body_is_not_a_timeout():

@@ -21,6 +21,22 @@ WHOLE = 256 * 1024
 
 
 class ChunkedBody(Response):
+    @classmethod
+    def audio(cls, body: bytes, media_type: str,
+              headers: list[tuple[bytes, bytes]]) -> ChunkedBody:
+        """A 200 answer with ``headers`` (lower-case names, as sent) and then the
+        ``content-length`` and ``content-type`` that ``Response`` adds after them: the
+        same headers as ``ChunkedBody(body, media_type=..., headers={...})`` without
+        encoding a dict of them on every answer (an audio type has no charset)."""
+        r = cls.__new__(cls)
+        r.status_code = 200
+        r.background = None
+        r.body = body
+        r.media_type = media_type
+        r.raw_headers = [*headers, (b"content-length", str(len(body)).encode("ascii")),
+                         (b"content-type", media_type.encode("latin-1"))]
+        return r
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code,
                     "headers": self.raw_headers})

@@ -100,6 +100,10 @@ def accepted_models(engine: str) -> list[str]:
 
 
 def server_timing(result: SynthesisResult) -> str:
+    if len(result.stages) == 1:  # a cache hit (text_normalize only): one format, no list
+        ((stage, ms),) = result.stages.items()
+        return (f"queue;dur={result.queue_ms:.1f}, {stage};dur={ms:.1f}, "
+                f"total;dur={result.total_ms:.1f}")
     parts = [f"queue;dur={result.queue_ms:.1f}"]
     parts += [f"{stage};dur={ms:.1f}" for stage, ms in result.stages.items()]
     parts.append(f"total;dur={result.total_ms:.1f}")
@@ -131,6 +135,19 @@ def result_headers(result: SynthesisResult) -> dict[str, str]:
         "Server-Timing": server_timing(result),
         "X-Audio-Metrics": audio_metrics_header(result.duration_ms, result.metrics),
     }
+
+
+def result_raw_headers(result: SynthesisResult) -> list[tuple[bytes, bytes]]:
+    """``result_headers`` as sent: lower-case names, latin-1 values, in the same order."""
+    return [
+        (b"x-synthesis-id", result.id.encode("latin-1")),
+        (b"x-cache-hit", b"true" if result.cache_hit else b"false"),
+        (b"x-sample-rate", str(result.sample_rate).encode("latin-1")),
+        (b"x-audio-duration-ms", f"{result.duration_ms:.1f}".encode("latin-1")),
+        (b"server-timing", server_timing(result).encode("latin-1")),
+        (b"x-audio-metrics",
+         audio_metrics_header(result.duration_ms, result.metrics).encode("latin-1")),
+    ]
 
 
 def _sse(payload: dict[str, Any]) -> bytes:
@@ -167,8 +184,8 @@ def synthesis_request(body: SpeechRequest, engine: str) -> SynthesisRequest:
 def speech_response(result: SynthesisResult) -> Response:
     """A whole answer, sent in pieces (``ChunkedBody``): the main process never copies a
     large clip into one more buffer at once."""
-    return ChunkedBody(result.audio, media_type=CONTENT_TYPES[result.format],
-                       headers=result_headers(result))
+    return ChunkedBody.audio(result.audio, CONTENT_TYPES[result.format],
+                             result_raw_headers(result))
 
 
 # --- routes ----------------------------------------------------------------------------
