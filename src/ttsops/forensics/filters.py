@@ -29,6 +29,9 @@ class FilterError(ValueError):
 class Cond(Frozen):
     FIELDS = ("field", "op", "value")
     __slots__ = FIELDS
+    field: str  # set by ``_set`` (frozen): declared for type checkers
+    op: str
+    value: str
 
     def __init__(self, field: str, op: str, value: str) -> None:
         self._set("field", field)
@@ -56,7 +59,7 @@ class Cond(Frozen):
         if op == "!~":
             return re.search(self.value, v) is None
         x = to_number(v)
-        return x is not None and _NUM_OPS[op](x, float(self.value))  # type: ignore[arg-type]
+        return x is not None and _NUM_OPS[op](x, float(self.value))
 
     def __str__(self) -> str:
         return f"{self.field}{self.op}{self.value}"
@@ -96,6 +99,8 @@ PSEUDO = ("ts", "level", "event", "logger", "hour", "minute", "day")
 class Buckets(Frozen):
     FIELDS = ("field", "edges")
     __slots__ = FIELDS
+    field: str  # set by ``_set`` (frozen): declared for type checkers
+    edges: tuple[float, ...]
 
     def __init__(self, field: str, edges: tuple[float, ...]) -> None:
         self._set("field", field)
