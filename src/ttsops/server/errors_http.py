@@ -144,6 +144,8 @@ def _schema_without_422(app: FastAPI) -> None:
         app.openapi_schema = schema
         return schema
 
+    # FastAPI documents replacing ``app.openapi`` to customise the schema; mypy treats
+    # assigning to a method as an error
     app.openapi = openapi  # type: ignore[method-assign]
 
 
