@@ -1,12 +1,17 @@
 """``logs diagnose``: the three steps at once, as ranked findings in plain words.
 
-Three steps, a module each: ``diagnose_collect`` makes one pass over
-``[since - lookback, until)`` that feeds every collector (window counts, top codes with
-``where``, failure patterns in the inputs, latency by time bucket, precursors of error
-bursts, audio anomalies, web page playback errors, failures that were answered with 2xx,
-model load failures, the cache disk) and returns the data; ``diagnose_judge`` turns it
-into findings with the severity rules of its table (which component made a slow period
-slow, against the baseline of the other buckets; ...); ``diagnose_render`` writes them.
+Three steps, a module each:
+
+* ``diagnose_collect``: one pass over ``[since - lookback, until)`` feeds every collector
+  (window counts, top codes with ``where``, failure patterns in the inputs, latency by
+  time bucket, precursors of error bursts, audio anomalies, web page playback errors,
+  failures that were answered with 2xx, model load failures, workers, the log itself,
+  the cache disk) and returns what they hold;
+* ``diagnose_judge``: the findings from that data (e.g. which component made a slow
+  period slow, against the baseline of the other buckets), each with its severity from
+  the table of rules ``SEVERITY_RULES``, ranked;
+* ``diagnose_render``: the report (text with markup, table, JSON data).
+
 Between judging and rendering a second, index-pruned pass fetches one example trace per
 finding.
 """
