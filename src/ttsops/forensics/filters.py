@@ -29,7 +29,7 @@ class FilterError(ValueError):
 class Cond(Frozen):
     FIELDS = ("field", "op", "value")
     __slots__ = FIELDS
-    field: str  # set by ``_set`` (frozen): declared for type checkers
+    field: str
     op: str
     value: str
 
@@ -99,7 +99,7 @@ PSEUDO = ("ts", "level", "event", "logger", "hour", "minute", "day")
 class Buckets(Frozen):
     FIELDS = ("field", "edges")
     __slots__ = FIELDS
-    field: str  # set by ``_set`` (frozen): declared for type checkers
+    field: str
     edges: tuple[float, ...]
 
     def __init__(self, field: str, edges: tuple[float, ...]) -> None:
