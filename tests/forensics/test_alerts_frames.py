@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ttsops.forensics import alerts as alerts_mod
-from ttsops.forensics.rules import _Clock, load
+from ttsops.forensics.rules import Clock, load
 from ttsops.forensics.sources import open_snapshot
 
 RULES = """
@@ -164,7 +164,7 @@ def test_frame_seconds_are_the_clocks(ms, sep):
         with pytest.raises(alerts_mod._Unsure):
             alerts_mod._seconds(df)
         return
-    assert alerts_mod._seconds(df) == [_Clock()(ts)]
+    assert alerts_mod._seconds(df) == [Clock()(ts)]
 
 
 def test_the_tutorial_day_agrees(tmp_path, monkeypatch):

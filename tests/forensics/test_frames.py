@@ -16,7 +16,7 @@ import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics import sidecar, vector
+from ttsops.forensics import sidecar, vector_frames
 from ttsops.forensics.dialect import DialectStats
 from ttsops.forensics.report import Collect
 from ttsops.logformat import parse, record
@@ -43,7 +43,7 @@ _BITS = st.integers(0, 511)
 @example("\x1c5")
 def test_num_expr_is_to_number(v):
     got = pl.DataFrame({"v": [v, None]}, schema={"v": pl.Utf8}).select(
-        x=vector.num_expr(pl.col("v"))).get_column("x").to_list()
+        x=vector_frames.num_expr(pl.col("v"))).get_column("x").to_list()
     assert got[1] is None
     want = to_number(v)
     if want is not None and want != want:  # (NaN cannot come from the regex: no "nan")

@@ -105,3 +105,9 @@ def test_the_service_half_has_nothing_to_report():
     run = subprocess.run([sys.executable, str(TOOL), *SERVICE_HALF],
                          capture_output=True, text=True)
     assert run.stdout == "" and run.returncode == 0, run.stdout
+
+
+def test_the_whole_package_has_nothing_to_report():
+    """Issue 17's rules over all of ttsops: the forensics half and the fleet too."""
+    run = subprocess.run([sys.executable, str(TOOL), "ttsops"], capture_output=True, text=True)
+    assert run.stdout == "" and run.returncode == 0, run.stdout

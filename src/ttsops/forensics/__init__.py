@@ -16,11 +16,15 @@ Layers, bottom up (each module has one job):
                    literal search and window checks on the raw bytes; ``sidecar``
                    + ``_sidecar_store``: parsed rotated files kept once)
 * ``assemble``  -- the records of one synthesis joined into one ``Synthesis``
-* ``vector``    -- Polars for aggregations that read nearly every line (stages)
+* ``vector``    -- Polars for aggregations that read nearly every line (stages);
+                   ``vector_frames`` the same over the sidecars' frames
 * one module per command family (window, trace, patterns, top, stages, cache, audio,
-  precursors, check, diagnose), each a collector fed by one scan
+  precursors, check, diagnose), each a collector fed by one scan; ``diagnose`` in
+  three steps: ``diagnose_collect`` (the pass, data), ``diagnose_judge`` (findings,
+  severity rules as a table), ``diagnose_render``
 * ``rules`` / ``alerts`` / ``tail`` -- alert rules, over history and live
-* ``report`` (+ ``svgchart``) -- the self-contained HTML report
+* ``report`` (+ ``report_data``, ``report_html``, ``svgchart``) -- the self-contained
+  HTML report
 * ``indexer``   -- ``logs index``: block indexes for files that lack them
 * ``progress``  -- progress bars for long reads
 * ``output``    -- rich tables, ``--json`` and ``--csv``

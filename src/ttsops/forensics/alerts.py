@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .output import Report, Table
-from .rules import Alert, Engine, Rule, _Clock
+from .rules import Alert, Clock, Engine, Rule
 from .scan import Query, Scan
 from .sources import Snapshot
 
@@ -48,7 +48,7 @@ class _Unsure(Exception):
     which depends on the records it saw)."""
 
 
-class _StrictClock(_Clock):
+class _StrictClock(Clock):
     def __call__(self, ts: str) -> float:
         s = ts[:19]
         if s != self.sec:
@@ -136,7 +136,7 @@ def _pass(eng: Engine, ts: list[str], tt: list[float], lo: int, hi: int) -> None
 
 
 def _seconds(df: Any) -> list[float]:
-    """Each record's time in seconds as the engine's clock reads it (``_Clock``: the
+    """Each record's time in seconds as the engine's clock reads it (``Clock``: the
     second through ``ts_to_epoch``, plus the milliseconds); ``_Unsure`` when a time is
     not the normal form, which the clock may read otherwise."""
     import polars as pl

@@ -11,6 +11,7 @@ from __future__ import annotations
 from array import array
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from .assemble import Assembler, Synthesis
 from .filters import Cond, matches
@@ -55,7 +56,7 @@ class AudioStats:
             x = s.audio.num(m)
             vals[m].append(float("nan") if x is None else x)
 
-    def baselines(self, min_n: int) -> list[dict[str, object]]:
+    def baselines(self, min_n: int) -> list[dict[str, Any]]:
         out = []
         for key in sorted(self.values):
             for m in self.metrics:
@@ -93,15 +94,15 @@ class AudioStats:
         return (f"{len(thin)} of {len(self.ids)} {what} groups have too few samples for a "
                 f"baseline (min_n={min_n}): {shown}{more}")
 
-    def anomalies(self, k: float, min_n: int) -> list[dict[str, object]]:
+    def anomalies(self, k: float, min_n: int) -> list[dict[str, Any]]:
         out = []
         for b in self.baselines(min_n):
             key, m = b["group"], b["metric"]
-            scale = MAD_TO_SIGMA * float(b["mad"])  # type: ignore[arg-type]
+            scale = MAD_TO_SIGMA * float(b["mad"])
             if scale <= 0:
                 continue
-            med = float(b["median"])  # type: ignore[arg-type]
-            for (sid, ts), x in zip(self.ids[key], self.values[key][m], strict=True):  # type: ignore[index]
+            med = float(b["median"])
+            for (sid, ts), x in zip(self.ids[key], self.values[key][m], strict=True):
                 if x == x and abs(x - med) > k * scale:
                     out.append({"id": sid, "ts": ts, "group": key, "metric": m, "value": x,
                                 "median": med, "z": (x - med) / scale})
@@ -153,20 +154,20 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, where: list[Con
         t = Table("anomalies", "anomalies", ["id", "time", *by, "metric", "value", "median",
                                              "robust_z"])
         for a in anomalies:
-            t.rows.append([a["id"], a["ts"], *a["group"], a["metric"],  # type: ignore[misc]
-                           a["value"], round(float(a["median"]), 1),  # type: ignore[arg-type]
-                           round(float(a["z"]), 1)])  # type: ignore[arg-type]
+            t.rows.append([a["id"], a["ts"], *a["group"], a["metric"],
+                           a["value"], round(float(a["median"]), 1),
+                           round(float(a["z"]), 1)])
         rep.tables.append(t)
         base = col.baselines(min_n)
         bt = Table("baselines", "baselines", [*by, "metric", "n", "median", "mad"])
         for b in base:
-            bt.rows.append([*b["group"], b["metric"], b["n"],  # type: ignore[misc]
-                            round(float(b["median"]), 4), round(float(b["mad"]), 4)])  # type: ignore[arg-type]
+            bt.rows.append([*b["group"], b["metric"], b["n"],
+                            round(float(b["median"]), 4), round(float(b["mad"]), 4)])
         rep.tables.append(bt)
         ids = sorted({str(a["id"]) for a in anomalies})
         rep.data = {"mode": "robust", "k": k, "ids": ids,
-                    "anomalies": [dict(a, group=list(a["group"])) for a in anomalies],  # type: ignore[call-overload]
-                    "baselines": [dict(b, group=list(b["group"])) for b in base]}  # type: ignore[call-overload]
+                    "anomalies": [dict(a, group=list(a["group"])) for a in anomalies],
+                    "baselines": [dict(b, group=list(b["group"])) for b in base]}
         thin = col.thin_groups(min_n)
         note = col.baseline_note(min_n, by)
         rep.summary["baselines"] = f"{len(col.ids) - len(thin)} of {len(col.ids)} groups"

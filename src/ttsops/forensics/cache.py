@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..logline import Record
 from .output import Report, Table
@@ -116,7 +117,7 @@ class CacheStats:
         gaps = sorted(b[0] - a[0] for a, b in zip(self.usage, self.usage[1:], strict=False))
         return gaps[len(gaps) // 2]
 
-    def gauge(self, end_t: float | None = None) -> dict[str, object] | None:
+    def gauge(self, end_t: float | None = None) -> dict[str, Any] | None:
         """The last usage reading and how old it is at ``end_t`` (default: the last record
         seen): ``stale`` when no reading came for longer than three usual intervals (at
         least ``STALE_S``). A gauge is never extrapolated past its last reading: where
@@ -163,9 +164,9 @@ class CacheStats:
 STALE_S = 900.0  # a gauge reading older than this (or three usual intervals) is stale
 
 
-def gauge_text(g: dict[str, object]) -> str:
+def gauge_text(g: dict[str, Any]) -> str:
     """'91.5% at 2024-06-12 10:05:11 (14h02m before the last record)'."""
-    return (f"{g['usage']}% at {str(g['ts'])[:19]} ({human_duration(float(g['age_s']))} "  # type: ignore[arg-type]
+    return (f"{g['usage']}% at {str(g['ts'])[:19]} ({human_duration(float(g['age_s']))} "
             "before the last record)")
 
 
@@ -214,7 +215,7 @@ def run(snap: Snapshot, since: str | None, until: str | None, *,
         "hit rate": f"{100.0 * hits / req:.1f}%" if req else "-",
         "cache disk usage (last)": gauge_text(g) if g else "- (no cache_health)",
         "trend (last hour of reports)": (
-            f"- (the last reading is {human_duration(float(g['age_s']))} old: not "  # type: ignore[arg-type]
+            f"- (the last reading is {human_duration(float(g['age_s']))} old: not "
             "extrapolated; no newer cache_health where it is written only above a "
             "threshold means usage fell below it)") if g and g["stale"] else
         "-" if slope is None else f"{slope:+.2f} %/h"

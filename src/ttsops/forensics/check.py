@@ -33,10 +33,10 @@ from typing import Any
 
 from ..errors import REGISTRY
 from ..logline import STAGES, Record
+from ._naming import NUMBERED_RE
 from .assemble import Assembler
 from .output import Report, Table, safe, write_lines
 from .scan import Query, Scan
-from .sources import _NUMBERED_RE as NUMBERED_RE
 from .sources import LogFile, Snapshot
 from .timeargs import human_duration, shift, ts_to_epoch
 
@@ -112,6 +112,8 @@ class Item:
 
 
 class Checker:
+    synthesis_events = SYNTHESIS_EVENTS  # the events whose id joins a synthesis
+
     def __init__(self, tolerance_ms: float = 1000.0, since: str | None = None,
                  until: str | None = None) -> None:
         self.until = until
@@ -250,9 +252,9 @@ class Checker:
             missing = [k for k in ("id", "duration_ms", "status") if not fl.get(k)]
             if missing:
                 it["complete_fields"].fail(f"{f.name}: {rec.ts} missing {','.join(missing)}")
-        self._synthesis(rec)
+        self.synthesis(rec)
 
-    def _synthesis(self, rec: Record) -> None:
+    def synthesis(self, rec: Record) -> None:
         """The items judged on joined syntheses (``rec`` fed to the Assembler)."""
         it = self.items
         s = self.asm.feed(rec)
@@ -284,117 +286,18 @@ class Checker:
         """``feed`` (without the dialect) every record of ``f``'s sidecar frame (columns
         ts, event, k_id, k_error_code, k_warning_code, k_duration_ms, k_status; ``recs``
         its records), one file at a time in order: the checks of single records by
-        Polars, the ids and the syntheses one by one. Times not in the canonical form
-        go record by record."""
-        import polars as pl
+        Polars (``check_frames``), the ids and the syntheses one by one. Times not in
+        the canonical form go record by record."""
+        from . import check_frames
 
-        n = df.height
-        if n == 0:
-            return
-        ts = pl.col("ts")
-        canon = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}$"
-        base = ts.str.slice(0, 19).str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="ms",
-                                                   time_zone="UTC", strict=False)
-        d = df.with_row_index("_row").with_columns(base=base.dt.epoch("s"))
-        if not d.select(ts.str.contains(canon).all()).item() or \
-                d.get_column("base").null_count():
+        if not check_frames.feed_frame(self, f, df):
             for rec in recs:
                 self.feed(rec, f, dialect=False)
             return
-        it = self.items
-        # --- several writers: the file boundary, steps back within the file
-        first, last, top = d.select(ts.first().alias("a"), ts.last().alias("b"),
-                                    ts.max().alias("c")).row(0)
-        cur = self.file_no.get(f.stream)
-        back = d.select((ts < ts.shift(1)).sum()).item()
-        if cur is None or cur[0] is not f:
-            no = 0 if cur is None else cur[1] + 1
-            if cur is not None:
-                it["file_overlap"].checked += 1
-                if first < cur[2]:
-                    gap = ts_to_epoch(cur[2]) - ts_to_epoch(first)
-                    ex = (f"{f.name} begins at {first}, before {cur[0].name} ends "
-                          f"({cur[2]})")
-                    if gap > self.tol:
-                        self.overlap_s = max(self.overlap_s, gap)
-                        it["file_overlap"].fail(ex)
-                    else:  # judged at the end against the steps back within files
-                        self.small_overlaps.append((gap, ex))
-            cur = (f, no, first, first)
-        elif first < cur[3]:
-            back += 1
-        key = str(f.path)
-        if back:
-            self.inner_back += back
-            self.file_back[key] = self.file_back.get(key, 0) + back
-        self.inner_n += n
-        self.file_records[key] = self.file_records.get(key, 0) + n
-        self.file_no[f.stream] = (f, cur[1], max(cur[2], top), last)
-        no = cur[1]
-        ev = pl.col("event")
-        sid = pl.col("k_id")
-        ids = d.filter(ev.is_in(list(SYNTHESIS_EVENTS)) & (sid.fill_null("") != ""))
-        split = it["split_ids"]
-        id_file = self.id_file
-        for sv, e, t in ids.select("k_id", "event", "ts").iter_rows():
-            k = f"{f.stream}\x00{sv}"
-            prev = id_file.get(k)
-            if prev is None:
-                split.checked += 1
-            elif no > prev + 1:
-                split.fail(f"{sv}: records in {no - prev - 1} file(s) apart "
-                           f"(the last at {t} in {f.name})")
-            if e == "synthesis_complete":
-                id_file.pop(k, None)
-                continue
-            id_file[k] = no
-            id_file.move_to_end(k)
-            if len(id_file) > 200_000:
-                id_file.popitem(last=False)
-        # --- monotonic: each record against the one before it (``_epoch``'s value)
-        us = d.select(pl.col("base") * 1_000_000 + ts.str.slice(20, 3).cast(pl.Int64) * 1000)
-        # divided by numpy (IEEE division, as Python's int / int rounds): Polars
-        # multiplies by the reciprocal, which can differ in the last place
-        d = d.with_columns(t=pl.Series(us.to_series().to_numpy() / 1_000_000))
-        prev = self.last_ts.get(f.stream)
-        pt = pl.col("t").shift(1, fill_value=prev[0] if prev else None)
-        pts = ts.shift(1, fill_value=prev[1] if prev else None)
-        mono = it["monotonic"]
-        mono.checked += n
-        for a, b in (d.with_columns(pt=pt, p=pts)
-                     .filter(pl.col("pt").is_not_null() & (pl.col("t") < pl.col("pt") - self.tol))
-                     .select("ts", "p").iter_rows()):
-            mono.fail(f"{f.name}: {a} after {b}")
-        self.last_ts[f.stream] = (d.get_column("t")[-1], last)
-        # --- codes in the registry; synthesis_complete's fields
-        reg = it["registry_codes"]
-        known = list(REGISTRY)
-        bad = []
-        for i, k in enumerate(("error_code", "warning_code")):
-            c = pl.col(f"k_{k}")
-            has = c.fill_null("") != ""
-            reg.checked += d.select(has.sum()).item()
-            bad += [(r, i, f"{f.name}: {a} {e}: {k}={v}") for r, a, e, v in
-                    d.filter(has & ~c.is_in(known)).select("_row", "ts", "event", c)
-                    .iter_rows()]
-        for *_k, ex in sorted(bad):
-            reg.fail(ex)
-        comp = d.filter(ev == "synthesis_complete")
-        if comp.height:
-            cf = it["complete_fields"]
-            cf.checked += comp.height
-            miss = [(pl.col(f"k_{k}").fill_null("") == "").alias(k)
-                    for k in ("id", "duration_ms", "status")]
-            for row in (comp.select("ts", *miss)
-                        .filter(pl.any_horizontal("id", "duration_ms", "status"))
-                        .iter_rows()):
-                gone = [k for k, m in zip(("id", "duration_ms", "status"), row[1:],
-                                          strict=True) if m]
-                cf.fail(f"{f.name}: {row[0]} missing {','.join(gone)}")
         # --- the syntheses (records without an id join none)
         for rec in recs:
             if rec.fields.get("id"):
-                self._synthesis(rec)
+                self.synthesis(rec)
 
     def finish(self, scan: Scan, snap: Snapshot) -> None:
         it = self.items

@@ -130,9 +130,11 @@ class DialectStats:
 
     def _units(self, fields: Mapping[str, str]) -> None:
         for k, v in fields.items():
-            if v[:1].isdigit() and not v[-1:].isdigit() and _UNIT.match(v):
+            num = _UNIT_NUM.match(v) if v[:1].isdigit() and not v[-1:].isdigit() \
+                and _UNIT.match(v) else None
+            if num is not None:
                 self.units += 1
-                self._example("units", f"{k}={v} read as {float(_UNIT_NUM.match(v)[0])}")
+                self._example("units", f"{k}={v} read as {float(num[0])}")
                 break
 
     def verdict(self, stage_modes: Mapping[str, int]) -> str:

@@ -36,7 +36,7 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
     total = 0
     matched = 0
     if event:
-        needles = None if event == "*" else (event,)
+        needles: tuple[str, ...] | None = None if event == "*" else (event,)
         scan = Scan(snap, Query(since, until, needles=needles, use_index=use_index,
                                 require=literal_values(where) if needles else (),
                                 count_event=event if needles else None, tracebacks=False))
@@ -57,7 +57,7 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
         if since and join:
             from .timeargs import shift
 
-            start = shift(since, -JOIN_MARGIN_S)
+            start: str | None = shift(since, -JOIN_MARGIN_S)
         else:
             start = since
         scan = Scan(snap, Query(start, until, needles=needles, use_index=use_index,

@@ -35,103 +35,30 @@ import bisect
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..errors import REGISTRY
 from ..logformat.dialects import level_needles
 from ..logline import Record
 from .output import Report, Table, safe
+from .precursor_signals import (
+    ALPHA_LOG10,
+    MIN_RATIO,
+    RESOURCE_KEYS,
+    client_caused,
+    client_signal,
+    close_error,
+    family,
+    log10_poisson_tail,
+    related_resource,
+    supported,
+    weak,
+)
 from .scan import Query, Scan
 from .sources import Snapshot
 from .timeargs import human_duration, shift, ts_to_epoch
 
-FAMILIES: dict[str, set[str]] = {
-    "storage": {"DISK_FULL", "CACHE_WRITE_FAILED", "CACHE_DIR_USAGE_HIGH", "CACHE_CORRUPT",
-                "LOG_WRITE_FAILED", "cache_health", "cache_dir_usage", "cache_write_failed",
-                "cache_evict", "log_write_recovered", "log_rotate_failed"},
-    "engine": {"MODEL_LOAD_FAILED", "MODEL_LOAD_TIMEOUT", "ENGINE_NOT_READY", "ENGINE_CRASHED",
-               "ENGINE_FAILED", "model_load_failed", "engine_load", "worker_restarted",
-               "worker_died"},
-    "capacity": {"QUEUE_FULL", "SYNTHESIS_TIMEOUT", "RATE_LIMITED", "queue_full"},
-    "audio": {"SCIPY_FFT_INVALID", "AUDIO_ENCODE_FAILED"},
-    "input": {"TEXT_EMPTY", "TEXT_TOO_LONG", "TEXT_INVALID", "TEXT_SANITIZED", "VOICE_UNKNOWN",
-              "VOICE_FALLBACK", "MODEL_UNKNOWN", "FORMAT_UNSUPPORTED", "SPEED_OUT_OF_RANGE",
-              "INVALID_REQUEST", "BODY_TOO_LARGE"},
-    "client": {"WEBUI_PLAYBACK_FAILED", "UNAUTHORIZED", "NOT_FOUND", "webui_event"},
-}
-FAMILY_OF = {name: fam for fam, names in FAMILIES.items() for name in names}
-RESOURCE_KEYS = ("path", "engine", "model", "voice", "device")
 NEEDLES = level_needles("ERROR", "CRITICAL", "WARNING")  # aliases (WARN, FATAL) included
-MIN_SUPPORT = 3  # records of a candidate before it is a precursor (unless CLOSE_S below)
-CLOSE_S = 900.0  # one error of the same family this soon before the burst is enough
 MAX_EXTEND = 8  # look-backs to go further back for a burst that began before the scan
-
-
-def client_caused(code: str | None) -> bool:
-    """A code the caller causes (bad input, auth, its own rate): registry status < 500,
-    capacity codes excepted (a full queue is the server's)."""
-    spec = REGISTRY.get((code or "").strip("()"))
-    if spec is None:
-        return FAMILY_OF.get(code or "") in ("input",)
-    return spec.status < 500 and FAMILY_OF.get(spec.code) != "capacity"
-
-
-def close_error(c: dict[str, object]) -> bool:
-    """Is the candidate an error of the burst's family just (``CLOSE_S``) before it?"""
-    return (str(c["level"]) != "WARNING" and bool(c["same_family"])
-            and float(c["lead_s"]) <= CLOSE_S)  # type: ignore[arg-type]
-
-
-def client_signal(c: dict[str, object]) -> bool:
-    """A candidate the caller causes (bad input, auth, the page): never a cause."""
-    return client_caused(str(c.get("key"))) or c.get("family") in ("input", "client")
-
-
-def supported(c: dict[str, object]) -> bool:
-    """Enough evidence to name a candidate as the cause of its burst (see the module)."""
-    if client_signal(c):
-        return False
-    return int(c["count"]) >= MIN_SUPPORT or close_error(c)  # type: ignore[call-overload]
-
-
-def family(code: str | None, event: str) -> str | None:
-    return FAMILY_OF.get(code or "") or FAMILY_OF.get(event)
-
-
-def _related_resource(a: dict[str, set[str]], b: dict[str, set[str]]) -> bool:
-    for k in RESOURCE_KEYS:
-        for x in a.get(k, ()):
-            for y in b.get(k, ()):
-                if x == y or (k == "path" and (x.startswith(y.rstrip("/") + "/")
-                                               or y.startswith(x.rstrip("/") + "/"))):
-                    return True
-    return False
-
-
-def weak(code: str | None) -> bool:
-    """A code that ranks below server faults: caused by the client (``client_caused``)
-    or logged at WARNING level by the registry."""
-    spec = REGISTRY.get((code or "").strip("()"))
-    return client_caused(code) or (spec is not None and spec.level == "WARNING")
-
-
-def log10_poisson_tail(k: int, lam: float) -> float:
-    """log10 P(X >= k) for X ~ Poisson(lam) (0.0 when k <= lam: nothing unusual)."""
-    if k <= 0 or k <= lam:
-        return 0.0
-    if lam <= 0.0:
-        return -math.inf
-    log_t = -lam + k * math.log(lam) - math.lgamma(k + 1)
-    total = term = 1.0
-    i = k
-    while term > 1e-12 * total:
-        i += 1
-        term *= lam / i
-        total += term
-    return min(0.0, (log_t + math.log(total)) / math.log(10))
-
-
-ALPHA_LOG10 = -4.0  # a burst: this improbable under the code's own background rate
-MIN_RATIO = 3.0  # ... and at least this many times its background rate
 
 
 @dataclass
@@ -143,7 +70,7 @@ class Burst:
     count: int = 0
     resources: dict[str, set[str]] = field(default_factory=dict)
     example_id: str | None = None
-    candidates: list[dict[str, object]] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
     in_window: int = 0  # errors at or after the collector's ``since``
     before_window: bool = False  # began before ``since``
     background_per_h: float = 0.0  # the code's own rate outside its bursts
@@ -290,7 +217,7 @@ class Precursors:
         return out
 
     def _rank(self, burst: Burst, times: list[float], totals: Counter[str], t0: float,
-              span: float) -> list[dict[str, object]]:
+              span: float) -> list[dict[str, Any]]:
         """The warnings and errors of the look-back before the burst, by lift: the
         signal's records in this look-back against the number its rate over the data
         (the burst itself left out) predicts there, each plus one record -- so one
@@ -321,25 +248,25 @@ class Precursors:
                     res.setdefault(k, set()).add(v)
             expected = (totals[key] - during[key]) * covered / outside_s
             lift = (len(ws) + 1.0) / (expected + 1.0)
-            c: dict[str, object] = {
+            c: dict[str, Any] = {
                 "key": key, "level": w0[3], "event": w0[4], "count": len(ws),
                 "total": totals[key], "first": w0[1], "last": ws[-1][1],
                 "lead_s": t_burst - w0[0], "family": wfam,
                 "same_family": fam is not None and wfam == fam,
-                "same_resource": _related_resource(burst.resources, res),
+                "same_resource": related_resource(burst.resources, res),
                 "lift": round(lift, 2), "elevated": lift >= 2.0}
             c["score"] = 2 * c["same_family"] + int(c["same_resource"]) + \
-                2 * c["elevated"] + int(close_error(c))  # type: ignore[operator]
+                2 * c["elevated"] + int(close_error(c))
             c["supported"] = supported(c)
             out.append(c)
         # best first: how much the signal raises the odds of the burst (what clients
         # cause -- bad input, auth -- after the rest); among equals the related, the
         # frequent, the earliest
         out.sort(key=lambda c: (client_signal(c),
-                                -round(float(c["lift"]), 1),  # type: ignore[arg-type]
-                                -int(c["score"]),  # type: ignore[call-overload]
-                                -int(c["count"]),  # type: ignore[call-overload]
-                                -float(c["lead_s"]), str(c["key"])))  # type: ignore[arg-type]
+                                -round(float(c["lift"]), 1),
+                                -int(c["score"]),
+                                -int(c["count"]),
+                                -float(c["lead_s"]), str(c["key"])))
         return out
 
     def finish(self) -> list[Burst]:
@@ -370,11 +297,11 @@ class Precursors:
         return [b for b in self.bursts if self.since is None or b.end >= self.since]
 
 
-def best(b: Burst) -> dict[str, object] | None:
+def best(b: Burst) -> dict[str, Any] | None:
     """The candidate worth naming as the burst's cause: the first (by lift) that is
     supported and related (score >= 3), or None."""
     for c in b.candidates:
-        if c["supported"] and int(c["score"]) >= 3:  # type: ignore[call-overload]
+        if c["supported"] and int(c["score"]) >= 3:
             return c
     return None
 
@@ -466,7 +393,7 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
         for r, c in enumerate(cands, 1):
             sig = f"{c['key']} ({str(c['level']).lower()})"
             bt.rows.append([i, code, b.count, bstart, bg, r, sig, c["count"], c["first"],
-                            human_duration(float(c["lead_s"])),  # type: ignore[arg-type]
+                            human_duration(float(c["lead_s"])),
                             "same" if c["same_family"] else c["family"] or "-",
                             "same" if c["same_resource"] else "-", c["lift"]])
     rep.tables.append(bt)
@@ -481,14 +408,14 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
         if b.before_window:
             rep.text.append(f"burst {i}: {safe(b.code)} began at {b.start}, before the window"
                             f" ({b.in_window} of its {b.count} errors are in the window)")
-        c = best(b)
-        if c is not None:
+        first = best(b)
+        if first is not None:
             rep.text.append(
                 f"burst {i}: {b.count} x {safe(b.code)} from {b.start}; first sign: "
-                f"{safe(str(c['key']))} ({c['count']} {str(c['level']).lower()} "
-                f"record{'' if c['count'] == 1 else 's'}, "
-                f"the first {human_duration(float(c['lead_s']))} earlier, "  # type: ignore[arg-type]
-                f"{c['lift']}x lift)")
+                f"{safe(str(first['key']))} ({first['count']} {str(first['level']).lower()} "
+                f"record{'' if first['count'] == 1 else 's'}, "
+                f"the first {human_duration(float(first['lead_s']))} earlier, "
+                f"{first['lift']}x lift)")
     rep.data = {"bursts": [{"code": b.code, "event": b.event, "start": b.start, "end": b.end,
                             "count": b.count, "in_window": b.in_window,
                             "before_window": b.before_window, "example": b.example_id,

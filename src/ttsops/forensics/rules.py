@@ -14,165 +14,30 @@ from __future__ import annotations
 
 import bisect
 import math
-import re
 import tomllib
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..logline import Record
-from .filters import Cond, FilterError, matches, parse_where, with_pseudo
+from .filters import matches
+from .rule_model import (
+    DEFAULT_RULES,
+    KINDS,
+    SEVERITIES,
+    Rule,
+    RuleError,
+)
+from .rule_model import View as _View
+from .rule_model import conds as _conds
+from .rule_model import dur as _dur
+from .rule_model import fields_of as _fields
+from .rule_model import int_setting as _int
+from .rule_model import seconds as _seconds
 from .stats import percentile
-from .timeargs import TimeArgError, duration_s
-
-KINDS = ("match", "count", "consecutive", "rate", "percentile")
-SEVERITIES = ("info", "warning", "critical")
-DEFAULT_RULES = "default_rules.toml"
-
-
-class RuleError(ValueError):
-    """A rules file that cannot be used (the message names the file, rule and key)."""
-
-
-@dataclass
-class Rule:
-    name: str
-    kind: str
-    severity: str = "warning"
-    message: str = ""
-    event: str | None = None
-    level: str | None = None
-    select: list[Cond] = field(default_factory=list)
-    where: list[Cond] = field(default_factory=list)
-    count: int = 1
-    within_s: float = 600.0
-    over_s: float = 300.0
-    above: float = 0.0
-    min_count: int = 1
-    field: str = ""
-    q: float = 95.0
-    quiet_s: float = 600.0
-    resolve_s: float | None = None  # false this long ends an episode [default: the window]
-
-    @property
-    def hold_s(self) -> float:
-        if self.resolve_s is not None:
-            return self.resolve_s
-        if self.kind in ("rate", "percentile"):  # these waver around their threshold
-            return self.over_s
-        if self.kind in ("count", "consecutive"):
-            return self.within_s
-        return 0.0
-
-    def selects(self, rec: Record) -> bool:
-        if self.event is not None and rec.event != self.event:
-            return False
-        if self.level is not None and rec.level != self.level and not (
-                self.level == "ERROR" and rec.level == "CRITICAL"):  # counted with errors
-            return False
-        return not self.select or matches(self.select, _fields(rec))
-
-    def describe(self) -> str:
-        sel = " ".join(x for x in (self.event or "", self.level or "",
-                                   " and ".join(map(str, self.select))) if x) or "any record"
-        cond = " and ".join(map(str, self.where))
-        if self.kind == "match":
-            return f"{sel} with {cond or 'anything'}"
-        if self.kind == "count":
-            return f">= {self.count} x {sel} with {cond} within {_dur(self.within_s)}"
-        if self.kind == "consecutive":
-            return f"{self.count} consecutive {sel} with {cond} within {_dur(self.within_s)}"
-        if self.kind == "rate":
-            return f"share of {sel} with {cond} > {self.above:g} over {_dur(self.over_s)}"
-        return f"p{self.q:g} of {self.field} of {sel} > {self.above:g} over {_dur(self.over_s)}"
-
-    def literals(self) -> tuple[str, ...] | None:
-        """A literal every record this rule reacts to contains (for the pre-filter), or
-        None when there is none."""
-        if self.event:
-            return (self.event,)
-        for c in (*self.where, *self.select):
-            if c.op == "=" and c.value and c.field not in ("level", "ts", "hour", "day",
-                                                           "minute", "logger", "event"):
-                return (c.value,)
-        return None
-
-
-def _dur(s: float) -> str:
-    from .timeargs import human_duration
-
-    return human_duration(s)
-
-
-def _fields(rec: Record) -> dict[str, str]:
-    return with_pseudo(rec.ts, rec.level, rec.event, rec.logger, rec.fields)
-
-
-class _View:
-    """``_fields(rec)`` for conditions (which only ``get``), without copying the fields:
-    a record's own field first, then the pseudo fields of ``filters.with_pseudo``."""
-
-    __slots__ = ("rec",)
-
-    def __init__(self, rec: Record) -> None:
-        self.rec = rec
-
-    def get(self, key: str, default: str | None = None) -> str | None:
-        rec = self.rec
-        v = rec.fields.get(key)
-        if v is not None:
-            return v
-        if key == "ts":
-            return rec.ts
-        if key == "level":
-            return rec.level
-        if key == "event":
-            return rec.event
-        if key == "logger":
-            return rec.logger
-        if key == "day":
-            return rec.ts[:10]
-        if key == "hour":
-            return rec.ts[:13]
-        if key == "minute":
-            return rec.ts[:16]
-        return default
-
-
-def _conds(v: Any, where: str) -> list[Cond]:
-    if v is None:
-        return []
-    if not isinstance(v, str | list) or not all(isinstance(x, str) for x in
-                                                 ([v] if isinstance(v, str) else v)):
-        raise RuleError(f"{where}: conditions must be a string or a list of strings, "
-                        f"not {v!r}")
-    items = [v] if isinstance(v, str) else list(v)
-    try:
-        return parse_where([str(x) for x in items])
-    except FilterError as e:
-        raise RuleError(f"{where}: {e}") from None
-
-
-def _seconds(v: Any, where: str) -> float:
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        return float(v)
-    try:
-        return duration_s(str(v))
-    except TimeArgError as e:
-        raise RuleError(f"{where}: {e}") from None
-
-
-def _int(r: dict[str, Any], key: str, default: int, where: str) -> int:
-    """An integer setting (``3`` or ``"3"``); anything else refused, the key named."""
-    v = r.get(key, default)
-    if isinstance(v, str) and re.fullmatch(r"\s*[+-]?\d+\s*", v):
-        return int(v)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise RuleError(f"{where}: {key} must be a whole number, not {v!r}")
-    return v
 
 
 def _float(r: dict[str, Any], key: str, default: float, where: str) -> float:
@@ -288,7 +153,7 @@ class Alert:
         return dict(self.__dict__)
 
 
-class _Clock:
+class Clock:
     """Record time text -> epoch seconds, cached per second (records come in order)."""
 
     def __init__(self) -> None:
@@ -341,7 +206,7 @@ class Engine:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = list(rules)
         self.states = [_State(r) for r in self.rules]
-        self.clock = _Clock()
+        self.clock = Clock()
         self.episodes: list[Alert] = []
         self.last_ts = ""
 

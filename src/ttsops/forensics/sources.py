@@ -31,7 +31,6 @@ import time
 
 from ._naming import (
     LIVE,
-    NUMBERED_RE,
     SPOOL_READ,
     NotRegular,
     classify,
@@ -58,7 +57,6 @@ __all__ = ["LIVE", "STDIN", "LogFile", "NotRegular", "Problem", "Snapshot", "Sou
            "spool"]
 
 STDIN = "-"
-_NUMBERED_RE = NUMBERED_RE  # the old private name, still imported by check.py
 
 
 

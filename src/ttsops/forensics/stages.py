@@ -86,8 +86,8 @@ class StageTimes:
                 elif item > self.slow[0]:
                     heapq.heapreplace(self.slow, item)
 
-    def rows(self) -> list[dict[str, object]]:
-        out: list[dict[str, object]] = []
+    def rows(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         for key in sorted(self.values):
             vals = self.values[key]
             e2e_sum = math.fsum(vals.get("end_to_end", ())) or 0.0  # exact: any order
@@ -99,7 +99,7 @@ class StageTimes:
                     continue
                 sv = _sorted(v)
                 total = math.fsum(sv)
-                row: dict[str, object] = dict(zip(self.by, key, strict=True))
+                row: dict[str, Any] = dict(zip(self.by, key, strict=True))
                 row.update(component=comp, n=len(sv), p50=percentile(sv, 50),
                            p95=percentile(sv, 95), p99=percentile(sv, 99),
                            mean=total / len(sv),
@@ -123,14 +123,14 @@ def collect(snap: Snapshot, since: str | None, until: str | None, col: StageTime
             use_index: bool = True, progress: Callable[[int], None] | None = None) -> Scan:
     start = shift(since, -JOIN_MARGIN_S) if since else None
     if not col.where:
-        from . import sidecar, vector
+        from . import sidecar, vector, vector_frames
 
         whole = Scan(snap, Query(start, until, use_index=use_index, tracebacks=False),
                      progress=progress)
         if vector.available() and sidecar.covered(whole):
             # parsed once into sidecars: one vectorised pass over their columns
-            return vector.collect_stages_frames(whole, since, col.by, col,
-                                                slowest=col.nslow)
+            return vector_frames.collect_stages_frames(whole, since, col.by, col,
+                                                       slowest=col.nslow)
         probe = Scan(snap, Query(start, until, needles=NEEDLES, use_index=use_index,
                             tracebacks=False))
         if vector.wanted(probe.planned_bytes()):

@@ -183,7 +183,8 @@ def _gaps(fr: _Frame, gaps: Sequence[tuple[float, float, str]]) -> None:
 def _legend(items: list[tuple[str, str, str]], w: int, y0: int) -> tuple[str, int]:
     """(name, color, dash) entries in rows under the chart; (markup, rows used)."""
     out = []
-    x, y, rows = ML, y0, 1 if items else 0
+    x: float = ML
+    y, rows = y0, 1 if items else 0
     for name, color, dash in items:
         width = 32 + 7.6 * len(name)
         if x + width > w - 8 and x > ML:
@@ -225,8 +226,8 @@ def line_chart(label: str, xs: Sequence[float], series: list[Series], *, y_label
         right = (right_label, rt, rt[0], rt[-1])
     fr.axes(y_label, ticks, utc=utc, right=right)
     _gaps(fr, gaps)
-    for v, name, color in hlines:
-        yy = fr.y(v)
+    for hv, name, color in hlines:
+        yy = fr.y(hv)
         fr.parts.append(f'<line class="threshold" x1="{ML}" x2="{fr.w - MR}" y1="{yy:.1f}" '
                         f'y2="{yy:.1f}" stroke="{color}"/><text class="tick" '
                         f'x="{fr.w - MR - 4}" y="{yy - 4:.1f}" text-anchor="end" '

@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
+from typing import cast
 
-from ..logformat.record import ERROR_LEVELS, ReadStats
+from ..logformat.record import ERROR_LEVELS, ReadStats, Record
 from .output import Report, Table, safe, write_lines
 from .plan import plan_counts
 from .scan import Query, Scan
@@ -64,7 +65,7 @@ class WindowCounts:
         self.last: str | None = None
         self.records = 0
 
-    def feed(self, rec) -> None:  # type: ignore[no-untyped-def]
+    def feed(self, rec: Record) -> None:
         self.records += 1
         ts = rec.ts
         if self.first is None or ts < self.first:
@@ -201,7 +202,8 @@ class WindowCounts:
             self._feed_slow(text[pos:].split("\n"), rs, since, until, full_events, cur)
         rs.lines += len(found)
         rs.records += len(found)
-        self._feed_heads(found, full_events)
+        # the head regex has four groups, none optional: each a str
+        self._feed_heads(cast("list[tuple[str, str, str, str]]", found), full_events)
         return True
 
     def _feed_heads(self, heads: list[tuple[str, str, str, str]],

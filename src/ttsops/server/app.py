@@ -151,7 +151,9 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
                 # the signal, atexit does not run): write everything out now, including
                 # what the stopped workers sent last
                 await asyncio.sleep(0.1)
-                logsink.active().flush()
+                sink = logsink.active()
+                if sink is not None:
+                    sink.flush()
 
     # no /docs or /redoc: FastAPI's pages load Swagger UI / ReDoc from a CDN, and this
     # service loads nothing from outside; the schema itself stays at /openapi.json

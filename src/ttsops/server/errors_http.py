@@ -58,7 +58,7 @@ def error_response(code: str, detail: str | None = None, param: str | None = Non
     return JSONResponse(error_body(code, detail, param), status_code=s.status, headers=hdrs)
 
 
-def note_error(request_scope: dict[str, Any], code: str) -> None:
+def note_error(request_scope: Mapping[str, Any], code: str) -> None:
     """Remember the error code of this request for the http_request record and metrics."""
     state = request_scope.get("ttsops")
     if isinstance(state, dict):
@@ -76,7 +76,8 @@ def _json_type(error: Mapping[str, Any]) -> str:
         return "a boolean"
     if isinstance(value, str):
         return f"a string ({value[:20]!r})"
-    return {list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {list: "an array", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def validation_code(errors: Sequence[Any]) -> tuple[str, str | None, str]:
@@ -143,6 +144,8 @@ def _schema_without_422(app: FastAPI) -> None:
         app.openapi_schema = schema
         return schema
 
+    # FastAPI documents replacing ``app.openapi`` to customise the schema; mypy treats
+    # assigning to a method as an error
     app.openapi = openapi  # type: ignore[method-assign]
 
 

@@ -4,7 +4,7 @@ codes come from the registry, stages from the fixed list."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -31,7 +31,7 @@ RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0,
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def route_label(scope: dict[str, Any]) -> str:
+def route_label(scope: Mapping[str, Any]) -> str:
     """The ``route`` label of a request: its route's template; ``/static`` for the page's
     files (a mount, which names no route); ``preflight`` for a CORS preflight answered
     before routing; else ``unmatched``. Never the raw path (bounded label values)."""
@@ -137,7 +137,7 @@ class Metrics:
         for result in ("hit", "miss"):
             self.cache_lookups.labels(result)
         self.gauges = _GaugeCollector()
-        r.register(self.gauges)  # type: ignore[arg-type]
+        r.register(self.gauges)
         self.gauges.add("ttsops_build_info", f"ttsops version {__version__} (always 1).",
                         lambda: 1.0)
 

@@ -42,7 +42,7 @@ def with_header_timeout(timeout_s: float, request_id_header: str = "X-Request-ID
         _hdr_t0: float = 0.0
         _hdr_due: bool = False
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._arm()
 

@@ -51,7 +51,7 @@ class RecentSyntheses:
         item = self.items.get(sid)
         if isinstance(item, tuple):
             item = self.items[sid] = item[0](*item[1])
-        return item  # type: ignore[no-any-return]
+        return item
 
 
 def summary_of(result: SynthesisResult, request_id: str | None) -> dict[str, Any]:
@@ -236,7 +236,7 @@ class SynthesisService:
             # and records off the event loop, without a thread-pool hop)
             nonlocal queue_ms
             queue_ms = waited
-            return self.pipeline.finish(job, audio, queue_ms=waited)  # type: ignore[no-any-return]
+            return self.pipeline.finish(job, audio, queue_ms=waited)
 
         try:
             result, queue_ms = await self.pool.run(job, then=finish)
