@@ -49,20 +49,11 @@ class _Unsure(Exception):
 
 
 class _StrictClock(Clock):
-    def __call__(self, ts: str) -> float:
-        s = ts[:19]
-        if s != self.sec:
-            from .timeargs import ts_to_epoch
+    """The engine's clock, but a time it cannot read is ``_Unsure`` (the frame path falls
+    back to the record path) instead of the last time read."""
 
-            try:
-                self.base = ts_to_epoch(s + ",000")
-            except ValueError:
-                raise _Unsure(ts) from None
-            self.sec = s
-        try:
-            return self.base + int(ts[20:23]) / 1000.0
-        except ValueError:
-            raise _Unsure(ts) from None
+    def unreadable(self, ts: str) -> float:
+        raise _Unsure(ts)
 
 
 def _on_frames(scan: Scan) -> bool:

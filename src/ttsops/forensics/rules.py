@@ -168,12 +168,16 @@ class Clock:
             try:
                 self.base = ts_to_epoch(s + ",000")
             except ValueError:
-                return self.base
+                return self.unreadable(ts)
             self.sec = s
         try:
             return self.base + int(ts[20:23]) / 1000.0
         except ValueError:
-            return self.base
+            return self.unreadable(ts)
+
+    def unreadable(self, ts: str) -> float:
+        """A time this clock cannot read: the last one it read (records come in order)."""
+        return self.base
 
 
 class _Stamp:
