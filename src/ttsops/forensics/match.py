@@ -130,6 +130,15 @@ def grep_lines(text: str, needles: Iterable[str], require: tuple[str, ...] = ())
 _HEAD_BYTES = frozenset(b"0123456789{")
 
 
+def _record_start(buf: bytes, i: int) -> int:
+    """The start of the record whose text holds byte ``i``: back to the line that starts
+    like a record (continuation lines of a traceback belong to the record above)."""
+    s = buf.rfind(b"\n", 0, i) + 1
+    while s > 0 and not _head_at(buf, s):
+        s = buf.rfind(b"\n", 0, s - 1) + 1
+    return s
+
+
 def _head_at(buf: bytes, s: int) -> bool:
     """``_is_head_char`` of the character starting at byte ``s`` (str.isdigit semantics,
     so a non-ASCII digit counts as in the text version)."""
@@ -211,10 +220,7 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
             m = rx.search(buf)
             while m is not None:
                 i = m.start()
-                s = buf.rfind(b"\n", 0, i) + 1
-                while s > 0 and not _head_at(buf, s):
-                    s = buf.rfind(b"\n", 0, s - 1) + 1
-                seen.add(s)
+                seen.add(_record_start(buf, i))
                 e = buf.find(b"\n", i)
                 if e < 0:
                     break
@@ -222,10 +228,7 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
         for needle in nb if len(nb) == 1 else ():
             i = buf.find(needle)
             while i >= 0:
-                s = buf.rfind(b"\n", 0, i) + 1
-                while s > 0 and not _head_at(buf, s):
-                    s = buf.rfind(b"\n", 0, s - 1) + 1
-                seen.add(s)
+                seen.add(_record_start(buf, i))
                 e = buf.find(b"\n", i)
                 if e < 0:
                     break
