@@ -81,7 +81,7 @@ def generate(out: Path, size: str) -> Path:
 
 
 def use_cache(logs: Path) -> Path:
-    """Sidecars (parsed rotated files, forensics/sidecar.py) of a corpus go to its own
+    """Sidecars (parsed rotated files, forensics/reading/sidecar.py) of a corpus go to its own
     cache beside it (``XDG_CACHE_HOME`` of every command run after this)."""
     cache = logs.parent / "cache"
     os.environ["XDG_CACHE_HOME"] = str(cache)

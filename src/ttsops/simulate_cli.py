@@ -2,7 +2,7 @@
 
 ``--start`` and ``--duration`` take what ``ttsops logs --since`` and its durations take:
 the command line layer reads them with the logs commands' own time grammar
-(``forensics.timeargs``), so the generator below it imports nothing of the reading side.
+(``forensics.reading.timeargs``), so the generator below it imports nothing of the reading side.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .forensics.timeargs import TimeArgError, duration_s, parse_time, ts_to_epoch
+from .forensics.reading.timeargs import TimeArgError, duration_s, parse_time, ts_to_epoch
 from .logindex import MIN_BLOCK_BYTES
 from .simulate import INCIDENT, SCENARIOS, SimConfig, generate
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics import alerts as alerts_mod
-from ttsops.forensics.rules import Clock, load
-from ttsops.forensics.sources import open_snapshot
+from ttsops.forensics.analyses import alerts as alerts_mod
+from ttsops.forensics.analyses.rules import Clock, load
+from ttsops.forensics.reading.sources import open_snapshot
 
 RULES = """
 [[rule]]

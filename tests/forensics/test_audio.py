@@ -3,7 +3,7 @@ threshold of the seed also flags a voice that is simply low."""
 
 from __future__ import annotations
 
-from ttsops.forensics.stats import mad, median, percentile
+from ttsops.forensics.analyses.stats import mad, median, percentile
 
 from .forensics_helpers import cli, cli_json
 
@@ -59,7 +59,7 @@ def test_too_few_samples_is_no_baseline_not_no_anomalies(incident):
 
 
 def test_sig_keeps_significant_digits():
-    from ttsops.forensics.stats import sig
+    from ttsops.forensics.analyses.stats import sig
 
     assert [sig(x) for x in (1987.9, 0.01234, 0.5, 0.0, 12.345, -0.0004567, 100.0)] == \
         ["1988", "0.0123", "0.5", "0", "12.3", "-0.000457", "100"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ttsops.forensics.output import Report
-from ttsops.forensics.sources import Problem
+from ttsops.forensics.analyses.answer import Report
+from ttsops.forensics.reading.sources import Problem
 
 from .forensics_helpers import cli, ttsops
 
@@ -119,7 +119,7 @@ def test_empty_logs_say_no_records_not_question_marks(tmp_path):
 
 
 def test_report_charts_the_window_asked_cut_to_the_records(small, tmp_path):
-    from ttsops.forensics.report import chart_range
+    from ttsops.forensics.rendering.report import chart_range
 
     code, out, err = cli("report", "-d", str(small), "--since", "2024-06-12", "--until",
                          "2024-06-13", "-o", str(tmp_path / "r.html"), "--json")

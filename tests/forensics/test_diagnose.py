@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ttsops.forensics.precursors import client_caused
-from ttsops.forensics.timeargs import shift
+from ttsops.forensics.analyses.precursors import client_caused
+from ttsops.forensics.reading.timeargs import shift
 from ttsops.simulate import SimConfig, generate
 
 from .forensics_helpers import cli, cli_json

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ttsops.forensics.diagnose_judge import (
+from ttsops.forensics.analyses.diagnose_judge import (
     SEVERITY,
     SEVERITY_RULES,
     Rule,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ttsops.forensics.stats import percentile
+from ttsops.forensics.analyses.stats import percentile
 from ttsops.logformat.dialects import set_stage_time_mode
 
 from . import dialect_fixture
@@ -35,7 +35,7 @@ def _indexed(d: Path, root: Path) -> Path:
     c = root / "indexed"
     if not c.exists():
         shutil.copytree(d, c)
-        from ttsops.forensics import indexer
+        from ttsops.forensics.reading import indexer
 
         res = indexer.run(indexer.candidates([str(c)], []), block_bytes=4096)
         assert all(r.status in ("indexed", "recompressed") for r in res), res

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ttsops.forensics import fanout, scan
-from ttsops.forensics.scan import Query, Scan
-from ttsops.forensics.sources import open_snapshot
+from ttsops.forensics.reading import fanout, scan
+from ttsops.forensics.reading.scan import Query, Scan
+from ttsops.forensics.reading.sources import open_snapshot
 
 from .test_sources import _write
 

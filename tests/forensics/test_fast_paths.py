@@ -11,9 +11,9 @@ import re
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics import vector
-from ttsops.forensics.fastparse import head_parse, iter_records
-from ttsops.forensics.scan import (
+from ttsops.forensics.analyses.window import WindowCounts
+from ttsops.forensics.reading import vector
+from ttsops.forensics.reading.scan import (
     ID_CHARS,
     common_prefix,
     grep_bytes,
@@ -21,7 +21,7 @@ from ttsops.forensics.scan import (
     has_token,
     may_hold_window,
 )
-from ttsops.forensics.window import WindowCounts
+from ttsops.logformat.fastparse import head_parse, iter_records
 from ttsops.logline import ReadStats, Record, parse, render
 
 EVENTS = ["synthesis_start", "stage_time", "synthesis_complete", "synthesis_failed",
@@ -162,7 +162,7 @@ def test_head_parse_equals_the_grammar(line):
 @given(st.one_of(line_block, st.lists(record.map(render), min_size=1, max_size=25)),
        st.booleans())
 def test_window_head_counting_equals_record_counting(lines, keep_ids):
-    from ttsops.forensics.scan import window_lines
+    from ttsops.forensics.reading.scan import window_lines
 
     since, until = "2024-06-12 14:00:00,000", "2024-06-12 15:00:00,000"
     # as Scan.batches hands lines over: the window's text check done
@@ -197,7 +197,7 @@ def test_window_counts_metric_lines_in_bulk_as_the_grammar_reads_them(metrics, o
                                                                      keep_ids):
     """Metric lines (a message of one ``key=value``, the tutorial's ``total_duration_ms``)
     are counted from the bulk head match; the counts equal those of the record parser."""
-    from ttsops.forensics.scan import window_lines
+    from ttsops.forensics.reading.scan import window_lines
 
     since, until = "2024-06-12 14:00:00,000", "2024-06-12 15:00:00,000"
     lines = [f"{ts} - root - {lvl} - {msg}" for lvl, msg, ts in metrics] + others
@@ -228,7 +228,7 @@ def test_polars_rows_equal_the_record_parser(lines, by):
                                  "2024-06-12 16:00:00,000 - a - INFO - e: k=v",
                                  "\tcontinued", "junk", "{\"ts\": \"x\"}"]), max_size=8))
 def test_a_chunk_is_only_dropped_when_none_of_its_lines_can_be_in_the_window(lines):
-    from ttsops.forensics.scan import window_lines
+    from ttsops.forensics.reading.scan import window_lines
 
     since, until = "2024-06-12 14:00:00,000", "2024-06-12 15:00:00,000"
     buf = ("\n".join(lines) + "\n").encode()
@@ -249,7 +249,7 @@ quoted_value = st.lists(st.sampled_from([*'ab, =\\"\\nut0123456789AFDU{}',
                           ), min_size=1, max_size=4),
        st.sampled_from([", ", ",", " ,", ", , "]))
 def test_parse_line_with_quoted_values_equals_the_grammar(pairs, sep):
-    from ttsops.forensics.fastparse import parse_line
+    from ttsops.logformat.fastparse import parse_line
 
     body = sep.join(f"{k}={v}" for k, v in pairs)
     line = f"2024-06-12 14:22:38,415 - app - ERROR - synthesis_failed: {body}"
@@ -261,7 +261,7 @@ def test_parse_line_with_quoted_values_equals_the_grammar(pairs, sep):
                                  b"2024-06 " * 40 + b"\n", b"\ty" * 30]), max_size=60),
        st.lists(st.integers(1, 400), min_size=1, max_size=20), st.booleans())
 def test_cutter_hands_out_whole_records_and_loses_nothing(parts, sizes, keep):
-    from ttsops.forensics import _inflate, reader
+    from ttsops.forensics.reading import _inflate, reader
 
     data = b"".join(parts)
     old = _inflate.READ_BYTES
@@ -337,8 +337,8 @@ def test_stage_join_equals_the_assembler(ops, cuts, by, since, layout, mode):
     """Batches joined by ``StageJoin`` (any split, ids completing twice or never, a stage
     repeated, records after the last complete; stage times per stage, with elapsed_ms,
     or cumulative, read in any ``--stage-time`` mode) give the Assembler's syntheses."""
-    from ttsops.forensics.assemble import Assembler
-    from ttsops.forensics.stages import StageTimes
+    from ttsops.forensics.analyses.stages import StageTimes
+    from ttsops.forensics.reading.assemble import Assembler
 
     lines = _synthesis_lines(ops, layout)
     fast = StageTimes(by, slowest=3)
@@ -391,7 +391,7 @@ def test_parse_line_of_lenient_and_metric_messages_equals_the_grammar(pairs, eve
     """The fast readings of a body with values holding spaces (``2048 chars``) and of a
     message of key=value pairs only (a metric line) give the grammar's record, dialect
     flags included."""
-    from ttsops.forensics.fastparse import parse_line
+    from ttsops.logformat.fastparse import parse_line
 
     body = sep.join(f"{k}={v}" for k, v in pairs)
     line = f"2024-06-12 14:00:00,000 - root - INFO - {event}{body}"
@@ -413,7 +413,7 @@ def test_parse_line_of_lenient_and_metric_messages_equals_the_grammar(pairs, eve
                                     ("2024-06-12 09:00:00", "2024-06-12 15:00:00")]))
 def test_a_chunk_judged_whole_is_what_the_line_check_keeps(lines, window):
     """``chunk_in_window``'s all-or-nothing verdict is ``window_lines``' answer."""
-    from ttsops.forensics.scan import chunk_in_window, window_lines
+    from ttsops.forensics.reading.scan import chunk_in_window, window_lines
 
     since, until = window
     flat = [x for ln in lines for x in ln.split("\n")]

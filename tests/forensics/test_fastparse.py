@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics.fastparse import iter_records, parse_line
+from ttsops.logformat.fastparse import iter_records, parse_line
 from ttsops.logline import Record, parse, render
 from ttsops.logline import iter_records as slow_iter
 

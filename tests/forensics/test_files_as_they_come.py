@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 
-from ttsops.forensics.sources import open_snapshot
+from ttsops.forensics.reading.sources import open_snapshot
 
 from . import stdlib_logs as sl
 from .forensics_helpers import cli, cli_json
@@ -252,7 +252,7 @@ def test_tail_refuses_a_fifo_named_app_log(tmp_path):
 def test_files_of_one_size_that_differ_only_inside_are_both_read(tmp_path):
     """Equal size, equal first and last bytes, one byte apart in the middle: not
     duplicates; a true copy among them is."""
-    from ttsops.forensics.sources import drop_duplicates, open_snapshot
+    from ttsops.forensics.reading.sources import drop_duplicates, open_snapshot
 
     body = bytearray(b"x" * 20000)
     a = tmp_path / "a.log"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from ttsops.forensics.precursors import Precursors, log10_poisson_tail
+from ttsops.forensics.analyses.precursors import Precursors, log10_poisson_tail
 from ttsops.logline import Record
 
 from . import stdlib_logs as sl
@@ -89,7 +89,7 @@ def test_a_steady_trickle_is_background_and_the_outage_ranks_first(tmp_path):
 
 
 def _rec(t: float, level: str, event: str, **f: str) -> Record:
-    from ttsops.forensics.timeargs import epoch_to_ts
+    from ttsops.forensics.reading.timeargs import epoch_to_ts
 
     return Record(epoch_to_ts(DAY + t), "app", level, event, f)
 

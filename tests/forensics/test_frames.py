@@ -16,9 +16,9 @@ import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics import sidecar, vector_frames
-from ttsops.forensics.dialect import DialectStats
-from ttsops.forensics.report import Collect
+from ttsops.forensics.analyses.dialect import DialectStats
+from ttsops.forensics.reading import sidecar, vector_frames
+from ttsops.forensics.rendering.report import Collect
 from ttsops.logformat import parse, record
 from ttsops.logformat.record import Record, to_number
 
@@ -158,8 +158,8 @@ def _check_records(rows: list[tuple[Any, ...]]) -> list[Record]:
 @given(st.lists(_CHECK_RECORD, max_size=50), st.lists(st.integers(0, 50), max_size=3),
        st.sampled_from([None, "2024-06-12 00:30:00,000"]))
 def test_check_by_frames_is_record_by_record(rows, cuts, since):
-    from ttsops.forensics.check import Checker
-    from ttsops.forensics.sources import LogFile
+    from ttsops.forensics.analyses.check import Checker
+    from ttsops.forensics.reading.sources import LogFile
 
     recs = _check_records(rows)
     bounds = [0, *sorted(min(c, len(recs)) for c in cuts), len(recs)]

@@ -216,7 +216,7 @@ def test_logs_index_gives_the_plain_copy_an_index_and_the_same_bytes(copies, tmp
 def test_filtering_on_worker_processes_gives_the_same_answers(copies, monkeypatch):
     """``fanout``: selective scans read and filter in forked processes; every query (and
     trace) answers exactly as when the caller filters everything itself."""
-    from ttsops.forensics import fanout, scan
+    from ttsops.forensics.reading import fanout, scan
 
     a, b, _ = copies
     used: list[int] = []

@@ -16,7 +16,7 @@ import pytest
 
 from console import TTSOPS
 from ttsops import logindex
-from ttsops.forensics import indexer
+from ttsops.forensics.reading import indexer
 from ttsops.indexformat import LEN_DIGITS
 from ttsops.logindex import INDEX_MAGIC, gzip_member, read_index
 from ttsops.logsink import LogSink

@@ -51,7 +51,7 @@ def test_the_readme_library_example_answers_as_the_cli(incident):
 
 def test_the_library_does_not_import_click():
     code = ("import sys\n"
-            "from ttsops.forensics import stages, window\n"
-            "from ttsops.forensics.sources import open_snapshot\n"
+            "from ttsops.forensics.analyses import stages, window\n"
+            "from ttsops.forensics.reading.sources import open_snapshot\n"
             "assert 'click' not in sys.modules, sorted(m for m in sys.modules if 'click' in m)\n")
     subprocess.run([sys.executable, "-c", code], check=True)

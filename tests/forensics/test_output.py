@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.markup import escape as rich_escape
 
-from ttsops.forensics.output import escape
+from ttsops.forensics.analyses.answer import escape
 
 MARKUPISH = st.text(alphabet=st.sampled_from(list("[]\\/#@ab ")), max_size=30)
 
@@ -24,7 +24,8 @@ def test_escape_examples():
 
 
 def test_tables_summaries_and_text_show_log_values_escaped():
-    from ttsops.forensics.output import Report, Table, to_text
+    from ttsops.forensics.analyses.answer import Report, Table
+    from ttsops.forensics.rendering.output import to_text
 
     hostile = "\x1b]0;pwned\x07[/bold]\x00\nforged line"
     rep = Report("x", summary={"value": hostile},
@@ -48,7 +49,7 @@ def test_tables_summaries_and_text_show_log_values_escaped():
 def test_write_lines_to_a_file_stdout_or_a_clear_error(tmp_path, capsys):
     import pytest
 
-    from ttsops.forensics.output import OutputError, write_lines
+    from ttsops.forensics.analyses.answer import OutputError, write_lines
 
     assert write_lines(str(tmp_path / "a[b].txt"), ["x", "y"]) == str(tmp_path / "a[b].txt")
     assert (tmp_path / "a[b].txt").read_text() == "x\ny\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ttsops.forensics.filters import FilterError, parse_buckets, parse_where
+from ttsops.forensics.reading.filters import FilterError, parse_buckets, parse_where
 
 from .forensics_helpers import cli, cli_json
 

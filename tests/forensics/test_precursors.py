@@ -3,8 +3,8 @@ burst; the failed model load is the first sign of the ENGINE_NOT_READY burst."""
 
 from __future__ import annotations
 
-from ttsops.forensics.precursors import Precursors, client_caused
-from ttsops.forensics.timeargs import shift
+from ttsops.forensics.analyses.precursors import Precursors, client_caused
+from ttsops.forensics.reading.timeargs import shift
 from ttsops.logline import Record
 
 from .forensics_helpers import cli, cli_json

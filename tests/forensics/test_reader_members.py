@@ -13,10 +13,10 @@ import subprocess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics import _inflate
-from ttsops.forensics._inflate import stream_gz
-from ttsops.forensics.reader import ReadCounters
-from ttsops.forensics.sources import LogFile
+from ttsops.forensics.reading import _inflate
+from ttsops.forensics.reading._inflate import stream_gz
+from ttsops.forensics.reading.reader import ReadCounters
+from ttsops.forensics.reading.sources import LogFile
 from ttsops.logindex import write_block_gzip
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import re
 
-from ttsops.forensics.report import Collect, holes
-from ttsops.forensics.scan import Query, Scan
-from ttsops.forensics.sources import open_snapshot
-from ttsops.forensics.timeargs import epoch_to_ts
+from ttsops.forensics.reading.scan import Query, Scan
+from ttsops.forensics.reading.sources import open_snapshot
+from ttsops.forensics.reading.timeargs import epoch_to_ts
+from ttsops.forensics.rendering.report import Collect, holes
 
 from . import stdlib_logs as sl
 from .forensics_helpers import cli

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ttsops.forensics.rules import KINDS, Engine, RuleError, load
+from ttsops.forensics.analyses.rules import KINDS, Engine, RuleError, load
 from ttsops.logline import Record, iter_records
 
 from .forensics_helpers import cli, cli_json

@@ -1,4 +1,4 @@
-"""Sidecars (``forensics/sidecar.py``): the parsed records of a rotated file kept once.
+"""Sidecars (``forensics/reading/sidecar.py``): the parsed records of a rotated file kept once.
 
 Every answer taken from sidecars must be the line path's answer: the whole-data commands
 on the simulator's logs (ttsops' own block gzip with its index), on tutorial-style logs
@@ -24,11 +24,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics import alerts as alerts_mod
-from ttsops.forensics import sidecar
-from ttsops.forensics.rules import load as load_rules
-from ttsops.forensics.scan import Query, Scan
-from ttsops.forensics.sources import open_snapshot
+from ttsops.forensics.analyses import alerts as alerts_mod
+from ttsops.forensics.analyses.rules import load as load_rules
+from ttsops.forensics.reading import sidecar
+from ttsops.forensics.reading.scan import Query, Scan
+from ttsops.forensics.reading.sources import open_snapshot
 
 from .dialect_fixture import write as write_dialect
 from .forensics_helpers import cli
@@ -271,7 +271,7 @@ def test_a_traceback_cut_by_the_reads_chunks_keeps_the_literal_prefilter(tmp_pat
     """A file longer than a read's chunk (``reader.READ_BYTES``), tracebacks everywhere:
     some chunk starts inside one (its first lines hold no record for the parser). The
     sidecar still serves the pre-filter, with the line path's records and episodes."""
-    from ttsops.forensics import _inflate as reader  # where READ_BYTES lives
+    from ttsops.forensics.reading import _inflate as reader  # where READ_BYTES lives
 
     lines: list[str] = []
     i = 0
@@ -313,7 +313,7 @@ def test_a_traceback_cut_by_the_reads_chunks_keeps_the_literal_prefilter(tmp_pat
 
 
 def _needles_of(rules: list[Any]) -> tuple[str, ...]:
-    from ttsops.forensics.rules import Engine
+    from ttsops.forensics.analyses.rules import Engine
 
     got = Engine(rules).needles()
     assert got is not None
@@ -464,7 +464,7 @@ def test_logs_index_writes_sidecars_beside_the_files(cache, monkeypatch, tmp_pat
        key=st.sampled_from(("ts", "level", "event", "logger", "day", "hour", "minute",
                             "id", "stage", "usage", "other")))
 def test_the_rules_view_of_a_record_is_its_fields_with_pseudo_fields(fields, key):
-    from ttsops.forensics.rules import _fields, _View
+    from ttsops.forensics.analyses.rules import _fields, _View
     from ttsops.logformat import Record
 
     rec = Record("2024-06-12 03:04:05,678", "app", "ERROR", "stage_time", fields)
@@ -498,8 +498,8 @@ def test_the_first_format_of_tracebacks_is_still_read(tutorial, cache, monkeypat
                        max_value=__import__("datetime").datetime(2200, 1, 1)).map(
     lambda d: d.strftime("%Y-%m-%d %H:%M:%S") + f",{d.microsecond // 1000:03d}"))
 def test_checks_cached_epoch_is_ts_to_epoch(ts):
-    from ttsops.forensics.check import Checker
-    from ttsops.forensics.timeargs import ts_to_epoch
+    from ttsops.forensics.analyses.check import Checker
+    from ttsops.forensics.reading.timeargs import ts_to_epoch
 
     c = Checker()
     assert c._epoch(ts) == ts_to_epoch(ts)

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics.scan import Query, Scan, grep_lines
-from ttsops.forensics.sources import SourceError, open_snapshot
+from ttsops.forensics.reading.scan import Query, Scan, grep_lines
+from ttsops.forensics.reading.sources import SourceError, open_snapshot
 from ttsops.logline import Record, iter_records, render
 from ttsops.logsink import LogSink
 

@@ -48,7 +48,7 @@ def test_long_value_columns_are_sorted_as_sorted_sorts_them():
     import random
     from array import array
 
-    from ttsops.forensics.stages import _sorted
+    from ttsops.forensics.analyses.stages import _sorted
 
     rnd = random.Random(6)
     values = [rnd.choice([0.0, -0.0, float("inf"), -float("inf"), 1e-300,
@@ -59,7 +59,7 @@ def test_long_value_columns_are_sorted_as_sorted_sorts_them():
 
 
 def test_a_negative_slowest_count_lists_none_instead_of_crashing():
-    from ttsops.forensics.stages import StageTimes
+    from ttsops.forensics.analyses.stages import StageTimes
 
     col = StageTimes(slowest=-1)
     col.offer_slow(10.0, "ts_1", "llm_inference")

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ttsops.forensics import svgchart as sc
+from ttsops.forensics.rendering import svgchart as sc
 
 NS = "{http://www.w3.org/2000/svg}"
 T0 = 1718150400.0  # 2024-06-12 00:00:00 UTC

@@ -174,7 +174,7 @@ def _seq_line(i: int, pad: int = 0) -> str:
 
 
 def test_follower_notices_copytruncate_and_reads_the_rest_from_the_copy(tmp_path):
-    from ttsops.forensics.tail import Follower
+    from ttsops.forensics.analyses.tail import Follower
 
     d = tmp_path / "logs"
     d.mkdir()
@@ -277,7 +277,7 @@ def test_tail_says_it_waits_for_app_log(tmp_path):
 
 
 def test_tail_escapes_control_characters_only_on_a_terminal(tmp_path):
-    from ttsops.forensics import tail as mod
+    from ttsops.forensics.analyses import tail as mod
 
     d = tmp_path / "logs"
     d.mkdir()

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from ttsops.forensics.timeargs import TimeArgError, duration_s, human_duration, parse_time, window
+from ttsops.forensics.reading.timeargs import (
+    TimeArgError,
+    duration_s,
+    human_duration,
+    parse_time,
+    window,
+)
 
 NOW = 1718200800.0  # 2024-06-12 14:00:00 UTC
 
@@ -42,7 +48,7 @@ def test_durations():
 
 
 def test_times_out_of_range_are_a_clear_error_not_a_crash():
-    from ttsops.forensics.timeargs import epoch_to_ts, shift
+    from ttsops.forensics.reading.timeargs import epoch_to_ts, shift
 
     for bad in ("99999999d", "9999999999w"):
         with pytest.raises(TimeArgError, match="too far back"):

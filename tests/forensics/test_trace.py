@@ -10,8 +10,8 @@ from contextlib import contextmanager
 import pytest
 
 from console import TTSOPS
-from ttsops.forensics.scan import ID_CHARS, grep_bytes, grep_lines, has_token
-from ttsops.forensics.trace import mentions
+from ttsops.forensics.analyses.trace import mentions
+from ttsops.forensics.reading.scan import ID_CHARS, grep_bytes, grep_lines, has_token
 from ttsops.logline import Record
 
 from .forensics_helpers import cli, cli_json
@@ -165,8 +165,8 @@ def test_a_part_of_an_id_finds_nothing_with_or_without_the_index(incident):
 def test_find_reads_nothing_for_blank_ids(incident):
     """The library call (diagnose and report trace their examples with it) does not raise
     for a blank example id: a blank id mentions nothing."""
-    from ttsops.forensics.sources import open_snapshot
-    from ttsops.forensics.trace import find
+    from ttsops.forensics.analyses.trace import find
+    from ttsops.forensics.reading.sources import open_snapshot
 
     d, truth = incident
     sid = _an_id(d, truth, "DISK_FULL")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ttsops.forensics.timeargs import TimeArgError, parse_time, parse_tz, to_ts
+from ttsops.forensics.reading.timeargs import TimeArgError, parse_time, parse_tz, to_ts
 
 from .forensics_helpers import cli
 

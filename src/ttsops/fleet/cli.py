@@ -48,7 +48,7 @@ def ship_cmd(paths: tuple[str, ...], to: str, host: str | None, batch_rows: int,
     bar = None
     try:
         if progress or (progress is None and sys.stderr.isatty()):
-            from ..forensics.progress import Bar
+            from ..forensics.reading.progress import Bar
 
             bar = Bar(mod.total_bytes(list(paths)), "shipping")
         try:
@@ -122,7 +122,8 @@ def sql_cmd(query: str, source: str, as_json: bool, as_csv: bool) -> None:
         w.writerow(columns)
         w.writerows(rows)
         return
-    from ..forensics.output import Report, Table, render
+    from ..forensics.analyses.answer import Report, Table
+    from ..forensics.rendering.output import render
 
     rep = Report("sql")
     t = Table("rows", f"{len(rows)} rows", columns)

@@ -28,7 +28,7 @@ MAX_WAIT_S = 600.0
 
 def rotated(log_dir: Path) -> list[Path]:
     """The complete (rotated) files of ``log_dir``, oldest first."""
-    from ..forensics.sources import dir_names
+    from ..forensics.reading.sources import dir_names
 
     try:
         return [log_dir / n for n, role in dir_names(str(log_dir)) if role == "rotated"]

@@ -64,7 +64,7 @@ class ShipResult:
 def log_files(args: list[str]) -> list[Path]:
     """The log files of DIRs (``app.log``, rotated and dateext names, oldest first) and
     the files named directly; ``FleetError`` for what does not exist."""
-    from ..forensics.sources import dir_names
+    from ..forensics.reading.sources import dir_names
 
     out: list[Path] = []
     for a in args:
@@ -195,7 +195,7 @@ def _records(text: _Text) -> Iterator[tuple[Any, list[str], int]]:
     still follow, as the readers see it): it is given out after that record, with the
     record's end offset, so the offsets never go down and the texts, read again in
     their order, give the same records."""
-    from ..forensics.fastparse import parse_line as parse
+    from ..logformat.fastparse import parse_line as parse
 
     cur = None
     cur_lines: list[str] = []

@@ -61,15 +61,15 @@ def _conditions(name: str, kw: dict[str, Any]) -> list[str]:
     if name == "precursors_cmd":
         return [_levels(_PRECURSOR_LEVELS)]
     if name == "stages_cmd":
-        from ..forensics import stages
+        from ..forensics.analyses import stages
 
         return [_any_text(stages.NEEDLES)]
     if name == "audio_cmd":
-        from ..forensics import audio
+        from ..forensics.analyses import audio
 
         return [_any_text(audio.NEEDLES)]
     if name == "cache_cmd":
-        from ..forensics import cache
+        from ..forensics.analyses import cache
 
         return [_any_text(cache.NEEDLES)]
     if name == "patterns_cmd":
@@ -87,7 +87,7 @@ def _lower(name: str, since: str | None, kw: dict[str, Any]) -> str | None:
     """The earliest time of the rows fetched for ``name``."""
     if since is None or name in _ALL_HISTORY:
         return None
-    from ..forensics.timeargs import TimeArgError, duration_s, shift
+    from ..forensics.reading.timeargs import TimeArgError, duration_s, shift
 
     if name == "window_cmd":  # --ids-out: the syntheses started in the window
         return since
@@ -236,7 +236,7 @@ def _window(since: str | None, until: str | None, tz: str | None
     if not since and not until and tz is None:
         return None, None
     from ..forensics.commands import utc_clock as _utc
-    from ..forensics.timeargs import TimeArgError, parse_tz, window
+    from ..forensics.reading.timeargs import TimeArgError, parse_tz, window
 
     try:
         return window(since, until, utc=_utc(), tz=parse_tz(tz) if tz is not None else None)

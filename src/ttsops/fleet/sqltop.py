@@ -33,8 +33,8 @@ def hosts(client: Any, url: ChUrl) -> int:
 
 def report(client: Any, url: ChUrl, since: str | None, until: str | None, kind: str,
            top: int) -> Any:
-    from ..forensics.output import Report, Table
-    from ..forensics.top import hint
+    from ..forensics.analyses.answer import Report, Table
+    from ..forensics.analyses.top import hint
     from .sqlwhere import where_sql
 
     table = f"`{url.database}`.`{TABLE}`"

@@ -42,7 +42,7 @@ def answer(client: Any, url: ChUrl, since: str | None, until: str | None, as_jso
 
 
 def report(client: Any, url: ChUrl, since: str | None, until: str | None) -> Any:
-    from ..forensics.output import Report, Table
+    from ..forensics.analyses.answer import Report, Table
     from .sqlwhere import where_sql
 
     table = f"`{url.database}`.`{TABLE}`"
@@ -105,7 +105,7 @@ def report(client: Any, url: ChUrl, since: str | None, until: str | None) -> Any
             counts.rows.append([kind, k, n])
     rep.tables.append(counts)
     if examples:
-        from ..forensics.output import safe
+        from ..forensics.analyses.answer import safe
 
         rep.text.append(f"[yellow]{skipped} unparsable lines[/], e.g.:")
         rep.text.extend(f"  {safe(e[:160])}" for e in examples[:3])
@@ -119,7 +119,7 @@ def report(client: Any, url: ChUrl, since: str | None, until: str | None) -> Any
 def finish(rep: Any, fmt: str) -> None:
     """Render and exit as ``commands.Env.finish`` does (no files: no file problems)."""
     from ..forensics.commands import EXIT_EMPTY, echo
-    from ..forensics.output import render
+    from ..forensics.rendering.output import render
 
     if not rep.empty or fmt == "json":
         render(rep, fmt)

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from .analyses.answer import OutputError
 from .commands import (  # noqa: F401 -- Env, writable: this module's names before
     EXIT_DAMAGED,
     EXIT_EMPTY,
@@ -26,10 +27,9 @@ from .commands import (  # noqa: F401 -- Env, writable: this module's names befo
     writable,
 )
 from .commands import run as run_command
-from .filters import FilterError, parse_by, parse_where
-from .output import OutputError
-from .sources import SourceError
-from .timeargs import TimeArgError, duration_s
+from .reading.filters import FilterError, parse_by, parse_where
+from .reading.sources import SourceError
+from .reading.timeargs import TimeArgError, duration_s
 
 
 class LogsError(click.ClickException, UsageError):
@@ -175,7 +175,7 @@ def patterns_cmd(env: Env, where: tuple[str, ...], by: str, buckets: tuple[str, 
 @command
 def top_cmd(env: Env, kind: str, top: int) -> None:
     """The most frequent error or warning codes: count, share, first/last seen, where, hint."""
-    from . import top as mod
+    from .analyses import top as mod
 
     env.finish(mod.run(env.snap, env.since, env.until, kind=kind, top=top,
                        use_index=env.use_index))
@@ -191,7 +191,7 @@ def top_cmd(env: Env, kind: str, top: int) -> None:
 @command
 def stages_cmd(env: Env, by: str, where: tuple[str, ...], slowest: int) -> None:
     """Per-stage p50/p95/p99 and share of end-to-end time, queue wait included."""
-    from . import stages as mod
+    from .analyses import stages as mod
 
     env.finish(mod.run(env.snap, env.since, env.until, by=parse_by(by),
                        where=parse_where(where), slowest=slowest, use_index=env.use_index))
@@ -202,7 +202,7 @@ def stages_cmd(env: Env, by: str, where: tuple[str, ...], slowest: int) -> None:
 @command
 def cache_cmd(env: Env, interval: str | None) -> None:
     """Cache hit rate over time, disk usage trend, warnings, CACHE_WRITE_FAILED."""
-    from . import cache as mod
+    from .analyses import cache as mod
 
     interval_s = duration_s(interval) if interval else None
     if interval_s is not None and interval_s <= 0:
@@ -229,7 +229,7 @@ def cache_cmd(env: Env, interval: str | None) -> None:
 def audio_cmd(env: Env, where: tuple[str, ...], metrics: tuple[str, ...], by: str, k: float,
               min_n: int, ids_out: str | None) -> None:
     """Audio anomalies by fixed threshold or robust per-voice baseline (median ± k·MAD)."""
-    from . import audio as mod
+    from .analyses import audio as mod
 
     writable(ids_out, "--ids-out")
     env.finish(mod.run(env.snap, env.since, env.until, where=parse_where(where),
@@ -249,7 +249,7 @@ def audio_cmd(env: Env, where: tuple[str, ...], metrics: tuple[str, ...], by: st
 @command
 def precursors_cmd(env: Env, lookback: str, min_errors: int, gap: str, top: int) -> None:
     """For each burst of errors, the warnings that came before it, ranked."""
-    from . import precursors as mod
+    from .analyses import precursors as mod
 
     env.finish(mod.run(env.snap, env.since, env.until, lookback_s=duration_s(lookback),
                        min_errors=min_errors, gap_s=duration_s(gap), top=top,
@@ -268,7 +268,7 @@ def precursors_cmd(env: Env, lookback: str, min_errors: int, gap: str, top: int)
 def check_cmd(env: Env, tolerance_ms: float, ids_out: str | None) -> None:
     """Does this deployment log what it must? Pass/fail per item, with examples; names
     the damage of several processes rotating one file."""
-    from . import check as mod
+    from .analyses import check as mod
 
     writable(ids_out, "--ids-out")
     env.finish(mod.run(env.snap, env.since, env.until, tolerance_ms=tolerance_ms,
@@ -283,7 +283,7 @@ def check_cmd(env: Env, tolerance_ms: float, ids_out: str | None) -> None:
 @command
 def diagnose_cmd(env: Env, lookback: str) -> None:
     """The three steps at once: ranked findings in plain words, one example trace each."""
-    from . import diagnose as mod
+    from .analyses import diagnose as mod
 
     env.finish(mod.run(env.snap, env.since, env.until, lookback_s=duration_s(lookback),
                        use_index=env.use_index))
@@ -313,9 +313,10 @@ def index_cmd(dirs: tuple[str, ...], files: tuple[str, ...], force: bool, block_
     import json as jsonlib
     import os
 
-    from . import indexer
-    from .output import Report, Table, render
-    from .parallel import default_workers
+    from .analyses.answer import Report, Table
+    from .reading import indexer
+    from .reading.parallel import default_workers
+    from .rendering.output import render
 
     if not dirs and not files:
         raise LogsError("give a log directory (ttsops logs index DIR) or --files FILE")
@@ -328,7 +329,7 @@ def index_cmd(dirs: tuple[str, ...], files: tuple[str, ...], force: bool, block_
     total = sum(os.path.getsize(p) for p in paths)
     bar = None
     if progress or (progress is None and sys.stderr.isatty()):
-        from .progress import Bar
+        from .reading.progress import Bar
 
         bar = Bar(total, "indexing")
     sizes = {str(p): os.path.getsize(p) for p in paths}
@@ -367,7 +368,7 @@ def index_cmd(dirs: tuple[str, ...], files: tuple[str, ...], force: bool, block_
 
 
 def _rules(path: str | None) -> tuple[list, str]:
-    from .rules import RuleError, load
+    from .analyses.rules import RuleError, load
 
     try:
         return load(path), path or ""
@@ -382,7 +383,7 @@ def _rules(path: str | None) -> tuple[list, str]:
 def alerts_cmd(env: Env, rules_file: str | None) -> None:
     """Evaluate alert rules over history: every episode, the record that fired it and
     when it ended (the same engine `logs tail` runs live)."""
-    from . import alerts as mod
+    from .analyses import alerts as mod
 
     rules, src = _rules(rules_file)
     env.finish(mod.run(env.snap, env.since, env.until, rules, use_index=env.use_index,
@@ -418,8 +419,8 @@ def tail_cmd(log_dir: str | None, rules_file: str | None, no_alerts: bool, alert
 
     Alerts fire once per episode of a rule (see `ttsops logs alerts` for the same rules
     over history). Stops on Ctrl-C (or SIGTERM, or --for) after printing what it read."""
-    from . import tail as mod
-    from .rules import Engine
+    from .analyses import tail as mod
+    from .analyses.rules import Engine
 
     try:
         conds = parse_where(where)
@@ -458,8 +459,8 @@ def report_cmd(env: Env, output: str, rules_file: str | None, title: str | None,
                lookback: str) -> None:
     """One HTML file with charts: request and failure rate, error codes, stage latency,
     queue wait, cache disk, audio per voice, the diagnosis, example traces, alerts."""
-    from . import report as mod
-    from .output import Report
+    from .analyses.answer import Report
+    from .rendering import report as mod
 
     writable(output, "--output")
     rules, _src = _rules(rules_file)
@@ -475,7 +476,7 @@ def report_cmd(env: Env, output: str, rules_file: str | None, title: str | None,
         raise LogsError(str(e)) from None
     rep = Report("report", problems=env.snap.problems)
     if summary["records"] == 0:
-        from .coverage import coverage
+        from .reading.coverage import coverage
 
         lo, hi = coverage(env.snap)
         held = f"the logs cover {lo} .. {hi}" if lo and hi else "the logs hold no records"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from .sources import Snapshot, SourceError, open_snapshot
+from .reading.sources import Snapshot, SourceError, open_snapshot
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ class Env:
                  progress: bool | None = None, tz: str | None = None) -> None:
         if as_json and as_csv:
             raise UsageError("--json and --csv exclude each other")
-        from . import progress as bars
-        from . import scan
+        from .reading import progress as bars
+        from .reading import scan
 
         scan.progress_factory = bars.factory(
             None if progress is None else "always" if progress else "never")
@@ -80,7 +80,7 @@ class Env:
             utc_clock()
             self.tz, self.since, self.until = None, None, None
         else:
-            from .timeargs import TimeArgError, parse_tz, window
+            from .reading.timeargs import TimeArgError, parse_tz, window
 
             try:
                 self.tz = parse_tz(tz) if tz is not None else None
@@ -98,7 +98,7 @@ class Env:
             raise UsageError(str(e)) from None
 
     def finish(self, report: Any, table: str | None = None, file: Any = None) -> None:
-        from .output import render
+        from .rendering.output import render
 
         try:
             if not report.empty or self.fmt == "json":
@@ -164,9 +164,9 @@ def run(fn: Any, dirs: tuple[str, ...], files: tuple[str, ...], since: str | Non
         sys.exit(0)
     except Exception as e:
         # the library's errors of bad input (their modules loaded only when used)
-        from .filters import FilterError
-        from .output import OutputError
-        from .timeargs import TimeArgError
+        from .analyses.answer import OutputError
+        from .reading.filters import FilterError
+        from .reading.timeargs import TimeArgError
 
         if isinstance(e, FilterError | TimeArgError | OutputError):
             env.snap.close()
@@ -176,7 +176,7 @@ def run(fn: Any, dirs: tuple[str, ...], files: tuple[str, ...], since: str | Non
 
 def window_body(env: Env, ids_out: str | None) -> None:
     """Counts by level, code and event, failure rate, and the ids started in a window."""
-    from . import window as mod
+    from .analyses import window as mod
 
     writable(ids_out, "--ids-out")
     env.finish(mod.run(env.snap, env.since, env.until, use_index=env.use_index,
@@ -186,8 +186,8 @@ def window_body(env: Env, ids_out: str | None) -> None:
 def trace_body(env: Env, ids: tuple[str, ...], as_lines: bool) -> None:
     """Every record of a synthesis id or request id, in order, with a stage timeline."""
     from ..logformat import Record, render
-    from . import trace as mod
-    from .output import printable
+    from .analyses import trace as mod
+    from .analyses.answer import printable
 
     rep = mod.run(env.snap, list(ids), env.since, env.until, use_index=env.use_index)
     if as_lines and not rep.empty:
@@ -203,8 +203,8 @@ def trace_body(env: Env, ids: tuple[str, ...], as_lines: bool) -> None:
 def patterns_body(env: Env, where: tuple[str, ...], by: str, buckets: tuple[str, ...],
                   event: str | None, top: int) -> None:
     """Grouped counts of syntheses (or records), e.g. failures by text_len and error_code."""
-    from . import patterns as mod
-    from .filters import parse_buckets, parse_by, parse_where
+    from .analyses import patterns as mod
+    from .reading.filters import parse_buckets, parse_by, parse_where
 
     env.finish(mod.run(env.snap, env.since, env.until, by=parse_by(by),
                        where=parse_where(where), buckets=parse_buckets(buckets), event=event,

@@ -1,7 +1,7 @@
 """The record head (``TIMESTAMP - LOGGER - LEVEL - event``) and the field grammar as
 regular-expression text, for the fast paths that match many lines at once: the byte
-and head-only paths (``forensics.fastparse``, ``forensics.window``; Python ``re``) and
-the vectorised path (``forensics.vector``; Polars' Rust regex, which spells a code point
+and head-only paths (``logformat.fastparse``, ``forensics.analyses.window``; Python ``re``) and
+the vectorised path (``forensics.reading.vector``; Polars' Rust regex, which spells a code point
 ``\\x{2028}``).
 
 They accept the canonical form only -- what ttsops writes, and what the stdlib's

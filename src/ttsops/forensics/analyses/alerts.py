@@ -1,0 +1,172 @@
+"""``logs alerts``: the alert rules over history -- every episode of every rule in a
+window, with the record that fired it and when it ended. The engine is the one
+``logs tail`` runs live (``rules.Engine``), fed the same records in the same order."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from ..reading.scan import Query, Scan
+from ..reading.sources import Snapshot
+from .answer import Report, Table
+from .rules import Alert, Clock, Engine, Rule
+
+
+def evaluate(snap: Snapshot, since: str | None, until: str | None, rules: list[Rule], *,
+             use_index: bool = True, progress: Callable[[int], None] | None = None,
+             ) -> tuple[list[Alert], Scan]:
+    def start() -> tuple[Engine, Scan]:
+        eng = Engine(rules)
+        scan = Scan(snap, Query(since, until, needles=eng.needles(), use_index=use_index,
+                                tracebacks=False),
+                    progress=progress)
+        scan.sidecar_needles = True  # type: ignore[attr-defined]  # (sidecar.applies)
+        return eng, scan
+
+    eng, scan = start()
+    if _on_frames(scan):
+        eng.clock = _StrictClock()
+        try:
+            _feed_frames(eng, scan)
+            return eng.finish(), scan
+        except _Unsure:  # a time the clock cannot read: the record path, from the start
+            eng, scan = start()
+    for rec in scan.records():
+        eng.feed(rec)
+    return eng.finish(), scan
+
+
+# --- the same evaluation over the sidecars' frames -----------------------------------------
+# The engine is fed only the records some rule selects by event and level (chosen on the
+# frame); for the records between them it is told only their time (``Engine.pass_``), and
+# only while an episode is active: what ``Engine.feed`` does with a record no rule selects.
+
+class _Unsure(Exception):
+    """A record time the engine's clock cannot read (it would reuse the last one read,
+    which depends on the records it saw)."""
+
+
+class _StrictClock(Clock):
+    """The engine's clock, but a time it cannot read is ``_Unsure`` (the frame path falls
+    back to the record path) instead of the last time read."""
+
+    def unreadable(self, ts: str) -> float:
+        raise _Unsure(ts)
+
+
+def _on_frames(scan: Scan) -> bool:
+    from ..reading import sidecar
+
+    needles = scan.query.needles
+    if len(scan.streams()) != 1 or not sidecar.covered(scan):
+        return False
+    return needles is None or (not any("\n" in x for x in needles)
+                               and sidecar.needles_exact(scan))
+
+
+def _feed_frames(eng: Engine, scan: Scan) -> None:
+    import polars as pl
+
+    from ..reading import sidecar
+
+    needles = scan.query.needles
+    picks = []
+    for r in eng.rules:
+        c = pl.lit(True)
+        if r.event is not None:
+            c = c & (pl.col("event") == r.event)
+        if r.level is not None:
+            lv = pl.col("level") == r.level
+            if r.level == "ERROR":
+                lv = lv | (pl.col("level") == "CRITICAL")
+            c = c & lv
+        for cond in r.select:  # equality on a field kept as a column of its own
+            if cond.field in sidecar.HOT and cond.op in ("=", "!="):
+                k = pl.col(f"k_{cond.field}")
+                c = c & ((k == cond.value) if cond.op == "=" else
+                         ((k != cond.value) | k.is_null()))
+        picks.append(c.fill_null(False))
+    picked = pl.any_horizontal(picks).alias("_picked")
+    hot = sorted({c.field for r in eng.rules for c in r.select
+                  if c.field in sidecar.HOT and c.op in ("=", "!=")})
+    cols = ["ts", "logger", "level", "event", "fields", "dialect", "raw",
+            *(f"k_{k}" for k in hot)]
+    for _f, df in sidecar.frames(scan, cols):
+        if needles is not None:  # the records the literal pre-filter selects
+            df = df.filter(pl.col("raw").is_null()
+                           | pl.col("raw").str.contains_any(list(needles)))
+        if df.height == 0:
+            continue
+        tt = _seconds(df)
+        ts = df.get_column("ts").to_list()
+        sub = df.with_row_index("_i").filter(picked)
+        recs = sidecar.records_of(sub.with_columns(tb=pl.lit(None, pl.Utf8)))
+        prev = 0
+        for i, rec in zip(sub.get_column("_i").to_list(), recs, strict=True):
+            if prev < i:
+                _pass(eng, ts, tt, prev, i)
+            eng.feed(rec, tt[i])
+            prev = i + 1
+        _pass(eng, ts, tt, prev, len(ts))
+
+
+def _pass(eng: Engine, ts: list[str], tt: list[float], lo: int, hi: int) -> None:
+    """The records ``lo:hi`` that no rule selects: each moves the active episodes on
+    (``Engine.pass_``), skipped while nothing can change."""
+    if not any(st.active is not None for st in eng.states):
+        return
+    nxt = eng.quiet_until()
+    for k in range(lo, hi):
+        t = tt[k]
+        if t >= nxt:
+            if not eng.pass_(ts[k], t):
+                return
+            nxt = eng.quiet_until()
+
+
+def _seconds(df: Any) -> list[float]:
+    """Each record's time in seconds as the engine's clock reads it (``Clock``: the
+    second through ``ts_to_epoch``, plus the milliseconds); ``_Unsure`` when a time is
+    not the normal form, which the clock may read otherwise."""
+    import polars as pl
+
+    ts = pl.col("ts")
+    out = df.select(
+        ok=ts.str.contains(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}"),
+        t=ts.str.slice(0, 19).str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us",
+                                              strict=False)
+        .dt.epoch("s").cast(pl.Float64)
+        + ts.str.slice(20, 3).cast(pl.Int64, strict=False).cast(pl.Float64) / 1000.0)
+    if out.height and not (out.get_column("ok").all()
+                           and out.get_column("t").null_count() == 0):
+        raise _Unsure("a time not in the normal form")
+    return out.get_column("t").to_list()
+
+
+def run(snap: Snapshot, since: str | None, until: str | None, rules: list[Rule], *,
+        use_index: bool = True, source: str = "") -> Report:
+    episodes, _scan = evaluate(snap, since, until, rules, use_index=use_index)
+    rep = Report("alerts", problems=snap.problems)
+    by_rule = Counter(a.rule for a in episodes)
+    rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}",
+                   "rules": f"{len(rules)} ({source or 'built-in defaults'})",
+                   "episodes": len(episodes),
+                   "rules that fired": ", ".join(f"{r} ({n})" for r, n in by_rule.items())
+                   or "-"}
+    t = Table("alerts", "alert episodes, in order",
+              ["fired", "rule", "severity", "value", "detail", "example", "ended"])
+    for a in episodes:
+        t.rows.append([a.ts, a.rule, a.severity,
+                       None if a.value is None else round(a.value, 4), a.detail,
+                       a.id or a.request_id or "", a.resolved or "(ongoing at the end)"])
+    rep.tables.append(t)
+    rr = Table("rules", "rules", ["rule", "kind", "severity", "condition", "meaning",
+                                  "episodes"])
+    for r in rules:
+        rr.rows.append([r.name, r.kind, r.severity, r.describe(), r.message,
+                        by_rule.get(r.name, 0)])
+    rep.tables.append(rr)
+    rep.data = {"episodes": [a.to_json() for a in episodes]}
+    return rep

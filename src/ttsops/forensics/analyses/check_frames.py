@@ -1,0 +1,147 @@
+"""``logs check`` over sidecar frames: the checks of single records done by Polars, a
+file's frame at a time (``Checker.feed_frame``): the file boundary and the steps back
+within the file (several writers), ids split across files, monotonic time, the codes in
+the registry and the fields of synthesis_complete. Each gives the same counts and
+examples, in the same order, as ``Checker.feed`` record by record.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from ...errors import REGISTRY
+from ..reading.sources import LogFile
+from ..reading.timeargs import ts_to_epoch
+
+if TYPE_CHECKING:
+    from .check import Checker
+
+CANONICAL_TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}$"
+
+
+def feed_frame(chk: Checker, f: LogFile, df: Any) -> bool:
+    """The frame-level checks of ``f``'s frame; False (nothing counted) when a time is
+    not in the canonical form: then the caller feeds its records one by one."""
+    if df.height == 0:
+        return True
+    ts = pl.col("ts")
+    base = ts.str.slice(0, 19).str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="ms",
+                                               time_zone="UTC", strict=False)
+    d = df.with_row_index("_row").with_columns(base=base.dt.epoch("s"))
+    if not d.select(ts.str.contains(CANONICAL_TS).all()).item() or \
+            d.get_column("base").null_count():
+        return False
+    no = _writers(chk, f, d)
+    _split_ids(chk, f, d, no)
+    _monotonic(chk, f, d)
+    _fields(chk, f, d)
+    return True
+
+
+def _writers(chk: Checker, f: LogFile, d: Any) -> int:
+    """Several writers: the file boundary, steps back within the file; the file's number
+    in its stream."""
+    it = chk.items
+    ts = pl.col("ts")
+    n = d.height
+    first, last, top = d.select(ts.first().alias("a"), ts.last().alias("b"),
+                                ts.max().alias("c")).row(0)
+    cur = chk.file_no.get(f.stream)
+    back = d.select((ts < ts.shift(1)).sum()).item()
+    if cur is None or cur[0] is not f:
+        no = 0 if cur is None else cur[1] + 1
+        if cur is not None:
+            it["file_overlap"].checked += 1
+            if first < cur[2]:
+                gap = ts_to_epoch(cur[2]) - ts_to_epoch(first)
+                ex = (f"{f.name} begins at {first}, before {cur[0].name} ends "
+                      f"({cur[2]})")
+                if gap > chk.tol:
+                    chk.overlap_s = max(chk.overlap_s, gap)
+                    it["file_overlap"].fail(ex)
+                else:  # judged at the end against the steps back within files
+                    chk.small_overlaps.append((gap, ex))
+        cur = (f, no, first, first)
+    elif first < cur[3]:
+        back += 1
+    key = str(f.path)
+    if back:
+        chk.inner_back += back
+        chk.file_back[key] = chk.file_back.get(key, 0) + back
+    chk.inner_n += n
+    chk.file_records[key] = chk.file_records.get(key, 0) + n
+    chk.file_no[f.stream] = (f, cur[1], max(cur[2], top), last)
+    return cur[1]
+
+
+def _split_ids(chk: Checker, f: LogFile, d: Any, no: int) -> None:
+    ev = pl.col("event")
+    sid = pl.col("k_id")
+    ids = d.filter(ev.is_in(list(chk.synthesis_events)) & (sid.fill_null("") != ""))
+    split = chk.items["split_ids"]
+    id_file = chk.id_file
+    for sv, e, t in ids.select("k_id", "event", "ts").iter_rows():
+        k = f"{f.stream}\x00{sv}"
+        prev = id_file.get(k)
+        if prev is None:
+            split.checked += 1
+        elif no > prev + 1:
+            split.fail(f"{sv}: records in {no - prev - 1} file(s) apart "
+                       f"(the last at {t} in {f.name})")
+        if e == "synthesis_complete":
+            id_file.pop(k, None)
+            continue
+        id_file[k] = no
+        id_file.move_to_end(k)
+        if len(id_file) > 200_000:
+            id_file.popitem(last=False)
+
+
+def _monotonic(chk: Checker, f: LogFile, d: Any) -> None:
+    """Each record against the one before it (``Checker._epoch``'s value)."""
+    ts = pl.col("ts")
+    us = d.select(pl.col("base") * 1_000_000 + ts.str.slice(20, 3).cast(pl.Int64) * 1000)
+    # divided by numpy (IEEE division, as Python's int / int rounds): Polars
+    # multiplies by the reciprocal, which can differ in the last place
+    d = d.with_columns(t=pl.Series(us.to_series().to_numpy() / 1_000_000))
+    prev = chk.last_ts.get(f.stream)
+    pt = pl.col("t").shift(1, fill_value=prev[0] if prev else None)
+    pts = ts.shift(1, fill_value=prev[1] if prev else None)
+    mono = chk.items["monotonic"]
+    mono.checked += d.height
+    for a, b in (d.with_columns(pt=pt, p=pts)
+                 .filter(pl.col("pt").is_not_null() & (pl.col("t") < pl.col("pt") - chk.tol))
+                 .select("ts", "p").iter_rows()):
+        mono.fail(f"{f.name}: {a} after {b}")
+    chk.last_ts[f.stream] = (d.get_column("t")[-1], d.get_column("ts")[-1])
+
+
+def _fields(chk: Checker, f: LogFile, d: Any) -> None:
+    """Codes in the registry; synthesis_complete's fields."""
+    it = chk.items
+    reg = it["registry_codes"]
+    known = list(REGISTRY)
+    bad = []
+    for i, k in enumerate(("error_code", "warning_code")):
+        c = pl.col(f"k_{k}")
+        has = c.fill_null("") != ""
+        reg.checked += d.select(has.sum()).item()
+        bad += [(r, i, f"{f.name}: {a} {e}: {k}={v}") for r, a, e, v in
+                d.filter(has & ~c.is_in(known)).select("_row", "ts", "event", c)
+                .iter_rows()]
+    for *_k, ex in sorted(bad):
+        reg.fail(ex)
+    comp = d.filter(pl.col("event") == "synthesis_complete")
+    if comp.height:
+        cf = it["complete_fields"]
+        cf.checked += comp.height
+        miss = [(pl.col(f"k_{k}").fill_null("") == "").alias(k)
+                for k in ("id", "duration_ms", "status")]
+        for row in (comp.select("ts", *miss)
+                    .filter(pl.any_horizontal("id", "duration_ms", "status"))
+                    .iter_rows()):
+            gone = [k for k, m in zip(("id", "duration_ms", "status"), row[1:],
+                                      strict=True) if m]
+            cf.fail(f"{f.name}: {row[0]} missing {','.join(gone)}")

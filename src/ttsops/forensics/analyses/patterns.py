@@ -1,0 +1,97 @@
+"""``logs patterns``: syntheses (or any event's records) grouped by fields, counted,
+sorted (the seed's step three: which inputs fail, and how).
+
+By default one row per synthesis: its ``synthesis_complete`` fields overlaid on its
+``synthesis_start`` fields (so ``--by voice,error_code`` works), counted in the window by
+the time of its completion. ``--event NAME`` groups the raw records of another event.
+
+The total (``syntheses`` / ``NAME records``) counts every record of the event in the time
+range, whatever ``--where`` says; ``matching`` those that pass it. Equality conditions
+still pre-filter the text lines on the raw bytes (a line without the value cannot match):
+the scan counts the records they drop (``Query.count_event``) without parsing them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..reading.assemble import Assembler
+from ..reading.filters import Buckets, Cond, group_key, literal_values, matches, with_pseudo
+from ..reading.scan import Query, Scan
+from ..reading.sources import Snapshot
+from .answer import Report, Table
+
+# fields of synthesis_complete (docs/DESIGN.md §2, Events) + context + pseudo-fields
+COMPLETE_FIELDS = {"id", "request_id", "trace_id", "status", "duration_ms", "queue_ms",
+                   "text_len", "audio_size_kb", "rtf", "cache_hit", "cache_saved",
+                   "model_stage", "error_code", "ts", "level", "event", "logger", "hour",
+                   "minute", "day"}
+JOIN_MARGIN_S = 900.0  # look this far before --since for the start of a synthesis
+
+
+def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
+        where: list[Cond], buckets: dict[str, Buckets], event: str | None = None,
+        top: int = 0, use_index: bool = True) -> Report:
+    groups: Counter[tuple[str, ...]] = Counter()
+    total = 0
+    matched = 0
+    if event:
+        needles: tuple[str, ...] | None = None if event == "*" else (event,)
+        scan = Scan(snap, Query(since, until, needles=needles, use_index=use_index,
+                                require=literal_values(where) if needles else (),
+                                count_event=event if needles else None, tracebacks=False))
+        for rec in scan.records():
+            if event != "*" and rec.event != event:
+                continue
+            total += 1
+            d = with_pseudo(rec.ts, rec.level, rec.event, rec.logger, rec.fields)
+            if matches(where, d):
+                matched += 1
+                groups[group_key(d, by, buckets)] += 1
+        total += scan.stats.dropped
+    else:
+        need = set(by) | {c.field for c in where}
+        join = not need <= COMPLETE_FIELDS
+        needles = ("synthesis_complete", "synthesis_start", "audio_metrics",
+                   "synthesis_failed") if join else ("synthesis_complete",)
+        if since and join:
+            from ..reading.timeargs import shift
+
+            start: str | None = shift(since, -JOIN_MARGIN_S)
+        else:
+            start = since
+        scan = Scan(snap, Query(start, until, needles=needles, use_index=use_index,
+                                require=() if join else literal_values(where),
+                                count_event="synthesis_complete", tracebacks=False))
+        asm = Assembler()
+        for rec in scan.records():
+            s = asm.feed(rec)
+            if s is None or (since is not None and s.ts < since):
+                continue
+            total += 1
+            d = s.fields()
+            if matches(where, d):
+                matched += 1
+                groups[group_key(d, by, buckets)] += 1
+        total += scan.stats.dropped
+    rows = sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))
+    rep = Report("patterns", problems=snap.problems)
+    what = f"{event} records" if event else "syntheses"
+    rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}",
+                   what: total, "matching": matched,
+                   "where": " and ".join(map(str, where)) or "-",
+                   "by": ",".join(by) or "-", "groups": len(rows)}
+    t = Table("groups", f"{what} by {', '.join(by) or '(all)'}", [*by, "count", "share_%"])
+    shown = rows[:top] if top else rows
+    for key, n in shown:
+        t.rows.append([*key, n, round(100.0 * n / matched, 2) if matched else 0.0])
+    rep.tables.append(t)
+    if top and len(rows) > top:
+        rep.text.append(f"({len(rows) - top} more groups; -n 0 shows all)")
+    rep.data = {"total": total, "matching": matched,
+                "groups": [{"key": dict(zip(by, k, strict=True)), "count": n}
+                           for k, n in rows]}
+    if matched == 0:
+        rep.empty = (f"no {what} match {' and '.join(map(str, where)) or 'anything'} "
+                     f"between {since or 'the start'} and {until or 'the end'}")
+    return rep

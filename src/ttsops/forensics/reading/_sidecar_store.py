@@ -1,0 +1,342 @@
+"""Sidecar files on disk, for ``sidecar``: their identity (a file version's hash), where
+they live, reading one (checked; optionally only the records a literal pre-filter keeps)
+and writing one atomically, and records to and from frames. See ``sidecar`` for the why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...logformat import ReadStats, Record
+
+if TYPE_CHECKING:
+    from .logfiles import LogFile
+
+VERSION = "2"
+SUBDIR = Path(".ttsops") / "sidecar"
+MAX_AGE_S = 30 * 86400  # cache entries not written for this long are removed
+COLUMNS = ("ts", "logger", "level", "event", "fields", "tb", "dialect")
+RECORD_COLUMNS = list(COLUMNS)  # what a record is made of (``records_of``)
+# the fields the whole-data analyses read, each also a column of its own (``k_<name>``,
+# null where the record has none; the value as in ``fields``): read vectorised without
+# decoding every record's JSON (version 2)
+HOT = ("id", "stage", "duration_ms", "queue_ms", "elapsed_ms", "status", "error_code",
+       "warning_code", "usage", "request_id", "kind", "verified", "cache_hit")
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ttsops" / "sidecar"
+
+
+def identity(f: LogFile) -> str | None:
+    """The hash naming this version of the file, or None when it cannot be taken."""
+    try:
+        st = os.fstat(f.fd)
+        n = 4096
+        head = os.pread(f.fd, n, 0)
+        tail = os.pread(f.fd, n, max(0, st.st_size - n))
+    except OSError:
+        return None
+    if st.st_size != f.size:  # changed since the snapshot was taken
+        return None
+    h = hashlib.sha256()
+    h.update(f"{VERSION}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|".encode())
+    h.update(head)
+    h.update(b"|")
+    h.update(tail)
+    return h.hexdigest()[:40]
+
+
+def places_of(f: LogFile) -> list[Path]:
+    return [f.path.parent / SUBDIR, cache_dir()]
+
+
+@dataclass
+class Loaded:
+    records: list[Record]
+    stats: ReadStats
+    lo: str  # smallest and largest time prefix of the file's text lines ("" if none)
+    hi: str
+
+
+@dataclass
+class Built:
+    """What one read of a whole file gave, to be written as its sidecar."""
+
+    records: list[Record] = field(default_factory=list)
+    stats: list[ReadStats] = field(default_factory=list)  # per unit, in order
+    lo: str = ""  # the range of the time prefix of its text lines (``window_lines``)
+    hi: str = ""
+    # each record's text as written (its head line and every line up to the next line
+    # that starts like a record), for literal pre-filters; kept only when the records
+    # are exactly what the pre-filter sees as records (``exact``): no JSON line, every
+    # line that starts like a record is one (checked by the count), no line before the
+    # first record, nothing undecodable
+    raw: list[str] = field(default_factory=list)
+    exact: bool = True
+
+    def add_lines(self, lines: list[str]) -> None:
+        ps = [ln[:23] for ln in lines if ln[:1].isdigit()]
+        if ps:
+            a, b = min(ps), max(ps)
+            self.lo = a if not self.lo or a < self.lo else self.lo
+            self.hi = max(b, self.hi)
+        if not self.exact:
+            return
+        group: list[str] | None = None
+        raw = self.raw
+        for ln in lines:
+            c = ln[:1]
+            if c == "{" or "\ufffd" in ln:
+                self.exact = False
+                return
+            if c.isdigit():
+                if group is not None:
+                    raw.append("\n".join(group))
+                group = [ln]
+            elif group is None:  # lines before a batch's first record (a traceback cut
+                continue         # by the read's chunks): the parser skips them, no record
+            else:
+                group.append(ln)
+        if group is not None:
+            raw.append("\n".join(group))
+
+
+def load(f: LogFile, key: str, needles: tuple[str, ...] | None = None,
+         heads_only: bool = False) -> Loaded | None:
+    """The file's sidecar, checked; None when there is none or it fails a check. With
+    ``needles``: only the records whose text holds one (as ``scan.grep_bytes`` selects
+    them; None when the sidecar cannot tell), without tracebacks if ``heads_only``."""
+    for d in places_of(f):
+        p = d / f"{key}.parquet"
+        if not p.is_file():
+            continue
+        got = _read(p, key, needles, heads_only)
+        if got is not None:
+            return got
+    return None
+
+
+def exists(f: LogFile, key: str) -> bool:
+    return any((d / f"{key}.parquet").is_file() for d in places_of(f))
+
+
+def _read(p: Path, key: str, needles: tuple[str, ...] | None = None,
+          heads_only: bool = False) -> Loaded | None:
+    try:
+        import polars as pl
+
+        meta = pl.read_parquet_metadata(p)
+        if meta.get("ttsops_sidecar") != VERSION or meta.get("key") != key:
+            return None
+        info = json.loads(meta["info"])
+        if needles is not None:
+            if not info.get("needles_exact") or any("\n" in x for x in needles):
+                return None
+            lf = pl.scan_parquet(p)
+            df = (lf.filter(pl.col("raw").str.contains_any(list(needles)))
+                  .select([*COLUMNS, "raw"]).collect())
+            total = lf.select(pl.len()).collect().item()
+            if total != int(info["rows"]):
+                return None
+            recs = _records(df)
+            if heads_only:
+                for r in recs:
+                    r.traceback = []
+                stats = ReadStats(len(recs), len(recs), 0, 0, [])
+            else:
+                cont = sum(len(r.traceback) for r in recs)
+                lines = sum(x.count("\n") + 1 for x in df.get_column("raw").to_list()) \
+                    if "raw" in df.columns else len(recs) + cont
+                stats = ReadStats(lines, len(recs), cont, lines - len(recs) - cont, [])
+            return Loaded(recs, stats, str(info["lo"]), str(info["hi"]))
+        df = pl.read_parquet(p, columns=list(COLUMNS))
+        if df.height != int(info["rows"]):
+            return None
+        recs = _records(df)
+        st = info["stats"]
+        stats = ReadStats(int(st["lines"]), int(st["records"]), int(st["continuation"]),
+                          int(st["skipped"]), [str(x) for x in st["examples"]][:5])
+        if stats.records != len(recs):
+            return None
+        return Loaded(recs, stats, str(info["lo"]), str(info["hi"]))
+    except Exception:
+        return None
+
+
+def read_frame(p: Path, key: str, columns: list[str], since: str | None,
+           until: str | None) -> tuple[Any, ReadStats, str, str] | None:
+    """The sidecar at ``p`` as a frame of ``columns`` (records in [since, until)), with
+    the file's read counts and time range; None when it fails a check."""
+    try:
+        import polars as pl
+
+        meta = pl.read_parquet_metadata(p)
+        if meta.get("ttsops_sidecar") != VERSION or meta.get("key") != key:
+            return None
+        info = json.loads(meta["info"])
+        st = info["stats"]
+        stats = ReadStats(int(st["lines"]), int(st["records"]), int(st["continuation"]),
+                          int(st["skipped"]), [str(x) for x in st["examples"]][:5])
+        if stats.records != int(info["rows"]):
+            return None
+        lf = pl.scan_parquet(p)
+        if "tb" in columns and lf.collect_schema()["tb"] != pl.Utf8:
+            return None  # (the first sidecars kept a list of lines)
+        if since is not None:
+            lf = lf.filter(pl.col("ts") >= since)
+        if until is not None:
+            lf = lf.filter(pl.col("ts") < until)
+        df = lf.select(columns).collect()
+        if since is None and until is None and df.height != stats.records:
+            return None
+        return df, stats, str(info["lo"]), str(info["hi"])
+    except Exception:
+        return None
+
+
+def frame_of(recs: list[Record], columns: list[str]) -> Any:
+    """Records as the frame a sidecar gives (``read_frame``): the same columns and values."""
+    import polars as pl
+
+    make: dict[str, Callable[[], Any]] = {
+        "ts": lambda: pl.Series([r.ts for r in recs], dtype=pl.Utf8),
+        "logger": lambda: pl.Series([r.logger for r in recs], dtype=pl.Utf8),
+        "level": lambda: pl.Series([r.level for r in recs], dtype=pl.Utf8),
+        "event": lambda: pl.Series([r.event for r in recs], dtype=pl.Utf8),
+        "fields": lambda: pl.Series([json.dumps(r.fields) for r in recs], dtype=pl.Utf8),
+        "tb": lambda: pl.Series(["\n".join(r.traceback) if r.traceback else None
+                                 for r in recs], dtype=pl.Utf8),
+        "dialect": lambda: pl.Series([r.dialect for r in recs], dtype=pl.Int32),
+        # (records read by the line path were selected by its pre-filter already)
+        "raw": lambda: pl.Series([None] * len(recs), dtype=pl.Utf8),
+    }
+    def hot(k: str) -> Callable[[], Any]:
+        return lambda: pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
+
+    for k in HOT:
+        make[f"k_{k}"] = hot(k)
+    return pl.DataFrame({c: make[c]() for c in columns})
+
+
+def records_of(df: Any) -> list[Record]:
+    """The records of a frame that has the sidecar's record columns (``COLUMNS``)."""
+    return _records(df)
+
+
+def _records(df: Any) -> list[Record]:
+    import polars as pl
+
+    cols = [df.get_column(c).to_list() for c in COLUMNS]
+    was = gc.isenabled()
+    gc.disable()  # millions of small dicts: the cycle collector finds nothing in them
+    try:
+        # the fields of every record in one JSON document: one call, not one a record
+        cols[4] = json.loads("[" + ",".join(cols[4]) + "]")
+        if df.schema["tb"] == pl.Utf8:  # (the first sidecars kept a list of lines)
+            cols[5] = [[] if t is None else t.split("\n") for t in cols[5]]
+        return [Record(ts, lg, lv, ev, fs, tb, di)
+                for ts, lg, lv, ev, fs, tb, di in zip(*cols, strict=True)]
+    finally:
+        if was:
+            gc.enable()
+
+
+def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) -> Path | None:
+    """Write the sidecar atomically into the first place that takes it; None if none."""
+    try:
+        import polars as pl
+
+        recs = built.records
+        total = ReadStats()
+        for s in built.stats:
+            total.lines += s.lines
+            total.records += s.records
+            total.continuation += s.continuation
+            total.skipped += s.skipped
+            total.skipped_examples.extend(s.skipped_examples)
+        if total.records != len(recs):
+            return None
+        lo, hi = built.lo, built.hi
+        df = pl.DataFrame({
+            "ts": pl.Series([r.ts for r in recs], dtype=pl.Utf8),
+            "logger": pl.Series([r.logger for r in recs], dtype=pl.Utf8),
+            "level": pl.Series([r.level for r in recs], dtype=pl.Utf8),
+            "event": pl.Series([r.event for r in recs], dtype=pl.Utf8),
+            "fields": pl.Series([json.dumps(r.fields) for r in recs], dtype=pl.Utf8),
+            # a traceback's lines joined by newlines (which no line holds); null: none
+            "tb": pl.Series(["\n".join(r.traceback) if r.traceback else None for r in recs],
+                            dtype=pl.Utf8),
+            "dialect": pl.Series([r.dialect for r in recs], dtype=pl.Int32),
+            **{f"k_{k}": pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
+               for k in HOT},
+        })
+        raw = _record_texts(built.raw, recs) if built.exact else None
+        exact = raw is not None
+        df = df.with_columns(raw=pl.Series(raw if raw is not None else [None] * len(recs),
+                                           dtype=pl.Utf8))
+        info = {"rows": len(recs), "file": f.name, "lo": lo, "hi": hi, "needles_exact": exact,
+                "stats": {"lines": total.lines, "records": total.records,
+                          "continuation": total.continuation, "skipped": total.skipped,
+                          "examples": total.skipped_examples[:5]}}
+        meta = {"ttsops_sidecar": VERSION, "key": key, "info": json.dumps(info)}
+    except Exception:
+        return None
+    for d in places if places is not None else places_of(f)[1:]:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=d)
+            try:
+                with contextlib.suppress(OSError):  # readable by whoever reads the log
+                    os.fchmod(fd, os.fstat(f.fd).st_mode & 0o644 | 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    df.write_parquet(fh, compression="zstd", metadata=meta)
+                os.replace(tmp, d / f"{key}.parquet")
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            _prune(d)
+            return d / f"{key}.parquet"
+        except Exception:
+            continue
+    return None
+
+
+def _record_texts(raw: list[str], recs: list[Record]) -> list[str] | None:
+    """Each record's text (``Built.raw``), one per record, or None when they cannot be
+    paired. A lone line that starts like a record but is none (a malformed line, skipped
+    by the parser: it holds no record) is dropped; then each text must start with its
+    record's time."""
+    if len(raw) == len(recs):
+        return raw
+    if len(raw) < len(recs):
+        return None
+    from ...logformat.fastparse import parse_line
+
+    kept = [g for g in raw if "\n" in g or parse_line(g) is not None]
+    if len(kept) != len(recs) or any(g[:19].replace("T", " ") != r.ts[:19]
+                                     for g, r in zip(kept, recs, strict=True)):
+        return None
+    return kept
+
+
+def _prune(d: Path) -> None:
+    """Remove sidecars (and stray temporary files) not written for ``MAX_AGE_S``."""
+    old = time.time() - MAX_AGE_S
+    with contextlib.suppress(OSError):
+        for p in d.iterdir():
+            with contextlib.suppress(OSError):
+                if p.stat().st_mtime < old:
+                    p.unlink()

@@ -1,0 +1,5 @@
+"""Rendering: tables, ``--json``/``--csv`` and the self-contained HTML report.
+
+The top library layer: may import ``analyses`` (their data types) and ``reading``.
+Docstring only (no imports).
+"""
