@@ -212,34 +212,3 @@ def test_logs_index_gives_the_plain_copy_an_index_and_the_same_bytes(copies, tmp
     for q in (("window", "--since", "2024-06-12 14:00"), ("stages",), ("top", "errors")):
         assert _answer(c, *q) == _answer(b, *q)
 
-
-def test_filtering_on_worker_processes_gives_the_same_answers(copies, monkeypatch):
-    """``fanout``: selective scans read and filter in forked processes; every query (and
-    trace) answers exactly as when the caller filters everything itself."""
-    from ttsops.forensics.reading import fanout, scan
-
-    a, b, _ = copies
-    used: list[int] = []
-    real = fanout.items
-
-    def counting(units, select, workers):  # the real thing, counted
-        used.append(len(units))
-        yield from real(units, select, workers)
-
-    monkeypatch.setattr(fanout, "items", counting)
-    monkeypatch.setenv("TTSOPS_LOGS_WORKERS", "2")
-    queries = [q for q in QUERIES if q[0] not in ("check", "diagnose")]  # (no needles)
-    ids = _ids(a)
-    ids += [ids[0][:-1]]  # a part of an id: nothing, on worker processes too
-    for d in (a, b):
-        for flag in ((), ("--no-index",)):
-            monkeypatch.setattr(scan, "FANOUT_BYTES", 1 << 60)
-            alone = [_answer(d, *q, *flag) for q in queries] + \
-                [_answer(d, "trace", i, *flag) for i in ids]
-            assert not used
-            monkeypatch.setattr(scan, "FANOUT_BYTES", 0)
-            fanned = [_answer(d, *q, *flag) for q in queries] + \
-                [_answer(d, "trace", i, *flag) for i in ids]
-            assert used, "no scan fanned out"
-            used.clear()
-            assert fanned == alone
