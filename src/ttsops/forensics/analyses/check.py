@@ -188,16 +188,7 @@ class Checker:
         if cur is None or cur[0] is not f:
             n = 0 if cur is None else cur[1] + 1
             if cur is not None:
-                it["file_overlap"].checked += 1
-                if rec.ts < cur[2]:
-                    back = ts_to_epoch(cur[2]) - ts_to_epoch(rec.ts)
-                    ex = (f"{f.name} begins at {rec.ts}, before {cur[0].name} ends "
-                          f"({cur[2]})")
-                    if back > self.tol:
-                        self.overlap_s = max(self.overlap_s, back)
-                        it["file_overlap"].fail(ex)
-                    else:  # judged at the end against the steps back within files
-                        self.small_overlaps.append((back, ex))
+                self.file_boundary(cur[0], cur[2], f, rec.ts)
             cur = (f, n, rec.ts, rec.ts)
         elif rec.ts < cur[3]:
             self.inner_back += 1
@@ -281,6 +272,20 @@ class Checker:
             missing = [st for st in STAGES if st not in s.stages]
             if missing:
                 it["stage_times"].fail(f"{s.id} at {s.ts}: no {', '.join(missing)}")
+
+    def file_boundary(self, prev: LogFile, prev_last: str, f: LogFile, first: str) -> None:
+        """Judge where one file of a stream hands over to the next: ``f`` beginning
+        (``first``) before ``prev`` ended (``prev_last``) is an overlap."""
+        it = self.items
+        it["file_overlap"].checked += 1
+        if first < prev_last:
+            back = ts_to_epoch(prev_last) - ts_to_epoch(first)
+            ex = f"{f.name} begins at {first}, before {prev.name} ends ({prev_last})"
+            if back > self.tol:
+                self.overlap_s = max(self.overlap_s, back)
+                it["file_overlap"].fail(ex)
+            else:  # judged at the end against the steps back within files
+                self.small_overlaps.append((back, ex))
 
     def feed_frame(self, f: LogFile, df: Any, recs: list[Record]) -> None:
         """``feed`` (without the dialect) every record of ``f``'s sidecar frame (columns

@@ -13,7 +13,6 @@ import polars as pl
 
 from ...errors import REGISTRY
 from ..reading.sources import LogFile
-from ..reading.timeargs import ts_to_epoch
 
 if TYPE_CHECKING:
     from .check import Checker
@@ -43,7 +42,6 @@ def feed_frame(chk: Checker, f: LogFile, df: Any) -> bool:
 def _writers(chk: Checker, f: LogFile, d: Any) -> int:
     """Several writers: the file boundary, steps back within the file; the file's number
     in its stream."""
-    it = chk.items
     ts = pl.col("ts")
     n = d.height
     first, last, top = d.select(ts.first().alias("a"), ts.last().alias("b"),
@@ -53,16 +51,7 @@ def _writers(chk: Checker, f: LogFile, d: Any) -> int:
     if cur is None or cur[0] is not f:
         no = 0 if cur is None else cur[1] + 1
         if cur is not None:
-            it["file_overlap"].checked += 1
-            if first < cur[2]:
-                gap = ts_to_epoch(cur[2]) - ts_to_epoch(first)
-                ex = (f"{f.name} begins at {first}, before {cur[0].name} ends "
-                      f"({cur[2]})")
-                if gap > chk.tol:
-                    chk.overlap_s = max(chk.overlap_s, gap)
-                    it["file_overlap"].fail(ex)
-                else:  # judged at the end against the steps back within files
-                    chk.small_overlaps.append((gap, ex))
+            chk.file_boundary(cur[0], cur[2], f, first)
         cur = (f, no, first, first)
     elif first < cur[3]:
         back += 1
