@@ -145,9 +145,9 @@ def test_frames_give_the_record_paths_episodes(tmp_path_factory, monkeypatch, it
     used: list[int] = []
     real = alerts_mod._feed_frames
 
-    def spy(eng: Any, scan: Any) -> None:
+    def spy(eng: Any, scan: Any, *a: Any, **kw: Any) -> Any:
         used.append(1)
-        real(eng, scan)
+        return real(eng, scan, *a, **kw)
 
     monkeypatch.setattr(alerts_mod, "_feed_frames", spy)
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")

@@ -27,10 +27,14 @@ def evaluate(snap: Snapshot, since: str | None, until: str | None, rules: list[R
 
     eng, scan = start()
     if _on_frames(scan):
-        eng.clock = _StrictClock()
+        from .alerts_frames import Unfit
+
         try:
-            _feed_frames(eng, scan)
-            return eng.finish(), scan
+            try:
+                return _feed_frames(eng, scan), scan
+            except Unfit:  # (times going back ...): every selected record to the engine
+                eng, scan = start()
+                return _feed_frames(eng, scan, vector=False), scan
         except _Unsure:  # a time the clock cannot read: the record path, from the start
             eng, scan = start()
     for rec in scan.records():
@@ -66,14 +70,13 @@ def _on_frames(scan: Scan) -> bool:
                                and sidecar.needles_exact(scan))
 
 
-def _feed_frames(eng: Engine, scan: Scan) -> None:
+def _picked(rules: list[Rule], hot: tuple[str, ...]) -> Any:
+    """The frame rows some rule selects (its event, level, and equality on a field kept
+    as a column of its own; the engine decides the rest)."""
     import polars as pl
 
-    from ..reading import sidecar
-
-    needles = scan.query.needles
     picks = []
-    for r in eng.rules:
+    for r in rules:
         c = pl.lit(True)
         if r.event is not None:
             c = c & (pl.col("event") == r.event)
@@ -83,16 +86,37 @@ def _feed_frames(eng: Engine, scan: Scan) -> None:
                 lv = lv | (pl.col("level") == "CRITICAL")
             c = c & lv
         for cond in r.select:  # equality on a field kept as a column of its own
-            if cond.field in sidecar.HOT and cond.op in ("=", "!="):
+            if cond.field in hot and cond.op in ("=", "!="):
                 k = pl.col(f"k_{cond.field}")
                 c = c & ((k == cond.value) if cond.op == "=" else
                          ((k != cond.value) | k.is_null()))
         picks.append(c.fill_null(False))
-    picked = pl.any_horizontal(picks).alias("_picked")
-    hot = sorted({c.field for r in eng.rules for c in r.select
+    return pl.any_horizontal(picks).alias("_picked")
+
+
+def _feed_frames(eng: Engine, scan: Scan, vector: bool = True) -> list[Alert]:
+    """The episodes of ``eng.rules`` over the scan's frames: the window rules as array
+    passes (``alerts_frames``, where ``vector``), the others by an engine fed the
+    records they select; in the order the engine would have fired them."""
+    import numpy as np
+    import polars as pl
+
+    from ..reading import sidecar
+    from . import alerts_frames as af
+
+    at = {r.name: k for k, r in enumerate(eng.rules)}
+    windows = [af.WindowRule(r) for r in eng.rules if vector and af.handles(r)]
+    sub = Engine([r for r in eng.rules if not (vector and af.handles(r))])
+    sub.clock = _StrictClock()
+    needles = scan.query.needles
+    picked = _picked(sub.rules, sidecar.HOT) if sub.rules else None
+    hot = sorted({c.field for r in sub.rules for c in r.select
                   if c.field in sidecar.HOT and c.op in ("=", "!=")})
-    cols = ["ts", "logger", "level", "event", "fields", "dialect", "raw",
-            *(f"k_{k}" for k in hot)]
+    cols = list(dict.fromkeys(["ts", "logger", "level", "event", "fields", "dialect", "raw",
+                               *(f"k_{k}" for k in hot),
+                               *af.columns([w.rule for w in windows], sidecar.HOT)]))
+    tagged: list[tuple[int, int, Alert]] = []
+    base, last = 0, -np.inf
     for _f, df in sidecar.frames(scan, cols):
         if needles is not None:  # the records the literal pre-filter selects
             df = df.filter(pl.col("raw").is_null()
@@ -100,16 +124,40 @@ def _feed_frames(eng: Engine, scan: Scan) -> None:
         if df.height == 0:
             continue
         tt = _seconds(df)
-        ts = df.get_column("ts").to_list()
-        sub = df.with_row_index("_i").filter(picked)
-        recs = sidecar.records_of(sub.with_columns(tb=pl.lit(None, pl.Utf8)))
-        prev = 0
-        for i, rec in zip(sub.get_column("_i").to_list(), recs, strict=True):
-            if prev < i:
-                _pass(eng, ts, tt, prev, i)
-            eng.feed(rec, tt[i])
-            prev = i + 1
-        _pass(eng, ts, tt, prev, len(ts))
+        if windows:
+            if tt[0] < last or bool((np.diff(tt) < 0).any()):
+                raise af.Unfit("a record time earlier than the one before")
+            last = tt[-1]
+        if picked is not None:
+            for i, a in _feed_engine(sub, df, tt.tolist(), picked):
+                tagged.append((base + i, at[a.rule], a))
+        for w in windows:
+            tagged.extend((base + i, at[a.rule], a) for i, a in w.feed(df, tt))
+        base += df.height
+    tagged.sort(key=lambda x: (x[0], x[1]))
+    return [a for _, _, a in tagged]
+
+
+def _feed_engine(eng: Engine, df: Any, tt: list[float], picked: Any,
+                 ) -> list[tuple[int, Alert]]:
+    """A frame to the engine: the records some rule selects, and for the others their
+    time (``_pass``); the episodes fired, each with its row."""
+    import polars as pl
+
+    from ..reading import sidecar
+
+    ts = df.get_column("ts").to_list()
+    sub = df.with_row_index("_i").filter(picked)
+    recs = sidecar.records_of(sub.with_columns(tb=pl.lit(None, pl.Utf8)))
+    out: list[tuple[int, Alert]] = []
+    prev = 0
+    for i, rec in zip(sub.get_column("_i").to_list(), recs, strict=True):
+        if prev < i:
+            _pass(eng, ts, tt, prev, i)
+        out.extend((i, a) for a in eng.feed(rec, tt[i]))
+        prev = i + 1
+    _pass(eng, ts, tt, prev, len(ts))
+    return out
 
 
 def _pass(eng: Engine, ts: list[str], tt: list[float], lo: int, hi: int) -> None:
@@ -126,7 +174,7 @@ def _pass(eng: Engine, ts: list[str], tt: list[float], lo: int, hi: int) -> None
             nxt = eng.quiet_until()
 
 
-def _seconds(df: Any) -> list[float]:
+def _seconds(df: Any) -> Any:
     """Each record's time in seconds as the engine's clock reads it (``Clock``: the
     second through ``ts_to_epoch``, plus the milliseconds); ``_Unsure`` when a time is
     not the normal form, which the clock may read otherwise."""
@@ -142,7 +190,7 @@ def _seconds(df: Any) -> list[float]:
     if out.height and not (out.get_column("ok").all()
                            and out.get_column("t").null_count() == 0):
         raise _Unsure("a time not in the normal form")
-    return out.get_column("t").to_list()
+    return out.get_column("t").to_numpy()
 
 
 def run(snap: Snapshot, since: str | None, until: str | None, rules: list[Rule], *,

@@ -272,10 +272,7 @@ class Engine:
             if cond:
                 st.false_since = None
             if cond and st.active is None:
-                f = rec.fields
-                a = Alert(rule.name, rule.severity, rec.ts, value,
-                          rule.message or rule.describe(), detail(), rec.event,
-                          f.get("id"), f.get("request_id"), _line(rec))
+                a = new_alert(rule, rec, value, detail())
                 st.active = a
                 self.episodes.append(a)
                 fired.append(a)
@@ -441,6 +438,13 @@ class Engine:
 
     def finish(self) -> list[Alert]:
         return list(self.episodes)
+
+
+def new_alert(rule: Rule, rec: Record, value: float | None, detail: str) -> Alert:
+    """The episode ``rule`` starts at ``rec`` (its value and detail there)."""
+    f = rec.fields
+    return Alert(rule.name, rule.severity, rec.ts, value, rule.message or rule.describe(),
+                 detail, rec.event, f.get("id"), f.get("request_id"), _line(rec))
 
 
 def _value(rec: Record, rule: Rule) -> float | None:

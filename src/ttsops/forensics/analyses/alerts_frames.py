@@ -1,0 +1,315 @@
+"""The window rules (``count``, ``rate``, ``percentile``) evaluated over the sidecars'
+frames as array passes, with exactly the episodes ``rules.Engine`` gives.
+
+The engine evaluates a rule at every record it is fed that the rule selects, and, while an
+episode is active, at every other record it is fed (time passes: the window moves on).
+When the records' times never go back, the rule's condition at a fed record depends only
+on the selected records at or before it within the rule's window (the engine's window is
+then exactly those), not on the episode: so it is computed for every fed record at once
+(window bounds by binary search over the times, counts by prefix sums, the percentile by
+counting the values above the threshold, and exactly, as ``stats.percentile`` does, where
+the counts cannot tell). Python then walks only the condition's changes: an episode fires
+at the first selected record where the condition holds, and ends where it has been false
+(at every fed record) for the rule's hold time -- the engine's hysteresis, the same
+records and times.
+
+Records are fed a frame (a file) at a time; each rule keeps the tail of its window and its
+episode state across frames. ``Unfit`` is raised where the arrays would not give the
+engine's answer (times that go back, values the engine's sorted list would treat apart):
+the caller then feeds the engine record by record.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from ...logformat.record import to_number
+from ..reading.filters import matches
+from .rules import Alert, Rule, new_alert
+from .stats import percentile
+
+WINDOW_KINDS = ("count", "rate", "percentile")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PSEUDO_SLICE = {"day": 10, "hour": 13, "minute": 16}
+
+
+class Unfit(Exception):
+    """The records are such that the arrays could differ from the engine (the times go
+    back, a value the engine's sorted window treats apart): evaluate record by record."""
+
+
+def handles(rule: Rule) -> bool:
+    """Can this rule be evaluated here (a window rule, a window that is not negative,
+    fields that can be read from the frame)?"""
+    if rule.kind not in WINDOW_KINDS:
+        return False
+    horizon = rule.within_s if rule.kind == "count" else rule.over_s
+    names = [c.field for c in (*rule.select, *rule.where)]
+    if rule.kind == "percentile":
+        names.append(rule.field)
+    return horizon >= 0 and rule.hold_s >= 0 and all(_NAME.match(n) for n in names)
+
+
+def columns(rules: list[Rule], hot: tuple[str, ...]) -> list[str]:
+    """The sidecar's own columns (``k_<field>``) these rules read."""
+    names = {c.field for r in rules for c in (*r.select, *r.where)}
+    names |= {r.field for r in rules if r.kind == "percentile"}
+    return [f"k_{n}" for n in sorted(names) if n in hot]
+
+
+def _field(name: str, df: Any, pseudo: bool) -> Any:
+    """The expression for a record's field (``View.get``: its own field first, then, with
+    ``pseudo``, the pseudo fields of ``filters.with_pseudo``)."""
+    import polars as pl
+
+    own = pl.col(f"k_{name}") if f"k_{name}" in df.columns else \
+        pl.col("fields").str.json_path_match(f"$.{name}")
+    if not pseudo:
+        return own
+    if name in ("ts", "level", "event", "logger"):
+        return pl.coalesce(own, pl.col(name))
+    if name in _PSEUDO_SLICE:
+        return pl.coalesce(own, pl.col("ts").str.slice(0, _PSEUDO_SLICE[name]))
+    return own
+
+
+def _conds_mask(df: Any, conds: list[Any], within: Any) -> Any:
+    """``matches(conds, View(rec))`` for each row where ``within`` (a numpy bool array),
+    False elsewhere: ``matches`` itself, called once per distinct combination of the
+    values the conditions read."""
+    import polars as pl
+
+    if not conds:
+        return within
+    names = sorted({c.field for c in conds})
+    sub = df.select([_field(n, df, True).alias(f"v{i}") for i, n in enumerate(names)]) \
+        .with_row_index("_i").filter(pl.Series(within))
+    out = np.zeros(df.height, dtype=bool)
+    if sub.height == 0:
+        return out
+    vcols = [f"v{i}" for i in range(len(names))]
+    uniq = sub.select(vcols).unique()
+    ok = [matches(conds, {n: v for n, v in zip(names, row, strict=True) if v is not None})
+          for row in uniq.iter_rows()]
+    got = sub.join(uniq.with_columns(_ok=pl.Series(ok, dtype=pl.Boolean)), on=vcols,
+                   how="left", nulls_equal=True)
+    out[got.get_column("_i").to_numpy()] = got.get_column("_ok").to_numpy()
+    return out
+
+
+def _numbers(df: Any, name: str, within: Any) -> Any:
+    """``rec.num(name)`` where ``within`` (NaN where None, or outside)."""
+    import polars as pl
+
+    sub = df.select(_field(name, df, False).alias("v")).with_row_index("_i") \
+        .filter(pl.Series(within))
+    out = np.full(df.height, np.nan)
+    if sub.height == 0:
+        return out
+    uniq = sub.select("v").unique()
+    nums = [to_number(v) for v in uniq.get_column("v").to_list()]
+    xs = np.array([np.nan if x is None else x for x in nums], dtype=np.float64)
+    if any(x is not None and (not np.isfinite(x) or (x == 0 and np.signbit(x)))
+           for x in nums):
+        raise Unfit("a value the engine's sorted window treats apart")
+    got = sub.join(uniq.with_columns(_x=pl.Series(xs)), on="v", how="left",
+                   nulls_equal=True)
+    out[got.get_column("_i").to_numpy()] = got.get_column("_x").to_numpy()
+    return out
+
+
+def selection(rule: Rule, df: Any) -> Any:
+    """Which rows the rule selects (``Rule.selects``), a numpy bool array."""
+    import polars as pl
+
+    c = pl.lit(True)
+    if rule.event is not None:
+        c = c & (pl.col("event") == rule.event)
+    if rule.level is not None:
+        lv = pl.col("level") == rule.level
+        if rule.level == "ERROR":
+            lv = lv | (pl.col("level") == "CRITICAL")
+        c = c & lv
+    if rule.event is None and rule.level is None:
+        cheap = np.ones(df.height, dtype=bool)
+    else:
+        cheap = df.select(c.fill_null(False).alias("c")).get_column("c").to_numpy()
+    return _conds_mask(df, rule.select, cheap)
+
+
+def first_at_least(tt: Any, lo: int, hi: int, base: float, span: float) -> int:
+    """The first k in [lo, hi) with ``tt[k] - base >= span`` (``tt`` never decreasing;
+    the difference as the engine computes it), else ``hi``."""
+    if lo >= hi:
+        return hi
+    view = tt[lo:hi]
+    k = int(np.searchsorted(view, base + span, "left"))
+    while k > 0 and view[k - 1] - base >= span:
+        k -= 1
+    while k < len(view) and not view[k] - base >= span:
+        k += 1
+    return lo + k
+
+
+def window_starts(times: Any, at: Any, span: float) -> Any:
+    """For each time in ``at``: the first index j of ``times`` (never decreasing) with
+    ``t - times[j] <= span``, the engine's test (its window keeps those)."""
+    n = len(times)
+    if n == 0:
+        return np.zeros(len(at), dtype=np.int64)
+    lo = np.searchsorted(times, at - span, "left")
+    for _ in range(64):
+        back = (lo > 0) & (at - times[np.maximum(lo - 1, 0)] <= span)
+        fwd = (lo < n) & ~(at - times[np.minimum(lo, n - 1)] <= span)
+        if not (back.any() or fwd.any()):
+            return lo
+        lo = np.where(back, lo - 1, np.where(fwd, lo + 1, lo))
+    raise Unfit("window bounds did not settle")
+
+
+class WindowRule:
+    """One window rule over the frames, fed a frame at a time (``feed``)."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.horizon = rule.within_s if rule.kind == "count" else rule.over_s
+        self.tail_t = np.empty(0)  # the window's elements of earlier frames (their times)
+        self.tail_v = np.empty(0)  # ... and values (rate: bad 0/1; percentile: the value)
+        self.active: Alert | None = None
+        self.false_t: float | None = None  # the engine's false_since, false_ts
+        self.false_ts: str | None = None
+
+    def feed(self, df: Any, tt: Any) -> list[tuple[int, Alert]]:
+        """The frame's records (fed ones, in order) and their times: the episodes that
+        fired in it, each with its row."""
+        rule = self.rule
+        sel = selection(rule, df)
+        hit = _conds_mask(df, rule.where, sel) if rule.where else sel
+        if rule.kind == "count":
+            elem, vals = hit, np.zeros(0)
+        elif rule.kind == "rate":
+            elem, vals = sel, hit[sel].astype(np.float64)
+        else:
+            x = _numbers(df, rule.field, hit)
+            elem = hit & ~np.isnan(x)
+            vals = x[elem]
+        pos = np.flatnonzero(elem)
+        all_t = np.concatenate([self.tail_t, tt[pos]])
+        all_v = np.concatenate([self.tail_v, vals]) if rule.kind != "count" else all_t
+        ntail = len(self.tail_t)
+        hi = ntail + np.searchsorted(pos, np.arange(len(tt)), "right")
+        lo = window_starts(all_t, tt, self.horizon)
+        cond = self._cond(lo, hi, all_v)
+        fired = self._walk(df, tt, sel, sel & hit & cond, cond, lo, hi, all_v)
+        if len(tt):  # keep what the next frame's windows can still hold
+            keep = window_starts(all_t, tt[-1:], self.horizon)[0]
+            self.tail_t, self.tail_v = all_t[keep:], all_v[keep:]
+        return fired
+
+    def _cond(self, lo: Any, hi: Any, v: Any) -> Any:
+        rule = self.rule
+        n = hi - lo
+        if rule.kind == "count":
+            return n >= rule.count
+        if rule.kind == "rate":
+            cs = np.concatenate([[0.0], np.cumsum(v)])
+            bad = cs[hi] - cs[lo]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rate = bad / n
+            return (n > 0) & (n >= rule.min_count) & (rate > rule.above)
+        return self._pcond(lo, hi, v)
+
+    def _pcond(self, lo: Any, hi: Any, v: Any) -> Any:
+        """``percentile(window, q) > above``: told by counts where they can tell, else
+        computed as the engine computes it."""
+        rule = self.rule
+        n = hi - lo
+        enough = n >= max(rule.min_count, 1)
+        gt = np.concatenate([[0], np.cumsum(v > rule.above)])
+        ge = np.concatenate([[0], np.cumsum(v >= rule.above)])
+        c_gt, c_ge = gt[hi] - gt[lo], ge[hi] - ge[lo]
+        pos = (np.maximum(n, 1) - 1).astype(np.float64) * rule.q / 100.0
+        r_lo = np.floor(pos)
+        r_hi = np.minimum(r_lo + 1, n - 1)
+        frac = pos - r_lo
+        sure_true = r_lo >= n - c_gt  # the lower of the two ranks is above
+        sure_false = (r_hi < n - c_ge) & ((frac < 0.99) | (r_hi == r_lo))
+        cond = enough & sure_true
+        unsure = np.flatnonzero(enough & ~sure_true & ~sure_false)
+        if len(unsure):
+            pairs = np.unique(np.stack([lo[unsure], hi[unsure]], axis=1), axis=0)
+            val = {(int(a), int(b)): self._p(v, int(a), int(b)) > rule.above
+                   for a, b in pairs}
+            cond[unsure] = [val[(int(a), int(b))] for a, b in
+                            zip(lo[unsure], hi[unsure], strict=True)]
+        return cond
+
+    def _p(self, v: Any, a: int, b: int) -> float:
+        return percentile(np.sort(v[a:b]).tolist(), self.rule.q)
+
+    def _fire(self, df: Any, i: int, lo: int, hi: int, v: Any) -> Alert:
+        from ..reading import sidecar
+        from .rule_model import dur
+
+        import polars as pl
+
+        rule = self.rule
+        rec = sidecar.records_of(df.slice(i, 1).with_columns(tb=pl.lit(None, pl.Utf8)))[0]
+        n = hi - lo
+        if rule.kind == "count":
+            return new_alert(rule, rec, float(n),
+                             f"{n} matching records within {dur(rule.within_s)}")
+        if rule.kind == "rate":
+            bad = int(v[lo:hi].sum())
+            rate = bad / n
+            return new_alert(rule, rec, rate, f"{bad} of {n} ({100 * rate:.1f}%) over "
+                                              f"{dur(rule.over_s)}")
+        p = self._p(v, lo, hi)
+        return new_alert(rule, rec, p, f"p{rule.q:g} {p:.1f} of {n} values over "
+                                       f"{dur(rule.over_s)}")
+
+    def _walk(self, df: Any, tt: Any, sel: Any, counted: Any, cond: Any, lo: Any, hi: Any,
+              v: Any) -> list[tuple[int, Alert]]:
+        """The engine's episode logic over the frame, visiting only the changes."""
+        fires = np.flatnonzero(sel & cond)
+        falses = np.flatnonzero(~cond)
+        trues = np.flatnonzero(cond)
+        csum = np.concatenate([[0], np.cumsum(counted)])
+        ts = df.get_column("ts")
+        hold = self.rule.hold_s
+        out: list[tuple[int, Alert]] = []
+        p, end = 0, len(tt)
+        while p < end:
+            if self.active is None:
+                k = int(np.searchsorted(fires, p))
+                if k == len(fires):
+                    break
+                i = int(fires[k])
+                self.active = self._fire(df, i, int(lo[i]), int(hi[i]), v)
+                out.append((i, self.active))
+                p = i + 1
+                continue
+            if self.false_t is None:  # active and true: the next false evaluation
+                k = int(np.searchsorted(falses, p))
+                a = int(falses[k]) if k < len(falses) else end
+                self.active.records += int(csum[a] - csum[p])
+                if a == end:
+                    break
+                self.false_t, self.false_ts = float(tt[a]), str(ts[a])
+                p = a
+            k = int(np.searchsorted(trues, p))
+            b = int(trues[k]) if k < len(trues) else end
+            e = first_at_least(tt, p, b, self.false_t, hold)
+            if e < b:  # false for the hold time: over
+                self.active.resolved = self.false_ts
+                self.active, self.false_t, self.false_ts = None, None, None
+                p = e + 1
+            elif b < end:  # true again
+                self.false_t, self.false_ts = None, None
+                p = b
+            else:
+                break
+        return out
