@@ -1,12 +1,19 @@
-"""``logs alerts`` over the sidecars' frames (``alerts._feed_frames``: the engine fed only
-the records some rule selects, told only the time of the others) gives the episodes the
-record path gives on the same files: random records (hypothesis) split into rotated
-files and a live one, the shipped rules and rules of every kind with short windows."""
+"""``logs alerts`` over the sidecars' frames (``alerts._feed_frames``: the window rules --
+count, rate, percentile -- as array passes, ``alerts_frames.WindowRule``; the others by the
+engine fed only the records they select, told only the time of the others) gives the
+episodes the record path gives on the same files: random records (hypothesis) split into
+rotated files and a live one, with the shipped rules, the README's examples and rules of
+every kind with short windows and edge settings; tutorial-style logs (bench's generator
+and the dialect fixture) and the simulator's; times that go back (the engine for all)."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ttsops.forensics.analyses import alerts as alerts_mod
+from ttsops.forensics.analyses import alerts_frames
 from ttsops.forensics.analyses.rules import Clock, load
 from ttsops.forensics.reading.sources import open_snapshot
 
@@ -65,14 +73,88 @@ min_count = 2
 resolve_after = "1m"
 """
 
+# window rules at their edges: no hold time, every record (q=0/100, min_count 0, a
+# window of 0 s), conditions on pseudo fields and on fields that have no column of their own
+EDGES = """
+[[rule]]
+name = "any_fail"
+kind = "rate"
+where = ["level=ERROR", "hour~^2024"]
+above = 0.0
+over = "0s"
+min_count = 0
+resolve_after = "0s"
+
+[[rule]]
+name = "noted"
+kind = "count"
+select = "note!=x"
+where = "event~stage"
+count = 1
+within = "0s"
+
+[[rule]]
+name = "queue_max"
+kind = "percentile"
+event = "synthesis_complete"
+where = "status=success"
+field = "queue_ms"
+q = 100
+above = 1499.9
+over = "30s"
+resolve_after = "0s"
+
+[[rule]]
+name = "fast_min"
+kind = "percentile"
+field = "duration_ms"
+q = 0
+above = 900
+over = "2m"
+min_count = 3
+
+[[rule]]
+name = "median"
+kind = "percentile"
+event = "stage_time"
+field = "duration_ms"
+q = 50
+above = 1800
+over = "3m"
+resolve_after = "10s"
+"""
+
+
+def _doc_rules() -> str:
+    """The rules file shown in the README's alert rules section."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "readme" / "forensics-scale.md")
+    text = doc.read_text("utf-8").split("## Alert rules", 1)[1]
+    m = re.search(r"```toml\n(.*?)```", text, re.S)
+    assert m, "the README's rules example"
+    return m.group(1)
+
+
+RULE_SETS = {"shipped": None, "kinds": RULES, "edges": EDGES, "readme": _doc_rules()}
+
+
+def _rules_of(name: str, d: Path) -> list[Any]:
+    text = RULE_SETS[name]
+    if text is None:
+        return load(None)
+    (d / f"{name}.toml").write_text(text, encoding="utf-8")
+    return load(d / f"{name}.toml")
+
+
+_NUM = st.sampled_from([100, 1800, 2500, 900, 1500, "1499.9ms", "1800 ms", "x", 0])
 _REC = st.one_of(
     st.tuples(st.sampled_from(["INFO", "ERROR"]), st.just("synthesis_complete"),
-              st.sampled_from(["status=failed, error_code=DISK_FULL", "status=success",
-                               "status=failed", "status=success, queue_ms=1500"])),
+              st.one_of(st.sampled_from(["status=failed, error_code=DISK_FULL",
+                                         "status=success", "status=failed"]),
+                        st.builds("status=success, queue_ms={}".format, _NUM))),
     st.tuples(st.just("INFO"), st.just("stage_time"),
               st.builds(lambda s, d: f"stage={s}, duration_ms={d}",
                         st.sampled_from(["llm_inference", "audio_render"]),
-                        st.sampled_from([100, 1800, 2500, 900]))),
+                        _NUM)),
     st.tuples(st.sampled_from(["WARNING", "CRITICAL"]), st.just("cache_health"),
               st.sampled_from(["usage=95%", "usage=50%", "usage=91.5%"])),
     st.tuples(st.sampled_from(["ERROR", "CRITICAL"]), st.just("request_failed"),
@@ -82,7 +164,7 @@ _REC = st.one_of(
     st.tuples(st.just("INFO"), st.just("other"), st.just("note=stage_time")),
     st.tuples(st.just("RAW"), st.just(""), st.just("- app.tts_en")),
 )
-_GAP = st.sampled_from([0, 0.001, 0.4, 3, 20, 45, 61, 130, 400])
+_GAP = st.sampled_from([0, 0.001, 0.4, 3, 10, 20, 30, 45, 61, 130, 400])
 
 
 def _write(logs: Path, items: list[tuple[str, str, str]], gaps: list[float],
@@ -113,19 +195,50 @@ def _episodes(logs: Path, rules: list[Any]) -> list[dict[str, Any]]:
     return [e.to_json() for e in eps]
 
 
-# an episode ends at the first record after its window empties, one no rule selects
+def _agree(logs: Path, rules: list[Any], monkeypatch: Any, vector: bool = True) -> None:
+    """The record path's episodes (no sidecars) = the frames' (sidecars written by a
+    first read), the window rules taken by the array passes where ``vector``."""
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "off")
+    want = _episodes(logs, rules)
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+    assert _episodes(logs, rules) == want  # (the record path; writes the sidecars)
+    used: list[int] = []
+    arrays: list[int] = []
+    real, init = alerts_mod._feed_frames, alerts_frames.WindowRule.__init__
+
+    def spy(eng: Any, scan: Any, *a: Any, **kw: Any) -> Any:
+        used.append(1)
+        return real(eng, scan, *a, **kw)
+
+    def spy_init(self: Any, *a: Any) -> None:
+        arrays.append(1)
+        init(self, *a)
+
+    with monkeypatch.context() as m:
+        m.setattr(alerts_mod, "_feed_frames", spy)
+        m.setattr(alerts_frames.WindowRule, "__init__", spy_init)
+        m.setenv("TTSOPS_LOGS_SIDECAR", "read")
+        got = _episodes(logs, rules)
+    assert json.dumps(got) == json.dumps(want)
+    assert used  # the frame path answered
+    if vector and any(alerts_frames.handles(r) for r in rules):
+        assert arrays  # ... with the window rules as array passes
+
+
+# an episode ends at the first record after its window empties
 @example(items=[("INFO", "synthesis_complete", "status=failed")] * 2
          + [("INFO", "stage_time", "stage=audio_render, duration_ms=100")] * 5,
-         gaps=[0, 1, 181, 1, 1, 200, 200], cuts=[1, 4], shipped=False)
+         gaps=[0, 1, 181, 1, 1, 200, 200], cuts=[1, 4], rules="kinds")
 @example(items=[("INFO", "synthesis_complete", "status=failed")] * 3
          + [("INFO", "stage_time", "stage=audio_render, duration_ms=100")] * 4,
-         gaps=[1, 1, 1, 61, 130, 130, 400], cuts=[2, 5], shipped=False)
-@settings(max_examples=60, deadline=None,
+         gaps=[1, 1, 1, 61, 130, 130, 400], cuts=[2, 5], rules="kinds")
+@settings(max_examples=120, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(items=st.lists(_REC, min_size=1, max_size=80), gaps=st.data(),
-       cuts=st.lists(st.integers(0, 80), min_size=1, max_size=3), shipped=st.booleans())
+       cuts=st.lists(st.integers(0, 80), min_size=1, max_size=3),
+       rules=st.sampled_from(sorted(RULE_SETS)))
 def test_frames_give_the_record_paths_episodes(tmp_path_factory, monkeypatch, items, gaps,
-                                               cuts, shipped):
+                                               cuts, rules):
     if not isinstance(gaps, list):
         gaps = gaps.draw(st.lists(_GAP, min_size=len(items), max_size=len(items)))
     d = tmp_path_factory.mktemp("alerts")
@@ -133,26 +246,29 @@ def test_frames_give_the_record_paths_episodes(tmp_path_factory, monkeypatch, it
     logs = d / "logs"
     logs.mkdir()
     _write(logs, items, gaps, cuts)
-    if shipped:
-        rules = load(None)
-    else:
-        (d / "rules.toml").write_text(RULES, encoding="utf-8")
-        rules = load(d / "rules.toml")
-    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "off")
-    want = _episodes(logs, rules)
-    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
-    assert _episodes(logs, rules) == want  # (the record path; writes the sidecars)
-    used: list[int] = []
+    _agree(logs, _rules_of(rules, d), monkeypatch)
+
+
+def test_times_that_go_back_are_fed_to_the_engine(tmp_path, monkeypatch):
+    """Records whose times go back (several writers): the engine's windows are no longer
+    the array passes' -- the frame path feeds every rule record by record, same answer."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    items = [("INFO", "synthesis_complete", "status=failed")] * 4 \
+        + [("INFO", "synthesis_complete", "status=success")] * 4
+    _write(logs, items * 3, [0, 100, -90, 5, 200, -150, 3, 1] * 3, [8, 16])
+    rules = _rules_of("kinds", tmp_path)
+    calls: list[bool] = []
     real = alerts_mod._feed_frames
 
-    def spy(eng: Any, scan: Any, *a: Any, **kw: Any) -> Any:
-        used.append(1)
-        return real(eng, scan, *a, **kw)
+    def spy(eng: Any, scan: Any, vector: bool = True) -> Any:
+        calls.append(vector)
+        return real(eng, scan, vector)
 
     monkeypatch.setattr(alerts_mod, "_feed_frames", spy)
-    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
-    assert _episodes(logs, rules) == want
-    assert used  # the frame path answered
+    _agree(logs, rules, monkeypatch, vector=False)
+    assert calls[-2:] == [True, False]  # the arrays refused (Unfit), the engine answered
 
 
 @given(st.integers(0, 4_000_000_000_000), st.sampled_from([",", "."]))
@@ -167,16 +283,41 @@ def test_frame_seconds_are_the_clocks(ms, sep):
     assert alerts_mod._seconds(df) == [Clock()(ts)]
 
 
-def test_the_tutorial_day_agrees(tmp_path, monkeypatch):
-    """The shipped rules on a generated tutorial-style log split into rotated files."""
+@pytest.mark.parametrize("rules", sorted(RULE_SETS))
+def test_the_dialect_day_agrees(tmp_path, monkeypatch, rules):
+    """A tutorial-style log in the dialects (free text, WARN/FATAL, cumulative
+    stage_time) split into rotated files."""
     from .test_sidecar import _day  # a small tutorial-style day, written once
 
     logs = _day(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    rules = load(None)
-    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "off")
-    want = _episodes(logs, rules)
-    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
-    _episodes(logs, rules)
-    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
-    assert json.dumps(_episodes(logs, rules)) == json.dumps(want)
+    _agree(logs, _rules_of(rules, tmp_path), monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def tutorial_small(tmp_path_factory) -> Path:
+    """bench's generator of tutorial-style logs (plain stdlib logging, whole-file gzip
+    rotation, the incidents it injects), its small size."""
+    out = tmp_path_factory.mktemp("alerts-tut") / "logs"
+    gen = Path(__file__).resolve().parents[2] / "bench" / "tutorial_logs.py"
+    res = subprocess.run([sys.executable, "-S", str(gen), str(out), "--size", "small",
+                          "--seed", "11"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+@pytest.mark.parametrize("rules", sorted(RULE_SETS))
+def test_the_tutorial_generators_logs_agree(tutorial_small, tmp_path, monkeypatch, rules):
+    logs = tmp_path / "logs"
+    shutil.copytree(tutorial_small, logs)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _agree(logs, _rules_of(rules, tmp_path), monkeypatch)
+
+
+@pytest.mark.parametrize("rules", sorted(RULE_SETS))
+def test_the_simulators_logs_agree(incident, tmp_path, monkeypatch, rules):
+    """The simulated incident day (ttsops' own sink: block gzip with its index)."""
+    logs = tmp_path / "logs"
+    shutil.copytree(incident[0], logs)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _agree(logs, _rules_of(rules, tmp_path), monkeypatch)
