@@ -105,7 +105,7 @@ def _feed_frames(eng: Engine, scan: Scan, vector: bool = True) -> list[Alert]:
     from . import alerts_frames as af
 
     at = {r.name: k for k, r in enumerate(eng.rules)}
-    windows = [af.WindowRule(r) for r in eng.rules if vector and af.handles(r)]
+    windows = [af.WindowRule(r, sidecar.HOT) for r in eng.rules if vector and af.handles(r)]
     sub = Engine([r for r in eng.rules if not (vector and af.handles(r))])
     sub.clock = _StrictClock()
     needles = scan.query.needles
@@ -119,8 +119,8 @@ def _feed_frames(eng: Engine, scan: Scan, vector: bool = True) -> list[Alert]:
     base, last = 0, -np.inf
     for _f, df in sidecar.frames(scan, cols):
         if needles is not None:  # the records the literal pre-filter selects
-            df = df.filter(pl.col("raw").is_null()
-                           | pl.col("raw").str.contains_any(list(needles)))
+            df = df.lazy().filter(pl.col("raw").is_null() | pl.col("raw").str.contains(
+                "|".join(pl.escape_regex(x) for x in needles))).drop("raw").collect()
         if df.height == 0:
             continue
         tt = _seconds(df)

@@ -60,12 +60,12 @@ def columns(rules: list[Rule], hot: tuple[str, ...]) -> list[str]:
     return [f"k_{n}" for n in sorted(names) if n in hot]
 
 
-def _field(name: str, df: Any, pseudo: bool) -> Any:
+def _field(name: str, hot: tuple[str, ...], pseudo: bool) -> Any:
     """The expression for a record's field (``View.get``: its own field first, then, with
     ``pseudo``, the pseudo fields of ``filters.with_pseudo``)."""
     import polars as pl
 
-    own = pl.col(f"k_{name}") if f"k_{name}" in df.columns else \
+    own = pl.col(f"k_{name}") if name in hot else \
         pl.col("fields").str.json_path_match(f"$.{name}")
     if not pseudo:
         return own
@@ -76,68 +76,89 @@ def _field(name: str, df: Any, pseudo: bool) -> Any:
     return own
 
 
-def _conds_mask(df: Any, conds: list[Any], within: Any) -> Any:
-    """``matches(conds, View(rec))`` for each row where ``within`` (a numpy bool array),
-    False elsewhere: ``matches`` itself, called once per distinct combination of the
-    values the conditions read."""
+class _Plan:
+    """What a rule reads of a frame, as expressions evaluated in one pass: its selection
+    and its condition (``=`` and ``!=`` in Polars; the other operators by the condition
+    itself, once per distinct value), and the percentile's field."""
+
+    def __init__(self, rule: Rule, hot: tuple[str, ...]) -> None:
+        import polars as pl
+
+        self.rule = rule
+        cheap = pl.lit(True)
+        if rule.event is not None:
+            cheap = cheap & (pl.col("event") == rule.event)
+        if rule.level is not None:
+            lv = pl.col("level") == rule.level
+            if rule.level == "ERROR":
+                lv = lv | (pl.col("level") == "CRITICAL")
+            cheap = cheap & lv
+        self.exprs: list[Any] = []
+        self.py: list[tuple[str, Any]] = []  # (column, condition) decided in Python
+        sel = self._native(rule.select, cheap.fill_null(False), hot, "s")
+        self.exprs.append(sel.alias("_sel"))
+        hit = self._native(rule.where, pl.lit(True), hot, "w")
+        self.exprs.append(hit.alias("_hit"))
+        if rule.kind == "percentile":
+            self.exprs.append(_field(rule.field, hot, False).alias("_x"))
+
+    def _native(self, conds: list[Any], base: Any, hot: tuple[str, ...], tag: str) -> Any:
+        out = base
+        for k, c in enumerate(conds):
+            v = _field(c.field, hot, True)
+            if c.op == "=":
+                out = out & (v == c.value).fill_null(False)
+            elif c.op == "!=":
+                out = out & (v != c.value).fill_null(True)
+            else:
+                name = f"_{tag}{k}"
+                self.exprs.append(v.alias(name))
+                self.py.append((name, c))
+        return out
+
+    def masks(self, df: Any) -> tuple[Any, Any, Any]:
+        """(selected, matches ``where``, the field's number or NaN) for each row."""
+        rule = self.rule
+        got = df.select(self.exprs)
+        sel = got.get_column("_sel").to_numpy()
+        hit = got.get_column("_hit").to_numpy()
+        for name, c in self.py:
+            ok = _decided(got.get_column(name), c)
+            if name.startswith("_s"):
+                sel = sel & ok
+            else:
+                hit = hit & ok
+        hit = hit & sel
+        x = _numbers(got.get_column("_x"), hit) if rule.kind == "percentile" else None
+        return sel, hit, x
+
+
+def _decided(col: Any, cond: Any) -> Any:
+    """``cond`` over a column of values (None: the field is absent): the condition called
+    once per distinct value."""
     import polars as pl
 
-    if not conds:
-        return within
-    names = sorted({c.field for c in conds})
-    sub = df.select([_field(n, df, True).alias(f"v{i}") for i, n in enumerate(names)]) \
-        .with_row_index("_i").filter(pl.Series(within))
-    out = np.zeros(df.height, dtype=bool)
-    if sub.height == 0:
-        return out
-    vcols = [f"v{i}" for i in range(len(names))]
-    uniq = sub.select(vcols).unique()
-    ok = [matches(conds, {n: v for n, v in zip(names, row, strict=True) if v is not None})
-          for row in uniq.iter_rows()]
-    got = sub.join(uniq.with_columns(_ok=pl.Series(ok, dtype=pl.Boolean)), on=vcols,
-                   how="left", nulls_equal=True)
-    out[got.get_column("_i").to_numpy()] = got.get_column("_ok").to_numpy()
-    return out
+    keys = [v for v in col.unique().to_list() if v is not None]
+    vals = [bool(cond({cond.field: v})) for v in keys]
+    return col.replace_strict(keys, vals, default=False, return_dtype=pl.Boolean) \
+        .fill_null(False).to_numpy()
 
 
-def _numbers(df: Any, name: str, within: Any) -> Any:
+def _numbers(col: Any, within: Any) -> Any:
     """``rec.num(name)`` where ``within`` (NaN where None, or outside)."""
     import polars as pl
 
-    sub = df.select(_field(name, df, False).alias("v")).with_row_index("_i") \
-        .filter(pl.Series(within))
-    out = np.full(df.height, np.nan)
-    if sub.height == 0:
-        return out
-    uniq = sub.select("v").unique()
-    nums = [to_number(v) for v in uniq.get_column("v").to_list()]
-    xs = np.array([np.nan if x is None else x for x in nums], dtype=np.float64)
+    if not within.all():
+        col = pl.DataFrame({"v": col, "w": within}).select(
+            pl.when(pl.col("w")).then(pl.col("v"))).to_series()
+    keys = [v for v in col.unique().to_list() if v is not None]
+    nums = [to_number(v) for v in keys]
     if any(x is not None and (not np.isfinite(x) or (x == 0 and np.signbit(x)))
            for x in nums):
         raise Unfit("a value the engine's sorted window treats apart")
-    got = sub.join(uniq.with_columns(_x=pl.Series(xs)), on="v", how="left",
-                   nulls_equal=True)
-    out[got.get_column("_i").to_numpy()] = got.get_column("_x").to_numpy()
-    return out
-
-
-def selection(rule: Rule, df: Any) -> Any:
-    """Which rows the rule selects (``Rule.selects``), a numpy bool array."""
-    import polars as pl
-
-    c = pl.lit(True)
-    if rule.event is not None:
-        c = c & (pl.col("event") == rule.event)
-    if rule.level is not None:
-        lv = pl.col("level") == rule.level
-        if rule.level == "ERROR":
-            lv = lv | (pl.col("level") == "CRITICAL")
-        c = c & lv
-    if rule.event is None and rule.level is None:
-        cheap = np.ones(df.height, dtype=bool)
-    else:
-        cheap = df.select(c.fill_null(False).alias("c")).get_column("c").to_numpy()
-    return _conds_mask(df, rule.select, cheap)
+    xs = [np.nan if x is None else x for x in nums]
+    return col.replace_strict(keys, xs, default=np.nan, return_dtype=pl.Float64) \
+        .fill_null(np.nan).to_numpy()
 
 
 def first_at_least(tt: Any, lo: int, hi: int, base: float, span: float) -> int:
@@ -173,8 +194,9 @@ def window_starts(times: Any, at: Any, span: float) -> Any:
 class WindowRule:
     """One window rule over the frames, fed a frame at a time (``feed``)."""
 
-    def __init__(self, rule: Rule) -> None:
+    def __init__(self, rule: Rule, hot: tuple[str, ...] = ()) -> None:
         self.rule = rule
+        self.plan = _Plan(rule, hot)
         self.horizon = rule.within_s if rule.kind == "count" else rule.over_s
         self.tail_t = np.empty(0)  # the window's elements of earlier frames (their times)
         self.tail_v = np.empty(0)  # ... and values (rate: bad 0/1; percentile: the value)
@@ -186,14 +208,12 @@ class WindowRule:
         """The frame's records (fed ones, in order) and their times: the episodes that
         fired in it, each with its row."""
         rule = self.rule
-        sel = selection(rule, df)
-        hit = _conds_mask(df, rule.where, sel) if rule.where else sel
+        sel, hit, x = self.plan.masks(df)
         if rule.kind == "count":
             elem, vals = hit, np.zeros(0)
         elif rule.kind == "rate":
             elem, vals = sel, hit[sel].astype(np.float64)
         else:
-            x = _numbers(df, rule.field, hit)
             elem = hit & ~np.isnan(x)
             vals = x[elem]
         pos = np.flatnonzero(elem)
