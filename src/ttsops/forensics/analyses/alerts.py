@@ -129,7 +129,7 @@ def _feed_frames(eng: Engine, scan: Scan, vector: bool = True) -> list[Alert]:
                 raise af.Unfit("a record time earlier than the one before")
             last = tt[-1]
         if picked is not None:
-            for i, a in _feed_engine(sub, df, tt.tolist(), picked):
+            for i, a in _feed_engine(sub, df, tt, picked):
                 tagged.append((base + i, at[a.rule], a))
         for w in windows:
             tagged.extend((base + i, at[a.rule], a) for i, a in w.feed(df, tt))
@@ -138,15 +138,14 @@ def _feed_frames(eng: Engine, scan: Scan, vector: bool = True) -> list[Alert]:
     return [a for _, _, a in tagged]
 
 
-def _feed_engine(eng: Engine, df: Any, tt: list[float], picked: Any,
-                 ) -> list[tuple[int, Alert]]:
+def _feed_engine(eng: Engine, df: Any, tt: Any, picked: Any) -> list[tuple[int, Alert]]:
     """A frame to the engine: the records some rule selects, and for the others their
     time (``_pass``); the episodes fired, each with its row."""
     import polars as pl
 
     from ..reading import sidecar
 
-    ts = df.get_column("ts").to_list()
+    ts = df.get_column("ts")
     sub = df.with_row_index("_i").filter(picked)
     recs = sidecar.records_of(sub.with_columns(tb=pl.lit(None, pl.Utf8)))
     out: list[tuple[int, Alert]] = []
@@ -154,24 +153,31 @@ def _feed_engine(eng: Engine, df: Any, tt: list[float], picked: Any,
     for i, rec in zip(sub.get_column("_i").to_list(), recs, strict=True):
         if prev < i:
             _pass(eng, ts, tt, prev, i)
-        out.extend((i, a) for a in eng.feed(rec, tt[i]))
+        out.extend((i, a) for a in eng.feed(rec, float(tt[i])))
         prev = i + 1
     _pass(eng, ts, tt, prev, len(ts))
     return out
 
 
-def _pass(eng: Engine, ts: list[str], tt: list[float], lo: int, hi: int) -> None:
-    """The records ``lo:hi`` that no rule selects: each moves the active episodes on
-    (``Engine.pass_``), skipped while nothing can change."""
+def _pass(eng: Engine, ts: Any, tt: Any, lo: int, hi: int) -> None:
+    """The records ``lo:hi`` (times ``tt``, a numpy array; texts ``ts``) that no rule
+    selects: each moves the active episodes on (``Engine.pass_``), skipped while nothing
+    can change."""
     if not any(st.active is not None for st in eng.states):
         return
     nxt = eng.quiet_until()
-    for k in range(lo, hi):
-        t = tt[k]
-        if t >= nxt:
-            if not eng.pass_(ts[k], t):
+    k = lo
+    while k < hi:
+        if not tt[k] >= nxt:  # the next record at or after ``nxt``
+            later = tt[k:hi] >= nxt
+            j = int(later.argmax())
+            if not later[j]:
                 return
-            nxt = eng.quiet_until()
+            k += j
+        if not eng.pass_(ts[k], float(tt[k])):
+            return
+        nxt = eng.quiet_until()
+        k += 1
 
 
 def _seconds(df: Any) -> Any:

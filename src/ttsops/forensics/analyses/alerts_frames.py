@@ -144,21 +144,31 @@ def _decided(col: Any, cond: Any) -> Any:
         .fill_null(False).to_numpy()
 
 
+_PLAIN = r"^[0-9]+(?:\.[0-9]+)?$"  # a number as written, nothing around it
+
+
 def _numbers(col: Any, within: Any) -> Any:
-    """``rec.num(name)`` where ``within`` (NaN where None, or outside)."""
+    """``rec.num(name)`` where ``within`` (NaN where None, or outside): a plain decimal
+    read by Polars (a correctly rounded parse, as ``float``), anything else by
+    ``to_number`` once per distinct value."""
     import polars as pl
 
-    if not within.all():
-        col = pl.DataFrame({"v": col, "w": within}).select(
-            pl.when(pl.col("w")).then(pl.col("v"))).to_series()
-    keys = [v for v in col.unique().to_list() if v is not None]
+    df = pl.DataFrame({"v": col, "w": within}).select(
+        v=pl.when(pl.col("w")).then(pl.col("v"))).with_columns(
+        plain=pl.col("v").str.contains(_PLAIN))
+    fast = df.select(pl.when(pl.col("plain")).then(pl.col("v").cast(pl.Float64,
+                                                                    strict=False)))
+    other = df.filter(~pl.col("plain")).get_column("v").unique().to_list()
+    keys = [v for v in other if v is not None]
     nums = [to_number(v) for v in keys]
-    if any(x is not None and (not np.isfinite(x) or (x == 0 and np.signbit(x)))
-           for x in nums):
-        raise Unfit("a value the engine's sorted window treats apart")
     xs = [np.nan if x is None else x for x in nums]
-    return col.replace_strict(keys, xs, default=np.nan, return_dtype=pl.Float64) \
-        .fill_null(np.nan).to_numpy()
+    slow = df.get_column("v").replace_strict(keys, xs, default=np.nan,
+                                             return_dtype=pl.Float64)
+    out = fast.to_series().fill_null(slow).fill_null(np.nan).to_numpy()
+    vals = out[~np.isnan(out)]
+    if not np.isfinite(vals).all() or bool(((vals == 0) & np.signbit(vals)).any()):
+        raise Unfit("a value the engine's sorted window treats apart")
+    return out
 
 
 def first_at_least(tt: Any, lo: int, hi: int, base: float, span: float) -> int:
