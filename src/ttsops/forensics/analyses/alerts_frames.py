@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from ...logformat.record import to_number
-from ..reading.filters import matches
 from .rules import Alert, Rule, new_alert
 from .stats import percentile
 
@@ -281,10 +280,10 @@ class WindowRule:
         return percentile(np.sort(v[a:b]).tolist(), self.rule.q)
 
     def _fire(self, df: Any, i: int, lo: int, hi: int, v: Any) -> Alert:
+        import polars as pl
+
         from ..reading import sidecar
         from .rule_model import dur
-
-        import polars as pl
 
         rule = self.rule
         rec = sidecar.records_of(df.slice(i, 1).with_columns(tb=pl.lit(None, pl.Utf8)))[0]
