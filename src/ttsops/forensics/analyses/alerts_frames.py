@@ -152,20 +152,24 @@ def _numbers(col: Any, within: Any) -> Any:
     ``to_number`` once per distinct value."""
     import polars as pl
 
-    df = pl.DataFrame({"v": col, "w": within}).select(
-        v=pl.when(pl.col("w")).then(pl.col("v"))).with_columns(
-        plain=pl.col("v").str.contains(_PLAIN))
-    fast = df.select(pl.when(pl.col("plain")).then(pl.col("v").cast(pl.Float64,
-                                                                    strict=False)))
-    other = df.filter(~pl.col("plain")).get_column("v").unique().to_list()
-    keys = [v for v in other if v is not None]
-    nums = [to_number(v) for v in keys]
-    xs = [np.nan if x is None else x for x in nums]
-    slow = df.get_column("v").replace_strict(keys, xs, default=np.nan,
-                                             return_dtype=pl.Float64)
-    out = fast.to_series().fill_null(slow).fill_null(np.nan).to_numpy()
-    vals = out[~np.isnan(out)]
-    if not np.isfinite(vals).all() or bool(((vals == 0) & np.signbit(vals)).any()):
+    out = np.full(len(within), np.nan)
+    idx = np.flatnonzero(within)
+    if not len(idx):
+        return out
+    sub = col.gather(idx)
+    plain = sub.str.contains(_PLAIN).fill_null(False)
+    vals = np.where(plain.to_numpy(), sub.cast(pl.Float64, strict=False)
+                    .fill_null(np.nan).to_numpy(), np.nan)
+    rest = sub.filter(~plain)
+    keys = [v for v in rest.unique().to_list() if v is not None]
+    if keys:
+        xs = [to_number(v) for v in keys]
+        slow = sub.replace_strict(keys, [np.nan if x is None else x for x in xs],
+                                  default=np.nan, return_dtype=pl.Float64)
+        vals = np.where(plain.to_numpy(), vals, slow.fill_null(np.nan).to_numpy())
+    out[idx] = vals
+    got = vals[~np.isnan(vals)]
+    if not np.isfinite(got).all() or bool(((got == 0) & np.signbit(got)).any()):
         raise Unfit("a value the engine's sorted window treats apart")
     return out
 
