@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -321,3 +322,24 @@ def test_the_simulators_logs_agree(incident, tmp_path, monkeypatch, rules):
     shutil.copytree(incident[0], logs)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     _agree(logs, _rules_of(rules, tmp_path), monkeypatch)
+
+
+_TIMES = st.lists(st.integers(0, 5000), max_size=40).map(sorted)
+
+
+@given(_TIMES, st.lists(st.integers(0, 5000), min_size=1, max_size=20).map(sorted),
+       st.sampled_from([1.0, 1000.0, 10.0]), st.sampled_from([0.0, 1.7e9, -3e8, 0.5]),
+       st.sampled_from([0.0, 0.1, 1.0, 2.5, 300.0]))
+def test_window_bounds_are_the_engines(times, at, unit, base, span):
+    """The first element a window keeps (``t - time <= span``) and the first time a
+    false spell has lasted ``span`` (``time - since >= span``), as the engine's float
+    arithmetic decides them, also where equal times and rounding meet the bound."""
+    tt = np.array([base + x / unit for x in times])
+    aa = np.array([base + x / unit for x in at])
+    got = alerts_frames.window_starts(tt, aa, span)
+    assert list(got) == [next((j for j, t in enumerate(tt) if a - t <= span), len(tt))
+                         for a in aa]
+    for a in aa:
+        lo, hi = len(tt) // 3, len(tt)
+        assert alerts_frames.first_at_least(tt, lo, hi, float(a), span) == \
+            next((k for k in range(lo, hi) if tt[k] - a >= span), hi)

@@ -194,13 +194,16 @@ def window_starts(times: Any, at: Any, span: float) -> Any:
     n = len(times)
     if n == 0:
         return np.zeros(len(at), dtype=np.int64)
-    lo = np.searchsorted(times, at - span, "left")
-    for _ in range(64):
-        back = (lo > 0) & (at - times[np.maximum(lo - 1, 0)] <= span)
-        fwd = (lo < n) & ~(at - times[np.minimum(lo, n - 1)] <= span)
+    lo = np.searchsorted(times, at - span, "left")  # (``at - span`` is rounded: mend)
+    for _ in range(64):  # equal times are kept or dropped together: step a group at a time
+        before = times[np.maximum(lo - 1, 0)]
+        back = (lo > 0) & (at - before <= span)
+        here = times[np.minimum(lo, n - 1)]
+        fwd = (lo < n) & ~(at - here <= span)
         if not (back.any() or fwd.any()):
             return lo
-        lo = np.where(back, lo - 1, np.where(fwd, lo + 1, lo))
+        lo = np.where(back, np.searchsorted(times, before, "left"),
+                      np.where(fwd, np.searchsorted(times, here, "right"), lo))
     raise Unfit("window bounds did not settle")
 
 
