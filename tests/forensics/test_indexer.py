@@ -15,9 +15,8 @@ import zlib
 import pytest
 
 from console import TTSOPS
-from ttsops import logindex
+from ttsops import indexformat, logindex
 from ttsops.forensics.reading import indexer
-from ttsops import indexformat
 from ttsops.indexformat import LEN_DIGITS
 from ttsops.logindex import INDEX_MAGIC, gzip_member, read_index
 from ttsops.logsink import LogSink
@@ -276,15 +275,18 @@ def test_an_index_another_parser_made_is_not_trusted_and_is_made_anew(tmp_path, 
     args = ["window", "--dir", str(d), "--since", "2024-06-12 00:00:00", "--until",
             "2024-06-13 00:00:00", "--json"]
     rc, out, _ = cli(*args, "--no-index")
+    assert rc == 0
     truth = json.loads(out)["error_codes"]
     assert truth == {"X": sum(1 for i in range(3000) if i % 97 == 0)}
     for p in files:
         _as_other_grammar(p, monkeypatch)
         assert read_index(p) is None  # counts of another parser: not for answers
     rc, out, _ = cli(*args)
+    assert rc == 0
     got = json.loads(out)
     assert got["error_codes"] == truth and got["read"]["blocks_from_index"] == 0
     rc, out, _ = cli("index", str(d), "--json", "--no-progress")
+    assert rc == 0
     res = json.loads(out)["files"]
     assert {r["status"] for r in res} == {"reindexed"}
     assert all("another parser" in r["detail"] for r in res)
@@ -292,5 +294,6 @@ def test_an_index_another_parser_made_is_not_trusted_and_is_made_anew(tmp_path, 
         idx = read_index(p)
         assert idx is not None and idx.grammar == indexformat.GRAMMAR
     rc, out, _ = cli(*args)
+    assert rc == 0
     got = json.loads(out)
     assert got["error_codes"] == truth and got["read"]["blocks_from_index"] > 0
