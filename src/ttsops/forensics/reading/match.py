@@ -314,11 +314,18 @@ class Select:
             verdict = chunk_in_window(chunk, q.since, q.until)
             if verdict is False:
                 return None
-            lines = chunk.decode("utf-8", "replace").split("\n")
-            if lines and lines[-1] == "":
-                lines.pop()
-            if verdict is None:
-                lines = window_lines(lines, q.since, q.until)
+            span = window_span(chunk, q.since, q.until) if verdict is None else None
+            if span is not None:  # one run of lines: cut out, never split whole
+                a, b = span
+                lines = chunk[a:b].decode("utf-8", "replace").split("\n")
+                if b == len(chunk) and lines and lines[-1] == "":
+                    lines.pop()
+            else:
+                lines = chunk.decode("utf-8", "replace").split("\n")
+                if lines and lines[-1] == "":
+                    lines.pop()
+                if verdict is None:
+                    lines = window_lines(lines, q.since, q.until)
         if counting:
             tag = f" - {q.count_event}: "
             kept = sum(1 for ln in lines if ln[:1].isdigit() and tag in ln)
@@ -434,6 +441,35 @@ def chunk_in_window(chunk: bytes, since: str | None, until: str | None) -> bool 
     if mn >= lo and (until is None or mx < until.encode()):
         return True
     return None
+
+
+def window_span(chunk: bytes, since: str | None, until: str | None,
+                ) -> tuple[int, int] | None:
+    """(start, end) such that ``chunk[start:end]`` split at newlines is exactly what
+    ``window_lines`` keeps of ``chunk``'s lines (a chunk cut by the window's end: a block
+    at an edge of the window), found at C speed; None when that is not one run of lines
+    (or not told: JSON lines, a line led by a non-ASCII character, an end that is not
+    plain ASCII). ``end`` is the newline before the first line after the run, or
+    ``len(chunk)``."""
+    if since is None or until is None or not since.isascii() or not until.isascii() \
+            or len(since) > 23 or len(until) > 23 or has_json(chunk):
+        return None
+    first, inside, outside = _range_rx(since, until)
+    if first.match(chunk) is not None:
+        start = 0
+    else:
+        m = inside.search(chunk)
+        if m is None:
+            return None
+        start = m.start() + 1
+    o = outside.search(chunk, start)
+    end = len(chunk) if o is None else o.start()
+    if o is not None and inside.search(chunk, end) is not None:
+        return None  # lines in the window again after some that are not: several runs
+    # a line led by a non-ASCII character is a digit or not only once decoded
+    if _NON_ASCII_LINE.search(chunk, max(0, start - 1), end) is not None:
+        return None
+    return start, end
 
 
 def window_lines(lines: list[str], since: str | None, until: str | None) -> list[str]:
