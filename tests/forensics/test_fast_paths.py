@@ -471,3 +471,19 @@ def test_an_edge_chunk_cut_to_its_window_is_what_the_line_check_keeps(
         if b == len(buf) and cut[-1] == "":
             cut.pop()
         assert cut == want
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(line_block, st.lists(st.sampled_from([" - ERROR - ", " - CRITICAL - ", " - FATAL - ",
+                                             " - WARNING - ", " -", "  - ERROR - ", " E"]),
+                            min_size=2, max_size=3, unique=True),
+       st.lists(st.sampled_from([" - ERROR - ", "-ERROR - ", "x- ERROR - ", " - - FATAL - ",
+                                 "\n- CRITICAL - "]), max_size=4))
+def test_grep_bytes_for_needles_sharing_their_first_byte_equals_grep_text(lines, needles,
+                                                                          traps):
+    """Several needles that all start with the same byte (the level needles of ``top``)
+    are searched without it; a hit counts only where that byte precedes it, so the lines
+    found are those of the text search (traps: the rest of a needle after another byte)."""
+    buf = "\n".join([*lines, *traps]).encode() + b"\n"
+    assert grep_bytes(buf, tuple(needles)) == \
+        grep_lines(buf.decode("utf-8", "replace"), tuple(needles))

@@ -216,10 +216,14 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
     else:
         seen: set[int] = set()
         if len(nb) > 1:  # one pass for all of them (a regex of literals), not one each
-            rx = _any_of(tuple(nb))
-            m = rx.search(buf)
+            rx, skip = _any_of(tuple(nb))
+            lead = nb[0][:skip]
+            m = rx.search(buf, skip)
             while m is not None:
-                i = m.start()
+                i = m.start() - skip
+                if buf[i:i + skip] != lead:  # not the whole needle: look further on
+                    m = rx.search(buf, m.start() + 1)
+                    continue
                 seen.add(_record_start(buf, i))
                 e = buf.find(b"\n", i)
                 if e < 0:
@@ -243,16 +247,20 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
     return out
 
 
-_ANY_OF: dict[tuple[bytes, ...], re.Pattern[bytes]] = {}
+_ANY_OF: dict[tuple[bytes, ...], tuple[re.Pattern[bytes], int]] = {}
 
 
-def _any_of(needles: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    """A regex finding the leftmost occurrence of any of ``needles`` (one pass over the
-    bytes where a ``find`` per needle makes one each: 3 level needles, ~40% less)."""
-    rx = _ANY_OF.get(needles)
-    if rx is None:
-        rx = _ANY_OF[needles] = re.compile(b"|".join(re.escape(x) for x in needles), re.S)
-    return rx
+def _any_of(needles: tuple[bytes, ...]) -> tuple[re.Pattern[bytes], int]:
+    """A regex finding the leftmost occurrence of any of ``needles`` (one pass where a
+    ``find`` each makes one: 3 level needles, ~40% less), and whether it leaves out
+    their common first byte (1) -- the space before every level needle is everywhere:
+    ~20% less -- so a hit counts only where that byte comes before it."""
+    got = _ANY_OF.get(needles)
+    if got is None:
+        skip = int(all(len(x) > 1 for x in needles) and len({x[:1] for x in needles}) == 1)
+        got = _ANY_OF[needles] = (re.compile(b"|".join(re.escape(x[skip:]) for x in needles),
+                                             re.S), skip)
+    return got
 
 
 def has_json(buf: bytes) -> bool:
@@ -445,12 +453,10 @@ def chunk_in_window(chunk: bytes, since: str | None, until: str | None) -> bool 
 
 def window_span(chunk: bytes, since: str | None, until: str | None,
                 ) -> tuple[int, int] | None:
-    """(start, end) such that ``chunk[start:end]`` split at newlines is exactly what
-    ``window_lines`` keeps of ``chunk``'s lines (a chunk cut by the window's end: a block
-    at an edge of the window), found at C speed; None when that is not one run of lines
-    (or not told: JSON lines, a line led by a non-ASCII character, an end that is not
-    plain ASCII). ``end`` is the newline before the first line after the run, or
-    ``len(chunk)``."""
+    """(start, end): ``chunk[start:end]`` split at newlines is what ``window_lines``
+    keeps of ``chunk`` (a block at an edge of the window), found at C speed; None when
+    that is not one run of lines, or not told (JSON lines, a line led by a non-ASCII
+    character, a non-ASCII end). ``end``: the newline ending the run, or the end."""
     if since is None or until is None or not since.isascii() or not until.isascii() \
             or len(since) > 23 or len(until) > 23 or has_json(chunk):
         return None
