@@ -171,7 +171,7 @@ def _replace(path: Path, part: Path) -> None:
     os.replace(part, path)
 
 
-def index_file(path: str, block_bytes: int = 1 << 18, force: bool = False) -> Result:
+def index_file(path: str, block_bytes: int = 1 << 19, force: bool = False) -> Result:
     """Give one ``.gz`` file a current index (see the module docstring). ValueError for
     a ``block_bytes`` no block writer accepts (before the file is touched)."""
     check_block_bytes(block_bytes)
@@ -298,7 +298,7 @@ def writer_locks(paths: list[Path]) -> Iterator[None]:
             os.close(fd)
 
 
-def index_and_sidecar(path: str, block_bytes: int = 1 << 18, force: bool = False,
+def index_and_sidecar(path: str, block_bytes: int = 1 << 19, force: bool = False,
                       ) -> Result:
     """``index_file``, then the file's sidecar (its parsed records, ``sidecar.py``)
     beside it when it has none: what every later whole-data command reads instead of
@@ -315,7 +315,7 @@ def index_and_sidecar(path: str, block_bytes: int = 1 << 18, force: bool = False
     return r
 
 
-def run(paths: list[Path], *, block_bytes: int = 1 << 18, force: bool = False,
+def run(paths: list[Path], *, block_bytes: int = 1 << 19, force: bool = False,
         jobs: int = 1, on_done: object = None) -> list[Result]:
     """Index ``paths`` with ``jobs`` processes; ``on_done(result)`` after each file.
     IndexError_ for a block size no block writer accepts (nothing is touched)."""
