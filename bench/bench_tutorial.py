@@ -94,14 +94,16 @@ def truth_of(logs: Path) -> Path:
 
 
 def indexed_copy(logs: Path) -> Path:
-    """The same files after ``ttsops logs index`` (a copy: the originals stay unindexed)."""
+    """The same files after ``ttsops logs index`` (a copy: the originals stay unindexed);
+    an existing copy is indexed again (``up to date`` at once; an index another parser
+    made has its counts computed anew -- delete the copy to get this version's blocks)."""
     dst = logs.parent / "indexed"
     if not (dst / "app.log.1.gz").exists():
         if dst.exists():
             shutil.rmtree(dst)
         shutil.copytree(logs, dst)
-        subprocess.run([*TTSOPS, "index", str(dst), "--no-progress"], check=True,
-                       stdout=subprocess.DEVNULL)
+    subprocess.run([*TTSOPS, "index", str(dst), "--no-progress"], check=True,
+                   stdout=subprocess.DEVNULL)
     return dst
 
 
