@@ -30,6 +30,13 @@ def b64decode(data: bytes | str) -> bytes:
 
 INDEX_MAGIC = b"TTSOPS-INDEX/1 "  # the framing; the payload carries its own version
 INDEX_VERSION = 3
+# The reading an index's counts, ids and skipped lines were made with: bump it whenever
+# ``logformat`` changes what a line parses to (a level alias, a dialect, how a code is
+# cut from free text). A version 3 index stamped with another grammar (or none: those
+# written before the stamp) describes another parser's reading, so its counts and blooms
+# are not trusted for answers (``indexread``) and ``logs index`` computes it anew.
+# Sidecars (parsed records) carry it in their identity for the same reason.
+GRAMMAR = 1
 EXAMPLES_PER_BLOCK = 5
 FCOMMENT = 0x10
 EMPTY_DEFLATE = b"\x03\x00"
@@ -238,7 +245,8 @@ class FileIndex:
                  load_blocks: Callable[[], list[BlockStats]] | None = None,
                  probe: Callable[[tuple[int, int]], bool] | None = None,
                  version: int = INDEX_VERSION, nblocks: int | None = None,
-                 members: list[tuple[int, ...]] | None = None) -> None:
+                 members: list[tuple[int, ...]] | None = None,
+                 grammar: int = GRAMMAR) -> None:
         self._blocks = blocks
         self.nblocks = len(blocks) if blocks is not None else (nblocks or 0)
         self.data_len = data_len  # compressed bytes before the index member
@@ -246,6 +254,7 @@ class FileIndex:
         self._load = load_blocks
         self._probe = probe
         self.version = version
+        self.grammar = grammar  # the reading its counts come from (``GRAMMAR``)
         # (offset, length, text length, text CRC-32) of each data member, checked against
         # the data when read (version 3); None when not known
         self.members = members if members is not None else (
@@ -281,7 +290,7 @@ class FileIndex:
         head = t.to_json()
         for k in ("off", "clen", "bloom", "crc"):
             head.pop(k, None)
-        head.update(version=INDEX_VERSION, data_len=self.data_len,
+        head.update(version=INDEX_VERSION, grammar=GRAMMAR, data_len=self.data_len,
                     nblocks=len(self.blocks),
                     members=[[b.off, b.clen, b.ulen, b.crc] for b in self.blocks])
         ids: set[str] = set()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from .indexformat import (
     FCOMMENT,
+    GRAMMAR,
     INDEX_MAGIC,
     LEN_DIGITS,
     TAIL,
@@ -31,7 +32,8 @@ class IndexDamaged(ValueError):
 def read_index(path: str | os.PathLike[str], fd: int | None = None, *,
                legacy: bool = False) -> FileIndex | None:
     """The embedded index of a block-gzip file: None when there is none (no index member,
-    not ours, or one of version 1/2, which carry no checksum - unless ``legacy``);
+    not ours, one of version 1/2, which carry no checksum, or one whose counts another
+    parser made (``indexformat.GRAMMAR``) - unless ``legacy``);
     ``IndexDamaged`` when there is one that fails its checks (see the module docstring).
 
     With ``fd`` (an open descriptor of the file) the file is read through it, now and
@@ -61,7 +63,9 @@ def read_index(path: str | os.PathLike[str], fd: int | None = None, *,
         pstart = start + 10 + len(INDEX_MAGIC)
         frame = head[10 + len(INDEX_MAGIC):]
         if frame[:2] == b"3;":
-            return _read_v3(path, fd, own, start, pstart, plen, frame, read)
+            idx = _read_v3(path, fd, own, start, pstart, plen, frame, read)
+            # counts made by another parser (``GRAMMAR``): not trusted for answers
+            return idx if legacy or idx.grammar == GRAMMAR else None
         if not legacy:
             return None  # no checksum: not trusted for answers (``logs index`` upgrades it)
         if frame[:2] == b"2;":
@@ -182,7 +186,8 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
         return True
 
     return FileIndex(None, start, total=total, load_blocks=load_blocks, probe=probe,
-                     nblocks=int(doc["nblocks"]), members=members)
+                     nblocks=int(doc["nblocks"]), members=members,
+                     grammar=int(doc.get("grammar", 0)))
 
 
 def check_members(fd: int, members: list[tuple[int, ...]], data_len: int,

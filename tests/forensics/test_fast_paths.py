@@ -424,3 +424,66 @@ def test_a_chunk_judged_whole_is_what_the_line_check_keeps(lines, window):
         assert kept == flat
     elif verdict is False:
         assert kept == []
+
+
+_EDGE_TIMES = st.integers(0, 4 * 3600 * 1000).map(
+    lambda ms: f"2024-06-12 {12 + ms // 3600000:02d}:{ms // 60000 % 60:02d}:"
+               f"{ms // 1000 % 60:02d},{ms % 1000:03d}")
+_EDGE_OTHER = st.sampled_from(["\tTraceback (most recent call last):", "", "  File x",
+                               "ERROR: scipy.fft failed on input len=1024", "{\"ts\": 1}",
+                               "٣ Arabic-Indic digit", "é accent", "12345 not a time",
+                               "2024-06-12 14", "2024-06-12T14:00:00,000 - a - INFO - e: a=1"])
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(_EDGE_TIMES, min_size=1, max_size=30),
+       st.lists(st.tuples(st.integers(0, 40), _EDGE_OTHER), max_size=6),
+       st.booleans(), st.booleans(),
+       st.sampled_from([("2024-06-12 13:00:00", "2024-06-12 14:00:00"),
+                        ("2024-06-12 13:30:00,250", "2024-06-12 15:00:00,000"),
+                        ("2024-06-12 12:00:00", "2024-06-12 12:00:01"),
+                        ("2024-06-12 14", "2024-06-12 15"),
+                        ("2024-06-12 11:00:00", "2024-06-12 17:00:00")]))
+def test_an_edge_chunk_cut_to_its_window_is_what_the_line_check_keeps(
+        times, others, ordered, final_newline, window):
+    """A chunk at an edge of the window (time-ordered records, tracebacks, foreign and
+    empty lines between them) is cut to the window in the bytes (``window_span``) where it
+    can be; what ``Select`` hands out is always ``window_lines``' answer."""
+    from ttsops.forensics.reading.match import Select, common_prefix, window_span
+    from ttsops.forensics.reading.scan import Query, window_lines
+
+    since, until = window
+    lines = [f"{t} - app - INFO - synthesis_start: id=ts_{i:08x}"
+             for i, t in enumerate(sorted(times) if ordered else times)]
+    for pos, other in others:
+        lines.insert(min(pos, len(lines)), other)
+    buf = ("\n".join(lines) + ("\n" if final_newline else "")).encode()
+    flat = buf.decode().split("\n")
+    if flat and flat[-1] == "":
+        flat.pop()
+    want = window_lines(flat, since, until)
+    got = Select(Query(since, until), common_prefix(since, until))(buf)
+    assert (got or []) == want
+    span = window_span(buf, since, until)
+    if span is not None:
+        a, b = span
+        cut = buf[a:b].decode().split("\n")
+        if b == len(buf) and cut[-1] == "":
+            cut.pop()
+        assert cut == want
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(line_block, st.lists(st.sampled_from([" - ERROR - ", " - CRITICAL - ", " - FATAL - ",
+                                             " - WARNING - ", " -", "  - ERROR - ", " E"]),
+                            min_size=2, max_size=3, unique=True),
+       st.lists(st.sampled_from([" - ERROR - ", "-ERROR - ", "x- ERROR - ", " - - FATAL - ",
+                                 "\n- CRITICAL - "]), max_size=4))
+def test_grep_bytes_for_needles_sharing_their_first_byte_equals_grep_text(lines, needles,
+                                                                          traps):
+    """Several needles that all start with the same byte (the level needles of ``top``)
+    are searched without it; a hit counts only where that byte precedes it, so the lines
+    found are those of the text search (traps: the rest of a needle after another byte)."""
+    buf = "\n".join([*lines, *traps]).encode() + b"\n"
+    assert grep_bytes(buf, tuple(needles)) == \
+        grep_lines(buf.decode("utf-8", "replace"), tuple(needles))

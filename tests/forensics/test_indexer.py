@@ -15,7 +15,7 @@ import zlib
 import pytest
 
 from console import TTSOPS
-from ttsops import logindex
+from ttsops import indexformat, logindex
 from ttsops.forensics.reading import indexer
 from ttsops.indexformat import LEN_DIGITS
 from ttsops.logindex import INDEX_MAGIC, gzip_member, read_index
@@ -249,3 +249,51 @@ def test_logrotate_dateext_files_are_indexed_too(tmp_path):
         assert read_index(d / name) is not None
         assert subprocess.run(["zcat", str(d / name)], capture_output=True).stdout == data
     assert plain.name not in res
+
+
+def _as_other_grammar(p, monkeypatch):
+    """The same blocks with a version 3 index another parser made (grammar 0: before the
+    stamp) whose counts disagree with this parser's reading: every ERROR code renamed."""
+    from ttsops import indexformat
+
+    idx = read_index(p)
+    blocks = idx.blocks
+    for b in blocks:
+        b.lcodes = type(b.lcodes)({f"{k}, free text": n for k, n in b.lcodes.items()})
+    data = p.read_bytes()[:idx.data_len]
+    with monkeypatch.context() as m:
+        m.setattr(indexformat, "GRAMMAR", 0)
+        p.write_bytes(data + logindex.index_member(logindex.FileIndex(blocks, idx.data_len)))
+    old = read_index(p, legacy=True)
+    assert old is not None and old.version == 3 and old.grammar == 0
+
+
+def test_an_index_another_parser_made_is_not_trusted_and_is_made_anew(tmp_path, monkeypatch):
+    d = tmp_path / "logs"
+    d.mkdir()
+    files = _sink_dir(d)
+    args = ["window", "--dir", str(d), "--since", "2024-06-12 00:00:00", "--until",
+            "2024-06-13 00:00:00", "--json"]
+    rc, out, _ = cli(*args, "--no-index")
+    assert rc == 0
+    truth = json.loads(out)["error_codes"]
+    assert truth == {"X": sum(1 for i in range(3000) if i % 97 == 0)}
+    for p in files:
+        _as_other_grammar(p, monkeypatch)
+        assert read_index(p) is None  # counts of another parser: not for answers
+    rc, out, _ = cli(*args)
+    assert rc == 0
+    got = json.loads(out)
+    assert got["error_codes"] == truth and got["read"]["blocks_from_index"] == 0
+    rc, out, _ = cli("index", str(d), "--json", "--no-progress")
+    assert rc == 0
+    res = json.loads(out)["files"]
+    assert {r["status"] for r in res} == {"reindexed"}
+    assert all("another parser" in r["detail"] for r in res)
+    for p in files:
+        idx = read_index(p)
+        assert idx is not None and idx.grammar == indexformat.GRAMMAR
+    rc, out, _ = cli(*args)
+    assert rc == 0
+    got = json.loads(out)
+    assert got["error_codes"] == truth and got["read"]["blocks_from_index"] > 0

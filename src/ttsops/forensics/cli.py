@@ -294,7 +294,7 @@ def diagnose_cmd(env: Env, lookback: str) -> None:
 @click.option("--files", "-f", "files", multiple=True, type=click.Path(),
               help="Explicit .gz files to index (repeatable).")
 @click.option("--force", is_flag=True, help="Rebuild indexes that are already current.")
-@click.option("--block-bytes", type=click.IntRange(min=1024), default=1 << 20,
+@click.option("--block-bytes", type=click.IntRange(min=1024), default=1 << 19,
               show_default=True,
               help="Uncompressed size of each gzip member of a recompressed file.")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,

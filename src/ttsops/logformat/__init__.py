@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers
     from .escape import escape_tb, quote, unescape_tb

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from typing import cast
 
 from ...logformat.record import ERROR_LEVELS, ReadStats, Record
 from ..reading.plan import plan_counts
@@ -189,21 +188,21 @@ class WindowCounts:
         # (in order: a skipped line's example and the open record depend on it)
         cur = False
         pos = 0  # where the next line starts
-        found = []
+        found: list[tuple[str, str, str, str]] = []
         for m in rx.finditer(text):
             s = m.start()
             if s != pos:
                 cur = self._feed_slow(text[pos:s - 1].split("\n"), rs, since, until,
                                       full_events, cur)
             cur = True
-            found.append(m.groups())
+            found.append(m.groups())  # type: ignore[arg-type]  # four groups, none optional
             pos = m.end() + 1
         if pos <= len(text):
             self._feed_slow(text[pos:].split("\n"), rs, since, until, full_events, cur)
         rs.lines += len(found)
         rs.records += len(found)
         # the head regex has four groups, none optional: each a str
-        self._feed_heads(cast("list[tuple[str, str, str, str]]", found), full_events)
+        self._feed_heads(found, full_events)
         return True
 
     def _feed_heads(self, heads: list[tuple[str, str, str, str]],

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...indexformat import GRAMMAR
 from ...logformat import ReadStats, Record
 
 if TYPE_CHECKING:
@@ -51,7 +52,9 @@ def identity(f: LogFile) -> str | None:
     if st.st_size != f.size:  # changed since the snapshot was taken
         return None
     h = hashlib.sha256()
-    h.update(f"{VERSION}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|".encode())
+    # the parser's grammar too: records another parser made are not this one's reading
+    h.update(f"{VERSION}|g{GRAMMAR}|{st.st_dev}|{st.st_ino}|{st.st_size}|"
+             f"{st.st_mtime_ns}|".encode())
     h.update(head)
     h.update(b"|")
     h.update(tail)

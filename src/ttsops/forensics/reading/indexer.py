@@ -5,7 +5,8 @@ what they do not need.
   recompressed as block gzip with the embedded index (``logindex.write_block_gzip``):
   still ordinary gzip, the same bytes out of ``zcat``.
 * A file with an older index (versions 1 and 2, which carry no checksum and are not
-  trusted for answers) keeps its compressed blocks; only the index member is computed
+  trusted for answers; a version 3 index whose counts another parser made,
+  ``indexformat.GRAMMAR``) keeps its compressed blocks; only the index member is computed
   anew. A file whose index fails its checks (damaged, tampered with) is recompressed
   from its data.
 * A file that is damaged (truncated, corrupt) is left as it is and reported: rewriting
@@ -32,6 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...indexformat import GRAMMAR
 from ...logindex import (
     INDEX_VERSION,
     FileIndex,
@@ -68,13 +70,17 @@ class Result:
 
 
 def _index_version(path: Path) -> int | None:
-    """0 when the file has no index, -1 when it has a damaged one, else its version."""
+    """0 when the file has no index, -1 when it has a damaged one, 2 for a version 3 one
+    that another parser made (its blocks are kept, its counts computed anew), else its
+    version."""
     try:
         idx = read_index(path, legacy=True)
     except IndexDamaged:
         return -1
     if idx is None:
         return 0
+    if idx.version == INDEX_VERSION and idx.grammar != GRAMMAR:
+        return 2
     return idx.version
 
 
@@ -165,7 +171,7 @@ def _replace(path: Path, part: Path) -> None:
     os.replace(part, path)
 
 
-def index_file(path: str, block_bytes: int = 1 << 20, force: bool = False) -> Result:
+def index_file(path: str, block_bytes: int = 1 << 19, force: bool = False) -> Result:
     """Give one ``.gz`` file a current index (see the module docstring). ValueError for
     a ``block_bytes`` no block writer accepts (before the file is touched)."""
     check_block_bytes(block_bytes)
@@ -213,8 +219,10 @@ def index_file(path: str, block_bytes: int = 1 << 20, force: bool = False) -> Re
                 return Result(path, "error", detail=bad)
             _replace(p, part)
             return Result(path, "reindexed", len(blocks), new.total.ulen,
-                          time.monotonic() - t0, f"index version {version} -> "
-                          f"{INDEX_VERSION}; blocks kept")
+                          time.monotonic() - t0, f"index version {old.version} -> "
+                          f"{INDEX_VERSION}; blocks kept" if old.version != INDEX_VERSION
+                          else f"counts of another parser (grammar {old.grammar}) "
+                          f"computed anew; blocks kept")
         stream = _Stream(p)
         try:
             with open(part, "wb") as dst:
@@ -290,7 +298,7 @@ def writer_locks(paths: list[Path]) -> Iterator[None]:
             os.close(fd)
 
 
-def index_and_sidecar(path: str, block_bytes: int = 1 << 20, force: bool = False,
+def index_and_sidecar(path: str, block_bytes: int = 1 << 19, force: bool = False,
                       ) -> Result:
     """``index_file``, then the file's sidecar (its parsed records, ``sidecar.py``)
     beside it when it has none: what every later whole-data command reads instead of
@@ -307,7 +315,7 @@ def index_and_sidecar(path: str, block_bytes: int = 1 << 20, force: bool = False
     return r
 
 
-def run(paths: list[Path], *, block_bytes: int = 1 << 20, force: bool = False,
+def run(paths: list[Path], *, block_bytes: int = 1 << 19, force: bool = False,
         jobs: int = 1, on_done: object = None) -> list[Result]:
     """Index ``paths`` with ``jobs`` processes; ``on_done(result)`` after each file.
     IndexError_ for a block size no block writer accepts (nothing is touched)."""

@@ -216,10 +216,14 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
     else:
         seen: set[int] = set()
         if len(nb) > 1:  # one pass for all of them (a regex of literals), not one each
-            rx = _any_of(tuple(nb))
-            m = rx.search(buf)
+            rx, skip = _any_of(tuple(nb))
+            lead = nb[0][:skip]
+            m = rx.search(buf, skip)
             while m is not None:
-                i = m.start()
+                i = m.start() - skip
+                if buf[i:i + skip] != lead:  # not the whole needle: look further on
+                    m = rx.search(buf, m.start() + 1)
+                    continue
                 seen.add(_record_start(buf, i))
                 e = buf.find(b"\n", i)
                 if e < 0:
@@ -243,16 +247,20 @@ def grep_bytes(buf: bytes, needles: tuple[str, ...], require: tuple[str, ...] = 
     return out
 
 
-_ANY_OF: dict[tuple[bytes, ...], re.Pattern[bytes]] = {}
+_ANY_OF: dict[tuple[bytes, ...], tuple[re.Pattern[bytes], int]] = {}
 
 
-def _any_of(needles: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    """A regex finding the leftmost occurrence of any of ``needles`` (one pass over the
-    bytes where a ``find`` per needle makes one each: 3 level needles, ~40% less)."""
-    rx = _ANY_OF.get(needles)
-    if rx is None:
-        rx = _ANY_OF[needles] = re.compile(b"|".join(re.escape(x) for x in needles), re.S)
-    return rx
+def _any_of(needles: tuple[bytes, ...]) -> tuple[re.Pattern[bytes], int]:
+    """A regex finding the leftmost occurrence of any of ``needles`` (one pass where a
+    ``find`` each makes one: 3 level needles, ~40% less), and whether it leaves out
+    their common first byte (1) -- the space before every level needle is everywhere:
+    ~20% less -- so a hit counts only where that byte comes before it."""
+    got = _ANY_OF.get(needles)
+    if got is None:
+        skip = int(all(len(x) > 1 for x in needles) and len({x[:1] for x in needles}) == 1)
+        got = _ANY_OF[needles] = (re.compile(b"|".join(re.escape(x[skip:]) for x in needles),
+                                             re.S), skip)
+    return got
 
 
 def has_json(buf: bytes) -> bool:
@@ -314,11 +322,18 @@ class Select:
             verdict = chunk_in_window(chunk, q.since, q.until)
             if verdict is False:
                 return None
-            lines = chunk.decode("utf-8", "replace").split("\n")
-            if lines and lines[-1] == "":
-                lines.pop()
-            if verdict is None:
-                lines = window_lines(lines, q.since, q.until)
+            span = window_span(chunk, q.since, q.until) if verdict is None else None
+            if span is not None:  # one run of lines: cut out, never split whole
+                a, b = span
+                lines = chunk[a:b].decode("utf-8", "replace").split("\n")
+                if b == len(chunk) and lines and lines[-1] == "":
+                    lines.pop()
+            else:
+                lines = chunk.decode("utf-8", "replace").split("\n")
+                if lines and lines[-1] == "":
+                    lines.pop()
+                if verdict is None:
+                    lines = window_lines(lines, q.since, q.until)
         if counting:
             tag = f" - {q.count_event}: "
             kept = sum(1 for ln in lines if ln[:1].isdigit() and tag in ln)
@@ -434,6 +449,33 @@ def chunk_in_window(chunk: bytes, since: str | None, until: str | None) -> bool 
     if mn >= lo and (until is None or mx < until.encode()):
         return True
     return None
+
+
+def window_span(chunk: bytes, since: str | None, until: str | None,
+                ) -> tuple[int, int] | None:
+    """(start, end): ``chunk[start:end]`` split at newlines is what ``window_lines``
+    keeps of ``chunk`` (a block at an edge of the window), found at C speed; None when
+    that is not one run of lines, or not told (JSON lines, a line led by a non-ASCII
+    character, a non-ASCII end). ``end``: the newline ending the run, or the end."""
+    if since is None or until is None or not since.isascii() or not until.isascii() \
+            or len(since) > 23 or len(until) > 23 or has_json(chunk):
+        return None
+    first, inside, outside = _range_rx(since, until)
+    if first.match(chunk) is not None:
+        start = 0
+    else:
+        m = inside.search(chunk)
+        if m is None:
+            return None
+        start = m.start() + 1
+    o = outside.search(chunk, start)
+    end = len(chunk) if o is None else o.start()
+    if o is not None and inside.search(chunk, end) is not None:
+        return None  # lines in the window again after some that are not: several runs
+    # a line led by a non-ASCII character is a digit or not only once decoded
+    if _NON_ASCII_LINE.search(chunk, max(0, start - 1), end) is not None:
+        return None
+    return start, end
 
 
 def window_lines(lines: list[str], since: str | None, until: str | None) -> list[str]:
