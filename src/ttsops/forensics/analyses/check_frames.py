@@ -1,8 +1,8 @@
 """``logs check`` over sidecar frames: the checks of single records done by Polars, a
 file's frame at a time (``Checker.feed_frame``): the file boundary and the steps back
-within the file (several writers), ids split across files, monotonic time, the codes in
-the registry and the fields of synthesis_complete. Each gives the same counts and
-examples, in the same order, as ``Checker.feed`` record by record.
+within the file (several writers), monotonic time, the codes in the registry and the
+fields of synthesis_complete. Each gives the same counts and examples, in the same
+order, as ``Checker.feed_one`` record by record (the joins by id: ``check_ids``).
 """
 
 from __future__ import annotations
@@ -20,23 +20,24 @@ if TYPE_CHECKING:
 CANONICAL_TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}$"
 
 
-def feed_frame(chk: Checker, f: LogFile, df: Any) -> bool:
-    """The frame-level checks of ``f``'s frame; False (nothing counted) when a time is
-    not in the canonical form: then the caller feeds its records one by one."""
+def feed_frame(chk: Checker, f: LogFile, df: Any) -> int | None:
+    """The frame-level checks of ``f``'s frame; the file's number in its stream, or None
+    (nothing counted) when a time is not in the canonical form: then the caller feeds
+    its records one by one."""
     if df.height == 0:
-        return True
+        cur = chk.file_no.get(f.stream)
+        return cur[1] if cur is not None else 0
     ts = pl.col("ts")
     base = ts.str.slice(0, 19).str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="ms",
                                                time_zone="UTC", strict=False)
     d = df.with_row_index("_row").with_columns(base=base.dt.epoch("s"))
     if not d.select(ts.str.contains(CANONICAL_TS).all()).item() or \
             d.get_column("base").null_count():
-        return False
+        return None
     no = _writers(chk, f, d)
-    _split_ids(chk, f, d, no)
     _monotonic(chk, f, d)
     _fields(chk, f, d)
-    return True
+    return no
 
 
 def _writers(chk: Checker, f: LogFile, d: Any) -> int:
@@ -63,29 +64,6 @@ def _writers(chk: Checker, f: LogFile, d: Any) -> int:
     chk.file_records[key] = chk.file_records.get(key, 0) + n
     chk.file_no[f.stream] = (f, cur[1], max(cur[2], top), last)
     return cur[1]
-
-
-def _split_ids(chk: Checker, f: LogFile, d: Any, no: int) -> None:
-    ev = pl.col("event")
-    sid = pl.col("k_id")
-    ids = d.filter(ev.is_in(list(chk.synthesis_events)) & (sid.fill_null("") != ""))
-    split = chk.items["split_ids"]
-    id_file = chk.id_file
-    for sv, e, t in ids.select("k_id", "event", "ts").iter_rows():
-        k = f"{f.stream}\x00{sv}"
-        prev = id_file.get(k)
-        if prev is None:
-            split.checked += 1
-        elif no > prev + 1:
-            split.fail(f"{sv}: records in {no - prev - 1} file(s) apart "
-                       f"(the last at {t} in {f.name})")
-        if e == "synthesis_complete":
-            id_file.pop(k, None)
-            continue
-        id_file[k] = no
-        id_file.move_to_end(k)
-        if len(id_file) > 200_000:
-            id_file.popitem(last=False)
 
 
 def _monotonic(chk: Checker, f: LogFile, d: Any) -> None:

@@ -1,0 +1,249 @@
+"""``logs check``'s joins by synthesis id over sidecar frames, by Polars, a file's frame
+at a time (``Checker.feed_frame``), with what is still open carried from one file to the
+next as a small frame:
+
+* ``split_ids``: the file each id was last seen in (``Checker._split_id`` record by
+  record, its ``id_file``), an id's first record of a file judged against it;
+* the syntheses: the records of one id up to its ``synthesis_complete`` joined as the
+  ``Assembler`` joins them (the last start, failed, complete; per stage the last time,
+  in the order the stages first came; a complete without records before it stands
+  alone), then the items judged on joined syntheses (``Checker.synthesis``) and the
+  stage_time reading counted (``read_stages``); what never completed is ``pending``.
+
+Each gives the counts and examples, in the same order, that the record path gives. The
+record path's bounds (``id_file`` keeps 200,000 open ids, the Assembler 500,000 open
+syntheses, the oldest dropped first) are kept exactly: a file that could reach one is
+judged record by record (``split_ids``) or the whole check is redone record by record
+(``Overflow``).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from ...errors import REGISTRY
+from ...logformat.dialects import stage_time_mode
+from ...logformat.record import STAGES
+from ..reading.sources import LogFile
+from ..reading.vector_frames import num_expr
+
+if TYPE_CHECKING:
+    from .check import Checker
+
+ID_FILE_MAX = 200_000  # ``Checker.id_file``'s bound
+START, STAGE, AUDIO, FAILED, COMPLETE = range(5)
+_KIND = {"synthesis_start": START, "stage_time": STAGE, "audio_metrics": AUDIO,
+         "synthesis_failed": FAILED, "synthesis_complete": COMPLETE}
+_CLIENT = [c for c, spec in REGISTRY.items() if spec.status < 500]
+_JOIN = {"pos": pl.Int64, "id": pl.Utf8, "ts": pl.Utf8, "kind": pl.Int8, "stage": pl.Utf8,
+         "ms": pl.Float64, "el": pl.Float64, "status": pl.Utf8, "code": pl.Utf8,
+         "hit": pl.Utf8, "where": pl.Boolean, "tb": pl.Boolean}
+_OPEN = {"id": pl.Utf8, "no": pl.Int64, "last": pl.Int64}
+
+
+class Overflow(Exception):
+    """More syntheses open at once than the Assembler keeps: judge record by record."""
+
+
+class FrameIds:
+    """The state of the joins by id between files (see the module)."""
+
+    def __init__(self, max_pending: int) -> None:
+        self.max_pending = max_pending
+        self.base = 0  # records before this file (their positions)
+        self.open = pl.DataFrame(schema=_OPEN)  # split_ids: open id -> its last file no
+        self.carry = pl.DataFrame(schema=_JOIN)  # the records of open syntheses
+
+    def feed(self, chk: Checker, f: LogFile, df: Any, no: int) -> None:
+        d = df.with_row_index("pos", offset=self.base).with_columns(pl.col("pos")
+                                                                     .cast(pl.Int64))
+        self.base += df.height
+        if df.height:
+            self.split_ids(chk, f, d, no)
+            self.join(chk, d)
+
+    # --- ids split across files -----------------------------------------------------
+
+    def split_ids(self, chk: Checker, f: LogFile, d: Any, no: int) -> None:
+        sid = pl.col("k_id")
+        ids = (d.filter(pl.col("event").is_in(list(chk.synthesis_events))
+                        & (sid.fill_null("") != ""))
+               .select("pos", "ts", id=sid, comp=pl.col("event") == "synthesis_complete"))
+        if not ids.height:
+            return
+        if self.open.height + ids.get_column("id").n_unique() > ID_FILE_MAX:
+            self._split_by_records(chk, f, ids, no)
+            return
+        ids = ids.with_columns(k=pl.int_range(pl.len()).over("id"),
+                               pc=pl.col("comp").shift(1).over("id"))
+        ids = ids.join(self.open.select("id", prev="no"), on="id", how="left",
+                       maintain_order="left")
+        # the state each record meets: its id's earlier record in this file, else the
+        # carried file number
+        fresh = pl.when(pl.col("k") > 0).then(pl.col("pc")).otherwise(
+            pl.col("prev").is_null())
+        split = chk.items["split_ids"]
+        split.checked += ids.select(fresh.sum()).item()
+        bad = ids.filter((pl.col("k") == 0) & pl.col("prev").is_not_null()
+                         & (no > pl.col("prev") + 1))
+        split.fail_many(bad.height, [
+            f"{s}: records in {no - p - 1} file(s) apart (the last at {t} in {f.name})"
+            for s, p, t in bad.head(3).select("id", "prev", "ts").iter_rows()])
+        last = ids.group_by("id").agg(pl.col("comp").last(), pl.col("pos").last())
+        self.open = pl.concat([
+            self.open.join(last, on="id", how="anti"),
+            last.filter(~pl.col("comp")).sort("pos").select(
+                "id", no=pl.lit(no, pl.Int64), last="pos")])
+
+    def _split_by_records(self, chk: Checker, f: LogFile, ids: Any, no: int) -> None:
+        """Near ``id_file``'s bound: its least recently used ids are dropped one by one,
+        as the record path drops them."""
+        key = f"{f.stream}\x00"
+        id_file: OrderedDict[str, int] = OrderedDict(
+            (key + s, n) for s, n in self.open.sort("last").select("id", "no").iter_rows())
+        split = chk.items["split_ids"]
+        for sv, comp, t in ids.select("id", "comp", "ts").iter_rows():
+            k = key + sv
+            prev = id_file.get(k)
+            if prev is None:
+                split.checked += 1
+            elif no > prev + 1:
+                split.fail(f"{sv}: records in {no - prev - 1} file(s) apart "
+                           f"(the last at {t} in {f.name})")
+            if comp:
+                id_file.pop(k, None)
+                continue
+            id_file[k] = no
+            id_file.move_to_end(k)
+            if len(id_file) > ID_FILE_MAX:
+                id_file.popitem(last=False)
+        rows = [(k[len(key):], n) for k, n in id_file.items()]
+        self.open = pl.DataFrame({"id": [r[0] for r in rows], "no": [r[1] for r in rows],
+                                  "last": range(self.base - len(rows), self.base)},
+                                 schema=_OPEN)
+
+    # --- the syntheses --------------------------------------------------------------
+
+    def join(self, chk: Checker, d: Any) -> None:
+        ev = pl.col("event")
+        kind = ev.replace_strict(_KIND, default=None, return_dtype=pl.Int8)
+        rows = (d.lazy().filter(ev.is_in(list(_KIND)) & (pl.col("k_id").fill_null("") != ""))
+                .select("pos", "ts", id="k_id", kind=kind, stage="k_stage",
+                        ms=num_expr(pl.col("k_duration_ms")),
+                        el=num_expr(pl.col("k_elapsed_ms")), status="k_status",
+                        code="k_error_code", hit="k_cache_hit",
+                        where=pl.when(ev == "synthesis_failed").then(
+                            pl.col("fields").str.json_path_match("$.where").fill_null("")
+                            != ""),
+                        tb=pl.col("tb").is_not_null())
+                # a stage_time joins only with a stage and a time
+                .filter((pl.col("kind") != STAGE) | ((pl.col("stage").fill_null("") != "")
+                                                     & pl.col("ms").is_not_null()))
+                .select(pl.col(c).cast(t) for c, t in _JOIN.items())
+                .collect())
+        both = pl.concat([self.carry, rows])
+        c = pl.col("kind") == COMPLETE
+        # a synthesis: an id's records up to its complete; done: one follows the record
+        both = both.with_columns(seg=c.cast(pl.Int32).cum_sum().over("id") - c.cast(pl.Int32),
+                                 done=c.cast(pl.Int32).cum_sum(reverse=True).over("id") > 0)
+        opened = both.filter(pl.col("kind") != COMPLETE).select(
+            pl.struct("id", "seg").n_unique()).item() if both.height else 0
+        if opened > self.max_pending:
+            raise Overflow
+        self.carry = both.filter(~pl.col("done")).drop("seg", "done")
+        judge(chk, both.filter(pl.col("done")))
+
+    def pending(self) -> list[tuple[str, str | None]]:
+        """The syntheses never completed, oldest first: (id, the time of its start or
+        None)."""
+        if not self.carry.height:
+            return []
+        s = pl.col("kind") == START
+        return (self.carry.group_by("id", maintain_order=True)
+                .agg(pl.col("ts").filter(s).last()).rows())
+
+
+def judge(chk: Checker, done: Any) -> None:
+    """The items judged on joined syntheses (``Checker.synthesis``), and the stage_time
+    readings (``read_stages``), for the completed syntheses of ``done`` (its rows)."""
+    if not done.height:
+        return
+    k = pl.col("kind")
+    syn = (done.group_by("id", "seg").agg(
+        pos=pl.col("pos").filter(k == COMPLETE).first(),
+        ts=pl.col("ts").filter(k == COMPLETE).first(),
+        status=pl.col("status").filter(k == COMPLETE).first(),
+        e2e=pl.col("ms").filter(k == COMPLETE).first(),
+        c_code=pl.col("code").filter(k == COMPLETE).first(),
+        c_hit=pl.col("hit").filter(k == COMPLETE).first(),
+        start=(k == START).any(),
+        s_code=pl.col("code").filter(k == START).last(),
+        s_hit=pl.col("hit").filter(k == START).last(),
+        failed=(k == FAILED).any(),
+        where=pl.col("where").filter(k == FAILED).last(),
+        tb=pl.col("tb").filter(k == FAILED).last()))
+    stages = (done.filter(k == STAGE).group_by("id", "seg", "stage")
+              .agg(first=pl.col("pos").first(), v=pl.col("ms").last(),
+                   hasel=pl.col("el").is_not_null().any())
+              .sort("first")
+              .group_by("id", "seg", maintain_order=True)
+              .agg(names=pl.col("stage"), n=pl.len(), hasel=pl.col("hasel").any(),
+                   up=~(pl.col("v") < pl.col("v").shift(1)).fill_null(False).any(),
+                   lastv=pl.col("v").last()))
+    syn = (syn.join(stages, on=["id", "seg"], how="left").sort("pos")
+           .with_columns(code=pl.coalesce("c_code", "s_code"),
+                         hit=pl.coalesce("c_hit", "s_hit"),
+                         n=pl.col("n").fill_null(0)))
+    _stage_modes(chk, syn)
+    _items(chk, syn)
+
+
+def _stage_modes(chk: Checker, syn: Any) -> None:
+    mode = chk.asm.stage_time or stage_time_mode()
+    n = pl.col("n")
+    if mode == "auto":
+        e2e = pl.col("e2e")
+        cum = (~pl.col("hasel") & pl.col("up")
+               & (e2e.is_null() | (pl.col("lastv") <= e2e + 1.0 * n + 0.01 * e2e)))
+        got = syn.filter(n >= 2).select(
+            cumulative=cum.sum(), per=(~cum & ~pl.col("hasel")).sum()).row(0)
+    else:
+        many = syn.filter(n >= 2).height
+        got = (many, 0) if mode == "cumulative" else (0, many)
+    for name, count in zip(("cumulative", "per-stage"), got, strict=True):
+        if count:
+            chk.asm.stage_modes[name] += count
+
+
+def _items(chk: Checker, syn: Any) -> None:
+    it = chk.items
+    it["complete_has_start"].checked += syn.height
+    nostart = ~pl.col("start")
+    if chk.since:
+        nostart = nostart & ~(pl.col("ts") < chk.since_grace)
+    bad = syn.filter(nostart)
+    it["complete_has_start"].fail_many(bad.height, [
+        f"{s} completed at {t} without a start"
+        for s, t in bad.head(3).select("id", "ts").iter_rows()])
+    failed = syn.filter(pl.col("status") == "failed")
+    it["failure_code"].checked += failed.height
+    it["failure_traceback"].checked += failed.height
+    bad = failed.filter(pl.col("code").fill_null("") == "")
+    it["failure_code"].fail_many(bad.height, [
+        f"{s} at {t}" for s, t in bad.head(3).select("id", "ts").iter_rows()])
+    client = pl.col("code").is_in(_CLIENT).fill_null(False)
+    bad = failed.filter(~client & ~(pl.col("failed") & pl.col("where").fill_null(False)
+                                    & pl.col("tb").fill_null(False)))
+    it["failure_traceback"].fail_many(bad.height, [
+        f"{s} at {t} ({c}): " + ("no synthesis_failed" if not f else "no where/traceback")
+        for s, t, c, f in bad.head(3).select("id", "ts", "code", "failed").iter_rows()])
+    ok = syn.filter((pl.col("status") == "success") & (pl.col("hit") == "false"))
+    it["stage_times"].checked += ok.height
+    have = pl.col("names").fill_null(pl.lit([], pl.List(pl.Utf8)))
+    bad = ok.filter(~pl.all_horizontal(have.list.contains(s) for s in STAGES))
+    it["stage_times"].fail_many(bad.height, [
+        f"{s} at {t}: no {', '.join(x for x in STAGES if x not in (names or []))}"
+        for s, t, names in bad.head(3).select("id", "ts", "names").iter_rows()])
