@@ -160,8 +160,8 @@ def _check_records(rows: list[tuple[Any, ...]]) -> list[Record]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_CHECK_RECORD, max_size=50), st.lists(st.integers(0, 50), max_size=3),
-       st.sampled_from([None, "2024-06-12 00:30:00,000"]))
-def test_check_by_frames_is_record_by_record(rows, cuts, since):
+       st.sampled_from([None, "2024-06-12 00:30:00,000"]), st.sampled_from([200_000, 1, 2, 3]))
+def test_check_by_frames_is_record_by_record(rows, cuts, since, id_file_max):
     from ttsops.forensics.analyses.check import Checker
     from ttsops.forensics.reading.sources import LogFile
 
@@ -170,6 +170,8 @@ def test_check_by_frames_is_record_by_record(rows, cuts, since):
     files = [(LogFile(Path(f"/logs/app.log.{9 - i}.gz"), "rotated", 0, "logs", True),
               recs[a:b]) for i, (a, b) in enumerate(itertools.pairwise(bounds))]
     one, two = Checker(1000.0, since), Checker(1000.0, since)
+    # (small: the least recently seen open ids dropped, the frame path record by record)
+    one.ID_FILE_MAX = two.ID_FILE_MAX = id_file_max
     for f, part in files:
         for r in part:
             one.feed(r, f)

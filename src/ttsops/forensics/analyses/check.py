@@ -125,6 +125,8 @@ class Item:
 
 class Checker:
     synthesis_events = SYNTHESIS_EVENTS  # the events whose id joins a synthesis
+    ID_FILE_MAX = 200_000  # open ids kept for split_ids (the least recently seen dropped)
+    MAX_PENDING = 500_000  # open syntheses kept (the oldest dropped)
 
     def __init__(self, tolerance_ms: float = 1000.0, since: str | None = None,
                  until: str | None = None) -> None:
@@ -148,7 +150,7 @@ class Checker:
             mk("parsable", "no unparsable lines"),
             mk("indexed", "rotated .gz files carry their block index"),
         ])
-        self.asm = Assembler(max_pending=500_000)
+        self.asm = Assembler(max_pending=self.MAX_PENDING)
         self.last_ts: dict[int, tuple[float, str]] = {}
         # --- several writers on one file (multi-writer damage) ---
         self.items.update((i.name, i) for i in [
@@ -231,7 +233,7 @@ class Checker:
             return
         self.id_file[key] = n
         self.id_file.move_to_end(key)
-        if len(self.id_file) > 200_000:
+        if len(self.id_file) > self.ID_FILE_MAX:
             self.id_file.popitem(last=False)
 
     def feed(self, rec: Record, f: LogFile, dialect: bool = True) -> None:
@@ -326,7 +328,7 @@ class Checker:
             for rec in records_of(df):
                 no = self.feed_one(rec, f)
         if self.ids is None:
-            self.ids = FrameIds(self.asm.max_pending)
+            self.ids = FrameIds()
         self.ids.feed(self, f, df, no or 0)
 
     def pending(self) -> list[tuple[str, str | None]]:

@@ -17,6 +17,9 @@ from ..reading.sources import LogFile
 if TYPE_CHECKING:
     from .check import Checker
 
+# the step back (microseconds) within which float rounding may decide (it errs by well
+# under a microsecond for times before the year 2100, by 30 at most before 9999)
+_MARGIN_US = 2000
 CANONICAL_TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}$"
 
 
@@ -67,22 +70,40 @@ def _writers(chk: Checker, f: LogFile, d: Any) -> int:
 
 
 def _monotonic(chk: Checker, f: LogFile, d: Any) -> None:
-    """Each record against the one before it (``Checker._epoch``'s value)."""
+    """Each record against the one before it, as ``Checker._epoch``'s floats compare
+    (``t < t_before - tolerance``): decided on whole microseconds where the step back is
+    far from the tolerance (floats near 1e9 s err by under a microsecond), by Python's
+    float arithmetic on the few near it."""
     ts = pl.col("ts")
-    us = d.select(pl.col("base") * 1_000_000 + ts.str.slice(20, 3).cast(pl.Int64) * 1000)
-    # divided by numpy (IEEE division, as Python's int / int rounds): Polars
-    # multiplies by the reciprocal, which can differ in the last place
-    d = d.with_columns(t=pl.Series(us.to_series().to_numpy() / 1_000_000))
-    prev = chk.last_ts.get(f.stream)
-    pt = pl.col("t").shift(1, fill_value=prev[0] if prev else None)
-    pts = ts.shift(1, fill_value=prev[1] if prev else None)
+    d = d.select("ts", us=pl.col("base") * 1_000_000
+                 + ts.str.slice(20, 3).cast(pl.Int64) * 1000)
+    tol = chk.tol
     mono = chk.items["monotonic"]
     mono.checked += d.height
-    for a, b in (d.with_columns(pt=pt, p=pts)
-                 .filter(pl.col("pt").is_not_null() & (pl.col("t") < pl.col("pt") - chk.tol))
-                 .select("ts", "p").iter_rows()):
-        mono.fail(f"{f.name}: {a} after {b}")
-    chk.last_ts[f.stream] = (d.get_column("t")[-1], d.get_column("ts")[-1])
+    ts0, us0 = d.row(0)
+    bad = 0
+    examples: list[str] = []
+    prev = chk.last_ts.get(f.stream)
+    if prev is not None and us0 / 1_000_000 < prev[0] - tol:
+        bad += 1
+        examples.append(f"{f.name}: {ts0} after {prev[1]}")
+    gap = pl.col("us").shift(1) - pl.col("us")  # how far back from the record before
+    cand = (d.with_columns(p=ts.shift(1), pus=pl.col("us").shift(1))
+            .filter(gap > tol * 1e6 - _MARGIN_US)
+            .select("ts", "p", "us", "pus", sure=gap > tol * 1e6 + _MARGIN_US))
+    if cand.height:
+        near = cand.filter(~pl.col("sure"))
+        bad += cand.height - near.height + sum(
+            1 for u, p in near.select("us", "pus").iter_rows()
+            if u / 1_000_000 < p / 1_000_000 - tol)
+        for a, b, u, p, sure in cand.iter_rows():
+            if len(examples) == 3:
+                break
+            if sure or u / 1_000_000 < p / 1_000_000 - tol:
+                examples.append(f"{f.name}: {a} after {b}")
+    mono.fail_many(bad, examples)
+    ts_last, us_last = d.row(-1)
+    chk.last_ts[f.stream] = (us_last / 1_000_000, ts_last)
 
 
 def _fields(chk: Checker, f: LogFile, d: Any) -> None:

@@ -33,7 +33,6 @@ from ..reading.vector_frames import num_expr
 if TYPE_CHECKING:
     from .check import Checker
 
-ID_FILE_MAX = 200_000  # ``Checker.id_file``'s bound
 START, STAGE, AUDIO, FAILED, COMPLETE = range(5)
 _KIND = {"synthesis_start": START, "stage_time": STAGE, "audio_metrics": AUDIO,
          "synthesis_failed": FAILED, "synthesis_complete": COMPLETE}
@@ -51,8 +50,7 @@ class Overflow(Exception):
 class FrameIds:
     """The state of the joins by id between files (see the module)."""
 
-    def __init__(self, max_pending: int) -> None:
-        self.max_pending = max_pending
+    def __init__(self) -> None:
         self.base = 0  # records before this file (their positions)
         self.open = pl.DataFrame(schema=_OPEN)  # split_ids: open id -> its last file no
         self.carry = pl.DataFrame(schema=_JOIN)  # the records of open syntheses
@@ -74,7 +72,7 @@ class FrameIds:
                .select("pos", "ts", id=sid, comp=pl.col("event") == "synthesis_complete"))
         if not ids.height:
             return
-        if self.open.height + ids.get_column("id").n_unique() > ID_FILE_MAX:
+        if self.open.height + ids.get_column("id").n_unique() > chk.ID_FILE_MAX:
             self._split_by_records(chk, f, ids, no)
             return
         ids = ids.with_columns(k=pl.int_range(pl.len()).over("id"),
@@ -118,7 +116,7 @@ class FrameIds:
                 continue
             id_file[k] = no
             id_file.move_to_end(k)
-            if len(id_file) > ID_FILE_MAX:
+            if len(id_file) > chk.ID_FILE_MAX:
                 id_file.popitem(last=False)
         rows = [(k[len(key):], n) for k, n in id_file.items()]
         self.open = pl.DataFrame({"id": [r[0] for r in rows], "no": [r[1] for r in rows],
@@ -151,7 +149,7 @@ class FrameIds:
                                  done=c.cast(pl.Int32).cum_sum(reverse=True).over("id") > 0)
         opened = both.filter(pl.col("kind") != COMPLETE).select(
             pl.struct("id", "seg").n_unique()).item() if both.height else 0
-        if opened > self.max_pending:
+        if opened > chk.asm.max_pending:
             raise Overflow
         self.carry = both.filter(~pl.col("done")).drop("seg", "done")
         judge(chk, both.filter(pl.col("done")))
