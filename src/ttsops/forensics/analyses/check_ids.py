@@ -56,45 +56,46 @@ class FrameIds:
         self.carry = pl.DataFrame(schema=_JOIN)  # the records of open syntheses
 
     def feed(self, chk: Checker, f: LogFile, df: Any, no: int) -> None:
-        d = df.with_row_index("pos", offset=self.base).with_columns(pl.col("pos")
-                                                                     .cast(pl.Int64))
+        """The records of file ``f`` (number ``no`` of its stream), its frame ``df``."""
+        ev = pl.col("event")
+        # the records of the events that join a synthesis, with an id
+        d = (df.lazy().with_row_index("pos", offset=self.base)
+             .filter(ev.is_in(list(_KIND)) & (pl.col("k_id").fill_null("") != ""))
+             .with_columns(pl.col("pos").cast(pl.Int64),
+                           kind=ev.replace_strict(_KIND, default=None,
+                                                  return_dtype=pl.Int8))
+             .collect())
         self.base += df.height
-        if df.height:
+        if d.height:
             self.split_ids(chk, f, d, no)
             self.join(chk, d)
 
     # --- ids split across files -----------------------------------------------------
 
     def split_ids(self, chk: Checker, f: LogFile, d: Any, no: int) -> None:
-        sid = pl.col("k_id")
-        ids = (d.filter(pl.col("event").is_in(list(chk.synthesis_events))
-                        & (sid.fill_null("") != ""))
-               .select("pos", "ts", id=sid, comp=pl.col("event") == "synthesis_complete"))
-        if not ids.height:
-            return
-        if self.open.height + ids.get_column("id").n_unique() > chk.ID_FILE_MAX:
+        ids = d.select("pos", "ts", id="k_id", comp=pl.col("kind") == COMPLETE,
+                       first=pl.col("k_id").is_first_distinct(),
+                       last=pl.col("k_id").is_last_distinct())
+        n_ids = ids.select(pl.col("first").sum()).item()
+        if self.open.height + n_ids > chk.ID_FILE_MAX:
             self._split_by_records(chk, f, ids, no)
             return
-        ids = ids.with_columns(k=pl.int_range(pl.len()).over("id"),
-                               pc=pl.col("comp").shift(1).over("id"))
-        ids = ids.join(self.open.select("id", prev="no"), on="id", how="left",
-                       maintain_order="left")
-        # the state each record meets: its id's earlier record in this file, else the
-        # carried file number
-        fresh = pl.when(pl.col("k") > 0).then(pl.col("pc")).otherwise(
-            pl.col("prev").is_null())
+        # an id's first record of the file meets the carried file number; a later one
+        # meets this file's number unless the record before it completed the synthesis
+        firsts = ids.filter("first").join(self.open.select("id", prev="no"), on="id",
+                                          how="left", maintain_order="left")
+        comp = pl.col("comp")
         split = chk.items["split_ids"]
-        split.checked += ids.select(fresh.sum()).item()
-        bad = ids.filter((pl.col("k") == 0) & pl.col("prev").is_not_null()
-                         & (no > pl.col("prev") + 1))
+        split.checked += firsts.get_column("prev").null_count() + ids.select(
+            comp.sum() - (comp & pl.col("last")).sum()).item()
+        bad = firsts.filter(no > pl.col("prev") + 1)
         split.fail_many(bad.height, [
             f"{s}: records in {no - p - 1} file(s) apart (the last at {t} in {f.name})"
             for s, p, t in bad.head(3).select("id", "prev", "ts").iter_rows()])
-        last = ids.group_by("id").agg(pl.col("comp").last(), pl.col("pos").last())
+        last = ids.filter("last")
         self.open = pl.concat([
             self.open.join(last, on="id", how="anti"),
-            last.filter(~pl.col("comp")).sort("pos").select(
-                "id", no=pl.lit(no, pl.Int64), last="pos")])
+            last.filter(~comp).select("id", no=pl.lit(no, pl.Int64), last="pos")])
 
     def _split_by_records(self, chk: Checker, f: LogFile, ids: Any, no: int) -> None:
         """Near ``id_file``'s bound: its least recently used ids are dropped one by one,
@@ -103,7 +104,7 @@ class FrameIds:
         id_file: OrderedDict[str, int] = OrderedDict(
             (key + s, n) for s, n in self.open.sort("last").select("id", "no").iter_rows())
         split = chk.items["split_ids"]
-        for sv, comp, t in ids.select("id", "comp", "ts").iter_rows():
+        for sv, comp, t in ids.select("id", "comp", "ts").iter_rows():  # (in order)
             k = key + sv
             prev = id_file.get(k)
             if prev is None:
@@ -126,33 +127,35 @@ class FrameIds:
     # --- the syntheses --------------------------------------------------------------
 
     def join(self, chk: Checker, d: Any) -> None:
-        ev = pl.col("event")
-        kind = ev.replace_strict(_KIND, default=None, return_dtype=pl.Int8)
-        rows = (d.lazy().filter(ev.is_in(list(_KIND)) & (pl.col("k_id").fill_null("") != ""))
-                .select("pos", "ts", id="k_id", kind=kind, stage="k_stage",
-                        ms=num_expr(pl.col("k_duration_ms")),
-                        el=num_expr(pl.col("k_elapsed_ms")), status="k_status",
-                        code="k_error_code", hit="k_cache_hit",
-                        where=pl.when(ev == "synthesis_failed").then(
-                            pl.col("fields").str.json_path_match("$.where").fill_null("")
-                            != ""),
-                        tb=pl.col("tb").is_not_null())
+        kind = pl.col("kind")
+        # ``where`` of synthesis_failed (from the JSON: only theirs are read)
+        where = (d.lazy().filter(kind == FAILED)
+                 .select("pos", where=pl.col("fields").str.json_path_match("$.where")
+                         .fill_null("") != ""))
+        rows = (d.lazy().select("pos", "ts", "kind", id="k_id", stage="k_stage",
+                                ms=num_expr(pl.col("k_duration_ms")),
+                                el=num_expr(pl.col("k_elapsed_ms")), status="k_status",
+                                code="k_error_code", hit="k_cache_hit",
+                                tb=pl.col("tb").is_not_null())
                 # a stage_time joins only with a stage and a time
-                .filter((pl.col("kind") != STAGE) | ((pl.col("stage").fill_null("") != "")
-                                                     & pl.col("ms").is_not_null()))
+                .filter((kind != STAGE) | ((pl.col("stage").fill_null("") != "")
+                                           & pl.col("ms").is_not_null()))
+                .join(where, on="pos", how="left", maintain_order="left")
                 .select(pl.col(c).cast(t) for c, t in _JOIN.items())
                 .collect())
         both = pl.concat([self.carry, rows])
-        c = pl.col("kind") == COMPLETE
-        # a synthesis: an id's records up to its complete; done: one follows the record
-        both = both.with_columns(seg=c.cast(pl.Int32).cum_sum().over("id") - c.cast(pl.Int32),
-                                 done=c.cast(pl.Int32).cum_sum(reverse=True).over("id") > 0)
-        opened = both.filter(pl.col("kind") != COMPLETE).select(
-            pl.struct("id", "seg").n_unique()).item() if both.height else 0
-        if opened > chk.asm.max_pending:
+        c = kind == COMPLETE
+        # a synthesis: an id's records up to its complete, named by the complete's
+        # position ``g`` (null: not completed yet)
+        both = both.with_columns(g=pl.when(c).then(pl.col("pos")).backward_fill().over("id"))
+        # the syntheses open at once in this file are at most those opened before its end
+        opened = both.select((kind != COMPLETE).sum()).item()
+        if opened > chk.asm.max_pending and both.filter(kind != COMPLETE).select(
+                pl.col("g").n_unique() + pl.col("id").filter(pl.col("g").is_null())
+                .n_unique()).item() > chk.asm.max_pending:
             raise Overflow
-        self.carry = both.filter(~pl.col("done")).drop("seg", "done")
-        judge(chk, both.filter(pl.col("done")))
+        self.carry = both.filter(pl.col("g").is_null()).drop("g")
+        judge(chk, both.filter(pl.col("g").is_not_null()))
 
     def pending(self) -> list[tuple[str, str | None]]:
         """The syntheses never completed, oldest first: (id, the time of its start or
@@ -170,30 +173,29 @@ def judge(chk: Checker, done: Any) -> None:
     if not done.height:
         return
     k = pl.col("kind")
-    syn = (done.group_by("id", "seg").agg(
-        pos=pl.col("pos").filter(k == COMPLETE).first(),
-        ts=pl.col("ts").filter(k == COMPLETE).first(),
-        status=pl.col("status").filter(k == COMPLETE).first(),
-        e2e=pl.col("ms").filter(k == COMPLETE).first(),
-        c_code=pl.col("code").filter(k == COMPLETE).first(),
-        c_hit=pl.col("hit").filter(k == COMPLETE).first(),
-        start=(k == START).any(),
-        s_code=pl.col("code").filter(k == START).last(),
-        s_hit=pl.col("hit").filter(k == START).last(),
-        failed=(k == FAILED).any(),
-        where=pl.col("where").filter(k == FAILED).last(),
-        tb=pl.col("tb").filter(k == FAILED).last()))
-    stages = (done.filter(k == STAGE).group_by("id", "seg", "stage")
+    last = pl.lit(True)
+    starts = done.filter(k == START).group_by("g").agg(
+        start=last, s_code=pl.col("code").last(), s_hit=pl.col("hit").last())
+    failed = done.filter(k == FAILED).group_by("g").agg(
+        failed=last, where=pl.col("where").last(), tb=pl.col("tb").last())
+    stages = (done.filter(k == STAGE).group_by("g", "stage")
               .agg(first=pl.col("pos").first(), v=pl.col("ms").last(),
                    hasel=pl.col("el").is_not_null().any())
               .sort("first")
-              .group_by("id", "seg", maintain_order=True)
+              .group_by("g", maintain_order=True)
               .agg(names=pl.col("stage"), n=pl.len(), hasel=pl.col("hasel").any(),
                    up=~(pl.col("v") < pl.col("v").shift(1)).fill_null(False).any(),
                    lastv=pl.col("v").last()))
-    syn = (syn.join(stages, on=["id", "seg"], how="left").sort("pos")
+    syn = (done.filter(k == COMPLETE)
+           .select("pos", "id", "ts", "status", g="pos", e2e="ms", c_code="code", c_hit="hit")
+           .join(starts, on="g", how="left", maintain_order="left")
+           .join(failed, on="g", how="left", maintain_order="left")
+           .join(stages, on="g", how="left", maintain_order="left")
            .with_columns(code=pl.coalesce("c_code", "s_code"),
                          hit=pl.coalesce("c_hit", "s_hit"),
+                         start=pl.col("start").fill_null(False),
+                         failed=pl.col("failed").fill_null(False),
+                         hasel=pl.col("hasel").fill_null(False),
                          n=pl.col("n").fill_null(0)))
     _stage_modes(chk, syn)
     _items(chk, syn)
