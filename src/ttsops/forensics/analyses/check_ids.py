@@ -59,16 +59,25 @@ class FrameIds:
         """The records of file ``f`` (number ``no`` of its stream), its frame ``df``."""
         ev = pl.col("event")
         # the records of the events that join a synthesis, with an id
+        joins = ev.is_in(list(_KIND)) & (pl.col("k_id").fill_null("") != "")
         d = (df.lazy().with_row_index("pos", offset=self.base)
-             .filter(ev.is_in(list(_KIND)) & (pl.col("k_id").fill_null("") != ""))
+             .select("pos", "ts", "event", "k_id", "k_stage", "k_duration_ms", "k_elapsed_ms",
+                     "k_status", "k_error_code", "k_cache_hit", tb=pl.col("tb").is_not_null())
+             .filter(joins)
              .with_columns(pl.col("pos").cast(pl.Int64),
                            kind=ev.replace_strict(_KIND, default=None,
                                                   return_dtype=pl.Int8))
              .collect())
-        self.base += df.height
         if d.height:
             self.split_ids(chk, f, d, no)
-            self.join(chk, d)
+            # ``where`` of synthesis_failed (from the JSON: only theirs are read)
+            where = (df.lazy().with_row_index("pos", offset=self.base)
+                     .filter(joins & (ev == "synthesis_failed"))
+                     .select(pl.col("pos").cast(pl.Int64),
+                             where=pl.col("fields").str.json_path_match("$.where")
+                             .fill_null("") != "").collect())
+            self.join(chk, d, where)
+        self.base += df.height
 
     # --- ids split across files -----------------------------------------------------
 
@@ -126,21 +135,15 @@ class FrameIds:
 
     # --- the syntheses --------------------------------------------------------------
 
-    def join(self, chk: Checker, d: Any) -> None:
+    def join(self, chk: Checker, d: Any, where: Any) -> None:
         kind = pl.col("kind")
-        # ``where`` of synthesis_failed (from the JSON: only theirs are read)
-        where = (d.lazy().filter(kind == FAILED)
-                 .select("pos", where=pl.col("fields").str.json_path_match("$.where")
-                         .fill_null("") != ""))
-        rows = (d.lazy().select("pos", "ts", "kind", id="k_id", stage="k_stage",
-                                ms=num_expr(pl.col("k_duration_ms")),
-                                el=num_expr(pl.col("k_elapsed_ms")), status="k_status",
-                                code="k_error_code", hit="k_cache_hit",
-                                tb=pl.col("tb").is_not_null())
+        rows = (d.lazy().select("pos", "ts", "kind", "tb", id="k_id", stage="k_stage",
+                                ms=_num(d, "k_duration_ms"), el=_num(d, "k_elapsed_ms"),
+                                status="k_status", code="k_error_code", hit="k_cache_hit")
                 # a stage_time joins only with a stage and a time
                 .filter((kind != STAGE) | ((pl.col("stage").fill_null("") != "")
                                            & pl.col("ms").is_not_null()))
-                .join(where, on="pos", how="left", maintain_order="left")
+                .join(where.lazy(), on="pos", how="left", maintain_order="left")
                 .select(pl.col(c).cast(t) for c, t in _JOIN.items())
                 .collect())
         both = pl.concat([self.carry, rows])
@@ -167,6 +170,20 @@ class FrameIds:
                 .agg(pl.col("ts").filter(s).last()).rows())
 
 
+def _num(d: Any, col: str) -> Any:
+    """``Record.num`` of a column (``num_expr``): whole numbers parsed at once, the other
+    values (units, fractions, white space; and -0) by ``num_expr``."""
+    v = d.get_column(col)
+    fast = v.str.to_integer(strict=False)
+    out = fast.cast(pl.Float64)
+    other = (fast.is_null() & v.is_not_null()) | ((fast == 0) & v.str.starts_with("-"))
+    idx = other.arg_true()
+    if len(idx):
+        slow = v.gather(idx).to_frame("v").select(num_expr(pl.col("v"))).to_series()
+        out = out.scatter(idx, slow)
+    return out
+
+
 def judge(chk: Checker, done: Any) -> None:
     """The items judged on joined syntheses (``Checker.synthesis``), and the stage_time
     readings (``read_stages``), for the completed syntheses of ``done`` (its rows)."""
@@ -178,14 +195,7 @@ def judge(chk: Checker, done: Any) -> None:
         start=last, s_code=pl.col("code").last(), s_hit=pl.col("hit").last())
     failed = done.filter(k == FAILED).group_by("g").agg(
         failed=last, where=pl.col("where").last(), tb=pl.col("tb").last())
-    stages = (done.filter(k == STAGE).group_by("g", "stage")
-              .agg(first=pl.col("pos").first(), v=pl.col("ms").last(),
-                   hasel=pl.col("el").is_not_null().any())
-              .sort("first")
-              .group_by("g", maintain_order=True)
-              .agg(names=pl.col("stage"), n=pl.len(), hasel=pl.col("hasel").any(),
-                   up=~(pl.col("v") < pl.col("v").shift(1)).fill_null(False).any(),
-                   lastv=pl.col("v").last()))
+    stages = _stages(done.filter(k == STAGE))
     syn = (done.filter(k == COMPLETE)
            .select("pos", "id", "ts", "status", g="pos", e2e="ms", c_code="code", c_hit="hit")
            .join(starts, on="g", how="left", maintain_order="left")
@@ -199,6 +209,25 @@ def judge(chk: Checker, done: Any) -> None:
                          n=pl.col("n").fill_null(0)))
     _stage_modes(chk, syn)
     _items(chk, syn)
+
+
+def _stages(st: Any) -> Any:
+    """Per synthesis (``g``) its stage times as ``Synthesis.stages`` holds them: the
+    number of stages, which of ``STAGES`` it has, whether the times never decrease (in
+    the order the stages first came), the last one, and whether any had elapsed_ms."""
+    if st.select(pl.struct("g", "stage").is_duplicated().any()).item():
+        # a stage written twice: its last time, where it first came
+        st = (st.group_by("g", "stage")
+              .agg(pos=pl.col("pos").first(), ms=pl.col("ms").last(),
+                   el=pl.col("el").max())
+              .sort("pos"))
+    st = st.sort("g", maintain_order=True)
+    g, ms = pl.col("g"), pl.col("ms")
+    return (st.with_columns(down=(g == g.shift(1)) & (ms < ms.shift(1)))
+            .group_by("g")
+            .agg(n=pl.len(), hasel=pl.col("el").is_not_null().any(), up=~pl.col("down").any(),
+                 lastv=ms.last(), **{f"has_{x}": (pl.col("stage") == x).any()
+                                    for x in STAGES}))
 
 
 def _stage_modes(chk: Checker, syn: Any) -> None:
@@ -242,8 +271,8 @@ def _items(chk: Checker, syn: Any) -> None:
         for s, t, c, f in bad.head(3).select("id", "ts", "code", "failed").iter_rows()])
     ok = syn.filter((pl.col("status") == "success") & (pl.col("hit") == "false"))
     it["stage_times"].checked += ok.height
-    have = pl.col("names").fill_null(pl.lit([], pl.List(pl.Utf8)))
-    bad = ok.filter(~pl.all_horizontal(have.list.contains(s) for s in STAGES))
+    have = [pl.col(f"has_{x}").fill_null(False) for x in STAGES]
+    bad = ok.filter(~pl.all_horizontal(have))
     it["stage_times"].fail_many(bad.height, [
-        f"{s} at {t}: no {', '.join(x for x in STAGES if x not in (names or []))}"
-        for s, t, names in bad.head(3).select("id", "ts", "names").iter_rows()])
+        f"{s} at {t}: no {', '.join(x for x, h in zip(STAGES, hs, strict=True) if not h)}"
+        for s, t, *hs in bad.head(3).select("id", "ts", *have).iter_rows()])
