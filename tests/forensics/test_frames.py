@@ -160,8 +160,10 @@ def _check_records(rows: list[tuple[Any, ...]]) -> list[Record]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_CHECK_RECORD, max_size=50), st.lists(st.integers(0, 50), max_size=3),
-       st.sampled_from([None, "2024-06-12 00:30:00,000"]), st.sampled_from([200_000, 1, 2, 3]))
-def test_check_by_frames_is_record_by_record(rows, cuts, since, id_file_max):
+       st.sampled_from([None, "2024-06-12 00:30:00,000"]), st.sampled_from([200_000, 1, 2, 3]),
+       st.sampled_from([1, 7, 250_000]))
+def test_check_by_frames_is_record_by_record(rows, cuts, since, id_file_max, batch):
+    from ttsops.forensics.analyses import check_ids
     from ttsops.forensics.analyses.check import Checker
     from ttsops.forensics.reading.sources import LogFile
 
@@ -176,10 +178,15 @@ def test_check_by_frames_is_record_by_record(rows, cuts, since, id_file_max):
         for r in part:
             one.feed(r, f)
     cols = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in sidecar.HOT)]
-    for f, part in files:
-        df = sidecar.frame_of(part, cols)
-        two.dialect.feed_frame(df)
-        two.feed_frame(f, df)
+    was = check_ids.BATCH
+    check_ids.BATCH = batch  # (small: the syntheses joined after each file or a few)
+    try:
+        for f, part in files:
+            df = sidecar.frame_of(part, cols)
+            two.dialect.feed_frame(df)
+            two.feed_frame(f, df)
+    finally:
+        check_ids.BATCH = was
     assert two.ids is not None or not recs
 
     def open_ids(c: Checker) -> list[tuple[str, int]]:
@@ -188,10 +195,11 @@ def test_check_by_frames_is_record_by_record(rows, cuts, since, id_file_max):
         return c.ids.open.sort("last").select("id", "no").rows()
 
     def state(c: Checker) -> Any:
+        pending = c.pending()  # (the frame path joins what it has batched first)
         return ([(i.name, i.checked, i.bad, i.examples) for i in c.items.values()],
                 c.file_records, c.file_back, c.inner_back, c.inner_n, c.small_overlaps,
                 c.overlap_s, open_ids(c), c.last_ts,
                 [(k, v[1], v[2], v[3]) for k, v in c.file_no.items()],
-                c.pending(), c.asm.stage_modes, c.dialect.to_json({}))
+                pending, c.asm.stage_modes, c.dialect.to_json({}))
 
     assert state(two) == state(one)

@@ -335,7 +335,7 @@ class Checker:
         """The syntheses that never completed, oldest first: (id, its start's time or
         None)."""
         if self.ids is not None:
-            return self.ids.pending()
+            return self.ids.pending(self)
         return [(s.id, s.start.ts if s.start is not None else None)
                 for s in self.asm.pending.values()]
 

@@ -110,26 +110,27 @@ def _fields(chk: Checker, f: LogFile, d: Any) -> None:
     """Codes in the registry; synthesis_complete's fields."""
     it = chk.items
     reg = it["registry_codes"]
-    known = list(REGISTRY)
-    bad = []
-    for i, k in enumerate(("error_code", "warning_code")):
-        c = pl.col(f"k_{k}")
-        has = c.fill_null("") != ""
-        reg.checked += d.select(has.sum()).item()
-        bad += [(r, i, f"{f.name}: {a} {e}: {k}={v}") for r, a, e, v in
-                d.filter(has & ~c.is_in(known)).select("_row", "ts", "event", c)
-                .iter_rows()]
-    for *_k, ex in sorted(bad):
-        reg.fail(ex)
-    comp = d.filter(pl.col("event") == "synthesis_complete")
+    keys = ("error_code", "warning_code")
+    has = [(pl.col(f"k_{k}").fill_null("") != "") for k in keys]
+    off = [h & ~pl.col(f"k_{k}").is_in(list(REGISTRY)) for h, k in zip(has, keys, strict=True)]
+    codes = d.lazy().select("ts", "event", "k_error_code", "k_warning_code",
+                            has0=has[0], has1=has[1], off0=off[0], off1=off[1]).collect()
+    n0, n1, b0, b1 = codes.select(pl.col("has0", "has1", "off0", "off1").sum()).row(0)
+    reg.checked += n0 + n1
+    examples = []  # in the order of the records, the error code before the warning code
+    for a, e, ec, wc, _h0, _h1, o0, o1 in codes.filter(pl.col("off0") | pl.col("off1")) \
+            .head(3).iter_rows():
+        examples += [f"{f.name}: {a} {e}: {k}={v}" for k, v, o in
+                     (("error_code", ec, o0), ("warning_code", wc, o1)) if o]
+    reg.fail_many(b0 + b1, examples)
+    names = ("id", "duration_ms", "status")
+    comp = (d.lazy().filter(pl.col("event") == "synthesis_complete")
+            .select("ts", *[(pl.col(f"k_{k}").fill_null("") == "").alias(k) for k in names])
+            .collect())
     if comp.height:
         cf = it["complete_fields"]
         cf.checked += comp.height
-        miss = [(pl.col(f"k_{k}").fill_null("") == "").alias(k)
-                for k in ("id", "duration_ms", "status")]
-        for row in (comp.select("ts", *miss)
-                    .filter(pl.any_horizontal("id", "duration_ms", "status"))
-                    .iter_rows()):
-            gone = [k for k, m in zip(("id", "duration_ms", "status"), row[1:],
-                                      strict=True) if m]
-            cf.fail(f"{f.name}: {row[0]} missing {','.join(gone)}")
+        bad = comp.filter(pl.any_horizontal(*names))
+        cf.fail_many(bad.height, [
+            f"{f.name}: {t} missing {','.join(k for k, m in zip(names, ms, strict=True) if m)}"
+            for t, *ms in bad.head(3).iter_rows()])

@@ -40,6 +40,7 @@ _CLIENT = [c for c, spec in REGISTRY.items() if spec.status < 500]
 _JOIN = {"pos": pl.Int64, "id": pl.Utf8, "ts": pl.Utf8, "kind": pl.Int8, "stage": pl.Utf8,
          "ms": pl.Float64, "el": pl.Float64, "status": pl.Utf8, "code": pl.Utf8,
          "hit": pl.Utf8, "where": pl.Boolean, "tb": pl.Boolean}
+BATCH = 250_000  # records of syntheses joined at once (files read before the join)
 _OPEN = {"id": pl.Utf8, "no": pl.Int64, "last": pl.Int64}
 
 
@@ -54,6 +55,8 @@ class FrameIds:
         self.base = 0  # records before this file (their positions)
         self.open = pl.DataFrame(schema=_OPEN)  # split_ids: open id -> its last file no
         self.carry = pl.DataFrame(schema=_JOIN)  # the records of open syntheses
+        self.batch: list[Any] = []  # the records of the files read since the last join
+        self.batched = 0
 
     def feed(self, chk: Checker, f: LogFile, df: Any, no: int) -> None:
         """The records of file ``f`` (number ``no`` of its stream), its frame ``df``."""
@@ -76,7 +79,10 @@ class FrameIds:
                      .select(pl.col("pos").cast(pl.Int64),
                              where=pl.col("fields").str.json_path_match("$.where")
                              .fill_null("") != "").collect())
-            self.join(chk, d, where)
+            self.batch.append(_rows(d, where))
+            self.batched += d.height
+            if self.batched >= BATCH:
+                self.join(chk)
         self.base += df.height
 
     # --- ids split across files -----------------------------------------------------
@@ -135,23 +141,17 @@ class FrameIds:
 
     # --- the syntheses --------------------------------------------------------------
 
-    def join(self, chk: Checker, d: Any, where: Any) -> None:
+    def join(self, chk: Checker) -> None:
+        """Join the records read since the last join with the open syntheses; judge those
+        that completed."""
         kind = pl.col("kind")
-        rows = (d.lazy().select("pos", "ts", "kind", "tb", id="k_id", stage="k_stage",
-                                ms=_num(d, "k_duration_ms"), el=_num(d, "k_elapsed_ms"),
-                                status="k_status", code="k_error_code", hit="k_cache_hit")
-                # a stage_time joins only with a stage and a time
-                .filter((kind != STAGE) | ((pl.col("stage").fill_null("") != "")
-                                           & pl.col("ms").is_not_null()))
-                .join(where.lazy(), on="pos", how="left", maintain_order="left")
-                .select(pl.col(c).cast(t) for c, t in _JOIN.items())
-                .collect())
-        both = pl.concat([self.carry, rows])
+        both = pl.concat([self.carry, *self.batch])
+        self.batch, self.batched = [], 0
         c = kind == COMPLETE
         # a synthesis: an id's records up to its complete, named by the complete's
         # position ``g`` (null: not completed yet)
         both = both.with_columns(g=pl.when(c).then(pl.col("pos")).backward_fill().over("id"))
-        # the syntheses open at once in this file are at most those opened before its end
+        # the syntheses open at once are at most those opened before the last file's end
         opened = both.select((kind != COMPLETE).sum()).item()
         if opened > chk.asm.max_pending and both.filter(kind != COMPLETE).select(
                 pl.col("g").n_unique() + pl.col("id").filter(pl.col("g").is_null())
@@ -160,14 +160,31 @@ class FrameIds:
         self.carry = both.filter(pl.col("g").is_null()).drop("g")
         judge(chk, both.filter(pl.col("g").is_not_null()))
 
-    def pending(self) -> list[tuple[str, str | None]]:
+    def pending(self, chk: Checker) -> list[tuple[str, str | None]]:
         """The syntheses never completed, oldest first: (id, the time of its start or
         None)."""
+        if self.batch:
+            self.join(chk)
         if not self.carry.height:
             return []
         s = pl.col("kind") == START
         return (self.carry.group_by("id", maintain_order=True)
                 .agg(pl.col("ts").filter(s).last()).rows())
+
+
+def _rows(d: Any, where: Any) -> Any:
+    """The records that join syntheses (``d``: of the events, with an id), as joined:
+    numbers read, synthesis_failed's ``where`` (by position)."""
+    kind = pl.col("kind")
+    return (d.lazy().select("pos", "ts", "kind", "tb", id="k_id", stage="k_stage",
+                            ms=_num(d, "k_duration_ms"), el=_num(d, "k_elapsed_ms"),
+                            status="k_status", code="k_error_code", hit="k_cache_hit")
+            # a stage_time joins only with a stage and a time
+            .filter((kind != STAGE) | ((pl.col("stage").fill_null("") != "")
+                                       & pl.col("ms").is_not_null()))
+            .join(where.lazy(), on="pos", how="left", maintain_order="left")
+            .select(pl.col(c).cast(t) for c, t in _JOIN.items())
+            .collect())
 
 
 def _num(d: Any, col: str) -> Any:

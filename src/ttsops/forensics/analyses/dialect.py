@@ -86,9 +86,9 @@ class DialectStats:
                 self.flags[b] += c
         self.stage_time += counts[-2]
         self.stage_elapsed += counts[-1]
-        if self.flags[R.LEVEL_ALIAS]:
-            for lv, c in (df.filter((d & R.LEVEL_ALIAS) != 0).get_column("level")
-                          .value_counts().rows()):
+        if counts[bits.index(R.LEVEL_ALIAS)]:
+            for lv, c in (df.lazy().filter((d & R.LEVEL_ALIAS) != 0).select("level")
+                          .collect().get_column("level").value_counts().rows()):
                 self.aliases[lv] += c
         # the first record of each kind an example is still wanted for
         want = [b for b, key in ((R.FREE_TEXT, "free_text"), (R.UNSTRUCTURED, "unstructured"),
@@ -96,9 +96,10 @@ class DialectStats:
                 if key not in self.examples]
         rows = df.with_row_index("_row")
         firsts: set[int] = set()
-        for b in want:
-            hit = rows.filter((d & b) != 0).head(1).get_column("_row").to_list()
-            firsts.update(hit)
+        want = [b for b in want if counts[bits.index(b)]]
+        if want:
+            got = df.select(*[((d & b) != 0).arg_true().first().alias(str(b)) for b in want])
+            firsts.update(got.row(0))
         if firsts:
             probe = DialectStats()
             probe.examples = self.examples
@@ -116,10 +117,11 @@ class DialectStats:
         import polars as pl
 
         fs = pl.col("fields")
-        cand = rows.filter(fs.str.contains(_UNIT_JSON))
+        cand = (rows.lazy().select("_row", "fields").filter(fs.str.contains(_UNIT_JSON))
+                .with_columns(sure=fs.str.contains(_UNIT_JSON_PLAIN)).collect())
         if not cand.height:
             return
-        sure = fs.str.contains(_UNIT_JSON_PLAIN)
+        sure = pl.col("sure")
         n, first = cand.select(sure.sum(), pl.col("_row").filter(sure).first()).row(0)
         self.units += n
         # the example from the first record that has one, as ``feed`` takes it
