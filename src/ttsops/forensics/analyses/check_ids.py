@@ -232,19 +232,19 @@ def _stages(st: Any) -> Any:
     """Per synthesis (``g``) its stage times as ``Synthesis.stages`` holds them: the
     number of stages, which of ``STAGES`` it has, whether the times never decrease (in
     the order the stages first came), the last one, and whether any had elapsed_ms."""
-    if st.select(pl.struct("g", "stage").is_duplicated().any()).item():
-        # a stage written twice: its last time, where it first came
-        st = (st.group_by("g", "stage")
-              .agg(pos=pl.col("pos").first(), ms=pl.col("ms").last(),
-                   el=pl.col("el").max())
-              .sort("pos"))
-    st = st.sort("g", maintain_order=True)
     g, ms = pl.col("g"), pl.col("ms")
-    return (st.with_columns(down=(g == g.shift(1)) & (ms < ms.shift(1)))
-            .group_by("g")
-            .agg(n=pl.len(), hasel=pl.col("el").is_not_null().any(), up=~pl.col("down").any(),
-                 lastv=ms.last(), **{f"has_{x}": (pl.col("stage") == x).any()
-                                    for x in STAGES}))
+    out = (st.sort("g", maintain_order=True)
+           .with_columns(down=(g == g.shift(1)) & (ms < ms.shift(1)))
+           .group_by("g")
+           .agg(n=pl.len(), hasel=pl.col("el").is_not_null().any(), up=~pl.col("down").any(),
+                lastv=ms.last(), nu=pl.col("stage").n_unique(),
+                **{f"has_{x}": (pl.col("stage") == x).any() for x in STAGES}))
+    if out.select((pl.col("nu") < pl.col("n")).any()).item():
+        # a stage written twice: its last time, where it first came
+        return _stages(st.group_by("g", "stage")
+                       .agg(pos=pl.col("pos").first(), ms=ms.last(), el=pl.col("el").max())
+                       .sort("pos"))
+    return out
 
 
 def _stage_modes(chk: Checker, syn: Any) -> None:
