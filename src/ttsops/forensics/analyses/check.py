@@ -402,15 +402,15 @@ def _read(snap: Snapshot, since: str | None, until: str | None, tolerance_ms: fl
     """Every record of the window fed to a new Checker, then ``finish``: from the
     sidecars' frames by Polars where they cover the scan, else record by record."""
     from ..reading import sidecar, vector
+    from . import read_ahead
     from .check_ids import Overflow
 
     chk = Checker(tolerance_ms, since, until)
     scan = Scan(snap, Query(since, until, use_index=use_index))
     if frames and len(scan.streams()) == 1 and vector.available() and sidecar.covered(scan):
         cols = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in FRAME_HOT)]
-        try:
-            for f, df in sidecar.frames(scan, cols):
-                chk.dialect.feed_frame(df)
+        try:  # (the dialect counted in the thread that reads the next files)
+            for f, df in read_ahead.frames(scan, cols, chk.dialect.feed_frame):
                 chk.feed_frame(f, df)
         except Overflow:  # more open syntheses than the Assembler keeps: as it drops them
             return _read(snap, since, until, tolerance_ms, use_index, frames=False)

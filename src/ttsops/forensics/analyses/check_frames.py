@@ -33,9 +33,10 @@ def feed_frame(chk: Checker, f: LogFile, df: Any) -> int | None:
     ts = pl.col("ts")
     base = ts.str.slice(0, 19).str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="ms",
                                                time_zone="UTC", strict=False)
-    d = df.with_row_index("_row").with_columns(base=base.dt.epoch("s"))
-    if not d.select(ts.str.contains(CANONICAL_TS).all()).item() or \
-            d.get_column("base").null_count():
+    d = df.lazy().select("ts", "event", "k_id", "k_duration_ms", "k_status", "k_error_code",
+                         "k_warning_code", base=base.dt.epoch("s")).collect()
+    if not d.select(ts.str.contains(CANONICAL_TS).all()
+                    & pl.col("base").is_not_null().all()).item():
         return None
     no = _writers(chk, f, d)
     _monotonic(chk, f, d)

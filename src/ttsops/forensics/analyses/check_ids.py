@@ -40,7 +40,7 @@ _CLIENT = [c for c, spec in REGISTRY.items() if spec.status < 500]
 _JOIN = {"pos": pl.Int64, "id": pl.Utf8, "ts": pl.Utf8, "kind": pl.Int8, "stage": pl.Utf8,
          "ms": pl.Float64, "el": pl.Float64, "status": pl.Utf8, "code": pl.Utf8,
          "hit": pl.Utf8, "where": pl.Boolean, "tb": pl.Boolean}
-BATCH = 250_000  # records of syntheses joined at once (files read before the join)
+BATCH = 120_000  # records of syntheses joined at once (files read before the join)
 _OPEN = {"id": pl.Utf8, "no": pl.Int64, "last": pl.Int64}
 
 
@@ -65,7 +65,9 @@ class FrameIds:
         joins = ev.is_in(list(_KIND)) & (pl.col("k_id").fill_null("") != "")
         d = (df.lazy().with_row_index("pos", offset=self.base)
              .select("pos", "ts", "event", "k_id", "k_stage", "k_duration_ms", "k_elapsed_ms",
-                     "k_status", "k_error_code", "k_cache_hit", tb=pl.col("tb").is_not_null())
+                     "k_status", "k_error_code", "k_cache_hit", tb=pl.col("tb").is_not_null(),
+                     # the JSON of synthesis_failed only (its ``where``)
+                     failed=pl.when(ev == "synthesis_failed").then(pl.col("fields")))
              .filter(joins)
              .with_columns(pl.col("pos").cast(pl.Int64),
                            kind=ev.replace_strict(_KIND, default=None,
@@ -73,13 +75,7 @@ class FrameIds:
              .collect())
         if d.height:
             self.split_ids(chk, f, d, no)
-            # ``where`` of synthesis_failed (from the JSON: only theirs are read)
-            where = (df.lazy().with_row_index("pos", offset=self.base)
-                     .filter(joins & (ev == "synthesis_failed"))
-                     .select(pl.col("pos").cast(pl.Int64),
-                             where=pl.col("fields").str.json_path_match("$.where")
-                             .fill_null("") != "").collect())
-            self.batch.append(_rows(d, where))
+            self.batch.append(_rows(d))
             self.batched += d.height
             if self.batched >= BATCH:
                 self.join(chk)
@@ -172,17 +168,18 @@ class FrameIds:
                 .agg(pl.col("ts").filter(s).last()).rows())
 
 
-def _rows(d: Any, where: Any) -> Any:
+def _rows(d: Any) -> Any:
     """The records that join syntheses (``d``: of the events, with an id), as joined:
-    numbers read, synthesis_failed's ``where`` (by position)."""
+    numbers read, synthesis_failed's ``where`` (from its JSON)."""
     kind = pl.col("kind")
     return (d.lazy().select("pos", "ts", "kind", "tb", id="k_id", stage="k_stage",
                             ms=_num(d, "k_duration_ms"), el=_num(d, "k_elapsed_ms"),
-                            status="k_status", code="k_error_code", hit="k_cache_hit")
+                            status="k_status", code="k_error_code", hit="k_cache_hit",
+                            where=pl.col("failed").str.json_path_match("$.where")
+                            .fill_null("") != "")
             # a stage_time joins only with a stage and a time
             .filter((kind != STAGE) | ((pl.col("stage").fill_null("") != "")
                                        & pl.col("ms").is_not_null()))
-            .join(where.lazy(), on="pos", how="left", maintain_order="left")
             .select(pl.col(c).cast(t) for c, t in _JOIN.items())
             .collect())
 
