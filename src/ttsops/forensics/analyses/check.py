@@ -412,6 +412,8 @@ def _read(snap: Snapshot, since: str | None, until: str | None, tolerance_ms: fl
         try:  # (the dialect counted in the thread that reads the next files)
             for f, df in read_ahead.frames(scan, cols, chk.dialect.feed_frame):
                 chk.feed_frame(f, df)
+            if chk.ids is not None:
+                chk.ids.flush(chk)
         except Overflow:  # more open syntheses than the Assembler keeps: as it drops them
             return _read(snap, since, until, tolerance_ms, use_index, frames=False)
     else:

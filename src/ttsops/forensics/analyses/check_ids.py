@@ -156,11 +156,15 @@ class FrameIds:
         self.carry = both.filter(pl.col("g").is_null()).drop("g")
         judge(chk, both.filter(pl.col("g").is_not_null()))
 
+    def flush(self, chk: Checker) -> None:
+        """Join what is batched (raises ``Overflow`` as ``join``)."""
+        if self.batch:
+            self.join(chk)
+
     def pending(self, chk: Checker) -> list[tuple[str, str | None]]:
         """The syntheses never completed, oldest first: (id, the time of its start or
         None)."""
-        if self.batch:
-            self.join(chk)
+        self.flush(chk)
         if not self.carry.height:
             return []
         s = pl.col("kind") == START
