@@ -49,13 +49,13 @@ def _agree(monkeypatch: pytest.MonkeyPatch, tmp: Path, files: list[str],
     assert list((tmp / "cache").rglob("*.parquet")), "no sidecar written"
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
     frames = []
-    real = Checker.feed_frame
+    real = Checker.frame_ids
 
-    def spy(self: Checker, f: Any, df: Any) -> None:
+    def spy(self: Checker, f: Any, df: Any, no: int) -> None:
         frames.append(df.height)
-        real(self, f, df)
+        real(self, f, df, no)
 
-    monkeypatch.setattr(Checker, "feed_frame", spy)
+    monkeypatch.setattr(Checker, "frame_ids", spy)
     got = _answers(files, extra, ids)
     assert sum(frames) > 0, "the frame path was not taken"
     assert got == line
