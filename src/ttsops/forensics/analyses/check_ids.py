@@ -1,5 +1,5 @@
 """``logs check``'s joins by synthesis id over sidecar frames, by Polars, a file's frame
-at a time (``Checker.feed_frame``), with what is still open carried from one file to the
+at a time (``Checker.frame_ids``), with what is still open carried from one file to the
 next as a small frame:
 
 * ``split_ids``: the file each id was last seen in (``Checker._split_id`` record by
@@ -9,6 +9,7 @@ next as a small frame:
   in the order the stages first came; a complete without records before it stands
   alone), then the items judged on joined syntheses (``Checker.synthesis``) and the
   stage_time reading counted (``read_stages``); what never completed is ``pending``.
+  (Joined over batches of files, ``BATCH`` records: fewer, larger Polars passes.)
 
 Each gives the counts and examples, in the same order, that the record path gives. The
 record path's bounds (``id_file`` keeps 200,000 open ids, the Assembler 500,000 open
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .check import Checker
 
 START, STAGE, AUDIO, FAILED, COMPLETE = range(5)
+# the events whose id joins a synthesis (``check.SYNTHESIS_EVENTS``)
 _KIND = {"synthesis_start": START, "stage_time": STAGE, "audio_metrics": AUDIO,
          "synthesis_failed": FAILED, "synthesis_complete": COMPLETE}
 _CLIENT = [c for c, spec in REGISTRY.items() if spec.status < 500]
