@@ -74,6 +74,10 @@ def _frame(recs: list[Record], extra: tuple[str, ...] = ()) -> pl.DataFrame:
 @given(st.lists(_RECORD, max_size=40), st.integers(0, 40))
 @example([("INFO", "metric", "", {"text_len": "12\tms", "voice": "7\xa0%"}, 0)], 0)
 @example([("INFO", "metric", "", {"msg": "a", "text_len": "2048 chars"}, 2)], 1)
+@example([("INFO", "metric", "", {"a": "12\tms"}, 0), ("INFO", "metric", "", {"a": "5 ms"}, 0),
+          ("INFO", "metric", "", {"a": "7\tms"}, 0)], 0)
+@example([("INFO", "metric", "", {"a": "5 ms"}, 0), ("INFO", "metric", "", {"a": "12\tms"}, 0),
+          ("INFO", "metric", "", {"a": "1 ms"}, 0)], 0)
 def test_dialect_counted_by_frames_is_record_by_record(rows, cut):
     recs = _records(rows)
     one = DialectStats()
@@ -82,7 +86,7 @@ def test_dialect_counted_by_frames_is_record_by_record(rows, cut):
     two = DialectStats()
     for part in (recs[:cut], recs[cut:]):  # two files
         df = _frame(part)
-        two.feed_frame(df, sidecar.records_of(df) if cut % 2 else None)
+        two.feed_frame(df)
     modes = {"cumulative": 2, "per-stage": 1}
     assert two.to_json(modes) == one.to_json(modes)
     assert (two.records, two.units, two.stage_time, two.stage_elapsed, two.flags,
@@ -156,8 +160,10 @@ def _check_records(rows: list[tuple[Any, ...]]) -> list[Record]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_CHECK_RECORD, max_size=50), st.lists(st.integers(0, 50), max_size=3),
-       st.sampled_from([None, "2024-06-12 00:30:00,000"]))
-def test_check_by_frames_is_record_by_record(rows, cuts, since):
+       st.sampled_from([None, "2024-06-12 00:30:00,000"]), st.sampled_from([200_000, 1, 2, 3]),
+       st.sampled_from([1, 7, 250_000]))
+def test_check_by_frames_is_record_by_record(rows, cuts, since, id_file_max, batch):
+    from ttsops.forensics.analyses import check_ids
     from ttsops.forensics.analyses.check import Checker
     from ttsops.forensics.reading.sources import LogFile
 
@@ -166,21 +172,34 @@ def test_check_by_frames_is_record_by_record(rows, cuts, since):
     files = [(LogFile(Path(f"/logs/app.log.{9 - i}.gz"), "rotated", 0, "logs", True),
               recs[a:b]) for i, (a, b) in enumerate(itertools.pairwise(bounds))]
     one, two = Checker(1000.0, since), Checker(1000.0, since)
+    # (small: the least recently seen open ids dropped, the frame path record by record)
+    one.ID_FILE_MAX = two.ID_FILE_MAX = id_file_max
     for f, part in files:
         for r in part:
             one.feed(r, f)
     cols = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in sidecar.HOT)]
-    for f, part in files:
-        df = sidecar.frame_of(part, cols)
-        got = sidecar.records_of(df)
-        two.dialect.feed_frame(df, got)
-        two.feed_frame(f, df, got)
+    was = check_ids.BATCH
+    check_ids.BATCH = batch  # (small: the syntheses joined after each file or a few)
+    try:
+        for f, part in files:
+            df = sidecar.frame_of(part, cols)
+            two.dialect.feed_frame(df)
+            two.feed_frame(f, df)
+    finally:
+        check_ids.BATCH = was
+    assert two.ids is not None or not recs
+
+    def open_ids(c: Checker) -> list[tuple[str, int]]:
+        if c.ids is None:  # the record path: the ids in the order they were last seen
+            return [(k.split("\x00", 1)[1], n) for k, n in c.id_file.items()]
+        return c.ids.open.sort("last").select("id", "no").rows()
 
     def state(c: Checker) -> Any:
+        pending = c.pending()  # (the frame path joins what it has batched first)
         return ([(i.name, i.checked, i.bad, i.examples) for i in c.items.values()],
                 c.file_records, c.file_back, c.inner_back, c.inner_n, c.small_overlaps,
-                c.overlap_s, list(c.id_file.items()), c.last_ts,
+                c.overlap_s, open_ids(c), c.last_ts,
                 [(k, v[1], v[2], v[3]) for k, v in c.file_no.items()],
-                list(c.asm.pending), c.asm.stage_modes, c.dialect.to_json({}))
+                pending, c.asm.stage_modes, c.dialect.to_json({}))
 
     assert state(two) == state(one)

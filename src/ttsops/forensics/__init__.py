@@ -17,7 +17,8 @@ Layers, top down; each imports only the layers below it (docstring-only
       (the findings as a Report)
     * ``rules`` (+ ``rule_model``, ``default_rules.toml``) / ``alerts`` / ``tail`` --
       alert rules, over history and live
-    * ``check`` (+ ``check_frames``, ``dialect``), ``precursor_signals``, ``stats``
+    * ``check`` (+ ``check_frames``, ``check_ids``, ``dialect``), ``precursor_signals``,
+      ``stats``
 * ``reading/`` -- files, bytes and scans; imports neither layer above
     * ``timeargs``  -- time arguments (absolute, dates, relative ``2h``) to log timestamps
     * ``sources``   -- which files, in which order, opened as one consistent snapshot

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import REGISTRY
 from ...logline import STAGES, Record
@@ -40,8 +40,14 @@ from ..reading.sources import LogFile, Snapshot
 from ..reading.timeargs import human_duration, shift, ts_to_epoch
 from .answer import Report, Table, safe, write_lines
 
+if TYPE_CHECKING:
+    from .check_ids import FrameIds
+
 SYNTHESIS_EVENTS = frozenset({"synthesis_start", "stage_time", "synthesis_complete",
                               "synthesis_failed", "audio_metrics"})
+# the fields the frame path reads from their own columns (``sidecar.HOT``)
+FRAME_HOT = ("elapsed_ms", "id", "stage", "error_code", "warning_code", "duration_ms",
+             "status", "cache_hit")
 WRITER_ITEMS = ("duplicate_files", "file_overlap", "split_ids", "interleaving",
                 "rotation_sizes")
 ONE_WRITER_FIX = (
@@ -104,6 +110,12 @@ class Item:
         if len(self.examples) < 3:
             self.examples.append(example[:220])
 
+    def fail_many(self, bad: int, examples: list[str]) -> None:
+        """``fail`` ``bad`` times, the first examples given (at least as many as still
+        wanted)."""
+        self.bad += bad
+        self.examples.extend(x[:220] for x in examples[:max(0, 3 - len(self.examples))])
+
     @property
     def status(self) -> str:
         if self.checked == 0 or self.na:
@@ -113,6 +125,8 @@ class Item:
 
 class Checker:
     synthesis_events = SYNTHESIS_EVENTS  # the events whose id joins a synthesis
+    ID_FILE_MAX = 200_000  # open ids kept for split_ids (the least recently seen dropped)
+    MAX_PENDING = 500_000  # open syntheses kept (the oldest dropped)
 
     def __init__(self, tolerance_ms: float = 1000.0, since: str | None = None,
                  until: str | None = None) -> None:
@@ -136,7 +150,7 @@ class Checker:
             mk("parsable", "no unparsable lines"),
             mk("indexed", "rotated .gz files carry their block index"),
         ])
-        self.asm = Assembler(max_pending=500_000)
+        self.asm = Assembler(max_pending=self.MAX_PENDING)
         self.last_ts: dict[int, tuple[float, str]] = {}
         # --- several writers on one file (multi-writer damage) ---
         self.items.update((i.name, i) for i in [
@@ -166,6 +180,7 @@ class Checker:
         from .dialect import DialectStats
 
         self.dialect = DialectStats()  # which dialect, what was converted (own table)
+        self.ids: FrameIds | None = None  # the joins by id of the frame path
         self._sec = ""  # ``_epoch``'s cache: the last second's text and its epoch
         self._sec_epoch = 0
 
@@ -181,9 +196,9 @@ class Checker:
             return (self._sec_epoch * 1_000_000 + int(ts[20:23]) * 1000) / 1_000_000
         return ts_to_epoch(ts)
 
-    def _writers(self, rec: Record, f: LogFile) -> None:
-        """File boundaries that step back, ids split across files (see the module)."""
-        it = self.items
+    def _writers(self, rec: Record, f: LogFile) -> int:
+        """File boundaries that step back, steps back within a file (see the module);
+        the file's number in its stream."""
         cur = self.file_no.get(f.stream)
         if cur is None or cur[0] is not f:
             n = 0 if cur is None else cur[1] + 1
@@ -198,11 +213,15 @@ class Checker:
         key = str(f.path)
         self.file_records[key] = self.file_records.get(key, 0) + 1
         self.file_no[f.stream] = (f, cur[1], max(cur[2], rec.ts), rec.ts)
+        return cur[1]
+
+    def _split_id(self, rec: Record, f: LogFile, n: int) -> None:
+        """Ids with a file between their records (``f`` is file ``n`` of its stream)."""
+        it = self.items
         sid = rec.fields.get("id") if rec.event in SYNTHESIS_EVENTS else None
         if not sid:
             return
         key = f"{f.stream}\x00{sid}"
-        n = cur[1]
         last = self.id_file.get(key)
         if last is None:
             it["split_ids"].checked += 1
@@ -214,14 +233,20 @@ class Checker:
             return
         self.id_file[key] = n
         self.id_file.move_to_end(key)
-        if len(self.id_file) > 200_000:
+        if len(self.id_file) > self.ID_FILE_MAX:
             self.id_file.popitem(last=False)
 
     def feed(self, rec: Record, f: LogFile, dialect: bool = True) -> None:
         if dialect:  # (False: counted a frame at a time, ``DialectStats.feed_frame``)
             self.dialect.feed(rec)
+        self._split_id(rec, f, self.feed_one(rec, f))
+        self.synthesis(rec)
+
+    def feed_one(self, rec: Record, f: LogFile) -> int:
+        """The checks of one record on its own (not joined by id); the number of its
+        file in its stream."""
         it = self.items
-        self._writers(rec, f)
+        no = self._writers(rec, f)
         # monotonic per stream (one writer per directory)
         t = self._epoch(rec.ts)
         prev = self.last_ts.get(f.stream)
@@ -243,7 +268,7 @@ class Checker:
             missing = [k for k in ("id", "duration_ms", "status") if not fl.get(k)]
             if missing:
                 it["complete_fields"].fail(f"{f.name}: {rec.ts} missing {','.join(missing)}")
-        self.synthesis(rec)
+        return no
 
     def synthesis(self, rec: Record) -> None:
         """The items judged on joined syntheses (``rec`` fed to the Assembler)."""
@@ -287,33 +312,54 @@ class Checker:
             else:  # judged at the end against the steps back within files
                 self.small_overlaps.append((back, ex))
 
-    def feed_frame(self, f: LogFile, df: Any, recs: list[Record]) -> None:
+    def feed_frame(self, f: LogFile, df: Any) -> None:
         """``feed`` (without the dialect) every record of ``f``'s sidecar frame (columns
-        ts, event, k_id, k_error_code, k_warning_code, k_duration_ms, k_status; ``recs``
-        its records), one file at a time in order: the checks of single records by
-        Polars (``check_frames``), the ids and the syntheses one by one. Times not in
-        the canonical form go record by record."""
+        ts, event, fields, tb and ``k_`` of id, stage, error_code, warning_code,
+        duration_ms, elapsed_ms, status, cache_hit), one file at a time in order:
+        ``frame_checks`` then ``frame_ids``. (The two touch different items: ``run``
+        does the first a file ahead, in the thread that reads the frames.)"""
+        self.frame_ids(f, df, self.frame_checks(f, df))
+
+    def frame_checks(self, f: LogFile, df: Any) -> int:
+        """The checks of single records by Polars (``check_frames``; times not in the
+        canonical form record by record); the file's number in its stream."""
         from . import check_frames
 
-        if not check_frames.feed_frame(self, f, df):
-            for rec in recs:
-                self.feed(rec, f, dialect=False)
-            return
-        # --- the syntheses (records without an id join none)
-        for rec in recs:
-            if rec.fields.get("id"):
-                self.synthesis(rec)
+        no = check_frames.feed_frame(self, f, df)
+        if no is None:
+            from ..reading.sidecar import records_of
+
+            for rec in records_of(df):
+                no = self.feed_one(rec, f)
+        return no or 0
+
+    def frame_ids(self, f: LogFile, df: Any, no: int) -> None:
+        """The joins by id by Polars (``check_ids``) of file number ``no``."""
+        from .check_ids import FrameIds
+
+        if self.ids is None:
+            self.ids = FrameIds()
+        self.ids.feed(self, f, df, no)
+
+    def pending(self) -> list[tuple[str, str | None]]:
+        """The syntheses that never completed, oldest first: (id, its start's time or
+        None)."""
+        if self.ids is not None:
+            return self.ids.pending(self)
+        return [(s.id, s.start.ts if s.start is not None else None)
+                for s in self.asm.pending.values()]
 
     def finish(self, scan: Scan, snap: Snapshot) -> None:
         it = self.items
+        pending = self.pending()
         it["start_has_complete"].checked = it["complete_has_start"].checked + sum(
-            1 for s in self.asm.pending.values() if s.start is not None)
+            1 for _s, start in pending if start is not None)
         latest = max((t for t, _ in self.last_ts.values()), default=0.0)
-        for s in self.asm.pending.values():
+        for sid, start in pending:
             # still running at the end of the logs (or of the window): not a failure
-            if s.start is not None and ts_to_epoch(s.start.ts) < latest - 120.0:
-                it["start_has_complete"].fail(f"{s.id} started at {s.start.ts}, never completed")
-                self.never_completed.append(s.id)
+            if start is not None and self._epoch(start) < latest - 120.0:
+                it["start_has_complete"].fail(f"{sid} started at {start}, never completed")
+                self.never_completed.append(sid)
         # small steps back at file boundaries: one threaded writer makes them as often
         # between lines as between files; several writers that rotate make them at the
         # boundaries far more often than anywhere else
@@ -361,24 +407,39 @@ class Checker:
                                        "one; queries are slower, not wrong)")
 
 
-def run(snap: Snapshot, since: str | None, until: str | None, *, tolerance_ms: float = 1000.0,
-        use_index: bool = True, ids_out: str | None = None) -> Report:
+def _read(snap: Snapshot, since: str | None, until: str | None, tolerance_ms: float,
+          use_index: bool, frames: bool = True) -> tuple[Checker, Scan]:
+    """Every record of the window fed to a new Checker, then ``finish``: from the
+    sidecars' frames by Polars where they cover the scan, else record by record."""
+    from ..reading import sidecar, vector
+    from . import read_ahead
+    from .check_ids import Overflow
+
     chk = Checker(tolerance_ms, since, until)
     scan = Scan(snap, Query(since, until, use_index=use_index))
-    from ..reading import sidecar, vector
+    if frames and len(scan.streams()) == 1 and vector.available() and sidecar.covered(scan):
+        cols = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in FRAME_HOT)]
+        def first(f: LogFile, df: Any) -> int:
+            chk.dialect.feed_frame(df)
+            return chk.frame_checks(f, df)
 
-    if len(scan.streams()) == 1 and vector.available() and sidecar.covered(scan):
-        # the records from the sidecars, a file at a time: the dialect counted by Polars
-        cols = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in (
-            "elapsed_ms", "id", "error_code", "warning_code", "duration_ms", "status"))]
-        for f, df in sidecar.frames(scan, cols):
-            recs = sidecar.records_of(df)
-            chk.dialect.feed_frame(df, recs)
-            chk.feed_frame(f, df, recs)
+        try:  # (the dialect and single records in the thread that reads the next files)
+            for f, df, no in read_ahead.frames(scan, cols, first):
+                chk.frame_ids(f, df, no)
+            if chk.ids is not None:
+                chk.ids.flush(chk)
+        except Overflow:  # more open syntheses than the Assembler keeps: as it drops them
+            return _read(snap, since, until, tolerance_ms, use_index, frames=False)
     else:
         for rec, f in scan.hits():
             chk.feed(rec, f)
     chk.finish(scan, snap)
+    return chk, scan
+
+
+def run(snap: Snapshot, since: str | None, until: str | None, *, tolerance_ms: float = 1000.0,
+        use_index: bool = True, ids_out: str | None = None) -> Report:
+    chk, scan = _read(snap, since, until, tolerance_ms, use_index)
     items = list(chk.items.values())
     # the last syntheses may still be running when the snapshot was taken
     rep = Report("check", problems=snap.problems)

@@ -22,6 +22,9 @@ from .answer import Table
 _UNIT = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?\s?(?:[A-Za-z]{1,8}|%)\Z")
 # what ``_UNIT`` matches, as a value in the sidecar's JSON (its white space escaped)
 _UNIT_JSON = r'": "[0-9]+(?:\.[0-9]+)?(?: |\\[a-z0-9]{1,5})?(?:[A-Za-z]{1,8}|%)"'
+# the values that surely match: digits, maybe a fraction, maybe a space, then letters or
+# '%', the whole value (a value is the only JSON string after '": ')
+_UNIT_JSON_PLAIN = r'": "[0-9]+(?:\.[0-9]+)? ?(?:[A-Za-z]{1,8}|%)"'
 _JSON = R.JSON_OWN | R.JSON_STDLIB | R.JSON_STRUCTLOG
 
 
@@ -58,7 +61,7 @@ class DialectStats:
                 self.stage_elapsed += 1
         self._units(rec.fields)
 
-    def feed_frame(self, df: Any, recs: list[Record] | None = None) -> None:
+    def feed_frame(self, df: Any) -> None:
         """``feed`` every record of a sidecar frame (``sidecar.frames``: columns ts,
         logger, level, event, fields, tb, dialect, k_elapsed_ms), counted by Polars; only
         the records an example is still wanted from, and those that may hold a unit
@@ -83,9 +86,9 @@ class DialectStats:
                 self.flags[b] += c
         self.stage_time += counts[-2]
         self.stage_elapsed += counts[-1]
-        if self.flags[R.LEVEL_ALIAS]:
-            for lv, c in (df.filter((d & R.LEVEL_ALIAS) != 0).get_column("level")
-                          .value_counts().rows()):
+        if counts[bits.index(R.LEVEL_ALIAS)]:
+            for lv, c in (df.lazy().filter((d & R.LEVEL_ALIAS) != 0).select("level")
+                          .collect().get_column("level").value_counts().rows()):
                 self.aliases[lv] += c
         # the first record of each kind an example is still wanted for
         want = [b for b, key in ((R.FREE_TEXT, "free_text"), (R.UNSTRUCTURED, "unstructured"),
@@ -93,26 +96,42 @@ class DialectStats:
                 if key not in self.examples]
         rows = df.with_row_index("_row")
         firsts: set[int] = set()
-        for b in want:
-            hit = rows.filter((d & b) != 0).head(1).get_column("_row").to_list()
-            firsts.update(hit)
+        want = [b for b in want if counts[bits.index(b)]]
+        if want:
+            got = df.select(*[((d & b) != 0).arg_true().first().alias(str(b)) for b in want])
+            firsts.update(got.row(0))
         if firsts:
             probe = DialectStats()
             probe.examples = self.examples
             for rec in records_of(rows.filter(pl.col("_row").is_in(sorted(firsts)))):
                 probe._examples_of(rec)
-        # a unit suffix: a value (in the JSON) that is a number, maybe a space (or an
-        # escaped one), then letters or '%' -- every value ``feed`` counts is one of these
-        cand = rows.filter(pl.col("fields").str.contains(_UNIT_JSON)).get_column("_row")
-        if len(cand):
-            if recs is None:
-                import json
+        self._units_frame(rows)
 
-                for fs in df.get_column("fields").gather(cand).to_list():
-                    self._units(json.loads(fs))
-            else:
-                for i in cand.to_list():
-                    self._units(recs[i].fields)
+    def _units_frame(self, rows: Any) -> None:
+        """``_units`` of every record of a frame (with ``_row``): the records whose JSON
+        holds a value that is a number then at most a plain space then letters or '%'
+        counted by Polars; the few others that may hold one (white space escaped in the
+        JSON) read one by one."""
+        import json
+
+        import polars as pl
+
+        fs = pl.col("fields")
+        cand = (rows.lazy().select("_row", "fields").filter(fs.str.contains(_UNIT_JSON))
+                .with_columns(sure=fs.str.contains(_UNIT_JSON_PLAIN)).collect())
+        if not cand.height:
+            return
+        sure = pl.col("sure")
+        n, first = cand.select(sure.sum(), pl.col("_row").filter(sure).first()).row(0)
+        self.units += n
+        # the example from the first record that has one, as ``feed`` takes it
+        other = cand.filter(~sure).select("_row", "fields").rows()
+        for row, text in other:
+            if first is not None and row > first and "units" not in self.examples:
+                self._units(json.loads(rows.get_column("fields")[first]), count=False)
+            self._units(json.loads(text))
+        if first is not None and "units" not in self.examples:
+            self._units(json.loads(rows.get_column("fields")[first]), count=False)
 
     def _examples_of(self, rec: Record) -> None:
         d = rec.dialect
@@ -128,12 +147,12 @@ class DialectStats:
             self._example("bare_id", f"id={rec.fields.get('id')} from: "
                                      f"{rec.fields.get('msg', '')}")
 
-    def _units(self, fields: Mapping[str, str]) -> None:
+    def _units(self, fields: Mapping[str, str], count: bool = True) -> None:
         for k, v in fields.items():
             num = _UNIT_NUM.match(v) if v[:1].isdigit() and not v[-1:].isdigit() \
                 and _UNIT.match(v) else None
             if num is not None:
-                self.units += 1
+                self.units += count
                 self._example("units", f"{k}={v} read as {float(num[0])}")
                 break
 
