@@ -65,7 +65,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("engines", ("ttsops.engines.*",), (SHARED,)),
     Layer("pipeline", ("ttsops.pipeline.*",), ("engines", SHARED)),
     Layer("workers", ("ttsops.workers.*",), ("pipeline", "engines", SHARED)),
-    # the server ships its own log live when TTSOPS_SHIP_URL is set (fleet.live)
+    # the server ships its own log live when TTSOPS_LOG_SHIP_URL is set (fleet.live)
     Layer("server", ("ttsops.server.*",), ("workers", "pipeline", "engines", "fleet", SHARED)),
     Layer("simulate", ("ttsops.simulate", "ttsops.simulate_background",
                        "ttsops.simulate_faults", "ttsops.simulate_scenarios",
