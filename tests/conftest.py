@@ -25,8 +25,8 @@ def pytest_collection_modifyitems(config, items) -> None:
     """The dearest test files first (``tests/filecosts.py``), each file's tests together
     and in their own order, so that ``.ci/run``'s processes finish together."""
     costs = filecosts.load()
-    if not costs:
-        return
+    if not costs or config.getoption("lf", False) or config.getoption("failedfirst", False):
+        return  # (--lf/--ff: the order asked for)
     root = config.rootpath
     cost: dict[Path, float] = {}
     first: dict[Path, int] = {}
