@@ -61,7 +61,8 @@ LAYERS: tuple[Layer, ...] = (
         "ttsops", "ttsops.config", "ttsops.knobrows", "ttsops.knobs", "ttsops.errors",
         "ttsops.events", "ttsops.limits", "ttsops.plain", "ttsops.logformat.*",
         "ttsops.logline", "ttsops.logsink", "ttsops.logsink_render", "ttsops.logindex",
-        "ttsops.indexformat", "ttsops.indexread", "ttsops.cache", "ttsops.cache_health")),
+        "ttsops.indexformat", "ttsops.indexread", "ttsops.cache", "ttsops.cache_health",
+        "ttsops.forensics")),  # (its __init__: a docstring, run by every import below it)
     Layer("engines", ("ttsops.engines.*",), (SHARED,)),
     Layer("pipeline", ("ttsops.pipeline.*",), ("engines", SHARED)),
     Layer("workers", ("ttsops.workers.*",), ("pipeline", "engines", SHARED)),
@@ -81,7 +82,7 @@ LAYERS: tuple[Layer, ...] = (
         "ttsops.cli", "ttsops.entry", "ttsops.__main__", "ttsops.simulate_cli",
         "ttsops.engines.cli", "ttsops.pipeline.cli", "ttsops.server.cli", "ttsops.fleet.cli",
         "ttsops.fleet.source", "ttsops.fleet.sqlwindow", "ttsops.fleet.sqltop",
-        "ttsops.forensics", "ttsops.forensics.cli", "ttsops.forensics.commands",
+        "ttsops.forensics.cli", "ttsops.forensics.commands",
         "ttsops.forensics.quick"),
         ("server", "workers", "pipeline", "engines", "simulate", "fleet", "rendering",
          "analyses", "reading", SHARED), click=True),
