@@ -151,9 +151,11 @@ def drill_worker_killed(root: Path, scale: int = 1) -> DrillResult:
             s.wait_records(lambda rs, v=victim: any(
                 r.event == "stage_time" and r.get("request_id") == v
                 and r.get("stage") == "llm_prompt_gen" for r in rs))
+            started = len(events_of(s.records(), "synthesis_start"))
             queued = [ex.submit(httpx.post, s.url + SPEECH, json=body(f"queued {round_} {i}"),
                                 timeout=60) for i in range(3)]
-            time.sleep(0.2)
+            # the three are past the front (synthesis_start) and wait in the queue
+            s.wait_records(lambda rs, n=started: len(events_of(rs, "synthesis_start")) >= n + 3)
             os.kill(pid, signal.SIGKILL)
             rv = fv.result()
             rq = [f.result() for f in queued]
