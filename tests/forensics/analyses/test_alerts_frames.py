@@ -169,7 +169,7 @@ def test_frame_seconds_are_the_clocks(ms, sep):
 
 def test_the_tutorial_day_agrees(tmp_path, monkeypatch):
     """The shipped rules on a generated tutorial-style log split into rotated files."""
-    from .test_sidecar import _day  # a small tutorial-style day, written once
+    from ..reading.test_sidecar import _day  # a small tutorial-style day, written once
 
     logs = _day(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
