@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+import filecosts
 from ttsops import events
 from ttsops.config import get_settings
 
@@ -17,6 +19,26 @@ from ttsops.config import get_settings
 # The suite checks behaviour, not time; a test that must be fast says so itself.
 hypothesis_settings.register_profile("ttsops", deadline=None)
 hypothesis_settings.load_profile("ttsops")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The dearest test files first (``tests/filecosts.py``), each file's tests together
+    and in their own order, so that ``.ci/run``'s processes finish together."""
+    costs = filecosts.load()
+    if not costs or config.getoption("lf", False) or config.getoption("failedfirst", False):
+        return  # (--lf/--ff: the order asked for)
+    root = config.rootpath
+    cost: dict[Path, float] = {}
+    first: dict[Path, int] = {}
+    for i, item in enumerate(items):
+        path = item.path
+        if path not in cost:
+            try:
+                cost[path] = costs.get(path.relative_to(root).as_posix(), 0.0)
+            except ValueError:
+                cost[path] = 0.0
+            first[path] = i
+    items.sort(key=lambda it: (-cost[it.path], first[it.path]))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -32,6 +32,14 @@ def all_lines(d: Path) -> list[str]:
     return out
 
 
+def until(pred, what: str, timeout: float = 30.0) -> None:
+    """Wait for a condition (not a fixed time: a loaded machine is slow, a quiet one fast)."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
 def test_multi_process_writers_lose_and_tear_nothing_across_rotations(tmp_path):
     # ~45 rotations (each costs a compression and an index; the records only as many as
     # that takes: 50k, not the 200k and ~170 rotations it once wrote for the same checks)
@@ -176,12 +184,13 @@ def test_full_log_disk_degrades_and_recovers(tiny_fs):
         log.info("tick", seq=i)
     assert time.perf_counter() - t0 < 2.0  # emitting never waits on the full disk
     sink.flush()
-    time.sleep(1.5)
+    # the writer met the full disk and holds the lines (it retries every POLL_S)
+    until(lambda: sink.fail_since is not None and sink.held, "the writer to hold lines")
     filler.unlink()  # space again
     for i in range(500, 510):
         log.info("tick", seq=i)
     sink.flush()
-    time.sleep(1.2)
+    until(lambda: sink.fail_since is None and not sink.held, "the held lines written")
     sink.flush()
     sink.close()
     recs = list(iter_records((tiny_fs / "app.log").read_text().splitlines()))
@@ -228,10 +237,10 @@ def test_log_dir_removed_while_running_is_recreated(tmp_path):
     log.info("before")
     sink.flush()
     shutil.rmtree(d)
-    time.sleep(1.2)
+    # the writer looks for its file about once a second and opens a new one
+    until(lambda: (d / "app.log").exists(), "app.log recreated")
     log.info("after")
     sink.flush()
-    time.sleep(1.2)
     log.info("after2")
     sink.flush()
     sink.close()

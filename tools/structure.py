@@ -15,7 +15,13 @@ name means that module):
 - ``import-cycle``: a cycle in the graph of imports between the project's modules, with
   imports inside functions counted (``if TYPE_CHECKING:`` blocks are not). The graph is
   built over the whole project (the top package of the first name given); a cycle is
-  reported when one of its modules is in the given set.
+  reported when one of its modules is in the given set;
+- ``layer``: an import against the layer table (``LAYERS``, below): a module imports a
+  module of a layer its own layer may not import (imports inside functions counted,
+  ``if TYPE_CHECKING:`` blocks not), or a module of the project is in no layer of the
+  table (checked when the table's top package is the one being checked);
+- ``click``: ``click`` imported outside the CLI layer (every other layer is usable as a
+  library without it).
 
 Exit status: 0 when there is nothing to report, 1 otherwise, 2 on bad arguments.
 Standard library only (``ast``), so that it runs before anything is installed.
@@ -32,6 +38,55 @@ from pathlib import Path
 
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 100
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer: its modules and the layers it may import (its own always)."""
+
+    name: str
+    modules: tuple[str, ...]  # "a.b" that module; "a.b.*" that package and all under it
+    may_import: tuple[str, ...] = ()
+    click: bool = False  # may import click
+
+
+# Who may import whom, bottom up (docs/DESIGN.md, "Who may import whom"). A module
+# belongs to the layer of its most specific entry: an exact name before any "pkg.*",
+# a longer "pkg.*" before a shorter one. The service half is engines -> pipeline ->
+# workers -> server; the forensics half reading -> analyses -> rendering; fleet's
+# shipping is a second source beside reading; the CLI layer is on top of both.
+SHARED = "shared"
+LAYERS: tuple[Layer, ...] = (
+    Layer(SHARED, (
+        "ttsops", "ttsops.config", "ttsops.knobrows", "ttsops.knobs", "ttsops.errors",
+        "ttsops.events", "ttsops.limits", "ttsops.plain", "ttsops.logformat.*",
+        "ttsops.logline", "ttsops.logsink", "ttsops.logsink_render", "ttsops.logindex",
+        "ttsops.indexformat", "ttsops.indexread", "ttsops.cache", "ttsops.cache_health",
+        "ttsops.forensics")),  # (its __init__: a docstring, run by every import below it)
+    Layer("engines", ("ttsops.engines.*",), (SHARED,)),
+    Layer("pipeline", ("ttsops.pipeline.*",), ("engines", SHARED)),
+    Layer("workers", ("ttsops.workers.*",), ("pipeline", "engines", SHARED)),
+    # the server ships its own log live when TTSOPS_LOG_SHIP_URL is set (fleet.live)
+    Layer("server", ("ttsops.server.*",), ("workers", "pipeline", "engines", "fleet", SHARED)),
+    Layer("simulate", ("ttsops.simulate", "ttsops.simulate_background",
+                       "ttsops.simulate_faults", "ttsops.simulate_scenarios",
+                       "ttsops.simulate_truth"), ("pipeline", SHARED)),
+    Layer("reading", ("ttsops.forensics.reading.*",), (SHARED,)),
+    # ClickHouse: connecting, the table, shipping; it groups and opens files as reading does
+    Layer("fleet", ("ttsops.fleet.*",), ("reading", SHARED)),
+    Layer("analyses", ("ttsops.forensics.analyses.*",), ("reading", SHARED)),
+    Layer("rendering", ("ttsops.forensics.rendering.*",), ("analyses", "reading", SHARED)),
+    # the commands on top: click groups, the click-free command line (quick, commands) and
+    # fleet's query runner, which stands in for commands.run on --source
+    Layer("cli", (
+        "ttsops.cli", "ttsops.entry", "ttsops.__main__", "ttsops.simulate_cli",
+        "ttsops.engines.cli", "ttsops.pipeline.cli", "ttsops.server.cli", "ttsops.fleet.cli",
+        "ttsops.fleet.source", "ttsops.fleet.sqlwindow", "ttsops.fleet.sqltop",
+        "ttsops.forensics.cli", "ttsops.forensics.commands",
+        "ttsops.forensics.quick"),
+        ("server", "workers", "pipeline", "engines", "simulate", "fleet", "rendering",
+         "analyses", "reading", SHARED), click=True),
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -175,6 +230,72 @@ def check_private(project: Project, mod: Module) -> Iterator[Violation]:
                             f"{mod.name} uses {target}.{node.attr}")
 
 
+class LayerTable:
+    """``LAYERS`` as lookups: a module's layer, and whether one layer may import another."""
+
+    def __init__(self, layers: Iterable[Layer]) -> None:
+        self.layers = {layer.name: layer for layer in layers}
+        for layer in self.layers.values():
+            unknown = set(layer.may_import) - set(self.layers)
+            if unknown:
+                raise ValueError(f"layer {layer.name!r} may import unknown {sorted(unknown)}")
+        self.exact: dict[str, str] = {}
+        self.prefix: dict[str, str] = {}
+        for layer in self.layers.values():
+            for name in layer.modules:
+                table = self.prefix if name.endswith(".*") else self.exact
+                key = name.removesuffix(".*")
+                if key in table:
+                    raise ValueError(f"{name!r} is in two layers")
+                table[key] = layer.name
+        self.top = {name.split(".")[0] for name in [*self.exact, *self.prefix]}
+
+    def of(self, module: str) -> str | None:
+        if module in self.exact:
+            return self.exact[module]
+        parts = module.split(".")
+        for n in range(len(parts), 0, -1):
+            layer = self.prefix.get(".".join(parts[:n]))
+            if layer is not None:
+                return layer
+        return None
+
+    def allows(self, src: str, dst: str) -> bool:
+        return src == dst or dst in self.layers[src].may_import
+
+
+def _imports_click(tree: ast.Module) -> Iterator[int]:
+    for node in _runtime_nodes(tree):
+        if isinstance(node, ast.Import):
+            if any(a.name.split(".")[0] == "click" for a in node.names):
+                yield node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                and node.module.split(".")[0] == "click":
+            yield node.lineno
+
+
+def check_layers(project: Project, mod: Module, table: LayerTable) -> Iterator[Violation]:
+    rel = str(mod.path)
+    if mod.name.split(".")[0] not in table.top:
+        return
+    here = table.of(mod.name)
+    if here is None:
+        yield Violation(rel, 1, "layer", f"{mod.name} is in no layer of the table")
+        return
+    for line in _imports_click(mod.tree):
+        if not table.layers[here].click:
+            yield Violation(rel, line, "click",
+                            f"{mod.name} ({here}) imports click: only the CLI layer may")
+    seen: set[str] = set()
+    for line, target, _ in imports(project, mod):
+        there = table.of(target)
+        if there is None or table.allows(here, there) or target in seen:
+            continue
+        seen.add(target)
+        yield Violation(rel, line, "layer",
+                        f"{mod.name} ({here}) imports {target} ({there})")
+
+
 def graph(project: Project) -> dict[str, dict[str, int]]:
     """module -> {module it imports: line of the first such import}."""
     g: dict[str, dict[str, int]] = {}
@@ -265,14 +386,17 @@ def check_cycles(project: Project, selected: set[str]) -> Iterator[Violation]:
 
 
 def check(packages: list[str], src: Path, max_module: int = MAX_MODULE_LINES,
-          max_function: int = MAX_FUNCTION_LINES) -> list[Violation]:
+          max_function: int = MAX_FUNCTION_LINES,
+          layers: Iterable[Layer] = LAYERS) -> list[Violation]:
     top = packages[0].split(".")[0]
     project = Project(src, top)
     mods = project.select(packages)
+    table = LayerTable(layers)
     found: list[Violation] = []
     for mod in mods:
         found += check_sizes(mod, max_module, max_function)
         found += check_private(project, mod)
+        found += check_layers(project, mod, table)
     found += check_cycles(project, {m.name for m in mods})
     base = src.parent
     return sorted(Violation(str(Path(v.path).relative_to(base)) if Path(v.path).is_absolute()

@@ -7,6 +7,7 @@ settings reference is generated from this table (``ttsops settings --markdown``)
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -165,10 +166,24 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, v: str) -> str:
-        from .server.clientaddr import parse_networks
-
         parse_networks(v)  # ValueError names the bad item
         return v
+
+
+def parse_networks(spec: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """``TTSOPS_TRUSTED_PROXIES``: ``"10.0.0.1, 10.1.0.0/16"`` -> networks; ValueError
+    names a bad item (here, not in ``server/clientaddr.py``, which uses it: the table
+    is below the server)."""
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {item!r}") from None
+    return nets
 
 
 @lru_cache(maxsize=1)

@@ -151,9 +151,11 @@ def drill_worker_killed(root: Path, scale: int = 1) -> DrillResult:
             s.wait_records(lambda rs, v=victim: any(
                 r.event == "stage_time" and r.get("request_id") == v
                 and r.get("stage") == "llm_prompt_gen" for r in rs))
+            started = len(events_of(s.records(), "synthesis_start"))
             queued = [ex.submit(httpx.post, s.url + SPEECH, json=body(f"queued {round_} {i}"),
                                 timeout=60) for i in range(3)]
-            time.sleep(0.2)
+            # the three are past the front (synthesis_start) and wait in the queue
+            s.wait_records(lambda rs, n=started: len(events_of(rs, "synthesis_start")) >= n + 3)
             os.kill(pid, signal.SIGKILL)
             rv = fv.result()
             rq = [f.result() for f in queued]
@@ -358,16 +360,28 @@ def _disk_full(d: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _ended(fault: contextlib.AbstractContextManager[object],
+           at: list[float]) -> Iterator[None]:
+    """``fault``, noting when it was undone."""
+    with fault:
+        yield
+    at.append(time.monotonic())
+
+
+@contextlib.contextmanager
 def _removed(d: Path) -> Iterator[None]:
     shutil.rmtree(d)
     yield
 
 
 def _log_drill(res: DrillResult, s: Server, n: int,
-               fault: contextlib.AbstractContextManager[object], prefix: str) -> list[str]:
+               fault: contextlib.AbstractContextManager[object], prefix: str,
+               met: Callable[[], object], what: str) -> list[str]:
     """Requests before, during and after a log fault, each answered 200 and quickly;
     the service still serves at the end; then the whole log is read back from disk and
-    every answered synthesis must have its synthesis_complete."""
+    every answered synthesis must have its synthesis_complete. ``met`` tells that the
+    writer has met the fault (``what``): the fault lasts until it has, not a fixed time,
+    which a loaded machine may not give the writer."""
     ids: list[str] = []
     worst = 0.0
     with s.client(timeout=30) as c:
@@ -381,11 +395,10 @@ def _log_drill(res: DrillResult, s: Server, n: int,
                 assert r.status_code == 200, outcome(r)
                 ids.append(r.headers["x-synthesis-id"])
         run(5, "before")
-        time.sleep(0.3)
+        _complete_for(s, ids)  # written before the fault
         with fault:
             run(n, "during")
-            time.sleep(1.5)
-        time.sleep(1.5)
+            wait_for(met, 60, what)
         run(5, "after")
     assert worst < 5.0, f"a request waited {worst:.1f} s during the fault"
     res.notes.append(f"slowest request during the fault: {worst * 1000:.0f} ms")
@@ -408,7 +421,9 @@ def drill_log_disk_full(root: Path, scale: int = 1) -> DrillResult:
         if not mounted:
             raise Skip("cannot mount a tmpfs here (needs root)")
         s = start_server(root, engine="fake", workers=1, log_max_bytes=16384)
-        ids = _log_drill(res, s, 60 * scale, _disk_full(logs), "log disk full")
+        ids = _log_drill(res, s, 60 * scale, _disk_full(logs), "log disk full",
+                         lambda: "holding log lines" in s.output.read_text(),
+                         "the writer to hold lines")
         # the held lines go out in one burst when the disk has room again, rotating the
         # log meanwhile: the record may be in any file, and the wait is bounded generously
         # (a loaded machine is slow; a writer that never recovers still fails here)
@@ -430,7 +445,8 @@ def drill_log_dir_removed(root: Path, scale: int = 1) -> DrillResult:
     t0 = time.monotonic()
     res = DrillResult("log directory removed", "rm -rf of the log directory while serving")
     s = start_server(root, engine="fake", workers=1, log_max_bytes=16384)
-    ids = _log_drill(res, s, 40 * scale, _removed(s.log_dir), "log dir removed")
+    ids = _log_drill(res, s, 40 * scale, _removed(s.log_dir), "log dir removed",
+                     lambda: (s.log_dir / "app.log").exists(), "app.log recreated")
     s.stop()
     assert (s.log_dir / ".app.log.lock").exists()  # recreated and locked again
     recs, lost = _lost(s.log_dir, ids[5:])  # the first five went with the directory
@@ -450,8 +466,14 @@ def drill_log_dir_read_only(root: Path, scale: int = 1) -> DrillResult:
     if not can_mount():
         raise Skip("cannot bind-mount read-only here (needs root)")
     s = start_server(root, engine="fake", workers=1, log_max_bytes=16384)
-    ids = _log_drill(res, s, 60 * scale, read_only(s.log_dir), "log dir read-only")
-    time.sleep(ROTATE_RETRY_S + 1)  # the deferred rotation is retried, now writable
+    fault_end: list[float] = []
+    ids = _log_drill(res, s, 60 * scale, _ended(read_only(s.log_dir), fault_end),
+                     "log dir read-only",
+                     lambda: events_of(read_log(s.log_dir), "log_rotate_failed"),
+                     "log_rotate_failed")
+    # the deferred rotation is retried ROTATE_RETRY_S after the last failure, which was
+    # before the mount was undone; the request below then writes, and rotates, again
+    time.sleep(max(0.0, fault_end[0] + ROTATE_RETRY_S + 0.5 - time.monotonic()))
     assert served_after(s, "After the rotation was retried.")
     s.stop()
     recs, lost = _lost(s.log_dir, ids)

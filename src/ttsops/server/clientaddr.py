@@ -15,22 +15,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from ..config import parse_networks
+
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def parse_networks(spec: str) -> list[IPNet]:
-    """``"10.0.0.1, 10.1.0.0/16"`` -> networks; ValueError names a bad item."""
-    nets: list[IPNet] = []
-    for item in spec.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            nets.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or network: {item!r}") from None
-    return nets
 
 
 def _ip(text: str) -> IPAddr | None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ttsops.forensics.reading.timeargs import TimeArgError, parse_time, parse_tz, to_ts
 
-from .forensics_helpers import cli
+from ..forensics_helpers import cli
 
 offsets = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59)
 moments = st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2100, 1, 1))

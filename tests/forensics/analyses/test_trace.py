@@ -14,7 +14,7 @@ from ttsops.forensics.analyses.trace import mentions
 from ttsops.forensics.reading.scan import ID_CHARS, grep_bytes, grep_lines, has_token
 from ttsops.logline import Record
 
-from .forensics_helpers import cli, cli_json
+from ..forensics_helpers import cli, cli_json
 
 
 def _an_id(d, truth, code):

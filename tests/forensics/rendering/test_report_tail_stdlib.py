@@ -13,8 +13,8 @@ from ttsops.forensics.reading.sources import open_snapshot
 from ttsops.forensics.reading.timeargs import epoch_to_ts
 from ttsops.forensics.rendering.report import Collect, holes
 
-from . import stdlib_logs as sl
-from .forensics_helpers import cli
+from .. import stdlib_logs as sl
+from ..forensics_helpers import cli
 
 
 def _day(d):

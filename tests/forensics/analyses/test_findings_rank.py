@@ -10,8 +10,8 @@ import random
 from ttsops.forensics.analyses.precursors import Precursors, log10_poisson_tail
 from ttsops.logline import Record
 
-from . import stdlib_logs as sl
-from .forensics_helpers import cli, cli_json
+from .. import stdlib_logs as sl
+from ..forensics_helpers import cli, cli_json
 
 DAY = 1718150400.0  # 2024-06-12 00:00:00 UTC
 

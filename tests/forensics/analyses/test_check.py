@@ -7,7 +7,7 @@ import gzip
 from ttsops import events
 from ttsops.logsink import LogSink
 
-from .forensics_helpers import cli, cli_json
+from ..forensics_helpers import cli, cli_json
 
 
 def test_simulated_service_logs_pass(incident):

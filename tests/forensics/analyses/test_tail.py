@@ -20,7 +20,7 @@ import pytest
 
 from console import TTSOPS
 
-from .forensics_helpers import cli_json
+from ..forensics_helpers import cli_json
 
 N = 3000
 T0 = 1718150400.0  # 2024-06-12 00:00:00 UTC

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .forensics_helpers import cli_json
+from ..forensics_helpers import cli_json
 
 
 def test_stage_percentiles_equal_the_truth(incident):

@@ -30,10 +30,10 @@ from ttsops.forensics.reading import sidecar
 from ttsops.forensics.reading.scan import Query, Scan
 from ttsops.forensics.reading.sources import open_snapshot
 
-from .dialect_fixture import write as write_dialect
-from .forensics_helpers import cli
+from ..dialect_fixture import write as write_dialect
+from ..forensics_helpers import cli
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GEN = ROOT / "bench" / "tutorial_logs.py"
 
 

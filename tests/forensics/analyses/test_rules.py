@@ -10,7 +10,7 @@ import pytest
 from ttsops.forensics.analyses.rules import KINDS, Engine, RuleError, load
 from ttsops.logline import Record, iter_records
 
-from .forensics_helpers import cli, cli_json
+from ..forensics_helpers import cli, cli_json
 
 
 def _rules(tmp_path, text: str):

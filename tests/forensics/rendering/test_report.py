@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .forensics_helpers import cli
+from ..forensics_helpers import cli
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium")]

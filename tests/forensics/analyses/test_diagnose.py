@@ -10,7 +10,7 @@ from ttsops.forensics.analyses.precursors import client_caused
 from ttsops.forensics.reading.timeargs import shift
 from ttsops.simulate import SimConfig, generate
 
-from .forensics_helpers import cli, cli_json
+from ..forensics_helpers import cli, cli_json
 
 
 def _kinds(rep):

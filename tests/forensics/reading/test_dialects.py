@@ -14,8 +14,8 @@ import pytest
 from ttsops.forensics.analyses.stats import percentile
 from ttsops.logformat.dialects import set_stage_time_mode
 
-from . import dialect_fixture
-from .forensics_helpers import cli_json
+from .. import dialect_fixture
+from ..forensics_helpers import cli_json
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 from ttsops.logindex import read_index
 from ttsops.logsink import LogSink
 
-from .forensics_helpers import cli
+from ..forensics_helpers import cli
 
 pytestmark = pytest.mark.skipif(shutil.which("gzip") is None, reason="needs gzip")
 

@@ -19,9 +19,9 @@ import pytest
 
 from ttsops.forensics.analyses.check import Checker
 
-from . import stdlib_logs as sl
-from .dialect_fixture import write as write_dialect
-from .forensics_helpers import cli
+from .. import stdlib_logs as sl
+from ..dialect_fixture import write as write_dialect
+from ..forensics_helpers import cli
 
 
 def _answers(files: list[str], extra: tuple[str, ...], ids_out: Path) -> list[Any]:

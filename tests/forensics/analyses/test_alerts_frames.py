@@ -128,7 +128,7 @@ resolve_after = "10s"
 
 def _doc_rules() -> str:
     """The rules file shown in the README's alert rules section."""
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "readme" / "forensics-scale.md")
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "readme" / "forensics-scale.md")
     text = doc.read_text("utf-8").split("## Alert rules", 1)[1]
     m = re.search(r"```toml\n(.*?)```", text, re.S)
     assert m, "the README's rules example"
@@ -288,7 +288,7 @@ def test_frame_seconds_are_the_clocks(ms, sep):
 def test_the_dialect_day_agrees(tmp_path, monkeypatch, rules):
     """A tutorial-style log in the dialects (free text, WARN/FATAL, cumulative
     stage_time) split into rotated files."""
-    from .test_sidecar import _day  # a small tutorial-style day, written once
+    from ..reading.test_sidecar import _day  # a small tutorial-style day, written once
 
     logs = _day(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -300,7 +300,7 @@ def tutorial_small(tmp_path_factory) -> Path:
     """bench's generator of tutorial-style logs (plain stdlib logging, whole-file gzip
     rotation, the incidents it injects), its small size."""
     out = tmp_path_factory.mktemp("alerts-tut") / "logs"
-    gen = Path(__file__).resolve().parents[2] / "bench" / "tutorial_logs.py"
+    gen = Path(__file__).resolve().parents[3] / "bench" / "tutorial_logs.py"
     res = subprocess.run([sys.executable, "-S", str(gen), str(out), "--size", "small",
                           "--seed", "11"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr

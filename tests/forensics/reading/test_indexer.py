@@ -21,7 +21,7 @@ from ttsops.indexformat import LEN_DIGITS
 from ttsops.logindex import INDEX_MAGIC, gzip_member, read_index
 from ttsops.logsink import LogSink
 
-from .forensics_helpers import cli, ttsops
+from ..forensics_helpers import cli, ttsops
 
 
 def _sink_dir(d, n=3000):

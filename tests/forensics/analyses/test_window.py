@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .forensics_helpers import cli, cli_json
+from ..forensics_helpers import cli, cli_json
 
 
 def test_whole_log_counts_equal_what_was_emitted(incident):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ttsops.errors import REGISTRY
 
-from .forensics_helpers import cli, cli_json
+from ..forensics_helpers import cli, cli_json
 
 
 def test_top_errors_counts_where_and_hint(incident):

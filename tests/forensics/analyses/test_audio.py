@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ttsops.forensics.analyses.stats import mad, median, percentile
 
-from .forensics_helpers import cli, cli_json
+from ..forensics_helpers import cli, cli_json
 
 
 def test_robust_baseline_finds_exactly_the_injected_ids(incident, tmp_path):

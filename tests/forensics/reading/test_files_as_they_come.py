@@ -15,8 +15,8 @@ import sys
 
 from ttsops.forensics.reading.sources import open_snapshot
 
-from . import stdlib_logs as sl
-from .forensics_helpers import cli, cli_json
+from .. import stdlib_logs as sl
+from ..forensics_helpers import cli, cli_json
 
 
 def _window(*args: str) -> dict:

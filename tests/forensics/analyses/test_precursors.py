@@ -7,7 +7,7 @@ from ttsops.forensics.analyses.precursors import Precursors, client_caused
 from ttsops.forensics.reading.timeargs import shift
 from ttsops.logline import Record
 
-from .forensics_helpers import cli, cli_json
+from ..forensics_helpers import cli, cli_json
 
 
 def test_disk_full_burst_is_preceded_by_the_cache_dir_usage_warning(incident):

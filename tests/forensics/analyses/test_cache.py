@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .forensics_helpers import cli_json
+from ..forensics_helpers import cli_json
 
 
 def test_cache_counts_and_usage(incident):

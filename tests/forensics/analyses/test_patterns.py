@@ -6,7 +6,7 @@ import pytest
 
 from ttsops.forensics.reading.filters import FilterError, parse_buckets, parse_where
 
-from .forensics_helpers import cli, cli_json
+from ..forensics_helpers import cli, cli_json
 
 
 def test_failures_by_code_and_text_len_equal_the_truth(incident):

@@ -17,7 +17,7 @@ from ttsops.forensics.reading.sources import SourceError, open_snapshot
 from ttsops.logline import Record, iter_records, render
 from ttsops.logsink import LogSink
 
-from .forensics_helpers import cli, cli_json, ttsops
+from ..forensics_helpers import cli, cli_json, ttsops
 
 
 def _write(d, n, *, max_bytes=20_000, block=4_096, start=1718150400.0, fmt="text",
