@@ -23,6 +23,7 @@ from typing import Any
 
 from ...logline import Record
 from ..reading.sources import LogFile, Snapshot
+from . import diagnose_frames
 from .answer import Report
 from .audio import AudioStats
 from .diagnose_collect import collect, example_traces
@@ -44,9 +45,16 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
     ``since``), ``tap_frame`` instead with each file's frame (``frame_columns`` of it)
     before its records. ``audio``: the collector fed every synthesis of the window (the
     caller's, to share this pass's join)."""
-    col = collect(snap, since, until, lookback_s=lookback_s, use_index=use_index, utc=utc,
-                  tap=tap, progress=progress, tap_frame=tap_frame,
-                  frame_columns=frame_columns, audio=audio)
+    col = None
+    if tap is None or tap_frame is not None:  # the frames' pass, where it applies
+        col = diagnose_frames.collect(snap, since, until, lookback_s=lookback_s,
+                                      use_index=use_index, utc=utc, progress=progress,
+                                      tap_frame=tap_frame, frame_columns=frame_columns,
+                                      audio=audio)
+    if col is None:
+        col = collect(snap, since, until, lookback_s=lookback_s, use_index=use_index,
+                      utc=utc, tap=tap, progress=progress, tap_frame=tap_frame,
+                      frame_columns=frame_columns, audio=audio)
     findings = judge(col)
     traces = example_traces(col, sorted({f.example for f in findings if f.example}))
     return render(col, findings, traces)
