@@ -25,6 +25,7 @@ from .dialect_fixture import write as write_dialect
 from .stdlib_logs import shared_file_writers, write_day
 
 REAL = diagnose_frames.collect
+REAL_TRACES = diagnose_frames.example_traces
 
 
 def _diagnose(logs: Path, monkeypatch: pytest.MonkeyPatch, frames: bool) -> str:
@@ -37,15 +38,20 @@ def _diagnose(logs: Path, monkeypatch: pytest.MonkeyPatch, frames: bool) -> str:
         return got
 
     monkeypatch.setattr(diagnose_frames, "collect", spy)
+    monkeypatch.setattr(diagnose_frames, "example_traces",
+                        REAL_TRACES if frames else (lambda *a, **kw: None))
     with open_snapshot([logs], []) as snap:
         rep = diagnose.run(snap, None, None)
     assert taken == [frames]
-    return json.dumps(rep.data, sort_keys=True, default=str)
+    # the text holds the example traces as timelines
+    return json.dumps([rep.data, rep.text], sort_keys=True, default=str)
 
 
 def _report(logs: Path, monkeypatch: pytest.MonkeyPatch, frames: bool) -> str:
     monkeypatch.setattr(diagnose_frames, "collect",
                         REAL if frames else (lambda *a, **kw: None))
+    monkeypatch.setattr(diagnose_frames, "example_traces",
+                        REAL_TRACES if frames else (lambda *a, **kw: None))
     with open_snapshot([logs], []) as snap:
         page, summary = report_mod.build(snap, None, None, rules=load_rules())
     return "\n".join(ln for ln in page.splitlines() if "generated 20" not in ln) \
@@ -57,7 +63,8 @@ def _agree(logs: Path, monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")  # the first whole read writes them
     slow = _diagnose(logs, monkeypatch, False)
     assert len(list((cache / "ttsops" / "sidecar").glob("*.parquet"))) >= 1
-    assert json.loads(slow)["findings"]
+    assert json.loads(slow)[0]["findings"]
+    assert "example" in slow
     assert _diagnose(logs, monkeypatch, True) == slow
     assert _report(logs, monkeypatch, True) == _report(logs, monkeypatch, False)
 

@@ -220,6 +220,45 @@ def _webui(col: Collected, rec: Record) -> None:
         col.webui_ids.append(wid)
 
 
+def _scan(snap: Snapshot, since: str | None, until: str | None, use_index: bool, utc: bool,
+          progress: Callable[[int], None] | None = None) -> Scan | None:
+    """The scan of the frames' pass, or None where it does not apply."""
+    from ..reading import sidecar, vector
+
+    if since is not None or not utc or not vector.available():
+        return None
+    scan = Scan(snap, Query(None, until, use_index=use_index), progress=progress)
+    if len(scan.streams()) != 1 or not sidecar.covered(scan):
+        return None
+    return scan
+
+
+def example_traces(col: Collected, examples: list[str]) -> dict[str, list[Record]] | None:
+    """``diagnose_collect.example_traces`` from the sidecars: the records whose id or
+    request_id is one of ``examples``, in time order (stable), picked by Polars; None
+    where the frames' pass does not apply."""
+    import polars as pl
+
+    from ..reading import sidecar
+
+    if not examples:
+        return {}
+    scan = _scan(col.snap, col.since, col.until, col.use_index, col.utc)
+    if scan is None:
+        return None
+    want = list(examples)
+    where = pl.col("k_id").is_in(want) | pl.col("k_request_id").is_in(want)
+    cols = [*sidecar.RECORD_COLUMNS, "k_id", "k_request_id"]
+    recs = [r for _f, df in sidecar.frames(scan, cols, where) for r in sidecar.records_of(df)]
+    recs.sort(key=lambda r: r.ts)
+    traces: dict[str, list[Record]] = {}
+    for rec in recs:
+        for sid in examples:
+            if rec.fields.get("id") == sid or rec.fields.get("request_id") == sid:
+                traces.setdefault(sid, []).append(rec)
+    return traces
+
+
 def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: float,
             use_index: bool = True, utc: bool = True,
             progress: Callable[[int], None] | None = None,
@@ -227,13 +266,11 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
             frame_columns: Sequence[str] = (), audio: AudioStats | None = None,
             ) -> Collected | None:
     """The pass over the frames, or None where it does not apply (see the module)."""
-    from ..reading import sidecar, vector
+    from ..reading import sidecar
 
     aud = AudioStats() if audio is None else audio
-    if since is not None or not utc or not usable(aud) or not vector.available():
-        return None
-    scan = Scan(snap, Query(None, until, use_index=use_index), progress=progress)
-    if len(scan.streams()) != 1 or not sidecar.covered(scan):
+    scan = _scan(snap, since, until, use_index, utc, progress) if usable(aud) else None
+    if scan is None:
         return None
     col = Collected(snap, since, until, None, lookback_s, use_index, utc, aud)
     fp = FramePass(col)
