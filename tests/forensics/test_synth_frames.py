@@ -19,7 +19,7 @@ from ttsops.forensics.reading import sidecar, synth_frames
 from ttsops.forensics.reading.assemble import Assembler
 from ttsops.forensics.reading.scan import Query, Scan
 from ttsops.forensics.reading.sources import open_snapshot
-from ttsops.logformat.record import Record
+from ttsops.logformat.record import Record, to_number
 from ttsops.logline import STAGES
 
 from .stdlib_logs import shared_file_writers, write_day
@@ -163,3 +163,19 @@ def test_random_records(ops, cuts, mode) -> None:
         files.append(recs[pos:pos + cuts[k % len(cuts)]])
         pos, k = pos + len(files[-1]), k + 1
     _same(_got(files, mode), _want(files, mode))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=8),
+                          st.sampled_from(["12", "1.5e3", " 7", "7 ", "inf", "nan", "-0",
+                                           "+.5", "1.", "1e999", "0x10", "1_000", "٣4",
+                                           "12 ms", "-3e-2"])), max_size=20))
+def test_numbers_are_to_number(values) -> None:
+    import polars as pl
+
+    got = synth_frames.numbers(pl.Series(values, dtype=pl.Utf8)).to_list()
+    for v, g in zip(values, got, strict=True):
+        want = to_number(v)
+        if want is not None and want != want:
+            continue
+        assert g == want or (g is None and want is None), (v, g, want)

@@ -31,7 +31,7 @@ from ..reading.scan import Query, Scan
 from ..reading.sources import LogFile, Snapshot
 from .audio import METRICS, AudioStats
 from .diagnose_collect import DIMENSIONS, LOG_TROUBLE, RECENT_IDS, TEXT_LEN_BUCKETS, Collected
-from .diagnose_synth_frames import epochs, feed_audio, feed_latency, feed_patterns, usable
+from .diagnose_synth_frames import CANON, epochs, feed_audio, feed_latency, feed_patterns, usable
 
 SPARSE_LEVELS = ("WARNING", "ERROR", "CRITICAL")
 SPARSE_EVENTS = ("cache_health", "cache_dir_usage", "webui_event", "model_load_failed",
@@ -39,6 +39,13 @@ SPARSE_EVENTS = ("cache_health", "cache_dir_usage", "webui_event", "model_load_f
 HOT_USED = ("k_id", "k_stage", "k_duration_ms", "k_queue_ms", "k_elapsed_ms", "k_status",
             "k_error_code", "k_warning_code", "k_cache_hit")
 FIELDS = tuple(d for d in DIMENSIONS if d != "cache_hit")
+BATCH_ROWS = 150_000  # records fed at once (the frames of several files)
+
+
+def _concat(frames: list[Any]) -> Any:
+    import polars as pl
+
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
 
 
 def _count(counter: Any, rows: list[tuple[Any, int]]) -> None:
@@ -137,8 +144,10 @@ class FramePass:
         import polars as pl
 
         c = self.col.cache
-        t = epochs(df.filter(pl.col("event") == "synthesis_complete").get_column("ts"),
-                   c.utc)
+        ts = df.filter(pl.col("event") == "synthesis_complete").get_column("ts")
+        if len(ts) and ts.str.contains(CANON).all():  # (text order is time order then)
+            ts = pl.Series([ts.min(), ts.max()], dtype=pl.Utf8)
+        t = epochs(ts, c.utc)
         if len(t):
             lo, hi = float(t.min()), float(t.max())
             c.first_t = lo if c.first_t is None else min(c.first_t, lo)
@@ -275,10 +284,18 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
     col = Collected(snap, since, until, None, lookback_s, use_index, utc, aud)
     fp = FramePass(col)
     cols = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *HOT_USED, *frame_columns]))
+    batch: list[Any] = []
+    rows = 0
     for f, df in sidecar.frames(scan, cols):
         if tap_frame is not None:
             tap_frame(f, df)
-        fp.feed(df)
+        batch.append(df)
+        rows += df.height
+        if rows >= BATCH_ROWS:  # a few files at once: fewer, larger Polars operations
+            fp.feed(_concat(batch))
+            batch, rows = [], 0
+    if batch:
+        fp.feed(_concat(batch))
     if not fp.finish():  # the frames went to ``tap_frame``: read records for the rest
         from .diagnose_collect import collect as collect_records
 

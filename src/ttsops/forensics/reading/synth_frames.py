@@ -69,24 +69,41 @@ def rows(df: Any, base: int, fields: Sequence[str], metrics: Sequence[str]) -> A
     r = r.with_columns(_d=dec)
     d = pl.col("_d").struct
     sf = (k == START) | (k == COMPLETE)
+    nums = {"v": pl.when((k == STAGE) | (k == COMPLETE)).then(pl.col("k_duration_ms")),
+            "q": pl.when(k == COMPLETE).then(pl.col("k_queue_ms")),
+            "el": pl.when(k == STAGE).then(pl.col("k_elapsed_ms")),
+            **{f"m_{m}": pl.when(k == AUDIO).then(d.field(m)) for m in metrics}}
     r = r.with_columns(
         stage=pl.when(k == STAGE).then(pl.col("k_stage")),
-        v=pl.when((k == STAGE) | (k == COMPLETE)).then(num_expr(pl.col("k_duration_ms"))),
-        q=pl.when(k == COMPLETE).then(num_expr(pl.col("k_queue_ms"))),
-        el=pl.when(k == STAGE).then(pl.col("k_elapsed_ms").is_not_null()
-                                    & num_expr(pl.col("k_elapsed_ms")).is_not_null()),
         status=pl.when(k == COMPLETE).then(pl.col("k_status")),
         where=pl.when(k == FAILED).then(d.field("where")),
         **{f"f_{f}": pl.when(sf).then(pl.col(hot[f]) if f in hot else d.field(f))
-           for f in dict.fromkeys([*BASE_FIELDS, *fields])},
-        **{f"m_{m}": pl.when(k == AUDIO).then(num_expr(d.field(m))) for m in metrics})
-    # a stage_time without a stage or a number is ignored, as the Assembler does
-    r = r.filter((k != STAGE) | (pl.col("stage").is_not_null() & (pl.col("stage") != "")
-                                 & pl.col("v").is_not_null()))
+           for f in dict.fromkeys([*BASE_FIELDS, *fields])}, **nums)
     keep = [c for c in r.collect_schema().names()
             if c not in ("row", "event", "fields", "_d") and not c.startswith("k_")]
-    return r.select((pl.col("row") + base).cast(pl.Int64).alias("seq"),
-                    *[c for c in keep if c != "seq"]).collect()
+    out = r.select((pl.col("row") + base).cast(pl.Int64).alias("seq"),
+                   *[c for c in keep if c != "seq"]).collect()
+    out = out.with_columns(**{c: numbers(out.get_column(c)) for c in nums})
+    out = out.with_columns(el=pl.when(pl.col("kind") == STAGE)
+                           .then(pl.col("el").is_not_null()))
+    # a stage_time without a stage or a number is ignored, as the Assembler does
+    return out.filter((pl.col("kind") != STAGE)
+                      | (pl.col("stage").is_not_null() & (pl.col("stage") != "")
+                         & pl.col("v").is_not_null()))
+
+
+def numbers(raw: Any) -> Any:
+    """``Record.num`` of each string of ``raw`` (``num_expr``), the usual values (what
+    Polars casts to a finite float) cast at once, the others read by ``num_expr``."""
+    import polars as pl
+
+    c = raw.cast(pl.Float64, strict=False)
+    bad = raw.is_not_null() & (c.is_null() | ~c.is_finite().fill_null(False))
+    if not bad.any():
+        return c
+    idx = bad.arg_true()
+    fixed = pl.DataFrame({"v": raw.gather(idx)}).select(num_expr(pl.col("v"))).to_series()
+    return c.scatter(idx, fixed)
 
 
 class SynthJoin:
@@ -125,6 +142,11 @@ class SynthJoin:
         import polars as pl
 
         if first_new is None:
+            return
+        if self.pending + r.height <= self.max_pending:  # no more entries than records
+            self.peak = max(self.peak, self.pending)
+            self.pending = self.carry.select(pl.col("id").n_unique()).item() \
+                if self.carry.height else 0
             return
         g = ["id", "seg"]
         ent = (r.filter(pl.col("kind") != COMPLETE).group_by(g).agg(c=pl.col("seq").min())
