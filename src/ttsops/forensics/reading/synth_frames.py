@@ -179,16 +179,21 @@ class SynthJoin:
                  .agg(pl.col("ts").last().alias("audio_ts"),
                       *[pl.col(f"m_{m}").last() for m in self.metrics]))
         failed = done.filter(kind == FAILED).group_by(g).agg(pl.col("where").last())
-        st = (done.filter(kind == STAGE)
-              .group_by(*g, "stage", maintain_order=True)
-              .agg(pl.col("v").last(), pl.col("seq").first().alias("first"),
-                   pl.col("el").any()))
-        st = per_stage(st, syn.select(*g, pl.col("e2e")), self.mode)
+        st = done.filter(kind == STAGE).select(*g, "stage", "v", "seq", "el")
+        if st.select(pl.struct(*g, "stage").n_unique()).item() != st.height:
+            # the last record of a stage wins, in the order of its first
+            st = (st.group_by(*g, "stage", maintain_order=True)
+                  .agg(pl.col("v").last(), pl.col("seq").first(), pl.col("el").any()))
+        st = per_stage(st.rename({"seq": "first"}), syn.select(*g, pl.col("e2e")), self.mode)
         out = (syn.join(starts, on=g, how="left").join(audio, on=g, how="left")
                .join(failed, on=g, how="left"))
-        for name in self.stages:
-            one = st.filter(pl.col("stage") == name).select(*g, pl.col("v").alias(f"st_{name}"))
-            out = out.join(one, on=g, how="left")
+        st = st.filter(pl.col("stage").is_in(self.stages))
+        if st.height:
+            wide = st.pivot(on="stage", index=g, values="v")
+            out = out.join(wide.rename({n: f"st_{n}" for n in wide.columns if n not in g}),
+                           on=g, how="left")
+        out = out.with_columns(**{f"st_{n}": pl.lit(None, dtype=pl.Float64)
+                                  for n in self.stages if f"st_{n}" not in out.columns})
         # Synthesis.get: the complete's field where it has one, else the start's
         out = out.with_columns(**{f: pl.coalesce(pl.col(f"f_{f}"), pl.col(f"sf_{f}"))
                                   for f in self.fields})
@@ -208,7 +213,8 @@ def per_stage(stages: Any, syn: Any, mode: str) -> Any:
     if stages.height == 0 or (mode == "auto" and stages.get_column("el").all()):
         return stages.select(*g, "stage", "v")
     v = pl.col("v")
-    s = stages.sort("first").with_columns(
+    s = stages if stages.get_column("first").is_sorted() else stages.sort("first")
+    s = s.with_columns(
         prev=v.shift(1).over(g), n=pl.len().over(g), last=v.last().over(g),
         elany=pl.col("el").fill_null(False).any().over(g))
     prev, n = pl.col("prev"), pl.col("n")
