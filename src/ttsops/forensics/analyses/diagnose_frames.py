@@ -31,7 +31,15 @@ from ..reading.scan import Query, Scan
 from ..reading.sources import LogFile, Snapshot
 from .audio import METRICS, AudioStats
 from .diagnose_collect import DIMENSIONS, LOG_TROUBLE, RECENT_IDS, TEXT_LEN_BUCKETS, Collected
-from .diagnose_synth_frames import CANON, epochs, feed_audio, feed_latency, feed_patterns, usable
+from .diagnose_synth_frames import (
+    CANON,
+    compact,
+    epochs,
+    feed_audio,
+    feed_latency,
+    feed_patterns,
+    usable,
+)
 
 SPARSE_LEVELS = ("WARNING", "ERROR", "CRITICAL")
 SPARSE_EVENTS = ("cache_health", "cache_dir_usage", "webui_event", "model_load_failed",
@@ -39,7 +47,7 @@ SPARSE_EVENTS = ("cache_health", "cache_dir_usage", "webui_event", "model_load_f
 HOT_USED = ("k_id", "k_stage", "k_duration_ms", "k_queue_ms", "k_elapsed_ms", "k_status",
             "k_error_code", "k_warning_code", "k_cache_hit")
 FIELDS = tuple(d for d in DIMENSIONS if d != "cache_hit")
-BATCH_ROWS = 150_000  # records fed at once (the frames of several files)
+BATCH_ROWS = 40_000  # records fed at once (a file of the month; small files together)
 
 
 def _concat(frames: list[Any]) -> Any:
@@ -164,9 +172,12 @@ class FramePass:
         feed_audio(col.audio, syn)
         failed = syn.filter(pl.col("status") == "failed")
         col.failed_ids.update(failed.get_column("id").to_list())
-        self.done.append(syn.select("seq", "id", "status"))
+        # (kept until the end: copies, not views of this batch's buffers)
+        self.done.append(pl.DataFrame([syn.get_column("seq"), compact(syn.get_column("id")),
+                                       compact(syn.get_column("status"))]))
         if failed.height:
             f = failed.group_by("id").agg(fseq=pl.col("seq").min())
+            f = f.with_columns(compact(f.get_column("id")))
             self.failed_seq = f if self.failed_seq is None else (
                 pl.concat([self.failed_seq, f]).group_by("id").agg(pl.col("fseq").min()))
 

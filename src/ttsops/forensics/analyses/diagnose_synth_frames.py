@@ -134,12 +134,63 @@ def feed_audio(audio: AudioStats, syn: Any) -> None:
     g = a.group_by("k", maintain_order=True).agg(
         pl.col("id"), pl.col("audio_ts"), *[pl.col(f"m_{m}").fill_null(float("nan"))
                                             for m in audio.metrics])
-    for k, ids, ts, *vals in g.iter_rows():
+    for i, (k, *vals) in enumerate(g.select("k", *[f"m_{m}" for m in audio.metrics])
+                                   .iter_rows()):
         key = (k,)
-        audio.ids[key].extend(zip(ids, ts, strict=True))
+        pairs = audio.ids.get(key)
+        if not isinstance(pairs, Pairs):
+            pairs = audio.ids[key] = Pairs(pairs or ())
+        pairs.add(compact(g.get_column("id")[i]), compact(g.get_column("audio_ts")[i]))
         per = audio.values[key]
         for m, v in zip(audio.metrics, vals, strict=True):
             per[m].extend(array("d", v))
+
+
+class Pairs(list[tuple[str, str]]):
+    """A list of (id, time) pairs that keeps those added in bulk (``add``) as Arrow
+    strings, not as two ``str`` objects and a tuple each (a month holds about a million
+    syntheses with audio): iterated and counted as the list of all of them, in order
+    (the bulk ones first: nothing is appended after them)."""
+
+    def __init__(self, pairs: Any = ()) -> None:
+        super().__init__(pairs)
+        self.bulk: list[tuple[Any, Any]] = []
+        self.n = 0
+
+    def add(self, ids: Any, ts: Any) -> None:
+        if list.__len__(self):  # keep the order: the pairs so far go first
+            self.bulk.insert(0, (_series([p[0] for p in list.__iter__(self)]),
+                                 _series([p[1] for p in list.__iter__(self)])))
+            self.n += list.__len__(self)
+            self.clear()
+        self.bulk.append((ids, ts))
+        self.n += len(ids)
+
+    def __len__(self) -> int:
+        return self.n + list.__len__(self)
+
+    def __iter__(self) -> Any:
+        for ids, ts in self.bulk:
+            yield from zip(ids.to_list(), ts.to_list(), strict=True)
+        yield from list.__iter__(self)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+
+def compact(s: Any) -> Any:
+    """A copy of a string series that holds its own strings only: a series picked from a
+    larger one (filter, gather) keeps the larger one's string buffers alive, a file's
+    worth each, which a month's kept picks add up to hundreds of MB."""
+    import polars as pl
+
+    return pl.Series(s.name, s.to_list(), dtype=s.dtype)
+
+
+def _series(values: list[str]) -> Any:
+    import polars as pl
+
+    return pl.Series(values, dtype=pl.Utf8)
 
 
 def usable(audio: AudioStats) -> bool:
