@@ -23,6 +23,7 @@ from typing import Any
 
 from ...logline import Record
 from ..reading.sources import LogFile, Snapshot
+from . import diagnose_frames
 from .answer import Report
 from .audio import AudioStats
 from .diagnose_collect import collect, example_traces
@@ -37,16 +38,30 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: flo
         tap: Callable[[Record, LogFile], None] | None = None,
         progress: Callable[[int], None] | None = None,
         tap_frame: Callable[[LogFile, Any], None] | None = None,
-        frame_columns: Sequence[str] = (), audio: AudioStats | None = None) -> Report:
+        frame_columns: Sequence[str] = (), audio: AudioStats | None = None,
+        traces_out: dict[str, list[Record]] | None = None) -> Report:
     """The findings. ``tap`` is called with every record of [since, until) and its file,
     in order, from the same pass (``report`` draws its charts from it: one read, not
     two); or, when the records come from sidecars (one stream, every file with one, no
     ``since``), ``tap_frame`` instead with each file's frame (``frame_columns`` of it)
     before its records. ``audio``: the collector fed every synthesis of the window (the
-    caller's, to share this pass's join)."""
-    col = collect(snap, since, until, lookback_s=lookback_s, use_index=use_index, utc=utc,
-                  tap=tap, progress=progress, tap_frame=tap_frame,
-                  frame_columns=frame_columns, audio=audio)
+    caller's, to share this pass's join). ``traces_out``: filled with the example
+    traces (id -> its records), for a caller that shows them too."""
+    col = None
+    if tap is None or tap_frame is not None:  # the frames' pass, where it applies
+        col = diagnose_frames.collect(snap, since, until, lookback_s=lookback_s,
+                                      use_index=use_index, utc=utc, progress=progress,
+                                      tap_frame=tap_frame, frame_columns=frame_columns,
+                                      audio=audio)
+    if col is None:
+        col = collect(snap, since, until, lookback_s=lookback_s, use_index=use_index,
+                      utc=utc, tap=tap, progress=progress, tap_frame=tap_frame,
+                      frame_columns=frame_columns, audio=audio)
     findings = judge(col)
-    traces = example_traces(col, sorted({f.example for f in findings if f.example}))
+    examples = sorted({f.example for f in findings if f.example})
+    traces = diagnose_frames.example_traces(col, examples)
+    if traces is None:
+        traces = example_traces(col, examples)
+    if traces_out is not None:
+        traces_out.update(traces)
     return render(col, findings, traces)

@@ -179,9 +179,11 @@ def _read(p: Path, key: str, needles: tuple[str, ...] | None = None,
 
 
 def read_frame(p: Path, key: str, columns: list[str], since: str | None,
-           until: str | None) -> tuple[Any, ReadStats, str, str] | None:
-    """The sidecar at ``p`` as a frame of ``columns`` (records in [since, until)), with
-    the file's read counts and time range; None when it fails a check."""
+               until: str | None, where: Any = None,
+               ) -> tuple[Any, ReadStats, str, str] | None:
+    """The sidecar at ``p`` as a frame of ``columns`` (records in [since, until), and
+    only those ``where`` holds for when given), with the file's read counts and time
+    range; None when it fails a check."""
     try:
         import polars as pl
 
@@ -201,6 +203,12 @@ def read_frame(p: Path, key: str, columns: list[str], since: str | None,
             lf = lf.filter(pl.col("ts") >= since)
         if until is not None:
             lf = lf.filter(pl.col("ts") < until)
+        if where is not None:
+            whole = lf.select(pl.len()).collect().item()
+            if since is None and until is None and whole != stats.records:
+                return None
+            return lf.filter(where).select(columns).collect(), stats, str(info["lo"]), \
+                str(info["hi"])
         df = lf.select(columns).collect()
         if since is None and until is None and df.height != stats.records:
             return None

@@ -116,19 +116,21 @@ def needles_exact(scan: Scan) -> bool:
         return False
 
 
-def frames(scan: Scan, columns: list[str]) -> Iterator[tuple[LogFile, Any]]:
+def frames(scan: Scan, columns: list[str], where: Any = None,
+           ) -> Iterator[tuple[LogFile, Any]]:
     """Every record of the scan's window, a frame per file (``columns`` of the sidecar
     schema: ts, logger, level, event, fields as JSON, tb, dialect), stream by stream, in
     order: from the file's sidecar where it has a valid one that the window does not
     cut, else read by the line path (``stream_hits``' rule) and made a frame. The reads
-    are counted in ``scan.stats`` as ``hits`` counts them."""
+    are counted in ``scan.stats`` as ``hits`` counts them. ``where``: a Polars
+    expression over ``columns`` that keeps only the records it holds for."""
     for stream in scan.streams():
         bar = None
         if scan.progress is None:  # as stream_hits
             bar = scan.new_bar(sum(f.size for f in scan.snap.stream_files(stream)))
             scan.progress = bar
         try:
-            yield from _stream_frames(scan, stream, columns)
+            yield from _stream_frames(scan, stream, columns, where)
         finally:
             if bar is not None:
                 scan.progress = None
@@ -136,7 +138,7 @@ def frames(scan: Scan, columns: list[str]) -> Iterator[tuple[LogFile, Any]]:
                     bar.close()
 
 
-def _stream_frames(scan: Scan, stream: int, columns: list[str],
+def _stream_frames(scan: Scan, stream: int, columns: list[str], where: Any = None,
                    ) -> Iterator[tuple[LogFile, Any]]:
     from .match import common_prefix
 
@@ -155,11 +157,14 @@ def _stream_frames(scan: Scan, stream: int, columns: list[str],
                                   common_prefix(since, until)):
             if f is not cur:
                 if cur is not None:
-                    yield cur, frame_of(recs, columns)
+                    yield cur, kept(frame_of(recs, columns))
                 cur, recs = f, []
             recs.append(rec)
         if cur is not None:
-            yield cur, frame_of(recs, columns)
+            yield cur, kept(frame_of(recs, columns))
+
+    def kept(df: Any) -> Any:
+        return df if where is None else df.filter(where)
 
     for f in files:
         key = identity(f) if use and eligible(f) else None
@@ -168,7 +173,7 @@ def _stream_frames(scan: Scan, stream: int, columns: list[str],
             for d in places_of(f):
                 p = d / f"{key}.parquet"
                 if p.is_file():
-                    got = read_frame(p, key, columns, since, until)
+                    got = read_frame(p, key, columns, since, until, where)
                     if got is not None:
                         break
         if got is not None and ((since is not None and got[2] < since)

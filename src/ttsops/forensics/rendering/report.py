@@ -29,7 +29,7 @@ from ..analyses.audio import AudioStats
 from ..analyses.rules import Rule
 from ..reading.assemble import Assembler
 from ..reading.sources import LogFile, Snapshot
-from ..reading.timeargs import epoch_to_ts, human_duration, shift, ts_to_epoch
+from ..reading.timeargs import epoch_to_ts, human_duration, ts_to_epoch
 from .report_data import Collect, Series, holes, pick_bucket
 from .report_html import (
     alerts_html,
@@ -64,9 +64,10 @@ def chart_range(since: str | None, until: str | None, first: str | None,
 
 def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bool,
           utc: bool, lookback_s: float,
-          progress: Callable[[int], None] | None) -> tuple[Collect, AudioStats, Report]:
-    """The charts' data, the syntheses' audio and the diagnosis, in as few reads as
-    possible."""
+          progress: Callable[[int], None] | None,
+          traces: dict[str, list[Record]]) -> tuple[Collect, AudioStats, Report]:
+    """The charts' data, the syntheses' audio and the diagnosis (its example traces into
+    ``traces``), in as few reads as possible."""
     from ..analyses import diagnose
 
     # one pass collects per minute; the span comes from the records themselves (a
@@ -95,7 +96,8 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
         # joined once, by diagnose
         diag = diagnose.run(snap, since, until, lookback_s=lookback_s, use_index=use_index,
                             utc=utc, tap=tap_charts, progress=progress, tap_frame=tap_frame,
-                            frame_columns=Collect.FRAME_COLUMNS, audio=audio)
+                            frame_columns=Collect.FRAME_COLUMNS, audio=audio,
+                            traces_out=traces)
     else:  # diagnose reads a look-back before the window too: the charts' own read
         from ..reading.scan import Query, Scan
 
@@ -103,26 +105,16 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
                            progress=progress).hits():
             tap(rec, f)
         diag = diagnose.run(snap, since, until, lookback_s=lookback_s, use_index=use_index,
-                            utc=utc)
+                            utc=utc, traces_out=traces)
     return col, audio, diag
 
 
-def _traces(snap: Snapshot, diag: Report, since: str | None, until: str | None,
-            lookback_s: float, use_index: bool) -> dict[str, list[Record]]:
-    """The records of the first six findings' examples."""
-    from ..analyses.trace import find
-
+def _traces(diag: Report, found: dict[str, list[Record]]) -> dict[str, list[Record]]:
+    """The records of the first six findings' examples: of those ``diagnose`` fetched
+    for all of them (the same window, the same records, in the same order)."""
     examples = [f["example"] for f in diag.data.get("findings", []) if f.get("example")]
-    examples = list(dict.fromkeys(examples))[:6]
-    traces: dict[str, list[Record]] = {}
-    if examples:
-        start = shift(since, -lookback_s) if since else None
-        hits, _ = find(snap, examples, start, until, use_index)
-        for rec, _f in hits:
-            for sid in examples:
-                if sid in (rec.fields.get("id"), rec.fields.get("request_id")):
-                    traces.setdefault(sid, []).append(rec)
-    return traces
+    first = set(list(dict.fromkeys(examples))[:6])
+    return {sid: recs for sid, recs in found.items() if sid in first}
 
 
 def _kpis(ser: Series, episodes: list[Any]) -> str:
@@ -157,8 +149,9 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
     """The report's HTML and a summary (for the command's own output)."""
     from ..analyses import alerts as alerts_mod
 
+    found: dict[str, list[Record]] = {}
     col, audio, diag = _read(snap, since, until, use_index=use_index, utc=utc,
-                             lookback_s=lookback_s, progress=progress)
+                             lookback_s=lookback_s, progress=progress, traces=found)
     lo, hi, to_end = chart_range(since, until, col.first, col.last)
     t0, t1 = ts_to_epoch(lo, utc), ts_to_epoch(hi, utc)
     if to_end:
@@ -168,7 +161,7 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
     n = max(1, int((t1 - t0) // bucket) + (1 if (t1 - t0) % bucket else 0))
     ser = col.view(t0, bucket, n, holes(snap, col, utc))
     episodes, _ = alerts_mod.evaluate(snap, since, until, rules, use_index=use_index)
-    traces = _traces(snap, diag, since, until, lookback_s, use_index)
+    traces = _traces(diag, found)
     done = sum(ser.ok) + sum(ser.failed)
     nfail = sum(ser.failed)
     hosts = ", ".join(snap.streams)

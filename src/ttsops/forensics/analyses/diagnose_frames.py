@@ -1,0 +1,317 @@
+"""``diagnose``'s collecting pass (``diagnose_collect.collect``) over sidecar frames: a
+file's records at a time, counted and joined by Polars instead of one ``Record`` at a
+time. The answer is the record path's, on the same records:
+
+* the window's counts (records, first and last, levels, events, codes, syntheses started
+  and completed) by group-bys over the frame;
+* the syntheses joined by ``synth_frames`` and fed to the latency buckets, the failure
+  patterns and the audio collector a frame of them at a time (``diagnose_synth_frames``);
+* the few records whose every detail matters -- warnings and errors (top codes, the
+  precursors of bursts, cache warnings), cache gauges, web page reports, model loads,
+  workers, the log's own trouble -- made ``Record`` s and fed one by one, in order;
+* failures answered with 2xx: the ``http_request`` records after a failed synthesis of
+  their id; the web page reports' synthesis status: replayed in order (only when there
+  are reports).
+
+Used where the record path would read every record from sidecars anyway: no ``since``
+(no look-back), one stream, every file with a sidecar (``sidecar.covered``), UTC, the
+audio collector by voice. ``collect`` returns None otherwise, and the caller reads
+records. Not kept (nothing reads them from a diagnosis): the cache buckets of
+``synthesis_complete`` records and the ids of the recent syntheses (``recent``) when no
+web page report needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ...logline import STAGES, Record
+from ..reading.scan import Query, Scan
+from ..reading.sources import LogFile, Snapshot
+from .audio import METRICS, AudioStats
+from .diagnose_collect import DIMENSIONS, LOG_TROUBLE, RECENT_IDS, TEXT_LEN_BUCKETS, Collected
+from .diagnose_synth_frames import (
+    CANON,
+    compact,
+    epochs,
+    feed_audio,
+    feed_latency,
+    feed_patterns,
+    usable,
+)
+
+SPARSE_LEVELS = ("WARNING", "ERROR", "CRITICAL")
+SPARSE_EVENTS = ("cache_health", "cache_dir_usage", "webui_event", "model_load_failed",
+                 "engine_load", "worker_died", "worker_killed", *LOG_TROUBLE)
+HOT_USED = ("k_id", "k_stage", "k_duration_ms", "k_queue_ms", "k_elapsed_ms", "k_status",
+            "k_error_code", "k_warning_code", "k_cache_hit")
+FIELDS = tuple(d for d in DIMENSIONS if d != "cache_hit")
+BATCH_ROWS = 40_000  # records fed at once (a file of the month; small files together)
+
+
+def _concat(frames: list[Any]) -> Any:
+    import polars as pl
+
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
+
+
+def _count(counter: Any, rows: list[tuple[Any, int]]) -> None:
+    for k, n in rows:
+        counter[k] += n
+
+
+class FramePass:
+    """Feeds a ``Collected`` the records of sidecar frames, a file at a time."""
+
+    def __init__(self, col: Collected) -> None:
+        from ..reading.synth_frames import SynthJoin
+
+        self.col = col
+        self.join = SynthJoin(FIELDS, METRICS, STAGES)
+        self.base = 0
+        self.webui: list[tuple[int, Record]] = []  # verified web page error reports
+        self.done: list[Any] = []  # (seq, id, status) of every synthesis, for their replay
+        self.failed_seq: Any = None  # id -> seq of its first failed synthesis
+
+    def feed(self, df: Any) -> None:
+        import polars as pl
+
+        from ..reading import sidecar, synth_frames
+
+        base = self.base
+        self.base += df.height + 1
+        if df.height == 0:
+            return
+        self._window(df)
+        mask = pl.col("level").is_in(SPARSE_LEVELS) | pl.col("event").is_in(SPARSE_EVENTS)
+        sp = df.with_row_index("_r").filter(mask)
+        syn = self.join.feed(synth_frames.rows(df, base, FIELDS, METRICS))
+        for r, rec in zip(sp.get_column("_r").to_list(), sidecar.records_of(sp), strict=True):
+            self._sparse(base + r, rec)
+        self._cache_span(df)
+        self._syntheses(syn)
+        self._failed_2xx(df, base, syn)
+
+    def _window(self, df: Any) -> None:
+        """``WindowCounts.feed`` of every record of ``df``."""
+        import polars as pl
+
+        win = self.col.win
+        win.records += df.height
+        lo, hi = df.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).row(0)
+        if win.first is None or lo < win.first:
+            win.first = lo
+        if win.last is None or hi > win.last:
+            win.last = hi
+        ev = pl.col("event").fill_null("").replace("", "(no event)")
+        _count(win.levels, df.group_by("level", maintain_order=True).len().rows())
+        _count(win.events, df.group_by(ev.alias("e"), maintain_order=True).len().rows())
+        ec = pl.col("k_error_code").fill_null("")
+        wc = pl.col("k_warning_code").fill_null("")
+        lv = pl.col("level")
+        err = df.filter(lv.is_in(["ERROR", "CRITICAL"]))
+        _count(win.error_codes, err.group_by(ec.replace("", "(no code)").alias("c"),
+                                             maintain_order=True).len().rows())
+        warn = df.filter(lv == "WARNING")
+        code = pl.when(wc != "").then(wc).when(ec != "").then(ec).otherwise(pl.lit("(no code)"))
+        _count(win.warning_codes, warn.group_by(code.alias("c"), maintain_order=True)
+               .len().rows())
+        win.started += df.filter(pl.col("event") == "synthesis_start").height
+        comp = df.filter(pl.col("event") == "synthesis_complete").with_columns(
+            st=pl.col("k_status").fill_null("(none)"))
+        _count(win.complete, comp.group_by("st", maintain_order=True).len().rows())
+        fail = comp.filter(pl.col("st") == "failed")
+        _count(win.failure_codes, fail.group_by(ec.replace("", "(no code)").alias("c"),
+                                                maintain_order=True).len().rows())
+
+    def _sparse(self, seq: int, rec: Record) -> None:
+        """``Collected.feed_window`` of one warning, error or rare record (the window's
+        counts and ``http_request`` apart), and the precursors' ``feed``."""
+        col = self.col
+        col.pre.feed(rec)
+        col.errs.feed(rec)
+        col.warns.feed(rec)
+        col.cache.feed(rec)
+        ev = rec.event
+        f = rec.fields
+        if ev == "webui_event" and f.get("kind") == "error" and f.get("verified") == "true":
+            self.webui.append((seq, rec))
+        elif ev == "model_load_failed":
+            col.model_fail.append(rec)
+        elif ev == "engine_load":
+            col.engine_ok.append(rec.ts)
+        elif ev in ("worker_died", "worker_killed"):
+            col.worker_deaths.append(rec)
+        elif ev in LOG_TROUBLE:
+            col.log_trouble.append(rec)
+
+    def _cache_span(self, df: Any) -> None:
+        """The times of the ``synthesis_complete`` records that ``CacheStats.feed``
+        counts in its span (the warnings and gauges were fed as records)."""
+        import polars as pl
+
+        c = self.col.cache
+        ts = df.filter(pl.col("event") == "synthesis_complete").get_column("ts")
+        if len(ts) and ts.str.contains(CANON).all():  # (text order is time order then)
+            ts = pl.Series([ts.min(), ts.max()], dtype=pl.Utf8)
+        t = epochs(ts, c.utc)
+        if len(t):
+            lo, hi = float(t.min()), float(t.max())
+            c.first_t = lo if c.first_t is None else min(c.first_t, lo)
+            c.last_t = hi if c.last_t is None else max(c.last_t, hi)
+
+    def _syntheses(self, syn: Any) -> None:
+        import polars as pl
+
+        col = self.col
+        if syn.height == 0:
+            return
+        feed_latency(col.lat, syn)
+        feed_patterns(col.pats, syn, DIMENSIONS, TEXT_LEN_BUCKETS.label)
+        feed_audio(col.audio, syn)
+        failed = syn.filter(pl.col("status") == "failed")
+        col.failed_ids.update(failed.get_column("id").to_list())
+        # (kept until the end: copies, not views of this batch's buffers)
+        self.done.append(pl.DataFrame([syn.get_column("seq"), compact(syn.get_column("id")),
+                                       compact(syn.get_column("status"))]))
+        if failed.height:
+            f = failed.group_by("id").agg(fseq=pl.col("seq").min())
+            f = f.with_columns(compact(f.get_column("id")))
+            self.failed_seq = f if self.failed_seq is None else (
+                pl.concat([self.failed_seq, f]).group_by("id").agg(pl.col("fseq").min()))
+
+    def _failed_2xx(self, df: Any, base: int, syn: Any) -> None:
+        """The ``http_request`` records answered 2xx for an id whose synthesis had failed
+        before them, in order."""
+        import polars as pl
+
+        if self.failed_seq is None:
+            return
+        h = (df.with_row_index("_r")
+             .filter((pl.col("event") == "http_request")
+                     & pl.col("k_status").fill_null("").str.starts_with("2"))
+             .select((pl.col("_r") + base).cast(pl.Int64).alias("seq"), pl.col("k_id")
+                     .alias("id")))
+        got = (h.join(self.failed_seq, on="id", how="inner")
+               .filter(pl.col("seq") > pl.col("fseq")).sort("seq"))
+        self.col.failed_2xx.extend(got.get_column("id").to_list())
+
+    def finish(self) -> bool:
+        """The web page reports, replayed in order with the syntheses; False when the
+        join's answer may differ from the Assembler's (too many in flight)."""
+        if self.join.overflow:
+            return False
+        if self.webui:
+            self._replay()
+        return True
+
+    def _replay(self) -> None:
+        import polars as pl
+
+        col = self.col
+        web = self.webui
+        wi = 0
+        rows = pl.concat(self.done).iter_rows() if self.done else iter(())
+        for seq, sid, status in rows:
+            while wi < len(web) and web[wi][0] < seq:
+                _webui(col, web[wi][1])
+                wi += 1
+            st_s = status or "?"
+            col.recent[sid] = st_s
+            if len(col.recent) > RECENT_IDS:
+                col.recent.popitem(last=False)
+            if sid in col.webui_status and col.webui_status[sid] is None:
+                col.webui_status[sid] = st_s
+        for _seq, rec in web[wi:]:
+            _webui(col, rec)
+
+
+def _webui(col: Collected, rec: Record) -> None:
+    """``Collected.feed_window`` of a verified web page error report."""
+    f = rec.fields
+    col.webui_err[(f.get("detail") or "", f.get("ua") or "")] += 1
+    wid = f.get("id") or ""
+    if not wid:
+        col.webui_noid += 1
+    elif len(col.webui_status) < 100_000:
+        col.webui_status.setdefault(wid, col.recent.get(wid))
+    if len(col.webui_ids) < 1000 and wid:
+        col.webui_ids.append(wid)
+
+
+def _scan(snap: Snapshot, since: str | None, until: str | None, use_index: bool, utc: bool,
+          progress: Callable[[int], None] | None = None) -> Scan | None:
+    """The scan of the frames' pass, or None where it does not apply."""
+    from ..reading import sidecar, vector
+
+    if since is not None or not utc or not vector.available():
+        return None
+    scan = Scan(snap, Query(None, until, use_index=use_index), progress=progress)
+    if len(scan.streams()) != 1 or not sidecar.covered(scan):
+        return None
+    return scan
+
+
+def example_traces(col: Collected, examples: list[str]) -> dict[str, list[Record]] | None:
+    """``diagnose_collect.example_traces`` from the sidecars: the records whose id or
+    request_id is one of ``examples``, in time order (stable), picked by Polars; None
+    where the frames' pass does not apply."""
+    import polars as pl
+
+    from ..reading import sidecar
+
+    if not examples:
+        return {}
+    scan = _scan(col.snap, col.since, col.until, col.use_index, col.utc)
+    if scan is None:
+        return None
+    want = list(examples)
+    where = pl.col("k_id").is_in(want) | pl.col("k_request_id").is_in(want)
+    cols = [*sidecar.RECORD_COLUMNS, "k_id", "k_request_id"]
+    recs = [r for _f, df in sidecar.frames(scan, cols, where) for r in sidecar.records_of(df)]
+    recs.sort(key=lambda r: r.ts)
+    traces: dict[str, list[Record]] = {}
+    for rec in recs:
+        for sid in examples:
+            if rec.fields.get("id") == sid or rec.fields.get("request_id") == sid:
+                traces.setdefault(sid, []).append(rec)
+    return traces
+
+
+def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: float,
+            use_index: bool = True, utc: bool = True,
+            progress: Callable[[int], None] | None = None,
+            tap_frame: Callable[[LogFile, Any], None] | None = None,
+            frame_columns: Sequence[str] = (), audio: AudioStats | None = None,
+            ) -> Collected | None:
+    """The pass over the frames, or None where it does not apply (see the module)."""
+    from ..reading import sidecar
+
+    aud = AudioStats() if audio is None else audio
+    scan = _scan(snap, since, until, use_index, utc, progress) if usable(aud) else None
+    if scan is None:
+        return None
+    col = Collected(snap, since, until, None, lookback_s, use_index, utc, aud)
+    fp = FramePass(col)
+    cols = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *HOT_USED, *frame_columns]))
+    batch: list[Any] = []
+    rows = 0
+    for f, df in sidecar.frames(scan, cols):
+        if tap_frame is not None:
+            tap_frame(f, df)
+        batch.append(df)
+        rows += df.height
+        if rows >= BATCH_ROWS:  # a few files at once: fewer, larger Polars operations
+            fp.feed(_concat(batch))
+            batch, rows = [], 0
+    if batch:
+        fp.feed(_concat(batch))
+    if not fp.finish():  # the frames went to ``tap_frame``: read records for the rest
+        from .diagnose_collect import collect as collect_records
+
+        aud.__init__(aud.metrics, aud.by, aud.where)  # type: ignore[misc]
+        return collect_records(snap, since, until, lookback_s=lookback_s,
+                               use_index=use_index, utc=utc, audio=aud)
+    col.finish()
+    return col
