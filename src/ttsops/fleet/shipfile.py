@@ -1,0 +1,189 @@
+"""Ship one file's text from an offset: read in runs of complete lines, made into rows
+(``shiprows``), inserted in batches -- each batch one insert of rows of one day (one
+partition: one part, landed whole or not at all), cut only between rows of different
+end offsets, so that ``max(offset)`` of a file's rows is exactly what it shipped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+from .client import call
+from .schema import LEDGER, NAMES, TABLE
+from .shiprows import FileRows, Rows, date_of
+
+_READ = 1 << 22
+
+
+@dataclass
+class Job:
+    """One file to ship: where its text starts, its identity, the rows it has."""
+
+    path: str
+    identity: str
+    file_ts: str
+    start: int  # bytes of its text shipped before
+    seq: int  # rows shipped before (the next row's seq)
+
+
+@dataclass
+class Done:
+    rows: int = 0
+    offset: int = 0
+    problem: str | None = None
+
+
+def runs(path: Path, start: int, progress: Callable[[int], None] | None,
+         done: Done) -> Iterator[tuple[list[str], list[int]]]:
+    """The file's text from ``start`` as runs of complete lines (decoded, line ends
+    removed) with the offset just after each; a last line without its newline is still
+    being written and is left for next time. A damaged gzip stream ends the runs (the
+    problem in ``done``)."""
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        src: Any = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+        pos = start
+        if start:
+            if gz:
+                left = start
+                while left > 0:
+                    n = len(src.read(min(left, _READ)))
+                    if n == 0:
+                        return
+                    left -= n
+            else:
+                raw.seek(start)
+        rest = b""
+        seen = raw.tell()
+        while True:
+            try:
+                chunk = src.read(_READ)
+            except (EOFError, OSError, zlib.error) as e:
+                done.problem = f"damaged after {pos + len(rest)} bytes of text ({e})"
+                return
+            if progress is not None:
+                now = raw.tell()
+                progress(now - seen)
+                seen = now
+            if not chunk:
+                return
+            buf = rest + chunk
+            cut = buf.rfind(b"\n") + 1
+            if cut == 0:
+                rest = buf
+                continue
+            block, rest = buf[:cut], buf[cut:]
+            parts = block.split(b"\n")
+            parts.pop()
+            ends = list(accumulate((len(p) + 1 for p in parts), initial=pos))
+            del ends[0]
+            pos = ends[-1]
+            text = block.decode("utf-8", "replace")
+            lines = text.split("\n")
+            lines.pop()
+            if "\r" in text:
+                lines = [x.rstrip("\r") for x in lines]
+            yield lines, ends
+
+
+def statements(db: str) -> tuple[str, str]:
+    """The INSERT statements of the rows and of the ledger."""
+    insert = f"INSERT INTO `{db}`.`{TABLE}` ({', '.join(f'`{c}`' for c in NAMES)}) VALUES"
+    ledger = f"INSERT INTO `{db}`.`{LEDGER}` (host, file, path, offset, records, " \
+             "shipped_at) VALUES"
+    return insert, ledger
+
+
+def _cut(r: Rows, batch: int) -> int:
+    """How many rows of ``r`` the next insert takes: up to ``batch``, of the first row's
+    day, not between rows of one end offset."""
+    n = len(r)
+    lim = min(batch, n)
+    day = r.ts[0][:10]
+    ts = r.ts
+    if ts[lim - 1][:10] != day or any(t[:10] != day for t in ts[:lim]):
+        lim = next(k for k in range(1, lim) if ts[k][:10] != day)
+    end = r.end
+    k = lim
+    while 0 < k < n and end[k] == end[k - 1]:
+        k -= 1
+    if k == 0:  # one offset over the limit (a record and the lines held after it)
+        k = lim
+        while k < n and end[k] == end[k - 1]:
+            k += 1
+    return k
+
+
+class Inserter:
+    """Inserts the batches of one file and records each in the ledger."""
+
+    def __init__(self, client: Any, insert: str, ledger: str, host: str, job: Job) -> None:
+        self.client = client
+        self.insert = insert
+        self.ledger = ledger
+        self.host = host
+        self.job = job
+        self.seq = job.seq
+        self.dates: dict[str, dt.date] = {}
+
+    def __call__(self, r: Rows, done: Done) -> None:
+        n = len(r)
+        if not n:
+            return
+        j = self.job
+        day = date_of(r.ts[0], self.dates)
+        cols: list[list[Any]] = [
+            [day] * n, r.ts, [self.host] * n, [j.identity] * n, [j.path] * n,
+            [j.file_ts] * n, list(range(self.seq, self.seq + n)), r.end,
+            r.logger, r.level, r.event, *r.strings, *r.numbers, r.keys, r.vals,
+            r.traceback, r.text]
+        call(self.client, self.insert, cols, columnar=True, types_check=False)
+        now = dt.datetime.now().replace(microsecond=0)
+        call(self.client, self.ledger, [(self.host, j.identity, j.path, r.end[-1], n, now)])
+        self.seq += n
+        done.rows += n
+        done.offset = r.end[-1]
+
+
+def ship_file(client: Any, insert: str, ledger: str, host: str, job: Job, batch: int,
+              progress: Callable[[int], None] | None = None) -> Done:
+    """Ship ``job``'s file from its offset; what was shipped (and a problem, if any)."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()  # millions of small lists: the cycle collector finds nothing in them
+    try:
+        return _ship_file(client, insert, ledger, host, job, batch, progress)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _ship_file(client: Any, insert: str, ledger: str, host: str, job: Job, batch: int,
+               progress: Callable[[int], None] | None) -> Done:
+    done = Done(offset=job.start)
+    put = Inserter(client, insert, ledger, host, job)
+    fr = FileRows(job.file_ts)
+    it = runs(Path(job.path), job.start, progress, done)
+    while True:
+        got = next(it, None)
+        final = got is None
+        if got is not None:
+            fr.add(got[0], got[1], False)
+        else:
+            fr.add([], [], True)
+        while len(fr.rows) and (final or len(fr.rows) >= batch
+                                or fr.rows.ts[0][:10] != fr.rows.ts[-1][:10]):
+            k = _cut(fr.rows, batch)
+            if not final and k == len(fr.rows):
+                break  # the rows after them may still join the last offset's rows
+            put(fr.take(k), done)
+        if final:
+            return done
