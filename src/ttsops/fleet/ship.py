@@ -28,8 +28,8 @@ from typing import Any
 
 from ..logformat import parse
 from .client import FleetError, call, connect
-from .schema import TABLE, ensure
-from .shipfile import Done, Job, ship_file, statements
+from .schema import TABLE, ensure, shards
+from .shipfile import Done, Job, Sink, ship_file
 from .url import ChUrl
 
 BATCH = 100_000
@@ -148,6 +148,8 @@ def ship(url: ChUrl, args: list[str], host: str | None = None,
     out = ShipResult()
     t0 = time.perf_counter()
     jobs = _plan(paths, done, out)
+    if url.cluster:
+        _place(client, url, host, [j for _fr, j in jobs])
     todo = [(fr, j) for fr, j in jobs if _size(j.path) > 0]
     big = sum(_size(j.path) for _fr, j in todo)
     n = workers if workers is not None else min(os.cpu_count() or 1, 4, len(todo))
@@ -159,16 +161,31 @@ def ship(url: ChUrl, args: list[str], host: str | None = None,
         for (fr, _j), d in zip(todo, results, strict=True):
             _finish(fr, d)
     else:
-        ins, led = statements(db)
-        for fr, j in todo:
-            _finish(fr, ship_file(client, ins, led, host, j, batch, progress))
-        client.disconnect()
+        sink = Sink(url, client)
+        try:
+            for fr, j in todo:
+                _finish(fr, ship_file(sink, host, j, batch, progress))
+        finally:
+            sink.close()
     for fr, _j in jobs:
         if fr.status == "shipped" and fr.rows == 0:
             fr.status = "up to date"
         out.rows += fr.rows
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def _place(client: Any, url: ChUrl, host: str, jobs: list[Job]) -> None:
+    """Each file's shard: the one the ``Distributed`` table's key (``cityHash64(host,
+    file)``, shards of weight 1) picks -- asked of the server, which hashes as it does."""
+    where = shards(client, url)
+    if not jobs:
+        return
+    got = dict(call(client, "SELECT f, modulo(cityHash64(%(h)s, f), %(n)s) FROM (SELECT "
+                            "arrayJoin(%(fs)s) AS f)",
+                    {"h": host, "n": len(where), "fs": [j.identity for j in jobs]}))
+    for j in jobs:
+        j.shard = where[int(got[j.identity])]
 
 
 def _finish(fr: FileResult, d: Done) -> None:

@@ -14,9 +14,10 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from .client import call
-from .schema import LEDGER, NAMES, TABLE
+from .client import call, connect
+from .schema import LEDGER, LOCAL, NAMES, TABLE
 from .shiprows import FileRows, Rows, date_of
+from .url import ChUrl
 
 _READ = 1 << 22
 
@@ -30,6 +31,7 @@ class Job:
     file_ts: str
     start: int  # bytes of its text shipped before
     seq: int  # rows shipped before (the next row's seq)
+    shard: tuple[str, int] | None = None  # a cluster: the shard its rows go to
 
 
 @dataclass
@@ -93,12 +95,42 @@ def runs(path: Path, start: int, progress: Callable[[int], None] | None,
             yield lines, ends
 
 
-def statements(db: str) -> tuple[str, str]:
-    """The INSERT statements of the rows and of the ledger."""
-    insert = f"INSERT INTO `{db}`.`{TABLE}` ({', '.join(f'`{c}`' for c in NAMES)}) VALUES"
-    ledger = f"INSERT INTO `{db}`.`{LEDGER}` (host, file, path, offset, records, " \
-             "shipped_at) VALUES"
-    return insert, ledger
+class Sink:
+    """Where the rows go: each file's rows straight into the local table of the shard
+    ``Job.shard`` names (a cluster: the shard the ``Distributed`` table's key picks, so
+    that no server forwards them), else into ``ttsops_logs`` of the URL's server; the
+    ledger on the URL's server. Connections are opened once and kept."""
+
+    def __init__(self, url: ChUrl, client: Any | None = None) -> None:
+        self.url = url
+        self.clients: dict[tuple[str, int] | None, Any] = {}
+        if client is not None:
+            self.clients[None] = client
+        db = url.database
+        cols = ", ".join(f"`{c}`" for c in NAMES)
+        self.insert = {None: f"INSERT INTO `{db}`.`{TABLE}` ({cols}) VALUES",
+                       "local": f"INSERT INTO `{db}`.`{LOCAL}` ({cols}) VALUES"}
+        self.ledger = (f"INSERT INTO `{db}`.`{LEDGER}` (host, file, path, offset, records, "
+                       "shipped_at) VALUES")
+
+    def client(self, shard: tuple[str, int] | None) -> Any:
+        c = self.clients.get(shard)
+        if c is None:
+            c = self.clients[shard] = (connect(self.url) if shard is None
+                                       else connect(self.url, shard[0], shard[1]))
+        return c
+
+    def rows(self, shard: tuple[str, int] | None, cols: list[list[Any]]) -> None:
+        call(self.client(shard), self.insert["local" if shard else None], cols,
+             columnar=True, types_check=False)
+
+    def record(self, row: tuple[Any, ...]) -> None:
+        call(self.client(None), self.ledger, [row])
+
+    def close(self) -> None:
+        for c in self.clients.values():
+            c.disconnect()
+        self.clients = {}
 
 
 def _cut(r: Rows, batch: int) -> int:
@@ -124,10 +156,8 @@ def _cut(r: Rows, batch: int) -> int:
 class Inserter:
     """Inserts the batches of one file and records each in the ledger."""
 
-    def __init__(self, client: Any, insert: str, ledger: str, host: str, job: Job) -> None:
-        self.client = client
-        self.insert = insert
-        self.ledger = ledger
+    def __init__(self, sink: Sink, host: str, job: Job) -> None:
+        self.sink = sink
         self.host = host
         self.job = job
         self.seq = job.seq
@@ -144,15 +174,15 @@ class Inserter:
             [j.file_ts] * n, list(range(self.seq, self.seq + n)), r.end,
             r.logger, r.level, r.event, *r.strings, *r.numbers, r.keys, r.vals,
             r.traceback, r.text]
-        call(self.client, self.insert, cols, columnar=True, types_check=False)
+        self.sink.rows(j.shard, cols)
         now = dt.datetime.now().replace(microsecond=0)
-        call(self.client, self.ledger, [(self.host, j.identity, j.path, r.end[-1], n, now)])
+        self.sink.record((self.host, j.identity, j.path, r.end[-1], n, now))
         self.seq += n
         done.rows += n
         done.offset = r.end[-1]
 
 
-def ship_file(client: Any, insert: str, ledger: str, host: str, job: Job, batch: int,
+def ship_file(sink: Sink, host: str, job: Job, batch: int,
               progress: Callable[[int], None] | None = None) -> Done:
     """Ship ``job``'s file from its offset; what was shipped (and a problem, if any)."""
     import gc
@@ -160,16 +190,16 @@ def ship_file(client: Any, insert: str, ledger: str, host: str, job: Job, batch:
     was = gc.isenabled()
     gc.disable()  # millions of small lists: the cycle collector finds nothing in them
     try:
-        return _ship_file(client, insert, ledger, host, job, batch, progress)
+        return _ship_file(sink, host, job, batch, progress)
     finally:
         if was:
             gc.enable()
 
 
-def _ship_file(client: Any, insert: str, ledger: str, host: str, job: Job, batch: int,
+def _ship_file(sink: Sink, host: str, job: Job, batch: int,
                progress: Callable[[int], None] | None) -> Done:
     done = Done(offset=job.start)
-    put = Inserter(client, insert, ledger, host, job)
+    put = Inserter(sink, host, job)
     fr = FileRows(job.file_ts)
     it = runs(Path(job.path), job.start, progress, done)
     while True:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-from .shipfile import Done, Job, ship_file, statements
+from .shipfile import Done, Job, Sink, ship_file
 from .url import ChUrl
 
 _STATE: dict[str, Any] = {}
@@ -30,17 +30,13 @@ def _die_with_parent() -> None:
 
 def _init(url: ChUrl, host: str, batch: int) -> None:
     _die_with_parent()
-    from .client import connect
-
-    _STATE["client"] = connect(url)
-    _STATE["statements"] = statements(url.database)
+    _STATE["sink"] = Sink(url)
     _STATE["host"] = host
     _STATE["batch"] = batch
 
 
 def _one(job: Job) -> Done:
-    ins, led = _STATE["statements"]
-    return ship_file(_STATE["client"], ins, led, _STATE["host"], job, _STATE["batch"])
+    return ship_file(_STATE["sink"], _STATE["host"], job, _STATE["batch"])
 
 
 def run_pool(url: ChUrl, host: str, jobs: list[Job], batch: int, workers: int,
