@@ -153,7 +153,7 @@ def ship(url: ChUrl, args: list[str], host: str | None = None,
     todo = [(fr, j) for fr, j in jobs if _size(j.path) > 0]
     big = sum(_size(j.path) for _fr, j in todo)
     n = workers if workers is not None else min(os.cpu_count() or 1, 4, len(todo))
-    if n > 1 and big >= PARALLEL_BYTES and len(todo) > 1:
+    if n > 1 and len(todo) > 1 and (workers is not None or big >= PARALLEL_BYTES):
         client.disconnect()
         from .shippool import run_pool
 
