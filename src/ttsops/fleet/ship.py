@@ -29,7 +29,7 @@ from typing import Any
 from ..logformat import parse
 from .client import FleetError, call, connect
 from .schema import TABLE, ensure, shards
-from .shipfile import Done, Job, Sink, ship_file
+from .shipfile import Done, Inserter, Job, Sink, ship_file
 from .url import ChUrl
 
 BATCH = 100_000
@@ -163,8 +163,11 @@ def ship(url: ChUrl, args: list[str], host: str | None = None,
     else:
         sink = Sink(url, client)
         try:
-            for fr, j in todo:
-                _finish(fr, ship_file(sink, host, j, batch, progress))
+            put = Inserter(sink, host, batch)
+            dones = [ship_file(put, j, progress) for _fr, j in todo]
+            put.flush()
+            for (fr, _j), d in zip(todo, dones, strict=True):
+                _finish(fr, d)
         finally:
             sink.close()
     for fr, _j in jobs:

@@ -154,52 +154,84 @@ def _cut(r: Rows, batch: int) -> int:
 
 
 class Inserter:
-    """Inserts the batches of one file and records each in the ledger."""
+    """Inserts rows in batches: the rows of one day, of one file or of several files
+    bound for the same shard (many small files: one insert, not one each), each batch
+    one insert (one part: landed whole or not at all) and one ledger row per file in it.
+    A file's ``Done`` counts its rows once they are inserted."""
 
-    def __init__(self, sink: Sink, host: str, job: Job) -> None:
+    def __init__(self, sink: Sink, host: str, batch: int) -> None:
         self.sink = sink
         self.host = host
-        self.job = job
-        self.seq = job.seq
+        self.batch = batch
+        self.seq: dict[int, int] = {}  # id(job) -> the next row's seq
         self.dates: dict[str, dt.date] = {}
+        # shard -> (day, columns, [(job, done, rows, end)])
+        self.pending: dict[Any, tuple[dt.date, list[list[Any]],
+                                      list[tuple[Job, Done, int, int]]]] = {}
 
-    def __call__(self, r: Rows, done: Done) -> None:
+    def add(self, j: Job, r: Rows, done: Done) -> None:
         n = len(r)
         if not n:
             return
-        j = self.job
         day = date_of(r.ts[0], self.dates)
+        got = self.pending.get(j.shard)
+        if got is not None and (got[0] != day or len(got[1][1]) + n > self.batch):
+            self.flush(j.shard)
+            got = None
+        seq = self.seq.get(id(j), j.seq)
+        self.seq[id(j)] = seq + n
         cols: list[list[Any]] = [
             [day] * n, r.ts, [self.host] * n, [j.identity] * n, [j.path] * n,
-            [j.file_ts] * n, list(range(self.seq, self.seq + n)), r.end,
+            [j.file_ts] * n, list(range(seq, seq + n)), r.end,
             r.logger, r.level, r.event, *r.strings, *r.numbers, r.keys, r.vals,
             r.traceback, r.text]
-        self.sink.rows(j.shard, cols)
-        now = dt.datetime.now().replace(microsecond=0)
-        self.sink.record((self.host, j.identity, j.path, r.end[-1], n, now))
-        self.seq += n
-        done.rows += n
-        done.offset = r.end[-1]
+        if got is None:
+            self.pending[j.shard] = (day, cols, [(j, done, n, r.end[-1])])
+        else:
+            for have, more in zip(got[1], cols, strict=True):
+                have.extend(more)
+            got[2].append((j, done, n, r.end[-1]))
+        if len(self.pending[j.shard][1][1]) >= self.batch:
+            self.flush(j.shard)
+
+    def flush(self, shard: Any = ...) -> None:
+        """Insert the pending rows (of ``shard``; by default of every shard)."""
+        for sh in (list(self.pending) if shard is ... else [shard]):
+            got = self.pending.pop(sh, None)
+            if got is None:
+                continue
+            _day, cols, parts = got
+            self.sink.rows(sh, cols)
+            now = dt.datetime.now().replace(microsecond=0)
+            per: dict[int, tuple[Job, Done, int, int]] = {}
+            for j, done, n, end in parts:
+                had = per.get(id(j))
+                per[id(j)] = (j, done, n + (had[2] if had else 0), end)
+            for j, done, n, end in per.values():
+                self.sink.record((self.host, j.identity, j.path, end, n, now))
+                done.rows += n
+                done.offset = end
 
 
-def ship_file(sink: Sink, host: str, job: Job, batch: int,
-              progress: Callable[[int], None] | None = None) -> Done:
-    """Ship ``job``'s file from its offset; what was shipped (and a problem, if any)."""
+def ship_file(put: Inserter, job: Job, progress: Callable[[int], None] | None = None
+              ) -> Done:
+    """Ship ``job``'s file from its offset through ``put``; what was shipped (and a
+    problem, if any) -- its rows counted as ``put`` inserts them: the last ones at its
+    next ``flush``."""
     import gc
 
     was = gc.isenabled()
     gc.disable()  # millions of small lists: the cycle collector finds nothing in them
     try:
-        return _ship_file(sink, host, job, batch, progress)
+        return _ship_file(put, job, progress)
     finally:
         if was:
             gc.enable()
 
 
-def _ship_file(sink: Sink, host: str, job: Job, batch: int,
-               progress: Callable[[int], None] | None) -> Done:
+def _ship_file(put: Inserter, job: Job, progress: Callable[[int], None] | None) -> Done:
     done = Done(offset=job.start)
-    put = Inserter(sink, host, job)
+    batch = put.batch
     fr = FileRows(job.file_ts)
     it = runs(Path(job.path), job.start, progress, done)
     while True:
@@ -214,6 +246,6 @@ def _ship_file(sink: Sink, host: str, job: Job, batch: int,
             k = _cut(fr.rows, batch)
             if not final and k == len(fr.rows):
                 break  # the rows after them may still join the last offset's rows
-            put(fr.take(k), done)
+            put.add(job, fr.take(k), done)
         if final:
             return done

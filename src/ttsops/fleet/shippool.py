@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-from .shipfile import Done, Job, Sink, ship_file
+from .shipfile import Done, Inserter, Job, Sink, ship_file
 from .url import ChUrl
 
 _STATE: dict[str, Any] = {}
@@ -30,13 +30,14 @@ def _die_with_parent() -> None:
 
 def _init(url: ChUrl, host: str, batch: int) -> None:
     _die_with_parent()
-    _STATE["sink"] = Sink(url)
-    _STATE["host"] = host
-    _STATE["batch"] = batch
+    _STATE["put"] = Inserter(Sink(url), host, batch)
 
 
 def _one(job: Job) -> Done:
-    return ship_file(_STATE["sink"], _STATE["host"], job, _STATE["batch"])
+    put = _STATE["put"]
+    done = ship_file(put, job)
+    put.flush()  # the file's last rows: its Done is final when it is handed back
+    return done
 
 
 def run_pool(url: ChUrl, host: str, jobs: list[Job], batch: int, workers: int,
