@@ -39,17 +39,17 @@ GZ = "app.log.*.gz"
 SHELL_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 
-def server_cpu(servers: list[chserver.Server]) -> float:
+def server_cpu(servers: list[chserver.Server] | list[int]) -> float:
     total = 0
     for s in servers:
-        assert s.proc is not None
-        with open(f"/proc/{s.proc.pid}/stat") as f:
+        pid = s if isinstance(s, int) else s.proc.pid if s.proc is not None else 0
+        with open(f"/proc/{pid}/stat") as f:
             parts = f.read().rsplit(")", 1)[1].split()
         total += int(parts[11]) + int(parts[12])
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def run(argv: list[str], cwd: Path, servers: list[chserver.Server],
+def run(argv: list[str], cwd: Path, servers: list[chserver.Server] | list[int],
         env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
     """(wall s, CPU s of the process tree, CPU s of the servers, stdout)."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -85,7 +85,7 @@ def cases(truth: dict, url: str) -> list[tuple[str, list[str], str]]:
         ("stages", [TTSOPS, "logs", "stages", *src],
          f'zcat {GZ} 2>/dev/null | grep "stage_time" | '
          "awk -F', ' '{for(i=1;i<=NF;i++){if($i ~ /stage=/){split($i,a,\"=\");s=a[2]} if($i ~ /duration_ms=/){split($i,b,\"=\");d=b[2]}} print s, d}' | "
-         "sort -k1,1 -k2,2n | awk '{v[$1]=v[$1] \" \" $2; n[$1]++} END {for (s in v) {split(substr(v[s],2),x,\" \"); print s, n[s], x[int(n[s]*0.5)+1], x[int(n[s]*0.95)+1], x[int(n[s]*0.99)+1]}}'"),
+         "sort -k1,1 -k2,2n | awk '{n[$1]++; x[$1, n[$1]] = $2} END {for (s in n) print s, n[s], x[s, int(n[s]*0.5)+1], x[s, int(n[s]*0.95)+1], x[s, int(n[s]*0.99)+1]}'"),
     ]
 
 
@@ -113,42 +113,61 @@ def main() -> None:
     ap.add_argument("--ship-runs", type=int, default=1,
                     help="ship the logs this many times (each into a new database)")
     ap.add_argument("--json")
+    ap.add_argument("--url", help="query this database (shipped before) instead of "
+                                  "starting servers and shipping")
+    ap.add_argument("--server-pids", default="",
+                    help="with --url: the servers' process ids (comma-separated), for "
+                         "their CPU time")
+    ap.add_argument("--only", default="", help="these commands only (comma-separated)")
     a = ap.parse_args()
     base = Path(a.dir).resolve()
     logs = base / "logs"
     truth = json.loads((base / "logs.truth.json").read_text())
-    root = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    servers = (chserver.cluster(root, a.shards) if a.shards > 1 else [chserver.start(root)])
     out: dict = {"dir": str(base), "shards": a.shards, "runs": a.runs, "ship": [],
                  "queries": []}
+    if a.url:
+        pids = [int(x) for x in a.server_pids.split(",") if x]
+        queries(truth, a.url, logs, pids, a, out)
+        return
+    root = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
+    servers = (chserver.cluster(root, a.shards) if a.shards > 1 else [chserver.start(root)])
     try:
         port = servers[0].tcp_port
         tail = f"?cluster={chserver.CLUSTER}" if a.shards > 1 else ""
+        url = ""
         for i in range(a.ship_runs):
             url = f"clickhouse://127.0.0.1:{port}/bench{i}{tail}"
             out["ship"].append(ship(logs, url, servers))
-        for name, ours, shell in cases(truth, url):
-            o, s = [], []
-            for _ in range(a.runs):  # interleaved: both see the same machine
-                s.append(run(["bash", "-o", "pipefail", "-c", shell], logs, [], SHELL_ENV))
-                o.append(run(ours, logs, servers))
-            med = {k: statistics.median(x[i] for x in v) for k, v, i in (
-                ("ours", o, 0), ("ours_cpu", o, 1), ("ours_server_cpu", o, 2),
-                ("shell", s, 0), ("shell_cpu", s, 1))}
-            row = {"command": name, **{k: round(v, 3) for k, v in med.items()},
-                   "shell_over_ours": round(med["shell"] / med["ours"], 1),
-                   "load": round(os.getloadavg()[0], 1)}
-            out["queries"].append(row)
-            print(f"{name:9s} --source {med['ours'] * 1000:7.0f} ms (cpu {med['ours_cpu'] * 1000:5.0f}"
-                  f" + server {med['ours_server_cpu'] * 1000:5.0f} ms)   shell {med['shell'] * 1000:7.0f} ms"
-                  f" (cpu {med['shell_cpu'] * 1000:6.0f} ms)   shell/ours {row['shell_over_ours']:5.1f}x"
-                  f"   load {row['load']}", flush=True)
-        if a.json:
-            Path(a.json).write_text(json.dumps(out, indent=1))
+        queries(truth, url, logs, servers, a, out)
     finally:
         for sv in servers:
             sv.stop()
         subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def queries(truth: dict, url: str, logs: Path, servers: list[chserver.Server] | list[int],
+            a: argparse.Namespace, out: dict) -> None:
+    only = [x for x in a.only.split(",") if x]
+    for name, ours, shell in cases(truth, url):
+        if only and name not in only:
+            continue
+        o, s = [], []
+        for _ in range(a.runs):  # interleaved: both see the same machine
+            s.append(run(["bash", "-o", "pipefail", "-c", shell], logs, [], SHELL_ENV))
+            o.append(run(ours, logs, servers))
+        med = {k: statistics.median(x[i] for x in v) for k, v, i in (
+            ("ours", o, 0), ("ours_cpu", o, 1), ("ours_server_cpu", o, 2),
+            ("shell", s, 0), ("shell_cpu", s, 1))}
+        row = {"command": name, **{k: round(v, 3) for k, v in med.items()},
+               "shell_over_ours": round(med["shell"] / med["ours"], 1),
+               "load": round(os.getloadavg()[0], 1)}
+        out["queries"].append(row)
+        print(f"{name:9s} --source {med['ours'] * 1000:7.0f} ms (cpu {med['ours_cpu'] * 1000:5.0f}"
+              f" + server {med['ours_server_cpu'] * 1000:5.0f} ms)   shell {med['shell'] * 1000:7.0f} ms"
+              f" (cpu {med['shell_cpu'] * 1000:6.0f} ms)   shell/ours {row['shell_over_ours']:5.1f}x"
+              f"   load {row['load']}", flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
