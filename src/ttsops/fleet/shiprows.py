@@ -15,7 +15,9 @@ after it, the same texts and end offsets. A property test holds the two to each 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from ..logformat.heads import LEVEL_ALT
 from ..logformat.record import NAME
 from ..logformat.timestamps import norm_ts
 from .schema import NUMBER_FIELDS, STRING_FIELDS
+from .sqlwhere import DAY
 
 _HEAD = (r"^([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}) - ([!-~]+) - "
          rf"({LEVEL_ALT}) - (.*)$")
@@ -45,6 +48,7 @@ _METRIC = rf"^{NAME}={_BARE}(?:, {NAME}={_BARE})*$"
 _LEADING = r"^ *([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
 _GOLDEN = (*STRING_FIELDS, *NUMBER_FIELDS)
 _EPOCH = dt.date(1970, 1, 1)
+_DAY = re.compile(DAY)
 
 
 @dataclass
@@ -286,13 +290,15 @@ def _frame(parsed: dict[int, Record], schema: Any) -> Any:
 
 
 def date_of(ts: str, cache: dict[str, dt.date]) -> dt.date:
-    """The partition day of a row's time (1970-01-01 for a time that names none)."""
+    """The partition day of a row's time: the day it starts with (``YYYY-MM-DD``: then
+    days sort as the times' text does, and a window's days bound its rows), else
+    1970-01-01."""
     d = ts[:10]
     got = cache.get(d)
     if got is None:
-        try:
-            got = dt.date.fromisoformat(d)
-        except ValueError:
-            got = _EPOCH
+        got = _EPOCH
+        if _DAY.match(d):
+            with contextlib.suppress(ValueError):
+                got = dt.date.fromisoformat(d)
         cache[d] = got
     return got
