@@ -142,6 +142,7 @@ def ship(url: ChUrl, args: list[str], host: str | None = None,
     client = connect(url)
     ensure(client, url)
     db = url.database
+    _settle(client, url)
     done = {f: (int(o), int(n)) for f, o, n in call(
         client, f"SELECT file, max(offset), count() FROM `{db}`.`{TABLE}` WHERE host = "
                 "%(h)s GROUP BY file", {"h": host})}
@@ -176,6 +177,28 @@ def ship(url: ChUrl, args: list[str], host: str | None = None,
         out.rows += fr.rows
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def _settle(client: Any, url: ChUrl, wait_s: float = 60.0) -> None:
+    """Wait while an insert into the logs is still running on a server: the last insert
+    of a ship that was killed after sending its rows is committed by the server after
+    the kill, and what this ship resumes from must count it (else those rows are sent
+    twice)."""
+    from .client import connect
+
+    servers = [(None, None)] + (list(shards(client, url)) if url.cluster else [])
+    like = f"INSERT INTO `{url.database}`.`{TABLE}%"
+    deadline = time.monotonic() + wait_s
+    for host, port in servers:
+        c = client if host is None else connect(url, host, port)
+        try:
+            while time.monotonic() < deadline and call(
+                    c, "SELECT count() FROM system.processes WHERE query LIKE %(q)s",
+                    {"q": like})[0][0]:
+                time.sleep(0.2)
+        finally:
+            if c is not client:
+                c.disconnect()
 
 
 def _place(client: Any, url: ChUrl, host: str, jobs: list[Job]) -> None:
