@@ -124,6 +124,11 @@ def test_killed_ship_resumes_without_duplicates(ch_single, corpora, tmp_path, wo
     assert got["rows"] == full - before
     n, distinct = rows_of(ch_single, db)
     assert n == distinct == full
+    # each file's rows are numbered 0, 1, ... in order, across the two ships
+    bad = c.execute(f"SELECT count() FROM (SELECT file, min(seq) AS a, max(seq) AS b, "
+                    f"count() AS k FROM {db}.ttsops_logs GROUP BY file) WHERE a != 0 OR "
+                    "b != k - 1")[0][0]
+    assert bad == 0
 
 
 @pytest.mark.parametrize("url, says", [

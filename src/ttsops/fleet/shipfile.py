@@ -163,7 +163,7 @@ class Inserter:
         self.sink = sink
         self.host = host
         self.batch = batch
-        self.seq: dict[int, int] = {}  # id(job) -> the next row's seq
+        self.seq: dict[str, int] = {}  # file identity -> the next row's seq
         self.dates: dict[str, dt.date] = {}
         # shard -> (day, columns, [(job, done, rows, end)])
         self.pending: dict[Any, tuple[dt.date, list[list[Any]],
@@ -178,8 +178,8 @@ class Inserter:
         if got is not None and (got[0] != day or len(got[1][1]) + n > self.batch):
             self.flush(j.shard)
             got = None
-        seq = self.seq.get(id(j), j.seq)
-        self.seq[id(j)] = seq + n
+        seq = self.seq.get(j.identity, j.seq)
+        self.seq[j.identity] = seq + n
         cols: list[list[Any]] = [
             [day] * n, r.ts, [self.host] * n, [j.identity] * n, [j.path] * n,
             [j.file_ts] * n, list(range(seq, seq + n)), r.end,
@@ -203,10 +203,10 @@ class Inserter:
             _day, cols, parts = got
             self.sink.rows(sh, cols)
             now = dt.datetime.now().replace(microsecond=0)
-            per: dict[int, tuple[Job, Done, int, int]] = {}
+            per: dict[str, tuple[Job, Done, int, int]] = {}
             for j, done, n, end in parts:
-                had = per.get(id(j))
-                per[id(j)] = (j, done, n + (had[2] if had else 0), end)
+                had = per.get(j.identity)
+                per[j.identity] = (j, done, n + (had[2] if had else 0), end)
             for j, done, n, end in per.values():
                 self.sink.record((self.host, j.identity, j.path, end, n, now))
                 done.rows += n
