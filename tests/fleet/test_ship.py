@@ -87,19 +87,23 @@ def test_grown_and_rotated_file_ships_only_new_records(ch_single, tmp_path):
     assert ids == [f"ts_{i:08x}" for i in (*range(16), 30, 31)]
 
 
-def test_killed_ship_resumes_without_duplicates(ch_single, corpora, tmp_path):
-    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/resume"
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_killed_ship_resumes_without_duplicates(ch_single, corpora, tmp_path, workers):
+    """Killed mid-way (with 2 workers: the process that started them; they die with
+    it), then shipped again: every record once."""
+    db = f"resume{workers}"
+    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/{db}"
     full = records_in(corpora["sim"])
     c = client(ch_single)
     p = subprocess.Popen(["ttsops", "logs", "ship", str(corpora["sim"]), "--to", url,
-                          "--host", "h", "--batch-rows", "200"],
+                          "--host", "h", "--batch-rows", "200", "--workers", workers],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     killed_at = None
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and p.poll() is None:
             try:
-                n = c.execute("SELECT count() FROM resume.ttsops_logs")[0][0]
+                n = c.execute(f"SELECT count() FROM {db}.ttsops_logs")[0][0]
             except Exception:
                 n = 0
             if n >= full // 3:
@@ -113,12 +117,18 @@ def test_killed_ship_resumes_without_duplicates(ch_single, corpora, tmp_path):
         p.wait()
     assert killed_at is not None and killed_at < full, "the ship ended before the kill"
     time.sleep(1)  # an insert whose data had all arrived is committed after the kill
-    before = rows_of(ch_single, "resume")[0]
-    assert before < full
+    before = rows_of(ch_single, db)[0]
+    time.sleep(1)  # nothing more arrives: no worker outlived the ship
+    assert rows_of(ch_single, db)[0] == before < full
     got = ship([str(corpora["sim"])], url)
     assert got["rows"] == full - before
-    n, distinct = rows_of(ch_single, "resume")
+    n, distinct = rows_of(ch_single, db)
     assert n == distinct == full
+    # each file's rows are numbered 0, 1, ... in order, across the two ships
+    bad = c.execute(f"SELECT count() FROM (SELECT file, min(seq) AS a, max(seq) AS b, "
+                    f"count() AS k FROM {db}.ttsops_logs GROUP BY file) WHERE a != 0 OR "
+                    "b != k - 1")[0][0]
+    assert bad == 0
 
 
 @pytest.mark.parametrize("url, says", [

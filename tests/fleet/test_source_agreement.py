@@ -194,3 +194,25 @@ def test_several_hosts_answer_as_several_dirs(ch_cluster, corpora):
     assert not differ, f"{len(differ)} differ: " + "\n".join(
         f"{a}: files {json.dumps(w)[:1500]}\n  source {json.dumps(g)[:1500]}"
         for a, w, g in differ[:3])
+
+
+@pytest.mark.parametrize("where", ["single", "cluster"])
+def test_stages_is_answered_by_sql_on_whole_numbers(shipped, where):
+    """The tutorial-style logs (whole-millisecond stage times, cumulative) are answered
+    by the SQL of ``sqlstages`` itself -- not by the general way the agreement test
+    above would also accept -- and the simulator's (fractional times) are not."""
+    from ttsops.fleet import sqlstages
+    from ttsops.fleet.client import connect
+    from ttsops.fleet.url import parse_url
+
+    for corpus, sql in (("tut", True), ("sim", False)):
+        url = parse_url(shipped[where][corpus])
+        c = connect(url)
+        try:
+            rep = sqlstages.answer(c, url, None, None, 5)
+        finally:
+            c.disconnect()
+        assert (rep is not None) == sql, corpus
+        if rep is not None:
+            assert rep.data["stage_time"]["cumulative"] > 0
+            assert [r["component"] for r in rep.data["rows"]][-1] == "end_to_end"

@@ -22,13 +22,17 @@ def _fail(message: str) -> None:
                    "(native protocol, port 9000 by default).")
 @click.option("--host", "host", help="The host column of the rows [default: this "
                                      "machine's name].")
-@click.option("--batch-rows", type=click.IntRange(min=1), default=20_000, show_default=True,
+@click.option("--batch-rows", type=click.IntRange(min=1), default=100_000,
+              show_default=True,
               help="Rows per insert (each batch is one insert of one day of one file).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that read and insert files [default: one per core, at most "
+                   "4; one for less than 8 MB of logs].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--progress/--no-progress", "progress", default=None,
               help="Progress bar on stderr [default: when stderr is a terminal].")
 def ship_cmd(paths: tuple[str, ...], to: str, host: str | None, batch_rows: int,
-             as_json: bool, progress: bool | None) -> None:
+             workers: int | None, as_json: bool, progress: bool | None) -> None:
     """Ship the log files of PATHS (directories or files) to ClickHouse, each record
     once: a re-run ships nothing twice, a file that grew ships its new records, an
     interrupted ship resumes. Creates the tables that are missing (a Distributed table
@@ -52,7 +56,8 @@ def ship_cmd(paths: tuple[str, ...], to: str, host: str | None, batch_rows: int,
 
             bar = Bar(mod.total_bytes(list(paths)), "shipping")
         try:
-            res = mod.ship(url, list(paths), host=host, progress=bar, batch=batch_rows)
+            res = mod.ship(url, list(paths), host=host, progress=bar, batch=batch_rows,
+                           workers=workers)
         finally:
             if bar is not None:
                 bar.close()

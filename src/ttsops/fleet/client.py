@@ -18,7 +18,11 @@ def connect(url: ChUrl, host: str | None = None, port: int | None = None,
     with ``url``'s credentials: a shard). Its database is ``default``: every statement
     names ``url.database`` itself (it may not exist yet)."""
     import logging
+    import os
 
+    # the driver's Date column builds a table of every day 1900..2299 on import (half a
+    # second of every command); lazily, it holds the days it meets
+    os.environ.setdefault("CLICKHOUSE_DRIVER_LASY_DATE_LUT", "2024-01-01:2024-01-02")
     # the driver logs a failed connection with its traceback; the error below says it
     logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
     try:

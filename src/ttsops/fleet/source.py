@@ -184,17 +184,15 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...] = (),
         finally:
             client.disconnect()
         return
-    if name == "top_cmd":
-        from . import sqltop, sqlwindow
+    if name in ("top_cmd", "stages_cmd"):
+        from . import sqlwindow
 
         try:
-            one_host = sqltop.hosts(client, url) <= 1
-            if one_host:
-                rep = sqltop.report(client, url, lo, hi, kw["kind"], kw.get("top", 5))
+            rep = _grouped(name, client, url, lo, hi, kw)
         except FleetError as e:
             client.disconnect()
             raise UsageError(str(e)) from None
-        if one_host:
+        if rep is not None:
             client.disconnect()
             try:
                 sqlwindow.finish(rep, "json" if as_json else "csv" if as_csv else "table")
@@ -218,6 +216,21 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...] = (),
                      **kw)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _grouped(name: str, client: Any, url: ChUrl, lo: str | None, hi: str | None,
+             kw: dict[str, Any]) -> Any:
+    """The report of ``top`` or ``stages`` as ``GROUP BY``s, for one host (the reading
+    order of several hosts' records is their merge by time); None: the general way."""
+    from . import sqlstages, sqltop
+
+    if sqltop.hosts(client, url) > 1:
+        return None
+    if name == "top_cmd":
+        return sqltop.report(client, url, lo, hi, kw["kind"], kw.get("top", 5))
+    if kw.get("by") or kw.get("where"):
+        return None
+    return sqlstages.answer(client, url, lo, hi, kw.get("slowest", 5))
 
 
 def _quiet_exit() -> None:
