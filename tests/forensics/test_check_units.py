@@ -52,3 +52,30 @@ def test_the_flag_the_json_and_the_records_agree(fss: list[dict[str, str]]) -> N
     assert want[0] == sum(has_unit(fs) for fs in fss)
     assert _stats(recs, "json") == want
     assert _stats(recs, "flag") == want
+
+
+def test_times_not_canonical_are_checked_record_by_record_without_the_json() -> None:
+    # a frame without ``fields`` and ``logger`` (as read from a sidecar): the records
+    # are made with the rows ``rows_of`` gives, as from the whole frame
+    from pathlib import Path
+
+    from ttsops.forensics.analyses.check import FRAME_HOT, Checker
+    from ttsops.forensics.reading.logfiles import LogFile
+
+    recs = [Record(ts, "app", "INFO", ev, fs, [], 0) for ts, ev, fs in (
+        ("2024-06-12 00:00:05,000", "synthesis_complete", {"id": "a", "status": "ok"}),
+        ("2024-06-12 00:00:00", "synthesis_complete", {"id": "b", "duration_ms": "3ms",
+                                                       "status": "ok",
+                                                       "error_code": "NOPE"}))]
+    cols = [*RECORD_COLUMNS, UNITS, *(f"k_{k}" for k in FRAME_HOT)]
+    full = frame_of(recs, cols)
+    f = LogFile(Path("/logs/app.log.1.gz"), "rotated", 0, "logs", True)
+    got = []
+    for df, rows_of in ((full, None),
+                        (full.drop("fields", "logger"),
+                         lambda rows: full[sorted(rows)].select(RECORD_COLUMNS))):
+        chk = Checker()
+        chk.frame_checks(f, df, rows_of)
+        got.append({k: (i.checked, i.bad, i.examples) for k, i in chk.items.items()})
+    assert got[0] == got[1]
+    assert got[0]["complete_fields"][1] == 1 and got[0]["monotonic"][1] == 1
