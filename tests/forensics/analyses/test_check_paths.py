@@ -119,3 +119,24 @@ def test_the_simulators_logs(incident, tmp_path, monkeypatch):
     d = tmp_path / "logs"
     shutil.copytree(logs, d)  # (the sidecars are written beside nothing shared)
     _agree(monkeypatch, tmp_path, ["--dir", str(d)])
+
+
+def test_the_frame_path_reads_no_field_json_from_sidecars(tmp_path, monkeypatch):
+    # the unit suffixes and synthesis_failed's ``where`` come from their own columns; the
+    # JSON of the fields only for the few records the examples are taken from
+    from ttsops.forensics.reading import sidecar
+
+    asked: list[list[str]] = []
+    real = sidecar.read_frame
+
+    def spy(p: Any, key: str, columns: list[str], *a: Any) -> Any:
+        asked.append(list(columns))
+        return real(p, key, columns, *a)
+
+    monkeypatch.setattr(sidecar, "read_frame", spy)
+    d = tmp_path / "logs"
+    write_dialect(d, requests=400, seed=5)
+    got = _agree(monkeypatch, tmp_path, ["--dir", str(d)])
+    assert asked and all("fields" not in c and "units" in c and "k_where" in c
+                         for c in asked)
+    assert "unit suffixes" in got[1][1] and "read as" in got[1][1]

@@ -28,6 +28,7 @@ too-early line, or the step back from a too-late one), not every line after it.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,9 @@ SYNTHESIS_EVENTS = frozenset({"synthesis_start", "stage_time", "synthesis_comple
                               "synthesis_failed", "audio_metrics"})
 # the fields the frame path reads from their own columns (``sidecar.HOT``)
 FRAME_HOT = ("elapsed_ms", "id", "stage", "error_code", "warning_code", "duration_ms",
-             "status", "cache_hit")
+             "status", "cache_hit", "where")
+# the columns the frame path takes from the sidecars only for a few rows (the examples)
+FRAME_LAZY = ("fields", "logger")
 WRITER_ITEMS = ("duplicate_files", "file_overlap", "split_ids", "interleaving",
                 "rotation_sizes")
 ONE_WRITER_FIX = (
@@ -312,24 +315,30 @@ class Checker:
             else:  # judged at the end against the steps back within files
                 self.small_overlaps.append((back, ex))
 
-    def feed_frame(self, f: LogFile, df: Any) -> None:
+    def feed_frame(self, f: LogFile, df: Any,
+                   rows_of: Callable[[list[int]], Any] | None = None) -> None:
         """``feed`` (without the dialect) every record of ``f``'s sidecar frame (columns
-        ts, event, fields, tb and ``k_`` of id, stage, error_code, warning_code,
+        ts, event, tb, units and ``k_`` of id, stage, error_code, warning_code, where,
         duration_ms, elapsed_ms, status, cache_hit), one file at a time in order:
         ``frame_checks`` then ``frame_ids``. (The two touch different items: ``run``
         does the first a file ahead, in the thread that reads the frames.)"""
-        self.frame_ids(f, df, self.frame_checks(f, df))
+        self.frame_ids(f, df, self.frame_checks(f, df, rows_of))
 
-    def frame_checks(self, f: LogFile, df: Any) -> int:
+    def frame_checks(self, f: LogFile, df: Any,
+                     rows_of: Callable[[list[int]], Any] | None = None) -> int:
         """The checks of single records by Polars (``check_frames``; times not in the
-        canonical form record by record); the file's number in its stream."""
+        canonical form record by record: ``rows_of(rows)`` gives rows with every record
+        column when the frame lacks some, ``sidecar.frame_rows``); the file's number in
+        its stream."""
         from . import check_frames
 
         no = check_frames.feed_frame(self, f, df)
         if no is None:
-            from ..reading.sidecar import records_of
+            from ..reading.sidecar import RECORD_COLUMNS, records_of
 
-            for rec in records_of(df):
+            whole = list(range(df.height))
+            for rec in records_of(rows_of(whole) if rows_of is not None
+                                  else df.select(RECORD_COLUMNS)):
                 no = self.feed_one(rec, f)
         return no or 0
 
@@ -418,17 +427,21 @@ def _read(snap: Snapshot, since: str | None, until: str | None, tolerance_ms: fl
     chk = Checker(tolerance_ms, since, until)
     scan = Scan(snap, Query(since, until, use_index=use_index))
     if frames and len(scan.streams()) == 1 and vector.available() and sidecar.covered(scan):
-        cols = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in FRAME_HOT)]
+        cols = [*sidecar.RECORD_COLUMNS, sidecar.UNITS, *(f"k_{k}" for k in FRAME_HOT)]
         def first(f: LogFile, df: Any) -> int:
-            chk.dialect.feed_frame(df)
-            return chk.frame_checks(f, df)
+            def rows_of(rows: list[int]) -> Any:
+                return sidecar.frame_rows(scan, f, df, rows, sidecar.RECORD_COLUMNS)
+
+            chk.dialect.feed_frame(df, rows_of)
+            return chk.frame_checks(f, df, rows_of)
 
         try:  # (the dialect and single records in the thread that reads the next files)
-            for f, df, no in read_ahead.frames(scan, cols, first):
+            for f, df, no in read_ahead.frames(scan, cols, first, lazy=FRAME_LAZY):
                 chk.frame_ids(f, df, no)
             if chk.ids is not None:
                 chk.ids.flush(chk)
-        except Overflow:  # more open syntheses than the Assembler keeps: as it drops them
+        except (Overflow, sidecar.Gone):  # more open syntheses than the Assembler keeps:
+            # as it drops them; a sidecar gone while read: as without sidecars
             return _read(snap, since, until, tolerance_ms, use_index, frames=False)
     else:
         for rec, f in scan.hits():

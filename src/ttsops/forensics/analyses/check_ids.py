@@ -68,8 +68,8 @@ class FrameIds:
         d = (df.lazy().with_row_index("pos", offset=self.base)
              .select("pos", "ts", "event", "k_id", "k_stage", "k_duration_ms", "k_elapsed_ms",
                      "k_status", "k_error_code", "k_cache_hit", tb=pl.col("tb").is_not_null(),
-                     # the JSON of synthesis_failed only (its ``where``)
-                     failed=pl.when(ev == "synthesis_failed").then(pl.col("fields")))
+                     # synthesis_failed's ``where`` (null on the other events)
+                     failed=pl.when(ev == "synthesis_failed").then(pl.col("k_where")))
              .filter(joins)
              .with_columns(pl.col("pos").cast(pl.Int64),
                            kind=ev.replace_strict(_KIND, default=None,
@@ -176,13 +176,12 @@ class FrameIds:
 
 def _rows(d: Any) -> Any:
     """The records that join syntheses (``d``: of the events, with an id), as joined:
-    numbers read, synthesis_failed's ``where`` (from its JSON)."""
+    numbers read, synthesis_failed's ``where`` (its column ``k_where``)."""
     kind = pl.col("kind")
     return (d.lazy().select("pos", "ts", "kind", "tb", id="k_id", stage="k_stage",
                             ms=_num(d, "k_duration_ms"), el=_num(d, "k_elapsed_ms"),
                             status="k_status", code="k_error_code", hit="k_cache_hit",
-                            where=pl.col("failed").str.json_path_match("$.where")
-                            .fill_null("") != "")
+                            where=pl.col("failed").fill_null("") != "")
             # a stage_time joins only with a stage and a time
             .filter((kind != STAGE) | ((pl.col("stage").fill_null("") != "")
                                        & pl.col("ms").is_not_null()))

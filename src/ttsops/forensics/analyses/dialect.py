@@ -8,19 +8,19 @@ example, and a one-line verdict.
 
 from __future__ import annotations
 
-import re
+import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...logformat import Record
 from ...logformat import record as R
 from ...logformat.dialects import LEVEL_ALIASES
 from ...logformat.jsonkeys import NAMES
+from ...logformat.units import unit_value
 from .answer import Table
 
-_UNIT = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?\s?(?:[A-Za-z]{1,8}|%)\Z")
-# what ``_UNIT`` matches, as a value in the sidecar's JSON (its white space escaped)
+# what ``units.UNIT`` matches, as a value in the sidecar's JSON (its white space escaped)
 _UNIT_JSON = r'": "[0-9]+(?:\.[0-9]+)?(?: |\\[a-z0-9]{1,5})?(?:[A-Za-z]{1,8}|%)"'
 # the values that surely match: digits, maybe a fraction, maybe a space, then letters or
 # '%', the whole value (a value is the only JSON string after '": ')
@@ -61,14 +61,20 @@ class DialectStats:
                 self.stage_elapsed += 1
         self._units(rec.fields)
 
-    def feed_frame(self, df: Any) -> None:
+    def feed_frame(self, df: Any, rows_of: Callable[[list[int]], Any] | None = None,
+                   ) -> None:
         """``feed`` every record of a sidecar frame (``sidecar.frames``: columns ts,
-        logger, level, event, fields, tb, dialect, k_elapsed_ms), counted by Polars; only
-        the records an example is still wanted from, and those that may hold a unit
-        suffix, are made records and looked at one by one."""
+        logger, level, event, fields, tb, dialect, k_elapsed_ms, and ``units`` when it
+        has it), counted by Polars; only the records an example is still wanted from
+        are made records and looked at one by one (without ``units``: also those that
+        may hold a unit suffix). ``rows_of(rows)``: those rows with every record column
+        (``sidecar.frame_rows``), for a frame without ``fields``."""
         import polars as pl
 
-        from ..reading.sidecar import records_of
+        from ..reading.sidecar import RECORD_COLUMNS, UNITS, records_of
+
+        take = rows_of if rows_of is not None else \
+            (lambda rows: df[sorted(rows)].select(RECORD_COLUMNS))
 
         n = df.height
         if n == 0:
@@ -94,7 +100,6 @@ class DialectStats:
         want = [b for b, key in ((R.FREE_TEXT, "free_text"), (R.UNSTRUCTURED, "unstructured"),
                                  (R.METRIC, "metric"), (R.BARE_ID, "bare_id"))
                 if key not in self.examples]
-        rows = df.with_row_index("_row")
         firsts: set[int] = set()
         want = [b for b in want if counts[bits.index(b)]]
         if want:
@@ -103,19 +108,26 @@ class DialectStats:
         if firsts:
             probe = DialectStats()
             probe.examples = self.examples
-            for rec in records_of(rows.filter(pl.col("_row").is_in(sorted(firsts)))):
+            for rec in records_of(take(sorted(firsts))):
                 probe._examples_of(rec)
-        self._units_frame(rows)
+        if UNITS not in df.columns:
+            self._units_frame(df)
+            return
+        # the flag the sidecar keeps: counted; the example from the first that has one
+        u = pl.col(UNITS)
+        n, first = df.select(u.sum().alias("n"), u.arg_true().first().alias("i")).row(0)
+        self.units += n
+        if first is not None and "units" not in self.examples:
+            self._units(json.loads(take([first]).get_column("fields")[0]), count=False)
 
-    def _units_frame(self, rows: Any) -> None:
-        """``_units`` of every record of a frame (with ``_row``): the records whose JSON
+    def _units_frame(self, df: Any) -> None:
+        """``_units`` of every record of a frame: the records whose JSON
         holds a value that is a number then at most a plain space then letters or '%'
         counted by Polars; the few others that may hold one (white space escaped in the
         JSON) read one by one."""
-        import json
-
         import polars as pl
 
+        rows = df.with_row_index("_row")
         fs = pl.col("fields")
         cand = (rows.lazy().select("_row", "fields").filter(fs.str.contains(_UNIT_JSON))
                 .with_columns(sure=fs.str.contains(_UNIT_JSON_PLAIN)).collect())
@@ -148,13 +160,10 @@ class DialectStats:
                                      f"{rec.fields.get('msg', '')}")
 
     def _units(self, fields: Mapping[str, str], count: bool = True) -> None:
-        for k, v in fields.items():
-            num = _UNIT_NUM.match(v) if v[:1].isdigit() and not v[-1:].isdigit() \
-                and _UNIT.match(v) else None
-            if num is not None:
-                self.units += count
-                self._example("units", f"{k}={v} read as {float(num[0])}")
-                break
+        got = unit_value(fields)
+        if got is not None:
+            self.units += count
+            self._example("units", f"{got[0]}={got[1]} read as {got[2]}")
 
     def verdict(self, stage_modes: Mapping[str, int]) -> str:
         n = self.records
@@ -231,5 +240,3 @@ class DialectStats:
                 "aspects": [dict(zip(("aspect", "recognised", "records", "conversion"), r,
                                      strict=True)) for r in self.rows(stage_modes)]}
 
-
-_UNIT_NUM = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")

@@ -23,8 +23,8 @@ T = TypeVar("T")
 
 
 def frames(scan: Scan, columns: list[str], first: Callable[[LogFile, Any], T],
-           ahead: int = 1) -> Iterator[tuple[LogFile, Any, T]]:
-    """``sidecar.frames(scan, columns)``, each file and frame given to ``first`` (in the
+           ahead: int = 1, lazy: tuple[str, ...] = ()) -> Iterator[tuple[LogFile, Any, T]]:
+    """``sidecar.frames(scan, columns, lazy)``, each file and frame given to ``first`` (in the
     reading thread, in order) and handed out with what it returned."""
     q: queue.Queue[Any] = queue.Queue(maxsize=ahead)
     stop = threading.Event()
@@ -40,7 +40,7 @@ def frames(scan: Scan, columns: list[str], first: Callable[[LogFile, Any], T],
 
     def work() -> None:
         try:
-            for f, df in sidecar.frames(scan, columns):
+            for f, df in sidecar.frames(scan, columns, lazy=lazy):
                 if not put((f, df, first(f, df))):
                     return
             put(_END)

@@ -23,7 +23,7 @@ from ...logformat import ReadStats, Record
 if TYPE_CHECKING:
     from .logfiles import LogFile
 
-VERSION = "2"
+VERSION = "3"
 SUBDIR = Path(".ttsops") / "sidecar"
 MAX_AGE_S = 30 * 86400  # cache entries not written for this long are removed
 COLUMNS = ("ts", "logger", "level", "event", "fields", "tb", "dialect")
@@ -32,7 +32,11 @@ RECORD_COLUMNS = list(COLUMNS)  # what a record is made of (``records_of``)
 # null where the record has none; the value as in ``fields``): read vectorised without
 # decoding every record's JSON (version 2)
 HOT = ("id", "stage", "duration_ms", "queue_ms", "elapsed_ms", "status", "error_code",
-       "warning_code", "usage", "request_id", "kind", "verified", "cache_hit")
+       "warning_code", "usage", "request_id", "kind", "verified", "cache_hit",
+       "where")  # (version 3)
+# a flag per record, beside the HOT columns: does a field value have a unit suffix
+# (``units.has_unit``; ``logs check`` counts them without reading ``fields``; version 3)
+UNITS = "units"
 
 
 def cache_dir() -> Path:
@@ -238,7 +242,16 @@ def frame_of(recs: list[Record], columns: list[str]) -> Any:
 
     for k in HOT:
         make[f"k_{k}"] = hot(k)
+    make[UNITS] = lambda: _units_of(recs)
     return pl.DataFrame({c: make[c]() for c in columns})
+
+
+def _units_of(recs: list[Record]) -> Any:
+    import polars as pl
+
+    from ...logformat.units import has_unit
+
+    return pl.Series([has_unit(r.fields) for r in recs], dtype=pl.Boolean)
 
 
 def records_of(df: Any) -> list[Record]:
@@ -292,6 +305,7 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
             "dialect": pl.Series([r.dialect for r in recs], dtype=pl.Int32),
             **{f"k_{k}": pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
                for k in HOT},
+            UNITS: _units_of(recs),
         })
         raw = _record_texts(built.raw, recs) if built.exact else None
         exact = raw is not None

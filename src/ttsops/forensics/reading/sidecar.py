@@ -46,6 +46,7 @@ from ._sidecar_store import (  # noqa: F401 -- the store's public names, importa
     MAX_AGE_S,
     RECORD_COLUMNS,
     SUBDIR,
+    UNITS,
     VERSION,
     Built,
     Loaded,
@@ -116,21 +117,23 @@ def needles_exact(scan: Scan) -> bool:
         return False
 
 
-def frames(scan: Scan, columns: list[str], where: Any = None,
+def frames(scan: Scan, columns: list[str], where: Any = None, lazy: tuple[str, ...] = (),
            ) -> Iterator[tuple[LogFile, Any]]:
     """Every record of the scan's window, a frame per file (``columns`` of the sidecar
     schema: ts, logger, level, event, fields as JSON, tb, dialect), stream by stream, in
     order: from the file's sidecar where it has a valid one that the window does not
     cut, else read by the line path (``stream_hits``' rule) and made a frame. The reads
     are counted in ``scan.stats`` as ``hits`` counts them. ``where``: a Polars
-    expression over ``columns`` that keeps only the records it holds for."""
+    expression over ``columns`` that keeps only the records it holds for. The ``lazy``
+    columns are left out of the frames read from sidecars (``frame_rows`` reads them
+    where wanted)."""
     for stream in scan.streams():
         bar = None
         if scan.progress is None:  # as stream_hits
             bar = scan.new_bar(sum(f.size for f in scan.snap.stream_files(stream)))
             scan.progress = bar
         try:
-            yield from _stream_frames(scan, stream, columns, where)
+            yield from _stream_frames(scan, stream, columns, where, lazy)
         finally:
             if bar is not None:
                 scan.progress = None
@@ -139,6 +142,7 @@ def frames(scan: Scan, columns: list[str], where: Any = None,
 
 
 def _stream_frames(scan: Scan, stream: int, columns: list[str], where: Any = None,
+                   lazy: tuple[str, ...] = (),
                    ) -> Iterator[tuple[LogFile, Any]]:
     from .match import common_prefix
 
@@ -173,7 +177,8 @@ def _stream_frames(scan: Scan, stream: int, columns: list[str], where: Any = Non
             for d in places_of(f):
                 p = d / f"{key}.parquet"
                 if p.is_file():
-                    got = read_frame(p, key, columns, since, until, where)
+                    got = read_frame(p, key, [c for c in columns if c not in lazy],
+                                     since, until, where)
                     if got is not None:
                         break
         if got is not None and ((since is not None and got[2] < since)
@@ -195,6 +200,44 @@ def _stream_frames(scan: Scan, stream: int, columns: list[str], where: Any = Non
         yield f, got[0]
     if pending:
         yield from flush()
+
+
+class Gone(Exception):
+    """A sidecar read a moment ago cannot be read again (``frame_rows``)."""
+
+
+def frame_rows(scan: Scan, f: LogFile, df: Any, rows: list[int], columns: list[str]) -> Any:
+    """Rows ``rows`` (positions in ``df``, ``f``'s frame from ``frames``; in order) with
+    ``columns``: those the frame lacks (``lazy``) read from the file's sidecar, for the
+    same window; ``Gone`` when it cannot be read."""
+    import polars as pl
+
+    rows = sorted(rows)
+    sub = df[rows] if rows else df.clear()
+    miss = [c for c in columns if c not in df.columns]
+    if not miss:
+        return sub.select(columns)
+    key = identity(f) if eligible(f) else None
+    for d in places_of(f) if key is not None else []:
+        p = d / f"{key}.parquet"
+        try:
+            meta = pl.read_parquet_metadata(p)
+        except Exception:
+            continue
+        if meta.get("ttsops_sidecar") != VERSION or meta.get("key") != key:
+            continue
+        q = scan.query
+        lf = pl.scan_parquet(p)
+        if q.since is not None:
+            lf = lf.filter(pl.col("ts") >= q.since)
+        if q.until is not None:
+            lf = lf.filter(pl.col("ts") < q.until)
+        more = (lf.with_row_index("_row").filter(pl.col("_row").is_in(rows))
+                .select(miss).collect())
+        if more.height != len(rows):
+            break
+        return sub.hstack(more).select(columns)
+    raise Gone(str(f.path))
 
 
 # --- the scan's side --------------------------------------------------------------------
