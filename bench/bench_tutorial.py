@@ -3,7 +3,7 @@
 gzip rotation, ``bench/tutorial_logs.py``), against the tutorial's own shell pipelines on
 the same files, measured in the same run, medians of several interleaved runs.
 
-    python bench/bench_tutorial.py [--runs 5] [--month] [--only NAME]
+    python bench/bench_tutorial.py [--runs 5] [--month] [--only NAME] [--no-line-path]
 
 Run it with the interpreter of a fresh virtual environment that has ttsops installed:
 ours run as a user runs them (that environment's ``ttsops`` console script, interpreter
@@ -218,6 +218,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--month", action="store_true", help="Also the ~1 GB month (minutes).")
     ap.add_argument("--only", help="Run only the cases whose name contains this.")
+    ap.add_argument("--no-line-path", action="store_true",
+                    help="Skip the whole-data commands' baseline (the line path without "
+                    "sidecars: minutes per command on the month).")
     ap.add_argument("--baseline", help="The whole-data commands' baseline: this ttsops "
                     "script (another installation) instead of ours without sidecars.")
     args = ap.parse_args()
@@ -235,6 +238,8 @@ def main() -> None:
     results: dict[str, list[dict]] = {}
 
     def want(c: Case) -> bool:
+        if args.no_line_path:
+            c.base = None
         return not args.only or args.only in c.name
 
     fc = [c for c in fixed_cost(args.runs) if want(c)]
