@@ -274,7 +274,13 @@ class Collected:
                 self.webui_status.setdefault(wid, self.recent.get(wid))
             if len(self.webui_ids) < 1000 and wid:
                 self.webui_ids.append(wid)
-        elif ev == "model_load_failed":
+        else:
+            self.feed_service(rec)
+
+    def feed_service(self, rec: Record) -> None:
+        """A record of the service's own life: model loads, workers, the log's trouble."""
+        ev = rec.event
+        if ev == "model_load_failed":
             self.model_fail.append(rec)
         elif ev == "engine_load":
             self.engine_ok.append(rec.ts)

@@ -137,14 +137,8 @@ class FramePass:
         f = rec.fields
         if ev == "webui_event" and f.get("kind") == "error" and f.get("verified") == "true":
             self.webui.append((seq, rec))
-        elif ev == "model_load_failed":
-            col.model_fail.append(rec)
-        elif ev == "engine_load":
-            col.engine_ok.append(rec.ts)
-        elif ev in ("worker_died", "worker_killed"):
-            col.worker_deaths.append(rec)
-        elif ev in LOG_TROUBLE:
-            col.log_trouble.append(rec)
+        else:
+            col.feed_service(rec)
 
     def _cache_span(self, df: Any) -> None:
         """The times of the ``synthesis_complete`` records that ``CacheStats.feed``
