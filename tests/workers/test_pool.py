@@ -35,6 +35,24 @@ def test_runs_jobs_and_logs_engine_load(sink):
     assert all(r.get("engine") == "fake" and r.num("duration_ms") is not None for r in loads)
 
 
+def test_a_free_worker_takes_the_job_not_a_busy_ones_pipe(sink):
+    """Two syntheses at once on two free workers: each runs on a worker of its own. The
+    second one was sometimes handed ahead behind the first on the busy worker (its serving
+    thread polls for a next job every few ms) while the other worker stayed idle, so a
+    short synthesis waited for a long one: seen as a SIGTERM test's quick request cut."""
+
+    async def main() -> None:
+        async with ready_pool(sink, workers=2) as pool:
+            for _ in range(3):
+                long = asyncio.create_task(pool.run("#sleep=1000 long"))
+                short = asyncio.create_task(pool.run("#sleep=10 short"))
+                (s_out, s_queue), (l_out, _) = await asyncio.gather(short, long)
+                assert s_out["pid"] != l_out["pid"], ("both ran on one worker", s_queue)
+                assert s_queue < 1000.0, s_queue
+
+    asyncio.run(main())
+
+
 def test_queue_wait_is_measured_and_full_queue_is_refused(sink):
     async def main() -> None:
         async with ready_pool(sink, workers=1, queue_size=1) as pool:

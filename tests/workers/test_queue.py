@@ -95,3 +95,14 @@ def test_close_wakes_the_serving_threads_and_hands_back_the_waiting(loop):
     q.put(b)
     assert q.close() == [b] and stopping.is_set()
     assert q.take(30) is None  # returns at once once stopping
+
+
+def test_an_item_is_handed_ahead_only_after_waiting_its_minimum(loop):
+    """A free worker gets the first chance at a new item (``take``); a busy worker's
+    prefetch (``take_next`` with a minimum age) leaves it alone until it has waited."""
+    q = WaitQueue(threading.Event())
+    a = item(loop)
+    q.put(a)
+    assert q.take_next(min_age_s=60.0) is None and a.state == ItemState.WAITING
+    a.enqueued -= 61.0  # as if it had waited a minute
+    assert q.take_next(min_age_s=60.0) is a and a.state == ItemState.PREFETCHED

@@ -6,6 +6,7 @@ under one condition variable shared with the serving threads."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 from .protocol import CANCEL_SLOTS, Mode
@@ -51,14 +52,16 @@ class WaitQueue:
                     return item
             return None
 
-    def take_next(self) -> Item | None:
-        """The next waiting synthesis if it is an ordinary one (not streamed), without
+    def take_next(self, min_age_s: float = 0.0) -> Item | None:
+        """The next waiting synthesis if it is an ordinary one (not streamed) that has
+        waited ``min_age_s`` at least (time for a free worker to take it first), without
         waiting, PREFETCHED (it still counts as waiting until it starts); None otherwise
         (first come, first served)."""
         with self.cond:
             while self.pending and self.pending[0].state != ItemState.WAITING:
                 self.pending.popleft()  # expired while waiting
-            if not self.pending or self.pending[0].mode != Mode.BACK:
+            if not self.pending or self.pending[0].mode != Mode.BACK \
+                    or time.perf_counter() - self.pending[0].enqueued < min_age_s:
                 return None
             item = self.pending.popleft()
             item.state = ItemState.PREFETCHED

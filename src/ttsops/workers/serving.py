@@ -22,6 +22,9 @@ from .queue import WaitQueue
 from .state import Item, Worker, WorkerState, finish, resolve, stage_after
 
 PREFETCH_POLL_S = 0.005  # while a worker runs a job alone: how often to look for a next one
+# a synthesis is handed ahead to a busy worker only after waiting this long: a worker
+# that is free, or has just answered, takes it from the queue first
+PREFETCH_MIN_AGE_S = 0.02
 
 
 def crashed() -> TTSError:
@@ -155,17 +158,23 @@ class Serving:
         return len(self.inflight) == 1 and head.mode == Mode.BACK
 
     def _prefetch(self, conn: Connection, head: Item) -> None:
-        """Hand the next waiting synthesis to the worker behind ``head`` (see ``run``)."""
+        """Hand the next waiting synthesis to the worker behind ``head`` (see ``run``),
+        unless another worker is free: that one takes it from the queue (handed ahead, it
+        would wait behind this worker's job while a worker idles)."""
         if not self._alone(head) or self.worker.swap is not None \
-                or self.queue.stopping.is_set():
+                or self.queue.stopping.is_set() or self._another_free():
             return
-        nxt = self.queue.take_next()
+        nxt = self.queue.take_next(PREFETCH_MIN_AGE_S)
         if nxt is None:
             return
         if self._send(conn, nxt):
             self.inflight.append(nxt)
         else:  # the worker died: found when reading
             self.queue.requeue([nxt])
+
+    def _another_free(self) -> bool:
+        return any(w is not self.worker and w.state == WorkerState.READY
+                   for w in self.life.workers)
 
     def _receive(self, conn: Connection, readable: Readable, head: Item) -> FromWorker | None:
         """The worker's next message; None when there is none yet (time to look for a
