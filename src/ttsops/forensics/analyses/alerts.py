@@ -75,16 +75,11 @@ def _picked(rules: list[Rule], hot: tuple[str, ...]) -> Any:
     as a column of its own; the engine decides the rest)."""
     import polars as pl
 
+    from .alerts_frames import head_expr
+
     picks = []
     for r in rules:
-        c = pl.lit(True)
-        if r.event is not None:
-            c = c & (pl.col("event") == r.event)
-        if r.level is not None:
-            lv = pl.col("level") == r.level
-            if r.level == "ERROR":
-                lv = lv | (pl.col("level") == "CRITICAL")
-            c = c & lv
+        c = head_expr(r)
         for cond in r.select:  # equality on a field kept as a column of its own
             if cond.field in hot and cond.op in ("=", "!="):
                 k = pl.col(f"k_{cond.field}")

@@ -35,6 +35,22 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PSEUDO_SLICE = {"day": 10, "hour": 13, "minute": 16}
 
 
+
+def head_expr(rule: Rule) -> Any:
+    """A rule's event and level as a Polars condition on a frame (``ERROR`` also takes
+    ``CRITICAL``, as the engine does)."""
+    import polars as pl
+
+    c = pl.lit(True)
+    if rule.event is not None:
+        c = c & (pl.col("event") == rule.event)
+    if rule.level is not None:
+        lv = pl.col("level") == rule.level
+        if rule.level == "ERROR":
+            lv = lv | (pl.col("level") == "CRITICAL")
+        c = c & lv
+    return c
+
 class Unfit(Exception):
     """The records are such that the arrays could differ from the engine (the times go
     back, a value the engine's sorted window treats apart): evaluate record by record."""
@@ -84,14 +100,7 @@ class _Plan:
         import polars as pl
 
         self.rule = rule
-        cheap = pl.lit(True)
-        if rule.event is not None:
-            cheap = cheap & (pl.col("event") == rule.event)
-        if rule.level is not None:
-            lv = pl.col("level") == rule.level
-            if rule.level == "ERROR":
-                lv = lv | (pl.col("level") == "CRITICAL")
-            cheap = cheap & lv
+        cheap = head_expr(rule)
         self.exprs: list[Any] = []
         self.py: list[tuple[str, Any]] = []  # (column, condition) decided in Python
         sel = self._native(rule.select, cheap.fill_null(False), hot, "s")

@@ -266,16 +266,21 @@ class Collected:
         elif ev == "webui_event" and f.get("kind") == "error" and f.get("verified") == "true":
             # only reports whose synthesis token the server checked (webui.py): anyone can
             # post a report, nobody can post one for another's synthesis
-            self.webui_err[(f.get("detail") or "", f.get("ua") or "")] += 1
-            wid = f.get("id") or ""
-            if not wid:
-                self.webui_noid += 1
-            elif len(self.webui_status) < 100_000:
-                self.webui_status.setdefault(wid, self.recent.get(wid))
-            if len(self.webui_ids) < 1000 and wid:
-                self.webui_ids.append(wid)
+            self.feed_webui(rec)
         else:
             self.feed_service(rec)
+
+    def feed_webui(self, rec: Record) -> None:
+        """A verified web page error report."""
+        f = rec.fields
+        self.webui_err[(f.get("detail") or "", f.get("ua") or "")] += 1
+        wid = f.get("id") or ""
+        if not wid:
+            self.webui_noid += 1
+        elif len(self.webui_status) < 100_000:
+            self.webui_status.setdefault(wid, self.recent.get(wid))
+        if len(self.webui_ids) < 1000 and wid:
+            self.webui_ids.append(wid)
 
     def feed_service(self, rec: Record) -> None:
         """A record of the service's own life: model loads, workers, the log's trouble."""

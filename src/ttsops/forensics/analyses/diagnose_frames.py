@@ -209,7 +209,7 @@ class FramePass:
         rows = pl.concat(self.done).iter_rows() if self.done else iter(())
         for seq, sid, status in rows:
             while wi < len(web) and web[wi][0] < seq:
-                _webui(col, web[wi][1])
+                col.feed_webui(web[wi][1])
                 wi += 1
             st_s = status or "?"
             col.recent[sid] = st_s
@@ -218,20 +218,7 @@ class FramePass:
             if sid in col.webui_status and col.webui_status[sid] is None:
                 col.webui_status[sid] = st_s
         for _seq, rec in web[wi:]:
-            _webui(col, rec)
-
-
-def _webui(col: Collected, rec: Record) -> None:
-    """``Collected.feed_window`` of a verified web page error report."""
-    f = rec.fields
-    col.webui_err[(f.get("detail") or "", f.get("ua") or "")] += 1
-    wid = f.get("id") or ""
-    if not wid:
-        col.webui_noid += 1
-    elif len(col.webui_status) < 100_000:
-        col.webui_status.setdefault(wid, col.recent.get(wid))
-    if len(col.webui_ids) < 1000 and wid:
-        col.webui_ids.append(wid)
+            col.feed_webui(rec)
 
 
 def _scan(snap: Snapshot, since: str | None, until: str | None, use_index: bool, utc: bool,
