@@ -53,6 +53,30 @@ def test_a_free_worker_takes_the_job_not_a_busy_ones_pipe(sink):
     asyncio.run(main())
 
 
+def test_a_worker_coming_back_takes_the_job_not_a_busy_ones_pipe(sink):
+    """One worker crashed and is loading again while the other runs a long synthesis: a
+    short one that arrives now waits for the restarted worker, not in the busy worker's
+    pipe behind the long one. (Handed ahead because no other worker was READY at that
+    instant, it waited for the whole long synthesis while the restarted worker idled: a
+    quick request cut at SIGTERM, seen when the second worker of a new server had not
+    finished loading.)"""
+
+    async def main() -> None:
+        async with ready_pool(sink, workers=2, fake_load_ms=300) as pool:
+            with pytest.raises(TTSError) as exc:
+                await pool.run("#exit boom")
+            assert exc.value.code == "ENGINE_CRASHED"
+            assert pool.ready_count == 1  # the crashed one is loading again
+            long = asyncio.create_task(pool.run("#sleep=4000 long"))
+            await taken(pool)
+            short = asyncio.create_task(pool.run("#sleep=10 short"))
+            (s_out, s_queue), (l_out, _) = await asyncio.gather(short, long)
+            assert s_out["pid"] != l_out["pid"], ("ran behind the long one", s_queue)
+            assert s_queue < 3000.0, s_queue
+
+    asyncio.run(main())
+
+
 def test_queue_wait_is_measured_and_full_queue_is_refused(sink):
     async def main() -> None:
         async with ready_pool(sink, workers=1, queue_size=1) as pool:

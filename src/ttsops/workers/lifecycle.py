@@ -153,6 +153,10 @@ class Lifecycle:
         """Kill (if needed) and restart a worker (from its serving thread)."""
         with self._lock:
             proc = worker.proc
+            if worker.state == WorkerState.STOPPED:  # killed by stop_processes
+                log.info("worker_stopped", worker=worker.index, pid=worker.pid,
+                         reason="shutdown", job=job_id)
+                return
             worker.state = WorkerState.RESTARTING
             if proc is not None and proc.is_alive() and reason == "timeout":
                 proc.kill()
@@ -249,11 +253,21 @@ class Lifecycle:
 
     # --- stop -------------------------------------------------------------------------
     def stop_processes(self, timeout: float) -> None:
-        """Ask idle workers to exit; kill those still running after ``timeout``."""
+        """Stop every worker: a busy one at once (the pool stops after the shutdown grace
+        period, so what it runs was cut: SHUTTING_DOWN), an idle one asked to exit and
+        killed if still running after ``timeout``. Each is STOPPED first, so that its
+        serving thread, finding it gone, takes it for a stop, not a crash."""
+        busy: list[BaseProcess] = []
         for w in self.workers:
             with contextlib.suppress(Exception):
                 if w.conn is not None and w.state == WorkerState.READY:
                     w.conn.send(StopMsg())
+            if w.state == WorkerState.BUSY and w.proc is not None:
+                busy.append(w.proc)
+            w.state = WorkerState.STOPPED
+        for proc in busy:
+            with contextlib.suppress(Exception):
+                proc.kill()
         deadline = time.monotonic() + timeout
         for w in self.workers:
             if w.proc is None:

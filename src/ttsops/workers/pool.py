@@ -116,9 +116,9 @@ class WorkerPool:
         await asyncio.to_thread(self._stop_processes, timeout)
 
     def _stop_processes(self, timeout: float) -> None:
-        for t in self._threads:
-            t.join(timeout)
         self.life.stop_processes(timeout)
+        for t in self._threads:  # each ends once its worker is gone
+            t.join(timeout)
 
     def reload(self) -> bool:
         """Load the engine afresh in every worker (SIGHUP); see ``Lifecycle.reload``."""

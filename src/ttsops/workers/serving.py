@@ -27,6 +27,10 @@ PREFETCH_POLL_S = 0.005  # while a worker runs a job alone: how often to look fo
 PREFETCH_MIN_AGE_S = 0.02
 
 
+# a worker in one of these states takes the next synthesis from the queue soon
+SOON_FREE = (WorkerState.READY, WorkerState.STARTING, WorkerState.RESTARTING)
+
+
 def crashed() -> TTSError:
     return TTSError("ENGINE_CRASHED", "the worker process died during this synthesis; it "
                                       "was restarted")
@@ -159,8 +163,8 @@ class Serving:
 
     def _prefetch(self, conn: Connection, head: Item) -> None:
         """Hand the next waiting synthesis to the worker behind ``head`` (see ``run``),
-        unless another worker is free: that one takes it from the queue (handed ahead, it
-        would wait behind this worker's job while a worker idles)."""
+        unless another worker is free or loading: that one takes it from the queue (handed
+        ahead, it would wait behind this worker's job while a worker idles)."""
         if not self._alone(head) or self.worker.swap is not None \
                 or self.queue.stopping.is_set() or self._another_free():
             return
@@ -173,8 +177,10 @@ class Serving:
             self.queue.requeue([nxt])
 
     def _another_free(self) -> bool:
-        return any(w is not self.worker and w.state == WorkerState.READY
-                   for w in self.life.workers)
+        """Another worker is free, or loading and about to be: a synthesis handed ahead
+        now could wait for this worker's whole job while that one idles (a worker that
+        failed to load is retried only after back-off: not counted)."""
+        return any(w is not self.worker and w.state in SOON_FREE for w in self.life.workers)
 
     def _receive(self, conn: Connection, readable: Readable, head: Item) -> FromWorker | None:
         """The worker's next message; None when there is none yet (time to look for a
