@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from ttsops.config import Settings
 from ttsops.logindex import (
     MIN_BLOCK_BYTES,
+    BlockStats,
     Bloom,
     compress_file,
     iter_blocks,
@@ -133,3 +134,30 @@ def test_block_writers_refuse_tiny_blocks_before_writing_anything(tmp_path):
     dst = io.BytesIO()
     idx = write_block_gzip(io.BytesIO(data), dst, MIN_BLOCK_BYTES)
     assert gzip.decompress(dst.getvalue()) == data and idx.total.ulen == len(data)
+
+
+def test_a_block_keeps_the_head_lines_of_its_syntheses_that_did_not_succeed():
+    """``failed``: exactly the synthesis_complete heads whose status is not success (what
+    ``logs patterns --where status=failed`` reads instead of the block), not a line that
+    only mentions them, not a continuation line; none kept when a synthesis_complete has
+    no id (the patterns' join does not count it, the index's count of the event does)."""
+    head = "2024-06-12 10:00:0{},000 - app - {} - synthesis_complete: id={}, status={}, text_len=9"
+    lines = [head.format(1, "INFO", "a", "success"),
+             head.format(2, "ERROR", "b", "failed") + ", error_code=DISK_FULL",
+             "\t" + head.format(3, "INFO", "c", "failed"),  # a traceback line
+             "2024-06-12 10:00:04,000 - app - INFO - note: "
+             "msg=\"synthesis_complete status=failed\"",
+             head.format(5, "INFO", "d", "timeout"),
+             "2024-06-12 10:00:06,000 - app - INFO - synthesis_complete: id=e"]  # no status
+    st = scan_lines(lines)
+    assert st.failed == [lines[1], lines[4], lines[5]]
+    assert st.status == {"success": 1, "failed": 1, "timeout": 1, "(none)": 1}
+    back = BlockStats.from_json(st.to_json())
+    assert back.failed == st.failed
+    assert scan_lines(lines[:1]).failed == []
+    no_id = scan_lines([*lines, "2024-06-12 10:00:07,000 - app - INFO - synthesis_complete: "
+                                "status=success"])
+    assert no_id.failed is None and "failed" not in no_id.to_json()
+    older = st.to_json()
+    del older["failed"]  # an index written before blocks kept them
+    assert BlockStats.from_json(older).failed is None

@@ -115,7 +115,7 @@ def bloom_key(key: str) -> tuple[int, int]:
 class BlockStats(Plain):
     FIELDS = ("off", "clen", "ulen", "lines", "records", "skipped", "first_ts", "last_ts",
                  "levels", "events", "codes", "stages", "cache", "ids", "bloom", "lcodes",
-                 "status", "fcodes", "examples", "crc")  # loaded: not shown
+                 "status", "fcodes", "examples", "crc", "failed")  # loaded: not shown
     __slots__ = COMPARE = (*FIELDS, "loaded")
 
     def __init__(self, off: int = 0, clen: int = 0, ulen: int = 0, lines: int = 0,
@@ -148,6 +148,11 @@ class BlockStats(Plain):
         self.examples: list[str] = []  # first unparsable lines
         self.loaded = False  # read from an index (ids unknown)
         self.crc: int | None = None  # CRC-32 of the block's text (version 3)
+        # the head lines of its synthesis_complete records whose status is not success
+        # (``logs patterns --where status=failed`` answers the block from them); None
+        # when not kept: an index written before, or a block with a synthesis_complete
+        # record without an id (one the patterns' join does not count)
+        self.failed: list[str] | None = []
 
     @property
     def counted(self) -> bool:
@@ -168,6 +173,8 @@ class BlockStats(Plain):
             d["examples"] = self.examples
         if self.crc is not None:
             d["crc"] = self.crc
+        if self.failed is not None:
+            d["failed"] = self.failed
         return d
 
     @classmethod
@@ -184,6 +191,8 @@ class BlockStats(Plain):
         else:
             b.lcodes = b.status = b.fcodes = None
         b.crc = d.get("crc")
+        failed = d.get("failed")
+        b.failed = [str(x) for x in failed] if isinstance(failed, list) else None
         return b
 
     def may_contain(self, key: str) -> bool:
@@ -207,6 +216,7 @@ def level_code(level: str, fields: dict[str, str]) -> str | None:
 def merge_stats(blocks: Iterable[BlockStats]) -> BlockStats:
     """The totals of several blocks (offsets and blooms left out)."""
     t = BlockStats()
+    t.failed = None  # a block's own (not summed)
     for b in blocks:
         tl, ts, tf = t.lcodes, t.status, t.fcodes  # None together: t not counted
         if b.counted and tl is not None and ts is not None and tf is not None:
@@ -246,7 +256,7 @@ class FileIndex:
                  probe: Callable[[tuple[int, int]], bool] | None = None,
                  version: int = INDEX_VERSION, nblocks: int | None = None,
                  members: list[tuple[int, ...]] | None = None,
-                 grammar: int = GRAMMAR) -> None:
+                 grammar: int = GRAMMAR, keeps_failed: bool = True) -> None:
         self._blocks = blocks
         self.nblocks = len(blocks) if blocks is not None else (nblocks or 0)
         self.data_len = data_len  # compressed bytes before the index member
@@ -255,6 +265,9 @@ class FileIndex:
         self._probe = probe
         self.version = version
         self.grammar = grammar  # the reading its counts come from (``GRAMMAR``)
+        # its blocks keep their failed syntheses' lines (``BlockStats.failed``): False
+        # for an index written before they were (``logs index`` adds them)
+        self.keeps_failed = keeps_failed
         # (offset, length, text length, text CRC-32) of each data member, checked against
         # the data when read (version 3); None when not known
         self.members = members if members is not None else (
@@ -288,9 +301,10 @@ class FileIndex:
         lengths let a reader fetch H alone, and decode B only when it needs the blocks."""
         t = merge_stats(self.blocks)
         head = t.to_json()
-        for k in ("off", "clen", "bloom", "crc"):
+        for k in ("off", "clen", "bloom", "crc", "failed"):
             head.pop(k, None)
-        head.update(version=INDEX_VERSION, grammar=GRAMMAR, data_len=self.data_len,
+        head.update(version=INDEX_VERSION, grammar=GRAMMAR, failed_lines=self.keeps_failed,
+                    data_len=self.data_len,
                     nblocks=len(self.blocks),
                     members=[[b.off, b.clen, b.ulen, b.crc] for b in self.blocks])
         ids: set[str] = set()

@@ -187,7 +187,8 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
 
     return FileIndex(None, start, total=total, load_blocks=load_blocks, probe=probe,
                      nblocks=int(doc["nblocks"]), members=members,
-                     grammar=int(doc.get("grammar", 0)))
+                     grammar=int(doc.get("grammar", 0)),
+                     keeps_failed=bool(doc.get("failed_lines")))
 
 
 def check_members(fd: int, members: list[tuple[int, ...]], data_len: int,

@@ -14,7 +14,10 @@ cache hits, and a bloom filter of ids, request ids and trace ids. Per file: the 
 Version 2 adds what ``ttsops logs window`` needs to answer a block from its index alone:
 codes keyed by the level they were logged at (``ERROR:DISK_FULL``, ``WARNING:QUEUE_FULL``,
 as the window counts them), ``synthesis_complete`` statuses and failure codes, and the
-first few unparsable lines.
+first few unparsable lines; later also, per block, the head lines of the
+``synthesis_complete`` records that did not succeed (``failed``; an index without them
+is read as before), from which ``logs patterns --where status=failed`` answers the block
+without decompressing it.
 
 Version 3 makes the index checkable, because answers come from it without reading the
 data: a CRC-32 of each of its three parts (the totals' CRC in the frame, the bloom's and
@@ -93,7 +96,9 @@ def scan_lines(lines: Iterable[str]) -> BlockStats:
     from .logformat.fastparse import iter_records as records
     from .logformat.timestamps import norm_ts
     from .logline import ReadStats
+    lines = lines if isinstance(lines, list) else list(lines)
     st = BlockStats()
+    keep_failed = True
     rs = ReadStats()
     lcodes, status, fcodes = st.lcodes, st.status, st.fcodes
     assert lcodes is not None and status is not None and fcodes is not None
@@ -116,6 +121,7 @@ def scan_lines(lines: Iterable[str]) -> BlockStats:
         if lc is not None:
             lcodes[f"{lvl}:{lc}"] += 1
         if rec.event == "synthesis_complete":
+            keep_failed = keep_failed and bool(f.get("id"))
             s = f.get("status", "(none)")
             status[s] += 1
             if s == "failed":
@@ -133,12 +139,34 @@ def scan_lines(lines: Iterable[str]) -> BlockStats:
                 acc[1] += ms
         elif rec.event == "synthesis_complete" and "cache_hit" in f:
             st.cache["hit" if f["cache_hit"] == "true" else "miss"] += 1
+    st.failed = failed_heads(lines, sum(n for s, n in status.items() if s != "success")) \
+        if keep_failed else None
     st.lines, st.records, st.skipped = rs.lines, rs.records, rs.skipped
     st.examples = rs.skipped_examples[:EXAMPLES_PER_BLOCK]
     st.bloom = Bloom.sized(len(st.ids))
     for i in st.ids:
         st.bloom.add(i)
     return st
+
+
+def failed_heads(lines: list[str], n: int) -> list[str] | None:
+    """The head lines of the ``n`` synthesis_complete records of ``lines`` whose status
+    is not success, each as the readers parse it (every line that parses is a record's
+    head); None if another number is found (kept only when exact)."""
+    if n == 0:
+        return []
+    from .logformat.fastparse import parse_line
+
+    out = []
+    for raw in lines:
+        if "synthesis_complete" not in raw or raw[:1] == "\t":
+            continue
+        line = raw.rstrip("\r\n")
+        rec = parse_line(line)
+        if rec is not None and rec.event == "synthesis_complete" and \
+                rec.fields.get("status", "(none)") != "success":
+            out.append(line)
+    return out if len(out) == n else None
 
 
 # --- writing ------------------------------------------------------------------------

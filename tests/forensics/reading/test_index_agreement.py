@@ -100,6 +100,11 @@ QUERIES = [
     ("window", "--since", "2024-06-12 03:07:13,250", "--until", "2024-06-12 21:00:01"),
     ("window", "--since", "2024-06-12", "--until", "2024-06-12"),
     ("patterns", "--where", "status=failed", "--by", "text_len,error_code"),
+    # blocks answered from their index's failed lines, the window's ends read
+    ("patterns", "--where", "status=failed", "--where", "cache_hit=false",
+     "--by", "hour,error_code",
+     "--since", "2024-06-12 09:00", "--until", "2024-06-12 15:00:00,500"),
+    ("patterns", "--where", "status=failed", "--where", "text_len>200", "--by", "model_stage"),
     ("patterns", "--where", "status=success", "--by", "voice,lang"),
     ("patterns", "--event", "webui_event", "--by", "kind,ua"),
     ("top", "errors", "-n", "0"),

@@ -24,11 +24,12 @@ from ttsops.logsink import LogSink
 from ..forensics_helpers import cli, ttsops
 
 
-def _sink_dir(d, n=3000):
+def _sink_dir(d, n=3000, failed=False):
     sink = LogSink(d, max_bytes=40_000, block_bytes=4096, backup_count=1000)
     for i in range(n):
+        status = "failed" if failed and i % 97 == 0 else "success"
         sink.submit((1718150400.0 + i, "t", "ERROR" if i % 97 == 0 else "INFO",
-                     "synthesis_complete", {"id": f"ts_{i:08x}", "status": "success",
+                     "synthesis_complete", {"id": f"ts_{i:08x}", "status": status,
                                             "error_code": "X" if i % 97 == 0 else "-"}, []))
     sink.close()
     os.unlink(d / ".app.log.lock")  # a copy of the files, no writer
@@ -297,3 +298,43 @@ def test_an_index_another_parser_made_is_not_trusted_and_is_made_anew(tmp_path, 
     assert rc == 0
     got = json.loads(out)
     assert got["error_codes"] == truth and got["read"]["blocks_from_index"] > 0
+
+
+def test_an_index_without_the_failed_lines_is_given_them_and_answers_the_same(tmp_path):
+    """An index written before blocks kept their failed syntheses' lines is still read
+    (its blocks decompressed for ``patterns --where status=failed``); ``logs index`` adds
+    the lines, keeping the blocks, and the answer stays the same."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    files = _sink_dir(d, failed=True)
+    args = ["patterns", "--dir", str(d), "--where", "status=failed", "--by", "error_code",
+            "--json"]
+    rc, out, _ = cli(*args, "--no-index")
+    assert rc == 0
+    truth = json.loads(out)
+    assert truth["matching"] > 0
+    for p in files:
+        idx = read_index(p)
+        blocks = idx.blocks
+        for b in blocks:
+            b.failed = None
+        data = p.read_bytes()[:idx.data_len]
+        p.write_bytes(data + logindex.index_member(
+            logindex.FileIndex(blocks, idx.data_len, keeps_failed=False)))
+        old = read_index(p)
+        assert old is not None and not old.keeps_failed
+        assert all(b.failed is None for b in old.blocks)
+    rc, out, _ = cli(*args)
+    assert rc == 0 and json.loads(out) == truth
+    rc, out, _ = cli("index", str(d), "--json", "--no-progress")
+    assert rc == 0
+    res = json.loads(out)["files"]
+    assert {r["status"] for r in res} == {"reindexed"}
+    assert all("failed syntheses' lines added" in r["detail"] for r in res)
+    for p in files:
+        idx = read_index(p)
+        assert idx is not None and idx.keeps_failed
+        assert sum(len(b.failed or ()) for b in idx.blocks) == \
+            sum(n for b in idx.blocks for s, n in b.status.items() if s != "success")
+    rc, out, _ = cli(*args)
+    assert rc == 0 and json.loads(out) == truth

@@ -14,9 +14,13 @@ the scan counts the records they drop (``Query.count_event``) without parsing th
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from itertools import chain
 
+from ...logformat.record import Record
 from ..reading.assemble import Assembler
 from ..reading.filters import Buckets, Cond, group_key, literal_values, matches, with_pseudo
+from ..reading.plan import plan_failed
 from ..reading.scan import Query, Scan
 from ..reading.sources import Snapshot
 from .answer import Report, Table
@@ -27,6 +31,22 @@ COMPLETE_FIELDS = {"id", "request_id", "trace_id", "status", "duration_ms", "que
                    "model_stage", "error_code", "ts", "level", "event", "logger", "hour",
                    "minute", "day"}
 JOIN_MARGIN_S = 900.0  # look this far before --since for the start of a synthesis
+
+
+def failed_only(where: list[Cond]) -> bool:
+    """Only syntheses that did not succeed can pass ``where`` (``status=<not success>``)."""
+    return any(c.field == "status" and c.op == "=" and c.value != "success" for c in where)
+
+
+def extract_records(lines: list[str]) -> Iterator[Record]:
+    """The records of head lines kept in an index, parsed as a scan parses what it reads."""
+    from ...logformat.fastparse import iter_records
+    from ...logformat.timestamps import norm_ts
+
+    for rec in iter_records(lines):
+        if rec.ts[10:11] != " ":
+            rec.ts = norm_ts(rec.ts)
+        yield rec
 
 
 def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
@@ -60,11 +80,19 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
             start: str | None = shift(since, -JOIN_MARGIN_S)
         else:
             start = since
+        plan = plan_failed(snap, since, until) if use_index and not join and \
+            failed_only(where) else None
         scan = Scan(snap, Query(start, until, needles=needles, use_index=use_index,
                                 require=() if join else literal_values(where),
-                                count_event="synthesis_complete", tracebacks=False))
+                                count_event="synthesis_complete", tracebacks=False),
+                    exclude=plan.exclude if plan else None)
         asm = Assembler()
-        for rec in scan.records():
+        if plan is not None:  # blocks answered from their index: no line of theirs is read
+            total += plan.completes - len(plan.lines)  # the failed ones count below
+            scanned: Iterator[Record] = chain(extract_records(plan.lines), scan.records())
+        else:
+            scanned = scan.records()
+        for rec in scanned:
             s = asm.feed(rec)
             if s is None or (since is not None and s.ts < since):
                 continue

@@ -6,9 +6,9 @@ what they do not need.
   still ordinary gzip, the same bytes out of ``zcat``.
 * A file with an older index (versions 1 and 2, which carry no checksum and are not
   trusted for answers; a version 3 index whose counts another parser made,
-  ``indexformat.GRAMMAR``) keeps its compressed blocks; only the index member is computed
-  anew. A file whose index fails its checks (damaged, tampered with) is recompressed
-  from its data.
+  ``indexformat.GRAMMAR``, or that does not keep its blocks' failed syntheses' lines)
+  keeps its compressed blocks; only the index member is computed anew. A file whose
+  index fails its checks (damaged, tampered with) is recompressed from its data.
 * A file that is damaged (truncated, corrupt) is left as it is and reported: rewriting
   would drop the unreadable part for good.
 
@@ -71,15 +71,15 @@ class Result:
 
 def _index_version(path: Path) -> int | None:
     """0 when the file has no index, -1 when it has a damaged one, 2 for a version 3 one
-    that another parser made (its blocks are kept, its counts computed anew), else its
-    version."""
+    that another parser made or without the failed syntheses' lines (its blocks are kept,
+    its counts computed anew), else its version."""
     try:
         idx = read_index(path, legacy=True)
     except IndexDamaged:
         return -1
     if idx is None:
         return 0
-    if idx.version == INDEX_VERSION and idx.grammar != GRAMMAR:
+    if idx.version == INDEX_VERSION and (idx.grammar != GRAMMAR or not idx.keeps_failed):
         return 2
     return idx.version
 
@@ -222,7 +222,8 @@ def index_file(path: str, block_bytes: int = 1 << 19, force: bool = False) -> Re
                           time.monotonic() - t0, f"index version {old.version} -> "
                           f"{INDEX_VERSION}; blocks kept" if old.version != INDEX_VERSION
                           else f"counts of another parser (grammar {old.grammar}) "
-                          f"computed anew; blocks kept")
+                          f"computed anew; blocks kept" if old.grammar != GRAMMAR
+                          else "failed syntheses' lines added; blocks kept")
         stream = _Stream(p)
         try:
             with open(part, "wb") as dst:

@@ -6,6 +6,11 @@ A block answers a window count from its index when it lies wholly inside the win
 level, statuses, failure codes) and it holds no unparsable lines (whose place in the
 window only reading can tell). Blocks that straddle an end of the window are read, as
 are files without an index: the answer is the same either way, only the cost differs.
+
+Likewise a block wholly inside the window whose index keeps the head lines of its
+synthesis_complete records that did not succeed (``BlockStats.failed``) answers a count
+of failed syntheses (``logs patterns --where status=failed``) from them and its count of
+``synthesis_complete`` records, without being read (``plan_failed``).
 """
 
 from __future__ import annotations
@@ -69,6 +74,44 @@ def plan_counts(snap: Snapshot, since: str | None, until: str | None, *,
             elif not ((since is not None and b.last_ts is not None and b.last_ts < since) or
                       (until is not None and b.first_ts is not None and b.first_ts >= until)):
                 plan.read_bytes += b.clen
+        if ex:
+            plan.exclude[f.where] = frozenset(ex)
+    return plan
+
+
+class FailedPlan(Plain):
+    __slots__ = ("completes", "exclude", "lines")
+    FIELDS = __slots__
+
+    def __init__(self) -> None:
+        self.exclude: dict[str, frozenset[int]] = {}  # path -> blocks not to read
+        self.lines: list[str] = []  # their failed synthesis_complete head lines
+        self.completes = 0  # their synthesis_complete records, failed or not
+
+
+def plan_failed(snap: Snapshot, since: str | None, until: str | None) -> FailedPlan:
+    """The blocks of ``snap`` wholly inside the window whose index keeps their failed
+    ``synthesis_complete`` lines (``FailedPlan``); every other block is read."""
+    plan = FailedPlan()
+    for f in snap.files:
+        idx = f.get_index() if f.gz else None
+        if idx is None:
+            continue
+        t = idx.total
+        if (since is not None and t.last_ts is not None and t.last_ts < since) or \
+                (until is not None and t.first_ts is not None and t.first_ts >= until):
+            continue
+        try:
+            blocks = idx.blocks
+        except IndexDamaged as e:  # its block list disagrees with its checked table
+            f.index_damaged(str(e))
+            continue
+        ex: set[int] = set()
+        for i, b in enumerate(blocks):
+            if b.failed is not None and inside(b, since, until):
+                ex.add(i)
+                plan.lines.extend(b.failed)
+                plan.completes += b.events.get("synthesis_complete", 0)
         if ex:
             plan.exclude[f.where] = frozenset(ex)
     return plan
