@@ -169,6 +169,26 @@ class Pairs(list[tuple[str, str]]):
     def __len__(self) -> int:
         return self.n + list.__len__(self)
 
+    def at(self, rows: list[int]) -> list[tuple[str, str]]:
+        """The pairs at positions ``rows`` (ascending), as the iteration gives them."""
+        out: list[tuple[str, str]] = []
+        lo = 0
+        i = 0
+        for ids, ts in self.bulk:
+            hi = lo + len(ids)
+            j = i
+            while j < len(rows) and rows[j] < hi:
+                j += 1
+            if j > i:
+                pick = [r - lo for r in rows[i:j]]
+                out.extend(zip(ids.gather(pick).to_list(), ts.gather(pick).to_list(),
+                               strict=True))
+                i = j
+            lo = hi
+        rest = [p for p in list.__iter__(self)]
+        out.extend(rest[r - lo] for r in rows[i:])
+        return out
+
     def __iter__(self) -> Any:
         for ids, ts in self.bulk:
             yield from zip(ids.to_list(), ts.to_list(), strict=True)
