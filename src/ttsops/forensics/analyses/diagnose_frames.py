@@ -45,7 +45,7 @@ SPARSE_LEVELS = ("WARNING", "ERROR", "CRITICAL")
 SPARSE_EVENTS = ("cache_health", "cache_dir_usage", "webui_event", "model_load_failed",
                  "engine_load", "worker_died", "worker_killed", *LOG_TROUBLE)
 HOT_USED = ("k_id", "k_stage", "k_duration_ms", "k_queue_ms", "k_elapsed_ms", "k_status",
-            "k_error_code", "k_warning_code", "k_cache_hit")
+            "k_error_code", "k_warning_code", "k_cache_hit", "k_where")
 FIELDS = tuple(d for d in DIMENSIONS if d != "cache_hit")
 BATCH_ROWS = 40_000  # records fed at once (a file of the month; small files together)
 
