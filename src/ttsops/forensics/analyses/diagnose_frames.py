@@ -48,6 +48,7 @@ HOT_USED = ("k_id", "k_stage", "k_duration_ms", "k_queue_ms", "k_elapsed_ms", "k
             "k_error_code", "k_warning_code", "k_cache_hit", "k_where")
 FIELDS = tuple(d for d in DIMENSIONS if d != "cache_hit")
 BATCH_ROWS = 40_000  # records fed at once (a file of the month; small files together)
+SYN_ROWS = 100_000  # syntheses fed to their collectors at once
 
 
 def _concat(frames: list[Any]) -> Any:
@@ -73,6 +74,8 @@ class FramePass:
         self.webui: list[tuple[int, Record]] = []  # verified web page error reports
         self.done: list[Any] = []  # (seq, id, status) of every synthesis, for their replay
         self.failed_seq: Any = None  # id -> seq of its first failed synthesis
+        self.syn: list[Any] = []  # syntheses not yet fed to their collectors
+        self.syn_rows = 0
 
     def feed(self, df: Any) -> None:
         import polars as pl
@@ -94,36 +97,43 @@ class FramePass:
         self._failed_2xx(df, base, syn)
 
     def _window(self, df: Any) -> None:
-        """``WindowCounts.feed`` of every record of ``df``."""
+        """``WindowCounts.feed`` of every record of ``df``: one group-by over the columns
+        the counts read (each only where it counts), its groups in order of first
+        appearance, so each counter's keys come in the order the records give them."""
         import polars as pl
 
         win = self.col.win
         win.records += df.height
-        lo, hi = df.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).row(0)
+        lv, ev = pl.col("level"), pl.col("event")
+        ec = pl.col("k_error_code")
+        comp = ev == "synthesis_complete"
+        g = df.lazy().group_by(
+            lv.alias("l"), ev.alias("e"),
+            pl.when(lv.is_in(["ERROR", "CRITICAL", "WARNING"]) | comp).then(ec).alias("c"),
+            pl.when(lv == "WARNING").then(pl.col("k_warning_code")).alias("w"),
+            pl.when(comp).then(pl.col("k_status")).alias("s"),
+            maintain_order=True).agg(pl.len().alias("n"))
+        span = df.lazy().select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
+        groups, span = pl.collect_all([g, span])
+        lo, hi = span.row(0)
         if win.first is None or lo < win.first:
             win.first = lo
         if win.last is None or hi > win.last:
             win.last = hi
-        ev = pl.col("event").fill_null("").replace("", "(no event)")
-        _count(win.levels, df.group_by("level", maintain_order=True).len().rows())
-        _count(win.events, df.group_by(ev.alias("e"), maintain_order=True).len().rows())
-        ec = pl.col("k_error_code").fill_null("")
-        wc = pl.col("k_warning_code").fill_null("")
-        lv = pl.col("level")
-        err = df.filter(lv.is_in(["ERROR", "CRITICAL"]))
-        _count(win.error_codes, err.group_by(ec.replace("", "(no code)").alias("c"),
-                                             maintain_order=True).len().rows())
-        warn = df.filter(lv == "WARNING")
-        code = pl.when(wc != "").then(wc).when(ec != "").then(ec).otherwise(pl.lit("(no code)"))
-        _count(win.warning_codes, warn.group_by(code.alias("c"), maintain_order=True)
-               .len().rows())
-        win.started += df.filter(pl.col("event") == "synthesis_start").height
-        comp = df.filter(pl.col("event") == "synthesis_complete").with_columns(
-            st=pl.col("k_status").fill_null("(none)"))
-        _count(win.complete, comp.group_by("st", maintain_order=True).len().rows())
-        fail = comp.filter(pl.col("st") == "failed")
-        _count(win.failure_codes, fail.group_by(ec.replace("", "(no code)").alias("c"),
-                                                maintain_order=True).len().rows())
+        for level, event, code, wcode, status, n in groups.iter_rows():
+            win.levels[level] += n
+            win.events[event or "(no event)"] += n
+            if level in ("ERROR", "CRITICAL"):
+                win.error_codes[code or "(no code)"] += n
+            elif level == "WARNING":
+                win.warning_codes[wcode or code or "(no code)"] += n
+            if event == "synthesis_start":
+                win.started += n
+            elif event == "synthesis_complete":
+                st = "(none)" if status is None else status
+                win.complete[st] += n
+                if st == "failed":
+                    win.failure_codes[code or "(no code)"] += n
 
     def _sparse(self, seq: int, rec: Record) -> None:
         """``Collected.feed_window`` of one warning, error or rare record (the window's
@@ -146,7 +156,7 @@ class FramePass:
         import polars as pl
 
         c = self.col.cache
-        ts = df.filter(pl.col("event") == "synthesis_complete").get_column("ts")
+        ts = df.select(pl.col("ts").filter(pl.col("event") == "synthesis_complete")).to_series()
         if len(ts) and ts.str.contains(CANON).all():  # (text order is time order then)
             ts = pl.Series([ts.min(), ts.max()], dtype=pl.Utf8)
         t = epochs(ts, c.utc)
@@ -158,14 +168,13 @@ class FramePass:
     def _syntheses(self, syn: Any) -> None:
         import polars as pl
 
-        col = self.col
         if syn.height == 0:
             return
-        feed_latency(col.lat, syn)
-        feed_patterns(col.pats, syn, DIMENSIONS, TEXT_LEN_BUCKETS.label)
-        feed_audio(col.audio, syn)
+        self.syn.append(syn)
+        self.syn_rows += syn.height
+        if self.syn_rows >= SYN_ROWS:
+            self._collect_syntheses()
         failed = syn.filter(pl.col("status") == "failed")
-        col.failed_ids.update(failed.get_column("id").to_list())
         # (kept until the end: copies, not views of this batch's buffers)
         self.done.append(pl.DataFrame([syn.get_column("seq"), compact(syn.get_column("id")),
                                        compact(syn.get_column("status"))]))
@@ -175,6 +184,22 @@ class FramePass:
             self.failed_seq = f if self.failed_seq is None else (
                 pl.concat([self.failed_seq, f]).group_by("id").agg(pl.col("fseq").min()))
 
+    def _collect_syntheses(self) -> None:
+        """Feed the collectors of syntheses those held so far, in order, at once (fewer,
+        larger Polars operations; nothing reads these collectors before ``finish``)."""
+        import polars as pl
+
+        if not self.syn:
+            return
+        col = self.col
+        syn = _concat(self.syn)
+        self.syn, self.syn_rows = [], 0
+        feed_latency(col.lat, syn)
+        feed_patterns(col.pats, syn, DIMENSIONS, TEXT_LEN_BUCKETS.label)
+        feed_audio(col.audio, syn)
+        col.failed_ids.update(syn.filter(pl.col("status") == "failed").get_column("id")
+                              .to_list())
+
     def _failed_2xx(self, df: Any, base: int, syn: Any) -> None:
         """The ``http_request`` records answered 2xx for an id whose synthesis had failed
         before them, in order."""
@@ -182,11 +207,11 @@ class FramePass:
 
         if self.failed_seq is None:
             return
-        h = (df.with_row_index("_r")
+        h = (df.lazy().with_row_index("_r")
              .filter((pl.col("event") == "http_request")
                      & pl.col("k_status").fill_null("").str.starts_with("2"))
              .select((pl.col("_r") + base).cast(pl.Int64).alias("seq"), pl.col("k_id")
-                     .alias("id")))
+                     .alias("id")).collect())
         got = (h.join(self.failed_seq, on="id", how="inner")
                .filter(pl.col("seq") > pl.col("fseq")).sort("seq"))
         self.col.failed_2xx.extend(got.get_column("id").to_list())
@@ -196,6 +221,7 @@ class FramePass:
         join's answer may differ from the Assembler's (too many in flight)."""
         if self.join.overflow:
             return False
+        self._collect_syntheses()
         if self.webui:
             self._replay()
         return True

@@ -60,45 +60,51 @@ def rows(df: Any, base: int, fields: Sequence[str], metrics: Sequence[str]) -> d
 
     cols = set(df.columns)
     flist = list(dict.fromkeys([*BASE_FIELDS, *fields]))
-    r = (df.lazy().with_row_index("row").filter(pl.col("event").is_in(list(EVENTS)))
-         .filter(pl.col("k_id").is_not_null() & (pl.col("k_id") != ""))
-         .select((pl.col("row") + base).cast(pl.Int64).alias("seq"),
-                 pl.col("event").replace_strict(KIND, return_dtype=pl.Int8).alias("kind"),
-                 pl.col("k_id").alias("id"), *[c for c in df.columns
-                                              if c not in ("event", "k_id")])
-         .collect())
-    k = pl.col("kind")
+    mlist = list(dict.fromkeys(metrics))
+    r = (df.lazy().with_row_index("row")
+         .filter(pl.col("event").is_in(list(EVENTS)) & pl.col("k_id").is_not_null()
+                 & (pl.col("k_id") != ""))
+         .with_columns((pl.col("row") + base).cast(pl.Int64).alias("seq"),
+                       pl.col("k_id").alias("id")))
+    ev = pl.col("event")
 
-    def field_cols(sub: Any, names: list[str], prefix: str) -> list[Any]:
-        """Expressions of ``names`` for the rows of ``sub``: hot columns, or decoded."""
+    def field_cols(names: list[str], prefix: str) -> list[Any]:
+        """Expressions of ``names``: their hot columns, or decoded from the JSON."""
         dec = [n for n in names if f"k_{n}" not in cols]
         out = [pl.col(f"k_{n}").alias(f"{prefix}{n}") for n in names if n not in dec]
         if dec:
-            d = sub.get_column("fields").str.json_decode(pl.Struct({n: pl.Utf8 for n in dec}))
+            d = pl.col("fields").str.json_decode(pl.Struct({n: pl.Utf8 for n in dec}))
             out += [d.struct.field(n).alias(f"{prefix}{n}") for n in dec]
         return out
 
-    out: dict[int, Any] = {}
-    st = r.filter(k == START)
-    out[START] = st.select("seq", "id", *field_cols(st, flist, "f_"))
-    sg = r.filter(k == STAGE)
-    sg = sg.select("seq", "id", pl.col("k_stage").alias("stage"),
-                   numbers(sg.get_column("k_duration_ms")).alias("v"),
+    # a narrow frame per kind, from one plan (Polars computes the common part once)
+    plans = {
+        START: r.filter(ev == "synthesis_start").select("seq", "id", *field_cols(flist, "f_")),
+        STAGE: r.filter(ev == "stage_time").select("seq", "id", pl.col("k_stage").alias("stage"),
+                                                   "k_duration_ms", "k_elapsed_ms"),
+        COMPLETE: r.filter(ev == "synthesis_complete").select(
+            "seq", "id", "ts", pl.col("k_status").alias("status"), "k_duration_ms",
+            "k_queue_ms", *field_cols(flist, "f_")),
+        AUDIO: r.filter(ev == "audio_metrics").select("seq", "id", "ts",
+                                                      *field_cols(mlist, "m_")),
+        FAILED: r.filter(ev == "synthesis_failed").select("seq", "id",
+                                                          *field_cols(["where"], "")),
+    }
+    got = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
+    out: dict[int, Any] = {START: got[START]}
+    sg = got[STAGE]
+    sg = sg.select("seq", "id", "stage", numbers(sg.get_column("k_duration_ms")).alias("v"),
                    numbers(sg.get_column("k_elapsed_ms")).is_not_null().alias("el"))
     # a stage_time without a stage or a number is ignored, as the Assembler does
     out[STAGE] = sg.filter(pl.col("stage").is_not_null() & (pl.col("stage") != "")
                            & pl.col("v").is_not_null())
-    co = r.filter(k == COMPLETE)
-    out[COMPLETE] = co.select("seq", "id", "ts", pl.col("k_status").alias("status"),
-                              numbers(co.get_column("k_duration_ms")).alias("v"),
-                              numbers(co.get_column("k_queue_ms")).alias("q"),
-                              *field_cols(co, flist, "f_"))
-    au = r.filter(k == AUDIO)
-    au = au.select("seq", "id", "ts", *field_cols(au, list(dict.fromkeys(metrics)), "m_"))
-    out[AUDIO] = au.with_columns(**{f"m_{m}": numbers(au.get_column(f"m_{m}"))
-                                    for m in dict.fromkeys(metrics)})
-    fa = r.filter(k == FAILED)
-    out[FAILED] = fa.select("seq", "id", *field_cols(fa, ["where"], ""))
+    co = got[COMPLETE]
+    out[COMPLETE] = co.with_columns(v=numbers(co.get_column("k_duration_ms")),
+                                    q=numbers(co.get_column("k_queue_ms"))
+                                    ).drop("k_duration_ms", "k_queue_ms")
+    au = got[AUDIO]
+    out[AUDIO] = au.with_columns(**{f"m_{m}": numbers(au.get_column(f"m_{m}")) for m in mlist})
+    out[FAILED] = got[FAILED]
     return out
 
 
