@@ -47,6 +47,14 @@ SPARSE_EVENTS = ("cache_health", "cache_dir_usage", "webui_event", "model_load_f
 HOT_USED = ("k_id", "k_stage", "k_duration_ms", "k_queue_ms", "k_elapsed_ms", "k_status",
             "k_error_code", "k_warning_code", "k_cache_hit", "k_where")
 FIELDS = tuple(d for d in DIMENSIONS if d != "cache_hit")
+
+
+def _hot_used() -> tuple[str, ...]:
+    """The columns the pass reads: ``HOT_USED`` and the fields and audio metrics of the
+    syntheses that the sidecar keeps as columns of their own."""
+    from ..reading.sidecar import HOT
+
+    return (*HOT_USED, *(f"k_{f}" for f in (*FIELDS, *METRICS) if f in HOT))
 BATCH_ROWS = 40_000  # records fed at once (a file of the month; small files together)
 SYN_ROWS = 100_000  # syntheses fed to their collectors at once
 
@@ -86,35 +94,53 @@ class FramePass:
         self.base += df.height + 1
         if df.height == 0:
             return
-        self._window(df)
-        mask = pl.col("level").is_in(SPARSE_LEVELS) | pl.col("event").is_in(SPARSE_EVENTS)
-        sp = df.with_row_index("_r").filter(mask)
-        syn = self.join.feed(synth_frames.rows(df, base, FIELDS, METRICS))
+        lf = df.lazy()
+        ev = pl.col("event")
+        mask = pl.col("level").is_in(SPARSE_LEVELS) | ev.is_in(SPARSE_EVENTS)
+        rp = synth_frames.row_plans(df, base, FIELDS, METRICS)
+        # every part of this batch from one call (Polars shares the common scans and
+        # runs the parts side by side)
+        plans = [*self._window_plans(lf),
+                 lf.with_row_index("_r").filter(mask),
+                 lf.select(pl.col("ts").filter(ev == "synthesis_complete")),
+                 lf.with_row_index("_r")
+                 .filter((ev == "http_request")
+                         & pl.col("k_status").fill_null("").str.starts_with("2"))
+                 .select((pl.col("_r") + base).cast(pl.Int64).alias("seq"),
+                         pl.col("k_id").alias("id")),
+                 *rp.values()]
+        groups, span, sp, comp_ts, http, *got = pl.collect_all(plans)
+        self._window(df.height, groups, span)
+        syn = self.join.feed(synth_frames.rows_of(dict(zip(rp, got, strict=True))))
         for r, rec in zip(sp.get_column("_r").to_list(), sidecar.records_of(sp), strict=True):
             self._sparse(base + r, rec)
-        self._cache_span(df)
+        self._cache_span(comp_ts.to_series())
         self._syntheses(syn)
-        self._failed_2xx(df, base, syn)
+        self._failed_2xx(http)
 
-    def _window(self, df: Any) -> None:
-        """``WindowCounts.feed`` of every record of ``df``: one group-by over the columns
-        the counts read (each only where it counts), its groups in order of first
-        appearance, so each counter's keys come in the order the records give them."""
+    @staticmethod
+    def _window_plans(lf: Any) -> list[Any]:
+        """``_window``'s group-by over the columns the counts read (each only where it
+        counts; its groups in order of first appearance, so each counter's keys come in
+        the order the records give them) and the span of the times."""
         import polars as pl
 
-        win = self.col.win
-        win.records += df.height
         lv, ev = pl.col("level"), pl.col("event")
         ec = pl.col("k_error_code")
         comp = ev == "synthesis_complete"
-        g = df.lazy().group_by(
+        g = lf.group_by(
             lv.alias("l"), ev.alias("e"),
             pl.when(lv.is_in(["ERROR", "CRITICAL", "WARNING"]) | comp).then(ec).alias("c"),
             pl.when(lv == "WARNING").then(pl.col("k_warning_code")).alias("w"),
             pl.when(comp).then(pl.col("k_status")).alias("s"),
             maintain_order=True).agg(pl.len().alias("n"))
-        span = df.lazy().select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
-        groups, span = pl.collect_all([g, span])
+        span = lf.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
+        return [g, span]
+
+    def _window(self, records: int, groups: Any, span: Any) -> None:
+        """``WindowCounts.feed`` of every record of a batch, from ``_window_plans``."""
+        win = self.col.win
+        win.records += records
         lo, hi = span.row(0)
         if win.first is None or lo < win.first:
             win.first = lo
@@ -150,13 +176,12 @@ class FramePass:
         else:
             col.feed_service(rec)
 
-    def _cache_span(self, df: Any) -> None:
-        """The times of the ``synthesis_complete`` records that ``CacheStats.feed``
+    def _cache_span(self, ts: Any) -> None:
+        """The times ``ts`` of the ``synthesis_complete`` records that ``CacheStats.feed``
         counts in its span (the warnings and gauges were fed as records)."""
         import polars as pl
 
         c = self.col.cache
-        ts = df.select(pl.col("ts").filter(pl.col("event") == "synthesis_complete")).to_series()
         if len(ts) and ts.str.contains(CANON).all():  # (text order is time order then)
             ts = pl.Series([ts.min(), ts.max()], dtype=pl.Utf8)
         t = epochs(ts, c.utc)
@@ -200,18 +225,13 @@ class FramePass:
         col.failed_ids.update(syn.filter(pl.col("status") == "failed").get_column("id")
                               .to_list())
 
-    def _failed_2xx(self, df: Any, base: int, syn: Any) -> None:
-        """The ``http_request`` records answered 2xx for an id whose synthesis had failed
-        before them, in order."""
+    def _failed_2xx(self, h: Any) -> None:
+        """The ``http_request`` records answered 2xx (``h``: seq, id) for an id whose
+        synthesis had failed before them, in order."""
         import polars as pl
 
         if self.failed_seq is None:
             return
-        h = (df.lazy().with_row_index("_r")
-             .filter((pl.col("event") == "http_request")
-                     & pl.col("k_status").fill_null("").str.starts_with("2"))
-             .select((pl.col("_r") + base).cast(pl.Int64).alias("seq"), pl.col("k_id")
-                     .alias("id")).collect())
         got = (h.join(self.failed_seq, on="id", how="inner")
                .filter(pl.col("seq") > pl.col("fseq")).sort("seq"))
         self.col.failed_2xx.extend(got.get_column("id").to_list())
@@ -301,7 +321,7 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
         return None
     col = Collected(snap, since, until, None, lookback_s, use_index, utc, aud)
     fp = FramePass(col)
-    cols = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *HOT_USED, *frame_columns]))
+    cols = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *_hot_used(), *frame_columns]))
     batch: list[Any] = []
     rows = 0
     for f, df in sidecar.frames(scan, cols):

@@ -42,13 +42,27 @@ START, STAGE, COMPLETE, AUDIO, FAILED = range(5)
 BASE_FIELDS = ("error_code", "cache_hit")
 
 
-def frame_columns() -> list[str]:
-    """The sidecar frame columns ``rows`` reads."""
+def frame_columns(names: Sequence[str] = ()) -> list[str]:
+    """The sidecar frame columns ``rows`` reads, with the columns of their own of the
+    fields and metrics ``names`` where the sidecar keeps them (``sidecar.HOT``)."""
+    from .sidecar import HOT
+
     return ["ts", "event", "fields", "k_id", "k_stage", "k_duration_ms", "k_queue_ms",
-            "k_elapsed_ms", "k_status", "k_error_code", "k_cache_hit", "k_where"]
+            "k_elapsed_ms", "k_status", "k_error_code", "k_cache_hit", "k_where",
+            *(f"k_{n}" for n in dict.fromkeys(names) if n in HOT and n not in
+              ("error_code", "cache_hit", "where"))]
 
 
 def rows(df: Any, base: int, fields: Sequence[str], metrics: Sequence[str]) -> dict[int, Any]:
+    """``rows_of`` the collected ``row_plans``."""
+    import polars as pl
+
+    plans = row_plans(df, base, fields, metrics)
+    return rows_of(dict(zip(plans, pl.collect_all(list(plans.values())), strict=True)))
+
+
+def row_plans(df: Any, base: int, fields: Sequence[str], metrics: Sequence[str],
+              ) -> dict[int, Any]:
     """The records of a sidecar frame (``frame_columns``, in order) that the join reads,
     a frame per kind (``START`` ...), each in order: ``seq`` (``base`` + the row), ``id``
     and what the join takes from that kind: starts ``f_<field>``; stages ``stage``, ``v``
@@ -90,7 +104,14 @@ def rows(df: Any, base: int, fields: Sequence[str], metrics: Sequence[str]) -> d
         FAILED: r.filter(ev == "synthesis_failed").select("seq", "id",
                                                           *field_cols(["where"], "")),
     }
-    got = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
+    return plans
+
+
+def rows_of(got: dict[int, Any]) -> dict[int, Any]:
+    """``rows`` from the collected ``row_plans``."""
+    import polars as pl
+
+    mlist = [c[2:] for c in got[AUDIO].columns if c.startswith("m_")]
     out: dict[int, Any] = {START: got[START]}
     sg = got[STAGE]
     sg = sg.select("seq", "id", "stage", numbers(sg.get_column("k_duration_ms")).alias("v"),
