@@ -201,10 +201,29 @@ class Collect:
                     cnt = self.codes[c] = Counter()
                 cnt[b] += k
 
-    def _feed_canonical(self, df: Any, path: str | None) -> bool:
+    def feed_frames(self, parts: list[tuple[Any, str | None]]) -> None:
+        """``feed_frame`` of each (frame, path) of ``parts``, in order: at once where
+        every time is in the canonical form (UTC), else one by one."""
+        import numpy as np
+        import polars as pl
+
+        parts = [(df, p) for df, p in parts if df.height]
+        if len(parts) > 1 and self.utc and all(p is not None for _df, p in parts):
+            df = pl.concat([df for df, _p in parts], how="vertical_relaxed")
+            heights = [d.height for d, _p in parts]
+            files = pl.Series("_file", np.repeat(np.arange(len(parts)), heights))
+            if self._feed_canonical(df, None, (files, [p for _d, p in parts])):
+                return
+        for df, p in parts:
+            self.feed_frame(df, p)
+
+    def _feed_canonical(self, df: Any, path: str | None,
+                        files: tuple[Any, list[Any]] | None = None) -> bool:
         """``feed_frame`` of a frame whose times are all in the canonical form (UTC),
         in one Polars plan, the minute of each record from the text of its minute, the
-        values handed over as arrays; False (nothing fed) for any other frame."""
+        values handed over as arrays; False (nothing fed) for any other frame.
+        ``files``: the frame is several files' frames one after another: each row's file
+        (a series of indexes into the list of their paths) and those paths."""
         import polars as pl
 
         from ..analyses.diagnose_synth_frames import groups_in_order
@@ -232,7 +251,10 @@ class Collect:
             lf.filter(lv.is_in(["ERROR", "CRITICAL"]))
             .group_by(code.alias("code"), "b", maintain_order=True).len(),
         ]
-        head, levels, comp, st, us, err = pl.collect_all(plans)
+        if files is not None:
+            plans.append(df.lazy().with_columns(files[0]).group_by("_file", maintain_order=True)
+                         .agg(ts.min().alias("lo"), ts.max().alias("hi")))
+        head, levels, comp, st, us, err, *spans = pl.collect_all(plans)
         ok, lo, hi = head.row(0)
         if not ok:
             return False
@@ -243,12 +265,15 @@ class Collect:
             self.first = lo
         if self.last is None or hi > self.last:
             self.last = hi
-        if path is not None:
-            sp = self.file_span.get(path)
+        each = [(path, lo, hi)] if path is not None else []
+        if files is not None:
+            each = [(files[1][i], a, z) for i, a, z in spans[0].rows()]
+        for p, a, z in each:
+            sp = self.file_span.get(p)
             if sp is None:
-                self.file_span[path] = [lo, hi]
+                self.file_span[p] = [a, z]
             else:
-                sp[0], sp[1] = min(sp[0], lo), max(sp[1], hi)
+                sp[0], sp[1] = min(sp[0], a), max(sp[1], z)
 
         def extend(keys: Any, raw: Any, dst: dict[Any, array[float]]) -> None:
             """Append the numbers of ``raw`` to ``dst[key]``, the keys in order."""
