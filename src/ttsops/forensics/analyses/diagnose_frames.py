@@ -201,8 +201,9 @@ class FramePass:
             self._collect_syntheses()
         failed = syn.filter(pl.col("status") == "failed")
         # (kept until the end: copies, not views of this batch's buffers)
+        # (the status, one of a few words, by its code: 4 bytes a synthesis, not 16)
         self.done.append(pl.DataFrame([syn.get_column("seq"), compact(syn.get_column("id")),
-                                       compact(syn.get_column("status"))]))
+                                       syn.get_column("status").cast(pl.Categorical)]))
         if failed.height:
             f = failed.group_by("id").agg(fseq=pl.col("seq").min())
             f = f.with_columns(compact(f.get_column("id")))
