@@ -10,8 +10,8 @@ QUICK = ("window", "trace", "patterns")
 
 
 # Polars' allocator (jemalloc) keeps the pages it frees ("muzzy") for reuse, never
-# returning them: a month's ``logs diagnose`` / ``report`` then holds ~60 MB it no longer
-# uses at its peak. Returned at once instead (the environment's own setting wins).
+# returning them: a month's ``logs diagnose`` then peaks at ~750 MB instead of ~500 MB.
+# Returned at once instead, for some system CPU (the environment's own setting wins).
 MALLOC_CONF = ("_RJEM_MALLOC_CONF", "muzzy_decay_ms:0")
 
 
