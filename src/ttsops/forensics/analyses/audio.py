@@ -19,7 +19,7 @@ from ..reading.scan import Query, Scan
 from ..reading.sources import Snapshot
 from ..reading.timeargs import shift
 from .answer import Report, Table, safe
-from .stats import MAD_TO_SIGMA, mad, median
+from .stats import BIG, MAD_TO_SIGMA, floats, mad, median
 
 METRICS = ("spectral_centroid", "rms", "peak", "silence_ratio", "clipped_ratio")
 NEEDLES = ("synthesis_start", "audio_metrics", "synthesis_complete")
@@ -56,11 +56,19 @@ class AudioStats:
             x = s.audio.num(m)
             vals[m].append(float("nan") if x is None else x)
 
+    def finite(self, key: tuple[str, ...], m: str) -> Any:
+        """The values of ``m`` for ``key`` that are numbers (not NaN), in order."""
+        vals = self.values[key][m]
+        if len(vals) < BIG:
+            return [x for x in vals if x == x]
+        a = floats(vals)
+        return a[a == a]
+
     def baselines(self, min_n: int) -> list[dict[str, Any]]:
         out = []
         for key in sorted(self.values):
             for m in self.metrics:
-                v = [x for x in self.values[key][m] if x == x]
+                v = self.finite(key, m)
                 if len(v) < min_n:
                     continue
                 med = median(v)
@@ -77,8 +85,7 @@ class AudioStats:
         about them can be called anomalous (or normal)."""
         out = {}
         for key, n in self.group_sizes().items():
-            if not any(sum(1 for x in self.values[key][m] if x == x) >= min_n
-                       for m in self.metrics):
+            if not any(len(self.finite(key, m)) >= min_n for m in self.metrics):
                 out[key] = n
         return out
 
@@ -102,10 +109,28 @@ class AudioStats:
             if scale <= 0:
                 continue
             med = float(b["median"])
-            for (sid, ts), x in zip(self.ids[key], self.values[key][m], strict=True):
-                if x == x and abs(x - med) > k * scale:
-                    out.append({"id": sid, "ts": ts, "group": key, "metric": m, "value": x,
-                                "median": med, "z": (x - med) / scale})
+            vals = self.values[key][m]
+            if len(vals) < BIG:
+                for (sid, ts), x in zip(self.ids[key], vals, strict=True):
+                    if x == x and abs(x - med) > k * scale:
+                        out.append({"id": sid, "ts": ts, "group": key, "metric": m,
+                                    "value": x, "median": med, "z": (x - med) / scale})
+                continue
+            # many: the far values picked by numpy (the same comparisons), then their ids
+            import numpy as np
+
+            from .diagnose_synth_frames import Pairs
+
+            a = floats(vals)
+            at = np.flatnonzero((a == a) & (np.abs(a - med) > k * scale)).tolist()
+            pairs = self.ids[key]
+            if len(pairs) != len(vals):
+                raise ValueError("ids and values of a group differ in length")
+            got = pairs.at(at) if isinstance(pairs, Pairs) else [pairs[i] for i in at]
+            for (sid, ts), i in zip(got, at, strict=True):
+                x = float(vals[i])
+                out.append({"id": sid, "ts": ts, "group": key, "metric": m, "value": x,
+                            "median": med, "z": (x - med) / scale})
         out.sort(key=lambda a: (a["ts"], a["id"]))
         return out
 

@@ -80,14 +80,14 @@ class LatencyBuckets:
         keys = sorted(k for k, d in self.b.items() if len(d["e2e"]) >= min_n)
         if len(keys) < 3:
             return []
-        all_e2e = [x for k in keys for x in self.b[k]["e2e"]]
+        all_e2e = _cat(self.b[k]["e2e"] for k in keys)
         base = median(all_e2e)
         slow = {k for k in keys if median(self.b[k]["e2e"]) > factor * base}
         normal = [k for k in keys if k not in slow]
         if not normal:
             return []
-        base_e2e = median([x for k in normal for x in self.b[k]["e2e"]])
-        base_comp = {c: median([x for k in normal for x in self.b[k][c]]) for c in COMPONENTS}
+        base_e2e = median(_cat(self.b[k]["e2e"] for k in normal))
+        base_comp = {c: median(_cat(self.b[k][c] for k in normal)) for c in COMPONENTS}
         periods: list[list[float]] = []
         for k in sorted(slow):
             if since_t is not None and k + self.bucket_s <= since_t:
@@ -98,8 +98,8 @@ class LatencyBuckets:
                 periods.append([k])
         out = []
         for ks in periods:
-            e2e = [x for k in ks for x in self.b[k]["e2e"]]
-            comp = {c: median([x for k in ks for x in self.b[k][c]]) for c in COMPONENTS}
+            e2e = _cat(self.b[k]["e2e"] for k in ks)
+            comp = {c: median(_cat(self.b[k][c] for k in ks)) for c in COMPONENTS}
             delta = {c: comp[c] - base_comp[c] for c in COMPONENTS}
             culprit = max(delta, key=lambda c: delta[c])
             ex = max((self.slowest[k] for k in ks), default=(0.0, ""))[1]
@@ -119,6 +119,14 @@ class LatencyBuckets:
             for c in COMPONENTS:
                 tot[c] += sum(d[c])
         return {c: v / e2e for c, v in tot.items()} if e2e else {}
+
+
+def _cat(parts: Iterable[array[float]]) -> array[float]:
+    """The values of ``parts`` in order, one array."""
+    out = array("d")
+    for p in parts:
+        out.extend(p)
+    return out
 
 
 class FailurePatterns:

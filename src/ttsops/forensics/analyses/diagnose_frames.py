@@ -45,9 +45,18 @@ SPARSE_LEVELS = ("WARNING", "ERROR", "CRITICAL")
 SPARSE_EVENTS = ("cache_health", "cache_dir_usage", "webui_event", "model_load_failed",
                  "engine_load", "worker_died", "worker_killed", *LOG_TROUBLE)
 HOT_USED = ("k_id", "k_stage", "k_duration_ms", "k_queue_ms", "k_elapsed_ms", "k_status",
-            "k_error_code", "k_warning_code", "k_cache_hit")
+            "k_error_code", "k_warning_code", "k_cache_hit", "k_where")
 FIELDS = tuple(d for d in DIMENSIONS if d != "cache_hit")
+
+
+def _hot_used() -> tuple[str, ...]:
+    """The columns the pass reads: ``HOT_USED`` and the fields and audio metrics of the
+    syntheses that the sidecar keeps as columns of their own."""
+    from ..reading.sidecar import HOT
+
+    return (*HOT_USED, *(f"k_{f}" for f in (*FIELDS, *METRICS) if f in HOT))
 BATCH_ROWS = 40_000  # records fed at once (a file of the month; small files together)
+SYN_ROWS = 100_000  # syntheses fed to their collectors at once
 
 
 def _concat(frames: list[Any]) -> Any:
@@ -73,6 +82,8 @@ class FramePass:
         self.webui: list[tuple[int, Record]] = []  # verified web page error reports
         self.done: list[Any] = []  # (seq, id, status) of every synthesis, for their replay
         self.failed_seq: Any = None  # id -> seq of its first failed synthesis
+        self.syn: list[Any] = []  # syntheses not yet fed to their collectors
+        self.syn_rows = 0
 
     def feed(self, df: Any) -> None:
         import polars as pl
@@ -83,47 +94,72 @@ class FramePass:
         self.base += df.height + 1
         if df.height == 0:
             return
-        self._window(df)
-        mask = pl.col("level").is_in(SPARSE_LEVELS) | pl.col("event").is_in(SPARSE_EVENTS)
-        sp = df.with_row_index("_r").filter(mask)
-        syn = self.join.feed(synth_frames.rows(df, base, FIELDS, METRICS))
+        lf = df.lazy()
+        ev = pl.col("event")
+        mask = pl.col("level").is_in(SPARSE_LEVELS) | ev.is_in(SPARSE_EVENTS)
+        rp = synth_frames.row_plans(df, base, FIELDS, METRICS)
+        # every part of this batch from one call (Polars shares the common scans and
+        # runs the parts side by side)
+        plans = [*self._window_plans(lf),
+                 lf.with_row_index("_r").filter(mask),
+                 lf.select(pl.col("ts").filter(ev == "synthesis_complete")),
+                 lf.with_row_index("_r")
+                 .filter((ev == "http_request")
+                         & pl.col("k_status").fill_null("").str.starts_with("2"))
+                 .select((pl.col("_r") + base).cast(pl.Int64).alias("seq"),
+                         pl.col("k_id").alias("id")),
+                 *rp.values()]
+        groups, span, sp, comp_ts, http, *got = pl.collect_all(plans)
+        self._window(df.height, groups, span)
+        syn = self.join.feed(synth_frames.rows_of(dict(zip(rp, got, strict=True))))
         for r, rec in zip(sp.get_column("_r").to_list(), sidecar.records_of(sp), strict=True):
             self._sparse(base + r, rec)
-        self._cache_span(df)
+        self._cache_span(comp_ts.to_series())
         self._syntheses(syn)
-        self._failed_2xx(df, base, syn)
+        self._failed_2xx(http)
 
-    def _window(self, df: Any) -> None:
-        """``WindowCounts.feed`` of every record of ``df``."""
+    @staticmethod
+    def _window_plans(lf: Any) -> list[Any]:
+        """``_window``'s group-by over the columns the counts read (each only where it
+        counts; its groups in order of first appearance, so each counter's keys come in
+        the order the records give them) and the span of the times."""
         import polars as pl
 
+        lv, ev = pl.col("level"), pl.col("event")
+        ec = pl.col("k_error_code")
+        comp = ev == "synthesis_complete"
+        g = lf.group_by(
+            lv.alias("l"), ev.alias("e"),
+            pl.when(lv.is_in(["ERROR", "CRITICAL", "WARNING"]) | comp).then(ec).alias("c"),
+            pl.when(lv == "WARNING").then(pl.col("k_warning_code")).alias("w"),
+            pl.when(comp).then(pl.col("k_status")).alias("s"),
+            maintain_order=True).agg(pl.len().alias("n"))
+        span = lf.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
+        return [g, span]
+
+    def _window(self, records: int, groups: Any, span: Any) -> None:
+        """``WindowCounts.feed`` of every record of a batch, from ``_window_plans``."""
         win = self.col.win
-        win.records += df.height
-        lo, hi = df.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).row(0)
+        win.records += records
+        lo, hi = span.row(0)
         if win.first is None or lo < win.first:
             win.first = lo
         if win.last is None or hi > win.last:
             win.last = hi
-        ev = pl.col("event").fill_null("").replace("", "(no event)")
-        _count(win.levels, df.group_by("level", maintain_order=True).len().rows())
-        _count(win.events, df.group_by(ev.alias("e"), maintain_order=True).len().rows())
-        ec = pl.col("k_error_code").fill_null("")
-        wc = pl.col("k_warning_code").fill_null("")
-        lv = pl.col("level")
-        err = df.filter(lv.is_in(["ERROR", "CRITICAL"]))
-        _count(win.error_codes, err.group_by(ec.replace("", "(no code)").alias("c"),
-                                             maintain_order=True).len().rows())
-        warn = df.filter(lv == "WARNING")
-        code = pl.when(wc != "").then(wc).when(ec != "").then(ec).otherwise(pl.lit("(no code)"))
-        _count(win.warning_codes, warn.group_by(code.alias("c"), maintain_order=True)
-               .len().rows())
-        win.started += df.filter(pl.col("event") == "synthesis_start").height
-        comp = df.filter(pl.col("event") == "synthesis_complete").with_columns(
-            st=pl.col("k_status").fill_null("(none)"))
-        _count(win.complete, comp.group_by("st", maintain_order=True).len().rows())
-        fail = comp.filter(pl.col("st") == "failed")
-        _count(win.failure_codes, fail.group_by(ec.replace("", "(no code)").alias("c"),
-                                                maintain_order=True).len().rows())
+        for level, event, code, wcode, status, n in groups.iter_rows():
+            win.levels[level] += n
+            win.events[event or "(no event)"] += n
+            if level in ("ERROR", "CRITICAL"):
+                win.error_codes[code or "(no code)"] += n
+            elif level == "WARNING":
+                win.warning_codes[wcode or code or "(no code)"] += n
+            if event == "synthesis_start":
+                win.started += n
+            elif event == "synthesis_complete":
+                st = "(none)" if status is None else status
+                win.complete[st] += n
+                if st == "failed":
+                    win.failure_codes[code or "(no code)"] += n
 
     def _sparse(self, seq: int, rec: Record) -> None:
         """``Collected.feed_window`` of one warning, error or rare record (the window's
@@ -140,13 +176,12 @@ class FramePass:
         else:
             col.feed_service(rec)
 
-    def _cache_span(self, df: Any) -> None:
-        """The times of the ``synthesis_complete`` records that ``CacheStats.feed``
+    def _cache_span(self, ts: Any) -> None:
+        """The times ``ts`` of the ``synthesis_complete`` records that ``CacheStats.feed``
         counts in its span (the warnings and gauges were fed as records)."""
         import polars as pl
 
         c = self.col.cache
-        ts = df.filter(pl.col("event") == "synthesis_complete").get_column("ts")
         if len(ts) and ts.str.contains(CANON).all():  # (text order is time order then)
             ts = pl.Series([ts.min(), ts.max()], dtype=pl.Utf8)
         t = epochs(ts, c.utc)
@@ -158,35 +193,46 @@ class FramePass:
     def _syntheses(self, syn: Any) -> None:
         import polars as pl
 
-        col = self.col
         if syn.height == 0:
             return
-        feed_latency(col.lat, syn)
-        feed_patterns(col.pats, syn, DIMENSIONS, TEXT_LEN_BUCKETS.label)
-        feed_audio(col.audio, syn)
+        self.syn.append(syn)
+        self.syn_rows += syn.height
+        if self.syn_rows >= SYN_ROWS:
+            self._collect_syntheses()
         failed = syn.filter(pl.col("status") == "failed")
-        col.failed_ids.update(failed.get_column("id").to_list())
         # (kept until the end: copies, not views of this batch's buffers)
+        # (the status, one of a few words, by its code: 4 bytes a synthesis, not 16)
         self.done.append(pl.DataFrame([syn.get_column("seq"), compact(syn.get_column("id")),
-                                       compact(syn.get_column("status"))]))
+                                       syn.get_column("status").cast(pl.Categorical)]))
         if failed.height:
             f = failed.group_by("id").agg(fseq=pl.col("seq").min())
             f = f.with_columns(compact(f.get_column("id")))
             self.failed_seq = f if self.failed_seq is None else (
                 pl.concat([self.failed_seq, f]).group_by("id").agg(pl.col("fseq").min()))
 
-    def _failed_2xx(self, df: Any, base: int, syn: Any) -> None:
-        """The ``http_request`` records answered 2xx for an id whose synthesis had failed
-        before them, in order."""
+    def _collect_syntheses(self) -> None:
+        """Feed the collectors of syntheses those held so far, in order, at once (fewer,
+        larger Polars operations; nothing reads these collectors before ``finish``)."""
+        import polars as pl
+
+        if not self.syn:
+            return
+        col = self.col
+        syn = _concat(self.syn)
+        self.syn, self.syn_rows = [], 0
+        feed_latency(col.lat, syn)
+        feed_patterns(col.pats, syn, DIMENSIONS, TEXT_LEN_BUCKETS.label)
+        feed_audio(col.audio, syn)
+        col.failed_ids.update(syn.filter(pl.col("status") == "failed").get_column("id")
+                              .to_list())
+
+    def _failed_2xx(self, h: Any) -> None:
+        """The ``http_request`` records answered 2xx (``h``: seq, id) for an id whose
+        synthesis had failed before them, in order."""
         import polars as pl
 
         if self.failed_seq is None:
             return
-        h = (df.with_row_index("_r")
-             .filter((pl.col("event") == "http_request")
-                     & pl.col("k_status").fill_null("").str.starts_with("2"))
-             .select((pl.col("_r") + base).cast(pl.Int64).alias("seq"), pl.col("k_id")
-                     .alias("id")))
         got = (h.join(self.failed_seq, on="id", how="inner")
                .filter(pl.col("seq") > pl.col("fseq")).sort("seq"))
         self.col.failed_2xx.extend(got.get_column("id").to_list())
@@ -196,6 +242,7 @@ class FramePass:
         join's answer may differ from the Assembler's (too many in flight)."""
         if self.join.overflow:
             return False
+        self._collect_syntheses()
         if self.webui:
             self._replay()
         return True
@@ -275,7 +322,7 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
         return None
     col = Collected(snap, since, until, None, lookback_s, use_index, utc, aud)
     fp = FramePass(col)
-    cols = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *HOT_USED, *frame_columns]))
+    cols = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *_hot_used(), *frame_columns]))
     batch: list[Any] = []
     rows = 0
     for f, df in sidecar.frames(scan, cols):

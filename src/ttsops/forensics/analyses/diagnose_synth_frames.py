@@ -10,7 +10,6 @@ dicts filled in order of first appearance, the first and last of each code.
 
 from __future__ import annotations
 
-from array import array
 from typing import TYPE_CHECKING, Any
 
 from ...logline import STAGES
@@ -58,21 +57,42 @@ def feed_latency(lat: LatencyBuckets, syn: Any) -> None:
     if (t < 0).any():
         key = np.array([x - x % lat.bucket_s for x in t.tolist()], dtype=np.float64)
     comps = ["queue", *[f"st_{s}" for s in STAGES]]
-    g = (d.with_columns(key=pl.Series(key))
-         .group_by("key", maintain_order=True)
-         .agg(pl.col("e2e"), *[pl.col(c).fill_null(0.0) for c in comps],
-              pl.col("id").get(pl.col("e2e").arg_max()).alias("top_id"),
-              pl.col("e2e").max().alias("top")))
-    for row in g.iter_rows():
-        k, e2e, q, *rest = row
-        st, top_id, top = rest[:-2], rest[-2], rest[-1]
+    cols = d.select(pl.col("e2e"), *[pl.col(c).fill_null(0.0) for c in comps])
+    order, groups, bounds = groups_in_order(pl.DataFrame({"k": key}))
+    keys = [float(k[0]) for k in groups]
+    e2e = cols.get_column("e2e").to_numpy()[order]
+    vals = [(name, cols.get_column(c).to_numpy()[order])
+            for name, c in zip(["queue_wait", *STAGES], comps, strict=True)]
+    for g, k in enumerate(keys):
+        lo, hi = bounds[g], bounds[g + 1]
         b = lat.b[k]
-        b["e2e"].extend(e2e)
-        b["queue_wait"].extend(q)
-        for name, vals in zip(STAGES, st, strict=True):
-            b[name].extend(vals)
+        b["e2e"].frombytes(e2e[lo:hi].tobytes())
+        for name, v in vals:
+            b[name].frombytes(v[lo:hi].tobytes())
+    tops = (d.select(pl.col("id"), pl.col("e2e"), key=pl.Series(key))
+            .group_by("key", maintain_order=True)
+            .agg(pl.col("id").get(pl.col("e2e").arg_max()).alias("top_id"),
+                 pl.col("e2e").max().alias("top")))
+    for k, top_id, top in tops.iter_rows():
         if top > lat.slowest.get(k, (0.0, ""))[0]:
             lat.slowest[k] = (top, top_id)
+
+
+def groups_in_order(keys: Any) -> tuple[Any, list[tuple[Any, ...]], list[int]]:
+    """The rows of ``keys`` (a frame of key columns) grouped: ``order`` (a numpy array of
+    row numbers, each group's in their order), the groups' keys (tuples) in order of
+    first appearance, and each group's bounds in ``order`` (group g:
+    ``order[bounds[g]:bounds[g + 1]]``)."""
+    import numpy as np
+    import polars as pl
+
+    names = keys.columns
+    g = (keys.with_row_index("_i").group_by(names, maintain_order=True)
+         .agg(pl.col("_i")))
+    rows = g.get_column("_i")
+    order = rows.explode().to_numpy() if len(rows) else np.zeros(0, dtype=np.int64)
+    bounds = [0, *np.cumsum(rows.list.len().to_numpy()).tolist()]
+    return order, g.select(names).rows(), bounds
 
 
 def feed_patterns(pats: FailurePatterns, syn: Any, dims: tuple[str, ...],
@@ -134,16 +154,15 @@ def feed_audio(audio: AudioStats, syn: Any) -> None:
     g = a.group_by("k", maintain_order=True).agg(
         pl.col("id"), pl.col("audio_ts"), *[pl.col(f"m_{m}").fill_null(float("nan"))
                                             for m in audio.metrics])
-    for i, (k, *vals) in enumerate(g.select("k", *[f"m_{m}" for m in audio.metrics])
-                                   .iter_rows()):
+    for i, k in enumerate(g.get_column("k").to_list()):
         key = (k,)
         pairs = audio.ids.get(key)
         if not isinstance(pairs, Pairs):
             pairs = audio.ids[key] = Pairs(pairs or ())
         pairs.add(compact(g.get_column("id")[i]), compact(g.get_column("audio_ts")[i]))
         per = audio.values[key]
-        for m, v in zip(audio.metrics, vals, strict=True):
-            per[m].extend(array("d", v))
+        for m in audio.metrics:
+            per[m].frombytes(g.get_column(f"m_{m}")[i].cast(pl.Float64).to_numpy().tobytes())
 
 
 class Pairs(list[tuple[str, str]]):
@@ -168,6 +187,26 @@ class Pairs(list[tuple[str, str]]):
 
     def __len__(self) -> int:
         return self.n + list.__len__(self)
+
+    def at(self, rows: list[int]) -> list[tuple[str, str]]:
+        """The pairs at positions ``rows`` (ascending), as the iteration gives them."""
+        out: list[tuple[str, str]] = []
+        lo = 0
+        i = 0
+        for ids, ts in self.bulk:
+            hi = lo + len(ids)
+            j = i
+            while j < len(rows) and rows[j] < hi:
+                j += 1
+            if j > i:
+                pick = [r - lo for r in rows[i:j]]
+                out.extend(zip(ids.gather(pick).to_list(), ts.gather(pick).to_list(),
+                               strict=True))
+                i = j
+            lo = hi
+        rest = [p for p in list.__iter__(self)]
+        out.extend(rest[r - lo] for r in rows[i:])
+        return out
 
     def __iter__(self) -> Any:
         for ids, ts in self.bulk:

@@ -1,9 +1,39 @@
-"""Small statistics without numpy (``ttsops logs`` must start fast)."""
+"""Small statistics without numpy at import (``ttsops logs`` must start fast); many
+values (a month's latencies or audio metrics) are sorted by numpy, imported then, to the
+same floats."""
 
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
+from typing import Any
+
+BIG = 20_000  # values from which ``sort`` sorts with numpy
+
+
+def floats(values: Sequence[float]) -> Any:
+    """``values`` as a numpy float64 array (a view of an ``array('d')``)."""
+    import numpy as np
+
+    if isinstance(values, array) and values.typecode == "d":
+        return np.frombuffer(values, dtype=np.float64) if len(values) else \
+            np.zeros(0, dtype=np.float64)
+    return np.asarray(values, dtype=np.float64)
+
+
+def sort(values: Sequence[float]) -> Sequence[float]:
+    """``sorted(values)``: by numpy (a stable sort: equal values, 0.0 and -0.0, keep their
+    order as ``sorted`` keeps it) when there are many and none is NaN (``sorted``'s order
+    of NaNs is its own)."""
+    if len(values) < BIG:
+        return sorted(values)
+    import numpy as np
+
+    a = floats(values)
+    if np.isnan(a).any():
+        return sorted(values)
+    return np.sort(a, kind="stable")
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -20,19 +50,23 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> list[float]:
-    s = sorted(values)
-    return [percentile(s, q) for q in qs] if s else [math.nan] * len(qs)
+    s = sort(values)
+    return [percentile(s, q) for q in qs] if len(s) else [math.nan] * len(qs)
 
 
 def median(values: Sequence[float]) -> float:
-    return percentile(sorted(values), 50) if values else math.nan
+    return percentile(sort(values), 50) if len(values) else math.nan
 
 
 def mad(values: Sequence[float], med: float | None = None) -> float:
     """Median absolute deviation (unscaled)."""
-    if not values:
+    if not len(values):
         return math.nan
     m = median(values) if med is None else med
+    if len(values) >= BIG:
+        import numpy as np
+
+        return median(np.abs(floats(values) - m))  # (the same IEEE operations)
     return median([abs(v - m) for v in values])
 
 

@@ -23,7 +23,7 @@ from ...logformat import ReadStats, Record
 if TYPE_CHECKING:
     from .logfiles import LogFile
 
-VERSION = "3"
+VERSION = "4"
 SUBDIR = Path(".ttsops") / "sidecar"
 MAX_AGE_S = 30 * 86400  # cache entries not written for this long are removed
 COLUMNS = ("ts", "logger", "level", "event", "fields", "tb", "dialect")
@@ -33,7 +33,11 @@ RECORD_COLUMNS = list(COLUMNS)  # what a record is made of (``records_of``)
 # decoding every record's JSON (version 2)
 HOT = ("id", "stage", "duration_ms", "queue_ms", "elapsed_ms", "status", "error_code",
        "warning_code", "usage", "request_id", "kind", "verified", "cache_hit",
-       "where")  # (version 3)
+       "where",  # (version 3)
+       # the inputs and audio metrics a synthesis is joined with (diagnose, report;
+       # version 4)
+       "text_len", "voice", "lang", "format", "engine", "model_stage",
+       "spectral_centroid", "rms", "peak", "silence_ratio", "clipped_ratio")
 # a flag per record, beside the HOT columns: does a field value have a unit suffix
 # (``units.has_unit``; ``logs check`` counts them without reading ``fields``; version 3)
 UNITS = "units"

@@ -42,54 +42,91 @@ START, STAGE, COMPLETE, AUDIO, FAILED = range(5)
 BASE_FIELDS = ("error_code", "cache_hit")
 
 
-def frame_columns() -> list[str]:
-    """The sidecar frame columns ``rows`` reads."""
+def frame_columns(names: Sequence[str] = ()) -> list[str]:
+    """The sidecar frame columns ``rows`` reads, with the columns of their own of the
+    fields and metrics ``names`` where the sidecar keeps them (``sidecar.HOT``)."""
+    from .sidecar import HOT
+
     return ["ts", "event", "fields", "k_id", "k_stage", "k_duration_ms", "k_queue_ms",
-            "k_elapsed_ms", "k_status", "k_error_code", "k_cache_hit"]
+            "k_elapsed_ms", "k_status", "k_error_code", "k_cache_hit", "k_where",
+            *(f"k_{n}" for n in dict.fromkeys(names) if n in HOT and n not in
+              ("error_code", "cache_hit", "where"))]
 
 
-def rows(df: Any, base: int, fields: Sequence[str], metrics: Sequence[str]) -> Any:
-    """The records of a sidecar frame (``frame_columns``, in order) that the join reads,
-    one row each: ``seq`` (``base`` + the row), ``kind``, ``id``, ``ts``, ``stage``,
-    ``v`` (duration), ``q`` (queue), ``el`` (has elapsed_ms), ``status``, ``f_<field>``
-    (starts and completes), ``where`` (failures), ``m_<metric>`` (audio)."""
+def rows(df: Any, base: int, fields: Sequence[str], metrics: Sequence[str]) -> dict[int, Any]:
+    """``rows_of`` the collected ``row_plans``."""
     import polars as pl
 
-    hot = {"error_code": "k_error_code", "cache_hit": "k_cache_hit", "status": "k_status"}
-    decoded = [f for f in fields if f not in hot]
-    wanted = [*decoded, "where", *metrics]
-    k = pl.col("kind")
-    r = (df.lazy().with_row_index("row").filter(pl.col("event").is_in(list(EVENTS)))
-         .with_columns(kind=pl.col("event").replace_strict(KIND, return_dtype=pl.Int8),
-                       id=pl.col("k_id"))
-         .filter(pl.col("id").is_not_null() & (pl.col("id") != "")))
-    # the other fields from the JSON, decoded once a record (not for stage records)
-    dec = pl.when(k != STAGE).then(pl.col("fields")).str.json_decode(
-        pl.Struct({n: pl.Utf8 for n in dict.fromkeys(wanted)}))
-    r = r.with_columns(_d=dec)
-    d = pl.col("_d").struct
-    sf = (k == START) | (k == COMPLETE)
-    nums = {"v": pl.when((k == STAGE) | (k == COMPLETE)).then(pl.col("k_duration_ms")),
-            "q": pl.when(k == COMPLETE).then(pl.col("k_queue_ms")),
-            "el": pl.when(k == STAGE).then(pl.col("k_elapsed_ms")),
-            **{f"m_{m}": pl.when(k == AUDIO).then(d.field(m)) for m in metrics}}
-    r = r.with_columns(
-        stage=pl.when(k == STAGE).then(pl.col("k_stage")),
-        status=pl.when(k == COMPLETE).then(pl.col("k_status")),
-        where=pl.when(k == FAILED).then(d.field("where")),
-        **{f"f_{f}": pl.when(sf).then(pl.col(hot[f]) if f in hot else d.field(f))
-           for f in dict.fromkeys([*BASE_FIELDS, *fields])}, **nums)
-    keep = [c for c in r.collect_schema().names()
-            if c not in ("row", "event", "fields", "_d") and not c.startswith("k_")]
-    out = r.select((pl.col("row") + base).cast(pl.Int64).alias("seq"),
-                   *[c for c in keep if c != "seq"]).collect()
-    out = out.with_columns(**{c: numbers(out.get_column(c)) for c in nums})
-    out = out.with_columns(el=pl.when(pl.col("kind") == STAGE)
-                           .then(pl.col("el").is_not_null()))
+    plans = row_plans(df, base, fields, metrics)
+    return rows_of(dict(zip(plans, pl.collect_all(list(plans.values())), strict=True)))
+
+
+def row_plans(df: Any, base: int, fields: Sequence[str], metrics: Sequence[str],
+              ) -> dict[int, Any]:
+    """The records of a sidecar frame (``frame_columns``, in order) that the join reads,
+    a frame per kind (``START`` ...), each in order: ``seq`` (``base`` + the row), ``id``
+    and what the join takes from that kind: starts ``f_<field>``; stages ``stage``, ``v``
+    (duration), ``el`` (has elapsed_ms); completes ``ts``, ``status``, ``v``, ``q``
+    (queue), ``f_<field>``; audio ``ts``, ``m_<metric>``; failures ``where``. A field is
+    read from its ``k_<field>`` column where the frame has one (the same string), else
+    decoded from the JSON of the records of that kind only."""
+    import polars as pl
+
+    cols = set(df.columns)
+    flist = list(dict.fromkeys([*BASE_FIELDS, *fields]))
+    mlist = list(dict.fromkeys(metrics))
+    r = (df.lazy().with_row_index("row")
+         .filter(pl.col("event").is_in(list(EVENTS)) & pl.col("k_id").is_not_null()
+                 & (pl.col("k_id") != ""))
+         .with_columns((pl.col("row") + base).cast(pl.Int64).alias("seq"),
+                       pl.col("k_id").alias("id")))
+    ev = pl.col("event")
+
+    def field_cols(names: list[str], prefix: str) -> list[Any]:
+        """Expressions of ``names``: their hot columns, or decoded from the JSON."""
+        dec = [n for n in names if f"k_{n}" not in cols]
+        out = [pl.col(f"k_{n}").alias(f"{prefix}{n}") for n in names if n not in dec]
+        if dec:
+            d = pl.col("fields").str.json_decode(pl.Struct({n: pl.Utf8 for n in dec}))
+            out += [d.struct.field(n).alias(f"{prefix}{n}") for n in dec]
+        return out
+
+    # a narrow frame per kind, from one plan (Polars computes the common part once)
+    plans = {
+        START: r.filter(ev == "synthesis_start").select("seq", "id", *field_cols(flist, "f_")),
+        STAGE: r.filter(ev == "stage_time").select("seq", "id", pl.col("k_stage").alias("stage"),
+                                                   "k_duration_ms", "k_elapsed_ms"),
+        COMPLETE: r.filter(ev == "synthesis_complete").select(
+            "seq", "id", "ts", pl.col("k_status").alias("status"), "k_duration_ms",
+            "k_queue_ms", *field_cols(flist, "f_")),
+        AUDIO: r.filter(ev == "audio_metrics").select("seq", "id", "ts",
+                                                      *field_cols(mlist, "m_")),
+        FAILED: r.filter(ev == "synthesis_failed").select("seq", "id",
+                                                          *field_cols(["where"], "")),
+    }
+    return plans
+
+
+def rows_of(got: dict[int, Any]) -> dict[int, Any]:
+    """``rows`` from the collected ``row_plans``."""
+    import polars as pl
+
+    mlist = [c[2:] for c in got[AUDIO].columns if c.startswith("m_")]
+    out: dict[int, Any] = {START: got[START]}
+    sg = got[STAGE]
+    sg = sg.select("seq", "id", "stage", numbers(sg.get_column("k_duration_ms")).alias("v"),
+                   numbers(sg.get_column("k_elapsed_ms")).is_not_null().alias("el"))
     # a stage_time without a stage or a number is ignored, as the Assembler does
-    return out.filter((pl.col("kind") != STAGE)
-                      | (pl.col("stage").is_not_null() & (pl.col("stage") != "")
-                         & pl.col("v").is_not_null()))
+    out[STAGE] = sg.filter(pl.col("stage").is_not_null() & (pl.col("stage") != "")
+                           & pl.col("v").is_not_null())
+    co = got[COMPLETE]
+    out[COMPLETE] = co.with_columns(v=numbers(co.get_column("k_duration_ms")),
+                                    q=numbers(co.get_column("k_queue_ms"))
+                                    ).drop("k_duration_ms", "k_queue_ms")
+    au = got[AUDIO]
+    out[AUDIO] = au.with_columns(**{f"m_{m}": numbers(au.get_column(f"m_{m}")) for m in mlist})
+    out[FAILED] = got[FAILED]
+    return out
 
 
 def numbers(raw: Any) -> Any:
@@ -107,127 +144,174 @@ def numbers(raw: Any) -> Any:
 
 
 class SynthJoin:
-    """Joins ``rows`` batch by batch (in order) into syntheses (``feed``)."""
+    """Joins ``rows`` batch by batch (in order) into syntheses (``feed``).
+
+    Each record is keyed by the complete that closes it: ``cseq``, the position of the
+    first ``synthesis_complete`` of its id after it (an as-of join on the position, by
+    id); the records of a synthesis are then grouped and joined on that one integer."""
 
     def __init__(self, fields: Sequence[str], metrics: Sequence[str], stages: Sequence[str],
                  stage_time: str | None = None, max_pending: int = 200_000) -> None:
         self.fields = list(dict.fromkeys([*BASE_FIELDS, *fields]))
-        self.metrics = list(metrics)
+        self.metrics = list(dict.fromkeys(metrics))
         self.stages = list(stages)
         self.mode = stage_time or dialects.stage_time_mode()
         self.max_pending = max_pending
-        self.carry: Any = None
+        self.carry: dict[int, Any] = {}  # kind -> its records not closed yet
         self.pending = 0  # syntheses in flight after the last batch
         self.peak = 0  # the most ever in flight at once
         self.overflow = False  # more than max_pending: the Assembler would have dropped some
 
-    def feed(self, batch: Any) -> Any:
-        """The syntheses that ``batch`` (rows after those fed before) completes."""
+    def feed(self, batch: dict[int, Any]) -> Any:
+        """The syntheses that ``batch`` (``rows`` after those fed before) completes."""
         import polars as pl
 
-        r = batch if self.carry is None else pl.concat([self.carry, batch], how="vertical")
-        first_new = batch.get_column("seq").min() if batch.height else None
-        isc = (pl.col("kind") == COMPLETE).cast(pl.Int32)
-        r = r.with_columns(seg=(isc.cum_sum().over("id") - isc),
-                           ncomp=isc.sum().over("id"))
-        self.carry = r.filter((pl.col("kind") != COMPLETE) & (pl.col("seg") == pl.col("ncomp"))
-                              ).drop("seg", "ncomp")
-        done = r.filter(pl.col("seg") < pl.col("ncomp"))
-        self._count_pending(r, first_new)
-        return self._join(done)
+        comp = batch[COMPLETE]
+        heights = sum(f.height for f in batch.values())
+        first_new = min((f.get_column("seq").min() for f in batch.values() if f.height),
+                        default=None)
+        key = comp.select(pl.col("seq").alias("cseq"), "id").set_sorted("cseq")
+        done: dict[int, Any] = {}
+        carry: dict[int, Any] = {}
+        for kind in (START, STAGE, AUDIO, FAILED):
+            x = batch[kind]
+            old = self.carry.get(kind)
+            if old is not None and old.height:
+                x = pl.concat([old, x], how="vertical")
+            if comp.height and x.height:
+                x = x.join_asof(key, left_on="seq", right_on="cseq", by="id",
+                                strategy="forward", check_sortedness=False)
+            else:
+                x = x.with_columns(cseq=pl.lit(None, dtype=pl.Int64))
+            closed = pl.col("cseq").is_not_null()
+            done[kind] = x.filter(closed)
+            carry[kind] = x.filter(~closed).drop("cseq")
+        self._count_pending(done, carry, comp, heights, first_new)
+        self.carry = carry
+        return self._join(comp, done)
 
-    def _count_pending(self, r: Any, first_new: int | None) -> None:
-        """The Assembler's syntheses in flight through ``r``: an entry is made by the
-        first record of an id's segment that is not its complete, and ends with it."""
+    def _count_pending(self, done: dict[int, Any], carry: dict[int, Any], comp: Any,
+                       heights: int, first_new: int | None) -> None:
+        """The Assembler's syntheses in flight through this batch: an entry is made by
+        the first record of an id's segment that is not its complete, and ends with it."""
         import polars as pl
 
         if first_new is None:
             return
-        if self.pending + r.height <= self.max_pending:  # no more entries than records
+        ids = [f.get_column("id") for f in carry.values() if f.height]
+        now = pl.concat(ids).n_unique() if ids else 0
+        old = sum(f.height for f in self.carry.values())
+        if self.pending + heights + old <= self.max_pending:  # no more entries than records
             self.peak = max(self.peak, self.pending)
-            self.pending = self.carry.select(pl.col("id").n_unique()).item() \
-                if self.carry.height else 0
+            self.pending = now
             return
-        g = ["id", "seg"]
-        ent = (r.filter(pl.col("kind") != COMPLETE).group_by(g).agg(c=pl.col("seq").min())
-               .join(r.filter(pl.col("kind") == COMPLETE).select(*g, e=pl.col("seq")),
-                     on=g, how="left"))
-        ev = pl.concat([
-            ent.filter(pl.col("c") >= first_new).select(t=pl.col("c"), d=pl.lit(1)),
-            ent.filter(pl.col("e").is_not_null()).select(t=pl.col("e"), d=pl.lit(-1)),
-        ]).sort("t")
-        if ev.height:
-            top = ev.select(pl.col("d").cum_sum().max()).item()
-            self.peak = max(self.peak, self.pending + max(0, int(top)))
-        self.pending = self.carry.select(pl.col("id").n_unique()).item() \
-            if self.carry.height else 0
+        parts = [f.select("id", "seq", "cseq") for f in done.values() if f.height]
+        parts += [f.select("id", "seq", pl.lit(None, dtype=pl.Int64).alias("cseq"))
+                  for f in carry.values() if f.height]
+        if parts:
+            ent = pl.concat(parts).group_by("id", "cseq").agg(c=pl.col("seq").min())
+            ev = pl.concat([
+                ent.filter(pl.col("c") >= first_new).select(t=pl.col("c"), d=pl.lit(1)),
+                ent.filter(pl.col("cseq").is_not_null()).select(t=pl.col("cseq"),
+                                                                d=pl.lit(-1)),
+            ]).sort("t")
+            if ev.height:
+                top = ev.select(pl.col("d").cum_sum().max()).item()
+                self.peak = max(self.peak, self.pending + max(0, int(top)))
+        self.pending = now
         if self.peak > self.max_pending:
             self.overflow = True
 
-    def _join(self, done: Any) -> Any:
+    def _join(self, comp: Any, done: dict[int, Any]) -> Any:
         import polars as pl
 
-        g = ["id", "seg"]
-        kind = pl.col("kind")
         fcols = [f"f_{f}" for f in self.fields]
-        syn = done.filter(kind == COMPLETE).select(
-            *g, "seq", "ts", "status", pl.col("v").alias("e2e"), pl.col("q").alias("queue"),
-            *fcols)
-        starts = (done.filter(kind == START).group_by(g)
-                  .agg(*[pl.col(c).last().alias(f"s{c}") for c in fcols]))
-        audio = (done.filter(kind == AUDIO).group_by(g)
-                 .agg(pl.col("ts").last().alias("audio_ts"),
-                      *[pl.col(f"m_{m}").last() for m in self.metrics]))
-        failed = done.filter(kind == FAILED).group_by(g).agg(pl.col("where").last())
-        st = done.filter(kind == STAGE).select(*g, "stage", "v", "seq", "el")
-        if st.select(pl.struct(*g, "stage").n_unique()).item() != st.height:
-            # the last record of a stage wins, in the order of its first
-            st = (st.group_by(*g, "stage", maintain_order=True)
-                  .agg(pl.col("v").last(), pl.col("seq").first(), pl.col("el").any()))
-        st = per_stage(st.rename({"seq": "first"}), syn.select(*g, pl.col("e2e")), self.mode)
-        out = (syn.join(starts, on=g, how="left").join(audio, on=g, how="left")
-               .join(failed, on=g, how="left"))
-        st = st.filter(pl.col("stage").is_in(self.stages))
-        if st.height:
-            wide = st.pivot(on="stage", index=g, values="v")
-            out = out.join(wide.rename({n: f"st_{n}" for n in wide.columns if n not in g}),
-                           on=g, how="left")
+        out = comp.select("id", "seq", "ts", "status", pl.col("v").alias("e2e"),
+                          pl.col("q").alias("queue"), *fcols)
+
+        def last(kind: int, *aggs: Any) -> Any:
+            """The last record's columns per synthesis (one row each)."""
+            x = done[kind]
+            if x.height and x.get_column("cseq").n_unique() != x.height:
+                x = x.group_by("cseq").agg(*[a.last() for a in aggs])
+            else:
+                x = x.select("cseq", *aggs)
+            return x
+
+        parts = [
+            last(START, *[pl.col(c).alias(f"s{c}") for c in fcols]),
+            last(AUDIO, pl.col("ts").alias("audio_ts"),
+                 *[pl.col(f"m_{m}") for m in self.metrics]),
+            last(FAILED, pl.col("where")),
+        ]
+        st = self._stages(done[STAGE], out.select(pl.col("seq").alias("cseq"), "e2e"))
+        if st is not None:
+            parts.append(st)
+        for x in parts:
+            if x.height:
+                out = out.join(x.rename({"cseq": "seq"}), on="seq", how="left")
+            else:
+                out = out.with_columns(**{c: pl.lit(None, dtype=t) for c, t
+                                          in x.schema.items() if c != "cseq"})
         out = out.with_columns(**{f"st_{n}": pl.lit(None, dtype=pl.Float64)
                                   for n in self.stages if f"st_{n}" not in out.columns})
         # Synthesis.get: the complete's field where it has one, else the start's
         out = out.with_columns(**{f: pl.coalesce(pl.col(f"f_{f}"), pl.col(f"sf_{f}"))
                                   for f in self.fields})
-        return (out.sort("seq")
-                .select("id", "seq", "ts", "status", "e2e", "queue", *self.fields, "where",
-                        "audio_ts", *[f"m_{m}" for m in self.metrics],
-                        *[f"st_{s}" for s in self.stages]))
+        if not out.get_column("seq").is_sorted():
+            out = out.sort("seq")
+        return out.select("id", "seq", "ts", "status", "e2e", "queue", *self.fields, "where",
+                          "audio_ts", *[f"m_{m}" for m in self.metrics],
+                          *[f"st_{s}" for s in self.stages])
+
+    def _stages(self, st: Any, syn: Any) -> Any:
+        """The stage times per synthesis, wide (``cseq``, ``st_<stage>``); None: none."""
+        import polars as pl
+
+        if st.height == 0:
+            return None
+        g = ["cseq", "stage"]
+        if st.select(pl.struct(*g).n_unique()).item() != st.height:
+            # the last record of a stage wins, in the order of its first
+            st = (st.group_by(*g, maintain_order=True)
+                  .agg(pl.col("v").last(), pl.col("seq").first(), pl.col("el").any()))
+        st = per_stage(st, syn, self.mode)
+        st = st.filter(pl.col("stage").is_in(self.stages))
+        if st.height == 0:
+            return None
+        wide = st.pivot(on="stage", index="cseq", values="v")
+        return wide.rename({n: f"st_{n}" for n in wide.columns if n != "cseq"})
 
 
 def per_stage(stages: Any, syn: Any, mode: str) -> Any:
-    """``stages`` (id, seg, stage, v, first, el) with cumulative values made per-stage,
-    decided per synthesis as ``assemble.read_stages`` decides (``syn``: id, seg, e2e);
-    columns id, seg, stage, v."""
+    """``stages`` (cseq, stage, v, seq: its first record, el) with cumulative values made
+    per-stage, decided per synthesis as ``assemble.read_stages`` decides (``syn``: cseq,
+    e2e); columns cseq, stage, v."""
     import polars as pl
 
-    g = ["id", "seg"]
     if stages.height == 0 or (mode == "auto" and stages.get_column("el").all()):
-        return stages.select(*g, "stage", "v")
+        return stages.select("cseq", "stage", "v")
     v = pl.col("v")
-    s = stages if stages.get_column("first").is_sorted() else stages.sort("first")
-    s = s.with_columns(
-        prev=v.shift(1).over(g), n=pl.len().over(g), last=v.last().over(g),
-        elany=pl.col("el").fill_null(False).any().over(g))
-    prev, n = pl.col("prev"), pl.col("n")
+    # a synthesis's stages together, in the order of their first records
+    s = stages.sort("cseq", "seq")
+    same = pl.col("cseq") == pl.col("cseq").shift(1)
+    s = s.with_columns(prev=pl.when(same).then(v.shift(1)))
+    g = s.group_by("cseq").agg(
+        n=pl.len(), last=v.last(), elany=pl.col("el").fill_null(False).any(),
+        mono=(pl.col("prev").is_null() | (v >= pl.col("prev"))).all())
+    n = pl.col("n")
     if mode != "auto":
-        cum = (n >= 2) & pl.lit(mode == "cumulative")
+        g = g.with_columns(cum=(n >= 2) & pl.lit(mode == "cumulative"))
     else:
-        s = s.join(syn, on=g, how="left")
+        g = g.join(syn, on="cseq", how="left")
         e2e = pl.col("e2e")
-        mono = (prev.is_null() | (v >= prev)).all().over(g)
-        cum = (~pl.col("elany") & (n >= 2) & mono
-               & (e2e.is_null() | (pl.col("last") <= e2e + n.cast(pl.Float64) + 0.01 * e2e)))
-    return s.select(*g, "stage", pl.when(cum).then(v - prev.fill_null(0.0)).otherwise(v)
-                    .alias("v"))
+        g = g.with_columns(cum=(~pl.col("elany") & (n >= 2) & pl.col("mono")
+                                & (e2e.is_null() | (pl.col("last") <= e2e + n.cast(pl.Float64)
+                                                    + 0.01 * e2e))))
+    s = s.join(g.select("cseq", "cum"), on="cseq", how="left")
+    return s.select("cseq", "stage", pl.when(pl.col("cum")).then(v - pl.col("prev")
+                                                                 .fill_null(0.0))
+                    .otherwise(v).alias("v"))
 
 
 def syntheses(frames: Any, fields: Sequence[str], metrics: Sequence[str],

@@ -47,6 +47,8 @@ from .report_html import (
 
 __all__ = ["Collect", "build", "chart_range", "holes", "write"]
 
+CHART_ROWS = 100_000  # records of the charts counted at once (a few files of a month)
+
 
 def chart_range(since: str | None, until: str | None, first: str | None,
                 last: str | None) -> tuple[str, str, bool]:
@@ -86,8 +88,13 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
     def tap_charts(rec: Record, f: LogFile) -> None:
         col.feed(rec, str(f.path))
 
+    held: list[tuple[Any, str | None]] = []  # files' frames fed to the charts at once
+
     def tap_frame(f: LogFile, df: Any) -> None:
-        col.feed_frame(df, str(f.path))
+        held.append((df.select(Collect.FRAME_COLUMNS), str(f.path)))
+        if sum(d.height for d, _p in held) >= CHART_ROWS:
+            col.feed_frames(held)
+            held.clear()
 
     if since is None:
         # one read: the charts are fed the records by diagnose's own pass (the same
@@ -98,6 +105,7 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
                             utc=utc, tap=tap_charts, progress=progress, tap_frame=tap_frame,
                             frame_columns=Collect.FRAME_COLUMNS, audio=audio,
                             traces_out=traces)
+        col.feed_frames(held)
     else:  # diagnose reads a look-back before the window too: the charts' own read
         from ..reading.scan import Query, Scan
 

@@ -22,6 +22,8 @@ def pick_bucket(span_s: float, most: int = 96) -> int:
 
 
 BASE = 60  # seconds: the finest bucket, collected while reading; merged at the end
+# a canonical time whose seconds are 00..59 (its minute then tells its minute bucket)
+STRICT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-5][0-9],[0-9]{3}$"
 
 
 @dataclass
@@ -122,7 +124,7 @@ class Collect:
         from ..reading.vector_frames import num_expr
 
         n = df.height
-        if n == 0:
+        if n == 0 or (self.utc and self._feed_canonical(df, path)):
             return
         ts = pl.col("ts")
         canon = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}$"
@@ -198,6 +200,119 @@ class Collect:
                 if cnt is None:
                     cnt = self.codes[c] = Counter()
                 cnt[b] += k
+
+    def feed_frames(self, parts: list[tuple[Any, str | None]]) -> None:
+        """``feed_frame`` of each (frame, path) of ``parts``, in order: at once where
+        every time is in the canonical form (UTC), else one by one."""
+        import numpy as np
+        import polars as pl
+
+        parts = [(df, p) for df, p in parts if df.height]
+        if len(parts) > 1 and self.utc and all(p is not None for _df, p in parts):
+            df = pl.concat([df for df, _p in parts], how="vertical_relaxed")
+            heights = [d.height for d, _p in parts]
+            files = pl.Series("_file", np.repeat(np.arange(len(parts)), heights))
+            if self._feed_canonical(df, None, (files, [p for _d, p in parts])):
+                return
+        for df, p in parts:
+            self.feed_frame(df, p)
+
+    def _feed_canonical(self, df: Any, path: str | None,
+                        files: tuple[Any, list[Any]] | None = None) -> bool:
+        """``feed_frame`` of a frame whose times are all in the canonical form (UTC),
+        in one Polars plan, the minute of each record from the text of its minute, the
+        values handed over as arrays; False (nothing fed) for any other frame.
+        ``files``: the frame is several files' frames one after another: each row's file
+        (a series of indexes into the list of their paths) and those paths."""
+        import polars as pl
+
+        from ..analyses.diagnose_synth_frames import groups_in_order
+        from ..reading.synth_frames import numbers
+
+        ts, ev, lv = pl.col("ts"), pl.col("event"), pl.col("level")
+        b = (ts.str.slice(0, 16).str.to_datetime("%Y-%m-%d %H:%M", time_unit="ms",
+                                                 time_zone="UTC", strict=False)
+             .dt.epoch("s") // BASE)
+        lf = df.lazy().with_columns(b=b)
+        code = (pl.when(pl.col("k_error_code").fill_null("") != "")
+                .then(pl.col("k_error_code"))
+                .otherwise(pl.format("({})", pl.when(ev.fill_null("") != "").then(ev)
+                                     .otherwise(pl.lit("no code")))))
+        plans = [
+            lf.select(ok=ts.str.contains(STRICT).all() & pl.col("b").is_not_null().all(),
+                      lo=ts.min(), hi=ts.max()),
+            lf.group_by("level", maintain_order=True).len(),
+            lf.filter(ev == "synthesis_complete").select(
+                "b", (pl.col("k_status") == "failed").fill_null(False).alias("f"),
+                "k_duration_ms", "k_queue_ms"),
+            lf.filter((ev == "stage_time") & (pl.col("k_stage").fill_null("") != ""))
+            .select("k_stage", "b", "k_duration_ms"),
+            lf.filter(ev == "cache_health").select("b", "ts", "k_usage"),
+            lf.filter(lv.is_in(["ERROR", "CRITICAL"]))
+            .group_by(code.alias("code"), "b", maintain_order=True).len(),
+        ]
+        if files is not None:
+            plans.append(df.lazy().with_columns(files[0]).group_by("_file", maintain_order=True)
+                         .agg(ts.min().alias("lo"), ts.max().alias("hi")))
+        head, levels, comp, st, us, err, *spans = pl.collect_all(plans)
+        ok, lo, hi = head.row(0)
+        if not ok:
+            return False
+        self.records += df.height
+        for lv_, c in levels.rows():
+            self.levels[lv_] += c
+        if self.first is None or lo < self.first:
+            self.first = lo
+        if self.last is None or hi > self.last:
+            self.last = hi
+        each = [(path, lo, hi)] if path is not None else []
+        if files is not None:
+            each = [(files[1][i], a, z) for i, a, z in spans[0].rows()]
+        for p, a, z in each:
+            sp = self.file_span.get(p)
+            if sp is None:
+                self.file_span[p] = [a, z]
+            else:
+                sp[0], sp[1] = min(sp[0], a), max(sp[1], z)
+
+        def extend(keys: Any, raw: Any, dst: dict[Any, array[float]]) -> None:
+            """Append the numbers of ``raw`` to ``dst[key]``, the keys in order."""
+            x = numbers(raw)
+            has = x.is_not_null()
+            if not has.any():
+                return
+            order, groups, bounds = groups_in_order(keys.filter(has))
+            v = x.filter(has).cast(pl.Float64).to_numpy()[order]
+            for g, key in enumerate(groups):
+                k = key[0] if len(key) == 1 else key
+                a = dst.get(k)
+                if a is None:
+                    a = dst[k] = array("d")
+                a.frombytes(v[bounds[g]:bounds[g + 1]].tobytes())
+
+        if comp.height:
+            for bk, failed, c in comp.group_by("b", "f", maintain_order=True).len().rows():
+                (self.failed if failed else self.ok)[bk] += c
+            extend(comp.select("b"), comp.get_column("k_duration_ms"), self.e2e)
+            extend(comp.select("b"), comp.get_column("k_queue_ms"), self.queue)
+        if st.height:
+            per: dict[Any, array[float]] = {}
+            extend(st.select("k_stage", "b"), st.get_column("k_duration_ms"), per)
+            for (stage, bk), vals in per.items():
+                self.stage.setdefault(stage, {}).setdefault(bk, array("d")).extend(vals)
+        if us.height:
+            x = numbers(us.get_column("k_usage")).to_list()
+            for bk, t, u in zip(us.get_column("b").to_list(), us.get_column("ts").to_list(), x,
+                                strict=True):
+                if u is not None:  # (the second plus the milliseconds / 1000.0, as ``_t``)
+                    self.usage.append((float(bk * BASE + int(t[17:19])) + int(t[20:23]) / 1000.0,
+                                       u))
+        for c, bk, k in err.rows():
+            cnt = self.codes.get(c)
+            if cnt is None:
+                cnt = self.codes[c] = Counter()
+            cnt[bk] += k
+        return True
 
     @staticmethod
     def _extend(d: Any, keys: list[str], dst: dict[Any, array[float]]) -> None:

@@ -14,7 +14,7 @@ from ...logline import Record
 from ..analyses.answer import Report
 from ..analyses.audio import AudioStats
 from ..analyses.rules import Rule
-from ..analyses.stats import percentile
+from ..analyses.stats import percentile, sort
 from ..reading.timeargs import human_duration
 from . import svgchart as sc
 from .report_data import Series
@@ -29,7 +29,7 @@ GAP_NOTE = (" Grey bands: no data -- the records of that span were lost to damag
 def percentile_of(vals: array[float], q: float) -> float | None:
     if not vals:
         return None
-    return percentile(sorted(vals), q)
+    return percentile(sort(vals), q)
 
 
 def esc(x: object) -> str:
@@ -137,7 +137,7 @@ def audio_figures(col: AudioStats) -> str:
         groups: list[tuple[str, dict[str, float], str]] = []
         outl: dict[str, list[float]] = defaultdict(list)
         for key in sorted(col.values):
-            v = sorted(x for x in col.values[key][m] if x == x)
+            v = sort(col.finite(key, m))
             if len(v) < 2:
                 continue
             name = "/".join(key)
