@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 from .client import call
-from .schema import TABLE
+from .schema import STRING_FIELDS, TABLE
 from .sqlwhere import lit, where_sql
 from .url import ChUrl
 
@@ -28,13 +28,24 @@ _PSEUDO = {"ts": "ts", "level": "level", "event": "event", "logger": "logger",
            "minute": "substring(ts, 1, 16)"}
 
 
-def _value(f: str) -> tuple[str, str]:
-    """(is ``f`` present, its value) as SQL, for a record's fields with pseudo-fields."""
-    k = lit(f)
-    given = f"vals[indexOf(keys, {k})]"
+def _value(f: str, n: int | None = None) -> tuple[str, str]:
+    """(is ``f`` present, its value) as SQL, for a record's fields with pseudo-fields;
+    with ``n`` its index in ``keys`` (0 when absent) is named ``i<n>``."""
+    at = f"indexOf(keys, {lit(f)})" if n is None else f"(indexOf(keys, {lit(f)}) AS i{n})"
+    i = at if n is None else f"i{n}"
     if f in _PSEUDO:  # a field of that name wins (setdefault)
-        return "1", f"if(has(keys, {k}), {given}, {_PSEUDO[f]})"
-    return f"has(keys, {k})", given
+        return "1", f"if({at} > 0, vals[{i}], {_PSEUDO[f]})"
+    return f"{at} > 0", f"vals[{i}]"  # vals[0]: ''
+
+
+def _equal(f: str, value: str) -> str:
+    """SQL for ``f = value`` (filters.Cond): on the golden column where it says the
+    same (a string field holds '' when absent: a value that is not '' is equal only
+    when present), else on ``keys``/``vals``."""
+    if f in STRING_FIELDS and value:
+        return f"{f} = {lit(value)}"
+    ok, v = _value(f)
+    return f"({ok} AND {v} = {lit(value)})"
 
 
 def answer(client: Any, url: ChUrl, since: str | None, until: str | None, *, by: list[str],
@@ -52,33 +63,28 @@ def answer(client: Any, url: ChUrl, since: str | None, until: str | None, *, by:
         rows_of = "level != ''"
     else:
         rows_of = f"event = {lit(event)} AND level != ''"
-    eqs = []
-    for c in where:
-        if c.op == "=":
-            ok, v = _value(c.field)
-            eqs.append(f"({ok} AND {v} = {lit(c.value)})")
-    keep = " AND ".join(eqs) or "1"
+    table = f"`{url.database}`.`{TABLE}`"
+    rows_of += f" AND {where_sql(since, until)}"
+    total, no_id = call(client, f"SELECT count(), countIf(id = '') FROM {table} "
+                                f"WHERE {rows_of}")[0]
+    if not event and no_id:
+        return None  # a synthesis_complete without an id: the Assembler's own rules
+    keep = " AND ".join([*(_equal(c.field, c.value) for c in where if c.op == "="),
+                         *([] if event else ["id != ''"])]) or "1"
     cols = []
-    for f in fields:
-        ok, v = _value(f)
-        cols += [f"if(keep, {ok}, 0)", f"if(keep, {v}, '')"]
-    idok = "1" if event else "id != ''"
-    named = [f"{c} AS c{i}" for i, c in enumerate(cols)]
-    sql = (f"SELECT {idok} AS idok, {keep} AS keep, {', '.join([*named, 'count()'])} "
-           f"FROM `{url.database}`.`{TABLE}` WHERE {rows_of} AND {where_sql(since, until)} "
-           f"GROUP BY {', '.join(['idok', 'keep', *(f'c{i}' for i in range(len(cols)))])}")
+    for n, f in enumerate(fields):
+        ok, v = _value(f, n)
+        cols += [f"{ok} AS h{n}", f"{v} AS v{n}"]
+    keys = [x for n in range(len(fields)) for x in (f"h{n}", f"v{n}")]
+    sql = (f"SELECT {', '.join([*cols, 'count()'])} FROM {table} WHERE {rows_of} AND {keep}"
+           + (f" GROUP BY {', '.join(keys)}" if keys else ""))
     groups: Counter[tuple[str, ...]] = Counter()
-    total = matched = 0
+    matched = 0
     for row in call(client, sql):
-        idok, ok, vals, n = row[0], row[1], row[2:-1], int(row[-1])
-        if not idok:
-            return None  # a synthesis_complete without an id: the Assembler's own rules
-        total += n
-        if not ok:
-            continue
-        d = {f: vals[2 * i + 1] for i, f in enumerate(fields) if vals[2 * i]}
-        if matches(where, d):
+        n = int(row[-1])
+        d = {f: row[2 * i + 1] for i, f in enumerate(fields) if row[2 * i]}
+        if n and matches(where, d):
             matched += n
             groups[group_key(d, by, buckets)] += n
-    return patterns.report(groups, total, matched, since, until, by=by, where=where,
-                           event=event, top=top)
+    return patterns.report(groups, int(total) - (int(no_id) if not event else 0), matched,
+                           since, until, by=by, where=where, event=event, top=top)
