@@ -87,19 +87,11 @@ RECS_COLUMNS = ("`hid` UInt64, `id` String, `file_ts` String, `file` String, `se
                 "`elapsed_ms` Nullable(Float64), `queue_ms` Nullable(Float64), `ts` String")
 
 
-def _defs() -> str:
-    """Every alias the per-block queries use, inside one column (``ignore``: 0): 18.16
-    keeps of a view's SELECT only the columns of its target table, and an alias
-    defined in a column it drops would be unknown."""
-    cum, per = _modes("auto")
-    return (f"ignore({_RECS},{_PER_SYNTHESIS.format(cumulative=cum, per_stage=per)}) "
-            "AS _defs")
-
-
-def _all_pairs() -> str:
-    """The pairs of every synthesis of one id hash in one array, as one expression: the
-    aliases of ``_PER_SYNTHESIS`` written out, ``ci`` a lambda's parameter (18.16 loses
-    track of a second ``arrayJoin`` after a ``GROUP BY``, and has no ``arrayFlatten``)."""
+def _inlined() -> dict[str, str]:
+    """``_PER_SYNTHESIS``' aliases written out, each as one expression of ``recs`` and
+    ``isc`` with ``ci`` (the synthesis's complete record) a lambda's parameter: 18.16
+    loses track of a second ``arrayJoin`` after a ``GROUP BY``, and computes the
+    syntheses of one id hash fastest as one ``arrayMap`` over them."""
     cum, per = _modes("auto")
     items, depth, cur = [], 0, ""
     for ch in _PER_SYNTHESIS.format(cumulative=cum, per_stage=per):
@@ -116,8 +108,12 @@ def _all_pairs() -> str:
         for a, d in done.items():
             expr = re.sub(rf"(?<![\w.']){a}(?![\w'])", f"({d})", expr)
         done[alias] = "ci" if alias == "ci" else expr
-    return ("arrayReduce('groupArrayArray', arrayMap(ci -> " + done["pairs"]
-            + ", arrayFilter(i -> isc[i] = 1, arrayEnumerate(recs))))")
+    return done
+
+
+def _each_synthesis(expr: str) -> str:
+    """``expr`` (of ``ci``) for every synthesis of one id hash, as an array."""
+    return f"arrayMap(ci -> {expr}, arrayFilter(i -> isc[i] = 1, arrayEnumerate(recs)))"
 
 
 def block_selects(db: str, source: str, where: str = "1") -> dict[str, str]:
@@ -125,13 +121,16 @@ def block_selects(db: str, source: str, where: str = "1") -> dict[str, str]:
     the rows already there when a database of an older ttsops is upgraded)."""
     # (a block is one host's: the host is said for the count of hosts, see answer)
     src = f"FROM `{db}`.`{source}` WHERE {_ROWS} AND {where} GROUP BY cityHash64(id), host"
+    d = _inlined()
+    defs = f"ignore({_RECS}, arrayMap(x -> x.2, recs) AS isc) AS _defs"
     return {
-        SYN: ("SELECT cityHash64(id) AS hid, sid, cts, e2e, worst, "
-              "arrayMap(x -> x.1, pairs) AS pn, arrayMap(x -> x.2, pairs) AS pv, "
-              f"{_defs()} {src}"),
-        HIST: (f"SELECT host, (arrayJoin({_all_pairs()}) AS p).1 AS comp, p.2 AS val, "
-               f"toUInt64(1) AS cnt, ignore({_RECS}, arrayMap(x -> x.2, recs) AS isc) "
-               f"AS _defs {src}"),
+        SYN: ("SELECT cityHash64(id) AS hid, sid, (arrayJoin("
+              + _each_synthesis(f"tuple({d['cts']}, {d['e2e']}, {d['worst']}, {d['pairs']})")
+              + ") AS s).1 AS cts, s.2 AS e2e, s.3 AS worst, arrayMap(x -> x.1, s.4) AS pn, "
+              f"arrayMap(x -> x.2, s.4) AS pv, {defs} {src}"),
+        HIST: ("SELECT host, (arrayJoin(arrayReduce('groupArrayArray', "
+               + _each_synthesis(d["pairs"]) + ")) AS p).1 AS comp, p.2 AS val, "
+               f"toUInt64(1) AS cnt, {defs} {src}"),
         OPEN: (f"SELECT cityHash64(id) AS hid, host {src} "
                "HAVING argMax(event, tuple(file_ts, file, seq)) = 'stage_time'"),
         RECS: ("SELECT cityHash64(id) AS hid, id, file_ts, file, seq, event, stage, "
