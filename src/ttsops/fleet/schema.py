@@ -9,13 +9,15 @@ cluster, ``ttsops_logs_local`` is that MergeTree on every shard and ``ttsops_log
 ``Distributed`` table over them (rows sharded by file: a batch of one file is one
 insert on one shard, which keeps resuming exact).
 
-``ttsops_ids``: the id lookup of ``trace`` -- one row per id value a record holds in one
-of its id fields (``indexformat.ID_KEYS``) with the record's event, time and day,
-ordered by the id. A materialized view on the logs' MergeTree fills it as rows are
-inserted (on every shard: ``ttsops_ids_local`` there, ``ttsops_ids`` a ``Distributed``
-table over them). A database shipped by an older ttsops, which has no lookup, gets one
-on the next ``ship`` (``ensure``: filled from the rows already there, then the view
-created); until then ``trace --source`` reads every row, as before.
+``ttsops_ids``: the id lookup of ``trace`` -- for each id value records hold in one of
+their id fields (``indexformat.ID_KEYS``), per insert and day, the events and the first
+and last time it was written with, ordered by the id. ``ttsops_syn``,
+``ttsops_stage_hist``, ``ttsops_open``, ``ttsops_stage_recs``: ``stages`` from the
+syntheses of each insert (``sqlstages``). Materialized views on the logs' MergeTree fill
+them as rows are inserted (on every shard: ``<name>_local`` there, ``<name>`` a
+``Distributed`` table over them). A database shipped by an older ttsops, which has none,
+gets them on the next ``ship`` (``ensure``: filled from the rows already there, then
+the views created); until then ``--source`` reads the logs' rows, as before.
 
 ``ttsops_ship_ledger`` (on the server of the URL): what ``ship`` sent, per host and
 file identity, batch by batch.
@@ -85,11 +87,13 @@ def ledger(db: str) -> str:
 
 
 def _ids_select(db: str, source: str, where: str = "1") -> str:
-    """The lookup rows of the rows of ``source``: (id value, event, time, day)."""
+    """The lookup rows of the rows of ``source``: per id value and day, the events it
+    was written with and its first and last time (a view: per insert)."""
     keys = ", ".join(f"'{k}'" for k in ID_KEYS)
     return (f"SELECT arrayJoin(arrayDistinct(arrayFilter((v, k) -> v != '' AND k IN "
-            f"({keys}), vals, keys))) AS idv, event, ts, date FROM `{db}`.`{source}` "
-            f"WHERE {where}")
+            f"({keys}), vals, keys))) AS idv, groupUniqArray(event) AS events, "
+            f"min(ts) AS lo, max(ts) AS hi, date FROM `{db}`.`{source}` WHERE {where} "
+            "GROUP BY idv, date")
 
 
 # the lookups by id: small granules, so that a few hundred ids scattered over the key
@@ -104,12 +108,13 @@ def derived(db: str, source: str) -> list[tuple[str, str, Callable[[str], str]]]
 
     blocks = functools.partial(st.block_selects, db, source)
     return [
-        (IDS, "(`idv` String, `event` String, `ts` String, `date` Date) "
-              f"ENGINE = MergeTree() ORDER BY (idv, event, ts) {_FINE}",
+        (IDS, "(`idv` String, `events` Array(String), `lo` String, `hi` String, "
+              f"`date` Date) ENGINE = MergeTree() ORDER BY idv {_FINE}",
          functools.partial(_ids_select, db, source)),
         (st.SYN, f"({st.SYN_COLUMNS}) ENGINE = MergeTree() ORDER BY hid {_FINE}",
          lambda w: blocks(w)[st.SYN]),
-        (st.HIST, f"({st.HIST_COLUMNS}) ENGINE = SummingMergeTree() ORDER BY (comp, val)",
+        (st.HIST, f"({st.HIST_COLUMNS}) ENGINE = SummingMergeTree() "
+                  "ORDER BY (host, comp, val)",
          lambda w: blocks(w)[st.HIST]),
         (st.OPEN, f"({st.OPEN_COLUMNS}) ENGINE = MergeTree() ORDER BY hid",
          lambda w: blocks(w)[st.OPEN]),

@@ -252,11 +252,20 @@ def _from_blocks(client: Any, url: ChUrl, slowest: int) -> list[tuple[Any, ...]]
             c[val] = c.get(val, 0) + 1
             if comp == "end_to_end":
                 slow.append((val, sid, worst))
-    if slowest > 0:
+    e2e = counts.get("end_to_end", {})
+    if slowest > 0 and e2e:
+        # the slowest are among the values from the k-th largest up (the counts say which)
+        seen, floor_ = 0, None
+        for v in sorted((v for v, n in e2e.items() if n > 0), reverse=True):
+            seen += e2e[v]
+            floor_ = v
+            if seen >= slowest:
+                break
         gnot = gin.replace("IN", "NOT IN")
-        slow += call(client, f"SELECT e2e, sid, worst FROM `{db}`.`{SYN}` WHERE isNotNull(e2e) "
-                             f"AND hid {gnot} {spans} ORDER BY e2e DESC, sid DESC, "
-                             f"worst DESC LIMIT {int(slowest)}")
+        at_least = "" if floor_ is None or not math.isfinite(floor_) else f"e2e >= {floor_!r} AND "
+        slow += call(client, f"SELECT e2e, sid, worst FROM `{db}`.`{SYN}` WHERE {at_least}"
+                             f"isNotNull(e2e) AND hid {gnot} {spans} ORDER BY e2e DESC, "
+                             f"sid DESC, worst DESC LIMIT {int(slowest)}")
     slow = sorted(slow, reverse=True)[:max(slowest, 0)]
     rows: list[tuple[Any, ...]] = []
     for comp, c in counts.items():

@@ -1,7 +1,7 @@
 """``logs trace --source``: the rows of the ids found through the id lookup
 (``schema.IDS``, ordered by id) instead of a look at every row's fields.
 
-The lookup says, for each event, the first and last time an id was written with it,
+The lookup says, for each id, the events, the first and last time it was written with,
 and the days; the fetch then asks the logs' table (ordered by event and time) for
 those ranges only, which reads a few granules instead of the whole table. The rows
 are still checked as before (``source._conditions``: an id field holds the id; the
@@ -23,11 +23,13 @@ def narrow(client: Any, url: ChUrl, ids: list[str]) -> list[str] | None:
     if not ids or not has_ids(client, url):
         return None
     lits = ", ".join(lit(i) for i in ids)
-    rows = call(client, f"SELECT event, min(ts), max(ts), groupUniqArray(date) "
-                        f"FROM `{url.database}`.`{IDS}` WHERE idv IN ({lits}) GROUP BY event")
+    rows = call(client, "SELECT groupUniqArrayArray(events), min(lo), max(hi), "
+                        f"groupUniqArray(date) FROM `{url.database}`.`{IDS}` "
+                        f"WHERE idv IN ({lits}) GROUP BY idv")
     if not rows:
         return ["0"]
-    ranges = " OR ".join(f"(event = {lit(e)} AND ts >= {lit(lo)} AND ts <= {lit(hi)})"
-                         for e, lo, hi, _days in rows)
+    ranges = " OR ".join(
+        f"(event IN ({', '.join(lit(e) for e in sorted(evs))}) AND ts >= {lit(lo)} "
+        f"AND ts <= {lit(hi)})" for evs, lo, hi, _days in rows)
     days = sorted({d.isoformat() for r in rows for d in r[3]})
     return [f"({ranges})", f"date IN ({', '.join(f'toDate({lit(d)})' for d in days)})"]
