@@ -9,20 +9,35 @@ cluster, ``ttsops_logs_local`` is that MergeTree on every shard and ``ttsops_log
 ``Distributed`` table over them (rows sharded by file: a batch of one file is one
 insert on one shard, which keeps resuming exact).
 
+``ttsops_ids``: the id lookup of ``trace`` -- for each id value records hold in one of
+their id fields (``indexformat.ID_KEYS``), per insert and day, the events and the first
+and last time it was written with, ordered by the id. ``ttsops_syn``,
+``ttsops_stage_hist``, ``ttsops_open``, ``ttsops_stage_recs``: ``stages`` from the
+syntheses of each insert (``sqlstages``). Materialized views on the logs' MergeTree fill
+them as rows are inserted (on every shard: ``<name>_local`` there, ``<name>`` a
+``Distributed`` table over them). A database shipped by an older ttsops, which has none,
+gets them on the next ``ship`` (``ensure``: filled from the rows already there, then
+the views created); until then ``--source`` reads the logs' rows, as before.
+
 ``ttsops_ship_ledger`` (on the server of the URL): what ``ship`` sent, per host and
 file identity, batch by batch.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
+from ..indexformat import ID_KEYS
 from .client import FleetError, call, connect
+from .sqlwhere import lit
 from .url import ChUrl
 
 TABLE = "ttsops_logs"
 LOCAL = "ttsops_logs_local"
 LEDGER = "ttsops_ship_ledger"
+IDS = "ttsops_ids"
 
 # the golden fields: typed columns beside keys/vals (strings: '' when absent)
 STRING_FIELDS = ("id", "request_id", "trace_id", "status", "error_code", "warning_code",
@@ -71,6 +86,83 @@ def ledger(db: str) -> str:
             "ENGINE = MergeTree() ORDER BY (host, file)")
 
 
+def _ids_select(db: str, source: str, where: str = "1") -> str:
+    """The lookup rows of the rows of ``source``: per id value and day, the events it
+    was written with and its first and last time (a view: per insert)."""
+    keys = ", ".join(f"'{k}'" for k in ID_KEYS)
+    return (f"SELECT arrayJoin(arrayDistinct(arrayFilter((v, k) -> v != '' AND k IN "
+            f"({keys}), vals, keys))) AS idv, groupUniqArray(event) AS events, "
+            f"min(ts) AS lo, max(ts) AS hi, date FROM `{db}`.`{source}` WHERE {where} "
+            "GROUP BY idv, date")
+
+
+# the lookups by id: small granules, so that a few hundred ids scattered over the key
+# read a few hundred small granules, not most of the table
+_FINE = "SETTINGS index_granularity = 256"
+
+
+def derived(db: str, source: str) -> list[tuple[str, str, Callable[[str], str]]]:
+    """The tables kept beside the logs: (name, columns and engine, the SELECT of their
+    rows from those of ``source`` that meet a condition)."""
+    from . import sqlstages as st
+
+    blocks = functools.partial(st.block_selects, db, source)
+    return [
+        (IDS, "(`idv` String, `events` Array(String), `lo` String, `hi` String, "
+              f"`date` Date) ENGINE = MergeTree() ORDER BY idv {_FINE}",
+         functools.partial(_ids_select, db, source)),
+        (st.SYN, f"({st.SYN_COLUMNS}) ENGINE = MergeTree() ORDER BY hid {_FINE}",
+         lambda w: blocks(w)[st.SYN]),
+        (st.HIST, f"({st.HIST_COLUMNS}) ENGINE = SummingMergeTree() "
+                  "ORDER BY (host, comp, val)",
+         lambda w: blocks(w)[st.HIST]),
+        (st.OPEN, f"({st.OPEN_COLUMNS}) ENGINE = MergeTree() ORDER BY hid",
+         lambda w: blocks(w)[st.OPEN]),
+        (st.RECS, f"({st.RECS_COLUMNS}) ENGINE = MergeTree() ORDER BY hid {_FINE}",
+         lambda w: blocks(w)[st.RECS]),
+    ]
+
+
+def _ensure_derived(c: Any, db: str, source: str, local: bool) -> None:
+    """The derived tables of one server, each filled from the rows there (day by day),
+    then the view that keeps it filled. Without the view (a database of an older
+    ttsops, or an upgrade cut short) the table is made again from the rows."""
+    days: list[Any] | None = None
+    for name, body, select in derived(db, source):
+        target, view = (f"{name}_local" if local else name), f"{name}_view"
+        if _has(c, db, view):
+            continue
+        call(c, f"DROP TABLE IF EXISTS `{db}`.`{target}`")
+        call(c, f"CREATE TABLE `{db}`.`{target}` {body}")
+        if days is None:
+            days = [r[0] for r in call(c, f"SELECT DISTINCT date FROM `{db}`.`{source}`")]
+        for d in days:
+            call(c, f"INSERT INTO `{db}`.`{target}` "
+                    f"{select(f'date = toDate({lit(d.isoformat())})')}",
+                 settings={"max_memory_usage": 8_000_000_000})
+        call(c, f"CREATE MATERIALIZED VIEW IF NOT EXISTS `{db}`.`{view}` TO `{db}`.`{target}` "
+                f"AS {select('1')}")
+
+
+def _has(c: Any, db: str, name: str) -> bool:
+    rows = call(c, "SELECT count() FROM system.tables WHERE database = %(d)s AND "
+                   "name = %(t)s", {"d": db, "t": name})
+    return bool(rows and rows[0][0])
+
+
+def has_derived(client: Any, url: ChUrl, *names: str) -> bool:
+    """Are the derived tables ``names`` there, complete (made by ``ensure``: last the
+    views on one server, or on a cluster the ``Distributed`` tables over the shards')?"""
+    want = {n if url.cluster else f"{n}_view" for n in names}
+    rows = call(client, "SELECT name FROM system.tables WHERE database = %(d)s AND "
+                        "name IN %(t)s", {"d": url.database, "t": tuple(sorted(want))})
+    return want <= {r[0] for r in rows}
+
+
+def has_ids(client: Any, url: ChUrl) -> bool:
+    return has_derived(client, url, IDS)
+
+
 def shards(client: Any, url: ChUrl) -> list[tuple[str, int]]:
     """(address, native port) of every shard of ``url.cluster``, from ``system.clusters``."""
     rows = call(client, "SELECT host_address, port FROM system.clusters WHERE cluster = "
@@ -85,16 +177,44 @@ def ensure(client: Any, url: ChUrl) -> None:
     """Create the database and tables that are missing (idempotent)."""
     db = url.database
     if url.cluster:
-        for host, port in shards(client, url):
+        nodes = shards(client, url)
+        for host, port in nodes:
             c = connect(url, host, port)
             call(c, f"CREATE DATABASE IF NOT EXISTS `{db}`")
             call(c, merge_tree(db, LOCAL))
             call(c, distributed(db, url.cluster))
+            _ensure_derived(c, db, LOCAL, local=True)
+            c.disconnect()
+        for host, port in nodes:  # last: the mark of complete derived tables (has_derived)
+            c = connect(url, host, port)
+            for name, _body, _select in derived(db, LOCAL):
+                call(c, f"CREATE TABLE IF NOT EXISTS `{db}`.`{name}` AS `{db}`.`{name}_local` "
+                        f"ENGINE = Distributed({url.cluster}, {db}, {name}_local, rand())")
             c.disconnect()
     else:
         call(client, f"CREATE DATABASE IF NOT EXISTS `{db}`")
         call(client, merge_tree(db, TABLE))
+        _ensure_derived(client, db, TABLE, local=False)
     call(client, ledger(db))
+
+
+def settle(client: Any, url: ChUrl) -> None:
+    """After a ship: the per-block counts of ``stages`` merged into one part per server
+    (the server sums them in the background anyway; a query then reads a few thousand
+    rows at once, not one batch of them per insert)."""
+    from .sqlstages import HIST
+
+    db = url.database
+    nodes = shards(client, url) if url.cluster else [(None, None)]
+    for host, port in nodes:
+        c = client if host is None else connect(url, host, port)
+        try:
+            name = f"{HIST}_local" if url.cluster else HIST
+            if _has(c, db, name):
+                call(c, f"OPTIMIZE TABLE `{db}`.`{name}` FINAL")
+        finally:
+            if c is not client:
+                c.disconnect()
 
 
 def exists(client: Any, url: ChUrl) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..logformat import parse
 from .client import FleetError, call, connect
-from .schema import TABLE, ensure, shards
+from .schema import TABLE, ensure, settle, shards
 from .shipfile import Done, Inserter, Job, Sink, ship_file
 from .url import ChUrl
 
@@ -175,6 +175,11 @@ def ship(url: ChUrl, args: list[str], host: str | None = None,
         if fr.status == "shipped" and fr.rows == 0:
             fr.status = "up to date"
         out.rows += fr.rows
+    if out.rows:  # (the driver's client connects again when it was closed)
+        try:
+            settle(client, url)
+        finally:
+            client.disconnect()
     out.seconds = time.perf_counter() - t0
     return out
 

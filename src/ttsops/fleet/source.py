@@ -184,7 +184,7 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...] = (),
         finally:
             client.disconnect()
         return
-    if name in ("top_cmd", "stages_cmd"):
+    if name in ("top_cmd", "stages_cmd", "patterns_cmd"):
         from . import sqlwindow
 
         try:
@@ -202,7 +202,13 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...] = (),
     tmp = Path(tempfile.mkdtemp(prefix="ttsops-source-"))
     try:
         try:
-            where = where_sql(_lower(name, lo, kw), hi, _conditions(name, kw))
+            conds = _conditions(name, kw)
+            if name == "trace_cmd":  # the id lookup: the few ranges that hold the ids
+                from .sqltrace import narrow
+
+                conds += narrow(client, url, [i.strip() for i in kw.get("ids", ())
+                                              if i.strip()]) or []
+            where = where_sql(_lower(name, lo, kw), hi, conds)
             got = fetch(client, url, where, tmp)
         except FleetError as e:
             raise UsageError(str(e)) from None
@@ -224,6 +230,22 @@ def _grouped(name: str, client: Any, url: ChUrl, lo: str | None, hi: str | None,
     order of several hosts' records is their merge by time); None: the general way."""
     from . import sqlstages, sqltop
 
+    if name == "patterns_cmd":  # order-free counts: any number of hosts
+        from ..forensics.reading.filters import parse_buckets, parse_by, parse_where
+
+        try:
+            by, where = parse_by(kw.get("by")), parse_where(kw.get("where", ()))
+            buckets = parse_buckets(kw.get("buckets", ()))
+        except ValueError:
+            return None  # the command says what is wrong with them
+        from . import sqlpatterns
+
+        return sqlpatterns.answer(client, url, lo, hi, by=by, where=where, buckets=buckets,
+                                  event=kw.get("event"), top=kw.get("top", 0))
+    if name == "stages_cmd" and not (kw.get("by") or kw.get("where")):
+        rep = sqlstages.from_blocks(client, url, lo, hi, kw.get("slowest", 5))
+        if rep is not None:
+            return rep
     if sqltop.hosts(client, url) > 1:
         return None
     if name == "top_cmd":

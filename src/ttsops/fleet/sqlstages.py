@@ -17,6 +17,7 @@ order) -- ``answer`` says so (None) and the command goes the general way.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from .client import call
@@ -27,9 +28,14 @@ from .url import ChUrl
 _PCT = (50, 95, 99)
 
 # one row a synthesis: its components as (name, value) pairs, plus ('', mode code):
-# 0 none, 1 cumulative, 2 per-stage, +10 when a stage was written twice
-_SYNTHESES = """
-SELECT
+# 0 none, 1 cumulative, 2 per-stage, +10 when a stage was written twice. ``_RECS``
+# joins the records of one id hash (``ids``: more than one id has it), ``_PER_SYNTHESIS``
+# makes the syntheses of them (one row each: ``arrayJoin``)
+_RECS = """any(id) AS sid, uniqExact(id) != 1 AS ids,
+    arraySort(x -> x.1, groupArray(tuple(tuple(file_ts, file, seq),
+      toUInt8(event = 'synthesis_complete'), stage, duration_ms, elapsed_ms, queue_ms, ts)))
+      AS recs"""
+_PER_SYNTHESIS = """
   arrayMap(x -> x.2, recs) AS isc,
   arrayCumSum(isc) AS k,
   arrayMap((x, kk) -> if(x.2 = 1, kk, kk + 1), recs, k) AS syn,
@@ -39,15 +45,15 @@ SELECT
   arrayFilter((x, sy) -> sy = m AND x.2 = 0 AND x.3 != '' AND isNotNull(x.4), recs, syn)
     AS st,
   arrayMap(x -> x.3, st) AS names,
-  arrayMap(x -> assumeNotNull(x.4), st) AS vals,
+  arrayMap(x -> assumeNotNull(x.4), st) AS svals,
   arrayExists(x -> isNotNull(x.5), st) AS has_el,
-  length(vals) AS n,
+  length(svals) AS n,
   c.4 AS e2e, c.6 AS q, c.7 AS cts,
   {cumulative} AS cum,
   multiIf(n < 2, 0, cum, 1, {per_stage}, 2, 0)
     + 10 * (length(arrayDistinct(names)) != n) AS mode,
-  if(cum, arrayMap((v, i) -> v - if(i = 1, 0., vals[i - 1]), vals, arrayEnumerate(vals)),
-     vals) AS per,
+  if(cum, arrayMap((v, i) -> v - if(i = 1, 0., svals[i - 1]), svals, arrayEnumerate(svals)),
+     svals) AS per,
   isNotNull(q) AND assumeNotNull(q) != 0 AS qw,
   arrayConcat(names, if(qw, ['queue_wait'], emptyArrayString())) AS wn,
   arrayConcat(per, if(qw, [assumeNotNull(q)], emptyArrayFloat64())) AS wv,
@@ -56,18 +62,82 @@ SELECT
     arrayMap((nm, v) -> tuple(nm, v), names, per),
     arrayFilter(x -> isNotNull(q), [tuple('queue_wait', ifNull(q, 0.))]),
     arrayFilter(x -> isNotNull(e2e), [tuple('end_to_end', ifNull(e2e, 0.))]),
-    [tuple('', toFloat64(mode + 100 * ids))]) AS pairs,
-  sid
-FROM (
-  SELECT any(id) AS sid, uniqExact(id) != 1 AS ids,
-    arraySort(x -> x.1, groupArray(tuple(tuple(file_ts, file, seq),
-      toUInt8(event = 'synthesis_complete'), stage, duration_ms, elapsed_ms, queue_ms, ts)))
-      AS recs
-  FROM {table}
-  WHERE event IN ('stage_time', 'synthesis_complete') AND id != '' AND {where}
-  GROUP BY cityHash64(id))
-WHERE {emitted}
-"""
+    [tuple('', toFloat64(mode + 100 * ids))]) AS pairs"""
+_ROWS = "event IN ('stage_time', 'synthesis_complete') AND id != ''"
+_SYNTHESES = ("SELECT" + _PER_SYNTHESIS + ",\n  sid\nFROM (\n  SELECT " + _RECS
+              + "\n  FROM {table}\n  WHERE {rows} AND {where}\n  GROUP BY cityHash64(id))"
+              "\nWHERE {emitted}\n")
+
+# the tables ``ship`` keeps beside the logs (``schema.derived``), filled by materialized
+# views block by block (an insert is one file's run of rows, read in order): the
+# syntheses of a block (``SYN``: those whose synthesis_complete is in it, joined with
+# the block's records of their id), their components counted by value (``HIST``, summed
+# by the server), and the ids whose records in a block end without a
+# synthesis_complete (``OPEN``: their next records are in a later block, so the
+# syntheses of those ids are joined again from all their records when asked)
+SYN, HIST, OPEN, RECS = "ttsops_syn", "ttsops_stage_hist", "ttsops_open", "ttsops_stage_recs"
+SYN_COLUMNS = ("`hid` UInt64, `sid` String, `cts` String, `e2e` Nullable(Float64), "
+               "`worst` String, `pn` Array(String), `pv` Array(Float64), `_defs` UInt8")
+HIST_COLUMNS = "`host` String, `comp` String, `val` Float64, `cnt` UInt64, `_defs` UInt8"
+OPEN_COLUMNS = "`hid` UInt64, `host` String"
+# the records the syntheses are joined from, by id hash: those of the ids in ``OPEN``
+# are read from here (a few granules) rather than from the logs' table (all of it)
+RECS_COLUMNS = ("`hid` UInt64, `id` String, `file_ts` String, `file` String, `seq` UInt64, "
+                "`event` String, `stage` String, `duration_ms` Nullable(Float64), "
+                "`elapsed_ms` Nullable(Float64), `queue_ms` Nullable(Float64), `ts` String")
+
+
+def _inlined() -> dict[str, str]:
+    """``_PER_SYNTHESIS``' aliases written out, each as one expression of ``recs`` and
+    ``isc`` with ``ci`` (the synthesis's complete record) a lambda's parameter: 18.16
+    loses track of a second ``arrayJoin`` after a ``GROUP BY``, and computes the
+    syntheses of one id hash fastest as one ``arrayMap`` over them."""
+    cum, per = _modes("auto")
+    items, depth, cur = [], 0, ""
+    for ch in _PER_SYNTHESIS.format(cumulative=cum, per_stage=per):
+        depth += (ch in "([") - (ch in ")]")
+        if ch == "," and depth == 0:
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    items.append(cur)
+    done: dict[str, str] = {}
+    for item in items:
+        expr, _as, alias = item.strip().rpartition(" AS ")
+        for a, d in done.items():
+            expr = re.sub(rf"(?<![\w.']){a}(?![\w'])", f"({d})", expr)
+        done[alias] = "ci" if alias == "ci" else expr
+    return done
+
+
+def _each_synthesis(expr: str) -> str:
+    """``expr`` (of ``ci``) for every synthesis of one id hash, as an array."""
+    return f"arrayMap(ci -> {expr}, arrayFilter(i -> isc[i] = 1, arrayEnumerate(recs)))"
+
+
+def block_selects(db: str, source: str, where: str = "1") -> dict[str, str]:
+    """Table -> the SELECT of its rows from the rows of ``source`` (a view's block, or
+    the rows already there when a database of an older ttsops is upgraded)."""
+    # (a block is one host's: the host is said for the count of hosts, see answer)
+    src = f"FROM `{db}`.`{source}` WHERE {_ROWS} AND {where} GROUP BY cityHash64(id), host"
+    d = _inlined()
+    defs = f"ignore({_RECS}, arrayMap(x -> x.2, recs) AS isc) AS _defs"
+    return {
+        SYN: ("SELECT cityHash64(id) AS hid, sid, (arrayJoin("
+              + _each_synthesis(f"tuple({d['cts']}, {d['e2e']}, {d['worst']}, {d['pairs']})")
+              + ") AS s).1 AS cts, s.2 AS e2e, s.3 AS worst, arrayMap(x -> x.1, s.4) AS pn, "
+              f"arrayMap(x -> x.2, s.4) AS pv, {defs} {src}"),
+        HIST: ("SELECT host, (arrayJoin(arrayReduce('groupArrayArray', "
+               + _each_synthesis(d["pairs"]) + ")) AS p).1 AS comp, p.2 AS val, "
+               f"toUInt64(1) AS cnt, {defs} {src}"),
+        OPEN: (f"SELECT cityHash64(id) AS hid, host {src} "
+               "HAVING argMax(event, tuple(file_ts, file, seq)) = 'stage_time'"),
+        RECS: ("SELECT cityHash64(id) AS hid, id, file_ts, file, seq, event, stage, "
+               f"duration_ms, elapsed_ms, queue_ms, ts FROM `{db}`.`{source}` "
+               f"WHERE {_ROWS} AND {where}"),
+    }
+
 
 # the components: count, exact sum, values that are not whole, the sorted values'
 # percentiles; the slowest syntheses; the modes (component '')
@@ -98,10 +168,26 @@ def _modes(mode: str) -> tuple[str, str]:
     if mode == "per-stage":
         return "0", "1"
     auto = ("n >= 2 AND NOT has_el"
-            " AND arrayAll((v, i) -> i = 1 OR v >= vals[i - 1], vals, arrayEnumerate(vals))"
-            " AND (isNull(e2e) OR vals[n] <= (assumeNotNull(e2e) + 1. * n)"
+            " AND arrayAll((v, i) -> i = 1 OR v >= svals[i - 1], svals, arrayEnumerate(svals))"
+            " AND (isNull(e2e) OR svals[n] <= (assumeNotNull(e2e) + 1. * n)"
             " + 0.01 * assumeNotNull(e2e))")
     return auto, "NOT has_el"
+
+
+def from_blocks(client: Any, url: ChUrl, since: str | None, until: str | None,
+                slowest: int) -> Any:
+    """The ``stages`` report of all the logs of one host from the tables ship keeps
+    (a few small reads), or None (a window, another --stage-time, several hosts, a
+    database without them: ``answer``)."""
+    from ..logformat.dialects import stage_time_mode
+    from .schema import has_derived
+
+    if since is not None or until is not None or stage_time_mode() != "auto":
+        return None
+    if not has_derived(client, url, SYN, HIST, OPEN, RECS):
+        return None
+    rows = _from_blocks(client, url, slowest)
+    return None if rows is None else _report(rows, since, until, slowest)
 
 
 def answer(client: Any, url: ChUrl, since: str | None, until: str | None,
@@ -115,13 +201,109 @@ def answer(client: Any, url: ChUrl, since: str | None, until: str | None,
     start = shift(since, -JOIN_MARGIN_S) if since else None
     cum, per = _modes(stage_time_mode())
     emitted = "1" if since is None else f"cts >= {lit(since)}"
-    syntheses = _SYNTHESES.format(table=f"`{url.database}`.`{TABLE}`",
+    syntheses = _SYNTHESES.format(table=f"`{url.database}`.`{TABLE}`", rows=_ROWS,
                                   where=where_sql(start, until), cumulative=cum,
                                   per_stage=per, emitted=emitted)
     sql = _COMPONENTS.format(pcts=", ".join(_pct(q) for q in _PCT),
                              slowest=max(slowest, 0), syntheses=syntheses)
     rows = call(client, sql, settings={"max_memory_usage": 8_000_000_000})
     return _report(rows, since, until, slowest)
+
+
+def _from_blocks(client: Any, url: ChUrl, slowest: int) -> list[tuple[Any, ...]] | None:
+    """``_COMPONENTS``' rows for all the logs from the tables ship keeps (``SYN``,
+    ``HIST``, ``OPEN``): the components counted by value, less the syntheses of the ids
+    whose records span blocks as their blocks saw them, plus those syntheses joined
+    again from all their records; the slowest from the syntheses' table. None when
+    the counts do not add up (a view that missed a block): the general way."""
+    db = url.database
+    gin = "GLOBAL IN" if url.cluster else "IN"
+    hosts: set[str] = set()
+    open_ids: set[int] = set()
+    for hid, host in call(client, f"SELECT DISTINCT hid, host FROM `{db}`.`{OPEN}`"):
+        open_ids.add(int(hid))
+        hosts.add(host)
+    # the ids as a literal set: the servers look them up by the primary key
+    if len(open_ids) <= 5000:
+        spans, gin = f"({', '.join(map(str, sorted(open_ids))) or '0'})", "IN"
+    else:
+        spans = f"(SELECT hid FROM `{db}`.`{OPEN}`)"
+    counts: dict[str, dict[float, int]] = {}
+    for host, comp, val, n in call(client, f"SELECT host, comp, val, sum(cnt) FROM "
+                                           f"`{db}`.`{HIST}` GROUP BY host, comp, val"):
+        hosts.add(host)
+        c = counts.setdefault(comp, {})
+        c[val] = c.get(val, 0) + int(n)
+    if len(hosts) > 1:
+        return None  # the reading order of several hosts: their streams merged by time
+    for pn, pv in call(client, f"SELECT pn, pv FROM `{db}`.`{SYN}` WHERE hid {gin} {spans}"):
+        for comp, val in zip(pn, pv, strict=True):
+            c = counts.setdefault(comp, {})
+            c[val] = c.get(val, 0) - 1
+    cum, per = _modes("auto")
+    # (RECS holds only those rows: the condition on them would cost 18.16 its index)
+    raw = _SYNTHESES.format(table=f"`{db}`.`{RECS}`", rows="1", where=f"hid {gin} {spans}",
+                            cumulative=cum, per_stage=per, emitted="1")
+    slow: list[tuple[float, str, str]] = []
+    for pairs, sid, worst in call(client, f"SELECT pairs, sid, worst FROM ({raw})",
+                                  settings={"max_memory_usage": 8_000_000_000}):
+        for comp, val in pairs:
+            c = counts.setdefault(comp, {})
+            c[val] = c.get(val, 0) + 1
+            if comp == "end_to_end":
+                slow.append((val, sid, worst))
+    e2e = counts.get("end_to_end", {})
+    if slowest > 0 and e2e:
+        # the slowest are among the values from the k-th largest up (the counts say which)
+        seen, floor_ = 0, None
+        for v in sorted((v for v, n in e2e.items() if n > 0), reverse=True):
+            seen += e2e[v]
+            floor_ = v
+            if seen >= slowest:
+                break
+        gnot = gin.replace("IN", "NOT IN")
+        at_least = "" if floor_ is None or not math.isfinite(floor_) else f"e2e >= {floor_!r} AND "
+        slow += call(client, f"SELECT e2e, sid, worst FROM `{db}`.`{SYN}` WHERE {at_least}"
+                             f"isNotNull(e2e) AND hid {gnot} {spans} ORDER BY e2e DESC, "
+                             f"sid DESC, worst DESC LIMIT {int(slowest)}")
+    slow = sorted(slow, reverse=True)[:max(slowest, 0)]
+    rows: list[tuple[Any, ...]] = []
+    for comp, c in counts.items():
+        if any(n < 0 for n in c.values()) or not all(map(math.isfinite, c)):
+            return None  # a view that missed a block; values SQL and Python may differ on
+        vals = sorted((v, n) for v, n in c.items() if n > 0)
+        n = sum(k for _v, k in vals)
+        if not n:
+            continue
+        whole = all(v == math.floor(v) for v, _k in vals)
+        total = float(sum(int(v) * k for v, k in vals)) if whole else math.nan
+        nonwhole = sum(k for v, k in vals if v != math.floor(v))
+        pcts = [_pct_of(vals, n, q) for q in _PCT]
+        codes = [(int(v), k) for v, k in vals] if comp == "" else []
+        rows.append((comp, n, total, nonwhole, None, *pcts,
+                     slow if comp == "end_to_end" else [],
+                     sum(k for v, k in codes if v % 10 == 1),
+                     sum(k for v, k in codes if v % 10 == 2),
+                     sum(k for v, k in codes if v >= 10)))
+    return rows
+
+
+def _pct_of(vals: list[tuple[float, int]], n: int, q: int) -> float:
+    """``_pct`` (``stats.percentile``) of the sorted values ``vals`` given as (value,
+    how many), the same floating-point operations."""
+    pos = (n - 1) * q / 100
+    lo = math.floor(pos)
+
+    def at(rank: int) -> float:  # the value of 0-based rank ``rank``
+        seen = 0
+        for v, k in vals:
+            seen += k
+            if rank < seen:
+                return v
+        return vals[-1][0]
+
+    a, b = at(lo), at(min(lo + 1, n - 1))
+    return a + (b - a) * (pos - math.floor(pos))
 
 
 def _report(rows: list[tuple[Any, ...]], since: str | None, until: str | None,

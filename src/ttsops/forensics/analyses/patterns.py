@@ -25,6 +25,10 @@ from ..reading.scan import Query, Scan
 from ..reading.sources import Snapshot
 from .answer import Report, Table
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
 # fields of synthesis_complete (docs/DESIGN.md §2, Events) + context + pseudo-fields
 COMPLETE_FIELDS = {"id", "request_id", "trace_id", "status", "duration_ms", "queue_ms",
                    "text_len", "audio_size_kb", "rtf", "cache_hit", "cache_saved",
@@ -102,8 +106,16 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
                 matched += 1
                 groups[group_key(d, by, buckets)] += 1
         total += scan.stats.dropped
+    return report(groups, total, matched, since, until, by=by, where=where, event=event,
+                  top=top, problems=snap.problems)
+
+
+def report(groups: Counter[tuple[str, ...]], total: int, matched: int, since: str | None,
+           until: str | None, *, by: list[str], where: list[Cond], event: str | None,
+           top: int, problems: list[Any] | None = None) -> Report:
+    """The report of the grouped counts (``run``'s, and ``--source``'s from SQL)."""
     rows = sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))
-    rep = Report("patterns", problems=snap.problems)
+    rep = Report("patterns", problems=problems)
     what = f"{event} records" if event else "syntheses"
     rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}",
                    what: total, "matching": matched,

@@ -1,0 +1,126 @@
+"""The tables ``ship`` keeps beside the logs (issue 18's speed): the id lookup that
+``trace --source`` reads instead of every row, and the per-block syntheses that answer
+``stages --source`` without joining a month of records. They are answers of their own
+only where they equal the join of all records (the agreement test compares every
+command with the file engine); here: that the fast ways are the ones taken, that they
+give the general way's report, and that a database shipped by an older ttsops (without
+them) still answers, and gets them on its next ship."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import some_ids
+from .test_source_agreement import answer, ttsops
+
+DERIVED = ("ttsops_ids", "ttsops_syn", "ttsops_stage_hist", "ttsops_open",
+           "ttsops_stage_recs")
+
+
+def _ship(d: str, url: str) -> dict:
+    p = ttsops("logs", "ship", d, "--to", url, "--host", "tut", "--json")
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def _connect(url: str):
+    from ttsops.fleet.client import connect
+    from ttsops.fleet.url import parse_url
+
+    u = parse_url(url)
+    return u, connect(u)
+
+
+@pytest.fixture(scope="module")
+def urls(ch_single, ch_cluster, corpora) -> dict[str, str]:
+    out = {"single": f"clickhouse://127.0.0.1:{ch_single.tcp_port}/derived",
+           "cluster": f"clickhouse://127.0.0.1:{ch_cluster[0].tcp_port}/derived"
+                      "?cluster=ttsops_test"}
+    for url in out.values():
+        _ship(str(corpora["tut"]), url)
+    return out
+
+
+@pytest.mark.parametrize("where", ["single", "cluster"])
+def test_stages_from_the_blocks_is_the_join_of_all_records(urls, where):
+    """The tutorial-style logs rotate every few dozen records, so syntheses span two
+    files (two inserts) and some never complete: the ids of ``ttsops_open``, joined again
+    from all their records. The report equals the one joined from every record."""
+    from ttsops.fleet import sqlstages
+
+    url, c = _connect(urls[where])
+    try:
+        spans = c.execute(f"SELECT count() FROM {url.database}.ttsops_open")[0][0]
+        fast = sqlstages.from_blocks(c, url, None, None, 5)
+        slow = sqlstages.answer(c, url, None, None, 5)
+    finally:
+        c.disconnect()
+    assert spans > 0  # the syntheses that span blocks are exercised
+    assert fast is not None and slow is not None
+    assert fast.to_json() == slow.to_json()
+    assert fast.data["stage_time"]["cumulative"] > 0
+
+
+@pytest.mark.parametrize("where", ["single", "cluster"])
+def test_trace_reads_the_ranges_of_the_lookup(urls, corpora, where):
+    from ttsops.fleet.sqltrace import narrow
+
+    ids = some_ids(corpora["tut"], 2)
+    url, c = _connect(urls[where])
+    try:
+        conds = narrow(c, url, ids)
+        none = narrow(c, url, ["ts_nosuchid"])
+    finally:
+        c.disconnect()
+    assert conds is not None and conds != ["0"]
+    assert none == ["0"]
+    want = answer(["trace", *ids, "--dir", str(corpora["tut"])])
+    assert answer(["trace", *ids, "--source", urls[where]]) == want
+
+
+def _make_older(servers, db: str) -> None:
+    """The database as an older ttsops left it: the logs and the ledger only."""
+    from clickhouse_driver import Client
+
+    for s in servers:
+        c = Client("127.0.0.1", port=s.tcp_port)
+        for name in DERIVED:
+            for t in (f"{name}_view", f"{name}_local", name):
+                c.execute(f"DROP TABLE IF EXISTS {db}.{t}")
+        c.disconnect()
+
+
+def test_an_older_database_answers_and_gets_the_tables_on_its_next_ship(
+        ch_cluster, corpora):
+    from ttsops.fleet import sqlstages
+    from ttsops.fleet.sqltrace import narrow
+
+    d = str(corpora["tut"])
+    url = f"clickhouse://127.0.0.1:{ch_cluster[1].tcp_port}/older?cluster=ttsops_test"
+    _ship(d, url)
+    _make_older(ch_cluster, "older")
+    ids = some_ids(corpora["tut"], 2)
+    asks = (["trace", *ids], ["stages"], ["patterns", "--by", "error_code,hour"])
+    want = {tuple(a): answer([*a, "--dir", d]) for a in asks}
+    for a in asks:  # without the tables: every row read, as before
+        assert answer([*a, "--source", url]) == want[tuple(a)], a
+    u, c = _connect(url)
+    try:
+        assert narrow(c, u, ids) is None
+        assert sqlstages.from_blocks(c, u, None, None, 5) is None
+    finally:
+        c.disconnect()
+    again = _ship(d, url)  # nothing new to ship: the tables are made from the rows
+    assert again["rows"] == 0
+    u, c = _connect(url)
+    try:
+        assert narrow(c, u, ids) not in (None, ["0"])
+        fast = sqlstages.from_blocks(c, u, None, None, 5)
+        assert fast is not None
+        assert fast.to_json() == sqlstages.answer(c, u, None, None, 5).to_json()
+    finally:
+        c.disconnect()
+    for a in asks:
+        assert answer([*a, "--source", url]) == want[tuple(a)], a
