@@ -82,7 +82,7 @@ LAYERS: tuple[Layer, ...] = (
         "ttsops.cli", "ttsops.entry", "ttsops.__main__", "ttsops.simulate_cli",
         "ttsops.engines.cli", "ttsops.pipeline.cli", "ttsops.server.cli", "ttsops.fleet.cli",
         "ttsops.fleet.source", "ttsops.fleet.sqlwindow", "ttsops.fleet.sqltop",
-        "ttsops.fleet.sqlstages",
+        "ttsops.fleet.sqlstages", "ttsops.fleet.sqlpatterns",
         "ttsops.forensics.cli", "ttsops.forensics.commands",
         "ttsops.forensics.quick"),
         ("server", "workers", "pipeline", "engines", "simulate", "fleet", "rendering",

@@ -13,7 +13,7 @@ insert on one shard, which keeps resuming exact).
 their id fields (``indexformat.ID_KEYS``), per insert and day, the events and the first
 and last time it was written with, ordered by the id. ``ttsops_syn``,
 ``ttsops_stage_hist``, ``ttsops_open``, ``ttsops_stage_recs``: ``stages`` from the
-syntheses of each insert (``sqlstages``). Materialized views on the logs' MergeTree fill
+syntheses of each insert (``synsql``, ``sqlstages``). Materialized views on the logs' MergeTree fill
 them as rows are inserted (on every shard: ``<name>_local`` there, ``<name>`` a
 ``Distributed`` table over them). A database shipped by an older ttsops, which has none,
 gets them on the next ``ship`` (``ensure``: filled from the rows already there, then
@@ -104,7 +104,7 @@ _FINE = "SETTINGS index_granularity = 256"
 def derived(db: str, source: str) -> list[tuple[str, str, Callable[[str], str]]]:
     """The tables kept beside the logs: (name, columns and engine, the SELECT of their
     rows from those of ``source`` that meet a condition)."""
-    from . import sqlstages as st
+    from . import synsql as st
 
     blocks = functools.partial(st.block_selects, db, source)
     return [
@@ -202,7 +202,7 @@ def settle(client: Any, url: ChUrl) -> None:
     """After a ship: the per-block counts of ``stages`` merged into one part per server
     (the server sums them in the background anyway; a query then reads a few thousand
     rows at once, not one batch of them per insert)."""
-    from .sqlstages import HIST
+    from .synsql import HIST
 
     db = url.database
     nodes = shards(client, url) if url.cluster else [(None, None)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 BIG = 20_000  # values from which ``sort`` sorts with numpy
 
@@ -33,7 +33,8 @@ def sort(values: Sequence[float]) -> Sequence[float]:
     a = floats(values)
     if np.isnan(a).any():
         return sorted(values)
-    return np.sort(a, kind="stable")
+    # an array of float64: indexable and sized as the callers use it
+    return cast("Sequence[float]", np.sort(a, kind="stable"))
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
