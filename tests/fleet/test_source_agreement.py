@@ -26,15 +26,16 @@ FILE_ITEMS = {"indexed", "duplicate_files", "file_overlap", "split_ids", "interl
 
 def ttsops(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
     """The installed console script in a subprocess: for what is about the process (the
-    entry point, exit status, one line on stderr) and the shipping that fills the servers."""
+    entry point, exit status, one line on stderr)."""
     return subprocess.run([*TTSOPS, *args], capture_output=True, text=True, timeout=300,
                           check=check, env={**os.environ, "TTSOPS_LOG_UTC": "true"})
 
 
 def in_process(*args: str) -> Ran:
     """``ttsops ARGS`` run in this process through the console script's function, for the
-    answers compared below (this file asks ~200 questions: a Python start and the imports
-    of each were most of its time). The environment ``ttsops()`` gives, set per run."""
+    shipping and the answers compared below (this file asks ~200 questions: a Python start
+    and the imports of each were most of its time). The environment ``ttsops()`` gives,
+    set per run."""
     return entry_in_process(*args, env={"TTSOPS_LOG_UTC": "true"})
 
 
@@ -97,7 +98,7 @@ def commands(ids: list[str]) -> list[list[str]]:
 
 
 def ship(paths: list[str], url: str, host: str) -> dict:
-    p = ttsops("logs", "ship", *paths, "--to", url, "--host", host, "--json")
+    p = in_process("logs", "ship", *paths, "--to", url, "--host", host, "--json")
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 
