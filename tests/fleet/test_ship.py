@@ -17,11 +17,13 @@ import pytest
 
 from ttsops.logformat import iter_records
 
-from .test_source_agreement import ttsops
+from .test_source_agreement import in_process, ttsops
 
 
 def ship(paths: list[str], url: str, *extra: str) -> dict:
-    p = ttsops("logs", "ship", *paths, "--to", url, "--host", "h", "--json", *extra)
+    """A ship run in this process (the console script's function); the tests of the
+    process -- a kill, exit status, one line on stderr -- run the script (``ttsops``)."""
+    p = in_process("logs", "ship", *paths, "--to", url, "--host", "h", "--json", *extra)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 
@@ -157,3 +159,17 @@ def test_unknown_cluster_is_one_line(ch_single, corpora):
     p = ttsops("logs", "ship", str(corpora["tut"]), "--to", url)
     assert p.returncode == 2 and "cluster" in p.stderr and "Traceback" not in p.stderr
     assert os.environ.get("PATH")
+
+
+def test_connecting_leaves_the_environment_as_it_was(ch_single, monkeypatch):
+    """``connect`` sets the driver's lazy-date variable for the driver's import only: a
+    process that ships or asks in-process (a library caller, these tests) keeps its own
+    environment, and so do the processes it starts (it once stayed set for good)."""
+    from ttsops.fleet.client import connect
+    from ttsops.fleet.url import parse_url
+
+    monkeypatch.delenv("CLICKHOUSE_DRIVER_LASY_DATE_LUT", raising=False)
+    before = dict(os.environ)
+    connect(parse_url(f"clickhouse://127.0.0.1:{ch_single.tcp_port}/x")).disconnect()
+    assert dict(os.environ) == before
+

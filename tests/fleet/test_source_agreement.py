@@ -8,8 +8,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 
 import pytest
+
+from console import TTSOPS
+from forensics.forensics_helpers import Ran, entry_in_process
 
 from .conftest import some_ids
 
@@ -21,8 +25,18 @@ FILE_ITEMS = {"indexed", "duplicate_files", "file_overlap", "split_ids", "interl
 
 
 def ttsops(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ttsops", *args], capture_output=True, text=True, timeout=300,
+    """The installed console script in a subprocess: for what is about the process (the
+    entry point, exit status, one line on stderr)."""
+    return subprocess.run([*TTSOPS, *args], capture_output=True, text=True, timeout=300,
                           check=check, env={**os.environ, "TTSOPS_LOG_UTC": "true"})
+
+
+def in_process(*args: str) -> Ran:
+    """``ttsops ARGS`` run in this process through the console script's function, for the
+    shipping and the answers compared below (this file asks ~200 questions: a Python start
+    and the imports of each were most of its time). The environment ``ttsops()`` gives,
+    set per run."""
+    return entry_in_process(*args, env={"TTSOPS_LOG_UTC": "true"})
 
 
 def norm(x: object) -> object:
@@ -36,8 +50,9 @@ def norm(x: object) -> object:
     return x
 
 
-def answer(args: list[str]) -> tuple[int, object]:
-    p = ttsops("logs", *args, "--json")
+def answer(args: list[str], run: Callable[..., Ran | subprocess.CompletedProcess[str]]
+           = in_process) -> tuple[int, object]:
+    p = run("logs", *args, "--json")
     assert "Traceback" not in p.stderr, p.stderr
     try:
         out = json.loads(p.stdout)
@@ -83,7 +98,7 @@ def commands(ids: list[str]) -> list[list[str]]:
 
 
 def ship(paths: list[str], url: str, host: str) -> dict:
-    p = ttsops("logs", "ship", *paths, "--to", url, "--host", host, "--json")
+    p = in_process("logs", "ship", *paths, "--to", url, "--host", host, "--json")
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 
@@ -133,6 +148,19 @@ def test_source_answers_as_the_files_do(shipped, corpora, corpus, where, dir_ans
     assert not differ, f"{len(differ)} differ: " + "\n".join(
         f"{a}: files {json.dumps(w)[:1500]}\n  source {json.dumps(g)[:1500]}"
         for a, w, g in differ[:3])
+
+
+def test_the_console_script_answers_as_the_runs_in_process(shipped, corpora):
+    """The answers compared here are taken in-process (``in_process``): the installed
+    script in a subprocess gives the same ones, from the database and from the files
+    (click's path and the click-free one of ``window``/``trace``)."""
+    url = shipped["cluster"]["tut"]
+    d = str(corpora["tut"])
+    ids = some_ids(corpora["tut"], 2)
+    for args in (["window", "--source", url], ["stages", "--by", "voice", "--source", url],
+                 ["window", "--dir", d], ["trace", *ids, "--dir", d],
+                 ["diagnose", "--dir", d]):
+        assert answer(args, run=ttsops) == answer(args), args
 
 
 def test_cluster_spreads_rows_over_both_shards(shipped, ch_cluster, corpora):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from console import TTSOPS
+from ttsops import entry
 from ttsops.forensics.cli import logs
 
 
@@ -28,3 +32,35 @@ def ttsops(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
     """The real entry point in a subprocess (exit status, stderr without tracebacks)."""
     return subprocess.run([*TTSOPS, *args], capture_output=True,
                           text=True, cwd=cwd, timeout=300)
+
+
+@dataclass
+class Ran:
+    """What ``entry()`` gives: a ``subprocess.CompletedProcess``'s three fields."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def entry_in_process(*args: str, env: Mapping[str, str | None] | None = None,
+                     stdin: bytes | None = None) -> Ran:
+    """``ttsops ARGS`` through the console script's own function (``ttsops.entry:main``:
+    the click-free path of ``logs window/trace/patterns`` included) in this process, its
+    streams and ``env`` isolated by click's runner: the answer a subprocess gives, without
+    a Python start and the imports of each. A traceback is raised, not printed. For what
+    is about the process (the script, exit status on a real exit) use ``ttsops()``."""
+    argv = sys.argv
+    with CliRunner().isolation(input=stdin, env=env) as (out, err, _):
+        sys.argv = ["ttsops", *args]
+        try:
+            got = entry.main()
+            code = 0 if got is None else int(got)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        finally:
+            sys.argv = argv
+            sys.stdout.flush()
+            sys.stderr.flush()
+        return Ran(code, out.getvalue().decode("utf-8", "replace"),
+                   err.getvalue().decode("utf-8", "replace"))

@@ -3,11 +3,13 @@ tutorial's way by code that is not ttsops.
 
 The logs come from ``bench/tutorial_logs.py`` (plain stdlib ``logging``, the cookbook's
 gzip rotation, the tutorial's own message code, injected incidents), generated once per
-session; each answer (``--json``, through the installed ``ttsops`` console script) is
-compared with the generator's ``truth.json``: codes exact, per-stage times within 3%, the
-burst a critical or high finding with its precursor, the slow stage named for its hour,
-no stale-gauge alarm, every never-completed id listed, WARN/FATAL counted, logrotate's
-dateext names read, several writers' damage reported, JSON lines and local-time logs read.
+session; each answer (``--json``, through the ``ttsops`` console script's function, in
+this process; the installed script itself where the process matters: exit status,
+stderr, standard input, tail) is compared with the generator's ``truth.json``: codes
+exact, per-stage times within 3%, the burst a critical or high finding with its
+precursor, the slow stage named for its hour, no stale-gauge alarm, every never-completed
+id listed, WARN/FATAL counted, logrotate's dateext names read, several writers' damage
+reported, JSON lines and local-time logs read.
 
 Where an answer's shape leaves a choice (a stage time over every stage_time record, or
 only over the ids that completed), the truth carries each defensible population and the
@@ -29,6 +31,8 @@ from typing import Any
 import pytest
 
 from ttsops.errors import REGISTRY
+
+from .forensics_helpers import entry_in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 GEN = ROOT / "bench" / "tutorial_logs.py"
@@ -63,12 +67,22 @@ def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[b
 
 
 def answer(*args: str, stdin: bytes | None = None) -> dict[str, Any]:
-    """``ttsops logs ARGS --json``: answered (0, 1 or 3), no traceback, one JSON document."""
-    res = run(*args, "--json", stdin=stdin)
-    err = res.stderr.decode("utf-8", "replace")
-    assert res.returncode in (0, 1, 3), f"exit {res.returncode}: {err.strip()[-600:]}"
+    """``ttsops logs ARGS --json``: answered (0, 1 or 3), no traceback, one JSON document.
+
+    Taken in this process through the console script's own function (``ttsops.entry``,
+    its click-free path included: ``entry_in_process``), which answers as the script in a
+    subprocess without a Python start and the imports of each; with ``stdin``, from the
+    script in a subprocess reading a real pipe. ``run`` (the subprocess) is what the
+    tests of exit status, stderr and ``tail`` use."""
+    if stdin is not None:
+        res = run(*args, "--json", stdin=stdin)
+        code, out, err = res.returncode, res.stdout.decode(), res.stderr.decode("utf-8", "replace")
+    else:
+        got = entry_in_process("logs", *args, "--json")
+        code, out, err = got.returncode, got.stdout, got.stderr
+    assert code in (0, 1, 3), f"exit {code}: {err.strip()[-600:]}"
     assert "Traceback (most recent call last)" not in err, err[-2000:]
-    return json.loads(res.stdout)
+    return json.loads(out)
 
 
 def mismatches(pairs: list[tuple[str, Any, Any]]) -> list[str]:

@@ -21,8 +21,13 @@ def connect(url: ChUrl, host: str | None = None, port: int | None = None,
     import os
 
     # the driver's Date column builds a table of every day 1900..2299 on import (half a
-    # second of every command); lazily, it holds the days it meets
-    os.environ.setdefault("CLICKHOUSE_DRIVER_LASY_DATE_LUT", "2024-01-01:2024-01-02")
+    # second of every command); lazily, it holds the days it meets. The driver reads the
+    # variable when it is imported: set for that import only, so that the environment of
+    # the process (a library caller's, and every process it starts) is left as it was
+    lut = "CLICKHOUSE_DRIVER_LASY_DATE_LUT"
+    added = lut not in os.environ
+    if added:
+        os.environ[lut] = "2024-01-01:2024-01-02"
     # the driver logs a failed connection with its traceback; the error below says it
     logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
     try:
@@ -30,6 +35,9 @@ def connect(url: ChUrl, host: str | None = None, port: int | None = None,
     except ImportError:
         raise FleetError("ClickHouse support is not installed: pip install "
                          "'ttsops[clickhouse]' (clickhouse-driver)") from None
+    finally:
+        if added:
+            os.environ.pop(lut, None)
     client = Client(host or url.host, port=port or url.port, user=url.user,
                     password=url.password, database=database,
                     connect_timeout=5, send_receive_timeout=300,
