@@ -13,14 +13,14 @@ import json
 import pytest
 
 from .conftest import some_ids
-from .test_source_agreement import answer, ttsops
+from .test_source_agreement import answer, in_process
 
 DERIVED = ("ttsops_ids", "ttsops_syn", "ttsops_stage_hist", "ttsops_open",
            "ttsops_stage_recs")
 
 
 def _ship(d: str, url: str) -> dict:
-    p = ttsops("logs", "ship", d, "--to", url, "--host", "tut", "--json")
+    p = in_process("logs", "ship", d, "--to", url, "--host", "tut", "--json")
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 
