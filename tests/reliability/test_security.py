@@ -23,7 +23,7 @@ import pytest
 
 from ttsops.server import middleware
 
-from .kit import SPEECH, body, outcome, read_log, serve
+from .kit import SPEECH, Server, body, outcome, read_log, serve, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +38,13 @@ def grep_logs(log_dir: Path, needle: str) -> int:
     return int(r.stdout.strip() or 0)
 
 
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server at the defaults (fake engine, one worker) for the tests that only read
+    pages and answers from it, never its log: the web page's and /docs' tests."""
+    s = start_server(tmp_path_factory.mktemp("plain"), engine="fake", workers=1)
+    yield s
+    s.stop()
 
 
 # --- bearer tokens ---------------------------------------------------------------------------
@@ -260,14 +267,14 @@ HOSTILE = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</scr
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium")
-def test_the_web_page_shows_hostile_strings_as_text(servers, tmp_path):
+def test_the_web_page_shows_hostile_strings_as_text(plain_server):
     """A hostile voice name goes from the page to the server and comes back inside the
     VOICE_UNKNOWN message; a hostile text goes through a synthesis. The page shows both
     as text: no element is created from them, no script runs, nothing is fetched from
     outside the server."""
     from playwright.sync_api import sync_playwright
 
-    s = serve(servers, tmp_path / "web", engine="fake", workers=1)
+    s = plain_server
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"]
     with sync_playwright() as p:
@@ -301,8 +308,8 @@ def test_the_web_page_shows_hostile_strings_as_text(servers, tmp_path):
                                                    if not u.startswith(s.url)]
 
 
-def test_no_page_loads_anything_from_outside(servers, tmp_path):
-    s = serve(servers, tmp_path / "docs", engine="fake", workers=1)
+def test_no_page_loads_anything_from_outside(plain_server):
+    s = plain_server
     with s.client() as c:
         for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
             assert outcome(c.get(path)) == "404 NOT_FOUND", path
