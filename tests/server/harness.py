@@ -76,6 +76,20 @@ class Server:
     def of_id(self, sid: str) -> list[Record]:
         return [r for r in self.records() if r.get("id") == sid]
 
+    def wait_status(self, pred: Callable[[dict[str, Any]], bool], what: str,
+                    timeout: float = 15.0) -> dict[str, Any]:
+        """The pool's status (``/readyz``: queue_depth, states ...) once ``pred`` holds on
+        it: a test waits for the state it needs instead of sleeping and hoping."""
+        deadline = time.monotonic() + timeout
+        with self.client(timeout=5) as probe:
+            while True:
+                status: dict[str, Any] = probe.get("/readyz").json()
+                if pred(status):
+                    return status
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out waiting until {what}: {status}")
+                time.sleep(0.01)
+
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         with self.client(timeout=2) as probe:

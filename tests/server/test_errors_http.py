@@ -5,7 +5,6 @@ OpenAPI schema the server publishes is valid and describes those bodies."""
 from __future__ import annotations
 
 import concurrent.futures as cf
-import time
 from typing import Any
 
 import httpx
@@ -201,9 +200,10 @@ def test_queue_full_and_timeout(tight):
 
     with cf.ThreadPoolExecutor(4) as ex:
         busy = ex.submit(slow, "#sleep=900 one")
-        time.sleep(0.3)
+        tight.wait_status(lambda st: st["states"] == ["busy"] and st["queue_depth"] == 0,
+                          "the worker took the first")
         waiting = ex.submit(slow, "two")
-        time.sleep(0.3)
+        tight.wait_status(lambda st: st["queue_depth"] == 1, "the second waits")
         r = slow("three")
         assert busy.result().status_code == 200 and waiting.result().status_code == 200
     check_error(tight, r, 429, "QUEUE_FULL")
