@@ -36,6 +36,24 @@ def client(**kw: Any) -> httpx.Client:
     return httpx.Client(verify=tls_context(), **kw)
 
 
+def request(method: str, url: str, **kw: Any) -> httpx.Response:
+    """``httpx.request`` (and ``get``, ``post``, ``options`` below) with the shared
+    :func:`tls_context` instead of a new one per call."""
+    return httpx.request(method, url, verify=tls_context(), **kw)
+
+
+def get(url: str, **kw: Any) -> httpx.Response:
+    return request("GET", url, **kw)
+
+
+def post(url: str, **kw: Any) -> httpx.Response:
+    return request("POST", url, **kw)
+
+
+def options(url: str, **kw: Any) -> httpx.Response:
+    return request("OPTIONS", url, **kw)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
