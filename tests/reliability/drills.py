@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import soundfile as sf
 
+from server import harness
 from ttsops.logsink import ROTATE_RETRY_S
 
 from .kit import (
@@ -48,7 +49,7 @@ def served_after(s: Server, text: str = "Served again after the drill.",
                  voice: str = "alloy") -> bool:
     """Ready again, and a new synthesis answers 200 with audio."""
     s.wait_ready(90)
-    r = httpx.post(s.url + SPEECH, json=body(text, voice=voice), timeout=60)
+    r = harness.post(s.url + SPEECH, json=body(text, voice=voice), timeout=60)
     return r.status_code == 200 and r.content[:4] == b"RIFF"
 
 
@@ -146,13 +147,13 @@ def drill_worker_killed(root: Path, scale: int = 1) -> DrillResult:
         pid = int(loads[-1].get("pid"))
         victim = f"victim-{round_}"
         with cf.ThreadPoolExecutor(4) as ex:
-            fv = ex.submit(httpx.post, s.url + SPEECH, json=body("long one #sleep=4000"),
+            fv = ex.submit(harness.post, s.url + SPEECH, json=body("long one #sleep=4000"),
                            headers={"X-Request-ID": victim}, timeout=60)
             s.wait_records(lambda rs, v=victim: any(
                 r.event == "stage_time" and r.get("request_id") == v
                 and r.get("stage") == "llm_prompt_gen" for r in rs))
             started = len(events_of(s.records(), "synthesis_start"))
-            queued = [ex.submit(httpx.post, s.url + SPEECH, json=body(f"queued {round_} {i}"),
+            queued = [ex.submit(harness.post, s.url + SPEECH, json=body(f"queued {round_} {i}"),
                                 timeout=60) for i in range(3)]
             # the three are past the front (synthesis_start) and wait in the queue
             s.wait_records(lambda rs, n=started: len(events_of(rs, "synthesis_start")) >= n + 3)
@@ -237,20 +238,20 @@ def drill_model_load_startup(root: Path, scale: int = 1) -> DrillResult:
     rec = next(r for r in recs if r.event == "model_load_failed")
     assert rec.get("engine") == "piper" and rec.get("error_code") == "MODEL_LOAD_FAILED"
     assert rec.get("model") == str(voices) and rec.traceback and rec.num("duration_ms") > 0
-    ready = httpx.get(s.url + "/readyz", timeout=10)
+    ready = harness.get(s.url + "/readyz", timeout=10)
     res.responses["/readyz " + outcome(ready)] += 1
     assert outcome(ready) == "503 MODEL_LOAD_FAILED"
     for i in range(2 * scale):
         t = time.perf_counter()
-        r = httpx.post(s.url + SPEECH, json=pbody(f"Anyone there {i}?"), timeout=60)
+        r = harness.post(s.url + SPEECH, json=pbody(f"Anyone there {i}?"), timeout=60)
         res.responses[outcome(r)] += 1
         took = time.perf_counter() - t
         assert outcome(r) == "503 MODEL_LOAD_FAILED" and took < 5, (outcome(r), took)
         assert r.headers.get("retry-after")
-    assert httpx.get(s.url + "/healthz", timeout=10).status_code == 200
+    assert harness.get(s.url + "/healthz", timeout=10).status_code == 200
     set_broken(False)  # the operator repairs the file; the load is retried with back-off
     s.wait_ready(90)
-    r = httpx.post(s.url + SPEECH, json=pbody("The voice is back."), timeout=60)
+    r = harness.post(s.url + SPEECH, json=pbody("The voice is back."), timeout=60)
     res.responses[outcome(r)] += 1
     assert _speech_ok(r)
     recs = s.records()
@@ -270,7 +271,7 @@ def drill_model_load_reload(root: Path, scale: int = 1) -> DrillResult:
                       "worker crash (restart reloads)")
     voices, set_broken = _voice_dir(root, broken=False)
     s = start_server(root, engine="piper", workers=1, piper_voice_dir=voices)
-    assert _speech_ok(httpx.post(s.url + SPEECH, json=pbody("Before the reload."), timeout=60))
+    assert _speech_ok(harness.post(s.url + SPEECH, json=pbody("Before the reload."), timeout=60))
     set_broken(True)
     # 1. a reload (SIGHUP) with the broken file: the new process fails, the old one serves on
     s.proc.send_signal(signal.SIGHUP)
@@ -279,24 +280,24 @@ def drill_model_load_reload(root: Path, scale: int = 1) -> DrillResult:
     failed = events_of(recs, "model_load_failed")[0]
     assert failed.traceback and failed.get("error_code") == "MODEL_LOAD_FAILED"
     for i in range(2 * scale):
-        r = httpx.post(s.url + SPEECH, json=pbody(f"Still served after a failed reload {i}."),
-                       timeout=60)
+        r = harness.post(s.url + SPEECH, json=pbody(f"Still served after a failed reload {i}."),
+                         timeout=60)
         res.responses["after failed reload: " + outcome(r)] += 1
         assert _speech_ok(r)
     # 2. the worker crashes: its restart loads the broken file, and nothing is ready
     pid = int(events_of(recs, "engine_load")[-1].get("pid"))
     os.kill(pid, signal.SIGKILL)
     s.wait_records(lambda rs: len(events_of(rs, "model_load_failed")) >= 2, 60)
-    r = httpx.post(s.url + SPEECH, json=pbody("Anyone?"), timeout=60)
+    r = harness.post(s.url + SPEECH, json=pbody("Anyone?"), timeout=60)
     res.responses["after crash: " + outcome(r)] += 1
     assert outcome(r) == "503 MODEL_LOAD_FAILED"
-    assert outcome(httpx.get(s.url + "/readyz", timeout=10)) == "503 MODEL_LOAD_FAILED"
+    assert outcome(harness.get(s.url + "/readyz", timeout=10)) == "503 MODEL_LOAD_FAILED"
     # 3. repaired: the back-off retry loads it; a reload then swaps every worker cleanly
     set_broken(False)
     s.wait_ready(90)
     s.proc.send_signal(signal.SIGHUP)
     recs = s.wait_records(lambda rs: any(r.event == "reload_complete" for r in rs), 60)
-    r = httpx.post(s.url + SPEECH, json=pbody("After the repair."), timeout=60)
+    r = harness.post(s.url + SPEECH, json=pbody("After the repair."), timeout=60)
     res.responses["after repair: " + outcome(r)] += 1
     assert _speech_ok(r)
     res.records.update({k: len(events_of(recs, k)) for k in (

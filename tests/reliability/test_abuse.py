@@ -26,6 +26,7 @@ from .kit import (
     SPEECH,
     body,
     events_of,
+    harness,
     outcome,
     read_log,
     serve,
@@ -438,13 +439,13 @@ def test_new_connections_are_refused_once_sigterm_arrived(servers, tmp_path):
 
         def refused() -> bool:
             try:
-                httpx.get(s.url + "/healthz", timeout=2)
+                harness.get(s.url + "/healthz", timeout=2)
             except httpx.ConnectError:
                 return True
             return False
         wait_for(refused, 10, "the listening socket to close", every=0.05)
         with pytest.raises(httpx.ConnectError):
-            httpx.get(s.url + "/healthz", timeout=2)
+            harness.get(s.url + "/healthz", timeout=2)
         th.join()
     assert res[0].status_code == 200
     assert s.proc.wait(30) == 0

@@ -12,6 +12,8 @@ import time
 import httpx
 import pytest
 
+from . import harness
+
 pytestmark = pytest.mark.slow
 
 CLIENTS = 100
@@ -81,8 +83,8 @@ def test_client_gone_mid_synthesis_still_gets_exactly_one_complete(server_factor
     fake_server = server_factory(engine="fake", segment_max_chars=20)  # one sentence each
     url = fake_server.url + "/v1/audio/speech"
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(url, headers={"X-Request-ID": "gone-early"}, timeout=0.4,
-                   json={"model": "tts-1", "voice": "alloy", "input": "#sleep=1500 bye"})
+        harness.post(url, headers={"X-Request-ID": "gone-early"}, timeout=0.4,
+                     json={"model": "tts-1", "voice": "alloy", "input": "#sleep=1500 bye"})
     with httpx.stream("POST", url, headers={"X-Request-ID": "gone-streaming"}, timeout=30,
                       json={"model": "tts-1", "voice": "alloy", "response_format": "pcm",
                             "stream_format": "audio",
@@ -124,4 +126,4 @@ def test_client_gone_while_sending_its_body_is_499_not_a_bad_request(fake_server
                and x.get("request_id") == "gone-in-body"]
     assert http.get("status") == "499" and http.get("error_code") is None, http.fields
     assert http.get("body_bytes") == "9"
-    assert httpx.get(fake_server.url + "/healthz").status_code == 200
+    assert harness.get(fake_server.url + "/healthz").status_code == 200

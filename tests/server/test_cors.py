@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import shutil
 
-import httpx
 import pytest
+
+from . import harness
 
 pytestmark = pytest.mark.slow
 
@@ -18,47 +19,47 @@ BODY = {"model": "tts-1", "voice": "alloy", "input": "Hello.", "response_format"
 
 
 def test_off_by_default(fake_server):
-    r = httpx.options(fake_server.url + "/v1/audio/speech", headers=PREFLIGHT, timeout=10)
+    r = harness.options(fake_server.url + "/v1/audio/speech", headers=PREFLIGHT, timeout=10)
     assert r.status_code == 405
     assert "access-control-allow-origin" not in r.headers
-    r = httpx.post(fake_server.url + "/v1/audio/speech", json=BODY, headers={"Origin": APP},
-                   timeout=30)
+    r = harness.post(fake_server.url + "/v1/audio/speech", json=BODY, headers={"Origin": APP},
+                     timeout=30)
     assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
 
 
 def test_allowed_origin_preflight_and_request(server_factory):
     s = server_factory(engine="fake", cors_origins=f"{APP}, http://other.example",
                        api_keys="sekrit")
-    r = httpx.options(s.url + "/v1/audio/speech", headers=PREFLIGHT, timeout=10)
+    r = harness.options(s.url + "/v1/audio/speech", headers=PREFLIGHT, timeout=10)
     assert r.status_code == 200  # no token on a preflight, and none needed
     assert r.headers["access-control-allow-origin"] == APP
     assert "POST" in r.headers["access-control-allow-methods"]
     assert "authorization" in r.headers["access-control-allow-headers"].lower()
-    r = httpx.post(s.url + "/v1/audio/speech", json=BODY, timeout=30,
-                   headers={"Origin": APP, "Authorization": "Bearer sekrit"})
+    r = harness.post(s.url + "/v1/audio/speech", json=BODY, timeout=30,
+                     headers={"Origin": APP, "Authorization": "Bearer sekrit"})
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == APP
     exposed = r.headers["access-control-expose-headers"].lower()
     assert "x-synthesis-id" in exposed and "server-timing" in exposed
     # an error is readable by the app too (it needs the code)
-    r = httpx.post(s.url + "/v1/audio/speech", json=BODY, headers={"Origin": APP}, timeout=10)
+    r = harness.post(s.url + "/v1/audio/speech", json=BODY, headers={"Origin": APP}, timeout=10)
     assert r.status_code == 401 and r.headers["access-control-allow-origin"] == APP
     # another origin gets no CORS headers, and its preflight is refused
-    r = httpx.options(s.url + "/v1/audio/speech", timeout=10,
-                      headers={**PREFLIGHT, "Origin": "http://evil.example"})
+    r = harness.options(s.url + "/v1/audio/speech", timeout=10,
+                        headers={**PREFLIGHT, "Origin": "http://evil.example"})
     assert r.status_code == 400 and "access-control-allow-origin" not in r.headers
     recs = s.wait_records(lambda rs: sum(1 for x in rs if x.event == "http_request"
                                          and x.get("method") == "OPTIONS") >= 2)
     pre = [x for x in recs if x.event == "http_request" and x.get("method") == "OPTIONS"]
     assert {x.get("status") for x in pre} == {"200", "400"}
-    metrics = httpx.get(s.url + "/metrics", timeout=10).text
+    metrics = harness.get(s.url + "/metrics", timeout=10).text
     assert 'method="OPTIONS",route="preflight",status="200"' in metrics
 
 
 def test_any_origin(server_factory):
     s = server_factory(engine="fake", cors_origins="*")
-    r = httpx.options(s.url + "/v1/audio/speech", timeout=10,
-                      headers={**PREFLIGHT, "Origin": "http://anything.example"})
+    r = harness.options(s.url + "/v1/audio/speech", timeout=10,
+                        headers={**PREFLIGHT, "Origin": "http://anything.example"})
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
 
 
@@ -68,8 +69,8 @@ def test_static_files_have_their_own_route_label(server_factory):
     # route="unmatched" (a plain Starlette route sets no scope["route"])
     fake_server = server_factory(engine="fake")
     for path in ("/static/app.js", "/static/style.css", "/static/nothing-here.js"):
-        httpx.get(fake_server.url + path, timeout=10)
-    metrics = httpx.get(fake_server.url + "/metrics", timeout=10).text
+        harness.get(fake_server.url + path, timeout=10)
+    metrics = harness.get(fake_server.url + "/metrics", timeout=10).text
     assert 'route="/static",status="200"' in metrics
     assert 'route="/static",status="404"' in metrics
     assert 'route="unmatched",status="200"' not in metrics

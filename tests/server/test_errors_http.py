@@ -5,7 +5,6 @@ OpenAPI schema the server publishes is valid and describes those bodies."""
 from __future__ import annotations
 
 import concurrent.futures as cf
-import time
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ from openapi_spec_validator import validate
 
 from ttsops.errors import REGISTRY
 
+from . import harness
 from .harness import Server
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def tight(tmp_path_factory) -> Any:
     (body(options={"emotion": "sad"}), "INVALID_REQUEST", "options"),  # fake takes none
 ])
 def test_bad_input_found_by_the_pipeline(fake_server, payload, code, param):
-    r = httpx.post(fake_server.url + SPEECH, json=payload, timeout=30)
+    r = harness.post(fake_server.url + SPEECH, json=payload, timeout=30)
     err = check_error(fake_server, r, 400, code)
     assert err["param"] == param
     check_failed_synthesis(fake_server, r, code)
@@ -96,7 +96,7 @@ def test_bad_input_found_by_the_pipeline(fake_server, payload, code, param):
     (["a", "list"], "INVALID_REQUEST", None),
 ])
 def test_bad_request_fields(fake_server, payload, code, param):
-    r = httpx.post(fake_server.url + SPEECH, json=payload, timeout=30)
+    r = harness.post(fake_server.url + SPEECH, json=payload, timeout=30)
     err = check_error(fake_server, r, 400, code)
     assert err["param"] == param
 
@@ -106,8 +106,8 @@ def test_bad_request_fields(fake_server, payload, code, param):
                                      b"\x00\x01\x02"])
 def test_malformed_json(fake_server, content):
     """Not JSON: no field is to blame (pydantic's location is a character offset)."""
-    r = httpx.post(fake_server.url + SPEECH, content=content,
-                   headers={"content-type": "application/json"})
+    r = harness.post(fake_server.url + SPEECH, content=content,
+                     headers={"content-type": "application/json"})
     err = check_error(fake_server, r, 400, "INVALID_REQUEST")
     assert err["param"] is None
     assert err["message"].startswith("The request is malformed: the body is not valid JSON")
@@ -115,7 +115,7 @@ def test_malformed_json(fake_server, content):
 
 
 def test_a_field_that_must_be_an_object_is_named(fake_server):
-    r = httpx.post(fake_server.url + SPEECH, json=body(options="sad"))
+    r = harness.post(fake_server.url + SPEECH, json=body(options="sad"))
     err = check_error(fake_server, r, 400, "INVALID_REQUEST")
     assert err["param"] == "options" and "'options' must be a JSON object" in err["message"]
 
@@ -128,14 +128,14 @@ def test_a_field_that_must_be_an_object_is_named(fake_server):
     ("DELETE", "/v1/models", 405, "METHOD_NOT_ALLOWED"),
 ])
 def test_unknown_paths_and_methods(fake_server, method, path, status, code):
-    r = httpx.request(method, fake_server.url + path)
+    r = harness.request(method, fake_server.url + path)
     check_error(fake_server, r, status, code)
 
 
 def test_body_too_large_by_length_and_while_streaming(fake_server):
     big = b'{"model":"tts-1","voice":"alloy","input":"' + b"a" * 70_000 + b'"}'
-    r = httpx.post(fake_server.url + SPEECH, content=big,
-                   headers={"content-type": "application/json"})
+    r = harness.post(fake_server.url + SPEECH, content=big,
+                     headers={"content-type": "application/json"})
     check_error(fake_server, r, 413, "BODY_TOO_LARGE")
 
     def chunks():  # no Content-Length: chunked transfer, counted while read
@@ -144,8 +144,8 @@ def test_body_too_large_by_length_and_while_streaming(fake_server):
             yield b"a" * 4096
         yield b'"}'
 
-    r = httpx.post(fake_server.url + SPEECH, content=chunks(),
-                   headers={"content-type": "application/json"})
+    r = harness.post(fake_server.url + SPEECH, content=chunks(),
+                     headers={"content-type": "application/json"})
     check_error(fake_server, r, 413, "BODY_TOO_LARGE")
 
 
@@ -158,23 +158,23 @@ def test_body_too_large_by_length_and_while_streaming(fake_server):
     ("#exit the worker dies", 503, "ENGINE_CRASHED"),
 ])
 def test_engine_failures_are_never_2xx(fake_server, text, status, code):
-    r = httpx.post(fake_server.url + SPEECH, json=body(input=text), timeout=30)
+    r = harness.post(fake_server.url + SPEECH, json=body(input=text), timeout=30)
     check_error(fake_server, r, status, code)
     check_failed_synthesis(fake_server, r, code)
     # and the service keeps serving
-    ok = httpx.post(fake_server.url + SPEECH, json=body(input=f"fine after {code}"),
-                    timeout=30)
+    ok = harness.post(fake_server.url + SPEECH, json=body(input=f"fine after {code}"),
+                      timeout=30)
     assert ok.status_code == 200
 
 
 def test_failure_in_a_stream_before_audio_is_an_http_error(fake_server):
     for mode in ("audio", "sse"):
-        r = httpx.post(fake_server.url + SPEECH, timeout=30,
-                       json=body(input="#raise streamed", stream_format=mode))
+        r = harness.post(fake_server.url + SPEECH, timeout=30,
+                         json=body(input="#raise streamed", stream_format=mode))
         check_error(fake_server, r, 500, "ENGINE_FAILED")
         # a stream of nothing but silence is held back, so it fails before its first byte
-        r = httpx.post(fake_server.url + SPEECH, timeout=30,
-                       json=body(input="#silence streamed", stream_format=mode))
+        r = harness.post(fake_server.url + SPEECH, timeout=30,
+                         json=body(input="#silence streamed", stream_format=mode))
         check_error(fake_server, r, 422, "AUDIO_SILENT")
 
 
@@ -185,25 +185,26 @@ def test_text_the_real_voice_cannot_speak_is_not_a_silent_200(espeak_server, str
     and not cached (the same request fails again rather than being served silence)."""
     extra = {"stream_format": stream_format} if stream_format else {}
     for _ in range(2):
-        r = httpx.post(espeak_server.url + SPEECH, timeout=30,
-                       json=body(input="\ufffd", response_format="wav", **extra))
+        r = harness.post(espeak_server.url + SPEECH, timeout=30,
+                         json=body(input="\ufffd", response_format="wav", **extra))
         err = check_error(espeak_server, r, 422, "AUDIO_SILENT")
         assert "silent" in err["message"]
         check_failed_synthesis(espeak_server, r, "AUDIO_SILENT")
-    ok = httpx.post(espeak_server.url + SPEECH, timeout=30,
-                    json=body(input="\ufffd ok", response_format="wav", **extra))
+    ok = harness.post(espeak_server.url + SPEECH, timeout=30,
+                      json=body(input="\ufffd ok", response_format="wav", **extra))
     assert ok.status_code == 200 and len(ok.content) > 4000  # with a word, it speaks
 
 
 def test_queue_full_and_timeout(tight):
     def slow(text: str) -> httpx.Response:
-        return httpx.post(tight.url + SPEECH, json=body(input=text), timeout=30)
+        return harness.post(tight.url + SPEECH, json=body(input=text), timeout=30)
 
     with cf.ThreadPoolExecutor(4) as ex:
         busy = ex.submit(slow, "#sleep=900 one")
-        time.sleep(0.3)
+        tight.wait_status(lambda st: st["states"] == ["busy"] and st["queue_depth"] == 0,
+                          "the worker took the first")
         waiting = ex.submit(slow, "two")
-        time.sleep(0.3)
+        tight.wait_status(lambda st: st["queue_depth"] == 1, "the second waits")
         r = slow("three")
         assert busy.result().status_code == 200 and waiting.result().status_code == 200
     check_error(tight, r, 429, "QUEUE_FULL")
@@ -223,13 +224,13 @@ def test_queue_full_and_timeout(tight):
 def test_auth(server_factory):
     s = server_factory(engine="fake", api_keys="sekrit-one,sekrit-two")
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "sekrit-one"}):
-        r = httpx.post(s.url + SPEECH, json=body(), headers=headers)
+        r = harness.post(s.url + SPEECH, json=body(), headers=headers)
         check_error(s, r, 401, "UNAUTHORIZED")
         assert r.headers["www-authenticate"] == "Bearer"
-    r = httpx.post(s.url + SPEECH, json=body(), headers={"Authorization": "Bearer sekrit-two"},
-                   timeout=30)
+    r = harness.post(s.url + SPEECH, json=body(), headers={"Authorization": "Bearer sekrit-two"},
+                     timeout=30)
     assert r.status_code == 200
-    assert httpx.get(s.url + "/healthz").status_code == 200  # probes stay open
+    assert harness.get(s.url + "/healthz").status_code == 200  # probes stay open
     s.stop()
     text = (s.log_dir / "app.log").read_text()
     assert "sekrit" not in text
@@ -237,9 +238,9 @@ def test_auth(server_factory):
 
 def test_rate_limit(server_factory):
     s = server_factory(engine="fake", rate_limit_per_minute=3)
-    codes = [httpx.get(s.url + "/v1/models").status_code for _ in range(5)]
+    codes = [harness.get(s.url + "/v1/models").status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
-    r = httpx.get(s.url + "/v1/models")
+    r = harness.get(s.url + "/v1/models")
     check_error(s, r, 429, "RATE_LIMITED")
     assert int(r.headers["retry-after"]) >= 1
 
@@ -247,30 +248,30 @@ def test_rate_limit(server_factory):
 def test_model_load_failure_and_not_ready(server_factory):
     s = server_factory(engine="fake", fake_load_fail=True, ready=False)
     rec = s.wait_records(lambda rs: any(x.event == "model_load_failed" for x in rs))
-    r = httpx.get(s.url + "/readyz")
+    r = harness.get(s.url + "/readyz")
     check_error_like = r.json()
     assert r.status_code == 503 and check_error_like["error"]["code"] == "MODEL_LOAD_FAILED"
-    r = httpx.post(s.url + SPEECH, json=body())
+    r = harness.post(s.url + SPEECH, json=body())
     check_error(s, r, 503, "MODEL_LOAD_FAILED")
     assert rec
 
     slow = server_factory(engine="fake", fake_load_ms=20000, ready=False)
-    r = httpx.post(slow.url + SPEECH, json=body())
+    r = harness.post(slow.url + SPEECH, json=body())
     check_error(slow, r, 503, "ENGINE_NOT_READY")
-    assert httpx.get(slow.url + "/readyz").status_code == 503
+    assert harness.get(slow.url + "/readyz").status_code == 503
 
 
 # --- the schema --------------------------------------------------------------------------
 
 def test_openapi_schema_is_valid_and_error_bodies_match_it(fake_server):
-    spec = httpx.get(fake_server.url + "/openapi.json").json()
+    spec = harness.get(fake_server.url + "/openapi.json").json()
     validate(spec)
     op = spec["paths"][SPEECH]["post"]
     for status in ("400", "401", "413", "429", "500", "503", "504"):
         assert status in op["responses"], status
     schema = {"$ref": "#/components/schemas/ErrorResponse", "components": spec["components"]}
     for payload in (body(speed=9), body(voice="nobody"), body(input="#raise x")):
-        r = httpx.post(fake_server.url + SPEECH, json=payload, timeout=30)
+        r = harness.post(fake_server.url + SPEECH, json=payload, timeout=30)
         jsonschema.validate(r.json(), schema)
     req_schema = {"$ref": "#/components/schemas/SpeechRequest",
                   "components": spec["components"]}

@@ -6,15 +6,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from . import harness
 
 pytestmark = pytest.mark.slow
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(url + "/metrics").text
+    text = harness.get(url + "/metrics").text
     out = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
@@ -29,10 +30,10 @@ def value(m: dict, name: str, **labels: str) -> float:
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_promtool_accepts_the_exposition(fake_server):
     for text in ("metrics please", "#raise failing one"):
-        httpx.post(fake_server.url + "/v1/audio/speech", timeout=30,
-                   json={"model": "tts-1", "voice": "alloy", "input": text})
-    httpx.get(fake_server.url + "/v1/nope")
-    text = httpx.get(fake_server.url + "/metrics").content
+        harness.post(fake_server.url + "/v1/audio/speech", timeout=30,
+                     json={"model": "tts-1", "voice": "alloy", "input": text})
+    harness.get(fake_server.url + "/v1/nope")
+    text = harness.get(fake_server.url + "/metrics").content
     r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                        timeout=60)
     assert r.returncode == 0, (r.stdout + r.stderr).decode()
@@ -43,8 +44,8 @@ def test_metrics_follow_traffic(server_factory):
     before = scrape(s.url)
     post = {"model": "tts-1", "voice": "alloy", "input": "count me"}
     for _ in range(2):  # a miss then a hit
-        assert httpx.post(s.url + "/v1/audio/speech", json=post, timeout=30).status_code == 200
-    bad = httpx.post(s.url + "/v1/audio/speech", json={**post, "input": "#raise"}, timeout=30)
+        assert harness.post(s.url + "/v1/audio/speech", json=post, timeout=30).status_code == 200
+    bad = harness.post(s.url + "/v1/audio/speech", json={**post, "input": "#raise"}, timeout=30)
     assert bad.status_code == 500
     after = scrape(s.url)
 
@@ -71,15 +72,15 @@ def test_metrics_follow_traffic(server_factory):
     assert value(after, "ttsops_cache_entries") >= 1
     assert value(after, "ttsops_cache_used_bytes") > 0
     # a worker killed from outside counts as a restart
-    httpx.post(s.url + "/v1/audio/speech", json={**post, "input": "#exit"}, timeout=30)
+    harness.post(s.url + "/v1/audio/speech", json={**post, "input": "#exit"}, timeout=30)
     s.wait_ready()
     assert value(scrape(s.url), "ttsops_worker_restarts_total", reason="died") == 1
 
 
 def test_label_values_stay_bounded_whatever_clients_send(fake_server):
     for i in range(5):
-        httpx.request(f"BREW{i}", fake_server.url + f"/v1/random/path/{i}")
-        httpx.get(fake_server.url + f"/nothing-{i}")
+        harness.request(f"BREW{i}", fake_server.url + f"/v1/random/path/{i}")
+        harness.get(fake_server.url + f"/nothing-{i}")
     m = scrape(fake_server.url)
     methods = {dict(k[1]).get("method") for k in m if k[0] == "ttsops_http_requests_total"}
     routes = {dict(k[1]).get("route") for k in m if k[0] == "ttsops_http_requests_total"}

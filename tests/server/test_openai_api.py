@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 from openai import OpenAI
 
+from . import harness
 from .harness import Server
 
 pytestmark = pytest.mark.slow
@@ -171,7 +172,7 @@ def test_models_and_voices(espeak_server):
     c = client(espeak_server)
     ids = [m.id for m in c.models.list().data]
     assert "tts-1" in ids and "gpt-4o-mini-tts" in ids and "espeak" in ids
-    voices = httpx.get(espeak_server.url + "/v1/audio/voices").json()["data"]
+    voices = harness.get(espeak_server.url + "/v1/audio/voices").json()["data"]
     names = {v["id"] for v in voices}
     assert {"alloy", "nova"} <= names
     assert all(v["languages"] for v in voices)
@@ -181,7 +182,7 @@ def test_models_and_voices(espeak_server):
 def test_head_answers_like_get_without_a_body(espeak_server, path):
     """Uptime checkers probe with HEAD: the GET answer's status and headers, no body,
     and one http_request record that says HEAD."""
-    get = httpx.get(espeak_server.url + path)
+    get = harness.get(espeak_server.url + path)
     head = httpx.head(espeak_server.url + path, headers={"X-Request-ID": f"head-{path}"[:60]})
     assert get.status_code == head.status_code == 200
     assert head.content == b""

@@ -9,10 +9,11 @@ import signal
 import subprocess
 import time
 
-import httpx
 import pytest
 
 from console import TTSOPS
+
+from . import harness
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,7 @@ def test_sigterm_lets_in_flight_requests_finish_and_stops_workers(server_factory
     recs = s.wait_records(lambda rs: sum(r.event == "engine_load" for r in rs) == 2)
     pids = [int(r.get("pid")) for r in recs if r.event == "engine_load"]
     with cf.ThreadPoolExecutor(1) as ex:
-        fut = ex.submit(httpx.post, s.url + "/v1/audio/speech", timeout=30,
+        fut = ex.submit(harness.post, s.url + "/v1/audio/speech", timeout=30,
                         json={"model": "tts-1", "voice": "alloy", "input": "#sleep=1500 bye"})
         s.wait_records(lambda rs: any(r.event == "stage_time" and
                                       r.get("stage") == "llm_prompt_gen" for r in rs))
@@ -99,4 +100,4 @@ def test_a_second_server_on_the_same_log_directory_is_refused(server_factory, tm
     r = _serve(tmp_path, "--engine", "fake", TTSOPS_LOG_DIR=str(s.log_dir))
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "another process is writing" in r.stderr
-    assert httpx.get(s.url + "/healthz").status_code == 200  # the first one is untouched
+    assert harness.get(s.url + "/healthz").status_code == 200  # the first one is untouched

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from . import harness
 from .harness import Server
 
 pytestmark = pytest.mark.slow
@@ -79,7 +80,7 @@ def test_sse_timestamps_for_chinese_cover_the_text(espeak_server):
 def test_sse_timestamps_on_a_text_in_the_cache_still_come(espeak_server):
     body = {"model": "tts-1", "voice": "nova", "input": "Cached words come too.",
             "response_format": "mp3"}
-    r = httpx.post(espeak_server.url + "/v1/audio/speech", json=body, timeout=60)
+    r = harness.post(espeak_server.url + "/v1/audio/speech", json=body, timeout=60)
     assert r.status_code == 200
     events = sse(espeak_server, input=body["input"], voice="nova", response_format="mp3",
                  timestamps=True)
@@ -88,7 +89,7 @@ def test_sse_timestamps_on_a_text_in_the_cache_still_come(espeak_server):
 
 
 def test_timestamps_without_sse_is_a_clear_400(espeak_server):
-    r = httpx.post(espeak_server.url + "/v1/audio/speech", timeout=30, json={
+    r = harness.post(espeak_server.url + "/v1/audio/speech", timeout=30, json={
         "model": "tts-1", "voice": "alloy", "input": "Hi.", "timestamps": True})
     assert r.status_code == 400
     err = r.json()["error"]
@@ -127,7 +128,7 @@ def test_audio_stream_is_one_valid_file_sent_piece_by_piece(espeak_server, fmt):
 
 
 def test_audio_ends_with_the_trailing_silence(espeak_server):
-    r = httpx.post(espeak_server.url + "/v1/audio/speech", timeout=30, json={
+    r = harness.post(espeak_server.url + "/v1/audio/speech", timeout=30, json={
         "model": "tts-1", "voice": "alloy", "input": "The last syllable is kept.",
         "response_format": "wav"})
     x, sr = sf.read(io.BytesIO(r.content), dtype="float32")

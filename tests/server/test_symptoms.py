@@ -13,13 +13,15 @@ import time
 import httpx
 import pytest
 
+from . import harness
+
 pytestmark = pytest.mark.slow
 
 SPEECH = "/v1/audio/speech"
 
 
 def post(url: str, text: str, **kw) -> httpx.Response:
-    return httpx.post(url + SPEECH, json={"model": "tts-1", "voice": "alloy", "input": text,
+    return harness.post(url + SPEECH, json={"model": "tts-1", "voice": "alloy", "input": text,
                                           **kw}, timeout=60)
 
 
@@ -131,11 +133,11 @@ def test_symptom4_model_load_failure_has_context_and_readiness_is_false(server_f
     assert rec.num("duration_ms") >= 150
     assert rec.traceback and rec.traceback[0].startswith("Traceback")
     assert any("load" in line for line in rec.traceback)
-    ready = httpx.get(s.url + "/readyz")
+    ready = harness.get(s.url + "/readyz")
     assert ready.status_code == 503
     assert ready.json()["error"]["code"] == "MODEL_LOAD_FAILED"
     t = time.perf_counter()
     r = post(s.url, "anyone there?")
     assert r.status_code == 503 and r.json()["error"]["code"] == "MODEL_LOAD_FAILED"
     assert time.perf_counter() - t < 5  # answered at once, not a timeout
-    assert httpx.get(s.url + "/healthz").status_code == 200  # alive, not ready
+    assert harness.get(s.url + "/healthz").status_code == 200  # alive, not ready

@@ -8,13 +8,13 @@ from __future__ import annotations
 import io
 import typing
 
-import httpx
 import numpy as np
 import pytest
 import soundfile as sf
 from openai import BadRequestError, OpenAI
 from openai.types.audio import speech_create_params
 
+from . import harness
 from .harness import Server
 from .test_errors_http import check_error
 
@@ -48,7 +48,7 @@ def test_every_voice_of_the_openai_client_is_accepted(espeak_server, voice):
 
 
 def test_the_voice_list_has_the_clients_voices_and_languages(espeak_server):
-    data = httpx.get(espeak_server.url + "/v1/audio/voices", timeout=30).json()["data"]
+    data = harness.get(espeak_server.url + "/v1/audio/voices", timeout=30).json()["data"]
     assert set(openai_voices()) <= {v["id"] for v in data}
     assert {"zh", "en", "ja", "ar", "ru"} <= set(data[0]["languages"])
 
@@ -83,15 +83,15 @@ def test_what_no_voice_reads_is_refused(espeak_server, text, code, words):
         client(espeak_server).audio.speech.create(model="tts-1", voice="alloy", input=text)
     err = ei.value.body
     assert err["code"] == code and all(w in err["message"] for w in words), err
-    r = httpx.post(espeak_server.url + SPEECH, json={"model": "tts-1", "voice": "alloy",
+    r = harness.post(espeak_server.url + SPEECH, json={"model": "tts-1", "voice": "alloy",
                                                     "input": text}, timeout=30)
     check_error(espeak_server, r, 400, code)
 
 
 def test_a_body_that_is_not_utf8_is_text_invalid(fake_server):
     content = b'{"model":"tts-1","voice":"alloy","input":"caf\xe9 \xff"}'
-    r = httpx.post(fake_server.url + SPEECH, content=content,
-                   headers={"Content-Type": "application/json"}, timeout=30)
+    r = harness.post(fake_server.url + SPEECH, content=content,
+                     headers={"Content-Type": "application/json"}, timeout=30)
     err = check_error(fake_server, r, 400, "TEXT_INVALID")
     assert "0xe9" in err["message"]
 
@@ -100,7 +100,7 @@ def test_a_body_that_is_not_utf8_is_text_invalid(fake_server):
                                          (True, "a boolean"), ([1], "an array")])
 def test_a_speed_of_the_wrong_type_is_invalid_request_saying_what_came(fake_server, speed,
                                                                       says):
-    r = httpx.post(fake_server.url + SPEECH, json={"model": "tts-1", "voice": "alloy",
+    r = harness.post(fake_server.url + SPEECH, json={"model": "tts-1", "voice": "alloy",
                                                   "input": "hi", "speed": speed}, timeout=30)
     err = check_error(fake_server, r, 400, "INVALID_REQUEST")
     assert err["param"] == "speed" and says in err["message"]
@@ -108,6 +108,6 @@ def test_a_speed_of_the_wrong_type_is_invalid_request_saying_what_came(fake_serv
 
 
 def test_a_speed_out_of_range_is_still_speed_out_of_range(fake_server):
-    r = httpx.post(fake_server.url + SPEECH, json={"model": "tts-1", "voice": "alloy",
+    r = harness.post(fake_server.url + SPEECH, json={"model": "tts-1", "voice": "alloy",
                                                   "input": "hi", "speed": 4.5}, timeout=30)
     check_error(fake_server, r, 400, "SPEED_OUT_OF_RANGE")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from . import harness
 from .harness import Server
 
 pytestmark = [pytest.mark.slow,
@@ -119,9 +120,8 @@ def test_errors_show_code_and_message_as_text(page, espeak_server):
 
 
 def test_page_sets_a_strict_csp(espeak_server):
-    import httpx
 
-    r = httpx.get(espeak_server.url + "/")
+    r = harness.get(espeak_server.url + "/")
     csp = r.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from . import harness
 from .harness import Server
 
 pytestmark = [pytest.mark.slow,
@@ -147,7 +147,7 @@ def test_page_load_has_a_favicon_and_no_errors(page, espeak_server):
     page.reload()
     page.wait_for_load_state("networkidle")
     assert page.console_errors == []
-    r = httpx.get(espeak_server.url + "/favicon.ico", timeout=10)
+    r = harness.get(espeak_server.url + "/favicon.ico", timeout=10)
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
-    metrics = httpx.get(espeak_server.url + "/metrics", timeout=10).text
+    metrics = harness.get(espeak_server.url + "/metrics", timeout=10).text
     assert 'code="NOT_FOUND"' not in metrics
