@@ -157,6 +157,16 @@ def _records(ops: list[tuple[str, str, str, str, bool]]) -> list[Record]:
     return out
 
 
+def _cut(recs: list[Record], cuts: list[int]) -> list[list[Record]]:
+    """``recs`` as files of the given sizes, in turn."""
+    files: list[list[Record]] = []
+    pos = k = 0
+    while pos < len(recs):
+        files.append(recs[pos:pos + cuts[k % len(cuts)]])
+        pos, k = pos + len(files[-1]), k + 1
+    return files
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_OP, max_size=60), st.lists(st.integers(1, 20), min_size=1, max_size=5),
        st.sampled_from(["auto", "cumulative", "per-stage"]))
@@ -165,11 +175,7 @@ def _records(ops: list[tuple[str, str, str, str, bool]]) -> list[Record]:
           ("synthesis_complete", "ts_a", "", "30 ms", False)], [1], "auto")
 def test_random_records(ops, cuts, mode) -> None:
     recs = _records(ops)
-    files: list[list[Record]] = []
-    pos = k = 0
-    while pos < len(recs):
-        files.append(recs[pos:pos + cuts[k % len(cuts)]])
-        pos, k = pos + len(files[-1]), k + 1
+    files = _cut(recs, cuts)
     _same(_got(files, mode), _want(files, mode))
 
 
@@ -196,11 +202,7 @@ def test_overflow_is_the_assemblers_dropping(ops, cuts, most) -> None:
     """The join says ``overflow`` exactly when the Assembler, holding at most ``most``
     syntheses in flight, would have dropped one (then the caller reads records)."""
     recs = _records(ops)
-    files: list[list[Record]] = []
-    pos = k = 0
-    while pos < len(recs):
-        files.append(recs[pos:pos + cuts[k % len(cuts)]])
-        pos, k = pos + len(files[-1]), k + 1
+    files = _cut(recs, cuts)
     asm = Assembler(max_pending=most)
     for rec in recs:
         asm.feed(rec)
