@@ -156,6 +156,9 @@ class Lifecycle:
             if worker.state == WorkerState.STOPPED:  # killed by stop_processes
                 log.info("worker_stopped", worker=worker.index, pid=worker.pid,
                          reason="shutdown", job=job_id)
+                with contextlib.suppress(Exception):
+                    if worker.conn is not None:
+                        worker.conn.close()
                 return
             worker.state = WorkerState.RESTARTING
             if proc is not None and proc.is_alive() and reason == "timeout":
