@@ -191,8 +191,7 @@ def _pct_of(vals: list[tuple[float, int]], n: int, q: int) -> float:
 
 def _report(rows: list[tuple[Any, ...]], since: str | None, until: str | None,
             slowest: int) -> Any:
-    from ..forensics.analyses.answer import Report, Table
-    from ..forensics.analyses.stages import COMPONENTS
+    from ..forensics.analyses.stages import COMPONENTS, report
 
     comps = {r[0]: r for r in rows if r[0] != ""}
     meta = next((r for r in rows if r[0] == ""), None)
@@ -214,29 +213,6 @@ def _report(rows: list[tuple[Any, ...]], since: str | None, until: str | None,
                     "p99": float(r[7]), "mean": total / n,
                     "share_pct": (100.0 * total / e2e_sum) if e2e_sum else None})
     slow = [(float(e), str(i), str(w)) for e, i, w in (e2e[8] if e2e else [])][:slowest]
-    rep = Report("stages")
-    rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}", "syntheses": n_syn}
-    if cum:
-        rep.summary["stage_time"] = (f"cumulative (time since the request started) in {cum} "
-                                     f"of {cum + per} syntheses: read as the difference "
-                                     "from the stage before")
-    t = Table("stages", "stage latency (ms); share = sum of the component / sum of end to end",
-              ["component", "n", "p50", "p95", "p99", "mean", "share_%"])
-    for r2 in out:
-        t.rows.append([r2["component"], r2["n"], round(r2["p50"], 1), round(r2["p95"], 1),
-                       round(r2["p99"], 1), round(r2["mean"], 1),
-                       None if r2["share_pct"] is None else round(r2["share_pct"], 1)])
-    rep.tables.append(t)
-    if slow:
-        st = Table("slowest", "slowest syntheses", ["id", "end_to_end_ms", "largest component"])
-        st.rows = [[i, e, c] for e, i, c in slow]
-        rep.tables.append(st)
-    rep.data = {"rows": out, "slowest": [{"id": i, "e2e_ms": e, "component": c}
-                                         for e, i, c in slow],
-                "stage_time": {"cumulative": cum, "per_stage": per}}
-    if n_syn == 0:
-        rep.empty = f"no completed syntheses between {since or 'the start'} and " \
-                    f"{until or 'the end'}"
     if not math.isfinite(e2e_sum):
         return None
-    return rep
+    return report(out, slow, n_syn, cum, per, since, until)

@@ -152,10 +152,19 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
         where: list[Cond], slowest: int = 5, use_index: bool = True) -> Report:
     col = StageTimes(by, where, slowest)
     collect(snap, since, until, col, use_index)
-    rows = col.rows()
-    rep = Report("stages", problems=snap.problems)
-    rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}", "syntheses": col.n}
-    cum, per = col.stage_modes["cumulative"], col.stage_modes["per-stage"]
+    return report(col.rows(), sorted(col.slow, reverse=True), col.n,
+                  col.stage_modes["cumulative"], col.stage_modes["per-stage"], since, until,
+                  by=by, problems=snap.problems)
+
+
+def report(rows: list[dict[str, Any]], slow: list[tuple[float, str, str]], n: int,
+           cum: int, per: int, since: str | None, until: str | None, *,
+           by: list[str] | tuple[str, ...] = (), problems: list[Any] | None = None) -> Report:
+    """The ``stages`` report of per-component rows, the slowest syntheses (end to end,
+    id, largest component; slowest first), ``n`` syntheses of which ``cum`` were read as
+    cumulative and ``per`` as per-stage (``run``'s, and ``--source``'s from SQL)."""
+    rep = Report("stages", problems=problems)
+    rep.summary = {"window": f"{since or 'start'} .. {until or 'end'}", "syntheses": n}
     if cum:  # say it: the values were converted (the tutorial's cumulative stage_time)
         rep.summary["stage_time"] = (f"cumulative (time since the request started) in {cum} "
                                      f"of {cum + per} syntheses: read as the difference "
@@ -167,7 +176,6 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
                        round(r["p95"], 1), round(r["p99"], 1), round(r["mean"], 1),
                        None if r["share_pct"] is None else round(r["share_pct"], 1)])
     rep.tables.append(t)
-    slow = sorted(col.slow, reverse=True)
     if slow:
         st = Table("slowest", "slowest syntheses", ["id", "end_to_end_ms", "largest component"])
         st.rows = [[i, e, c] for e, i, c in slow]
@@ -175,7 +183,7 @@ def run(snap: Snapshot, since: str | None, until: str | None, *, by: list[str],
     rep.data = {"rows": rows, "slowest": [{"id": i, "e2e_ms": e, "component": c}
                                           for e, i, c in slow],
                 "stage_time": {"cumulative": cum, "per_stage": per}}
-    if col.n == 0:
+    if n == 0:
         rep.empty = f"no completed syntheses between {since or 'the start'} and " \
                     f"{until or 'the end'}"
     return rep
