@@ -217,6 +217,20 @@ def test_needles_from_sidecars_are_the_line_paths(tmp_path_factory, monkeypatch,
     assert [x.to_json() for x in a] == [x.to_json() for x in b]
 
 
+def _prefiltered(logs: Any, needles: Any, rules: Any, mode: str,
+                 monkeypatch: Any) -> tuple[list[Any], list[dict[str, Any]]]:
+    """With sidecars in ``mode``: the records a scan with the rules' literal needles
+    gives, and the alert episodes of those rules."""
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", mode)
+    with open_snapshot([logs], []) as snap:
+        sc = Scan(snap, Query(needles=needles, tracebacks=False))
+        sc.sidecar_needles = True  # type: ignore[attr-defined]
+        recs = list(sc.records())
+    with open_snapshot([logs], []) as snap:
+        eps, _ = alerts_mod.evaluate(snap, None, None, rules)
+    return recs, [e.to_json() for e in eps]
+
+
 def test_a_lone_malformed_line_keeps_the_literal_prefilter(tmp_path, monkeypatch):
     """A line cut short (it starts like a record, the parser skips it, as in the
     tutorial's day) holds no record: the sidecar still serves the rules' pre-filter,
@@ -237,14 +251,7 @@ def test_a_lone_malformed_line_keeps_the_literal_prefilter(tmp_path, monkeypatch
     needles = tuple(_needles_of(rules))
 
     def run(mode: str) -> tuple[list[Any], list[dict[str, Any]]]:
-        monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", mode)
-        with open_snapshot([logs], []) as snap:
-            sc = Scan(snap, Query(needles=needles, tracebacks=False))
-            sc.sidecar_needles = True  # type: ignore[attr-defined]
-            recs = list(sc.records())
-        with open_snapshot([logs], []) as snap:
-            eps, _ = alerts_mod.evaluate(snap, None, None, rules)
-        return recs, [e.to_json() for e in eps]
+        return _prefiltered(logs, needles, rules, mode, monkeypatch)
 
     want = run("off")
     assert want[1]  # the failure rate fires: something to agree on
@@ -293,14 +300,7 @@ def test_a_traceback_cut_by_the_reads_chunks_keeps_the_literal_prefilter(tmp_pat
     needles = _needles_of(rules)
 
     def run(mode: str) -> tuple[list[Any], list[dict[str, Any]]]:
-        monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", mode)
-        with open_snapshot([logs], []) as snap:
-            sc = Scan(snap, Query(needles=needles, tracebacks=False))
-            sc.sidecar_needles = True  # type: ignore[attr-defined]
-            recs = list(sc.records())
-        with open_snapshot([logs], []) as snap:
-            eps, _ = alerts_mod.evaluate(snap, None, None, rules)
-        return recs, [e.to_json() for e in eps]
+        return _prefiltered(logs, needles, rules, mode, monkeypatch)
 
     want = run("off")
     assert want[1]
