@@ -269,6 +269,15 @@ def _as_other_grammar(p, monkeypatch):
     assert old is not None and old.version == 3 and old.grammar == 0
 
 
+def _all_reindexed(d, detail: str) -> None:
+    """``logs index`` on ``d`` reindexes every file (blocks kept), saying ``detail``."""
+    rc, out, _ = cli("index", str(d), "--json", "--no-progress")
+    assert rc == 0
+    res = json.loads(out)["files"]
+    assert {r["status"] for r in res} == {"reindexed"}
+    assert all(detail in r["detail"] for r in res)
+
+
 def test_an_index_another_parser_made_is_not_trusted_and_is_made_anew(tmp_path, monkeypatch):
     d = tmp_path / "logs"
     d.mkdir()
@@ -286,11 +295,7 @@ def test_an_index_another_parser_made_is_not_trusted_and_is_made_anew(tmp_path, 
     assert rc == 0
     got = json.loads(out)
     assert got["error_codes"] == truth and got["read"]["blocks_from_index"] == 0
-    rc, out, _ = cli("index", str(d), "--json", "--no-progress")
-    assert rc == 0
-    res = json.loads(out)["files"]
-    assert {r["status"] for r in res} == {"reindexed"}
-    assert all("another parser" in r["detail"] for r in res)
+    _all_reindexed(d, "another parser")
     for p in files:
         idx = read_index(p)
         assert idx is not None and idx.grammar == indexformat.GRAMMAR
@@ -326,11 +331,7 @@ def test_an_index_without_the_failed_lines_is_given_them_and_answers_the_same(tm
         assert all(b.failed is None for b in old.blocks)
     rc, out, _ = cli(*args)
     assert rc == 0 and json.loads(out) == truth
-    rc, out, _ = cli("index", str(d), "--json", "--no-progress")
-    assert rc == 0
-    res = json.loads(out)["files"]
-    assert {r["status"] for r in res} == {"reindexed"}
-    assert all("failed syntheses' lines added" in r["detail"] for r in res)
+    _all_reindexed(d, "failed syntheses' lines added")
     for p in files:
         idx = read_index(p)
         assert idx is not None and idx.keeps_failed
