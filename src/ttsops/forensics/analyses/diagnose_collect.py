@@ -191,6 +191,14 @@ class FailurePatterns:
         return best
 
 
+def verified_webui_error(rec: Record) -> bool:
+    """A web page error report whose synthesis token the server checked (webui.py):
+    anyone can post a report, nobody can post one for another's synthesis."""
+    f = rec.fields
+    return rec.event == "webui_event" and f.get("kind") == "error" and \
+        f.get("verified") == "true"
+
+
 @dataclass
 class Collected:
     """What the pass found, for the judge and the renderer. ``base_*``: the look-back
@@ -262,21 +270,22 @@ class Collected:
     def feed_window(self, rec: Record) -> None:
         """A record of the window (not the look-back)."""
         self.win.feed(rec)
-        self.errs.feed(rec)
-        self.warns.feed(rec)
-        self.cache.feed(rec)
-        ev = rec.event
+        self.feed_codes(rec)
         f = rec.fields
-        if ev == "http_request" and f.get("id") in self.failed_ids:
+        if rec.event == "http_request" and f.get("id") in self.failed_ids:
             st = f.get("status", "")
             if st.startswith("2"):
                 self.failed_2xx.append(f["id"])
-        elif ev == "webui_event" and f.get("kind") == "error" and f.get("verified") == "true":
-            # only reports whose synthesis token the server checked (webui.py): anyone can
-            # post a report, nobody can post one for another's synthesis
+        elif verified_webui_error(rec):
             self.feed_webui(rec)
         else:
             self.feed_service(rec)
+
+    def feed_codes(self, rec: Record) -> None:
+        """The collectors of error and warning codes and of the cache."""
+        self.errs.feed(rec)
+        self.warns.feed(rec)
+        self.cache.feed(rec)
 
     def feed_webui(self, rec: Record) -> None:
         """A verified web page error report."""

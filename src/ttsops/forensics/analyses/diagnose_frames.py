@@ -30,7 +30,14 @@ from ...logline import STAGES, Record
 from ..reading.scan import Query, Scan
 from ..reading.sources import LogFile, Snapshot
 from .audio import METRICS, AudioStats
-from .diagnose_collect import DIMENSIONS, LOG_TROUBLE, RECENT_IDS, TEXT_LEN_BUCKETS, Collected
+from .diagnose_collect import (
+    DIMENSIONS,
+    LOG_TROUBLE,
+    RECENT_IDS,
+    TEXT_LEN_BUCKETS,
+    Collected,
+    verified_webui_error,
+)
 from .diagnose_synth_frames import (
     CANON,
     compact,
@@ -166,12 +173,8 @@ class FramePass:
         counts and ``http_request`` apart), and the precursors' ``feed``."""
         col = self.col
         col.pre.feed(rec)
-        col.errs.feed(rec)
-        col.warns.feed(rec)
-        col.cache.feed(rec)
-        ev = rec.event
-        f = rec.fields
-        if ev == "webui_event" and f.get("kind") == "error" and f.get("verified") == "true":
+        col.feed_codes(rec)
+        if verified_webui_error(rec):
             self.webui.append((seq, rec))
         else:
             col.feed_service(rec)
