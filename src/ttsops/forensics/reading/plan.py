@@ -41,6 +41,12 @@ def inside(b: BlockStats, since: str | None, until: str | None) -> bool:
         (since is None or b.first_ts >= since) and (until is None or b.last_ts < until)
 
 
+def outside(b: BlockStats, since: str | None, until: str | None) -> bool:
+    """No record of ``b`` (a block or a file's totals) can be inside the window."""
+    return (since is not None and b.last_ts is not None and b.last_ts < since) or \
+        (until is not None and b.first_ts is not None and b.first_ts >= until)
+
+
 def plan_counts(snap: Snapshot, since: str | None, until: str | None, *,
                 unparsable: bool = False) -> CountPlan:
     """The blocks of ``snap`` whose index counts answer a window count exactly.
@@ -53,8 +59,7 @@ def plan_counts(snap: Snapshot, since: str | None, until: str | None, *,
             plan.read_bytes += f.size
             continue
         t = idx.total  # whole files first: their block lists are not even decoded
-        if (since is not None and t.last_ts is not None and t.last_ts < since) or \
-                (until is not None and t.first_ts is not None and t.first_ts >= until):
+        if outside(t, since, until):
             continue
         if t.counted and (t.skipped == 0 or unparsable) and inside(t, since, until):
             plan.counted.append(t)
@@ -71,8 +76,7 @@ def plan_counts(snap: Snapshot, since: str | None, until: str | None, *,
             if b.counted and (b.skipped == 0 or unparsable) and inside(b, since, until):
                 ex.add(i)
                 plan.counted.append(b)
-            elif not ((since is not None and b.last_ts is not None and b.last_ts < since) or
-                      (until is not None and b.first_ts is not None and b.first_ts >= until)):
+            elif not outside(b, since, until):
                 plan.read_bytes += b.clen
         if ex:
             plan.exclude[f.where] = frozenset(ex)
@@ -98,8 +102,7 @@ def plan_failed(snap: Snapshot, since: str | None, until: str | None) -> FailedP
         if idx is None:
             continue
         t = idx.total
-        if (since is not None and t.last_ts is not None and t.last_ts < since) or \
-                (until is not None and t.first_ts is not None and t.first_ts >= until):
+        if outside(t, since, until):
             continue
         try:
             blocks = idx.blocks
