@@ -90,6 +90,51 @@ def test_grown_and_rotated_file_ships_only_new_records(ch_single, tmp_path):
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_rotation_during_a_ship_loses_and_doubles_nothing(ch_single, tmp_path, monkeypatch,
+                                                            workers):
+    """The service rotates while its live shipper runs: after the ship named its files
+    (app.log.1.gz is A, app.log.2.gz is B) each is renamed one up and a new app.log.1.gz
+    comes. Each path is read as the file whose identity was taken, never another under
+    that identity: a file that moved is left to the next run, which ships it."""
+    from ttsops.fleet import ship as shipmod
+    from ttsops.logformat.names import rotated_name
+    from ttsops.logsink import shift_rotated
+
+    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/rot{workers}"
+    d = tmp_path / "logs"
+    d.mkdir()
+    line = "2024-06-12 10:{:02d}:{:02d},000 - app - INFO - synthesis_start: id=ts_{:08x}\n"
+
+    def gz(name: str, minute: int, n: int) -> None:
+        with gzip.open(d / name, "wt") as f:
+            f.write("".join(line.format(minute, i, minute * 100 + i) for i in range(n)))
+
+    gz(rotated_name(2), 1, 7)  # B, the older
+    gz(rotated_name(1), 2, 3)  # A
+    real_plan = shipmod._plan
+
+    def plan_then_rotate(*a, **k):
+        got = real_plan(*a, **k)
+        shift_rotated(d, keep=100)  # A -> .2, B -> .3 (as the rotator does, by renames)
+        gz(rotated_name(1), 3, 5)  # C
+        return got
+
+    monkeypatch.setattr(shipmod, "_plan", plan_then_rotate)
+    first = ship([str(d)], url, "--workers", workers)
+    monkeypatch.setattr(shipmod, "_plan", real_plan)
+    assert {f["status"] for f in first["files"]} == {"moved"}, first["files"]
+    assert rows_of(ch_single, f"rot{workers}") == (0, 0)
+    again = ship([str(d)], url, "--workers", workers)
+    assert again["rows"] == 15 == records_in(d)
+    assert rows_of(ch_single, f"rot{workers}") == (15, 15)
+    c = client(ch_single)
+    by_file = dict(c.execute(f"SELECT path, count() FROM rot{workers}.ttsops_logs GROUP BY path"))
+    c.disconnect()
+    assert {Path(p).name: n for p, n in by_file.items()} == {
+        rotated_name(1): 5, rotated_name(2): 3, rotated_name(3): 7}
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_killed_ship_resumes_without_duplicates(ch_single, corpora, tmp_path, workers):
     """Killed mid-way (with 2 workers: the process that started them; they die with
     it), then shipped again: every record once."""

@@ -16,7 +16,6 @@ shipped as a row with ``level = ''`` so that the readers of ``--source`` see it 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import socket
 import time
@@ -29,7 +28,7 @@ from typing import Any
 from ..logformat import parse
 from .client import FleetError, call, connect
 from .schema import TABLE, ensure, settle, shards
-from .shipfile import Done, Inserter, Job, Sink, ship_file
+from .shipfile import Done, Inserter, Job, Sink, head_identity, ship_file
 from .url import ChUrl
 
 BATCH = 100_000
@@ -44,7 +43,7 @@ class FileResult:
     rows: int = 0
     already: int = 0  # bytes of its text shipped before this run
     offset: int = 0  # bytes of its text shipped after it
-    status: str = "shipped"  # shipped | up to date | empty | damaged | unreadable
+    status: str = "shipped"  # shipped | up to date | empty | damaged | unreadable | moved
     detail: str = ""
 
 
@@ -101,7 +100,7 @@ def identity(path: Path) -> tuple[str, str] | None:
             line = f.readline(1 << 20)
             if not line.endswith(b"\n"):
                 break
-    return hashlib.sha1(head).hexdigest()[:20], head_ts
+    return head_identity(head), head_ts
 
 
 def _plan(paths: list[Path], done: dict[str, tuple[int, int]], out: ShipResult
@@ -221,7 +220,10 @@ def _place(client: Any, url: ChUrl, host: str, jobs: list[Job]) -> None:
 
 def _finish(fr: FileResult, d: Done) -> None:
     fr.rows, fr.offset = d.rows, d.offset
-    if d.problem:
+    if d.moved:
+        fr.status = "moved"
+        fr.detail = "renamed while this ship ran (a rotation): shipped by the next run"
+    elif d.problem:
         fr.status, fr.detail = "damaged", d.problem
 
 

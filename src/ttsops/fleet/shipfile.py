@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,18 +40,37 @@ class Done:
     rows: int = 0
     offset: int = 0
     problem: str | None = None
+    moved: bool = False  # the path names another file now (a rotation renamed it away)
+
+
+def head_identity(head: bytes) -> str:
+    """A file's identity: the hash of its first line (``head``, with its newline)."""
+    return hashlib.sha1(head).hexdigest()[:20]
 
 
 def runs(path: Path, start: int, progress: Callable[[int], None] | None,
-         done: Done) -> Iterator[tuple[list[str], list[int]]]:
+         done: Done, identity: str | None = None) -> Iterator[tuple[list[str], list[int]]]:
     """The file's text from ``start`` as runs of complete lines (decoded, line ends
     removed) with the offset just after each; a last line without its newline is still
     being written and is left for next time. A damaged gzip stream ends the runs (the
-    problem in ``done``)."""
+    problem in ``done``). When the file open at ``path`` is not the one of ``identity``
+    (rotations rename files while a ship runs: ``app.log.2.gz`` may be another file by
+    now) there are no runs and ``done.moved`` is set: its rows would go under another
+    file's identity. Its rows are read from the file whose first line was checked."""
     with open(path, "rb") as raw:
         gz = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
         src: Any = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+        if identity is not None:
+            try:
+                head = src.readline(1 << 16)
+            except (EOFError, OSError, zlib.error):
+                head = b""
+            if head_identity(head) != identity:
+                done.moved = True
+                return
+            raw.seek(0)
+            src = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
         pos = start
         if start:
             if gz:
@@ -233,7 +253,7 @@ def _ship_file(put: Inserter, job: Job, progress: Callable[[int], None] | None) 
     done = Done(offset=job.start)
     batch = put.batch
     fr = FileRows(job.file_ts)
-    it = runs(Path(job.path), job.start, progress, done)
+    it = runs(Path(job.path), job.start, progress, done, job.identity)
     while True:
         got = next(it, None)
         final = got is None
