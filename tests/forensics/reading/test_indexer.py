@@ -212,6 +212,29 @@ def test_index_file_never_replaces_a_file_with_one_that_lost_data(tmp_path, monk
     assert not list(p.parent.glob("*.part"))
 
 
+def test_a_file_renamed_away_while_indexed_is_not_overwritten(tmp_path, monkeypatch):
+    """A rotation renames the file being indexed (app.log.1.gz -> app.log.2.gz) and puts
+    the next one at its name: the copy of the first must not replace the second."""
+    _d, files, text = _plain_dir(tmp_path, 1200)
+    p, other = files[0], files[1]
+    theirs = other.read_bytes()
+    real_verify = indexer._verify
+
+    def verify_then_rotate(original, part, new):
+        bad = real_verify(original, part, new)
+        moved = original.with_name("moved-away.gz")
+        os.replace(original, moved)  # the rotator's renames, after the check
+        shutil.copyfile(other, original)
+        return bad
+
+    monkeypatch.setattr(indexer, "_verify", verify_then_rotate)
+    r = indexer.index_file(str(p), 4096)
+    assert r.status == "moved", r
+    assert p.read_bytes() == theirs
+    assert gzip.decompress(p.with_name("moved-away.gz").read_bytes()) == text[p.name]
+    assert not list(p.parent.glob("*.part"))
+
+
 def test_the_check_passes_an_honest_writer(tmp_path):
     _d, files, text = _plain_dir(tmp_path, 1200)
     r = indexer.index_file(str(files[0]), 4096)

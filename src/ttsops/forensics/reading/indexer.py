@@ -164,11 +164,21 @@ def _verify(original: Path, part: Path, new: FileIndex) -> str | None:
     return None
 
 
-def _replace(path: Path, part: Path) -> None:
+MOVED = "renamed while being indexed (a rotation); left as it is: index it again"
+
+
+def _replace(path: Path, part: Path, was: os.stat_result) -> bool:
+    """Put ``part`` in place of ``path``; False (``part`` removed) when ``path`` is no
+    longer the file that was read (``was``): a rotation renamed it away meanwhile and the
+    path names another file, which the copy must not overwrite."""
     st = os.stat(path)
+    if (st.st_dev, st.st_ino) != (was.st_dev, was.st_ino):
+        os.unlink(part)
+        return False
     os.chmod(part, st.st_mode & 0o7777)
     os.utime(part, ns=(st.st_atime_ns, st.st_mtime_ns))
     os.replace(part, path)
+    return True
 
 
 def index_file(path: str, block_bytes: int = 1 << 19, force: bool = False) -> Result:
@@ -180,6 +190,7 @@ def index_file(path: str, block_bytes: int = 1 << 19, force: bool = False) -> Re
     part = p.with_name(p.name + ".index.part")
     try:
         with open(p, "rb") as fh:
+            was = os.fstat(fh.fileno())
             magic = fh.read(2)
         if magic != b"\x1f\x8b":
             return Result(path, "not gzip", detail="not a gzip file; left as it is")
@@ -217,7 +228,8 @@ def index_file(path: str, block_bytes: int = 1 << 19, force: bool = False) -> Re
             if bad is not None:
                 os.unlink(part)
                 return Result(path, "error", detail=bad)
-            _replace(p, part)
+            if not _replace(p, part, was):
+                return Result(path, "moved", detail=MOVED)
             return Result(path, "reindexed", len(blocks), new.total.ulen,
                           time.monotonic() - t0, f"index version {old.version} -> "
                           f"{INDEX_VERSION}; blocks kept" if old.version != INDEX_VERSION
@@ -240,7 +252,8 @@ def index_file(path: str, block_bytes: int = 1 << 19, force: bool = False) -> Re
         if bad is not None:
             os.unlink(part)
             return Result(path, "error", detail=bad)
-        _replace(p, part)
+        if not _replace(p, part, was):
+            return Result(path, "moved", detail=MOVED)
         return Result(path, "indexed", len(new.blocks), new.total.ulen,
                       time.monotonic() - t0, "recompressed as block gzip")
     except OSError as e:
