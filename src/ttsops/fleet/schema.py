@@ -13,11 +13,13 @@ insert on one shard, which keeps resuming exact).
 their id fields (``indexformat.ID_KEYS``), per insert and day, the events and the first
 and last time it was written with, ordered by the id. ``ttsops_syn``,
 ``ttsops_stage_hist``, ``ttsops_open``, ``ttsops_stage_recs``: ``stages`` from the
-syntheses of each insert (``synsql``, ``sqlstages``). Materialized views on the logs' MergeTree fill
-them as rows are inserted (on every shard: ``<name>_local`` there, ``<name>`` a
-``Distributed`` table over them). A database shipped by an older ttsops, which has none,
-gets them on the next ``ship`` (``ensure``: filled from the rows already there, then
-the views created); until then ``--source`` reads the logs' rows, as before.
+syntheses of each insert (``synsql``, ``sqlstages``). ``ttsops_complete``: the fields of
+each ``synthesis_complete`` record as columns, for ``patterns`` (``fieldsql``).
+Materialized views on the logs' MergeTree fill them as rows are inserted (on every
+shard: ``<name>_local`` there, ``<name>`` a ``Distributed`` table over them). A
+database shipped by an older ttsops, which lacks some, gets them on the next ``ship``
+(``ensure``: filled from the rows already there, then the views created); until then
+``--source`` reads the logs' rows, as before.
 
 ``ttsops_ship_ledger`` (on the server of the URL): what ``ship`` sent, per host and
 file identity, batch by batch.
@@ -104,6 +106,7 @@ _FINE = "SETTINGS index_granularity = 256"
 def derived(db: str, source: str) -> list[tuple[str, str, Callable[[str], str]]]:
     """The tables kept beside the logs: (name, columns and engine, the SELECT of their
     rows from those of ``source`` that meet a condition)."""
+    from . import fieldsql as fs
     from . import synsql as st
 
     blocks = functools.partial(st.block_selects, db, source)
@@ -120,6 +123,8 @@ def derived(db: str, source: str) -> list[tuple[str, str, Callable[[str], str]]]
          lambda w: blocks(w)[st.OPEN]),
         (st.RECS, f"({st.RECS_COLUMNS}) ENGINE = MergeTree() ORDER BY hid {_FINE}",
          lambda w: blocks(w)[st.RECS]),
+        (fs.COMPLETE, f"({fs.COLUMNS}) ENGINE = MergeTree() ORDER BY (date, ts)",
+         functools.partial(fs.select, db, source)),
     ]
 
 
