@@ -38,8 +38,11 @@ def _equal(f: str, value: str, on: Callable[[str], tuple[str, str]]) -> str:
 
 
 def answer(client: Any, url: ChUrl, since: str | None, until: str | None, *, by: list[str],
-           where: list[Any], buckets: dict[str, Any], event: str | None, top: int) -> Any:
-    """The ``patterns`` report, or None when the general way must answer."""
+           where: list[Any], buckets: dict[str, Any], event: str | None, top: int,
+           fields_table: bool = True) -> Any:
+    """The ``patterns`` report, or None when the general way must answer; from the
+    fields' table where it holds the fields asked about (``fields_table``: where it is
+    there), else from the logs' rows."""
     from ..forensics.analyses import patterns
     from ..forensics.reading.filters import group_key, matches
 
@@ -53,7 +56,8 @@ def answer(client: Any, url: ChUrl, since: str | None, until: str | None, *, by:
     else:
         rows_of = f"event = {lit(event)} AND level != ''"
     table, on, sid = f"`{url.database}`.`{TABLE}`", fieldsql.value, "id"
-    if not event and fieldsql.covers(fields) and has_derived(client, url, fieldsql.COMPLETE):
+    if (fields_table and not event and fieldsql.covers(fields)
+            and has_derived(client, url, fieldsql.COMPLETE)):
         # the fields as columns (a few read, not every row's keys/vals); its rows are
         # the synthesis_complete records
         table, on, sid = f"`{url.database}`.`{fieldsql.COMPLETE}`", fieldsql.column, "v_id"
