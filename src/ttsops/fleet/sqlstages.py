@@ -124,9 +124,12 @@ def _from_blocks(client: Any, url: ChUrl, slowest: int) -> list[tuple[Any, ...]]
             c = counts.setdefault(comp, {})
             c[val] = c.get(val, 0) - 1
     cum, per = modes("auto")
-    # (RECS holds only those rows: the condition on them would cost 18.16 its index)
-    raw = SYNTHESES.format(table=f"`{db}`.`{RECS}`", rows="1", where=f"hid {gin} {spans}",
-                            cumulative=cum, per_stage=per, emitted="1")
+    # (RECS holds only those rows: the condition on them would cost 18.16 its index.) The
+    # join runs on the server asked, on the rows the shards send: analysing it costs
+    # 18.16 tens of milliseconds of CPU, once here rather than once more on every shard
+    recs = f"(SELECT * FROM `{db}`.`{RECS}` WHERE hid {gin} {spans})"
+    raw = SYNTHESES.format(table=recs, rows="1", where="1", cumulative=cum, per_stage=per,
+                           emitted="1")
     slow: list[tuple[float, str, str]] = []
     for pairs, sid, worst in call(client, f"SELECT pairs, sid, worst FROM ({raw})",
                                   settings={"max_memory_usage": 8_000_000_000}):
