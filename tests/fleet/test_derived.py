@@ -199,3 +199,39 @@ def test_a_database_of_the_previous_ttsops_gets_the_fields_table(ch_single, corp
     finally:
         c.disconnect()
     assert answer([*ask, "--source", url]) == want
+
+
+def test_an_upgrade_cut_short_makes_the_joined_tables_again(ch_single, corpora):
+    """``ttsops_stage_hist`` is filled from the syntheses of ``ttsops_syn``'s view: a
+    database whose hist table is missing while an older ``ttsops_syn`` (without its
+    host column) is still there gets both made again, and ``stages`` from them is the
+    join of all records again."""
+    from clickhouse_driver import Client
+
+    from ttsops.fleet import sqlstages
+
+    d = str(corpora["tut"])
+    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/cutshort"
+    _ship(d, url)
+    _make_older([ch_single], "cutshort", ("ttsops_stage_hist",))
+    raw = Client("127.0.0.1", port=ch_single.tcp_port)
+    try:
+        raw.execute("ALTER TABLE cutshort.ttsops_syn DROP COLUMN host")
+    finally:
+        raw.disconnect()
+    u, c = _connect(url)
+    try:
+        assert sqlstages.from_blocks(c, u, None, None, 5) is None
+    finally:
+        c.disconnect()
+    assert _ship(d, url)["rows"] == 0
+    u, c = _connect(url)
+    try:
+        cols = [r[0] for r in c.execute("SELECT name FROM system.columns WHERE database = "
+                                        "'cutshort' AND table = 'ttsops_syn'")]
+        assert "host" in cols
+        fast = sqlstages.from_blocks(c, u, None, None, 5)
+        assert fast is not None
+        assert fast.to_json() == sqlstages.answer(c, u, None, None, 5).to_json()
+    finally:
+        c.disconnect()
