@@ -55,7 +55,8 @@ def answer(client: Any, url: ChUrl, since: str | None, until: str | None, *, by:
         rows_of = "level != ''"
     else:
         rows_of = f"event = {lit(event)} AND level != ''"
-    table, on, sid = f"`{url.database}`.`{TABLE}`", fieldsql.value, "id"
+    on: Callable[[str], tuple[str, str]] = fieldsql.value
+    table, sid = f"`{url.database}`.`{TABLE}`", "id"
     if (fields_table and not event and fieldsql.covers(fields)
             and has_derived(client, url, fieldsql.COMPLETE)):
         # the fields as columns (a few read, not every row's keys/vals); its rows are
