@@ -12,11 +12,13 @@ import json
 
 import pytest
 
+from ttsops.fleet.schema import has_derived
+
 from .conftest import some_ids
 from .test_source_agreement import answer, in_process
 
 DERIVED = ("ttsops_ids", "ttsops_syn", "ttsops_stage_hist", "ttsops_open",
-           "ttsops_stage_recs")
+           "ttsops_stage_recs", "ttsops_complete")
 
 
 def _ship(d: str, url: str) -> dict:
@@ -80,13 +82,14 @@ def test_trace_reads_the_ranges_of_the_lookup(urls, corpora, where):
     assert answer(["trace", *ids, "--source", urls[where]]) == want
 
 
-def _make_older(servers, db: str) -> None:
-    """The database as an older ttsops left it: the logs and the ledger only."""
+def _make_older(servers, db: str, names: tuple[str, ...] = DERIVED) -> None:
+    """The database as an older ttsops left it: without the tables ``names`` (all: the
+    logs and the ledger only)."""
     from clickhouse_driver import Client
 
     for s in servers:
         c = Client("127.0.0.1", port=s.tcp_port)
-        for name in DERIVED:
+        for name in names:
             for t in (f"{name}_view", f"{name}_local", name):
                 c.execute(f"DROP TABLE IF EXISTS {db}.{t}")
         c.disconnect()
@@ -102,7 +105,8 @@ def test_an_older_database_answers_and_gets_the_tables_on_its_next_ship(
     _ship(d, url)
     _make_older(ch_cluster, "older")
     ids = some_ids(corpora["tut"], 2)
-    asks = (["trace", *ids], ["stages"], ["patterns", "--by", "error_code,hour"])
+    asks = (["trace", *ids], ["stages"], ["patterns", "--by", "error_code,hour"],
+            ["patterns", "--where", "status=failed", "--by", "text_len,error_code"])
     want = {tuple(a): answer([*a, "--dir", d]) for a in asks}
     for a in asks:  # without the tables: every row read, as before
         assert answer([*a, "--source", url]) == want[tuple(a)], a
@@ -110,6 +114,7 @@ def test_an_older_database_answers_and_gets_the_tables_on_its_next_ship(
     try:
         assert narrow(c, u, ids) is None
         assert sqlstages.from_blocks(c, u, None, None, 5) is None
+        assert not has_derived(c, u, "ttsops_complete")
     finally:
         c.disconnect()
     again = _ship(d, url)  # nothing new to ship: the tables are made from the rows
@@ -120,7 +125,113 @@ def test_an_older_database_answers_and_gets_the_tables_on_its_next_ship(
         fast = sqlstages.from_blocks(c, u, None, None, 5)
         assert fast is not None
         assert fast.to_json() == sqlstages.answer(c, u, None, None, 5).to_json()
+        assert has_derived(c, u, "ttsops_complete")
     finally:
         c.disconnect()
     for a in asks:
         assert answer([*a, "--source", url]) == want[tuple(a)], a
+
+
+def _patterns(c, url, by: str, where: tuple[str, ...], since: str | None = None,
+              fields_table: bool = True) -> tuple[object, int]:
+    """``patterns --source``'s report (from the fields' table, or not) and the bytes its
+    grouping query read."""
+    from ttsops.fleet import sqlpatterns
+    from ttsops.forensics.reading.filters import parse_by, parse_where
+
+    rep = sqlpatterns.answer(c, url, since, None, by=parse_by(by), where=parse_where(where),
+                             buckets={}, event=None, top=0, fields_table=fields_table)
+    return rep, c.last_query.progress.bytes
+
+
+@pytest.mark.parametrize("where", ["single", "cluster"])
+def test_patterns_reads_the_fields_table(urls, where):
+    """``patterns`` groups the fields' columns (``ttsops_complete``), not every
+    ``synthesis_complete`` row's keys/vals: the same report, a fraction of the bytes."""
+    url, c = _connect(urls[where])
+    try:
+        for by, cond, since in (("text_len,error_code", ("status=failed",), None),
+                                ("status,day", ("error_code=",), None),
+                                ("hour", (), "2024-06-12 06:00"),
+                                ("error_code,model_stage", ("status!=success",), None)):
+            fast, read_fast = _patterns(c, url, by, cond, since)
+            slow, read_slow = _patterns(c, url, by, cond, since, fields_table=False)
+            assert fast is not None and slow is not None, (by, cond)
+            assert fast.to_json() == slow.to_json(), (by, cond)
+            assert 0 < read_fast < read_slow / 2, (by, cond, read_fast, read_slow)
+    finally:
+        c.disconnect()
+
+
+def test_the_fields_table_holds_the_fields_of_a_complete_record():
+    """The table's columns are the fields ``patterns`` takes from a synthesis's
+    complete record (a field added there is answered the general way: ``covers``)."""
+    from ttsops.fleet import fieldsql
+    from ttsops.forensics.analyses.patterns import COMPLETE_FIELDS
+
+    assert set(fieldsql.FIELDS) == COMPLETE_FIELDS
+    assert fieldsql.covers(["error_code", "hour"]) and not fieldsql.covers(["voice"])
+
+
+def test_a_database_of_the_previous_ttsops_gets_the_fields_table(ch_single, corpora):
+    """A database shipped before the fields' table (it has the other tables kept beside
+    the logs): ``patterns`` answers from the rows, and the next ship builds the table
+    from them, then keeps it filled."""
+    d = str(corpora["tut"])
+    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/previous"
+    _ship(d, url)
+    _make_older([ch_single], "previous", ("ttsops_complete",))
+    ask = ["patterns", "--where", "status=failed", "--by", "text_len,error_code"]
+    want = answer([*ask, "--dir", d])
+    u, c = _connect(url)
+    try:
+        assert has_derived(c, u, "ttsops_syn") and not has_derived(c, u, "ttsops_complete")
+    finally:
+        c.disconnect()
+    assert answer([*ask, "--source", url]) == want
+    assert _ship(d, url)["rows"] == 0
+    u, c = _connect(url)
+    try:
+        assert has_derived(c, u, "ttsops_complete")
+        n = c.execute("SELECT count() FROM previous.ttsops_complete")[0][0]
+        assert n == c.execute("SELECT count() FROM previous.ttsops_logs "
+                              "WHERE event = 'synthesis_complete'")[0][0] > 0
+    finally:
+        c.disconnect()
+    assert answer([*ask, "--source", url]) == want
+
+
+def test_an_upgrade_cut_short_makes_the_joined_tables_again(ch_single, corpora):
+    """``ttsops_stage_hist`` is filled from the syntheses of ``ttsops_syn``'s view: a
+    database whose hist table is missing while an older ``ttsops_syn`` (without its
+    host column) is still there gets both made again, and ``stages`` from them is the
+    join of all records again."""
+    from clickhouse_driver import Client
+
+    from ttsops.fleet import sqlstages
+
+    d = str(corpora["tut"])
+    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/cutshort"
+    _ship(d, url)
+    _make_older([ch_single], "cutshort", ("ttsops_stage_hist",))
+    raw = Client("127.0.0.1", port=ch_single.tcp_port)
+    try:
+        raw.execute("ALTER TABLE cutshort.ttsops_syn DROP COLUMN host")
+    finally:
+        raw.disconnect()
+    u, c = _connect(url)
+    try:
+        assert sqlstages.from_blocks(c, u, None, None, 5) is None
+    finally:
+        c.disconnect()
+    assert _ship(d, url)["rows"] == 0
+    u, c = _connect(url)
+    try:
+        cols = [r[0] for r in c.execute("SELECT name FROM system.columns WHERE database = "
+                                        "'cutshort' AND table = 'ttsops_syn'")]
+        assert "host" in cols
+        fast = sqlstages.from_blocks(c, u, None, None, 5)
+        assert fast is not None
+        assert fast.to_json() == sqlstages.answer(c, u, None, None, 5).to_json()
+    finally:
+        c.disconnect()

@@ -13,11 +13,13 @@ insert on one shard, which keeps resuming exact).
 their id fields (``indexformat.ID_KEYS``), per insert and day, the events and the first
 and last time it was written with, ordered by the id. ``ttsops_syn``,
 ``ttsops_stage_hist``, ``ttsops_open``, ``ttsops_stage_recs``: ``stages`` from the
-syntheses of each insert (``synsql``, ``sqlstages``). Materialized views on the logs' MergeTree fill
-them as rows are inserted (on every shard: ``<name>_local`` there, ``<name>`` a
-``Distributed`` table over them). A database shipped by an older ttsops, which has none,
-gets them on the next ``ship`` (``ensure``: filled from the rows already there, then
-the views created); until then ``--source`` reads the logs' rows, as before.
+syntheses of each insert (``synsql``, ``sqlstages``). ``ttsops_complete``: the fields of
+each ``synthesis_complete`` record as columns, for ``patterns`` (``fieldsql``).
+Materialized views on the logs' MergeTree fill them as rows are inserted (on every
+shard: ``<name>_local`` there, ``<name>`` a ``Distributed`` table over them). A
+database shipped by an older ttsops, which lacks some, gets them on the next ``ship``
+(``ensure``: filled from the rows already there, then the views created); until then
+``--source`` reads the logs' rows, as before.
 
 ``ttsops_ship_ledger`` (on the server of the URL): what ``ship`` sent, per host and
 file identity, batch by batch.
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..indexformat import ID_KEYS
 from .client import FleetError, call, connect
@@ -101,47 +103,77 @@ def _ids_select(db: str, source: str, where: str = "1") -> str:
 _FINE = "SETTINGS index_granularity = 256"
 
 
-def derived(db: str, source: str) -> list[tuple[str, str, Callable[[str], str]]]:
-    """The tables kept beside the logs: (name, columns and engine, the SELECT of their
-    rows from those of ``source`` that meet a condition)."""
+class Derived(NamedTuple):
+    """A table kept beside the logs: its name, columns and engine, the SELECT of its
+    rows from those of the logs' table that meet a condition (or, with ``reads``, from
+    all the rows of that derived table: its view is on that table's inserts)."""
+
+    name: str
+    body: str
+    select: Callable[[str], str]
+    reads: str | None = None
+
+
+def derived(db: str, source: str) -> list[Derived]:
+    """The tables kept beside the logs of ``source``, in the order they are made."""
+    from . import fieldsql as fs
     from . import synsql as st
 
     blocks = functools.partial(st.block_selects, db, source)
+    # (18.16 runs the views on a view's inserts, not on those into its target table)
+    syn = f"{st.SYN}_view"
     return [
-        (IDS, "(`idv` String, `events` Array(String), `lo` String, `hi` String, "
-              f"`date` Date) ENGINE = MergeTree() ORDER BY idv {_FINE}",
-         functools.partial(_ids_select, db, source)),
-        (st.SYN, f"({st.SYN_COLUMNS}) ENGINE = MergeTree() ORDER BY hid {_FINE}",
-         lambda w: blocks(w)[st.SYN]),
-        (st.HIST, f"({st.HIST_COLUMNS}) ENGINE = SummingMergeTree() "
-                  "ORDER BY (host, comp, val)",
-         lambda w: blocks(w)[st.HIST]),
-        (st.OPEN, f"({st.OPEN_COLUMNS}) ENGINE = MergeTree() ORDER BY hid",
-         lambda w: blocks(w)[st.OPEN]),
-        (st.RECS, f"({st.RECS_COLUMNS}) ENGINE = MergeTree() ORDER BY hid {_FINE}",
-         lambda w: blocks(w)[st.RECS]),
+        Derived(IDS, "(`idv` String, `events` Array(String), `lo` String, `hi` String, "
+                     f"`date` Date) ENGINE = MergeTree() ORDER BY idv {_FINE}",
+                functools.partial(_ids_select, db, source)),
+        Derived(st.SYN, f"({st.SYN_COLUMNS}) ENGINE = MergeTree() ORDER BY hid {_FINE}",
+                lambda w: blocks(w)[st.SYN]),
+        # the components of the syntheses the view above makes (joined once per insert)
+        Derived(st.HIST, f"({st.HIST_COLUMNS}) ENGINE = SummingMergeTree() "
+                         "ORDER BY (host, comp, val)",
+                lambda _w: st.hist_of_syn(db, syn), reads=st.SYN),
+        Derived(st.OPEN, f"({st.OPEN_COLUMNS}) ENGINE = MergeTree() ORDER BY hid",
+                lambda w: blocks(w)[st.OPEN]),
+        Derived(st.RECS, f"({st.RECS_COLUMNS}) ENGINE = MergeTree() ORDER BY hid {_FINE}",
+                lambda w: blocks(w)[st.RECS]),
+        Derived(fs.COMPLETE, f"({fs.COLUMNS}) ENGINE = MergeTree() ORDER BY (date, ts)",
+                functools.partial(fs.select, db, source)),
     ]
 
 
 def _ensure_derived(c: Any, db: str, source: str, local: bool) -> None:
-    """The derived tables of one server, each filled from the rows there (day by day),
-    then the view that keeps it filled. Without the view (a database of an older
-    ttsops, or an upgrade cut short) the table is made again from the rows."""
+    """The derived tables of one server, each filled from the rows there (day by day;
+    one that another's view fills, from all of that table), then the view that keeps it
+    filled. Without the view (a database of an older ttsops, or an upgrade cut short)
+    the table is made again from the rows, and so is a table its view reads, or that
+    reads it (``ttsops_stage_hist`` and ``ttsops_syn``: made together, or neither)."""
+    tables = derived(db, source)
+    redo = {t.name for t in tables if not _has(c, db, f"{t.name}_view")}
+    for t in tables:
+        if t.reads is not None and {t.name, t.reads} & redo:
+            redo |= {t.name, t.reads}
     days: list[Any] | None = None
-    for name, body, select in derived(db, source):
-        target, view = (f"{name}_local" if local else name), f"{name}_view"
-        if _has(c, db, view):
+    for t in tables:
+        if t.name not in redo:
             continue
+        target, view = (f"{t.name}_local" if local else t.name), f"{t.name}_view"
+        for dep in tables:  # (a view that reads this table goes first)
+            if dep.reads == t.name:
+                call(c, f"DROP TABLE IF EXISTS `{db}`.`{dep.name}_view`")
+        call(c, f"DROP TABLE IF EXISTS `{db}`.`{view}`")
         call(c, f"DROP TABLE IF EXISTS `{db}`.`{target}`")
-        call(c, f"CREATE TABLE `{db}`.`{target}` {body}")
-        if days is None:
-            days = [r[0] for r in call(c, f"SELECT DISTINCT date FROM `{db}`.`{source}`")]
-        for d in days:
-            call(c, f"INSERT INTO `{db}`.`{target}` "
-                    f"{select(f'date = toDate({lit(d.isoformat())})')}",
-                 settings={"max_memory_usage": 8_000_000_000})
+        call(c, f"CREATE TABLE `{db}`.`{target}` {t.body}")
+        if t.reads is not None:
+            call(c, f"INSERT INTO `{db}`.`{target}` {t.select('1')}")
+        else:
+            if days is None:
+                days = [r[0] for r in call(c, f"SELECT DISTINCT date FROM `{db}`.`{source}`")]
+            for d in days:
+                call(c, f"INSERT INTO `{db}`.`{target}` "
+                        f"{t.select(f'date = toDate({lit(d.isoformat())})')}",
+                     settings={"max_memory_usage": 8_000_000_000})
         call(c, f"CREATE MATERIALIZED VIEW IF NOT EXISTS `{db}`.`{view}` TO `{db}`.`{target}` "
-                f"AS {select('1')}")
+                f"AS {t.select('1')}")
 
 
 def _has(c: Any, db: str, name: str) -> bool:
@@ -187,7 +219,7 @@ def ensure(client: Any, url: ChUrl) -> None:
             c.disconnect()
         for host, port in nodes:  # last: the mark of complete derived tables (has_derived)
             c = connect(url, host, port)
-            for name, _body, _select in derived(db, LOCAL):
+            for name in (t.name for t in derived(db, LOCAL)):
                 call(c, f"CREATE TABLE IF NOT EXISTS `{db}`.`{name}` AS `{db}`.`{name}_local` "
                         f"ENGINE = Distributed({url.cluster}, {db}, {name}_local, rand())")
             c.disconnect()

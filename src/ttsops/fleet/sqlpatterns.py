@@ -15,42 +15,34 @@ an id (``answer`` gives None)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+from . import fieldsql
 from .client import call
-from .schema import STRING_FIELDS, TABLE
+from .schema import STRING_FIELDS, TABLE, has_derived
 from .sqlwhere import lit, where_sql
 from .url import ChUrl
 
-# the pseudo-fields of a record (filters.with_pseudo): from its time, level, event, logger
-_PSEUDO = {"ts": "ts", "level": "level", "event": "event", "logger": "logger",
-           "day": "substring(ts, 1, 10)", "hour": "substring(ts, 1, 13)",
-           "minute": "substring(ts, 1, 16)"}
 
-
-def _value(f: str, n: int | None = None) -> tuple[str, str]:
-    """(is ``f`` present, its value) as SQL, for a record's fields with pseudo-fields;
-    with ``n`` its index in ``keys`` (0 when absent) is named ``i<n>``."""
-    at = f"indexOf(keys, {lit(f)})" if n is None else f"(indexOf(keys, {lit(f)}) AS i{n})"
-    i = at if n is None else f"i{n}"
-    if f in _PSEUDO:  # a field of that name wins (setdefault)
-        return "1", f"if({at} > 0, vals[{i}], {_PSEUDO[f]})"
-    return f"{at} > 0", f"vals[{i}]"  # vals[0]: ''
-
-
-def _equal(f: str, value: str) -> str:
-    """SQL for ``f = value`` (filters.Cond): on the golden column where it says the
-    same (a string field holds '' when absent: a value that is not '' is equal only
-    when present), else on ``keys``/``vals``."""
-    if f in STRING_FIELDS and value:
+def _equal(f: str, value: str, on: Callable[[str], tuple[str, str]]) -> str:
+    """SQL for ``f = value`` (filters.Cond) on what ``on`` reads (``fieldsql.value``:
+    the logs' ``keys``/``vals``, or its golden column where that says the same: a string
+    field holds '' when absent; ``fieldsql.column``: the fields' table). A value that is
+    not '' is equal only where the field is present."""
+    if on is fieldsql.value and f in STRING_FIELDS and value:
         return f"{f} = {lit(value)}"
-    ok, v = _value(f)
-    return f"({ok} AND {v} = {lit(value)})"
+    ok, v = on(f)
+    return (f"{v} = {lit(value)}" if value or ok == "1"
+            else f"({ok} AND {v} = {lit(value)})")
 
 
 def answer(client: Any, url: ChUrl, since: str | None, until: str | None, *, by: list[str],
-           where: list[Any], buckets: dict[str, Any], event: str | None, top: int) -> Any:
-    """The ``patterns`` report, or None when the general way must answer."""
+           where: list[Any], buckets: dict[str, Any], event: str | None, top: int,
+           fields_table: bool = True) -> Any:
+    """The ``patterns`` report, or None when the general way must answer; from the
+    fields' table where it holds the fields asked about (``fields_table``: where it is
+    there), else from the logs' rows."""
     from ..forensics.analyses import patterns
     from ..forensics.reading.filters import group_key, matches
 
@@ -63,17 +55,24 @@ def answer(client: Any, url: ChUrl, since: str | None, until: str | None, *, by:
         rows_of = "level != ''"
     else:
         rows_of = f"event = {lit(event)} AND level != ''"
-    table = f"`{url.database}`.`{TABLE}`"
+    on: Callable[[str], tuple[str, str]] = fieldsql.value
+    table, sid = f"`{url.database}`.`{TABLE}`", "id"
+    if (fields_table and not event and fieldsql.covers(fields)
+            and has_derived(client, url, fieldsql.COMPLETE)):
+        # the fields as columns (a few read, not every row's keys/vals); its rows are
+        # the synthesis_complete records
+        table, on, sid = f"`{url.database}`.`{fieldsql.COMPLETE}`", fieldsql.column, "v_id"
+        rows_of = "1"
     rows_of += f" AND {where_sql(since, until)}"
-    total, no_id = call(client, f"SELECT count(), countIf(id = '') FROM {table} "
+    total, no_id = call(client, f"SELECT count(), countIf({sid} = '') FROM {table} "
                                 f"WHERE {rows_of}")[0]
     if not event and no_id:
         return None  # a synthesis_complete without an id: the Assembler's own rules
-    keep = " AND ".join([*(_equal(c.field, c.value) for c in where if c.op == "="),
-                         *([] if event else ["id != ''"])]) or "1"
+    keep = " AND ".join([*(_equal(c.field, c.value, on) for c in where if c.op == "="),
+                         *([] if event else [f"{sid} != ''"])]) or "1"
     cols = []
     for n, f in enumerate(fields):
-        ok, v = _value(f, n)
+        ok, v = fieldsql.value(f, n) if on is fieldsql.value else on(f)
         cols += [f"{ok} AS h{n}", f"{v} AS v{n}"]
     keys = [x for n in range(len(fields)) for x in (f"h{n}", f"v{n}")]
     sql = (f"SELECT {', '.join([*cols, 'count()'])} FROM {table} WHERE {rows_of} AND {keep}"

@@ -106,9 +106,13 @@ def _from_blocks(client: Any, url: ChUrl, slowest: int) -> list[tuple[Any, ...]]
     for hid, host in call(client, f"SELECT DISTINCT hid, host FROM `{db}`.`{OPEN}`"):
         open_ids.add(int(hid))
         hosts.add(host)
-    # the ids as a literal set: the servers look them up by the primary key
+    # the ids as a literal set: the servers look them up by the primary key, and read
+    # the other columns only of the granules that hold one (PREWHERE: each part's
+    # granule of an id is read, most parts do not hold it; a fifth of the CPU)
+    pw = "WHERE"
     if len(open_ids) <= 5000:
         spans, gin = f"({', '.join(map(str, sorted(open_ids))) or '0'})", "IN"
+        pw = "PREWHERE"
     else:
         spans = f"(SELECT hid FROM `{db}`.`{OPEN}`)"
     counts: dict[str, dict[float, int]] = {}
@@ -119,14 +123,17 @@ def _from_blocks(client: Any, url: ChUrl, slowest: int) -> list[tuple[Any, ...]]
         c[val] = c.get(val, 0) + int(n)
     if len(hosts) > 1:
         return None  # the reading order of several hosts: their streams merged by time
-    for pn, pv in call(client, f"SELECT pn, pv FROM `{db}`.`{SYN}` WHERE hid {gin} {spans}"):
+    for pn, pv in call(client, f"SELECT pn, pv FROM `{db}`.`{SYN}` {pw} hid {gin} {spans}"):
         for comp, val in zip(pn, pv, strict=True):
             c = counts.setdefault(comp, {})
             c[val] = c.get(val, 0) - 1
     cum, per = modes("auto")
-    # (RECS holds only those rows: the condition on them would cost 18.16 its index)
-    raw = SYNTHESES.format(table=f"`{db}`.`{RECS}`", rows="1", where=f"hid {gin} {spans}",
-                            cumulative=cum, per_stage=per, emitted="1")
+    # (RECS holds only those rows: the condition on them would cost 18.16 its index.) The
+    # join runs on the server asked, on the rows the shards send: analysing it costs
+    # 18.16 tens of milliseconds of CPU, once here rather than once more on every shard
+    recs = f"(SELECT * FROM `{db}`.`{RECS}` {pw} hid {gin} {spans})"
+    raw = SYNTHESES.format(table=recs, rows="1", where="1", cumulative=cum, per_stage=per,
+                           emitted="1")
     slow: list[tuple[float, str, str]] = []
     for pairs, sid, worst in call(client, f"SELECT pairs, sid, worst FROM ({raw})",
                                   settings={"max_memory_usage": 8_000_000_000}):
@@ -146,8 +153,8 @@ def _from_blocks(client: Any, url: ChUrl, slowest: int) -> list[tuple[Any, ...]]
                 break
         gnot = gin.replace("IN", "NOT IN")
         at_least = "" if floor_ is None or not math.isfinite(floor_) else f"e2e >= {floor_!r} AND "
-        slow += call(client, f"SELECT e2e, sid, worst FROM `{db}`.`{SYN}` WHERE {at_least}"
-                             f"isNotNull(e2e) AND hid {gnot} {spans} ORDER BY e2e DESC, "
+        slow += call(client, f"SELECT e2e, sid, worst FROM `{db}`.`{SYN}` PREWHERE {at_least}"
+                             f"isNotNull(e2e) WHERE hid {gnot} {spans} ORDER BY e2e DESC, "
                              f"sid DESC, worst DESC LIMIT {int(slowest)}")
     slow = sorted(slow, reverse=True)[:max(slowest, 0)]
     rows: list[tuple[Any, ...]] = []

@@ -59,7 +59,8 @@ SYNTHESES = ("SELECT" + PER_SYNTHESIS + ",\n  sid\nFROM (\n  SELECT " + RECS_SQL
 # syntheses of those ids are joined again from all their records when asked)
 SYN, HIST, OPEN, RECS = "ttsops_syn", "ttsops_stage_hist", "ttsops_open", "ttsops_stage_recs"
 SYN_COLUMNS = ("`hid` UInt64, `sid` String, `cts` String, `e2e` Nullable(Float64), "
-               "`worst` String, `pn` Array(String), `pv` Array(Float64), `_defs` UInt8")
+               "`worst` String, `pn` Array(String), `pv` Array(Float64), `_defs` UInt8, "
+               "`host` String")
 HIST_COLUMNS = "`host` String, `comp` String, `val` Float64, `cnt` UInt64, `_defs` UInt8"
 OPEN_COLUMNS = "`hid` UInt64, `host` String"
 # the records the syntheses are joined from, by id hash: those of the ids in ``OPEN``
@@ -109,7 +110,7 @@ def block_selects(db: str, source: str, where: str = "1") -> dict[str, str]:
         SYN: ("SELECT cityHash64(id) AS hid, sid, (arrayJoin("
               + each_synthesis(f"tuple({d['cts']}, {d['e2e']}, {d['worst']}, {d['pairs']})")
               + ") AS s).1 AS cts, s.2 AS e2e, s.3 AS worst, arrayMap(x -> x.1, s.4) AS pn, "
-              f"arrayMap(x -> x.2, s.4) AS pv, {defs} {src}"),
+              f"arrayMap(x -> x.2, s.4) AS pv, {defs}, host {src}"),
         HIST: ("SELECT host, (arrayJoin(arrayReduce('groupArrayArray', "
                + each_synthesis(d["pairs"]) + ")) AS p).1 AS comp, p.2 AS val, "
                f"toUInt64(1) AS cnt, {defs} {src}"),
@@ -120,6 +121,14 @@ def block_selects(db: str, source: str, where: str = "1") -> dict[str, str]:
                f"WHERE {ROWS} AND {where}"),
     }
 
+
+
+def hist_of_syn(db: str, syn: str) -> str:
+    """``HIST``'s rows from those of ``SYN`` (``syn``: its view): each synthesis's
+    components, the syntheses joined once per block for both (a view on the inserts of
+    the view that fills ``SYN`` from the logs)."""
+    return ("SELECT host, (arrayJoin(arrayMap((n, v) -> tuple(n, v), pn, pv)) AS p).1 AS comp, "
+            f"p.2 AS val, toUInt64(1) AS cnt, toUInt8(0) AS _defs FROM `{db}`.`{syn}`")
 
 
 def modes(mode: str) -> tuple[str, str]:
