@@ -325,13 +325,14 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
         return None
     col = Collected(snap, since, until, None, lookback_s, use_index, utc, aud)
     fp = FramePass(col)
-    cols = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *_hot_used(), *frame_columns]))
+    own = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *_hot_used()]))
+    cols = list(dict.fromkeys([*own, *frame_columns]))
     batch: list[Any] = []
     rows = 0
     for f, df in sidecar.frames(scan, cols):
         if tap_frame is not None:
             tap_frame(f, df)
-        batch.append(df)
+        batch.append(df if len(cols) == len(own) else df.select(own))
         rows += df.height
         if rows >= BATCH_ROWS:  # a few files at once: fewer, larger Polars operations
             fp.feed(_concat(batch))
