@@ -159,7 +159,7 @@ def _feed_frames(eng: Engine, scan: Scan, vector: bool = True) -> list[Alert]:
     return ff.finish()
 
 
-FEED_ROWS = 100_000  # records fed at once (several files: fewer, larger array passes)
+FEED_ROWS = 40_000  # records fed at once (a few files: fewer, larger array passes)
 
 
 class FrameFeed:
