@@ -118,3 +118,27 @@ def test_the_report_is_the_one_with_the_rules_own_read(incident, tmp_path, monke
     assert "alert episodes" in shared
     monkeypatch.setattr(alerts_mod.Shared, "finish", lambda self: None)
     assert page() == shared
+
+
+def test_the_rules_pre_filtered_read_writes_no_sidecar(tmp_path, monkeypatch):
+    """The rules read files without a sidecar with their literal pre-filter (the frames'
+    path: ``sidecar.frames`` of a scan with needles): with ``TTSOPS_LOGS_SIDECAR=auto``
+    that read must not be kept as the files' sidecars (it holds only the records with a
+    rule's literal), so a later whole-data read answers as the line path does."""
+    from ..reading.test_sidecar import _day
+
+    logs = _day(tmp_path)
+    rules = _rules_of("shipped", tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def records() -> int:
+        with open_snapshot([logs], []) as snap:
+            return int(diagnose.run(snap, None, None).summary["records"])
+
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "off")
+    want = records()
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+    with open_snapshot([logs], []) as snap:
+        alerts_mod.evaluate(snap, None, None, rules)
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
+    assert records() == want
