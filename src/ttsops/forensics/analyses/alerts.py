@@ -14,16 +14,23 @@ from .answer import Report, Table
 from .rules import Alert, Clock, Engine, Rule
 
 
+def _start(snap: Snapshot, since: str | None, until: str | None, rules: list[Rule],
+           use_index: bool, progress: Callable[[int], None] | None = None,
+           ) -> tuple[Engine, Scan]:
+    """A fresh engine and the scan it is fed from (its literal pre-filter)."""
+    eng = Engine(rules)
+    scan = Scan(snap, Query(since, until, needles=eng.needles(), use_index=use_index,
+                            tracebacks=False),
+                progress=progress)
+    scan.sidecar_needles = True  # type: ignore[attr-defined]  # (sidecar.applies)
+    return eng, scan
+
+
 def evaluate(snap: Snapshot, since: str | None, until: str | None, rules: list[Rule], *,
              use_index: bool = True, progress: Callable[[int], None] | None = None,
              ) -> tuple[list[Alert], Scan]:
     def start() -> tuple[Engine, Scan]:
-        eng = Engine(rules)
-        scan = Scan(snap, Query(since, until, needles=eng.needles(), use_index=use_index,
-                                tracebacks=False),
-                    progress=progress)
-        scan.sidecar_needles = True  # type: ignore[attr-defined]  # (sidecar.applies)
-        return eng, scan
+        return _start(snap, since, until, rules, use_index, progress)
 
     eng, scan = start()
     if _on_frames(scan):
@@ -40,6 +47,57 @@ def evaluate(snap: Snapshot, since: str | None, until: str | None, rules: list[R
     for rec in scan.records():
         eng.feed(rec)
     return eng.finish(), scan
+
+
+class Shared:
+    """``evaluate`` over the frames of another pass that reads every record of the
+    window, file by file, in order (``report``: diagnose's pass over the sidecars), so
+    the records are read once: that pass reads ``columns`` too and hands each file's
+    frame to ``feed``; ``finish`` gives the episodes, or None where they must be
+    evaluated on their own (``evaluate``: the frames' path does not apply, no frame was
+    fed, or the array passes refused the records). A frame the line path made (a file
+    without a sidecar: its ``raw`` texts are null) is read again for the rules alone,
+    with their literal pre-filter, as ``evaluate`` reads it."""
+
+    def __init__(self, snap: Snapshot, since: str | None, until: str | None,
+                 rules: list[Rule], *, use_index: bool = True) -> None:
+        self.since, self.until, self.rules, self.use_index = since, until, rules, use_index
+        eng, scan = _start(snap, since, until, rules, use_index)
+        self.ff: FrameFeed | None = FrameFeed(eng, scan.query.needles) \
+            if _on_frames(scan) else None
+        self.columns: list[str] = self.ff.columns if self.ff is not None else []
+        self.fed = 0
+
+    def feed(self, f: Any, df: Any) -> None:
+        from ..reading import sidecar
+        from ..reading.sources import Snapshot as Snap
+        from .alerts_frames import Unfit
+
+        ff = self.ff
+        if ff is None:
+            return
+        self.fed += 1
+        try:
+            if ff.needles is not None and df.height \
+                    and df.get_column("raw").null_count() == df.height:
+                _eng, one = _start(Snap([f], [f.label]), self.since, self.until, self.rules,
+                                   self.use_index, progress=lambda _n: None)
+                for _g, d in sidecar.frames(one, ff.columns):
+                    ff.feed(d)
+            else:
+                ff.feed(df.select(ff.columns))
+        except (Unfit, _Unsure):
+            self.ff = None
+
+    def finish(self) -> list[Alert] | None:
+        from .alerts_frames import Unfit
+
+        if self.ff is None or not self.fed:
+            return None
+        try:
+            return self.ff.finish()
+        except (Unfit, _Unsure):
+            return None
 
 
 # --- the same evaluation over the sidecars' frames -----------------------------------------
@@ -93,44 +151,94 @@ def _feed_frames(eng: Engine, scan: Scan, vector: bool = True) -> list[Alert]:
     """The episodes of ``eng.rules`` over the scan's frames: the window rules as array
     passes (``alerts_frames``, where ``vector``), the others by an engine fed the
     records they select; in the order the engine would have fired them."""
-    import numpy as np
-    import polars as pl
-
     from ..reading import sidecar
-    from . import alerts_frames as af
 
-    at = {r.name: k for k, r in enumerate(eng.rules)}
-    windows = [af.WindowRule(r, sidecar.HOT) for r in eng.rules if vector and af.handles(r)]
-    sub = Engine([r for r in eng.rules if not (vector and af.handles(r))])
-    sub.clock = _StrictClock()
-    needles = scan.query.needles
-    picked = _picked(sub.rules, sidecar.HOT) if sub.rules else None
-    hot = sorted({c.field for r in sub.rules for c in r.select
-                  if c.field in sidecar.HOT and c.op in ("=", "!=")})
-    cols = list(dict.fromkeys(["ts", "logger", "level", "event", "fields", "dialect", "raw",
-                               *(f"k_{k}" for k in hot),
-                               *af.columns([w.rule for w in windows], sidecar.HOT)]))
-    tagged: list[tuple[int, int, Alert]] = []
-    base, last = 0, -np.inf
-    for _f, df in sidecar.frames(scan, cols):
-        if needles is not None:  # the records the literal pre-filter selects
+    ff = FrameFeed(eng, scan.query.needles, vector)
+    for _f, df in sidecar.frames(scan, ff.columns):
+        ff.feed(df)
+    return ff.finish()
+
+
+FEED_ROWS = 40_000  # records fed at once (a few files: fewer, larger array passes)
+
+
+class FrameFeed:
+    """``_feed_frames`` fed the frames by its caller, in order (``feed``; each with
+    ``columns``, ``raw`` among them for the literal pre-filter ``needles``), then
+    ``finish``: the episodes. Frames are held until ``FEED_ROWS`` records (after the
+    pre-filter) are, and evaluated at once."""
+
+    def __init__(self, eng: Engine, needles: tuple[str, ...] | None,
+                 vector: bool = True) -> None:
+        import numpy as np
+
+        from ..reading import sidecar
+        from . import alerts_frames as af
+
+        self.at = {r.name: k for k, r in enumerate(eng.rules)}
+        self.windows = [af.WindowRule(r, sidecar.HOT) for r in eng.rules
+                        if vector and af.handles(r)]
+        self.sub = Engine([r for r in eng.rules if not (vector and af.handles(r))])
+        self.sub.clock = _StrictClock()
+        self.needles = needles
+        self.picked = _picked(self.sub.rules, sidecar.HOT) if self.sub.rules else None
+        hot = sorted({c.field for r in self.sub.rules for c in r.select
+                      if c.field in sidecar.HOT and c.op in ("=", "!=")})
+        self.columns = list(dict.fromkeys([
+            "ts", "logger", "level", "event", "fields", "dialect",
+            *(["raw"] if needles is not None else []), *(f"k_{k}" for k in hot),
+            *af.columns([w.rule for w in self.windows], sidecar.HOT)]))
+        self.tagged: list[tuple[int, int, Alert]] = []
+        self.base, self.last = 0, -np.inf
+        self.held: list[Any] = []
+        self.rows = 0
+
+    def feed(self, df: Any) -> None:
+        """A frame (its records in order, after those fed before)."""
+        import polars as pl
+
+        if self.needles is not None:  # the records the literal pre-filter selects
             df = df.lazy().filter(pl.col("raw").is_null() | pl.col("raw").str.contains(
-                "|".join(pl.escape_regex(x) for x in needles))).drop("raw").collect()
+                "|".join(pl.escape_regex(x) for x in self.needles))).drop("raw").collect()
         if df.height == 0:
-            continue
+            return
+        self.held.append(df)
+        self.rows += df.height
+        if self.rows >= FEED_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        import polars as pl
+
+        if not self.held:
+            return
+        df = self.held[0] if len(self.held) == 1 else pl.concat(self.held,
+                                                                 how="vertical_relaxed")
+        self.held, self.rows = [], 0
+        self._evaluate(df)
+
+    def _evaluate(self, df: Any) -> None:
+        import numpy as np
+
+        from . import alerts_frames as af
+
         tt = _seconds(df)
-        if windows:
-            if tt[0] < last or bool((np.diff(tt) < 0).any()):
+        if self.windows:
+            if tt[0] < self.last or bool((np.diff(tt) < 0).any()):
                 raise af.Unfit("a record time earlier than the one before")
-            last = tt[-1]
-        if picked is not None:
-            for i, a in _feed_engine(sub, df, tt, picked):
-                tagged.append((base + i, at[a.rule], a))
-        for w in windows:
-            tagged.extend((base + i, at[a.rule], a) for i, a in w.feed(df, tt))
-        base += df.height
-    tagged.sort(key=lambda x: (x[0], x[1]))
-    return [a for _, _, a in tagged]
+            self.last = tt[-1]
+        base, at = self.base, self.at
+        if self.picked is not None:
+            for i, a in _feed_engine(self.sub, df, tt, self.picked):
+                self.tagged.append((base + i, at[a.rule], a))
+        for w in self.windows:
+            self.tagged.extend((base + i, at[a.rule], a) for i, a in w.feed(df, tt))
+        self.base += df.height
+
+    def finish(self) -> list[Alert]:
+        self._flush()
+        self.tagged.sort(key=lambda x: (x[0], x[1]))
+        return [a for _, _, a in self.tagged]
 
 
 def _feed_engine(eng: Engine, df: Any, tt: Any, picked: Any) -> list[tuple[int, Alert]]:

@@ -38,6 +38,8 @@ class AudioStats:
         self.ids: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)
         self.matched: list[tuple[str, str, dict[str, str]]] = []  # threshold mode
         self.n = 0
+        # answers to ``baselines`` and ``anomalies`` by (question, arguments, n)
+        self._answers: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
 
     def feed(self, s: Synthesis) -> None:
         if s.audio is None:
@@ -64,7 +66,22 @@ class AudioStats:
         a = floats(vals)
         return a[a == a]
 
+    def _memo(self, what: str, *args: Any) -> Any:
+        """What ``what`` gave for ``args`` while nothing has been fed since (``diagnose``
+        and ``report`` ask the same collector the same questions), else None."""
+        return self._answers.get((what, args, self.n))
+
+    def _keep(self, what: str, args: tuple[Any, ...], value: Any) -> Any:
+        self._answers[(what, args, self.n)] = value
+        return value
+
     def baselines(self, min_n: int) -> list[dict[str, Any]]:
+        got = self._memo("baselines", min_n)
+        if got is not None:
+            return list(got)
+        return list(self._keep("baselines", (min_n,), self._baselines(min_n)))
+
+    def _baselines(self, min_n: int) -> list[dict[str, Any]]:
         out = []
         for key in sorted(self.values):
             for m in self.metrics:
@@ -102,6 +119,12 @@ class AudioStats:
                 f"baseline (min_n={min_n}): {shown}{more}")
 
     def anomalies(self, k: float, min_n: int) -> list[dict[str, Any]]:
+        got = self._memo("anomalies", k, min_n)
+        if got is not None:
+            return list(got)
+        return list(self._keep("anomalies", (k, min_n), self._anomalies(k, min_n)))
+
+    def _anomalies(self, k: float, min_n: int) -> list[dict[str, Any]]:
         out = []
         for b in self.baselines(min_n):
             key, m = b["group"], b["metric"]

@@ -23,7 +23,8 @@ web page report needs them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ...logline import STAGES, Record
@@ -77,8 +78,63 @@ def _count(counter: Any, rows: list[tuple[Any, int]]) -> None:
         counter[k] += n
 
 
+@dataclass
+class Prepared:
+    """What ``FramePass.apply`` feeds its collectors of one batch: the parts computed
+    from the batch alone (``prepare``, done where the batch is read)."""
+
+    height: int
+    groups: Any  # ``_window_plans``' group-by and span
+    span: Any
+    rows: dict[int, Any]  # ``synth_frames.rows_of`` the batch
+    sparse: list[tuple[int, Record]]  # (seq, record) of the warnings, errors, rare events
+    comp: tuple[float, float] | None  # the span of the completes' times (epochs)
+    http: Any  # (seq, id) of the http_request records answered 2xx
+
+
+def prepare(df: Any, base: int) -> Prepared:
+    """The parts of a batch (``df``, its first record at ``base``) that depend on it
+    alone, from one Polars call (Polars shares the common scans and runs the parts side
+    by side)."""
+    import polars as pl
+
+    from ..reading import sidecar, synth_frames
+
+    lf = df.lazy()
+    ev = pl.col("event")
+    mask = pl.col("level").is_in(SPARSE_LEVELS) | ev.is_in(SPARSE_EVENTS)
+    rp = synth_frames.row_plans(df, base, FIELDS, METRICS)
+    plans = [*FramePass._window_plans(lf),
+             lf.with_row_index("_r").filter(mask),
+             lf.select(pl.col("ts").filter(ev == "synthesis_complete")),
+             lf.with_row_index("_r")
+             .filter((ev == "http_request")
+                     & pl.col("k_status").fill_null("").str.starts_with("2"))
+             .select((pl.col("_r") + base).cast(pl.Int64).alias("seq"),
+                     pl.col("k_id").alias("id")),
+             *rp.values()]
+    groups, span, sp, comp_ts, http, *got = pl.collect_all(plans)
+    sparse = [(base + r, rec) for r, rec in zip(sp.get_column("_r").to_list(),
+                                                  sidecar.records_of(sp), strict=True)]
+    return Prepared(df.height, groups, span, synth_frames.rows_of(dict(zip(rp, got,
+                                                                            strict=True))),
+                    sparse, _span_of(comp_ts.to_series()), http)
+
+
+def _span_of(ts: Any) -> tuple[float, float] | None:
+    """The smallest and largest epoch of the times ``ts`` (as ``CacheStats.feed`` reads
+    them), None when there are none."""
+    import polars as pl
+
+    if len(ts) and ts.str.contains(CANON).all():  # (text order is time order then)
+        ts = pl.Series([ts.min(), ts.max()], dtype=pl.Utf8)
+    t = epochs(ts, True)
+    return (float(t.min()), float(t.max())) if len(t) else None
+
+
 class FramePass:
-    """Feeds a ``Collected`` the records of sidecar frames, a file at a time."""
+    """Feeds a ``Collected`` the records of sidecar frames, a batch (a few files) at a
+    time: ``feed``, or ``apply`` of what ``prepare`` made of the batch elsewhere."""
 
     def __init__(self, col: Collected) -> None:
         from ..reading.synth_frames import SynthJoin
@@ -93,37 +149,21 @@ class FramePass:
         self.syn_rows = 0
 
     def feed(self, df: Any) -> None:
-        import polars as pl
-
-        from ..reading import sidecar, synth_frames
-
+        """A batch of records (after those fed before)."""
         base = self.base
         self.base += df.height + 1
-        if df.height == 0:
-            return
-        lf = df.lazy()
-        ev = pl.col("event")
-        mask = pl.col("level").is_in(SPARSE_LEVELS) | ev.is_in(SPARSE_EVENTS)
-        rp = synth_frames.row_plans(df, base, FIELDS, METRICS)
-        # every part of this batch from one call (Polars shares the common scans and
-        # runs the parts side by side)
-        plans = [*self._window_plans(lf),
-                 lf.with_row_index("_r").filter(mask),
-                 lf.select(pl.col("ts").filter(ev == "synthesis_complete")),
-                 lf.with_row_index("_r")
-                 .filter((ev == "http_request")
-                         & pl.col("k_status").fill_null("").str.starts_with("2"))
-                 .select((pl.col("_r") + base).cast(pl.Int64).alias("seq"),
-                         pl.col("k_id").alias("id")),
-                 *rp.values()]
-        groups, span, sp, comp_ts, http, *got = pl.collect_all(plans)
-        self._window(df.height, groups, span)
-        syn = self.join.feed(synth_frames.rows_of(dict(zip(rp, got, strict=True))))
-        for r, rec in zip(sp.get_column("_r").to_list(), sidecar.records_of(sp), strict=True):
-            self._sparse(base + r, rec)
-        self._cache_span(comp_ts.to_series())
+        if df.height:
+            self.apply(prepare(df, base))
+
+    def apply(self, p: Prepared) -> None:
+        """A batch's ``prepare`` d parts to the collectors, in order."""
+        self._window(p.height, p.groups, p.span)
+        syn = self.join.feed(p.rows)
+        for seq, rec in p.sparse:
+            self._sparse(seq, rec)
+        self._cache_span(p.comp)
         self._syntheses(syn)
-        self._failed_2xx(http)
+        self._failed_2xx(p.http)
 
     @staticmethod
     def _window_plans(lf: Any) -> list[Any]:
@@ -179,17 +219,12 @@ class FramePass:
         else:
             col.feed_service(rec)
 
-    def _cache_span(self, ts: Any) -> None:
-        """The times ``ts`` of the ``synthesis_complete`` records that ``CacheStats.feed``
-        counts in its span (the warnings and gauges were fed as records)."""
-        import polars as pl
-
+    def _cache_span(self, lohi: tuple[float, float] | None) -> None:
+        """The span of the ``synthesis_complete`` records' times (``prepare``) that
+        ``CacheStats.feed`` counts (the warnings and gauges were fed as records)."""
         c = self.col.cache
-        if len(ts) and ts.str.contains(CANON).all():  # (text order is time order then)
-            ts = pl.Series([ts.min(), ts.max()], dtype=pl.Utf8)
-        t = epochs(ts, c.utc)
-        if len(t):
-            lo, hi = float(t.min()), float(t.max())
+        if lohi is not None:
+            lo, hi = lohi
             c.first_t = lo if c.first_t is None else min(c.first_t, lo)
             c.last_t = hi if c.last_t is None else max(c.last_t, hi)
 
@@ -310,6 +345,32 @@ def example_traces(col: Collected, examples: list[str]) -> dict[str, list[Record
     return traces
 
 
+def _batches(frames: Iterator[tuple[LogFile, Any]], own: list[str],
+             ) -> Iterator[tuple[list[tuple[LogFile, Any]], Prepared | None]]:
+    """The files' frames in batches of about ``BATCH_ROWS`` records (a few files at once:
+    fewer, larger Polars operations), each with what ``prepare`` makes of its records
+    (``own`` columns; None: no records)."""
+    group: list[tuple[LogFile, Any]] = []
+    rows = base = 0
+
+    def done() -> tuple[list[tuple[LogFile, Any]], Prepared | None]:
+        nonlocal base
+        parts = [df if df.width == len(own) else df.select(own) for _f, df in group]
+        df = _concat(parts)
+        at = base
+        base += df.height + 1
+        return group, (prepare(df, at) if df.height else None)
+
+    for f, df in frames:
+        group.append((f, df))
+        rows += df.height
+        if rows >= BATCH_ROWS:
+            yield done()
+            group, rows = [], 0
+    if group:
+        yield done()
+
+
 def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s: float,
             use_index: bool = True, utc: bool = True,
             progress: Callable[[int], None] | None = None,
@@ -325,19 +386,14 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
         return None
     col = Collected(snap, since, until, None, lookback_s, use_index, utc, aud)
     fp = FramePass(col)
-    cols = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *_hot_used(), *frame_columns]))
-    batch: list[Any] = []
-    rows = 0
-    for f, df in sidecar.frames(scan, cols):
+    own = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *_hot_used()]))
+    cols = list(dict.fromkeys([*own, *frame_columns]))
+    for group, prepared in _batches(sidecar.frames(scan, cols), own):
         if tap_frame is not None:
-            tap_frame(f, df)
-        batch.append(df)
-        rows += df.height
-        if rows >= BATCH_ROWS:  # a few files at once: fewer, larger Polars operations
-            fp.feed(_concat(batch))
-            batch, rows = [], 0
-    if batch:
-        fp.feed(_concat(batch))
+            for f, df in group:
+                tap_frame(f, df)
+        if prepared is not None:
+            fp.apply(prepared)
     if not fp.finish():  # the frames went to ``tap_frame``: read records for the rest
         from .diagnose_collect import collect as collect_records
 

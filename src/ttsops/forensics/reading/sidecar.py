@@ -185,7 +185,7 @@ def _stream_frames(scan: Scan, stream: int, columns: list[str], where: Any = Non
                                 or (until is not None and got[3] >= until)):
             got = None  # the window cuts the file: the line path decides line by line
         if got is None:
-            if key:
+            if key and q.needles is None:  # (a pre-filtered read is no whole file's)
                 keys[str(f.path)] = key
             pending.append(f)
             continue

@@ -67,9 +67,11 @@ def chart_range(since: str | None, until: str | None, first: str | None,
 def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bool,
           utc: bool, lookback_s: float,
           progress: Callable[[int], None] | None,
-          traces: dict[str, list[Record]]) -> tuple[Collect, AudioStats, Report]:
-    """The charts' data, the syntheses' audio and the diagnosis (its example traces into
-    ``traces``), in as few reads as possible."""
+          traces: dict[str, list[Record]], rules: list[Rule],
+          ) -> tuple[Collect, AudioStats, Report, list[Any]]:
+    """The charts' data, the syntheses' audio, the diagnosis (its example traces into
+    ``traces``) and the alert episodes, in as few reads as possible."""
+    from ..analyses import alerts as alerts_mod
     from ..analyses import diagnose
 
     # one pass collects per minute; the span comes from the records themselves (a
@@ -89,9 +91,16 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
         col.feed(rec, str(f.path))
 
     held: list[tuple[Any, str | None]] = []  # files' frames fed to the charts at once
+    # the alert rules evaluated over the same frames (read once), where they can be
+    shared = alerts_mod.Shared(snap, since, until, rules, use_index=use_index) \
+        if since is None else None
+    columns = list(dict.fromkeys([*Collect.FRAME_COLUMNS,
+                                  *(shared.columns if shared is not None else [])]))
 
     def tap_frame(f: LogFile, df: Any) -> None:
         held.append((df.select(Collect.FRAME_COLUMNS), str(f.path)))
+        if shared is not None:
+            shared.feed(f, df)
         if sum(d.height for d, _p in held) >= CHART_ROWS:
             col.feed_frames(held)
             held.clear()
@@ -103,8 +112,7 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
         # joined once, by diagnose
         diag = diagnose.run(snap, since, until, lookback_s=lookback_s, use_index=use_index,
                             utc=utc, tap=tap_charts, progress=progress, tap_frame=tap_frame,
-                            frame_columns=Collect.FRAME_COLUMNS, audio=audio,
-                            traces_out=traces)
+                            frame_columns=columns, audio=audio, traces_out=traces)
         col.feed_frames(held)
     else:  # diagnose reads a look-back before the window too: the charts' own read
         from ..reading.scan import Query, Scan
@@ -114,7 +122,10 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
             tap(rec, f)
         diag = diagnose.run(snap, since, until, lookback_s=lookback_s, use_index=use_index,
                             utc=utc, traces_out=traces)
-    return col, audio, diag
+    episodes = shared.finish() if shared is not None else None
+    if episodes is None:  # the rules' own read
+        episodes, _ = alerts_mod.evaluate(snap, since, until, rules, use_index=use_index)
+    return col, audio, diag, episodes
 
 
 def _traces(diag: Report, found: dict[str, list[Record]]) -> dict[str, list[Record]]:
@@ -155,11 +166,10 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
           title: str | None = None, lookback_s: float = 6 * 3600,
           progress: Callable[[int], None] | None = None) -> tuple[str, dict[str, Any]]:
     """The report's HTML and a summary (for the command's own output)."""
-    from ..analyses import alerts as alerts_mod
-
     found: dict[str, list[Record]] = {}
-    col, audio, diag = _read(snap, since, until, use_index=use_index, utc=utc,
-                             lookback_s=lookback_s, progress=progress, traces=found)
+    col, audio, diag, episodes = _read(snap, since, until, use_index=use_index, utc=utc,
+                                       lookback_s=lookback_s, progress=progress,
+                                       traces=found, rules=rules)
     lo, hi, to_end = chart_range(since, until, col.first, col.last)
     t0, t1 = ts_to_epoch(lo, utc), ts_to_epoch(hi, utc)
     if to_end:
@@ -168,7 +178,6 @@ def build(snap: Snapshot, since: str | None, until: str | None, *, rules: list[R
     t0 = t0 - t0 % bucket
     n = max(1, int((t1 - t0) // bucket) + (1 if (t1 - t0) % bucket else 0))
     ser = col.view(t0, bucket, n, holes(snap, col, utc))
-    episodes, _ = alerts_mod.evaluate(snap, since, until, rules, use_index=use_index)
     traces = _traces(diag, found)
     done = sum(ser.ok) + sum(ser.failed)
     nfail = sum(ser.failed)

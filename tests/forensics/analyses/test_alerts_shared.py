@@ -1,0 +1,144 @@
+"""The alert rules evaluated over another pass's frames (``alerts.Shared``: ``report``
+feeds them diagnose's frames, so the sidecars are read once) give the record path's
+episodes on the same files: random records (hypothesis) split into rotated files and a
+live one (a file without a sidecar: read again for the rules with their literal
+pre-filter), every rule set of ``test_alerts_frames``; and the report's page is the one
+it makes with the rules' own read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from ttsops.forensics.analyses import alerts as alerts_mod
+from ttsops.forensics.analyses import diagnose
+from ttsops.forensics.analyses.rules import load as load_rules
+from ttsops.forensics.reading.sources import open_snapshot
+from ttsops.forensics.rendering import report as report_mod
+
+from .test_alerts_frames import _GAP, _REC, RULE_SETS, _rules_of, _write
+
+
+def _record_path(logs: Path, rules: list[Any], monkeypatch: Any) -> list[dict[str, Any]]:
+    with monkeypatch.context() as m:
+        m.setenv("TTSOPS_LOGS_SIDECAR", "off")
+        with open_snapshot([logs], []) as snap:
+            eps, _ = alerts_mod.evaluate(snap, None, None, rules)
+    return [e.to_json() for e in eps]
+
+
+def _shared(logs: Path, rules: list[Any]) -> list[dict[str, Any]] | None:
+    """The episodes from diagnose's pass, fed as ``report`` feeds them."""
+    with open_snapshot([logs], []) as snap:
+        sh = alerts_mod.Shared(snap, None, None, rules)
+        diagnose.run(snap, None, None, tap=lambda _r, _f: None, tap_frame=sh.feed,
+                     frame_columns=sh.columns)
+        got = sh.finish()
+    return None if got is None else [e.to_json() for e in got]
+
+
+def _agree(logs: Path, rules: list[Any], monkeypatch: Any, records: bool = True) -> None:
+    want = _record_path(logs, rules, monkeypatch)
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")  # the first whole read writes them
+    with open_snapshot([logs], []) as snap:
+        diagnose.run(snap, None, None)
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
+    got = _shared(logs, rules)
+    if got is None:  # (no frame to feed: the rules' own read, as cheap, answers)
+        assert not records and not want
+        return
+    assert json.dumps(got) == json.dumps(want)
+
+
+# a failure episode ends at the first record after its window empties: in the live file
+# (no sidecar), records the rules' pre-filter drops must not move the time on
+@example(items=[("INFO", "synthesis_complete", "status=failed")] * 2
+         + [("INFO", "webui_event", "kind=play")] * 3
+         + [("INFO", "synthesis_complete", "status=success")],
+         gaps=[0, 1, 200, 200, 200, 1], cuts=[2], rules="kinds")
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=st.lists(_REC, min_size=1, max_size=60), gaps=st.data(),
+       cuts=st.lists(st.integers(0, 60), min_size=1, max_size=3),
+       rules=st.sampled_from(sorted(RULE_SETS)))
+def test_shared_frames_give_the_record_paths_episodes(tmp_path_factory, monkeypatch, items,
+                                                      gaps, cuts, rules):
+    if not isinstance(gaps, list):
+        gaps = gaps.draw(st.lists(_GAP, min_size=len(items), max_size=len(items)))
+    d = tmp_path_factory.mktemp("shared")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(d / "cache"))
+    logs = d / "logs"
+    logs.mkdir()
+    _write(logs, items, gaps, cuts)
+    _agree(logs, _rules_of(rules, d), monkeypatch,
+           records=any(lv != "RAW" for lv, _ev, _body in items))
+
+
+@pytest.mark.parametrize("rules", sorted(RULE_SETS))
+def test_the_dialect_day_agrees(tmp_path, monkeypatch, rules):
+    """A tutorial-style log in the dialects, split into rotated files and a live one."""
+    from ..reading.test_sidecar import _day
+
+    logs = _day(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _agree(logs, _rules_of(rules, tmp_path), monkeypatch)
+
+
+def test_the_report_is_the_one_with_the_rules_own_read(incident, tmp_path, monkeypatch):
+    """``report`` with the rules over diagnose's frames = with their own read (``Shared``
+    answering nothing), the page and the summary; and the shared frames answered."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+    with open_snapshot([incident[0]], []) as snap:
+        diagnose.run(snap, None, None)
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
+
+    def page() -> str:
+        with open_snapshot([incident[0]], []) as snap:
+            html, summary = report_mod.build(snap, None, None, rules=load_rules())
+        return "\n".join(ln for ln in html.splitlines() if "generated 20" not in ln) \
+            + json.dumps(summary, sort_keys=True)
+
+    answered: list[bool] = []
+    real = alerts_mod.Shared.finish
+
+    def spy(self: Any) -> Any:
+        got = real(self)
+        answered.append(got is not None)
+        return got
+
+    monkeypatch.setattr(alerts_mod.Shared, "finish", spy)
+    shared = page()
+    assert answered == [True]
+    assert "alert episodes" in shared
+    monkeypatch.setattr(alerts_mod.Shared, "finish", lambda self: None)
+    assert page() == shared
+
+
+def test_the_rules_pre_filtered_read_writes_no_sidecar(tmp_path, monkeypatch):
+    """The rules read files without a sidecar with their literal pre-filter (the frames'
+    path: ``sidecar.frames`` of a scan with needles): with ``TTSOPS_LOGS_SIDECAR=auto``
+    that read must not be kept as the files' sidecars (it holds only the records with a
+    rule's literal), so a later whole-data read answers as the line path does."""
+    from ..reading.test_sidecar import _day
+
+    logs = _day(tmp_path)
+    rules = _rules_of("shipped", tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def records() -> int:
+        with open_snapshot([logs], []) as snap:
+            return int(diagnose.run(snap, None, None).summary["records"])
+
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "off")
+    want = records()
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+    with open_snapshot([logs], []) as snap:
+        alerts_mod.evaluate(snap, None, None, rules)
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
+    assert records() == want
