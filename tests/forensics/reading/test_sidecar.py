@@ -504,3 +504,55 @@ def test_checks_cached_epoch_is_ts_to_epoch(ts):
     c = Checker()
     assert c._epoch(ts) == ts_to_epoch(ts)
     assert c._epoch(ts[:20] + "999") == ts_to_epoch(ts[:20] + "999")  # the cached second
+
+
+# --- the columns a sidecar is written with ------------------------------------------------
+
+# field values as a log gives them: any text, escapes, non-BMP characters (JSON writes
+# them as surrogate pairs) and, in a JSON line, a lone surrogate ("\udc80" decodes to one)
+_VALUE = st.text(st.characters(codec=None, exclude_categories=("Cs",)), max_size=8) | \
+    st.sampled_from(("", '"', "\\", "a\nb", "2048 chars", "\U0001f600", "\x00", "\u2028"))
+_KEY = st.sampled_from((*sidecar.HOT, "msg", "k_id", "ID", ""))
+
+
+@settings(max_examples=300, deadline=None)
+@given(fields=st.lists(st.dictionaries(_KEY, _VALUE, max_size=6), max_size=12),
+       lone=st.booleans())
+def test_the_hot_columns_are_the_records_field_values(fields, lone):
+    from ttsops.logformat import Record
+
+    if lone and fields:  # a lone surrogate outside the HOT fields: the frame is still made
+        fields[0] = {**fields[0], "msg": "x\udc80"}
+    recs = [Record("2024-06-12 03:04:05,678", "app", "INFO", "e", dict(d)) for d in fields]
+    hot = [f"k_{k}" for k in sidecar.HOT]
+    for cols in (["fields", *hot, sidecar.UNITS], hot, hot[:2]):
+        df = sidecar.frame_of(recs, cols)
+        assert df.columns == cols
+        for k in sidecar.HOT:
+            if f"k_{k}" in cols:
+                assert df.get_column(f"k_{k}").to_list() == [d.get(k) for d in fields], k
+        if "fields" in cols:
+            assert [json.loads(x) for x in df.get_column("fields").to_list()] == fields
+
+
+def test_a_first_reads_frames_are_the_line_paths(tutorial, cache, monkeypatch):
+    """The first whole read (``auto``) yields the frames its sidecars were written from:
+    the line path's frames, column for column; the sidecars then give the same."""
+    from polars.testing import assert_frame_equal
+
+    cols = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in sidecar.HOT), sidecar.UNITS, "raw"]
+
+    def frames(mode: str) -> list[tuple[str, Any]]:
+        monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", mode)
+        with open_snapshot([tutorial], []) as snap:
+            return [(f.name, df) for f, df in sidecar.frames(Scan(snap, Query()), cols)]
+
+    line = frames("off")
+    assert not cache.exists()
+    first = frames("auto")
+    assert len(list(cache.glob("*.parquet"))) >= 2
+    again = frames("read")
+    assert [n for n, _ in first] == [n for n, _ in line] == [n for n, _ in again]
+    for (_, a), (_, b), (_, c) in zip(line, first, again, strict=True):
+        assert_frame_equal(b, a)
+        assert_frame_equal(c.drop("raw"), a.drop("raw"))

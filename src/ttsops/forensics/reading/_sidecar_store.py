@@ -96,6 +96,7 @@ class Built:
     # first record, nothing undecodable
     raw: list[str] = field(default_factory=list)
     exact: bool = True
+    frame: Any = field(default=None, repr=False)  # the frame written (``write``)
 
     def add_lines(self, lines: list[str]) -> None:
         ps = [ln[:23] for ln in lines if ln[:1].isdigit()]
@@ -344,6 +345,7 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
                           "continuation": total.continuation, "skipped": total.skipped,
                           "examples": total.skipped_examples[:5]}}
         meta = {"ttsops_sidecar": VERSION, "key": key, "info": json.dumps(info)}
+        built.frame = df
     except Exception:
         return None
     for d in places if places is not None else places_of(f)[1:]:

@@ -157,15 +157,29 @@ def _stream_frames(scan: Scan, stream: int, columns: list[str], where: Any = Non
     def flush() -> Iterator[tuple[LogFile, Any]]:
         cur: LogFile | None = None
         recs: list[Record] = []
+        # the frames a sidecar was written from (``build``: every record of the file),
+        # whose columns are those ``frame_of`` would make again
+        made: dict[str, Any] = {}
         for rec, f in _read_files(scan, pending, keys if build else {}, scan.progress,
-                                  common_prefix(since, until)):
+                                  common_prefix(since, until),
+                                  lambda g, df: made.__setitem__(str(g.path), df)):
             if f is not cur:
                 if cur is not None:
-                    yield cur, kept(frame_of(recs, columns))
+                    yield cur, kept(frame(cur, recs, made))
                 cur, recs = f, []
             recs.append(rec)
         if cur is not None:
-            yield cur, kept(frame_of(recs, columns))
+            yield cur, kept(frame(cur, recs, made))
+
+    def frame(f: LogFile, recs: list[Record], made: dict[str, Any]) -> Any:
+        df = made.pop(str(f.path), None)
+        if df is None or df.height != len(recs):
+            return frame_of(recs, columns)
+        import polars as pl
+
+        # (records read by the line path were selected by its pre-filter already)
+        return df.select(pl.lit(None, pl.Utf8).alias(c) if c == "raw" else c
+                         for c in columns)
 
     def kept(df: Any) -> Any:
         return df if where is None else df.filter(where)
@@ -317,9 +331,12 @@ def _stream_hits(scan: Scan, files: list[LogFile], progress: Callable[[int], Non
 
 def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
                 progress: Callable[[int], None] | None, prefix: bytes,
+                made: Callable[[LogFile, Any], None] | None = None,
                 ) -> Iterator[tuple[Record, LogFile]]:
     """The line path over ``files`` (``Scan._batches``), keeping the records of each
-    file with a key to write its sidecar once the file is read without damage."""
+    file with a key to write its sidecar once the file is read without damage; the
+    frame each sidecar was written from is handed to ``made`` (before the next file's
+    first record)."""
     since, until = scan.query.since, scan.query.until
     units = scan.units(files)
     cur: LogFile | None = None
@@ -331,6 +348,8 @@ def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
             if not any(p.path == path for p in scan.snap.problems) and \
                     not (cur.index_problem is not None):
                 write(cur, keys[path], built)
+                if made is not None and built.frame is not None:
+                    made(cur, built.frame)
 
     def built_for(f: LogFile) -> Built | None:
         nonlocal cur, built
