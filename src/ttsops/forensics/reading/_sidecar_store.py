@@ -281,8 +281,8 @@ def _hot_columns(js: Any, recs: list[Record], hot: list[str]) -> dict[str, Any]:
     import polars as pl
 
     if js is not None and not (len(js) and js.str.contains("\\ud", literal=True).any()):
-        d = js.str.json_decode(pl.Struct({k: pl.Utf8 for k in hot}))
-        return {f"k_{k}": d.struct.field(k).alias(f"k_{k}") for k in hot}
+        d = js.str.json_decode(pl.Struct({k: pl.Utf8 for k in hot})).struct.unnest()
+        return {f"k_{k}": d.get_column(k).alias(f"k_{k}") for k in hot}
     fl = [r.fields for r in recs]
     return {f"k_{k}": pl.Series(f"k_{k}", [x.get(k) for x in fl], dtype=pl.Utf8)
             for k in hot}

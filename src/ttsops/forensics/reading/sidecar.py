@@ -84,9 +84,14 @@ def eligible(f: LogFile) -> bool:
 
 def covered(scan: Scan, small: int = 4 << 20) -> bool:
     """Would ``frames`` take (nearly) everything from sidecars: each file that can have
-    one has a valid one, and the others (the live file) hold under ``small`` bytes?"""
+    one has a valid one, and the others (the live file) hold under ``small`` bytes? On
+    a first whole read (``auto``) the missing ones are written first, on every core
+    (``firstread.prebuild``)."""
     if not applies(scan):
         return False
+    from .firstread import prebuild
+
+    prebuild(scan)  # a first whole read (``auto``): the missing sidecars, on every core
     rest = 0
     for f in scan.snap.files:
         key = identity(f) if eligible(f) else None
@@ -153,6 +158,10 @@ def _stream_frames(scan: Scan, stream: int, columns: list[str], where: Any = Non
     files = scan.snap.stream_files(stream)
     pending: list[LogFile] = []
     keys: dict[str, str] = {}
+    if build and use:
+        from .firstread import prebuild
+
+        prebuild(scan, files)
 
     def flush() -> Iterator[tuple[LogFile, Any]]:
         cur: LogFile | None = None
@@ -295,6 +304,10 @@ def _stream_hits(scan: Scan, files: list[LogFile], progress: Callable[[int], Non
     needles = q.needles
     pending: list[LogFile] = []
     keys: dict[str, str] = {}
+    if build:
+        from .firstread import prebuild
+
+        prebuild(scan, files)
     for f in files:
         key = identity(f) if eligible(f) else None
         got = load(f, key, needles, not q.tracebacks) if key else None
