@@ -556,3 +556,56 @@ def test_a_first_reads_frames_are_the_line_paths(tutorial, cache, monkeypatch):
     for (_, a), (_, b), (_, c) in zip(line, first, again, strict=True):
         assert_frame_equal(b, a)
         assert_frame_equal(c.drop("raw"), a.drop("raw"))
+
+
+# --- the first read on every core (firstread) ---------------------------------------------
+
+@pytest.fixture
+def on_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every first whole read writes its sidecars in worker processes (two), however
+    little it reads."""
+    from ttsops.forensics.reading import firstread
+
+    monkeypatch.setattr(firstread, "MIN_BYTES", 0)
+    monkeypatch.setenv("TTSOPS_LOGS_WORKERS", "2")
+
+
+def test_the_workers_write_every_sidecar_before_the_read(tutorial, cache, monkeypatch,
+                                                         on_workers):
+    with open_snapshot([tutorial], []) as snap:
+        scan = Scan(snap, Query())
+        rotated = [f for f in snap.files if sidecar.eligible(f)]
+        assert len(rotated) >= 2 and not cache.exists()
+        assert sidecar.covered(scan)  # said after the workers wrote them all
+        assert {p.stem for p in cache.glob("*.parquet")} == \
+            {sidecar.identity(f) for f in rotated}
+
+
+def test_the_workers_first_read_agrees(tutorial, cache, monkeypatch, tmp_path, on_workers):
+    """Every whole-data command on a first read whose sidecars the workers wrote (one
+    file damaged: no worker can write it, the line path reads and reports it) answers as
+    the line path does."""
+    logs = tmp_path / "logs"
+    shutil.copytree(tutorial, logs)
+    gz = sorted(logs.glob("app.log.*.gz"))
+    cut = gz[len(gz) // 2]
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 2 // 3])  # truncated
+    line = _agree(monkeypatch, cache, [str(logs)], tmp_path)
+    assert "truncated" in json.dumps(line["check"]) or cut.name in json.dumps(line["check"])
+    assert len(list(cache.glob("*.parquet"))) == len(gz) - 1
+
+
+def test_a_worker_writes_nothing_for_a_file_changed_since(tutorial, cache, tmp_path):
+    from ttsops.forensics.reading import firstread
+
+    logs = tmp_path / "logs"
+    shutil.copytree(tutorial, logs)
+    with open_snapshot([logs], []) as snap:
+        f = next(f for f in snap.files if sidecar.eligible(f))
+        key = sidecar.identity(f)
+        assert key is not None
+        args = (f.where, f.role, f.label, f.gz, key, str(cache))
+        other = next(g for g in logs.glob("app.log.*.gz") if str(g) != f.where)
+        os.replace(other, f.where)  # a rotation put another file at its name
+        assert not firstread.build(*args)
+        assert not cache.exists() or not list(cache.glob("*.parquet"))
