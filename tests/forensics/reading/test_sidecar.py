@@ -609,3 +609,21 @@ def test_a_worker_writes_nothing_for_a_file_changed_since(tutorial, cache, tmp_p
         os.replace(other, f.where)  # a rotation put another file at its name
         assert not firstread.build(*args)
         assert not cache.exists() or not list(cache.glob("*.parquet"))
+
+
+def test_nowhere_to_write_starts_no_worker(tutorial, monkeypatch, tmp_path, on_workers):
+    from ttsops.forensics.reading import firstread
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+    started: list[int] = []
+    monkeypatch.setattr(firstread, "_run", lambda _s, todo, _w: started.append(len(todo)))
+    with open_snapshot([tutorial], []) as snap:
+        scan = Scan(snap, Query())
+        assert not firstread.prebuild(scan)
+        assert not started  # the workers would parse every file for nothing
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        firstread.prebuild(scan)
+        assert started  # (where it can write, they do start)

@@ -50,32 +50,46 @@ def prebuild(scan: Scan, files: list[LogFile] | None = None) -> int:
             todo.append((f, key))
     work = sum(f.size if f.gz else f.size // 8 for f, _ in todo)
     workers = min(default_workers(), MAX_WORKERS, len(todo))
-    if workers < 2 or work < MIN_BYTES:
+    if workers < 2 or work < MIN_BYTES or not _writable(sidecar.cache_dir()):
         return 0
     return _run(scan, todo, workers)
+
+
+def _writable(d: Path) -> bool:
+    """Can sidecars be written into ``d`` (made if missing)? Where they cannot, the
+    workers would parse every file for nothing and the read parse it again."""
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(d, os.W_OK | os.X_OK)
 
 
 def _run(scan: Scan, todo: list[tuple[LogFile, str]], workers: int) -> int:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    from . import scan as scanning  # (its progress bars: the CLI's)
     from .sidecar import cache_dir
 
     cache = str(cache_dir())
-    from . import scan as scanning  # (its progress bars: the CLI's)
-
     bar = None if scanning.progress_factory is None else \
         scanning.progress_factory(sum(f.size for f, _ in todo), "parsing rotated files once")
-    done = 0
+    done = failed = 0
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
         jobs = {pool.submit(build, f.where, f.role, f.label, f.gz, key, cache): f
                 for f, key in sorted(todo, key=lambda t: -t[0].size)}
         for job in as_completed(jobs):
+            ok = False
             with contextlib.suppress(Exception):  # (a worker died: its files are read as before)
-                done += bool(job.result())
+                ok = bool(job.result())
+            done += ok
+            failed += not ok
             if bar is not None:
                 bar(jobs[job].size)
+            if not done and failed >= 2 * workers:
+                break  # nothing could be written (a full disk ...): the read parses the rest
     except Exception:
         pass
     finally:
