@@ -76,7 +76,8 @@ def _run(scan: Scan, todo: list[tuple[LogFile, str]], workers: int) -> int:
     bar = None if scanning.progress_factory is None else \
         scanning.progress_factory(sum(f.size for f, _ in todo), "parsing rotated files once")
     done = failed = 0
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_quiet)
     try:
         jobs = {pool.submit(build, f.where, f.role, f.label, f.gz, key, cache): f
                 for f, key in sorted(todo, key=lambda t: -t[0].size)}
@@ -97,6 +98,13 @@ def _run(scan: Scan, todo: list[tuple[LogFile, str]], workers: int) -> int:
         if bar is not None and hasattr(bar, "close"):
             bar.close()
     return done
+
+
+def _quiet() -> None:
+    """A worker leaves Ctrl-C to the caller (which stops the pool), printing nothing."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def build(where: str, role: str, label: str, gz: bool, key: str, cache: str) -> bool:
