@@ -627,3 +627,19 @@ def test_nowhere_to_write_starts_no_worker(tutorial, monkeypatch, tmp_path, on_w
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
         firstread.prebuild(scan)
         assert started  # (where it can write, they do start)
+
+
+def test_a_worker_writes_the_sidecar_of_an_unchanged_file(tutorial, cache):
+    """``firstread.build`` (what a worker runs) writes the file's sidecar, the one the read
+    then uses, and leaves the cycle collector as it found it."""
+    import gc
+
+    from ttsops.forensics.reading import firstread
+
+    with open_snapshot([tutorial], []) as snap:
+        f = next(f for f in snap.files if sidecar.eligible(f))
+        key = sidecar.identity(f)
+        assert key is not None and gc.isenabled()
+        assert firstread.build(f.where, f.role, f.label, f.gz, key, str(cache))
+        assert gc.isenabled()
+        assert sidecar.load(f, key) is not None
