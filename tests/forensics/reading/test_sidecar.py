@@ -596,7 +596,6 @@ def test_the_workers_first_read_agrees(tutorial, cache, monkeypatch, tmp_path, o
 
 
 def test_a_worker_writes_nothing_for_a_file_changed_since(tutorial, cache, tmp_path):
-    from ttsops.forensics.reading import firstread
 
     logs = tmp_path / "logs"
     shutil.copytree(tutorial, logs)
@@ -607,7 +606,7 @@ def test_a_worker_writes_nothing_for_a_file_changed_since(tutorial, cache, tmp_p
         args = (f.where, f.role, f.label, f.gz, key, str(cache))
         other = next(g for g in logs.glob("app.log.*.gz") if str(g) != f.where)
         os.replace(other, f.where)  # a rotation put another file at its name
-        assert not firstread.build(*args)
+        assert not sidecar.build_file(*args, of_file=Scan.of_file)
         assert not cache.exists() or not list(cache.glob("*.parquet"))
 
 
@@ -619,27 +618,27 @@ def test_nowhere_to_write_starts_no_worker(tutorial, monkeypatch, tmp_path, on_w
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
     started: list[int] = []
-    monkeypatch.setattr(firstread, "_run", lambda _s, todo, _w: started.append(len(todo)))
+    monkeypatch.setattr(firstread, "_run", lambda todo, *_a: started.append(len(todo)))
     with open_snapshot([tutorial], []) as snap:
         scan = Scan(snap, Query())
-        assert not firstread.prebuild(scan)
+        assert not sidecar.prebuild(scan)
         assert not started  # the workers would parse every file for nothing
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-        firstread.prebuild(scan)
+        sidecar.prebuild(scan)
         assert started  # (where it can write, they do start)
 
 
 def test_a_worker_writes_the_sidecar_of_an_unchanged_file(tutorial, cache):
-    """``firstread.build`` (what a worker runs) writes the file's sidecar, the one the read
+    """``sidecar.build_file`` (what a worker runs) writes the file's sidecar, the one the read
     then uses, and leaves the cycle collector as it found it."""
     import gc
 
-    from ttsops.forensics.reading import firstread
 
     with open_snapshot([tutorial], []) as snap:
         f = next(f for f in snap.files if sidecar.eligible(f))
         key = sidecar.identity(f)
         assert key is not None and gc.isenabled()
-        assert firstread.build(f.where, f.role, f.label, f.gz, key, str(cache))
+        assert sidecar.build_file(f.where, f.role, f.label, f.gz, key, str(cache),
+                                  of_file=Scan.of_file)
         assert gc.isenabled()
         assert sidecar.load(f, key) is not None

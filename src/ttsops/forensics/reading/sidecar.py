@@ -21,7 +21,8 @@ file renamed over the name) and never required: a read-only directory, a full di
 anything else only means the next read parses again. ``TTSOPS_LOGS_SIDECAR``: ``read``
 (the default: use, never write on a read -- the first read of new files, the on-call
 engineer's, is never slowed by writing them), ``auto`` (use, and write on the first whole
-read: that read takes about 1.5x longer, later ones about half), ``off``.
+read: worker processes write the missing ones first, ``firstread``; later reads take
+about half the time), ``off``.
 
 Exactness: a sidecar is used only where the line path would read the whole file and
 parse every line of it (no literal pre-filter, no id filter, the query window holding
@@ -86,11 +87,9 @@ def covered(scan: Scan, small: int = 4 << 20) -> bool:
     """Would ``frames`` take (nearly) everything from sidecars: each file that can have
     one has a valid one, and the others (the live file) hold under ``small`` bytes? On
     a first whole read (``auto``) the missing ones are written first, on every core
-    (``firstread.prebuild``)."""
+    (``prebuild``)."""
     if not applies(scan):
         return False
-    from .firstread import prebuild
-
     prebuild(scan)  # a first whole read (``auto``): the missing sidecars, on every core
     rest = 0
     for f in scan.snap.files:
@@ -159,8 +158,6 @@ def _stream_frames(scan: Scan, stream: int, columns: list[str], where: Any = Non
     pending: list[LogFile] = []
     keys: dict[str, str] = {}
     if build and use:
-        from .firstread import prebuild
-
         prebuild(scan, files)
 
     def flush() -> Iterator[tuple[LogFile, Any]]:
@@ -305,8 +302,6 @@ def _stream_hits(scan: Scan, files: list[LogFile], progress: Callable[[int], Non
     pending: list[LogFile] = []
     keys: dict[str, str] = {}
     if build:
-        from .firstread import prebuild
-
         prebuild(scan, files)
     for f in files:
         key = identity(f) if eligible(f) else None
@@ -428,6 +423,45 @@ def build_for(f: LogFile, places: list[Path], whole: Scan) -> Path | None:
     if snap.problems or f.index_problem is not None:
         return None
     return write(f, key, built, places)
+
+
+def prebuild(scan: Scan, files: list[LogFile] | None = None) -> int:
+    """On a first whole read (``auto``, no window): the missing sidecars of ``files``
+    (default: the scan's) written first by worker processes (``firstread``); how many."""
+    from .firstread import run
+
+    q = scan.query
+    if mode() != "auto" or q.since is not None or q.until is not None or not applies(scan):
+        return 0
+    todo = [(f, key) for f in (scan.snap.files if files is None else files)
+            if (key := identity(f) if eligible(f) else None) is not None
+            and not exists(f, key)]
+    from functools import partial
+
+    return run(todo, partial(build_file, of_file=scan.of_file), scan.new_bar)
+
+
+def build_file(where: str, role: str, label: str, gz: bool, key: str, cache: str, *,
+               of_file: Callable[[LogFile], Scan]) -> bool:
+    """In a worker process (``firstread``): parse the file at ``where`` whole and write
+    its sidecar into ``cache``, if it is still the version named ``key``
+    (``of_file``: ``Scan.of_file``, as ``build_path`` takes it)."""
+    from .logfiles import LogFile
+
+    try:
+        fd = os.open(where, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        f = LogFile(where, role, 0, label, gz, fd, st.st_size, (st.st_dev, st.st_ino))
+        if identity(f) != key:  # replaced or renamed away since the caller looked
+            return False
+        return build_for(f, [Path(cache)], of_file(f)) is not None
+    except Exception:
+        return False
+    finally:
+        os.close(fd)
 
 
 def build_path(path: Path, of_file: Callable[[LogFile], Scan]) -> Path | None:
