@@ -504,3 +504,141 @@ def test_checks_cached_epoch_is_ts_to_epoch(ts):
     c = Checker()
     assert c._epoch(ts) == ts_to_epoch(ts)
     assert c._epoch(ts[:20] + "999") == ts_to_epoch(ts[:20] + "999")  # the cached second
+
+
+# --- the columns a sidecar is written with ------------------------------------------------
+
+# field values as a log gives them: any text, escapes, non-BMP characters (JSON writes
+# them as surrogate pairs) and, in a JSON line, a lone surrogate ("\udc80" decodes to one)
+_VALUE = st.text(st.characters(codec=None, exclude_categories=("Cs",)), max_size=8) | \
+    st.sampled_from(("", '"', "\\", "a\nb", "2048 chars", "\U0001f600", "\x00", "\u2028"))
+_KEY = st.sampled_from((*sidecar.HOT, "msg", "k_id", "ID", ""))
+
+
+@settings(max_examples=300, deadline=None)
+@given(fields=st.lists(st.dictionaries(_KEY, _VALUE, max_size=6), max_size=12),
+       lone=st.booleans())
+def test_the_hot_columns_are_the_records_field_values(fields, lone):
+    from ttsops.logformat import Record
+
+    if lone and fields:  # a lone surrogate outside the HOT fields: the frame is still made
+        fields[0] = {**fields[0], "msg": "x\udc80"}
+    recs = [Record("2024-06-12 03:04:05,678", "app", "INFO", "e", dict(d)) for d in fields]
+    hot = [f"k_{k}" for k in sidecar.HOT]
+    for cols in (["fields", *hot, sidecar.UNITS], hot, hot[:2]):
+        df = sidecar.frame_of(recs, cols)
+        assert df.columns == cols
+        for k in sidecar.HOT:
+            if f"k_{k}" in cols:
+                assert df.get_column(f"k_{k}").to_list() == [d.get(k) for d in fields], k
+        if "fields" in cols:
+            assert [json.loads(x) for x in df.get_column("fields").to_list()] == fields
+
+
+def test_a_first_reads_frames_are_the_line_paths(tutorial, cache, monkeypatch):
+    """The first whole read (``auto``) yields the frames its sidecars were written from:
+    the line path's frames, column for column; the sidecars then give the same."""
+    from polars.testing import assert_frame_equal
+
+    cols = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in sidecar.HOT), sidecar.UNITS, "raw"]
+
+    def frames(mode: str) -> list[tuple[str, Any]]:
+        monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", mode)
+        with open_snapshot([tutorial], []) as snap:
+            return [(f.name, df) for f, df in sidecar.frames(Scan(snap, Query()), cols)]
+
+    line = frames("off")
+    assert not cache.exists()
+    first = frames("auto")
+    assert len(list(cache.glob("*.parquet"))) >= 2
+    again = frames("read")
+    assert [n for n, _ in first] == [n for n, _ in line] == [n for n, _ in again]
+    for (_, a), (_, b), (_, c) in zip(line, first, again, strict=True):
+        assert_frame_equal(b, a)
+        assert_frame_equal(c.drop("raw"), a.drop("raw"))
+
+
+# --- the first read on every core (firstread) ---------------------------------------------
+
+@pytest.fixture
+def on_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every first whole read writes its sidecars in worker processes (two), however
+    little it reads."""
+    from ttsops.forensics.reading import firstread
+
+    monkeypatch.setattr(firstread, "MIN_BYTES", 0)
+    monkeypatch.setenv("TTSOPS_LOGS_WORKERS", "2")
+
+
+def test_the_workers_write_every_sidecar_before_the_read(tutorial, cache, monkeypatch,
+                                                         on_workers):
+    with open_snapshot([tutorial], []) as snap:
+        scan = Scan(snap, Query())
+        rotated = [f for f in snap.files if sidecar.eligible(f)]
+        assert len(rotated) >= 2 and not cache.exists()
+        assert sidecar.covered(scan)  # said after the workers wrote them all
+        assert {p.stem for p in cache.glob("*.parquet")} == \
+            {sidecar.identity(f) for f in rotated}
+
+
+def test_the_workers_first_read_agrees(tutorial, cache, monkeypatch, tmp_path, on_workers):
+    """Every whole-data command on a first read whose sidecars the workers wrote (one
+    file damaged: no worker can write it, the line path reads and reports it) answers as
+    the line path does."""
+    logs = tmp_path / "logs"
+    shutil.copytree(tutorial, logs)
+    gz = sorted(logs.glob("app.log.*.gz"))
+    cut = gz[len(gz) // 2]
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 2 // 3])  # truncated
+    line = _agree(monkeypatch, cache, [str(logs)], tmp_path)
+    assert "truncated" in json.dumps(line["check"]) or cut.name in json.dumps(line["check"])
+    assert len(list(cache.glob("*.parquet"))) == len(gz) - 1
+
+
+def test_a_worker_writes_nothing_for_a_file_changed_since(tutorial, cache, tmp_path):
+
+    logs = tmp_path / "logs"
+    shutil.copytree(tutorial, logs)
+    with open_snapshot([logs], []) as snap:
+        f = next(f for f in snap.files if sidecar.eligible(f))
+        key = sidecar.identity(f)
+        assert key is not None
+        args = (f.where, f.role, f.label, f.gz, key, str(cache))
+        other = next(g for g in logs.glob("app.log.*.gz") if str(g) != f.where)
+        os.replace(other, f.where)  # a rotation put another file at its name
+        assert not sidecar.build_file(*args, of_file=Scan.of_file)
+        assert not cache.exists() or not list(cache.glob("*.parquet"))
+
+
+def test_nowhere_to_write_starts_no_worker(tutorial, monkeypatch, tmp_path, on_workers):
+    from ttsops.forensics.reading import firstread
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+    started: list[int] = []
+    monkeypatch.setattr(firstread, "_run", lambda todo, *_a: started.append(len(todo)))
+    with open_snapshot([tutorial], []) as snap:
+        scan = Scan(snap, Query())
+        assert not sidecar.prebuild(scan)
+        assert not started  # the workers would parse every file for nothing
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        sidecar.prebuild(scan)
+        assert started  # (where it can write, they do start)
+
+
+def test_a_worker_writes_the_sidecar_of_an_unchanged_file(tutorial, cache):
+    """``sidecar.build_file`` (what a worker runs) writes the file's sidecar, the one the read
+    then uses, and leaves the cycle collector as it found it."""
+    import gc
+
+
+    with open_snapshot([tutorial], []) as snap:
+        f = next(f for f in snap.files if sidecar.eligible(f))
+        key = sidecar.identity(f)
+        assert key is not None and gc.isenabled()
+        assert sidecar.build_file(f.where, f.role, f.label, f.gz, key, str(cache),
+                                  of_file=Scan.of_file)
+        assert gc.isenabled()
+        assert sidecar.load(f, key) is not None

@@ -96,6 +96,7 @@ class Built:
     # first record, nothing undecodable
     raw: list[str] = field(default_factory=list)
     exact: bool = True
+    frame: Any = field(default=None, repr=False)  # the frame written (``write``)
 
     def add_lines(self, lines: list[str]) -> None:
         ps = [ln[:23] for ln in lines if ln[:1].isdigit()]
@@ -229,25 +230,62 @@ def frame_of(recs: list[Record], columns: list[str]) -> Any:
     """Records as the frame a sidecar gives (``read_frame``): the same columns and values."""
     import polars as pl
 
+    return pl.DataFrame(_columns(recs, columns))
+
+
+# a frame that wants at most this many HOT columns and not ``fields`` takes them from
+# the records one by one (a pass each); more are decoded from the fields' JSON at once
+FEW_HOT = 4
+
+
+def _columns(recs: list[Record], columns: list[str]) -> dict[str, Any]:
+    """The sidecar columns ``columns`` of ``recs`` (in that order), as Series.
+
+    The ``k_<field>`` columns are decoded by Polars from the ``fields`` column (each
+    record's fields as JSON, made here once), in one pass over it: the values are the
+    same strings (every field value is a string; ``test_sidecar``), and a pass over the
+    records per field, 25 of them, cost the first read of a file more than its parse
+    (cache misses: each pass walks every record's dict again)."""
+    import polars as pl
+
+    n = len(recs)
+    hot = [k for k in HOT if f"k_{k}" in columns]
+    js: Any = None
+    if "fields" in columns or len(hot) > FEW_HOT:
+        js = pl.Series("fields", [json.dumps(r.fields) for r in recs], dtype=pl.Utf8)
+    out: dict[str, Any] = {}
+    if hot:
+        out.update(_hot_columns(js, recs, hot))
     make: dict[str, Callable[[], Any]] = {
         "ts": lambda: pl.Series([r.ts for r in recs], dtype=pl.Utf8),
         "logger": lambda: pl.Series([r.logger for r in recs], dtype=pl.Utf8),
         "level": lambda: pl.Series([r.level for r in recs], dtype=pl.Utf8),
         "event": lambda: pl.Series([r.event for r in recs], dtype=pl.Utf8),
-        "fields": lambda: pl.Series([json.dumps(r.fields) for r in recs], dtype=pl.Utf8),
+        "fields": lambda: js,
+        # a traceback's lines joined by newlines (which no line holds); null: none
         "tb": lambda: pl.Series(["\n".join(r.traceback) if r.traceback else None
                                  for r in recs], dtype=pl.Utf8),
         "dialect": lambda: pl.Series([r.dialect for r in recs], dtype=pl.Int32),
         # (records read by the line path were selected by its pre-filter already)
-        "raw": lambda: pl.Series([None] * len(recs), dtype=pl.Utf8),
+        "raw": lambda: pl.Series([None] * n, dtype=pl.Utf8),
+        UNITS: lambda: _units_of(recs),
     }
-    def hot(k: str) -> Callable[[], Any]:
-        return lambda: pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
+    return {c: out[c] if c in out else make[c]().alias(c) for c in columns}
 
-    for k in HOT:
-        make[f"k_{k}"] = hot(k)
-    make[UNITS] = lambda: _units_of(recs)
-    return pl.DataFrame({c: make[c]() for c in columns})
+
+def _hot_columns(js: Any, recs: list[Record], hot: list[str]) -> dict[str, Any]:
+    """The ``k_<field>`` columns of ``hot``: decoded from ``js`` (the fields' JSON) when
+    given, else taken from the records. A JSON text with an escaped UTF-16 surrogate (a
+    JSON line's ``"\\udc80"``: Polars cannot decode it as Python does) takes the records'
+    way, so the values are always exactly the records'."""
+    import polars as pl
+
+    if js is not None and not (len(js) and js.str.contains("\\ud", literal=True).any()):
+        d = js.str.json_decode(pl.Struct({k: pl.Utf8 for k in hot})).struct.unnest()
+        return {f"k_{k}": d.get_column(k).alias(f"k_{k}") for k in hot}
+    fl = [r.fields for r in recs]
+    return {f"k_{k}": pl.Series(f"k_{k}", [x.get(k) for x in fl], dtype=pl.Utf8)
+            for k in hot}
 
 
 def _units_of(recs: list[Record]) -> Any:
@@ -297,20 +335,7 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
         if total.records != len(recs):
             return None
         lo, hi = built.lo, built.hi
-        df = pl.DataFrame({
-            "ts": pl.Series([r.ts for r in recs], dtype=pl.Utf8),
-            "logger": pl.Series([r.logger for r in recs], dtype=pl.Utf8),
-            "level": pl.Series([r.level for r in recs], dtype=pl.Utf8),
-            "event": pl.Series([r.event for r in recs], dtype=pl.Utf8),
-            "fields": pl.Series([json.dumps(r.fields) for r in recs], dtype=pl.Utf8),
-            # a traceback's lines joined by newlines (which no line holds); null: none
-            "tb": pl.Series(["\n".join(r.traceback) if r.traceback else None for r in recs],
-                            dtype=pl.Utf8),
-            "dialect": pl.Series([r.dialect for r in recs], dtype=pl.Int32),
-            **{f"k_{k}": pl.Series([r.fields.get(k) for r in recs], dtype=pl.Utf8)
-               for k in HOT},
-            UNITS: _units_of(recs),
-        })
+        df = pl.DataFrame(_columns(recs, [*COLUMNS, *(f"k_{k}" for k in HOT), UNITS]))
         raw = _record_texts(built.raw, recs) if built.exact else None
         exact = raw is not None
         df = df.with_columns(raw=pl.Series(raw if raw is not None else [None] * len(recs),
@@ -320,6 +345,7 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
                           "continuation": total.continuation, "skipped": total.skipped,
                           "examples": total.skipped_examples[:5]}}
         meta = {"ttsops_sidecar": VERSION, "key": key, "info": json.dumps(info)}
+        built.frame = df
     except Exception:
         return None
     for d in places if places is not None else places_of(f)[1:]:

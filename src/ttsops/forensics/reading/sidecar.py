@@ -21,7 +21,8 @@ file renamed over the name) and never required: a read-only directory, a full di
 anything else only means the next read parses again. ``TTSOPS_LOGS_SIDECAR``: ``read``
 (the default: use, never write on a read -- the first read of new files, the on-call
 engineer's, is never slowed by writing them), ``auto`` (use, and write on the first whole
-read: that read takes about 1.5x longer, later ones about half), ``off``.
+read: worker processes write the missing ones first, ``firstread``; later reads take
+about half the time), ``off``.
 
 Exactness: a sidecar is used only where the line path would read the whole file and
 parse every line of it (no literal pre-filter, no id filter, the query window holding
@@ -84,9 +85,12 @@ def eligible(f: LogFile) -> bool:
 
 def covered(scan: Scan, small: int = 4 << 20) -> bool:
     """Would ``frames`` take (nearly) everything from sidecars: each file that can have
-    one has a valid one, and the others (the live file) hold under ``small`` bytes?"""
+    one has a valid one, and the others (the live file) hold under ``small`` bytes? On
+    a first whole read (``auto``) the missing ones are written first, on every core
+    (``prebuild``)."""
     if not applies(scan):
         return False
+    prebuild(scan)  # a first whole read (``auto``): the missing sidecars, on every core
     rest = 0
     for f in scan.snap.files:
         key = identity(f) if eligible(f) else None
@@ -153,19 +157,35 @@ def _stream_frames(scan: Scan, stream: int, columns: list[str], where: Any = Non
     files = scan.snap.stream_files(stream)
     pending: list[LogFile] = []
     keys: dict[str, str] = {}
+    if build and use:
+        prebuild(scan, files)
 
     def flush() -> Iterator[tuple[LogFile, Any]]:
         cur: LogFile | None = None
         recs: list[Record] = []
+        # the frames a sidecar was written from (``build``: every record of the file),
+        # whose columns are those ``frame_of`` would make again
+        made: dict[str, Any] = {}
         for rec, f in _read_files(scan, pending, keys if build else {}, scan.progress,
-                                  common_prefix(since, until)):
+                                  common_prefix(since, until),
+                                  lambda g, df: made.__setitem__(str(g.path), df)):
             if f is not cur:
                 if cur is not None:
-                    yield cur, kept(frame_of(recs, columns))
+                    yield cur, kept(frame(cur, recs, made))
                 cur, recs = f, []
             recs.append(rec)
         if cur is not None:
-            yield cur, kept(frame_of(recs, columns))
+            yield cur, kept(frame(cur, recs, made))
+
+    def frame(f: LogFile, recs: list[Record], made: dict[str, Any]) -> Any:
+        df = made.pop(str(f.path), None)
+        if df is None or df.height != len(recs):
+            return frame_of(recs, columns)
+        import polars as pl
+
+        # (records read by the line path were selected by its pre-filter already)
+        return df.select(pl.lit(None, pl.Utf8).alias(c) if c == "raw" else c
+                         for c in columns)
 
     def kept(df: Any) -> Any:
         return df if where is None else df.filter(where)
@@ -281,6 +301,8 @@ def _stream_hits(scan: Scan, files: list[LogFile], progress: Callable[[int], Non
     needles = q.needles
     pending: list[LogFile] = []
     keys: dict[str, str] = {}
+    if build:
+        prebuild(scan, files)
     for f in files:
         key = identity(f) if eligible(f) else None
         got = load(f, key, needles, not q.tracebacks) if key else None
@@ -317,9 +339,12 @@ def _stream_hits(scan: Scan, files: list[LogFile], progress: Callable[[int], Non
 
 def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
                 progress: Callable[[int], None] | None, prefix: bytes,
+                made: Callable[[LogFile, Any], None] | None = None,
                 ) -> Iterator[tuple[Record, LogFile]]:
     """The line path over ``files`` (``Scan._batches``), keeping the records of each
-    file with a key to write its sidecar once the file is read without damage."""
+    file with a key to write its sidecar once the file is read without damage; the
+    frame each sidecar was written from is handed to ``made`` (before the next file's
+    first record)."""
     since, until = scan.query.since, scan.query.until
     units = scan.units(files)
     cur: LogFile | None = None
@@ -331,6 +356,8 @@ def _read_files(scan: Scan, files: list[LogFile], keys: dict[str, str],
             if not any(p.path == path for p in scan.snap.problems) and \
                     not (cur.index_problem is not None):
                 write(cur, keys[path], built)
+                if made is not None and built.frame is not None:
+                    made(cur, built.frame)
 
     def built_for(f: LogFile) -> Built | None:
         nonlocal cur, built
@@ -381,13 +408,60 @@ def build_for(f: LogFile, places: list[Path], whole: Scan) -> Path | None:
     key = identity(f) if eligible(f) else None
     if key is None:
         return None
+    import gc
+
     snap, scan = whole.snap, whole
     built = Built()
-    for _rec, _g in _parsed(scan, scan.units([f]), None, b"", lambda _f: built):
-        pass
+    was = gc.isenabled()
+    gc.disable()  # the file's records, kept to be written: the cycle collector walked
+    try:          # them again and again and found nothing (~10% of a file's build)
+        for _rec, _g in _parsed(scan, scan.units([f]), None, b"", lambda _f: built):
+            pass
+    finally:
+        if was:
+            gc.enable()
     if snap.problems or f.index_problem is not None:
         return None
     return write(f, key, built, places)
+
+
+def prebuild(scan: Scan, files: list[LogFile] | None = None) -> int:
+    """On a first whole read (``auto``, no window): the missing sidecars of ``files``
+    (default: the scan's) written first by worker processes (``firstread``); how many."""
+    from .firstread import run
+
+    q = scan.query
+    if mode() != "auto" or q.since is not None or q.until is not None or not applies(scan):
+        return 0
+    todo = [(f, key) for f in (scan.snap.files if files is None else files)
+            if (key := identity(f) if eligible(f) else None) is not None
+            and not exists(f, key)]
+    from functools import partial
+
+    return run(todo, partial(build_file, of_file=scan.of_file), scan.new_bar)
+
+
+def build_file(where: str, role: str, label: str, gz: bool, key: str, cache: str, *,
+               of_file: Callable[[LogFile], Scan]) -> bool:
+    """In a worker process (``firstread``): parse the file at ``where`` whole and write
+    its sidecar into ``cache``, if it is still the version named ``key``
+    (``of_file``: ``Scan.of_file``, as ``build_path`` takes it)."""
+    from .logfiles import LogFile
+
+    try:
+        fd = os.open(where, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        f = LogFile(where, role, 0, label, gz, fd, st.st_size, (st.st_dev, st.st_ino))
+        if identity(f) != key:  # replaced or renamed away since the caller looked
+            return False
+        return build_for(f, [Path(cache)], of_file(f)) is not None
+    except Exception:
+        return False
+    finally:
+        os.close(fd)
 
 
 def build_path(path: Path, of_file: Callable[[LogFile], Scan]) -> Path | None:
