@@ -64,11 +64,19 @@ def _finish(res: DrillResult, s: Server, *words: str) -> DrillResult:
 
 
 def _complete_for(s: Server, ids: list[str]) -> list:
+    """The synthesis_complete records of ``ids``, once all are written: read from the
+    whole log (``read_log``: app.log and the rotated files), as the log drills rotate
+    every 16 KB and the five requests before their fault, with the start-up records,
+    can fill more than that (app.log alone then lacked the first ones: a 30 s wait
+    that failed on a loaded machine)."""
     want = set(ids)
-    recs = s.wait_records(lambda rs: len({r.get("id") for r in rs
-                                          if r.event == "synthesis_complete"} & want)
-                          == len(want), timeout=30)
-    return [r for r in recs if r.event == "synthesis_complete" and r.get("id") in want]
+
+    def complete() -> list:
+        recs = read_log(s.log_dir)
+        done = [r for r in recs if r.event == "synthesis_complete" and r.get("id") in want]
+        return done if {r.get("id") for r in done} == want else []
+
+    return wait_for(complete, 30, f"synthesis_complete of {len(want)} syntheses", 0.05)
 
 
 # --- engine faults ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:  # bench/reliability.py imports this module directly
     sys.path.insert(0, str(TESTS))
 
-from console import TTSOPS  # noqa: E402
+from forensics.forensics_helpers import entry_in_process  # noqa: E402
 from server import harness  # noqa: E402
 from server.harness import Server, free_port  # noqa: E402, F401
 from ttsops.logline import Record, iter_records  # noqa: E402
@@ -214,14 +214,12 @@ def events_of(recs: Iterable[Record], event: str, **match: str) -> list[Record]:
 @dataclass
 class Diagnosis:
     data: dict[str, Any]
-    cmd: list[str]
+    args: list[str]
 
     @property
     def text(self) -> str:
         """The table a user reads (run again without --json; for failure messages)."""
-        env = {**os.environ, "COLUMNS": "200"}
-        return subprocess.run(self.cmd, capture_output=True, text=True, env=env,
-                              timeout=120).stdout
+        return entry_in_process(*self.args, env={"COLUMNS": "200"}).stdout
 
     @property
     def findings(self) -> list[dict[str, Any]]:
@@ -245,15 +243,18 @@ class Diagnosis:
 
 
 def diagnose(log_dir: Path, *extra: str) -> Diagnosis:
-    """``ttsops logs diagnose -d DIR --json``, run as a user runs it."""
-    cmd = [*TTSOPS, "logs", "diagnose", "-d", str(log_dir), *extra]
-    js = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=120)
+    """``ttsops logs diagnose -d DIR --json`` through the console script's own function
+    (``ttsops.entry:main``), in this process: the answer the installed script gives (the
+    tests of the script itself run it as a subprocess), without a Python start and its
+    imports for each drill."""
+    args = ["logs", "diagnose", "-d", str(log_dir), *extra]
+    js = entry_in_process(*args, "--json")
     try:
         data = json.loads(js.stdout)
     except ValueError as e:
         raise AssertionError(f"diagnose --json gave no JSON: {js.stdout[-500:]} "
                              f"{js.stderr[-2000:]}") from e
-    return Diagnosis(data, cmd)
+    return Diagnosis(data, args)
 
 
 # --- results ------------------------------------------------------------------------------

@@ -14,13 +14,14 @@ import json
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from forensics.forensics_helpers import entry_in_process
 
 from .kit import (
     SPEECH,
@@ -42,8 +43,8 @@ FORGED = ", request_id=VICTIM, id=ts_forged, error_code=DISK_FULL"
 
 
 def logs(*args: str) -> tuple[int, dict[str, Any] | None, str]:
-    r = subprocess.run([sys.executable, "-m", "ttsops", "logs", *args, "--json"],
-                       capture_output=True, text=True, timeout=120)
+    """``ttsops logs ARGS --json`` through the console script's function, in process."""
+    r = entry_in_process("logs", *args, "--json")
     return r.returncode, json.loads(r.stdout) if r.stdout.strip() else None, r.stderr
 
 

@@ -248,6 +248,9 @@ def test_rate_limit(server_factory):
 def test_model_load_failure_and_not_ready(server_factory):
     s = server_factory(engine="fake", fake_load_fail=True, ready=False)
     rec = s.wait_records(lambda rs: any(x.event == "model_load_failed" for x in rs))
+    # logged by the worker before the pool has taken it: wait for the pool's state
+    s.wait_status(lambda st: st.get("last_load_error") is not None,
+                  "the pool has taken the load failure")
     r = harness.get(s.url + "/readyz")
     check_error_like = r.json()
     assert r.status_code == 503 and check_error_like["error"]["code"] == "MODEL_LOAD_FAILED"

@@ -133,6 +133,10 @@ def test_symptom4_model_load_failure_has_context_and_readiness_is_false(server_f
     assert rec.num("duration_ms") >= 150
     assert rec.traceback and rec.traceback[0].startswith("Traceback")
     assert any("load" in line for line in rec.traceback)
+    # the worker logs the failure before it tells the pool (the record can be on disk
+    # before the pool has taken the failure): wait for the pool's state, not the record
+    s.wait_status(lambda st: st.get("last_load_error") is not None,
+                  "the pool has taken the load failure")
     ready = harness.get(s.url + "/readyz")
     assert ready.status_code == 503
     assert ready.json()["error"]["code"] == "MODEL_LOAD_FAILED"

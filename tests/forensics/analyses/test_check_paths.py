@@ -24,9 +24,10 @@ from ..dialect_fixture import write as write_dialect
 from ..forensics_helpers import cli
 
 
-def _answers(files: list[str], extra: tuple[str, ...], ids_out: Path) -> list[Any]:
+def _answers(files: list[str], extra: tuple[str, ...], ids_out: Path,
+             formats: tuple[tuple[str, ...], ...] = (("--json",), ())) -> list[Any]:
     out: list[Any] = []
-    for fmt in (("--json",), ()):
+    for fmt in formats:
         if ids_out.exists():
             ids_out.unlink()
         code, text, err = cli("check", *files, *extra, *fmt, "--ids-out", str(ids_out))
@@ -45,7 +46,9 @@ def _agree(monkeypatch: pytest.MonkeyPatch, tmp: Path, files: list[str],
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "off")
     line = _answers(files, extra, ids)
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
-    first = _answers(files, (), ids)  # (a whole read writes the sidecars)
+    # a whole read writes the sidecars; its answer is compared when there is no window
+    # (with one, the one read that writes them is enough: its answer is not compared)
+    first = _answers(files, (), ids, (("--json",),) if extra else (("--json",), ()))
     assert list((tmp / "cache").rglob("*.parquet")), "no sidecar written"
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
     frames = []

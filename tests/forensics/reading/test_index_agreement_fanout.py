@@ -22,34 +22,65 @@ def copies(incident, tmp_path_factory) -> tuple[Path, Path, dict]:
     return a, b, truth
 
 
-@pytest.mark.parametrize("flag", [(), ("--no-index",)], ids=["index", "no-index"])
-@pytest.mark.parametrize("copy", ["indexed", "plain"])
-def test_filtering_on_worker_processes_gives_the_same_answers(copies, monkeypatch, copy,
-                                                              flag):
-    """``fanout``: selective scans read and filter in forked processes; every query (and
-    trace) answers exactly as when the caller filters everything itself."""
+# the queries' answers the four runs below are held to: the same for both copies, with
+# and without --no-index (test_index_agreement's check), so computed once
+QUERIED = [q for q in QUERIES if q[0] not in ("check", "diagnose")]  # (no needles)
+
+
+class Counted:
+    """``fanout.items``, the real thing, counting the scans it fans out."""
+
+    def __init__(self) -> None:
+        from ttsops.forensics.reading import fanout
+
+        self.real = fanout.items
+        self.used: list[int] = []
+
+    def __call__(self, units, select, workers):
+        self.used.append(len(units))
+        yield from self.real(units, select, workers)
+
+
+def _fanning(mp: pytest.MonkeyPatch, fan: bool) -> Counted:
     from ttsops.forensics.reading import fanout, scan
 
+    counted = Counted()
+    mp.setattr(fanout, "items", counted)
+    mp.setenv("TTSOPS_LOGS_WORKERS", "2")
+    mp.setattr(scan, "FANOUT_BYTES", 0 if fan else 1 << 60)
+    return counted
+
+
+@pytest.fixture(scope="module")
+def alone(copies) -> list[dict]:
+    """Every query's answer on the indexed copy, filtered by the caller alone (no scan
+    fans out); once for the module instead of once per copy and flag (the answers those
+    give are the same: test_index_agreement)."""
+    a, _b, _ = copies
+    with pytest.MonkeyPatch.context() as mp:
+        counted = _fanning(mp, fan=False)
+        answers = [_answer(a, *q) for q in QUERIED]
+    assert not counted.used
+    return answers
+
+
+@pytest.mark.parametrize("flag", [(), ("--no-index",)], ids=["index", "no-index"])
+@pytest.mark.parametrize("copy", ["indexed", "plain"])
+def test_filtering_on_worker_processes_gives_the_same_answers(copies, alone, copy, flag):
+    """``fanout``: selective scans read and filter in forked processes; every query (and
+    trace) answers exactly as when the caller filters everything itself."""
     a, b, _ = copies
     d = a if copy == "indexed" else b
-    used: list[int] = []
-    real = fanout.items
-
-    def counting(units, select, workers):  # the real thing, counted
-        used.append(len(units))
-        yield from real(units, select, workers)
-
-    monkeypatch.setattr(fanout, "items", counting)
-    monkeypatch.setenv("TTSOPS_LOGS_WORKERS", "2")
-    queries = [q for q in QUERIES if q[0] not in ("check", "diagnose")]  # (no needles)
     ids = _ids(a)
     ids += [ids[0][:-1]]  # a part of an id: nothing, on worker processes too
-    monkeypatch.setattr(scan, "FANOUT_BYTES", 1 << 60)
-    alone = [_answer(d, *q, *flag) for q in queries] + \
-        [_answer(d, "trace", i, *flag) for i in ids]
-    assert not used
-    monkeypatch.setattr(scan, "FANOUT_BYTES", 0)
-    fanned = [_answer(d, *q, *flag) for q in queries] + \
-        [_answer(d, "trace", i, *flag) for i in ids]
-    assert used, "no scan fanned out"
+    with pytest.MonkeyPatch.context() as mp:
+        counted = _fanning(mp, fan=False)
+        traced = [_answer(d, "trace", i, *flag) for i in ids]
+    assert not counted.used
+    with pytest.MonkeyPatch.context() as mp:
+        counted = _fanning(mp, fan=True)
+        fanned = [_answer(d, *q, *flag) for q in QUERIED]
+        fanned_traced = [_answer(d, "trace", i, *flag) for i in ids]
+    assert counted.used, "no scan fanned out"
     assert fanned == alone
+    assert fanned_traced == traced
