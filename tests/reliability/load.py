@@ -263,12 +263,21 @@ def soak(root: Path, rounds: int = 4, round_s: float = 2.5, overload_s: float = 
     admitted = {x.sid for x in over.answered if x.status == 200}
     over_queue_ms = [float(r.get("queue_ms") or 0) for r in recs
                      if r.event == "synthesis_complete" and r.get("id") in admitted]
+    # the server's own time per overload request by status (its http_request record): a
+    # client's latency also holds its own thread's turn among ~200 on a loaded machine
+    over_rids = {x.rid for x in over.answered}
+    over_http_ms: dict[str, list[float]] = {}
+    for r in recs:
+        if r.event == "http_request" and r.get("request_id") in over_rids:
+            over_http_ms.setdefault(str(r.get("status")), []).append(
+                float(r.get("duration_ms") or 0))
     steady = Phase("steady", clients, rounds * round_s,
                    [x for ph in phases if ph.name.startswith("steady") for x in ph.shots])
     return {"server": s, "phases": phases, "steady": steady, "overload": over,
             "after": after, "rss": rss.samples, "round_rss_kb": round_rss,
             "round_syntheses": round_syntheses,
             "overload_rss_kb": over_rss, "overload_queue_ms": over_queue_ms,
+            "overload_http_ms": over_http_ms,
             "after_rss_kb": after_rss, "round_s": round_s,
             "workers_rss_kb": workers_rss, "log": matched, "records": len(recs),
             "queue_size": queue_size, "workers": workers, "delay_ms": delay_ms,

@@ -34,8 +34,14 @@ def test_fifty_clients_then_three_times_the_queue(tmp_path):
     waited = max(r["overload_queue_ms"])
     assert len(r["overload_queue_ms"]) == ok["n"] and waited < bound_ms, (waited, bound_ms)
     assert ok["max"] < 10_000
-    # refused without waiting for a worker: quicker than the admitted ones, with a hint
-    assert refused["n"] > ok["n"] and refused["p50"] < ok["p50"] / 2, (refused, ok)
+    # refused without waiting for a worker: quicker than the admitted ones (the server's
+    # own time, from its http_request records), with a hint
+    assert refused["n"] > ok["n"], (refused, ok)
+    served = r["overload_http_ms"]
+    assert len(served["429"]) == refused["n"] and len(served["200"]) == ok["n"], \
+        {k: len(v) for k, v in served.items()}
+    assert statistics.median(served["429"]) < statistics.median(served["200"]) / 2, \
+        (statistics.median(served["429"]), statistics.median(served["200"]))
     assert all(x.retry_after and int(x.retry_after) >= 1 for x in over.answered
                if x.status == 429)
     assert not [x for x in over.shots + steady.shots if x.error]
