@@ -45,7 +45,8 @@ def test_load_failure_is_logged_with_traceback_and_never_ready(sink):
         try:
             await until(lambda: pool.last_load_error is not None, "the load failed")
             assert not pool.ready
-            assert pool.workers[0].state == WorkerState.FAILED
+            # (the state follows once the failed process has exited)
+            await until(lambda: pool.workers[0].state == WorkerState.FAILED, "failed state")
             assert pool.status()["states"] == ["failed"]
             with pytest.raises(TTSError) as exc:
                 await pool.run("x")
@@ -62,6 +63,33 @@ def test_load_failure_is_logged_with_traceback_and_never_ready(sink):
     assert r.num("duration_ms") is not None
     assert any("Traceback" in line for line in r.traceback)
     assert any("fake.py" in line for line in r.traceback)
+
+
+def test_a_failed_load_is_known_before_its_process_has_exited(sink):
+    """The worker logs model_load_failed and tells the pool; a process exits slowly (on
+    a loaded machine, or with an engine half loaded). Readiness must say MODEL_LOAD_FAILED
+    at once, not ENGINE_NOT_READY until the process is gone (it did: a user seeing the
+    record and asking /readyz got the wrong code)."""
+    from ttsops.workers import WorkerPool
+
+    async def main() -> None:
+        pool = WorkerPool(Settings(engine="fake"), workers=1,
+                          runner="workers.pool_runner:make_slow_exit_fail",
+                          log_queue=sink.mp_queue())
+        await pool.start()
+        try:
+            proc = pool.workers[0].proc
+            await until(lambda: pool.last_load_error is not None, "the load failed")
+            assert proc.is_alive(), "the error was known only once the process had exited"
+            with pytest.raises(TTSError) as exc:
+                await pool.run("x")
+            assert exc.value.code == "MODEL_LOAD_FAILED"
+            await until(lambda: pool.workers[0].state == WorkerState.FAILED, "failed state")
+        finally:
+            await pool.stop()
+
+    asyncio.run(main())
+    assert [r for r in records(sink) if r.event == "model_load_failed"]
 
 
 def test_a_failed_load_is_retried_after_its_back_off(sink):

@@ -122,11 +122,15 @@ class Lifecycle:
             code, detail = msg.code, msg.detail
         else:
             code, detail = self._load_gone(worker, proc, t0)
-        proc.join(5)
-        worker.load_failures += 1
+        # the error is known (to /readyz) before the process is joined: its
+        # model_load_failed record can be on disk already, and a process exits slowly on a
+        # loaded machine. The state follows the join (nothing swaps or retries a worker
+        # whose process is still exiting).
         self.last_load_error = (code, detail)
         if self.on_load is not None:
             self.on_load(self.settings.engine, "failed")
+        proc.join(5)
+        worker.load_failures += 1
         delay = RETRY_BACKOFF_S[min(worker.load_failures, len(RETRY_BACKOFF_S)) - 1]
         worker.retry_at = time.monotonic() + delay
         worker.state = WorkerState.FAILED
