@@ -191,6 +191,21 @@ def _write(logs: Path, items: list[tuple[str, str, str]], gaps: list[float],
     (logs / "app.log").write_text("".join(x + "\n" for x in live), encoding="utf-8")
 
 
+def drawn_logs(tmp_path_factory: Any, monkeypatch: Any, name: str,
+               items: list[tuple[str, str, str]], gaps: Any, cuts: list[int]
+               ) -> tuple[Path, Path]:
+    """A fresh directory with its own sidecar cache and ``items`` written as logs (the
+    gaps drawn now unless given as a list): (the directory, its logs)."""
+    if not isinstance(gaps, list):
+        gaps = gaps.draw(st.lists(_GAP, min_size=len(items), max_size=len(items)))
+    d = tmp_path_factory.mktemp(name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(d / "cache"))
+    logs = d / "logs"
+    logs.mkdir()
+    _write(logs, items, gaps, cuts)
+    return d, logs
+
+
 def _episodes(logs: Path, rules: list[Any]) -> list[dict[str, Any]]:
     with open_snapshot([logs], []) as snap:
         eps, _ = alerts_mod.evaluate(snap, None, None, rules)
@@ -244,13 +259,7 @@ def _agree(logs: Path, rules: list[Any], monkeypatch: Any, vector: bool = True) 
        rules=st.sampled_from(sorted(RULE_SETS)))
 def test_frames_give_the_record_paths_episodes(tmp_path_factory, monkeypatch, items, gaps,
                                                cuts, rules):
-    if not isinstance(gaps, list):
-        gaps = gaps.draw(st.lists(_GAP, min_size=len(items), max_size=len(items)))
-    d = tmp_path_factory.mktemp("alerts")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(d / "cache"))
-    logs = d / "logs"
-    logs.mkdir()
-    _write(logs, items, gaps, cuts)
+    d, logs = drawn_logs(tmp_path_factory, monkeypatch, "alerts", items, gaps, cuts)
     _agree(logs, _rules_of(rules, d), monkeypatch)
 
 

@@ -21,7 +21,7 @@ from ttsops.forensics.analyses.rules import load as load_rules
 from ttsops.forensics.reading.sources import open_snapshot
 from ttsops.forensics.rendering import report as report_mod
 
-from .test_alerts_frames import _GAP, _REC, RULE_SETS, _rules_of, _write
+from .test_alerts_frames import _REC, RULE_SETS, _rules_of, drawn_logs
 
 
 def _record_path(logs: Path, rules: list[Any], monkeypatch: Any) -> list[dict[str, Any]]:
@@ -68,13 +68,7 @@ def _agree(logs: Path, rules: list[Any], monkeypatch: Any, records: bool = True)
        rules=st.sampled_from(sorted(RULE_SETS)))
 def test_shared_frames_give_the_record_paths_episodes(tmp_path_factory, monkeypatch, items,
                                                       gaps, cuts, rules):
-    if not isinstance(gaps, list):
-        gaps = gaps.draw(st.lists(_GAP, min_size=len(items), max_size=len(items)))
-    d = tmp_path_factory.mktemp("shared")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(d / "cache"))
-    logs = d / "logs"
-    logs.mkdir()
-    _write(logs, items, gaps, cuts)
+    d, logs = drawn_logs(tmp_path_factory, monkeypatch, "shared", items, gaps, cuts)
     _agree(logs, _rules_of(rules, d), monkeypatch,
            records=any(lv != "RAW" for lv, _ev, _body in items))
 

@@ -33,6 +33,7 @@ whole-data command to the line path's answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -446,20 +447,32 @@ def build_file(where: str, role: str, label: str, gz: bool, key: str, cache: str
     """In a worker process (``firstread``): parse the file at ``where`` whole and write
     its sidecar into ``cache``, if it is still the version named ``key``
     (``of_file``: ``Scan.of_file``, as ``build_path`` takes it)."""
+    try:
+        with _opened(where, role, label, gz) as f:
+            if f is None or identity(f) != key:  # replaced or renamed away since
+                return False
+            return build_for(f, [Path(cache)], of_file(f)) is not None
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def _opened(where: str | Path, role: str, label: str, gz: bool | None
+            ) -> Iterator[LogFile | None]:
+    """The file at ``where`` open as a ``LogFile`` of its own descriptor (``gz`` None:
+    looked at), closed after; None when it cannot be opened."""
+    from ._naming import is_gz
     from .logfiles import LogFile
 
     try:
         fd = os.open(where, os.O_RDONLY)
     except OSError:
-        return False
+        yield None
+        return
     try:
         st = os.fstat(fd)
-        f = LogFile(where, role, 0, label, gz, fd, st.st_size, (st.st_dev, st.st_ino))
-        if identity(f) != key:  # replaced or renamed away since the caller looked
-            return False
-        return build_for(f, [Path(cache)], of_file(f)) is not None
-    except Exception:
-        return False
+        yield LogFile(where, role, 0, label, is_gz(fd, str(where)) if gz is None else gz,
+                      fd, st.st_size, (st.st_dev, st.st_ino))
     finally:
         os.close(fd)
 
@@ -469,22 +482,12 @@ def build_path(path: Path, of_file: Callable[[LogFile], Scan]) -> Path | None:
     it (``<dir>/.ttsops/sidecar/``), or in the cache when its directory is read-only;
     None when there is one already, or none could be made (``TTSOPS_LOGS_SIDECAR=off``,
     a damaged file, nowhere to write)."""
-    from ._naming import is_gz
-    from .logfiles import LogFile
-
     if mode() == "off":
         return None
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        f = LogFile(path, "rotated", 0, path.parent.name, is_gz(fd, str(path)), fd, st.st_size,
-                    (st.st_dev, st.st_ino))
+    with _opened(path, "rotated", path.parent.name, None) as f:
+        if f is None:
+            return None
         key = identity(f)
         if key is None or exists(f, key):
             return None
         return build_for(f, places_of(f), of_file(f))
-    finally:
-        os.close(fd)
