@@ -40,20 +40,3 @@ class FakeRunner:
 def make(settings: Any) -> FakeRunner:
     return FakeRunner(settings)
 
-
-class SlowExitFailRunner(FakeRunner):
-    """Its load fails, and its process then takes ``EXIT_S`` to exit (a non-daemon
-    thread still running: as a process with a big engine half loaded exits slowly)."""
-
-    EXIT_S = 4.0
-
-    def load(self) -> Any:
-        import threading
-        import time
-
-        threading.Thread(target=time.sleep, args=(self.EXIT_S,), daemon=False).start()
-        raise RuntimeError("the model file is truncated")
-
-
-def make_slow_exit_fail(settings: Any) -> SlowExitFailRunner:
-    return SlowExitFailRunner(settings)

@@ -65,22 +65,37 @@ def test_load_failure_is_logged_with_traceback_and_never_ready(sink):
     assert any("fake.py" in line for line in r.traceback)
 
 
-def test_a_failed_load_is_known_before_its_process_has_exited(sink):
-    """The worker logs model_load_failed and tells the pool; a process exits slowly (on
-    a loaded machine, or with an engine half loaded). Readiness must say MODEL_LOAD_FAILED
-    at once, not ENGINE_NOT_READY until the process is gone (it did: a user seeing the
-    record and asking /readyz got the wrong code)."""
-    from ttsops.workers import WorkerPool
+def test_a_failed_load_is_known_before_its_process_is_joined(sink, monkeypatch):
+    """The worker logs model_load_failed and tells the pool; the pool then joins its
+    process, which can take seconds (a loaded machine; an engine half loaded). Readiness
+    must say MODEL_LOAD_FAILED at once, not ENGINE_NOT_READY until the join is over (it
+    did: a user who saw the record and asked /readyz got the wrong code). The worker's
+    first join is made to last 5 s, as a slowly exiting process makes it."""
+    import threading
+    import time
+    from multiprocessing.process import BaseProcess
+
+    real_join = BaseProcess.join
+    joined = threading.Event()
+    slowed: list[BaseProcess] = []
+
+    def slow_join(self: BaseProcess, timeout: float | None = None) -> None:
+        if self.name.startswith("ttsops-worker") and not slowed:
+            slowed.append(self)
+            time.sleep(5.0)
+            real_join(self, timeout)
+            joined.set()
+            return
+        real_join(self, timeout)
+
+    monkeypatch.setattr(BaseProcess, "join", slow_join)
 
     async def main() -> None:
-        pool = WorkerPool(Settings(engine="fake"), workers=1,
-                          runner="workers.pool_runner:make_slow_exit_fail",
-                          log_queue=sink.mp_queue())
+        pool = make_pool(sink, workers=1, fake_load_fail=True)
         await pool.start()
         try:
-            proc = pool.workers[0].proc
             await until(lambda: pool.last_load_error is not None, "the load failed")
-            assert proc.is_alive(), "the error was known only once the process had exited"
+            assert not joined.is_set(), "the error was known only once the process was joined"
             with pytest.raises(TTSError) as exc:
                 await pool.run("x")
             assert exc.value.code == "MODEL_LOAD_FAILED"
@@ -89,6 +104,7 @@ def test_a_failed_load_is_known_before_its_process_has_exited(sink):
             await pool.stop()
 
     asyncio.run(main())
+    assert slowed, "the pool never joined the failed worker's process"
     assert [r for r in records(sink) if r.event == "model_load_failed"]
 
 
