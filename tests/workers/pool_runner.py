@@ -39,4 +39,3 @@ class FakeRunner:
 
 def make(settings: Any) -> FakeRunner:
     return FakeRunner(settings)
-
