@@ -15,6 +15,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from ..forensics.reading.gcpause import gc_paused
 from .client import call, connect
 from .schema import LEDGER, LOCAL, NAMES, TABLE
 from .shiprows import FileRows, Rows, date_of
@@ -238,15 +239,8 @@ def ship_file(put: Inserter, job: Job, progress: Callable[[int], None] | None = 
     """Ship ``job``'s file from its offset through ``put``; what was shipped (and a
     problem, if any) -- its rows counted as ``put`` inserts them: the last ones at its
     next ``flush``."""
-    import gc
-
-    was = gc.isenabled()
-    gc.disable()  # millions of small lists: the cycle collector finds nothing in them
-    try:
+    with gc_paused():  # millions of small lists
         return _ship_file(put, job, progress)
-    finally:
-        if was:
-            gc.enable()
 
 
 def _ship_file(put: Inserter, job: Job, progress: Callable[[int], None] | None) -> Done:

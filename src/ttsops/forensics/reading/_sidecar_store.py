@@ -6,7 +6,6 @@ and writing one atomically, and records to and from frames. See ``sidecar`` for 
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import json
 import os
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...indexformat import GRAMMAR
 from ...logformat import ReadStats, Record
+from .gcpause import gc_paused
 
 if TYPE_CHECKING:
     from .logfiles import LogFile
@@ -305,18 +305,13 @@ def _records(df: Any) -> list[Record]:
     import polars as pl
 
     cols = [df.get_column(c).to_list() for c in COLUMNS]
-    was = gc.isenabled()
-    gc.disable()  # millions of small dicts: the cycle collector finds nothing in them
-    try:
+    with gc_paused():  # millions of small dicts
         # the fields of every record in one JSON document: one call, not one a record
         cols[4] = json.loads("[" + ",".join(cols[4]) + "]")
         if df.schema["tb"] == pl.Utf8:  # (the first sidecars kept a list of lines)
             cols[5] = [[] if t is None else t.split("\n") for t in cols[5]]
         return [Record(ts, lg, lv, ev, fs, tb, di)
                 for ts, lg, lv, ev, fs, tb, di in zip(*cols, strict=True)]
-    finally:
-        if was:
-            gc.enable()
 
 
 def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) -> Path | None:
