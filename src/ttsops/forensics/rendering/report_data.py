@@ -13,6 +13,7 @@ from typing import Any
 from ...logline import Record
 from ..reading.sources import Snapshot
 from ..reading.timeargs import ts_to_epoch
+from .report_minutes import Minutes
 
 BUCKETS = (60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
 
@@ -36,9 +37,10 @@ class Collect:
     ok: Counter[int] = field(default_factory=Counter)
     failed: Counter[int] = field(default_factory=Counter)
     codes: dict[str, Counter[int]] = field(default_factory=dict)
-    stage: dict[str, dict[int, array[float]]] = field(default_factory=dict)
-    e2e: dict[int, array[float]] = field(default_factory=dict)
-    queue: dict[int, array[float]] = field(default_factory=dict)
+    # the values per minute (``Minutes``): of each stage, end to end, queue wait
+    stage: dict[str, Minutes] = field(default_factory=dict)
+    e2e: Minutes = field(default_factory=Minutes)
+    queue: Minutes = field(default_factory=Minutes)
     usage: list[tuple[float, float]] = field(default_factory=list)
     records: int = 0
     levels: Counter[str] = field(default_factory=Counter)
@@ -91,15 +93,15 @@ class Collect:
                 self.ok[b] += 1
             x = rec.num("duration_ms")
             if x is not None:
-                self.e2e.setdefault(b, array("d")).append(x)
+                self.e2e.add(b, x)
             q = rec.num("queue_ms")
             if q is not None:
-                self.queue.setdefault(b, array("d")).append(q)
+                self.queue.add(b, q)
         elif ev == "stage_time":
             st = f.get("stage")
             x = rec.num("duration_ms")
             if st and x is not None:
-                self.stage.setdefault(st, {}).setdefault(b, array("d")).append(x)
+                self._stage(st).add(b, x)
         elif ev == "cache_health":
             u = rec.num("usage")
             if u is not None:
@@ -178,14 +180,17 @@ class Collect:
                                  .len().rows()):
                 (self.failed if failed else self.ok)[b] += c
             for name, dst in (("k_duration_ms", self.e2e), ("k_queue_ms", self.queue)):
-                self._extend(comp.with_columns(x=num_expr(pl.col(name))), ["b"], dst)
+                got: dict[Any, array[float]] = {}
+                self._extend(comp.with_columns(x=num_expr(pl.col(name))), ["b"], got)
+                for b, vals in got.items():
+                    dst.extend(b, vals)
         st = (d.filter((ev == "stage_time") & (pl.col("k_stage").fill_null("") != ""))
               .with_columns(x=num_expr(pl.col("k_duration_ms"))))
         if st.height:
             per: dict[tuple[Any, ...], array[float]] = {}
             self._extend(st, ["k_stage", "b"], per)
             for (stage, b), vals in per.items():
-                self.stage.setdefault(stage, {}).setdefault(b, array("d")).extend(vals)
+                self._stage(stage).extend(b, vals)
         us = (d.filter(ev == "cache_health").with_columns(x=num_expr(pl.col("k_usage")))
               .filter(pl.col("x").is_not_null()))
         self.usage.extend(us.select("t", "x").rows())
@@ -224,9 +229,9 @@ class Collect:
         values handed over as arrays; False (nothing fed) for any other frame.
         ``files``: the frame is several files' frames one after another: each row's file
         (a series of indexes into the list of their paths) and those paths."""
+        import numpy as np
         import polars as pl
 
-        from ..analyses.diagnose_synth_frames import groups_in_order
         from ..reading.synth_frames import numbers
 
         ts, ev, lv = pl.col("ts"), pl.col("event"), pl.col("level")
@@ -275,31 +280,33 @@ class Collect:
             else:
                 sp[0], sp[1] = min(sp[0], a), max(sp[1], z)
 
-        def extend(keys: Any, raw: Any, dst: dict[Any, array[float]]) -> None:
-            """Append the numbers of ``raw`` to ``dst[key]``, the keys in order."""
+        def values(raw: Any, *keys: Any) -> tuple[Any, list[Any]] | None:
+            """The numbers of ``raw`` (numpy) and the columns ``keys`` (numpy) where
+            ``raw`` has one; None: nowhere."""
             x = numbers(raw)
             has = x.is_not_null()
             if not has.any():
-                return
-            order, groups, bounds = groups_in_order(keys.filter(has))
-            v = x.filter(has).cast(pl.Float64).to_numpy()[order]
-            for g, key in enumerate(groups):
-                k = key[0] if len(key) == 1 else key
-                a = dst.get(k)
-                if a is None:
-                    a = dst[k] = array("d")
-                a.frombytes(v[bounds[g]:bounds[g + 1]].tobytes())
+                return None
+            return (x.filter(has).cast(pl.Float64).to_numpy(),
+                    [k.filter(has).to_numpy() for k in keys])
 
         if comp.height:
             for bk, failed, c in comp.group_by("b", "f", maintain_order=True).len().rows():
                 (self.failed if failed else self.ok)[bk] += c
-            extend(comp.select("b"), comp.get_column("k_duration_ms"), self.e2e)
-            extend(comp.select("b"), comp.get_column("k_queue_ms"), self.queue)
+            for name, dst in (("k_duration_ms", self.e2e), ("k_queue_ms", self.queue)):
+                got = values(comp.get_column(name), comp.get_column("b"))
+                if got is not None:
+                    dst.add_values(got[1][0].astype(np.int64), got[0])
         if st.height:
-            per: dict[Any, array[float]] = {}
-            extend(st.select("k_stage", "b"), st.get_column("k_duration_ms"), per)
-            for (stage, bk), vals in per.items():
-                self.stage.setdefault(stage, {}).setdefault(bk, array("d")).extend(vals)
+            x = numbers(st.get_column("k_duration_ms"))
+            if x.is_not_null().any():
+                have = st.select("k_stage", "b").with_columns(x=x.cast(pl.Float64)) \
+                    .filter(pl.col("x").is_not_null())
+                # (the stages in order of first appearance)
+                for part in have.partition_by("k_stage", maintain_order=True):
+                    self._stage(part.get_column("k_stage")[0]).add_values(
+                        part.get_column("b").to_numpy().astype(np.int64),
+                        part.get_column("x").to_numpy())
         if us.height:
             x = numbers(us.get_column("k_usage")).to_list()
             for bk, t, u in zip(us.get_column("b").to_list(), us.get_column("ts").to_list(), x,
@@ -313,6 +320,12 @@ class Collect:
                 cnt = self.codes[c] = Counter()
             cnt[bk] += k
         return True
+
+    def _stage(self, name: str) -> Minutes:
+        m = self.stage.get(name)
+        if m is None:
+            m = self.stage[name] = Minutes()
+        return m
 
     @staticmethod
     def _extend(d: Any, keys: list[str], dst: dict[Any, array[float]]) -> None:
@@ -349,17 +362,10 @@ class Collect:
                 i = idx(b)
                 if i is not None:
                     row[i] += c
-        for src_a, dst_a in ((self.e2e, ser.e2e), (self.queue, ser.queue)):
-            for b, vals in src_a.items():
-                i = idx(b)
-                if i is not None:
-                    dst_a[i].extend(vals)
+        ser.e2e = self.e2e.buckets(t0, bucket, n, missing)
+        ser.queue = self.queue.buckets(t0, bucket, n, missing)
         for st, per in self.stage.items():
-            rows = ser.stage[st] = [array("d") for _ in range(n)]
-            for b, vals in per.items():
-                i = idx(b)
-                if i is not None:
-                    rows[i].extend(vals)
+            ser.stage[st] = per.buckets(t0, bucket, n, missing)
         ser.usage = self.usage
         ser.records = self.records
         ser.levels = self.levels
