@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics.rendering.report_minutes import BASE, Minutes
+from ttsops.forensics.rendering.report_minutes import BASE, Minutes, packed, unpacked
 
 _VALUE = st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")), st.just(-0.0), st.just(0.0))
 # a batch: fed one at a time (``add``) or at once (``add_values``); minutes near each other
@@ -66,3 +66,25 @@ def test_nothing_fed_is_empty_buckets():
     m = Minutes()
     assert m.as_dict() == {}
     assert m.buckets(0.0, 60, 3, [False] * 3) == [array("d")] * 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                          st.integers(-2**31 - 2, 2**31 + 2).map(float),
+                          st.integers(-10**9, 10**9).map(lambda k: k / 1000.0)),
+                max_size=20))
+@example([0.0, -0.0, 1.0])
+@example([2147483647.0])
+@example([0.001, 1.5])
+def test_packed_values_come_back_to_the_bit(xs):
+    v = np.array(xs, dtype=np.float64)
+    got = unpacked(packed(v))
+    assert got.dtype == np.float64 and got.tobytes() == v.tobytes()
+
+
+def test_whole_milliseconds_are_packed_in_four_bytes():
+    v = np.array([463.0, 6.0, 26.0, 1e6], dtype=np.float64)
+    p = packed(v)
+    assert isinstance(p, tuple) and p[0].dtype == np.int32 and p[1] == 1
+    assert isinstance(packed(np.array([0.5, 0.25])), tuple)  # (whole microseconds)
+    assert not isinstance(packed(np.array([0.1 + 0.2])), tuple)  # (not exact at 1/1000)
