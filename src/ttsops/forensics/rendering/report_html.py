@@ -32,6 +32,18 @@ def percentile_of(vals: array[float], q: float) -> float | None:
     return percentile(sort(vals), q)
 
 
+def sorted_each(buckets: Sequence[array[float]]) -> list[Sequence[float]]:
+    """Each bucket's values sorted (``stats.sort``), for several percentiles of each."""
+    return [sort(v) if v else [] for v in buckets]
+
+
+def percentile_of_sorted(srt: Sequence[float], q: float) -> float | None:
+    """``percentile_of`` the values that ``srt`` holds sorted."""
+    if not len(srt):
+        return None
+    return percentile(srt, q)
+
+
 def esc(x: object) -> str:
     return html.escape(str(x))
 
@@ -82,8 +94,9 @@ def chart_stages(s: Series) -> str:
     names = [x for x in STAGE_ORDER if x in s.stage] + sorted(set(s.stage) - set(STAGE_ORDER))
     for i, st in enumerate(names):
         color = sc.PALETTE[i % len(sc.PALETTE)]
-        series.append(sc.Series(f"{st} p95", [percentile_of(v, 95) for v in s.stage[st]], color))
-        series.append(sc.Series(f"{st} p50", [percentile_of(v, 50) for v in s.stage[st]], color,
+        srt = sorted_each(s.stage[st])  # (sorted once for both percentiles)
+        series.append(sc.Series(f"{st} p95", [percentile_of_sorted(v, 95) for v in srt], color))
+        series.append(sc.Series(f"{st} p50", [percentile_of_sorted(v, 50) for v in srt], color,
                                 dash="4 3", width=1.3))
         legend.append((st, color, ""))
     if any(s.e2e):
@@ -100,8 +113,9 @@ def chart_stages(s: Series) -> str:
 
 
 def chart_queue(s: Series) -> str:
-    p50 = [percentile_of(v, 50) for v in s.queue]
-    p95 = [percentile_of(v, 95) for v in s.queue]
+    srt = sorted_each(s.queue)
+    p50 = [percentile_of_sorted(v, 50) for v in srt]
+    p95 = [percentile_of_sorted(v, 95) for v in srt]
     has = any(v is not None for v in p95)
     svg = sc.line_chart("queue wait", s.xs, [sc.Series("queue wait p95", p95, "#e15759"),
                                               sc.Series("queue wait p50", p50, "#4e79a7")],
