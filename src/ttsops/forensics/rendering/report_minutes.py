@@ -48,7 +48,8 @@ def packed(values: Any) -> Any:
     if len(values) == 0 or not np.isfinite(values).all():
         return values
     for scale in SCALES:
-        k = np.rint(values * scale)
+        with np.errstate(over="ignore"):  # (a huge value: inf here, too large below)
+            k = np.rint(values * scale)
         if np.abs(k).max() >= 2**31:
             continue
         ints = k.astype(np.int32)
