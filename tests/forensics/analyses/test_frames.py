@@ -98,6 +98,14 @@ def test_dialect_counted_by_frames_is_record_by_record(rows, cut):
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_RECORD, max_size=40), st.integers(0, 40), st.booleans())
+# several values of a stage, end to end and queue wait in one minute (their order kept)
+@example([("INFO", "stage_time", "", {"stage": "b", "duration_ms": "5"}, 0),
+          ("INFO", "stage_time", "", {"stage": "a", "duration_ms": "9.5"}, 0),
+          ("INFO", "stage_time", "", {"stage": "b", "duration_ms": "7"}, 0),
+          ("INFO", "synthesis_complete", "", {"duration_ms": "3", "queue_ms": "1",
+                                             "status": "failed"}, 0),
+          ("INFO", "synthesis_complete", "", {"duration_ms": "4", "queue_ms": "0.1"}, 0)],
+         0, True)
 def test_report_minutes_from_frames_are_record_by_record(rows, cut, utc):
     recs = _records(rows)
     one, two = Collect(utc), Collect(utc)
