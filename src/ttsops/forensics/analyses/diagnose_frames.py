@@ -106,19 +106,24 @@ def prepare(df: Any, base: int) -> Prepared:
     rp = synth_frames.row_plans(df, base, FIELDS, METRICS)
     plans = [*FramePass._window_plans(lf),
              lf.with_row_index("_r").filter(mask),
-             lf.select(pl.col("ts").filter(ev == "synthesis_complete")),
+             lf.filter(ev == "synthesis_complete").select(
+                 n=pl.len(), ok=pl.col("ts").str.contains(CANON).all(),
+                 lo=pl.col("ts").min(), hi=pl.col("ts").max()),
              lf.with_row_index("_r")
              .filter((ev == "http_request")
                      & pl.col("k_status").fill_null("").str.starts_with("2"))
              .select((pl.col("_r") + base).cast(pl.Int64).alias("seq"),
                      pl.col("k_id").alias("id")),
              *rp.values()]
-    groups, span, sp, comp_ts, http, *got = pl.collect_all(plans)
+    groups, span, sp, comp, http, *got = pl.collect_all(plans)
+    n, ok, lo, hi = comp.row(0)
+    comp_ts = None if n == 0 else pl.Series([lo, hi], dtype=pl.Utf8) if ok else \
+        df.filter(ev == "synthesis_complete").get_column("ts")
     sparse = [(base + r, rec) for r, rec in zip(sp.get_column("_r").to_list(),
                                                   sidecar.records_of(sp), strict=True)]
     return Prepared(df.height, groups, span, synth_frames.rows_of(dict(zip(rp, got,
                                                                             strict=True))),
-                    sparse, _span_of(comp_ts.to_series()), http)
+                    sparse, None if comp_ts is None else _span_of(comp_ts), http)
 
 
 def _span_of(ts: Any) -> tuple[float, float] | None:

@@ -135,9 +135,10 @@ def numbers(raw: Any) -> Any:
     import polars as pl
 
     c = raw.cast(pl.Float64, strict=False)
-    bad = raw.is_not_null() & (c.is_null() | ~c.is_finite().fill_null(False))
-    if not bad.any():
+    # (every text a finite number: as many nulls as before the cast, none infinite or NaN)
+    if c.null_count() == raw.null_count() and c.is_finite().all(ignore_nulls=True):
         return c
+    bad = raw.is_not_null() & (c.is_null() | ~c.is_finite().fill_null(False))
     idx = bad.arg_true()
     fixed = pl.DataFrame({"v": raw.gather(idx)}).select(num_expr(pl.col("v"))).to_series()
     return c.scatter(idx, fixed)
