@@ -100,3 +100,52 @@ def test_several_writers(monkeypatch, tmp_path):
 def test_dialect_fixture(json_keys, monkeypatch, tmp_path):
     write_dialect(tmp_path / "logs", json_keys=json_keys)
     _agree(tmp_path / "logs", monkeypatch, tmp_path / "c")
+
+
+def test_example_traces_read_at_once_are_those_read_file_by_file(monkeypatch, tmp_path):
+    """The rotated files alone (``--files``: every one has a sidecar): the example traces
+    come from one Polars scan of all the sidecars (``_picked_at_once``), and are those of
+    the file-by-file read and of the record path; the rows that scan picks are those
+    ``sidecar.frames`` picks file by file, in the same order."""
+    import polars as pl
+
+    from ttsops.forensics.reading import sidecar
+
+    logs = tmp_path / "logs"
+    write_day(logs, requests=600, incomplete=frozenset({5, 77}),
+              tracebacks=frozenset(range(200, 230)))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")  # the first whole read writes them
+    files = sorted(logs.glob("*.gz"))
+    assert len(files) >= 3
+    at_once: list[bool] = []
+    real = diagnose_frames._picked_at_once
+
+    def spy(*a: Any, **kw: Any) -> Any:
+        got = real(*a, **kw)
+        at_once.append(got is not None)
+        return got
+
+    def run() -> str:
+        with open_snapshot([], files) as snap:
+            rep = diagnose.run(snap, None, None)
+        return json.dumps([rep.data, rep.text], sort_keys=True, default=str)
+
+    run()  # (writes the sidecars)
+    monkeypatch.setattr(diagnose_frames, "_picked_at_once", spy)
+    fast = run()
+    assert at_once == [True] and "example" in fast
+    monkeypatch.setattr(diagnose_frames, "_picked_at_once", lambda *a, **kw: None)
+    assert run() == fast
+    monkeypatch.setattr(diagnose_frames, "example_traces", lambda *a, **kw: None)
+    assert run() == fast  # (the record path's second pass)
+
+    cols = [*sidecar.RECORD_COLUMNS, "k_id", "k_request_id"]
+    where = pl.col("event") == "synthesis_complete"  # (in every file)
+    with open_snapshot([], files) as snap:
+        scan = diagnose_frames._scan(snap, None, None, True, True)
+        assert scan is not None
+        got = real(scan, cols, where)
+        each = pl.concat([df for _f, df in sidecar.frames(scan, cols, where)])
+    assert got is not None and got.height > 100
+    assert got.equals(each)

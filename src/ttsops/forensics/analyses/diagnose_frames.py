@@ -340,7 +340,12 @@ def example_traces(col: Collected, examples: list[str]) -> dict[str, list[Record
     want = list(examples)
     where = pl.col("k_id").is_in(want) | pl.col("k_request_id").is_in(want)
     cols = [*sidecar.RECORD_COLUMNS, "k_id", "k_request_id"]
-    recs = [r for _f, df in sidecar.frames(scan, cols, where) for r in sidecar.records_of(df)]
+    picked = _picked_at_once(scan, cols, where)
+    if picked is not None:
+        recs = sidecar.records_of(picked)
+    else:
+        recs = [r for _f, df in sidecar.frames(scan, cols, where)
+                for r in sidecar.records_of(df)]
     recs.sort(key=lambda r: r.ts)
     traces: dict[str, list[Record]] = {}
     for rec in recs:
@@ -348,6 +353,55 @@ def example_traces(col: Collected, examples: list[str]) -> dict[str, list[Record
             if rec.fields.get("id") == sid or rec.fields.get("request_id") == sid:
                 traces.setdefault(sid, []).append(rec)
     return traces
+
+
+def _picked_at_once(scan: Scan, cols: list[str], where: Any) -> Any | None:
+    """What ``sidecar.frames(scan, cols, where)`` gives, one frame, from one Polars scan
+    of every file's sidecar (in the files' order: a few calls, not five a file), where
+    every file has a valid one and the scan has no window; else None."""
+    import json
+
+    import polars as pl
+
+    from ..reading import sidecar
+
+    q = scan.query
+    if q.since is not None or q.until is not None or not sidecar.applies(scan):
+        return None
+    paths: list[str] = []
+    rows: list[int] = []
+    for stream in scan.streams():
+        for f in scan.snap.stream_files(stream):
+            key = sidecar.identity(f) if sidecar.eligible(f) else None
+            if key is None:
+                return None
+            for d in sidecar.places_of(f):
+                p = d / f"{key}.parquet"
+                try:
+                    meta = pl.read_parquet_metadata(p) if p.is_file() else {}
+                    info = json.loads(meta["info"]) if meta.get("ttsops_sidecar") == \
+                        sidecar.VERSION and meta.get("key") == key else None
+                except Exception:
+                    continue
+                if info is not None and int(info["rows"]) == int(info["stats"]["records"]):
+                    paths.append(str(p))
+                    rows.append(int(info["rows"]))
+                    break
+            else:
+                return None
+    if not paths:
+        return None
+    try:
+        lf = pl.scan_parquet(paths, include_file_paths="_path")
+        got = lf.group_by("_path").len().collect()
+        have = dict(zip(got.get_column("_path").to_list(), got.get_column("len").to_list(),
+                        strict=True))
+        if any(have.get(p, 0) != n for p, n in zip(paths, rows, strict=True)) or \
+                lf.collect_schema()["tb"] != pl.Utf8:
+            return None  # (as ``read_frame`` refuses such a sidecar)
+        return pl.scan_parquet(paths).filter(where).select(cols).collect()
+    except Exception:
+        return None
 
 
 def _batches(frames: Iterator[tuple[LogFile, Any]], own: list[str],
