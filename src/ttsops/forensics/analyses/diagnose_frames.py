@@ -369,7 +369,6 @@ def _picked_at_once(scan: Scan, cols: list[str], where: Any) -> Any | None:
     if q.since is not None or q.until is not None or not sidecar.applies(scan):
         return None
     paths: list[str] = []
-    rows: list[int] = []
     for stream in scan.streams():
         for f in scan.snap.stream_files(stream):
             key = sidecar.identity(f) if sidecar.eligible(f) else None
@@ -379,26 +378,24 @@ def _picked_at_once(scan: Scan, cols: list[str], where: Any) -> Any | None:
                 p = d / f"{key}.parquet"
                 try:
                     meta = pl.read_parquet_metadata(p) if p.is_file() else {}
-                    info = json.loads(meta["info"]) if meta.get("ttsops_sidecar") == \
-                        sidecar.VERSION and meta.get("key") == key else None
+                    if meta.get("ttsops_sidecar") != sidecar.VERSION or meta.get("key") != key:
+                        continue
+                    info = json.loads(meta["info"])
+                    lf = pl.scan_parquet(p)
+                    # (as ``read_frame`` refuses a sidecar: its rows, its traceback column)
+                    if int(info["rows"]) != int(info["stats"]["records"]) or \
+                            lf.select(pl.len()).collect().item() != int(info["rows"]) or \
+                            lf.collect_schema()["tb"] != pl.Utf8:
+                        continue
                 except Exception:
                     continue
-                if info is not None and int(info["rows"]) == int(info["stats"]["records"]):
-                    paths.append(str(p))
-                    rows.append(int(info["rows"]))
-                    break
+                paths.append(str(p))
+                break
             else:
                 return None
     if not paths:
         return None
     try:
-        lf = pl.scan_parquet(paths, include_file_paths="_path")
-        got = lf.group_by("_path").len().collect()
-        have = dict(zip(got.get_column("_path").to_list(), got.get_column("len").to_list(),
-                        strict=True))
-        if any(have.get(p, 0) != n for p, n in zip(paths, rows, strict=True)) or \
-                lf.collect_schema()["tb"] != pl.Utf8:
-            return None  # (as ``read_frame`` refuses such a sidecar)
         return pl.scan_parquet(paths).filter(where).select(cols).collect()
     except Exception:
         return None
