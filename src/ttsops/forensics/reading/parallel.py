@@ -45,6 +45,13 @@ def default_workers() -> int:
     return max(1, min(8, n))
 
 
+def workers_set() -> bool:
+    """``TTSOPS_LOGS_WORKERS`` is set (not 0: one per CPU, the reader's choice)."""
+    from ...knobs import value
+
+    return int(value("logs_workers")) > 0
+
+
 class Unit(Plain, Generic[T]):
     """One unit of work and what it produced."""
 
