@@ -49,17 +49,38 @@ def utc_clock() -> bool:
 
 def expand_globs(files: tuple[str, ...]) -> tuple[str, ...]:
     """``--files 'app.log.*.gz'``: patterns expanded (sorted); other names kept as given."""
-    import glob
     import os
 
     out: list[str] = []
     for f in files:
         if any(c in f for c in "*?[") and not os.path.exists(f):
-            found = sorted(glob.glob(f))
+            found = sorted(_glob(f))
             out.extend(found or [f])
         else:
             out.append(f)
     return tuple(out)
+
+
+def _glob(pattern: str) -> list[str]:
+    """``glob.glob(pattern)``; a pattern only in its last part (``logs/app.log.*.gz``) is
+    matched as glob matches it (hidden names only by a pattern that starts with ".")
+    without importing glob (and contextlib): a millisecond of a query's start."""
+    import os
+
+    head, tail = os.path.split(pattern)
+    if any(c in head for c in "*?[") or not tail:
+        import glob
+
+        return glob.glob(pattern)
+    from fnmatch import fnmatchcase
+
+    try:
+        names = os.listdir(head or os.curdir)
+    except OSError:
+        return []
+    hidden = tail.startswith(".")
+    return [os.path.join(head, n) if head else n for n in names
+            if (hidden or not n.startswith(".")) and fnmatchcase(n, tail)]
 
 
 class Env:

@@ -214,6 +214,50 @@ def find(snap: Snapshot, ids: list[str], since: str | None = None, until: str | 
     return hits, scan
 
 
+def _days(y: int, m: int, d: int) -> int:
+    """Days from 0000-03-01 to the date (the proleptic Gregorian calendar), for a
+    difference of dates."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _ms(ts: str) -> int | None:
+    """Milliseconds since 0000-03-01 of a valid time of the canonical form
+    (``2024-06-11 09:40:00,425``), else None."""
+    if len(ts) != 23 or ts[4] != "-" or ts[7] != "-" or ts[10] != " " or ts[13] != ":" \
+            or ts[16] != ":" or ts[19] != "," or not (
+                ts[:4] + ts[5:7] + ts[8:10] + ts[11:13] + ts[14:16] + ts[17:19] + ts[20:]
+            ).isascii() or not (
+                ts[:4] + ts[5:7] + ts[8:10] + ts[11:13] + ts[14:16] + ts[17:19] + ts[20:]
+            ).isdigit():
+        return None
+    y, m, d = int(ts[:4]), int(ts[5:7]), int(ts[8:10])
+    hh, mm, ss = int(ts[11:13]), int(ts[14:16]), int(ts[17:19])
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if not (y >= 1 and 1 <= m <= 12 and 1 <= d <= _MONTH_DAYS[m - 1] + (m == 2 and leap)
+            and hh <= 23 and mm <= 59 and ss <= 59):
+        return None
+    return (((_days(y, m, d) * 24 + hh) * 60 + mm) * 60 + ss) * 1000 + int(ts[20:23])
+
+
+def offset_ms(t0: str, ts: str) -> int:
+    """``round((from_ts(ts) - from_ts(t0)).total_seconds() * 1000)``; for two valid
+    record times of the canonical form by arithmetic on their digits, without loading
+    ``datetime`` (~2 ms of a trace's start); anything else as ``from_ts`` reads it."""
+    a, b = _ms(t0), _ms(ts)
+    if a is not None and b is not None:
+        return b - a
+    from ..reading.timeargs import from_ts
+
+    return round((from_ts(ts) - from_ts(t0)).total_seconds() * 1000)
+
+
 def _brief(rec: Record, skip: tuple[str, ...]) -> str:
     parts = [f"{k}={v}" for k, v in rec.fields.items() if k not in skip]
     return ", ".join(parts)
@@ -238,13 +282,10 @@ def run(snap: Snapshot, ids: list[str], since: str | None = None, until: str | N
     if multi:
         cols.insert(2, "host")
     table = Table("records", "records in order", cols)
-    from ..reading.timeargs import from_ts
-
-    t0 = from_ts(recs[0].ts) if recs else None
+    t0 = recs[0].ts if recs else None
     for rec, f in hits:
-        off = (from_ts(rec.ts) - t0).total_seconds() * 1000 if t0 else 0.0
-        row: list[Any] = [rec.ts, round(off), f.name, rec.level, rec.event or "(text)",
-                          _brief(rec, CONTEXT)]
+        row: list[Any] = [rec.ts, offset_ms(t0, rec.ts) if t0 else 0, f.name, rec.level,
+                          rec.event or "(text)", _brief(rec, CONTEXT)]
         if multi:
             row.insert(2, f.label)
         table.rows.append(row)

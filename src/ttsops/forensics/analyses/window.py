@@ -139,13 +139,17 @@ class WindowCounts:
                 else:
                     rs.skip(line)
                 continue
-            h = head_parse(line)
-            if h is not None:
-                rs.records += 1
-                cur = True
-                self._feed_head(line, *h, full_events)
-                continue
-            rec = parse_line(line)
+            c = line[:1]
+            if not c.isdigit() and c != "{":
+                rec = None  # neither parser takes it (a traceback's line): as they say
+            else:
+                h = head_parse(line)
+                if h is not None:
+                    rs.records += 1
+                    cur = True
+                    self._feed_head(line, *h, full_events)
+                    continue
+                rec = parse_line(line)
             if rec is None:
                 if cur and line and FOREIGN_TB.match(line):
                     rs.continuation += 1

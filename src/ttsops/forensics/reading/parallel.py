@@ -45,6 +45,13 @@ def default_workers() -> int:
     return max(1, min(8, n))
 
 
+def workers_set() -> bool:
+    """``TTSOPS_LOGS_WORKERS`` is set (not 0: one per CPU, the reader's choice)."""
+    from ...knobs import value
+
+    return int(value("logs_workers")) > 0
+
+
 class Unit(Plain, Generic[T]):
     """One unit of work and what it produced."""
 
@@ -64,7 +71,10 @@ class Unit(Plain, Generic[T]):
 class ReadAhead(Generic[T]):
     """``for unit, item in ReadAhead(units, workers).items(): ...`` in unit order.
 
-    With ``workers <= 1`` everything runs in the calling thread (no threads at all)."""
+    With ``workers <= 1`` everything runs in the calling thread (no threads at all); so
+    does every unit whose ``state["bytes"]`` says it has nothing to read (an indexed
+    file none of whose blocks is wanted: a trace over a month skips ~200 such files, and
+    a queue and a thread hand-off each cost more than the unit)."""
 
     def __init__(self, units: Iterable[Unit[T]], workers: int | None = None,
                  depth: int = 8) -> None:
@@ -106,7 +116,8 @@ class ReadAhead(Generic[T]):
     def items(self) -> Iterator[tuple[Unit[T], T | None]]:
         """(unit, item) in order; every unit also yields (unit, None) once when it is
         finished (its problems and state are then complete)."""
-        if self.workers <= 1:
+        heavy = [u for u in self.units if u.state.get("bytes", 1)]
+        if self.workers <= 1 or not heavy:
             for u in self.units:
                 for item in u.run(u):
                     yield u, item
@@ -117,9 +128,11 @@ class ReadAhead(Generic[T]):
 
         self.stop = threading.Event()
         for u in self.units:
+            u.q = None  # nothing to read: run by the consumer when its turn comes
+        for u in heavy:
             u.q = queue.Queue(self.depth)
         todo: queue.SimpleQueue[Unit[T] | None] = queue.SimpleQueue()
-        for u in self.units:  # taken in order: the unit consumed next always runs
+        for u in heavy:  # taken in order: the unit consumed next always runs
             todo.put(u)
 
         def worker() -> None:
@@ -132,13 +145,18 @@ class ReadAhead(Generic[T]):
                     return
                 self._produce(u)
         threads = [threading.Thread(target=worker, name="ttsops-read", daemon=True)
-                   for _ in range(min(self.workers, len(self.units)))]
+                   for _ in range(min(self.workers, len(heavy)))]
         for t in threads:
             t.start()
         try:
             for u in self.units:
+                if u.q is None:
+                    for item in u.run(u):
+                        yield u, item
+                    yield u, None
+                    continue
                 while True:
-                    item = u.q.get()  # type: ignore[union-attr]  # every unit got its queue above
+                    item = u.q.get()
                     if item is _DONE:
                         break
                     if isinstance(item, BaseException):

@@ -85,11 +85,12 @@ def select_blocks(f: LogFile, counters: ReadCounters, since: str | None,
 
 
 def read_blocks(f: LogFile, blocks: list[tuple[int, BlockStats]], problems: list[Problem],
-                counters: ReadCounters) -> Iterator[bytes]:
-    """The uncompressed bytes of each block (one pread + one inflate each)."""
+                counters: ReadCounters, small: bool = False) -> Iterator[bytes]:
+    """The uncompressed bytes of each block (one pread + one inflate each); ``small``:
+    part of a read of a few blocks in all (``_inflate.zlib_module``)."""
     if not blocks:  # all answered from the index: inflate nothing, import nothing
         return
-    _z, _ZERRORS = zlib_module()
+    _z, _ZERRORS = zlib_module(small)
     for i, b in blocks:
         try:
             raw = os.pread(f.fd, b.clen, b.off)
@@ -150,7 +151,8 @@ def file_units(f: LogFile, *, since: str | None = None, until: str | None = None
 
             def go(u: Unit[bytes], run: list[tuple[int, BlockStats]] = run,
                    c: ReadCounters = c) -> Iterator[bytes]:
-                return _guarded(f, u.problems, read_blocks(f, run, u.problems, c))
+                return _guarded(f, u.problems, read_blocks(f, run, u.problems, c,
+                                                           bool(u.state.get("small"))))
             units.append(Unit((f, n), go, state={"counters": c, "file": f,
                                                  "bytes": sum(b.clen for _, b in run)}))
         return units
