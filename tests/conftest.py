@@ -34,9 +34,11 @@ def pytest_collection_modifyitems(config, items) -> None:
         path = item.path
         if path not in cost:
             try:
-                cost[path] = costs.get(path.relative_to(root).as_posix(), 0.0)
+                # a file the table does not know yet (new since it was measured) goes
+                # first: a cheap one there costs nothing, a dear one last would run alone
+                cost[path] = costs.get(path.relative_to(root).as_posix(), float("inf"))
             except ValueError:
-                cost[path] = 0.0
+                cost[path] = float("inf")
             first[path] = i
     items.sort(key=lambda it: (-cost[it.path], first[it.path]))
 

@@ -5,9 +5,10 @@ process, so its module fixtures are made once) and ``--no-loadscope-reorder``: t
 go to the processes in collection order, each process taking the next file when it is
 free. ``tests/conftest.py`` orders the collection by the seconds in ``filecosts.json``,
 dearest first (longest-processing-time first), so that no process is left running one
-slow file at the end while the others are idle. A file not in the table costs nothing
-(it goes last, in its usual order); the order changes no test's outcome, only when it
-runs.
+slow file at the end while the others are idle. A file not in the table (added since the
+table was measured) goes first, in its usual order: it may be dear, and a dear file
+handed out last runs alone at the end; the order changes no test's outcome, only when
+it runs.
 
 Refresh the table from a run's JUnit XML (one process or several; a measured run, not
 one on a loaded machine, if you can)::

@@ -112,3 +112,28 @@ def test_split_never_drops_text_and_respects_the_limit(parts, limit):
     if len(text) > limit:
         assert all(len(s) <= limit for s in segs)
     assert _squash("".join(segs)) == _squash(text)  # nothing lost, nothing invented
+
+
+def test_warm_up_loads_what_the_engines_languages_can_use_and_nothing_else(monkeypatch):
+    """The server's start-up warm-up (``normalize.warm(engine languages)``): an engine with
+    one language of a shared script (the fake engine, a one-voice Piper) gets no lingua
+    detector and, without Chinese, no Chinese grammar (nothing of its requests would use
+    them); an engine with several gets exactly the detector its requests then use."""
+    from ttsops.pipeline.normalize import language, warm, zh
+
+    language._detector.cache_clear()
+    monkeypatch.setattr(zh, "_normalizer", None)
+    warm(("zh", "en"))  # the fake engine's languages
+    assert language._detector.cache_info().currsize == 0
+    assert zh._normalizer is not None
+    monkeypatch.setattr(zh, "_normalizer", None)
+    warm(("en",))
+    assert language._detector.cache_info().currsize == 0 and zh._normalizer is None
+    speaks = ("en", "fr", "de", "ru")  # several Latin languages, one Cyrillic
+    warm(speaks)
+    built = language._detector.cache_info()
+    assert built.currsize == 1 and zh._normalizer is None
+    runs = language.runs("Bonjour tout le monde, nous partons demain matin", supported=speaks)
+    assert runs == [("fr", "Bonjour tout le monde, nous partons demain matin")]
+    after = language._detector.cache_info()
+    assert after.misses == built.misses and after.hits > built.hits  # found it built

@@ -292,26 +292,38 @@ def _children(pid: int) -> list[int]:
 # --- SIGKILL of the server under load, across many rotations ---------------------------
 
 def kill_under_load(root: Path, seconds: float = 8.0, clients: int = 8,
-                    kill_at: float = 0.6, max_bytes: int = 16384) -> dict[str, Any]:
+                    kill_at: float = 0.6, max_bytes: int = 16384,
+                    min_rotated: int = 0, rotated_within_s: float = 120.0) -> dict[str, Any]:
     """Sustained load with rotation every ``max_bytes``; the server is SIGKILLed at
-    ``kill_at`` of the run. Then: every .gz sound, every line a whole record; every
-    synthesis answered before the kill has exactly one synthesis_complete (answered = the
-    client received the response); every synthesis_complete belongs to an answered request
-    or to one in flight at the kill; start-up recovery loses and doubles nothing."""
+    ``kill_at`` of the run - and, with ``min_rotated``, not before that many rotated .gz
+    files are on disk (a loaded machine serves fewer requests a second: the kill waits for
+    the rotations the drill is about, up to ``rotated_within_s``, instead of a guessed
+    time; the clients' load goes on until the kill ends it). Then: every .gz sound, every
+    line a whole record; every synthesis answered before the kill has exactly one
+    synthesis_complete (answered = the client received the response); every
+    synthesis_complete belongs to an answered request or to one in flight at the kill;
+    start-up recovery loses and doubles nothing."""
     s = start_server(root, engine="fake", workers=2, log_max_bytes=max_bytes,
                      log_block_bytes=4096, log_backup_count=100000, fake_delay_ms=5)
     phase = Phase("kill", clients, seconds)
     killed_at: list[float] = []
+    started = time.monotonic()
 
     def killer() -> None:
         time.sleep(seconds * kill_at)
+        give_up = started + rotated_within_s
+        while (min_rotated and time.monotonic() < give_up
+               and sum(1 for _ in s.log_dir.glob("app.log.*.gz")) < min_rotated):
+            time.sleep(0.02)
         killed_at.append(time.monotonic())
         os.kill(s.proc.pid, signal.SIGKILL)
 
     threading.Thread(target=killer, daemon=True).start()
 
     async def main() -> None:
-        stop_at = time.monotonic() + seconds
+        # the clients stop when the kill cuts their connections (or, without one by then,
+        # at the end of the run)
+        stop_at = started + (seconds if not min_rotated else rotated_within_s + seconds)
         await asyncio.gather(*(_client(_port(s.url), phase, i, stop_at, 0.05)
                                for i in range(clients)))
 

@@ -42,11 +42,11 @@ def default_pipeline(settings: Settings) -> Any:
     return Pipeline(settings=settings, load=False)
 
 
-def _warm_text() -> None:
+def _warm_text(languages: Any) -> None:
     from ..pipeline.normalize import warm
 
     with contextlib.suppress(Exception):  # a failure shows again, with its code, in use
-        warm()
+        warm(languages)
 
 
 class ServiceApp(FastAPI):
@@ -116,8 +116,10 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
                  auth=bool(s.api_keys), rate_limit_per_minute=s.rate_limit_per_minute)
         await pool.start()
         # the text front's grammar and language detectors load beside the first requests
-        # (a request that needs them first waits for them)
-        asyncio.get_running_loop().run_in_executor(None, _warm_text)
+        # (a request that needs them first waits for them): those the engine's languages
+        # can use (an engine without Chinese never reads Chinese numbers)
+        languages = getattr(getattr(pipe, "info", None), "languages", None)
+        asyncio.get_running_loop().run_in_executor(None, _warm_text, languages)
         hup = _reload_on_sighup(pool)
         reporter = None
         if cache is not None:

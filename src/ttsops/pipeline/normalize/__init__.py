@@ -12,11 +12,18 @@ Chinese numbers, dates, amounts, units and codes are read.
   (``wetext``: compiled FSTs shipped in the wheel, no download), then symbol naming.
 """
 
+from __future__ import annotations
 
-def warm() -> None:
+from collections.abc import Collection
+
+
+def warm(languages: Collection[str] | None = None) -> None:
     """Load the Chinese grammar and the language detectors now (the server does it in a
-    thread at start-up), so that the first request does not pay for it (~0.5 s)."""
+    thread at start-up), so that the first request does not pay for it (~0.5 s).
+    ``languages``: the engine's; only what a request to it can use is loaded (the grammar
+    if it speaks Chinese, the detectors its shared-script languages ask); None: all."""
     from . import language, zh
 
-    zh.warm()
-    language.warm()
+    if languages is None or "zh" in languages:
+        zh.warm()
+    language.warm(languages)
