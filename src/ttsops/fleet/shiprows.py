@@ -314,8 +314,8 @@ class FileRows:
             at = list(end)
             vec = vec.with_columns(vec.get_column("end").scatter(at, [end[g] for g in at]))
         if tb:  # (a list of lists costs Polars a Series each: built from the lines)
-            at = pl.Series("g", [g for g, t in tb.items() for _x in t], dtype=pl.UInt32)
-            some = pl.DataFrame([at, pl.Series("traceback", [x for t in tb.values() for x in t],
+            rows = pl.Series("g", [g for g, t in tb.items() for _x in t], dtype=pl.UInt32)
+            some = pl.DataFrame([rows, pl.Series("traceback", [x for t in tb.values() for x in t],
                                                dtype=pl.String)]).group_by("g").agg("traceback")
             col = pl.DataFrame({"g": pl.arange(0, n, dtype=pl.UInt32, eager=True)}).join(
                 some, on="g", how="left", maintain_order="left").get_column("traceback")
