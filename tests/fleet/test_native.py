@@ -70,7 +70,7 @@ def test_another_table_is_refused_before_its_rows(table):
             ("s", "String", native.same_string("x", 1)),
             ("k", "Array(String)", b"\x00" * 8), ("f", "Nullable(Float64)", b"\x01" + b"\0" * 8),
             ("u", "UInt64", native.uint64s([7])), ("h", "UInt64", native.uint64s([1]))]
-    with pytest.raises(native.Mismatch, match="columns"):
+    with pytest.raises(native.Mismatch, match="column 6: h String, not h UInt64"):
         native.insert(c, COLS, 1, cols)
     # the connection is usable again, and nothing was inserted
     assert c.execute("SELECT count() FROM nat.t") == [(0,)]

@@ -126,9 +126,15 @@ def insert(client: Any, query: str, n_rows: int, columns: list[Column]) -> None:
         conn.send_external_tables(None)
         sample = client.receive_sample_block()
         want = [(name, typ) for name, typ, _data in columns]
-        if sample is None or list(sample.columns_with_types) != want:
-            got = list(sample.columns_with_types) if sample is not None else []
-            raise Mismatch(f"the table's columns {got} are not {want}")
+        got = list(sample.columns_with_types) if sample is not None else []
+        if got != want:
+            first = next((i for i, (g, w) in enumerate(zip(got, want, strict=False))
+                          if g != w),
+                         min(len(got), len(want)))
+            have = " ".join(got[first]) if first < len(got) else "nothing"
+            need = " ".join(want[first]) if first < len(want) else "nothing"
+            raise Mismatch(f"the table's columns are not ttsops' (column {first + 1}: "
+                           f"{have}, not {need})")
         rev = conn.server_info.used_revision
         out = conn.fout
         write_varint(ClientPacketTypes.DATA, out)
