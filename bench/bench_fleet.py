@@ -64,6 +64,30 @@ def run(argv: list[str], cwd: Path, servers: list[chserver.Server] | list[int],
     return wall, cpu, server_cpu(servers) - s0, p.stdout
 
 
+def sql_time(url: str, t0: float, t1: float) -> tuple[float, int, int]:
+    """(seconds, queries, rows read) of the queries the server of ``url`` ran for a
+    client between ``t0`` and ``t1`` (``system.query_log``: the servers log every query
+    when the benchmark starts them; the shards' parts are inside their initial query)."""
+    from clickhouse_driver import Client
+
+    from ttsops.fleet.url import parse_url
+
+    u = parse_url(url)
+    c = Client(u.host, port=u.port, user=u.user, password=u.password)
+    try:
+        c.execute("SYSTEM FLUSH LOGS")
+        (ms, n, rows), = c.execute(
+            "SELECT sum(query_duration_ms), count(), sum(read_rows) FROM system.query_log "
+            "WHERE type = 2 AND is_initial_query AND query_start_time >= %(a)s AND "
+            "query_start_time <= %(b)s AND position(query, 'system.query_log') = 0 AND "
+            "query != 'SELECT 1'", {"a": int(t0), "b": int(t1) + 1})
+    except Exception:
+        return float("nan"), 0, 0
+    finally:
+        c.disconnect()
+    return (ms or 0) / 1000, int(n), int(rows or 0)
+
+
 def cases(truth: dict, url: str) -> list[tuple[str, list[str], str]]:
     """(name, our argv, the seed's pipeline) -- bench_tutorial.py's pipelines, and for
     stages the same style (stage_time lines, values by stage, ranks 50/95/99)."""
@@ -136,7 +160,8 @@ def main() -> None:
         queries(truth, a.url, logs, pids, a, out)
         return
     root = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    servers = (chserver.cluster(root, a.shards) if a.shards > 1 else [chserver.start(root)])
+    servers = (chserver.cluster(root, a.shards, query_log=True) if a.shards > 1
+               else [chserver.start(root, query_log=True)])
     try:
         port = servers[0].tcp_port
         tail = f"?cluster={chserver.CLUSTER}" if a.shards > 1 else ""
@@ -157,12 +182,15 @@ def queries(truth: dict, url: str, logs: Path, servers: list[chserver.Server] | 
     for name, ours, shell in cases(truth, url):
         if only and name not in only:
             continue
-        o, s = [], []
+        o, s, q = [], [], []
         for _ in range(a.runs):  # interleaved: both see the same machine
             s.append(run(["bash", "-o", "pipefail", "-c", shell], logs, [], SHELL_ENV))
+            t0 = time.time()
             o.append(run(ours, logs, servers))
+            q.append(sql_time(url, t0, time.time()))
         med = {k: statistics.median(x[i] for x in v) for k, v, i in (
             ("ours", o, 0), ("ours_cpu", o, 1), ("ours_server_cpu", o, 2),
+            ("ours_sql", q, 0), ("ours_queries", q, 1), ("ours_rows_read", q, 2),
             ("shell", s, 0), ("shell_cpu", s, 1))}
         row = {"command": name, **{k: round(v, 3) for k, v in med.items()},
                "shell_over_ours": round(med["shell"] / med["ours"], 1),
@@ -172,6 +200,9 @@ def queries(truth: dict, url: str, logs: Path, servers: list[chserver.Server] | 
               f" + server {med['ours_server_cpu'] * 1000:5.0f} ms)   shell {med['shell'] * 1000:7.0f} ms"
               f" (cpu {med['shell_cpu'] * 1000:6.0f} ms)   shell/ours {row['shell_over_ours']:5.1f}x"
               f"   load {row['load']}", flush=True)
+        print(f"{'':9s}   wall: {med['ours_sql'] * 1000:5.0f} ms in {med['ours_queries']:.0f} SQL "
+              f"queries ({med['ours_rows_read']:,.0f} rows read), the rest "
+              f"{(med['ours'] - med['ours_sql']) * 1000:5.0f} ms in the client", flush=True)
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1))
 

@@ -17,7 +17,7 @@ CLUSTER = "ttsops_test"
 
 _USERS = """<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>2000000000</max_memory_usage>{log}</default></profiles>
   <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
     <profile>default</profile><quota>default</quota></default></users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
@@ -47,6 +47,7 @@ class Server:
     http_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     shards: list[int] = field(default_factory=list)
+    query_log: bool = False  # every query in system.query_log (the benchmark's breakdown)
 
     @property
     def url(self) -> str:
@@ -77,6 +78,8 @@ class Server:
   <uncompressed_cache_size>134217728</uncompressed_cache_size>
   <max_concurrent_queries>50</max_concurrent_queries>
   <mlock_executable>false</mlock_executable>
+  <query_log><database>system</database><table>query_log</table>
+    <flush_interval_milliseconds>500</flush_interval_milliseconds></query_log>
   {remote}
 </yandex>
 """
@@ -86,7 +89,8 @@ class Server:
         assert exe is not None
         for d in ("log", "data", "tmp", "user_files", "format_schemas"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
-        (self.root / "users.xml").write_text(_USERS)
+        (self.root / "users.xml").write_text(_USERS.format(
+            log="<log_queries>1</log_queries>" if self.query_log else ""))
         (self.root / "config.xml").write_text(self.config())
         self.proc = subprocess.Popen(
             [exe, f"--config-file={self.root / 'config.xml'}"], cwd=self.root,
@@ -124,16 +128,17 @@ class Server:
         self.proc = None
 
 
-def start(root: Path) -> Server:
-    s = Server(root, free_port(), free_port())
+def start(root: Path, query_log: bool = False) -> Server:
+    s = Server(root, free_port(), free_port(), query_log=query_log)
     s.start()
     return s
 
 
-def cluster(root: Path, n: int = 2) -> list[Server]:
+def cluster(root: Path, n: int = 2, query_log: bool = False) -> list[Server]:
     """``n`` servers, each knowing the cluster ``CLUSTER`` of all ``n`` as shards."""
     ports = [(free_port(), free_port()) for _ in range(n)]
-    servers = [Server(root / f"shard{i}", t, h, shards=[p[0] for p in ports])
+    servers = [Server(root / f"shard{i}", t, h, shards=[p[0] for p in ports],
+                      query_log=query_log)
                for i, (t, h) in enumerate(ports)]
     try:
         for s in servers:

@@ -136,7 +136,8 @@ def shipped(lines: list[str], eol: str, cuts: list[int], tmp: Path) -> list[tupl
             at = c
     fr.add(got_lines[at:], got_ends[at:], True)
     r = fr.rows
-    return [(ts, lg, lv, ev, [s[i] for s in r.strings], [n[i] for n in r.numbers], k, v, tb,
+    strings, numbers = r.strings, r.numbers
+    return [(ts, lg, lv, ev, [s[i] for s in strings], [n[i] for n in numbers], k, v, tb,
              tx, e) for i, (ts, lg, lv, ev, k, v, tb, tx, e) in enumerate(
                  zip(r.ts, r.logger, r.level, r.event, r.keys, r.vals, r.traceback, r.text,
                      r.end, strict=True))]

@@ -3,7 +3,7 @@ with Debian's 18.16 as with current servers), imported when first used."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from .url import ChUrl
 
@@ -49,17 +49,24 @@ def connect(url: ChUrl, host: str | None = None, port: int | None = None,
 
 def call(client: Any, sql: str, params: Any = None, where: str = "", **kw: Any) -> Any:
     """``client.execute`` with the driver's errors as ``FleetError`` (one line)."""
-    from clickhouse_driver import errors
-
     try:
         return client.execute(sql, params, **kw)
-    except errors.NetworkError as e:
+    except Exception as e:
+        call_error(client, e, where)
+
+
+def call_error(client: Any, e: Exception, where: str = "") -> NoReturn:
+    """Raise the driver's error ``e`` as ``FleetError`` (one line); another error as it is."""
+    from clickhouse_driver import errors
+
+    if isinstance(e, errors.NetworkError):
         raise FleetError(f"cannot reach ClickHouse at {where or _addr(client)}: "
                          f"{_first_line(e)}") from None
-    except errors.ServerException as e:
+    if isinstance(e, errors.ServerException):
         raise FleetError(f"ClickHouse {where or _addr(client)}: {_first_line(e)}") from None
-    except (errors.Error, OSError, EOFError) as e:
+    if isinstance(e, (errors.Error, OSError, EOFError)):
         raise FleetError(f"ClickHouse {where or _addr(client)}: {_first_line(e)}") from None
+    raise e
 
 
 def _addr(client: Any) -> str:

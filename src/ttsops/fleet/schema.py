@@ -28,6 +28,7 @@ file identity, batch by batch.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -114,14 +115,16 @@ class Derived(NamedTuple):
     reads: str | None = None
 
 
-def derived(db: str, source: str) -> list[Derived]:
-    """The tables kept beside the logs of ``source``, in the order they are made."""
+def derived(db: str, source: str, chain: str = "view") -> list[Derived]:
+    """The tables kept beside the logs of ``source``, in the order they are made.
+    ``chain`` (``view_chain``): where a view sees the rows another view writes --
+    ``view``, the view itself (18.16), or ``table``, its target table (current servers)."""
     from . import fieldsql as fs
     from . import synsql as st
 
     blocks = functools.partial(st.block_selects, db, source)
-    # (18.16 runs the views on a view's inserts, not on those into its target table)
-    syn = f"{st.SYN}_view"
+    syn = f"{st.SYN}_view" if chain == "view" else (
+        f"{st.SYN}_local" if source == LOCAL else st.SYN)
     return [
         Derived(IDS, "(`idv` String, `events` Array(String), `lo` String, `hi` String, "
                      f"`date` Date) ENGINE = MergeTree() ORDER BY idv {_FINE}",
@@ -147,8 +150,11 @@ def _ensure_derived(c: Any, db: str, source: str, local: bool) -> None:
     filled. Without the view (a database of an older ttsops, or an upgrade cut short)
     the table is made again from the rows, and so is a table its view reads, or that
     reads it (``ttsops_stage_hist`` and ``ttsops_syn``: made together, or neither)."""
-    tables = derived(db, source)
+    tables = derived(db, source, view_chain(c, db))
     redo = {t.name for t in tables if not _has(c, db, f"{t.name}_view")}
+    for t in tables:  # a view made for the other kind of server sees no rows here
+        if t.reads is not None and t.name not in redo and not _reads(c, db, t):
+            redo.add(t.name)
     for t in tables:
         if t.reads is not None and {t.name, t.reads} & redo:
             redo |= {t.name, t.reads}
@@ -174,6 +180,46 @@ def _ensure_derived(c: Any, db: str, source: str, local: bool) -> None:
                      settings={"max_memory_usage": 8_000_000_000})
         call(c, f"CREATE MATERIALIZED VIEW IF NOT EXISTS `{db}`.`{view}` TO `{db}`.`{target}` "
                 f"AS {t.select('1')}")
+
+
+def view_chain(c: Any, db: str) -> str:
+    """Where this server runs a materialized view that reads the rows another view
+    writes: on the inserts into that view (``view``: 18.16) or into its target table
+    (``table``: current servers; they never run a view whose table is a view). Asked
+    of the server itself, with three small tables that are dropped again."""
+    import secrets
+
+    p = f"`{db}`.`_ttsops_probe_{secrets.token_hex(4)}"  # (two ships at once: two probes)
+    views, tables = (f"{p}_v1`", f"{p}_v2`"), (f"{p}_src`", f"{p}_mid`", f"{p}_out`")
+
+    def drop() -> None:
+        for name in (*views, *tables):
+            call(c, f"DROP TABLE IF EXISTS {name}")
+
+    drop()
+    try:
+        for name in tables:
+            call(c, f"CREATE TABLE {name} (`x` UInt8) ENGINE = Memory")
+        call(c, f"CREATE MATERIALIZED VIEW {views[0]} TO {tables[1]} AS SELECT x FROM "
+                f"{tables[0]}")
+        call(c, f"CREATE MATERIALIZED VIEW {views[1]} TO {tables[2]} AS SELECT x FROM "
+                f"{tables[1]}")
+        call(c, f"INSERT INTO {tables[0]} SELECT toUInt8(1)")
+        seen = call(c, f"SELECT count() FROM {tables[2]}")[0][0]
+    finally:
+        drop()
+    return "table" if seen else "view"
+
+
+def _reads(c: Any, db: str, t: Derived) -> bool:
+    """Does the view of ``t`` (which reads another derived table) read what
+    ``derived`` reads for this server (``view_chain``)?"""
+    rows = call(c, "SELECT create_table_query FROM system.tables WHERE database = %(d)s "
+                   "AND name = %(t)s", {"d": db, "t": f"{t.name}_view"})
+    want = re.search(r"FROM\s+(\S+)\s*$", t.select("1"))
+    have = re.search(r"\bFROM\s+(\S+)\s*$", str(rows[0][0]).strip()) if rows else None
+    return bool(want and have and have.group(1).replace("`", "")
+                == want.group(1).replace("`", ""))
 
 
 def _has(c: Any, db: str, name: str) -> bool:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..forensics.reading.gcpause import gc_paused
-from .client import call, connect
-from .schema import LEDGER, LOCAL, NAMES, TABLE
+from . import native
+from .client import FleetError, call, call_error, connect
+from .schema import COLUMNS, LEDGER, LOCAL, NAMES, TABLE
 from .shiprows import FileRows, Rows, date_of
 from .url import ChUrl
 
@@ -141,9 +142,15 @@ class Sink:
                                        else connect(self.url, shard[0], shard[1]))
         return c
 
-    def rows(self, shard: tuple[str, int] | None, cols: list[list[Any]]) -> None:
-        call(self.client(shard), self.insert["local" if shard else None], cols,
-             columnar=True, types_check=False)
+    def rows(self, shard: tuple[str, int] | None, n: int, cols: list[native.Column]) -> None:
+        c = self.client(shard)
+        query = self.insert["local" if shard else None]
+        try:
+            native.insert(c, query, n, cols)
+        except native.Mismatch as e:
+            raise FleetError(f"ClickHouse {c.ttsops_addr}: {e}") from None
+        except Exception as e:  # the driver's errors, as call() words them
+            call_error(c, e)
 
     def record(self, row: tuple[Any, ...]) -> None:
         call(self.client(None), self.ledger, [row])
@@ -157,20 +164,25 @@ class Sink:
 def _cut(r: Rows, batch: int) -> int:
     """How many rows of ``r`` the next insert takes: up to ``batch``, of the first row's
     day, not between rows of one end offset."""
+    import numpy as np
+
     n = len(r)
     lim = min(batch, n)
-    day = r.ts[0][:10]
-    ts = r.ts
-    if ts[lim - 1][:10] != day or any(t[:10] != day for t in ts[:lim]):
-        lim = next(k for k in range(1, lim) if ts[k][:10] != day)
-    end = r.end
+    f = r.frame()
+    ts = f.get_column("ts")
+    day = str(ts[0])[:10]
+    if str(ts[lim - 1])[:10] != day or (ts.head(lim).str.slice(0, 10) != day).any():
+        lim = int(np.argmax((ts.head(lim).str.slice(0, 10) != day).to_numpy()))
+    end = f.get_column("end")
     k = lim
-    while 0 < k < n and end[k] == end[k - 1]:
-        k -= 1
-    if k == 0:  # one offset over the limit (a record and the lines held after it)
-        k = lim
-        while k < n and end[k] == end[k - 1]:
-            k += 1
+    if k < n and end[k] == end[k - 1]:
+        e = end.to_numpy()
+        while 0 < k < n and e[k] == e[k - 1]:
+            k -= 1
+        if k == 0:  # one offset over the limit (a record and the lines held after it)
+            k = lim
+            while k < n and e[k] == e[k - 1]:
+                k += 1
     return k
 
 
@@ -186,33 +198,27 @@ class Inserter:
         self.batch = batch
         self.seq: dict[str, int] = {}  # file identity -> the next row's seq
         self.dates: dict[str, dt.date] = {}
-        # shard -> (day, columns, [(job, done, rows, end)])
-        self.pending: dict[Any, tuple[dt.date, list[list[Any]],
-                                      list[tuple[Job, Done, int, int]]]] = {}
+        # shard -> (day, rows, [(job, done, rows, end, first seq)])
+        self.pending: dict[Any, tuple[dt.date, int, list[Any],
+                                      list[tuple[Job, Done, int, int, int]]]] = {}
 
     def add(self, j: Job, r: Rows, done: Done) -> None:
         n = len(r)
         if not n:
             return
-        day = date_of(r.ts[0], self.dates)
+        day = date_of(r.ts_at(0), self.dates)
         got = self.pending.get(j.shard)
-        if got is not None and (got[0] != day or len(got[1][1]) + n > self.batch):
+        if got is not None and (got[0] != day or got[1] + n > self.batch):
             self.flush(j.shard)
             got = None
         seq = self.seq.get(j.identity, j.seq)
         self.seq[j.identity] = seq + n
-        cols: list[list[Any]] = [
-            [day] * n, r.ts, [self.host] * n, [j.identity] * n, [j.path] * n,
-            [j.file_ts] * n, list(range(seq, seq + n)), r.end,
-            r.logger, r.level, r.event, *r.strings, *r.numbers, r.keys, r.vals,
-            r.traceback, r.text]
+        f = r.frame()
+        last = int(f.get_column("end")[n - 1])
         if got is None:
-            self.pending[j.shard] = (day, cols, [(j, done, n, r.end[-1])])
-        else:
-            for have, more in zip(got[1], cols, strict=True):
-                have.extend(more)
-            got[2].append((j, done, n, r.end[-1]))
-        if len(self.pending[j.shard][1][1]) >= self.batch:
+            got = (day, 0, [], [])
+        self.pending[j.shard] = (day, got[1] + n, [*got[2], f], [*got[3], (j, done, n, last, seq)])
+        if got[1] + n >= self.batch:
             self.flush(j.shard)
 
     def flush(self, shard: Any = ...) -> None:
@@ -221,17 +227,55 @@ class Inserter:
             got = self.pending.pop(sh, None)
             if got is None:
                 continue
-            _day, cols, parts = got
-            self.sink.rows(sh, cols)
+            day, n, frames, parts = got
+            self.sink.rows(sh, n, encode(day, self.host, frames, parts))
             now = dt.datetime.now().replace(microsecond=0)
             per: dict[str, tuple[Job, Done, int, int]] = {}
-            for j, done, n, end in parts:
+            for j, done, k, end, _seq in parts:
                 had = per.get(j.identity)
-                per[j.identity] = (j, done, n + (had[2] if had else 0), end)
-            for j, done, n, end in per.values():
-                self.sink.record((self.host, j.identity, j.path, end, n, now))
-                done.rows += n
+                per[j.identity] = (j, done, k + (had[2] if had else 0), end)
+            for j, done, k, end in per.values():
+                self.sink.record((self.host, j.identity, j.path, end, k, now))
+                done.rows += k
                 done.offset = end
+
+
+def encode(day: dt.date, host: str, frames: list[Any],
+           parts: list[tuple[Job, Done, int, int, int]]) -> list[native.Column]:
+    """The insert's columns (``schema.COLUMNS``), encoded: ``frames`` of rows, each of
+    the file of the same item of ``parts`` (its job, its rows, its first seq)."""
+    import numpy as np
+    import polars as pl
+
+    f = frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=True)
+    n = f.height
+    per_file = {
+        "host": b"".join(native.same_string(host, k) for _j, _d, k, _e, _s in parts),
+        "file": b"".join(native.same_string(j.identity, k) for j, _d, k, _e, _s in parts),
+        "path": b"".join(native.same_string(j.path, k) for j, _d, k, _e, _s in parts),
+        "file_ts": b"".join(native.same_string(j.file_ts, k) for j, _d, k, _e, _s in parts),
+        "seq": native.uint64s(np.concatenate(
+            [np.arange(s, s + k, dtype=np.uint64) for _j, _d, k, _e, s in parts])),
+    }
+    out: list[native.Column] = []
+    for name, typ in COLUMNS:
+        if name == "date":
+            data = native.dates(day, n)
+        elif name in per_file:
+            data = per_file[name]
+        elif name == "offset":
+            data = native.uint64s(f.get_column("end").to_numpy())
+        else:
+            col = f.get_column(name if name in _OWN else
+                               f"s_{name}" if typ == "String" else f"n_{name}")
+            data = (native.strings(col) if typ == "String"
+                    else native.string_arrays(col) if typ == "Array(String)"
+                    else native.nullable_floats(col))
+        out.append((name, typ, data))
+    return out
+
+
+_OWN = ("ts", "logger", "level", "event", "keys", "vals", "traceback", "text")
 
 
 def ship_file(put: Inserter, job: Job, progress: Callable[[int], None] | None = None
@@ -256,7 +300,7 @@ def _ship_file(put: Inserter, job: Job, progress: Callable[[int], None] | None) 
         else:
             fr.add([], [], True)
         while len(fr.rows) and (final or len(fr.rows) >= batch
-                                or fr.rows.ts[0][:10] != fr.rows.ts[-1][:10]):
+                                or fr.rows.ts_at(0)[:10] != fr.rows.ts_at(-1)[:10]):
             k = _cut(fr.rows, batch)
             if not final and k == len(fr.rows):
                 break  # the rows after them may still join the last offset's rows

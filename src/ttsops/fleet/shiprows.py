@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..logformat import FOREIGN_TB, Record, to_number, unescape_tb
@@ -51,36 +50,123 @@ _EPOCH = dt.date(1970, 1, 1)
 _DAY = re.compile(DAY)
 
 
-@dataclass
-class Rows:
-    """Insert columns of the rows made so far (``columns`` in ``schema.NAMES`` order less
-    the file's constant ones), and each row's end offset."""
-
-    ts: list[str] = field(default_factory=list)
-    logger: list[str] = field(default_factory=list)
-    level: list[str] = field(default_factory=list)
-    event: list[str] = field(default_factory=list)
-    strings: list[list[str]] = field(default_factory=lambda: [[] for _ in STRING_FIELDS])
-    numbers: list[list[float | None]] = field(
-        default_factory=lambda: [[] for _ in NUMBER_FIELDS])
-    keys: list[list[str]] = field(default_factory=list)
-    vals: list[list[str]] = field(default_factory=list)
-    traceback: list[list[str]] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-    end: list[int] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.ts)
+# the columns of a file's rows, in this order: the record's head, golden fields (``s_``:
+# strings, '' when absent; ``n_``: numbers), all fields, traceback, text, end offset
+SCHEMA: dict[str, Any] = {
+    "ts": "str", "logger": "str", "level": "str", "event": "str",
+    **{f"s_{k}": "str" for k in STRING_FIELDS}, **{f"n_{k}": "f64" for k in NUMBER_FIELDS},
+    "keys": "list", "vals": "list", "traceback": "list", "text": "str", "end": "u64"}
 
 
-def _vector(lines: list[str]) -> Any:
-    """The lines Polars takes: a frame of (i, ts, logger, level, event, keys, vals,
-    the golden fields) for them, in line order."""
+def _dtypes() -> dict[str, Any]:
     import polars as pl
 
-    df = pl.DataFrame({"line": pl.Series("line", lines, dtype=pl.Utf8)}).with_row_index("i")
+    kind = {"str": pl.String, "f64": pl.Float64, "list": pl.List(pl.String),
+            "u64": pl.UInt64}
+    return {c: kind[k] for c, k in SCHEMA.items()}
+
+
+class Rows:
+    """The rows made so far: Polars frames of ``SCHEMA``'s columns, in row order (one
+    frame after ``frame()``). The list views (``ts``, ``strings``, ...) are for tests."""
+
+    def __init__(self, parts: list[Any] | None = None) -> None:
+        self.parts: list[Any] = [p for p in parts or [] if p.height]
+        self.n = sum(p.height for p in self.parts)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def add(self, part: Any) -> None:
+        if part.height:
+            self.parts.append(part)
+            self.n += part.height
+
+    def frame(self) -> Any:
+        import polars as pl
+
+        if not self.parts:
+            return pl.DataFrame(schema=_dtypes())
+        if len(self.parts) > 1:
+            self.parts = [pl.concat(self.parts, rechunk=True)]
+        return self.parts[0]
+
+    def ts_at(self, i: int) -> str:
+        """The time of row ``i`` (-1: the last)."""
+        part = self.parts[0 if i >= 0 else -1]
+        if i >= 0:
+            for part in self.parts:
+                if i < part.height:
+                    break
+                i -= part.height
+        return str(part.get_column("ts")[i])
+
+    def take(self, upto: int) -> Rows:
+        """The first ``upto`` rows, removed from these."""
+        f = self.frame()
+        head = Rows([f.slice(0, upto)])
+        rest = f.slice(upto)
+        self.parts, self.n = ([rest] if rest.height else []), rest.height
+        return head
+
+    def _col(self, c: str) -> list[Any]:
+        return self.frame().get_column(c).to_list()
+
+    @property
+    def ts(self) -> list[str]:
+        return self._col("ts")
+
+    @property
+    def logger(self) -> list[str]:
+        return self._col("logger")
+
+    @property
+    def level(self) -> list[str]:
+        return self._col("level")
+
+    @property
+    def event(self) -> list[str]:
+        return self._col("event")
+
+    @property
+    def strings(self) -> list[list[str]]:
+        return [self._col(f"s_{k}") for k in STRING_FIELDS]
+
+    @property
+    def numbers(self) -> list[list[float | None]]:
+        return [self._col(f"n_{k}") for k in NUMBER_FIELDS]
+
+    @property
+    def keys(self) -> list[list[str]]:
+        return self._col("keys")
+
+    @property
+    def vals(self) -> list[list[str]]:
+        return self._col("vals")
+
+    @property
+    def traceback(self) -> list[list[str]]:
+        return self._col("traceback")
+
+    @property
+    def text(self) -> list[str]:
+        return self._col("text")
+
+    @property
+    def end(self) -> list[int]:
+        return self._col("end")
+
+
+def _vector(lines: list[str], ends: list[int]) -> Any:
+    """The lines Polars takes: a frame of (i, ``SCHEMA``'s columns but the traceback;
+    ``text``: the line, ``end``: its end offset) for them, in line order."""
+    import polars as pl
+
+    df = pl.DataFrame({"line": pl.Series("line", lines, dtype=pl.Utf8),
+                       "end": pl.Series("end", ends, dtype=pl.UInt64)}).with_row_index("i")
     df = df.filter(pl.col("line").str.starts_with("2") | pl.col("line").str.starts_with("1"))
-    df = df.select("i", h=pl.col("line").str.extract_groups(_HEAD)).unnest("h").rename(
+    df = df.select("i", "line", "end", h=pl.col("line").str.extract_groups(_HEAD)).unnest(
+        "h").rename(
         {"1": "ts", "2": "logger", "3": "level", "4": "msg"})
     df = df.filter(pl.col("ts").is_not_null()).with_columns(
         ev=pl.col("msg").str.extract(_EVENT, 1))
@@ -92,7 +178,7 @@ def _vector(lines: list[str]) -> Any:
                  & ~pl.col("msg").str.contains("ts_", literal=True)
                  & ~pl.col("msg").str.contains("id=", literal=True))
     df = df.filter(ok_event | ok_metric).select(
-        "i", "ts", "logger", "level", event=pl.col("ev").fill_null(METRIC),
+        "i", "ts", "logger", "level", "line", "end", event=pl.col("ev").fill_null(METRIC),
         part=pl.col("body").str.split(", "))
     e = df.select("i", "part").explode("part").with_columns(
         pl.col("part").str.split_exact("=", 1).struct.rename_fields(["k", "v"])
@@ -113,7 +199,8 @@ def _vector(lines: list[str]) -> Any:
         c = pl.col(k) if k in wide.columns else pl.lit(None, pl.Utf8)
         cols.append(c.str.extract(_LEADING, 1).cast(pl.Float64, strict=False).alias(f"n_{k}"))
     out = df.drop("part").join(kv, on="i", how="inner").join(wide, on="i", how="left")
-    return out.select("i", "ts", "logger", "level", "event", "keys", "vals", *cols).sort("i")
+    return out.select("i", "ts", "logger", "level", "event", *cols, "keys", "vals",
+                      text="line", end="end").sort("i")
 
 
 class FileRows:
@@ -128,23 +215,30 @@ class FileRows:
         self._carry: tuple[list[str], list[int]] = ([], [])
 
     def add(self, lines: list[str], ends: list[int], final: bool) -> None:
+        import numpy as np
+
         cl, ce = self._carry
         if cl:
             lines, ends = cl + lines, ce + ends
         self._carry = ([], [])
         if not lines:
             return
-        vec = _vector(lines)
-        vi = vec.get_column("i").to_list()
-        taken = set(vi)
+        vec = _vector(lines, ends)
+        vi = vec.get_column("i").to_numpy()
+        # the lines Polars left (the rest of a record's lines, lines that are no record,
+        # the records it does not take): parsed one by one
+        left = np.ones(len(lines), np.bool_)
+        left[vi] = False
+        rest = np.flatnonzero(left).tolist()
         parsed: dict[int, Record] = {}
-        for j, line in enumerate(lines):
-            if j in taken or not line or line[0] == "\t":
+        for j in rest:
+            line = lines[j]
+            if not line or line[0] == "\t":
                 continue
             rec = parse_line(line)
             if rec is not None:
                 parsed[j] = rec
-        starts = sorted(taken.union(parsed))
+        starts = sorted(vi.tolist() + list(parsed)) if parsed else vi.tolist()
         cut = len(lines)
         if not final and (starts or self.seen):
             cut = starts[-1] if starts else 0  # the last record may go on
@@ -156,26 +250,23 @@ class FileRows:
             vec = vec.filter(vec.get_column("i") < cut)
         if cut < len(lines):
             parsed = {j: r for j, r in parsed.items() if j < cut}
-        self._emit(lines[:cut], ends[:cut], vec, parsed, [j for j in starts if j < cut])
+            rest = [j for j in rest if j < cut]
+        self._emit(lines, ends, vec, parsed, [j for j in starts if j < cut],
+                   [j for j in rest if j not in parsed])
 
     def _emit(self, lines: list[str], ends: list[int], vec: Any, parsed: dict[int, Record],
-              starts: list[int]) -> None:
+              starts: list[int], others: list[int]) -> None:
         """Append the rows of ``lines`` (their records: ``vec`` and ``parsed``, starting
-        at the line numbers ``starts``) in the order the record loop gives them."""
+        at the line numbers ``starts``; ``others``: the lines that start no record) in
+        the order the record loop gives them."""
         import bisect
-        from operator import itemgetter
+
+        import polars as pl
 
         if parsed:
-            import polars as pl
-
-            vec = pl.concat([vec, _frame(parsed, vec.schema)]).sort("i")
+            vec = pl.concat([vec, _frame(parsed, lines, ends, vec.schema)]).sort("i")
         n = len(starts)
-        cols = {c: vec.get_column(c).to_list() for c in vec.columns if c != "i"}
-        pick = itemgetter(*starts) if n > 1 else (lambda xs: (xs[starts[0]],)) if n \
-            else (lambda xs: ())
-        text = list(pick(lines))
-        end = list(pick(ends))
-        tb: list[list[str]] = [[] for _ in range(n)] if parsed else [[]] * n
+        tb: dict[int, list[str]] = {}
         for j, rec in parsed.items():
             if rec.traceback:
                 tb[bisect.bisect_left(starts, j)] = list(rec.traceback)
@@ -183,93 +274,91 @@ class FileRows:
         # that are no record (held after it), lines before the first record
         held: dict[int, list[str]] = {}
         front: list[tuple[str, int]] = []
-        own: set[int] = set()  # the records whose traceback list is their own
-        taken = set(starts)
+        text: dict[int, str] = {}
+        end: dict[int, int] = {}
         first = starts[0] if starts else len(lines)
-        for j, line in enumerate(lines):
-            if not line or j in taken:
+        for j in others:
+            line = lines[j]
+            if not line:
                 continue
             if j < first:
                 front.append((line, ends[j]))
                 continue
             g = bisect.bisect_right(starts, j) - 1
-            if g not in own:
-                own.add(g)
-                tb[g] = list(tb[g])
             if line[0] == "\t":
-                tb[g].append(unescape_tb(line[1:]))
-                text[g] += "\n" + line
+                tb.setdefault(g, []).append(unescape_tb(line[1:]))
+                text[g] = text.get(g, lines[starts[g]]) + "\n" + line
             elif FOREIGN_TB.match(line):
-                tb[g].append(line)
-                text[g] += "\n" + line
+                tb.setdefault(g, []).append(line)
+                text[g] = text.get(g, lines[starts[g]]) + "\n" + line
             else:
                 held.setdefault(g, []).append(line)
             end[g] = ends[j]
         for line, e in front:  # before any record of this read: dated like the file
-            self._other(line, e, self.last_ts)
+            self.rows.add(self._others([(line, e, self.last_ts)]))
         if n:
-            self._records(cols, tb, text, end, held)
+            self._records(vec.drop("i"), tb, text, end, held)
 
-    def _records(self, cols: dict[str, list[Any]], tb: list[list[str]], text: list[str],
-                 end: list[int], held: dict[int, list[str]]) -> None:
-        out = self.rows
-        n = len(text)
-        bounds = sorted({*held, n - 1})
+    def _records(self, vec: Any, tb: dict[int, list[str]], text: dict[int, str],
+                 end: dict[int, int], held: dict[int, list[str]]) -> None:
+        import polars as pl
+
+        n = vec.height
+        if text:
+            at = list(text)
+            vec = vec.with_columns(
+                vec.get_column("text").scatter(at, [text[g] for g in at]),
+                vec.get_column("end").scatter(at, [end[g] for g in at]))
+            end = {g: e for g, e in end.items() if g not in text}
+        if end:
+            at = list(end)
+            vec = vec.with_columns(vec.get_column("end").scatter(at, [end[g] for g in at]))
+        if tb:  # (a list of lists costs Polars a Series each: built from the lines)
+            rows = pl.Series("g", [g for g, t in tb.items() for _x in t], dtype=pl.UInt32)
+            some = pl.DataFrame([rows, pl.Series("traceback", [x for t in tb.values() for x in t],
+                                               dtype=pl.String)]).group_by("g").agg("traceback")
+            col = pl.DataFrame({"g": pl.arange(0, n, dtype=pl.UInt32, eager=True)}).join(
+                some, on="g", how="left", maintain_order="left").get_column("traceback")
+            col = col.fill_null(pl.lit([], dtype=pl.List(pl.String)))
+        else:
+            col = pl.Series("traceback", [[]], dtype=pl.List(pl.String)).new_from_index(0, n)
+        vec = vec.with_columns(col).select(list(SCHEMA))
+        self.seen = True
+        if not held:
+            self.rows.add(vec)
+            self.last_ts = str(vec.get_column("ts")[n - 1])
+            return
+        ts = vec.get_column("ts")
+        ends = vec.get_column("end")
         a = 0
-        for g in bounds:
-            b = g + 1
-            out.ts.extend(cols["ts"][a:b])
-            out.logger.extend(cols["logger"][a:b])
-            out.level.extend(cols["level"][a:b])
-            out.event.extend(cols["event"][a:b])
-            for x, k in zip(out.strings, STRING_FIELDS, strict=True):
-                x.extend(cols[f"s_{k}"][a:b])
-            for y, k in zip(out.numbers, NUMBER_FIELDS, strict=True):
-                y.extend(cols[f"n_{k}"][a:b])
-            out.keys.extend(cols["keys"][a:b])
-            out.vals.extend(cols["vals"][a:b])
-            out.traceback.extend(tb[a:b])
-            out.text.extend(text[a:b])
-            out.end.extend(end[a:b])
-            if b > a:
-                self.last_ts = cols["ts"][b - 1]
-                self.seen = True
-            for h in held.get(g, ()):
-                self._other(h, end[g], self.last_ts)
-            a = b
+        for g in sorted(held):
+            self.rows.add(vec.slice(a, g + 1 - a))
+            when = str(ts[g])
+            self.rows.add(self._others([(h, ends[g], when) for h in held[g]]))
+            a = g + 1
+        self.rows.add(vec.slice(a))
+        self.last_ts = str(ts[n - 1])
 
-    def _other(self, line: str, end: int, ts: str) -> None:
-        """A line that is no record: a row of its own, dated like the record before it."""
-        out = self.rows
-        out.ts.append(ts)
-        out.logger.append("")
-        out.level.append("")
-        out.event.append("")
-        for x in out.strings:
-            x.append("")
-        for y in out.numbers:
-            y.append(None)
-        out.keys.append([])
-        out.vals.append([])
-        out.traceback.append([])
-        out.text.append(line)
-        out.end.append(end)
+    def _others(self, lines: list[tuple[str, int, str]]) -> Any:
+        """Lines that are no record: rows of their own, each dated like the record
+        before it ((line, end offset, time))."""
+        import polars as pl
+
+        k = len(lines)
+        blank = [""] * k
+        data: dict[str, list[Any]] = {
+            "ts": [t for _x, _e, t in lines], "logger": blank, "level": blank,
+            "event": blank, **{f"s_{f}": blank for f in STRING_FIELDS},
+            **{f"n_{f}": [None] * k for f in NUMBER_FIELDS},
+            "keys": [[]] * k, "vals": [[]] * k, "traceback": [[]] * k,
+            "text": [x for x, _e, _t in lines], "end": [e for _x, e, _t in lines]}
+        return pl.DataFrame(data, schema=_dtypes())
 
     def take(self, upto: int) -> Rows:
-        """The first ``upto`` rows, removed from ``rows``."""
-        r = self.rows
-        head = Rows(r.ts[:upto], r.logger[:upto], r.level[:upto], r.event[:upto],
-                    [x[:upto] for x in r.strings], [y[:upto] for y in r.numbers],
-                    r.keys[:upto], r.vals[:upto], r.traceback[:upto], r.text[:upto],
-                    r.end[:upto])
-        self.rows = Rows(r.ts[upto:], r.logger[upto:], r.level[upto:], r.event[upto:],
-                         [x[upto:] for x in r.strings], [y[upto:] for y in r.numbers],
-                         r.keys[upto:], r.vals[upto:], r.traceback[upto:], r.text[upto:],
-                         r.end[upto:])
-        return head
+        return self.rows.take(upto)
 
 
-def _frame(parsed: dict[int, Record], schema: Any) -> Any:
+def _frame(parsed: dict[int, Record], lines: list[str], ends: list[int], schema: Any) -> Any:
     """The records parsed one by one, as the frame ``_vector`` makes (``schema``)."""
     import polars as pl
 
@@ -285,6 +374,8 @@ def _frame(parsed: dict[int, Record], schema: Any) -> Any:
         "vals": [list(f.values()) for f in fs],
         **{f"s_{k}": [f.get(k, "") for f in fs] for k in STRING_FIELDS},
         **{f"n_{k}": [to_number(f.get(k)) for f in fs] for k in NUMBER_FIELDS},
+        "text": [lines[j] for j in parsed],
+        "end": [ends[j] for j in parsed],
     }
     return pl.DataFrame([pl.Series(k, data[k], dtype=schema[k]) for k in schema.names()])
 
