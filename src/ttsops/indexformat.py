@@ -279,6 +279,9 @@ class FileIndex:
         self.keeps_failed = keeps_failed
         # (offset, length, text length, text CRC-32) of each data member, checked against
         # the data when read (version 3); None when not known
+        # a version 3 index read from a file: its checked parts (``indexread.v3_parts``),
+        # which the directory summary keeps (``logindex_summary``)
+        self.parts: tuple | None = None
         self.members = members if members is not None else (
             [(b.off, b.clen, b.ulen, b.crc) for b in blocks]
             if blocks is not None and all(b.crc is not None for b in blocks) else None)
