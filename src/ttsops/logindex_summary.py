@@ -4,10 +4,14 @@ index of every rotated file (a month is ~200 files, ~100 µs each).
 
 An entry holds what opening a version 3 index checked (``indexread.v3_parts``: the
 totals, the members table, where the id filter and the block list lie), keyed by the
-file's identity: device and inode, and its size, mtime and ctime (ns). Rotated files
-never change; ``logs index`` rewrites a file under a new inode; a rename keeps all of it
-(and the index travels with the file). Any difference, and the file's index is opened
-and checked as without a summary, and the entry replaced. The id filter and the block
+file's identity: device and inode, and its size and mtime (ns). Rotated files never
+change; ``logs index`` rewrites a file under a new inode; a rename (each rotation renames
+every numbered file) keeps all of it, and the index travels with the file, so the ctime,
+which a rename sets, is not part of it. Any difference, and the file's index is opened
+and checked as without a summary, and the entry replaced. (What this cannot see, as
+make and rsync's quick check cannot: a rewrite in place to the same size whose mtime is
+then set back. The id filter and block list are still checked against their CRC-32s
+when read, and every block's text against the members table.) The id filter and the block
 list are read from the file when first needed and checked against their CRC-32s, as when
 the index is opened.
 
@@ -15,7 +19,9 @@ The summary is written whole to a new file and renamed over the old one (concurr
 writers: the last rename wins, each version is whole), and carries a CRC-32 of its
 payload: a summary that is damaged, truncated, of another version or unreadable is
 ignored (and rewritten), never an error. Only indexes that passed every check (and are
-of this ``GRAMMAR``) are entered; a damaged index is reported on every query.
+of this ``GRAMMAR``) are entered, of files not modified for ``RACY_NS`` (a rewrite
+within the file system's clock tick could keep the mtime); a damaged index is reported
+on every query.
 
 Nothing is imported here that a query does not load already (``marshal`` is built in).
 """
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import time
 import zlib
 
 from .indexformat import GRAMMAR, FileIndex
@@ -34,8 +41,12 @@ _VERSION = (1, GRAMMAR)
 # a summary larger than this is not read (a directory of ~10 000 indexed files)
 MAX_BYTES = 64 << 20
 
+# a file modified less than this long ago is not entered: its mtime could stay the same
+# through a rewrite within the file system's clock tick (git's "racy" entries)
+RACY_NS = 2_000_000_000
+
 Key = tuple  # (st_dev, st_ino)
-Stamp = tuple  # (st_size, st_mtime_ns, st_ctime_ns)
+Stamp = tuple  # (st_size, st_mtime_ns)
 
 
 def summary_root() -> str:
@@ -96,6 +107,7 @@ class DirSummary:
         self.entries: dict | None = None  # (dev, ino) -> (name, stamp, parts)
         self.fresh: dict = {}  # entries made or confirmed by this process
         self.dirty = False
+        self.hits = 0  # files answered from the summary
 
     def _load(self) -> dict:
         if self.entries is None:
@@ -108,17 +120,19 @@ class DirSummary:
         (and entered). ``IndexDamaged`` as ``read_index``."""
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino)
-        stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        stamp = (st.st_size, st.st_mtime_ns)
         e = self._load().get(key)
         if e is not None and _valid_entry(e) and e[1] == stamp:
             parts = e[2]
+            self.hits += 1
             self.fresh[key] = e
             if e[0] != where.rpartition("/")[2]:  # renamed (rotated): same file
                 self.fresh[key] = (where.rpartition("/")[2], stamp, parts)
                 self.dirty = True
             return from_parts(fd, parts)
         idx = read_index(where, fd=fd)
-        if idx is not None and idx.parts is not None:
+        if idx is not None and idx.parts is not None and \
+                time.time_ns() - st.st_mtime_ns >= RACY_NS:
             self.fresh[key] = (where.rpartition("/")[2], stamp, idx.parts)
             self.dirty = True
         elif e is not None:
@@ -141,7 +155,7 @@ class DirSummary:
             except (OSError, ValueError):
                 continue
             if (st.st_dev, st.st_ino) == key and \
-                    (st.st_size, st.st_mtime_ns, st.st_ctime_ns) == e[1]:
+                    (st.st_size, st.st_mtime_ns) == e[1]:
                 merged[key] = e
         merged.update(self.fresh)
         write_summary(self.path, merged)
