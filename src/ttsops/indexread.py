@@ -151,16 +151,17 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
     parts, fbits, raw_blocks = v3_parts(fd, start, pstart, plen, frame, read)
     if isinstance(read, _EndReader):  # the last block's trailer and the index member
         _EndReader.needed(read.size, start - 8)
-    idx = v3_index(parts, lambda: fbits, lambda: raw_blocks)
-    idx.parts = parts
-    return idx
+    doc = parts[1]
+    return v3_index(parts, lambda: doc, lambda: fbits, lambda: raw_blocks)
 
 
 # What a checked version 3 index is made from, without its id filter and block list
 # (read when first needed): (data_len, totals document, filter offset, filter length,
-# filter bits, block list offset, block list length, members table). The directory
-# summary (``logindex_summary``) keeps these per file, so a query does not open and
-# check an unchanged file's index again.
+# filter bits, block list offset, block list length, members table, the filter's and
+# the block list's CRC-32, grammar, keeps failed lines, first and last record time).
+# The directory summary (``logindex_summary``) keeps these per file (the totals
+# document apart, decoded only for the files whose totals a query needs), so a query
+# does not open and check an unchanged file's index again.
 V3Parts = tuple
 
 
@@ -201,21 +202,25 @@ def v3_parts(fd: int, start: int, pstart: int, plen: int, frame: bytes,
         len(b64decode(fbits)) if nbits > 0 else 0
     if nbits > 0 and have * 8 < nbits:
         raise IndexDamaged("the index's id filter is shorter than it says")
-    return (start, doc, f_off, fl, nbits, b_off, b_len, members), fbits, raw_blocks
+    return (start, doc, f_off, fl, nbits, b_off, b_len, members, doc["crc_f"],
+            doc["crc_b"], int(doc.get("grammar", 0)), bool(doc.get("failed_lines")),
+            doc.get("first_ts"), doc.get("last_ts")), fbits, raw_blocks
 
 
-def v3_index(parts: V3Parts, get_filter: Callable[[], bytes | None],
+def v3_index(parts: V3Parts, get_doc: Callable[[], dict],
+             get_filter: Callable[[], bytes | None],
              get_blocks: Callable[[], bytes]) -> FileIndex:
-    """The ``FileIndex`` of checked parts; the id filter's text (``get_filter``: None
-    when it cannot be had as checked, then every probe answers "maybe") and the block
-    list (``get_blocks``) are asked for when first needed."""
-    start, doc, _f_off, _fl, nbits, _b_off, _b_len, members = parts
-    total = BlockStats.from_json({"off": 0, "clen": 0, **doc})
+    """The ``FileIndex`` of checked parts (``parts[1]`` not used: ``get_doc`` gives the
+    totals document); the totals, the id filter's text (``get_filter``: None when it
+    cannot be had as checked, then every probe answers "maybe") and the block list
+    (``get_blocks``) are asked for when first needed."""
+    start, _doc, _f_off, _fl, nbits, _b_off, _b_len, members, crc_f, crc_b, grammar, \
+        keeps_failed, first_ts, last_ts = parts
     filt: list[tuple[bytes, bytes, bool] | None] = []
 
     def load_blocks() -> list[BlockStats]:
         raw_blocks = get_blocks()
-        if checksum(raw_blocks) != doc["crc_b"]:
+        if checksum(raw_blocks) != crc_b:
             raise IndexDamaged("the index's block list fails its checksum")
         blocks = [BlockStats.from_json(b) for b in
                   json.loads(zlib.decompress(b64decode(raw_blocks)))]
@@ -232,7 +237,7 @@ def v3_index(parts: V3Parts, get_filter: Callable[[], bytes | None],
             # probe, instead of decoding ~10 KB per file to answer a few probes;
             # anything else is decoded whole
             fbits = get_filter()
-            if fbits is None or checksum(fbits) != doc["crc_f"]:
+            if fbits is None or checksum(fbits) != crc_f:
                 filt.append(None)
             else:
                 clean = len(fbits) % 4 == 0
@@ -259,10 +264,14 @@ def v3_index(parts: V3Parts, get_filter: Callable[[], bytes | None],
                 return False
         return True
 
-    return FileIndex(None, start, total=total, load_blocks=load_blocks, probe=probe,
-                     nblocks=int(doc["nblocks"]), members=members,
-                     grammar=int(doc.get("grammar", 0)),
-                     keeps_failed=bool(doc.get("failed_lines")))
+    def load_total() -> BlockStats:
+        return BlockStats.from_json({"off": 0, "clen": 0, **get_doc()})
+
+    idx = FileIndex(None, start, load_total=load_total, load_blocks=load_blocks,
+                    probe=probe, nblocks=len(members), members=members, grammar=grammar,
+                    keeps_failed=keeps_failed, span=(first_ts, last_ts))
+    idx.parts = parts
+    return idx
 
 
 def check_members(fd: int, members: list[tuple[int, ...]], data_len: int,

@@ -58,7 +58,7 @@ def summary_root() -> str:
 def summary_path(directory: str) -> str:
     """The summary file of a directory (its absolute path, as given, hashed)."""
     d = os.fsencode(os.path.abspath(directory))
-    tag = "%08x%08x" % (zlib.crc32(d) & 0xFFFFFFFF, zlib.adler32(d) & 0xFFFFFFFF)
+    tag = f"{zlib.crc32(d) & 0xFFFFFFFF:08x}{zlib.adler32(d) & 0xFFFFFFFF:08x}"
     name = "".join(c if c.isalnum() or c in "-_." else "_"
                    for c in os.path.basename(os.path.abspath(directory)))[:40]
     return os.path.join(summary_root(), f"{name}-{tag}.sum")
@@ -93,8 +93,15 @@ def encode(entries: dict) -> bytes:
 
 
 def _valid_entry(e: object) -> bool:
-    return isinstance(e, tuple) and len(e) == 3 and isinstance(e[0], str) and \
-        isinstance(e[1], tuple) and isinstance(e[2], tuple) and len(e[2]) == 8
+    return isinstance(e, tuple) and len(e) == 4 and isinstance(e[0], str) and \
+        isinstance(e[1], tuple) and isinstance(e[2], tuple) and len(e[2]) == 14 and \
+        isinstance(e[3], bytes)
+
+
+def _entry(name: str, stamp: tuple, parts: tuple) -> tuple:
+    """(name, stamp, parts without the totals document, the document marshalled: decoded
+    only for a file whose totals a query needs)."""
+    return (name, stamp, (parts[0], None, *parts[2:]), marshal.dumps(parts[1], 4))
 
 
 class DirSummary:
@@ -104,7 +111,7 @@ class DirSummary:
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.path = summary_path(directory)
-        self.entries: dict | None = None  # (dev, ino) -> (name, stamp, parts)
+        self.entries: dict | None = None  # (dev, ino) -> (name, stamp, parts, doc)
         self.fresh: dict = {}  # entries made or confirmed by this process
         self.dirty = False
         self.hits = 0  # files answered from the summary
@@ -123,17 +130,17 @@ class DirSummary:
         stamp = (st.st_size, st.st_mtime_ns)
         e = self._load().get(key)
         if e is not None and _valid_entry(e) and e[1] == stamp:
-            parts = e[2]
             self.hits += 1
             self.fresh[key] = e
-            if e[0] != where.rpartition("/")[2]:  # renamed (rotated): same file
-                self.fresh[key] = (where.rpartition("/")[2], stamp, parts)
+            name = where.rpartition("/")[2]
+            if e[0] != name:  # renamed (rotated): the same file
+                self.fresh[key] = (name, *e[1:])
                 self.dirty = True
-            return from_parts(fd, parts)
+            return from_parts(fd, e[2], e[3])
         idx = read_index(where, fd=fd)
         if idx is not None and idx.parts is not None and \
                 time.time_ns() - st.st_mtime_ns >= RACY_NS:
-            self.fresh[key] = (where.rpartition("/")[2], stamp, idx.parts)
+            self.fresh[key] = _entry(where.rpartition("/")[2], stamp, idx.parts)
             self.dirty = True
         elif e is not None:
             self.dirty = True  # a stale entry: dropped at the next save
@@ -161,10 +168,11 @@ class DirSummary:
         write_summary(self.path, merged)
 
 
-def from_parts(fd: int, parts: tuple) -> FileIndex:
-    """A ``FileIndex`` of checked parts; its filter and block list read through ``fd``
-    when first needed (and checked against their CRC-32s)."""
-    _start, _doc, f_off, fl, _nbits, b_off, b_len, _members = parts
+def from_parts(fd: int, parts: tuple, doc: bytes) -> FileIndex:
+    """A ``FileIndex`` of checked parts and its marshalled totals document; its filter
+    and block list read through ``fd`` when first needed (and checked against their
+    CRC-32s)."""
+    f_off, fl, b_off, b_len = parts[2], parts[3], parts[5], parts[6]
 
     def get_filter() -> bytes | None:
         try:
@@ -178,9 +186,7 @@ def from_parts(fd: int, parts: tuple) -> FileIndex:
         except OSError as e:
             raise IndexDamaged(f"the index's block list cannot be read ({e})") from None
 
-    idx = v3_index(parts, get_filter, get_blocks)
-    idx.parts = parts
-    return idx
+    return v3_index(parts, lambda: marshal.loads(doc), get_filter, get_blocks)
 
 
 def read_summary(path: str) -> dict | None:

@@ -60,7 +60,7 @@ def _via_summary(paths: list[Path], keys: list[str]) -> tuple[list, int]:
         fd = os.open(p, os.O_RDONLY)
         try:
             s = summ.summary_for(str(p))
-            views.append(_view(_or_damaged(lambda: s.index(str(p), fd)), keys))
+            views.append(_view(_or_damaged(s.index, str(p), fd), keys))
         finally:
             os.close(fd)
     hits = sum(s.hits for s in summ._open.values())
@@ -68,15 +68,15 @@ def _via_summary(paths: list[Path], keys: list[str]) -> tuple[list, int]:
     return views, hits
 
 
-def _or_damaged(read):
+def _or_damaged(read, *args):
     try:
-        return read()
+        return read(*args)
     except IndexDamaged as e:
         return e
 
 
 def _plain(paths: list[Path], keys: list[str]) -> list:
-    return [_view(_or_damaged(lambda: read_index(p)), keys) for p in paths]
+    return [_view(_or_damaged(read_index, p), keys) for p in paths]
 
 
 def _wait_old(paths: list[Path]) -> None:
@@ -161,7 +161,7 @@ def test_a_changed_rotated_reindexed_or_deleted_file_is_never_answered_from_its_
     assert got is not None
     ids = {(p.stat().st_dev, p.stat().st_ino): (p.name, p.stat().st_size) for p in paths}
     assert set(got) <= set(ids)
-    for key, (name, stamp, _parts) in got.items():
+    for key, (name, stamp, _parts, _doc) in got.items():
         assert (name, stamp[0]) == ids[key]
 
 
