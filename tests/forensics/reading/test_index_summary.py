@@ -47,7 +47,9 @@ def _view(idx, keys: list[str]) -> tuple | str | None:
         return "damaged"
     if idx is None:
         return None
-    return (idx.data_len, idx.nblocks, idx.members, idx.grammar, idx.keeps_failed,
+    span = idx.span  # asked first: told without the totals where they are kept apart
+    assert span == (idx.total.first_ts, idx.total.last_ts)
+    return (idx.data_len, idx.nblocks, idx.members, idx.grammar, idx.keeps_failed, span,
             idx.total.to_json(), [b.to_json() for b in idx.blocks],
             [idx.may_contain_key(bloom_key(k)) for k in keys])
 
