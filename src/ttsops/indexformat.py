@@ -265,8 +265,13 @@ class FileIndex:
                  probe: Callable[[tuple[int, int]], bool] | None = None,
                  version: int = INDEX_VERSION, nblocks: int | None = None,
                  members: list[tuple[int, ...]] | None = None,
-                 grammar: int = GRAMMAR, keeps_failed: bool = True) -> None:
+                 grammar: int = GRAMMAR, keeps_failed: bool = True,
+                 load_total: Callable[[], BlockStats] | None = None,
+                 span: tuple[str | None, str | None] | None = None) -> None:
         self._blocks = blocks
+        self._load_total = load_total
+        # (first, last) record time of the file, known without decoding its totals
+        self._span = span
         self.nblocks = len(blocks) if blocks is not None else (nblocks or 0)
         self.data_len = data_len  # compressed bytes before the index member
         self._total = total
@@ -279,6 +284,9 @@ class FileIndex:
         self.keeps_failed = keeps_failed
         # (offset, length, text length, text CRC-32) of each data member, checked against
         # the data when read (version 3); None when not known
+        # a version 3 index read from a file: its checked parts (``indexread.v3_parts``),
+        # which the directory summary keeps (``logindex_summary``)
+        self.parts: tuple | None = None
         self.members = members if members is not None else (
             [(b.off, b.clen, b.ulen, b.crc) for b in blocks]
             if blocks is not None and all(b.crc is not None for b in blocks) else None)
@@ -293,8 +301,18 @@ class FileIndex:
     @property
     def total(self) -> BlockStats:
         if self._total is None:
-            self._total = merge_stats(self.blocks)
+            self._total = self._load_total() if self._load_total is not None else \
+                merge_stats(self.blocks)
         return self._total
+
+    @property
+    def span(self) -> tuple[str | None, str | None]:
+        """(first, last) record time of the file: its totals' ``first_ts``, ``last_ts``,
+        without decoding the totals where they are known apart."""
+        if self._span is None:
+            t = self.total
+            self._span = (t.first_ts, t.last_ts)
+        return self._span
 
     def may_contain_key(self, key: tuple[int, int]) -> bool:
         """False when no block of the file can hold the id (file-wide bloom)."""

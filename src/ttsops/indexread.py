@@ -148,6 +148,27 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
              plen: int, frame: bytes, read: Callable[[int, int], bytes]) -> FileIndex:
     """Version 3: every part checked against its CRC, the members table against the data
     (tiling, and each member's trailer), before anything is believed."""
+    parts, fbits, raw_blocks = v3_parts(fd, start, pstart, plen, frame, read)
+    if isinstance(read, _EndReader):  # the last block's trailer and the index member
+        _EndReader.needed(read.size, start - 8)
+    doc = parts[1]
+    return v3_index(parts, lambda: doc, lambda: fbits, lambda: raw_blocks)
+
+
+# What a checked version 3 index is made from, without its id filter and block list
+# (read when first needed): (data_len, totals document, filter offset, filter length,
+# filter bits, block list offset, block list length, members table, the filter's and
+# the block list's CRC-32, grammar, keeps failed lines, first and last record time).
+# The directory summary (``logindex_summary``) keeps these per file (the totals
+# document apart, decoded only for the files whose totals a query needs), so a query
+# does not open and check an unchanged file's index again.
+V3Parts = tuple
+
+
+def v3_parts(fd: int, start: int, pstart: int, plen: int, frame: bytes,
+             read: Callable[[int, int], bytes]) -> tuple[V3Parts, bytes, bytes]:
+    """The checked parts of a version 3 index, its filter text and its raw block list;
+    ``IndexDamaged`` when any check fails."""
     digits = (frame[2:14], frame[15:27], frame[28:40])
     if frame[14:15] != b";" or frame[27:28] != b";" or frame[40:41] != b";" or \
             frame[49:50] != b";" or not all(d.isdigit() for d in digits):
@@ -176,19 +197,31 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
     if len(members) != doc["nblocks"]:
         raise IndexDamaged("the index's member table and block count disagree")
     check_members(fd, members, start, read)
-    if isinstance(read, _EndReader):  # the last block's trailer and the index member
-        _EndReader.needed(read.size, start - 8)
-    total = BlockStats.from_json({"off": 0, "clen": 0, **doc})
-    # the filter's bits are probed in its base64 text where it is plain (what the writer
-    # writes: ``b64encode``, no line breaks), a 4-character group per probe, instead of
-    # decoding ~10 KB per file to answer a few probes; anything else is decoded whole
     clean = nbits > 0 and len(fbits) % 4 == 0
-    bloom_bits = b"" if clean or nbits <= 0 else b64decode(fbits)
-    have = (len(fbits) // 4 * 3 - fbits[-2:].count(b"=")) if clean else len(bloom_bits)
+    have = (len(fbits) // 4 * 3 - fbits[-2:].count(b"=")) if clean else \
+        len(b64decode(fbits)) if nbits > 0 else 0
     if nbits > 0 and have * 8 < nbits:
         raise IndexDamaged("the index's id filter is shorter than it says")
+    return (start, doc, f_off, fl, nbits, b_off, b_len, members, doc["crc_f"],
+            doc["crc_b"], int(doc.get("grammar", 0)), bool(doc.get("failed_lines")),
+            doc.get("first_ts"), doc.get("last_ts")), fbits, raw_blocks
+
+
+def v3_index(parts: V3Parts, get_doc: Callable[[], dict],
+             get_filter: Callable[[], bytes | None],
+             get_blocks: Callable[[], bytes]) -> FileIndex:
+    """The ``FileIndex`` of checked parts (``parts[1]`` not used: ``get_doc`` gives the
+    totals document); the totals, the id filter's text (``get_filter``: None when it
+    cannot be had as checked, then every probe answers "maybe") and the block list
+    (``get_blocks``) are asked for when first needed."""
+    start, _doc, _f_off, _fl, nbits, _b_off, _b_len, members, crc_f, crc_b, grammar, \
+        keeps_failed, first_ts, last_ts = parts
+    filt: list[tuple[bytes, bytes, bool] | None] = []
 
     def load_blocks() -> list[BlockStats]:
+        raw_blocks = get_blocks()
+        if checksum(raw_blocks) != crc_b:
+            raise IndexDamaged("the index's block list fails its checksum")
         blocks = [BlockStats.from_json(b) for b in
                   json.loads(zlib.decompress(b64decode(raw_blocks)))]
         if [(b.off, b.clen, b.ulen, b.crc) for b in blocks] != members:
@@ -198,23 +231,47 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
     def probe(key: tuple[int, int]) -> bool:
         if nbits <= 0:
             return True
+        if not filt:
+            # the filter's bits are probed in its base64 text where it is plain (what the
+            # writer writes: ``b64encode``, no line breaks), a 4-character group per
+            # probe, instead of decoding ~10 KB per file to answer a few probes;
+            # anything else is decoded whole
+            fbits = get_filter()
+            if fbits is None or checksum(fbits) != crc_f:
+                filt.append(None)
+            else:
+                clean = len(fbits) % 4 == 0
+                filt.append((fbits, b"" if clean else b64decode(fbits), clean))
+        f = filt[0]
+        if f is None:
+            return True
+        fbits, bloom_bits, clean = f
         h1, h2 = key
         for i in range(Bloom.K):
             p = (h1 + i * h2) % nbits
             j = p >> 3
             if clean:  # byte j is byte j % 3 of the group of 4 characters j // 3
                 g = j // 3 * 4
-                byte = b64decode(fbits[g:g + 4])[j % 3]
+                grp = b64decode(fbits[g:g + 4])
+                if j % 3 >= len(grp):
+                    return True
+                byte = grp[j % 3]
             else:
+                if j >= len(bloom_bits):
+                    return True
                 byte = bloom_bits[j]
             if not byte & (1 << (p & 7)):
                 return False
         return True
 
-    return FileIndex(None, start, total=total, load_blocks=load_blocks, probe=probe,
-                     nblocks=int(doc["nblocks"]), members=members,
-                     grammar=int(doc.get("grammar", 0)),
-                     keeps_failed=bool(doc.get("failed_lines")))
+    def load_total() -> BlockStats:
+        return BlockStats.from_json({"off": 0, "clen": 0, **get_doc()})
+
+    idx = FileIndex(None, start, load_total=load_total, load_blocks=load_blocks,
+                    probe=probe, nblocks=len(members), members=members, grammar=grammar,
+                    keeps_failed=keeps_failed, span=(first_ts, last_ts))
+    idx.parts = parts
+    return idx
 
 
 def check_members(fd: int, members: list[tuple[int, ...]], data_len: int,

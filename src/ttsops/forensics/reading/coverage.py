@@ -69,7 +69,7 @@ def first_ts(f: LogFile) -> str | None:
         if f.gz:
             idx = f.get_index()
             if idx is not None:
-                return idx.total.first_ts
+                return idx.span[0]
             head = _gz_head(f.fd)
         else:
             head = os.pread(f.fd, HEAD_TEXT, 0)
@@ -95,8 +95,7 @@ def coverage(snap: Snapshot) -> tuple[str | None, str | None]:
         try:
             idx = f.get_index() if f.gz else None
             if idx is not None:
-                t = idx.total
-                a, b = t.first_ts, t.last_ts
+                a, b = idx.span
             elif not f.gz:
                 a, b = _first_last_plain(f.fd, os.fstat(f.fd).st_size)
         except OSError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from ...logindex import FileIndex, IndexDamaged, read_index
+from ...logindex_summary import save_all, summary_for
 from ...plain import Plain
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
@@ -103,7 +104,10 @@ class LogFile(Plain):
             self.index_loaded = True
             if self.gz and self.fd >= 0:
                 try:
-                    self.index = read_index(self.where, fd=self.fd)
+                    if self.role == "stdin":
+                        self.index = read_index(self.where, fd=self.fd)
+                    else:  # through the directory's summary of checked indexes
+                        self.index = summary_for(self.where).index(self.where, self.fd)
                 except IndexDamaged as e:
                     self.index_damaged(str(e))
         return self.index
@@ -146,6 +150,7 @@ class Snapshot(Plain):
                 except OSError:
                     pass
                 f.fd = -1
+        save_all()  # the directory summaries of the indexes read (when they changed)
 
     def __enter__(self) -> Snapshot:
         return self

@@ -47,6 +47,15 @@ def outside(b: BlockStats, since: str | None, until: str | None) -> bool:
         (until is not None and b.first_ts is not None and b.first_ts >= until)
 
 
+def span_outside(span: tuple[str | None, str | None], since: str | None,
+                 until: str | None) -> bool:
+    """``outside`` for a file's (first, last) record time (``FileIndex.span``: its totals
+    are not decoded for a file the window does not touch)."""
+    first, last = span
+    return (since is not None and last is not None and last < since) or \
+        (until is not None and first is not None and first >= until)
+
+
 def plan_counts(snap: Snapshot, since: str | None, until: str | None, *,
                 unparsable: bool = False) -> CountPlan:
     """The blocks of ``snap`` whose index counts answer a window count exactly.
@@ -58,9 +67,9 @@ def plan_counts(snap: Snapshot, since: str | None, until: str | None, *,
         if idx is None:
             plan.read_bytes += f.size
             continue
-        t = idx.total  # whole files first: their block lists are not even decoded
-        if outside(t, since, until):
-            continue
+        if span_outside(idx.span, since, until):  # whole files first: their block
+            continue  # lists (and totals) are not even decoded
+        t = idx.total
         if t.counted and (t.skipped == 0 or unparsable) and inside(t, since, until):
             plan.counted.append(t)
             plan.exclude[f.where] = frozenset(range(idx.nblocks))
@@ -101,8 +110,7 @@ def plan_failed(snap: Snapshot, since: str | None, until: str | None) -> FailedP
         idx = f.get_index() if f.gz else None
         if idx is None:
             continue
-        t = idx.total
-        if outside(t, since, until):
+        if span_outside(idx.span, since, until):
             continue
         try:
             blocks = idx.blocks

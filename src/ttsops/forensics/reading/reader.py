@@ -64,9 +64,10 @@ def select_blocks(f: LogFile, counters: ReadCounters, since: str | None,
     assert index is not None
     out: list[tuple[int, BlockStats]] = []
     keys = [bloom_key(x) for x in ids] if ids else None
-    t = index.total  # the file's totals: skip the whole file without its block list
-    if (since is not None and t.last_ts is not None and t.last_ts < since) or \
-            (until is not None and t.first_ts is not None and t.first_ts >= until) or \
+    # the file's time span: skip the whole file without its block list (or its totals)
+    first, last = index.span
+    if (since is not None and last is not None and last < since) or \
+            (until is not None and first is not None and first >= until) or \
             (keys and not any(index.may_contain_key(k) for k in keys)):
         counters.blocks_skipped += index.nblocks
         return out
