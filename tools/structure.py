@@ -61,7 +61,8 @@ LAYERS: tuple[Layer, ...] = (
         "ttsops", "ttsops.config", "ttsops.knobrows", "ttsops.knobs", "ttsops.errors",
         "ttsops.events", "ttsops.limits", "ttsops.plain", "ttsops.logformat.*",
         "ttsops.logline", "ttsops.logsink", "ttsops.logsink_render", "ttsops.logindex",
-        "ttsops.indexformat", "ttsops.indexread", "ttsops.cache", "ttsops.cache_health",
+        "ttsops.indexformat", "ttsops.indexread", "ttsops.logindex_summary", "ttsops.cache",
+        "ttsops.cache_health",
         "ttsops.forensics")),  # (its __init__: a docstring, run by every import below it)
     Layer("engines", ("ttsops.engines.*",), (SHARED,)),
     Layer("pipeline", ("ttsops.pipeline.*",), ("engines", SHARED)),
