@@ -6,6 +6,7 @@ clients received."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import os
@@ -16,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +217,32 @@ def match_log(recs: list[Record], shots: list[Shot]) -> dict[str, int]:
             "syntheses": len(sids), "synthesis_complete": len(sids), "lost": 0}
 
 
+def _epoch(ts: str) -> float:
+    return datetime.fromisoformat(ts).timestamp()
+
+
+def finished_while_queued(recs: list[Record], ids: set[str]) -> list[int]:
+    """For each synthesis of ``ids``: how many syntheses finished while it waited in the
+    queue - a count, not a time, so a machine that slows down for a while (other processes
+    on its cores) changes neither. Its wait is the ``queue_ms`` the pool measured, ending
+    when its first stage on a worker began (that stage's record time less its duration)."""
+    # the syntheses a worker finished (a cache hit never queues; a refusal - 429
+    # QUEUE_FULL - writes its synthesis_complete, status=failed, without a worker)
+    ends = sorted(_epoch(r.ts) for r in recs if r.event == "synthesis_complete"
+                  and r.get("status") == "success" and r.get("cache_hit") != "true")
+    queue_ms = {r.get("id"): float(r.get("queue_ms") or 0) for r in recs
+                if r.event == "synthesis_complete" and r.get("id") in ids}
+    began: dict[str, float] = {}
+    for r in recs:
+        sid = r.get("id")
+        if r.event == "stage_time" and sid in ids and r.get("stage") != "text_normalize":
+            t = _epoch(r.ts) - float(r.get("duration_ms") or 0) / 1000.0
+            began[sid] = min(t, began.get(sid, t))
+    return [bisect.bisect_left(ends, began[sid]) -
+            bisect.bisect_right(ends, began[sid] - queue_ms[sid] / 1000.0)
+            for sid in sorted(ids) if sid in began and sid in queue_ms]
+
+
 # --- 50 clients, then 3x the queue --------------------------------------------------------------
 
 def soak(root: Path, rounds: int = 4, round_s: float = 2.5, overload_s: float = 4.0,
@@ -263,6 +291,7 @@ def soak(root: Path, rounds: int = 4, round_s: float = 2.5, overload_s: float = 
     admitted = {x.sid for x in over.answered if x.status == 200}
     over_queue_ms = [float(r.get("queue_ms") or 0) for r in recs
                      if r.event == "synthesis_complete" and r.get("id") in admitted]
+    over_finished_while_queued = finished_while_queued(recs, admitted)
     # the server's own time per overload request by status (its http_request record): a
     # client's latency also holds its own thread's turn among ~200 on a loaded machine
     over_rids = {x.rid for x in over.answered}
@@ -277,6 +306,7 @@ def soak(root: Path, rounds: int = 4, round_s: float = 2.5, overload_s: float = 
             "after": after, "rss": rss.samples, "round_rss_kb": round_rss,
             "round_syntheses": round_syntheses,
             "overload_rss_kb": over_rss, "overload_queue_ms": over_queue_ms,
+            "overload_finished_while_queued": over_finished_while_queued,
             "overload_http_ms": over_http_ms,
             "after_rss_kb": after_rss, "round_s": round_s,
             "workers_rss_kb": workers_rss, "log": matched, "records": len(recs),

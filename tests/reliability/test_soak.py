@@ -24,15 +24,20 @@ def test_fifty_clients_then_three_times_the_queue(tmp_path):
     assert set(steady.outcomes()) == {"200"} and len(steady.answered) > 100
     assert set(after.outcomes()) == {"200"}
     # overload: an admitted request waits for a worker at most about the work of a full
-    # queue (the log's queue_ms), not the work of everyone who asked (3 x as much)
+    # queue, not the work of everyone who asked (3 x as much). Counted in syntheses the
+    # workers finished while it waited (its queue_ms in the log), not in milliseconds
+    # against the phase's mean rate: a machine busy with other work for a moment slows
+    # the workers and the wait alike, and a time bound then fails on a correct queue
+    # (1570 ms against 1419 ms in CI with the suite's other processes beside it).
     outcomes = over.outcomes()
     assert set(outcomes) == {"200", "429 QUEUE_FULL"}, outcomes
     ok, refused = over.latency_ms(), over.latency_ms(ok=False)
-    rate = ok["n"] / over.seconds  # syntheses per second during the overload
-    bound_ms = 1000.0 * 1.5 * (q + workers) / rate + 250.0
-    assert bound_ms < 1000.0 * over.clients / rate  # the bound can tell the difference
-    waited = max(r["overload_queue_ms"])
-    assert len(r["overload_queue_ms"]) == ok["n"] and waited < bound_ms, (waited, bound_ms)
+    finished = r["overload_finished_while_queued"]
+    bound = 1.25 * (q + workers)  # the queue, the jobs on the workers, the log's ms stamps
+    assert bound < over.clients  # the bound can tell the difference
+    assert len(r["overload_queue_ms"]) == ok["n"] and len(finished) == ok["n"]
+    assert max(finished) <= bound, (max(finished), bound, statistics.median(finished))
+    assert statistics.median(finished) >= 0.5 * q  # the queue was full: the count counts
     assert ok["max"] < 10_000
     # refused without waiting for a worker: quicker than the admitted ones (the server's
     # own time, from its http_request records), with a hint
