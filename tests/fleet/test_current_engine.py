@@ -13,7 +13,6 @@ the next ``ship``."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import Any
 import pytest
 
 from .conftest import some_ids
-from .test_source_agreement import answer, commands
+from .test_source_agreement import assert_agree
 
 chdb = pytest.importorskip("chdb", reason="chdb (a current ClickHouse engine) is not "
                                           "installed: pip install chdb")
@@ -85,17 +84,7 @@ def test_source_answers_as_the_files_do(engine, corpora, corpus, tmp_path):
     assert ship_to(engine, d, f"cur_{corpus}", d.name) > 0
     assert ship_to(engine, d, f"cur_{corpus}", d.name) == 0  # nothing twice
     url = f"clickhouse://127.0.0.1:9/cur_{corpus}"
-    ids = some_ids(d, 3)
-    differ = []
-    for args in commands(ids):
-        args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-        want = answer([*args, "--dir", str(d)])
-        got = answer([*args, "--source", url])
-        if got != want:
-            differ.append((args, want, got))
-    assert not differ, f"{len(differ)} differ: " + "\n".join(
-        f"{a}: files {json.dumps(w)[:1500]}\n  source {json.dumps(g)[:1500]}"
-        for a, w, g in differ[:3])
+    assert_agree(some_ids(d, 3), tmp_path, str(d), url, {})
 
 
 def test_stages_reads_the_counts_the_views_keep(engine, corpora):

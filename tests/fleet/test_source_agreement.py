@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -101,6 +102,25 @@ def commands(ids: list[str]) -> list[list[str]]:
     ]
 
 
+def assert_agree(ids: list[str], tmp: Path, d: str, url: str,
+                 dir_answers: dict[tuple[str, ...], tuple[int, object]]) -> None:
+    """Every command of ``commands(ids)`` answers from ``url`` as from the files in ``d``
+    (``{tmp}`` in a command: ``tmp``; ``dir_answers``: the files' answers asked before)."""
+    differ = []
+    for args in commands(ids):
+        args = [a.replace("{tmp}", str(tmp)) for a in args]
+        key = (*args, "--dir", d)
+        if key not in dir_answers:
+            dir_answers[key] = answer(list(key))
+        want = dir_answers[key]
+        got = answer([*args, "--source", url])
+        if got != want:
+            differ.append((args, want, got))
+    assert not differ, f"{len(differ)} differ: " + "\n".join(
+        f"{a}: files {json.dumps(w)[:1500]}\n  source {json.dumps(g)[:1500]}"
+        for a, w, g in differ[:3])
+
+
 def ship(paths: list[str], url: str, host: str) -> dict:
     p = in_process("logs", "ship", *paths, "--to", url, "--host", host, "--json")
     assert p.returncode == 0, p.stderr
@@ -139,19 +159,7 @@ def test_source_answers_as_the_files_do(shipped, corpora, corpus, where, dir_ans
     assert len(ids) == 3
     tmp = tmp_path_factory.getbasetemp() / f"source-agreement-{corpus}"  # same for both
     tmp.mkdir(exist_ok=True)
-    differ = []
-    for args in commands(ids):
-        args = [a.replace("{tmp}", str(tmp)) for a in args]
-        key = (*args, "--dir", d)
-        if key not in dir_answers:
-            dir_answers[key] = answer(list(key))
-        want = dir_answers[key]
-        got = answer([*args, "--source", url])
-        if got != want:
-            differ.append((args, want, got))
-    assert not differ, f"{len(differ)} differ: " + "\n".join(
-        f"{a}: files {json.dumps(w)[:1500]}\n  source {json.dumps(g)[:1500]}"
-        for a, w, g in differ[:3])
+    assert_agree(ids, tmp, d, url, dir_answers)
 
 
 def test_the_console_script_answers_as_the_runs_in_process(shipped, corpora):
