@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from .conftest import some_ids
-from .test_source_agreement import assert_agree
+from .test_source_agreement import assert_agree, commands
 
 chdb = pytest.importorskip("chdb", reason="chdb (a current ClickHouse engine) is not "
                                           "installed: pip install chdb")
@@ -84,7 +84,7 @@ def test_source_answers_as_the_files_do(engine, corpora, corpus, tmp_path):
     assert ship_to(engine, d, f"cur_{corpus}", d.name) > 0
     assert ship_to(engine, d, f"cur_{corpus}", d.name) == 0  # nothing twice
     url = f"clickhouse://127.0.0.1:9/cur_{corpus}"
-    assert_agree(some_ids(d, 3), tmp_path, str(d), url, {})
+    assert_agree(commands(some_ids(d, 3)), ["--dir", str(d)], url, tmp=tmp_path)
 
 
 def test_stages_reads_the_counts_the_views_keep(engine, corpora):

@@ -102,17 +102,21 @@ def commands(ids: list[str]) -> list[list[str]]:
     ]
 
 
-def assert_agree(ids: list[str], tmp: Path, d: str, url: str,
-                 dir_answers: dict[tuple[str, ...], tuple[int, object]]) -> None:
-    """Every command of ``commands(ids)`` answers from ``url`` as from the files in ``d``
-    (``{tmp}`` in a command: ``tmp``; ``dir_answers``: the files' answers asked before)."""
+def assert_agree(cmds: list[list[str]], files: list[str], url: str,
+                 file_answers: dict[tuple[str, ...], tuple[int, object]] | None = None,
+                 tmp: Path | None = None) -> None:
+    """Every command of ``cmds`` answers from ``url`` as with ``files`` (``--dir D``...)
+    added; ``file_answers``: the files' answers asked before, kept for the next call;
+    ``{tmp}`` in a command: ``tmp``."""
+    known = {} if file_answers is None else file_answers
     differ = []
-    for args in commands(ids):
-        args = [a.replace("{tmp}", str(tmp)) for a in args]
-        key = (*args, "--dir", d)
-        if key not in dir_answers:
-            dir_answers[key] = answer(list(key))
-        want = dir_answers[key]
+    for args in cmds:
+        if tmp is not None:
+            args = [a.replace("{tmp}", str(tmp)) for a in args]
+        key = (*args, *files)
+        if key not in known:
+            known[key] = answer(list(key))
+        want = known[key]
         got = answer([*args, "--source", url])
         if got != want:
             differ.append((args, want, got))
@@ -159,7 +163,7 @@ def test_source_answers_as_the_files_do(shipped, corpora, corpus, where, dir_ans
     assert len(ids) == 3
     tmp = tmp_path_factory.getbasetemp() / f"source-agreement-{corpus}"  # same for both
     tmp.mkdir(exist_ok=True)
-    assert_agree(ids, tmp, d, url, dir_answers)
+    assert_agree(commands(ids), ["--dir", d], url, dir_answers, tmp)
 
 
 def test_the_console_script_answers_as_the_runs_in_process(shipped, corpora):
@@ -224,16 +228,8 @@ def test_several_hosts_answer_as_several_dirs(ch_cluster, corpora):
         ship([str(d)], url, d.name)
     dirs = [x for d in both for x in ("--dir", str(d))]
     ids = some_ids(corpora["sim"], 1) + some_ids(corpora["tut"], 1)
-    differ = []
-    for args in (["window"], ["trace", *ids], ["top", "errors"], ["patterns"],
-                 ["stages", "--by", "voice"], ["diagnose"]):
-        want = answer([*args, *dirs])
-        got = answer([*args, "--source", url])
-        if got != want:
-            differ.append((args, want, got))
-    assert not differ, f"{len(differ)} differ: " + "\n".join(
-        f"{a}: files {json.dumps(w)[:1500]}\n  source {json.dumps(g)[:1500]}"
-        for a, w, g in differ[:3])
+    assert_agree([["window"], ["trace", *ids], ["top", "errors"], ["patterns"],
+                  ["stages", "--by", "voice"], ["diagnose"]], dirs, url)
 
 
 @pytest.mark.parametrize("where", ["single", "cluster"])
