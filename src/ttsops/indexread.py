@@ -165,6 +165,19 @@ def _read_v3(path: str | os.PathLike[str], fd: int, own: bool, start: int, pstar
 V3Parts = tuple
 
 
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def plain_b64(text: bytes) -> bool:
+    """``text`` is base64 as ``b64encode`` writes it: whole groups of 4 characters of the
+    alphabet, ``=`` only as the last group's padding. Only then is byte j of what it
+    decodes to byte j % 3 of its group j // 3 (a line break anywhere shifts the groups,
+    whatever the text's length; ``b64decode`` skips it)."""
+    body = text.rstrip(b"=")
+    return len(text) % 4 == 0 and len(text) - len(body) <= 2 and \
+        not body.translate(None, _B64_ALPHABET)
+
+
 def v3_parts(fd: int, start: int, pstart: int, plen: int, frame: bytes,
              read: Callable[[int, int], bytes]) -> tuple[V3Parts, bytes, bytes]:
     """The checked parts of a version 3 index, its filter text and its raw block list;
@@ -197,7 +210,7 @@ def v3_parts(fd: int, start: int, pstart: int, plen: int, frame: bytes,
     if len(members) != doc["nblocks"]:
         raise IndexDamaged("the index's member table and block count disagree")
     check_members(fd, members, start, read)
-    clean = nbits > 0 and len(fbits) % 4 == 0
+    clean = nbits > 0 and plain_b64(fbits)
     have = (len(fbits) // 4 * 3 - fbits[-2:].count(b"=")) if clean else \
         len(b64decode(fbits)) if nbits > 0 else 0
     if nbits > 0 and have * 8 < nbits:
@@ -240,7 +253,7 @@ def v3_index(parts: V3Parts, get_doc: Callable[[], dict],
             if fbits is None or checksum(fbits) != crc_f:
                 filt.append(None)
             else:
-                clean = len(fbits) % 4 == 0
+                clean = plain_b64(fbits)
                 filt.append((fbits, b"" if clean else b64decode(fbits), clean))
         f = filt[0]
         if f is None:

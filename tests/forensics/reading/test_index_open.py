@@ -16,6 +16,7 @@ import threading
 import zlib
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -73,7 +74,10 @@ def test_the_filter_probed_in_its_text_answers_as_the_whole_filter(tmp_path, pre
     assert all(idx.may_contain_key(bloom_key(k)) for k in present)  # no false negative
 
 
-def test_a_filter_written_with_line_breaks_is_decoded_whole(tmp_path):
+@pytest.mark.parametrize("extra", range(4))
+def test_a_filter_written_with_line_breaks_is_decoded_whole(tmp_path, extra):
+    """Whatever its length: ``extra`` line breaks more at its end make each length modulo
+    4 (one of them a whole number of 4-character groups, not group-aligned)."""
     ids = [f"ts_{i:08x}" for i in range(300)]
     path = _write(tmp_path / "app.log.1.gz", ids)
     raw = path.read_bytes()
@@ -86,8 +90,9 @@ def test_a_filter_written_with_line_breaks_is_decoded_whole(tmp_path):
     import json
 
     head = json.loads(zlib.decompress(base64.b64decode(h)))
-    wrapped = base64.encodebytes(base64.b64decode(fbits))  # a line break every 76
-    assert b"\n" in wrapped and len(wrapped) % 4 != 0
+    # a line break every 76 characters
+    wrapped = base64.encodebytes(base64.b64decode(fbits)) + b"\n" * extra
+    assert b"\n" in wrapped[:-1]
     head["crc_f"] = zlib.crc32(wrapped)
     h2 = base64.b64encode(zlib.compress(json.dumps(head).encode()))
     new = b"3;%012d;%012d;%012d;%08x;" % (len(h2), len(wrapped), nbits, zlib.crc32(h2)) + \
