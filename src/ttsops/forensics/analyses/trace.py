@@ -230,12 +230,9 @@ _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 def _ms(ts: str) -> int | None:
     """Milliseconds since 0000-03-01 of a valid time of the canonical form
     (``2024-06-11 09:40:00,425``), else None."""
+    digits = ts[:4] + ts[5:7] + ts[8:10] + ts[11:13] + ts[14:16] + ts[17:19] + ts[20:]
     if len(ts) != 23 or ts[4] != "-" or ts[7] != "-" or ts[10] != " " or ts[13] != ":" \
-            or ts[16] != ":" or ts[19] != "," or not (
-                ts[:4] + ts[5:7] + ts[8:10] + ts[11:13] + ts[14:16] + ts[17:19] + ts[20:]
-            ).isascii() or not (
-                ts[:4] + ts[5:7] + ts[8:10] + ts[11:13] + ts[14:16] + ts[17:19] + ts[20:]
-            ).isdigit():
+            or ts[16] != ":" or ts[19] != "," or not (digits.isascii() and digits.isdigit()):
         return None
     y, m, d = int(ts[:4]), int(ts[5:7]), int(ts[8:10])
     hh, mm, ss = int(ts[11:13]), int(ts[14:16]), int(ts[17:19])
