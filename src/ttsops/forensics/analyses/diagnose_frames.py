@@ -359,8 +359,6 @@ def _picked_at_once(scan: Scan, cols: list[str], where: Any) -> Any | None:
     """What ``sidecar.frames(scan, cols, where)`` gives, one frame, from one Polars scan
     of every file's sidecar (in the files' order: a few calls, not five a file), where
     every file has a valid one and the scan has no window; else None."""
-    import json
-
     import polars as pl
 
     from ..reading import sidecar
@@ -377,15 +375,10 @@ def _picked_at_once(scan: Scan, cols: list[str], where: Any) -> Any | None:
             for d in sidecar.places_of(f):
                 p = d / f"{key}.parquet"
                 try:
-                    meta = pl.read_parquet_metadata(p) if p.is_file() else {}
-                    if meta.get("ttsops_sidecar") != sidecar.VERSION or meta.get("key") != key:
-                        continue
-                    info = json.loads(meta["info"])
-                    lf = pl.scan_parquet(p)
-                    # (as ``read_frame`` refuses a sidecar: its rows, its traceback column)
-                    if int(info["rows"]) != int(info["stats"]["records"]) or \
-                            lf.select(pl.len()).collect().item() != int(info["rows"]) or \
-                            lf.collect_schema()["tb"] != pl.Utf8:
+                    # (as ``read_frame`` checks a sidecar: its metadata, then its rows)
+                    got = sidecar.scan_checked(p, key, cols) if p.is_file() else None
+                    if got is None or \
+                            got[0].select(pl.len()).collect().item() != got[1].records:
                         continue
                 except Exception:
                     continue

@@ -187,6 +187,30 @@ def _read(p: Path, key: str, needles: tuple[str, ...] | None = None,
         return None
 
 
+def scan_checked(p: Path, key: str, columns: list[str],
+                 ) -> tuple[Any, ReadStats, dict[str, Any]] | None:
+    """The sidecar at ``p`` as a lazy frame, with the file's read counts and the
+    sidecar's info, when its metadata pass the checks (this version, this file's key,
+    its row count its records', a text ``tb`` when ``columns`` want it); None otherwise.
+    (That its frame holds those rows is checked by the caller, on what it collects.)
+    Raises what Polars raises for a file that is no Parquet."""
+    import polars as pl
+
+    meta = pl.read_parquet_metadata(p)
+    if meta.get("ttsops_sidecar") != VERSION or meta.get("key") != key:
+        return None
+    info = json.loads(meta["info"])
+    st = info["stats"]
+    stats = ReadStats(int(st["lines"]), int(st["records"]), int(st["continuation"]),
+                      int(st["skipped"]), [str(x) for x in st["examples"]][:5])
+    if stats.records != int(info["rows"]):
+        return None
+    lf = pl.scan_parquet(p)
+    if "tb" in columns and lf.collect_schema()["tb"] != pl.Utf8:
+        return None  # (the first sidecars kept a list of lines)
+    return lf, stats, info
+
+
 def read_frame(p: Path, key: str, columns: list[str], since: str | None,
                until: str | None, where: Any = None,
                ) -> tuple[Any, ReadStats, str, str] | None:
@@ -196,18 +220,10 @@ def read_frame(p: Path, key: str, columns: list[str], since: str | None,
     try:
         import polars as pl
 
-        meta = pl.read_parquet_metadata(p)
-        if meta.get("ttsops_sidecar") != VERSION or meta.get("key") != key:
+        got = scan_checked(p, key, columns)
+        if got is None:
             return None
-        info = json.loads(meta["info"])
-        st = info["stats"]
-        stats = ReadStats(int(st["lines"]), int(st["records"]), int(st["continuation"]),
-                          int(st["skipped"]), [str(x) for x in st["examples"]][:5])
-        if stats.records != int(info["rows"]):
-            return None
-        lf = pl.scan_parquet(p)
-        if "tb" in columns and lf.collect_schema()["tb"] != pl.Utf8:
-            return None  # (the first sidecars kept a list of lines)
+        lf, stats, info = got
         if since is not None:
             lf = lf.filter(pl.col("ts") >= since)
         if until is not None:

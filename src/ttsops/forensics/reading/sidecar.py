@@ -60,6 +60,7 @@ from ._sidecar_store import (  # noqa: F401 -- the store's public names, importa
     places_of,
     read_frame,
     records_of,
+    scan_checked,
     write,
 )
 from .gcpause import gc_paused
