@@ -136,17 +136,20 @@ def _traces(diag: Report, found: dict[str, list[Record]]) -> dict[str, list[Reco
     return {sid: recs for sid, recs in found.items() if sid in first}
 
 
+def _joined(buckets: list[array[float]]) -> Any:
+    """Every bucket's values, one after another (a numpy array)."""
+    import numpy as np
+
+    from ..analyses.stats import floats
+
+    return np.concatenate([floats(a) for a in buckets]) if buckets else np.zeros(0)
+
+
 def _kpis(ser: Series, episodes: list[Any]) -> str:
     done = sum(ser.ok) + sum(ser.failed)
     nfail = sum(ser.failed)
-    e2e_all = array("d")
-    q_all = array("d")
-    for a in ser.e2e:
-        e2e_all.extend(a)
-    for a in ser.queue:
-        q_all.extend(a)
-    p95 = percentile_of(e2e_all, 95)
-    q95 = percentile_of(q_all, 95)
+    p95 = percentile_of(_joined(ser.e2e), 95)
+    q95 = percentile_of(_joined(ser.queue), 95)
     crit = sum(1 for a in episodes if a.severity == "critical")
     return kpis([
         ("syntheses completed", f"{done:,}", False),

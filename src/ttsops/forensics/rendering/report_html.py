@@ -5,7 +5,7 @@ KPIs, the findings with their example traces, the alert episodes.
 from __future__ import annotations
 
 import html
-from array import array
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -14,7 +14,7 @@ from ...logline import Record
 from ..analyses.answer import Report
 from ..analyses.audio import AudioStats
 from ..analyses.rules import Rule
-from ..analyses.stats import percentile, sort
+from ..analyses.stats import floats, percentile, sort
 from ..reading.timeargs import human_duration
 from . import svgchart as sc
 from .report_data import Series
@@ -26,22 +26,33 @@ GAP_NOTE = (" Grey bands: no data -- the records of that span were lost to damag
             "(see Input problems), not a dip in traffic.")
 
 
-def percentile_of(vals: array[float], q: float) -> float | None:
-    if not vals:
-        return None
-    return percentile(sort(vals), q)
+def percentile_of(vals: Sequence[float], q: float) -> float | None:
+    return percentiles_of(vals, (q,))[0]
 
 
-def sorted_each(buckets: Sequence[array[float]]) -> list[Sequence[float]]:
-    """Each bucket's values sorted (``stats.sort``), for several percentiles of each."""
-    return [sort(v) if v else [] for v in buckets]
+def percentiles_of(vals: Sequence[float], qs: Sequence[float]) -> list[float | None]:
+    """``percentile(sort(vals), q)`` for each q (None for no values), without sorting:
+    the two ranks each q reads put in place by one ``numpy.partition`` (the same floats
+    at those ranks as a sort gives; the sign of a zero there cannot change the answer of
+    ``percentile`` for two values or more). NaNs (``sorted``'s order of them is its own)
+    and a single value go the sorted way."""
+    import numpy as np
 
-
-def percentile_of_sorted(srt: Sequence[float], q: float) -> float | None:
-    """``percentile_of`` the values that ``srt`` holds sorted."""
-    if not len(srt):
-        return None
-    return percentile(srt, q)
+    n = len(vals)
+    if n == 0:
+        return [None] * len(qs)
+    a = floats(vals)
+    if n == 1 or np.isnan(a).any():
+        srt = sort(vals)
+        return [percentile(srt, q) for q in qs]
+    ranks = []
+    for q in qs:
+        pos = (n - 1) * q / 100.0
+        lo = math.floor(pos)
+        ranks.append((lo, min(lo + 1, n - 1), pos - lo))
+    part = np.partition(a, sorted({k for lo, hi, _f in ranks for k in (lo, hi)}))
+    with np.errstate(invalid="ignore", over="ignore"):  # (infinities: as Python's floats)
+        return [float(part[lo] + (part[hi] - part[lo]) * frac) for lo, hi, frac in ranks]
 
 
 def esc(x: object) -> str:
@@ -94,9 +105,9 @@ def chart_stages(s: Series) -> str:
     names = [x for x in STAGE_ORDER if x in s.stage] + sorted(set(s.stage) - set(STAGE_ORDER))
     for i, st in enumerate(names):
         color = sc.PALETTE[i % len(sc.PALETTE)]
-        srt = sorted_each(s.stage[st])  # (sorted once for both percentiles)
-        series.append(sc.Series(f"{st} p95", [percentile_of_sorted(v, 95) for v in srt], color))
-        series.append(sc.Series(f"{st} p50", [percentile_of_sorted(v, 50) for v in srt], color,
+        both = [percentiles_of(v, (95, 50)) for v in s.stage[st]]
+        series.append(sc.Series(f"{st} p95", [p[0] for p in both], color))
+        series.append(sc.Series(f"{st} p50", [p[1] for p in both], color,
                                 dash="4 3", width=1.3))
         legend.append((st, color, ""))
     if any(s.e2e):
@@ -113,9 +124,9 @@ def chart_stages(s: Series) -> str:
 
 
 def chart_queue(s: Series) -> str:
-    srt = sorted_each(s.queue)
-    p50 = [percentile_of_sorted(v, 50) for v in srt]
-    p95 = [percentile_of_sorted(v, 95) for v in srt]
+    both = [percentiles_of(v, (50, 95)) for v in s.queue]
+    p50 = [p[0] for p in both]
+    p95 = [p[1] for p in both]
     has = any(v is not None for v in p95)
     svg = sc.line_chart("queue wait", s.xs, [sc.Series("queue wait p95", p95, "#e15759"),
                                               sc.Series("queue wait p50", p50, "#4e79a7")],
