@@ -159,7 +159,7 @@ def _feed_frames(eng: Engine, scan: Scan, vector: bool = True) -> list[Alert]:
     return ff.finish()
 
 
-FEED_ROWS = 40_000  # records fed at once (a few files: fewer, larger array passes)
+FEED_ROWS = 64_000  # records held and evaluated at once (before the pre-filter: a few files)
 
 
 class FrameFeed:
@@ -176,8 +176,8 @@ class FrameFeed:
         from . import alerts_frames as af
 
         self.at = {r.name: k for k, r in enumerate(eng.rules)}
-        self.windows = [af.WindowRule(r, sidecar.HOT) for r in eng.rules
-                        if vector and af.handles(r)]
+        self.windows = [af.WindowRule(r, sidecar.HOT, f"_{k}_")
+                        for k, r in enumerate(r for r in eng.rules if vector and af.handles(r))]
         self.sub = Engine([r for r in eng.rules if not (vector and af.handles(r))])
         self.sub.clock = _StrictClock()
         self.needles = needles
@@ -195,11 +195,6 @@ class FrameFeed:
 
     def feed(self, df: Any) -> None:
         """A frame (its records in order, after those fed before)."""
-        import polars as pl
-
-        if self.needles is not None:  # the records the literal pre-filter selects
-            df = df.lazy().filter(pl.col("raw").is_null() | pl.col("raw").str.contains(
-                "|".join(pl.escape_regex(x) for x in self.needles))).drop("raw").collect()
         if df.height == 0:
             return
         self.held.append(df)
@@ -208,31 +203,41 @@ class FrameFeed:
             self._flush()
 
     def _flush(self) -> None:
+        """The held frames evaluated at once: the literal pre-filter, the records' times,
+        every window rule's columns and the engine's pick made by one Polars call."""
         import polars as pl
 
         if not self.held:
             return
-        df = self.held[0] if len(self.held) == 1 else pl.concat(self.held,
-                                                                 how="vertical_relaxed")
+        lf = (self.held[0] if len(self.held) == 1 else
+              pl.concat(self.held, how="vertical_relaxed")).lazy()
         self.held, self.rows = [], 0
-        self._evaluate(df)
+        if self.needles is not None:  # the records the literal pre-filter selects
+            lf = lf.filter(pl.col("raw").is_null() | pl.col("raw").str.contains(
+                "|".join(pl.escape_regex(x) for x in self.needles))).drop("raw")
+        made = [*_seconds_exprs(), *(e for w in self.windows for e in w.plan.exprs)]
+        if self.picked is not None:
+            made.append(self.picked)
+        got = lf.with_columns(made).collect()
+        if got.height:
+            self._evaluate(got.drop([e.meta.output_name() for e in made]), got)
 
-    def _evaluate(self, df: Any) -> None:
+    def _evaluate(self, df: Any, got: Any) -> None:
         import numpy as np
 
         from . import alerts_frames as af
 
-        tt = _seconds(df)
+        tt = _seconds_of(got)
         if self.windows:
             if tt[0] < self.last or bool((np.diff(tt) < 0).any()):
                 raise af.Unfit("a record time earlier than the one before")
             self.last = tt[-1]
         base, at = self.base, self.at
         if self.picked is not None:
-            for i, a in _feed_engine(self.sub, df, tt, self.picked):
+            for i, a in _feed_engine(self.sub, df, tt, got.get_column("_picked")):
                 self.tagged.append((base + i, at[a.rule], a))
         for w in self.windows:
-            self.tagged.extend((base + i, at[a.rule], a) for i, a in w.feed(df, tt))
+            self.tagged.extend((base + i, at[a.rule], a) for i, a in w.feed(df, tt, got))
         self.base += df.height
 
     def finish(self) -> list[Alert]:
@@ -242,18 +247,20 @@ class FrameFeed:
 
 
 def _feed_engine(eng: Engine, df: Any, tt: Any, picked: Any) -> list[tuple[int, Alert]]:
-    """A frame to the engine: the records some rule selects, and for the others their
-    time (``_pass``); the episodes fired, each with its row."""
+    """A frame to the engine: the records some rule selects (``picked``: a boolean
+    series, one a row), and for the others their time (``_pass``); the episodes fired,
+    each with its row."""
+    import numpy as np
     import polars as pl
 
     from ..reading import sidecar
 
     ts = df.get_column("ts")
-    sub = df.with_row_index("_i").filter(picked)
+    sub = df.filter(picked)
     recs = sidecar.records_of(sub.with_columns(tb=pl.lit(None, pl.Utf8)))
     out: list[tuple[int, Alert]] = []
     prev = 0
-    for i, rec in zip(sub.get_column("_i").to_list(), recs, strict=True):
+    for i, rec in zip(np.flatnonzero(picked.to_numpy()).tolist(), recs, strict=True):
         if prev < i:
             _pass(eng, ts, tt, prev, i)
         out.extend((i, a) for a in eng.feed(rec, float(tt[i])))
@@ -287,19 +294,29 @@ def _seconds(df: Any) -> Any:
     """Each record's time in seconds as the engine's clock reads it (``Clock``: the
     second through ``ts_to_epoch``, plus the milliseconds); ``_Unsure`` when a time is
     not the normal form, which the clock may read otherwise."""
+    return _seconds_of(df.select(_seconds_exprs()))
+
+
+def _seconds_exprs() -> list[Any]:
+    """``_seconds``' columns: ``_ok`` (the normal form) and ``_t`` (the seconds)."""
     import polars as pl
 
     ts = pl.col("ts")
-    out = df.select(
-        ok=ts.str.contains(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}"),
-        t=ts.str.slice(0, 19).str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us",
-                                              strict=False)
-        .dt.epoch("s").cast(pl.Float64)
-        + ts.str.slice(20, 3).cast(pl.Int64, strict=False).cast(pl.Float64) / 1000.0)
-    if out.height and not (out.get_column("ok").all()
-                           and out.get_column("t").null_count() == 0):
+    return [
+        ts.str.contains(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}").alias("_ok"),
+        (ts.str.slice(0, 19).str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us",
+                                             strict=False)
+         .dt.epoch("s").cast(pl.Float64)
+         + ts.str.slice(20, 3).cast(pl.Int64, strict=False).cast(pl.Float64) / 1000.0)
+        .alias("_t")]
+
+
+def _seconds_of(got: Any) -> Any:
+    """The seconds of a frame with ``_seconds_exprs``' columns (``_Unsure``: see there)."""
+    if got.height and not (got.get_column("_ok").all()
+                           and got.get_column("_t").null_count() == 0):
         raise _Unsure("a time not in the normal form")
-    return out.get_column("t").to_numpy()
+    return got.get_column("_t").to_numpy()
 
 
 def run(snap: Snapshot, since: str | None, until: str | None, rules: list[Rule], *,

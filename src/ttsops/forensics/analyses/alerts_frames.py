@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from ...logformat.record import to_number
 from .rules import Alert, Rule, new_alert
 from .stats import percentile
 
@@ -96,19 +95,20 @@ class _Plan:
     and its condition (``=`` and ``!=`` in Polars; the other operators by the condition
     itself, once per distinct value), and the percentile's field."""
 
-    def __init__(self, rule: Rule, hot: tuple[str, ...]) -> None:
+    def __init__(self, rule: Rule, hot: tuple[str, ...], prefix: str = "_") -> None:
         import polars as pl
 
         self.rule = rule
+        self.prefix = prefix  # of the columns it makes (several plans in one ``select``)
         cheap = head_expr(rule)
         self.exprs: list[Any] = []
         self.py: list[tuple[str, Any]] = []  # (column, condition) decided in Python
         sel = self._native(rule.select, cheap.fill_null(False), hot, "s")
-        self.exprs.append(sel.alias("_sel"))
+        self.exprs.append(sel.alias(prefix + "sel"))
         hit = self._native(rule.where, pl.lit(True), hot, "w")
-        self.exprs.append(hit.alias("_hit"))
+        self.exprs.append(hit.alias(prefix + "hit"))
         if rule.kind == "percentile":
-            self.exprs.append(_field(rule.field, hot, False).alias("_x"))
+            self.exprs.append(_field(rule.field, hot, False).alias(prefix + "x"))
 
     def _native(self, conds: list[Any], base: Any, hot: tuple[str, ...], tag: str) -> Any:
         out = base
@@ -119,25 +119,27 @@ class _Plan:
             elif c.op == "!=":
                 out = out & (v != c.value).fill_null(True)
             else:
-                name = f"_{tag}{k}"
+                name = f"{self.prefix}{tag}{k}"
                 self.exprs.append(v.alias(name))
                 self.py.append((name, c))
         return out
 
-    def masks(self, df: Any) -> tuple[Any, Any, Any]:
-        """(selected, matches ``where``, the field's number or NaN) for each row."""
-        rule = self.rule
-        got = df.select(self.exprs)
-        sel = got.get_column("_sel").to_numpy()
-        hit = got.get_column("_hit").to_numpy()
+    def masks(self, df: Any, got: Any = None) -> tuple[Any, Any, Any]:
+        """(selected, matches ``where``, the field's number or NaN) for each row.
+        ``got``: a frame that holds ``exprs`` of ``df`` already (made with others')."""
+        rule, p = self.rule, self.prefix
+        if got is None:
+            got = df.select(self.exprs)
+        sel = got.get_column(p + "sel").to_numpy()
+        hit = got.get_column(p + "hit").to_numpy()
         for name, c in self.py:
             ok = _decided(got.get_column(name), c)
-            if name.startswith("_s"):
+            if name.startswith(p + "s"):
                 sel = sel & ok
             else:
                 hit = hit & ok
         hit = hit & sel
-        x = _numbers(got.get_column("_x"), hit) if rule.kind == "percentile" else None
+        x = _numbers(got.get_column(p + "x"), hit) if rule.kind == "percentile" else None
         return sel, hit, x
 
 
@@ -152,30 +154,17 @@ def _decided(col: Any, cond: Any) -> Any:
         .fill_null(False).to_numpy()
 
 
-_PLAIN = r"^[0-9]+(?:\.[0-9]+)?$"  # a number as written, nothing around it
-
-
 def _numbers(col: Any, within: Any) -> Any:
-    """``rec.num(name)`` where ``within`` (NaN where None, or outside): a plain decimal
-    read by Polars (a correctly rounded parse, as ``float``), anything else by
-    ``to_number`` once per distinct value."""
-    import polars as pl
+    """``rec.num(name)`` where ``within`` (NaN where None, or outside): read as diagnose
+    reads them (``synth_frames.numbers``: what Polars casts to a finite float cast at
+    once, any other text as ``Record.num`` reads it)."""
+    from ..reading.synth_frames import numbers
 
     out = np.full(len(within), np.nan)
     idx = np.flatnonzero(within)
     if not len(idx):
         return out
-    sub = col.gather(idx)
-    plain = sub.str.contains(_PLAIN).fill_null(False)
-    vals = np.where(plain.to_numpy(), sub.cast(pl.Float64, strict=False)
-                    .fill_null(np.nan).to_numpy(), np.nan)
-    rest = sub.filter(~plain)
-    keys = [v for v in rest.unique().to_list() if v is not None]
-    if keys:
-        xs = [to_number(v) for v in keys]
-        slow = sub.replace_strict(keys, [np.nan if x is None else x for x in xs],
-                                  default=np.nan, return_dtype=pl.Float64)
-        vals = np.where(plain.to_numpy(), vals, slow.fill_null(np.nan).to_numpy())
+    vals = numbers(col.gather(idx)).fill_null(np.nan).to_numpy()
     out[idx] = vals
     got = vals[~np.isnan(vals)]
     if not np.isfinite(got).all() or bool(((got == 0) & np.signbit(got)).any()):
@@ -219,9 +208,9 @@ def window_starts(times: Any, at: Any, span: float) -> Any:
 class WindowRule:
     """One window rule over the frames, fed a frame at a time (``feed``)."""
 
-    def __init__(self, rule: Rule, hot: tuple[str, ...] = ()) -> None:
+    def __init__(self, rule: Rule, hot: tuple[str, ...] = (), prefix: str = "_") -> None:
         self.rule = rule
-        self.plan = _Plan(rule, hot)
+        self.plan = _Plan(rule, hot, prefix)
         self.horizon = rule.within_s if rule.kind == "count" else rule.over_s
         self.tail_t = np.empty(0)  # the window's elements of earlier frames (their times)
         self.tail_v = np.empty(0)  # ... and values (rate: bad 0/1; percentile: the value)
@@ -229,11 +218,11 @@ class WindowRule:
         self.false_t: float | None = None  # the engine's false_since, false_ts
         self.false_ts: str | None = None
 
-    def feed(self, df: Any, tt: Any) -> list[tuple[int, Alert]]:
+    def feed(self, df: Any, tt: Any, got: Any = None) -> list[tuple[int, Alert]]:
         """The frame's records (fed ones, in order) and their times: the episodes that
-        fired in it, each with its row."""
+        fired in it, each with its row. ``got``: the plan's columns made already."""
         rule = self.rule
-        sel, hit, x = self.plan.masks(df)
+        sel, hit, x = self.plan.masks(df, got)
         if rule.kind == "count":
             elem, vals = hit, np.zeros(0)
         elif rule.kind == "rate":
@@ -242,10 +231,15 @@ class WindowRule:
             elem = hit & ~np.isnan(x)
             vals = x[elem]
         pos = np.flatnonzero(elem)
+        if not len(pos) and not len(self.tail_t) and self.active is None and \
+                (rule.kind != "count" or rule.count >= 1):
+            # an empty window everywhere: the condition holds nowhere (count: none of at
+            # least one; rate: no records; percentile: fewer than one value), nothing fires
+            return []
         all_t = np.concatenate([self.tail_t, tt[pos]])
         all_v = np.concatenate([self.tail_v, vals]) if rule.kind != "count" else all_t
         ntail = len(self.tail_t)
-        hi = ntail + np.searchsorted(pos, np.arange(len(tt)), "right")
+        hi = ntail + np.cumsum(elem, dtype=np.int64)  # (the elements up to each row)
         lo = window_starts(all_t, tt, self.horizon)
         cond = self._cond(lo, hi, all_v)
         fired = self._walk(df, tt, sel, sel & hit & cond, cond, lo, hi, all_v)
