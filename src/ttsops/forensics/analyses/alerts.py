@@ -89,6 +89,17 @@ class Shared:
         except (Unfit, _Unsure):
             self.ff = None
 
+    def flush(self) -> None:
+        """Evaluate the frames held so far (the caller's last frame is in: they need not
+        be held until ``finish``)."""
+        from .alerts_frames import Unfit
+
+        if self.ff is not None:
+            try:
+                self.ff.flush()
+            except (Unfit, _Unsure):
+                self.ff = None
+
     def finish(self) -> list[Alert] | None:
         from .alerts_frames import Unfit
 
@@ -159,7 +170,7 @@ def _feed_frames(eng: Engine, scan: Scan, vector: bool = True) -> list[Alert]:
     return ff.finish()
 
 
-FEED_ROWS = 64_000  # records held and evaluated at once (before the pre-filter: a few files)
+FEED_ROWS = 40_000  # records fed at once (a few files: fewer, larger array passes)
 
 
 class FrameFeed:
@@ -195,16 +206,21 @@ class FrameFeed:
 
     def feed(self, df: Any) -> None:
         """A frame (its records in order, after those fed before)."""
+        import polars as pl
+
+        if self.needles is not None:  # the records the literal pre-filter selects
+            df = df.lazy().filter(pl.col("raw").is_null() | pl.col("raw").str.contains(
+                "|".join(pl.escape_regex(x) for x in self.needles))).drop("raw").collect()
         if df.height == 0:
             return
         self.held.append(df)
         self.rows += df.height
         if self.rows >= FEED_ROWS:
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
-        """The held frames evaluated at once: the literal pre-filter, the records' times,
-        every window rule's columns and the engine's pick made by one Polars call."""
+    def flush(self) -> None:
+        """The held frames evaluated at once: the records' times, every window rule's
+        columns and the engine's pick made by one Polars call."""
         import polars as pl
 
         if not self.held:
@@ -212,9 +228,6 @@ class FrameFeed:
         lf = (self.held[0] if len(self.held) == 1 else
               pl.concat(self.held, how="vertical_relaxed")).lazy()
         self.held, self.rows = [], 0
-        if self.needles is not None:  # the records the literal pre-filter selects
-            lf = lf.filter(pl.col("raw").is_null() | pl.col("raw").str.contains(
-                "|".join(pl.escape_regex(x) for x in self.needles))).drop("raw")
         made = [*_seconds_exprs(), *(e for w in self.windows for e in w.plan.exprs)]
         if self.picked is not None:
             made.append(self.picked)
@@ -241,7 +254,7 @@ class FrameFeed:
         self.base += df.height
 
     def finish(self) -> list[Alert]:
-        self._flush()
+        self.flush()
         self.tagged.sort(key=lambda x: (x[0], x[1]))
         return [a for _, _, a in self.tagged]
 

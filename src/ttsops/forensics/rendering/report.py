@@ -97,13 +97,18 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
     columns = list(dict.fromkeys([*Collect.FRAME_COLUMNS,
                                   *(shared.columns if shared is not None else [])]))
 
+    last = snap.files[-1] if snap.files else None
+
     def tap_frame(f: LogFile, df: Any) -> None:
         held.append((df.select(Collect.FRAME_COLUMNS), str(f.path)))
         if shared is not None:
             shared.feed(f, df)
-        if sum(d.height for d, _p in held) >= CHART_ROWS:
+        if f is last or sum(d.height for d, _p in held) >= CHART_ROWS:
+            # (the last file's frame: nothing held while diagnose finishes, its peak)
             col.feed_frames(held)
             held.clear()
+            if f is last and shared is not None:
+                shared.flush()
 
     if since is None:
         # one read: the charts are fed the records by diagnose's own pass (the same
