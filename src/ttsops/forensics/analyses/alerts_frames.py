@@ -240,9 +240,17 @@ class WindowRule:
         all_v = np.concatenate([self.tail_v, vals]) if rule.kind != "count" else all_t
         ntail = len(self.tail_t)
         hi = ntail + np.cumsum(elem, dtype=np.int64)  # (the elements up to each row)
-        lo = window_starts(all_t, tt, self.horizon)
-        cond = self._cond(lo, hi, all_v)
-        fired = self._walk(df, tt, sel, sel & hit & cond, cond, lo, hi, all_v)
+        fired: list[tuple[int, Alert]] = []
+        quiet = self.active is None
+        if quiet:  # no episode yet: one begins only at a selected row where the condition
+            # holds (the condition of a row depends on that row alone: computed for those)
+            s = np.flatnonzero(sel)
+            quiet = not self._cond(window_starts(all_t, tt[s], self.horizon), hi[s],
+                                   all_v).any()
+        if not quiet:  # an episode in this frame: every row's condition, walked
+            lo = window_starts(all_t, tt, self.horizon)
+            cond = self._cond(lo, hi, all_v)
+            fired = self._walk(df, tt, sel, sel & hit & cond, cond, lo, hi, all_v)
         if len(tt):  # keep what the next frame's windows can still hold
             keep = window_starts(all_t, tt[-1:], self.horizon)[0]
             self.tail_t, self.tail_v = all_t[keep:], all_v[keep:]
