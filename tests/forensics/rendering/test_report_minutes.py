@@ -71,9 +71,13 @@ def test_nothing_fed_is_empty_buckets():
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True),
                           st.integers(-2**31 - 2, 2**31 + 2).map(float),
+                          st.integers(-3, 2**16 + 3).map(float),
                           st.integers(-10**9, 10**9).map(lambda k: k / 1000.0)),
                 max_size=20))
 @example([0.0, -0.0, 1.0])
+@example([0.0, 65535.0, 7.0])
+@example([65536.0, 3.0])
+@example([0.5, 65.535])
 @example([2147483647.0])
 @example([0.001, 1.5])
 def test_packed_values_come_back_to_the_bit(xs):
@@ -86,5 +90,8 @@ def test_whole_milliseconds_are_packed_in_four_bytes():
     v = np.array([463.0, 6.0, 26.0, 1e6], dtype=np.float64)
     p = packed(v)
     assert isinstance(p, tuple) and p[0].dtype == np.int32 and p[1] == 1
+    p = packed(np.array([463.0, 0.0, 65535.0]))  # (under 65.536 s: two bytes)
+    assert isinstance(p, tuple) and p[0].dtype == np.uint16 and p[1] == 1
+    assert packed(np.array([463.0, -1.0]))[0].dtype == np.int32
     assert isinstance(packed(np.array([0.5, 0.25])), tuple)  # (whole microseconds)
     assert not isinstance(packed(np.array([0.1 + 0.2])), tuple)  # (not exact at 1/1000)

@@ -39,10 +39,10 @@ SCALES = (1, 1000)  # whole milliseconds; microseconds
 
 
 def packed(values: Any) -> Any:
-    """``values`` (numpy float64) in 4 bytes each where that keeps every one of them
-    to the bit: as int32 ``k`` with ``k / scale`` the same float (latencies in whole
-    milliseconds, the usual case, or whole microseconds), else as they are
-    (``unpacked`` gives them back)."""
+    """``values`` (numpy float64) in 2 or 4 bytes each where that keeps every one of
+    them to the bit: as uint16 or int32 ``k`` with ``k / scale`` the same float
+    (latencies in whole milliseconds, the usual case -- under 65.536 s: 2 bytes --, or
+    whole microseconds), else as they are (``unpacked`` gives them back)."""
     import numpy as np
 
     if len(values) == 0 or not np.isfinite(values).all():
@@ -52,7 +52,8 @@ def packed(values: Any) -> Any:
             k = np.rint(values * scale)
         if np.abs(k).max() >= 2**31:
             continue
-        ints = k.astype(np.int32)
+        small = k.min() >= 0 and k.max() < 2**16
+        ints = k.astype(np.uint16 if small else np.int32)
         back = ints / np.float64(scale)
         if np.array_equal(back.view(np.int64), values.view(np.int64)):  # (bit for bit: -0.0)
             return (ints, scale)
