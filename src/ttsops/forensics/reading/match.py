@@ -307,6 +307,26 @@ class Select:
         self.prefix = prefix
 
     def __call__(self, chunk: bytes) -> list[str] | None:
+        return self.finish(self.raw(chunk))
+
+    def finish(self, got: list[str] | tuple[bytes, bool] | None) -> list[str] | None:
+        """What ``raw`` returned, as lines (or None)."""
+        return self.lines_of(got) if isinstance(got, tuple) else got
+
+    @staticmethod
+    def lines_of(got: tuple[bytes, bool]) -> list[str]:
+        """The lines of ``raw``'s undecoded answer (text, whether a last empty "line"
+        after a final newline is dropped)."""
+        text, pop = got
+        lines = text.decode("utf-8", "replace").split("\n")
+        if pop and lines and lines[-1] == "":
+            lines.pop()
+        return lines
+
+    def raw(self, chunk: bytes) -> list[str] | tuple[bytes, bool] | None:
+        """``self(chunk)``, but a selection that is one run of the chunk's lines is
+        returned undecoded, as (text, pop) for ``lines_of`` (``forkread`` sends one
+        bytes object between processes instead of thousands of lines)."""
         q = self.q
         if not may_hold_window(chunk, self.prefix):
             return None
@@ -325,15 +345,11 @@ class Select:
             span = window_span(chunk, q.since, q.until) if verdict is None else None
             if span is not None:  # one run of lines: cut out, never split whole
                 a, b = span
-                lines = chunk[a:b].decode("utf-8", "replace").split("\n")
-                if b == len(chunk) and lines and lines[-1] == "":
-                    lines.pop()
-            else:
-                lines = chunk.decode("utf-8", "replace").split("\n")
-                if lines and lines[-1] == "":
-                    lines.pop()
-                if verdict is None:
-                    lines = window_lines(lines, q.since, q.until)
+                return (chunk[a:b], b == len(chunk)) if a < b or b < len(chunk) else None
+            if verdict:
+                return (chunk, True) if chunk else None
+            lines = self.lines_of((chunk, True))
+            lines = window_lines(lines, q.since, q.until)
         if counting:
             tag = f" - {q.count_event}: "
             kept = sum(1 for ln in lines if ln[:1].isdigit() and tag in ln)
