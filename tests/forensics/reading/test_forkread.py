@@ -1,0 +1,205 @@
+"""Reading and filtering in one forked child while the caller parses (``forkread``): the
+same records, read statistics, counters and problems as reading in the caller, damaged
+input included; an error in the child is raised in the caller; a consumer that stops
+early leaves no child behind; a busy machine reads in the caller."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ttsops.forensics.reading import forkread, scan
+from ttsops.forensics.reading.match import Select, common_prefix
+from ttsops.forensics.reading.scan import Query, Scan
+from ttsops.forensics.reading.sources import open_snapshot
+
+from .test_sources import _write
+
+pytestmark = pytest.mark.skipif(not forkread.available(), reason="needs fork (Linux)")
+
+
+def _forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the children ``forkread`` forks from now on."""
+    pids: list[int] = []
+    real = os.fork
+
+    def fork() -> int:
+        pid = real()
+        if pid:
+            pids.append(pid)
+        return pid
+    monkeypatch.setattr(forkread.os, "fork", fork)
+    return pids
+
+
+def _run(d, monkeypatch, fork: bool, **q):
+    monkeypatch.delenv("TTSOPS_LOGS_WORKERS", raising=False)
+    monkeypatch.setattr(scan, "FORK_BYTES", 0 if fork else 1 << 60)
+    monkeypatch.setattr(forkread, "spare_cpu", lambda: True)
+    pids = _forks(monkeypatch)
+    with open_snapshot([d]) as snap:
+        sc = Scan(snap, Query(**q))
+        recs = [(r.ts, r.fields.get("seq"), tuple(r.traceback)) for r in sc.records()]
+        stats = (vars(sc.stats.read), vars(sc.stats.counters), sc.stats.skipped_by_file,
+                 sc.stats.dropped)
+        problems = [(p.path, p.message, p.hole) for p in snap.problems]
+    assert bool(pids) == fork
+    for pid in pids:  # every child was waited for
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    return recs, stats, problems
+
+
+QUERIES = [
+    {"needles": ("synthesis_start",), "use_index": False},
+    {"needles": ("ts_0000007",), "use_index": False},
+    {"needles": ("ERROR",), "tracebacks": False, "use_index": False},
+    {"needles": ("synthesis_start",), "require": ("seq=2",), "count_event": "synthesis_start",
+     "tracebacks": False, "use_index": False},
+    {"since": "2024-06-12 00:02:00,000", "until": "2024-06-12 00:07:30,000",
+     "use_index": False},
+    {"since": "2024-06-12 00:00:00", "until": "2024-06-12 01:00:00", "use_index": False},
+    {"since": "2024-06-12 00:02:00,000", "until": "2024-06-12 00:07:30,000"},
+]
+
+
+@pytest.mark.parametrize("q", QUERIES, ids=["needle", "id", "heads-only", "counted",
+                                            "window", "whole-window", "window-indexed"])
+def test_same_answer_as_reading_in_the_caller(tmp_path, monkeypatch, q):
+    d = _write(tmp_path, 3000)
+    alone = _run(d, monkeypatch, False, **q)
+    forked = _run(d, monkeypatch, True, **q)
+    assert forked == alone
+    assert alone[0], "the query selects something"
+
+
+def test_a_damaged_file_is_reported_once_and_the_rest_answered(tmp_path, monkeypatch):
+    d = _write(tmp_path, 3000)
+    victim = d / "app.log.3.gz"
+    full = victim.read_bytes()
+    victim.write_bytes(full[: len(full) // 2])
+    for q in ({"needles": ("synthesis_start",)},
+              {"since": "2024-06-12 00:00:30,000", "until": "2024-06-12 00:09:00,000"}):
+        alone = _run(d, monkeypatch, False, use_index=False, **q)
+        forked = _run(d, monkeypatch, True, use_index=False, **q)
+        assert forked == alone
+        assert len(forked[2]) == 1 and "app.log.3.gz" in forked[2][0][0]
+
+
+def test_several_hosts_each_read_by_a_child_merge_as_when_read_in_the_caller(
+        tmp_path, monkeypatch):
+    """Two streams merged by time: the second child is forked while the first runs."""
+    a = _write(tmp_path / "host-a", 3000, start=1718150400.0)
+    b = _write(tmp_path / "host-b", 3000, start=1718150400.1, prefix="tb_")
+    got = {}
+    for fork in (False, True):
+        monkeypatch.delenv("TTSOPS_LOGS_WORKERS", raising=False)
+        monkeypatch.setattr(scan, "FORK_BYTES", 0 if fork else 1 << 60)
+        monkeypatch.setattr(forkread, "spare_cpu", lambda: True)
+        pids = _forks(monkeypatch)
+        with open_snapshot([a, b]) as snap:
+            got[fork] = [(r.ts, r.fields["id"]) for r in Scan(
+                snap, Query(needles=("synthesis_start",), use_index=False)).records()]
+        assert len(pids) == (2 if fork else 0)
+    assert got[True] == got[False] and len(got[True]) == 6000
+
+
+def _units(d, q: Query):
+    snap = open_snapshot([d])
+    sc = Scan(snap, q)
+    return snap, sc.units(snap.stream_files(0))
+
+
+def test_an_error_in_the_child_is_raised_in_the_caller(tmp_path):
+    d = _write(tmp_path, 3000)
+    snap, units = _units(d, Query(needles=("synthesis_start",), use_index=False))
+
+    def select(chunk: bytes) -> list[str]:
+        raise ValueError(f"no good: {len(chunk) > 0}")
+    with snap, pytest.raises(ValueError, match="no good: True"):
+        list(forkread.items(units, select))
+
+
+def test_a_consumer_that_stops_early_leaves_no_child(tmp_path, monkeypatch):
+    d = _write(tmp_path, 3000)
+    q = Query(needles=("synthesis_start",), use_index=False)
+    snap, units = _units(d, q)
+    pids = _forks(monkeypatch)
+    with snap:
+        it = forkread.items(units, Select(q, b""))
+        unit, lines = next(it)
+        assert lines and unit is units[0]
+        it.close()
+    assert len(pids) == 1
+    with pytest.raises(ChildProcessError):  # killed and waited for
+        os.waitpid(pids[0], os.WNOHANG)
+
+
+def test_the_child_hands_a_run_of_lines_over_undecoded_and_the_caller_finishes_it(tmp_path):
+    """``Select.raw`` in the child, ``Select.finish`` in the caller: what ``Select`` hands
+    out in one process, chunk by chunk (a window whose chunks are cut to runs of lines)."""
+    d = _write(tmp_path, 3000)
+    since, until = "2024-06-12 00:02:00,000", "2024-06-12 00:07:30,000"
+    q = Query(since, until, use_index=False)
+    sel = Select(q, common_prefix(since, until))
+    snap, units = _units(d, q)
+    with snap:
+        want = [(u.key, sel(c)) for u in units for c in u.run(u)]
+        want = [(k, lines) for k, lines in want if lines is not None]
+        raws = [sel.raw(c) for u in units for c in u.run(u)]
+    assert any(isinstance(r, tuple) for r in raws), "some chunk is handed over undecoded"
+    snap, units = _units(d, q)
+    with snap:
+        got = [(u.key, lines) for u, lines in forkread.items(units, sel.raw, sel.finish)
+               if lines is not None]
+    assert [(k[1], x) for k, x in got] == [(k[1], x) for k, x in want] and want
+
+
+def test_a_busy_machine_reads_in_the_caller(tmp_path, monkeypatch):
+    d = _write(tmp_path, 3000)
+    monkeypatch.delenv("TTSOPS_LOGS_WORKERS", raising=False)
+    monkeypatch.setattr(scan, "FORK_BYTES", 0)
+    monkeypatch.setattr(forkread.os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    assert not forkread.spare_cpu()
+    pids = _forks(monkeypatch)
+    with open_snapshot([d]) as snap:
+        n = sum(1 for _ in Scan(snap, Query(needles=("synthesis_start",),
+                                            use_index=False)).records())
+    assert n == 3000 and not pids
+    monkeypatch.setattr(forkread.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert forkread.spare_cpu() == (len(os.sched_getaffinity(0)) >= 2)
+
+
+def test_the_setting_keeps_the_threads(tmp_path, monkeypatch):
+    """``TTSOPS_LOGS_WORKERS`` says how many threads read: no child then."""
+    d = _write(tmp_path, 3000)
+    monkeypatch.setenv("TTSOPS_LOGS_WORKERS", "2")
+    monkeypatch.setattr(scan, "FORK_BYTES", 0)
+    monkeypatch.setattr(forkread, "spare_cpu", lambda: True)
+    pids = _forks(monkeypatch)
+    with open_snapshot([d]) as snap:
+        n = sum(1 for _ in Scan(snap, Query(needles=("synthesis_start",),
+                                            use_index=False)).records())
+    assert n == 3000 and not pids
+
+
+@pytest.mark.parametrize("tail", ["", "\n", "\n\n", "\n2024-06-12 15:00:00,000 - a - INFO - e: x=1",
+                                  "\n\n2024-06-12 15:00:00,000 - a - INFO - e: x=1\n"])
+def test_a_run_handed_over_undecoded_keeps_its_empty_lines(tail):
+    """An empty line at the end of a run cut out of a chunk is a line of the run (kept,
+    as ``window_lines`` keeps it); only the empty "line" after the chunk's final newline
+    is none."""
+    from ttsops.forensics.reading.match import window_lines
+
+    since, until = "2024-06-12 14:00:00", "2024-06-12 15:00:00"
+    buf = ("2024-06-12 13:59:59,999 - a - INFO - e: x=0\n"
+           "2024-06-12 14:00:00,000 - a - INFO - e: x=1\n"
+           "2024-06-12 14:30:00,000 - a - INFO - e: x=2" + tail).encode()
+    flat = buf.decode().split("\n")
+    if flat[-1] == "":
+        flat.pop()
+    sel = Select(Query(since, until), common_prefix(since, until))
+    raw = sel.raw(buf)
+    assert isinstance(raw, tuple)
+    assert sel.finish(raw) == window_lines(flat, since, until) == sel(buf)
