@@ -203,3 +203,41 @@ def test_a_run_handed_over_undecoded_keeps_its_empty_lines(tail):
     raw = sel.raw(buf)
     assert isinstance(raw, tuple)
     assert sel.finish(raw) == window_lines(flat, since, until) == sel(buf)
+
+
+@pytest.fixture(scope="module")
+def tutorial_day(tmp_path_factory):
+    """Logs written the tutorial's way (plain stdlib ``logging``, gzip rotation, the
+    incidents), unindexed."""
+    from ..test_tutorial_acceptance import generate
+
+    out = tmp_path_factory.mktemp("forkread") / "logs"
+    return out, generate(out, "--seed", "5")
+
+
+def test_the_tutorials_questions_answered_the_same_by_a_child(tutorial_day, monkeypatch):
+    """window, trace, patterns and top on the tutorial's logs: the same JSON whether a
+    child reads (forced here: any size, any load) or the caller does."""
+    from ..forensics_helpers import entry_in_process
+
+    d, truth = tutorial_day
+    b = truth["incidents"]["burst"]
+    sid = sorted(truth["sample_traces"])[0]
+    files = ["--files", str(d / "app.log*")]
+    asks = [["window", *files, "--since", b["start_ts"][:13] + ":00:00",
+             "--until", b["end_ts"][:19], "--json", "--no-index"],
+            ["trace", sid, *files, "--json", "--no-index"],
+            ["patterns", *files, "--where", "status=failed", "--by", "text_len,error_code",
+             "--json", "--no-index"],
+            ["top", "errors", *files, "--json", "--no-index"]]
+    monkeypatch.setattr(forkread, "spare_cpu", lambda: True)
+    for ask in asks:
+        monkeypatch.setattr(scan, "FORK_BYTES", 1 << 60)
+        alone = entry_in_process("logs", *ask, env={"TTSOPS_LOGS_WORKERS": "1"})
+        monkeypatch.setattr(scan, "FORK_BYTES", 0)
+        pids = _forks(monkeypatch)
+        forked = entry_in_process("logs", *ask, env={"TTSOPS_LOGS_WORKERS": None})
+        assert (forked.returncode, forked.stdout) == (alone.returncode, alone.stdout), ask
+        assert alone.returncode == 0 and alone.stdout.strip(), ask
+        if ask[0] != "top":  # top errors reads its own way (``vector``) where it can
+            assert pids, f"{ask[0]} read through a child"
