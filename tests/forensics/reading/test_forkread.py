@@ -156,19 +156,26 @@ def test_the_child_hands_a_run_of_lines_over_undecoded_and_the_caller_finishes_i
     assert [(k[1], x) for k, x in got] == [(k[1], x) for k, x in want] and want
 
 
-def test_a_busy_machine_reads_in_the_caller(tmp_path, monkeypatch):
+@pytest.mark.parametrize("load", [(64.0, 1), (0.2, 64), (64.0, 64)])
+def test_a_busy_machine_reads_in_the_caller(tmp_path, monkeypatch, load):
+    """Busy on the minute's average, or right now: no child."""
     d = _write(tmp_path, 3000)
     monkeypatch.delenv("TTSOPS_LOGS_WORKERS", raising=False)
     monkeypatch.setattr(scan, "FORK_BYTES", 0)
-    monkeypatch.setattr(forkread.os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    monkeypatch.setattr(forkread, "_load", lambda: load)
     assert not forkread.spare_cpu()
     pids = _forks(monkeypatch)
     with open_snapshot([d]) as snap:
         n = sum(1 for _ in Scan(snap, Query(needles=("synthesis_start",),
                                             use_index=False)).records())
     assert n == 3000 and not pids
-    monkeypatch.setattr(forkread.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(forkread, "_load", lambda: (0.2, 1))
     assert forkread.spare_cpu() == (len(os.sched_getaffinity(0)) >= 2)
+
+
+def test_the_load_is_read_from_the_system():
+    load1, running = forkread._load()
+    assert load1 >= 0 and running >= 1  # this process runs
 
 
 def test_the_setting_keeps_the_threads(tmp_path, monkeypatch):

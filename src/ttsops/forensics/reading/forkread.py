@@ -42,16 +42,27 @@ def available() -> bool:
 
 
 def spare_cpu() -> bool:
-    """Two CPUs or more for this process, and on the last minute's average fewer tasks
-    ready to run than CPUs. On a busy machine the child only adds its cost (~20 ms of
-    CPU on the tutorial's day): the scheduler shares a CPU among a session's processes
-    (autogroup), so the two would take turns on one CPU's worth instead of running at
-    once."""
+    """Two CPUs or more for this process, one of them free: fewer tasks ready to run
+    than CPUs on the last minute's average, and right now (``/proc/loadavg``: this
+    process is one of those running). On a busy machine the child only adds its cost
+    (~20 ms of CPU on the tutorial's day, mostly pages copied after the fork): the
+    scheduler shares a CPU among a session's processes (autogroup), so the two would take
+    turns on one CPU's worth instead of running at once."""
     try:
         cpus = len(os.sched_getaffinity(0))
-        return cpus >= 2 and os.getloadavg()[0] < cpus
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        if cpus < 2:
+            return False
+        load1, running = _load()
+    except (AttributeError, OSError, ValueError, IndexError):  # not Linux
         return False
+    return load1 < cpus and running < cpus
+
+
+def _load() -> tuple[float, int]:
+    """(the last minute's load average, tasks running or ready to run now)."""
+    with open("/proc/loadavg", "rb") as f:
+        fields = f.read().split()
+    return float(fields[0]), int(fields[3].split(b"/")[0])
 
 
 def _child(units: list[Unit[bytes]], select: Callable[[bytes], Any], out: BinaryIO) -> None:
