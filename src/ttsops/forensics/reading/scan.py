@@ -127,7 +127,8 @@ class Scan:
     def __init__(self, snap: Snapshot, query: Query | None = None, *,
                  workers: int | None = None,
                  progress: Callable[[int], None] | None = None,
-                 exclude: dict[str, frozenset[int]] | None = None) -> None:
+                 exclude: dict[str, frozenset[int]] | None = None,
+                 child_read: bool = True) -> None:
         self.snap = snap
         self.query = query or Query()
         check_needles(self.query.needles or ())  # here, not in a worker process
@@ -136,6 +137,9 @@ class Scan:
         self.workers = workers
         self.progress = progress  # called with compressed bytes consumed
         self.exclude = exclude or {}  # file path -> index blocks answered elsewhere
+        # False: the caller has little to parse (an id's few records), so a child reading
+        # ahead (``forkread``) would only add its cost
+        self.child_read = child_read
 
     @property
     def problems(self) -> list[Problem]:
@@ -262,7 +266,8 @@ class Scan:
         compressed input, when a CPU is free (``forkread.spare_cpu``), unless the
         caller or ``TTSOPS_LOGS_WORKERS`` says how many threads read."""
         q = self.query
-        if not FORK_BYTES <= total < FANOUT_BYTES or self.workers is not None:
+        if not (self.child_read and FORK_BYTES <= total < FANOUT_BYTES) or \
+                self.workers is not None:
             return False
         if not (q.needles or (q.since is not None and q.until is not None)):
             return False
