@@ -251,3 +251,42 @@ def test_the_tutorials_questions_answered_the_same_by_a_child(tutorial_day, monk
             assert pids, f"{ask[0]} read through a child"
         if ask[0] == "trace":
             assert not pids, "trace parses little: no child"
+
+
+def test_the_caller_reads_the_units_itself_while_the_child_does_not_come(tmp_path,
+                                                                         monkeypatch):
+    """The units are shared out as they come: a child held back (here until the caller
+    has handed on every unit) leaves them all to the caller, which reads them in order
+    with their own problems and counters; the answer is the one read in one process."""
+    d = _write(tmp_path, 3000)
+    q = Query(needles=("synthesis_start",), use_index=False)
+    snap, units = _units(d, q)
+    with snap:
+        want = [(u.key[0].name, u.key[1], x) for u in units for c in u.run(u)
+                if (x := Select(q, b"")(c)) is not None]
+    gate_r, gate_w = os.pipe()
+    real = forkread._child
+
+    def held(units, select, todo, out):
+        os.close(gate_w)
+        os.read(gate_r, 1)  # the end of the stream: the caller closed its end
+        real(units, select, todo, out)
+
+    monkeypatch.setattr(forkread, "_child", held)
+    snap, units = _units(d, q)
+    counters = [u.state["counters"] for u in units]
+    with snap:
+        it = forkread.items(units, Select(q, b""))
+        got = []
+        ended = 0
+        while ended < len(units):
+            u, x = next(it)
+            if x is None:
+                ended += 1
+            else:
+                got.append((u.key[0].name, u.key[1], x))
+        os.close(gate_w)
+        os.close(gate_r)
+        assert next(it, None) is None
+    assert got == want and want
+    assert all(u.state["counters"] is c for u, c in zip(units, counters, strict=True))

@@ -65,28 +65,39 @@ def _load() -> tuple[float, int]:
     return float(fields[0]), int(fields[3].split(b"/")[0])
 
 
-def _child(units: list[Unit[bytes]], select: Callable[[bytes], Any], out: BinaryIO) -> None:
-    """Read and select every unit, in order: ("sel", i, selection) for each chunk with
-    one, then ("done", i, problems, counters); ("err", exception) when something raised."""
-    dump = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
+def _take(todo: int) -> int | None:
+    """The next unit nobody has taken yet (its number read from the shared ``todo``
+    pipe: a read takes its two bytes whole, so no unit is taken twice), or None."""
+    b = os.read(todo, 2)
+    return int.from_bytes(b, "big") if b else None
+
+
+def _send(out: BinaryIO, msg: tuple[Any, ...]) -> None:
+    data = pickle.dumps(msg, pickle.HIGHEST_PROTOCOL)
+    out.write(len(data).to_bytes(4, "big"))
+    out.write(data)
+    out.flush()
+
+
+def _child(units: list[Unit[bytes]], select: Callable[[bytes], Any], todo: int,
+           out: BinaryIO) -> None:
+    """Read and select every unit it takes, in order: ("sel", i, selection) for each
+    chunk with one, then ("done", i, problems, counters); ("err", exception) when
+    something raised."""
     try:
-        for i, u in enumerate(units):
+        while (i := _take(todo)) is not None:
+            u = units[i]
             known = len(u.problems)
             for chunk in u.run(u):
                 got = select(chunk)
                 if got is not None:
-                    dump.dump(("sel", i, got))
-                    dump.clear_memo()
-                    out.flush()
-            dump.dump(("done", i, u.problems[known:], u.state.get("counters")))
-            dump.clear_memo()
-            out.flush()
+                    _send(out, ("sel", i, got))
+            _send(out, ("done", i, u.problems[known:], u.state.get("counters")))
     except BaseException as e:  # raised again in the caller
         try:
-            dump.dump(("err", e))
+            _send(out, ("err", e))
         except Exception:  # not picklable: its text
-            dump.dump(("err", RuntimeError(f"{type(e).__name__}: {e}")))
-        out.flush()
+            _send(out, ("err", RuntimeError(f"{type(e).__name__}: {e}")))
 
 
 def _here(units: list[Unit[bytes]], select: Callable[[bytes], Any],
@@ -100,12 +111,64 @@ def _here(units: list[Unit[bytes]], select: Callable[[bytes], Any],
         yield u, None
 
 
+class _Inbox:
+    """The child's messages, read without blocking unless asked to (length-prefixed
+    pickles: a buffered reader would hide what it holds from ``select``)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = bytearray()
+        self.open = True
+        os.set_blocking(fd, False)
+
+    def read(self, wait: bool) -> list[tuple[Any, ...]]:
+        """The whole messages that have come (waiting for some when ``wait``); sets
+        ``open`` to False at the end of the stream."""
+        while self.open:
+            try:
+                data = os.read(self.fd, PIPE_SIZE)
+            except BlockingIOError:
+                if not wait:
+                    break
+                import select
+
+                select.select([self.fd], [], [])
+                continue
+            if not data:
+                self.open = False
+                break
+            self.buf += data
+            if self._whole():
+                break
+        out = []
+        while self._whole():
+            n = int.from_bytes(self.buf[:4], "big")
+            out.append(pickle.loads(memoryview(self.buf)[4:4 + n]))
+            del self.buf[:4 + n]
+        return out
+
+    def _whole(self) -> bool:
+        return len(self.buf) >= 4 and len(self.buf) >= 4 + int.from_bytes(self.buf[:4],
+                                                                            "big")
+
+
 def items(units: list[Unit[bytes]], select: Callable[[bytes], Any],
           finish: Callable[[Any], Any] | None = None) -> Iterator[tuple[Unit[bytes], Any]]:
     """(unit, select(chunk)) for every chunk whose selection is not None, in unit order
     (``finish(select(chunk))`` when given: the child selects, the caller finishes);
     every unit also yields (unit, None) once when it is finished (its problems and
-    ``state["counters"]`` are then those the child read)."""
+    ``state["counters"]`` are then those of the process that read it).
+
+    The units are shared out as they come: the child takes the next one not yet taken
+    whenever it is done with one; the caller, whenever it has nothing of the next unit
+    to hand on, takes one and reads it itself instead of waiting (a query that selects
+    little, ``patterns``, would leave it idle)."""
+    if len(units) >= 1 << 15:  # pragma: no cover - numbers beyond two bytes
+        yield from _here(units, select, finish)
+        return
+    todo, todo_w = os.pipe()  # every unit's number, taken by whoever reads it first
+    os.write(todo_w, b"".join(i.to_bytes(2, "big") for i in range(len(units))))
+    os.close(todo_w)  # empty: a read returns nothing at once (both sides)
     r, w = os.pipe()
     try:
         import fcntl
@@ -123,8 +186,8 @@ def items(units: list[Unit[bytes]], select: Callable[[bytes], Any],
         pid = os.fork()
     except OSError:  # no process to be had (a limit): read in this one
         gc.unfreeze()
-        os.close(r)
-        os.close(w)
+        for fd in (todo, r, w):
+            os.close(fd)
         yield from _here(units, select, finish)
         return
     if pid == 0:  # the child: never returns into the caller's code
@@ -133,7 +196,7 @@ def items(units: list[Unit[bytes]], select: Callable[[bytes], Any],
             gc.disable()
             os.close(r)
             with os.fdopen(w, "wb", buffering=PIPE_SIZE) as out:
-                _child(units, select, out)
+                _child(units, select, todo, out)
         except BaseException:
             code = 1
         finally:
@@ -141,26 +204,7 @@ def items(units: list[Unit[bytes]], select: Callable[[bytes], Any],
     os.close(w)
     finished = False
     try:
-        with os.fdopen(r, "rb", buffering=PIPE_SIZE) as inp:
-            load = pickle.Unpickler(inp)
-            done = 0
-            while done < len(units):
-                try:
-                    msg = load.load()
-                except EOFError:
-                    raise RuntimeError("the reading process ended before its work was "
-                                       "done") from None
-                if msg[0] == "sel":
-                    yield units[msg[1]], msg[2] if finish is None else finish(msg[2])
-                elif msg[0] == "done":
-                    u = units[msg[1]]
-                    u.problems.extend(msg[2])
-                    if msg[3] is not None:
-                        u.state["counters"] = msg[3]
-                    done += 1
-                    yield u, None
-                else:
-                    raise msg[1]
+        yield from _consume(units, select, finish, todo, _Inbox(r))
         finished = True
     finally:
         if not finished:  # the consumer stopped early, or an error: stop the child
@@ -168,4 +212,53 @@ def items(units: list[Unit[bytes]], select: Callable[[bytes], Any],
 
             os.kill(pid, signal.SIGKILL)  # not reaped yet: the pid is still the child's
         os.waitpid(pid, 0)
+        os.close(r)
+        os.close(todo)
         gc.unfreeze()
+
+
+def _consume(units: list[Unit[bytes]], select: Callable[[bytes], Any],
+             finish: Callable[[Any], Any] | None, todo: int, inbox: _Inbox,
+             ) -> Iterator[tuple[Unit[bytes], Any]]:
+    """``items``' caller side: each unit's selections handed on in unit order, the
+    child's as they come, the caller's own units read when it would wait."""
+    sels: dict[int, list[Any]] = {}  # unit -> selections not yet handed on
+    done: dict[int, tuple[Any, ...] | None] = {}  # unit -> the child's end (None: ours)
+    nxt = 0
+    while nxt < len(units):
+        if sels.get(nxt):
+            for got in sels.pop(nxt):
+                yield units[nxt], got if finish is None else finish(got)
+            continue
+        if nxt in done:
+            u = units[nxt]
+            end = done.pop(nxt)
+            if end is not None:
+                u.problems.extend(end[0])
+                if end[1] is not None:
+                    u.state["counters"] = end[1]
+            yield u, None
+            nxt += 1
+            continue
+        msgs = inbox.read(wait=False)
+        if not msgs:
+            i = _take(todo)
+            if i is not None:  # nothing of unit ``nxt`` yet: read one ourselves
+                u = units[i]
+                mine = sels.setdefault(i, [])
+                for chunk in u.run(u):
+                    got = select(chunk)
+                    if got is not None:
+                        mine.append(got)
+                done[i] = None
+                continue
+            msgs = inbox.read(wait=True)
+            if not msgs and not inbox.open:
+                raise RuntimeError("the reading process ended before its work was done")
+        for msg in msgs:
+            if msg[0] == "sel":
+                sels.setdefault(msg[1], []).append(msg[2])
+            elif msg[0] == "done":
+                done[msg[1]] = (msg[2], msg[3])
+            else:
+                raise msg[1]
