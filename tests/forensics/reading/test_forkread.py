@@ -267,10 +267,10 @@ def test_the_caller_reads_the_units_itself_while_the_child_does_not_come(tmp_pat
     gate_r, gate_w = os.pipe()
     real = forkread._child
 
-    def held(units, select, todo, out):
+    def held(units, select, claims, out):
         os.close(gate_w)
         os.read(gate_r, 1)  # the end of the stream: the caller closed its end
-        real(units, select, todo, out)
+        real(units, select, claims, out)
 
     monkeypatch.setattr(forkread, "_child", held)
     snap, units = _units(d, q)
@@ -290,3 +290,24 @@ def test_the_caller_reads_the_units_itself_while_the_child_does_not_come(tmp_pat
         assert next(it, None) is None
     assert got == want and want
     assert all(u.state["counters"] is c for u, c in zip(units, counters, strict=True))
+
+
+def test_units_are_taken_once_from_either_end_and_a_dead_holder_lets_go():
+    import fcntl
+
+    claims = forkread._Claims(7)
+    try:
+        got = [claims.take(front=True), claims.take(front=False), claims.take(front=False)]
+        pid = os.fork()
+        if pid == 0:  # takes the lock and dies holding it
+            fcntl.lockf(claims.fd, fcntl.LOCK_EX)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        while (i := claims.take(front=len(got) % 2 == 0)) is not None:
+            got.append(i)
+        assert got[:3] == [0, 6, 5] and sorted(got) == list(range(7))
+    finally:
+        os.close(claims.fd)
+    empty = forkread._Claims(0)
+    assert empty.take(front=True) is None and empty.take(front=False) is None
+    os.close(empty.fd)

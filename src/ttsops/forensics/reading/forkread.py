@@ -35,7 +35,8 @@ PIPE_SIZE = 1 << 20  # the pipe's buffer (Linux: F_SETPIPE_SZ; the default is 64
 
 def available() -> bool:
     """Fork is safe here: Linux, and no thread but this one."""
-    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork") or \
+            not hasattr(os, "memfd_create"):
         return False
     threading = sys.modules.get("threading")
     return threading is None or threading.active_count() == 1
@@ -65,11 +66,37 @@ def _load() -> tuple[float, int]:
     return float(fields[0]), int(fields[3].split(b"/")[0])
 
 
-def _take(todo: int) -> int | None:
-    """The next unit nobody has taken yet (its number read from the shared ``todo``
-    pipe: a read takes its two bytes whole, so no unit is taken twice), or None."""
-    b = os.read(todo, 2)
-    return int.from_bytes(b, "big") if b else None
+class _Claims:
+    """The units nobody has taken yet: the first and the last (two integers in an
+    anonymous file, changed under a POSIX record lock, which is per process and let go
+    if its holder dies). The child takes from the front, the caller from the back, so
+    the caller's own reading touches the units it needs last."""
+
+    def __init__(self, n: int) -> None:
+        self.fd = os.memfd_create("ttsops-units", os.MFD_CLOEXEC)
+        self._put(0, n - 1)
+
+    def _put(self, lo: int, hi: int) -> None:
+        os.pwrite(self.fd, lo.to_bytes(4, "big", signed=True)
+                  + hi.to_bytes(4, "big", signed=True), 0)
+
+    def take(self, front: bool) -> int | None:
+        import fcntl
+
+        fcntl.lockf(self.fd, fcntl.LOCK_EX)
+        try:
+            b = os.pread(self.fd, 8, 0)
+            lo = int.from_bytes(b[:4], "big", signed=True)
+            hi = int.from_bytes(b[4:], "big", signed=True)
+            if lo > hi:
+                return None
+            if front:
+                self._put(lo + 1, hi)
+                return lo
+            self._put(lo, hi - 1)
+            return hi
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN)
 
 
 def _send(out: BinaryIO, msg: tuple[Any, ...]) -> None:
@@ -79,13 +106,13 @@ def _send(out: BinaryIO, msg: tuple[Any, ...]) -> None:
     out.flush()
 
 
-def _child(units: list[Unit[bytes]], select: Callable[[bytes], Any], todo: int,
+def _child(units: list[Unit[bytes]], select: Callable[[bytes], Any], claims: _Claims,
            out: BinaryIO) -> None:
     """Read and select every unit it takes, in order: ("sel", i, selection) for each
     chunk with one, then ("done", i, problems, counters); ("err", exception) when
     something raised."""
     try:
-        while (i := _take(todo)) is not None:
+        while (i := claims.take(front=True)) is not None:
             u = units[i]
             known = len(u.problems)
             for chunk in u.run(u):
@@ -159,16 +186,11 @@ def items(units: list[Unit[bytes]], select: Callable[[bytes], Any],
     every unit also yields (unit, None) once when it is finished (its problems and
     ``state["counters"]`` are then those of the process that read it).
 
-    The units are shared out as they come: the child takes the next one not yet taken
+    The units are shared out as they come: the child takes the first one not yet taken
     whenever it is done with one; the caller, whenever it has nothing of the next unit
-    to hand on, takes one and reads it itself instead of waiting (a query that selects
-    little, ``patterns``, would leave it idle)."""
-    if len(units) >= 1 << 15:  # pragma: no cover - numbers beyond two bytes
-        yield from _here(units, select, finish)
-        return
-    todo, todo_w = os.pipe()  # every unit's number, taken by whoever reads it first
-    os.write(todo_w, b"".join(i.to_bytes(2, "big") for i in range(len(units))))
-    os.close(todo_w)  # empty: a read returns nothing at once (both sides)
+    to hand on, takes the last one and reads it itself instead of waiting (a query that
+    selects little, ``patterns``, would leave it idle)."""
+    claims = _Claims(len(units))
     r, w = os.pipe()
     try:
         import fcntl
@@ -186,7 +208,7 @@ def items(units: list[Unit[bytes]], select: Callable[[bytes], Any],
         pid = os.fork()
     except OSError:  # no process to be had (a limit): read in this one
         gc.unfreeze()
-        for fd in (todo, r, w):
+        for fd in (claims.fd, r, w):
             os.close(fd)
         yield from _here(units, select, finish)
         return
@@ -196,7 +218,7 @@ def items(units: list[Unit[bytes]], select: Callable[[bytes], Any],
             gc.disable()
             os.close(r)
             with os.fdopen(w, "wb", buffering=PIPE_SIZE) as out:
-                _child(units, select, todo, out)
+                _child(units, select, claims, out)
         except BaseException:
             code = 1
         finally:
@@ -204,7 +226,7 @@ def items(units: list[Unit[bytes]], select: Callable[[bytes], Any],
     os.close(w)
     finished = False
     try:
-        yield from _consume(units, select, finish, todo, _Inbox(r))
+        yield from _consume(units, select, finish, claims, _Inbox(r))
         finished = True
     finally:
         if not finished:  # the consumer stopped early, or an error: stop the child
@@ -213,12 +235,12 @@ def items(units: list[Unit[bytes]], select: Callable[[bytes], Any],
             os.kill(pid, signal.SIGKILL)  # not reaped yet: the pid is still the child's
         os.waitpid(pid, 0)
         os.close(r)
-        os.close(todo)
+        os.close(claims.fd)
         gc.unfreeze()
 
 
 def _consume(units: list[Unit[bytes]], select: Callable[[bytes], Any],
-             finish: Callable[[Any], Any] | None, todo: int, inbox: _Inbox,
+             finish: Callable[[Any], Any] | None, claims: _Claims, inbox: _Inbox,
              ) -> Iterator[tuple[Unit[bytes], Any]]:
     """``items``' caller side: each unit's selections handed on in unit order, the
     child's as they come, the caller's own units read when it would wait."""
@@ -242,8 +264,8 @@ def _consume(units: list[Unit[bytes]], select: Callable[[bytes], Any],
             continue
         msgs = inbox.read(wait=False)
         if not msgs:
-            i = _take(todo)
-            if i is not None:  # nothing of unit ``nxt`` yet: read one ourselves
+            i = claims.take(front=False)
+            if i is not None:  # nothing of unit ``nxt`` yet: read the last one ourselves
                 u = units[i]
                 mine = sels.setdefault(i, [])
                 for chunk in u.run(u):
