@@ -1,9 +1,12 @@
 """Reading in a second process while the caller parses: the shell pipeline's two cores
 (``zcat | awk | grep``) for a middle-sized selective scan.
 
-One forked child decompresses every unit and runs the query's selection (``match.Select``)
-on each chunk; only the selected lines come back through a pipe (pickled, one message per
-selected chunk, in unit order), while the caller parses them. Threads cannot do this:
+One forked child decompresses units and runs the query's selection (``match.Select``) on
+each chunk; only the selected lines come back through a pipe (pickled, one message per
+selected chunk), while the caller parses them. The units are shared out as they come: the
+child takes them from the front, the caller from the back whenever it has nothing of the
+next unit to hand on (instead of waiting); each unit's lines are handed on in unit order
+whoever read it. Threads cannot do this:
 decompression releases the GIL, but the literal search and the window check that follow
 hold it, and every hand-off waits for the caller's parsing. A process pool (``fanout``)
 costs more to start than a scan of a few MiB takes; one ``os.fork`` costs about a
