@@ -23,7 +23,6 @@ released in the child); and only with a CPU to spare (``spare_cpu``).
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 from collections.abc import Callable, Iterator
 
@@ -103,6 +102,8 @@ class _Claims:
 
 
 def _send(out: BinaryIO, msg: tuple[Any, ...]) -> None:
+    import pickle  # here: the busy machine's path (no child) never loads it
+
     data = pickle.dumps(msg, pickle.HIGHEST_PROTOCOL)
     out.write(len(data).to_bytes(4, "big"))
     out.write(data)
@@ -170,6 +171,8 @@ class _Inbox:
             self.buf += data
             if self._whole():
                 break
+        import pickle
+
         out = []
         while self._whole():
             n = int.from_bytes(self.buf[:4], "big")
@@ -202,6 +205,7 @@ def items(units: list[Unit[bytes]], select: Callable[[bytes], Any],
     except (ImportError, AttributeError, OSError):  # pragma: no cover - a smaller pipe
         pass
     import gc
+    import pickle  # noqa: F401  # loaded once, before the fork: both sides use it
 
     # the caller's objects out of the collector's sight while the child runs: a collection
     # would write to every page holding them, and each write to a page the two processes
