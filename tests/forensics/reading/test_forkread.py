@@ -173,6 +173,14 @@ def test_a_busy_machine_reads_in_the_caller(tmp_path, monkeypatch, load):
     assert forkread.spare_cpu() == (len(os.sched_getaffinity(0)) >= 2)
 
 
+def test_a_real_time_process_has_a_cpu_whatever_the_load(monkeypatch):
+    monkeypatch.setattr(forkread, "_load", lambda: (64.0, 64))
+    monkeypatch.setattr(forkread.os, "sched_getscheduler", lambda pid: os.SCHED_FIFO)
+    assert forkread.spare_cpu() == (len(os.sched_getaffinity(0)) >= 2)
+    monkeypatch.setattr(forkread.os, "sched_getscheduler", lambda pid: os.SCHED_OTHER)
+    assert not forkread.spare_cpu()
+
+
 def test_the_load_is_read_from_the_system():
     load1, running = forkread._load()
     assert load1 >= 0 and running >= 1  # this process runs

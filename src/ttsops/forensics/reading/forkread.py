@@ -55,6 +55,8 @@ def spare_cpu() -> bool:
         cpus = len(os.sched_getaffinity(0))
         if cpus < 2:
             return False
+        if os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR):
+            return True  # real-time (``chrt -f``): it gets the CPUs whatever the load
         load1, running = _load()
     except (AttributeError, OSError, ValueError, IndexError):  # not Linux
         return False
