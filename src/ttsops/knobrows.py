@@ -61,7 +61,8 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("log_utc", "bool", True, "Timestamps in UTC (false: local time)."),
     Knob("logs_workers", "int", 0, "ttsops logs: threads that read and decompress log "
          "blocks (0: one per CPU, at most 8, for a scan of 32 MiB of gzip or more, one "
-         "below); processes that write a first read's sidecars (at most 4; 1: none).",
+         "below, and a selective scan of 1-32 MiB read by one child process while a CPU "
+         "is free); processes that write a first read's sidecars (at most 4; 1: none).",
          ge=0),
     Knob("logs_vector", "choice", "auto", "ttsops logs: Polars for aggregations that read "
          "whole logs (stages); auto: when the read is large.",

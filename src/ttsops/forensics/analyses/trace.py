@@ -205,7 +205,7 @@ def find(snap: Snapshot, ids: list[str], since: str | None = None, until: str | 
     ids = [i.strip() for i in ids if i.strip()]
     q = Query(since, until, needles=tuple(ids), ids=tuple(ids) if use_index else None,
               use_index=use_index)
-    scan = Scan(snap, q)
+    scan = Scan(snap, q, child_read=False)  # an id's few records: nothing to overlap
     if not ids:
         return [], scan
     wanted = frozenset(ids)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from ._timerange import range_rx
+
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
     from .scan import Query
@@ -307,6 +309,22 @@ class Select:
         self.prefix = prefix
 
     def __call__(self, chunk: bytes) -> list[str] | None:
+        return self.finish(self.raw(chunk))
+
+    @staticmethod
+    def finish(got: list[str] | tuple[bytes, bool] | None) -> list[str] | None:
+        """What ``raw`` returned as lines: (text, drop the empty "line" after a final
+        newline) decoded and split; lines or None as they are."""
+        if not isinstance(got, tuple):
+            return got
+        lines = got[0].decode("utf-8", "replace").split("\n")
+        if got[1] and lines and lines[-1] == "":
+            lines.pop()
+        return lines
+
+    def raw(self, chunk: bytes) -> list[str] | tuple[bytes, bool] | None:
+        """``self(chunk)``, but one run of the chunk's lines undecoded, for ``finish``
+        (``forkread`` sends one bytes object, not thousands of lines)."""
         q = self.q
         if not may_hold_window(chunk, self.prefix):
             return None
@@ -325,15 +343,10 @@ class Select:
             span = window_span(chunk, q.since, q.until) if verdict is None else None
             if span is not None:  # one run of lines: cut out, never split whole
                 a, b = span
-                lines = chunk[a:b].decode("utf-8", "replace").split("\n")
-                if b == len(chunk) and lines and lines[-1] == "":
-                    lines.pop()
-            else:
-                lines = chunk.decode("utf-8", "replace").split("\n")
-                if lines and lines[-1] == "":
-                    lines.pop()
-                if verdict is None:
-                    lines = window_lines(lines, q.since, q.until)
+                return (chunk[a:b], b == len(chunk)) if a < b or b < len(chunk) else None
+            if verdict:
+                return (chunk, True) if chunk else None
+            lines = window_lines(self.finish((chunk, True)) or [], q.since, q.until)
         if counting:
             tag = f" - {q.count_event}: "
             kept = sum(1 for ln in lines if ln[:1].isdigit() and tag in ln)
@@ -348,73 +361,6 @@ _NON_ASCII_START = re.compile(rb"\n[\x80-\xff{]")
 _NON_ASCII_LINE = re.compile(rb"\n[\x80-\xff]")
 
 
-def _byte_gt(c: int) -> bytes:
-    """A byte greater than ``c`` (never a line end: ``c`` is printable)."""
-    return b"[" + re.escape(bytes([c + 1])) + b"-\\xff]" if c < 255 else b"(?!)"
-
-
-def _byte_lt(c: int) -> bytes:
-    """A byte less than ``c``, not a line end."""
-    parts = []
-    if c > 0:
-        parts.append(b"\\x00-" + re.escape(bytes([min(c - 1, 9)])))
-    if c - 1 >= 11:
-        parts.append(b"\\x0b-" + re.escape(bytes([c - 1])))
-    return b"[" + b"".join(parts) + b"]" if parts else b"(?!)"
-
-
-def _at_least(t: bytes) -> bytes:
-    """Regex: what follows is ``>= t`` as text compares (a longer string with ``t`` as
-    its prefix included)."""
-    if not t:
-        return b""
-    return b"(?:" + _byte_gt(t[0]) + b"|" + re.escape(t[:1]) + _at_least(t[1:]) + b")"
-
-
-def _below(t: bytes) -> bytes:
-    """Regex: the rest of the line (up to its end) is ``< t`` as text compares."""
-    if not t:
-        return b"(?!)"
-    return (b"(?:(?=\\n|\\Z)|" + _byte_lt(t[0]) + b"|" + re.escape(t[:1]) + _below(t[1:])
-            + b")")
-
-
-_RANGE_RX: dict[tuple[str, str], tuple[re.Pattern[bytes], re.Pattern[bytes],
-                                       re.Pattern[bytes]]] = {}
-
-
-def _range_rx(since: str, until: str) -> tuple[re.Pattern[bytes], re.Pattern[bytes],
-                                                re.Pattern[bytes]]:
-    """(a line in the window at the start, one after a newline, a digit-led line not in
-    the window after a newline): a line is in the window when its first 23 characters
-    ``ts`` have ``since <= ts < until`` (``window_lines``), written as a regex on bytes
-    (ASCII ends; UTF-8 keeps the order of code points, and every character that decides
-    is within the first 23 bytes, where bytes and characters still align)."""
-    key = (since, until)
-    got = _RANGE_RX.get(key)
-    if got is None:
-        lo, hi = since.encode(), until.encode()
-        k = 0
-        while k < min(len(lo), len(hi)) and lo[k] == hi[k]:
-            k += 1
-        if lo >= hi:  # an empty window
-            body = b"(?!)"
-        elif k == len(lo):  # since is a prefix of until: any line starting so is >= since
-            body = re.escape(lo) + _below(hi[k:])
-        else:
-            a, b = lo[k], hi[k]
-            alts = [re.escape(bytes([a])) + _at_least(lo[k + 1:]),
-                    re.escape(bytes([b])) + _below(hi[k + 1:])]
-            if b - a > 1:
-                alts.append(b"[" + re.escape(bytes([a + 1])) + b"-" +
-                            re.escape(bytes([b - 1])) + b"]")
-            body = re.escape(lo[:k]) + b"(?:" + b"|".join(alts) + b")"
-        got = (re.compile(body), re.compile(b"\n" + body),
-               re.compile(b"\n(?=[0-9])(?!" + body + b")"))
-        _RANGE_RX[key] = got
-    return got
-
-
 def chunk_in_window(chunk: bytes, since: str | None, until: str | None) -> bool | None:
     """What ``window_lines`` would keep of ``chunk``'s lines, told at C speed when it is
     all or nothing: True (every line), False (none), None (some, or not told: ask
@@ -423,7 +369,7 @@ def chunk_in_window(chunk: bytes, since: str | None, until: str | None) -> bool 
         return True
     if since is not None and until is not None and since.isascii() and until.isascii() \
             and len(since) <= 23 and len(until) <= 23:
-        first, inside, outside = _range_rx(since, until)
+        first, inside, outside = range_rx(since, until)
         if first.match(chunk) is None and inside.search(chunk) is None:
             # no digit-led line is in the window (a line led by a non-ASCII digit is
             # greater than any ASCII end); JSON lines are kept whatever their time
@@ -460,7 +406,7 @@ def window_span(chunk: bytes, since: str | None, until: str | None,
     if since is None or until is None or not since.isascii() or not until.isascii() \
             or len(since) > 23 or len(until) > 23 or has_json(chunk):
         return None
-    first, inside, outside = _range_rx(since, until)
+    first, inside, outside = range_rx(since, until)
     if first.match(chunk) is not None:
         start = 0
     else:

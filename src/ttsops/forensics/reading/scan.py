@@ -65,6 +65,11 @@ FANOUT_BYTES = 32 << 20
 # holds the GIL through each chunk, so every hand-off waits for it (CPU 0.10 against
 # 0.12 s, wall 0.16 against 0.20 s for that day's trace, medians of 11 at load ~9)
 THREAD_BYTES = FANOUT_BYTES
+# a selective scan of at least this many (and less than FANOUT_BYTES) compressed bytes is
+# read and filtered by one forked child while the caller parses (``forkread``) when a CPU
+# is free: the day's 3.6 MB of unindexed gzip, as the shell pipeline's stages run on two
+# cores at once
+FORK_BYTES = 1 << 20
 
 # set by the command line (``progress.factory``): makes a bar for a scan's planned bytes
 progress_factory: Callable[[int, str], Callable[[int], None] | None] | None = None
@@ -122,7 +127,8 @@ class Scan:
     def __init__(self, snap: Snapshot, query: Query | None = None, *,
                  workers: int | None = None,
                  progress: Callable[[int], None] | None = None,
-                 exclude: dict[str, frozenset[int]] | None = None) -> None:
+                 exclude: dict[str, frozenset[int]] | None = None,
+                 child_read: bool = True) -> None:
         self.snap = snap
         self.query = query or Query()
         check_needles(self.query.needles or ())  # here, not in a worker process
@@ -131,6 +137,9 @@ class Scan:
         self.workers = workers
         self.progress = progress  # called with compressed bytes consumed
         self.exclude = exclude or {}  # file path -> index blocks answered elsewhere
+        # False: the caller has little to parse (an id's few records), so a child reading
+        # ahead (``forkread``) would only add its cost
+        self.child_read = child_read
 
     @property
     def problems(self) -> list[Problem]:
@@ -207,9 +216,13 @@ class Scan:
         from .parallel import ReadAhead, default_workers, workers_set
 
         select = Select(self.query, prefix)
-        rs = ReadStats()
-        done = 0
         total = sum(int(u.state["bytes"]) for u in units)
+        if self._fork_read(total):
+            from . import forkread
+
+            yield from self._selected(forkread.items(units, select.raw, select.finish),
+                                      progress)
+            return
         if not total or (self.workers is None and total < THREAD_BYTES and not workers_set()):
             # nothing to decompress (all answered from the index), or little: no threads
             workers = 1
@@ -222,6 +235,15 @@ class Scan:
         else:
             selected = ((u, c if c is None else select(c) or [])
                         for u, c in ReadAhead(units, workers).items())
+        yield from self._selected(selected, progress)
+
+    def _selected(self, selected: Iterator[tuple[Unit[bytes], Any]],
+                  progress: Callable[[int], None] | None,
+                  ) -> Iterator[tuple[LogFile, list[str], ReadStats]]:
+        """``_batches``' output from (unit, selected lines, or None when the unit is
+        done): dropped counts taken, progress told, each unit's reading counted."""
+        rs = ReadStats()
+        done = 0
         for u, lines in selected:
             if lines and lines[-1].startswith(DROPPED):
                 self.stats.dropped += int(lines.pop()[len(DROPPED):])
@@ -237,6 +259,25 @@ class Scan:
                 continue
             if lines:
                 yield u.state["file"], lines, rs
+
+    def _fork_read(self, total: int) -> bool:
+        """Read and filter in one forked child (``forkread``): a selective query (literal
+        needles, or a window with both ends) over ``FORK_BYTES`` to ``FANOUT_BYTES`` of
+        compressed input, when a CPU is free (``forkread.spare_cpu``), unless the
+        caller or ``TTSOPS_LOGS_WORKERS`` says how many threads read."""
+        q = self.query
+        if not (self.child_read and FORK_BYTES <= total < FANOUT_BYTES) or \
+                self.workers is not None:
+            return False
+        if not (q.needles or (q.since is not None and q.until is not None)):
+            return False
+        from .parallel import workers_set
+
+        if workers_set():
+            return False
+        from . import forkread
+
+        return forkread.spare_cpu() and forkread.available()
 
     def _fan_out(self, units: list[Unit[bytes]], workers: int) -> bool:
         """Filter on several processes: a selective query (literal needles, or a window
