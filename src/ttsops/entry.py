@@ -13,8 +13,8 @@ QUICK = ("window", "trace", "patterns")
 # returning them: a month's ``logs diagnose`` then peaks at ~750 MB instead of ~500 MB.
 # Returned at once instead, for some system CPU (the environment's own setting wins).
 # One arena per usable core (Polars runs a thread per core), not jemalloc's four: fewer
-# pages returned and faulted in again (the month's diagnose: system CPU 2.8 -> 1.4 s,
-# the same peak).
+# pages returned and faulted in again (the month's diagnose on 2 cores: system CPU
+# 2.8 -> 1.8 s, the same peak).
 MALLOC_CONF = ("_RJEM_MALLOC_CONF", "muzzy_decay_ms:0")
 
 
