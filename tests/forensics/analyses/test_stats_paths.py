@@ -97,3 +97,21 @@ def test_a_value_on_the_threshold_is_no_anomaly(big, monkeypatch):
         col.ids[("alloy",)].append((f"ts_{i}", f"2024-06-12 00:00:00,{i:03d}"))
     got = col.anomalies(2.0, 3)
     assert [a["id"] for a in got] == [f"ts_{len(vals) - 1}"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=False, width=64),
+                          st.sampled_from([0.0, -0.0, 1.0, 2.0, math.inf, -math.inf])),
+                min_size=1, max_size=40))
+def test_median_by_partition_is_the_sorted_median(values):
+    """``median`` of many values puts only the middle ranks in place (``np.partition``):
+    the same float as the sorted list's, infinities (inf - inf: NaN) and zeros of
+    either sign too, odd and even counts."""
+    want = stats.percentile(sorted(values), 50)
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(stats, "BIG", 1)
+        got = stats.median(values)
+    finally:
+        mp.undo()
+    _same(want, got)

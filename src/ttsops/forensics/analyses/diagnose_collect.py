@@ -56,7 +56,9 @@ class LatencyBuckets:
         slowest: dict[float, tuple[float, str]] = {}
         for k in sorted(self.b):
             nk = k - k % bucket_s
-            for comp, vals in self.b[k].items():
+            # (each bucket's values let go once merged: a month's are ~40 MB, which the
+            # merge held twice at diagnose's peak)
+            for comp, vals in self.b.pop(k).items():
                 merged[nk][comp].extend(vals)
             if k in self.slowest and self.slowest[k][0] > slowest.get(nk, (0.0, ""))[0]:
                 slowest[nk] = self.slowest[k]
