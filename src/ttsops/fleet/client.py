@@ -9,14 +9,33 @@ from .url import ChUrl
 
 
 class FleetError(Exception):
-    """No answer from the database (not installed, unreachable, refused): one line, exit 2."""
+    """No answer from the database (not installed, unreachable, refused): one line, exit 2.
+    ``code``: the server's error code, when the server refused the statement (60: no
+    such table, 81: no such database)."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+UNKNOWN_TABLE = 60
+UNKNOWN_DATABASE = 81
+
+
+def unknown_table(e: FleetError) -> bool:
+    """Was ``e`` the server saying that a table (or the database) of the statement is
+    not there?"""
+    return e.code in (UNKNOWN_TABLE, UNKNOWN_DATABASE)
 
 
 def connect(url: ChUrl, host: str | None = None, port: int | None = None,
-            database: str = "default") -> Any:
+            database: str = "default", check: bool = True) -> Any:
     """A connected ``clickhouse_driver.Client`` (to ``url``'s server, or to ``host:port``
     with ``url``'s credentials: a shard). Its database is ``default``: every statement
-    names ``url.database`` itself (it may not exist yet)."""
+    names ``url.database`` itself (it may not exist yet). With ``check`` false, no
+    ``SELECT 1`` is sent: the connection is made by the first statement (a query of
+    one statement: one round trip fewer), whose errors ``call`` turns into the same
+    ``FleetError``."""
     import logging
     import os
 
@@ -43,7 +62,8 @@ def connect(url: ChUrl, host: str | None = None, port: int | None = None,
                     connect_timeout=5, send_receive_timeout=300,
                     settings={"insert_distributed_sync": 1})
     client.ttsops_addr = f"{host or url.host}:{port or url.port}"
-    call(client, "SELECT 1")
+    if check:
+        call(client, "SELECT 1")
     return client
 
 
@@ -63,7 +83,8 @@ def call_error(client: Any, e: Exception, where: str = "") -> NoReturn:
         raise FleetError(f"cannot reach ClickHouse at {where or _addr(client)}: "
                          f"{_first_line(e)}") from None
     if isinstance(e, errors.ServerException):
-        raise FleetError(f"ClickHouse {where or _addr(client)}: {_first_line(e)}") from None
+        raise FleetError(f"ClickHouse {where or _addr(client)}: {_first_line(e)}",
+                         getattr(e, "code", None)) from None
     if isinstance(e, (errors.Error, OSError, EOFError)):
         raise FleetError(f"ClickHouse {where or _addr(client)}: {_first_line(e)}") from None
     raise e
