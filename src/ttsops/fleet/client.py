@@ -29,13 +29,16 @@ def unknown_table(e: FleetError) -> bool:
 
 
 def connect(url: ChUrl, host: str | None = None, port: int | None = None,
-            database: str = "default", check: bool = True) -> Any:
+            database: str = "default", check: bool = True, light: bool = False) -> Any:
     """A connected ``clickhouse_driver.Client`` (to ``url``'s server, or to ``host:port``
     with ``url``'s credentials: a shard). Its database is ``default``: every statement
     names ``url.database`` itself (it may not exist yet). With ``check`` false, no
     ``SELECT 1`` is sent: the connection is made by the first statement (a query of
     one statement: one round trip fewer), whose errors ``call`` turns into the same
-    ``FleetError``."""
+    ``FleetError``. ``light``: a client for queries (``Light``) that does not import the
+    driver unless it must (``--source``'s commands: a third of their CPU)."""
+    if light:
+        return Light(url, host, port, database)
     import logging
     import os
 
@@ -67,6 +70,58 @@ def connect(url: ChUrl, host: str | None = None, port: int | None = None,
     return client
 
 
+class Light:
+    """The queries' client: ``wire`` (the native protocol without the driver) until it
+    meets what it does not read (``wire.Unsupported``), then the driver for that
+    statement and the rest. Answers ``execute`` and ``execute_iter`` as the driver."""
+
+    def __init__(self, url: ChUrl, host: str | None, port: int | None, database: str) -> None:
+        from .wire import Wire
+
+        self.where = (url, host, port, database)
+        self.wire = Wire(host or url.host, port or url.port, url.user, url.password,
+                         database)
+        self.driver: Any = None
+        self.ttsops_addr = f"{host or url.host}:{port or url.port}"
+
+    def _to_driver(self) -> Any:
+        self.wire.disconnect()
+        if self.driver is None:
+            url, host, port, database = self.where
+            self.driver = connect(url, host, port, database, check=False)
+        return self.driver
+
+    def execute(self, sql: str, params: Any = None, **kw: Any) -> Any:
+        from .wire import Unsupported
+
+        if self.driver is None:
+            try:
+                return self.wire.execute(sql, params, kw.get("settings"))
+            except Unsupported:
+                pass
+        return self._to_driver().execute(sql, params, **kw)
+
+    def execute_iter(self, sql: str, params: Any = None, **kw: Any) -> Any:
+        import itertools
+
+        from .wire import Unsupported
+
+        if self.driver is None:
+            try:
+                rows = self.wire.execute_iter(sql, params, kw.get("settings"))
+                first = next(rows, None)  # (what it does not read is met here)
+            except Unsupported:
+                pass
+            else:
+                return iter(()) if first is None else itertools.chain([first], rows)
+        return self._to_driver().execute_iter(sql, params, **kw)
+
+    def disconnect(self) -> None:
+        self.wire.disconnect()
+        if self.driver is not None:
+            self.driver.disconnect()
+
+
 def call(client: Any, sql: str, params: Any = None, where: str = "", **kw: Any) -> Any:
     """``client.execute`` with the driver's errors as ``FleetError`` (one line)."""
     try:
@@ -77,6 +132,16 @@ def call(client: Any, sql: str, params: Any = None, where: str = "", **kw: Any) 
 
 def call_error(client: Any, e: Exception, where: str = "") -> NoReturn:
     """Raise the driver's error ``e`` as ``FleetError`` (one line); another error as it is."""
+    from . import wire
+
+    if isinstance(e, wire.NetworkError):
+        raise FleetError(f"cannot reach ClickHouse at {where or _addr(client)}: "
+                         f"{_first_line(e)}") from None
+    if isinstance(e, wire.ServerError):
+        raise FleetError(f"ClickHouse {where or _addr(client)}: {_first_line(e)}",
+                         e.code) from None
+    if isinstance(e, OSError | EOFError):
+        raise FleetError(f"ClickHouse {where or _addr(client)}: {_first_line(e)}") from None
     from clickhouse_driver import errors
 
     if isinstance(e, errors.NetworkError):

@@ -111,8 +111,7 @@ def fetch(client: Any, url: ChUrl, where: str, out: Path, with_: str = "",
     fh = None
     cur = None
     try:
-        rows = client.execute_iter(sql, settings={"max_block_size": 65536, **(settings or {})})
-        for host, text in _guard(rows, client):
+        for host, text in _guard(client, sql, {"max_block_size": 65536, **(settings or {})}):
             if host != cur:
                 if fh is not None:
                     fh.close()
@@ -132,9 +131,10 @@ def fetch(client: Any, url: ChUrl, where: str, out: Path, with_: str = "",
     return dirs
 
 
-def _guard(rows: Any, client: Any) -> Any:
+def _guard(client: Any, sql: str, settings: dict[str, Any]) -> Any:
+    """The rows of ``sql``, the client's errors as ``FleetError``."""
     try:
-        yield from rows
+        yield from client.execute_iter(sql, settings=settings)
     except Exception as e:
         call_error(client, e)
 
@@ -153,7 +153,7 @@ def open_source(source: str) -> tuple[ChUrl, Any]:
     except UrlError as e:
         raise UsageError(f"--source {e}") from None
     try:
-        client = connect(url, check=False)
+        client = connect(url, check=False, light=True)
     except FleetError as e:
         raise UsageError(str(e)) from None
     return url, client
@@ -184,7 +184,8 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...] = (),
     if as_json and as_csv:
         raise UsageError("--json and --csv exclude each other")
     url, client = open_source(source)
-    name = getattr(fn, "__name__", "")
+    # the command: ``trace_cmd`` (click's path), or ``trace_body`` (forensics.quick's)
+    name = getattr(fn, "__name__", "").removesuffix("_body").removesuffix("_cmd") + "_cmd"
     fmt = "json" if as_json else "csv" if as_csv else "table"
     # the window as the command will read it (the same parsing: Env below repeats it)
     try:

@@ -33,11 +33,11 @@ SOURCE: dict[str, tuple[str, str]] = {
     "--json": ("as_json", "flag"), "--csv": ("as_csv", "flag"),
     "--no-index": ("no_index", "flag"),
     "--progress": ("progress", "true"), "--no-progress": ("progress", "false"),
+    "--source": ("source", "str"),  # (given: the fleet's database, ttsops.fleet.source)
 }
 SOURCE_DEFAULTS: dict[str, Any] = {"dirs": (), "files": (), "since": None, "until": None,
                                    "tz": None, "as_json": False, "as_csv": False,
                                    "no_index": False, "progress": None}
-# (--source, the fleet's database, is not among them: click's path answers it)
 STAGE_TIME = "choice:auto|cumulative|per-stage"
 
 # command -> (its own options, their defaults, name of its arguments or None)
@@ -149,8 +149,14 @@ def run(command: str, args: list[str]) -> int | None:
         set_stage_time_mode(stage_time)
     body = {"window": commands.window_body, "trace": commands.trace_body,
             "patterns": commands.patterns_body}[command]
+    source = params.pop("source", None)
     try:
-        commands.run(body, **params)
+        if source:  # the database, not files (as cli.command does)
+            from ..fleet.source import run as run_source
+
+            run_source(body, source, **params)
+        else:
+            commands.run(body, **params)
     except commands.UsageError as e:
         commands.echo(f"ttsops logs: error: {e}", err=True)
         return e.exit_code
