@@ -87,8 +87,11 @@ class Wire:
         self._send(out)
         kind = self._uvarint()
         if kind == 2:
-            raise self._exception()
+            refused = self._exception()
+            self.disconnect()  # (the server closes it)
+            raise refused
         if kind != 0:
+            self.disconnect()
             raise Unsupported(f"hello answered with packet {kind}")
         self._string()
         self._uvarint()
