@@ -33,13 +33,15 @@ import json
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..indexformat import ID_KEYS
 from .client import FleetError, call, connect
 from .sqlwhere import lit
 from .url import ChUrl
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TABLE = "ttsops_logs"
 LOCAL = "ttsops_logs_local"
@@ -212,6 +214,8 @@ _CHAINS: dict[str, str] = {}
 
 
 def _chain_file() -> Path:
+    from pathlib import Path  # (not at the start of every --source command)
+
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "ttsops" / "fleet" / "view_chain.json"
 

@@ -13,11 +13,8 @@ the file engine's answer on the same records.
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..forensics.commands import UsageError
 from .client import FleetError, call_error, connect, unknown_table
@@ -25,6 +22,9 @@ from .schema import TABLE, exists
 from .sqlwhere import lit as _lit
 from .sqlwhere import where_sql
 from .url import ChUrl, UrlError, parse_url
+
+if TYPE_CHECKING:  # (pathlib, shutil, tempfile: imported where rows are fetched, not by
+    from pathlib import Path  # the commands answered by one statement: their start)
 
 # the analyses join a synthesis's records from before --since (stages, audio, patterns:
 # ``JOIN_MARGIN_S``, 15 min); the rows fetched start this much earlier (a superset: the
@@ -203,10 +203,15 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...] = (),
         elif name in ("top_cmd", "stages_cmd", "patterns_cmd"):
             rep = _grouped(name, client, url, lo, hi, kw)
         if rep is None:
+            import tempfile
+            from pathlib import Path
+
             tmp = Path(tempfile.mkdtemp(prefix="ttsops-source-"))
             got = _rows(name, client, url, lo, hi, kw, tmp)
     except FleetError as e:
         if tmp is not None:
+            import shutil
+
             shutil.rmtree(tmp, ignore_errors=True)
         raise failed(client, url, e) from None
     finally:
@@ -220,6 +225,8 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...] = (),
             _quiet_exit()
         return
     assert tmp is not None
+    import shutil
+
     try:
         if not got:  # nothing matched: an empty log, answered as the files would be
             (tmp / "empty").mkdir()
@@ -247,6 +254,8 @@ def _rows(name: str, client: Any, url: ChUrl, lo: str | None, hi: str | None,
             if not unknown_table(e):
                 raise
             # a database without the lookup (an older ttsops): every row looked at
+            import shutil
+
             for d in tmp.iterdir():
                 shutil.rmtree(d, ignore_errors=True)
     return fetch(client, url, where_sql(_lower(name, lo, kw), hi, conds), tmp)
