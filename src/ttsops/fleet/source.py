@@ -100,12 +100,11 @@ def _lower(name: str, since: str | None, kw: dict[str, Any]) -> str | None:
     return shift(since, -back)
 
 
-def fetch(client: Any, url: ChUrl, where: str, out: Path, with_: str = "",
+def fetch(client: Any, url: ChUrl, where: str, out: Path,
           settings: dict[str, Any] | None = None) -> list[str]:
     """Write the matching rows, as written, into ``out/<host>/app.log`` (one file per
-    host: its files in their order); the directories written. ``with_``: a ``WITH``
-    clause the conditions use (``sqltrace``)."""
-    sql = (f"{with_}SELECT host, text FROM `{url.database}`.`{TABLE}` WHERE {where} "
+    host: its files in their order); the directories written."""
+    sql = (f"SELECT host, text FROM `{url.database}`.`{TABLE}` WHERE {where} "
            "ORDER BY host, file_ts, file, seq")
     dirs: list[str] = []
     fh = None
@@ -243,21 +242,15 @@ def _rows(name: str, client: Any, url: ChUrl, lo: str | None, hi: str | None,
     """Fetch the rows the command's analysis reads into ``tmp`` (``fetch``)."""
     conds = _conditions(name, kw)
     ids = [i.strip() for i in kw.get("ids", ()) if i.strip()] if name == "trace_cmd" else []
-    if ids:  # the id lookup, in the same statement: the few ranges that hold the ids
+    if ids:  # the id lookup: the few ranges that hold the ids
         from . import sqltrace
 
-        with_, narrow = sqltrace.narrowing(url, ids)
-        try:
+        narrow = sqltrace.narrow(client, url, ids)
+        if narrow == ["0"]:
+            return []  # no row holds one of them
+        if narrow is not None:
             return fetch(client, url, where_sql(_lower(name, lo, kw), hi, conds + narrow),
-                         tmp, with_, sqltrace.SETTINGS)
-        except FleetError as e:
-            if not unknown_table(e):
-                raise
-            # a database without the lookup (an older ttsops): every row looked at
-            import shutil
-
-            for d in tmp.iterdir():
-                shutil.rmtree(d, ignore_errors=True)
+                         tmp, settings=sqltrace.SETTINGS)
     return fetch(client, url, where_sql(_lower(name, lo, kw), hi, conds), tmp)
 
 
