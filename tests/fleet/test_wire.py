@@ -115,3 +115,22 @@ def test_hot_source_commands_import_neither_the_driver_nor_click(ch_cluster, cor
         assert got.stderr.endswith("IMPORTED \n"), (args, got.stderr)
         assert (got.returncode, norm(json.loads(got.stdout))) == answer([*args, "--dir", d]), \
             args
+
+
+@pytest.mark.parametrize("line", [
+    ["trace", "ts_1", "--source", "clickhouse://h/db"],
+    ["trace", "--source=clickhouse://h/db?cluster=c", "ts_1", "ts_2", "--json"],
+    ["patterns", "--source", "clickhouse://h/db", "--by", "error_code", "-w", "status=failed"],
+    ["window", "--since", "2h", "--source", "clickhouse://h/db", "--csv"],
+    ["window", "--source", ""],
+    ["window", "--source", "--json"],
+])
+def test_quick_reads_source_as_click_does(line):
+    """``--source`` on ``forensics.quick``'s click-free path: the values click gives."""
+    from forensics.test_quick import click_params
+    from ttsops.forensics import quick
+
+    ours = quick.parse(line[0], line[1:])
+    assert ours is not None, line
+    ours.pop("stage_time", None)
+    assert ours == click_params(line[0], line[1:]), line

@@ -73,7 +73,8 @@ class Wire:
             # (an ASCII name as bytes: a str is encoded by the idna codec, whose import
             # -- stringprep, unicodedata -- is a few ms of every command)
             name: str | bytes = host.encode() if host.isascii() else host
-            self.sock = socket.create_connection((name, port), timeout=self.timeouts[0])
+            self.sock = socket.create_connection(
+                (name, port), timeout=self.timeouts[0])  # type: ignore[arg-type]
             self.sock.settimeout(self.timeouts[1])
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as e:

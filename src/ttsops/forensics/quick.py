@@ -19,6 +19,7 @@ import sys
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 # option spellings -> (parameter, kind); kinds: "str", "multi" (repeatable), "path",
@@ -147,8 +148,10 @@ def run(command: str, args: list[str]) -> int | None:
         from ..logformat.dialects import set_stage_time_mode
 
         set_stage_time_mode(stage_time)
-    body = {"window": commands.window_body, "trace": commands.trace_body,
-            "patterns": commands.patterns_body}[command]
+    bodies: dict[str, Callable[..., Any]] = {
+        "window": commands.window_body, "trace": commands.trace_body,
+        "patterns": commands.patterns_body}
+    body = bodies[command]
     source = params.pop("source", None)
     try:
         if source:  # the database, not files (as cli.command does)
