@@ -87,6 +87,7 @@ def test_refusals_and_unreachable_servers_are_fleet_errors(both, ch_single):
                   check=False, light=True)
     with pytest.raises(FleetError, match="nobody"):
         call(bad, "SELECT 1")
+    assert bad.driver is not None  # a refused hello: the driver asked again, and said it
 
 
 def test_hot_source_commands_import_neither_the_driver_nor_click(ch_cluster, corpora):

@@ -8,9 +8,12 @@ the driver: its import is ~80 ms of CPU, half of what a query command costs the 
 It speaks the protocol of revision 54213 -- the one both 18.16 and current servers
 answer in the plainest form (no compression, no server logs, profile events, or
 settings as strings; the server honours the client's revision) -- over a plain socket.
-What it does not read (a type not above, a packet it does not know, a refused hello,
-a setting it cannot write) raises ``Unsupported`` before a row is returned, and the
-caller's ``Light`` client answers that statement and the rest with the driver. Errors
+What it does not read (a type not above, a packet it does not know, a hello refused
+or cut off -- a server that might not take this revision, or wrong credentials: the
+driver's answer is the one said --, a setting it cannot write) raises ``Unsupported``
+before a row is returned, and the caller's ``Light`` client answers that statement and
+the rest with the driver. It is tested against 18.16 only (no current server runs
+here; ``chdb`` has no port). Errors
 of the server are ``ServerError`` (code and first line), a lost connection
 ``NetworkError``; ``client.call`` turns both into ``FleetError``."""
 
@@ -80,6 +83,16 @@ class Wire:
         except OSError as e:
             self.sock = None
             raise NetworkError(f"{e.strerror or e} ({self.addr[0]}:{self.addr[1]})") from None
+        try:
+            self._hello()
+        except (NetworkError, ServerError) as e:
+            # refused or cut off after the connection was made: a server that may not
+            # take this revision (or the credentials); the driver asks again, and its
+            # answer is the one said
+            self.disconnect()
+            raise Unsupported(f"hello: {e}") from None
+
+    def _hello(self) -> None:
         db, user, password = self.login
         out = bytearray()
         _uv(out, 0)
@@ -92,12 +105,9 @@ class Wire:
         self._send(out)
         kind = self._uvarint()
         if kind == 2:
-            refused = self._exception()
-            self.disconnect()  # (the server closes it)
-            raise refused
+            raise self._exception()
         if kind != 0:
-            self.disconnect()
-            raise Unsupported(f"hello answered with packet {kind}")
+            raise NetworkError(f"hello answered with packet {kind}")
         self._string()
         self._uvarint()
         self._uvarint()
