@@ -5,17 +5,17 @@ tuples: ``String`` a ``str``, numbers ``int``/``float``, ``Date`` a ``datetime.d
 the driver: its import is ~80 ms of CPU, half of what a query command costs the client
 (``trace --source`` reads three rows).
 
-It speaks the protocol of revision 54213 -- the one both 18.16 and current servers
-answer in the plainest form (no compression, no server logs, profile events, or
-settings as strings; the server honours the client's revision) -- over a plain socket.
+It speaks the protocol of revision 54213 -- answered in its plainest form (no
+compression, no server logs, profile events, or settings as strings: a server answers
+in the client's revision) -- over a plain socket.
 What it does not read (a type not above, a packet it does not know, a hello refused
 or cut off -- a server that might not take this revision, or wrong credentials: the
 driver's answer is the one said --, a setting it cannot write) raises ``Unsupported``
 before a row is returned, and the caller's ``Light`` client answers that statement and
 the rest with the driver. It is tested against 18.16 only (no current server runs
-here; ``chdb`` has no port). Errors
-of the server are ``ServerError`` (code and first line), a lost connection
-``NetworkError``; ``client.call`` turns both into ``FleetError``."""
+here; ``chdb`` has no port). Errors of the server are ``ServerError`` (code and
+message), a lost connection ``NetworkError``; ``client.call`` turns both into
+``FleetError``."""
 
 from __future__ import annotations
 
