@@ -4,6 +4,7 @@ stages with ``--source`` on the logs loaded into two shards, against the seed's 
 pipelines on the same files, in the same run (interleaved, medians of ``--runs``).
 
     python bench/bench_fleet.py [DIR] [--shards 2] [--runs 3] [--ship-runs 1] [--json out.json]
+        [--url URL --server-pids PID,PID] [--only trace,patterns] [--baseline OLD_TTSOPS]
 
 DIR defaults to the tutorial month (``bench/out/tutorial-month``: copy it from
 /work/corpus first; its ``logs.truth.json`` names the burst hour and an id to trace).
@@ -143,6 +144,9 @@ def main() -> None:
                     help="with --url: the servers' process ids (comma-separated), for "
                          "their CPU time")
     ap.add_argument("--only", default="", help="these commands only (comma-separated)")
+    ap.add_argument("--baseline", default="",
+                    help="another ttsops executable (e.g. a script running an older "
+                         "checkout) measured in the same interleaved runs: 'before'")
     a = ap.parse_args()
     # an installed ttsops has its bytecode; a checkout run with PYTHONDONTWRITEBYTECODE
     # would compile ~50 modules at every start (0.2-0.3 s of each command)
@@ -182,19 +186,30 @@ def queries(truth: dict, url: str, logs: Path, servers: list[chserver.Server] | 
     for name, ours, shell in cases(truth, url):
         if only and name not in only:
             continue
-        o, s, q = [], [], []
-        for _ in range(a.runs):  # interleaved: both see the same machine
+        o, s, q, b, bq = [], [], [], [], []
+        for _ in range(a.runs):  # interleaved: all see the same machine
             s.append(run(["bash", "-o", "pipefail", "-c", shell], logs, [], SHELL_ENV))
             t0 = time.time()
             o.append(run(ours, logs, servers))
             q.append(sql_time(url, t0, time.time()))
+            if a.baseline:  # (query_log's times are whole seconds: a second of its own)
+                time.sleep(1.05 - time.time() % 1)
+                t0 = time.time()
+                b.append(run([a.baseline, *ours[1:]], logs, servers))
+                bq.append(sql_time(url, t0, time.time()))
         med = {k: statistics.median(x[i] for x in v) for k, v, i in (
             ("ours", o, 0), ("ours_cpu", o, 1), ("ours_server_cpu", o, 2),
             ("ours_sql", q, 0), ("ours_queries", q, 1), ("ours_rows_read", q, 2),
-            ("shell", s, 0), ("shell_cpu", s, 1))}
+            ("shell", s, 0), ("shell_cpu", s, 1),
+            ("before", b, 0), ("before_cpu", b, 1), ("before_server_cpu", b, 2),
+            ("before_sql", bq, 0), ("before_queries", bq, 1)) if v}
         row = {"command": name, **{k: round(v, 3) for k, v in med.items()},
                "shell_over_ours": round(med["shell"] / med["ours"], 1),
+               "shell_cpu_over_ours_cpu": round(
+                   med["shell_cpu"] / (med["ours_cpu"] + med["ours_server_cpu"]), 1),
                "load": round(os.getloadavg()[0], 1)}
+        if b:
+            row["shell_over_before"] = round(med["shell"] / med["before"], 1)
         out["queries"].append(row)
         print(f"{name:9s} --source {med['ours'] * 1000:7.0f} ms (cpu {med['ours_cpu'] * 1000:5.0f}"
               f" + server {med['ours_server_cpu'] * 1000:5.0f} ms)   shell {med['shell'] * 1000:7.0f} ms"
@@ -202,7 +217,13 @@ def queries(truth: dict, url: str, logs: Path, servers: list[chserver.Server] | 
               f"   load {row['load']}", flush=True)
         print(f"{'':9s}   wall: {med['ours_sql'] * 1000:5.0f} ms in {med['ours_queries']:.0f} SQL "
               f"queries ({med['ours_rows_read']:,.0f} rows read), the rest "
-              f"{(med['ours'] - med['ours_sql']) * 1000:5.0f} ms in the client", flush=True)
+              f"{(med['ours'] - med['ours_sql']) * 1000:5.0f} ms in the client; CPU shell/ours "
+              f"(client + servers) {row['shell_cpu_over_ours_cpu']:.1f}x", flush=True)
+        if b:
+            print(f"{'':9s}   before: {med['before'] * 1000:5.0f} ms (cpu {med['before_cpu'] * 1000:5.0f}"
+                  f" + server {med['before_server_cpu'] * 1000:5.0f} ms; {med['before_sql'] * 1000:5.0f}"
+                  f" ms in {med['before_queries']:.0f} SQL queries)   shell/before "
+                  f"{row['shell_over_before']:5.1f}x", flush=True)
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1))
 

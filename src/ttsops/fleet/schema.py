@@ -27,15 +27,21 @@ file identity, batch by batch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
+import os
 import re
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..indexformat import ID_KEYS
 from .client import FleetError, call, connect
 from .sqlwhere import lit
 from .url import ChUrl
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TABLE = "ttsops_logs"
 LOCAL = "ttsops_logs_local"
@@ -144,16 +150,36 @@ def derived(db: str, source: str, chain: str = "view") -> list[Derived]:
     ]
 
 
-def _ensure_derived(c: Any, db: str, source: str, local: bool) -> None:
+class State(NamedTuple):
+    """What one server holds of a database, asked in one statement (``state``): its
+    version, the names of the database's tables, and the definitions of its views."""
+
+    version: str
+    names: frozenset[str]
+    views: dict[str, str]
+
+
+def state(c: Any, db: str) -> State:
+    rows = call(c, "SELECT version(), groupArray(name), groupArray(if(endsWith(name, "
+                   "'_view'), create_table_query, '')) FROM system.tables WHERE "
+                   "database = %(d)s", {"d": db})
+    version, names, queries = rows[0]
+    return State(str(version), frozenset(names),
+                 {n: str(q) for n, q in zip(names, queries, strict=True) if q})
+
+
+def _ensure_derived(c: Any, db: str, source: str, local: bool, st: State) -> None:
     """The derived tables of one server, each filled from the rows there (day by day;
     one that another's view fills, from all of that table), then the view that keeps it
     filled. Without the view (a database of an older ttsops, or an upgrade cut short)
     the table is made again from the rows, and so is a table its view reads, or that
-    reads it (``ttsops_stage_hist`` and ``ttsops_syn``: made together, or neither)."""
-    tables = derived(db, source, view_chain(c, db))
-    redo = {t.name for t in tables if not _has(c, db, f"{t.name}_view")}
+    reads it (``ttsops_stage_hist`` and ``ttsops_syn``: made together, or neither).
+    ``st``: the server's state before (``state``); a server that has them all, with
+    views made for its kind (``chain``), is sent nothing."""
+    tables = derived(db, source, chain(c, db, st.version))
+    redo = {t.name for t in tables if f"{t.name}_view" not in st.names}
     for t in tables:  # a view made for the other kind of server sees no rows here
-        if t.reads is not None and t.name not in redo and not _reads(c, db, t):
+        if t.reads is not None and t.name not in redo and not _reads(st, t):
             redo.add(t.name)
     for t in tables:
         if t.reads is not None and {t.name, t.reads} & redo:
@@ -180,6 +206,54 @@ def _ensure_derived(c: Any, db: str, source: str, local: bool) -> None:
                      settings={"max_memory_usage": 8_000_000_000})
         call(c, f"CREATE MATERIALIZED VIEW IF NOT EXISTS `{db}`.`{view}` TO `{db}`.`{target}` "
                 f"AS {t.select('1')}")
+
+
+# view_chain's answers by server version: asked once per process, and remembered in
+# the user's cache for the next (a live shipper runs a ship every look)
+_CHAINS: dict[str, str] = {}
+
+
+def _chain_file() -> Path:
+    from pathlib import Path  # (not at the start of every --source command)
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ttsops" / "fleet" / "view_chain.json"
+
+
+def _remembered() -> dict[str, str]:
+    try:
+        got = json.loads(_chain_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(got, dict):
+        return {}
+    return {str(k): v for k, v in got.items() if v in ("view", "table")}
+
+
+def _remember(version: str, answer: str) -> None:
+    """Into the cache file (written whole, then renamed: a reader sees the old or the
+    new; a cache that cannot be written is asked again next time)."""
+    f = _chain_file()
+    try:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**_remembered(), version: answer}, sort_keys=True))
+        os.replace(tmp, f)
+    except OSError:
+        pass
+
+
+def chain(c: Any, db: str, version: str) -> str:
+    """``view_chain`` of a server of ``version``: how a view chain runs is a matter of
+    the server's code, so the answer is asked of the server once per version (per
+    process, and once per user's cache: a live shipper's look is a new process), and
+    again when the server at the address is another version."""
+    got = _CHAINS.get(version) or _remembered().get(version)
+    if got is None:
+        got = view_chain(c, db)
+        _remember(version, got)
+    _CHAINS[version] = got
+    return got
 
 
 def view_chain(c: Any, db: str) -> str:
@@ -211,13 +285,12 @@ def view_chain(c: Any, db: str) -> str:
     return "table" if seen else "view"
 
 
-def _reads(c: Any, db: str, t: Derived) -> bool:
+def _reads(st: State, t: Derived) -> bool:
     """Does the view of ``t`` (which reads another derived table) read what
     ``derived`` reads for this server (``view_chain``)?"""
-    rows = call(c, "SELECT create_table_query FROM system.tables WHERE database = %(d)s "
-                   "AND name = %(t)s", {"d": db, "t": f"{t.name}_view"})
+    have_q = st.views.get(f"{t.name}_view", "").strip()
     want = re.search(r"FROM\s+(\S+)\s*$", t.select("1"))
-    have = re.search(r"\bFROM\s+(\S+)\s*$", str(rows[0][0]).strip()) if rows else None
+    have = re.search(r"\bFROM\s+(\S+)\s*$", have_q) if have_q else None
     return bool(want and have and have.group(1).replace("`", "")
                 == want.group(1).replace("`", ""))
 
@@ -242,38 +315,58 @@ def has_ids(client: Any, url: ChUrl) -> bool:
 
 
 def shards(client: Any, url: ChUrl) -> list[tuple[str, int]]:
-    """(address, native port) of every shard of ``url.cluster``, from ``system.clusters``."""
+    """(address, native port) of every shard of ``url.cluster``, from ``system.clusters``
+    (asked once per client)."""
+    known = getattr(client, "ttsops_shards", None)
+    if known is not None and known[0] == url.cluster:
+        return list(known[1])
     rows = call(client, "SELECT host_address, port FROM system.clusters WHERE cluster = "
                         "%(c)s ORDER BY shard_num, replica_num", {"c": url.cluster})
     if not rows:
         raise FleetError(f"{url}: the server knows no cluster {url.cluster!r} "
                          "(remote_servers in its config)")
-    return [(str(h), int(p)) for h, p in rows]
+    got = [(str(h), int(p)) for h, p in rows]
+    with contextlib.suppress(AttributeError):  # (a client that takes no attributes)
+        client.ttsops_shards = (url.cluster, got)
+    return got
 
 
 def ensure(client: Any, url: ChUrl) -> None:
-    """Create the database and tables that are missing (idempotent)."""
+    """Create the database and tables that are missing (idempotent). Each server is
+    asked what it holds in one statement (``state``); one that holds everything, with
+    views made for its kind of server, is sent nothing more."""
     db = url.database
     if url.cluster:
-        nodes = shards(client, url)
-        for host, port in nodes:
-            c = connect(url, host, port)
-            call(c, f"CREATE DATABASE IF NOT EXISTS `{db}`")
-            call(c, merge_tree(db, LOCAL))
-            call(c, distributed(db, url.cluster))
-            _ensure_derived(c, db, LOCAL, local=True)
-            c.disconnect()
-        for host, port in nodes:  # last: the mark of complete derived tables (has_derived)
-            c = connect(url, host, port)
-            for name in (t.name for t in derived(db, LOCAL)):
-                call(c, f"CREATE TABLE IF NOT EXISTS `{db}`.`{name}` AS `{db}`.`{name}_local` "
-                        f"ENGINE = Distributed({url.cluster}, {db}, {name}_local, rand())")
-            c.disconnect()
+        conns = [connect(url, host, port, check=False) for host, port in shards(client, url)]
+        try:
+            states = []
+            for c in conns:
+                st = state(c, db)
+                if not {LOCAL, TABLE} <= st.names:
+                    call(c, f"CREATE DATABASE IF NOT EXISTS `{db}`")
+                    call(c, merge_tree(db, LOCAL))
+                    call(c, distributed(db, url.cluster))
+                _ensure_derived(c, db, LOCAL, local=True, st=st)
+                states.append(st)
+            for c, st in zip(conns, states, strict=True):
+                # last: the mark of complete derived tables (has_derived)
+                for name in (t.name for t in derived(db, LOCAL)):
+                    if name not in st.names:
+                        call(c, f"CREATE TABLE IF NOT EXISTS `{db}`.`{name}` AS "
+                                f"`{db}`.`{name}_local` ENGINE = Distributed("
+                                f"{url.cluster}, {db}, {name}_local, rand())")
+        finally:
+            for c in conns:
+                c.disconnect()
+        call(client, ledger(db))
     else:
-        call(client, f"CREATE DATABASE IF NOT EXISTS `{db}`")
-        call(client, merge_tree(db, TABLE))
-        _ensure_derived(client, db, TABLE, local=False)
-    call(client, ledger(db))
+        st = state(client, db)
+        if TABLE not in st.names:
+            call(client, f"CREATE DATABASE IF NOT EXISTS `{db}`")
+            call(client, merge_tree(db, TABLE))
+        _ensure_derived(client, db, TABLE, local=False, st=st)
+        if LEDGER not in st.names:
+            call(client, ledger(db))
 
 
 def settle(client: Any, url: ChUrl) -> None:

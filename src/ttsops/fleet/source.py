@@ -13,18 +13,18 @@ the file engine's answer on the same records.
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..forensics.commands import UsageError
-from .client import FleetError, connect
+from .client import FleetError, call_error, connect, unknown_table
 from .schema import TABLE, exists
 from .sqlwhere import lit as _lit
 from .sqlwhere import where_sql
 from .url import ChUrl, UrlError, parse_url
+
+if TYPE_CHECKING:  # (pathlib, shutil, tempfile: imported where rows are fetched, not by
+    from pathlib import Path  # the commands answered by one statement: their start)
 
 # the analyses join a synthesis's records from before --since (stages, audio, patterns:
 # ``JOIN_MARGIN_S``, 15 min); the rows fetched start this much earlier (a superset: the
@@ -100,7 +100,8 @@ def _lower(name: str, since: str | None, kw: dict[str, Any]) -> str | None:
     return shift(since, -back)
 
 
-def fetch(client: Any, url: ChUrl, where: str, out: Path) -> list[str]:
+def fetch(client: Any, url: ChUrl, where: str, out: Path,
+          settings: dict[str, Any] | None = None) -> list[str]:
     """Write the matching rows, as written, into ``out/<host>/app.log`` (one file per
     host: its files in their order); the directories written."""
     sql = (f"SELECT host, text FROM `{url.database}`.`{TABLE}` WHERE {where} "
@@ -109,8 +110,7 @@ def fetch(client: Any, url: ChUrl, where: str, out: Path) -> list[str]:
     fh = None
     cur = None
     try:
-        rows = client.execute_iter(sql, settings={"max_block_size": 65536})
-        for host, text in _guard(rows, client):
+        for host, text in _guard(client, sql, {"max_block_size": 65536, **(settings or {})}):
             if host != cur:
                 if fh is not None:
                     fh.close()
@@ -130,13 +130,12 @@ def fetch(client: Any, url: ChUrl, where: str, out: Path) -> list[str]:
     return dirs
 
 
-def _guard(rows: Any, client: Any) -> Any:
-    from clickhouse_driver import errors
-
+def _guard(client: Any, sql: str, settings: dict[str, Any]) -> Any:
+    """The rows of ``sql``, the client's errors as ``FleetError``."""
     try:
-        yield from rows
-    except (errors.Error, OSError, EOFError) as e:
-        raise FleetError(f"ClickHouse: {str(e).strip().splitlines()[0][:300]}") from None
+        yield from client.execute_iter(sql, settings=settings)
+    except Exception as e:
+        call_error(client, e)
 
 
 def _dirname(host: str, n: int) -> str:
@@ -145,18 +144,31 @@ def _dirname(host: str, n: int) -> str:
 
 
 def open_source(source: str) -> tuple[ChUrl, Any]:
+    """The URL and a client of ``--source``; not connected yet: the command's first
+    statement connects (one round trip fewer), and a statement the server refuses for a
+    missing table is explained by ``failed``."""
     try:
         url = parse_url(source)
     except UrlError as e:
         raise UsageError(f"--source {e}") from None
     try:
-        client = connect(url)
-        if not exists(client, url):
-            raise FleetError(f"{url}: no table {url.database}.{TABLE} (ship logs there "
-                             "first: ttsops logs ship DIR --to URL)")
+        client = connect(url, check=False, light=True)
     except FleetError as e:
         raise UsageError(str(e)) from None
     return url, client
+
+
+def failed(client: Any, url: ChUrl, e: FleetError) -> UsageError:
+    """The usage error of ``e``: where the server said a table is missing and the logs'
+    table is the one, that no logs were shipped there."""
+    if unknown_table(e):
+        try:
+            if not exists(client, url):
+                return UsageError(f"{url}: no table {url.database}.{TABLE} (ship logs "
+                                  "there first: ttsops logs ship DIR --to URL)")
+        except FleetError as again:
+            return UsageError(str(again))
+    return UsageError(str(e))
 
 
 def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...] = (),
@@ -171,49 +183,50 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...] = (),
     if as_json and as_csv:
         raise UsageError("--json and --csv exclude each other")
     url, client = open_source(source)
-    name = getattr(fn, "__name__", "")
+    # the command: ``trace_cmd`` (click's path), or ``trace_body`` (forensics.quick's)
+    name = getattr(fn, "__name__", "").removesuffix("_body").removesuffix("_cmd") + "_cmd"
+    fmt = "json" if as_json else "csv" if as_csv else "table"
     # the window as the command will read it (the same parsing: Env below repeats it)
-    lo, hi = _window(since, until, tz)
-    if name == "window_cmd" and kw.get("ids_out") is None:
+    try:
+        lo, hi = _window(since, until, tz)
+    except UsageError:
+        client.disconnect()
+        raise
+    rep = None
+    tmp = None
+    try:
+        if name == "window_cmd" and kw.get("ids_out") is None:
+            from . import sqlwindow
+
+            rep = sqlwindow.report(client, url, lo, hi)
+        elif name in ("top_cmd", "stages_cmd", "patterns_cmd"):
+            rep = _grouped(name, client, url, lo, hi, kw)
+        if rep is None:
+            import tempfile
+            from pathlib import Path
+
+            tmp = Path(tempfile.mkdtemp(prefix="ttsops-source-"))
+            got = _rows(name, client, url, lo, hi, kw, tmp)
+    except FleetError as e:
+        if tmp is not None:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise failed(client, url, e) from None
+    finally:
+        client.disconnect()
+    if rep is not None:
         from . import sqlwindow
 
         try:
-            sqlwindow.answer(client, url, lo, hi, as_json, as_csv)
+            sqlwindow.finish(rep, fmt)
         except BrokenPipeError:  # `... | head`
             _quiet_exit()
-        finally:
-            client.disconnect()
         return
-    if name in ("top_cmd", "stages_cmd", "patterns_cmd"):
-        from . import sqlwindow
+    assert tmp is not None
+    import shutil
 
-        try:
-            rep = _grouped(name, client, url, lo, hi, kw)
-        except FleetError as e:
-            client.disconnect()
-            raise UsageError(str(e)) from None
-        if rep is not None:
-            client.disconnect()
-            try:
-                sqlwindow.finish(rep, "json" if as_json else "csv" if as_csv else "table")
-            except BrokenPipeError:
-                _quiet_exit()
-            return
-    tmp = Path(tempfile.mkdtemp(prefix="ttsops-source-"))
     try:
-        try:
-            conds = _conditions(name, kw)
-            if name == "trace_cmd":  # the id lookup: the few ranges that hold the ids
-                from .sqltrace import narrow
-
-                conds += narrow(client, url, [i.strip() for i in kw.get("ids", ())
-                                              if i.strip()]) or []
-            where = where_sql(_lower(name, lo, kw), hi, conds)
-            got = fetch(client, url, where, tmp)
-        except FleetError as e:
-            raise UsageError(str(e)) from None
-        finally:
-            client.disconnect()
         if not got:  # nothing matched: an empty log, answered as the files would be
             (tmp / "empty").mkdir()
             (tmp / "empty" / "app.log").write_text("")
@@ -222,6 +235,23 @@ def run(fn: Callable[..., Any], source: str, dirs: tuple[str, ...] = (),
                      **kw)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _rows(name: str, client: Any, url: ChUrl, lo: str | None, hi: str | None,
+          kw: dict[str, Any], tmp: Path) -> list[str]:
+    """Fetch the rows the command's analysis reads into ``tmp`` (``fetch``)."""
+    conds = _conditions(name, kw)
+    ids = [i.strip() for i in kw.get("ids", ()) if i.strip()] if name == "trace_cmd" else []
+    if ids:  # the id lookup: the few ranges that hold the ids
+        from . import sqltrace
+
+        narrow = sqltrace.narrow(client, url, ids)
+        if narrow == ["0"]:
+            return []  # no row holds one of them
+        if narrow is not None:
+            return fetch(client, url, where_sql(_lower(name, lo, kw), hi, conds + narrow),
+                         tmp, settings=sqltrace.SETTINGS)
+    return fetch(client, url, where_sql(_lower(name, lo, kw), hi, conds), tmp)
 
 
 def _grouped(name: str, client: Any, url: ChUrl, lo: str | None, hi: str | None,

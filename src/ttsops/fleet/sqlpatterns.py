@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from . import fieldsql
-from .client import call
-from .schema import STRING_FIELDS, TABLE, has_derived
+from .client import FleetError, call, unknown_table
+from .schema import STRING_FIELDS, TABLE
 from .sqlwhere import lit, where_sql
 from .url import ChUrl
 
@@ -42,48 +42,78 @@ def answer(client: Any, url: ChUrl, since: str | None, until: str | None, *, by:
            fields_table: bool = True) -> Any:
     """The ``patterns`` report, or None when the general way must answer; from the
     fields' table where it holds the fields asked about (``fields_table``: where it is
-    there), else from the logs' rows."""
+    there, complete: on a cluster its ``Distributed`` table, on one server its view,
+    both made after the table was filled; a database without it makes the server
+    refuse the statement, and the logs' rows answer), else from the logs' rows. One
+    statement: the rows' total and the groups."""
+    from ..forensics.analyses import patterns
+
+    fields = list(dict.fromkeys([*by, *(c.field for c in where)]))
+    if not event and not set(fields) <= patterns.COMPLETE_FIELDS:
+        return None  # fields of the synthesis's other records: the general way
+    got = None
+    if fields_table and not event and fieldsql.covers(fields):
+        name = fieldsql.COMPLETE if url.cluster else f"{fieldsql.COMPLETE}_view"
+        try:
+            # the fields as columns (a few read, not every row's keys/vals); its rows
+            # are the synthesis_complete records
+            got = call(client, _sql(f"`{url.database}`.`{name}`", "1", "v_id", fields,
+                                    where, event, since, until, fieldsql.column))
+        except FleetError as e:
+            if not unknown_table(e):
+                raise
+    if got is None:
+        rows_of = ("event = 'synthesis_complete'" if not event else "level != ''"
+                   if event == "*" else f"event = {lit(event)} AND level != ''")
+        got = call(client, _sql(f"`{url.database}`.`{TABLE}`", rows_of, "id", fields,
+                                where, event, since, until, fieldsql.value))
+    return _report(got, fields, by=by, where=where, buckets=buckets, event=event, top=top,
+                   since=since, until=until)
+
+
+def _sql(table: str, rows_of: str, sid: str, fields: list[str], where: list[Any],
+         event: str | None, since: str | None, until: str | None,
+         on: Callable[[str], tuple[str, str]]) -> str:
+    """The rows' count (and how many have no id) and the groups, in one statement: a
+    row ``(0, ..., total, no id)``, and ``(1, present, value, ..., count, 0)`` per
+    group."""
+    rows_of += f" AND {where_sql(since, until)}"
+    keep = " AND ".join([*(_equal(c.field, c.value, on) for c in where if c.op == "="),
+                         *([] if event else [f"{sid} != ''"])]) or "1"
+    blank, cols = [], []
+    for n, f in enumerate(fields):
+        ok, v = fieldsql.value(f, n) if on is fieldsql.value else on(f)
+        blank += [f"toUInt8(0) AS h{n}", f"'' AS v{n}"]
+        cols += [f"toUInt8({ok}) AS h{n}", f"{v} AS v{n}"]
+    keys = [x for n in range(len(fields)) for x in (f"h{n}", f"v{n}")]
+    return (f"SELECT {', '.join(['toUInt8(0) AS g', *blank])}, count(), countIf({sid} = '') "
+            f"FROM {table} WHERE {rows_of} UNION ALL "
+            f"SELECT {', '.join(['toUInt8(1) AS g', *cols])}, count(), toUInt64(0) "
+            f"FROM {table} WHERE {rows_of} AND {keep}"
+            + (f" GROUP BY {', '.join(keys)}" if keys else ""))
+
+
+def _report(got: list[Any], fields: list[str], *, by: list[str], where: list[Any],
+            buckets: dict[str, Any], event: str | None, top: int, since: str | None,
+            until: str | None) -> Any:
+    """The report from ``_sql``'s rows (None: a synthesis_complete without an id, which
+    the Assembler's own rules answer)."""
     from ..forensics.analyses import patterns
     from ..forensics.reading.filters import group_key, matches
 
-    fields = list(dict.fromkeys([*by, *(c.field for c in where)]))
-    if not event:
-        if not set(fields) <= patterns.COMPLETE_FIELDS:
-            return None  # fields of the synthesis's other records: the general way
-        rows_of = "event = 'synthesis_complete'"
-    elif event == "*":
-        rows_of = "level != ''"
-    else:
-        rows_of = f"event = {lit(event)} AND level != ''"
-    on: Callable[[str], tuple[str, str]] = fieldsql.value
-    table, sid = f"`{url.database}`.`{TABLE}`", "id"
-    if (fields_table and not event and fieldsql.covers(fields)
-            and has_derived(client, url, fieldsql.COMPLETE)):
-        # the fields as columns (a few read, not every row's keys/vals); its rows are
-        # the synthesis_complete records
-        table, on, sid = f"`{url.database}`.`{fieldsql.COMPLETE}`", fieldsql.column, "v_id"
-        rows_of = "1"
-    rows_of += f" AND {where_sql(since, until)}"
-    total, no_id = call(client, f"SELECT count(), countIf({sid} = '') FROM {table} "
-                                f"WHERE {rows_of}")[0]
-    if not event and no_id:
-        return None  # a synthesis_complete without an id: the Assembler's own rules
-    keep = " AND ".join([*(_equal(c.field, c.value, on) for c in where if c.op == "="),
-                         *([] if event else [f"{sid} != ''"])]) or "1"
-    cols = []
-    for n, f in enumerate(fields):
-        ok, v = fieldsql.value(f, n) if on is fieldsql.value else on(f)
-        cols += [f"{ok} AS h{n}", f"{v} AS v{n}"]
-    keys = [x for n in range(len(fields)) for x in (f"h{n}", f"v{n}")]
-    sql = (f"SELECT {', '.join([*cols, 'count()'])} FROM {table} WHERE {rows_of} AND {keep}"
-           + (f" GROUP BY {', '.join(keys)}" if keys else ""))
+    total = no_id = 0
     groups: Counter[tuple[str, ...]] = Counter()
     matched = 0
-    for row in call(client, sql):
-        n = int(row[-1])
-        d = {f: row[2 * i + 1] for i, f in enumerate(fields) if row[2 * i]}
+    for row in got:
+        if not row[0]:
+            total, no_id = int(row[-2]), int(row[-1])
+            continue
+        n = int(row[-2])
+        d = {f: row[2 * i + 2] for i, f in enumerate(fields) if row[2 * i + 1]}
         if n and matches(where, d):
             matched += n
             groups[group_key(d, by, buckets)] += n
-    return patterns.report(groups, int(total) - (int(no_id) if not event else 0), matched,
+    if not event and no_id:
+        return None  # a synthesis_complete without an id: the Assembler's own rules
+    return patterns.report(groups, total - (no_id if not event else 0), matched,
                            since, until, by=by, where=where, event=event, top=top)

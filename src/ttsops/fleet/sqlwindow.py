@@ -12,8 +12,11 @@ from .client import FleetError, call
 from .schema import TABLE
 from .url import ChUrl
 
+# one statement: a row per group of records (kind 1), the count of the lines that are
+# no record (kind 0: level ''), and the first five of those lines (kind 2, with their
+# place in the reading order: host, file_ts, file, seq)
 _GROUPS = """
-SELECT level, event,
+SELECT toUInt8(level != '') AS kind, level, event,
   multiIf(level IN ('ERROR', 'CRITICAL'), if(error_code != '', error_code, '(no code)'),
           level = 'WARNING', if(warning_code != '', warning_code,
                                 if(error_code != '', error_code, '(no code)')), '') AS code,
@@ -21,12 +24,13 @@ SELECT level, event,
   if(event = 'synthesis_complete' AND st = 'failed',
      if(error_code != '', error_code, '(no code)'), '') AS fcode,
   count(), min(ts), max(ts)
-FROM {table} WHERE level != '' AND {where}
-GROUP BY level, event, code, st, fcode
+FROM {table} WHERE {where}
+GROUP BY kind, level, event, code, st, fcode
+UNION ALL
+SELECT toUInt8(2), substring(text, 1, 200), host, file_ts, file, '', seq, '', '' FROM (
+  SELECT text, host, file_ts, file, seq FROM {table} WHERE level = '' AND {where}
+  ORDER BY host, file_ts, file, seq LIMIT 5)
 """
-_SKIPPED = "SELECT count() FROM {table} WHERE level = '' AND {where}"
-_EXAMPLES = ("SELECT substring(text, 1, 200) FROM {table} WHERE level = '' AND {where} "
-             "ORDER BY host, file_ts, file, seq LIMIT 5")
 _SPAN = "SELECT min(ts), max(ts) FROM {table} WHERE level != ''"
 
 
@@ -56,8 +60,16 @@ def report(client: Any, url: ChUrl, since: str | None, until: str | None) -> Any
     records = 0
     first: str | None = None
     last: str | None = None
-    for level, event, code, st, fcode, n, lo, hi in call(
+    skipped = 0
+    lines: list[tuple[Any, ...]] = []
+    for kind, level, event, code, st, fcode, n, lo, hi in call(
             client, _GROUPS.format(table=table, where=where)):
+        if kind == 0:  # the lines that are no record
+            skipped += n
+            continue
+        if kind == 2:  # one of them: (host, file_ts, file, seq, its text)
+            lines.append((event, code, st, n, level))
+            continue
         records += n
         first = lo if first is None or lo < first else first
         last = hi if last is None or hi > last else last
@@ -71,8 +83,7 @@ def report(client: Any, url: ChUrl, since: str | None, until: str | None) -> Any
             complete[st] += n
             if fcode:
                 failure_codes[fcode] += n
-    skipped = call(client, _SKIPPED.format(table=table, where=where))[0][0]
-    examples = [r[0] for r in call(client, _EXAMPLES.format(table=table, where=where))]
+    examples = [line[-1] for line in sorted(lines)]
     started = events.get("synthesis_start", 0)
     n_complete = sum(complete.values())
     rate = complete.get("failed", 0) / n_complete if n_complete else None

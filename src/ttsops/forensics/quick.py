@@ -19,6 +19,7 @@ import sys
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 # option spellings -> (parameter, kind); kinds: "str", "multi" (repeatable), "path",
@@ -33,11 +34,11 @@ SOURCE: dict[str, tuple[str, str]] = {
     "--json": ("as_json", "flag"), "--csv": ("as_csv", "flag"),
     "--no-index": ("no_index", "flag"),
     "--progress": ("progress", "true"), "--no-progress": ("progress", "false"),
+    "--source": ("source", "str"),  # (given: the fleet's database, ttsops.fleet.source)
 }
 SOURCE_DEFAULTS: dict[str, Any] = {"dirs": (), "files": (), "since": None, "until": None,
                                    "tz": None, "as_json": False, "as_csv": False,
                                    "no_index": False, "progress": None}
-# (--source, the fleet's database, is not among them: click's path answers it)
 STAGE_TIME = "choice:auto|cumulative|per-stage"
 
 # command -> (its own options, their defaults, name of its arguments or None)
@@ -147,10 +148,18 @@ def run(command: str, args: list[str]) -> int | None:
         from ..logformat.dialects import set_stage_time_mode
 
         set_stage_time_mode(stage_time)
-    body = {"window": commands.window_body, "trace": commands.trace_body,
-            "patterns": commands.patterns_body}[command]
+    bodies: dict[str, Callable[..., Any]] = {
+        "window": commands.window_body, "trace": commands.trace_body,
+        "patterns": commands.patterns_body}
+    body = bodies[command]
+    source = params.pop("source", None)
     try:
-        commands.run(body, **params)
+        if source:  # the database, not files (as cli.command does)
+            from ..fleet.source import run as run_source
+
+            run_source(body, source, **params)
+        else:
+            commands.run(body, **params)
     except commands.UsageError as e:
         commands.echo(f"ttsops logs: error: {e}", err=True)
         return e.exit_code
