@@ -75,7 +75,7 @@ def median(values: Sequence[float]) -> float:
     part = np.partition(a, [lo, hi])
     x, y = part[lo], part[hi]
     if x == 0.0 or y == 0.0:  # (which zero the stable sort puts there is its order's)
-        return percentile(np.sort(a, kind="stable"), 50)
+        return percentile(np.sort(a, kind="stable").tolist(), 50)
     return float(x + (y - x) * (pos - lo))
 
 
