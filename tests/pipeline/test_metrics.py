@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -50,3 +53,17 @@ def test_clipped_ratio():
 def test_empty_audio():
     m = M.measure(np.zeros(0, np.float32), SR)
     assert m["duration_ms"] == 0.0 and m["rms"] == 0.0 and m["silence_ratio"] == 1.0
+
+
+def test_the_metrics_import_no_scipy():
+    """Every worker process measures its first synthesis (warm-up) before it is ready: the
+    metrics use NumPy's FFT, so that start does not pay scipy.fft's ~0.4 s of imports."""
+    code = ("import sys, numpy as np\n"
+            "from ttsops.pipeline.metrics import measure\n"
+            "t = np.arange(22050) / 22050\n"
+            "m = measure(np.sin(2 * np.pi * 440 * t).astype(np.float32), 22050)\n"
+            "assert abs(m['spectral_centroid'] - 440) < 5, m\n"
+            "print(sorted(n for n in sys.modules if n.split('.')[0] == 'scipy'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -443,6 +443,10 @@ def test_new_connections_are_refused_once_sigterm_arrived(servers, tmp_path):
                 harness.get(s.url + "/healthz", timeout=2)
             except httpx.ConnectError:
                 return True
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # a connection the kernel queued on the listening socket as it closed is
+                # reset, never answered (seen in a CI run): not yet the settled state
+                return False
             return False
         wait_for(refused, 10, "the listening socket to close", every=0.05)
         with pytest.raises(httpx.ConnectError):

@@ -113,7 +113,6 @@ class Pipeline:
         pay ~1 s of imports inside its llm_postproc stage (workers call it after load)."""
         import av  # noqa: F401  (the opus/aac encoders: ~50 ms to import)
         import lameenc  # noqa: F401
-        import scipy.fft  # noqa: F401
         import soundfile  # noqa: F401
 
         x = np.zeros(64, np.float32)
