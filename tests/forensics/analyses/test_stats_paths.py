@@ -16,6 +16,9 @@ from hypothesis import strategies as st
 from ttsops.forensics.analyses import audio, stats
 from ttsops.forensics.analyses.diagnose_synth_frames import Pairs
 
+# numpy's warnings on infinities would reach a user's terminal from `logs diagnose`
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 VALUES = st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64),
                             st.sampled_from([0.0, -0.0, 1.0, 1.5, 2.0, 1e300, -1e-300]),
                             st.integers(-10**6, 10**6)), min_size=1, max_size=80)

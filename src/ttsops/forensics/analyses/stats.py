@@ -73,7 +73,7 @@ def median(values: Sequence[float]) -> float:
     lo = math.floor(pos)
     hi = min(lo + 1, n - 1)
     part = np.partition(a, [lo, hi])
-    x, y = part[lo], part[hi]
+    x, y = float(part[lo]), float(part[hi])  # (Python's arithmetic: no numpy warning)
     if x == 0.0 or y == 0.0:  # (which zero the stable sort puts there is its order's)
         return percentile(np.sort(a, kind="stable").tolist(), 50)
     return float(x + (y - x) * (pos - lo))
@@ -87,7 +87,9 @@ def mad(values: Sequence[float], med: float | None = None) -> float:
     if len(values) >= BIG:
         import numpy as np
 
-        return median(np.abs(floats(values) - m))  # (the same IEEE operations)
+        with np.errstate(over="ignore", invalid="ignore"):  # (inf - inf: nan, as below)
+            dev = np.abs(floats(values) - m)  # (the same IEEE operations)
+        return median(dev)
     return median([abs(v - m) for v in values])
 
 
