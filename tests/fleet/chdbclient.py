@@ -51,14 +51,14 @@ class ChdbClient:
                      ) -> None:
         """``INSERT`` of one block of ``fleet.native`` columns: the current engine reads
         them as its ``Native`` format (the protocol's block without its packet head)."""
-        from ttsops.fleet.native import _varint
+        from ttsops.fleet.wire import varint
 
         with tempfile.NamedTemporaryFile(dir=self.path, suffix=".native", delete=False) as f:
-            f.write(_varint(len(columns)) + _varint(n_rows))
+            f.write(varint(len(columns)) + varint(n_rows))
             for name, typ, data in columns:
                 for s in (name, typ):
                     b = s.encode()
-                    f.write(_varint(len(b)) + b)
+                    f.write(varint(len(b)) + b)
                 f.write(data)
         names = ", ".join(f"`{n}`" for n, _t, _d in columns)
         structure = ", ".join(f"`{n}` {t}" for n, t, _d in columns)

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .wire import varint
+
 Column = tuple[str, str, bytes]  # (name, ClickHouse type, the column's encoded data)
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -62,19 +64,7 @@ def _interleave(size: Any, data: Any) -> bytes:
 def same_string(value: str, n: int) -> bytes:
     """``n`` times ``value`` as a native ``String`` column."""
     b = value.encode()
-    return (_varint(len(b)) + b) * n
-
-
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+    return (varint(len(b)) + b) * n
 
 
 def string_arrays(s: Any) -> bytes:

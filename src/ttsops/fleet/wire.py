@@ -354,7 +354,9 @@ def _split(types: str) -> list[str]:
     return out
 
 
-def _uv(out: bytearray, v: int) -> None:
+def varint(v: int) -> bytes:
+    """``v`` (>= 0) as the native protocol's unsigned LEB128 varint."""
+    out = bytearray()
     while True:
         b = v & 0x7F
         v >>= 7
@@ -362,7 +364,11 @@ def _uv(out: bytearray, v: int) -> None:
             out.append(b | 0x80)
         else:
             out.append(b)
-            return
+            return bytes(out)
+
+
+def _uv(out: bytearray, v: int) -> None:
+    out += varint(v)
 
 
 def _str(out: bytearray, s: str) -> None:
