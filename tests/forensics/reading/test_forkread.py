@@ -6,6 +6,8 @@ early leaves no child behind; a busy machine reads in the caller."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -16,7 +18,7 @@ from ttsops.forensics.reading.sources import open_snapshot
 
 from .test_sources import _write
 
-pytestmark = pytest.mark.skipif(not forkread.available(), reason="needs fork (Linux)")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs fork (Linux)")
 
 
 def _forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -37,6 +39,7 @@ def _run(d, monkeypatch, fork: bool, **q):
     monkeypatch.delenv("TTSOPS_LOGS_WORKERS", raising=False)
     monkeypatch.setattr(scan, "FORK_BYTES", 0 if fork else 1 << 60)
     monkeypatch.setattr(forkread, "spare_cpu", lambda: True)
+    monkeypatch.setattr(forkread, "_threads", lambda: 1)  # (the test process has pools)
     pids = _forks(monkeypatch)
     with open_snapshot([d]) as snap:
         sc = Scan(snap, Query(**q))
@@ -97,6 +100,7 @@ def test_several_hosts_each_read_by_a_child_merge_as_when_read_in_the_caller(
         monkeypatch.delenv("TTSOPS_LOGS_WORKERS", raising=False)
         monkeypatch.setattr(scan, "FORK_BYTES", 0 if fork else 1 << 60)
         monkeypatch.setattr(forkread, "spare_cpu", lambda: True)
+        monkeypatch.setattr(forkread, "_threads", lambda: 1)  # (the test process's pools)
         pids = _forks(monkeypatch)
         with open_snapshot([a, b]) as snap:
             got[fork] = [(r.ts, r.fields["id"]) for r in Scan(
@@ -192,6 +196,7 @@ def test_the_setting_keeps_the_threads(tmp_path, monkeypatch):
     monkeypatch.setenv("TTSOPS_LOGS_WORKERS", "2")
     monkeypatch.setattr(scan, "FORK_BYTES", 0)
     monkeypatch.setattr(forkread, "spare_cpu", lambda: True)
+    monkeypatch.setattr(forkread, "_threads", lambda: 1)  # (the test process has pools)
     pids = _forks(monkeypatch)
     with open_snapshot([d]) as snap:
         n = sum(1 for _ in Scan(snap, Query(needles=("synthesis_start",),
@@ -247,6 +252,7 @@ def test_the_tutorials_questions_answered_the_same_by_a_child(tutorial_day, monk
              "--json", "--no-index"],
             ["top", "errors", *files, "--json", "--no-index"]]
     monkeypatch.setattr(forkread, "spare_cpu", lambda: True)
+    monkeypatch.setattr(forkread, "_threads", lambda: 1)  # (the test process has pools)
     for ask in asks:
         monkeypatch.setattr(scan, "FORK_BYTES", 1 << 60)
         alone = entry_in_process("logs", *ask, env={"TTSOPS_LOGS_WORKERS": "1"})
@@ -319,3 +325,23 @@ def test_units_are_taken_once_from_either_end_and_a_dead_holder_lets_go():
     empty = forkread._Claims(0)
     assert empty.take(front=True) is None and empty.take(front=False) is None
     os.close(empty.fd)
+
+
+def test_no_fork_beside_native_threads():
+    """Polars' pool (started by its import) is invisible to ``threading``; a fork beside
+    it could leave the child waiting on a lock one of its threads held. A fresh
+    interpreter: available before Polars, not after (the old check said yes to both)."""
+    code = ("import os, threading\n"
+            "from ttsops.forensics.reading import forkread\n"
+            "before = forkread.available()\n"
+            "import polars as pl\n"
+            "pl.DataFrame({'a': list(range(1000))}).select(pl.col('a').sum())\n"
+            "print(before, forkread.available(), threading.active_count(),"
+            " len(os.listdir('/proc/self/task')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "POLARS_MAX_THREADS": "2"}).stdout
+    before, after, py_threads, os_threads = out.split()
+    assert (py_threads, before) == ("1", "True")
+    assert int(os_threads) > 1, "Polars started threads of its own"
+    assert after == "False"
+

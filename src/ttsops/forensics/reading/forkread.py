@@ -41,7 +41,19 @@ def available() -> bool:
             not hasattr(os, "memfd_create"):
         return False
     threading = sys.modules.get("threading")
-    return threading is None or threading.active_count() == 1
+    if threading is not None and threading.active_count() != 1:
+        return False
+    return _threads() == 1
+
+
+def _threads() -> int:
+    """The OS threads of this process, native ones included (Polars' pool starts when it
+    is imported, BLAS's with numpy's first product): ``threading`` sees none of them, and
+    a fork while one of them holds an allocator's lock leaves the child waiting forever."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 2  # unknown: not safe
 
 
 def spare_cpu() -> bool:
