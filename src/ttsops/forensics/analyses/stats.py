@@ -55,28 +55,38 @@ def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> 
     return [percentile(s, q) for q in qs] if len(s) else [math.nan] * len(qs)
 
 
+def partitioned(values: Sequence[float], qs: Sequence[float]) -> list[float]:
+    """``percentile(sort(values), q)`` for each q (``values`` not empty), without sorting:
+    the two ranks each q reads put in place by one ``numpy.partition``, the same floats at
+    those ranks as a sort gives. The sign of a zero there cannot change ``percentile``'s
+    answer for two values or more (``x + (y - x) * f`` with ``y >= x`` is never -0.0);
+    NaNs (``sorted``'s order of them is its own) and a single value go the sorted way."""
+    import numpy as np
+
+    n = len(values)
+    a = floats(values)
+    if n == 1 or np.isnan(a).any():
+        srt = sort(values)
+        return [percentile(srt, q) for q in qs]
+    ranks = []
+    for q in qs:  # (``percentile``'s ranks and arithmetic)
+        pos = (n - 1) * q / 100.0
+        lo = math.floor(pos)
+        ranks.append((lo, min(lo + 1, n - 1), pos - lo))
+    part = np.partition(a, sorted({k for lo, hi, _f in ranks for k in (lo, hi)}))
+    with np.errstate(invalid="ignore", over="ignore"):  # (infinities: as Python's floats)
+        return [float(part[lo] + (part[hi] - part[lo]) * frac) for lo, hi, frac in ranks]
+
+
 def median(values: Sequence[float]) -> float:
-    """``percentile(sort(values), 50)``; many values (no NaN) by numpy's partition: only
-    the two middle ranks put in place, the same floats as the stable sort gives there
-    (the one exception, a 0.0 that a -0.0 equals, falls back to the sort)."""
+    """``percentile(sort(values), 50)``; many values by ``partitioned`` (the two middle
+    ranks put in place, not a whole sort)."""
     n = len(values)
     if not n:
         return math.nan
-    if n < BIG or n == 1:
+    if n < BIG:
         return percentile(sorted(values), 50)
-    import numpy as np
-
-    a = floats(values)
-    if np.isnan(a).any():
-        return percentile(sorted(values), 50)
-    pos = (n - 1) * 50 / 100.0  # (``percentile``'s ranks and arithmetic)
-    lo = math.floor(pos)
-    hi = min(lo + 1, n - 1)
-    part = np.partition(a, [lo, hi])
-    x, y = float(part[lo]), float(part[hi])  # (Python's arithmetic: no numpy warning)
-    if x == 0.0 or y == 0.0:  # (which zero the stable sort puts there is its order's)
-        return percentile(np.sort(a, kind="stable").tolist(), 50)
-    return float(x + (y - x) * (pos - lo))
+    return partitioned(values, (50,))[0]
 
 
 def mad(values: Sequence[float], med: float | None = None) -> float:

@@ -5,7 +5,6 @@ KPIs, the findings with their example traces, the alert episodes.
 from __future__ import annotations
 
 import html
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -14,7 +13,7 @@ from ...logline import Record
 from ..analyses.answer import Report
 from ..analyses.audio import AudioStats
 from ..analyses.rules import Rule
-from ..analyses.stats import floats, percentile, sort
+from ..analyses.stats import partitioned, percentile, sort
 from ..reading.timeargs import human_duration
 from . import svgchart as sc
 from .report_data import Series
@@ -31,28 +30,10 @@ def percentile_of(vals: Sequence[float], q: float) -> float | None:
 
 
 def percentiles_of(vals: Sequence[float], qs: Sequence[float]) -> list[float | None]:
-    """``percentile(sort(vals), q)`` for each q (None for no values), without sorting:
-    the two ranks each q reads put in place by one ``numpy.partition`` (the same floats
-    at those ranks as a sort gives; the sign of a zero there cannot change the answer of
-    ``percentile`` for two values or more). NaNs (``sorted``'s order of them is its own)
-    and a single value go the sorted way."""
-    import numpy as np
-
-    n = len(vals)
-    if n == 0:
+    """``percentile(sort(vals), q)`` for each q, None for no values (``stats.partitioned``)."""
+    if not len(vals):
         return [None] * len(qs)
-    a = floats(vals)
-    if n == 1 or np.isnan(a).any():
-        srt = sort(vals)
-        return [percentile(srt, q) for q in qs]
-    ranks = []
-    for q in qs:
-        pos = (n - 1) * q / 100.0
-        lo = math.floor(pos)
-        ranks.append((lo, min(lo + 1, n - 1), pos - lo))
-    part = np.partition(a, sorted({k for lo, hi, _f in ranks for k in (lo, hi)}))
-    with np.errstate(invalid="ignore", over="ignore"):  # (infinities: as Python's floats)
-        return [float(part[lo] + (part[hi] - part[lo]) * frac) for lo, hi, frac in ranks]
+    return list(partitioned(vals, qs))
 
 
 def esc(x: object) -> str:
