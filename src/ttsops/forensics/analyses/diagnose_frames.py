@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...logline import STAGES, Record
 from ..reading.scan import Query, Scan
@@ -39,6 +39,9 @@ from .diagnose_collect import (
     Collected,
     verified_webui_error,
 )
+
+if TYPE_CHECKING:
+    from .diagnose_parts import Part, PartJoin
 from .diagnose_synth_frames import (
     CANON,
     compact,
@@ -96,9 +99,23 @@ def prepare(df: Any, base: int) -> Prepared:
     """The parts of a batch (``df``, its first record at ``base``) that depend on it
     alone, from one Polars call (Polars shares the common scans and runs the parts side
     by side)."""
+    from ..reading import sidecar
+
+    groups, span, sp, comp, http, rows = pieces(df, base)
+    sparse = [(base + r, rec) for r, rec in zip(sp.get_column("_r").to_list(),
+                                                  sidecar.records_of(sp), strict=True)]
+    return Prepared(df.height, groups, span, rows, sparse, comp, http)
+
+
+def pieces(df: Any, base: int) -> tuple[Any, Any, Any, tuple[float, float] | None, Any,
+                                        dict[int, Any]]:
+    """``prepare`` 's parts of a batch as frames: the window's group-by and span, the
+    sparse records (``_r``: the row in ``df``, and the frame's columns), the span of the
+    completes' times, the 2xx ``http_request`` rows (seq, id) and the join's rows
+    (``synth_frames.rows_of``), from one Polars call."""
     import polars as pl
 
-    from ..reading import sidecar, synth_frames
+    from ..reading import synth_frames
 
     lf = df.lazy()
     ev = pl.col("event")
@@ -119,11 +136,8 @@ def prepare(df: Any, base: int) -> Prepared:
     n, ok, lo, hi = comp.row(0)
     comp_ts = None if n == 0 else pl.Series([lo, hi], dtype=pl.Utf8) if ok else \
         df.filter(ev == "synthesis_complete").get_column("ts")
-    sparse = [(base + r, rec) for r, rec in zip(sp.get_column("_r").to_list(),
-                                                  sidecar.records_of(sp), strict=True)]
-    return Prepared(df.height, groups, span, synth_frames.rows_of(dict(zip(rp, got,
-                                                                            strict=True))),
-                    sparse, None if comp_ts is None else _span_of(comp_ts), http)
+    return (groups, span, sp, None if comp_ts is None else _span_of(comp_ts), http,
+            synth_frames.rows_of(dict(zip(rp, got, strict=True))))
 
 
 def _span_of(ts: Any) -> tuple[float, float] | None:
@@ -169,6 +183,27 @@ class FramePass:
         self._cache_span(p.comp)
         self._syntheses(syn)
         self._failed_2xx(p.http)
+
+    def apply_part(self, part: Part, base: int, join: PartJoin) -> None:
+        """A file's ``diagnose_parts.Part`` (its first record at ``base``) to the
+        collectors, as ``apply`` feeds a batch's."""
+        import polars as pl
+
+        from ..reading import sidecar
+
+        if not part.height:
+            return
+        self._window(part.height, part.groups, pl.DataFrame({"lo": [part.lo],
+                                                             "hi": [part.hi]}))
+        syn = join.feed(part, base)
+        sp = part.sparse
+        for r, rec in zip(sp.get_column("_r").to_list(), sidecar.records_of(sp),
+                          strict=True):
+            self._sparse(base + r, rec)
+        self._cache_span(part.comp)
+        self._syntheses(syn)
+        h = part.http
+        self._failed_2xx(h.with_columns(pl.col("seq") + base) if base else h)
 
     @staticmethod
     def _window_plans(lf: Any) -> list[Any]:
@@ -425,17 +460,27 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
             progress: Callable[[int], None] | None = None,
             tap_frame: Callable[[LogFile, Any], None] | None = None,
             frame_columns: Sequence[str] = (), audio: AudioStats | None = None,
-            ) -> Collected | None:
-    """The pass over the frames, or None where it does not apply (see the module)."""
+            companions: bool = True) -> Collected | None:
+    """The pass over the frames, or None where it does not apply (see the module).
+    ``companions``: each file's part from its companion table (``diagnose_parts``) where
+    no ``tap_frame`` wants the frames."""
     from ..reading import sidecar
 
     aud = AudioStats() if audio is None else audio
     scan = _scan(snap, since, until, use_index, utc, progress) if usable(aud) else None
     if scan is None:
         return None
+    own = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *_hot_used()]))
+    if tap_frame is None and companions:
+        col = _collect_parts(scan, aud, own, since, until, lookback_s, use_index, utc)
+        if col is not None:
+            return col
+        aud.__init__(aud.metrics, aud.by, aud.where)  # type: ignore[misc]
+        scan = _scan(snap, since, until, use_index, utc, progress)
+        if scan is None:
+            return None
     col = Collected(snap, since, until, None, lookback_s, use_index, utc, aud)
     fp = FramePass(col)
-    own = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *_hot_used()]))
     cols = list(dict.fromkeys([*own, *frame_columns]))
     for group, prepared in _batches(sidecar.frames(scan, cols), own):
         if tap_frame is not None:
@@ -449,5 +494,33 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
         aud.__init__(aud.metrics, aud.by, aud.where)  # type: ignore[misc]
         return collect_records(snap, since, until, lookback_s=lookback_s,
                                use_index=use_index, utc=utc, audio=aud)
+    col.finish()
+    return col
+
+
+def _collect_parts(scan: Scan, aud: AudioStats, own: list[str], since: str | None,
+                   until: str | None, lookback_s: float, use_index: bool, utc: bool,
+                   ) -> Collected | None:
+    """The frames' pass fed each file's ``diagnose_parts.Part`` (its companion where it
+    has one, else made from its frame, and kept); None where the join would have to look
+    closer (many syntheses in flight): the caller takes the batches' pass."""
+    from ...logformat import dialects
+    from ..reading import sidecar
+    from .diagnose_parts import Part, PartJoin, Parts, TooMany
+
+    mode = dialects.stage_time_mode()
+    parts = Parts(scan, mode, own, write=sidecar.mode() != "off")
+    col = Collected(scan.snap, since, until, None, lookback_s, use_index, utc, aud)
+    fp = FramePass(col)
+    join = PartJoin(mode)
+    base = 0
+    try:
+        for f, x in sidecar.frames(scan, own, instead=parts.instead):
+            part = parts.part_of(f, x) if not isinstance(x, Part) else x
+            fp.apply_part(part, base, join)
+            base += part.height + 1
+    except TooMany:
+        return None
+    fp.finish()
     col.finish()
     return col
