@@ -116,7 +116,7 @@ def make(df: Any, mode: str) -> Part:
         hi = None  # (a window would drop those records: the frame is read then)
     part = Part(df.height, groups, lo, hi, sp.select("_r", *RECORD_COLUMNS), comp, http, syn,
                 {k: join.carry.get(k, rows[k].clear()) for k in OPEN_KINDS},
-                {k: rows[k].filter(pl.col("id").is_in(head_ids)) for k in KINDS},
+                {k: rows[k].filter(pl.col("id").is_in(head_ids.implode())) for k in KINDS},
                 sum(f.height for f in rows.values()))
     part.rows_of = lambda ids: _rows_of(df, ids)
     return part
@@ -170,7 +170,7 @@ class PartJoin:
             ids = pl.concat(open_ids).unique()
             mine = pl.concat([part.syn.get_column("id"),
                               *[f.get_column("id") for f in part.carry.values()]])
-            present = ids.filter(ids.is_in(mine))
+            present = ids.filter(ids.is_in(mine.implode()))
             if present.len():
                 syn, carry = self._again(part, base, present, syn, carry)
             else:
@@ -191,15 +191,15 @@ class PartJoin:
 
         head = part.head
         hid = pl.concat([head[k].get_column("id") for k in KINDS])
-        if present.is_in(hid).all():
-            rows = {k: head[k].filter(pl.col("id").is_in(present)) for k in KINDS}
+        if present.is_in(hid.implode()).all():
+            rows = {k: head[k].filter(pl.col("id").is_in(present.implode())) for k in KINDS}
         else:
             if part.rows_of is None:
                 raise TooMany  # (cannot happen: every part can read its rows)
             rows = part.rows_of(present.to_list())
         rows = {k: v.with_columns(pl.col("seq") + base) for k, v in rows.items()}
         j = SynthJoin(FIELDS, METRICS, STAGES, self.mode, max_pending=self.max_pending)
-        inp = pl.col("id").is_in(present)
+        inp = pl.col("id").is_in(present.implode())
         j.carry = {k: self.carry[k].filter(inp) for k in OPEN_KINDS}
         again = j.feed(rows)
         syn = pl.concat([syn.filter(~inp), again], how="vertical_relaxed").sort("seq")
