@@ -107,30 +107,35 @@ def _kept(part: diagnose_parts.Part, where: Path, mode: str) -> diagnose_parts.P
     return back
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_OP, max_size=60), st.lists(st.integers(1, 20), min_size=1, max_size=5),
-       st.sampled_from(["auto", "cumulative", "per-stage"]))
+       st.sampled_from(["auto", "cumulative", "per-stage"]), st.integers(1, 4))
 @example([("synthesis_start", "ts_a", "", "5", False),
           ("stage_time", "ts_a", "text_normalize", "5", False),
           ("synthesis_start", "ts_a", "", "5", False),  # (an id open, started again)
           ("stage_time", "ts_a", "llm_prompt_gen", "12.5", False),
-          ("synthesis_complete", "ts_a", "", "30 ms", False)], [2], "auto")
-def test_parts_join_as_the_files_join(ops, cuts, mode) -> None:
-    """Each file's part joined within it, the ids open across its start joined again:
-    the syntheses (every column, ``seq`` too) of ``SynthJoin`` over the same files."""
+          ("synthesis_complete", "ts_a", "", "30 ms", False)], [2], "auto", 1)
+def test_parts_join_as_the_files_join(ops, cuts, mode, per) -> None:
+    """Each file's part joined within it, the ids open across its start joined again
+    (``per`` files at a time): the syntheses (every column, ``seq`` too) of
+    ``SynthJoin`` over the same files, and the records open at the end."""
     files = _cut(_records(ops), cuts)
     frames = [sidecar.frame_of(recs, COLUMNS) for recs in files]
     want, join = synth_frames.syntheses(frames, FIELDS, METRICS, STAGES, mode)
     pj = diagnose_parts.PartJoin(mode)
     got = []
     base = 0
+    group: list[tuple[diagnose_parts.Part, int]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, df in enumerate(frames):
             part = diagnose_parts.make(df, mode)
             if i % 2:
                 part = _kept(part, Path(tmp), mode)
-            got.append(pj.feed(part, base))
+            group.append((part, base))
             base += df.height + 1
+            if len(group) == per or i == len(frames) - 1:
+                got.append(pj.feed(group))
+                group = []
     import polars as pl
 
     _same(_rows(pl.concat(got, how="vertical_relaxed")) if got else [], _rows(want))
@@ -138,6 +143,12 @@ def test_parts_join_as_the_files_join(ops, cuts, mode) -> None:
     for k in diagnose_parts.OPEN_KINDS:
         assert pj.carry.get(k, pl.DataFrame()).to_dicts() == join.carry[k].to_dicts() \
             if frames else True
+    # (the ids open, and how many records each: what ``TooMany`` counts)
+    want_open: dict[str, int] = {}
+    for f in join.carry.values() if frames else ():
+        for x in f.get_column("id").to_list():
+            want_open[x] = want_open.get(x, 0) + 1
+    assert pj.opened == want_open
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -156,7 +167,7 @@ def test_too_many_in_flight_only_where_the_join_may_overflow(ops, cuts, most) ->
         join.feed(synth_frames.rows(df, base, FIELDS, METRICS))
         if not gave_up:
             try:
-                pj.feed(diagnose_parts.make(df, "auto"), base)
+                pj.feed([(diagnose_parts.make(df, "auto"), base)])
             except diagnose_parts.TooMany:
                 gave_up = True
         base += df.height + 1

@@ -166,6 +166,7 @@ class FramePass:
         self.failed_seq: Any = None  # id -> seq of its first failed synthesis
         self.syn: list[Any] = []  # syntheses not yet fed to their collectors
         self.syn_rows = 0
+        self.parts: list[tuple[Part, int]] = []  # parts applied, syntheses not joined yet
 
     def feed(self, df: Any) -> None:
         """A batch of records (after those fed before)."""
@@ -184,9 +185,10 @@ class FramePass:
         self._syntheses(syn)
         self._failed_2xx(p.http)
 
-    def apply_part(self, part: Part, base: int, join: PartJoin) -> None:
+    def apply_part(self, part: Part, base: int) -> None:
         """A file's ``diagnose_parts.Part`` (its first record at ``base``) to the
-        collectors, as ``apply`` feeds a batch's."""
+        collectors, as ``apply`` feeds a batch's; its syntheses wait for
+        ``apply_parts``."""
         import polars as pl
 
         from ..reading import sidecar
@@ -195,15 +197,26 @@ class FramePass:
             return
         self._window(part.height, part.groups, pl.DataFrame({"lo": [part.lo],
                                                              "hi": [part.hi]}))
-        syn = join.feed(part, base)
         sp = part.sparse
         for r, rec in zip(sp.get_column("_r").to_list(), sidecar.records_of(sp),
                           strict=True):
             self._sparse(base + r, rec)
         self._cache_span(part.comp)
-        self._syntheses(syn)
-        h = part.http
-        self._failed_2xx(h.with_columns(pl.col("seq") + base) if base else h)
+        self.parts.append((part, base))
+
+    def apply_parts(self, join: PartJoin) -> None:
+        """The syntheses of the parts applied since the last call (joined at once), and
+        their 2xx ``http_request`` rows."""
+        import polars as pl
+
+        if not self.parts:
+            return
+        group, self.parts = self.parts, []
+        self._syntheses(join.feed(group))
+        https = [p.http.with_columns(pl.col("seq") + base) for p, base in group
+                 if p.http.height]
+        if https:
+            self._failed_2xx(_concat(https))
 
     @staticmethod
     def _window_plans(lf: Any) -> list[Any]:
@@ -513,12 +526,17 @@ def _collect_parts(scan: Scan, aud: AudioStats, own: list[str], since: str | Non
     col = Collected(scan.snap, since, until, None, lookback_s, use_index, utc, aud)
     fp = FramePass(col)
     join = PartJoin(mode)
-    base = 0
+    base = waiting = 0
     try:
         for f, x in sidecar.frames(scan, own, instead=parts.instead):
             part = parts.part_of(f, x) if not isinstance(x, Part) else x
-            fp.apply_part(part, base, join)
+            fp.apply_part(part, base)
             base += part.height + 1
+            waiting += part.syn.height
+            if waiting >= SYN_ROWS // 2:
+                fp.apply_parts(join)
+                waiting = 0
+        fp.apply_parts(join)
     except TooMany:
         return None
     fp.finish()

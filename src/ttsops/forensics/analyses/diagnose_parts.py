@@ -50,7 +50,7 @@ def tag(mode: str) -> str:
     """What a companion was made by: this module's format, the join's fields, metrics and
     stages, and the ``--stage-time`` mode."""
     h = hashlib.sha256(repr((FIELDS, METRICS, STAGES)).encode()).hexdigest()[:12]
-    return f"diagnose-parts-1|{h}|{mode}"
+    return f"diagnose-parts-2|{h}|{mode}"
 
 
 class TooMany(Exception):
@@ -73,6 +73,8 @@ class Part:
     carry: dict[int, Any]
     head: dict[int, Any]
     heights: int  # the join's rows
+    opened: dict[str, int]  # id -> its records in ``carry``
+    head_ids: frozenset[str]
     # (not kept) the rows of ids not in ``head``, on demand: ids -> kind -> rows
     rows_of: Callable[[list[str]], dict[int, Any]] | None = field(default=None, repr=False)
 
@@ -84,7 +86,8 @@ class Part:
     def values(self) -> dict[str, Any]:
         return {"height": self.height, "lo": self.lo, "hi": self.hi,
                 "comp": None if self.comp is None else list(self.comp),
-                "heights": self.heights}
+                "heights": self.heights, "opened": self.opened,
+                "head_ids": sorted(self.head_ids)}
 
     @classmethod
     def of(cls, tables: dict[str, Any], values: dict[str, Any]) -> Part:
@@ -94,7 +97,9 @@ class Part:
                                                                  float(comp[1])),
                    tables["http"], tables["syn"],
                    {k: tables[f"carry{k}"] for k in OPEN_KINDS},
-                   {k: tables[f"head{k}"] for k in KINDS}, int(values["heights"]))
+                   {k: tables[f"head{k}"] for k in KINDS}, int(values["heights"]),
+                   {str(k): int(v) for k, v in values["opened"].items()},
+                   frozenset(str(x) for x in values["head_ids"]))
 
 
 def make(df: Any, mode: str) -> Part:
@@ -114,10 +119,16 @@ def make(df: Any, mode: str) -> Part:
     lo, hi = span.row(0) if df.height else (None, None)
     if df.height and df.get_column("ts").null_count():
         hi = None  # (a window would drop those records: the frame is read then)
+    carry = {k: join.carry.get(k, rows[k].clear()) for k in OPEN_KINDS}
+    opened: dict[str, int] = {}
+    for f in carry.values():
+        for x in f.get_column("id").to_list():
+            opened[x] = opened.get(x, 0) + 1
     part = Part(df.height, groups, lo, hi, sp.select("_r", *RECORD_COLUMNS), comp, http, syn,
-                {k: join.carry.get(k, rows[k].clear()) for k in OPEN_KINDS},
+                carry,
                 {k: rows[k].filter(pl.col("id").is_in(head_ids.implode())) for k in KINDS},
-                sum(f.height for f in rows.values()))
+                sum(f.height for f in rows.values()), opened,
+                frozenset(head_ids.to_list()))
     part.rows_of = lambda ids: _rows_of(df, ids)
     return part
 
@@ -145,72 +156,90 @@ def _sidecar_rows(p: Path, columns: list[str]) -> Callable[[list[str]], dict[int
 
 
 class PartJoin:
-    """``synth_frames.SynthJoin`` over parts: ``feed`` a file's part after those before."""
+    """``synth_frames.SynthJoin`` over parts: ``feed`` the parts of a few files (in order,
+    after those before).
+
+    Which ids are open at a file's start is followed in Python (``opened``: id -> its
+    records not closed yet); for each file, the ids open before it that have records in
+    it (``present``) get all their rows of the file (``head``, or read) instead of the
+    file's own records still open at its end. One ``SynthJoin`` over the records open
+    before the group, those open rows and those of the ids present, joins every
+    synthesis that takes records from before its file; the others are the files' own."""
 
     def __init__(self, mode: str, max_pending: int = 200_000) -> None:
         self.mode = mode
         self.max_pending = max_pending
-        self.carry: dict[int, Any] = {}
-        self.pending = 0
+        self.carry: dict[int, Any] = {}  # the join's records open (seq from the start)
+        self.opened: dict[str, int] = {}  # their ids, and how many each
 
-    def feed(self, part: Part, base: int) -> Any:
-        """The syntheses the file completes (``seq`` from ``base``)."""
-        import polars as pl
-
-
-        old = sum(f.height for f in self.carry.values())
-        # (SynthJoin's count of the syntheses in flight, where it needs no closer look)
-        if self.pending + part.heights + old > self.max_pending:
-            raise TooMany
-        seq = pl.col("seq") + base
-        syn = part.syn.with_columns(seq) if base else part.syn
-        carry = {k: (v.with_columns(seq) if base else v) for k, v in part.carry.items()}
-        open_ids = [f.get_column("id") for f in self.carry.values() if f.height]
-        if open_ids:
-            ids = pl.concat(open_ids).unique()
-            mine = pl.concat([part.syn.get_column("id"),
-                              *[f.get_column("id") for f in part.carry.values()]])
-            present = ids.filter(ids.is_in(mine.implode()))
-            if present.len():
-                syn, carry = self._again(part, base, present, syn, carry)
-            else:
-                carry = {k: pl.concat([self.carry[k], carry[k]], how="vertical_relaxed")
-                         for k in OPEN_KINDS}
-        self.carry = carry
-        now = [f.get_column("id") for f in carry.values() if f.height]
-        self.pending = pl.concat(now).n_unique() if now else 0
-        return syn
-
-    def _again(self, part: Part, base: int, present: Any, syn: Any,
-               carry: dict[int, Any]) -> tuple[Any, dict[int, Any]]:
-        """The syntheses and open records of the file with the ids ``present`` (open
-        before, with records in the file) joined again from their open records."""
+    def feed(self, group: list[tuple[Part, int]]) -> Any:
+        """The syntheses the parts (each with the ``seq`` of its first record) complete,
+        in order."""
+        import numpy as np
         import polars as pl
 
         from ..reading.synth_frames import SynthJoin
 
-        head = part.head
-        hid = pl.concat([head[k].get_column("id") for k in KINDS])
-        if present.is_in(hid.implode()).all():
-            rows = {k: head[k].filter(pl.col("id").is_in(present.implode())) for k in KINDS}
-        else:
-            if part.rows_of is None:
-                raise TooMany  # (cannot happen: every part can read its rows)
-            rows = part.rows_of(present.to_list())
-        rows = {k: v.with_columns(pl.col("seq") + base) for k, v in rows.items()}
+        syns: list[Any] = []
+        bases: list[Any] = []
+        rows: dict[int, list[Any]] = {k: [] for k in KINDS}
+        opened = self.opened
+        for part, base in group:
+            # (SynthJoin's count of the syntheses in flight, where it needs no closer look)
+            if len(opened) + part.heights + sum(opened.values()) > self.max_pending:
+                raise TooMany
+            syns.append(part.syn)
+            bases.append(np.full(part.syn.height, base, dtype=np.int64))
+            present: list[str] = []
+            done: set[str] = set()
+            if opened:
+                ids = list(opened)
+                done = set(part.syn.get_column("id").filter(
+                    part.syn.get_column("id").is_in(ids)).to_list())
+                present = [x for x in ids if x in done or x in part.opened]
+            seq = pl.col("seq") + base
+            if present:
+                inp = pl.col("id").is_in(present)
+                for k in OPEN_KINDS:
+                    c = part.carry[k]
+                    if c.height:
+                        rows[k].append(c.filter(~inp).with_columns(seq))
+                if part.head_ids.issuperset(present):
+                    got = {k: part.head[k].filter(inp) for k in KINDS}
+                elif part.rows_of is not None:
+                    got = part.rows_of(present)
+                else:  # (cannot happen: every part can read its rows)
+                    raise TooMany
+                for k in KINDS:
+                    if got[k].height:
+                        rows[k].append(got[k].with_columns(seq))
+            else:
+                for k in OPEN_KINDS:
+                    c = part.carry[k]
+                    if c.height:
+                        rows[k].append(c.with_columns(seq))
+            now = {x: n for x, n in opened.items() if x not in present}
+            for x, n in part.opened.items():
+                now[x] = n + (opened[x] if x in present and x not in done else 0)
+            opened = now
+        self.opened = opened
+        syn = pl.concat(syns, how="vertical_relaxed") if len(syns) > 1 else syns[0]
+        syn = syn.with_columns(pl.col("seq") + pl.Series(np.concatenate(bases)))
+        if not any(rows[k] for k in KINDS) and not any(
+                f.height for f in self.carry.values()):
+            return syn
         j = SynthJoin(FIELDS, METRICS, STAGES, self.mode, max_pending=self.max_pending)
-        inp = pl.col("id").is_in(present.implode())
-        j.carry = {k: self.carry[k].filter(inp) for k in OPEN_KINDS}
-        again = j.feed(rows)
-        syn = pl.concat([syn.filter(~inp), again], how="vertical_relaxed").sort("seq")
-        out = {}
-        for k in OPEN_KINDS:
-            parts = [self.carry[k].filter(~inp), carry[k].filter(~inp)]
-            got = j.carry.get(k)
-            if got is not None:
-                parts.append(got)
-            out[k] = pl.concat(parts, how="vertical_relaxed").sort("seq")
-        return syn, out
+        j.carry = self.carry
+        empty = {k: group[0][0].head[k].clear() for k in KINDS}
+        batch = {k: (pl.concat(v, how="vertical_relaxed").sort("seq") if v else empty[k])
+                 for k, v in rows.items()}
+        again = j.feed(batch)
+        self.carry = j.carry
+        if again.height:
+            syn = pl.concat([syn.filter(~pl.col("seq").is_in(again.get_column("seq")
+                                                              .implode())), again],
+                            how="vertical_relaxed").sort("seq")
+        return syn
 
 
 class Parts:
@@ -242,7 +271,11 @@ class Parts:
         if tv is None:
             self.missing[str(f.path)] = (p, key, stats.records)
             return None
-        part = Part.of(*tv)
+        try:
+            part = Part.of(*tv)
+        except Exception:  # (tables or values not as this code writes them)
+            self.missing[str(f.path)] = (p, key, stats.records)
+            return None
         if self.until is not None and part.height and (part.hi is None
                                                          or part.hi >= self.until):
             return None  # (the frame, cut by the window, is read)
