@@ -529,11 +529,13 @@ def _collect_parts(scan: Scan, aud: AudioStats, own: list[str], since: str | Non
     base = waiting = 0
     try:
         for f, x in sidecar.frames(scan, own, instead=parts.instead):
-            part = parts.part_of(f, x) if not isinstance(x, Part) else x
+            made = not isinstance(x, Part)
+            part = parts.part_of(f, x) if made else x
             fp.apply_part(part, base)
             base += part.height + 1
             waiting += part.syn.height
-            if waiting >= SYN_ROWS // 2:
+            # (a part made from a frame may hold the frame's buffers: joined at once)
+            if made or waiting >= SYN_ROWS // 2:
                 fp.apply_parts(join)
                 waiting = 0
         fp.apply_parts(join)

@@ -289,9 +289,11 @@ class Parts:
         part = make(df, self.mode)
         self.made += 1
         miss = self.missing.pop(str(f.path), None)
-        if self.write and miss is not None and miss[2] == df.height:
+        if miss is not None and miss[2] == df.height:  # the whole file, from its sidecar
             p, key, rows = miss
-            if companion.save(p, key, NAME, self.tag, rows, part.tables(),
-                              part.values()) is not None:
+            # (its rows read again where wanted: the frame is not kept until then)
+            part.rows_of = _sidecar_rows(p, self.columns)
+            if self.write and companion.save(p, key, NAME, self.tag, rows, part.tables(),
+                                             part.values()) is not None:
                 self.written += 1
         return part
