@@ -278,6 +278,17 @@ def test_not_read_beside_a_damaged_sidecar_nor_for_another_version(day, monkeypa
     key = comp.name.split(".")[0]
     assert companion.load(d / f"{key}.parquet", key, "diagnose", diagnose_parts.tag("auto"),
                           _rows_of(d, key)) is not None
+    # a companion whose bytes are damaged inside a table (its length intact): the same
+    # answer (the file's frame read, or the pass without companions), made again after
+    for victim in sorted(_companions(cache))[:2]:
+        raw = bytearray((d / victim).read_bytes())
+        raw[-300:-200] = bytes(100)
+        (d / victim).write_bytes(bytes(raw))
+    assert _run(logs, monkeypatch, "parts") == want
+    assert _run(logs, monkeypatch, "parts") == want
+    seen.clear()
+    assert _run(logs, monkeypatch, "parts") == want
+    assert seen and all(seen)
     # another version of a file (appended to: another identity): another key, its
     # companion made anew; the old one is never read for it
     gz = sorted(logs.glob("*.gz"))[2]

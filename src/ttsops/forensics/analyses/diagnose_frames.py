@@ -519,6 +519,7 @@ def _collect_parts(scan: Scan, aud: AudioStats, own: list[str], since: str | Non
     closer (many syntheses in flight): the caller takes the batches' pass."""
     from ...logformat import dialects
     from ..reading import sidecar
+    from ..reading.companion import Damaged
     from .diagnose_parts import Part, PartJoin, Parts, TooMany
 
     mode = dialects.stage_time_mode()
@@ -539,7 +540,7 @@ def _collect_parts(scan: Scan, aud: AudioStats, own: list[str], since: str | Non
                 fp.apply_parts(join)
                 waiting = 0
         fp.apply_parts(join)
-    except TooMany:
+    except (TooMany, Damaged):
         return None
     fp.finish()
     col.finish()

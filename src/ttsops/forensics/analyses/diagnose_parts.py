@@ -27,7 +27,7 @@ window does not cut the file (no record at or after ``until``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,8 +70,8 @@ class Part:
     comp: tuple[float, float] | None
     http: Any  # seq, id
     syn: Any
-    carry: dict[int, Any]
-    head: dict[int, Any]
+    carry: Mapping[int, Any]
+    head: Mapping[int, Any]
     heights: int  # the join's rows
     opened: dict[str, int]  # id -> its records in ``carry``
     head_ids: frozenset[str]
@@ -90,16 +90,39 @@ class Part:
                 "head_ids": sorted(self.head_ids)}
 
     @classmethod
-    def of(cls, tables: dict[str, Any], values: dict[str, Any]) -> Part:
+    def of(cls, tables: Mapping[str, Any], values: dict[str, Any]) -> Part:
+        """A part from its companion's tables (the open records' read when asked for)."""
         comp = values["comp"]
         return cls(int(values["height"]), tables["groups"], values["lo"], values["hi"],
                    tables["sparse"], None if comp is None else (float(comp[0]),
                                                                  float(comp[1])),
-                   tables["http"], tables["syn"],
-                   {k: tables[f"carry{k}"] for k in OPEN_KINDS},
-                   {k: tables[f"head{k}"] for k in KINDS}, int(values["heights"]),
+                   tables["http"], tables["syn"], _Kinds(tables, "carry", OPEN_KINDS),
+                   _Kinds(tables, "head", KINDS), int(values["heights"]),
                    {str(k): int(v) for k, v in values["opened"].items()},
                    frozenset(str(x) for x in values["head_ids"]))
+
+
+class _Kinds(Mapping[int, Any]):
+    """A part's frames by kind, from its companion's tables ``<prefix><kind>``."""
+
+    def __init__(self, tables: Mapping[str, Any], prefix: str, kinds: tuple[int, ...]) -> None:
+        self.tables = tables
+        self.prefix = prefix
+        self.kinds = kinds
+        for k in kinds:
+            if f"{prefix}{k}" not in tables:
+                raise KeyError(f"{prefix}{k}")
+
+    def __getitem__(self, k: int) -> Any:
+        if k not in self.kinds:
+            raise KeyError(k)
+        return self.tables[f"{self.prefix}{k}"]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.kinds)
+
+    def __len__(self) -> int:
+        return len(self.kinds)
 
 
 def make(df: Any, mode: str) -> Part:
@@ -200,7 +223,7 @@ class PartJoin:
             seq = pl.col("seq") + base
             if present:
                 inp = pl.col("id").is_in(present)
-                for k in OPEN_KINDS:
+                for k in OPEN_KINDS if part.opened else ():
                     c = part.carry[k]
                     if c.height:
                         rows[k].append(c.filter(~inp).with_columns(seq))
@@ -214,7 +237,7 @@ class PartJoin:
                     if got[k].height:
                         rows[k].append(got[k].with_columns(seq))
             else:
-                for k in OPEN_KINDS:
+                for k in OPEN_KINDS if part.opened else ():
                     c = part.carry[k]
                     if c.height:
                         rows[k].append(c.with_columns(seq))
