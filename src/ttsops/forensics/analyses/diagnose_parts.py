@@ -290,6 +290,8 @@ class Parts:
         if got is None:
             return None
         _lf, stats, info = got
+        if self.until is not None and str(info["hi"]) >= self.until:
+            return None  # (the window cuts the file: its lines are read)
         tv = companion.load(p, key, NAME, self.tag, stats.records)
         if tv is None:
             self.missing[str(f.path)] = (p, key, stats.records)
