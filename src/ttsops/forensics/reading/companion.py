@@ -124,6 +124,9 @@ class Tables(Mapping[str, Any]):
             self.got[t] = df
         return df
 
+    def __contains__(self, t: object) -> bool:
+        return t in self.index  # (without reading it)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.index)
 
