@@ -16,7 +16,10 @@ time. The answer is the record path's, on the same records:
 Used where the record path would read every record from sidecars anyway: no ``since``
 (no look-back), one stream, every file with a sidecar (``sidecar.covered``), UTC, the
 audio collector by voice. ``collect`` returns None otherwise, and the caller reads
-records. Not kept (nothing reads them from a diagnosis): the cache buckets of
+records. Where no ``tap_frame`` wants the frames, each file's part is read from its
+companion table instead (``diagnose_parts``: what the file gives once; the syntheses
+open across files joined again), made from its frame where there is none yet. Not kept
+(nothing reads them from a diagnosis): the cache buckets of
 ``synthesis_complete`` records and the ids of the recent syntheses (``recent``) when no
 web page report needs them.
 """
