@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ttsops.forensics.analyses import diagnose, diagnose_frames, diagnose_parts
+from ttsops.forensics.analyses import diagnose, diagnose_frames, diagnose_parts, diagnose_pieces
 from ttsops.forensics.reading import companion, sidecar, synth_frames
 from ttsops.forensics.reading.sources import open_snapshot
 from ttsops.logformat import dialects
@@ -31,7 +31,7 @@ from ..stdlib_logs import write_day
 
 REAL = diagnose_frames.collect
 COLUMNS = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in sidecar.HOT)]
-FIELDS, METRICS = diagnose_frames.FIELDS, diagnose_parts.METRICS
+FIELDS, METRICS = diagnose_pieces.FIELDS, diagnose_parts.METRICS
 
 _OP = st.tuples(st.sampled_from(["synthesis_start", "stage_time", "synthesis_complete",
                                  "audio_metrics", "synthesis_failed", "other_warning"]),

@@ -36,39 +36,23 @@ from ..reading.sources import LogFile, Snapshot
 from .audio import METRICS, AudioStats
 from .diagnose_collect import (
     DIMENSIONS,
-    LOG_TROUBLE,
     RECENT_IDS,
     TEXT_LEN_BUCKETS,
     Collected,
     verified_webui_error,
 )
+from .diagnose_pieces import FIELDS, hot_used, pieces
 
 if TYPE_CHECKING:
     from .diagnose_parts import Part, PartJoin
 from .diagnose_synth_frames import (
-    CANON,
     compact,
-    epochs,
     feed_audio,
     feed_latency,
     feed_patterns,
     usable,
 )
 
-SPARSE_LEVELS = ("WARNING", "ERROR", "CRITICAL")
-SPARSE_EVENTS = ("cache_health", "cache_dir_usage", "webui_event", "model_load_failed",
-                 "engine_load", "worker_died", "worker_killed", *LOG_TROUBLE)
-HOT_USED = ("k_id", "k_stage", "k_duration_ms", "k_queue_ms", "k_elapsed_ms", "k_status",
-            "k_error_code", "k_warning_code", "k_cache_hit", "k_where")
-FIELDS = tuple(d for d in DIMENSIONS if d != "cache_hit")
-
-
-def _hot_used() -> tuple[str, ...]:
-    """The columns the pass reads: ``HOT_USED`` and the fields and audio metrics of the
-    syntheses that the sidecar keeps as columns of their own."""
-    from ..reading.sidecar import HOT
-
-    return (*HOT_USED, *(f"k_{f}" for f in (*FIELDS, *METRICS) if f in HOT))
 BATCH_ROWS = 40_000  # records fed at once (a file of the month; small files together)
 SYN_ROWS = 100_000  # syntheses fed to their collectors at once
 
@@ -108,50 +92,6 @@ def prepare(df: Any, base: int) -> Prepared:
     sparse = [(base + r, rec) for r, rec in zip(sp.get_column("_r").to_list(),
                                                   sidecar.records_of(sp), strict=True)]
     return Prepared(df.height, groups, span, rows, sparse, comp, http)
-
-
-def pieces(df: Any, base: int) -> tuple[Any, Any, Any, tuple[float, float] | None, Any,
-                                        dict[int, Any]]:
-    """``prepare`` 's parts of a batch as frames: the window's group-by and span, the
-    sparse records (``_r``: the row in ``df``, and the frame's columns), the span of the
-    completes' times, the 2xx ``http_request`` rows (seq, id) and the join's rows
-    (``synth_frames.rows_of``), from one Polars call."""
-    import polars as pl
-
-    from ..reading import synth_frames
-
-    lf = df.lazy()
-    ev = pl.col("event")
-    mask = pl.col("level").is_in(SPARSE_LEVELS) | ev.is_in(SPARSE_EVENTS)
-    rp = synth_frames.row_plans(df, base, FIELDS, METRICS)
-    plans = [*FramePass._window_plans(lf),
-             lf.with_row_index("_r").filter(mask),
-             lf.filter(ev == "synthesis_complete").select(
-                 n=pl.len(), ok=pl.col("ts").str.contains(CANON).all(),
-                 lo=pl.col("ts").min(), hi=pl.col("ts").max()),
-             lf.with_row_index("_r")
-             .filter((ev == "http_request")
-                     & pl.col("k_status").fill_null("").str.starts_with("2"))
-             .select((pl.col("_r") + base).cast(pl.Int64).alias("seq"),
-                     pl.col("k_id").alias("id")),
-             *rp.values()]
-    groups, span, sp, comp, http, *got = pl.collect_all(plans)
-    n, ok, lo, hi = comp.row(0)
-    comp_ts = None if n == 0 else pl.Series([lo, hi], dtype=pl.Utf8) if ok else \
-        df.filter(ev == "synthesis_complete").get_column("ts")
-    return (groups, span, sp, None if comp_ts is None else _span_of(comp_ts), http,
-            synth_frames.rows_of(dict(zip(rp, got, strict=True))))
-
-
-def _span_of(ts: Any) -> tuple[float, float] | None:
-    """The smallest and largest epoch of the times ``ts`` (as ``CacheStats.feed`` reads
-    them), None when there are none."""
-    import polars as pl
-
-    if len(ts) and ts.str.contains(CANON).all():  # (text order is time order then)
-        ts = pl.Series([ts.min(), ts.max()], dtype=pl.Utf8)
-    t = epochs(ts, True)
-    return (float(t.min()), float(t.max())) if len(t) else None
 
 
 class FramePass:
@@ -220,25 +160,6 @@ class FramePass:
                  if p.http.height]
         if https:
             self._failed_2xx(_concat(https))
-
-    @staticmethod
-    def _window_plans(lf: Any) -> list[Any]:
-        """``_window``'s group-by over the columns the counts read (each only where it
-        counts; its groups in order of first appearance, so each counter's keys come in
-        the order the records give them) and the span of the times."""
-        import polars as pl
-
-        lv, ev = pl.col("level"), pl.col("event")
-        ec = pl.col("k_error_code")
-        comp = ev == "synthesis_complete"
-        g = lf.group_by(
-            lv.alias("l"), ev.alias("e"),
-            pl.when(lv.is_in(["ERROR", "CRITICAL", "WARNING"]) | comp).then(ec).alias("c"),
-            pl.when(lv == "WARNING").then(pl.col("k_warning_code")).alias("w"),
-            pl.when(comp).then(pl.col("k_status")).alias("s"),
-            maintain_order=True).agg(pl.len().alias("n"))
-        span = lf.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
-        return [g, span]
 
     def _window(self, records: int, groups: Any, span: Any) -> None:
         """``WindowCounts.feed`` of every record of a batch, from ``_window_plans``."""
@@ -486,7 +407,7 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
     scan = _scan(snap, since, until, use_index, utc, progress) if usable(aud) else None
     if scan is None:
         return None
-    own = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *_hot_used()]))
+    own = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *hot_used()]))
     if tap_frame is None and companions:
         col = _collect_parts(scan, aud, own, since, until, lookback_s, use_index, utc)
         if col is not None:

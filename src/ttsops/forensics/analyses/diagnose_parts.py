@@ -2,7 +2,7 @@
 sidecar as a companion table (``reading.companion``) so that a later run reads that
 instead of the file's records:
 
-* the window's counts (``FramePass._window_plans``' group-by and span), the warning,
+* the window's counts (``diagnose_pieces.window_plans``' group-by and span), the warning,
   error and rare records (``SPARSE_*``: made ``Record`` s when fed), the span of the
   completes' times, the ``http_request`` rows answered 2xx;
 * the syntheses joined within the file (``synth_frames.SynthJoin`` from no records
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...logline import STAGES
 from .audio import METRICS
-from .diagnose_frames import FIELDS, pieces
+from .diagnose_pieces import FIELDS, pieces
 
 if TYPE_CHECKING:
     from ...logformat import ReadStats
