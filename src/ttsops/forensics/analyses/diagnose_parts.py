@@ -173,7 +173,12 @@ def _sidecar_rows(p: Path, columns: list[str]) -> Callable[[list[str]], dict[int
     def rows_of(ids: list[str]) -> dict[int, Any]:
         import polars as pl
 
-        df = pl.scan_parquet(p).select(columns).collect()
+        from ..reading.companion import Damaged
+
+        try:
+            df = pl.scan_parquet(p).select(columns).collect()
+        except Exception as e:  # (the sidecar cannot be read now: the pass runs without)
+            raise Damaged(str(p)) from e
         return _rows_of(df, ids)
     return rows_of
 
