@@ -16,7 +16,10 @@ time. The answer is the record path's, on the same records:
 Used where the record path would read every record from sidecars anyway: no ``since``
 (no look-back), one stream, every file with a sidecar (``sidecar.covered``), UTC, the
 audio collector by voice. ``collect`` returns None otherwise, and the caller reads
-records. Not kept (nothing reads them from a diagnosis): the cache buckets of
+records. Where no ``tap_frame`` wants the frames, each file's part is read from its
+companion table instead (``diagnose_parts``: what the file gives once; the syntheses
+open across files joined again), made from its frame where there is none yet. Not kept
+(nothing reads them from a diagnosis): the cache buckets of
 ``synthesis_complete`` records and the ids of the recent syntheses (``recent``) when no
 web page report needs them.
 """
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...logline import STAGES, Record
 from ..reading.scan import Query, Scan
@@ -33,36 +36,23 @@ from ..reading.sources import LogFile, Snapshot
 from .audio import METRICS, AudioStats
 from .diagnose_collect import (
     DIMENSIONS,
-    LOG_TROUBLE,
     RECENT_IDS,
     TEXT_LEN_BUCKETS,
     Collected,
     verified_webui_error,
 )
+from .diagnose_pieces import FIELDS, hot_used, pieces
+
+if TYPE_CHECKING:
+    from .diagnose_parts import Part, PartJoin
 from .diagnose_synth_frames import (
-    CANON,
     compact,
-    epochs,
     feed_audio,
     feed_latency,
     feed_patterns,
     usable,
 )
 
-SPARSE_LEVELS = ("WARNING", "ERROR", "CRITICAL")
-SPARSE_EVENTS = ("cache_health", "cache_dir_usage", "webui_event", "model_load_failed",
-                 "engine_load", "worker_died", "worker_killed", *LOG_TROUBLE)
-HOT_USED = ("k_id", "k_stage", "k_duration_ms", "k_queue_ms", "k_elapsed_ms", "k_status",
-            "k_error_code", "k_warning_code", "k_cache_hit", "k_where")
-FIELDS = tuple(d for d in DIMENSIONS if d != "cache_hit")
-
-
-def _hot_used() -> tuple[str, ...]:
-    """The columns the pass reads: ``HOT_USED`` and the fields and audio metrics of the
-    syntheses that the sidecar keeps as columns of their own."""
-    from ..reading.sidecar import HOT
-
-    return (*HOT_USED, *(f"k_{f}" for f in (*FIELDS, *METRICS) if f in HOT))
 BATCH_ROWS = 40_000  # records fed at once (a file of the month; small files together)
 SYN_ROWS = 100_000  # syntheses fed to their collectors at once
 
@@ -96,45 +86,12 @@ def prepare(df: Any, base: int) -> Prepared:
     """The parts of a batch (``df``, its first record at ``base``) that depend on it
     alone, from one Polars call (Polars shares the common scans and runs the parts side
     by side)."""
-    import polars as pl
+    from ..reading import sidecar
 
-    from ..reading import sidecar, synth_frames
-
-    lf = df.lazy()
-    ev = pl.col("event")
-    mask = pl.col("level").is_in(SPARSE_LEVELS) | ev.is_in(SPARSE_EVENTS)
-    rp = synth_frames.row_plans(df, base, FIELDS, METRICS)
-    plans = [*FramePass._window_plans(lf),
-             lf.with_row_index("_r").filter(mask),
-             lf.filter(ev == "synthesis_complete").select(
-                 n=pl.len(), ok=pl.col("ts").str.contains(CANON).all(),
-                 lo=pl.col("ts").min(), hi=pl.col("ts").max()),
-             lf.with_row_index("_r")
-             .filter((ev == "http_request")
-                     & pl.col("k_status").fill_null("").str.starts_with("2"))
-             .select((pl.col("_r") + base).cast(pl.Int64).alias("seq"),
-                     pl.col("k_id").alias("id")),
-             *rp.values()]
-    groups, span, sp, comp, http, *got = pl.collect_all(plans)
-    n, ok, lo, hi = comp.row(0)
-    comp_ts = None if n == 0 else pl.Series([lo, hi], dtype=pl.Utf8) if ok else \
-        df.filter(ev == "synthesis_complete").get_column("ts")
+    groups, span, sp, comp, http, rows = pieces(df, base)
     sparse = [(base + r, rec) for r, rec in zip(sp.get_column("_r").to_list(),
                                                   sidecar.records_of(sp), strict=True)]
-    return Prepared(df.height, groups, span, synth_frames.rows_of(dict(zip(rp, got,
-                                                                            strict=True))),
-                    sparse, None if comp_ts is None else _span_of(comp_ts), http)
-
-
-def _span_of(ts: Any) -> tuple[float, float] | None:
-    """The smallest and largest epoch of the times ``ts`` (as ``CacheStats.feed`` reads
-    them), None when there are none."""
-    import polars as pl
-
-    if len(ts) and ts.str.contains(CANON).all():  # (text order is time order then)
-        ts = pl.Series([ts.min(), ts.max()], dtype=pl.Utf8)
-    t = epochs(ts, True)
-    return (float(t.min()), float(t.max())) if len(t) else None
+    return Prepared(df.height, groups, span, rows, sparse, comp, http)
 
 
 class FramePass:
@@ -152,6 +109,7 @@ class FramePass:
         self.failed_seq: Any = None  # id -> seq of its first failed synthesis
         self.syn: list[Any] = []  # syntheses not yet fed to their collectors
         self.syn_rows = 0
+        self.parts: list[tuple[Part, int]] = []  # parts applied, syntheses not joined yet
 
     def feed(self, df: Any) -> None:
         """A batch of records (after those fed before)."""
@@ -170,24 +128,38 @@ class FramePass:
         self._syntheses(syn)
         self._failed_2xx(p.http)
 
-    @staticmethod
-    def _window_plans(lf: Any) -> list[Any]:
-        """``_window``'s group-by over the columns the counts read (each only where it
-        counts; its groups in order of first appearance, so each counter's keys come in
-        the order the records give them) and the span of the times."""
+    def apply_part(self, part: Part, base: int) -> None:
+        """A file's ``diagnose_parts.Part`` (its first record at ``base``) to the
+        collectors, as ``apply`` feeds a batch's; its syntheses wait for
+        ``apply_parts``."""
         import polars as pl
 
-        lv, ev = pl.col("level"), pl.col("event")
-        ec = pl.col("k_error_code")
-        comp = ev == "synthesis_complete"
-        g = lf.group_by(
-            lv.alias("l"), ev.alias("e"),
-            pl.when(lv.is_in(["ERROR", "CRITICAL", "WARNING"]) | comp).then(ec).alias("c"),
-            pl.when(lv == "WARNING").then(pl.col("k_warning_code")).alias("w"),
-            pl.when(comp).then(pl.col("k_status")).alias("s"),
-            maintain_order=True).agg(pl.len().alias("n"))
-        span = lf.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
-        return [g, span]
+        from ..reading import sidecar
+
+        if not part.height:
+            return
+        self._window(part.height, part.groups, pl.DataFrame({"lo": [part.lo],
+                                                             "hi": [part.hi]}))
+        sp = part.sparse
+        for r, rec in zip(sp.get_column("_r").to_list(), sidecar.records_of(sp),
+                          strict=True):
+            self._sparse(base + r, rec)
+        self._cache_span(part.comp)
+        self.parts.append((part, base))
+
+    def apply_parts(self, join: PartJoin) -> None:
+        """The syntheses of the parts applied since the last call (joined at once), and
+        their 2xx ``http_request`` rows."""
+        import polars as pl
+
+        if not self.parts:
+            return
+        group, self.parts = self.parts, []
+        self._syntheses(join.feed(group))
+        https = [p.http.with_columns(pl.col("seq") + base) for p, base in group
+                 if p.http.height]
+        if https:
+            self._failed_2xx(_concat(https))
 
     def _window(self, records: int, groups: Any, span: Any) -> None:
         """``WindowCounts.feed`` of every record of a batch, from ``_window_plans``."""
@@ -425,17 +397,27 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
             progress: Callable[[int], None] | None = None,
             tap_frame: Callable[[LogFile, Any], None] | None = None,
             frame_columns: Sequence[str] = (), audio: AudioStats | None = None,
-            ) -> Collected | None:
-    """The pass over the frames, or None where it does not apply (see the module)."""
+            companions: bool = True) -> Collected | None:
+    """The pass over the frames, or None where it does not apply (see the module).
+    ``companions``: each file's part from its companion table (``diagnose_parts``) where
+    no ``tap_frame`` wants the frames."""
     from ..reading import sidecar
 
     aud = AudioStats() if audio is None else audio
     scan = _scan(snap, since, until, use_index, utc, progress) if usable(aud) else None
     if scan is None:
         return None
+    own = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *hot_used()]))
+    if tap_frame is None and companions:
+        col = _collect_parts(scan, aud, own, since, until, lookback_s, use_index, utc)
+        if col is not None:
+            return col
+        aud.__init__(aud.metrics, aud.by, aud.where)  # type: ignore[misc]
+        scan = _scan(snap, since, until, use_index, utc, progress)
+        if scan is None:
+            return None
     col = Collected(snap, since, until, None, lookback_s, use_index, utc, aud)
     fp = FramePass(col)
-    own = list(dict.fromkeys([*sidecar.RECORD_COLUMNS, *_hot_used()]))
     cols = list(dict.fromkeys([*own, *frame_columns]))
     for group, prepared in _batches(sidecar.frames(scan, cols), own):
         if tap_frame is not None:
@@ -449,5 +431,41 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
         aud.__init__(aud.metrics, aud.by, aud.where)  # type: ignore[misc]
         return collect_records(snap, since, until, lookback_s=lookback_s,
                                use_index=use_index, utc=utc, audio=aud)
+    col.finish()
+    return col
+
+
+def _collect_parts(scan: Scan, aud: AudioStats, own: list[str], since: str | None,
+                   until: str | None, lookback_s: float, use_index: bool, utc: bool,
+                   ) -> Collected | None:
+    """The frames' pass fed each file's ``diagnose_parts.Part`` (its companion where it
+    has one, else made from its frame, and kept); None where the join would have to look
+    closer (many syntheses in flight): the caller takes the batches' pass."""
+    from ...logformat import dialects
+    from ..reading import sidecar
+    from ..reading.companion import Damaged
+    from .diagnose_parts import Part, PartJoin, Parts, TooMany
+
+    mode = dialects.stage_time_mode()
+    parts = Parts(scan, mode, own, write=sidecar.mode() != "off")
+    col = Collected(scan.snap, since, until, None, lookback_s, use_index, utc, aud)
+    fp = FramePass(col)
+    join = PartJoin(mode)
+    base = waiting = 0
+    try:
+        for f, x in sidecar.frames(scan, own, instead=parts.instead):
+            made = not isinstance(x, Part)
+            part = parts.part_of(f, x) if made else x
+            fp.apply_part(part, base)
+            base += part.height + 1
+            waiting += part.syn.height
+            # (a part made from a frame may hold the frame's buffers: joined at once)
+            if made or waiting >= SYN_ROWS // 2:
+                fp.apply_parts(join)
+                waiting = 0
+        fp.apply_parts(join)
+    except (TooMany, Damaged):
+        return None
+    fp.finish()
     col.finish()
     return col

@@ -67,8 +67,13 @@ from .gcpause import gc_paused
 from .reader import ReadCounters
 
 if TYPE_CHECKING:
+    from ...logformat import ReadStats
     from .scan import Scan
     from .sources import LogFile
+
+    # (a file, its sidecar's path and key) -> (what stands for its frame, its read
+    # counts, the file's time range lo, hi) or None
+    Instead = Callable[[LogFile, Path, str], tuple[Any, ReadStats, str, str] | None]
 
 
 def mode() -> str:
@@ -125,7 +130,7 @@ def needles_exact(scan: Scan) -> bool:
 
 
 def frames(scan: Scan, columns: list[str], where: Any = None, lazy: tuple[str, ...] = (),
-           ) -> Iterator[tuple[LogFile, Any]]:
+           instead: Instead | None = None) -> Iterator[tuple[LogFile, Any]]:
     """Every record of the scan's window, a frame per file (``columns`` of the sidecar
     schema: ts, logger, level, event, fields as JSON, tb, dialect), stream by stream, in
     order: from the file's sidecar where it has a valid one that the window does not
@@ -133,14 +138,16 @@ def frames(scan: Scan, columns: list[str], where: Any = None, lazy: tuple[str, .
     are counted in ``scan.stats`` as ``hits`` counts them. ``where``: a Polars
     expression over ``columns`` that keeps only the records it holds for. The ``lazy``
     columns are left out of the frames read from sidecars (``frame_rows`` reads them
-    where wanted)."""
+    where wanted). ``instead(f, p, key)``: for a file with a sidecar at ``p``, what to
+    yield in place of its frame with the file's read counts (e.g. a table made from the
+    sidecar before, ``companion``), or None to read the frame."""
     for stream in scan.streams():
         bar = None
         if scan.progress is None:  # as stream_hits
             bar = scan.new_bar(sum(f.size for f in scan.snap.stream_files(stream)))
             scan.progress = bar
         try:
-            yield from _stream_frames(scan, stream, columns, where, lazy)
+            yield from _stream_frames(scan, stream, columns, where, lazy, instead)
         finally:
             if bar is not None:
                 scan.progress = None
@@ -149,7 +156,7 @@ def frames(scan: Scan, columns: list[str], where: Any = None, lazy: tuple[str, .
 
 
 def _stream_frames(scan: Scan, stream: int, columns: list[str], where: Any = None,
-                   lazy: tuple[str, ...] = (),
+                   lazy: tuple[str, ...] = (), instead: Instead | None = None,
                    ) -> Iterator[tuple[LogFile, Any]]:
     from .match import common_prefix
 
@@ -200,8 +207,10 @@ def _stream_frames(scan: Scan, stream: int, columns: list[str], where: Any = Non
             for d in places_of(f):
                 p = d / f"{key}.parquet"
                 if p.is_file():
-                    got = read_frame(p, key, [c for c in columns if c not in lazy],
-                                     since, until, where)
+                    got = instead(f, p, key) if instead is not None else None
+                    if got is None:
+                        got = read_frame(p, key, [c for c in columns if c not in lazy],
+                                         since, until, where)
                     if got is not None:
                         break
         if got is not None and ((since is not None and got[2] < since)
