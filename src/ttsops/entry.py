@@ -1,12 +1,12 @@
-"""The ``ttsops`` console script: the hot ``logs`` queries (window, trace, patterns) are
-read and run without importing click when their command line is a plain one
+"""The ``ttsops`` console script: the hot ``logs`` queries (window, trace, patterns,
+stages) are read and run without importing click when their command line is a plain one
 (``forensics.quick``); everything else goes to the click group ``ttsops.cli.main``."""
 
 from __future__ import annotations
 
 import sys
 
-QUICK = ("window", "trace", "patterns")
+QUICK = ("window", "trace", "patterns", "stages")
 
 
 # Polars' allocator (jemalloc) keeps the pages it frees ("muzzy") for reuse, never

@@ -252,3 +252,51 @@ def test_an_upgrade_cut_short_makes_the_joined_tables_again(ch_single, corpora):
         assert fast.to_json() == sqlstages.answer(c, u, None, None, 5).to_json()
     finally:
         c.disconnect()
+
+
+def _parts(port: int, db: str, table: str) -> int:
+    from clickhouse_driver import Client
+
+    raw = Client("127.0.0.1", port=port)
+    try:
+        return raw.execute("SELECT count() FROM system.parts WHERE database = %(d)s AND "
+                           "table = %(t)s AND active", {"d": db, "t": table})[0][0]
+    finally:
+        raw.disconnect()
+
+
+def test_a_ship_of_most_rows_leaves_the_lookup_tables_in_one_part(ch_single, corpora,
+                                                                   tmp_path):
+    """``stages`` looks the spanning ids up in ``ttsops_syn`` and ``ttsops_stage_recs``
+    (a granule of each part per id): a ship that brought at least half of the rows
+    leaves each in one part; a small ship after it (a live shipper's rotated file) does
+    not rewrite them. The answer is the join of all records either way."""
+    import gzip
+
+    from ttsops.fleet import sqlstages
+    from ttsops.fleet.ship import ship
+    from ttsops.fleet.url import parse_url
+
+    url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/settled"
+    u = parse_url(url)
+    got = ship(u, [str(corpora["tut"])], host="tut", batch=200, workers=1)
+    assert got.rows > 2000  # (200 rows an insert: more than ten inserts)
+    for t in ("ttsops_syn", "ttsops_stage_recs"):
+        assert _parts(ch_single.tcp_port, "settled", t) == 1, t
+    more = tmp_path / "more"
+    more.mkdir()
+    with gzip.open(more / "app.log.1.gz", "wt") as f:
+        for i in range(3):
+            f.write(f"2031-01-01 00:00:0{i},000 - tts - INFO - stage_time: id=late_{i}, "
+                    f"stage=tts, duration_ms={i + 1}\n"
+                    f"2031-01-01 00:00:0{i},500 - tts - INFO - synthesis_complete: "
+                    f"id=late_{i}, status=ok, duration_ms={i + 9}\n")
+    assert ship(u, [str(more)], host="tut", workers=1).rows == 6
+    assert _parts(ch_single.tcp_port, "settled", "ttsops_stage_recs") == 2
+    _u, c = _connect(url)
+    try:
+        fast = sqlstages.from_blocks(c, u, None, None, 5)
+        assert fast is not None
+        assert fast.to_json() == sqlstages.answer(c, u, None, None, 5).to_json()
+    finally:
+        c.disconnect()

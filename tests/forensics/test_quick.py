@@ -20,7 +20,8 @@ from ttsops.forensics.cli import logs
 TOKENS = ["--since", "-s", "--until", "-u", "--tz", "--json", "--csv", "--no-index",
           "--progress", "--no-progress", "--dir", "-d", "--files", "-f", "--lines",
           "--stage-time", "--where", "-w", "--by", "-b", "--bucket", "--event", "-e", "-n",
-          "--ids-out", "--help", "-h", "--", "-", "--since=2h", "--json=1", "-s2h", "-jx",
+          "--ids-out", "--slowest", "--help", "-h", "--", "-", "--since=2h", "--json=1",
+          "-s2h", "-jx",
           "--sinc", "auto", "cumulative", "per-stage", "bogus", "5", "-3", "+2", "0",
           "2024-06-12 14:00", "status=failed", "ts_1", "", "x.gz", "/"]
 
@@ -70,7 +71,7 @@ def test_quick_reads_a_command_line_as_click_does(command, args):
         return  # click's to handle
     theirs = click_params(command, args)
     assert theirs is not None, f"click refuses {args}, quick took it"
-    if command == "trace":
+    if command in ("trace", "stages"):
         assert ours.pop("stage_time") in ("auto", "cumulative", "per-stage")
     assert ours == theirs
 
@@ -80,6 +81,8 @@ def test_plain_command_lines_are_taken():
     assert quick.parse("trace", ["ts_1", "--no-index", "--stage-time", "cumulative"]) \
         is not None
     assert quick.parse("patterns", ["-w", "status=failed", "--by", "text_len", "-n", "3"]) \
+        is not None
+    assert quick.parse("stages", ["--slowest", "3", "-b", "voice", "--stage-time", "auto"]) \
         is not None
     assert quick.parse("window", ["--help"]) is None
     assert quick.parse("window", ["--ids-out", "-"]) is None
@@ -110,6 +113,8 @@ def test_quick_and_click_answer_alike(tmp_path):
                  ["logs", "trace", "ts_1", "--files", "app.log.1.gz", "--json"],
                  ["logs", "trace", "ts_9", "--files", "app.log.1.gz"],
                  ["logs", "patterns", "-f", "app.log.1.gz", "-w", "status=failed", "--json"],
+                 ["logs", "stages", "-f", "app.log.1.gz", "--slowest", "2", "--json"],
+                 ["logs", "stages", "-f", "app.log.1.gz", "--by", "bogus=", "-w", "x"],
                  ["logs", "window", "--files", "nope.gz"],
                  ["logs", "window", "-f", "app.log.1.gz", "--since", "bogus"],
                  ["logs", "window", "-f", "app.log.1.gz", "--json", "--csv"]):

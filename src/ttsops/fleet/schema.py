@@ -369,23 +369,69 @@ def ensure(client: Any, url: ChUrl) -> None:
             call(client, ledger(db))
 
 
-def settle(client: Any, url: ChUrl) -> None:
-    """After a ship: the per-block counts of ``stages`` merged into one part per server
-    (the server sums them in the background anyway; a query then reads a few thousand
-    rows at once, not one batch of them per insert)."""
-    from .synsql import HIST
+def settle(client: Any, url: ChUrl, shipped: int = 0) -> None:
+    """After a ship (of ``shipped`` rows): the per-block counts of ``stages`` merged
+    into one part per server (the server sums them in the background anyway; a query
+    then reads a few thousand rows at once, not one batch of them per insert). When
+    the ship brought at least half of the logs' rows (a first ship, a backfill), the
+    tables ``stages`` looks the spanning ids up in (``ttsops_syn``,
+    ``ttsops_stage_recs``) are merged into one part too, on every server at once: a
+    lookup reads each part's granule of every id (right after a month's ship, seven
+    parts a server). Rewriting them only then costs at most twice the rows shipped
+    over the database's life; a smaller ship (a live shipper's rotated file) leaves
+    them to the server's background merges."""
+    from .synsql import HIST, RECS, SYN
 
     db = url.database
+    suffix = "_local" if url.cluster else ""
     nodes = shards(client, url) if url.cluster else [(None, None)]
-    for host, port in nodes:
-        c = client if host is None else connect(url, host, port)
-        try:
-            name = f"{HIST}_local" if url.cluster else HIST
-            if _has(c, db, name):
-                call(c, f"OPTIMIZE TABLE `{db}`.`{name}` FINAL")
-        finally:
+    conns = [client if host is None else connect(url, host, port) for host, port in nodes]
+    try:
+        parts: list[dict[str, tuple[int, int]]] = []
+        for c in conns:
+            got = {str(t): (int(n), int(r)) for t, n, r in call(
+                c, "SELECT table, count(), sum(rows) FROM system.parts WHERE database = "
+                   "%(d)s AND active AND table IN %(t)s GROUP BY table",
+                {"d": db, "t": tuple(f"{n}{suffix}" for n in (TABLE, HIST, SYN, RECS))})}
+            if got.get(f"{HIST}{suffix}", (0, 0))[0] > 1:
+                call(c, f"OPTIMIZE TABLE `{db}`.`{HIST}{suffix}` FINAL")
+            parts.append(got)
+        total = sum(p.get(f"{TABLE}{suffix}", (0, 0))[1] for p in parts)
+        if not shipped or 2 * shipped < total:
+            return
+        todo = [(c, f"{n}{suffix}") for c, p in zip(conns, parts, strict=True)
+                for n in (SYN, RECS) if p.get(f"{n}{suffix}", (0, 0))[0] > 1]
+        _optimize(db, todo)
+    finally:
+        for c in conns:
             if c is not client:
                 c.disconnect()
+
+
+def _optimize(db: str, todo: list[tuple[Any, str]]) -> None:
+    """``OPTIMIZE TABLE ... FINAL`` of (connection, table) pairs: each server's in
+    turn, the servers at once (a thread each)."""
+    import threading
+
+    by: dict[int, list[tuple[Any, str]]] = {}
+    for c, name in todo:
+        by.setdefault(id(c), []).append((c, name))
+    errors: list[BaseException] = []
+
+    def run(items: list[tuple[Any, str]]) -> None:
+        try:
+            for c, name in items:
+                call(c, f"OPTIMIZE TABLE `{db}`.`{name}` FINAL")
+        except BaseException as e:  # (raised in the caller's thread below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(items,)) for items in by.values()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def exists(client: Any, url: ChUrl) -> bool:

@@ -176,7 +176,7 @@ def ship(url: ChUrl, args: list[str], host: str | None = None,
         out.rows += fr.rows
     if out.rows:  # (the driver's client connects again when it was closed)
         try:
-            settle(client, url)
+            settle(client, url, out.rows)
         finally:
             client.disconnect()
     out.seconds = time.perf_counter() - t0

@@ -191,10 +191,9 @@ def top_cmd(env: Env, kind: str, top: int) -> None:
 @command
 def stages_cmd(env: Env, by: str, where: tuple[str, ...], slowest: int) -> None:
     """Per-stage p50/p95/p99 and share of end-to-end time, queue wait included."""
-    from .analyses import stages as mod
+    from .commands import stages_body
 
-    env.finish(mod.run(env.snap, env.since, env.until, by=parse_by(by),
-                       where=parse_where(where), slowest=slowest, use_index=env.use_index))
+    stages_body(env, by, where, slowest)
 
 
 @logs.command("cache")

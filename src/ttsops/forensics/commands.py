@@ -230,3 +230,12 @@ def patterns_body(env: Env, where: tuple[str, ...], by: str, buckets: tuple[str,
     env.finish(mod.run(env.snap, env.since, env.until, by=parse_by(by),
                        where=parse_where(where), buckets=parse_buckets(buckets), event=event,
                        top=top, use_index=env.use_index))
+
+
+def stages_body(env: Env, by: str, where: tuple[str, ...], slowest: int) -> None:
+    """Per-stage p50/p95/p99 and share of end-to-end time, queue wait included."""
+    from .analyses import stages as mod
+    from .reading.filters import parse_by, parse_where
+
+    env.finish(mod.run(env.snap, env.since, env.until, by=parse_by(by),
+                       where=parse_where(where), slowest=slowest, use_index=env.use_index))

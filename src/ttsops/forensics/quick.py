@@ -1,5 +1,5 @@
-"""The hot query commands (``logs window``, ``trace``, ``patterns``) straight from the
-command line, without importing click (about 20-30 ms, most of a small query's time).
+"""The hot query commands (``logs window``, ``trace``, ``patterns``, ``stages``) straight
+from the command line, without importing click (about 20-30 ms, most of a small query's time).
 
 ``parse`` reads a command line exactly as click reads it for these commands (``cli``
 declares the same options; a test holds the two declarations equal and compares the
@@ -53,6 +53,10 @@ COMMANDS: dict[str, tuple[dict[str, tuple[str, str]], dict[str, Any], str | None
                   "-n": ("top", "int0")},
                  {"where": (), "by": "error_code", "buckets": (), "event": None, "top": 0},
                  None),
+    "stages": ({"--by": ("by", "str"), "-b": ("by", "str"),
+                "--where": ("where", "multi"), "-w": ("where", "multi"),
+                "--slowest": ("slowest", "int0"), "--stage-time": ("stage_time", STAGE_TIME)},
+               {"by": "", "where": (), "slowest": 5, "stage_time": "auto"}, None),
 }
 
 
@@ -150,7 +154,7 @@ def run(command: str, args: list[str]) -> int | None:
         set_stage_time_mode(stage_time)
     bodies: dict[str, Callable[..., Any]] = {
         "window": commands.window_body, "trace": commands.trace_body,
-        "patterns": commands.patterns_body}
+        "patterns": commands.patterns_body, "stages": commands.stages_body}
     body = bodies[command]
     source = params.pop("source", None)
     try:
