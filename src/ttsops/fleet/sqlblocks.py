@@ -19,11 +19,12 @@ import math
 from typing import Any
 
 from .client import FleetError, call, unknown_table
-from .sqlstages import PCT
 from .sqlwhere import lit
 from .synjoin import Rec, syntheses
 from .synsql import HIST, OPEN, RECS, SYN
 from .url import ChUrl
+
+PCT = (50, 95, 99)  # the percentiles `stages` reports
 
 # more spanning ids than this are said as a subquery, not a literal set
 _LITERAL_IDS = 5000

@@ -21,11 +21,10 @@ from typing import Any
 
 from .client import call
 from .schema import TABLE
+from .sqlblocks import PCT
 from .sqlwhere import lit, where_sql
 from .synsql import ROWS, SYNTHESES, modes
 from .url import ChUrl
-
-PCT = (50, 95, 99)
 
 # the components: count, exact sum, values that are not whole, the sorted values'
 # percentiles; the slowest syntheses; the modes (component '')
