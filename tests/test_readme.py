@@ -53,8 +53,11 @@ def test_the_test_command_is_what_ci_runs():
     assert "bash .ci/run" in README
     # CI runs where users run: a fresh venv, the project and its test extra installed into
     # it, ruff and pytest run by that venv's interpreter
-    assert 'python3 -m venv "$venv"' in ci and 'rm -rf "$venv"' in ci
-    assert """"$venv/bin/python" -m pip install""" in ci and "-e '.[test]'" in ci
+    assert 'python3 -m venv --without-pip "$venv"' in ci and 'rm -rf "$venv"' in ci
+    assert """"$venv/bin/python" -m uv pip install -q --python "$venv/bin/python" """ \
+        """-e '.[test]'""" in ci
+    assert "pip_in_venv install -q --disable-pip-version-check --no-compile -e '.[test]'" \
+        in ci  # (pip when uv cannot be had)
     assert """"$venv/bin/python" -m pytest""" in ci and """"$venv/bin/python" -m ruff""" in ci
     assert "python -m pytest -q" in README and "fresh virtual environment" in README
     assert "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/ttsops serve" \

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from . import chserver
+from . import chserver, shared
 
 
 def _need() -> None:
@@ -49,26 +49,37 @@ def ch_cluster(tmp_path_factory) -> Iterator[list[chserver.Server]]:
             s.stop()
 
 
+def _write_corpora(root: Path) -> None:
+    from forensics import stdlib_logs
+    from ttsops.simulate import INCIDENT, SimConfig, generate
+
+    generate(root / "sim", SimConfig(requests=2500, seed=11, scenarios=INCIDENT,
+                                     max_bytes=200_000, block_bytes=16_384),
+             root / "sim.truth.json")
+    # TTSOPS_LOG_FORMAT=json: one JSON object per line
+    generate(root / "json", SimConfig(requests=1200, seed=12, scenarios=INCIDENT,
+                                      max_bytes=200_000, block_bytes=16_384, fmt="json"),
+             root / "json.truth.json")
+    stdlib_logs.write_day(root / "tut", requests=600, max_bytes=30_000,
+                          incomplete=frozenset(range(5, 600, 97)),
+                          tracebacks=frozenset(range(3, 600, 41)))
+
+
 @pytest.fixture(scope="session")
 def corpora(tmp_path_factory) -> dict[str, Path]:
     """The simulator's logs (ttsops' own format, rotated block gzip with an index) and
     tutorial-style logs written by plain stdlib logging (cumulative stage times, a code
-    then free text, tracebacks, unfinished syntheses, gzip rotation by the stdlib)."""
-    from forensics import stdlib_logs
-    from ttsops.simulate import INCIDENT, SimConfig, generate
+    then free text, tracebacks, unfinished syntheses, gzip rotation by the stdlib).
+    Written once for the run's test processes (``shared``); read-only."""
+    root = shared.made_once(shared.root(tmp_path_factory) / "fleet-corpora", _write_corpora)
+    return {"sim": root / "sim", "tut": root / "tut", "json": root / "json"}
 
-    root = tmp_path_factory.mktemp("fleet-corpora")
-    sim = root / "sim"
-    generate(sim, SimConfig(requests=2500, seed=11, scenarios=INCIDENT, max_bytes=200_000,
-                            block_bytes=16_384), root / "sim.truth.json")
-    js = root / "json"  # TTSOPS_LOG_FORMAT=json: one JSON object per line
-    generate(js, SimConfig(requests=1200, seed=12, scenarios=INCIDENT, max_bytes=200_000,
-                           block_bytes=16_384, fmt="json"), root / "json.truth.json")
-    tut = root / "tut"
-    stdlib_logs.write_day(tut, requests=600, max_bytes=30_000,
-                          incomplete=frozenset(range(5, 600, 97)),
-                          tracebacks=frozenset(range(3, 600, 41)))
-    return {"sim": sim, "tut": tut, "json": js}
+
+@pytest.fixture(scope="session")
+def dir_answers(tmp_path_factory) -> shared.Answers:
+    """The ``--dir`` answers of ``corpora`` the ``--source`` answers are held to
+    (``test_source_agreement``, ``test_current_engine``), each asked once in the run."""
+    return shared.Answers(shared.root(tmp_path_factory) / "fleet-dir-answers")
 
 
 def some_ids(d: Path, n: int = 3) -> list[str]:

@@ -79,12 +79,13 @@ def test_the_engine_is_a_current_one(engine):
 
 
 @pytest.mark.parametrize("corpus", ["sim", "tut", "json"])
-def test_source_answers_as_the_files_do(engine, corpora, corpus, tmp_path):
+def test_source_answers_as_the_files_do(engine, corpora, corpus, dir_answers, tmp_path):
     d = corpora[corpus]
     assert ship_to(engine, d, f"cur_{corpus}", d.name) > 0
     assert ship_to(engine, d, f"cur_{corpus}", d.name) == 0  # nothing twice
     url = f"clickhouse://127.0.0.1:9/cur_{corpus}"
-    assert_agree(commands(some_ids(d, 3)), ["--dir", str(d)], url, tmp=tmp_path)
+    # (the --dir answers: asked once in the run, here or by test_source_agreement)
+    assert_agree(commands(some_ids(d, 3)), ["--dir", str(d)], url, dir_answers, tmp_path)
 
 
 def test_stages_reads_the_counts_the_views_keep(engine, corpora):

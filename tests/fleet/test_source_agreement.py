@@ -17,6 +17,7 @@ from console import TTSOPS
 from forensics.forensics_helpers import Ran, entry_in_process
 
 from .conftest import some_ids
+from .shared import Answers
 
 READ_KEYS = {"read", "files read", "files", "file", "written", "size"}
 # ``check``'s items about files (index, duplicates, overlap, rotation sizes...): a
@@ -103,20 +104,17 @@ def commands(ids: list[str]) -> list[list[str]]:
 
 
 def assert_agree(cmds: list[list[str]], files: list[str], url: str,
-                 file_answers: dict[tuple[str, ...], tuple[int, object]] | None = None,
-                 tmp: Path | None = None) -> None:
+                 file_answers: Answers | None = None, tmp: Path | None = None) -> None:
     """Every command of ``cmds`` answers from ``url`` as with ``files`` (``--dir D``...)
-    added; ``file_answers``: the files' answers asked before, kept for the next call;
-    ``{tmp}`` in a command: ``tmp``."""
-    known = {} if file_answers is None else file_answers
+    added; ``file_answers``: where the files' answers are kept once asked (for the next
+    call, and the run's other processes); ``{tmp}`` in a command: ``tmp``."""
     differ = []
     for args in cmds:
         if tmp is not None:
             args = [a.replace("{tmp}", str(tmp)) for a in args]
         key = (*args, *files)
-        if key not in known:
-            known[key] = answer(list(key))
-        want = known[key]
+        want = (answer(list(key)) if file_answers is None
+                else file_answers.get(key, lambda key=key: answer(list(key))))
         got = answer([*args, "--source", url])
         if got != want:
             differ.append((args, want, got))
@@ -144,13 +142,6 @@ def shipped(ch_single, ch_cluster, corpora) -> dict[str, dict[str, str]]:
             got = ship([str(d)], where[name], d.name)  # the label --dir gives
             assert got["rows"] > 0
     return urls
-
-
-@pytest.fixture(scope="module")
-def dir_answers() -> dict[tuple[str, ...], tuple[int, object]]:
-    """The ``--dir`` answers, each asked once: the same for the single server and for
-    the cluster (the files do not change)."""
-    return {}
 
 
 @pytest.mark.parametrize("corpus", ["sim", "tut", "json"])
