@@ -24,59 +24,14 @@ from ttsops.forensics.analyses import diagnose, diagnose_frames, diagnose_parts,
 from ttsops.forensics.reading import companion, sidecar, synth_frames
 from ttsops.forensics.reading.sources import open_snapshot
 from ttsops.logformat import dialects
-from ttsops.logformat.record import Record
 from ttsops.logline import STAGES
 
 from ..stdlib_logs import write_day
+from ..synth_ops import OP, cut, records
 
 REAL = diagnose_frames.collect
 COLUMNS = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in sidecar.HOT)]
 FIELDS, METRICS = diagnose_pieces.FIELDS, diagnose_parts.METRICS
-
-_OP = st.tuples(st.sampled_from(["synthesis_start", "stage_time", "synthesis_complete",
-                                 "audio_metrics", "synthesis_failed", "other_warning"]),
-                st.sampled_from(["ts_a", "ts_b", "ts_c", ""]),
-                st.sampled_from([*STAGES[:3], "", "custom"]),
-                st.sampled_from(["5", "12.5", "30 ms", "x", "", "7"]),
-                st.booleans())
-
-
-def _records(ops: list[tuple[str, str, str, str, bool]]) -> list[Record]:
-    out = []
-    for i, (ev, sid, stage, num, flag) in enumerate(ops):
-        f: dict[str, str] = {"id": sid} if sid else {}
-        lvl = "INFO"
-        if ev == "synthesis_start":
-            f.update(voice="alloy" if flag else "", text_len=num)
-        elif ev == "stage_time":
-            f.update(stage=stage, duration_ms=num)
-            if flag:
-                f["elapsed_ms"] = num
-        elif ev == "synthesis_complete":
-            f.update(status="failed" if flag else "success", duration_ms=num, queue_ms=num)
-            if flag:
-                f.update(error_code="DISK_FULL", voice="nova")
-        elif ev == "audio_metrics":
-            f.update(rms=num, peak="0.5")
-        elif ev == "synthesis_failed":
-            lvl = "ERROR"
-            if flag:
-                f["where"] = stage
-        else:
-            lvl = "WARNING"
-        out.append(Record(f"2024-06-12 00:00:{i // 1000:02d},{i % 1000:03d}", "app", lvl,
-                          ev, f, [], 0))
-    return out
-
-
-def _cut(recs: list[Record], cuts: list[int]) -> list[list[Record]]:
-    files: list[list[Record]] = []
-    pos = k = 0
-    while pos < len(recs):
-        files.append(recs[pos:pos + cuts[k % len(cuts)]])
-        pos, k = pos + len(files[-1]), k + 1
-    return files
-
 
 def _rows(df: Any) -> list[dict[str, Any]]:
     return [] if df is None else df.to_dicts()
@@ -108,7 +63,7 @@ def _kept(part: diagnose_parts.Part, where: Path, mode: str) -> diagnose_parts.P
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_OP, max_size=60), st.lists(st.integers(1, 20), min_size=1, max_size=5),
+@given(st.lists(OP, max_size=60), st.lists(st.integers(1, 20), min_size=1, max_size=5),
        st.sampled_from(["auto", "cumulative", "per-stage"]), st.integers(1, 4))
 @example([("synthesis_start", "ts_a", "", "5", False),
           ("stage_time", "ts_a", "text_normalize", "5", False),
@@ -119,7 +74,7 @@ def test_parts_join_as_the_files_join(ops, cuts, mode, per) -> None:
     """Each file's part joined within it, the ids open across its start joined again
     (``per`` files at a time): the syntheses (every column, ``seq`` too) of
     ``SynthJoin`` over the same files, and the records open at the end."""
-    files = _cut(_records(ops), cuts)
+    files = cut(records(ops), cuts)
     frames = [sidecar.frame_of(recs, COLUMNS) for recs in files]
     want, join = synth_frames.syntheses(frames, FIELDS, METRICS, STAGES, mode)
     pj = diagnose_parts.PartJoin(mode)
@@ -152,12 +107,12 @@ def test_parts_join_as_the_files_join(ops, cuts, mode, per) -> None:
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_OP, max_size=60), st.lists(st.integers(1, 20), min_size=1, max_size=5),
+@given(st.lists(OP, max_size=60), st.lists(st.integers(1, 20), min_size=1, max_size=5),
        st.integers(1, 3))
 def test_too_many_in_flight_only_where_the_join_may_overflow(ops, cuts, most) -> None:
     """``PartJoin`` gives up (the caller takes the frames' pass, which decides exactly)
     whenever the join over the same files overflows."""
-    files = _cut(_records(ops), cuts)
+    files = cut(records(ops), cuts)
     frames = [sidecar.frame_of(recs, COLUMNS) for recs in files]
     join = synth_frames.SynthJoin(FIELDS, METRICS, STAGES, "auto", max_pending=most)
     pj = diagnose_parts.PartJoin("auto", max_pending=most)

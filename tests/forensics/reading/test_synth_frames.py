@@ -23,6 +23,7 @@ from ttsops.logformat.record import Record, to_number
 from ttsops.logline import STAGES
 
 from ..stdlib_logs import shared_file_writers, write_day
+from ..synth_ops import OP, cut, records
 
 FIELDS = ("text_len", "voice", "lang", "format", "engine", "cache_hit", "model_stage",
           "error_code")
@@ -121,61 +122,15 @@ def test_shared_file_writers(tmp_path: Path) -> None:
     _same(_got(files), _want(files))
 
 
-_OP = st.tuples(st.sampled_from(["synthesis_start", "stage_time", "synthesis_complete",
-                                 "audio_metrics", "synthesis_failed", "other_warning"]),
-                st.sampled_from(["ts_a", "ts_b", "ts_c", ""]),
-                st.sampled_from([*STAGES[:3], "", "custom"]),
-                st.sampled_from(["5", "12.5", "30 ms", "x", "", "7"]),
-                st.booleans())
-
-
-def _records(ops: list[tuple[str, str, str, str, bool]]) -> list[Record]:
-    out = []
-    for i, (ev, sid, stage, num, flag) in enumerate(ops):
-        f: dict[str, str] = {"id": sid} if sid else {}
-        lvl = "INFO"
-        if ev == "synthesis_start":
-            f.update(voice="alloy" if flag else "", text_len=num)
-        elif ev == "stage_time":
-            f.update(stage=stage, duration_ms=num)
-            if flag:
-                f["elapsed_ms"] = num
-        elif ev == "synthesis_complete":
-            f.update(status="failed" if flag else "success", duration_ms=num, queue_ms=num)
-            if flag:
-                f.update(error_code="DISK_FULL", voice="nova")
-        elif ev == "audio_metrics":
-            f.update(rms=num, peak="0.5")
-        elif ev == "synthesis_failed":
-            lvl = "ERROR"
-            if flag:
-                f["where"] = stage
-        else:
-            lvl = "WARNING"
-        out.append(Record(f"2024-06-12 00:00:{i // 1000:02d},{i % 1000:03d}", "app", lvl,
-                          ev, f, [], 0))
-    return out
-
-
-def _cut(recs: list[Record], cuts: list[int]) -> list[list[Record]]:
-    """``recs`` as files of the given sizes, in turn."""
-    files: list[list[Record]] = []
-    pos = k = 0
-    while pos < len(recs):
-        files.append(recs[pos:pos + cuts[k % len(cuts)]])
-        pos, k = pos + len(files[-1]), k + 1
-    return files
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_OP, max_size=60), st.lists(st.integers(1, 20), min_size=1, max_size=5),
+@given(st.lists(OP, max_size=60), st.lists(st.integers(1, 20), min_size=1, max_size=5),
        st.sampled_from(["auto", "cumulative", "per-stage"]))
 @example([("stage_time", "ts_a", "text_normalize", "5", False),
           ("stage_time", "ts_a", "llm_prompt_gen", "12.5", False),
           ("synthesis_complete", "ts_a", "", "30 ms", False)], [1], "auto")
 def test_random_records(ops, cuts, mode) -> None:
-    recs = _records(ops)
-    files = _cut(recs, cuts)
+    recs = records(ops)
+    files = cut(recs, cuts)
     _same(_got(files, mode), _want(files, mode))
 
 
@@ -196,13 +151,13 @@ def test_numbers_are_to_number(values) -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_OP, max_size=60), st.lists(st.integers(1, 20), min_size=1, max_size=5),
+@given(st.lists(OP, max_size=60), st.lists(st.integers(1, 20), min_size=1, max_size=5),
        st.integers(1, 3))
 def test_overflow_is_the_assemblers_dropping(ops, cuts, most) -> None:
     """The join says ``overflow`` exactly when the Assembler, holding at most ``most``
     syntheses in flight, would have dropped one (then the caller reads records)."""
-    recs = _records(ops)
-    files = _cut(recs, cuts)
+    recs = records(ops)
+    files = cut(recs, cuts)
     asm = Assembler(max_pending=most)
     for rec in recs:
         asm.feed(rec)
