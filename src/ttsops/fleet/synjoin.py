@@ -8,7 +8,8 @@ The same steps, and the same floating-point operations in the same order, give t
 same pairs: the records of one id hash in reading order (file time, file, row), a
 ``synthesis_complete`` closing the stage times since the one before; per synthesis its
 stages (those with a name and a ``duration_ms``), read as cumulative or per-stage as
-``dialects.is_cumulative`` decides (``auto``), the worst component, and the pairs
+``dialects.is_cumulative`` decides (``auto``; the file engine's rule, which the SQL
+writes out), the worst component, and the pairs
 (component, value) with ``('', mode code)`` last (0 none, 1 cumulative, 2 per-stage,
 +10 a stage written twice, +100 more than one id of that hash).
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
+
+from ..logformat.dialects import is_cumulative, per_stage
 
 
 class Rec(NamedTuple):
@@ -67,11 +70,9 @@ def _one(since: list[Rec], c: Rec, ids: int, sid: str) -> Joined:
     has_el = any(r.elapsed_ms is not None for r in st)
     n = len(svals)
     e2e, q = c.duration_ms, c.queue_ms
-    cum = (n >= 2 and not has_el
-           and all(i == 0 or v >= svals[i - 1] for i, v in enumerate(svals))
-           and (e2e is None or svals[n - 1] <= (e2e + 1. * n) + 0.01 * e2e))
+    cum = is_cumulative(svals, e2e, has_el, "auto")
     mode = (0 if n < 2 else 1 if cum else 2 if not has_el else 0) + 10 * (len(set(names)) != n)
-    per = [v - (0. if i == 0 else svals[i - 1]) for i, v in enumerate(svals)] if cum else svals
+    per = per_stage(svals) if cum else svals
     qw = q is not None and q != 0
     wn = names + (["queue_wait"] if qw else [])
     wv = per + ([q] if qw and q is not None else [])
