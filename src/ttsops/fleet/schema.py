@@ -295,12 +295,6 @@ def _reads(st: State, t: Derived) -> bool:
                 == want.group(1).replace("`", ""))
 
 
-def _has(c: Any, db: str, name: str) -> bool:
-    rows = call(c, "SELECT count() FROM system.tables WHERE database = %(d)s AND "
-                   "name = %(t)s", {"d": db, "t": name})
-    return bool(rows and rows[0][0])
-
-
 def has_derived(client: Any, url: ChUrl, *names: str) -> bool:
     """Are the derived tables ``names`` there, complete (made by ``ensure``: last the
     views on one server, or on a cluster the ``Distributed`` tables over the shards')?"""
@@ -387,21 +381,15 @@ def settle(client: Any, url: ChUrl, shipped: int = 0) -> None:
     nodes = shards(client, url) if url.cluster else [(None, None)]
     conns = [client if host is None else connect(url, host, port) for host, port in nodes]
     try:
-        parts: list[dict[str, tuple[int, int]]] = []
-        for c in conns:
-            got = {str(t): (int(n), int(r)) for t, n, r in call(
-                c, "SELECT table, count(), sum(rows) FROM system.parts WHERE database = "
-                   "%(d)s AND active AND table IN %(t)s GROUP BY table",
-                {"d": db, "t": tuple(f"{n}{suffix}" for n in (TABLE, HIST, SYN, RECS))})}
-            if got.get(f"{HIST}{suffix}", (0, 0))[0] > 1:
-                call(c, f"OPTIMIZE TABLE `{db}`.`{HIST}{suffix}` FINAL")
-            parts.append(got)
+        parts = [{str(t): (int(n), int(r)) for t, n, r in call(
+            c, "SELECT table, count(), sum(rows) FROM system.parts WHERE database = "
+               "%(d)s AND active AND table IN %(t)s GROUP BY table",
+            {"d": db, "t": tuple(f"{n}{suffix}" for n in (TABLE, HIST, SYN, RECS))})}
+            for c in conns]
         total = sum(p.get(f"{TABLE}{suffix}", (0, 0))[1] for p in parts)
-        if not shipped or 2 * shipped < total:
-            return
-        todo = [(c, f"{n}{suffix}") for c, p in zip(conns, parts, strict=True)
-                for n in (SYN, RECS) if p.get(f"{n}{suffix}", (0, 0))[0] > 1]
-        _optimize(db, todo)
+        merge = (HIST, SYN, RECS) if shipped and 2 * shipped >= total else (HIST,)
+        _optimize(db, [(c, f"{n}{suffix}") for c, p in zip(conns, parts, strict=True)
+                       for n in merge if p.get(f"{n}{suffix}", (0, 0))[0] > 1])
     finally:
         for c in conns:
             if c is not client:
