@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ...indexformat import GRAMMAR
 from ...logformat import ReadStats, Record
@@ -359,22 +359,35 @@ def write(f: LogFile, key: str, built: Built, places: list[Path] | None = None) 
         built.frame = df
     except Exception:
         return None
-    for d in places if places is not None else places_of(f)[1:]:
+    return put(places if places is not None else places_of(f)[1:], f"{key}.parquet", key,
+               lambda: os.fstat(f.fd).st_mode,  # readable by whoever reads the log
+               lambda fh: df.write_parquet(fh, compression="zstd", metadata=meta),
+               prune=True)
+
+
+def put(places: list[Path], name: str, key: str, mode: Callable[[], int],
+        write: Callable[[BinaryIO], Any], prune: bool = False) -> Path | None:
+    """Write ``name`` atomically (``write`` into a temporary file renamed over it) into
+    the first of ``places`` that takes it, readable as far as ``mode()`` is (the log's,
+    the sidecar's); None if none did. ``prune``: then remove what that directory has
+    not had written for ``MAX_AGE_S``."""
+    for d in places:
         try:
             d.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=d)
             try:
-                with contextlib.suppress(OSError):  # readable by whoever reads the log
-                    os.fchmod(fd, os.fstat(f.fd).st_mode & 0o644 | 0o600)
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, mode() & 0o644 | 0o600)
                 with os.fdopen(fd, "wb") as fh:
-                    df.write_parquet(fh, compression="zstd", metadata=meta)
-                os.replace(tmp, d / f"{key}.parquet")
+                    write(fh)
+                os.replace(tmp, d / name)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-            _prune(d)
-            return d / f"{key}.parquet"
+            if prune:
+                _prune(d)
+            return d / name
         except Exception:
             continue
     return None

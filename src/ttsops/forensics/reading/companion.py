@@ -25,13 +25,12 @@ import contextlib
 import io
 import json
 import os
-import tempfile
 import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._sidecar_store import cache_dir
+from ._sidecar_store import cache_dir, put
 
 MAGIC = b"TTSOPS-COMPANION\n"
 VERSION = "2"
@@ -167,21 +166,5 @@ def save(sidecar: Path, key: str, name: str, tag: str, rows: int, tables: dict[s
         data = b"".join([MAGIC, len(head).to_bytes(8, "little"), head, *blobs])
     except Exception:
         return None
-    for d in places(sidecar):
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=d)
-            try:
-                with contextlib.suppress(OSError):
-                    os.fchmod(fd, os.stat(sidecar).st_mode & 0o644 | 0o600)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, d / _name(key, name))
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            return d / _name(key, name)
-        except Exception:
-            continue
-    return None
+    return put(places(sidecar), _name(key, name), key, lambda: os.stat(sidecar).st_mode,
+               lambda fh: fh.write(data))
