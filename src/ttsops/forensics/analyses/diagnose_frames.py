@@ -42,9 +42,6 @@ from .diagnose_collect import (
     verified_webui_error,
 )
 from .diagnose_pieces import FIELDS, hot_used, pieces
-
-if TYPE_CHECKING:
-    from .diagnose_parts import Part, PartJoin
 from .diagnose_synth_frames import (
     compact,
     feed_audio,
@@ -52,6 +49,9 @@ from .diagnose_synth_frames import (
     feed_patterns,
     usable,
 )
+
+if TYPE_CHECKING:
+    from .diagnose_parts import Part, PartJoin
 
 BATCH_ROWS = 40_000  # records fed at once (a file of the month; small files together)
 SYN_ROWS = 100_000  # syntheses fed to their collectors at once

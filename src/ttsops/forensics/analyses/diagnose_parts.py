@@ -226,12 +226,12 @@ class PartJoin:
                     part.syn.get_column("id").is_in(ids)).to_list())
                 present = [x for x in ids if x in done or x in part.opened]
             seq = pl.col("seq") + base
+            inp = pl.col("id").is_in(present)
+            for k in OPEN_KINDS if part.opened else ():
+                c = part.carry[k]
+                if c.height:  # (the ids present: all their rows of the file, below)
+                    rows[k].append((c.filter(~inp) if present else c).with_columns(seq))
             if present:
-                inp = pl.col("id").is_in(present)
-                for k in OPEN_KINDS if part.opened else ():
-                    c = part.carry[k]
-                    if c.height:
-                        rows[k].append(c.filter(~inp).with_columns(seq))
                 if part.head_ids.issuperset(present):
                     got = {k: part.head[k].filter(inp) for k in KINDS}
                 elif part.rows_of is not None:
@@ -241,11 +241,6 @@ class PartJoin:
                 for k in KINDS:
                     if got[k].height:
                         rows[k].append(got[k].with_columns(seq))
-            else:
-                for k in OPEN_KINDS if part.opened else ():
-                    c = part.carry[k]
-                    if c.height:
-                        rows[k].append(c.with_columns(seq))
             now = {x: n for x, n in opened.items() if x not in present}
             for x, n in part.opened.items():
                 now[x] = n + (opened[x] if x in present and x not in done else 0)
