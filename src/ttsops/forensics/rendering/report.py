@@ -74,6 +74,11 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
     from ..analyses import alerts as alerts_mod
     from ..analyses import diagnose
 
+    if since is None:
+        got = _read_parts(snap, until, use_index=use_index, utc=utc, lookback_s=lookback_s,
+                          progress=progress, traces=traces, rules=rules)
+        if got is not None:
+            return got
     # one pass collects per minute; the span comes from the records themselves (a
     # whole-file gzip without an index tells its times only when read), then the
     # minutes are merged into the chart's buckets
@@ -130,6 +135,51 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
     episodes = shared.finish() if shared is not None else None
     if episodes is None:  # the rules' own read
         episodes, _ = alerts_mod.evaluate(snap, since, until, rules, use_index=use_index)
+    return col, audio, diag, episodes
+
+
+def _read_parts(snap: Snapshot, until: str | None, *, use_index: bool, utc: bool,
+                lookback_s: float, progress: Callable[[int], None] | None,
+                traces: dict[str, list[Record]], rules: list[Rule],
+                ) -> tuple[Collect, AudioStats, Report, list[Any]] | None:
+    """``_read`` without ``since`` where every file has a sidecar: the charts and the
+    alert rules from one read of the files' frames (each file's charts from its
+    companion, ``report_parts``, where it has one: the frames then without the charts'
+    columns), then ``diagnose`` on its own (from its companions); None where this does
+    not apply (the caller reads as before)."""
+    from ...logformat import dialects
+    from ..analyses import alerts as alerts_mod
+    from ..analyses import diagnose
+    from ..analyses.diagnose_synth_frames import usable
+    from ..reading import sidecar, vector
+    from ..reading.scan import Query, Scan
+    from .report_parts import ChartParts, Unread
+
+    audio = AudioStats()
+    if not utc or not vector.available() or not usable(audio):
+        return None
+    scan = Scan(snap, Query(None, until, use_index=use_index), progress=progress)
+    if len(scan.streams()) != 1 or not sidecar.covered(scan):
+        return None
+    charts = ChartParts(utc, dialects.stage_time_mode(), write=sidecar.mode() != "off")
+    every = charts.look(scan)
+    shared = alerts_mod.Shared(snap, None, until, rules, use_index=use_index)
+    own = [] if every else list(Collect.FRAME_COLUMNS)
+    columns = list(dict.fromkeys([*own, *shared.columns]))
+    if not columns:
+        columns = ["ts"]
+    col = Collect(utc)
+    try:
+        for f, df in sidecar.frames(scan, columns):
+            charts.feed(col, f, df)
+            shared.feed(f, df)
+    except Unread:  # (a companion found unreadable, its frame read without the columns)
+        return None
+    episodes = shared.finish()
+    diag = diagnose.run(snap, None, until, lookback_s=lookback_s, use_index=use_index,
+                        utc=utc, audio=audio, traces_out=traces)
+    if episodes is None:  # the rules' own read
+        episodes, _ = alerts_mod.evaluate(snap, None, until, rules, use_index=use_index)
     return col, audio, diag, episodes
 
 

@@ -1,0 +1,253 @@
+"""``logs report``'s charts from what each file gives once: the ``Collect`` of one file's
+records (its per-minute counts and values, ``report_data``), kept beside the file's
+sidecar as a companion table (``reading.companion``, named ``report``) so that a later
+run merges that instead of counting the file's records again.
+
+The charts of several files are those of each file merged in the files' order
+(``merge``): the counts add up, the values of a minute follow one another in the order
+fed, the minutes, stages and codes keep the order they first appeared in -- what one
+``Collect`` fed every file's frame in that order holds.
+
+A companion is made from the file's frame (and written, when the frame is the whole
+file read from a valid sidecar: as many rows as the sidecar) and merged instead of the
+frame where the sidecar is valid, the companion was made by this code, in the same
+``--stage-time`` mode and time zone, and the frame read is the whole file (a window that
+cuts the file: its records are counted). Nothing else about the file is kept: every
+other check is the companion's own (the file's key, the sidecar's row count, a CRC).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .report_data import BASE, STRICT, Collect
+from .report_minutes import Minutes
+
+if TYPE_CHECKING:
+    from ..reading.scan import Scan
+    from ..reading.sources import LogFile
+
+NAME = "report"
+
+
+def tag(mode: str, utc: bool) -> str:
+    """What a companion was made by: this module's format, the charts' columns and
+    minute, the ``--stage-time`` mode and the time zone."""
+    h = hashlib.sha256(repr((Collect.FRAME_COLUMNS, BASE, STRICT)).encode()).hexdigest()[:12]
+    return f"report-charts-1|{h}|{mode}|{'utc' if utc else 'local'}"
+
+
+def _series(col: Collect) -> list[tuple[str, Minutes]]:
+    """The chart values of ``col``, named: end to end, queue wait, each stage in order."""
+    return [("e2e", col.e2e), ("queue", col.queue),
+            *((f"stage:{k}", m) for k, m in col.stage.items())]
+
+
+def tables_of(col: Collect) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The companion's tables and values of one file's ``Collect`` (``collect_of`` gives
+    it back)."""
+    import numpy as np
+    import polars as pl
+
+    kind: list[str] = []
+    key: list[str] = []
+    minute: list[int] = []
+    n: list[int] = []
+    for name, cnt in (("ok", col.ok), ("failed", col.failed),
+                      *((f"code:{c}", v) for c, v in col.codes.items())):
+        for b, k in cnt.items():
+            kind.append(name.split(":", 1)[0])
+            key.append(name.split(":", 1)[1] if ":" in name else "")
+            minute.append(int(b))
+            n.append(int(k))
+    counts = pl.DataFrame({"kind": kind, "key": key, "minute": minute, "n": n},
+                          schema={"kind": pl.Utf8, "key": pl.Utf8, "minute": pl.Int64,
+                                  "n": pl.Int64})
+    names, rm, rc, vals, sizes = [], [], [], [], []
+    for name, m in _series(col):
+        mins, cnts, v = m.runs()
+        names.append(name)
+        sizes.append([len(mins), len(v)])
+        rm.append(np.asarray(mins, dtype=np.int64))
+        rc.append(np.asarray(cnts, dtype=np.int64))
+        vals.append(np.asarray(v, dtype=np.float64))
+    runs = pl.DataFrame({"minute": np.concatenate(rm), "count": np.concatenate(rc)})
+    values = pl.DataFrame({"value": np.concatenate(vals)})
+    usage = pl.DataFrame({"t": [t for t, _u in col.usage], "u": [u for _t, u in col.usage]},
+                         schema={"t": pl.Float64, "u": pl.Float64})
+    spans = list(col.file_span.values())
+    head = {"records": col.records, "levels": [[k, v] for k, v in col.levels.items()],
+            "first": col.first, "last": col.last,
+            "span": spans[0] if spans else None, "series": names, "sizes": sizes}
+    return {"counts": counts, "runs": runs, "values": values, "usage": usage}, head
+
+
+def collect_of(tables: Mapping[str, Any], head: dict[str, Any], path: str,
+               utc: bool) -> Collect:
+    """The ``Collect`` of a file (at ``path``) from its companion's tables and values.
+    Raises what a damaged or foreign companion gives (``companion.Damaged``, KeyError,
+    ValueError ...)."""
+    counts, runs = tables["counts"], tables["runs"]
+    values, usage = tables["values"], tables["usage"]
+    col = Collect(utc)
+    col.records = int(head["records"])
+    col.levels = Counter({str(k): int(v) for k, v in head["levels"]})
+    col.first, col.last = head["first"], head["last"]
+    if head["span"] is not None:
+        lo, hi = head["span"]
+        col.file_span[path] = [str(lo), str(hi)]
+    for kind, key, b, k in counts.iter_rows():
+        if kind in ("ok", "failed"):
+            (col.ok if kind == "ok" else col.failed)[b] += k
+        elif kind == "code":
+            c = col.codes.get(key)
+            if c is None:
+                c = col.codes[key] = Counter()
+            c[b] += k
+        else:
+            raise ValueError(f"a count of {kind!r}")
+    mins = runs.get_column("minute").to_numpy()
+    cnts = runs.get_column("count").to_numpy()
+    vals = values.get_column("value").to_numpy()
+    r = v = 0
+    for name, (nr, nv) in zip(head["series"], head["sizes"], strict=True):
+        if name == "e2e":
+            m = col.e2e
+        elif name == "queue":
+            m = col.queue
+        elif name.startswith("stage:"):
+            m = col.stage.setdefault(name[6:], Minutes())
+        else:
+            raise ValueError(f"a series {name!r}")
+        if nr:
+            m.add_runs(mins[r:r + nr], cnts[r:r + nr], vals[v:v + nv])
+        r, v = r + nr, v + nv
+    if r != len(mins) or v != len(vals) or int(cnts.sum()) != len(vals):
+        raise ValueError("runs and values do not add up")
+    col.usage = list(usage.iter_rows())
+    return col
+
+
+def merge(into: Collect, part: Collect) -> None:
+    """``part`` (the records after those of ``into``) added to ``into``."""
+    into.records += part.records
+    into.levels.update(part.levels)
+    if part.first is not None and (into.first is None or part.first < into.first):
+        into.first = part.first
+    if part.last is not None and (into.last is None or part.last > into.last):
+        into.last = part.last
+    for p, (lo, hi) in part.file_span.items():
+        sp = into.file_span.get(p)
+        if sp is None:
+            into.file_span[p] = [lo, hi]
+        else:
+            sp[0], sp[1] = min(sp[0], lo), max(sp[1], hi)
+    into.ok.update(part.ok)
+    into.failed.update(part.failed)
+    for code, cnt in part.codes.items():
+        c = into.codes.get(code)
+        if c is None:
+            c = into.codes[code] = Counter()
+        c.update(cnt)
+    for name, m in _series(part):
+        if name == "e2e":
+            dst = into.e2e
+        elif name == "queue":
+            dst = into.queue
+        else:
+            dst = into.stage.setdefault(name[6:], Minutes())
+        mins, cnts, vals = m.runs()
+        if len(mins):
+            dst.add_runs(mins, cnts, vals)
+    into.usage.extend(part.usage)
+
+
+class Unread(Exception):
+    """A file's charts that neither its companion nor the frame read can give (the frame
+    was read without the charts' columns): the caller reads again with them."""
+
+
+class ChartParts:
+    """The charts of each file of a scan, fed in order (``feed``): from its companion
+    where it has a usable one (``look`` finds them first), else from its frame (and the
+    companion written where the frame is the whole file)."""
+
+    def __init__(self, utc: bool, mode: str, write: bool) -> None:
+        self.utc = utc
+        self.tag = tag(mode, utc)
+        self.write = write
+        self.found: dict[str, tuple[Any, dict[str, Any]]] = {}  # path -> tables, values
+        self.whole: dict[str, tuple[Path, str, int]] = {}  # path -> sidecar, key, rows
+        self.read = self.made = self.written = 0
+
+    def look(self, scan: Scan) -> bool:
+        """Find each file's sidecar and companion; True when every file has both."""
+        from ..reading import companion, sidecar
+
+        every = True
+        use = sidecar.applies(scan)
+        for stream in scan.streams():
+            for f in scan.snap.stream_files(stream):
+                key = sidecar.identity(f) if use and sidecar.eligible(f) else None
+                got = self._look(f, key) if key is not None else None
+                if got is None:
+                    every = False
+                    continue
+                p, rows = got
+                self.whole[str(f.path)] = (p, key, rows)  # type: ignore[assignment]
+                tv = companion.load(p, str(key), NAME, self.tag, rows)
+                if tv is None:
+                    every = False
+                else:
+                    self.found[str(f.path)] = tv
+        return every
+
+    @staticmethod
+    def _look(f: LogFile, key: str) -> tuple[Path, int] | None:
+        """The file's valid sidecar (as ``sidecar.frames`` looks for it) and its rows."""
+        from ..reading import sidecar
+
+        for d in sidecar.places_of(f):
+            p = d / f"{key}.parquet"
+            if not p.is_file():
+                continue
+            try:
+                got = sidecar.scan_checked(p, key, [])
+            except Exception:
+                got = None
+            if got is not None:
+                return p, got[1].records
+        return None
+
+    def feed(self, into: Collect, f: LogFile, df: Any) -> None:
+        """The file's frame (the whole file, or what a window leaves of it) to ``into``."""
+        from ..reading import companion
+
+        path = str(f.path)
+        whole = self.whole.get(path)
+        is_whole = whole is not None and df.height == whole[2]
+        tv = self.found.pop(path, None)
+        if tv is not None and is_whole:
+            try:
+                part = collect_of(tv[0], tv[1], path, self.utc)
+            except Exception:  # (damaged, or not as this code writes it: made again)
+                pass
+            else:
+                merge(into, part)
+                self.read += 1
+                return
+        if any(c not in df.columns for c in Collect.FRAME_COLUMNS):
+            raise Unread(path)
+        part = Collect(self.utc)
+        part.feed_frame(df.select(Collect.FRAME_COLUMNS), path)
+        self.made += 1
+        if is_whole and self.write and whole is not None:
+            p, key, rows = whole
+            tables, head = tables_of(part)
+            if companion.save(p, key, NAME, self.tag, rows, tables, head) is not None:
+                self.written += 1
+        merge(into, part)
