@@ -68,7 +68,9 @@ class Shared:
         self.columns: list[str] = self.ff.columns if self.ff is not None else []
         self.fed = 0
 
-    def feed(self, f: Any, df: Any) -> None:
+    def feed(self, f: Any, df: Any, kept: bool = False) -> None:
+        """A file's frame (``columns``); ``kept``: the literal pre-filter applied to it
+        already (``keep_expr``'s rows, without ``raw``)."""
         from ..reading import sidecar
         from ..reading.sources import Snapshot as Snap
         from .alerts_frames import Unfit
@@ -78,7 +80,9 @@ class Shared:
             return
         self.fed += 1
         try:
-            if ff.needles is not None and df.height \
+            if kept:
+                ff.feed(df, kept=True)
+            elif ff.needles is not None and df.height \
                     and df.get_column("raw").null_count() == df.height:
                 _eng, one = _start(Snap([f], [f.label]), self.since, self.until, self.rules,
                                    self.use_index, progress=lambda _n: None)
@@ -170,6 +174,15 @@ def _feed_frames(eng: Engine, scan: Scan, vector: bool = True) -> list[Alert]:
     return ff.finish()
 
 
+def keep_expr(needles: tuple[str, ...]) -> Any:
+    """The records of a frame (its ``raw`` texts) the literal pre-filter ``needles``
+    selects: a text holding one of them, or none (a record the line path made)."""
+    import polars as pl
+
+    return pl.col("raw").is_null() | pl.col("raw").str.contains(
+        "|".join(pl.escape_regex(x) for x in needles))
+
+
 FEED_ROWS = 40_000  # records fed at once (a few files: fewer, larger array passes)
 
 
@@ -204,13 +217,11 @@ class FrameFeed:
         self.held: list[Any] = []
         self.rows = 0
 
-    def feed(self, df: Any) -> None:
-        """A frame (its records in order, after those fed before)."""
-        import polars as pl
-
-        if self.needles is not None:  # the records the literal pre-filter selects
-            df = df.lazy().filter(pl.col("raw").is_null() | pl.col("raw").str.contains(
-                "|".join(pl.escape_regex(x) for x in self.needles))).drop("raw").collect()
+    def feed(self, df: Any, kept: bool = False) -> None:
+        """A frame (its records in order, after those fed before); ``kept``: only the
+        records the literal pre-filter selects already (``keep_expr``), without ``raw``."""
+        if self.needles is not None and not kept:  # the records the pre-filter selects
+            df = df.lazy().filter(keep_expr(self.needles)).drop("raw").collect()
         if df.height == 0:
             return
         self.held.append(df)

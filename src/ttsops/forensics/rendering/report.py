@@ -153,7 +153,7 @@ def _read_parts(snap: Snapshot, until: str | None, *, use_index: bool, utc: bool
     from ..analyses.diagnose_synth_frames import usable
     from ..reading import sidecar, vector
     from ..reading.scan import Query, Scan
-    from .report_parts import ChartParts, Unread
+    from .report_parts import ChartParts, FileTables, KeepParts, Unread
 
     audio = AudioStats()
     if not utc or not vector.available() or not usable(audio):
@@ -161,18 +161,29 @@ def _read_parts(snap: Snapshot, until: str | None, *, use_index: bool, utc: bool
     scan = Scan(snap, Query(None, until, use_index=use_index), progress=progress)
     if len(scan.streams()) != 1 or not sidecar.covered(scan):
         return None
-    charts = ChartParts(utc, dialects.stage_time_mode(), write=sidecar.mode() != "off")
-    every = charts.look(scan)
+    files = FileTables(write=sidecar.mode() != "off")
+    files.look(scan)
+    charts = ChartParts(files, utc, dialects.stage_time_mode())
     shared = alerts_mod.Shared(snap, None, until, rules, use_index=use_index)
-    own = [] if every else list(Collect.FRAME_COLUMNS)
-    columns = list(dict.fromkeys([*own, *shared.columns]))
-    if not columns:
-        columns = ["ts"]
+    needles = shared.ff.needles if shared.ff is not None else None
+    keeps = KeepParts(files, needles) if needles is not None else None
+    # the charts' columns where a file has no charts' companion, the lines where one has
+    # no pre-filter's (both where a window may cut a file: its frame is read by lines)
+    cut = until is not None
+    all_charts = charts.look() and not cut
+    all_keeps = keeps is not None and keeps.look() and not cut
+    columns = list(dict.fromkeys([*([] if all_charts else Collect.FRAME_COLUMNS),
+                                  *(c for c in shared.columns
+                                    if c != "raw" or not all_keeps)])) or ["ts"]
     col = Collect(utc)
     try:
         for f, df in sidecar.frames(scan, columns):
             charts.feed(col, f, df)
-            shared.feed(f, df)
+            kept = keeps.kept(f, df) if keeps is not None else None
+            if kept is not None:
+                shared.feed(f, kept, kept=True)
+            else:
+                shared.feed(f, df)
     except Unread:  # (a companion found unreadable, its frame read without the columns)
         return None
     episodes = shared.finish()

@@ -167,26 +167,22 @@ def merge(into: Collect, part: Collect) -> None:
 
 
 class Unread(Exception):
-    """A file's charts that neither its companion nor the frame read can give (the frame
-    was read without the charts' columns): the caller reads again with them."""
+    """A file's part that neither its companion nor the frame read can give (the frame
+    was read without the columns it is made from): the caller reads again with them."""
 
 
-class ChartParts:
-    """The charts of each file of a scan, fed in order (``feed``): from its companion
-    where it has a usable one (``look`` finds them first), else from its frame (and the
-    companion written where the frame is the whole file)."""
+class FileTables:
+    """Each file's valid sidecar in a scan (``look``), and the companions of those that
+    are read as a whole (``load``, ``save``)."""
 
-    def __init__(self, utc: bool, mode: str, write: bool) -> None:
-        self.utc = utc
-        self.tag = tag(mode, utc)
+    def __init__(self, write: bool) -> None:
         self.write = write
-        self.found: dict[str, tuple[Any, dict[str, Any]]] = {}  # path -> tables, values
         self.whole: dict[str, tuple[Path, str, int]] = {}  # path -> sidecar, key, rows
-        self.read = self.made = self.written = 0
 
     def look(self, scan: Scan) -> bool:
-        """Find each file's sidecar and companion; True when every file has both."""
-        from ..reading import companion, sidecar
+        """Find each file's sidecar (as ``sidecar.frames`` looks for it); True when
+        every file has one."""
+        from ..reading import sidecar
 
         every = True
         use = sidecar.applies(scan)
@@ -194,21 +190,14 @@ class ChartParts:
             for f in scan.snap.stream_files(stream):
                 key = sidecar.identity(f) if use and sidecar.eligible(f) else None
                 got = self._look(f, key) if key is not None else None
-                if got is None:
-                    every = False
-                    continue
-                p, rows = got
-                self.whole[str(f.path)] = (p, key, rows)  # type: ignore[assignment]
-                tv = companion.load(p, str(key), NAME, self.tag, rows)
-                if tv is None:
+                if got is None or key is None:
                     every = False
                 else:
-                    self.found[str(f.path)] = tv
+                    self.whole[str(f.path)] = (got[0], key, got[1])
         return every
 
     @staticmethod
     def _look(f: LogFile, key: str) -> tuple[Path, int] | None:
-        """The file's valid sidecar (as ``sidecar.frames`` looks for it) and its rows."""
         from ..reading import sidecar
 
         for d in sidecar.places_of(f):
@@ -223,15 +212,53 @@ class ChartParts:
                 return p, got[1].records
         return None
 
-    def feed(self, into: Collect, f: LogFile, df: Any) -> None:
-        """The file's frame (the whole file, or what a window leaves of it) to ``into``."""
+    def load(self, path: str, name: str, tag: str) -> tuple[Any, dict[str, Any]] | None:
         from ..reading import companion
 
+        w = self.whole.get(path)
+        return None if w is None else companion.load(w[0], w[1], name, tag, w[2])
+
+    def is_whole(self, path: str, df: Any) -> bool:
+        """Is ``df`` the whole file at ``path`` (as many rows as its sidecar)?"""
+        w = self.whole.get(path)
+        return w is not None and df.height == w[2]
+
+    def save(self, path: str, name: str, tag: str, tables: dict[str, Any],
+             values: dict[str, Any]) -> bool:
+        from ..reading import companion
+
+        w = self.whole.get(path)
+        if w is None or not self.write:
+            return False
+        return companion.save(w[0], w[1], name, tag, w[2], tables, values) is not None
+
+
+class ChartParts:
+    """The charts of each file of a scan, fed in order (``feed``): from its companion
+    where it has a usable one (``look`` finds them first), else from its frame (and the
+    companion written where the frame is the whole file)."""
+
+    def __init__(self, files: FileTables, utc: bool, mode: str) -> None:
+        self.files = files
+        self.utc = utc
+        self.tag = tag(mode, utc)
+        self.found: dict[str, tuple[Any, dict[str, Any]]] = {}  # path -> tables, values
+        self.read = self.made = self.written = 0
+
+    def look(self) -> bool:
+        """Load each file's companion; True when every file has one."""
+        for path in self.files.whole:
+            tv = self.files.load(path, NAME, self.tag)
+            if tv is not None:
+                self.found[path] = tv
+        return len(self.found) == len(self.files.whole)
+
+    def feed(self, into: Collect, f: LogFile, df: Any) -> None:
+        """The file's frame (the whole file, or what a window leaves of it) to ``into``."""
         path = str(f.path)
-        whole = self.whole.get(path)
-        is_whole = whole is not None and df.height == whole[2]
+        whole = self.files.is_whole(path, df)
         tv = self.found.pop(path, None)
-        if tv is not None and is_whole:
+        if tv is not None and whole:
             try:
                 part = collect_of(tv[0], tv[1], path, self.utc)
             except Exception:  # (damaged, or not as this code writes it: made again)
@@ -245,9 +272,59 @@ class ChartParts:
         part = Collect(self.utc)
         part.feed_frame(df.select(Collect.FRAME_COLUMNS), path)
         self.made += 1
-        if is_whole and self.write and whole is not None:
-            p, key, rows = whole
-            tables, head = tables_of(part)
-            if companion.save(p, key, NAME, self.tag, rows, tables, head) is not None:
-                self.written += 1
+        if whole and self.files.save(path, NAME, self.tag, *tables_of(part)):
+            self.written += 1
         merge(into, part)
+
+
+KEEP = "alerts-keep"
+
+
+class KeepParts:
+    """The alert rules' literal pre-filter (``alerts.keep_expr``) of each file, kept as a
+    companion (a row's flag, by the ``needles``) so that a later run reads the frames
+    without their lines (``raw``, the largest column)."""
+
+    def __init__(self, files: FileTables, needles: tuple[str, ...]) -> None:
+        self.files = files
+        self.needles = needles
+        h = hashlib.sha256(repr(tuple(needles)).encode()).hexdigest()[:16]
+        self.tag = f"alerts-keep-1|{h}"
+        self.found: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self.read = self.made = self.written = 0
+
+    def look(self) -> bool:
+        for path in self.files.whole:
+            tv = self.files.load(path, KEEP, self.tag)
+            if tv is not None:
+                self.found[path] = tv
+        return len(self.found) == len(self.files.whole)
+
+    def kept(self, f: LogFile, df: Any) -> Any | None:
+        """The records of the file's frame the pre-filter keeps, without ``raw``; None
+        where the frame is not the whole file (the caller filters it as before)."""
+        from ..analyses.alerts import keep_expr
+
+        path = str(f.path)
+        if not self.files.is_whole(path, df):
+            if "raw" not in df.columns:
+                raise Unread(path)
+            return None
+        tv = self.found.pop(path, None)
+        if tv is not None:
+            try:
+                keep = tv[0]["keep"].get_column("keep")
+                if keep.len() != df.height or keep.null_count():
+                    raise ValueError("not this file's")
+            except Exception:
+                pass
+            else:
+                self.read += 1
+                return df.filter(keep).drop("raw", strict=False)
+        if "raw" not in df.columns:
+            raise Unread(path)
+        keep = df.select(keep_expr(self.needles).alias("keep"))
+        self.made += 1
+        if self.files.save(path, KEEP, self.tag, {"keep": keep}, {}):
+            self.written += 1
+        return df.filter(keep.get_column("keep")).drop("raw")
