@@ -142,18 +142,15 @@ def _read_parts(snap: Snapshot, until: str | None, *, use_index: bool, utc: bool
                 lookback_s: float, progress: Callable[[int], None] | None,
                 traces: dict[str, list[Record]], rules: list[Rule],
                 ) -> tuple[Collect, AudioStats, Report, list[Any]] | None:
-    """``_read`` without ``since`` where every file has a sidecar: the charts and the
-    alert rules from one read of the files' frames (each file's charts from its
-    companion, ``report_parts``, where it has one: the frames then without the charts'
-    columns), then ``diagnose`` on its own (from its companions); None where this does
-    not apply (the caller reads as before)."""
-    from ...logformat import dialects
+    """``_read`` without ``since`` where every file has a sidecar: ``diagnose`` on its own
+    (from its companions), then the charts and the alert rules from one read of the
+    files' frames (``_charts_and_rules``); None where this does not apply (the caller
+    reads as before)."""
     from ..analyses import alerts as alerts_mod
     from ..analyses import diagnose
     from ..analyses.diagnose_synth_frames import usable
     from ..reading import sidecar, vector
     from ..reading.scan import Query, Scan
-    from .report_parts import ChartParts, FileTables, KeepParts, Unread
 
     audio = AudioStats()
     if not utc or not vector.available() or not usable(audio):
@@ -161,37 +158,54 @@ def _read_parts(snap: Snapshot, until: str | None, *, use_index: bool, utc: bool
     scan = Scan(snap, Query(None, until, use_index=use_index), progress=progress)
     if len(scan.streams()) != 1 or not sidecar.covered(scan):
         return None
-    files = FileTables(write=sidecar.mode() != "off")
-    files.look(scan)
-    charts = ChartParts(files, utc, dialects.stage_time_mode())
-    shared = alerts_mod.Shared(snap, None, until, rules, use_index=use_index)
-    needles = shared.ff.needles if shared.ff is not None else None
-    keeps = KeepParts(files, needles) if needles is not None else None
-    # the charts' columns where a file has no charts' companion, the lines where one has
-    # no pre-filter's (both where a window may cut a file: its frame is read by lines)
-    cut = until is not None
-    all_charts = charts.look() and not cut
-    all_keeps = keeps is not None and keeps.look() and not cut
-    columns = list(dict.fromkeys([*([] if all_charts else Collect.FRAME_COLUMNS),
-                                  *(c for c in shared.columns
-                                    if c != "raw" or not all_keeps)])) or ["ts"]
-    col = Collect(utc)
-    try:
-        for f, df in sidecar.frames(scan, columns):
-            charts.feed(col, f, df)
-            kept = keeps.kept(f, df) if keeps is not None else None
-            if kept is not None:
-                shared.feed(f, kept, kept=True)
-            else:
-                shared.feed(f, df)
-    except Unread:  # (a companion found unreadable, its frame read without the columns)
-        return None
-    episodes = shared.finish()
+    # (diagnose first: its peak of memory with nothing else held)
     diag = diagnose.run(snap, None, until, lookback_s=lookback_s, use_index=use_index,
                         utc=utc, audio=audio, traces_out=traces)
+    col, episodes = _charts_and_rules(snap, scan, until, use_index, utc, rules)
     if episodes is None:  # the rules' own read
         episodes, _ = alerts_mod.evaluate(snap, None, until, rules, use_index=use_index)
     return col, audio, diag, episodes
+
+
+def _charts_and_rules(snap: Snapshot, scan: Any, until: str | None, use_index: bool,
+                      utc: bool, rules: list[Rule]) -> tuple[Collect, list[Any] | None]:
+    """The charts' minutes and the alert episodes (None: to be evaluated on their own)
+    from one read of the scan's frames: each file's charts from its companion
+    (``report_parts``) where it has one, the rules' pre-filter too; the frames without
+    the columns every file has a companion for."""
+    from ...logformat import dialects
+    from ..analyses import alerts as alerts_mod
+    from ..reading import sidecar
+    from .report_parts import ChartParts, FileTables, KeepParts, Unread
+
+    files = FileTables(write=sidecar.mode() != "off")
+    files.look(scan)
+    # the charts' columns where a file has no charts' companion, the lines where one has
+    # no pre-filter's (both where a window may cut a file: its frame is read by lines;
+    # and both on a second try, a companion found unreadable)
+    for lean in ((True, False) if until is None else (False,)):
+        charts = ChartParts(files, utc, dialects.stage_time_mode())
+        shared = alerts_mod.Shared(snap, None, until, rules, use_index=use_index)
+        needles = shared.ff.needles if shared.ff is not None else None
+        keeps = KeepParts(files, needles) if needles is not None else None
+        all_charts = charts.look() and lean
+        all_keeps = keeps is not None and keeps.look() and lean
+        columns = list(dict.fromkeys([*([] if all_charts else Collect.FRAME_COLUMNS),
+                                      *(c for c in shared.columns
+                                        if c != "raw" or not all_keeps)])) or ["ts"]
+        col = Collect(utc)
+        try:
+            for f, df in sidecar.frames(scan, columns):
+                charts.feed(col, f, df)
+                kept = keeps.kept(f, df) if keeps is not None else None
+                if kept is not None:
+                    shared.feed(f, kept, kept=True)
+                else:
+                    shared.feed(f, df)
+        except Unread:
+            continue
+        return col, shared.finish()
+    raise AssertionError("read with every column: nothing unread")
 
 
 def _traces(diag: Report, found: dict[str, list[Record]]) -> dict[str, list[Record]]:
