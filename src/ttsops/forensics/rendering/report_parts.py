@@ -88,48 +88,71 @@ def tables_of(col: Collect) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def collect_of(tables: Mapping[str, Any], head: dict[str, Any], path: str,
                utc: bool) -> Collect:
-    """The ``Collect`` of a file (at ``path``) from its companion's tables and values.
-    Raises what a damaged or foreign companion gives (``companion.Damaged``, KeyError,
-    ValueError ...)."""
+    """The ``Collect`` of a file (at ``path``) from its companion's tables and values."""
+    col = Collect(utc)
+    merge_tables(col, tables, head, path)
+    return col
+
+
+def merge_tables(into: Collect, tables: Mapping[str, Any], head: dict[str, Any],
+                 path: str) -> None:
+    """``merge`` of the ``Collect`` of a file (at ``path``) from its companion's tables
+    and values. Raises what a damaged or foreign companion gives (``companion.Damaged``,
+    KeyError, ValueError ...) before it changes ``into``."""
     counts, runs = tables["counts"], tables["runs"]
     values, usage = tables["values"], tables["usage"]
-    col = Collect(utc)
-    col.records = int(head["records"])
-    col.levels = Counter({str(k): int(v) for k, v in head["levels"]})
-    col.first, col.last = head["first"], head["last"]
-    if head["span"] is not None:
-        lo, hi = head["span"]
-        col.file_span[path] = [str(lo), str(hi)]
-    for kind, key, b, k in counts.iter_rows():
-        if kind in ("ok", "failed"):
-            (col.ok if kind == "ok" else col.failed)[b] += k
-        elif kind == "code":
-            c = col.codes.get(key)
-            if c is None:
-                c = col.codes[key] = Counter()
-            c[b] += k
-        else:
-            raise ValueError(f"a count of {kind!r}")
+    rows = counts.rows()
+    if any(kind not in ("ok", "failed", "code") for kind, _k, _b, _n in rows):
+        raise ValueError("a count of another kind")
     mins = runs.get_column("minute").to_numpy()
     cnts = runs.get_column("count").to_numpy()
     vals = values.get_column("value").to_numpy()
-    r = v = 0
-    for name, (nr, nv) in zip(head["series"], head["sizes"], strict=True):
-        if name == "e2e":
-            m = col.e2e
-        elif name == "queue":
-            m = col.queue
-        elif name.startswith("stage:"):
-            m = col.stage.setdefault(name[6:], Minutes())
+    series = list(zip(head["series"], head["sizes"], strict=True))
+    if any(not (name in ("e2e", "queue") or name.startswith("stage:"))
+           for name, _s in series):
+        raise ValueError("a series of another kind")
+    if sum(nr for _n, (nr, _v) in series) != len(mins) or \
+            sum(nv for _n, (_r, nv) in series) != len(vals) or int(cnts.sum()) != len(vals):
+        raise ValueError("runs and values do not add up")
+    levels = [(str(k), int(v)) for k, v in head["levels"]]
+    span = head["span"]
+    use = list(usage.iter_rows())
+    # (checked: from here on nothing raises)
+    into.records += int(head["records"])
+    for k, v in levels:
+        into.levels[k] += v
+    first, last = head["first"], head["last"]
+    if first is not None and (into.first is None or first < into.first):
+        into.first = first
+    if last is not None and (into.last is None or last > into.last):
+        into.last = last
+    if span is not None:
+        lo, hi = str(span[0]), str(span[1])
+        sp = into.file_span.get(path)
+        if sp is None:
+            into.file_span[path] = [lo, hi]
         else:
-            raise ValueError(f"a series {name!r}")
+            sp[0], sp[1] = min(sp[0], lo), max(sp[1], hi)
+    for kind, key, b, k in rows:
+        if kind == "code":
+            c = into.codes.get(key)
+            if c is None:
+                c = into.codes[key] = Counter()
+            c[b] += k
+        else:
+            (into.ok if kind == "ok" else into.failed)[b] += k
+    r = v = 0
+    for name, (nr, nv) in series:
+        if name == "e2e":
+            m = into.e2e
+        elif name == "queue":
+            m = into.queue
+        else:
+            m = into.stage.setdefault(name[6:], Minutes())
         if nr:
             m.add_runs(mins[r:r + nr], cnts[r:r + nr], vals[v:v + nv])
         r, v = r + nr, v + nv
-    if r != len(mins) or v != len(vals) or int(cnts.sum()) != len(vals):
-        raise ValueError("runs and values do not add up")
-    col.usage = list(usage.iter_rows())
-    return col
+    into.usage.extend(use)
 
 
 def merge(into: Collect, part: Collect) -> None:
@@ -260,11 +283,10 @@ class ChartParts:
         tv = self.found.pop(path, None)
         if tv is not None and whole:
             try:
-                part = collect_of(tv[0], tv[1], path, self.utc)
+                merge_tables(into, tv[0], tv[1], path)
             except Exception:  # (damaged, or not as this code writes it: made again)
                 pass
             else:
-                merge(into, part)
                 self.read += 1
                 return
         if any(c not in df.columns for c in Collect.FRAME_COLUMNS):
