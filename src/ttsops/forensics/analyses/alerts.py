@@ -68,9 +68,10 @@ class Shared:
         self.columns: list[str] = self.ff.columns if self.ff is not None else []
         self.fed = 0
 
-    def feed(self, f: Any, df: Any, kept: bool = False) -> None:
+    def feed(self, f: Any, df: Any, kept: bool = False, secs: Any = None) -> None:
         """A file's frame (``columns``); ``kept``: the literal pre-filter applied to it
-        already (``keep_expr``'s rows, without ``raw``)."""
+        already (``keep_expr``'s rows, without ``raw``), ``secs`` its records' times
+        (``seconds``) where known."""
         from ..reading import sidecar
         from ..reading.sources import Snapshot as Snap
         from .alerts_frames import Unfit
@@ -81,7 +82,7 @@ class Shared:
         self.fed += 1
         try:
             if kept:
-                ff.feed(df, kept=True)
+                ff.feed(df, kept=True, secs=secs)
             elif ff.needles is not None and df.height \
                     and df.get_column("raw").null_count() == df.height:
                 _eng, one = _start(Snap([f], [f.label]), self.since, self.until, self.rules,
@@ -217,13 +218,18 @@ class FrameFeed:
         self.held: list[Any] = []
         self.rows = 0
 
-    def feed(self, df: Any, kept: bool = False) -> None:
+    def feed(self, df: Any, kept: bool = False, secs: Any = None) -> None:
         """A frame (its records in order, after those fed before); ``kept``: only the
-        records the literal pre-filter selects already (``keep_expr``), without ``raw``."""
+        records the literal pre-filter selects already (``keep_expr``), without ``raw``;
+        ``secs``: their times (``seconds``), where known."""
+        import polars as pl
+
         if self.needles is not None and not kept:  # the records the pre-filter selects
             df = df.lazy().filter(keep_expr(self.needles)).drop("raw").collect()
         if df.height == 0:
             return
+        if secs is not None:
+            df = df.with_columns(pl.lit(True).alias("_ok"), pl.Series("_t", secs))
         self.held.append(df)
         self.rows += df.height
         if self.rows >= FEED_ROWS:
@@ -236,15 +242,19 @@ class FrameFeed:
 
         if not self.held:
             return
-        lf = (self.held[0] if len(self.held) == 1 else
-              pl.concat(self.held, how="vertical_relaxed")).lazy()
-        self.held, self.rows = [], 0
-        made = [*_seconds_exprs(), *(e for w in self.windows for e in w.plan.exprs)]
+        held, self.held, self.rows = self.held, [], 0
+        secs = [*_seconds_exprs()]
+        if any("_t" in d.columns for d in held):  # (the times known: of the others made)
+            held = [d if "_t" in d.columns else d.with_columns(secs) for d in held]
+            secs = []
+        lf = (held[0] if len(held) == 1 else pl.concat(held, how="vertical_relaxed")).lazy()
+        made = [*secs, *(e for w in self.windows for e in w.plan.exprs)]
         if self.picked is not None:
             made.append(self.picked)
         got = lf.with_columns(made).collect()
         if got.height:
-            self._evaluate(got.drop([e.meta.output_name() for e in made]), got)
+            self._evaluate(got.drop(["_ok", "_t", *(e.meta.output_name() for e in made)],
+                                    strict=False), got)
 
     def _evaluate(self, df: Any, got: Any) -> None:
         import numpy as np
@@ -312,6 +322,15 @@ def _pass(eng: Engine, ts: Any, tt: Any, lo: int, hi: int) -> None:
             return
         nxt = eng.quiet_until()
         k += 1
+
+
+def seconds(df: Any) -> Any | None:
+    """Each record's time in seconds as the engine's clock reads it (a numpy array), or
+    None where a time is not in the normal form (the clock may read it otherwise)."""
+    try:
+        return _seconds(df)
+    except _Unsure:
+        return None
 
 
 def _seconds(df: Any) -> Any:

@@ -199,7 +199,7 @@ def _charts_and_rules(snap: Snapshot, scan: Any, until: str | None, use_index: b
                 charts.feed(col, f, df)
                 kept = keeps.kept(f, df) if keeps is not None else None
                 if kept is not None:
-                    shared.feed(f, kept, kept=True)
+                    shared.feed(f, kept[0], kept=True, secs=kept[1])
                 else:
                     shared.feed(f, df)
         except Unread:

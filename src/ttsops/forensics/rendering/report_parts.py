@@ -303,15 +303,16 @@ KEEP = "alerts-keep"
 
 
 class KeepParts:
-    """The alert rules' literal pre-filter (``alerts.keep_expr``) of each file, kept as a
-    companion (a row's flag, by the ``needles``) so that a later run reads the frames
-    without their lines (``raw``, the largest column)."""
+    """The alert rules' literal pre-filter (``alerts.keep_expr``) of each file, and the
+    times of the records it keeps (``alerts.seconds``), kept as a companion (by the
+    ``needles``) so that a later run reads the frames without their lines (``raw``, the
+    largest column) and does not read their times again."""
 
     def __init__(self, files: FileTables, needles: tuple[str, ...]) -> None:
         self.files = files
         self.needles = needles
         h = hashlib.sha256(repr(tuple(needles)).encode()).hexdigest()[:16]
-        self.tag = f"alerts-keep-1|{h}"
+        self.tag = f"alerts-keep-2|{h}"
         self.found: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.read = self.made = self.written = 0
 
@@ -322,10 +323,11 @@ class KeepParts:
                 self.found[path] = tv
         return len(self.found) == len(self.files.whole)
 
-    def kept(self, f: LogFile, df: Any) -> Any | None:
-        """The records of the file's frame the pre-filter keeps, without ``raw``; None
-        where the frame is not the whole file (the caller filters it as before)."""
-        from ..analyses.alerts import keep_expr
+    def kept(self, f: LogFile, df: Any) -> tuple[Any, Any] | None:
+        """The records of the file's frame the pre-filter keeps, without ``raw``, and
+        their times (None: not all in the normal form); None where the frame is not the
+        whole file (the caller filters it as before)."""
+        from ..analyses.alerts import keep_expr, seconds
 
         path = str(f.path)
         if not self.files.is_whole(path, df):
@@ -336,17 +338,26 @@ class KeepParts:
         if tv is not None:
             try:
                 keep = tv[0]["keep"].get_column("keep")
-                if keep.len() != df.height or keep.null_count():
+                n = int(keep.sum())
+                secs = tv[0]["t"].get_column("t").to_numpy() if "t" in tv[0] else None
+                if keep.len() != df.height or keep.null_count() or \
+                        (secs is not None and len(secs) != n):
                     raise ValueError("not this file's")
             except Exception:
                 pass
             else:
                 self.read += 1
-                return df.filter(keep).drop("raw", strict=False)
+                return df.filter(keep).drop("raw", strict=False), secs
         if "raw" not in df.columns:
             raise Unread(path)
+        import polars as pl
+
         keep = df.select(keep_expr(self.needles).alias("keep"))
+        out = df.filter(keep.get_column("keep")).drop("raw")
+        secs = seconds(out)
         self.made += 1
-        if self.files.save(path, KEEP, self.tag, {"keep": keep}, {}):
+        tables = {"keep": keep, **({"t": pl.DataFrame({"t": secs})} if secs is not None
+                                   else {})}
+        if self.files.save(path, KEEP, self.tag, tables, {}):
             self.written += 1
-        return df.filter(keep.get_column("keep")).drop("raw")
+        return out, secs
