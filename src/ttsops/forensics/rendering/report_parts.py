@@ -38,7 +38,7 @@ def tag(mode: str, utc: bool) -> str:
     """What a companion was made by: this module's format, the charts' columns and
     minute, the ``--stage-time`` mode and the time zone."""
     h = hashlib.sha256(repr((Collect.FRAME_COLUMNS, BASE, STRICT)).encode()).hexdigest()[:12]
-    return f"report-charts-1|{h}|{mode}|{'utc' if utc else 'local'}"
+    return f"report-charts-2|{h}|{mode}|{'utc' if utc else 'local'}"
 
 
 def _series(col: Collect) -> list[tuple[str, Minutes]]:
@@ -53,37 +53,31 @@ def tables_of(col: Collect) -> tuple[dict[str, Any], dict[str, Any]]:
     import numpy as np
     import polars as pl
 
-    kind: list[str] = []
-    key: list[str] = []
-    minute: list[int] = []
-    n: list[int] = []
+    counts: list[list[Any]] = []
     for name, cnt in (("ok", col.ok), ("failed", col.failed),
                       *((f"code:{c}", v) for c, v in col.codes.items())):
-        for b, k in cnt.items():
-            kind.append(name.split(":", 1)[0])
-            key.append(name.split(":", 1)[1] if ":" in name else "")
-            minute.append(int(b))
-            n.append(int(k))
-    counts = pl.DataFrame({"kind": kind, "key": key, "minute": minute, "n": n},
-                          schema={"kind": pl.Utf8, "key": pl.Utf8, "minute": pl.Int64,
-                                  "n": pl.Int64})
-    names, rm, rc, vals, sizes = [], [], [], [], []
+        kind, _, key = name.partition(":")
+        counts.extend([kind, key, int(b), int(k)] for b, k in cnt.items())
+    names: list[str] = []
+    rm: list[int] = []
+    rc: list[int] = []
+    vals: list[Any] = []
+    sizes: list[list[int]] = []
     for name, m in _series(col):
         mins, cnts, v = m.runs()
         names.append(name)
         sizes.append([len(mins), len(v)])
-        rm.append(np.asarray(mins, dtype=np.int64))
-        rc.append(np.asarray(cnts, dtype=np.int64))
+        rm.extend(int(x) for x in mins)
+        rc.extend(int(x) for x in cnts)
         vals.append(np.asarray(v, dtype=np.float64))
-    runs = pl.DataFrame({"minute": np.concatenate(rm), "count": np.concatenate(rc)})
     values = pl.DataFrame({"value": np.concatenate(vals)})
-    usage = pl.DataFrame({"t": [t for t, _u in col.usage], "u": [u for _t, u in col.usage]},
-                         schema={"t": pl.Float64, "u": pl.Float64})
     spans = list(col.file_span.values())
     head = {"records": col.records, "levels": [[k, v] for k, v in col.levels.items()],
             "first": col.first, "last": col.last,
-            "span": spans[0] if spans else None, "series": names, "sizes": sizes}
-    return {"counts": counts, "runs": runs, "values": values, "usage": usage}, head
+            "span": spans[0] if spans else None, "series": names, "sizes": sizes,
+            "counts": counts, "runs": [rm, rc], "usage": [[t, u] for t, u in col.usage]}
+    # (the few counts, runs and gauges in the values of the header: one table to read)
+    return {"values": values}, head
 
 
 def collect_of(tables: Mapping[str, Any], head: dict[str, Any], path: str,
@@ -99,14 +93,14 @@ def merge_tables(into: Collect, tables: Mapping[str, Any], head: dict[str, Any],
     """``merge`` of the ``Collect`` of a file (at ``path``) from its companion's tables
     and values. Raises what a damaged or foreign companion gives (``companion.Damaged``,
     KeyError, ValueError ...) before it changes ``into``."""
-    counts, runs = tables["counts"], tables["runs"]
-    values, usage = tables["values"], tables["usage"]
-    rows = counts.rows()
+    import numpy as np
+
+    rows = [(str(kind), str(key), int(b), int(n)) for kind, key, b, n in head["counts"]]
     if any(kind not in ("ok", "failed", "code") for kind, _k, _b, _n in rows):
         raise ValueError("a count of another kind")
-    mins = runs.get_column("minute").to_numpy()
-    cnts = runs.get_column("count").to_numpy()
-    vals = values.get_column("value").to_numpy()
+    mins = np.asarray(head["runs"][0], dtype=np.int64)
+    cnts = np.asarray(head["runs"][1], dtype=np.int64)
+    vals = tables["values"].get_column("value").to_numpy()
     series = list(zip(head["series"], head["sizes"], strict=True))
     if any(not (name in ("e2e", "queue") or name.startswith("stage:"))
            for name, _s in series):
@@ -116,11 +110,11 @@ def merge_tables(into: Collect, tables: Mapping[str, Any], head: dict[str, Any],
         raise ValueError("runs and values do not add up")
     levels = [(str(k), int(v)) for k, v in head["levels"]]
     span = head["span"]
-    use = list(usage.iter_rows())
+    use = [(float(t), float(u)) for t, u in head["usage"]]
     # (checked: from here on nothing raises)
     into.records += int(head["records"])
-    for k, v in levels:
-        into.levels[k] += v
+    for lv, nl in levels:
+        into.levels[lv] += nl
     first, last = head["first"], head["last"]
     if first is not None and (into.first is None or first < into.first):
         into.first = first
@@ -312,7 +306,7 @@ class KeepParts:
         self.files = files
         self.needles = needles
         h = hashlib.sha256(repr(tuple(needles)).encode()).hexdigest()[:16]
-        self.tag = f"alerts-keep-2|{h}"
+        self.tag = f"alerts-keep-3|{h}"
         self.found: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.read = self.made = self.written = 0
 
@@ -327,6 +321,8 @@ class KeepParts:
         """The records of the file's frame the pre-filter keeps, without ``raw``, and
         their times (None: not all in the normal form); None where the frame is not the
         whole file (the caller filters it as before)."""
+        import numpy as np
+
         from ..analyses.alerts import keep_expr, seconds
 
         path = str(f.path)
@@ -337,11 +333,12 @@ class KeepParts:
         tv = self.found.pop(path, None)
         if tv is not None:
             try:
-                keep = tv[0]["keep"].get_column("keep")
-                n = int(keep.sum())
-                secs = tv[0]["t"].get_column("t").to_numpy() if "t" in tv[0] else None
+                t = tv[0]["keep"]
+                keep = t.get_column("keep")
+                secs = t.get_column("t").filter(keep).to_numpy() if "t" in t.columns \
+                    else None
                 if keep.len() != df.height or keep.null_count() or \
-                        (secs is not None and len(secs) != n):
+                        (secs is not None and bool(np.isnan(secs).any())):
                     raise ValueError("not this file's")
             except Exception:
                 pass
@@ -353,11 +350,14 @@ class KeepParts:
         import polars as pl
 
         keep = df.select(keep_expr(self.needles).alias("keep"))
-        out = df.filter(keep.get_column("keep")).drop("raw")
+        k = keep.get_column("keep")
+        out = df.filter(k).drop("raw")
         secs = seconds(out)
         self.made += 1
-        tables = {"keep": keep, **({"t": pl.DataFrame({"t": secs})} if secs is not None
-                                   else {})}
-        if self.files.save(path, KEEP, self.tag, tables, {}):
+        if secs is not None:  # (one table: the flag, the kept records' times, NaN elsewhere)
+            t = np.full(df.height, np.nan)
+            t[k.to_numpy()] = secs
+            keep = keep.with_columns(pl.Series("t", t))
+        if self.files.save(path, KEEP, self.tag, {"keep": keep}, {}):
             self.written += 1
         return out, secs
