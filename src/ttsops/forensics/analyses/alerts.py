@@ -82,7 +82,7 @@ class Shared:
         self.fed += 1
         try:
             if kept:
-                ff.feed(df, kept=True, secs=secs)
+                ff.feed(df.select(c for c in ff.columns if c != "raw"), kept=True, secs=secs)
             elif ff.needles is not None and df.height \
                     and df.get_column("raw").null_count() == df.height:
                 _eng, one = _start(Snap([f], [f.label]), self.since, self.until, self.rules,
