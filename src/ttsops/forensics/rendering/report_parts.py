@@ -195,6 +195,7 @@ class FileTables:
     def __init__(self, write: bool) -> None:
         self.write = write
         self.whole: dict[str, tuple[Path, str, int]] = {}  # path -> sidecar, key, rows
+        self.every = False  # (every file has one)
 
     def look(self, scan: Scan) -> bool:
         """Find each file's sidecar (as ``sidecar.frames`` looks for it); True when
@@ -211,6 +212,7 @@ class FileTables:
                     every = False
                 else:
                     self.whole[str(f.path)] = (got[0], key, got[1])
+        self.every = every
         return every
 
     @staticmethod
@@ -263,12 +265,12 @@ class ChartParts:
         self.read = self.made = self.written = 0
 
     def look(self) -> bool:
-        """Load each file's companion; True when every file has one."""
+        """Load each file's companion; True when every file has one (and a sidecar)."""
         for path in self.files.whole:
             tv = self.files.load(path, NAME, self.tag)
             if tv is not None:
                 self.found[path] = tv
-        return len(self.found) == len(self.files.whole)
+        return self.files.every and len(self.found) == len(self.files.whole)
 
     def feed(self, into: Collect, f: LogFile, df: Any) -> None:
         """The file's frame (the whole file, or what a window leaves of it) to ``into``."""
@@ -315,7 +317,7 @@ class KeepParts:
             tv = self.files.load(path, KEEP, self.tag)
             if tv is not None:
                 self.found[path] = tv
-        return len(self.found) == len(self.files.whole)
+        return self.files.every and len(self.found) == len(self.files.whole)
 
     def kept(self, f: LogFile, df: Any) -> tuple[Any, Any] | None:
         """The records of the file's frame the pre-filter keeps, without ``raw``, and
