@@ -265,7 +265,8 @@ def _times(logs: Path) -> list[tuple[str, str]]:
 
 
 def test_a_window_at_a_files_edges(day, monkeypatch) -> None:
-    """``until`` on a file's last record, just after it, inside a file; ``since`` (its own reading, with a look-back: no companions)."""
+    """``until`` on a file's last record, just after it, inside a file; ``since`` (its
+    own reading, with a look-back: no companions)."""
     logs, _cache = day
     _page(logs, monkeypatch, "parts")
     spans = _times(logs)
