@@ -70,9 +70,10 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("logs_sidecar", "choice", "read", "ttsops logs: read the parsed records of a "
          "rotated file from its Parquet sidecar (written beside it by `logs index`) instead "
          "of the file; auto: also write one to the cache on the first whole read (that read "
-         "is slower); off: never. Except off, `logs diagnose` also keeps beside each sidecar "
-         "(or in the cache) a companion of what that file gives it (about a fifth of the "
-         "sidecar's size), written on its first run.", choices=("auto", "read", "off")),
+         "is slower); off: never. Except off, `logs diagnose` and `logs report` also keep "
+         "beside each sidecar (or in the cache) companions of what that file gives them "
+         "(diagnose's about a fifth of the sidecar's size, report's about a sixth), written "
+         "on their first run.", choices=("auto", "read", "off")),
     Knob("logs_progress_bytes", "int", 48 << 20, "ttsops logs: show a progress bar (on a "
          "terminal) when a query reads more compressed bytes than this.", ge=0),
     Knob("cache_disk_warn_percent", "float", 90.0, "cache_dir_usage WARNING above this "

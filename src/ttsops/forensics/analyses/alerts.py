@@ -68,7 +68,10 @@ class Shared:
         self.columns: list[str] = self.ff.columns if self.ff is not None else []
         self.fed = 0
 
-    def feed(self, f: Any, df: Any) -> None:
+    def feed(self, f: Any, df: Any, kept: bool = False, secs: Any = None) -> None:
+        """A file's frame (``columns``); ``kept``: the literal pre-filter applied to it
+        already (``keep_expr``'s rows, without ``raw``), ``secs`` its records' times
+        (``seconds``) where known."""
         from ..reading import sidecar
         from ..reading.sources import Snapshot as Snap
         from .alerts_frames import Unfit
@@ -78,7 +81,9 @@ class Shared:
             return
         self.fed += 1
         try:
-            if ff.needles is not None and df.height \
+            if kept:
+                ff.feed(df.select(c for c in ff.columns if c != "raw"), kept=True, secs=secs)
+            elif ff.needles is not None and df.height \
                     and df.get_column("raw").null_count() == df.height:
                 _eng, one = _start(Snap([f], [f.label]), self.since, self.until, self.rules,
                                    self.use_index, progress=lambda _n: None)
@@ -170,6 +175,15 @@ def _feed_frames(eng: Engine, scan: Scan, vector: bool = True) -> list[Alert]:
     return ff.finish()
 
 
+def keep_expr(needles: tuple[str, ...]) -> Any:
+    """The records of a frame (its ``raw`` texts) the literal pre-filter ``needles``
+    selects: a text holding one of them, or none (a record the line path made)."""
+    import polars as pl
+
+    return pl.col("raw").is_null() | pl.col("raw").str.contains(
+        "|".join(pl.escape_regex(x) for x in needles))
+
+
 FEED_ROWS = 40_000  # records fed at once (a few files: fewer, larger array passes)
 
 
@@ -204,15 +218,18 @@ class FrameFeed:
         self.held: list[Any] = []
         self.rows = 0
 
-    def feed(self, df: Any) -> None:
-        """A frame (its records in order, after those fed before)."""
+    def feed(self, df: Any, kept: bool = False, secs: Any = None) -> None:
+        """A frame (its records in order, after those fed before); ``kept``: only the
+        records the literal pre-filter selects already (``keep_expr``), without ``raw``;
+        ``secs``: their times (``seconds``), where known."""
         import polars as pl
 
-        if self.needles is not None:  # the records the literal pre-filter selects
-            df = df.lazy().filter(pl.col("raw").is_null() | pl.col("raw").str.contains(
-                "|".join(pl.escape_regex(x) for x in self.needles))).drop("raw").collect()
+        if self.needles is not None and not kept:  # the records the pre-filter selects
+            df = df.lazy().filter(keep_expr(self.needles)).drop("raw").collect()
         if df.height == 0:
             return
+        if secs is not None:
+            df = df.with_columns(pl.lit(True).alias("_ok"), pl.Series("_t", secs))
         self.held.append(df)
         self.rows += df.height
         if self.rows >= FEED_ROWS:
@@ -225,15 +242,19 @@ class FrameFeed:
 
         if not self.held:
             return
-        lf = (self.held[0] if len(self.held) == 1 else
-              pl.concat(self.held, how="vertical_relaxed")).lazy()
-        self.held, self.rows = [], 0
-        made = [*_seconds_exprs(), *(e for w in self.windows for e in w.plan.exprs)]
+        held, self.held, self.rows = self.held, [], 0
+        secs = [*_seconds_exprs()]
+        if any("_t" in d.columns for d in held):  # (the times known: of the others made)
+            held = [d if "_t" in d.columns else d.with_columns(secs) for d in held]
+            secs = []
+        lf = (held[0] if len(held) == 1 else pl.concat(held, how="vertical_relaxed")).lazy()
+        made = [*secs, *(e for w in self.windows for e in w.plan.exprs)]
         if self.picked is not None:
             made.append(self.picked)
         got = lf.with_columns(made).collect()
         if got.height:
-            self._evaluate(got.drop([e.meta.output_name() for e in made]), got)
+            self._evaluate(got.drop(["_ok", "_t", *(e.meta.output_name() for e in made)],
+                                    strict=False), got)
 
     def _evaluate(self, df: Any, got: Any) -> None:
         import numpy as np
@@ -301,6 +322,15 @@ def _pass(eng: Engine, ts: Any, tt: Any, lo: int, hi: int) -> None:
             return
         nxt = eng.quiet_until()
         k += 1
+
+
+def seconds(df: Any) -> Any | None:
+    """Each record's time in seconds as the engine's clock reads it (a numpy array), or
+    None where a time is not in the normal form (the clock may read it otherwise)."""
+    try:
+        return _seconds(df)
+    except _Unsure:
+        return None
 
 
 def _seconds(df: Any) -> Any:

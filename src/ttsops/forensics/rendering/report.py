@@ -74,6 +74,11 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
     from ..analyses import alerts as alerts_mod
     from ..analyses import diagnose
 
+    if since is None:
+        got = _read_parts(snap, until, use_index=use_index, utc=utc, lookback_s=lookback_s,
+                          progress=progress, traces=traces, rules=rules)
+        if got is not None:
+            return got
     # one pass collects per minute; the span comes from the records themselves (a
     # whole-file gzip without an index tells its times only when read), then the
     # minutes are merged into the chart's buckets
@@ -131,6 +136,76 @@ def _read(snap: Snapshot, since: str | None, until: str | None, *, use_index: bo
     if episodes is None:  # the rules' own read
         episodes, _ = alerts_mod.evaluate(snap, since, until, rules, use_index=use_index)
     return col, audio, diag, episodes
+
+
+def _read_parts(snap: Snapshot, until: str | None, *, use_index: bool, utc: bool,
+                lookback_s: float, progress: Callable[[int], None] | None,
+                traces: dict[str, list[Record]], rules: list[Rule],
+                ) -> tuple[Collect, AudioStats, Report, list[Any]] | None:
+    """``_read`` without ``since`` where every file has a sidecar: ``diagnose`` on its own
+    (from its companions), then the charts and the alert rules from one read of the
+    files' frames (``_charts_and_rules``); None where this does not apply (the caller
+    reads as before)."""
+    from ..analyses import alerts as alerts_mod
+    from ..analyses import diagnose
+    from ..analyses.diagnose_synth_frames import usable
+    from ..reading import sidecar, vector
+    from ..reading.scan import Query, Scan
+
+    audio = AudioStats()
+    if not utc or not vector.available() or not usable(audio):
+        return None
+    scan = Scan(snap, Query(None, until, use_index=use_index), progress=progress)
+    if len(scan.streams()) != 1 or not sidecar.covered(scan):
+        return None
+    # (diagnose first: its peak of memory with nothing else held)
+    diag = diagnose.run(snap, None, until, lookback_s=lookback_s, use_index=use_index,
+                        utc=utc, audio=audio, traces_out=traces)
+    col, episodes = _charts_and_rules(snap, scan, until, use_index, utc, rules)
+    if episodes is None:  # the rules' own read
+        episodes, _ = alerts_mod.evaluate(snap, None, until, rules, use_index=use_index)
+    return col, audio, diag, episodes
+
+
+def _charts_and_rules(snap: Snapshot, scan: Any, until: str | None, use_index: bool,
+                      utc: bool, rules: list[Rule]) -> tuple[Collect, list[Any] | None]:
+    """The charts' minutes and the alert episodes (None: to be evaluated on their own)
+    from one read of the scan's frames: each file's charts from its companion
+    (``report_parts``) where it has one, the rules' pre-filter too; the frames without
+    the columns every file has a companion for."""
+    from ...logformat import dialects
+    from ..analyses import alerts as alerts_mod
+    from ..reading import sidecar
+    from .report_parts import ChartParts, FileTables, KeepParts, Unread
+
+    files = FileTables(write=sidecar.mode() != "off")
+    files.look(scan)
+    # the charts' columns where a file has no charts' companion, the lines where one has
+    # no pre-filter's (both where a window may cut a file: its frame is read by lines;
+    # and both on a second try, a companion found unreadable)
+    for lean in ((True, False) if until is None else (False,)):
+        charts = ChartParts(files, utc, dialects.stage_time_mode())
+        shared = alerts_mod.Shared(snap, None, until, rules, use_index=use_index)
+        needles = shared.ff.needles if shared.ff is not None else None
+        keeps = KeepParts(files, needles) if needles is not None else None
+        all_charts = charts.look() and lean
+        all_keeps = keeps is not None and keeps.look() and lean
+        columns = list(dict.fromkeys([*([] if all_charts else Collect.FRAME_COLUMNS),
+                                      *(c for c in shared.columns
+                                        if c != "raw" or not all_keeps)])) or ["ts"]
+        col = Collect(utc)
+        try:
+            for f, df in sidecar.frames(scan, columns):
+                charts.feed(col, f, df)
+                kept = keeps.kept(f, df) if keeps is not None else None
+                if kept is not None:
+                    shared.feed(f, kept[0], kept=True, secs=kept[1])
+                else:
+                    shared.feed(f, df)
+        except Unread:
+            continue
+        return col, shared.finish()
+    raise AssertionError("read with every column: nothing unread")
 
 
 def _traces(diag: Report, found: dict[str, list[Record]]) -> dict[str, list[Record]]:

@@ -128,6 +128,12 @@ class Minutes:
             np.cumsum(counts[:-1], out=starts[1:])
         return minutes, counts, starts, values
 
+    def runs(self) -> tuple[Any, Any, Any]:
+        """Every run fed so far: its minute, its count, and all the values (numpy), what
+        ``add_runs`` of them gives back (``report_parts`` keeps them per file)."""
+        minutes, counts, _starts, values = self._all()
+        return minutes, counts, values
+
     def as_dict(self) -> dict[int, array[float]]:
         """The values per minute, the minutes in order of first appearance."""
         out: dict[int, array[float]] = {}
