@@ -33,6 +33,11 @@ class AudioStats:
         self.metrics = list(metrics or METRICS)
         self.by = by if by is not None else ["voice"]
         self.where = where or []
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing fed yet (the question, ``metrics``/``by``/``where``, kept): a pass
+        abandoned part way starts again."""
         self.values: dict[tuple[str, ...], dict[str, array[float]]] = defaultdict(
             lambda: defaultdict(lambda: array("d")))
         self.ids: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)

@@ -412,7 +412,7 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
         col = _collect_parts(scan, aud, own, since, until, lookback_s, use_index, utc)
         if col is not None:
             return col
-        aud.__init__(aud.metrics, aud.by, aud.where)  # type: ignore[misc]
+        aud.reset()
         scan = _scan(snap, since, until, use_index, utc, progress)
         if scan is None:
             return None
@@ -428,7 +428,7 @@ def collect(snap: Snapshot, since: str | None, until: str | None, *, lookback_s:
     if not fp.finish():  # the frames went to ``tap_frame``: read records for the rest
         from .diagnose_collect import collect as collect_records
 
-        aud.__init__(aud.metrics, aud.by, aud.where)  # type: ignore[misc]
+        aud.reset()
         return collect_records(snap, since, until, lookback_s=lookback_s,
                                use_index=use_index, utc=utc, audio=aud)
     col.finish()
