@@ -36,3 +36,40 @@ def test_fast_parse_equals_the_grammar_on_rendered_records(rec):
 def test_fast_parse_equals_the_grammar_on_any_line(tail, prefix):
     line = prefix + tail
     assert parse_line(line) == parse(line)
+
+
+# lines in the shape the one-match path takes whole (head, event, bare key=value fields),
+# and near misses of it: a key twice, a level alias or lower case, a logger or a value
+# with an odd character, " - " or ": " inside the message, other digits in the time
+bare_values = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=6)
+strict_lines = st.builds(
+    lambda ts, logger, level, event, pairs, sep: ts + " - " + logger + " - " + level
+    + " - " + event + ": " + sep.join(f"{k}={v}" for k, v in pairs),
+    st.sampled_from(["2024-06-12 14:22:38,415", "٢٠٢٤-06-12 14:22:38,415",
+                     "2024-06-12T14:22:38,415"]),
+    st.one_of(st.sampled_from(["app.tts_engine", "x-y", "a - b", "tts"]),
+              st.text(min_size=0, max_size=5)),
+    st.sampled_from(["INFO", "WARNING", "ERROR", "DEBUG", "CRITICAL", "WARN", "info"]),
+    st.one_of(st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True),
+              st.sampled_from(["Ev", "a b", "a: b", "x-y"])),
+    st.lists(st.tuples(st.sampled_from(["id", "stage", "duration_ms", "a_1", "Bad"]),
+                       st.one_of(st.from_regex(r"[a-z0-9_.:/%-]{1,8}", fullmatch=True),
+                                 bare_values)),
+             min_size=1, max_size=5),
+    st.sampled_from([", ", ",", " , "]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(strict_lines)
+def test_fast_parse_equals_the_grammar_on_lines_shaped_like_the_commonest(line):
+    assert parse_line(line) == parse(line)
+
+
+def test_a_key_twice_and_a_message_with_dashes_parse_as_the_grammar_does():
+    for line in ["2024-06-12 14:22:38,415 - app - INFO - ev: a=1, b=2, a=3",
+                 "2024-06-12 14:22:38,415 - app - INFO - ev: a=1 - b=2",
+                 "2024-06-12 14:22:38,415 - a-b - ERROR - ev: id=ts_1, code=X",
+                 "2024-06-12 14:22:38,415 - app - INFO - INFO - ev: id=ts_1"]:
+        assert parse_line(line) == parse(line), line
+    rec = parse_line("2024-06-12 14:22:38,415 - app - INFO - ev: a=1, b=2:3, c=x/y")
+    assert rec is not None and rec.fields == {"a": "1", "b": "2:3", "c": "x/y"}

@@ -95,16 +95,19 @@ def covered(scan: Scan, small: int = 4 << 20) -> bool:
     """Would ``frames`` take (nearly) everything from sidecars: each file that can have
     one has a valid one, and the others (the live file) hold under ``small`` bytes? On
     a first whole read (``auto``) the missing ones are written first, on every core
-    (``prebuild``)."""
+    (``prebuild``). Not where no file has one: small logs without any are read record
+    by record (a frame made of each file's records first cost 2-4x the CPU)."""
     if not applies(scan):
         return False
     prebuild(scan)  # a first whole read (``auto``): the missing sidecars, on every core
-    rest = 0
+    rest = some = 0
     for f in scan.snap.files:
         key = identity(f) if eligible(f) else None
         if key is None or not exists(f, key):
             rest += f.size
-    return rest < small
+        else:
+            some += 1
+    return some > 0 and rest < small
 
 
 def needles_exact(scan: Scan) -> bool:
