@@ -26,7 +26,7 @@ from ttsops.forensics.reading.sources import open_snapshot
 from ttsops.logformat import dialects
 from ttsops.logline import STAGES
 
-from ..stdlib_logs import write_day
+from ..companion_days import day_with_cache, loads
 from ..synth_ops import OP, cut, records
 
 REAL = diagnose_frames.collect
@@ -154,29 +154,9 @@ def _companions(cache: Path) -> dict[str, int]:
             for p in (cache / "ttsops" / "sidecar").glob("*.diagnose.ttc")}
 
 
-def _loads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Each companion lookup's outcome (found and valid), from here on."""
-    seen: list[bool] = []
-    real = companion.load
-
-    def spy(*a: Any, **kw: Any) -> Any:
-        got = real(*a, **kw)
-        seen.append(got is not None)
-        return got
-
-    monkeypatch.setattr(companion, "load", spy)
-    return seen
-
-
 @pytest.fixture
 def day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    logs = tmp_path / "logs"
-    write_day(logs, requests=700, max_bytes=30_000, incomplete=frozenset({5, 77, 402}),
-              tracebacks=frozenset(range(200, 215)))
-    cache = tmp_path / "c"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
-    return logs, cache
+    return day_with_cache(tmp_path, monkeypatch)
 
 
 def test_written_once_read_after_same_answer(day, monkeypatch) -> None:
@@ -188,7 +168,7 @@ def test_written_once_read_after_same_answer(day, monkeypatch) -> None:
     assert _companions(cache) == {}  # (the record path writes none)
     assert _run(logs, monkeypatch, "frames") == want
     assert _companions(cache) == {}
-    seen = _loads(monkeypatch)
+    seen = loads(monkeypatch)
     assert _run(logs, monkeypatch, "parts") == want  # made from the frames, and written
     made = _companions(cache)
     assert len(made) == len(sidecars) and seen and not any(seen)
@@ -221,7 +201,7 @@ def test_not_read_beside_a_damaged_sidecar_nor_for_another_version(day, monkeypa
     # a sidecar that fails its checks: its companion is not looked up (the file is read)
     victim = sorted(d.glob("*.parquet"))[0]
     victim.write_bytes(victim.read_bytes()[:100])
-    seen = _loads(monkeypatch)
+    seen = loads(monkeypatch)
     assert _run(logs, monkeypatch, "parts") == want
     assert len(seen) == len(made) - 1 and all(seen)
     # a companion that fails its checks (cut short): ignored, made again
@@ -286,7 +266,7 @@ def test_until_at_a_files_edges(day, monkeypatch) -> None:
     after = hi[:20] + f"{int(hi[20:]) + 1:03d}" if hi[20:] != "999" else hi
     for until in (hi, after, mid, spans[0][0]):
         want = _run(logs, monkeypatch, "records", until)
-        seen = _loads(monkeypatch)
+        seen = loads(monkeypatch)
         assert _run(logs, monkeypatch, "parts", until) == want, until
         assert _run(logs, monkeypatch, "frames", until) == want, until
         monkeypatch.undo()
@@ -323,7 +303,7 @@ def test_stage_time_modes(day, monkeypatch, mode) -> None:
         want = _run(logs, monkeypatch, "records")
         # (auto reads the tutorial's stage times as cumulative: per stage differs)
         assert (want != auto) == (mode == "per-stage")
-        seen = _loads(monkeypatch)
+        seen = loads(monkeypatch)
         assert _run(logs, monkeypatch, "parts") == want
         assert seen and not any(seen)
         assert _run(logs, monkeypatch, "parts") == want

@@ -31,6 +31,7 @@ from ttsops.forensics.rendering.report_data import Collect
 from ttsops.logformat import dialects
 from ttsops.logformat.record import Record
 
+from ..companion_days import day_with_cache, loads
 from ..stdlib_logs import write_day
 
 COLUMNS = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in sidecar.HOT)]
@@ -172,29 +173,9 @@ def _companions(cache: Path) -> dict[str, int]:
             for p in [*d.glob("*.report.ttc"), *d.glob("*.alerts-keep.ttc")]}
 
 
-def _loads(monkeypatch: pytest.MonkeyPatch, name: str) -> list[bool]:
-    """Each lookup of the companion ``name``: found and valid."""
-    seen: list[bool] = []
-    real = companion.load
-
-    def spy(side: Path, key: str, nm: str, *a: Any) -> Any:
-        got = real(side, key, nm, *a)
-        if nm == name:
-            seen.append(got is not None)
-        return got
-
-    monkeypatch.setattr(companion, "load", spy)
-    return seen
-
-
 @pytest.fixture
 def day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    logs = tmp_path / "logs"
-    write_day(logs, requests=700, max_bytes=30_000, incomplete=frozenset({5, 77, 402}),
-              tracebacks=frozenset(range(200, 215)))
-    cache = tmp_path / "c"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+    logs, cache = day_with_cache(tmp_path, monkeypatch)
     with open_snapshot([logs], []) as snap:  # (the first whole read writes the sidecars)
         report_mod.build(snap, None, None, rules=load_rules())
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
@@ -209,7 +190,7 @@ def test_written_once_read_after_same_page(day, monkeypatch) -> None:
     assert "alert episodes" in want
     sidecars = list((cache / "ttsops" / "sidecar").glob("*.parquet"))
     assert _companions(cache) == {}  # (the reading before writes none)
-    charts, keeps = _loads(monkeypatch, "report"), _loads(monkeypatch, "alerts-keep")
+    charts, keeps = loads(monkeypatch, "report"), loads(monkeypatch, "alerts-keep")
     assert _page(logs, monkeypatch, "parts") == want  # made from the frames, written
     made = _companions(cache)
     assert len(made) == 2 * len(sidecars) and charts and not any(charts + keeps)
@@ -238,7 +219,7 @@ def test_damaged_companions_and_another_file_version(day, monkeypatch) -> None:
         (d / victim).write_bytes(bytes(raw))
     assert _page(logs, monkeypatch, "parts") == want
     assert _page(logs, monkeypatch, "parts") == want
-    seen = _loads(monkeypatch, "report")
+    seen = loads(monkeypatch, "report")
     assert _page(logs, monkeypatch, "parts") == want
     assert seen and all(seen)
     # another version of a file (appended to: another identity): its companions made
@@ -289,7 +270,7 @@ def test_stage_time_modes(day, monkeypatch, mode) -> None:
     dialects.set_stage_time_mode(mode)
     try:
         want = _page(logs, monkeypatch, "frames")
-        seen = _loads(monkeypatch, "report")
+        seen = loads(monkeypatch, "report")
         assert _page(logs, monkeypatch, "parts") == want
         assert seen and not any(seen)
         seen.clear()

@@ -47,6 +47,15 @@ def _series(col: Collect) -> list[tuple[str, Minutes]]:
             *((f"stage:{k}", m) for k, m in col.stage.items())]
 
 
+def _minutes_of(col: Collect, name: str) -> Minutes:
+    """The values of ``col`` that ``_series`` names ``name`` (a stage's made if new)."""
+    if name == "e2e":
+        return col.e2e
+    if name == "queue":
+        return col.queue
+    return col.stage.setdefault(name.removeprefix("stage:"), Minutes())
+
+
 def tables_of(col: Collect) -> tuple[dict[str, Any], dict[str, Any]]:
     """The companion's tables and values of one file's ``Collect`` (``collect_of`` gives
     it back)."""
@@ -137,14 +146,8 @@ def merge_tables(into: Collect, tables: Mapping[str, Any], head: dict[str, Any],
             (into.ok if kind == "ok" else into.failed)[b] += k
     r = v = 0
     for name, (nr, nv) in series:
-        if name == "e2e":
-            m = into.e2e
-        elif name == "queue":
-            m = into.queue
-        else:
-            m = into.stage.setdefault(name[6:], Minutes())
         if nr:
-            m.add_runs(mins[r:r + nr], cnts[r:r + nr], vals[v:v + nv])
+            _minutes_of(into, name).add_runs(mins[r:r + nr], cnts[r:r + nr], vals[v:v + nv])
         r, v = r + nr, v + nv
     into.usage.extend(use)
 
@@ -171,15 +174,9 @@ def merge(into: Collect, part: Collect) -> None:
             c = into.codes[code] = Counter()
         c.update(cnt)
     for name, m in _series(part):
-        if name == "e2e":
-            dst = into.e2e
-        elif name == "queue":
-            dst = into.queue
-        else:
-            dst = into.stage.setdefault(name[6:], Minutes())
         mins, cnts, vals = m.runs()
         if len(mins):
-            dst.add_runs(mins, cnts, vals)
+            _minutes_of(into, name).add_runs(mins, cnts, vals)
     into.usage.extend(part.usage)
 
 
@@ -237,6 +234,20 @@ class FileTables:
         w = self.whole.get(path)
         return None if w is None else companion.load(w[0], w[1], name, tag, w[2])
 
+    def load_all(self, name: str, tag: str) -> dict[str, tuple[Any, dict[str, Any]]]:
+        """Each file's companion ``name`` made by ``tag`` that loads: path -> its tables
+        and values."""
+        found = {}
+        for path in self.whole:
+            tv = self.load(path, name, tag)
+            if tv is not None:
+                found[path] = tv
+        return found
+
+    def has_all(self, found: Mapping[str, Any]) -> bool:
+        """Has every file a sidecar, and a companion in ``found`` (``load_all``)?"""
+        return self.every and len(found) == len(self.whole)
+
     def is_whole(self, path: str, df: Any) -> bool:
         """Is ``df`` the whole file at ``path`` (as many rows as its sidecar)?"""
         w = self.whole.get(path)
@@ -266,11 +277,8 @@ class ChartParts:
 
     def look(self) -> bool:
         """Load each file's companion; True when every file has one (and a sidecar)."""
-        for path in self.files.whole:
-            tv = self.files.load(path, NAME, self.tag)
-            if tv is not None:
-                self.found[path] = tv
-        return self.files.every and len(self.found) == len(self.files.whole)
+        self.found = self.files.load_all(NAME, self.tag)
+        return self.files.has_all(self.found)
 
     def feed(self, into: Collect, f: LogFile, df: Any) -> None:
         """The file's frame (the whole file, or what a window leaves of it) to ``into``."""
@@ -313,11 +321,9 @@ class KeepParts:
         self.read = self.made = self.written = 0
 
     def look(self) -> bool:
-        for path in self.files.whole:
-            tv = self.files.load(path, KEEP, self.tag)
-            if tv is not None:
-                self.found[path] = tv
-        return self.files.every and len(self.found) == len(self.files.whole)
+        """Load each file's companion; True when every file has one (and a sidecar)."""
+        self.found = self.files.load_all(KEEP, self.tag)
+        return self.files.has_all(self.found)
 
     def kept(self, f: LogFile, df: Any) -> tuple[Any, Any] | None:
         """The records of the file's frame the pre-filter keeps, without ``raw``, and

@@ -1,0 +1,42 @@
+"""What the companion tables' tests share (``diagnose``'s and ``report``'s): a spy on
+``companion.load`` and the tutorial-style day they read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ttsops.forensics.reading import companion
+
+from .stdlib_logs import write_day
+
+
+def loads(monkeypatch: pytest.MonkeyPatch, name: str | None = None) -> list[bool]:
+    """Each lookup of a companion (of ``name`` only, where given), from here on: found
+    and valid."""
+    seen: list[bool] = []
+    real = companion.load
+
+    def spy(side: Path, key: str, nm: str, *a: Any) -> Any:
+        got = real(side, key, nm, *a)
+        if name is None or nm == name:
+            seen.append(got is not None)
+        return got
+
+    monkeypatch.setattr(companion, "load", spy)
+    return seen
+
+
+def day_with_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A tutorial-style day (700 requests in ~30 kB files, three ids never completed,
+    tracebacks) and the cache its sidecars go to, the first whole read writing them
+    (``TTSOPS_LOGS_SIDECAR=auto``)."""
+    logs = tmp_path / "logs"
+    write_day(logs, requests=700, max_bytes=30_000, incomplete=frozenset({5, 77, 402}),
+              tracebacks=frozenset(range(200, 215)))
+    cache = tmp_path / "c"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+    return logs, cache
