@@ -277,7 +277,6 @@ class Parts:
         self.columns = columns
         self.write = write
         self.missing: dict[str, tuple[Path, str, int]] = {}  # path -> sidecar, key, rows
-        self.read = self.made = self.written = 0
 
     def instead(self, f: LogFile, p: Path, key: str,
                 ) -> tuple[Part, ReadStats, str, str] | None:
@@ -305,20 +304,17 @@ class Parts:
                                                          or part.hi >= self.until):
             return None  # (the frame, cut by the window, is read)
         part.rows_of = _sidecar_rows(p, self.columns)
-        self.read += 1
         return part, stats, str(info["lo"]), str(info["hi"])
 
     def part_of(self, f: LogFile, df: Any) -> Part:
         from ..reading import companion
 
         part = make(df, self.mode)
-        self.made += 1
         miss = self.missing.pop(str(f.path), None)
         if miss is not None and miss[2] == df.height:  # the whole file, from its sidecar
             p, key, rows = miss
             # (its rows read again where wanted: the frame is not kept until then)
             part.rows_of = _sidecar_rows(p, self.columns)
-            if self.write and companion.save(p, key, NAME, self.tag, rows, part.tables(),
-                                             part.values()) is not None:
-                self.written += 1
+            if self.write:
+                companion.save(p, key, NAME, self.tag, rows, part.tables(), part.values())
         return part

@@ -211,6 +211,24 @@ def scan_checked(p: Path, key: str, columns: list[str],
     return lf, stats, info
 
 
+def find_checked(f: LogFile, key: str, columns: list[str],
+                 ) -> tuple[Path, tuple[Any, ReadStats, dict[str, Any]]] | None:
+    """The first of the file's sidecars (``places_of``, key ``key``) whose metadata pass
+    ``scan_checked``: its path and what that gives; None when none does (a file that is
+    no Parquet fails)."""
+    for d in places_of(f):
+        p = d / f"{key}.parquet"
+        if not p.is_file():
+            continue
+        try:
+            got = scan_checked(p, key, columns)
+        except Exception:
+            continue
+        if got is not None:
+            return p, got
+    return None
+
+
 def read_frame(p: Path, key: str, columns: list[str], since: str | None,
                until: str | None, where: Any = None,
                ) -> tuple[Any, ReadStats, str, str] | None:

@@ -54,6 +54,7 @@ from ._sidecar_store import (  # noqa: F401 -- the store's public names, importa
     Loaded,
     cache_dir,
     exists,
+    find_checked,
     frame_of,
     identity,
     load,
@@ -71,8 +72,7 @@ if TYPE_CHECKING:
     from .scan import Scan
     from .sources import LogFile
 
-    # (a file, its sidecar's path and key) -> (what stands for its frame, its read
-    # counts, the file's time range lo, hi) or None
+    # (file, its sidecar's path, key) -> (what stands for its frame, read counts, lo, hi)
     Instead = Callable[[LogFile, Path, str], tuple[Any, ReadStats, str, str] | None]
 
 
@@ -103,10 +103,10 @@ def covered(scan: Scan, small: int = 4 << 20) -> bool:
     rest = some = 0
     for f in scan.snap.files:
         key = identity(f) if eligible(f) else None
-        if key is None or not exists(f, key):
-            rest += f.size
-        else:
+        if key is not None and exists(f, key):
             some += 1
+        else:
+            rest += f.size
     return some > 0 and rest < small
 
 

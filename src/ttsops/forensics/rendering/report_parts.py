@@ -216,17 +216,8 @@ class FileTables:
     def _look(f: LogFile, key: str) -> tuple[Path, int] | None:
         from ..reading import sidecar
 
-        for d in sidecar.places_of(f):
-            p = d / f"{key}.parquet"
-            if not p.is_file():
-                continue
-            try:
-                got = sidecar.scan_checked(p, key, [])
-            except Exception:
-                got = None
-            if got is not None:
-                return p, got[1].records
-        return None
+        got = sidecar.find_checked(f, key, [])
+        return None if got is None else (got[0], got[1][1].records)
 
     def load(self, path: str, name: str, tag: str) -> tuple[Any, dict[str, Any]] | None:
         from ..reading import companion
@@ -254,13 +245,14 @@ class FileTables:
         return w is not None and df.height == w[2]
 
     def save(self, path: str, name: str, tag: str, tables: dict[str, Any],
-             values: dict[str, Any]) -> bool:
+             values: dict[str, Any]) -> None:
+        """Keep the companion ``name`` of the file at ``path`` (where it has a sidecar and
+        writing is on; a failed write only means the next run makes it again)."""
         from ..reading import companion
 
         w = self.whole.get(path)
-        if w is None or not self.write:
-            return False
-        return companion.save(w[0], w[1], name, tag, w[2], tables, values) is not None
+        if w is not None and self.write:
+            companion.save(w[0], w[1], name, tag, w[2], tables, values)
 
 
 class ChartParts:
@@ -273,7 +265,6 @@ class ChartParts:
         self.utc = utc
         self.tag = tag(mode, utc)
         self.found: dict[str, tuple[Any, dict[str, Any]]] = {}  # path -> tables, values
-        self.read = self.made = self.written = 0
 
     def look(self) -> bool:
         """Load each file's companion; True when every file has one (and a sidecar)."""
@@ -291,15 +282,13 @@ class ChartParts:
             except Exception:  # (damaged, or not as this code writes it: made again)
                 pass
             else:
-                self.read += 1
                 return
         if any(c not in df.columns for c in Collect.FRAME_COLUMNS):
             raise Unread(path)
         part = Collect(self.utc)
         part.feed_frame(df.select(Collect.FRAME_COLUMNS), path)
-        self.made += 1
-        if whole and self.files.save(path, NAME, self.tag, *tables_of(part)):
-            self.written += 1
+        if whole:
+            self.files.save(path, NAME, self.tag, *tables_of(part))
         merge(into, part)
 
 
@@ -318,7 +307,6 @@ class KeepParts:
         h = hashlib.sha256(repr(tuple(needles)).encode()).hexdigest()[:16]
         self.tag = f"alerts-keep-3|{h}"
         self.found: dict[str, tuple[Any, dict[str, Any]]] = {}
-        self.read = self.made = self.written = 0
 
     def look(self) -> bool:
         """Load each file's companion; True when every file has one (and a sidecar)."""
@@ -351,7 +339,6 @@ class KeepParts:
             except Exception:
                 pass
             else:
-                self.read += 1
                 return df.filter(keep).drop("raw", strict=False), secs
         if "raw" not in df.columns:
             raise Unread(path)
@@ -361,11 +348,9 @@ class KeepParts:
         k = keep.get_column("keep")
         out = df.filter(k).drop("raw")
         secs = seconds(out)
-        self.made += 1
         if secs is not None:  # (one table: the flag, the kept records' times, NaN elsewhere)
             t = np.full(df.height, np.nan)
             t[k.to_numpy()] = secs
             keep = keep.with_columns(pl.Series("t", t))
-        if self.files.save(path, KEEP, self.tag, {"keep": keep}, {}):
-            self.written += 1
+        self.files.save(path, KEEP, self.tag, {"keep": keep}, {})
         return out, secs
