@@ -3,10 +3,11 @@ times, units, phone numbers, codes and symbols.
 
 ``normalize_zh(text)``: our rules (``zh_rules.PRE``), then WeTextProcessing's Chinese TN
 grammar (the ``wetext`` wheel: the compiled FSTs IndexTTS uses, read with kaldifst; no
-pynini, no download), clause by clause and only for clauses with a digit or a symbol it
-reads, then ``zh_rules.POST`` and the symbol rule: the symbols of ``zh_rules.SYMBOLS`` are
-named in Chinese, every other symbol (``★ → ■ ✓`` ...) is dropped -- eSpeak NG's Mandarin
-voice would otherwise say nothing or an English name.
+pynini, no download; only the two graphs of Chinese TN are loaded: ``zh_grammar``), clause
+by clause and only for clauses with a digit or a symbol it reads, then ``zh_rules.POST``
+and the symbol rule: the symbols of ``zh_rules.SYMBOLS`` are named in Chinese, every other
+symbol (``★ → ■ ✓`` ...) is dropped -- eSpeak NG's Mandarin voice would otherwise say
+nothing or an English name.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ def _grammar() -> Any:
     global _normalizer
     with _lock:
         if _normalizer is None:
-            from wetext import Normalizer
+            from .zh_grammar import ZhNormalizer
 
-            _normalizer = Normalizer(lang="zh", operator="tn")
+            _normalizer = ZhNormalizer()
         return _normalizer
 
 
