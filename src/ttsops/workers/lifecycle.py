@@ -262,12 +262,15 @@ class Lifecycle:
     def stop_processes(self, timeout: float) -> None:
         """Stop every worker: a busy one at once (the pool stops after the shutdown grace
         period, so what it runs was cut: SHUTTING_DOWN), an idle one asked to exit and
-        killed if still running after ``timeout``. Each is STOPPED first, so that its
-        serving thread, finding it gone, takes it for a stop, not a crash."""
+        killed if still running after ``timeout``. A process still loading the engine is
+        asked too: it reads the request once loaded and exits (it was left to the timeout,
+        5 s, before: a server that failed to bind its port took 6 s to exit). Each is
+        STOPPED first, so that its serving thread, finding it gone, takes it for a stop,
+        not a crash."""
         busy: list[BaseProcess] = []
         for w in self.workers:
             with contextlib.suppress(Exception):
-                if w.conn is not None and w.state == WorkerState.READY:
+                if w.conn is not None and w.state != WorkerState.BUSY:
                     w.conn.send(StopMsg())
             if w.state == WorkerState.BUSY and w.proc is not None:
                 busy.append(w.proc)
