@@ -64,10 +64,13 @@ class Pipeline:
     def __init__(self, engine: Engine | None = None, settings: Settings | None = None, *,
                  cache: AudioCache | bool | None = True, load: bool = True,
                  warmup: bool | None = None, info: EngineInfo | None = None) -> None:
-        from ..config import get_settings
         from ..engines.registry import create_engine, describe, load_engine
 
-        self.settings = settings or get_settings()
+        if settings is None:  # a worker's settings come with it (config imports pydantic)
+            from ..config import get_settings
+
+            settings = get_settings()
+        self.settings = settings
         self.engine = engine if engine is not None else create_engine(None, self.settings)
         self._load_engine = load_engine
         self.loaded = False

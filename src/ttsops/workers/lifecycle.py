@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..events import get_logger
 from .child import worker_main
-from .protocol import LoadFailedMsg, ReadyMsg, StopMsg
+from .protocol import LoadFailedMsg, ReadyMsg, StopMsg, values_of
 from .state import Swap, Worker, WorkerState
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class Lifecycle:
         parent, child = self.ctx.Pipe(duplex=True)
         proc = self.ctx.Process(
             target=worker_main, name=f"ttsops-worker-{worker.index}", daemon=True,
-            args=(worker.index, self.settings, child, self.log_queue, self.runner,
+            args=(worker.index, values_of(self.settings), child, self.log_queue, self.runner,
                   worker.cancels))
         proc.start()
         child.close()

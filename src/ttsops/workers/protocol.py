@@ -5,24 +5,48 @@ Main process -> worker: ``JobMsg`` (run one synthesis), ``StopMsg`` (finish and 
 Worker -> main process: first ``ReadyMsg`` or ``LoadFailedMsg``; then, for each job, any
 number of ``LogMsg`` (its records, in order) and ``PartMsg`` (streamed chunks), then one
 answer, ``OkMsg`` or ``ErrMsg``. NamedTuples: they pickle as small tuples.
+
+At its start a worker gets the settings as ``SettingsValues`` (``values_of``).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 
 from .. import events
 
 if TYPE_CHECKING:
     import ctypes
 
+    from ..config import Settings
     from ..engines.base import EngineInfo, VoiceInfo
 
 CANCEL_SLOTS = 8  # per worker: job seq numbers to stop (at most 2 jobs are in flight)
 # shared memory (``RawArray("q", CANCEL_SLOTS)``, no lock) where the pool writes the seq
 # number of a job to stop, in slot ``seq % CANCEL_SLOTS``; the worker reads it
 CancelSlots: TypeAlias = "ctypes.Array[ctypes.c_longlong]"
+
+
+class SettingsValues:
+    """The settings as they cross to a worker process: their values, as plain attributes.
+
+    A worker only reads its settings. Sent as the ``Settings`` model itself, they made
+    every worker import pydantic and pydantic-settings to unpickle them: 0.12-0.19 s of
+    CPU and 12.6 MB of memory per worker start, and per restart."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+    def __repr__(self) -> str:
+        return f"SettingsValues({self.__dict__!r})"
+
+
+def values_of(settings: Settings) -> Settings:
+    """``settings`` as ``SettingsValues`` (every field, validated values as they are),
+    typed as the model: the worker's code reads attributes of it and nothing else."""
+    values = {name: getattr(settings, name) for name in type(settings).model_fields}
+    return cast("Settings", SettingsValues(values))
 
 
 class Mode(StrEnum):
