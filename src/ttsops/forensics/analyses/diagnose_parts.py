@@ -129,16 +129,19 @@ def make(df: Any, mode: str) -> Part:
     """The part of a file's frame (``diagnose_frames``' columns)."""
     import polars as pl
 
+    from ..reading.frame_ops import frame, pick, repeat, where
     from ..reading.sidecar import RECORD_COLUMNS
     from ..reading.synth_frames import SynthJoin
 
     groups, span, sp, comp, http, rows = pieces(df, 0)
     join = SynthJoin(FIELDS, METRICS, STAGES, mode)
     syn = join.feed(rows)
-    firsts = (pl.concat([rows[k].select("seq", "id", pl.lit(k, dtype=pl.Int8).alias("k"))
-                         for k in KINDS]).sort("seq")
-              .group_by("id").agg(pl.col("k").first()))
-    head_ids = firsts.filter(pl.col("k") != 0).get_column("id")
+    # (the kind of each id's first row: one plan over the rows' columns)
+    head_ids = (pl.concat([frame([rows[k].get_column("seq"), rows[k].get_column("id"),
+                                  repeat("k", k, pl.Int8, rows[k].height)])
+                           for k in KINDS]).lazy().sort("seq")
+                .group_by("id").agg(pl.col("k").first())
+                .filter(pl.col("k") != 0).collect().get_column("id"))
     lo, hi = span.row(0) if df.height else (None, None)
     if df.height and df.get_column("ts").null_count():
         hi = None  # (a window would drop those records: the frame is read then)
@@ -147,9 +150,10 @@ def make(df: Any, mode: str) -> Part:
     for f in carry.values():
         for x in f.get_column("id").to_list():
             opened[x] = opened.get(x, 0) + 1
-    part = Part(df.height, groups, lo, hi, sp.select("_r", *RECORD_COLUMNS), comp, http, syn,
-                carry,
-                {k: rows[k].filter(pl.col("id").is_in(head_ids.implode())) for k in KINDS},
+    head = {k: where(rows[k], rows[k].get_column("id").is_in(head_ids.implode()))
+            if head_ids.len() else rows[k].clear() for k in KINDS}
+    part = Part(df.height, groups, lo, hi, pick(sp, "_r", *RECORD_COLUMNS), comp, http, syn,
+                carry, head,
                 sum(f.height for f in rows.values()), opened,
                 frozenset(head_ids.to_list()))
     part.rows_of = lambda ids: _rows_of(df, ids)

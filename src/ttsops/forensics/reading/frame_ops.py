@@ -30,7 +30,8 @@ def where(df: Any, mask: Any) -> Any:
 
 
 def split(df: Any, column: str) -> tuple[Any, Any]:
-    """The rows of ``df`` where ``column`` is not null, and the others, in order."""
+    """The rows of ``df`` where ``column`` (of integers) is not null, and the others, in
+    order."""
     import numpy as np
     import polars as pl
 
@@ -44,9 +45,19 @@ def split(df: Any, column: str) -> tuple[Any, Any]:
     return where(df, ~null), where(df, null)
 
 
-def nulls(name: str, dtype: Any, n: int) -> Any:
-    """A Series of ``n`` nulls."""
+_ONE: dict[tuple[Any, Any], Any] = {}  # (value, dtype) -> a Series of it once
+
+
+def repeat(name: str, value: Any, dtype: Any, n: int) -> Any:
+    """A Series of ``value`` (a constant: None, a number or a string) ``n`` times."""
     import polars as pl
 
-    s = pl.Series(name, [None], dtype=dtype)
-    return s.new_from_index(0, n) if n else s.clear()
+    one = _ONE.get((value, dtype))
+    if one is None:
+        one = _ONE[value, dtype] = pl.Series("", [value], dtype=dtype)
+    return (one.new_from_index(0, n) if n else one.clear()).alias(name)
+
+
+def nulls(name: str, dtype: Any, n: int) -> Any:
+    """A Series of ``n`` nulls."""
+    return repeat(name, None, dtype, n)
