@@ -210,6 +210,7 @@ class PartJoin:
         import numpy as np
         import polars as pl
 
+        from ..reading.frame_ops import where
         from ..reading.synth_frames import SynthJoin
 
         syns: list[Any] = []
@@ -229,22 +230,22 @@ class PartJoin:
                 done = set(part.syn.get_column("id").filter(
                     part.syn.get_column("id").is_in(ids)).to_list())
                 present = [x for x in ids if x in done or x in part.opened]
-            seq = pl.col("seq") + base
-            inp = pl.col("id").is_in(present)
             for k in OPEN_KINDS if part.opened else ():
                 c = part.carry[k]
                 if c.height:  # (the ids present: all their rows of the file, below)
-                    rows[k].append((c.filter(~inp) if present else c).with_columns(seq))
+                    rows[k].append(_moved(where(c, ~_among(c, present)) if present else c,
+                                          base))
             if present:
                 if part.head_ids.issuperset(present):
-                    got = {k: part.head[k].filter(inp) for k in KINDS}
+                    got = {k: where(part.head[k], _among(part.head[k], present))
+                           for k in KINDS}
                 elif part.rows_of is not None:
                     got = part.rows_of(present)
                 else:  # (cannot happen: every part can read its rows)
                     raise TooMany
                 for k in KINDS:
                     if got[k].height:
-                        rows[k].append(got[k].with_columns(seq))
+                        rows[k].append(_moved(got[k], base))
             now = {x: n for x, n in opened.items() if x not in present}
             for x, n in part.opened.items():
                 now[x] = n + (opened[x] if x in present and x not in done else 0)
@@ -267,6 +268,20 @@ class PartJoin:
                                                               .implode())), again],
                             how="vertical_relaxed").sort("seq")
         return syn
+
+
+def _among(df: Any, ids: list[str]) -> Any:
+    """Whether each row's ``id`` is one of ``ids`` (a boolean Series)."""
+    import polars as pl
+
+    return df.get_column("id").is_in(pl.Series(ids, dtype=pl.Utf8).implode())
+
+
+def _moved(df: Any, base: int) -> Any:
+    """``df`` with ``base`` added to its ``seq``."""
+    from ..reading.frame_ops import frame
+
+    return frame([c + base if c.name == "seq" else c for c in df.get_columns()])
 
 
 class Parts:
