@@ -129,16 +129,19 @@ def make(df: Any, mode: str) -> Part:
     """The part of a file's frame (``diagnose_frames``' columns)."""
     import polars as pl
 
+    from ..reading.frame_ops import frame, pick, repeat, where
     from ..reading.sidecar import RECORD_COLUMNS
     from ..reading.synth_frames import SynthJoin
 
     groups, span, sp, comp, http, rows = pieces(df, 0)
     join = SynthJoin(FIELDS, METRICS, STAGES, mode)
     syn = join.feed(rows)
-    firsts = (pl.concat([rows[k].select("seq", "id", pl.lit(k, dtype=pl.Int8).alias("k"))
-                         for k in KINDS]).sort("seq")
-              .group_by("id").agg(pl.col("k").first()))
-    head_ids = firsts.filter(pl.col("k") != 0).get_column("id")
+    # (the kind of each id's first row: one plan over the rows' columns)
+    head_ids = (pl.concat([frame([rows[k].get_column("seq"), rows[k].get_column("id"),
+                                  repeat("k", k, pl.Int8, rows[k].height)])
+                           for k in KINDS]).lazy().sort("seq")
+                .group_by("id").agg(pl.col("k").first())
+                .filter(pl.col("k") != 0).collect().get_column("id"))
     lo, hi = span.row(0) if df.height else (None, None)
     if df.height and df.get_column("ts").null_count():
         hi = None  # (a window would drop those records: the frame is read then)
@@ -147,9 +150,10 @@ def make(df: Any, mode: str) -> Part:
     for f in carry.values():
         for x in f.get_column("id").to_list():
             opened[x] = opened.get(x, 0) + 1
-    part = Part(df.height, groups, lo, hi, sp.select("_r", *RECORD_COLUMNS), comp, http, syn,
-                carry,
-                {k: rows[k].filter(pl.col("id").is_in(head_ids.implode())) for k in KINDS},
+    head = {k: where(rows[k], rows[k].get_column("id").is_in(head_ids.implode()))
+            if head_ids.len() else rows[k].clear() for k in KINDS}
+    part = Part(df.height, groups, lo, hi, pick(sp, "_r", *RECORD_COLUMNS), comp, http, syn,
+                carry, head,
                 sum(f.height for f in rows.values()), opened,
                 frozenset(head_ids.to_list()))
     part.rows_of = lambda ids: _rows_of(df, ids)
@@ -206,6 +210,7 @@ class PartJoin:
         import numpy as np
         import polars as pl
 
+        from ..reading.frame_ops import where
         from ..reading.synth_frames import SynthJoin
 
         syns: list[Any] = []
@@ -225,22 +230,22 @@ class PartJoin:
                 done = set(part.syn.get_column("id").filter(
                     part.syn.get_column("id").is_in(ids)).to_list())
                 present = [x for x in ids if x in done or x in part.opened]
-            seq = pl.col("seq") + base
-            inp = pl.col("id").is_in(present)
             for k in OPEN_KINDS if part.opened else ():
                 c = part.carry[k]
                 if c.height:  # (the ids present: all their rows of the file, below)
-                    rows[k].append((c.filter(~inp) if present else c).with_columns(seq))
+                    rows[k].append(_moved(where(c, ~_among(c, present)) if present else c,
+                                          base))
             if present:
                 if part.head_ids.issuperset(present):
-                    got = {k: part.head[k].filter(inp) for k in KINDS}
+                    got = {k: where(part.head[k], _among(part.head[k], present))
+                           for k in KINDS}
                 elif part.rows_of is not None:
                     got = part.rows_of(present)
                 else:  # (cannot happen: every part can read its rows)
                     raise TooMany
                 for k in KINDS:
                     if got[k].height:
-                        rows[k].append(got[k].with_columns(seq))
+                        rows[k].append(_moved(got[k], base))
             now = {x: n for x, n in opened.items() if x not in present}
             for x, n in part.opened.items():
                 now[x] = n + (opened[x] if x in present and x not in done else 0)
@@ -263,6 +268,20 @@ class PartJoin:
                                                               .implode())), again],
                             how="vertical_relaxed").sort("seq")
         return syn
+
+
+def _among(df: Any, ids: list[str]) -> Any:
+    """Whether each row's ``id`` is one of ``ids`` (a boolean Series)."""
+    import polars as pl
+
+    return df.get_column("id").is_in(pl.Series(ids, dtype=pl.Utf8).implode())
+
+
+def _moved(df: Any, base: int) -> Any:
+    """``df`` with ``base`` added to its ``seq``."""
+    from ..reading.frame_ops import frame
+
+    return frame([c + base if c.name == "seq" else c for c in df.get_columns()])
 
 
 class Parts:

@@ -28,10 +28,13 @@ absent or not a number), ``st_<stage>`` (null: no such stage).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from ...logformat import dialects
+from ...logformat.record import to_number
+from .frame_ops import frame, nulls, pick, split, where
 from .vector_frames import num_expr
 
 EVENTS = ("synthesis_start", "stage_time", "synthesis_complete", "audio_metrics",
@@ -108,40 +111,53 @@ def row_plans(df: Any, base: int, fields: Sequence[str], metrics: Sequence[str],
 
 
 def rows_of(got: dict[int, Any]) -> dict[int, Any]:
-    """``rows`` from the collected ``row_plans``."""
-    import polars as pl
-
-    mlist = [c[2:] for c in got[AUDIO].columns if c.startswith("m_")]
+    """``rows`` from the collected ``row_plans`` (by their columns, ``frame_ops``: a
+    batch's frames are mostly small, where each frame operation's fixed cost counts)."""
     out: dict[int, Any] = {START: got[START]}
     sg = got[STAGE]
-    sg = sg.select("seq", "id", "stage", numbers(sg.get_column("k_duration_ms")).alias("v"),
-                   numbers(sg.get_column("k_elapsed_ms")).is_not_null().alias("el"))
+    stage, v = sg.get_column("stage"), numbers(sg.get_column("k_duration_ms")).alias("v")
+    sg = frame([sg.get_column("seq"), sg.get_column("id"), stage, v,
+                numbers(sg.get_column("k_elapsed_ms")).is_not_null().alias("el")])
     # a stage_time without a stage or a number is ignored, as the Assembler does
-    out[STAGE] = sg.filter(pl.col("stage").is_not_null() & (pl.col("stage") != "")
-                           & pl.col("v").is_not_null())
+    # (a null stage compares null: ``where`` keeps no row of a null)
+    out[STAGE] = where(sg, (stage != "") & v.is_not_null())
     co = got[COMPLETE]
-    out[COMPLETE] = co.with_columns(v=numbers(co.get_column("k_duration_ms")),
-                                    q=numbers(co.get_column("k_queue_ms"))
-                                    ).drop("k_duration_ms", "k_queue_ms")
-    au = got[AUDIO]
-    out[AUDIO] = au.with_columns(**{f"m_{m}": numbers(au.get_column(f"m_{m}")) for m in mlist})
+    out[COMPLETE] = frame([*(c for c in co.get_columns()
+                             if c.name not in ("k_duration_ms", "k_queue_ms")),
+                           numbers(co.get_column("k_duration_ms")).alias("v"),
+                           numbers(co.get_column("k_queue_ms")).alias("q")])
+    out[AUDIO] = frame([numbers(c) if c.name.startswith("m_") else c
+                        for c in got[AUDIO].get_columns()])
     out[FAILED] = got[FAILED]
     return out
 
 
-def numbers(raw: Any) -> Any:
+def numbers(raw: Any, few: int | None = None) -> Any:
     """``Record.num`` of each string of ``raw`` (``num_expr``), the usual values (what
-    Polars casts to a finite float) cast at once, the others read by ``num_expr``."""
+    Polars casts to a finite float) cast at once, the others read by ``num_expr``, or
+    by ``to_number`` one by one where they are at most ``few`` (default ``FEW``)."""
+    import numpy as np
     import polars as pl
 
     c = raw.cast(pl.Float64, strict=False)
-    # (every text a finite number: as many nulls as before the cast, none infinite or NaN)
-    if c.null_count() == raw.null_count() and c.is_finite().all(ignore_nulls=True):
+    # (every text a finite number: as many nulls as before the cast, none infinite or NaN,
+    # so their sum is finite; a finite sum that overflows only takes the longer way)
+    if c.null_count() == raw.null_count() and math.isfinite(c.sum()):
         return c
-    bad = raw.is_not_null() & (c.is_null() | ~c.is_finite().fill_null(False))
-    idx = bad.arg_true()
-    fixed = pl.DataFrame({"v": raw.gather(idx)}).select(num_expr(pl.col("v"))).to_series()
-    return c.scatter(idx, fixed)
+    # the texts that are not null but cast to null (NaN here), infinite or NaN
+    bad = np.flatnonzero(raw.is_not_null().to_numpy() & ~np.isfinite(c.to_numpy()))
+    if not bad.size:
+        return c
+    # (``num_expr`` is ``to_number``; a plan of it costs ~1 ms)
+    if bad.size <= (FEW if few is None else few):
+        fixed = pl.Series([to_number(v) for v in raw.gather(bad).to_list()],
+                          dtype=pl.Float64)
+    else:
+        fixed = pl.DataFrame({"v": raw.gather(bad)}).select(num_expr(pl.col("v"))).to_series()
+    return c.scatter(bad, fixed)
+
+
+FEW = 1000  # ``numbers``: at most this many texts read again one by one
 
 
 class SynthJoin:
@@ -171,7 +187,7 @@ class SynthJoin:
         heights = sum(f.height for f in batch.values())
         first_new = min((f.get_column("seq").min() for f in batch.values() if f.height),
                         default=None)
-        key = comp.select(pl.col("seq").alias("cseq"), "id").set_sorted("cseq")
+        key = frame([comp.get_column("seq").alias("cseq").set_sorted(), comp.get_column("id")])
         done: dict[int, Any] = {}
         carry: dict[int, Any] = {}
         for kind in (START, STAGE, AUDIO, FAILED):
@@ -182,11 +198,11 @@ class SynthJoin:
             if comp.height and x.height:
                 x = x.join_asof(key, left_on="seq", right_on="cseq", by="id",
                                 strategy="forward", check_sortedness=False)
+                done[kind], open_ = split(x, "cseq")
+                carry[kind] = frame(open_.get_columns()[:-1])  # (without cseq: the last)
             else:
-                x = x.with_columns(cseq=pl.lit(None, dtype=pl.Int64))
-            closed = pl.col("cseq").is_not_null()
-            done[kind] = x.filter(closed)
-            carry[kind] = x.filter(~closed).drop("cseq")
+                done[kind] = x.clear().hstack([nulls("cseq", pl.Int64, 0)])
+                carry[kind] = x
         self._count_pending(done, carry, comp, heights, first_new)
         self.carry = carry
         return self._join(comp, done)
@@ -227,43 +243,41 @@ class SynthJoin:
         import polars as pl
 
         fcols = [f"f_{f}" for f in self.fields]
-        out = comp.select("id", "seq", "ts", "status", pl.col("v").alias("e2e"),
-                          pl.col("q").alias("queue"), *fcols)
+        out = pick(comp, "id", "seq", "ts", "status", ("v", "e2e"), ("q", "queue"), *fcols)
 
-        def last(kind: int, *aggs: Any) -> Any:
-            """The last record's columns per synthesis (one row each)."""
+        def last(kind: int, *cols: tuple[str, str]) -> Any:
+            """The last record's columns (``(column, alias)``) per synthesis (one row
+            each)."""
             x = done[kind]
             if x.height and x.get_column("cseq").n_unique() != x.height:
-                x = x.group_by("cseq").agg(*[a.last() for a in aggs])
-            else:
-                x = x.select("cseq", *aggs)
-            return x
+                return x.group_by("cseq").agg(*[pl.col(c).last().alias(a) for c, a in cols])
+            return pick(x, "cseq", *cols)
 
         parts = [
-            last(START, *[pl.col(c).alias(f"s{c}") for c in fcols]),
-            last(AUDIO, pl.col("ts").alias("audio_ts"),
-                 *[pl.col(f"m_{m}") for m in self.metrics]),
-            last(FAILED, pl.col("where")),
+            last(START, *[(c, f"s{c}") for c in fcols]),
+            last(AUDIO, ("ts", "audio_ts"), *[(f"m_{m}", f"m_{m}") for m in self.metrics]),
+            last(FAILED, ("where", "where")),
         ]
-        st = self._stages(done[STAGE], out.select(pl.col("seq").alias("cseq"), "e2e"))
+        st = self._stages(done[STAGE], pick(out, ("seq", "cseq"), "e2e"))
         if st is not None:
             parts.append(st)
         for x in parts:
             if x.height:
                 out = out.join(x.rename({"cseq": "seq"}), on="seq", how="left")
             else:
-                out = out.with_columns(**{c: pl.lit(None, dtype=t) for c, t
-                                          in x.schema.items() if c != "cseq"})
-        out = out.with_columns(**{f"st_{n}": pl.lit(None, dtype=pl.Float64)
-                                  for n in self.stages if f"st_{n}" not in out.columns})
-        # Synthesis.get: the complete's field where it has one, else the start's
-        out = out.with_columns(**{f: pl.coalesce(pl.col(f"f_{f}"), pl.col(f"sf_{f}"))
-                                  for f in self.fields})
+                out = out.hstack([nulls(c, t, out.height) for c, t in x.schema.items()
+                                  if c != "cseq"])
         if not out.get_column("seq").is_sorted():
             out = out.sort("seq")
-        return out.select("id", "seq", "ts", "status", "e2e", "queue", *self.fields, "where",
+        have = set(out.columns)
+        # Synthesis.get: the complete's field where it has one, else the start's
+        return out.select("id", "seq", "ts", "status", "e2e", "queue",
+                          *[pl.coalesce(pl.col(f"f_{f}"), pl.col(f"sf_{f}")).alias(f)
+                            for f in self.fields], "where",
                           "audio_ts", *[f"m_{m}" for m in self.metrics],
-                          *[f"st_{s}" for s in self.stages])
+                          *[f"st_{s}" if f"st_{s}" in have else
+                            pl.lit(None, dtype=pl.Float64).alias(f"st_{s}")
+                            for s in self.stages])
 
     def _stages(self, st: Any, syn: Any) -> Any:
         """The stage times per synthesis, wide (``cseq``, ``st_<stage>``); None: none."""
