@@ -70,11 +70,12 @@ RECS_COLUMNS = ("`hid` UInt64, `id` String, `file_ts` String, `file` String, `se
                 "`elapsed_ms` Nullable(Float64), `queue_ms` Nullable(Float64), `ts` String")
 
 
-def inlined() -> dict[str, str]:
+def inlined(given: dict[str, str] | None = None) -> dict[str, str]:
     """``PER_SYNTHESIS``' aliases written out, each as one expression of ``recs`` and
     ``isc`` with ``ci`` (the synthesis's complete record) a lambda's parameter: 18.16
     loses track of a second ``arrayJoin`` after a ``GROUP BY``, and computes the
-    syntheses of one id hash fastest as one ``arrayMap`` over them."""
+    syntheses of one id hash fastest as one ``arrayMap`` over them. ``given``: aliases
+    taken as these expressions instead (``layered``)."""
     cum, per = modes("auto")
     items, depth, cur = [], 0, ""
     for ch in PER_SYNTHESIS.format(cumulative=cum, per_stage=per):
@@ -90,8 +91,28 @@ def inlined() -> dict[str, str]:
         expr, _as, alias = item.strip().rpartition(" AS ")
         for a, d in done.items():
             expr = re.sub(rf"(?<![\w.']){a}(?![\w'])", f"({d})", expr)
-        done[alias] = "ci" if alias == "ci" else expr
+        done[alias] = (given[alias] if given and alias in given
+                       else "ci" if alias == "ci" else expr)
     return done
+
+
+# ``layered``'s steps: the aliases each hands to the next (as a tuple's items)
+_STEPS = (("cts", "e2e", "q", "names", "svals", "has_el"),
+          ("cts", "e2e", "q", "names", "per", "mode"))
+
+
+def layered(final: tuple[str, ...]) -> str:
+    """The tuple of the aliases ``final`` for every synthesis of one id hash, as an
+    array, computed in steps (``arrayMap`` over the tuples of the step before, ``_STEPS``):
+    written out in one expression, an alias is repeated in every one that uses it (the
+    worst component's was 13 kB of SQL, 18.16 analysed the ``ttsops_syn`` view's 23 kB
+    for ~75 ms of every insert); each step names the values of the one before once."""
+    done = inlined()
+    expr = each_synthesis(f"tuple({', '.join(done[a] for a in _STEPS[0])})")
+    for var, before, now in (("a", _STEPS[0], _STEPS[1]), ("b", _STEPS[1], final)):
+        done = inlined({a: f"{var}.{i}" for i, a in enumerate(before, 1)})
+        expr = f"arrayMap({var} -> tuple({', '.join(done[a] for a in now)}), {expr})"
+    return expr
 
 
 def each_synthesis(expr: str) -> str:
@@ -108,7 +129,7 @@ def block_selects(db: str, source: str, where: str = "1") -> dict[str, str]:
     defs = f"ignore({RECS_SQL}, arrayMap(x -> x.2, recs) AS isc) AS _defs"
     return {
         SYN: ("SELECT cityHash64(id) AS hid, sid, (arrayJoin("
-              + each_synthesis(f"tuple({d['cts']}, {d['e2e']}, {d['worst']}, {d['pairs']})")
+              + layered(("cts", "e2e", "worst", "pairs"))
               + ") AS s).1 AS cts, s.2 AS e2e, s.3 AS worst, arrayMap(x -> x.1, s.4) AS pn, "
               f"arrayMap(x -> x.2, s.4) AS pv, {defs}, host {src}"),
         HIST: ("SELECT host, (arrayJoin(arrayReduce('groupArrayArray', "
