@@ -85,6 +85,11 @@ class Server:
 """
 
     def start(self, timeout: float = 30.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """The server's process started (``wait_ready``: until it listens)."""
         exe = binary()
         assert exe is not None
         for d in ("log", "data", "tmp", "user_files", "format_schemas"):
@@ -96,6 +101,9 @@ class Server:
             [exe, f"--config-file={self.root / 'config.xml'}"], cwd=self.root,
             stdout=open(self.root / "log" / "stdout", "wb"),  # noqa: SIM115
             stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -128,6 +136,16 @@ class Server:
         self.proc = None
 
 
+def stop_all(servers: list[Server]) -> None:
+    """Stop ``servers`` together: each is asked to stop, then each is waited for (a
+    server takes a second or two to shut down: in turn, their sum)."""
+    for s in servers:
+        if s.proc is not None and s.proc.poll() is None:
+            s.proc.terminate()
+    for s in servers:
+        s.stop()
+
+
 def start(root: Path, query_log: bool = False) -> Server:
     s = Server(root, free_port(), free_port(), query_log=query_log)
     s.start()
@@ -140,11 +158,12 @@ def cluster(root: Path, n: int = 2, query_log: bool = False) -> list[Server]:
     servers = [Server(root / f"shard{i}", t, h, shards=[p[0] for p in ports],
                       query_log=query_log)
                for i, (t, h) in enumerate(ports)]
-    try:
+    try:  # (started together: each takes a second or so to listen)
         for s in servers:
-            s.start()
+            s.launch()
+        for s in servers:
+            s.wait_ready()
     except Exception:
-        for s in servers:
-            s.stop()
+        stop_all(servers)
         raise
     return servers

@@ -45,8 +45,7 @@ def ch_cluster(tmp_path_factory) -> Iterator[list[chserver.Server]]:
     try:
         yield servers
     finally:
-        for s in servers:
-            s.stop()
+        chserver.stop_all(servers)
 
 
 def _write_corpora(root: Path) -> None:

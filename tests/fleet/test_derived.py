@@ -279,8 +279,8 @@ def test_a_ship_of_most_rows_leaves_the_lookup_tables_in_one_part(ch_single, cor
 
     url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/settled"
     u = parse_url(url)
-    got = ship(u, [str(corpora["tut"])], host="tut", batch=200, workers=1)
-    assert got.rows > 2000  # (200 rows an insert: more than ten inserts)
+    got = ship(u, [str(corpora["tut"])], host="tut", batch=350, workers=1)
+    assert got.rows > 3500  # (350 rows an insert: more than ten inserts)
     for t in ("ttsops_syn", "ttsops_stage_recs"):
         assert _parts(ch_single.tcp_port, "settled", t) == 1, t
     more = tmp_path / "more"

@@ -137,13 +137,16 @@ def test_a_rotation_during_a_ship_loses_and_doubles_nothing(ch_single, tmp_path,
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_killed_ship_resumes_without_duplicates(ch_single, corpora, tmp_path, workers):
     """Killed mid-way (with 2 workers: the process that started them; they die with
-    it), then shipped again: every record once."""
+    it), then shipped again: every record once. Inserts of 500 rows: a file of the
+    corpus (~860 records) is two of them, so the kill lands within a file as between
+    files (each insert costs the server ~0.1 s of CPU, its views' SQL analysed: at 200
+    rows an insert this test was 4 s of the server's CPU)."""
     db = f"resume{workers}"
     url = f"clickhouse://127.0.0.1:{ch_single.tcp_port}/{db}"
     full = records_in(corpora["sim"])
     c = client(ch_single)
     p = subprocess.Popen(["ttsops", "logs", "ship", str(corpora["sim"]), "--to", url,
-                          "--host", "h", "--batch-rows", "200", "--workers", workers],
+                          "--host", "h", "--batch-rows", "500", "--workers", workers],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     killed_at = None
     deadline = time.monotonic() + 120

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ttsops.fleet.synjoin import Rec, syntheses
-from ttsops.fleet.synsql import RECS_COLUMNS, SYNTHESES, modes
+from ttsops.fleet.synsql import RECS_COLUMNS, syntheses_sql
 
 _DB = "synjoin"
 _COUNTER = itertools.count()
@@ -43,9 +43,7 @@ def client(ch_single):
 
 
 def _in_sql(c, table: str) -> list[tuple]:
-    cum, per = modes("auto")
-    sql = SYNTHESES.format(table=f"{_DB}.{table}", rows="1", where="1", cumulative=cum,
-                           per_stage=per, emitted="1")
+    sql = syntheses_sql(f"{_DB}.{table}", "1", "1", "auto", "1")
     return sorted((tuple(tuple(p) for p in pairs), sid, worst) for pairs, sid, worst in
                   c.execute(f"SELECT pairs, sid, worst FROM ({sql})"))
 

@@ -23,7 +23,7 @@ from .client import call
 from .schema import TABLE
 from .sqlblocks import PCT
 from .sqlwhere import lit, where_sql
-from .synsql import ROWS, SYNTHESES, modes
+from .synsql import ROWS, syntheses_sql
 from .url import ChUrl
 
 # the components: count, exact sum, values that are not whole, the sorted values'
@@ -72,13 +72,11 @@ def answer(client: Any, url: ChUrl, since: str | None, until: str | None,
     from ..logformat.dialects import stage_time_mode
 
     start = shift(since, -JOIN_MARGIN_S) if since else None
-    cum, per = modes(stage_time_mode())
     emitted = "1" if since is None else f"cts >= {lit(since)}"
-    syntheses = SYNTHESES.format(table=f"`{url.database}`.`{TABLE}`", rows=ROWS,
-                                  where=where_sql(start, until), cumulative=cum,
-                                  per_stage=per, emitted=emitted)
+    joined = syntheses_sql(f"`{url.database}`.`{TABLE}`", ROWS, where_sql(start, until),
+                           stage_time_mode(), emitted)
     sql = _COMPONENTS.format(pcts=", ".join(_pct(q) for q in PCT),
-                             slowest=max(slowest, 0), syntheses=syntheses)
+                             slowest=max(slowest, 0), syntheses=joined)
     rows = call(client, sql, settings={"max_memory_usage": 8_000_000_000})
     return _report(rows, since, until, slowest)
 

@@ -12,7 +12,8 @@ import re
 # one row a synthesis: its components as (name, value) pairs, plus ('', mode code):
 # 0 none, 1 cumulative, 2 per-stage, +10 when a stage was written twice. ``RECS_SQL``
 # joins the records of one id hash (``ids``: more than one id has it), ``PER_SYNTHESIS``
-# makes the syntheses of them (one row each: ``arrayJoin``)
+# makes the syntheses of them (its aliases, computed in steps by ``layered``; one row
+# each: ``arrayJoin``)
 RECS_SQL = """any(id) AS sid, uniqExact(id) != 1 AS ids,
     arraySort(x -> x.1, groupArray(tuple(tuple(file_ts, file, seq),
       toUInt8(event = 'synthesis_complete'), stage, duration_ms, elapsed_ms, queue_ms, ts)))
@@ -46,17 +47,20 @@ PER_SYNTHESIS = """
     arrayFilter(x -> isNotNull(e2e), [tuple('end_to_end', ifNull(e2e, 0.))]),
     [tuple('', toFloat64(mode + 100 * ids))]) AS pairs"""
 ROWS = "event IN ('stage_time', 'synthesis_complete') AND id != ''"
-SYNTHESES = ("SELECT" + PER_SYNTHESIS + ",\n  sid\nFROM (\n  SELECT " + RECS_SQL
-              + "\n  FROM {table}\n  WHERE {rows} AND {where}\n  GROUP BY cityHash64(id))"
-              "\nWHERE {emitted}\n")
 
-# the tables ``ship`` keeps beside the logs (``schema.derived``), filled by materialized
-# views block by block (an insert is one file's run of rows, read in order): the
-# syntheses of a block (``SYN``: those whose synthesis_complete is in it, joined with
-# the block's records of their id), their components counted by value (``HIST``, summed
-# by the server), and the ids whose records in a block end without a
-# synthesis_complete (``OPEN``: their next records are in a later block, so the
-# syntheses of those ids are joined again from all their records when asked)
+
+def syntheses_sql(table: str, rows: str, where: str, mode: str, emitted: str) -> str:
+    """The SELECT of the syntheses (``cts``, ``worst``, ``pairs``, ``sid``) of the rows of
+    ``table`` that meet ``rows`` and ``where``, stage times read as ``--stage-time``
+    ``mode`` says, those that meet ``emitted`` (of ``cts``). (``recs``' aliases are
+    made in ``ignore``, as ``block_selects``' are: 18.16 does not find the columns of a
+    subquery that only lambdas name.)"""
+    return ("SELECT s.1 AS cts, s.2 AS worst, s.3 AS pairs, sid FROM (\n  SELECT sid, arrayJoin("
+            + layered(("cts", "worst", "pairs"), mode) + ") AS s,\n  ignore(" + RECS_SQL
+            + ", arrayMap(x -> x.2, recs) AS isc) AS _defs\n  FROM " + table
+            + f"\n  WHERE {rows} AND {where}\n  GROUP BY cityHash64(id))\nWHERE {emitted}\n")
+
+
 SYN, HIST, OPEN, RECS = "ttsops_syn", "ttsops_stage_hist", "ttsops_open", "ttsops_stage_recs"
 SYN_COLUMNS = ("`hid` UInt64, `sid` String, `cts` String, `e2e` Nullable(Float64), "
                "`worst` String, `pn` Array(String), `pv` Array(Float64), `_defs` UInt8, "
@@ -70,12 +74,13 @@ RECS_COLUMNS = ("`hid` UInt64, `id` String, `file_ts` String, `file` String, `se
                 "`elapsed_ms` Nullable(Float64), `queue_ms` Nullable(Float64), `ts` String")
 
 
-def inlined() -> dict[str, str]:
+def inlined(given: dict[str, str] | None = None, mode: str = "auto") -> dict[str, str]:
     """``PER_SYNTHESIS``' aliases written out, each as one expression of ``recs`` and
     ``isc`` with ``ci`` (the synthesis's complete record) a lambda's parameter: 18.16
     loses track of a second ``arrayJoin`` after a ``GROUP BY``, and computes the
-    syntheses of one id hash fastest as one ``arrayMap`` over them."""
-    cum, per = modes("auto")
+    syntheses of one id hash fastest as one ``arrayMap`` over them. ``given``: aliases
+    taken as these expressions instead (``layered``); ``mode``: ``--stage-time``'s."""
+    cum, per = modes(mode)
     items, depth, cur = [], 0, ""
     for ch in PER_SYNTHESIS.format(cumulative=cum, per_stage=per):
         depth += (ch in "([") - (ch in ")]")
@@ -90,8 +95,31 @@ def inlined() -> dict[str, str]:
         expr, _as, alias = item.strip().rpartition(" AS ")
         for a, d in done.items():
             expr = re.sub(rf"(?<![\w.']){a}(?![\w'])", f"({d})", expr)
-        done[alias] = "ci" if alias == "ci" else expr
+        done[alias] = (given[alias] if given and alias in given
+                       else "ci" if alias == "ci" else expr)
     return done
+
+
+# ``layered``'s steps: the aliases each hands to the next (as a tuple's items)
+# (never an array a step indexes: 18.16 writes ``(t.5)[i]`` as ``t.5[i]`` when it
+# sends a query to a cluster's shards, which they cannot parse)
+_STEPS = (("cts", "e2e", "q", "st"),
+          ("cts", "e2e", "q", "names", "per", "mode"))
+
+
+def layered(final: tuple[str, ...], mode: str = "auto") -> str:
+    """The tuple of the aliases ``final`` for every synthesis of one id hash, as an
+    array, computed in steps (``arrayMap`` over the tuples of the step before, ``_STEPS``):
+    written out in one expression, an alias is repeated in every one that uses it (the
+    worst component's was 13 kB of SQL, 18.16 analysed the ``ttsops_syn`` view's 23 kB
+    for ~75 ms of every insert); each step names the values of the one before once."""
+    done = inlined(mode=mode)
+    expr = each_synthesis(f"tuple({', '.join(done[a] for a in _STEPS[0])})")
+    for n, (before, now) in enumerate(zip(_STEPS, (*_STEPS[1:], final), strict=True)):
+        var = f"t{n}"
+        done = inlined({a: f"{var}.{i}" for i, a in enumerate(before, 1)}, mode)
+        expr = f"arrayMap({var} -> tuple({', '.join(done[a] for a in now)}), {expr})"
+    return expr
 
 
 def each_synthesis(expr: str) -> str:
@@ -108,7 +136,7 @@ def block_selects(db: str, source: str, where: str = "1") -> dict[str, str]:
     defs = f"ignore({RECS_SQL}, arrayMap(x -> x.2, recs) AS isc) AS _defs"
     return {
         SYN: ("SELECT cityHash64(id) AS hid, sid, (arrayJoin("
-              + each_synthesis(f"tuple({d['cts']}, {d['e2e']}, {d['worst']}, {d['pairs']})")
+              + layered(("cts", "e2e", "worst", "pairs"))
               + ") AS s).1 AS cts, s.2 AS e2e, s.3 AS worst, arrayMap(x -> x.1, s.4) AS pn, "
               f"arrayMap(x -> x.2, s.4) AS pv, {defs}, host {src}"),
         HIST: ("SELECT host, (arrayJoin(arrayReduce('groupArrayArray', "
