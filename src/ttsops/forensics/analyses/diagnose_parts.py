@@ -150,8 +150,9 @@ def make(df: Any, mode: str) -> Part:
     for f in carry.values():
         for x in f.get_column("id").to_list():
             opened[x] = opened.get(x, 0) + 1
-    head = {k: where(rows[k], rows[k].get_column("id").is_in(head_ids.implode()))
-            if head_ids.len() else rows[k].clear() for k in KINDS}
+    heads = head_ids.implode()
+    head = {k: where(rows[k], _among(rows[k], heads)) if head_ids.len() else rows[k].clear()
+            for k in KINDS}
     part = Part(df.height, groups, lo, hi, pick(sp, "_r", *RECORD_COLUMNS), comp, http, syn,
                 carry, head,
                 sum(f.height for f in rows.values()), opened,
@@ -230,14 +231,15 @@ class PartJoin:
                 done = set(part.syn.get_column("id").filter(
                     part.syn.get_column("id").is_in(ids)).to_list())
                 present = [x for x in ids if x in done or x in part.opened]
+            among = pl.Series(present, dtype=pl.Utf8).implode()  # (once for every kind)
             for k in OPEN_KINDS if part.opened else ():
                 c = part.carry[k]
                 if c.height:  # (the ids present: all their rows of the file, below)
-                    rows[k].append(_moved(where(c, ~_among(c, present)) if present else c,
+                    rows[k].append(_moved(where(c, ~_among(c, among)) if present else c,
                                           base))
             if present:
                 if part.head_ids.issuperset(present):
-                    got = {k: where(part.head[k], _among(part.head[k], present))
+                    got = {k: where(part.head[k], _among(part.head[k], among))
                            for k in KINDS}
                 elif part.rows_of is not None:
                     got = part.rows_of(present)
@@ -270,11 +272,10 @@ class PartJoin:
         return syn
 
 
-def _among(df: Any, ids: list[str]) -> Any:
-    """Whether each row's ``id`` is one of ``ids`` (a boolean Series)."""
-    import polars as pl
-
-    return df.get_column("id").is_in(pl.Series(ids, dtype=pl.Utf8).implode())
+def _among(df: Any, ids: Any) -> Any:
+    """Whether each row's ``id`` is one of ``ids`` (a Series of them, imploded: built
+    once for every kind) (a boolean Series)."""
+    return df.get_column("id").is_in(ids)
 
 
 def _moved(df: Any, base: int) -> Any:
