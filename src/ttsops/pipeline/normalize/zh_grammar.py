@@ -140,4 +140,4 @@ class ZhNormalizer:
         if not _DIGIT.search(text):
             return text
         tagged = self._tagger(text).strip()
-        return str(self._verbalizer(reorder(tagged)).strip()).strip()
+        return str(self._verbalizer(reorder(tagged))).strip()
