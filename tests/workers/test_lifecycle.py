@@ -148,6 +148,34 @@ def test_load_timeout_kills_the_worker_and_says_so(sink):
     assert failed[0].num("duration_ms") >= 1000
 
 
+def _catches_sigterm(pid: int | None) -> bool:
+    """The process has a handler for SIGTERM (``/proc/PID/status``, SigCgt): a worker sets
+    one while it loads the engine."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = next(int(x.split()[1], 16) for x in f if x.startswith("SigCgt:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(mask & (1 << (signal.SIGTERM - 1)))
+
+
+def test_a_pool_stopped_while_its_engine_loads_ends_the_load(sink):
+    """The loading process ends its load on the stop and exits by itself (its own exit
+    code, 3), where it used to go on loading until the stop's timeout killed it (-9);
+    nothing is logged as a load failure."""
+    async def main() -> None:
+        pool = make_pool(sink, workers=1, fake_load_ms=60000)
+        await pool.start()
+        proc = pool.workers[0].proc
+        assert proc is not None and pool.workers[0].state == WorkerState.STARTING
+        await until(lambda: _catches_sigterm(proc.pid), "the worker is loading the engine")
+        await pool.stop(timeout=30)
+        assert proc.exitcode == 3, proc.exitcode
+
+    asyncio.run(main())
+    assert not [r for r in records(sink) if r.event == "model_load_failed"]
+
+
 def test_reload_swaps_every_worker_and_keeps_serving(sink):
     async def main() -> None:
         async with ready_pool(sink, workers=2) as pool:

@@ -80,6 +80,16 @@ def cancel_probe(cancels: CancelSlots, seq: int) -> Callable[[], bool]:
     return cancelled
 
 
+class StopLoading(BaseException):
+    """SIGTERM while the engine loads: the pool is stopping and asks this process to end
+    (``Lifecycle.stop_processes``). A ``BaseException``, so that an engine's own
+    ``except Exception`` does not take it for a load failure."""
+
+
+def _stop_loading(signum: int, frame: Any) -> None:
+    raise StopLoading
+
+
 def worker_main(index: int, settings: Settings, conn: Connection, log_q: ItemQueue,
                 runner_factory: str, cancels: CancelSlots | None = None) -> None:
     """Entry point of a worker process. ``cancels``: shared memory (no lock, no
@@ -90,6 +100,9 @@ def worker_main(index: int, settings: Settings, conn: Connection, log_q: ItemQue
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
     events.set_sink(ForwardSink(log_q), settings.log_level)
     _grow_send_buffer(conn)
+    # a stop while the engine loads ends the process now, not when the load is done (a
+    # model can take a minute); once loaded, SIGTERM is as it was (``_load``)
+    signal.signal(signal.SIGTERM, _stop_loading)
     runner = _load(index, settings, conn, runner_factory)
     if runner is None:
         _flush_and_exit(log_q, 3)
@@ -119,7 +132,8 @@ def worker_main(index: int, settings: Settings, conn: Connection, log_q: ItemQue
 
 def _load(index: int, settings: Settings, conn: Connection,
           runner_factory: str) -> Runner | None:
-    """The loaded runner, its ``ReadyMsg`` sent; None once a ``LoadFailedMsg`` is sent."""
+    """The loaded runner, its ``ReadyMsg`` sent; None once a ``LoadFailedMsg`` is sent, or
+    when the pool stopped it while loading (``StopLoading``: nothing to report)."""
     pid = os.getpid()
     t0 = time.perf_counter()
     engine_name = getattr(settings, "engine", "?")
@@ -132,6 +146,8 @@ def _load(index: int, settings: Settings, conn: Connection,
         engine_name = getattr(info, "name", engine_name)
         model = getattr(info, "model", "") or ""
         voices = list(runner.voices())
+    except StopLoading:
+        return None
     except BaseException as exc:
         ms = (time.perf_counter() - t0) * 1000.0
         code = exc.code if isinstance(exc, TTSError) else "MODEL_LOAD_FAILED"
@@ -148,8 +164,12 @@ def _load(index: int, settings: Settings, conn: Connection,
     ms = (time.perf_counter() - t0) * 1000.0
     t1 = time.perf_counter()
     warm = getattr(runner, "warm_up", None)
-    if warm is not None:
-        warm()
+    try:
+        if warm is not None:
+            warm()
+    except StopLoading:
+        return None
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     log.info("engine_load", engine=engine_name, model=model or None, version=info.version,
              sample_rate=info.sample_rate, device=info.device, duration_ms=round(ms, 1),
              warmup_ms=round((time.perf_counter() - t1) * 1000.0, 1), worker=index, pid=pid)

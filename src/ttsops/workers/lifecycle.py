@@ -263,8 +263,8 @@ class Lifecycle:
         """Stop every worker: a busy one at once (the pool stops after the shutdown grace
         period, so what it runs was cut: SHUTTING_DOWN), an idle one asked to exit and
         killed if still running after ``timeout``. A process still loading the engine is
-        asked too: it reads the request once loaded and exits (it was left to the timeout,
-        5 s, before: a server that failed to bind its port took 6 s to exit). Each is
+        sent SIGTERM, which ends its load (``child.StopLoading``; it was left to the
+        timeout, 5 s, before: a server stopped while a model loaded took 6 s to exit). Each is
         STOPPED first, so that its serving thread, finding it gone, takes it for a stop,
         not a crash."""
         busy: list[BaseProcess] = []
@@ -274,6 +274,9 @@ class Lifecycle:
                     w.conn.send(StopMsg())
             if w.state == WorkerState.BUSY and w.proc is not None:
                 busy.append(w.proc)
+            elif w.state == WorkerState.STARTING and w.proc is not None:
+                with contextlib.suppress(Exception):
+                    w.proc.terminate()  # ends its load (``child.StopLoading``)
             w.state = WorkerState.STOPPED
         for proc in busy:
             with contextlib.suppress(Exception):
