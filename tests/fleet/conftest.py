@@ -33,7 +33,7 @@ def ch_single(tmp_path_factory) -> Iterator[chserver.Server]:
     try:
         yield s
     finally:
-        s.stop()
+        chserver.discard([s])
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +45,7 @@ def ch_cluster(tmp_path_factory) -> Iterator[list[chserver.Server]]:
     try:
         yield servers
     finally:
-        chserver.stop_all(servers)
+        chserver.discard(servers)
 
 
 def _write_corpora(root: Path) -> None:
