@@ -86,7 +86,12 @@ class StopLoading(BaseException):
     ``except Exception`` does not take it for a load failure."""
 
 
+class _Stop:
+    requested = False  # SIGTERM came while the engine loaded
+
+
 def _stop_loading(signum: int, frame: Any) -> None:
+    _Stop.requested = True
     raise StopLoading
 
 
@@ -149,6 +154,8 @@ def _load(index: int, settings: Settings, conn: Connection,
     except StopLoading:
         return None
     except BaseException as exc:
+        if _Stop.requested:  # the stop, changed on its way (numpy's import: ImportError)
+            return None
         ms = (time.perf_counter() - t0) * 1000.0
         code = exc.code if isinstance(exc, TTSError) else "MODEL_LOAD_FAILED"
         if code not in ("MODEL_LOAD_FAILED", "MODEL_LOAD_TIMEOUT"):
@@ -167,9 +174,13 @@ def _load(index: int, settings: Settings, conn: Connection,
     try:
         if warm is not None:
             warm()
-    except StopLoading:
-        return None
+    except BaseException:
+        if _Stop.requested:
+            return None
+        raise
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if _Stop.requested:  # its exception was swallowed on its way
+        return None
     log.info("engine_load", engine=engine_name, model=model or None, version=info.version,
              sample_rate=info.sample_rate, device=info.device, duration_ms=round(ms, 1),
              warmup_ms=round((time.perf_counter() - t1) * 1000.0, 1), worker=index, pid=pid)
