@@ -4,7 +4,6 @@ test as its own (``linked_day``)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from ttsops.forensics.reading import companion
 
+from .linked_logs import link_files
 from .stdlib_logs import write_day
 
 
@@ -48,17 +48,11 @@ def day_with_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Pat
 def linked_day(made: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                ) -> tuple[Path, Path]:
     """The day ``day_with_cache`` made under ``made`` (and whatever was read of it there)
-    as a test's own: its log files hard-linked (the same inode, size and time: the same
-    identities, so the sidecars and companions made for them are theirs), the cache
-    copied; ``XDG_CACHE_HOME`` set to that copy. For tests that do not write into the
-    log files (a link shares them); the cache is theirs to damage."""
-    logs, cache = tmp_path / "logs", tmp_path / "c"
-    logs.mkdir()
-    for p in (made / "logs").iterdir():
-        if p.is_file():
-            os.link(p, logs / p.name)
-        else:  # (sidecars beside the files, if any: copied, not shared)
-            shutil.copytree(p, logs / p.name)
+    as a test's own: its log files hard-linked (``linked_logs``: the same identities, so
+    the sidecars and companions made for them are theirs), the cache copied;
+    ``XDG_CACHE_HOME`` set to that copy. For tests that do not write into the log files;
+    the cache is theirs to damage."""
+    logs, cache = link_files(made / "logs", tmp_path / "logs"), tmp_path / "c"
     if (made / "c").exists():
         shutil.copytree(made / "c", cache)
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
