@@ -326,15 +326,21 @@ def test_frame_seconds_are_the_clocks(ms, sep):
     assert alerts_mod._seconds(df) == [Clock()(ts)]
 
 
-@pytest.mark.parametrize("rules", sorted(RULE_SETS))
-def test_the_dialect_day_agrees(tmp_path, monkeypatch, rules):
-    """A tutorial-style log in the dialects (free text, WARN/FATAL, cumulative
-    stage_time) split into rotated files."""
+@pytest.fixture(scope="module")
+def dialect_read(tmp_path_factory) -> Path:
     from ..reading.test_sidecar import _day  # a small tutorial-style day, written once
 
-    logs = _day(tmp_path)
+    return read_once(tmp_path_factory, _day(tmp_path_factory.mktemp("alerts-dialect")),
+                     "alerts-dialect-read")
+
+
+@pytest.mark.parametrize("rules", sorted(RULE_SETS))
+def test_the_dialect_day_agrees(dialect_read, tmp_path, monkeypatch, rules):
+    """A tutorial-style log in the dialects (free text, WARN/FATAL, cumulative
+    stage_time) split into rotated files."""
+    logs = link_files(dialect_read / "logs", tmp_path / "logs")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    _agree(logs, _rules_of(rules, tmp_path), monkeypatch)
+    _agree(logs, _rules_of(rules, tmp_path), monkeypatch, whole_read=dialect_read)
 
 
 @pytest.fixture(scope="module")
