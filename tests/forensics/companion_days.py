@@ -1,8 +1,10 @@
 """What the companion tables' tests share (``diagnose``'s and ``report``'s): a spy on
-``companion.load`` and the tutorial-style day they read."""
+``companion.load``, the tutorial-style day they read, and a day made once given to each
+test as its own (``linked_day``)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 
 from ttsops.forensics.reading import companion
 
+from .linked_logs import link_files
 from .stdlib_logs import write_day
 
 
@@ -39,4 +42,18 @@ def day_with_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Pat
     cache = tmp_path / "c"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+    return logs, cache
+
+
+def linked_day(made: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+               ) -> tuple[Path, Path]:
+    """The day ``day_with_cache`` made under ``made`` (and whatever was read of it there)
+    as a test's own: its log files hard-linked (``linked_logs``: the same identities, so
+    the sidecars and companions made for them are theirs), the cache copied;
+    ``XDG_CACHE_HOME`` set to that copy. For tests that do not write into the log files;
+    the cache is theirs to damage."""
+    logs, cache = link_files(made / "logs", tmp_path / "logs"), tmp_path / "c"
+    if (made / "c").exists():
+        shutil.copytree(made / "c", cache)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     return logs, cache

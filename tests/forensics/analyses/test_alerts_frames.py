@@ -12,7 +12,6 @@ import gzip
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,8 @@ from ttsops.forensics.analyses import alerts_frames
 from ttsops.forensics.analyses.rules import Clock, load
 from ttsops.forensics.reading.scan import Query, Scan
 from ttsops.forensics.reading.sources import open_snapshot
+
+from ..linked_logs import copy_missing, link_files
 
 RULES = """
 [[rule]]
@@ -213,16 +214,39 @@ def _episodes(logs: Path, rules: list[Any]) -> list[dict[str, Any]]:
     return [e.to_json() for e in eps]
 
 
-def _agree(logs: Path, rules: list[Any], monkeypatch: Any, vector: bool = True) -> None:
+def _whole_read(logs: Path) -> None:
+    with open_snapshot([logs], []) as snap:
+        for _rec in Scan(snap, Query()).records():
+            pass
+
+
+def read_once(tmp_path_factory: Any, src: Path, name: str) -> Path:
+    """A directory holding ``src``'s files linked (``logs``) and the cache (``cache``)
+    of one whole read of them (``TTSOPS_LOGS_SIDECAR=auto``: the sidecars written): for
+    several tests' ``_agree`` over links to the same files (``whole_read``)."""
+    d = tmp_path_factory.mktemp(name)
+    link_files(src, d / "logs")
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("XDG_CACHE_HOME", str(d / "cache"))
+        m.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+        _whole_read(d / "logs")
+    return d
+
+
+def _agree(logs: Path, rules: list[Any], monkeypatch: Any, vector: bool = True,
+           whole_read: Path | None = None) -> None:
     """The record path's episodes (no sidecars) = the frames' (sidecars written by a
-    first read), the window rules taken by the array passes where ``vector``."""
+    first read), the window rules taken by the array passes where ``vector``. With
+    ``whole_read`` (``read_once``'s directory, ``logs`` linked to its files: the same
+    identities) that read's cache is copied in instead of reading the files again."""
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "off")
     want = _episodes(logs, rules)
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
     assert _episodes(logs, rules) == want  # (a pre-filtered read: writes no sidecar)
-    with open_snapshot([logs], []) as snap:  # a whole read writes them
-        for _rec in Scan(snap, Query()).records():
-            pass
+    if whole_read is None:  # a whole read writes them
+        _whole_read(logs)
+    else:  # (what it writes, written once)
+        copy_missing(whole_read / "cache", Path(os.environ["XDG_CACHE_HOME"]))
     used: list[int] = []
     arrays: list[int] = []
     real, init = alerts_mod._feed_frames, alerts_frames.WindowRule.__init__
@@ -302,15 +326,21 @@ def test_frame_seconds_are_the_clocks(ms, sep):
     assert alerts_mod._seconds(df) == [Clock()(ts)]
 
 
-@pytest.mark.parametrize("rules", sorted(RULE_SETS))
-def test_the_dialect_day_agrees(tmp_path, monkeypatch, rules):
-    """A tutorial-style log in the dialects (free text, WARN/FATAL, cumulative
-    stage_time) split into rotated files."""
+@pytest.fixture(scope="module")
+def dialect_read(tmp_path_factory) -> Path:
     from ..reading.test_sidecar import _day  # a small tutorial-style day, written once
 
-    logs = _day(tmp_path)
+    return read_once(tmp_path_factory, _day(tmp_path_factory.mktemp("alerts-dialect")),
+                     "alerts-dialect-read")
+
+
+@pytest.mark.parametrize("rules", sorted(RULE_SETS))
+def test_the_dialect_day_agrees(dialect_read, tmp_path, monkeypatch, rules):
+    """A tutorial-style log in the dialects (free text, WARN/FATAL, cumulative
+    stage_time) split into rotated files."""
+    logs = link_files(dialect_read / "logs", tmp_path / "logs")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    _agree(logs, _rules_of(rules, tmp_path), monkeypatch)
+    _agree(logs, _rules_of(rules, tmp_path), monkeypatch, whole_read=dialect_read)
 
 
 @pytest.fixture(scope="module")
@@ -325,21 +355,29 @@ def tutorial_small(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def tutorial_read(tutorial_small, tmp_path_factory) -> Path:
+    return read_once(tmp_path_factory, tutorial_small, "alerts-tut-read")
+
+
 @pytest.mark.parametrize("rules", sorted(RULE_SETS))
-def test_the_tutorial_generators_logs_agree(tutorial_small, tmp_path, monkeypatch, rules):
-    logs = tmp_path / "logs"
-    shutil.copytree(tutorial_small, logs)
+def test_the_tutorial_generators_logs_agree(tutorial_read, tmp_path, monkeypatch, rules):
+    logs = link_files(tutorial_read / "logs", tmp_path / "logs")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    _agree(logs, _rules_of(rules, tmp_path), monkeypatch)
+    _agree(logs, _rules_of(rules, tmp_path), monkeypatch, whole_read=tutorial_read)
+
+
+@pytest.fixture(scope="module")
+def incident_read(incident, tmp_path_factory) -> Path:
+    return read_once(tmp_path_factory, incident[0], "alerts-incident-read")
 
 
 @pytest.mark.parametrize("rules", sorted(RULE_SETS))
-def test_the_simulators_logs_agree(incident, tmp_path, monkeypatch, rules):
+def test_the_simulators_logs_agree(incident_read, tmp_path, monkeypatch, rules):
     """The simulated incident day (ttsops' own sink: block gzip with its index)."""
-    logs = tmp_path / "logs"
-    shutil.copytree(incident[0], logs)
+    logs = link_files(incident_read / "logs", tmp_path / "logs")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    _agree(logs, _rules_of(rules, tmp_path), monkeypatch)
+    _agree(logs, _rules_of(rules, tmp_path), monkeypatch, whole_read=incident_read)
 
 
 _TIMES = st.lists(st.integers(0, 5000), max_size=40).map(sorted)

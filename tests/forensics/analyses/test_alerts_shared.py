@@ -22,6 +22,7 @@ from ttsops.forensics.analyses.rules import load as load_rules
 from ttsops.forensics.reading.sources import open_snapshot
 from ttsops.forensics.rendering import report as report_mod
 
+from ..linked_logs import copy_missing, link_files
 from .test_alerts_frames import _REC, RULE_SETS, _rules_of, drawn_logs
 
 
@@ -43,11 +44,22 @@ def _shared(logs: Path, rules: list[Any]) -> list[dict[str, Any]] | None:
     return None if got is None else [e.to_json() for e in got]
 
 
-def _agree(logs: Path, rules: list[Any], monkeypatch: Any, records: bool = True) -> None:
-    want = _record_path(logs, rules, monkeypatch)
-    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")  # the first whole read writes them
+def _whole_read(logs: Path) -> None:
     with open_snapshot([logs], []) as snap:
         diagnose.run(snap, None, None)
+
+
+def _agree(logs: Path, rules: list[Any], monkeypatch: Any, records: bool = True,
+           whole_read: Path | None = None) -> None:
+    """The record path's episodes = the shared frames'. With ``whole_read`` (a
+    directory: ``logs``, whose files those of ``logs`` are links to, read whole once
+    into its ``cache``) that read's cache is copied in instead of reading again."""
+    want = _record_path(logs, rules, monkeypatch)
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")  # the first whole read writes them
+    if whole_read is None:
+        _whole_read(logs)
+    else:  # (what it writes, written once)
+        copy_missing(whole_read / "cache", Path(os.environ["XDG_CACHE_HOME"]))
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
     got = _shared(logs, rules)
     if got is None:  # (no frame to feed: the rules' own read, as cheap, answers) where
@@ -77,14 +89,26 @@ def test_shared_frames_give_the_record_paths_episodes(tmp_path_factory, monkeypa
            records=any(lv != "RAW" for lv, _ev, _body in items))
 
 
-@pytest.mark.parametrize("rules", sorted(RULE_SETS))
-def test_the_dialect_day_agrees(tmp_path, monkeypatch, rules):
-    """A tutorial-style log in the dialects, split into rotated files and a live one."""
+@pytest.fixture(scope="module")
+def dialect_read(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tutorial-style log in the dialects (``logs``), read whole once (``cache``)."""
     from ..reading.test_sidecar import _day
 
-    logs = _day(tmp_path)
+    d = tmp_path_factory.mktemp("shared-dialect")
+    _day(d)
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("XDG_CACHE_HOME", str(d / "cache"))
+        m.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+        _whole_read(d / "logs")
+    return d
+
+
+@pytest.mark.parametrize("rules", sorted(RULE_SETS))
+def test_the_dialect_day_agrees(dialect_read, tmp_path, monkeypatch, rules):
+    """A tutorial-style log in the dialects, split into rotated files and a live one."""
+    logs = link_files(dialect_read / "logs", tmp_path / "logs")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    _agree(logs, _rules_of(rules, tmp_path), monkeypatch)
+    _agree(logs, _rules_of(rules, tmp_path), monkeypatch, whole_read=dialect_read)
 
 
 def test_the_report_is_the_one_with_the_rules_own_read(incident, tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ from ttsops.forensics.reading.sources import open_snapshot
 from ttsops.logformat import dialects
 from ttsops.logline import STAGES
 
-from ..companion_days import day_with_cache, loads
+from ..companion_days import day_with_cache, linked_day, loads
 from ..synth_ops import OP, cut, records
 
 REAL = diagnose_frames.collect
@@ -156,12 +156,32 @@ def _companions(cache: Path) -> dict[str, int]:
 
 @pytest.fixture
 def day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The day made for this test alone (it writes into a log file)."""
     return day_with_cache(tmp_path, monkeypatch)
 
 
-def test_written_once_read_after_same_answer(day, monkeypatch) -> None:
-    logs, cache = day
-    want = _run(logs, monkeypatch, "records")
+@pytest.fixture(scope="module")
+def made_day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The day and the record path's answer on it (the first whole read: the sidecars
+    written), made once."""
+    root = tmp_path_factory.mktemp("diagnose-day")
+    with pytest.MonkeyPatch.context() as m:
+        logs, _cache = day_with_cache(root, m)
+        return root, _run(logs, m, "records")
+
+
+@pytest.fixture
+def ran_day(made_day: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> tuple[Path, Path, str]:
+    """``made_day`` as this test's own (for tests that do not write into the logs), as
+    the record path left it (``TTSOPS_LOGS_SIDECAR=auto``), and its answer."""
+    logs, cache = linked_day(made_day[0], tmp_path, monkeypatch)
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
+    return logs, cache, made_day[1]
+
+
+def test_written_once_read_after_same_answer(ran_day, monkeypatch) -> None:
+    logs, cache, want = ran_day  # (the record path's answer)
     sidecars = list((cache / "ttsops" / "sidecar").glob("*.parquet"))
     assert len(sidecars) >= 5
     assert json.loads(want)[0]["findings"]
@@ -178,11 +198,10 @@ def test_written_once_read_after_same_answer(day, monkeypatch) -> None:
     assert _companions(cache) == made  # not written again
 
 
-def test_read_only_setting_reads_and_writes_them(day, monkeypatch) -> None:
+def test_read_only_setting_reads_and_writes_them(ran_day, monkeypatch) -> None:
     """``TTSOPS_LOGS_SIDECAR=read`` (the default) uses existing sidecars and writes the
     companions (tables of what they hold, not a parse of the logs)."""
-    logs, cache = day
-    want = _run(logs, monkeypatch, "records")  # (auto: writes the sidecars)
+    logs, cache, want = ran_day  # (the record path's, auto: it wrote the sidecars)
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
     assert _run(logs, monkeypatch, "parts") == want
     assert _companions(cache)
@@ -253,12 +272,11 @@ def _times(logs: Path) -> list[tuple[str, str]]:
     return sorted(out)
 
 
-def test_until_at_a_files_edges(day, monkeypatch) -> None:
+def test_until_at_a_files_edges(ran_day, monkeypatch) -> None:
     """A file wholly before ``until`` is read from its companion, one it cuts from its
     frame: the answer is the record path's with ``until`` on a record of a file, on a
     file's last record, just after it, and before everything."""
-    logs, cache = day
-    _run(logs, monkeypatch, "records")
+    logs, cache, _want = ran_day  # (the record path run: the sidecars written)
     _run(logs, monkeypatch, "parts")
     spans = _times(logs)
     hi = spans[2][1]
@@ -292,10 +310,9 @@ def test_a_damaged_file(day, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("mode", ["per-stage", "cumulative"])
-def test_stage_time_modes(day, monkeypatch, mode) -> None:
+def test_stage_time_modes(ran_day, monkeypatch, mode) -> None:
     """A companion made under one ``--stage-time`` mode is not read under another."""
-    logs, _cache = day
-    _run(logs, monkeypatch, "records")
+    logs, _cache, _want = ran_day  # (the record path run: the sidecars written)
     _run(logs, monkeypatch, "parts")
     auto = _run(logs, monkeypatch, "parts")
     dialects.set_stage_time_mode(mode)

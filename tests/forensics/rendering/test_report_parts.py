@@ -31,7 +31,7 @@ from ttsops.forensics.rendering.report_data import Collect
 from ttsops.logformat import dialects
 from ttsops.logformat.record import Record
 
-from ..companion_days import day_with_cache, loads
+from ..companion_days import day_with_cache, linked_day, loads
 from ..stdlib_logs import write_day
 
 COLUMNS = [*sidecar.RECORD_COLUMNS, *(f"k_{k}" for k in sidecar.HOT)]
@@ -173,13 +173,36 @@ def _companions(cache: Path) -> dict[str, int]:
             for p in [*d.glob("*.report.ttc"), *d.glob("*.alerts-keep.ttc")]}
 
 
-@pytest.fixture
-def day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+def _made_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     logs, cache = day_with_cache(tmp_path, monkeypatch)
     with open_snapshot([logs], []) as snap:  # (the first whole read writes the sidecars)
         report_mod.build(snap, None, None, rules=load_rules())
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
     return logs, cache
+
+
+@pytest.fixture(scope="module")
+def made_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The day and its first whole read (sidecars and companions written), made once."""
+    root = tmp_path_factory.mktemp("report-day")
+    with pytest.MonkeyPatch.context() as m:
+        _made_day(root, m)
+    return root
+
+
+@pytest.fixture
+def day(made_day: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> tuple[Path, Path]:
+    """``made_day`` as this test's own (for tests that do not write into the logs)."""
+    logs, cache = linked_day(made_day, tmp_path, monkeypatch)
+    monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
+    return logs, cache
+
+
+@pytest.fixture
+def own_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The day made for this test alone (it appends to a log file)."""
+    return _made_day(tmp_path, monkeypatch)
 
 
 def test_written_once_read_after_same_page(day, monkeypatch) -> None:
@@ -203,8 +226,8 @@ def test_written_once_read_after_same_page(day, monkeypatch) -> None:
     assert _page(logs, monkeypatch, "frames") == want
 
 
-def test_damaged_companions_and_another_file_version(day, monkeypatch) -> None:
-    logs, cache = day
+def test_damaged_companions_and_another_file_version(own_day, monkeypatch) -> None:
+    logs, cache = own_day
     want = _page(logs, monkeypatch, "frames")
     _page(logs, monkeypatch, "parts")
     d = cache / "ttsops" / "sidecar"
