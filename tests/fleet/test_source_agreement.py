@@ -107,14 +107,16 @@ def assert_agree(cmds: list[list[str]], files: list[str], url: str,
                  file_answers: Answers | None = None, tmp: Path | None = None) -> None:
     """Every command of ``cmds`` answers from ``url`` as with ``files`` (``--dir D``...)
     added; ``file_answers``: where the files' answers are kept once asked (for the next
-    call, and the run's other processes); ``{tmp}`` in a command: ``tmp``."""
+    call, and the run's other processes); ``{tmp}`` in a command: ``tmp``. (A kept
+    answer's key holds ``{tmp}`` itself: ``report -o {tmp}/report.html`` is one question
+    whatever the directory -- the path is only in what ``norm`` drops, ``written`` -- asked
+    once by the tests of the run that ask it, each with a directory of its own.)"""
     differ = []
-    for args in cmds:
-        if tmp is not None:
-            args = [a.replace("{tmp}", str(tmp)) for a in args]
-        key = (*args, *files)
-        want = (answer(list(key)) if file_answers is None
-                else file_answers.get(key, lambda key=key: answer(list(key))))
+    for raw in cmds:
+        args = raw if tmp is None else [a.replace("{tmp}", str(tmp)) for a in raw]
+        key = (*raw, *files)
+        want = (answer([*args, *files]) if file_answers is None
+                else file_answers.get(key, lambda args=args: answer([*args, *files])))
         got = answer([*args, "--source", url])
         if got != want:
             differ.append((args, want, got))
