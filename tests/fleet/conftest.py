@@ -77,7 +77,8 @@ def corpora(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def dir_answers(tmp_path_factory) -> shared.Answers:
     """The ``--dir`` answers of ``corpora`` the ``--source`` answers are held to
-    (``test_source_agreement``, ``test_current_engine``), each asked once in the run."""
+    (``test_source_agreement``, ``test_current_engine``, ``test_derived``), each asked
+    once in the run."""
     return shared.Answers(shared.root(tmp_path_factory) / "fleet-dir-answers")
 
 

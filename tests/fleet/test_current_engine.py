@@ -68,6 +68,22 @@ def ship_to(engine: Any, d: Path, db: str, host: str) -> int:
                 workers=1).rows
 
 
+@pytest.fixture(scope="module")
+def first_ship(engine, corpora) -> Any:
+    """``first_ship(corpus)``: the rows of the first ship of ``corpus`` into ``cur_<corpus>``
+    (shipped once in the module: the agreement test and ``stages`` read that database;
+    nothing writes into it after)."""
+    rows: dict[str, int] = {}
+
+    def get(corpus: str) -> int:
+        if corpus not in rows:
+            d = corpora[corpus]
+            rows[corpus] = ship_to(engine, d, f"cur_{corpus}", d.name)
+        return rows[corpus]
+
+    return get
+
+
 def test_the_engine_is_a_current_one(engine):
     assert int(engine.version.split(".")[0]) >= 24, engine.version
     from ttsops.fleet.schema import view_chain
@@ -79,28 +95,28 @@ def test_the_engine_is_a_current_one(engine):
 
 
 @pytest.mark.parametrize("corpus", ["sim", "tut", "json"])
-def test_source_answers_as_the_files_do(engine, corpora, corpus, dir_answers, tmp_path):
+def test_source_answers_as_the_files_do(engine, corpora, corpus, dir_answers, tmp_path,
+                                        first_ship):
     d = corpora[corpus]
-    assert ship_to(engine, d, f"cur_{corpus}", d.name) > 0
+    assert first_ship(corpus) > 0
     assert ship_to(engine, d, f"cur_{corpus}", d.name) == 0  # nothing twice
     url = f"clickhouse://127.0.0.1:9/cur_{corpus}"
     # (the --dir answers: asked once in the run, here or by test_source_agreement)
     assert_agree(commands(some_ids(d, 3)), ["--dir", str(d)], url, dir_answers, tmp_path)
 
 
-def test_stages_reads_the_counts_the_views_keep(engine, corpora):
+def test_stages_reads_the_counts_the_views_keep(engine, first_ship):
     """``stages`` is answered from ``ttsops_stage_hist`` (filled by the view chain), not
     by the general way: the table holds the components of every synthesis."""
     from ttsops.fleet import sqlstages
     from ttsops.fleet.url import parse_url
 
-    d = corpora["tut"]
-    ship_to(engine, d, "cur_hist", d.name)
-    n_syn = engine.execute("SELECT count() FROM cur_hist.ttsops_syn")[0][0]
-    n_e2e = engine.execute("SELECT sum(cnt) FROM cur_hist.ttsops_stage_hist WHERE comp = "
+    first_ship("tut")  # (the database the agreement test reads)
+    n_syn = engine.execute("SELECT count() FROM cur_tut.ttsops_syn")[0][0]
+    n_e2e = engine.execute("SELECT sum(cnt) FROM cur_tut.ttsops_stage_hist WHERE comp = "
                            "'end_to_end'")[0][0]
     assert n_syn > 0 and n_e2e > 0
-    rep = sqlstages.answer(engine, parse_url("clickhouse://127.0.0.1:9/cur_hist"), None,
+    rep = sqlstages.answer(engine, parse_url("clickhouse://127.0.0.1:9/cur_tut"), None,
                            None, 5)
     assert rep is not None
     assert [r["component"] for r in rep.data["rows"]][-1] == "end_to_end"
