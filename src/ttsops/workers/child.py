@@ -151,10 +151,8 @@ def _load(index: int, settings: Settings, conn: Connection,
         engine_name = getattr(info, "name", engine_name)
         model = getattr(info, "model", "") or ""
         voices = list(runner.voices())
-    except StopLoading:
-        return None
     except BaseException as exc:
-        if _Stop.requested:  # the stop, changed on its way (numpy's import: ImportError)
+        if _Stop.requested:  # StopLoading, or it changed on its way (numpy: ImportError)
             return None
         ms = (time.perf_counter() - t0) * 1000.0
         code = exc.code if isinstance(exc, TTSError) else "MODEL_LOAD_FAILED"

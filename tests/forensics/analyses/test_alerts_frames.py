@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -220,16 +221,17 @@ def _whole_read(logs: Path) -> None:
             pass
 
 
-def read_once(tmp_path_factory: Any, src: Path, name: str) -> Path:
+def read_once(tmp_path_factory: Any, src: Path, name: str,
+              read: Callable[[Path], None] = _whole_read) -> Path:
     """A directory holding ``src``'s files linked (``logs``) and the cache (``cache``)
-    of one whole read of them (``TTSOPS_LOGS_SIDECAR=auto``: the sidecars written): for
-    several tests' ``_agree`` over links to the same files (``whole_read``)."""
+    of one whole ``read`` of them (``TTSOPS_LOGS_SIDECAR=auto``: the sidecars written):
+    for several tests' ``_agree`` over links to the same files (``whole_read``)."""
     d = tmp_path_factory.mktemp(name)
     link_files(src, d / "logs")
     with pytest.MonkeyPatch.context() as m:
         m.setenv("XDG_CACHE_HOME", str(d / "cache"))
         m.setenv("TTSOPS_LOGS_SIDECAR", "auto")
-        _whole_read(d / "logs")
+        read(d / "logs")
     return d
 
 

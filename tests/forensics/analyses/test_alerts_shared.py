@@ -23,7 +23,7 @@ from ttsops.forensics.reading.sources import open_snapshot
 from ttsops.forensics.rendering import report as report_mod
 
 from ..linked_logs import copy_missing, link_files
-from .test_alerts_frames import _REC, RULE_SETS, _rules_of, drawn_logs
+from .test_alerts_frames import _REC, RULE_SETS, _rules_of, drawn_logs, read_once
 
 
 def _record_path(logs: Path, rules: list[Any], monkeypatch: Any) -> list[dict[str, Any]]:
@@ -91,16 +91,12 @@ def test_shared_frames_give_the_record_paths_episodes(tmp_path_factory, monkeypa
 
 @pytest.fixture(scope="module")
 def dialect_read(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tutorial-style log in the dialects (``logs``), read whole once (``cache``)."""
+    """A tutorial-style log in the dialects (``logs``), read whole by ``diagnose`` once
+    (``cache``)."""
     from ..reading.test_sidecar import _day
 
-    d = tmp_path_factory.mktemp("shared-dialect")
-    _day(d)
-    with pytest.MonkeyPatch.context() as m:
-        m.setenv("XDG_CACHE_HOME", str(d / "cache"))
-        m.setenv("TTSOPS_LOGS_SIDECAR", "auto")
-        _whole_read(d / "logs")
-    return d
+    return read_once(tmp_path_factory, _day(tmp_path_factory.mktemp("shared-dialect")),
+                     "shared-dialect-read", _whole_read)
 
 
 @pytest.mark.parametrize("rules", sorted(RULE_SETS))
