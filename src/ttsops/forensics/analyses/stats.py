@@ -47,7 +47,10 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     lo = math.floor(pos)
     hi = min(lo + 1, n - 1)
     frac = pos - lo
-    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac)
+    # in Python's floats: numpy's (a sorted array) would warn where a difference of two
+    # ranks overflows (a RuntimeWarning on a user's terminal); the same IEEE result
+    a, b = float(sorted_values[lo]), float(sorted_values[hi])
+    return a + (b - a) * frac
 
 
 def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> list[float]:
