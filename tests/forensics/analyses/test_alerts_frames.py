@@ -244,8 +244,8 @@ def _agree(logs: Path, rules: list[Any], monkeypatch: Any, vector: bool = True,
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "off")
     want = _episodes(logs, rules)
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
-    # (sidecars on: this read writes the rotated files' sidecars as it goes, 38 of the
-    # simulator's 40 files)
+    # (sidecars on: this read writes the rotated files' sidecars as it goes, e.g. 38 for
+    # the 40 files of the simulator's day)
     assert _episodes(logs, rules) == want
     if whole_read is None:  # a whole read writes them
         _whole_read(logs)
