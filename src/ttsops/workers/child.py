@@ -108,7 +108,12 @@ def worker_main(index: int, settings: Settings, conn: Connection, log_q: ItemQue
     # a stop while the engine loads ends the process now, not when the load is done (a
     # model can take a minute); once loaded, SIGTERM is as it was (``_load``)
     signal.signal(signal.SIGTERM, _stop_loading)
-    runner = _load(index, settings, conn, runner_factory)
+    try:
+        runner = _load(index, settings, conn, runner_factory)
+    except BaseException:
+        if not _Stop.requested:
+            raise
+        runner = None  # stopped while loading or warming up: nothing to report
     if runner is None:
         _flush_and_exit(log_q, 3)
         return
@@ -138,7 +143,9 @@ def worker_main(index: int, settings: Settings, conn: Connection, log_q: ItemQue
 def _load(index: int, settings: Settings, conn: Connection,
           runner_factory: str) -> Runner | None:
     """The loaded runner, its ``ReadyMsg`` sent; None once a ``LoadFailedMsg`` is sent, or
-    when the pool stopped it while loading (``StopLoading``: nothing to report)."""
+    when the pool stopped it while loading and the stop's exception was lost on its way.
+    A stop while loading (``StopLoading``) otherwise leaves it as an exception, which
+    ``worker_main`` takes for the stop, wherever in the load and warm-up it came."""
     pid = os.getpid()
     t0 = time.perf_counter()
     engine_name = getattr(settings, "engine", "?")
@@ -153,7 +160,7 @@ def _load(index: int, settings: Settings, conn: Connection,
         voices = list(runner.voices())
     except BaseException as exc:
         if _Stop.requested:  # StopLoading, or it changed on its way (numpy: ImportError)
-            return None
+            raise  # (not a load failure: ``worker_main`` ends the process)
         ms = (time.perf_counter() - t0) * 1000.0
         code = exc.code if isinstance(exc, TTSError) else "MODEL_LOAD_FAILED"
         if code not in ("MODEL_LOAD_FAILED", "MODEL_LOAD_TIMEOUT"):
@@ -169,13 +176,8 @@ def _load(index: int, settings: Settings, conn: Connection,
     ms = (time.perf_counter() - t0) * 1000.0
     t1 = time.perf_counter()
     warm = getattr(runner, "warm_up", None)
-    try:
-        if warm is not None:
-            warm()
-    except BaseException:
-        if _Stop.requested:
-            return None
-        raise
+    if warm is not None:
+        warm()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if _Stop.requested:  # its exception was swallowed on its way
         return None
