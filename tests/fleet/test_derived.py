@@ -15,16 +15,10 @@ import pytest
 from ttsops.fleet.schema import has_derived
 
 from .conftest import some_ids
-from .test_source_agreement import answer, in_process
+from .test_source_agreement import answer, files_answer, in_process
 
 DERIVED = ("ttsops_ids", "ttsops_syn", "ttsops_stage_hist", "ttsops_open",
            "ttsops_stage_recs", "ttsops_complete")
-
-
-def _files_answer(dir_answers, args: list[str]) -> tuple[int, object]:
-    """``answer(args)`` on the files (``--dir``), asked once in the run (``dir_answers``:
-    the same key as the agreement tests', which ask several of these too)."""
-    return dir_answers.get(tuple(args), lambda: answer(args))
 
 
 def _ship(d: str, url: str) -> dict:
@@ -101,7 +95,7 @@ def test_trace_reads_the_ranges_of_the_lookup(urls, corpora, where, dir_answers)
         c.disconnect()
     assert n == every > 0
     assert none == ["0"]  # no row of it: nothing fetched
-    want = _files_answer(dir_answers, ["trace", *ids, "--dir", str(corpora["tut"])])
+    want = files_answer(dir_answers, ["trace", *ids, "--dir", str(corpora["tut"])])
     assert answer(["trace", *ids, "--source", urls[where]]) == want
 
 
@@ -130,7 +124,7 @@ def test_an_older_database_answers_and_gets_the_tables_on_its_next_ship(
     ids = some_ids(corpora["tut"], 2)
     asks = (["trace", *ids], ["stages"], ["patterns", "--by", "error_code,hour"],
             ["patterns", "--where", "status=failed", "--by", "text_len,error_code"])
-    want = {tuple(a): _files_answer(dir_answers, [*a, "--dir", d]) for a in asks}
+    want = {tuple(a): files_answer(dir_answers, [*a, "--dir", d]) for a in asks}
     for a in asks:  # without the tables: every row read, as before
         assert answer([*a, "--source", url]) == want[tuple(a)], a
     u, c = _connect(url)
@@ -206,7 +200,7 @@ def test_a_database_of_the_previous_ttsops_gets_the_fields_table(ch_single, corp
     _ship(d, url)
     _make_older([ch_single], "previous", ("ttsops_complete",))
     ask = ["patterns", "--where", "status=failed", "--by", "text_len,error_code"]
-    want = _files_answer(dir_answers, [*ask, "--dir", d])
+    want = files_answer(dir_answers, [*ask, "--dir", d])
     u, c = _connect(url)
     try:
         assert has_derived(c, u, "ttsops_syn") and not has_derived(c, u, "ttsops_complete")

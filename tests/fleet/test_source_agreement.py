@@ -70,6 +70,12 @@ def answer(args: list[str], run: Callable[..., Ran | subprocess.CompletedProcess
     return p.returncode, norm(out)
 
 
+def files_answer(file_answers: Answers, args: list[str]) -> tuple[int, object]:
+    """``answer(args)`` on the files (``--dir``), kept in ``file_answers`` once asked (by
+    any test of the run that asks it)."""
+    return file_answers.get(tuple(args), lambda: answer(args))
+
+
 def commands(ids: list[str]) -> list[list[str]]:
     return [
         ["window"],
@@ -170,8 +176,7 @@ def test_the_console_script_answers_as_the_runs_in_process(shipped, corpora, dir
                  ["window", "--dir", d], ["trace", *ids, "--dir", d],
                  ["diagnose", "--dir", d]):
         # (an in-process answer from the files: kept once asked, here or by another test)
-        here = (dir_answers.get(tuple(args), lambda args=args: answer(args))
-                if "--dir" in args else answer(args))
+        here = files_answer(dir_answers, args) if "--dir" in args else answer(args)
         assert answer(args, run=ttsops) == here, args
 
 
@@ -208,8 +213,7 @@ def test_sql_answers_from_the_shipped_rows(shipped, corpora, dir_answers):
                "'synthesis_start'", "--source", url, "--json")
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
-    key = ("window", "--dir", str(corpora["sim"]))  # (asked once in the run)
-    _rc, window = dir_answers.get(key, lambda: answer(list(key)))
+    _rc, window = files_answer(dir_answers, ["window", "--dir", str(corpora["sim"])])
     assert got == {"columns": ["n"], "rows": [[window["started"]]]}
     bad = ttsops("logs", "sql", "SELEC 1", "--source", url)
     assert bad.returncode == 2 and "Syntax error" in bad.stderr
