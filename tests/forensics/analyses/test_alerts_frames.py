@@ -235,6 +235,17 @@ def read_once(tmp_path_factory: Any, src: Path, name: str,
     return d
 
 
+def read_whole(logs: Path, whole_read: Path | None,
+               read: Callable[[Path], None] = _whole_read) -> None:
+    """``logs`` read whole (``read``) into the cache ``XDG_CACHE_HOME`` names; with
+    ``whole_read`` (``read_once``'s directory, ``logs`` linked to its files: the same
+    identities) what that read wrote is copied in instead of reading again."""
+    if whole_read is None:
+        read(logs)
+    else:  # (what it writes, written once)
+        copy_missing(whole_read / "cache", Path(os.environ["XDG_CACHE_HOME"]))
+
+
 def _agree(logs: Path, rules: list[Any], monkeypatch: Any, vector: bool = True,
            whole_read: Path | None = None) -> None:
     """The record path's episodes (no sidecars) = the frames' (sidecars written by a
@@ -247,10 +258,7 @@ def _agree(logs: Path, rules: list[Any], monkeypatch: Any, vector: bool = True,
     # (sidecars on: this read writes the rotated files' sidecars as it goes, e.g. 38 for
     # the 40 files of the simulator's day)
     assert _episodes(logs, rules) == want
-    if whole_read is None:  # a whole read writes them
-        _whole_read(logs)
-    else:  # (what it writes, written once)
-        copy_missing(whole_read / "cache", Path(os.environ["XDG_CACHE_HOME"]))
+    read_whole(logs, whole_read)  # (a whole read writes them)
     used: list[int] = []
     arrays: list[int] = []
     real, init = alerts_mod._feed_frames, alerts_frames.WindowRule.__init__

@@ -22,8 +22,8 @@ from ttsops.forensics.analyses.rules import load as load_rules
 from ttsops.forensics.reading.sources import open_snapshot
 from ttsops.forensics.rendering import report as report_mod
 
-from ..linked_logs import copy_missing, link_files
-from .test_alerts_frames import _REC, RULE_SETS, _rules_of, drawn_logs, read_once
+from ..linked_logs import link_files
+from .test_alerts_frames import _REC, RULE_SETS, _rules_of, drawn_logs, read_once, read_whole
 
 
 def _record_path(logs: Path, rules: list[Any], monkeypatch: Any) -> list[dict[str, Any]]:
@@ -56,10 +56,7 @@ def _agree(logs: Path, rules: list[Any], monkeypatch: Any, records: bool = True,
     into its ``cache``) that read's cache is copied in instead of reading again."""
     want = _record_path(logs, rules, monkeypatch)
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")  # the first whole read writes them
-    if whole_read is None:
-        _whole_read(logs)
-    else:  # (what it writes, written once)
-        copy_missing(whole_read / "cache", Path(os.environ["XDG_CACHE_HOME"]))
+    read_whole(logs, whole_read, _whole_read)
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "read")
     got = _shared(logs, rules)
     if got is None:  # (no frame to feed: the rules' own read, as cheap, answers) where
