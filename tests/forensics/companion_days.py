@@ -15,6 +15,10 @@ from ttsops.forensics.reading import companion
 from .linked_logs import link_files
 from .stdlib_logs import write_day
 
+# where under its directory ``day_with_cache`` puts the day's logs and its cache
+# (``linked_day`` finds them there)
+LOGS, CACHE = "logs", "c"
+
 
 def loads(monkeypatch: pytest.MonkeyPatch, name: str | None = None) -> list[bool]:
     """Each lookup of a companion (of ``name`` only, where given), from here on: found
@@ -36,10 +40,10 @@ def day_with_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Pat
     """A tutorial-style day (700 requests in ~30 kB files, three ids never completed,
     tracebacks) and the cache its sidecars go to, the first whole read writing them
     (``TTSOPS_LOGS_SIDECAR=auto``)."""
-    logs = tmp_path / "logs"
+    logs = tmp_path / LOGS
     write_day(logs, requests=700, max_bytes=30_000, incomplete=frozenset({5, 77, 402}),
               tracebacks=frozenset(range(200, 215)))
-    cache = tmp_path / "c"
+    cache = tmp_path / CACHE
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     monkeypatch.setenv("TTSOPS_LOGS_SIDECAR", "auto")
     return logs, cache
@@ -52,8 +56,8 @@ def linked_day(made: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     the sidecars and companions made for them are theirs), the cache copied;
     ``XDG_CACHE_HOME`` set to that copy. For tests that do not write into the log files;
     the cache is theirs to damage."""
-    logs, cache = link_files(made / "logs", tmp_path / "logs"), tmp_path / "c"
-    if (made / "c").exists():
-        shutil.copytree(made / "c", cache)
+    logs, cache = link_files(made / LOGS, tmp_path / LOGS), tmp_path / CACHE
+    if (made / CACHE).exists():
+        shutil.copytree(made / CACHE, cache)
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     return logs, cache
