@@ -329,10 +329,11 @@ def kill_under_load(root: Path, seconds: float = 8.0, clients: int = 8,
     files are on disk (a loaded machine serves fewer requests a second: the kill waits for
     the rotations the drill is about, up to ``rotated_within_s``, instead of a guessed
     time; the clients' load goes on until the kill ends it). Then: every .gz sound, every
-    line a whole record; every synthesis answered before the kill has exactly one
-    synthesis_complete (answered = the client received the response); every
-    synthesis_complete belongs to an answered request or to one in flight at the kill;
-    start-up recovery loses and doubles nothing."""
+    line a whole record; every synthesis answered well before the kill has exactly one
+    synthesis_complete (answered = the client received the response), and those lost
+    are the tail of the writer's queue (``not_tail``: records on disk behind a lost one);
+    every synthesis_complete belongs to an answered request or to one in flight at the
+    kill; start-up recovery loses and doubles nothing."""
     s = start_server(root, engine="fake", workers=2, log_max_bytes=max_bytes,
                      log_block_bytes=4096, log_backup_count=100000, fake_delay_ms=5)
     phase = Phase("kill", clients, seconds)
@@ -382,6 +383,14 @@ def kill_under_load(root: Path, seconds: float = 8.0, clients: int = 8,
     early_missing = [x.rid for x in early if x.rid not in logged]
     late_missing = [x.rid for x in late if x.rid not in logged]
     inflight_logged = [x.rid for x in in_flight if x.rid in logged]
+    # a synthesis_complete is written by the main process before the response is sent,
+    # onto the writer's one FIFO queue: once one answered synthesis lacks its record, so
+    # must every request sent after that answer (its record came later in the queue). A
+    # record on disk behind a lost one would be a loss from the middle, not the tail.
+    lost = [x.done for x in answered if x.sid and x.rid not in logged and x.done is not None]
+    first_lost = min(lost, default=None)
+    not_tail = [] if first_lost is None else [
+        x.rid for x in phase.shots if x.rid in logged and x.sent > first_lost]
     # start-up recovery (a new writer on the same directory) finishes any rotation the
     # kill interrupted, and loses or doubles nothing
     LogSink(s.log_dir, max_bytes=max_bytes, block_bytes=4096, backup_count=100000).close()
@@ -395,6 +404,8 @@ def kill_under_load(root: Path, seconds: float = 8.0, clients: int = 8,
         "early": len(early), "early_missing": early_missing, "late": len(late),
         "late_missing": late_missing, "in_flight": len(in_flight),
         "in_flight_logged": inflight_logged, "doubled": doubled, "phantom": phantom,
+        "not_tail": not_tail,
+        "lost_within_s": 0.0 if first_lost is None else kill_t - first_lost,
         "recovered_same": sorted(key) == sorted(key_after), "bad_gz_after": gzip_ok(s.log_dir),
         "kill_after_s": kill_t - phase.shots[0].sent if phase.shots else 0.0}
 
