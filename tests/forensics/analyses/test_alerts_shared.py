@@ -2,7 +2,7 @@
 feeds them diagnose's frames, so the sidecars are read once) give the record path's
 episodes on the same files: random records (hypothesis) split into rotated files and a
 live one (a file without a sidecar: read again for the rules with their literal
-pre-filter), every rule set of ``test_alerts_frames``; and the report's page is the one
+pre-filter), every rule set of ``alert_logs``; and the report's page is the one
 it makes with the rules' own read."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ttsops.forensics.reading.sources import open_snapshot
 from ttsops.forensics.rendering import report as report_mod
 
 from ..linked_logs import link_files
-from .test_alerts_frames import _REC, RULE_SETS, _rules_of, drawn_logs, read_once, read_whole
+from .alert_logs import RECORDS, RULE_SETS, drawn_logs, read_once, read_whole, rules_of
 
 
 def _record_path(logs: Path, rules: list[Any], monkeypatch: Any) -> list[dict[str, Any]]:
@@ -76,13 +76,13 @@ def _agree(logs: Path, rules: list[Any], monkeypatch: Any, records: bool = True,
          gaps=[0, 1, 200, 200, 200, 1], cuts=[2], rules="kinds")
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(items=st.lists(_REC, min_size=1, max_size=60), gaps=st.data(),
+@given(items=st.lists(RECORDS, min_size=1, max_size=60), gaps=st.data(),
        cuts=st.lists(st.integers(0, 60), min_size=1, max_size=3),
        rules=st.sampled_from(sorted(RULE_SETS)))
 def test_shared_frames_give_the_record_paths_episodes(tmp_path_factory, monkeypatch, items,
                                                       gaps, cuts, rules):
     d, logs = drawn_logs(tmp_path_factory, monkeypatch, "shared", items, gaps, cuts)
-    _agree(logs, _rules_of(rules, d), monkeypatch,
+    _agree(logs, rules_of(rules, d), monkeypatch,
            records=any(lv != "RAW" for lv, _ev, _body in items))
 
 
@@ -101,7 +101,7 @@ def test_the_dialect_day_agrees(dialect_read, tmp_path, monkeypatch, rules):
     """A tutorial-style log in the dialects, split into rotated files and a live one."""
     logs = link_files(dialect_read / "logs", tmp_path / "logs")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    _agree(logs, _rules_of(rules, tmp_path), monkeypatch, whole_read=dialect_read)
+    _agree(logs, rules_of(rules, tmp_path), monkeypatch, whole_read=dialect_read)
 
 
 def test_the_report_is_the_one_with_the_rules_own_read(incident, tmp_path, monkeypatch):
@@ -143,7 +143,7 @@ def test_the_rules_pre_filtered_read_writes_no_sidecar(tmp_path, monkeypatch):
     from ..reading.test_sidecar import _day
 
     logs = _day(tmp_path)
-    rules = _rules_of("shipped", tmp_path)
+    rules = rules_of("shipped", tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
     def records() -> int:
