@@ -220,6 +220,15 @@ def read_once(tmp_path_factory: Any, src: Path, name: str,
     return d
 
 
+def linked_from(whole_read: Path, tmp_path: Path, monkeypatch: Any) -> Path:
+    """A test's own ``logs`` under ``tmp_path``: the files of ``read_once``'s directory
+    linked (the same identities), with an empty cache of its own (``XDG_CACHE_HOME``),
+    into which ``read_whole`` copies that read's."""
+    logs = link_files(whole_read / "logs", tmp_path / "logs")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return logs
+
+
 def read_whole(logs: Path, whole_read: Path | None,
                read: Callable[[Path], None] = scan_whole) -> None:
     """``logs`` read whole (``read``) into the cache ``XDG_CACHE_HOME`` names; with

@@ -26,8 +26,16 @@ from ttsops.forensics.analyses import alerts_frames
 from ttsops.forensics.analyses.rules import Clock
 from ttsops.forensics.reading.sources import open_snapshot
 
-from ..linked_logs import link_files
-from .alert_logs import RECORDS, RULE_SETS, drawn_logs, read_once, read_whole, rules_of, write_logs
+from .alert_logs import (
+    RECORDS,
+    RULE_SETS,
+    drawn_logs,
+    linked_from,
+    read_once,
+    read_whole,
+    rules_of,
+    write_logs,
+)
 
 
 def _episodes(logs: Path, rules: list[Any]) -> list[dict[str, Any]]:
@@ -140,8 +148,7 @@ def dialect_read(tmp_path_factory) -> Path:
 def test_the_dialect_day_agrees(dialect_read, tmp_path, monkeypatch, rules):
     """A tutorial-style log in the dialects (free text, WARN/FATAL, cumulative
     stage_time) split into rotated files."""
-    logs = link_files(dialect_read / "logs", tmp_path / "logs")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logs = linked_from(dialect_read, tmp_path, monkeypatch)
     _agree(logs, rules_of(rules, tmp_path), monkeypatch, whole_read=dialect_read)
 
 
@@ -164,8 +171,7 @@ def tutorial_read(tutorial_small, tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("rules", sorted(RULE_SETS))
 def test_the_tutorial_generators_logs_agree(tutorial_read, tmp_path, monkeypatch, rules):
-    logs = link_files(tutorial_read / "logs", tmp_path / "logs")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logs = linked_from(tutorial_read, tmp_path, monkeypatch)
     _agree(logs, rules_of(rules, tmp_path), monkeypatch, whole_read=tutorial_read)
 
 
@@ -177,8 +183,7 @@ def incident_read(incident, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("rules", sorted(RULE_SETS))
 def test_the_simulators_logs_agree(incident_read, tmp_path, monkeypatch, rules):
     """The simulated incident day (ttsops' own sink: block gzip with its index)."""
-    logs = link_files(incident_read / "logs", tmp_path / "logs")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logs = linked_from(incident_read, tmp_path, monkeypatch)
     _agree(logs, rules_of(rules, tmp_path), monkeypatch, whole_read=incident_read)
 
 

@@ -22,8 +22,7 @@ from ttsops.forensics.analyses.rules import load as load_rules
 from ttsops.forensics.reading.sources import open_snapshot
 from ttsops.forensics.rendering import report as report_mod
 
-from ..linked_logs import link_files
-from .alert_logs import RECORDS, RULE_SETS, drawn_logs, read_once, read_whole, rules_of
+from .alert_logs import RECORDS, RULE_SETS, drawn_logs, linked_from, read_once, read_whole, rules_of
 
 
 def _record_path(logs: Path, rules: list[Any], monkeypatch: Any) -> list[dict[str, Any]]:
@@ -99,8 +98,7 @@ def dialect_read(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("rules", sorted(RULE_SETS))
 def test_the_dialect_day_agrees(dialect_read, tmp_path, monkeypatch, rules):
     """A tutorial-style log in the dialects, split into rotated files and a live one."""
-    logs = link_files(dialect_read / "logs", tmp_path / "logs")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    logs = linked_from(dialect_read, tmp_path, monkeypatch)
     _agree(logs, rules_of(rules, tmp_path), monkeypatch, whole_read=dialect_read)
 
 
